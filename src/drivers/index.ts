@@ -1,0 +1,19 @@
+export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
+export {
+  type AtomicWriteOptions,
+  fsyncDirectory,
+  quarantineFile,
+  writeFileAtomic,
+} from './shared/atomicWrite.ts';
+export { ChangeHub } from './shared/changeHub.ts';
+export { ExpiryHeap, type ExpiryItem } from './shared/expiryHeap.ts';
+export {
+  checkId,
+  checkNamespace,
+  checkTtlMs,
+  MAX_ID_LENGTH,
+  MAX_LIST_LIMIT,
+  MAX_NAMESPACE_LENGTH,
+} from './shared/validate.ts';
+export { watchChanges } from './shared/watchChanges.ts';
+export type * from './types.ts';

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Options of `writeFileAtomic`. */
+export interface AtomicWriteOptions {
+  /** fsync the file and its directory (default true). Off only for data you can afford to lose. */
+  durable?: boolean;
+  /** File mode of a new file (default 0o644). */
+  mode?: number;
+}
+
+/**
+ * Replaces `path` with `data` so that a crash at any moment leaves either the old or the new content:
+ * write a temp file in the same directory, fsync it, rename it over the target (atomic on POSIX), then
+ * fsync the directory so the rename itself survives a power loss.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const durable = options.durable ?? true;
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', options.mode ?? 0o644);
+  try {
+    await handle.writeFile(data);
+    if (durable) await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  if (durable) await fsyncDirectory(dir);
+}
+
+/** fsyncs a directory so that entries created or renamed in it are durable. */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Moves an unreadable file aside (`<name>.corrupt-<time>`) instead of overwriting it, and returns the
+ * new path, so no stored byte is ever lost to a "reset to empty".
+ */
+export async function quarantineFile(path: string, now: number = Date.now()): Promise<string> {
+  const aside = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
+  await rename(path, aside);
+  await fsyncDirectory(dirname(path)).catch(() => {});
+  return aside;
+}

@@ -1,0 +1,72 @@
+import type { ChangeEvent, ChangeListener, Subscription } from '../types.ts';
+
+/**
+ * In-process fan-out of change events to `watch` listeners, by namespace and `*`. A listener that
+ * throws is reported through `onListenerError` and never stops delivery to the others or the write.
+ */
+export class ChangeHub {
+  readonly #listeners = new Map<string, Set<ChangeListener>>();
+  readonly #onListenerError: (error: unknown, event: ChangeEvent) => void;
+
+  constructor(onListenerError: (error: unknown, event: ChangeEvent) => void = reportListenerError) {
+    this.#onListenerError = onListenerError;
+  }
+
+  /** Adds a listener for a namespace or `*`. */
+  subscribe(namespace: string, listener: ChangeListener): Subscription {
+    let set = this.#listeners.get(namespace);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(namespace, set);
+    }
+    set.add(listener);
+    return {
+      close: async () => {
+        set.delete(listener);
+        if (set.size === 0 && this.#listeners.get(namespace) === set) this.#listeners.delete(namespace);
+      },
+    };
+  }
+
+  /** Whether anyone listens at all (lets drivers skip building events). */
+  get active(): boolean {
+    return this.#listeners.size > 0;
+  }
+
+  /** Number of namespaces (including `*`) with listeners. */
+  get size(): number {
+    return this.#listeners.size;
+  }
+
+  /** Delivers an event to the namespace's listeners and the `*` listeners. */
+  emit(event: ChangeEvent): void {
+    if (this.#listeners.size === 0) return;
+    this.#deliver(this.#listeners.get(event.namespace), event);
+    this.#deliver(this.#listeners.get('*'), event);
+  }
+
+  /** Drops every listener. */
+  clear(): void {
+    this.#listeners.clear();
+  }
+
+  #deliver(set: Set<ChangeListener> | undefined, event: ChangeEvent): void {
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        listener({ ...event });
+      } catch (error) {
+        this.#onListenerError(error, event);
+      }
+    }
+  }
+}
+
+function reportListenerError(error: unknown, event: ChangeEvent): void {
+  process.emitWarning(
+    `agentstate: a watch listener for ${event.namespace} threw: ${(error as Error)?.message ?? String(error)}`,
+    {
+      code: 'AGENTSTATE_LISTENER_ERROR',
+    },
+  );
+}

@@ -1,0 +1,111 @@
+import { InvalidInputError } from '../../errors.ts';
+import type { BatchOperation, DeleteOptions, ListOptions, PutOptions } from '../types.ts';
+
+/** Longest accepted namespace, in UTF-16 code units. */
+export const MAX_NAMESPACE_LENGTH = 128;
+/** Longest accepted document id, in UTF-16 code units. */
+export const MAX_ID_LENGTH = 1024;
+/** Default and largest page size of `list`. */
+export const DEFAULT_LIST_LIMIT = 100;
+/** Largest page size of `list`. */
+export const MAX_LIST_LIMIT = 1000;
+
+// Namespaces name tables, channels and directories in some drivers, so they are kept to a safe alphabet.
+const NAMESPACE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
+
+/** Throws `INVALID_INPUT` unless `namespace` is a short name of letters, digits and `_ . : -`. */
+export function checkNamespace(namespace: unknown): asserts namespace is string {
+  if (
+    typeof namespace !== 'string' ||
+    namespace.length === 0 ||
+    namespace.length > MAX_NAMESPACE_LENGTH ||
+    !NAMESPACE.test(namespace)
+  ) {
+    throw new InvalidInputError(
+      `invalid namespace ${JSON.stringify(namespace)}: use 1-${MAX_NAMESPACE_LENGTH} letters, digits, '_', '.', ':' or '-', not starting with a symbol`,
+      { namespace },
+    );
+  }
+}
+
+/** Throws `INVALID_INPUT` unless `id` is a non-empty string without NUL bytes and not too long. */
+export function checkId(id: unknown, namespace?: string): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\0')) {
+    throw new InvalidInputError(
+      `invalid document id ${JSON.stringify(id)}: use a non-empty string of at most ${MAX_ID_LENGTH} characters without NUL bytes`,
+      {
+        namespace,
+        id,
+      },
+    );
+  }
+}
+
+/** Validates a revision given as `expectedRevision`. */
+export function checkExpectedRevision(revision: unknown, namespace: string, id: string): void {
+  if (revision === undefined) return;
+  if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
+    throw new InvalidInputError(`expectedRevision must be a non-negative integer, got ${String(revision)}`, {
+      namespace,
+      id,
+      expectedRevision: revision,
+    });
+  }
+}
+
+/** Validates put options. */
+export function checkPutOptions(options: PutOptions | undefined, namespace: string, id: string): void {
+  if (options === undefined) return;
+  checkExpectedRevision(options.expectedRevision, namespace, id);
+  if (options.ttlMs !== undefined) checkTtlMs(options.ttlMs, { namespace, id });
+  if (
+    options.metadata !== undefined &&
+    (options.metadata === null || typeof options.metadata !== 'object' || Array.isArray(options.metadata))
+  ) {
+    throw new InvalidInputError('metadata must be a plain object', { namespace, id });
+  }
+}
+
+/** Validates delete options. */
+export function checkDeleteOptions(options: DeleteOptions | undefined, namespace: string, id: string): void {
+  if (options !== undefined) checkExpectedRevision(options.expectedRevision, namespace, id);
+}
+
+/** Throws `INVALID_INPUT` unless `ttlMs` is a finite, positive number. */
+export function checkTtlMs(ttlMs: unknown, details: Record<string, unknown> = {}): asserts ttlMs is number {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new InvalidInputError(
+      `ttlMs must be a finite number of milliseconds greater than 0, got ${String(ttlMs)}`,
+      { ...details, ttlMs },
+    );
+  }
+}
+
+/** Validates list options and returns the effective page size. */
+export function checkListOptions(options: ListOptions | undefined, namespace: string): number {
+  const limit = options?.limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new InvalidInputError(
+      `list limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
+      { namespace, limit },
+    );
+  }
+  if (options?.prefix !== undefined && typeof options.prefix !== 'string') {
+    throw new InvalidInputError('list prefix must be a string', { namespace });
+  }
+  return limit;
+}
+
+/** Validates every operation of a batch before anything is applied. */
+export function checkBatch(operations: unknown): asserts operations is BatchOperation[] {
+  if (!Array.isArray(operations)) throw new InvalidInputError('batch expects an array of operations');
+  operations.forEach((op: BatchOperation, index) => {
+    if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete')) {
+      throw new InvalidInputError(`batch operation ${index} must have type 'put' or 'delete'`, { index });
+    }
+    checkNamespace(op.namespace);
+    checkId(op.id, op.namespace);
+    if (op.type === 'put') checkPutOptions(op.options, op.namespace, op.id);
+    else checkDeleteOptions(op.options, op.namespace, op.id);
+  });
+}

@@ -1,0 +1,122 @@
+import type { Codec } from '../codec/index.ts';
+
+/** A stored document: a codec-encoded value with its revision and timestamps. */
+export interface StoredDocument<V = unknown> {
+  /** Group of documents, such as `agents` or `sessions`. */
+  readonly namespace: string;
+  /** Id within the namespace. Data, never a path: drivers encode it safely. */
+  readonly id: string;
+  /** The decoded value. */
+  readonly value: V;
+  /** 1 on creation, +1 on every write. A deleted and re-created document starts again at 1. */
+  readonly revision: number;
+  /** Creation time, epoch milliseconds. */
+  readonly createdAt: number;
+  /** Last write time, epoch milliseconds. */
+  readonly updatedAt: number;
+  /** Plain JSON metadata given on the last write, if any. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Expiry time in epoch milliseconds, if the document has a TTL. */
+  readonly expiresAt?: number;
+}
+
+/** Options of `DocumentStore.put`. */
+export interface PutOptions {
+  /** Compare-and-set: the revision the caller last saw; `0` means create-only. Stale -> `RevisionConflictError`. */
+  expectedRevision?: number;
+  /** Time to live in milliseconds; the document is invisible after it and swept in the background. */
+  ttlMs?: number;
+  /** Plain JSON metadata stored beside the value. */
+  metadata?: Record<string, unknown>;
+}
+
+/** Options of `DocumentStore.delete`. */
+export interface DeleteOptions {
+  /** Compare-and-set: delete only if the document is at this revision. */
+  expectedRevision?: number;
+}
+
+/** Options of `DocumentStore.list`. */
+export interface ListOptions {
+  /** Only ids starting with this prefix. */
+  prefix?: string;
+  /** Page size: default 100, at most 1000. */
+  limit?: number;
+  /** Opaque cursor from the previous page's `cursor`. */
+  cursor?: string;
+}
+
+/** One page of `list`, ordered by id (UTF-16 code unit order, as JavaScript compares strings). */
+export interface ListPage<V = unknown> {
+  /** The documents of this page. */
+  items: StoredDocument<V>[];
+  /** Pass to the next `list` call; undefined when there are no more pages. */
+  cursor?: string;
+}
+
+/** One operation of an atomic batch. */
+export type BatchOperation =
+  | { type: 'put'; namespace: string; id: string; value: unknown; options?: PutOptions }
+  | { type: 'delete'; namespace: string; id: string; options?: DeleteOptions };
+
+/** What each batch operation did, in order: the new revision, or null for a delete. */
+export interface BatchResult {
+  /** Per-operation outcome in the order given. */
+  results: Array<{ namespace: string; id: string; revision: number | null; deleted?: boolean }>;
+}
+
+/** A change seen by `watch`. Values are not included: read the document if you need it. */
+export interface ChangeEvent {
+  /** What happened. */
+  type: 'put' | 'delete' | 'expire';
+  /** Namespace of the document. */
+  namespace: string;
+  /** Id of the document. */
+  id: string;
+  /** Revision after a put; the last revision for a delete or expiry (0 when unknown). */
+  revision: number;
+}
+
+/** Receives change events. */
+export type ChangeListener = (event: ChangeEvent) => void;
+
+/** An active `watch`; `close()` stops delivery. */
+export interface Subscription {
+  /** Stops delivering events to the listener. */
+  close(): Promise<void>;
+}
+
+/** Options every driver accepts. */
+export interface DriverOptions {
+  /** Codec for values (default: the package's default codec, with its registered classes). */
+  codec?: Codec;
+  /** Clock in epoch ms (default `Date.now`); inject one in tests to drive TTLs. */
+  now?: () => number;
+  /** How often expired documents are swept, ms (default 30 000); the timer never keeps the process alive. */
+  sweepIntervalMs?: number;
+}
+
+/**
+ * The one storage interface every document-storing component uses. Each driver passes the shared
+ * conformance suite in tests/conformance/.
+ */
+export interface DocumentStore {
+  /** Driver name: `memory`, `fs`, `sqlite`, `postgres`. */
+  readonly name: string;
+  /** Reads a document; undefined when missing or expired. */
+  get<V = unknown>(namespace: string, id: string): Promise<StoredDocument<V> | undefined>;
+  /** Writes a document (compare-and-set with `expectedRevision`); returns what was stored. */
+  put<V = unknown>(namespace: string, id: string, value: V, options?: PutOptions): Promise<StoredDocument<V>>;
+  /** Deletes a document; false when it did not exist. A stale `expectedRevision` throws. */
+  delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean>;
+  /** Lists a namespace in id order, one page at a time. */
+  list<V = unknown>(namespace: string, options?: ListOptions): Promise<ListPage<V>>;
+  /** Applies puts and deletes atomically: all of them or, on any error, none. */
+  batch(operations: BatchOperation[]): Promise<BatchResult>;
+  /** Subscribes to changes of a namespace (`*` for all). Resolves once delivery is set up. */
+  watch(namespace: string, listener: ChangeListener): Promise<Subscription>;
+  /** Removes expired documents now; returns how many. The background sweep calls this. */
+  sweepExpired(): Promise<number>;
+  /** Stops timers and releases connections and files. Further calls throw `ClosedError`. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,5 @@
+// The package root: every public name is exported from here, one line per layer.
+
+export * from './codec/index.ts';
+export * from './drivers/index.ts';
+export * from './errors.ts';

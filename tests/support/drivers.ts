@@ -1,0 +1,39 @@
+/**
+ * Every DocumentStore driver, as factories for tests that must run on each backend (the conformance
+ * suite, thread repositories, module managers). A new driver is one entry here.
+ */
+import { createMemoryStore, type DocumentStore, type DriverOptions } from '../../src/index.ts';
+
+/** A store made for one test, and how to dispose of it and its data. */
+export interface DriverFixture {
+  store: DocumentStore;
+  /** Closes the store and deletes its files/schema. */
+  cleanup(): Promise<void>;
+  /** Opens a second handle on the same data (another connection/process view), when the driver has one. */
+  reopen?(options?: DriverOptions): Promise<DocumentStore>;
+}
+
+/** How to make a fresh, isolated store of one driver. */
+export interface DriverFactory {
+  /** Driver name as in `store.name`. */
+  name: string;
+  /** Whether the driver keeps data outside the process (files, database). */
+  durable: boolean;
+  /** Resolves false (after a loud warning) when a needed server is missing; throws under CI=true. */
+  available(): Promise<boolean>;
+  /** A fresh, empty store isolated from every other test. */
+  create(options?: DriverOptions): Promise<DriverFixture>;
+}
+
+const memory: DriverFactory = {
+  name: 'memory',
+  durable: false,
+  available: async () => true,
+  async create(options) {
+    const store = createMemoryStore(options);
+    return { store, cleanup: () => store.close() };
+  },
+};
+
+/** All drivers, in the order tests run them. */
+export const driverFactories: DriverFactory[] = [memory];
