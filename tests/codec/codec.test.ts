@@ -16,10 +16,12 @@ import {
 const roundTrip = (value: unknown, c: Codec = codec) => c.decode(JSON.parse(JSON.stringify(c.encode(value))));
 
 class Invoice {
-  constructor(
-    readonly id: string,
-    readonly total: bigint,
-  ) {}
+  readonly id: string;
+  readonly total: bigint;
+  constructor(id: string, total: bigint) {
+    this.id = id;
+    this.total = total;
+  }
 }
 
 describe('codec round trip', () => {
