@@ -3,3 +3,4 @@
 export * from './codec/index.ts';
 export * from './drivers/index.ts';
 export * from './errors.ts';
+export * from './rollouts/index.ts';
