@@ -7,6 +7,7 @@ export {
 } from './shared/atomicWrite.ts';
 export { ChangeHub } from './shared/changeHub.ts';
 export { ExpiryHeap, type ExpiryItem } from './shared/expiryHeap.ts';
+export { revisionConflict } from './shared/revisionConflict.ts';
 export {
   checkId,
   checkNamespace,
@@ -16,4 +17,6 @@ export {
   MAX_NAMESPACE_LENGTH,
 } from './shared/validate.ts';
 export { watchChanges } from './shared/watchChanges.ts';
+export type { SqliteSynchronous } from './sqlite/schema.ts';
+export { createSqliteStore, DEFAULT_SQLITE_PATH, type SqliteStoreOptions } from './sqlite.ts';
 export type * from './types.ts';

@@ -2,7 +2,15 @@
  * Every DocumentStore driver, as factories for tests that must run on each backend (the conformance
  * suite, thread repositories, module managers). A new driver is one entry here.
  */
-import { createMemoryStore, type DocumentStore, type DriverOptions } from '../../src/index.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createMemoryStore,
+  createSqliteStore,
+  type DocumentStore,
+  type DriverOptions,
+} from '../../src/index.ts';
 
 /** A store made for one test, and how to dispose of it and its data. */
 export interface DriverFixture {
@@ -35,5 +43,29 @@ const memory: DriverFactory = {
   },
 };
 
+/** A fresh temporary directory for one test's files. */
+async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `agentstate-${prefix}-`));
+}
+
+const sqlite: DriverFactory = {
+  name: 'sqlite',
+  durable: true,
+  available: async () => true,
+  async create(options) {
+    const dir = await tempDir('sqlite');
+    const path = join(dir, 'state.db');
+    const store = createSqliteStore({ ...options, path });
+    return {
+      store,
+      reopen: async (again) => createSqliteStore({ ...options, ...again, path }),
+      async cleanup() {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
 /** All drivers, in the order tests run them. */
-export const driverFactories: DriverFactory[] = [memory];
+export const driverFactories: DriverFactory[] = [memory, sqlite];

@@ -1,0 +1,425 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
+import { ClosedError, CorruptStateError, TimeoutError } from '../errors.ts';
+import { ChangeHub } from './shared/changeHub.ts';
+import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { revisionConflict } from './shared/revisionConflict.ts';
+import {
+  checkBatch,
+  checkDeleteOptions,
+  checkId,
+  checkListOptions,
+  checkNamespace,
+  checkPutOptions,
+} from './shared/validate.ts';
+import { idFromKey, idKey, prefixUpperBound } from './sqlite/idKey.ts';
+import {
+  checkTableName,
+  configureConnection,
+  createSchema,
+  type SqliteSynchronous,
+} from './sqlite/schema.ts';
+import type {
+  BatchOperation,
+  BatchResult,
+  ChangeEvent,
+  ChangeListener,
+  DeleteOptions,
+  DocumentStore,
+  DriverOptions,
+  ListOptions,
+  ListPage,
+  PutOptions,
+  StoredDocument,
+  Subscription,
+} from './types.ts';
+
+/** Where the SQLite driver keeps its database unless told otherwise. */
+export const DEFAULT_SQLITE_PATH = './.agentstate/state.db';
+
+/** Options of `createSqliteStore`. */
+export interface SqliteStoreOptions extends DriverOptions {
+  /** Database file (default `./.agentstate/state.db`; parent directories are created). `:memory:` works too. */
+  path?: string;
+  /** An open better-sqlite3 connection to use instead of `path`; the store configures it but never closes it. */
+  database?: Database.Database;
+  /** Table holding the documents (default `agentstate_documents`). */
+  table?: string;
+  /**
+   * `NORMAL` (default): with WAL, a commit is in the WAL file when `put` resolves, so it survives a crash or
+   * `kill -9` of the process; the last commits can be lost only on power loss or an OS crash.
+   * `FULL`: the WAL is fsynced on every commit, so acknowledged writes survive power loss too (slower).
+   */
+  synchronous?: SqliteSynchronous;
+  /** How long a write waits for another process's write lock before failing with `TIMEOUT` (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+interface DocumentRow {
+  id_key: Buffer;
+  value: string;
+  revision: number;
+  created_at: number;
+  updated_at: number;
+  metadata: string | null;
+  expires_at: number | null;
+}
+
+interface CurrentRow {
+  revision: number;
+  created_at: number;
+}
+
+interface SweptRow {
+  namespace: string;
+  id_key: Buffer;
+  revision: number;
+}
+
+// A put with its value already encoded, so encoding errors happen before any transaction starts.
+interface PreparedPut {
+  type: 'put';
+  namespace: string;
+  id: string;
+  key: Buffer;
+  encoded: JsonValue;
+  text: string;
+  metadata?: JsonValue;
+  options?: PutOptions;
+}
+
+interface PreparedDelete {
+  type: 'delete';
+  namespace: string;
+  id: string;
+  key: Buffer;
+  options?: DeleteOptions;
+}
+
+interface Written {
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt?: number;
+}
+
+const NO_KEY = Buffer.alloc(0);
+const SWEEP_CHUNK = 500;
+const COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expires_at';
+
+/**
+ * A `DocumentStore` in one SQLite table (better-sqlite3, WAL, prepared statements). Compare-and-set and
+ * batches run inside `BEGIN IMMEDIATE` transactions, so several processes can share one file: the write
+ * lock is taken before the revision is read, and `busy_timeout` makes writers queue for it.
+ *
+ * `watch` sees the changes made through this store object only (an in-process feed): other processes'
+ * writes are not reported. Use the PostgreSQL driver when processes must watch each other.
+ */
+export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentStore {
+  const codec: Codec = options.codec ?? defaultCodec;
+  const now = options.now ?? Date.now;
+  const table = options.table ?? 'agentstate_documents';
+  checkTableName(table);
+  const owned = options.database === undefined;
+  let db: Database.Database;
+  if (options.database) {
+    db = options.database;
+  } else {
+    const path = options.path ?? DEFAULT_SQLITE_PATH;
+    if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+  }
+  try {
+    configureConnection(db, options.synchronous ?? 'NORMAL', options.busyTimeoutMs ?? 5000);
+    createSchema(db, table);
+  } catch (error) {
+    if (owned) db.close();
+    throw error;
+  }
+
+  const live = '(expires_at IS NULL OR expires_at > ?)';
+  const selectDocument = db.prepare<[string, Buffer, number], DocumentRow>(
+    `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
+  );
+  const selectCurrent = db.prepare<[string, Buffer, number], CurrentRow>(
+    `SELECT revision, created_at FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
+  );
+  const upsert = db.prepare<
+    [string, Buffer, string, string, number, number, number, string | null, number | null],
+    void
+  >(
+    `INSERT INTO ${table} (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (namespace, id_key) DO UPDATE SET id = excluded.id, value = excluded.value,
+       revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at,
+       metadata = excluded.metadata, expires_at = excluded.expires_at`,
+  );
+  const deleteRow = db.prepare<[string, Buffer], void>(
+    `DELETE FROM ${table} WHERE namespace = ? AND id_key = ?`,
+  );
+  const listFrom = db.prepare<[string, Buffer, Buffer, number, number], DocumentRow>(
+    `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key >= ? AND id_key > ? AND ${live}
+     ORDER BY id_key LIMIT ?`,
+  );
+  const listRange = db.prepare<[string, Buffer, Buffer, Buffer, number, number], DocumentRow>(
+    `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key >= ? AND id_key > ? AND id_key < ?
+     AND ${live} ORDER BY id_key LIMIT ?`,
+  );
+  // Reads only due rows through the partial expires_at index; chunked to keep each write lock short.
+  const sweepDue = db.prepare<[number, number], SweptRow>(
+    `DELETE FROM ${table} WHERE rowid IN (
+       SELECT rowid FROM ${table} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?
+     ) RETURNING namespace, id_key, revision`,
+  );
+
+  const hub = new ChangeHub();
+  let closed = false;
+  const sweepTimer = setInterval(() => {
+    sweep().catch((error: unknown) =>
+      process.emitWarning(`agentstate: SQLite sweep failed: ${(error as Error).message}`),
+    );
+  }, options.sweepIntervalMs ?? 30_000);
+  sweepTimer.unref();
+
+  function open(): void {
+    if (closed) throw new ClosedError('the SQLite store is closed');
+  }
+
+  // SQLITE_BUSY after busy_timeout means another process held the write lock too long.
+  function locked<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'SQLITE_BUSY') {
+        throw new TimeoutError(
+          `the SQLite database stayed locked by another connection for more than busyTimeoutMs; retry or raise busyTimeoutMs`,
+          { table },
+        );
+      }
+      throw error;
+    }
+  }
+
+  function decodeJson(text: string, namespace: string, id: string, column: string): JsonValue {
+    try {
+      return JSON.parse(text) as JsonValue;
+    } catch (error) {
+      throw new CorruptStateError(
+        `the stored ${column} of ${namespace}/${id} in SQLite table ${table} is not valid JSON; the row is left untouched`,
+        { namespace, id, table, column },
+        { cause: error },
+      );
+    }
+  }
+
+  function toDocument<V>(namespace: string, row: DocumentRow): StoredDocument<V> {
+    const id = idFromKey(row.id_key);
+    return {
+      namespace,
+      id,
+      value: codec.decode(decodeJson(row.value, namespace, id, 'value')) as V,
+      revision: row.revision,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      ...(row.metadata !== null && {
+        metadata: codec.decode(decodeJson(row.metadata, namespace, id, 'metadata')) as Record<
+          string,
+          unknown
+        >,
+      }),
+      ...(row.expires_at !== null && { expiresAt: row.expires_at }),
+    };
+  }
+
+  function preparePut(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
+    const encoded = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    return {
+      type: 'put',
+      namespace,
+      id,
+      key: idKey(id),
+      encoded,
+      text: JSON.stringify(encoded),
+      ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
+      ...(opts && { options: opts }),
+    };
+  }
+
+  // Runs inside a transaction: the revision read and the write see the same committed state.
+  function applyPut(p: PreparedPut, t: number): Written {
+    const current = selectCurrent.get(p.namespace, p.key, t);
+    const revision = current?.revision ?? 0;
+    const expected = p.options?.expectedRevision;
+    if (expected !== undefined && expected !== revision)
+      throw revisionConflict(p.namespace, p.id, expected, revision);
+    const createdAt = current?.created_at ?? t;
+    const expiresAt = p.options?.ttlMs !== undefined ? t + p.options.ttlMs : undefined;
+    upsert.run(
+      p.namespace,
+      p.key,
+      p.id,
+      p.text,
+      revision + 1,
+      createdAt,
+      t,
+      p.metadata === undefined ? null : JSON.stringify(p.metadata),
+      expiresAt ?? null,
+    );
+    return { revision: revision + 1, createdAt, updatedAt: t, ...(expiresAt !== undefined && { expiresAt }) };
+  }
+
+  // Returns the deleted revision, 0 when there was no live document.
+  function applyDelete(d: PreparedDelete, t: number): number {
+    const revision = selectCurrent.get(d.namespace, d.key, t)?.revision ?? 0;
+    const expected = d.options?.expectedRevision;
+    if (expected !== undefined && expected !== revision)
+      throw revisionConflict(d.namespace, d.id, expected, revision);
+    if (revision > 0) deleteRow.run(d.namespace, d.key);
+    return revision;
+  }
+
+  function stored<V>(p: PreparedPut, w: Written): StoredDocument<V> {
+    return {
+      namespace: p.namespace,
+      id: p.id,
+      value: codec.decode(p.encoded) as V,
+      ...w,
+      ...(p.metadata !== undefined && { metadata: codec.decode(p.metadata) as Record<string, unknown> }),
+    };
+  }
+
+  const putTransaction = db.transaction(applyPut);
+  const deleteTransaction = db.transaction(applyDelete);
+  const batchTransaction = db.transaction((ops: Array<PreparedPut | PreparedDelete>, t: number) =>
+    ops.map((op) => (op.type === 'put' ? applyPut(op, t) : applyDelete(op, t))),
+  );
+
+  async function sweep(): Promise<number> {
+    if (closed) return 0;
+    const t = now();
+    let removed = 0;
+    for (;;) {
+      const rows = locked(() => sweepDue.all(t, SWEEP_CHUNK));
+      removed += rows.length;
+      for (const row of rows) {
+        hub.emit({
+          type: 'expire',
+          namespace: row.namespace,
+          id: idFromKey(row.id_key),
+          revision: row.revision,
+        });
+      }
+      if (rows.length < SWEEP_CHUNK) return removed;
+    }
+  }
+
+  return {
+    name: 'sqlite',
+
+    async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+      open();
+      checkNamespace(namespace);
+      checkId(id, namespace);
+      const row = locked(() => selectDocument.get(namespace, idKey(id), now()));
+      return row && toDocument<V>(namespace, row);
+    },
+
+    async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
+      open();
+      checkNamespace(namespace);
+      checkId(id, namespace);
+      checkPutOptions(opts, namespace, id);
+      const prepared = preparePut(namespace, id, value, opts);
+      const written = locked(() => putTransaction.immediate(prepared, now()));
+      hub.emit({ type: 'put', namespace, id, revision: written.revision });
+      return stored<V>(prepared, written);
+    },
+
+    async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
+      open();
+      checkNamespace(namespace);
+      checkId(id, namespace);
+      checkDeleteOptions(opts, namespace, id);
+      const prepared: PreparedDelete = {
+        type: 'delete',
+        namespace,
+        id,
+        key: idKey(id),
+        ...(opts && { options: opts }),
+      };
+      const revision = locked(() => deleteTransaction.immediate(prepared, now()));
+      if (revision === 0) return false;
+      hub.emit({ type: 'delete', namespace, id, revision });
+      return true;
+    },
+
+    async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
+      open();
+      checkNamespace(namespace);
+      const limit = checkListOptions(opts, namespace);
+      const after = decodeCursor(opts?.cursor, namespace);
+      const prefix = idKey(opts?.prefix ?? '');
+      const afterKey = after === undefined ? NO_KEY : idKey(after);
+      const upper = prefix.length > 0 ? prefixUpperBound(prefix) : undefined;
+      const t = now();
+      const rows = locked(() =>
+        upper
+          ? listRange.all(namespace, prefix, afterKey, upper, t, limit + 1)
+          : listFrom.all(namespace, prefix, afterKey, t, limit + 1),
+      );
+      const items = rows.slice(0, limit).map((row) => toDocument<V>(namespace, row));
+      return rows.length > limit ? { items, cursor: encodeCursor(items[items.length - 1]!.id) } : { items };
+    },
+
+    async batch(operations: BatchOperation[]): Promise<BatchResult> {
+      open();
+      checkBatch(operations);
+      const prepared = operations.map((op): PreparedPut | PreparedDelete =>
+        op.type === 'put'
+          ? preparePut(op.namespace, op.id, op.value, op.options)
+          : {
+              type: 'delete',
+              namespace: op.namespace,
+              id: op.id,
+              key: idKey(op.id),
+              ...(op.options && { options: op.options }),
+            },
+      );
+      const outcomes = locked(() => batchTransaction.immediate(prepared, now()));
+      const events: ChangeEvent[] = [];
+      const results: BatchResult['results'] = prepared.map((op, i) => {
+        const outcome = outcomes[i]!;
+        if (typeof outcome !== 'number') {
+          events.push({ type: 'put', namespace: op.namespace, id: op.id, revision: outcome.revision });
+          return { namespace: op.namespace, id: op.id, revision: outcome.revision };
+        }
+        if (outcome > 0)
+          events.push({ type: 'delete', namespace: op.namespace, id: op.id, revision: outcome });
+        return { namespace: op.namespace, id: op.id, revision: null, deleted: outcome > 0 };
+      });
+      for (const event of events) hub.emit(event);
+      return { results };
+    },
+
+    async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+      open();
+      if (namespace !== '*') checkNamespace(namespace);
+      return hub.subscribe(namespace, listener);
+    },
+
+    sweepExpired: async () => {
+      open();
+      return sweep();
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweepTimer);
+      hub.clear();
+      if (owned) db.close();
+    },
+  };
+}
