@@ -4,3 +4,5 @@ export * from './codec/index.ts';
 export * from './drivers/index.ts';
 export * from './errors.ts';
 export * from './rollouts/index.ts';
+export * from './context/index.ts';
+export * from './modules/index.ts';

@@ -1,0 +1,55 @@
+/** Small argument checks shared by the built-in modules and managers. */
+import { InvalidInputError } from '../errors.ts';
+
+/** Throws `INVALID_INPUT` unless `value` is a non-empty string. */
+export function requireNonEmptyString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidInputError(
+      `${name} must be a non-empty string, got ${JSON.stringify(value) ?? String(value)}`,
+      {
+        [name]: value,
+      },
+    );
+  }
+}
+
+/** Throws `INVALID_INPUT` unless `value` is a finite number > 0 (a duration in ms, a bound). */
+export function requirePositive(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidInputError(`${name} must be a finite number greater than 0, got ${String(value)}`, {
+      [name]: value,
+    });
+  }
+}
+
+/** Throws `INVALID_INPUT` unless `value` is a plain object (a message, a context entry). */
+export function requirePlainObject(value: unknown, name: string): asserts value is Record<string, unknown> {
+  const proto: unknown =
+    value !== null && typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
+  if (Array.isArray(value) || (proto !== Object.prototype && proto !== null)) {
+    throw new InvalidInputError(`${name} must be a plain object`, { [name]: typeof value });
+  }
+}
+
+/** A `validate` function accepting only the given values. */
+export function oneOf<T extends string>(values: readonly T[]): (value: unknown) => true | string {
+  return (value) => values.includes(value as T) || `must be one of ${values.join(', ')}`;
+}
+
+/** A `validate` function for counters and bounds: safe integers >= `min`. */
+export function integerAtLeast(min: number): (value: unknown) => true | string {
+  return (value) =>
+    (Number.isSafeInteger(value) && (value as number) >= min) || `must be an integer >= ${min}`;
+}
+
+/** A `validate` function for epoch-ms timestamps that may be null. */
+export function timestampOrNull(value: unknown): true | string {
+  return (
+    value === null || (typeof value === 'number' && Number.isFinite(value)) || 'must be epoch ms or null'
+  );
+}
+
+/** A `validate` function for strings that may be null. */
+export function stringOrNull(value: unknown): true | string {
+  return value === null || typeof value === 'string' || 'must be a string or null';
+}
