@@ -1,4 +1,5 @@
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
+export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
 export {
   type AtomicWriteOptions,
   fsyncDirectory,

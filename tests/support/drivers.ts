@@ -7,10 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createMemoryStore,
+  createPostgresStore,
   createSqliteStore,
   type DocumentStore,
   type DriverOptions,
 } from '../../src/index.ts';
+import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from './services.ts';
 
 /** A store made for one test, and how to dispose of it and its data. */
 export interface DriverFixture {
@@ -67,5 +69,29 @@ const sqlite: DriverFactory = {
   },
 };
 
+const postgres: DriverFactory = {
+  name: 'postgres',
+  durable: true,
+  available: postgresAvailable,
+  async create(options) {
+    const schema = uniqueName('as_test');
+    const store = createPostgresStore({ ...options, connectionString: POSTGRES_URL, schema });
+    const others: DocumentStore[] = [];
+    return {
+      store,
+      // A second store on the same schema with its own pool: another process's view of the data.
+      async reopen(again) {
+        const other = createPostgresStore({ ...options, ...again, connectionString: POSTGRES_URL, schema });
+        others.push(other);
+        return other;
+      },
+      async cleanup() {
+        await Promise.all([store, ...others].map((s) => s.close()));
+        await dropSchema(schema);
+      },
+    };
+  },
+};
+
 /** All drivers, in the order tests run them. */
-export const driverFactories: DriverFactory[] = [memory, sqlite];
+export const driverFactories: DriverFactory[] = [memory, sqlite, postgres];

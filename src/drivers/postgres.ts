@@ -1,0 +1,495 @@
+import { randomBytes } from 'node:crypto';
+import pg, { type Pool, type PoolClient } from 'pg';
+import { type Codec, codec as defaultCodec } from '../codec/index.ts';
+import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
+import { idFromKey, idKey, keyUpperBound } from './postgres/idKey.ts';
+import { ChannelListener } from './postgres/listener.ts';
+import { migrate } from './postgres/schema.ts';
+import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/statements.ts';
+import { ChangeHub } from './shared/changeHub.ts';
+import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { revisionConflict } from './shared/revisionConflict.ts';
+import {
+  checkBatch,
+  checkDeleteOptions,
+  checkId,
+  checkListOptions,
+  checkNamespace,
+  checkPutOptions,
+} from './shared/validate.ts';
+import type {
+  BatchOperation,
+  BatchResult,
+  DeleteOptions,
+  DocumentStore,
+  DriverOptions,
+  ListOptions,
+  ListPage,
+  PutOptions,
+  StoredDocument,
+  Subscription,
+} from './types.ts';
+
+/** Options of `createPostgresStore`: a connection string or a pool, and the schema that holds the store. */
+export interface PostgresStoreOptions extends DriverOptions {
+  /** `postgres://user@host:5432/db`: the store creates its own pool and closes it on `close()`. */
+  connectionString?: string;
+  /** A pool you own: the store borrows connections and never ends it. */
+  pool?: Pool;
+  /** Schema holding the store's tables (default `agentstate`); one store per schema. Created if missing. */
+  schema?: string;
+  /** Size of the pool the store creates from `connectionString` (default 10). */
+  poolSize?: number;
+  /** Most expired documents one sweep statement removes; the sweep repeats until none are due (default 1000). */
+  sweepBatchSize?: number;
+}
+
+// A serialized put, ready to send: encoding happens before any SQL so bad values change nothing.
+interface EncodedPut {
+  value: string;
+  metadata: string | null;
+  expiresAt: number | null;
+}
+
+/**
+ * A `DocumentStore` on PostgreSQL: the system of record when many processes or machines share state.
+ *
+ * - One schema per store (tables `documents`, `schema_migrations`), created and migrated on first use
+ *   under an advisory lock, so processes starting together do not collide.
+ * - Compare-and-set is a single statement (`INSERT ... ON CONFLICT DO UPDATE ... WHERE`, or `UPDATE ...
+ *   WHERE revision = $expected`), so concurrent writers on any number of connections or machines can
+ *   never both win; an expired row counts as absent. A batch is one transaction.
+ * - `watch` sees every committed change, from this process or any other, through LISTEN/NOTIFY: each
+ *   write notifies inside its own transaction. Local writes take the same path (each watcher sees an
+ *   event exactly once), and a write resolves after this store's watchers have received its events.
+ * - `list` orders ids exactly as JavaScript compares strings (UTF-16 code units), like every other
+ *   driver: the key column holds the id as UTF-16 bytes (see postgres/idKey.ts). A TEXT key with the
+ *   "C" collation would order by code point (UTF-8 bytes), which puts U+E000-U+FFFF before characters
+ *   above U+FFFF where JavaScript puts them after, and could not store lone surrogates.
+ * - Expired documents are invisible at once and deleted by a background sweep that reads only the due
+ *   rows through a partial index (the seeds scan every key), and reports them as `expire` events.
+ */
+export function createPostgresStore(options: PostgresStoreOptions = {}): DocumentStore {
+  const schema = options.schema ?? 'agentstate';
+  checkSchemaName(schema);
+  if (!options.pool && !options.connectionString) {
+    throw new InvalidInputError('createPostgresStore needs a connectionString or a pool', { schema });
+  }
+  const codec: Codec = options.codec ?? defaultCodec;
+  const clock = options.now ?? Date.now;
+  const sweepBatchSize = options.sweepBatchSize ?? 1000;
+  const ownsPool = !options.pool;
+  const pool: Pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 10,
+      // Idle connections never keep the process alive; an open store with watchers does.
+      allowExitOnIdle: true,
+    });
+  // An idle connection that drops (server restart) must not crash the process; the next query reconnects.
+  if (ownsPool) pool.on('error', () => {});
+  const channel = channelFor(schema);
+  const origin = randomBytes(8).toString('hex');
+  const sql = buildStatements(schema, channel, origin);
+  const hub = new ChangeHub();
+  const listener = new ChannelListener(pool, channel, origin, (event) => hub.emit(event));
+  let seq = 0;
+  let closed = false;
+  let migrated: Promise<void> | undefined;
+  let initialised = false;
+  let sweeping: Promise<number> | undefined;
+
+  const sweepTimer = setInterval(() => {
+    // The timer never creates the schema: it only sweeps a store that has been used.
+    if (!initialised || closed || sweeping) return;
+    sweepExpired().catch((error: unknown) => {
+      if (!closed) process.emitWarning(`agentstate: postgres sweep failed: ${(error as Error).message}`);
+    });
+  }, options.sweepIntervalMs ?? 30_000);
+  sweepTimer.unref();
+
+  function open(): void {
+    if (closed) throw new ClosedError(`the postgres store (schema ${schema}) is closed`, { schema });
+  }
+
+  function ready(): Promise<void> {
+    migrated ??= migrate(pool, schema).then(
+      () => {
+        initialised = true;
+      },
+      (error: unknown) => {
+        migrated = undefined; // let the next call retry (server down at startup)
+        throw error;
+      },
+    );
+    return migrated;
+  }
+
+  // Whole milliseconds: the columns are BIGINT and clocks may return fractions.
+  const now = (): number => Math.floor(clock());
+
+  function encodePut(namespace: string, id: string, value: unknown, opts: PutOptions | undefined, t: number) {
+    const encoded: EncodedPut = {
+      value: JSON.stringify(codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`)),
+      metadata:
+        opts?.metadata === undefined ? null : JSON.stringify(codec.encode(opts.metadata, '$.metadata')),
+      // Rounded up so a document never expires before its TTL; capped to stay a safe integer.
+      expiresAt:
+        opts?.ttlMs === undefined ? null : Math.min(t + Math.ceil(opts.ttlMs), Number.MAX_SAFE_INTEGER),
+    };
+    return encoded;
+  }
+
+  function parseStored(text: string, namespace: string, id: string, column: string): unknown {
+    try {
+      return codec.parse(text);
+    } catch (error) {
+      if (error instanceof CorruptStateError) {
+        throw new CorruptStateError(
+          `stored ${column} of ${namespace}/${id} in schema ${schema} is not valid JSON; the row is left as is`,
+          { namespace, id, schema, column },
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  function rowToDocument<V>(namespace: string, row: DocumentRow): StoredDocument<V> {
+    const id = idFromKey(row.id_key);
+    return {
+      namespace,
+      id,
+      value: parseStored(row.value, namespace, id, 'value') as V,
+      revision: Number(row.revision),
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+      ...(row.metadata !== null && {
+        metadata: parseStored(row.metadata, namespace, id, 'metadata') as Record<string, unknown>,
+      }),
+      ...(row.expires_at !== null && { expiresAt: Number(row.expires_at) }),
+    };
+  }
+
+  // Turns driver and network failures into AgentStateErrors with a code; ours pass through.
+  function failure(error: unknown, details: Record<string, unknown>): AgentStateError {
+    if (error instanceof AgentStateError) return error;
+    if (closed)
+      return new ClosedError(`the postgres store (schema ${schema}) was closed during the call`, details);
+    const e = error as { message?: string; code?: string };
+    const unavailable =
+      typeof e.code === 'string' &&
+      (e.code.startsWith('08') ||
+        [
+          '57P01',
+          '57P02',
+          '57P03',
+          '53300',
+          'ECONNREFUSED',
+          'ECONNRESET',
+          'ENOTFOUND',
+          'ETIMEDOUT',
+          'EPIPE',
+        ].includes(e.code));
+    return new AgentStateError(
+      unavailable ? 'UNAVAILABLE' : 'INTERNAL',
+      `postgres store (schema ${schema}): ${e.message ?? String(error)}`,
+      { ...details, schema, ...(e.code !== undefined && { pgCode: e.code }) },
+      { cause: error },
+    );
+  }
+
+  type Queryable = Pick<PoolClient, 'query'>;
+
+  async function liveRevision(db: Queryable, namespace: string, id: string, t: number): Promise<number> {
+    const { rows } = await db.query<{ revision: string }>(sql.revision, [namespace, idKey(id), t]);
+    return rows[0] ? Number(rows[0].revision) : 0;
+  }
+
+  // One put as one statement (plus a read of the actual revision only when it conflicts).
+  async function writePut(
+    db: Queryable,
+    namespace: string,
+    id: string,
+    put: EncodedPut,
+    expected: number | undefined,
+    t: number,
+    mySeq: number,
+  ): Promise<{ revision: number; createdAt: number }> {
+    const params: unknown[] = [namespace, idKey(id), id, put.value, t, put.metadata, put.expiresAt, mySeq];
+    let text = sql.upsert;
+    if (expected === 0) text = sql.create;
+    else if (expected !== undefined) {
+      text = sql.update;
+      params.push(expected);
+    }
+    const { rows } = await db.query<{ revision: string; created_at: string }>(text, params);
+    const row = rows[0];
+    if (!row) throw revisionConflict(namespace, id, expected ?? 0, await liveRevision(db, namespace, id, t));
+    return { revision: Number(row.revision), createdAt: Number(row.created_at) };
+  }
+
+  // One delete; returns the deleted revision, or 0 when there was nothing live to delete.
+  async function writeDelete(
+    db: Queryable,
+    namespace: string,
+    id: string,
+    expected: number | undefined,
+    t: number,
+    mySeq: number,
+  ): Promise<number> {
+    // Delete-if-absent (expected 0) deletes nothing by definition: it only checks that nothing is there.
+    if (expected === 0) {
+      const actual = await liveRevision(db, namespace, id, t);
+      if (actual !== 0) throw revisionConflict(namespace, id, 0, actual);
+      return 0;
+    }
+    for (;;) {
+      const { rows } =
+        expected === undefined
+          ? await db.query<{ revision: string }>(sql.delete, [namespace, idKey(id), t, mySeq])
+          : await db.query<{ revision: string }>(sql.deleteAt, [namespace, idKey(id), t, mySeq, expected]);
+      if (rows[0]) return Number(rows[0].revision);
+      if (expected === undefined) return 0;
+      const actual = await liveRevision(db, namespace, id, t);
+      if (actual !== expected) throw revisionConflict(namespace, id, expected, actual);
+      // Deleted and re-created up to the expected revision between the two statements: try again.
+    }
+  }
+
+  async function sweepExpired(): Promise<number> {
+    open();
+    if (sweeping) return sweeping;
+    sweeping = (async () => {
+      await ready();
+      const t = now();
+      let removed = 0;
+      for (;;) {
+        const { rowCount } = await pool.query(sql.sweep, [t, sweepBatchSize]);
+        removed += rowCount ?? 0;
+        if ((rowCount ?? 0) < sweepBatchSize || closed) return removed;
+      }
+    })()
+      .catch((error: unknown) => {
+        throw failure(error, { operation: 'sweepExpired' });
+      })
+      .finally(() => {
+        sweeping = undefined;
+      });
+    return sweeping;
+  }
+
+  // Registers a wait for this store's own event when someone here watches (see ChannelListener.expect).
+  function expectOwn(mySeq: number): Promise<void> | undefined {
+    return hub.active ? listener.expect(mySeq) : undefined;
+  }
+
+  return {
+    name: 'postgres',
+
+    async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+      open();
+      checkNamespace(namespace);
+      checkId(id, namespace);
+      try {
+        await ready();
+        const { rows } = await pool.query<DocumentRow>(sql.get, [namespace, idKey(id), now()]);
+        return rows[0] && rowToDocument<V>(namespace, rows[0]);
+      } catch (error) {
+        throw failure(error, { operation: 'get', namespace, id });
+      }
+    },
+
+    async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
+      open();
+      checkNamespace(namespace);
+      checkId(id, namespace);
+      checkPutOptions(opts, namespace, id);
+      const t = now();
+      const encoded = encodePut(namespace, id, value, opts, t);
+      const mySeq = ++seq;
+      try {
+        await ready();
+        const own = expectOwn(mySeq);
+        let written: { revision: number; createdAt: number };
+        try {
+          written = await writePut(pool, namespace, id, encoded, opts?.expectedRevision, t, mySeq);
+        } catch (error) {
+          listener.forget(mySeq);
+          throw error;
+        }
+        await own;
+        return {
+          namespace,
+          id,
+          value: codec.decode(JSON.parse(encoded.value)) as V,
+          revision: written.revision,
+          createdAt: written.createdAt,
+          updatedAt: t,
+          ...(encoded.metadata !== null && {
+            metadata: codec.decode(JSON.parse(encoded.metadata)) as Record<string, unknown>,
+          }),
+          ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }),
+        };
+      } catch (error) {
+        throw failure(error, { operation: 'put', namespace, id });
+      }
+    },
+
+    async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
+      open();
+      checkNamespace(namespace);
+      checkId(id, namespace);
+      checkDeleteOptions(opts, namespace, id);
+      const mySeq = ++seq;
+      try {
+        await ready();
+        const own = expectOwn(mySeq);
+        let revision: number;
+        try {
+          revision = await writeDelete(pool, namespace, id, opts?.expectedRevision, now(), mySeq);
+        } catch (error) {
+          listener.forget(mySeq);
+          throw error;
+        }
+        if (revision === 0) listener.forget(mySeq);
+        await own;
+        return revision > 0;
+      } catch (error) {
+        throw failure(error, { operation: 'delete', namespace, id });
+      }
+    },
+
+    async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
+      open();
+      checkNamespace(namespace);
+      const limit = checkListOptions(opts, namespace);
+      const after = decodeCursor(opts?.cursor, namespace);
+      const prefix = opts?.prefix ?? '';
+      const params: unknown[] = [namespace, now()];
+      const where = ['namespace = $1', '(expires_at IS NULL OR expires_at > $2::bigint)'];
+      if (after !== undefined) {
+        params.push(idKey(after));
+        where.push(`id_key > $${params.length}`);
+      }
+      if (prefix !== '') {
+        // A key range: the primary key index finds the first match and stops after the last one.
+        const low = idKey(prefix);
+        const high = keyUpperBound(low);
+        params.push(low);
+        where.push(`id_key >= $${params.length}`);
+        if (high) {
+          params.push(high);
+          where.push(`id_key < $${params.length}`);
+        } else {
+          where.push(`substring(id_key FROM 1 FOR ${low.length}) = $${params.length}`);
+        }
+      }
+      params.push(limit + 1); // one more than asked says whether another page exists
+      try {
+        await ready();
+        const { rows } = await pool.query<DocumentRow>(
+          `SELECT ${DOCUMENT_COLUMNS} FROM ${sql.table} WHERE ${where.join(' AND ')} ORDER BY id_key LIMIT $${params.length}`,
+          params,
+        );
+        const page = rows.slice(0, limit);
+        const items = page.map((row) => rowToDocument<V>(namespace, row));
+        return rows.length > limit ? { items, cursor: encodeCursor(items[items.length - 1]!.id) } : { items };
+      } catch (error) {
+        throw failure(error, { operation: 'list', namespace });
+      }
+    },
+
+    async batch(operations: BatchOperation[]): Promise<BatchResult> {
+      open();
+      checkBatch(operations);
+      if (operations.length === 0) return { results: [] };
+      const t = now();
+      // Everything is encoded before the transaction starts: a bad value fails the batch with no SQL sent.
+      const encoded = operations.map((op) =>
+        op.type === 'put' ? encodePut(op.namespace, op.id, op.value, op.options, t) : undefined,
+      );
+      let client: PoolClient | undefined;
+      let broken: Error | undefined;
+      const seqs: number[] = [];
+      try {
+        await ready();
+        client = await pool.connect();
+        await client.query('BEGIN');
+        const results: BatchResult['results'] = [];
+        for (const [index, op] of operations.entries()) {
+          const mySeq = ++seq;
+          if (op.type === 'put') {
+            const written = await writePut(
+              client,
+              op.namespace,
+              op.id,
+              encoded[index]!,
+              op.options?.expectedRevision,
+              t,
+              mySeq,
+            );
+            seqs.push(mySeq);
+            results.push({ namespace: op.namespace, id: op.id, revision: written.revision });
+          } else {
+            const revision = await writeDelete(
+              client,
+              op.namespace,
+              op.id,
+              op.options?.expectedRevision,
+              t,
+              mySeq,
+            );
+            if (revision > 0) seqs.push(mySeq);
+            results.push({ namespace: op.namespace, id: op.id, revision: null, deleted: revision > 0 });
+          }
+        }
+        // Notifications of one transaction arrive in order, so the last one stands for all of them.
+        const last = seqs.at(-1);
+        const own = last === undefined ? undefined : expectOwn(last);
+        try {
+          await client.query('COMMIT');
+        } catch (error) {
+          if (last !== undefined) listener.forget(last);
+          throw error;
+        }
+        await own;
+        return { results };
+      } catch (error) {
+        if (client) {
+          await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+            broken = rollbackError as Error; // the connection is unusable: drop it from the pool
+          });
+        }
+        throw failure(error, { operation: 'batch' });
+      } finally {
+        client?.release(broken);
+      }
+    },
+
+    async watch(namespace: string, listenerFn): Promise<Subscription> {
+      open();
+      if (namespace !== '*') checkNamespace(namespace);
+      try {
+        await listener.start();
+      } catch (error) {
+        throw failure(error, { operation: 'watch', namespace });
+      }
+      return hub.subscribe(namespace, listenerFn);
+    },
+
+    sweepExpired,
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweepTimer);
+      hub.clear();
+      await sweeping?.catch(() => {});
+      await listener.close();
+      if (ownsPool) await pool.end();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { quoteIdentifier } from './identifiers.ts';
+
+/** Columns every read returns, in the shape `rowToDocument` expects. */
+export const DOCUMENT_COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expires_at';
+
+/** A row of the documents table as pg returns it (BIGINT arrives as a string, BYTEA as a Buffer). */
+export interface DocumentRow {
+  id_key: Buffer;
+  value: string;
+  revision: string;
+  created_at: string;
+  updated_at: string;
+  metadata: string | null;
+  expires_at: string | null;
+}
+
+/** The SQL text of every statement of one store, built once per schema. */
+export interface Statements {
+  /** $1 namespace, $2 id key, $3 now. */
+  get: string;
+  /** $1 namespace, $2 id key, $3 now -> revision of the live document, if any. */
+  revision: string;
+  /** Upsert: $1 namespace, $2 id key, $3 id, $4 value, $5 now, $6 metadata, $7 expires_at, $8 seq. */
+  upsert: string;
+  /** Create-only insert (replaces only an expired row); parameters as `upsert`. */
+  create: string;
+  /** Compare-and-set update; parameters as `upsert` plus $9 expected revision. */
+  update: string;
+  /** $1 namespace, $2 id key, $3 now, $4 seq -> revision of the deleted live document. */
+  delete: string;
+  /** As `delete` plus $5 expected revision. */
+  deleteAt: string;
+  /** $1 now, $2 batch size -> one row per expired document removed. */
+  sweep: string;
+  /** Qualified table name, for `list`, which builds its WHERE clause per call. */
+  table: string;
+}
+
+/**
+ * Builds the statements. Every write notifies the change channel from inside its own statement, so the
+ * notification is part of the write's transaction: it is delivered when (and only if) the write commits,
+ * in commit order, to every listening process, including this one. The payload carries the id key in
+ * hex (exact even for lone surrogates; at most 4 KB, within NOTIFY's 8000-byte limit). `o` (this
+ * store's origin token) and `s` (a per-store sequence number) let a writer wait for its own events, and
+ * keep the payloads of one transaction distinct (PostgreSQL folds identical ones into one).
+ */
+export function buildStatements(schema: string, channel: string, origin: string): Statements {
+  const t = `${quoteIdentifier(schema)}.documents`;
+  // Both come from a validated alphabet ([A-Za-z0-9_] and hex); quoting them as literals is belt and braces.
+  const ch = literal(channel);
+  const o = literal(origin);
+  const payload = (type: string, extra: string) =>
+    `json_build_object('t', '${type}', 'n', w.namespace, 'k', encode(w.id_key, 'hex'), 'r', w.revision${extra})::text`;
+  const notify = (type: string, seq: string) =>
+    `pg_notify(${ch}, ${payload(type, `, 'o', ${o}, 's', ${seq}::bigint`)})`;
+  const expired = (alias: string, now: string) =>
+    `(${alias}expires_at IS NOT NULL AND ${alias}expires_at <= ${now})`;
+  const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
+  const key = 'namespace = $1 AND id_key = $2';
+  const insert = `INSERT INTO ${t} AS d
+      (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at)
+    VALUES ($1, $2, $3, $4, 1, $5::bigint, $5::bigint, $6, $7::bigint)
+    ON CONFLICT (namespace, id_key) DO UPDATE SET
+      value = EXCLUDED.value,
+      revision = CASE WHEN ${expired('d.', '$5::bigint')} THEN 1 ELSE d.revision + 1 END,
+      created_at = CASE WHEN ${expired('d.', '$5::bigint')} THEN EXCLUDED.created_at ELSE d.created_at END,
+      updated_at = EXCLUDED.updated_at,
+      metadata = EXCLUDED.metadata,
+      expires_at = EXCLUDED.expires_at`;
+  const wrapPut = (sql: string) =>
+    `WITH w AS (${sql} RETURNING namespace, id_key, revision, created_at)
+     SELECT w.revision, w.created_at, ${notify('put', '$8')} FROM w`;
+  const wrapDelete = (sql: string) =>
+    `WITH w AS (${sql} RETURNING namespace, id_key, revision) SELECT w.revision, ${notify('delete', '$4')} FROM w`;
+  return {
+    table: t,
+    get: `SELECT ${DOCUMENT_COLUMNS} FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
+    revision: `SELECT revision FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
+    upsert: wrapPut(insert),
+    // An expired row that the sweep has not removed yet counts as absent: it may be replaced.
+    create: wrapPut(`${insert} WHERE ${expired('d.', '$5::bigint')}`),
+    update: wrapPut(
+      `UPDATE ${t} SET id = $3, value = $4, revision = revision + 1, updated_at = $5::bigint, metadata = $6,
+         expires_at = $7::bigint
+       WHERE ${key} AND revision = $9 AND ${live('$5::bigint')}`,
+    ),
+    // Expired rows are left to the sweep (which reports them as `expire`), as if already gone.
+    delete: wrapDelete(`DELETE FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`),
+    deleteAt: wrapDelete(`DELETE FROM ${t} WHERE ${key} AND revision = $5 AND ${live('$3::bigint')}`),
+    // SKIP LOCKED: concurrent sweepers (other processes) take disjoint rows instead of queueing, and a
+    // row being rewritten right now is left alone; the outer `expires_at` test re-checks under the lock.
+    sweep: `WITH w AS (
+        DELETE FROM ${t} WHERE (namespace, id_key) IN (
+          SELECT namespace, id_key FROM ${t} WHERE expires_at <= $1::bigint
+          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        AND expires_at <= $1::bigint
+        RETURNING namespace, id_key, revision)
+      SELECT pg_notify(${ch}, ${payload('expire', '')}) FROM w`,
+  };
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
