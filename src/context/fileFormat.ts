@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import type { Codec, Compression } from '../codec/index.ts';
+import { compressAsync, decompressAsync, propertyPath } from '../codec/index.ts';
+import { CorruptStateError, isAgentStateError } from '../errors.ts';
+import { type Entry, entryFromJson } from './entry.ts';
+
+/**
+ * The context file: readable JSON, one key per line, inside a small envelope.
+ *
+ * ```json
+ * {
+ *   "format": "agentstate/context",
+ *   "version": 1,
+ *   "sha256": "<hex>",
+ *   "data": {
+ *     "key": <value in the codec's tagged JSON form>
+ *   }
+ * }
+ * ```
+ *
+ * `sha256` covers the data: it is the SHA-256 of the concatenated SHA-256 digests of each entry's
+ * compact `"key":value` text, in file order. Per-entry digests let `save()` rehash only changed keys.
+ * A file that fails the check (torn by a broken disk, or edited by hand) is reported as corrupt; after a
+ * deliberate hand edit, delete the `sha256` line and the file is accepted as it is.
+ * With compression the same text is gzip/brotli-compressed behind the codec's self-describing header.
+ */
+export const FORMAT = 'agentstate/context';
+/** Version of the envelope written by this code. */
+export const FORMAT_VERSION = 1;
+
+/** Entries keyed by context key. A null-prototype record: its key order is the order `JSON.parse` gives. */
+export type Entries = Record<string, Entry>;
+
+/** What a context file holds. */
+export interface FileState {
+  entries: Entries;
+  /** The data checksum (computed, whether or not the file carried one). */
+  checksum: string;
+}
+
+const HEAD_PREFIX = `{\n  "format": "${FORMAT}",\n  "version": ${FORMAT_VERSION},\n  "sha256": "`;
+const ENTRY_SEPARATOR = Buffer.from(',\n    ');
+const DATA_OPEN = Buffer.from('"data": {\n    ');
+const FOOTER = Buffer.from('\n  }\n}\n');
+const EMPTY_DATA = Buffer.from('"data": {}\n}\n');
+
+/** Makes an empty entries record. */
+export function emptyEntries(): Entries {
+  return Object.create(null) as Entries;
+}
+
+/** The data checksum of a set of entries. */
+export function checksumOf(entries: Entries): string {
+  const hash = createHash('sha256');
+  for (const key in entries) hash.update(entries[key]!.digest);
+  return hash.digest('hex');
+}
+
+/** The file's bytes, as chunks to be written in order (no copy of the entries' bytes is made). */
+export function renderChunks(entries: Entries, checksum: string): Buffer[] {
+  const chunks: Buffer[] = [Buffer.from(`${HEAD_PREFIX}${checksum}",\n  `)];
+  let first = true;
+  for (const key in entries) {
+    chunks.push(first ? DATA_OPEN : ENTRY_SEPARATOR, entries[key]!.bytes);
+    first = false;
+  }
+  chunks.push(first ? EMPTY_DATA : FOOTER);
+  return chunks;
+}
+
+/** The file's bytes, compressed if asked. */
+export async function renderFile(
+  entries: Entries,
+  checksum: string,
+  compression: Compression,
+): Promise<Uint8Array> {
+  const bytes = Buffer.concat(renderChunks(entries, checksum));
+  return compression === 'none' ? bytes : compressAsync(bytes, compression);
+}
+
+/**
+ * The checksum in a file's first bytes, if the file starts the way this code writes it; lets `save()`
+ * see that nobody replaced the file since it was last read without reading all of it.
+ */
+export function checksumInHead(head: Buffer): string | undefined {
+  const text = head.toString('latin1');
+  if (!text.startsWith(HEAD_PREFIX)) return undefined;
+  const hex = text.slice(HEAD_PREFIX.length, HEAD_PREFIX.length + 64);
+  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+}
+
+/** Bytes `checksumInHead` needs. */
+export const HEAD_BYTES = HEAD_PREFIX.length + 64;
+
+/**
+ * Parses and verifies a context file. Throws `CorruptStateError` (with `path` and `reason`) when the
+ * bytes are not a valid, intact context file; `UnknownTypeError` when a value names an unregistered class
+ * (the file is fine: register the class).
+ */
+export async function parseFile(bytes: Uint8Array, path: string, codec: Codec): Promise<FileState> {
+  let text: string;
+  try {
+    text = Buffer.from(await decompressAsync(bytes)).toString('utf8');
+  } catch (error) {
+    throw corrupt(path, 'undecompressable', `cannot be decompressed`, error);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(path, 'invalid-json', `is not valid JSON (${(error as Error).message})`, error);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw corrupt(path, 'not-an-envelope', 'is not a JSON object');
+  }
+  const envelope = json as Record<string, unknown>;
+  if (envelope.format !== FORMAT) {
+    throw corrupt(path, 'not-an-envelope', `has no "format": "${FORMAT}" field`);
+  }
+  if (envelope.version !== FORMAT_VERSION) {
+    throw corrupt(
+      path,
+      'unsupported-version',
+      `has format version ${JSON.stringify(envelope.version)}; this agentstate reads version ${FORMAT_VERSION} (upgrade agentstate to read newer files)`,
+    );
+  }
+  const data = envelope.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw corrupt(path, 'not-an-envelope', 'has no "data" object');
+  }
+  const entries = emptyEntries();
+  for (const key of Object.keys(data)) {
+    entries[key] = entryFromJson(key, JSON.stringify((data as Record<string, unknown>)[key]));
+  }
+  const checksum = checksumOf(entries);
+  if (envelope.sha256 !== undefined && envelope.sha256 !== checksum) {
+    throw corrupt(
+      path,
+      'checksum-mismatch',
+      'does not match its sha256 checksum (torn or edited; after a deliberate hand edit, delete the "sha256" line)',
+    );
+  }
+  // Decode every value once now, so a damaged value is found at load, not at some later `get`.
+  for (const key of Object.keys(data)) {
+    try {
+      codec.decode((data as Record<string, unknown>)[key], propertyPath('$', key));
+    } catch (error) {
+      if (isAgentStateError(error, 'CORRUPT_STATE')) {
+        throw corrupt(path, 'malformed-value', `has a malformed value: ${error.message}`, error);
+      }
+      throw error;
+    }
+  }
+  return { entries, checksum };
+}
+
+function corrupt(path: string, reason: string, what: string, cause?: unknown): CorruptStateError {
+  return new CorruptStateError(
+    `context file ${path} ${what}. It was left untouched: repair or move it, or open the context with onCorrupt: 'quarantine' to move it aside and start empty`,
+    { path, reason },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Whether a corrupt-state error may be handled by moving the file aside (a newer format must not be). */
+export function isQuarantinable(error: unknown): error is CorruptStateError {
+  return isAgentStateError(error, 'CORRUPT_STATE') && error.details.reason !== 'unsupported-version';
+}

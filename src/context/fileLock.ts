@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { TimeoutError } from '../errors.ts';
+
+/** Options of the cross-process file lock. */
+export interface FileLockOptions {
+  /**
+   * A lock whose holder has not refreshed it for this long is stale and may be broken (default 10 000).
+   * The holder refreshes it every third of this while it holds it.
+   */
+  staleMs?: number;
+  /** How long to wait for a busy lock before failing with `TimeoutError` (default 10 000). */
+  timeoutMs?: number;
+}
+
+/** A held lock; `release()` removes it if it is still ours. */
+export interface FileLock {
+  /** Removes the lock file (only if it still carries this holder's token). */
+  release(): Promise<void>;
+}
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  token: string;
+}
+
+const DEFAULT_STALE_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+// A breaker holds `<lock>.break` for a few syscalls only; one older than this belongs to a dead breaker.
+const BREAK_LOCK_STALE_MS = 2_000;
+const HOST = hostname();
+
+/**
+ * Takes an exclusive lock shared by every process on this machine (and on a shared filesystem) by
+ * creating `lockPath`.
+ *
+ * Why not `proper-lockfile`: its staleness is mtime-only with a 2 s floor, so after a `kill -9` every
+ * other process waits seconds for the lock. Here the lock file names its holder (pid, host, token): a
+ * holder on this host whose pid no longer exists is stale at once, and any holder that stopped
+ * refreshing the file's mtime for `staleMs` is stale too (covers other hosts and reused pids).
+ *
+ * The content is written to a temp file first and hard-linked into place, so the lock file is never
+ * seen empty or half-written even if its creator is killed midway. Breaking a stale lock is itself
+ * done under `<lock>.break`, and only if the lock still carries the token judged stale, so two
+ * processes breaking the same stale lock cannot delete the fresh lock one of them just created.
+ */
+export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const owner: LockOwner = { pid: process.pid, host: HOST, token: randomBytes(12).toString('hex') };
+  const content = JSON.stringify(owner);
+  const deadline = Date.now() + timeoutMs;
+  let delayMs = 2;
+  for (;;) {
+    if (await tryCreate(lockPath, content)) return heldLock(lockPath, owner.token, staleMs);
+    const holder = await readOwner(lockPath);
+    if (holder !== 'gone' && (await isStale(lockPath, holder, staleMs))) {
+      await breakLock(lockPath, holder);
+      continue;
+    }
+    if (holder === 'gone') continue;
+    if (Date.now() >= deadline) {
+      throw new TimeoutError(
+        `could not lock ${lockPath} within ${timeoutMs} ms: it is held by pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}`,
+        { path: lockPath, timeoutMs, holder },
+      );
+    }
+    // Jittered backoff: two waiters must not retry in lockstep.
+    await sleep(delayMs * (0.5 + Math.random()));
+    delayMs = Math.min(delayMs * 2, 50);
+  }
+}
+
+async function tryCreate(lockPath: string, content: string): Promise<boolean> {
+  const temp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temp, lockPath);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(temp).catch(() => {});
+  }
+}
+
+/** The holder recorded in the lock; null when unreadable; 'gone' when the lock vanished meanwhile. */
+async function readOwner(lockPath: string): Promise<LockOwner | null | 'gone'> {
+  let text: string;
+  try {
+    text = await readFile(lockPath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string' && typeof parsed.token === 'string')
+      return { pid: parsed.pid, host: parsed.host, token: parsed.token };
+  } catch {
+    // Not ours or damaged: judged by age alone below.
+  }
+  return null;
+}
+
+async function isStale(lockPath: string, holder: LockOwner | null, staleMs: number): Promise<boolean> {
+  if (holder && holder.host === HOST && !pidAlive(holder.pid)) return true;
+  const info = await stat(lockPath).catch(() => null);
+  return info !== null && Date.now() - info.mtimeMs > staleMs;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function breakLock(lockPath: string, judged: LockOwner | null): Promise<void> {
+  const breakPath = `${lockPath}.break`;
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(breakPath, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const info = await stat(breakPath).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > BREAK_LOCK_STALE_MS) await unlink(breakPath).catch(() => {});
+    else await sleep(1);
+    return;
+  }
+  try {
+    await handle.close();
+    // Only remove the lock we judged stale: if its token changed, someone else broke it and took it.
+    const current = await readOwner(lockPath);
+    if (current !== 'gone' && current?.token === judged?.token) await unlink(lockPath).catch(() => {});
+  } finally {
+    await unlink(breakPath).catch(() => {});
+  }
+}
+
+function heldLock(lockPath: string, token: string, staleMs: number): FileLock {
+  // Refreshing the mtime tells other hosts (which cannot check our pid) that the holder is alive.
+  const refresh = setInterval(
+    () => {
+      const now = new Date();
+      utimes(lockPath, now, now).catch(() => {});
+    },
+    Math.max(1, Math.floor(staleMs / 3)),
+  );
+  refresh.unref();
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(refresh);
+      const current = await readOwner(lockPath);
+      if (current !== 'gone' && current?.token === token) await unlink(lockPath).catch(() => {});
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,411 @@
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { type Codec, type Compression, codec as defaultCodec } from '../codec/index.ts';
+import { quarantineFile, writeFileAtomic } from '../drivers/shared/atomicWrite.ts';
+import { ClosedError, type CorruptStateError, InvalidInputError } from '../errors.ts';
+import { rotateBackups } from './backups.ts';
+import { decodeEntry, encodeEntry } from './entry.ts';
+import {
+  checksumInHead,
+  checksumOf,
+  type Entries,
+  emptyEntries,
+  type FileState,
+  HEAD_BYTES,
+  isQuarantinable,
+  parseFile,
+  renderFile,
+} from './fileFormat.ts';
+import { acquireFileLock, type FileLock, type FileLockOptions } from './fileLock.ts';
+import { type AutosaveOptions, checkOptions, type PersistentContextOptions } from './options.ts';
+
+/** Options of `reload()`. */
+export interface ReloadOptions {
+  /** Drop unsaved changes instead of keeping them on top of the file's state (default false). */
+  discardChanges?: boolean;
+}
+
+/**
+ * A task's small persistent key-value file (Aura's `PersistentContext`), that never loses data.
+ *
+ * - Values go through the codec, so Dates, Maps, BigInts and registered classes survive; the file is
+ *   readable JSON (one key per line, in an envelope with a format version and a SHA-256 checksum).
+ * - `set` stores a snapshot of the value (later mutation of the object does not leak in) and rejects
+ *   what the codec cannot store right there, naming key and path. `get` and `getAll` return copies.
+ * - `save()` is atomic and durable (temp file, fsync, rename, directory fsync), under a cross-process
+ *   lock, and merges: it re-reads the file and applies only the keys this context set or deleted since it
+ *   last synced. Two processes editing different keys both keep their changes; for the same key, the
+ *   later save wins. Saves of one context are serialised in call order.
+ * - Unlike the seed, a corrupt file is never replaced by an empty context (which the next save would
+ *   write over the data): it is reported with its path, or moved aside with `onCorrupt: 'quarantine'`.
+ */
+export class PersistentContext<T extends Record<string, unknown> = Record<string, unknown>> {
+  /** Absolute path of the context file. */
+  readonly path: string;
+  readonly #codec: Codec;
+  readonly #compression: Compression;
+  readonly #options: PersistentContextOptions;
+  readonly #lockOptions: FileLockOptions;
+  readonly #autosave: AutosaveOptions | undefined;
+  #entries: Entries = emptyEntries();
+  /** Keys set or deleted since the last sync with the file: what a save applies over the file. */
+  #changed = new Set<string>();
+  /** Checksum of the file as this context last read or wrote it; undefined when there was no file. */
+  #syncedChecksum: string | undefined;
+  /** The whole state must be written (the file vanished or was quarantined while we held data). */
+  #writeAll = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  #quarantinedPath: string | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #pendingSince: number | undefined;
+
+  private constructor(path: string, options: PersistentContextOptions) {
+    this.path = path;
+    this.#options = options;
+    this.#codec = options.codec ?? defaultCodec;
+    this.#compression = options.compression ?? 'none';
+    this.#lockOptions = options.lock ?? {};
+    this.#autosave = options.autosave;
+  }
+
+  /**
+   * Opens the context stored at `path`; a missing file is an empty context. A corrupt file throws
+   * `CorruptStateError` with the path, unless `onCorrupt: 'quarantine'`.
+   */
+  static async create<T extends Record<string, unknown> = Record<string, unknown>>(
+    path: string,
+    options: PersistentContextOptions = {},
+  ): Promise<PersistentContext<T>> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new InvalidInputError('PersistentContext.create needs a file path', { path });
+    }
+    checkOptions(options);
+    const context = new PersistentContext<T>(resolve(path), options);
+    await mkdir(dirname(context.path), { recursive: true });
+    const state = await context.#readRecovering(false);
+    if (state) {
+      context.#entries = state.entries;
+      context.#syncedChecksum = state.checksum;
+    }
+    return context;
+  }
+
+  /** Whether there are changes not yet saved. */
+  get dirty(): boolean {
+    return this.#changed.size > 0 || this.#writeAll;
+  }
+
+  /** Number of keys. */
+  get size(): number {
+    return Object.keys(this.#entries).length;
+  }
+
+  /** Where the last corrupt file was moved by `onCorrupt: 'quarantine'`, if that happened. */
+  get quarantinedPath(): string | undefined {
+    return this.#quarantinedPath;
+  }
+
+  /** Whether `close()` has completed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A fresh copy of the value of `key` (mutating it does not change the context), or `fallback`. */
+  get<K extends keyof T & string>(key: K): T[K] | undefined;
+  get<K extends keyof T & string>(key: K, fallback: T[K]): T[K];
+  get<K extends keyof T & string>(key: K, fallback?: T[K]): T[K] | undefined {
+    this.#assertOpen();
+    checkKey(key);
+    const entry = this.#entries[key];
+    return entry === undefined ? fallback : (decodeEntry(this.#codec, key, entry) as T[K]);
+  }
+
+  /**
+   * Stores a snapshot of `value` under `key`. A value the codec cannot store (function, symbol, cycle,
+   * unregistered class) throws `UnsupportedValueError` naming the path (`$.key.sub[2]`); nothing changes.
+   */
+  set<K extends keyof T & string>(key: K, value: T[K]): this {
+    this.#assertOpen();
+    checkKey(key);
+    this.#entries[key] = encodeEntry(this.#codec, key, value);
+    this.#changed.add(key);
+    this.#scheduleAutosave();
+    return this;
+  }
+
+  /** Removes `key`; returns whether it was there. */
+  delete(key: keyof T & string): boolean {
+    this.#assertOpen();
+    checkKey(key);
+    if (!(key in this.#entries)) return false;
+    delete this.#entries[key];
+    this.#changed.add(key);
+    this.#scheduleAutosave();
+    return true;
+  }
+
+  /** Removes every key. */
+  clear(): void {
+    this.#assertOpen();
+    for (const key of Object.keys(this.#entries)) {
+      delete this.#entries[key];
+      this.#changed.add(key);
+    }
+    this.#scheduleAutosave();
+  }
+
+  /** Whether `key` is set. */
+  has(key: string): boolean {
+    this.#assertOpen();
+    return typeof key === 'string' && key in this.#entries;
+  }
+
+  /** The keys, in file order. */
+  keys(): (keyof T & string)[] {
+    this.#assertOpen();
+    return Object.keys(this.#entries) as (keyof T & string)[];
+  }
+
+  /** A deep copy of all data: mutating it never changes the context. */
+  getAll(): Partial<T> {
+    this.#assertOpen();
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(this.#entries)) {
+      // defineProperty, not assignment: a `__proto__` key must stay a key, not become the prototype.
+      Object.defineProperty(out, key, {
+        value: decodeEntry(this.#codec, key, this.#entries[key]!),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out as Partial<T>;
+  }
+
+  /**
+   * Writes the context atomically and durably, merged over the file as it is now: other processes'
+   * changes to keys this context did not touch are kept (and appear in this context afterwards).
+   * Creates the file if it does not exist yet; otherwise does nothing when there are no changes.
+   */
+  save(): Promise<void> {
+    this.#assertOpen();
+    this.#cancelAutosave();
+    return this.#serial(() => this.#saveNow(true));
+  }
+
+  /**
+   * Re-reads the file, picking up other processes' saves. Unsaved changes of this context are kept on top
+   * (and stay unsaved) unless `discardChanges`. If the file is gone, the data in memory is kept and marked
+   * unsaved, so a deleted file is never a reason to lose data.
+   */
+  reload(options: ReloadOptions = {}): Promise<void> {
+    this.#assertOpen();
+    return this.#serial(async () => {
+      const state = await this.#readRecovering(false);
+      if (options.discardChanges) {
+        this.#changed = new Set();
+        this.#writeAll = false;
+        this.#entries = state ? state.entries : emptyEntries();
+      } else if (state) {
+        this.#entries = applyChanges(state.entries, this.#entries, this.#changed);
+      } else {
+        this.#writeAll = Object.keys(this.#entries).length > 0;
+      }
+      this.#syncedChecksum = state?.checksum;
+    });
+  }
+
+  /** Saves pending changes and closes; later calls fail with `ClosedError`. If the save fails, stays open. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closing ??= (async () => {
+      this.#cancelAutosave();
+      try {
+        await this.#serial(() => (this.dirty ? this.#saveNow(false) : Promise.resolve()));
+        this.#closed = true;
+      } finally {
+        this.#closing = undefined;
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** `await using ctx = await PersistentContext.create(...)` closes (and saves) at scope end. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #saveNow(explicit: boolean): Promise<void> {
+    if (!this.dirty && !(explicit && this.#syncedChecksum === undefined)) return;
+    const lock = await this.#lock();
+    try {
+      const current = await this.#fileNow();
+      // From here to the write nothing awaits (unless compressing): the state written is this instant's.
+      const changed = this.#changed;
+      const writeAll = this.#writeAll;
+      this.#changed = new Set();
+      this.#writeAll = false;
+      try {
+        if (current !== 'unchanged' && current !== null) {
+          this.#entries = applyChanges(current.entries, this.#entries, changed);
+        }
+        const checksum = checksumOf(this.#entries);
+        const bytes = await renderFile(this.#entries, checksum, this.#compression);
+        if ((this.#options.backups ?? 0) > 0 && current !== null) {
+          await rotateBackups(this.path, this.#options.backups!);
+        }
+        await writeFileAtomic(this.path, bytes);
+        this.#syncedChecksum = checksum;
+      } catch (error) {
+        for (const key of changed) this.#changed.add(key);
+        if (writeAll) this.#writeAll = true;
+        throw error;
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * The file as it is now (under the lock): 'unchanged' if it is still what this context last synced,
+   * null if it does not exist (or was quarantined), else its state. The checksum in the first bytes
+   * usually answers without reading the whole file.
+   */
+  async #fileNow(): Promise<FileState | 'unchanged' | null> {
+    if (this.#syncedChecksum !== undefined) {
+      const head = await readHead(this.path);
+      if (head === null) return null;
+      if (checksumInHead(head) === this.#syncedChecksum) return 'unchanged';
+    }
+    const state = await this.#readRecovering(true);
+    if (state !== null && state.checksum === this.#syncedChecksum) return 'unchanged';
+    return state;
+  }
+
+  async #readState(): Promise<FileState | null> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    return parseFile(bytes, this.path, this.#codec);
+  }
+
+  /** Reads the file; with `onCorrupt: 'quarantine'` a corrupt one is moved aside (under the lock) and null returned. */
+  async #readRecovering(lockHeld: boolean): Promise<FileState | null> {
+    try {
+      return await this.#readState();
+    } catch (error) {
+      if (this.#options.onCorrupt !== 'quarantine' || !isQuarantinable(error)) throw error;
+      if (lockHeld) return this.#quarantine(error);
+    }
+    const lock = await this.#lock();
+    try {
+      // Read again under the lock: another process may have replaced the bad file with a good one.
+      try {
+        return await this.#readState();
+      } catch (error) {
+        if (!isQuarantinable(error)) throw error;
+        return await this.#quarantine(error);
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async #quarantine(error: CorruptStateError): Promise<null> {
+    const quarantinedPath = await quarantineFile(this.path);
+    this.#quarantinedPath = quarantinedPath;
+    this.#writeAll = Object.keys(this.#entries).length > 0;
+    const event = { path: this.path, quarantinedPath, error };
+    if (this.#options.onQuarantine) this.#options.onQuarantine(event);
+    else {
+      process.emitWarning(`${error.message}; it was moved to ${quarantinedPath}`, {
+        code: 'AGENTSTATE_CONTEXT_QUARANTINED',
+      });
+    }
+    return null;
+  }
+
+  #lock(): Promise<FileLock> {
+    return acquireFileLock(`${this.path}.lock`, this.#lockOptions);
+  }
+
+  /** Runs `task` after every earlier save/reload/close of this context has finished. */
+  #serial<R>(task: () => Promise<R>): Promise<R> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #scheduleAutosave(): void {
+    const autosave = this.#autosave;
+    if (!autosave) return;
+    const now = Date.now();
+    this.#pendingSince ??= now;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const delayMs =
+      autosave.maxWaitMs === undefined
+        ? autosave.debounceMs
+        : Math.max(0, Math.min(autosave.debounceMs, this.#pendingSince + autosave.maxWaitMs - now));
+    // Not unref'd on purpose: a process that ends right after a change still writes it first.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#pendingSince = undefined;
+      this.#serial(() => this.#saveNow(false)).catch((error: unknown) => {
+        if (this.#options.onAutosaveError) this.#options.onAutosaveError(error);
+        else
+          process.emitWarning(`autosave of ${this.path} failed: ${(error as Error).message}`, {
+            code: 'AGENTSTATE_CONTEXT_AUTOSAVE_FAILED',
+          });
+      });
+    }, delayMs);
+  }
+
+  #cancelAutosave(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pendingSince = undefined;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError(`the context ${this.path} is closed`, { path: this.path });
+  }
+}
+
+/** `theirs` with this context's changed keys applied: set ones take our entry, deleted ones are removed. */
+function applyChanges(theirs: Entries, ours: Entries, changed: ReadonlySet<string>): Entries {
+  for (const key of changed) {
+    const entry = ours[key];
+    if (entry === undefined) delete theirs[key];
+    else theirs[key] = entry;
+  }
+  return theirs;
+}
+
+async function readHead(path: string): Promise<Buffer | null> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const buffer = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new InvalidInputError(`context keys are strings, got ${typeof key}`, { key: String(key) });
+  }
+}
