@@ -1,0 +1,151 @@
+/**
+ * `createServer(options)`: the Fastify app of `agentstate serve`, built but not listening, so tests drive
+ * it with `app.inject` and the CLI calls `listenServer`. Every store is optional; the routes of a store
+ * that was not given are simply absent.
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { DocumentStore } from '../drivers/index.ts';
+import type { RolloutStore } from '../rollouts/index.ts';
+import { TokenAuthenticator, type TokenSpec } from './auth.ts';
+import { registerBodyDecoding } from './bodyDecoding.ts';
+import { registerAuth, registerRequestMetrics } from './hooks.ts';
+import { errorHandler } from './httpErrors.ts';
+import { registerIdempotency } from './idempotency.ts';
+import { createServerMetrics, type ServerMetrics } from './metrics.ts';
+import { REDACT_PATHS, scrubSecrets } from './redact.ts';
+import { registerAglRoutes } from './routes/agl.ts';
+import { registerOtlpRoutes } from './routes/otlp.ts';
+import { registerStateRoutes } from './routes/state.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+
+/** Options of `createServer`. */
+export interface ServerOptions {
+  /** Rollout store behind /v1/agl and /v1/traces. */
+  rollouts?: RolloutStore;
+  /** Document store behind /v1/state. */
+  documents?: DocumentStore;
+  /** Bearer tokens; none = open server (which `listenServer` binds to loopback only). */
+  tokens?: readonly TokenSpec[];
+  /** Pino logging: false (default in tests), true, or Fastify logger options (`{ level, stream }`). */
+  logger?: FastifyServerOptions['logger'];
+  /** Largest request body in bytes (default 16 MiB; gzip bodies are measured after inflating too). */
+  bodyLimitBytes?: number;
+  /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
+  idempotencyTtlMs?: number;
+  /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
+  closeStores?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The server's Prometheus metrics. */
+    agentstateMetrics: ServerMetrics;
+    /** Whether bearer tokens are configured (no tokens: bind to loopback only). */
+    agentstateAuthEnabled: boolean;
+  }
+}
+
+/** Default request body limit: 16 MiB, room for large span batches. */
+export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** Builds the server (not listening yet). */
+export async function createServer(options: ServerOptions = {}): Promise<FastifyInstance> {
+  const authenticator = new TokenAuthenticator(options.tokens ?? []);
+  const logger = options.logger ?? false;
+  const fastifyOptions: FastifyServerOptions = {
+    logger: (logger === false
+      ? false
+      : {
+          ...(typeof logger === 'object' ? logger : {}),
+          redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+          serializers: secretSafeSerializers,
+        }) as FastifyServerOptions['logger'],
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
+    forceCloseConnections: 'idle',
+    ajv: {
+      customOptions: {
+        // The Agent Lightning reference uses OpenAPI keywords (discriminator) and defaults inside anyOf.
+        strict: false,
+      },
+    },
+  };
+  const app = Fastify(fastifyOptions);
+  app.decorate('agentstateAuthEnabled', authenticator.enabled);
+  const metrics = createServerMetrics(async (m) => {
+    if (!options.rollouts) return;
+    const stats = await options.rollouts.statistics();
+    m.queueDepth.set(stats.queueLength);
+    m.rolloutsByStatus.reset();
+    for (const [status, count] of Object.entries(stats.rolloutsByStatus))
+      m.rolloutsByStatus.set({ status }, count ?? 0);
+  });
+  app.decorate('agentstateMetrics', metrics);
+
+  // An empty JSON body means "no body" (Agent Lightning clients POST some routes without one).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, null);
+    return parseJson(request, body.toString(), done);
+  });
+
+  registerBodyDecoding(app);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({
+      error: {
+        code: 'NOT_FOUND',
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+        details: {},
+      },
+    });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'agentstate',
+        version: '0.1.0',
+        description:
+          'The state layer for AI agent systems: documents, rollouts (Agent Lightning compatible), OTLP traces.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: authenticator.enabled ? [{ bearer: [] }] : [],
+    },
+  });
+
+  registerAuth(app, authenticator);
+  registerRequestMetrics(app, metrics);
+  registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
+
+  registerSystemRoutes(app, metrics);
+  if (options.documents) registerStateRoutes(app, options.documents, metrics);
+  if (options.rollouts) {
+    registerAglRoutes(app, options.rollouts, metrics);
+    registerOtlpRoutes(app, options.rollouts, metrics);
+  }
+
+  if (options.closeStores) {
+    app.addHook('onClose', async () => {
+      await Promise.allSettled([options.rollouts?.close(), options.documents?.close()]);
+    });
+  }
+  return app;
+}
+
+/** Pino serializers that never print secrets found in logged objects. */
+const secretSafeSerializers = {
+  err(error: unknown) {
+    if (!(error instanceof Error)) return scrubSecrets(error);
+    const details = (error as { details?: unknown }).details;
+    return {
+      type: error.name,
+      message: error.message,
+      stack: error.stack,
+      ...(details === undefined ? {} : { details: scrubSecrets(details) }),
+    };
+  },
+  body: (value: unknown) => scrubSecrets(value),
+};

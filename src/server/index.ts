@@ -1,0 +1,12 @@
+// The HTTP server: Fastify app factory, listening with safety checks, auth, metrics, OTLP ingest.
+
+export * from './agl/wire.ts';
+export * from './auth.ts';
+export * from './createServer.ts';
+export * from './httpErrors.ts';
+export * from './idempotency.ts';
+export * from './listen.ts';
+export * from './metrics.ts';
+export * from './otlp/toSpans.ts';
+export * from './redact.ts';
+export { ingestOtlp, type OtlpIngestResult } from './routes/otlp.ts';

@@ -1,0 +1,99 @@
+/**
+ * Prometheus metrics, one registry per server (two servers in one process, as in tests, never share
+ * counters). Request metrics are labelled by the route pattern, not the URL, so ids do not explode the
+ * label set.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The metrics of one server. */
+export interface ServerMetrics {
+  /** The registry `/metrics` renders. */
+  readonly registry: Registry;
+  /** Requests by method, route and status. */
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  /** Request latency in seconds by method and route. */
+  readonly requestSeconds: Histogram<'method' | 'route'>;
+  /** Rollouts by status, refreshed on every scrape. */
+  readonly rolloutsByStatus: Gauge<'status'>;
+  /** Rollouts waiting in the queue, refreshed on every scrape. */
+  readonly queueDepth: Gauge;
+  /** Spans stored, by source (`agl` for POST /v1/agl/spans, `otlp` for /v1/traces). */
+  readonly spansIngested: Counter<'source'>;
+  /** Spans refused by OTLP ingest (no rollout/attempt ids). */
+  readonly spansRejected: Counter;
+  /** Store call latency in seconds by store and operation. */
+  readonly storeSeconds: Histogram<'store' | 'operation'>;
+  /** Times a store call and records it. */
+  time<T>(store: string, operation: string, call: () => Promise<T>): Promise<T>;
+}
+
+/** Creates the metrics of one server; `refresh` runs before each scrape to update the gauges. */
+export function createServerMetrics(refresh?: (metrics: ServerMetrics) => Promise<void>): ServerMetrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'agentstate_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const requestSeconds = new Histogram({
+    name: 'agentstate_http_request_duration_seconds',
+    help: 'HTTP request latency by method and route',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+  const storeSeconds = new Histogram({
+    name: 'agentstate_store_operation_duration_seconds',
+    help: 'Store call latency by store and operation',
+    labelNames: ['store', 'operation'] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+  });
+  const spansIngested = new Counter({
+    name: 'agentstate_spans_ingested_total',
+    help: 'Spans stored, by source',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
+  const spansRejected = new Counter({
+    name: 'agentstate_spans_rejected_total',
+    help: 'OTLP spans refused because they carry no rollout/attempt ids',
+    registers: [registry],
+  });
+  let metrics: ServerMetrics;
+  const rolloutsByStatus = new Gauge({
+    name: 'agentstate_rollouts',
+    help: 'Rollouts by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const queueDepth = new Gauge({
+    name: 'agentstate_queue_depth',
+    help: 'Rollouts waiting to be dequeued',
+    registers: [registry],
+    // prom-client calls collect() of the first gauge on scrape; one refresh updates both gauges.
+    async collect() {
+      if (refresh) await refresh(metrics);
+    },
+  });
+  metrics = {
+    registry,
+    requests,
+    requestSeconds,
+    rolloutsByStatus,
+    queueDepth,
+    spansIngested,
+    spansRejected,
+    storeSeconds,
+    async time(store, operation, call) {
+      const end = storeSeconds.startTimer({ store, operation });
+      try {
+        return await call();
+      } finally {
+        end();
+      }
+    },
+  };
+  return metrics;
+}

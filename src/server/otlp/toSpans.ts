@@ -1,0 +1,199 @@
+/**
+ * OTLP export requests (protobuf decoded to objects, or OTLP/JSON) -> Agent Lightning spans. Each span
+ * must name its rollout and attempt with the `agentlightning.rollout_id` and `agentlightning.attempt_id`
+ * attributes, on the span or on its resource (span wins); `agentlightning.span_sequence_id` is optional
+ * (the store issues the next one). Spans without ids are counted as rejected, per OTLP partial success.
+ */
+import type { Attributes, AttributeValue, SpanContext, SpanInput } from '../../rollouts/index.ts';
+import { ExportTraceServiceRequest } from './traceProto.ts';
+
+/** Attribute naming the rollout of a span. */
+export const ROLLOUT_ID_ATTRIBUTE = 'agentlightning.rollout_id';
+/** Attribute naming the attempt of a span. */
+export const ATTEMPT_ID_ATTRIBUTE = 'agentlightning.attempt_id';
+/** Attribute carrying the span's sequence id. */
+export const SEQUENCE_ID_ATTRIBUTE = 'agentlightning.span_sequence_id';
+
+// The shapes below cover both encodings: protobufjs objects (ids as bytes, 64-bit numbers as strings)
+// and OTLP/JSON (ids as hex strings, 64-bit numbers as strings or numbers).
+type Bytes = Uint8Array | string | undefined;
+type Long = string | number | undefined;
+interface AnyValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: Long;
+  doubleValue?: number;
+  arrayValue?: { values?: AnyValue[] };
+  kvlistValue?: { values?: KeyValue[] };
+  bytesValue?: Bytes;
+}
+interface KeyValue {
+  key: string;
+  value?: AnyValue;
+}
+interface OtlpSpan {
+  traceId?: Bytes;
+  spanId?: Bytes;
+  traceState?: string;
+  parentSpanId?: Bytes;
+  name?: string;
+  startTimeUnixNano?: Long;
+  endTimeUnixNano?: Long;
+  attributes?: KeyValue[];
+  events?: Array<{ timeUnixNano?: Long; name?: string; attributes?: KeyValue[] }>;
+  links?: Array<{ traceId?: Bytes; spanId?: Bytes; traceState?: string; attributes?: KeyValue[] }>;
+  status?: { code?: number | string; message?: string };
+}
+/** An export request in either encoding. */
+export interface OtlpExportRequest {
+  resourceSpans?: Array<{
+    resource?: { attributes?: KeyValue[] };
+    schemaUrl?: string;
+    scopeSpans?: Array<{ spans?: OtlpSpan[] }>;
+  }>;
+}
+
+/** Decodes a protobuf `ExportTraceServiceRequest`. */
+export function decodeProtobufRequest(body: Uint8Array): OtlpExportRequest {
+  const message = ExportTraceServiceRequest.decode(body);
+  return ExportTraceServiceRequest.toObject(message, {
+    longs: String,
+    enums: Number,
+    defaults: false,
+  }) as OtlpExportRequest;
+}
+
+function hex(id: Bytes): string {
+  if (id === undefined) return '';
+  if (typeof id === 'string') return id.toLowerCase();
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+}
+
+const seconds = (nanos: Long): number | null => {
+  if (nanos === undefined || nanos === '' || nanos === 0 || nanos === '0') return null;
+  return Number(nanos) / 1e9;
+};
+
+function plainValue(value: AnyValue | undefined): unknown {
+  if (!value) return null;
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  if (value.arrayValue) return (value.arrayValue.values ?? []).map(plainValue);
+  if (value.kvlistValue) {
+    const out: Record<string, unknown> = {};
+    for (const kv of value.kvlistValue.values ?? []) out[kv.key] = plainValue(kv.value);
+    return out;
+  }
+  if (value.bytesValue !== undefined) {
+    return typeof value.bytesValue === 'string'
+      ? value.bytesValue
+      : Buffer.from(value.bytesValue).toString('base64');
+  }
+  return null;
+}
+
+/** OTLP attributes -> span attributes; values outside the model's types (maps, mixed arrays) become JSON text. */
+function attributes(list: KeyValue[] | undefined): Attributes {
+  const out: Attributes = {};
+  for (const { key, value } of list ?? []) {
+    const plain = plainValue(value);
+    let stored: AttributeValue;
+    if (typeof plain === 'string' || typeof plain === 'number' || typeof plain === 'boolean') stored = plain;
+    else if (
+      Array.isArray(plain) &&
+      plain.every((v) => typeof v === typeof plain[0] && v !== null && typeof v !== 'object')
+    ) {
+      stored = plain as AttributeValue;
+    } else stored = JSON.stringify(plain);
+    Object.defineProperty(out, key, { value: stored, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+function traceState(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of (text ?? '').split(',')) {
+    const at = entry.indexOf('=');
+    if (at > 0) out[entry.slice(0, at).trim()] = entry.slice(at + 1).trim();
+  }
+  return out;
+}
+
+const STATUS_CODES = ['UNSET', 'OK', 'ERROR'] as const;
+
+function statusCode(code: number | string | undefined): 'UNSET' | 'OK' | 'ERROR' {
+  if (typeof code === 'number') return STATUS_CODES[code] ?? 'UNSET';
+  if (code === 'STATUS_CODE_OK') return 'OK';
+  if (code === 'STATUS_CODE_ERROR') return 'ERROR';
+  return 'UNSET';
+}
+
+const idOf = (value: AttributeValue | undefined): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : undefined;
+
+/** The spans of a request, and how many were rejected for lack of rollout/attempt ids. */
+export function otlpToSpans(request: OtlpExportRequest): { spans: SpanInput[]; rejected: number } {
+  const spans: SpanInput[] = [];
+  let rejected = 0;
+  for (const resourceSpans of request.resourceSpans ?? []) {
+    const resourceAttributes = attributes(resourceSpans.resource?.attributes);
+    const resource = { attributes: resourceAttributes, schemaUrl: resourceSpans.schemaUrl ?? '' };
+    for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
+      for (const span of scopeSpans.spans ?? []) {
+        const attrs = attributes(span.attributes);
+        const rolloutId = idOf(attrs[ROLLOUT_ID_ATTRIBUTE]) ?? idOf(resourceAttributes[ROLLOUT_ID_ATTRIBUTE]);
+        const attemptId = idOf(attrs[ATTEMPT_ID_ATTRIBUTE]) ?? idOf(resourceAttributes[ATTEMPT_ID_ATTRIBUTE]);
+        if (rolloutId === undefined || attemptId === undefined) {
+          rejected += 1;
+          continue;
+        }
+        const traceId = hex(span.traceId);
+        const spanId = hex(span.spanId);
+        const parentId = hex(span.parentSpanId);
+        const context: SpanContext = {
+          traceId,
+          spanId,
+          isRemote: false,
+          traceState: traceState(span.traceState),
+        };
+        const input: SpanInput = {
+          rolloutId,
+          attemptId,
+          traceId,
+          spanId,
+          parentId: parentId === '' ? null : parentId,
+          name: span.name ?? '',
+          status: { statusCode: statusCode(span.status?.code), description: span.status?.message || null },
+          attributes: attrs,
+          events: (span.events ?? []).map((e) => ({
+            name: e.name ?? '',
+            attributes: attributes(e.attributes),
+            timestamp: seconds(e.timeUnixNano),
+          })),
+          links: (span.links ?? []).map((l) => ({
+            context: {
+              traceId: hex(l.traceId),
+              spanId: hex(l.spanId),
+              isRemote: false,
+              traceState: traceState(l.traceState),
+            },
+            attributes: attributes(l.attributes),
+          })),
+          startTime: seconds(span.startTimeUnixNano),
+          endTime: seconds(span.endTimeUnixNano),
+          context,
+          parent: parentId === '' ? null : { traceId, spanId: parentId, isRemote: false, traceState: {} },
+          resource,
+        };
+        const sequence = attrs[SEQUENCE_ID_ATTRIBUTE] ?? resourceAttributes[SEQUENCE_ID_ATTRIBUTE];
+        if (typeof sequence === 'number' && Number.isInteger(sequence) && sequence > 0)
+          input.sequenceId = sequence;
+        else if (typeof sequence === 'string' && /^\d+$/.test(sequence)) input.sequenceId = Number(sequence);
+        spans.push(input);
+      }
+    }
+  }
+  return { spans, rejected };
+}

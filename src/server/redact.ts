@@ -1,0 +1,41 @@
+/**
+ * Keeps secrets out of logs. Resources carry LLM api keys and requests carry bearer tokens; neither may
+ * reach a log line. Pino's `redact` covers the known header paths; `scrubSecrets` covers anything else
+ * that is logged as an object (error details, resources), at any depth.
+ */
+
+/** Property names whose values are secrets, matched case-insensitively on their letters only. */
+const SECRET_NAME = /(api_?key|token|secret|password|passwd|authorization|cookie|credential|private_?key)/i;
+
+/** Whether a property name looks like it holds a secret. */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+/** A deep copy of `value` with every secret-looking property replaced by `[redacted]`. */
+export function scrubSecrets(value: unknown, depth = 0): unknown {
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => scrubSecrets(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    Object.defineProperty(out, key, {
+      value:
+        isSecretName(key) && inner !== null && inner !== undefined
+          ? '[redacted]'
+          : scrubSecrets(inner, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+/** Pino redact paths for request and response headers. */
+export const REDACT_PATHS: readonly string[] = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+];

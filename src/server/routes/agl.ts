@@ -1,0 +1,326 @@
+/**
+ * `/v1/agl/...`: the Agent Lightning store API, route for route as in the reference document, over a
+ * camelCase RolloutStore. Each route's path, method, parameters, body schema and success status come
+ * from the document (agl/reference.ts); this file only says what each operation does.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvalidInputError } from '../../errors.ts';
+import type {
+  AttemptPatch,
+  EnqueueRolloutRequest,
+  RolloutPatch,
+  RolloutStore,
+  StartRolloutRequest,
+  WriteOptions,
+} from '../../rollouts/index.ts';
+import { referenceOperations } from '../agl/reference.ts';
+import {
+  attemptToWire,
+  configFromWire,
+  namedResourcesFromWire,
+  pageToWire,
+  resourcesUpdateToWire,
+  rolloutToWire,
+  spanFromWire,
+  spanToWire,
+  statisticsToWire,
+  type Wire,
+  workerToWire,
+} from '../agl/wire.ts';
+import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
+import type { ServerMetrics } from '../metrics.ts';
+
+type Handler = (request: FastifyRequest) => Promise<unknown>;
+
+const camel = (name: string): string => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** Paging fields of a query or search body, in the store's camelCase. */
+function page(w: Wire): { limit?: number; offset?: number; sortBy?: never; sortOrder?: 'asc' | 'desc' } {
+  const out: Record<string, unknown> = {};
+  if (typeof w.limit === 'number') out.limit = w.limit;
+  if (typeof w.offset === 'number') out.offset = w.offset;
+  if (typeof w.sort_by === 'string') out.sortBy = camel(w.sort_by);
+  if (w.sort_order === 'asc' || w.sort_order === 'desc') out.sortOrder = w.sort_order;
+  return out;
+}
+
+/** Copies `from[snake]` to `to[camel]` for each listed key present and not null. */
+function pick(from: Wire, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (from[key] !== undefined && from[key] !== null) out[camel(key)] = from[key];
+  }
+  return out;
+}
+
+function enqueueRequestFromWire(w: Wire): EnqueueRolloutRequest {
+  const request: EnqueueRolloutRequest = { input: w.input };
+  if (w.mode !== undefined) request.mode = w.mode as EnqueueRolloutRequest['mode'];
+  if (w.resources_id !== undefined) request.resourcesId = w.resources_id as string | null;
+  if (w.config !== undefined) request.config = configFromWire(w.config as Wire | null) ?? null;
+  if (w.metadata !== undefined) request.metadata = w.metadata as Record<string, unknown> | null;
+  return request;
+}
+
+function writeOptions(request: FastifyRequest): WriteOptions {
+  const key = request.headers[IDEMPOTENCY_HEADER];
+  return typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {};
+}
+
+const body = (request: FastifyRequest): Wire => (request.body ?? {}) as Wire;
+const query = (request: FastifyRequest): Wire => (request.query ?? {}) as Wire;
+const param = (request: FastifyRequest, name: string): string =>
+  (request.params as Record<string, string>)[name]!;
+
+/** Routes that read although they are POSTs: a read-scoped token may call them. */
+const READ_ONLY_POSTS = new Set([
+  '/v1/agl/rollouts/search',
+  '/v1/agl/rollouts/{rollout_id}/attempts/search',
+  '/v1/agl/workers/search',
+  '/v1/agl/spans/search',
+  '/v1/agl/waits/rollouts',
+]);
+
+/** Registers every route of the reference document. */
+export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, metrics: ServerMetrics): void {
+  const time = <T>(operation: string, call: () => Promise<T>) => metrics.time('rollouts', operation, call);
+
+  const rolloutQuery = (w: Wire) => ({
+    ...page(w),
+    ...pick(w, ['status_in', 'rollout_id_in', 'rollout_id_contains', 'filter_logic']),
+  });
+  const spanQuery = (w: Wire) => ({
+    ...page(w),
+    ...pick(w, [
+      'attempt_id',
+      'trace_id',
+      'trace_id_contains',
+      'span_id',
+      'span_id_contains',
+      'parent_id',
+      'parent_id_contains',
+      'name',
+      'name_contains',
+      'filter_logic',
+    ]),
+  });
+  const workerQuery = (w: Wire) => ({
+    ...page(w),
+    ...pick(w, ['status_in', 'worker_id_contains', 'filter_logic']),
+  });
+  const resourcesQuery = (w: Wire) => ({ ...page(w), ...pick(w, ['resources_id', 'resources_id_contains']) });
+
+  const handlers: Record<string, Handler> = {
+    'GET /v1/agl/health': async () => ({ status: 'ok' }),
+
+    'POST /v1/agl/queues/rollouts/enqueue': async (r) => {
+      const requests = (body(r).rollouts as Wire[]).map(enqueueRequestFromWire);
+      const rollouts = await time('enqueueManyRollouts', () =>
+        store.enqueueManyRollouts(requests, writeOptions(r)),
+      );
+      return rollouts.map(rolloutToWire);
+    },
+    'POST /v1/agl/queues/rollouts/dequeue': async (r) => {
+      const b = body(r);
+      const options = {
+        limit: typeof b.limit === 'number' ? b.limit : 1,
+        workerId: (b.worker_id ?? null) as string | null,
+      };
+      const rollouts = await time('dequeueManyRollouts', () => store.dequeueManyRollouts(options));
+      return rollouts.map(rolloutToWire);
+    },
+    'POST /v1/agl/rollouts': async (r) => {
+      const b = body(r);
+      const request: StartRolloutRequest = enqueueRequestFromWire(b);
+      if (b.worker_id !== undefined) request.workerId = b.worker_id as string | null;
+      return rolloutToWire(await time('startRollout', () => store.startRollout(request, writeOptions(r))));
+    },
+    'GET /v1/agl/rollouts': async (r) =>
+      pageToWire(
+        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(query(r)))),
+        rolloutToWire,
+      ),
+    'POST /v1/agl/rollouts/search': async (r) =>
+      pageToWire(
+        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(body(r)))),
+        rolloutToWire,
+      ),
+    'GET /v1/agl/rollouts/{rollout_id}': async (r) => {
+      const rollout = await time('getRolloutById', () => store.getRolloutById(param(r, 'rollout_id')));
+      return rollout ? rolloutToWire(rollout) : null;
+    },
+    'POST /v1/agl/rollouts/{rollout_id}': async (r) => {
+      const b = body(r);
+      const patch: RolloutPatch = {};
+      if (b.input !== undefined) patch.input = b.input;
+      if (b.mode !== undefined) patch.mode = b.mode as RolloutPatch['mode'];
+      if (b.resources_id !== undefined) patch.resourcesId = b.resources_id as string | null;
+      if (b.status !== undefined && b.status !== null) patch.status = b.status as RolloutPatch['status'];
+      if (b.config !== undefined && b.config !== null) patch.config = configFromWire(b.config as Wire) ?? {};
+      if (b.metadata !== undefined) patch.metadata = b.metadata as Record<string, unknown> | null;
+      const id = param(r, 'rollout_id');
+      return rolloutToWire(
+        await time('updateRollout', () => store.updateRollout(id, patch, writeOptions(r))),
+      );
+    },
+    'POST /v1/agl/rollouts/{rollout_id}/attempts': async (r) => {
+      const b = body(r);
+      const id = param(r, 'rollout_id');
+      const options = { ...writeOptions(r), workerId: (b.worker_id ?? null) as string | null };
+      return rolloutToWire(await time('startAttempt', () => store.startAttempt(id, options)));
+    },
+    'GET /v1/agl/rollouts/{rollout_id}/attempts': async (r) =>
+      pageToWire(
+        await time('queryAttempts', () => store.queryAttempts(param(r, 'rollout_id'), page(query(r)))),
+        attemptToWire,
+      ),
+    'POST /v1/agl/rollouts/{rollout_id}/attempts/search': async (r) =>
+      pageToWire(
+        await time('queryAttempts', () => store.queryAttempts(param(r, 'rollout_id'), page(body(r)))),
+        attemptToWire,
+      ),
+    'POST /v1/agl/rollouts/{rollout_id}/attempts/{attempt_id}': async (r) => {
+      const b = body(r);
+      const patch: AttemptPatch = {};
+      if (b.status !== undefined && b.status !== null) patch.status = b.status as AttemptPatch['status'];
+      if (b.worker_id !== undefined) patch.workerId = b.worker_id as string | null;
+      if (b.last_heartbeat_time !== undefined)
+        patch.lastHeartbeatTime = b.last_heartbeat_time as number | null;
+      if (b.metadata !== undefined) patch.metadata = b.metadata as Record<string, unknown> | null;
+      const [rolloutId, attemptId] = [param(r, 'rollout_id'), param(r, 'attempt_id')];
+      return attemptToWire(
+        await time('updateAttempt', () => store.updateAttempt(rolloutId, attemptId, patch, writeOptions(r))),
+      );
+    },
+    'GET /v1/agl/workers': async (r) =>
+      pageToWire(await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r)))), workerToWire),
+    'POST /v1/agl/workers/search': async (r) =>
+      pageToWire(await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r)))), workerToWire),
+    'GET /v1/agl/workers/{worker_id}': async (r) => {
+      const worker = await time('getWorkerById', () => store.getWorkerById(param(r, 'worker_id')));
+      return worker ? workerToWire(worker) : null;
+    },
+    'POST /v1/agl/workers/{worker_id}': async (r) => {
+      const b = body(r);
+      const options = {
+        ...writeOptions(r),
+        ...(b.heartbeat_stats !== undefined
+          ? { heartbeatStats: b.heartbeat_stats as Record<string, unknown> | null }
+          : {}),
+      };
+      return workerToWire(
+        await time('updateWorker', () => store.updateWorker(param(r, 'worker_id'), options)),
+      );
+    },
+    'GET /v1/agl/statistics': async () =>
+      statisticsToWire(await time('statistics', () => store.statistics())),
+    'GET /v1/agl/rollouts/{rollout_id}/attempts/latest': async (r) => {
+      const attempt = await time('getLatestAttempt', () => store.getLatestAttempt(param(r, 'rollout_id')));
+      return attempt ? attemptToWire(attempt) : null;
+    },
+    'GET /v1/agl/resources': async (r) =>
+      pageToWire(
+        await time('queryResources', () => store.queryResources(resourcesQuery(query(r)))),
+        resourcesUpdateToWire,
+      ),
+    'POST /v1/agl/resources': async (r) =>
+      resourcesUpdateToWire(
+        await time('addResources', () =>
+          store.addResources(namedResourcesFromWire(body(r)), writeOptions(r)),
+        ),
+      ),
+    'GET /v1/agl/resources/latest': async () => {
+      const latest = await time('getLatestResources', () => store.getLatestResources());
+      return latest ? resourcesUpdateToWire(latest) : null;
+    },
+    'POST /v1/agl/resources/{resources_id}': async (r) => {
+      const id = param(r, 'resources_id');
+      return resourcesUpdateToWire(
+        await time('updateResources', () =>
+          store.updateResources(id, namedResourcesFromWire(body(r)), writeOptions(r)),
+        ),
+      );
+    },
+    'GET /v1/agl/resources/{resources_id}': async (r) => {
+      const update = await time('getResourcesById', () => store.getResourcesById(param(r, 'resources_id')));
+      return update ? resourcesUpdateToWire(update) : null;
+    },
+    'POST /v1/agl/spans': async (r) => {
+      const span = await time('addSpan', () => store.addSpan(spanFromWire(body(r)), writeOptions(r)));
+      if (span) metrics.spansIngested.inc({ source: 'agl' });
+      return span ? spanToWire(span) : null;
+    },
+    'GET /v1/agl/spans': async (r) => {
+      const q = query(r);
+      return pageToWire(
+        await time('querySpans', () => store.querySpans(q.rollout_id as string, spanQuery(q))),
+        spanToWire,
+      );
+    },
+    'POST /v1/agl/spans/search': async (r) => {
+      const b = body(r);
+      return pageToWire(
+        await time('querySpans', () => store.querySpans(b.rollout_id as string, spanQuery(b))),
+        spanToWire,
+      );
+    },
+    'POST /v1/agl/spans/next': async (r) => {
+      const b = body(r);
+      const sequenceId = await time('getNextSpanSequenceId', () =>
+        store.getNextSpanSequenceId(b.rollout_id as string, b.attempt_id as string),
+      );
+      return { sequence_id: sequenceId };
+    },
+    'POST /v1/agl/waits/rollouts': async (r) => {
+      const b = body(r);
+      const timeout = b.timeout as number | null | undefined;
+      if (typeof timeout === 'number' && timeout < 0) {
+        throw new InvalidInputError('timeout must be >= 0 seconds', { field: 'body.timeout' });
+      }
+      const rollouts = await time('waitForRollouts', () =>
+        store.waitForRollouts({
+          rolloutIds: b.rollout_ids as string[],
+          timeoutMs: typeof timeout === 'number' ? timeout * 1000 : null,
+        }),
+      );
+      return rollouts.map(rolloutToWire);
+    },
+    // The reference's server also accepts OTLP metrics, logs and profiles; agentstate stores traces only
+    // and acknowledges the rest so exporters pointed at it do not error.
+    'POST /v1/metrics': async () => ({}),
+    'POST /v1/logs': async () => ({}),
+    'POST /v1/development/profiles': async () => ({}),
+  };
+
+  for (const op of referenceOperations()) {
+    // /v1/traces is the OTLP ingest route (routes/otlp.ts), with its own protobuf and gzip handling.
+    if (op.path === '/v1/traces') continue;
+    const handler = handlers[`${op.method} ${op.path}`];
+    if (!handler) throw new Error(`no handler for reference route ${op.method} ${op.path}`);
+    const isOtlpSink = !op.path.startsWith('/v1/agl/');
+    app.route({
+      method: op.method,
+      url: op.url,
+      config: {
+        access:
+          op.path === '/v1/agl/health'
+            ? { public: true }
+            : READ_ONLY_POSTS.has(op.path)
+              ? { scope: 'read' }
+              : {},
+      },
+      schema: {
+        tags: [isOtlpSink ? 'otlp' : 'agent-lightning'],
+        summary: op.summary,
+        operationId: op.operationId,
+        ...(op.body && !isOtlpSink ? { body: op.body } : {}),
+        ...(op.querystring ? { querystring: op.querystring } : {}),
+        ...(op.params ? { params: op.params } : {}),
+      },
+      handler: async (request, reply) => {
+        const result = await handler(request);
+        return reply.status(op.successStatus).send(result);
+      },
+    });
+  }
+}

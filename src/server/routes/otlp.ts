@@ -1,0 +1,103 @@
+/**
+ * `POST /v1/traces`: OTLP/HTTP trace ingest, protobuf or JSON, gzip or plain. Spans are grouped by
+ * attempt and stored in one transaction per attempt; spans of unknown rollouts/attempts and spans without
+ * ids are reported as rejected (OTLP partial success) while the others are stored.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import type { RolloutStore, SpanInput } from '../../rollouts/index.ts';
+import type { ServerMetrics } from '../metrics.ts';
+import { decodeProtobufRequest, type OtlpExportRequest, otlpToSpans } from '../otlp/toSpans.ts';
+import { ExportTraceServiceResponse } from '../otlp/traceProto.ts';
+
+/** Outcome of one export request. */
+export interface OtlpIngestResult {
+  /** Spans stored (duplicates included: they were already stored). */
+  accepted: number;
+  /** Spans refused. */
+  rejected: number;
+  /** Why, when some were refused. */
+  errorMessage: string;
+}
+
+/** Stores the spans of an export request. */
+export async function ingestOtlp(store: RolloutStore, request: OtlpExportRequest): Promise<OtlpIngestResult> {
+  const { spans, rejected: withoutIds } = otlpToSpans(request);
+  const reasons: string[] = [];
+  if (withoutIds > 0)
+    reasons.push(`${withoutIds} span(s) without agentlightning.rollout_id/attempt_id attributes`);
+  const groups = new Map<string, SpanInput[]>();
+  for (const span of spans) {
+    const key = `${span.rolloutId}\u0000${span.attemptId}`;
+    const group = groups.get(key);
+    if (group) group.push(span);
+    else groups.set(key, [span]);
+  }
+  let accepted = 0;
+  let rejected = withoutIds;
+  for (const group of groups.values()) {
+    try {
+      await store.addManySpans(group);
+      accepted += group.length;
+    } catch (error) {
+      if (!(error instanceof AgentStateError) || error.code === 'INTERNAL' || error.code === 'CLOSED')
+        throw error;
+      rejected += group.length;
+      reasons.push(
+        `${group.length} span(s) of ${group[0]!.rolloutId}/${group[0]!.attemptId}: ${error.message}`,
+      );
+    }
+  }
+  return { accepted, rejected, errorMessage: reasons.join('; ') };
+}
+
+/** Registers the OTLP trace route. */
+export function registerOtlpRoutes(app: FastifyInstance, store: RolloutStore, metrics: ServerMetrics): void {
+  app.post(
+    '/v1/traces',
+    {
+      schema: {
+        tags: ['otlp'],
+        summary: 'OTLP/HTTP trace export (application/x-protobuf or application/json, optionally gzip)',
+        operationId: 'otlp_traces',
+      },
+    },
+    async (request, reply) => {
+      const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const isProtobuf = contentType === 'application/x-protobuf' || contentType === 'application/protobuf';
+      let exportRequest: OtlpExportRequest;
+      if (isProtobuf) {
+        try {
+          exportRequest = decodeProtobufRequest(request.body as Buffer);
+        } catch (error) {
+          throw new InvalidInputError('body is not a valid OTLP ExportTraceServiceRequest', {
+            field: 'body',
+            reason: error instanceof Error ? error.message : String(error),
+          });
+        }
+      } else {
+        const body = request.body;
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+          throw new InvalidInputError('body must be an OTLP/JSON ExportTraceServiceRequest object', {
+            field: 'body',
+          });
+        }
+        exportRequest = body as OtlpExportRequest;
+      }
+      const result = await metrics.time('rollouts', 'otlpIngest', () => ingestOtlp(store, exportRequest));
+      metrics.spansIngested.inc({ source: 'otlp' }, result.accepted);
+      if (result.rejected > 0) metrics.spansRejected.inc(result.rejected);
+      const partialSuccess =
+        result.rejected > 0
+          ? { rejectedSpans: result.rejected, errorMessage: result.errorMessage }
+          : undefined;
+      if (isProtobuf) {
+        const message = ExportTraceServiceResponse.fromObject(partialSuccess ? { partialSuccess } : {});
+        return reply
+          .header('content-type', 'application/x-protobuf')
+          .send(Buffer.from(ExportTraceServiceResponse.encode(message).finish()));
+      }
+      return reply.send(partialSuccess ? { partialSuccess } : {});
+    },
+  );
+}

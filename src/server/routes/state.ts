@@ -1,0 +1,194 @@
+/**
+ * `/v1/state/:namespace/:id`: documents with revisions over HTTP. Compare-and-set through `If-Match`
+ * (the revision, as the `ETag` a GET returned) or `expectedRevision` in the body; `If-None-Match: *`
+ * creates only. A stale revision answers 409 `REVISION_CONFLICT` and writes nothing.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { DocumentStore, PutOptions, StoredDocument } from '../../drivers/index.ts';
+import { InvalidInputError, NotFoundError } from '../../errors.ts';
+import type { ServerMetrics } from '../metrics.ts';
+
+const idParams = {
+  type: 'object',
+  required: ['namespace', 'id'],
+  properties: {
+    namespace: { type: 'string', minLength: 1, maxLength: 256 },
+    id: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+} as const;
+
+const documentSchema = {
+  type: 'object',
+  properties: {
+    namespace: { type: 'string' },
+    id: { type: 'string' },
+    value: {},
+    revision: { type: 'integer' },
+    createdAt: { type: 'number' },
+    updatedAt: { type: 'number' },
+    metadata: { type: 'object', additionalProperties: true },
+    expiresAt: { type: 'number' },
+  },
+} as const;
+
+const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+    },
+  },
+} as const;
+
+interface PutBody {
+  value: unknown;
+  expectedRevision?: number;
+  ttlMs?: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** Reads a revision from `If-Match: "3"` (quotes and a weak prefix allowed). */
+function ifMatchRevision(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  if (!match)
+    throw new InvalidInputError('If-Match must be a document revision such as "3"', {
+      field: 'headers.if-match',
+    });
+  return Number(match[1]);
+}
+
+const etag = (doc: StoredDocument): string => `"${doc.revision}"`;
+
+/** Registers the document routes. */
+export function registerStateRoutes(
+  app: FastifyInstance,
+  store: DocumentStore,
+  metrics: ServerMetrics,
+): void {
+  const time = <T>(operation: string, call: () => Promise<T>) => metrics.time('documents', operation, call);
+
+  app.get(
+    '/v1/state/:namespace/:id',
+    {
+      schema: {
+        tags: ['state'],
+        summary: 'Read a document',
+        params: idParams,
+        response: { 200: documentSchema, 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { namespace, id } = request.params as { namespace: string; id: string };
+      const doc = await time('get', () => store.get(namespace, id));
+      if (!doc) throw new NotFoundError(`no document '${id}' in namespace '${namespace}'`, { namespace, id });
+      reply.header('etag', etag(doc));
+      return doc;
+    },
+  );
+
+  app.put(
+    '/v1/state/:namespace/:id',
+    {
+      schema: {
+        tags: ['state'],
+        summary: 'Write a document (compare-and-set with If-Match or expectedRevision)',
+        params: idParams,
+        headers: {
+          type: 'object',
+          properties: { 'if-match': { type: 'string' }, 'if-none-match': { type: 'string' } },
+        },
+        body: {
+          type: 'object',
+          required: ['value'],
+          additionalProperties: false,
+          properties: {
+            value: {},
+            expectedRevision: { type: 'integer', minimum: 0 },
+            ttlMs: { type: 'integer', minimum: 1 },
+            metadata: { type: 'object', additionalProperties: true },
+          },
+        },
+        response: { 200: documentSchema, 201: documentSchema, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { namespace, id } = request.params as { namespace: string; id: string };
+      const body = request.body as PutBody;
+      const headers = request.headers as { 'if-match'?: string; 'if-none-match'?: string };
+      const options: PutOptions = {};
+      const expected =
+        ifMatchRevision(headers['if-match']) ??
+        (headers['if-none-match'] === '*' ? 0 : body.expectedRevision);
+      if (expected !== undefined) options.expectedRevision = expected;
+      if (body.ttlMs !== undefined) options.ttlMs = body.ttlMs;
+      if (body.metadata !== undefined) options.metadata = body.metadata;
+      const doc = await time('put', () => store.put(namespace, id, body.value, options));
+      reply.header('etag', etag(doc)).status(doc.revision === 1 ? 201 : 200);
+      return doc;
+    },
+  );
+
+  app.delete(
+    '/v1/state/:namespace/:id',
+    {
+      schema: {
+        tags: ['state'],
+        summary: 'Delete a document (optionally only at a revision)',
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { expectedRevision: { type: 'integer', minimum: 1 } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { namespace, id } = request.params as { namespace: string; id: string };
+      const query = request.query as { expectedRevision?: number };
+      const expected = ifMatchRevision(request.headers['if-match']) ?? query.expectedRevision;
+      const deleted = await time('delete', () =>
+        store.delete(namespace, id, expected === undefined ? {} : { expectedRevision: expected }),
+      );
+      if (!deleted)
+        throw new NotFoundError(`no document '${id}' in namespace '${namespace}'`, { namespace, id });
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    '/v1/state/:namespace',
+    {
+      schema: {
+        tags: ['state'],
+        summary: 'List documents of a namespace by id, one page at a time',
+        params: { type: 'object', required: ['namespace'], properties: idParams.properties },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            prefix: { type: 'string' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            cursor: { type: 'string' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { items: { type: 'array', items: documentSchema }, cursor: { type: 'string' } },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { namespace } = request.params as { namespace: string };
+      const query = request.query as { prefix?: string; limit?: number; cursor?: string };
+      return time('list', () => store.list(namespace, query));
+    },
+  );
+}
