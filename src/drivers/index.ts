@@ -1,3 +1,4 @@
+export { createFsStore, DEFAULT_FS_DIR, type FsStoreOptions } from './fs.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
 export {

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createFsStore,
   createMemoryStore,
   createPostgresStore,
   createSqliteStore,
@@ -69,6 +70,24 @@ const sqlite: DriverFactory = {
   },
 };
 
+const fs: DriverFactory = {
+  name: 'fs',
+  durable: true,
+  available: async () => true,
+  async create(options) {
+    const dir = await tempDir('fs');
+    const store = createFsStore({ ...options, dir });
+    return {
+      store,
+      reopen: async (again) => createFsStore({ ...options, ...again, dir }),
+      async cleanup() {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
 const postgres: DriverFactory = {
   name: 'postgres',
   durable: true,
@@ -94,4 +113,4 @@ const postgres: DriverFactory = {
 };
 
 /** All drivers, in the order tests run them. */
-export const driverFactories: DriverFactory[] = [memory, sqlite, postgres];
+export const driverFactories: DriverFactory[] = [memory, fs, sqlite, postgres];

@@ -1,0 +1,442 @@
+import { readFile } from 'node:fs/promises';
+import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
+import { ClosedError, CorruptStateError } from '../errors.ts';
+import { type FsCore, type IndexEntry, releaseCore, retainCore } from './fs/core.ts';
+import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument, parseDocument } from './fs/envelope.ts';
+import { checkFsId } from './fs/fileNames.ts';
+import type { JournalEntry } from './fs/journal.ts';
+import { mapLimit } from './fs/mapLimit.ts';
+import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { revisionConflict } from './shared/revisionConflict.ts';
+import {
+  checkBatch,
+  checkDeleteOptions,
+  checkId,
+  checkListOptions,
+  checkNamespace,
+  checkPutOptions,
+} from './shared/validate.ts';
+import type {
+  BatchOperation,
+  BatchResult,
+  ChangeEvent,
+  ChangeListener,
+  DeleteOptions,
+  DocumentStore,
+  DriverOptions,
+  ListOptions,
+  ListPage,
+  PutOptions,
+  StoredDocument,
+  Subscription,
+} from './types.ts';
+
+/** Where the filesystem driver keeps its files unless told otherwise. */
+export const DEFAULT_FS_DIR = './.agentstate/documents';
+
+/** Options of `createFsStore`. */
+export interface FsStoreOptions extends DriverOptions {
+  /** Store directory (default `./.agentstate/documents`; created if missing). One process at a time. */
+  dir?: string;
+  /**
+   * fsync every file and directory change before a write resolves (default true), so acknowledged
+   * writes survive power loss. With false they still survive a crash or `kill -9` of the process (the
+   * data is in the OS page cache) but not an OS crash. The first handle opened on a directory decides.
+   */
+  durable?: boolean;
+  /**
+   * Told about every corrupt file that was moved aside (on open, or when a read finds it). Default:
+   * a process warning. Reads of a corrupt document also throw `CorruptStateError` naming both paths.
+   */
+  onCorruption?: (error: CorruptStateError) => void;
+}
+
+// A put with its value encoded before any lock is taken, so encoding errors change nothing.
+interface PreparedPut {
+  encoded: JsonValue;
+  text: string;
+  metadata?: JsonValue;
+}
+
+const READ_PARALLELISM = 16;
+
+function warnCorruption(error: CorruptStateError): void {
+  process.emitWarning(`agentstate: ${error.message}`, { code: 'AGENTSTATE_CORRUPT_FILE' });
+}
+
+const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
+/**
+ * A `DocumentStore` in a directory: `<dir>/<namespace>/<id>.jsonl`, one file per document, names made
+ * safe by `encodeName` (ids are data, never path fragments; path-like ids are refused). Every write is
+ * atomic (temp file, fsync, rename, fsync of the directory); batches go through a write-ahead journal.
+ * Revisions and expiries are indexed in memory from the file headers on open, so a sweep pops only due
+ * documents (the seeds scanned every key). A corrupt file is moved aside and reported, never read as
+ * empty and never overwritten (the seeds reset it, losing it on the next save).
+ *
+ * One process per directory: a lock file refuses a second process (`UNAVAILABLE`); handles within one
+ * process share the index, locks and change feed. Use SQLite or PostgreSQL to share between processes.
+ */
+export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
+  const codec: Codec = options.codec ?? defaultCodec;
+  const now = options.now ?? Date.now;
+  const ready = retainCore(options.dir ?? DEFAULT_FS_DIR, {
+    durable: options.durable ?? true,
+    report: options.onCorruption ?? warnCorruption,
+  });
+  // An open error is reported by the first call that needs the store (and by every later one).
+  ready.catch(() => {});
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
+  const subscriptions = new Set<Subscription>();
+  const sweepTimer = setInterval(() => {
+    if (!closed) {
+      run(sweep).catch((error: unknown) =>
+        process.emitWarning(`agentstate: filesystem sweep failed: ${(error as Error).message}`),
+      );
+    }
+  }, options.sweepIntervalMs ?? 30_000);
+  sweepTimer.unref();
+
+  // Every operation is tracked so that close() waits for writes in progress before unlocking.
+  function run<T>(operation: (core: FsCore) => Promise<T>): Promise<T> {
+    if (closed) return Promise.reject(new ClosedError('the filesystem store is closed'));
+    const promise = ready.then((core) => operation(core));
+    inFlight.add(promise);
+    const forget = () => inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  function writable(core: FsCore): void {
+    if (core.failure) throw core.failure;
+  }
+
+  function key(namespace: string, id: string): string {
+    return `${namespace}\0${id}`;
+  }
+
+  function checkDocument(namespace: string, id: string): void {
+    checkNamespace(namespace);
+    checkId(id, namespace);
+    checkFsId(id, namespace);
+  }
+
+  function prepare(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
+    const encoded = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    return {
+      encoded,
+      text: JSON.stringify(encoded),
+      ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
+    };
+  }
+
+  function toDocument<V>(header: DocumentHeader, value: JsonValue): StoredDocument<V> {
+    return {
+      namespace: header.namespace,
+      id: header.id,
+      value: codec.decode(value) as V,
+      revision: header.revision,
+      createdAt: header.createdAt,
+      updatedAt: header.updatedAt,
+      ...(header.metadata !== undefined && {
+        metadata: codec.decode(header.metadata) as Record<string, unknown>,
+      }),
+      ...(header.expiresAt !== undefined && { expiresAt: header.expiresAt }),
+    };
+  }
+
+  async function readParsed(path: string, namespace: string, id: string) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    const parsed = parseDocument(text, path);
+    if (parsed.header.namespace !== namespace || parsed.header.id !== id) {
+      throw new CorruptStateError(
+        `document file ${path} holds ${parsed.header.namespace}/${parsed.header.id}, not ${namespace}/${id}`,
+        { path },
+      );
+    }
+    return parsed;
+  }
+
+  async function readDocument<V>(
+    core: FsCore,
+    namespace: string,
+    id: string,
+  ): Promise<StoredDocument<V> | undefined> {
+    const path = core.pathOf(namespace, id);
+    let parsed: Awaited<ReturnType<typeof readParsed>>;
+    try {
+      parsed = await readParsed(path, namespace, id);
+    } catch (error) {
+      if (!(error instanceof CorruptStateError)) throw error;
+      // Look again under the document's lock: a writer may have replaced the file meanwhile, and a good
+      // file must never be moved aside.
+      const release = await core.mutex.lock([key(namespace, id)]);
+      try {
+        parsed = await readParsed(path, namespace, id);
+      } catch (again) {
+        if (!(again instanceof CorruptStateError)) throw again;
+        throw await core.quarantine(path, again, namespace, id);
+      } finally {
+        release();
+      }
+    }
+    if (!parsed) return undefined;
+    if (parsed.header.expiresAt !== undefined && parsed.header.expiresAt <= now()) return undefined;
+    return toDocument<V>(parsed.header, parsed.value);
+  }
+
+  function header(
+    namespace: string,
+    id: string,
+    entry: IndexEntry,
+    updatedAt: number,
+    p: PreparedPut,
+  ): DocumentHeader {
+    return {
+      format: DOCUMENT_FORMAT,
+      namespace,
+      id,
+      revision: entry.revision,
+      createdAt: entry.createdAt,
+      updatedAt,
+      ...(p.metadata !== undefined && { metadata: p.metadata }),
+      ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
+    };
+  }
+
+  // The entry a put leaves, given the live revision before it (0 = absent).
+  function nextEntry(current: IndexEntry | undefined, t: number, opts?: PutOptions): IndexEntry {
+    return {
+      revision: (current?.revision ?? 0) + 1,
+      createdAt: current?.createdAt ?? t,
+      ...(opts?.ttlMs !== undefined && { expiresAt: t + opts.ttlMs }),
+    };
+  }
+
+  async function sweep(core: FsCore): Promise<number> {
+    const t = now();
+    let removed = 0;
+    for (let item = core.expiries.popDue(t); item; item = core.expiries.popDue(t)) {
+      const { namespace, id, at } = item;
+      // Stale heap items (rewritten with another expiry, or deleted) are skipped.
+      if (core.entry(namespace, id)?.expiresAt !== at) continue;
+      const release = await core.mutex.lock([key(namespace, id)]);
+      try {
+        const entry = core.entry(namespace, id);
+        if (entry?.expiresAt !== at) continue;
+        await core.deleteDocument(namespace, id);
+        core.remove(namespace, id);
+        removed++;
+        core.hub.emit({ type: 'expire', namespace, id, revision: entry.revision });
+      } finally {
+        release();
+      }
+    }
+    return removed;
+  }
+
+  return {
+    name: 'fs',
+
+    get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        if (!core.live(namespace, id, now())) return undefined;
+        return readDocument<V>(core, namespace, id);
+      });
+    },
+
+    put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        checkPutOptions(opts, namespace, id);
+        const prepared = prepare(namespace, id, value, opts);
+        writable(core);
+        const release = await core.mutex.lock([key(namespace, id)]);
+        let entry: IndexEntry;
+        let t: number;
+        try {
+          writable(core);
+          t = now();
+          const current = core.live(namespace, id, t);
+          const expected = opts?.expectedRevision;
+          if (expected !== undefined && expected !== (current?.revision ?? 0))
+            throw revisionConflict(namespace, id, expected, current?.revision ?? 0);
+          entry = nextEntry(current, t, opts);
+          await core.writeDocument(
+            namespace,
+            id,
+            formatDocument(header(namespace, id, entry, t, prepared), prepared.text),
+          );
+          core.set(namespace, id, entry);
+        } finally {
+          release();
+        }
+        core.hub.emit({ type: 'put', namespace, id, revision: entry.revision });
+        return {
+          namespace,
+          id,
+          value: codec.decode(prepared.encoded) as V,
+          ...entry,
+          updatedAt: t,
+          ...(prepared.metadata !== undefined && {
+            metadata: codec.decode(prepared.metadata) as Record<string, unknown>,
+          }),
+        };
+      });
+    },
+
+    delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        checkDeleteOptions(opts, namespace, id);
+        writable(core);
+        const release = await core.mutex.lock([key(namespace, id)]);
+        let revision: number;
+        try {
+          writable(core);
+          revision = core.live(namespace, id, now())?.revision ?? 0;
+          const expected = opts?.expectedRevision;
+          if (expected !== undefined && expected !== revision)
+            throw revisionConflict(namespace, id, expected, revision);
+          if (revision === 0) return false;
+          await core.deleteDocument(namespace, id);
+          core.remove(namespace, id);
+        } finally {
+          release();
+        }
+        core.hub.emit({ type: 'delete', namespace, id, revision });
+        return true;
+      });
+    },
+
+    list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
+      return run(async (core) => {
+        checkNamespace(namespace);
+        const limit = checkListOptions(opts, namespace);
+        const after = decodeCursor(opts?.cursor, namespace);
+        const prefix = opts?.prefix ?? '';
+        const t = now();
+        const ids = core.sortedIds(namespace);
+        // Binary search for the first id that can be on this page.
+        const from = after !== undefined && after >= prefix ? after : prefix;
+        let lo = 0;
+        let hi = ids.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (ids[mid]! < from) lo = mid + 1;
+          else hi = mid;
+        }
+        const picked: string[] = [];
+        for (let i = lo; i < ids.length && picked.length <= limit; i++) {
+          const id = ids[i]!;
+          if (!id.startsWith(prefix)) break;
+          if (after !== undefined && id <= after) continue;
+          if (core.live(namespace, id, t)) picked.push(id);
+        }
+        const page = picked.slice(0, limit);
+        const docs = await mapLimit(page, READ_PARALLELISM, (id) => readDocument<V>(core, namespace, id));
+        const items = docs.filter((doc): doc is StoredDocument<V> => doc !== undefined);
+        return picked.length > limit ? { items, cursor: encodeCursor(page[page.length - 1]!) } : { items };
+      });
+    },
+
+    batch(operations: BatchOperation[]): Promise<BatchResult> {
+      return run(async (core) => {
+        checkBatch(operations);
+        for (const op of operations) checkFsId(op.id, op.namespace);
+        const prepared = operations.map((op) =>
+          op.type === 'put' ? prepare(op.namespace, op.id, op.value, op.options) : undefined,
+        );
+        writable(core);
+        const release = await core.mutex.lock(operations.map((op) => key(op.namespace, op.id)));
+        const events: ChangeEvent[] = [];
+        const results: BatchResult['results'] = [];
+        try {
+          writable(core);
+          const t = now();
+          // Phase 1: check every operation against the index plus the batch's own earlier operations.
+          const pending = new Map<string, IndexEntry | null>();
+          const finals = new Map<string, JournalEntry & { entry: IndexEntry | null }>();
+          operations.forEach((op, i) => {
+            const k = key(op.namespace, op.id);
+            const seen = pending.get(k);
+            const current = seen === undefined ? core.live(op.namespace, op.id, t) : (seen ?? undefined);
+            const revision = current?.revision ?? 0;
+            const expected = op.options?.expectedRevision;
+            if (expected !== undefined && expected !== revision)
+              throw revisionConflict(op.namespace, op.id, expected, revision);
+            const p = prepared[i];
+            if (op.type === 'put' && p) {
+              const entry = nextEntry(current, t, op.options);
+              pending.set(k, entry);
+              const content = formatDocument(header(op.namespace, op.id, entry, t, p), p.text);
+              finals.set(k, { namespace: op.namespace, id: op.id, content, entry });
+              events.push({ type: 'put', namespace: op.namespace, id: op.id, revision: entry.revision });
+              results.push({ namespace: op.namespace, id: op.id, revision: entry.revision });
+            } else {
+              pending.set(k, null);
+              if (revision > 0) {
+                finals.set(k, { namespace: op.namespace, id: op.id, content: null, entry: null });
+                events.push({ type: 'delete', namespace: op.namespace, id: op.id, revision });
+              }
+              results.push({ namespace: op.namespace, id: op.id, revision: null, deleted: revision > 0 });
+            }
+          });
+          // Phase 2: write the final state of every touched document, all or nothing.
+          const entries = [...finals.values()];
+          await core.commitBatch(entries.map(({ namespace, id, content }) => ({ namespace, id, content })));
+          for (const { namespace, id, entry } of entries) {
+            if (entry) core.set(namespace, id, entry);
+            else core.remove(namespace, id);
+          }
+        } finally {
+          release();
+        }
+        for (const event of events) core.hub.emit(event);
+        return { results };
+      });
+    },
+
+    watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+      return run(async (core) => {
+        if (namespace !== '*') checkNamespace(namespace);
+        const inner = core.hub.subscribe(namespace, listener);
+        const subscription: Subscription = {
+          close: async () => {
+            subscriptions.delete(subscription);
+            await inner.close();
+          },
+        };
+        subscriptions.add(subscription);
+        return subscription;
+      });
+    },
+
+    sweepExpired(): Promise<number> {
+      return run(sweep);
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweepTimer);
+      await Promise.allSettled([...inFlight]);
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      let core: FsCore;
+      try {
+        core = await ready;
+      } catch {
+        return;
+      }
+      await releaseCore(core);
+    },
+  };
+}
