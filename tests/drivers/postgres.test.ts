@@ -1,0 +1,285 @@
+/**
+ * PostgreSQL driver behaviour beyond the shared conformance suite: connection ownership, schema
+ * handling, the LISTEN/NOTIFY change feed, the sweep, id ordering and stored-data errors.
+ */
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type ChangeEvent,
+  createPostgresStore,
+  type DocumentStore,
+  isAgentStateError,
+  type PostgresStoreOptions,
+} from '../../src/index.ts';
+import { eventually } from '../conformance/documentStore.ts';
+import { ManualClock } from '../support/clock.ts';
+import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
+
+const pgOk = await postgresAvailable();
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return isAgentStateError(error) ? error.code : `not an AgentStateError: ${String(error)}`;
+  }
+  return undefined;
+}
+
+async function rejectionCode(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    return isAgentStateError(error) ? error.code : `not an AgentStateError: ${String(error)}`;
+  }
+  return undefined;
+}
+
+describe('postgres driver options', () => {
+  it('refuses invalid schema names before connecting', () => {
+    for (const schema of [
+      '',
+      'has-dash',
+      'has space',
+      '1starts_with_digit',
+      'pg_reserved',
+      'x'.repeat(64),
+      'a"b',
+      'a;drop',
+    ])
+      expect(
+        codeOf(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })),
+        schema,
+      ).toBe('INVALID_INPUT');
+  });
+
+  it('needs a connection string or a pool', () => {
+    expect(codeOf(() => createPostgresStore({}))).toBe('INVALID_INPUT');
+  });
+
+  it('reports an unreachable server as UNAVAILABLE', async () => {
+    const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
+    try {
+      expect(await rejectionCode(store.get('agents', 'a'))).toBe('UNAVAILABLE');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.skipIf(!pgOk)('postgres driver', () => {
+  let schema: string;
+  let clock: ManualClock;
+  const stores: DocumentStore[] = [];
+  const open = (options: Partial<PostgresStoreOptions> = {}): DocumentStore => {
+    const store = createPostgresStore({ connectionString: POSTGRES_URL, schema, now: clock.now, ...options });
+    stores.push(store);
+    return store;
+  };
+  const admin = async <R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      return (await client.query<R>(text, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+
+  beforeEach(() => {
+    schema = uniqueName('as_pgtest');
+    clock = new ManualClock();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    await dropSchema(schema);
+  });
+
+  it('never closes a pool it was given', async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 3 });
+    try {
+      const store = open({ pool });
+      await store.watch('agents', () => {});
+      await store.put('agents', 'a', 1);
+      await store.close();
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+      // The listener connection went back to the pool: every slot is usable again.
+      const clients = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
+      for (const client of clients) client.release();
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('migrates once when several stores start on a new schema at the same time', async () => {
+    const many = Array.from({ length: 5 }, () => open());
+    await Promise.all(many.map((store, i) => store.put('agents', `a${i}`, i)));
+    const versions = await admin<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations`);
+    expect(versions).toEqual([{ version: 1 }]);
+    expect((await many[0]!.list('agents')).items).toHaveLength(5);
+  });
+
+  it('keeps stores in different schemas apart, change feeds included', async () => {
+    const a = open();
+    const otherSchema = uniqueName('as_pgtest');
+    const b = createPostgresStore({ connectionString: POSTGRES_URL, schema: otherSchema, now: clock.now });
+    try {
+      const seen: ChangeEvent[] = [];
+      await a.watch('*', (event) => seen.push(event));
+      await b.put('agents', 'x', 'b');
+      await a.put('agents', 'y', 'a');
+      expect(await a.get('agents', 'x')).toBeUndefined();
+      expect(seen.map((e) => e.id)).toEqual(['y']);
+    } finally {
+      await b.close();
+      await dropSchema(otherSchema);
+    }
+  });
+
+  it("delivers another store's writes and local writes exactly once to each watcher", async () => {
+    const a = open();
+    const b = open();
+    const first: ChangeEvent[] = [];
+    const second: ChangeEvent[] = [];
+    await a.watch('agents', (event) => first.push(event));
+    await a.watch('*', (event) => second.push(event));
+    await a.put('agents', 'local', 1);
+    await b.put('agents', 'remote', 1);
+    await b.delete('agents', 'remote');
+    await eventually(() => first.length >= 3);
+    // A local write resolves only after this store's watchers have its event.
+    const expected = [
+      { type: 'put', namespace: 'agents', id: 'local', revision: 1 },
+      { type: 'put', namespace: 'agents', id: 'remote', revision: 1 },
+      { type: 'delete', namespace: 'agents', id: 'remote', revision: 1 },
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(first).toEqual(expected);
+    expect(second).toEqual(expected);
+  });
+
+  it('sends no event for a write that did not happen', async () => {
+    const store = open();
+    const seen: ChangeEvent[] = [];
+    await store.watch('agents', (event) => seen.push(event));
+    await store.put('agents', 'a', 1);
+    await store.put('agents', 'a', 2, { expectedRevision: 5 }).catch(() => {});
+    await store
+      .batch([
+        { type: 'put', namespace: 'agents', id: 'b', value: 1 },
+        { type: 'put', namespace: 'agents', id: 'a', value: 3, options: { expectedRevision: 0 } },
+      ])
+      .catch(() => {});
+    expect(await store.delete('agents', 'missing')).toBe(false);
+    await store.put('agents', 'end', 1);
+    expect(seen.map((e) => e.id)).toEqual(['a', 'end']);
+  });
+
+  it('reconnects its listener after the connection is killed', async () => {
+    const store = open();
+    const writer = open();
+    const seen: ChangeEvent[] = [];
+    await store.watch('agents', (event) => seen.push(event));
+    const channel = `agentstate_${schema}`;
+    const killed = await admin<{ ok: boolean }>(
+      'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1',
+      [`LISTEN "${channel}"`],
+    );
+    expect(killed).toEqual([{ ok: true }]);
+    // Events sent while the listener is down are lost (NOTIFY is not a log); keep writing until one arrives.
+    let n = 0;
+    await eventually(() => {
+      writer.put('agents', `after-${n++}`, 1).catch(() => {});
+      return seen.length > 0;
+    }, 10_000);
+    expect(seen[0]?.id).toMatch(/^after-/);
+  });
+
+  it('sweeps expired documents in batches and reports them as expire events', async () => {
+    const store = open({ sweepBatchSize: 2 });
+    const seen: ChangeEvent[] = [];
+    await store.watch('ttl', (event) => seen.push(event));
+    for (let i = 0; i < 5; i++) await store.put('ttl', `t${i}`, i, { ttlMs: 1000 });
+    await store.put('ttl', 'kept', 1, { ttlMs: 60_000 });
+    clock.advance(1001);
+    expect(await store.sweepExpired()).toBe(5);
+    await eventually(() => seen.filter((e) => e.type === 'expire').length === 5);
+    expect(
+      seen
+        .filter((e) => e.type === 'expire')
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual(['t0', 't1', 't2', 't3', 't4']);
+    const rows = await admin<{ id: string }>(`SELECT id FROM "${schema}".documents`);
+    expect(rows.map((r) => r.id)).toEqual(['kept']);
+  });
+
+  it('sweeps in the background once the store is in use', async () => {
+    const store = open({ sweepIntervalMs: 20 });
+    const seen: ChangeEvent[] = [];
+    await store.watch('ttl', (event) => seen.push(event));
+    await store.put('ttl', 'soon', 1, { ttlMs: 10 });
+    clock.advance(11);
+    await eventually(() => seen.some((e) => e.type === 'expire'));
+    expect(seen.at(-1)).toEqual({ type: 'expire', namespace: 'ttl', id: 'soon', revision: 1 });
+  });
+
+  it('orders ids by UTF-16 code unit, like JavaScript, and keeps lone surrogates exact', async () => {
+    const store = open();
+    const ids = ['a', '\uE000', '\uFFFF', '\u{1F600}', '\u{1F600}x', '\uD800', 'z\uDC00', 'é'];
+    for (const id of ids) await store.put('order', id, id);
+    const listed = (await store.list('order')).items.map((d) => d.id);
+    expect(listed).toEqual([...ids].sort());
+    for (const id of ids) expect((await store.get('order', id))?.value).toBe(id);
+    // A prefix is a prefix of code units, as with String.prototype.startsWith.
+    const half = (await store.list('order', { prefix: '\uD83D' })).items.map((d) => d.id);
+    expect(half).toEqual(ids.filter((id) => id.startsWith('\uD83D')).sort());
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list('order', { limit: 3, ...(cursor && { cursor }) });
+      paged.push(...page.items.map((d) => d.id));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(paged).toEqual([...ids].sort());
+  });
+
+  it('keeps key order and __proto__ keys of values and metadata exactly', async () => {
+    const store = open();
+    const value = JSON.parse('{"z":1,"a":{"__proto__":{"polluted":true},"y":2},"m":3}');
+    await store.put('agents', 'k', value, { metadata: JSON.parse('{"b":1,"__proto__":2}') });
+    const doc = await store.get<Record<string, unknown>>('agents', 'k');
+    expect(JSON.stringify(doc?.value)).toBe(JSON.stringify(value));
+    expect(JSON.stringify(doc?.metadata)).toBe('{"b":1,"__proto__":2}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('reports a corrupt stored value as CORRUPT_STATE and leaves the row alone', async () => {
+    const store = open();
+    await store.put('agents', 'bad', { ok: true });
+    await admin(`UPDATE "${schema}".documents SET value = '{not json' WHERE id = 'bad'`);
+    try {
+      await store.get('agents', 'bad');
+      expect.unreachable();
+    } catch (error) {
+      expect(isAgentStateError(error, 'CORRUPT_STATE')).toBe(true);
+      expect((error as { details: Record<string, unknown> }).details).toMatchObject({
+        namespace: 'agents',
+        id: 'bad',
+        schema,
+      });
+    }
+    expect(await admin(`SELECT value FROM "${schema}".documents`)).toEqual([{ value: '{not json' }]);
+  });
+
+  it('treats an expired row as absent for compare-and-set and delete', async () => {
+    const store = open();
+    await store.put('ttl', 'e', 1, { ttlMs: 100 });
+    clock.advance(200);
+    expect(await rejectionCode(store.put('ttl', 'e', 2, { expectedRevision: 1 }))).toBe('REVISION_CONFLICT');
+    expect(await store.delete('ttl', 'e')).toBe(false);
+    const created = await store.put('ttl', 'e', 3);
+    expect(created).toMatchObject({ revision: 1, createdAt: clock.time });
+    expect(created.expiresAt).toBeUndefined();
+  });
+});
