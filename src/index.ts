@@ -6,3 +6,4 @@ export * from './errors.ts';
 export * from './rollouts/index.ts';
 export * from './context/index.ts';
 export * from './modules/index.ts';
+export * from './state/index.ts';
