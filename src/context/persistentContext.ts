@@ -18,6 +18,7 @@ import {
 } from './fileFormat.ts';
 import { acquireFileLock, type FileLock, type FileLockOptions } from './fileLock.ts';
 import { type AutosaveOptions, checkOptions, type PersistentContextOptions } from './options.ts';
+import { removeOrphanTemps } from './orphans.ts';
 
 /** Options of `reload()`. */
 export interface ReloadOptions {
@@ -60,6 +61,8 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   #quarantinedPath: string | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #pendingSince: number | undefined;
+  /** Temp files of killed writers are removed once per context, at its first save (under the lock). */
+  #orphansRemoved = false;
 
   private constructor(path: string, options: PersistentContextOptions) {
     this.path = path;
@@ -262,6 +265,10 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
         for (const key of changed) this.#changed.add(key);
         if (writeAll) this.#writeAll = true;
         throw error;
+      }
+      if (!this.#orphansRemoved) {
+        this.#orphansRemoved = true;
+        await removeOrphanTemps(this.path);
       }
     } finally {
       await lock.release();
