@@ -7,3 +7,5 @@ export * from './rollouts/index.ts';
 export * from './context/index.ts';
 export * from './modules/index.ts';
 export * from './state/index.ts';
+export * from './server/index.ts';
+export * from './client/index.ts';

@@ -15,6 +15,7 @@ import { registerIdempotency } from './idempotency.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { REDACT_PATHS, scrubSecrets } from './redact.ts';
 import { registerAglRoutes } from './routes/agl.ts';
+import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerStateRoutes } from './routes/state.ts';
 import { registerSystemRoutes } from './routes/system.ts';
@@ -124,6 +125,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   if (options.documents) registerStateRoutes(app, options.documents, metrics);
   if (options.rollouts) {
     registerAglRoutes(app, options.rollouts, metrics);
+    registerAglExtensionRoutes(app, options.rollouts, metrics);
     registerOtlpRoutes(app, options.rollouts, metrics);
   }
 

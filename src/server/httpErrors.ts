@@ -70,8 +70,12 @@ export function toErrorResponse(error: unknown, agl: boolean): { status: number;
       },
     };
     if (agl) {
+      // FastAPI names the locations body/query/path and gives array indices as numbers.
+      const location = context === 'querystring' ? 'query' : context === 'params' ? 'path' : context;
       body.detail = issues.map((issue, i) => ({
-        loc: (fields[i] ?? context).split('.'),
+        loc: [location, ...(fields[i] ?? context).split('.').slice(1)].map((part) =>
+          /^\d+$/.test(part) ? Number(part) : part,
+        ),
         msg: issue.message ?? 'invalid',
         type: issue.keyword ?? 'value_error',
       }));

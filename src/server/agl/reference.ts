@@ -92,6 +92,16 @@ function parametersSchema(parameters: RawParameter[]): JsonSchema {
   return { type: 'object', properties, ...(required.length > 0 ? { required } : {}) };
 }
 
+/**
+ * POST /v1/agl/spans: the reference requires every span field, even `sequence_id`. agentstate accepts a
+ * span with only its ids and name (the store issues the sequence id and fills empty defaults), so it
+ * accepts everything the reference accepts, and more.
+ */
+function relaxSpanInput(path: string, schema: JsonSchema): JsonSchema {
+  if (path !== '/v1/agl/spans') return schema;
+  return { ...schema, required: ['rollout_id', 'attempt_id', 'trace_id', 'span_id', 'name'] };
+}
+
 /** Every operation of the reference document, in document order. */
 export function referenceOperations(): ReferenceOperation[] {
   const out: ReferenceOperation[] = [];
@@ -109,7 +119,7 @@ export function referenceOperations(): ReferenceOperation[] {
         successStatus: Number(success),
         operationId: op.operationId,
         summary: op.summary ?? op.operationId,
-        ...(body ? { body: inlineSchema(body) as JsonSchema } : {}),
+        ...(body ? { body: relaxSpanInput(path, inlineSchema(body) as JsonSchema) } : {}),
         ...(query.length > 0 ? { querystring: parametersSchema(query) } : {}),
         ...(pathParams.length > 0 ? { params: parametersSchema(pathParams) } : {}),
         ...(response ? { response: inlineSchema(response) as JsonSchema } : {}),

@@ -406,3 +406,38 @@ export function pageFromWire<T>(w: Wire, map: (item: Wire) => T): PaginatedResul
     total: w.total as number,
   };
 }
+
+/** SpanInput -> wire: only the fields given (the server fills the defaults and may issue the sequence id). */
+export function spanInputToWire(s: SpanInput): Wire {
+  const wire: Wire = {};
+  for (const [key, value] of Object.entries(s)) {
+    if (!SPAN_FIELDS.includes(key)) wire[key] = value;
+  }
+  wire.rollout_id = s.rolloutId;
+  wire.attempt_id = s.attemptId;
+  wire.trace_id = s.traceId;
+  wire.span_id = s.spanId;
+  wire.name = s.name;
+  if (s.sequenceId !== undefined) wire.sequence_id = s.sequenceId;
+  if (s.parentId !== undefined) wire.parent_id = s.parentId;
+  if (s.status !== undefined) wire.status = statusToWire(s.status);
+  if (s.attributes !== undefined) wire.attributes = s.attributes;
+  if (s.events !== undefined) wire.events = s.events;
+  if (s.links !== undefined) wire.links = s.links.map(linkToWire);
+  if (s.startTime !== undefined) wire.start_time = s.startTime;
+  if (s.endTime !== undefined) wire.end_time = s.endTime;
+  if (s.context !== undefined) wire.context = spanContextToWire(s.context);
+  if (s.parent !== undefined) wire.parent = spanContextToWire(s.parent);
+  if (s.resource !== undefined) wire.resource = resourceToWireOtel(s.resource);
+  return wire;
+}
+
+/** RolloutConfigInput -> wire (only the fields given). */
+export function configInputToWire(c: RolloutConfigInput): Wire {
+  const wire: Wire = {};
+  if (c.timeoutSeconds !== undefined) wire.timeout_seconds = c.timeoutSeconds;
+  if (c.unresponsiveSeconds !== undefined) wire.unresponsive_seconds = c.unresponsiveSeconds;
+  if (c.maxAttempts !== undefined) wire.max_attempts = c.maxAttempts;
+  if (c.retryCondition !== undefined) wire.retry_condition = c.retryCondition;
+  return wire;
+}

@@ -1,0 +1,243 @@
+/**
+ * The HTTP transport of AgentStateClient: timeouts, retries with exponential backoff and jitter on network
+ * errors and 5xx answers (after asking /health whether the server is back), idempotency keys on every
+ * POST so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
+ * reported.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AgentStateError,
+  AlreadyExistsError,
+  CapacityExceededError,
+  ClosedError,
+  CorruptStateError,
+  type ErrorCode,
+  InvalidInputError,
+  NotFoundError,
+  RevisionConflictError,
+  TimeoutError,
+} from '../errors.ts';
+
+/** Options of the HTTP transport. */
+export interface TransportOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:4747`. */
+  url: string;
+  /** Bearer token, when the server needs one. */
+  token?: string;
+  /** Per-request timeout, ms (default 30 000). Long waits add their own duration on top. */
+  timeoutMs?: number;
+  /** Retries after the first try on network errors and 5xx (default 4). */
+  retries?: number;
+  /** First backoff delay, ms; doubles on each retry (default 100). */
+  retryDelayMs?: number;
+  /** Longest backoff delay, ms (default 2 000). */
+  maxRetryDelayMs?: number;
+  /** The fetch to use (default the global undici fetch, which keeps connections alive). */
+  fetch?: typeof fetch;
+}
+
+/** One request. */
+export interface RequestSpec {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | boolean | readonly string[] | null | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Idempotency key of a POST (default: a fresh UUID per logical call, reused by its retries). */
+  idempotencyKey?: string;
+  /** Extra time this call may legitimately take (long waits), ms. */
+  extraTimeoutMs?: number;
+}
+
+/** A response the caller wants to inspect (status, headers) rather than just the body. */
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+function errorFromBody(status: number, body: unknown): AgentStateError {
+  const error = (
+    body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null
+  )?.error;
+  const code = (error?.code ?? (status >= 500 ? 'INTERNAL' : 'INVALID_INPUT')) as ErrorCode;
+  const message = error?.message ?? `server answered HTTP ${status}`;
+  const details = { ...(error?.details ?? {}), status };
+  switch (code) {
+    case 'INVALID_INPUT':
+      return new InvalidInputError(message, details);
+    case 'NOT_FOUND':
+      return new NotFoundError(message, details);
+    case 'ALREADY_EXISTS':
+      return new AlreadyExistsError(message, details);
+    case 'REVISION_CONFLICT':
+      return new RevisionConflictError(message, details);
+    case 'CORRUPT_STATE':
+      return new CorruptStateError(message, details);
+    case 'CAPACITY_EXCEEDED':
+      return new CapacityExceededError(message, details);
+    case 'TIMEOUT':
+      return new TimeoutError(message, details);
+    case 'CLOSED':
+      return new ClosedError(message, details);
+    default:
+      return new AgentStateError(code, message, details);
+  }
+}
+
+/** Throws the server's error when a raw response is not a success. */
+export function throwIfError(response: RawResponse): void {
+  if (response.status >= 400) throw errorFromBody(response.status, response.body);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Sends requests to one server. */
+export class HttpTransport {
+  readonly #base: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #retryDelayMs: number;
+  readonly #maxRetryDelayMs: number;
+  readonly #fetch: typeof fetch;
+  readonly #inFlight = new Set<AbortController>();
+  #closed = false;
+
+  constructor(options: TransportOptions) {
+    this.#base = options.url.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#retries = options.retries ?? 4;
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 2_000;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** The server's base URL. */
+  get url(): string {
+    return this.#base;
+  }
+
+  /** Sends a request and returns the decoded JSON body; non-2xx answers throw the server's error. */
+  async json<T>(spec: RequestSpec): Promise<T> {
+    const response = await this.send(spec);
+    throwIfError(response);
+    return response.body as T;
+  }
+
+  /** Sends a request with retries; resolves with any final HTTP answer (4xx included). */
+  async send(spec: RequestSpec): Promise<RawResponse> {
+    if (this.#closed) throw new ClosedError('the client is closed', { url: this.#base });
+    const idempotencyKey = spec.method === 'POST' ? (spec.idempotencyKey ?? randomUUID()) : undefined;
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
+      if (attempt > 0) {
+        const base = Math.min(this.#maxRetryDelayMs, this.#retryDelayMs * 2 ** (attempt - 1));
+        await sleep(base / 2 + Math.random() * (base / 2));
+        if (this.#closed) throw new ClosedError('the client was closed while retrying', { url: this.#base });
+        // After a failure, ask /health first: a server that is restarting answers it before anything else.
+        if (!(await this.healthy())) {
+          lastError ??= new AgentStateError('UNAVAILABLE', `server ${this.#base} is not answering`);
+          continue;
+        }
+      }
+      try {
+        const response = await this.#once(spec, idempotencyKey);
+        if (response.status >= 500 && attempt < this.#retries) {
+          lastError = errorFromBody(response.status, response.body);
+          continue;
+        }
+        return response;
+      } catch (error) {
+        if (error instanceof AgentStateError && error.code !== 'UNAVAILABLE') throw error;
+        lastError = error;
+      }
+    }
+    if (lastError instanceof AgentStateError && lastError.code !== 'UNAVAILABLE') throw lastError;
+    throw new AgentStateError(
+      'UNAVAILABLE',
+      `server ${this.#base} is unreachable after ${this.#retries + 1} tries; check that agentstate serve is running`,
+      { url: this.#base, path: spec.path },
+      { cause: lastError },
+    );
+  }
+
+  /** Whether GET /health answers 200 within a short time. */
+  async healthy(): Promise<boolean> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), Math.min(this.#timeoutMs, 2_000));
+    try {
+      const response = await this.#fetch(`${this.#base}/health`, { signal: controller.signal });
+      await response.arrayBuffer();
+      return response.status === 200;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Aborts requests in flight and refuses new ones. */
+  close(): void {
+    this.#closed = true;
+    for (const controller of this.#inFlight) controller.abort(new ClosedError('the client was closed'));
+    this.#inFlight.clear();
+  }
+
+  async #once(spec: RequestSpec, idempotencyKey: string | undefined): Promise<RawResponse> {
+    const url = new URL(this.#base + spec.path);
+    for (const [key, value] of Object.entries(spec.query ?? {})) {
+      if (value === undefined || value === null) continue;
+      if (Array.isArray(value)) for (const item of value) url.searchParams.append(key, String(item));
+      else url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    let payload: string | undefined;
+    if (spec.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(spec.body);
+    }
+    const controller = new AbortController();
+    this.#inFlight.add(controller);
+    const timeoutMs = this.#timeoutMs + (spec.extraTimeoutMs ?? 0);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    try {
+      const response = await this.#fetch(url, {
+        method: spec.method,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+        signal: controller.signal,
+      });
+      const text = await response.text();
+      const body = text === '' ? undefined : (JSON.parse(text) as unknown);
+      return { status: response.status, headers: response.headers, body };
+    } catch (error) {
+      if (this.#closed) throw new ClosedError('the client was closed', { url: this.#base });
+      if (timedOut) {
+        throw new TimeoutError(`${spec.method} ${spec.path} got no answer within ${timeoutMs} ms`, {
+          url: this.#base,
+          path: spec.path,
+          timeoutMs,
+        });
+      }
+      if (error instanceof SyntaxError)
+        throw new AgentStateError('INTERNAL', 'server answered with invalid JSON');
+      throw new AgentStateError(
+        'UNAVAILABLE',
+        `cannot reach ${this.#base}`,
+        { url: this.#base },
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight.delete(controller);
+    }
+  }
+}

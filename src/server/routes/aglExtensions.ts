@@ -1,0 +1,106 @@
+/**
+ * Rollout operations the Agent Lightning reference has no route for, so that `AgentStateClient` can
+ * offer the whole RolloutStore interface: atomic span batches, an on-demand health check and retention.
+ * They live beside the reference routes under /v1/agl/x/ and never change the reference's behaviour.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RolloutStore } from '../../rollouts/index.ts';
+import { spanFromWire, type Wire } from '../agl/wire.ts';
+import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
+import type { ServerMetrics } from '../metrics.ts';
+
+const spanBody = {
+  type: 'object',
+  required: ['rollout_id', 'attempt_id', 'trace_id', 'span_id', 'name'],
+  properties: {
+    rollout_id: { type: 'string' },
+    attempt_id: { type: 'string' },
+    trace_id: { type: 'string' },
+    span_id: { type: 'string' },
+    name: { type: 'string' },
+    sequence_id: { type: 'integer', minimum: 1 },
+  },
+  additionalProperties: true,
+} as const;
+
+/** Registers the extension routes. */
+export function registerAglExtensionRoutes(
+  app: FastifyInstance,
+  store: RolloutStore,
+  metrics: ServerMetrics,
+): void {
+  app.post(
+    '/v1/agl/x/spans/batch',
+    {
+      schema: {
+        tags: ['agentstate'],
+        summary: 'Store many spans in one transaction (duplicates skipped and reported)',
+        body: {
+          type: 'object',
+          required: ['spans'],
+          properties: { spans: { type: 'array', items: spanBody } },
+        },
+      },
+    },
+    async (request) => {
+      const spans = ((request.body as Wire).spans as Wire[]).map(spanFromWire);
+      const key = request.headers[IDEMPOTENCY_HEADER];
+      const result = await metrics.time('rollouts', 'addManySpans', () =>
+        store.addManySpans(spans, typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {}),
+      );
+      metrics.spansIngested.inc({ source: 'agl' }, result.inserted);
+      return {
+        inserted: result.inserted,
+        duplicates: result.duplicates,
+        duplicate_spans: result.duplicateSpans.map((s) => ({
+          rollout_id: s.rolloutId,
+          attempt_id: s.attemptId,
+          span_id: s.spanId,
+        })),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/agl/x/health-check',
+    {
+      config: { access: { scope: 'admin' } },
+      schema: {
+        tags: ['agentstate'],
+        summary: 'Run the rollout health check (timeouts, unresponsive attempts) now',
+      },
+    },
+    async () => {
+      await metrics.time('rollouts', 'runHealthCheck', () => store.runHealthCheck());
+      return {};
+    },
+  );
+
+  app.post(
+    '/v1/agl/x/prune',
+    {
+      config: { access: { scope: 'admin' } },
+      schema: {
+        tags: ['agentstate'],
+        summary: 'Delete finished rollouts older than older_than_ms, with their attempts and spans',
+        body: {
+          type: 'object',
+          required: ['older_than_ms'],
+          properties: { older_than_ms: { type: 'integer', minimum: 0 } },
+        },
+      },
+    },
+    async (request) => {
+      const olderThanMs = (request.body as { older_than_ms: number }).older_than_ms;
+      const result = await metrics.time('rollouts', 'pruneFinished', () =>
+        store.pruneFinished({ olderThanMs }),
+      );
+      return {
+        rollouts: result.rollouts,
+        attempts: result.attempts,
+        spans: result.spans,
+        idempotency_keys: result.idempotencyKeys,
+      };
+    },
+  );
+}
