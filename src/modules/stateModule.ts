@@ -87,11 +87,9 @@ export class StateModule {
   /**
    * Makes `attr` part of the state. Its current value must pass `validate`/`schema` and be storable by the
    * codec (after `toJSON`); otherwise this throws, naming the path. Call it after the field is set.
+   * `T` types the value seen by `toJSON`/`fromJSON`/`validate`: `registerState<Date>('when', {...})`.
    */
-  registerState<K extends string>(
-    attr: K,
-    options: StateAttributeOptions<K extends keyof this ? this[K] : unknown> = {},
-  ): void {
+  registerState<T = unknown>(attr: string, options: StateAttributeOptions<T> = {}): void {
     if (typeof attr !== 'string' || attr.length === 0) {
       throw new InvalidInputError('registerState needs a non-empty attribute name', { attribute: attr });
     }
