@@ -1,3 +1,19 @@
 // The rollout store: Agent Lightning's LightningStore on memory, SQLite (and PostgreSQL in ./postgres/).
 
+export type {
+  AttemptRow,
+  IdempotencyRecord,
+  ResourcesFilter,
+  RolloutFilter,
+  RolloutRepository,
+  RolloutRow,
+  SpanFilter,
+  WorkerFilter,
+} from './engine/repository.ts';
+export { RepositoryRolloutStore } from './engine/repositoryStore.ts';
+export { newAttemptId, newResourcesId, newRolloutId } from './ids.ts';
+export type { MemoryRepositoryOptions } from './memory/repository.ts';
+export { InMemoryRolloutStore, type InMemoryRolloutStoreOptions } from './memory/store.ts';
+export { spanFromOtel } from './otel.ts';
+export * from './transitions.ts';
 export * from './types.ts';

@@ -193,11 +193,8 @@ export interface OtelResource {
   schemaUrl: string;
 }
 
-/**
- * One telemetry span of an attempt (reference `Span`). A span is also a heartbeat of its attempt. Fields the
- * model does not name are kept and returned as given (the reference keeps pydantic "extra" fields too).
- */
-export interface Span {
+/** The modelled fields of a span (see `Span`). */
+export interface SpanFields {
   /** The rollout. */
   rolloutId: string;
   /** The attempt. */
@@ -230,17 +227,26 @@ export interface Span {
   parent: SpanContext | null;
   /** Emitting resource. */
   resource: OtelResource;
+}
+
+/**
+ * One telemetry span of an attempt (reference `Span`). A span is also a heartbeat of its attempt. Fields the
+ * model does not name are kept and returned as given (the reference keeps pydantic "extra" fields too).
+ */
+export interface Span extends SpanFields {
   /** Fields the model does not name are kept as given. */
   [extra: string]: unknown;
 }
 
+type RequiredSpanKeys = 'rolloutId' | 'attemptId' | 'traceId' | 'spanId' | 'name';
+
 /**
  * A span as given to `addSpan`: ids and name are required; `sequenceId` is issued by the store when absent
  * (an improvement on the reference, which needs a separate `getNextSpanSequenceId` round trip); other fields
- * default to empty values.
+ * default to empty values. Unknown fields are kept.
  */
-export type SpanInput = Pick<Span, 'rolloutId' | 'attemptId' | 'traceId' | 'spanId' | 'name'> &
-  Partial<Omit<Span, 'rolloutId' | 'attemptId' | 'traceId' | 'spanId' | 'name'>>;
+export type SpanInput = Pick<SpanFields, RequiredSpanKeys> &
+  Partial<Omit<SpanFields, RequiredSpanKeys>> & { [extra: string]: unknown };
 
 /** The camelCase names of the modelled span fields; any other key of a span is an "extra" kept as given. */
 export const SPAN_FIELDS: readonly string[] = [
@@ -601,6 +607,8 @@ export interface RolloutStoreStatistics {
   spanBytes?: number;
   /** Memory backend: the span byte budget. */
   maxSpanBytes?: number;
+  /** Memory backend with `evictFinishedSpans`: spans of finished rollouts dropped to make room. */
+  evictedSpans?: number;
 }
 
 /**

@@ -1,0 +1,490 @@
+/**
+ * In-process storage of the rollout store. Spans are kept as JSON strings: that is their exact size for the
+ * byte budget, and every read parses a fresh copy, so callers can never mutate stored spans.
+ *
+ * Byte budget (`maxSpanBytes`, default 256 MiB): a span batch that would exceed it is refused with
+ * `CapacityExceededError` and nothing of it is stored. The reference instead evicts spans, including those
+ * of running rollouts, which silently corrupts training data. With `evictFinishedSpans: true` the store
+ * first frees room by dropping spans of *finished* rollouts, oldest finished first, and counts them in
+ * `statistics().evictedSpans`; spans of unfinished rollouts are never dropped. Use `pruneFinished` or the
+ * SQLite backend for long runs.
+ *
+ * The memory "transaction" is a synchronous critical section: the engine validates everything before its
+ * first write, so an operation that throws has written nothing (or only advanced a span sequence counter,
+ * which only leaves a gap in issued ids).
+ */
+import { CapacityExceededError, InvalidInputError } from '../../errors.ts';
+import type {
+  AttemptRow,
+  IdempotencyRecord,
+  ResourcesFilter,
+  RolloutFilter,
+  RolloutRepository,
+  RolloutRow,
+  SpanFilter,
+  WorkerFilter,
+} from '../engine/repository.ts';
+import { combine, type Page, sortAndPage } from '../query.ts';
+import { isFinishedRollout } from '../transitions.ts';
+import type {
+  AttemptSortField,
+  PaginatedResult,
+  PruneResult,
+  ResourcesSortField,
+  ResourcesUpdate,
+  RolloutSortField,
+  RolloutStatus,
+  RolloutStoreStatistics,
+  Span,
+  SpanSortField,
+  Worker,
+  WorkerSortField,
+} from '../types.ts';
+
+/** Options of the memory repository. */
+export interface MemoryRepositoryOptions {
+  /** Budget for stored span JSON, in bytes (UTF-16 length, a close upper bound of UTF-8 bytes for ASCII). */
+  maxSpanBytes?: number;
+  /** Free room by dropping spans of finished rollouts (oldest finished first) instead of refusing. */
+  evictFinishedSpans?: boolean;
+}
+
+interface StoredSpan {
+  key: string;
+  attemptId: string;
+  sequenceId: number;
+  traceId: string;
+  spanId: string;
+  parentId: string | null;
+  name: string;
+  startTime: number | null;
+  endTime: number | null;
+  json: string;
+}
+
+interface RolloutSpans {
+  spans: StoredSpan[];
+  keys: Set<string>;
+  bytes: number;
+}
+
+const DEFAULT_MAX_SPAN_BYTES = 256 * 1024 * 1024;
+
+function contains(value: string | null, part: string): boolean {
+  return value !== null && value.includes(part);
+}
+
+/** Memory implementation of `RolloutRepository`. */
+export class MemoryRolloutRepository implements RolloutRepository {
+  readonly name = 'memory';
+  readonly #maxSpanBytes: number;
+  readonly #evict: boolean;
+  // Map iteration order is insertion order: that is the "creation order" of rollouts and resources.
+  readonly #rollouts = new Map<string, RolloutRow>();
+  readonly #attempts = new Map<string, Map<string, AttemptRow>>();
+  // Attempts with a deadline, and a lower bound of their earliest one: `hasDueAttempts` is O(1) until
+  // something can actually be due.
+  readonly #withDeadline = new Map<string, AttemptRow>();
+  #minDeadline = Number.POSITIVE_INFINITY;
+  // FIFO queue: an array consumed from `#head`, compacted when half of it is consumed.
+  #queue: string[] = [];
+  #head = 0;
+  readonly #queued = new Set<string>();
+  readonly #spans = new Map<string, RolloutSpans>();
+  readonly #sequences = new Map<string, number>();
+  #spanBytes = 0;
+  #spanCount = 0;
+  #evictedSpans = 0;
+  readonly #resources = new Map<string, ResourcesUpdate>();
+  // Write order of resources, for "latest" ties on updateTime.
+  readonly #resourceWrites = new Map<string, number>();
+  #writeCounter = 0;
+  readonly #workers = new Map<string, Worker>();
+  readonly #idempotency = new Map<string, IdempotencyRecord & { createdAt: number }>();
+
+  constructor(options: MemoryRepositoryOptions = {}) {
+    const max = options.maxSpanBytes ?? DEFAULT_MAX_SPAN_BYTES;
+    if (!Number.isFinite(max) || max <= 0) {
+      throw new InvalidInputError('maxSpanBytes must be a number of bytes > 0', {
+        field: 'maxSpanBytes',
+        value: max,
+      });
+    }
+    this.#maxSpanBytes = max;
+    this.#evict = options.evictFinishedSpans ?? false;
+  }
+
+  write<T>(fn: () => T): T {
+    return fn();
+  }
+
+  exportValue<T>(value: T): T {
+    return structuredClone(value);
+  }
+
+  // ------------------------------------------------------------ rollouts
+
+  getRollout(rolloutId: string): RolloutRow | null {
+    return this.#rollouts.get(rolloutId) ?? null;
+  }
+
+  insertRollout(row: RolloutRow): void {
+    // Copy caller-provided JSON (input, metadata) so later mutation by the caller cannot reach the store.
+    this.#rollouts.set(row.rolloutId, structuredClone(row));
+  }
+
+  updateRollout(row: RolloutRow): void {
+    this.#rollouts.set(row.rolloutId, structuredClone(row));
+  }
+
+  queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
+    const predicates: Array<(row: RolloutRow) => boolean> = [];
+    if (filter.statusIn !== null) {
+      const set = new Set(filter.statusIn);
+      predicates.push((row) => set.has(row.status));
+    }
+    if (filter.rolloutIdIn !== null) {
+      const set = new Set(filter.rolloutIdIn);
+      predicates.push((row) => set.has(row.rolloutId));
+    }
+    const part = filter.rolloutIdContains;
+    if (part !== null) predicates.push((row) => row.rolloutId.includes(part));
+    const match = combine(predicates, filter.logic);
+    const rows = [...this.#rollouts.values()].filter(match);
+    return sortAndPage(rows, page, (row, field) => row[field]);
+  }
+
+  // ------------------------------------------------------------ queue
+
+  enqueue(rolloutIds: readonly string[]): void {
+    for (const id of rolloutIds) {
+      if (this.#queued.has(id)) continue;
+      this.#queued.add(id);
+      this.#queue.push(id);
+    }
+  }
+
+  takeQueued(limit: number): string[] {
+    const out: string[] = [];
+    while (out.length < limit && this.#head < this.#queue.length) {
+      const id = this.#queue[this.#head++]!;
+      // Ids removed by `removeQueued` stay in the array as tombstones; skip them here.
+      if (!this.#queued.delete(id)) continue;
+      out.push(id);
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+
+  removeQueued(rolloutId: string): void {
+    this.#queued.delete(rolloutId);
+  }
+
+  // ------------------------------------------------------------ attempts
+
+  getAttempt(rolloutId: string, attemptId: string): AttemptRow | null {
+    return this.#attempts.get(rolloutId)?.get(attemptId) ?? null;
+  }
+
+  #trackDeadline(row: AttemptRow): void {
+    const key = `${row.rolloutId}\u0000${row.attemptId}`;
+    if (row.deadline === null) {
+      this.#withDeadline.delete(key);
+      return;
+    }
+    this.#withDeadline.set(key, row);
+    if (row.deadline < this.#minDeadline) this.#minDeadline = row.deadline;
+  }
+
+  insertAttempt(row: AttemptRow): void {
+    let attempts = this.#attempts.get(row.rolloutId);
+    if (attempts === undefined) {
+      attempts = new Map();
+      this.#attempts.set(row.rolloutId, attempts);
+    }
+    const copy = structuredClone(row);
+    attempts.set(row.attemptId, copy);
+    this.#trackDeadline(copy);
+  }
+
+  updateAttempt(row: AttemptRow): void {
+    this.insertAttempt(row);
+  }
+
+  queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow> {
+    const rows = [...(this.#attempts.get(rolloutId)?.values() ?? [])].sort(
+      (a, b) => a.sequenceId - b.sequenceId,
+    );
+    return sortAndPage(rows, page, (row, field) => row[field]);
+  }
+
+  hasDueAttempts(nowSeconds: number): boolean {
+    if (nowSeconds <= this.#minDeadline) return false;
+    // The bound is stale (deadlines moved later or were cleared): recompute it exactly.
+    let min = Number.POSITIVE_INFINITY;
+    for (const row of this.#withDeadline.values()) if (row.deadline! < min) min = row.deadline!;
+    this.#minDeadline = min;
+    return nowSeconds > min;
+  }
+
+  dueAttempts(nowSeconds: number, limit: number): AttemptRow[] {
+    const due = [...this.#withDeadline.values()].filter((row) => row.deadline! < nowSeconds);
+    due.sort((a, b) => a.deadline! - b.deadline!);
+    return due.slice(0, limit);
+  }
+
+  // ------------------------------------------------------------ spans
+
+  insertSpans(spans: readonly Span[]): boolean[] {
+    const encoded: Array<{ span: Span; json: string; key: string }> = [];
+    let bytes = 0;
+    for (const span of spans) {
+      let json: string;
+      try {
+        json = JSON.stringify(span);
+      } catch (error) {
+        throw new InvalidInputError(
+          'span must be JSON-serializable',
+          { spanId: span.spanId },
+          { cause: error },
+        );
+      }
+      encoded.push({ span, json, key: `${span.attemptId}\u0000${span.spanId}` });
+      bytes += json.length;
+    }
+    this.#makeRoom(bytes, spans);
+    const result: boolean[] = [];
+    for (const { span, json, key } of encoded) {
+      let bucket = this.#spans.get(span.rolloutId);
+      if (bucket === undefined) {
+        bucket = { spans: [], keys: new Set(), bytes: 0 };
+        this.#spans.set(span.rolloutId, bucket);
+      }
+      if (bucket.keys.has(key)) {
+        result.push(false);
+        continue;
+      }
+      bucket.keys.add(key);
+      bucket.spans.push({
+        key,
+        attemptId: span.attemptId,
+        sequenceId: span.sequenceId,
+        traceId: span.traceId,
+        spanId: span.spanId,
+        parentId: span.parentId,
+        name: span.name,
+        startTime: span.startTime,
+        endTime: span.endTime,
+        json,
+      });
+      bucket.bytes += json.length;
+      this.#spanBytes += json.length;
+      this.#spanCount++;
+      result.push(true);
+    }
+    return result;
+  }
+
+  /** Refuses a batch that does not fit, after evicting finished rollouts' spans when allowed. */
+  #makeRoom(bytes: number, spans: readonly Span[]): void {
+    if (this.#spanBytes + bytes <= this.#maxSpanBytes) return;
+    if (this.#evict) {
+      const incoming = new Set(spans.map((span) => span.rolloutId));
+      const finished = [...this.#spans.keys()]
+        .map((id) => this.#rollouts.get(id))
+        .filter(
+          (row): row is RolloutRow =>
+            row !== undefined && isFinishedRollout(row.status) && !incoming.has(row.rolloutId),
+        )
+        .sort((a, b) => (a.endTime ?? 0) - (b.endTime ?? 0));
+      for (const row of finished) {
+        if (this.#spanBytes + bytes <= this.#maxSpanBytes) break;
+        const bucket = this.#spans.get(row.rolloutId)!;
+        this.#spanBytes -= bucket.bytes;
+        this.#spanCount -= bucket.spans.length;
+        this.#evictedSpans += bucket.spans.length;
+        this.#spans.delete(row.rolloutId);
+      }
+    }
+    if (this.#spanBytes + bytes > this.#maxSpanBytes) {
+      throw new CapacityExceededError(
+        `span budget of ${this.#maxSpanBytes} bytes exceeded (${this.#spanBytes} used, ${bytes} more asked); nothing was stored. Prune finished rollouts, raise maxSpanBytes, or use the SQLite backend`,
+        { maxSpanBytes: this.#maxSpanBytes, usedBytes: this.#spanBytes, requestedBytes: bytes },
+      );
+    }
+  }
+
+  querySpans(
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+  ): PaginatedResult<Span> {
+    const bucket = this.#spans.get(rolloutId);
+    if (bucket === undefined) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
+    const predicates: Array<(span: StoredSpan) => boolean> = [];
+    const exact = (value: string | null, get: (span: StoredSpan) => string | null) => {
+      if (value !== null) predicates.push((span) => get(span) === value);
+    };
+    const part = (value: string | null, get: (span: StoredSpan) => string | null) => {
+      if (value !== null) predicates.push((span) => contains(get(span), value));
+    };
+    exact(filter.traceId, (s) => s.traceId);
+    part(filter.traceIdContains, (s) => s.traceId);
+    exact(filter.spanId, (s) => s.spanId);
+    part(filter.spanIdContains, (s) => s.spanId);
+    exact(filter.parentId, (s) => s.parentId);
+    part(filter.parentIdContains, (s) => s.parentId);
+    exact(filter.name, (s) => s.name);
+    part(filter.nameContains, (s) => s.name);
+    const match = combine(predicates, filter.logic);
+    const rows = bucket.spans
+      .filter((span) => (attemptId === null || span.attemptId === attemptId) && match(span))
+      .sort((a, b) => a.sequenceId - b.sequenceId);
+    const result = sortAndPage(rows, page, (span, field) => span[field]);
+    return { ...result, items: result.items.map((span) => JSON.parse(span.json) as Span) };
+  }
+
+  reserveSpanSequenceIds(rolloutId: string, count: number): number {
+    const last = this.#sequences.get(rolloutId) ?? 0;
+    this.#sequences.set(rolloutId, last + count);
+    return last + 1;
+  }
+
+  raiseSpanSequenceId(rolloutId: string, sequenceId: number): void {
+    if ((this.#sequences.get(rolloutId) ?? 0) < sequenceId) this.#sequences.set(rolloutId, sequenceId);
+  }
+
+  // ------------------------------------------------------------ resources
+
+  getResources(resourcesId: string): ResourcesUpdate | null {
+    return this.#resources.get(resourcesId) ?? null;
+  }
+
+  putResources(update: ResourcesUpdate): void {
+    this.#resources.set(update.resourcesId, structuredClone(update));
+    this.#resourceWrites.set(update.resourcesId, ++this.#writeCounter);
+  }
+
+  latestResources(): ResourcesUpdate | null {
+    let best: ResourcesUpdate | null = null;
+    let bestWrite = -1;
+    for (const update of this.#resources.values()) {
+      const write = this.#resourceWrites.get(update.resourcesId)!;
+      if (
+        best === null ||
+        update.updateTime > best.updateTime ||
+        (update.updateTime === best.updateTime && write > bestWrite)
+      ) {
+        best = update;
+        bestWrite = write;
+      }
+    }
+    return best;
+  }
+
+  queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate> {
+    const rows = [...this.#resources.values()].filter(
+      (row) =>
+        (filter.resourcesId === null || row.resourcesId === filter.resourcesId) &&
+        (filter.resourcesIdContains === null || row.resourcesId.includes(filter.resourcesIdContains)),
+    );
+    return sortAndPage(rows, page, (row, field) => row[field]);
+  }
+
+  // ------------------------------------------------------------ workers
+
+  getWorker(workerId: string): Worker | null {
+    return this.#workers.get(workerId) ?? null;
+  }
+
+  putWorker(worker: Worker): void {
+    this.#workers.set(worker.workerId, structuredClone(worker));
+  }
+
+  queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
+    const predicates: Array<(worker: Worker) => boolean> = [];
+    if (filter.statusIn !== null) {
+      const set = new Set(filter.statusIn);
+      predicates.push((worker) => set.has(worker.status));
+    }
+    const part = filter.workerIdContains;
+    if (part !== null) predicates.push((worker) => worker.workerId.includes(part));
+    const match = combine(predicates, filter.logic);
+    const rows = [...this.#workers.values()]
+      .filter(match)
+      .sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
+    return sortAndPage(rows, page, (worker, field) => worker[field]);
+  }
+
+  // ------------------------------------------------------------ idempotency, statistics, retention
+
+  getIdempotent(key: string): IdempotencyRecord | null {
+    return this.#idempotency.get(key) ?? null;
+  }
+
+  putIdempotent(key: string, operation: string, result: string, createdAtSeconds: number): void {
+    this.#idempotency.set(key, { operation, result, createdAt: createdAtSeconds });
+  }
+
+  statistics(): Omit<RolloutStoreStatistics, 'name' | 'uptimeMs'> {
+    const rolloutsByStatus: Partial<Record<RolloutStatus, number>> = {};
+    let attempts = 0;
+    for (const row of this.#rollouts.values())
+      rolloutsByStatus[row.status] = (rolloutsByStatus[row.status] ?? 0) + 1;
+    for (const map of this.#attempts.values()) attempts += map.size;
+    return {
+      totalRollouts: this.#rollouts.size,
+      totalAttempts: attempts,
+      totalSpans: this.#spanCount,
+      totalResources: this.#resources.size,
+      totalWorkers: this.#workers.size,
+      queueLength: this.#queued.size,
+      rolloutsByStatus,
+      spanBytes: this.#spanBytes,
+      maxSpanBytes: this.#maxSpanBytes,
+      evictedSpans: this.#evictedSpans,
+    };
+  }
+
+  pruneFinished(cutoffSeconds: number): PruneResult {
+    const result: PruneResult = { rollouts: 0, attempts: 0, spans: 0, idempotencyKeys: 0 };
+    for (const row of [...this.#rollouts.values()]) {
+      if (!isFinishedRollout(row.status) || row.endTime === null || row.endTime >= cutoffSeconds) continue;
+      const id = row.rolloutId;
+      this.#rollouts.delete(id);
+      this.#queued.delete(id);
+      const attempts = this.#attempts.get(id);
+      if (attempts !== undefined) {
+        result.attempts += attempts.size;
+        for (const attempt of attempts.values()) this.#withDeadline.delete(`${id}\u0000${attempt.attemptId}`);
+        this.#attempts.delete(id);
+      }
+      const bucket = this.#spans.get(id);
+      if (bucket !== undefined) {
+        result.spans += bucket.spans.length;
+        this.#spanBytes -= bucket.bytes;
+        this.#spanCount -= bucket.spans.length;
+        this.#spans.delete(id);
+      }
+      this.#sequences.delete(id);
+      result.rollouts++;
+    }
+    for (const [key, record] of this.#idempotency) {
+      if (record.createdAt < cutoffSeconds) {
+        this.#idempotency.delete(key);
+        result.idempotencyKeys++;
+      }
+    }
+    return result;
+  }
+
+  close(): void {
+    this.#rollouts.clear();
+    this.#attempts.clear();
+    this.#spans.clear();
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * Validation and defaults for everything callers give the rollout store. Bad input is refused with an
+ * `InvalidInputError` naming the field before anything is written. Shared by every backend.
+ */
+import { InvalidInputError } from '../errors.ts';
+import {
+  ATTEMPT_STATUSES,
+  type AttemptPatch,
+  type AttemptStatus,
+  type EnqueueRolloutRequest,
+  type NamedResources,
+  ROLLOUT_MODES,
+  ROLLOUT_STATUSES,
+  type RolloutConfig,
+  type RolloutConfigInput,
+  type RolloutMode,
+  type RolloutPatch,
+  type SpanFields,
+  type SpanInput,
+  WORKER_STATUSES,
+} from './types.ts';
+
+const RESOURCE_TYPES = ['llm', 'proxy_llm', 'prompt_template'];
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Throws unless `value` is a non-empty string. */
+export function requireId(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidInputError(`${field} must be a non-empty string`, { field, value });
+  }
+  return value;
+}
+
+// Not a type guard on purpose: narrowing a typed parameter to Record<string, unknown> would erase its fields.
+function requireObject(value: unknown, field: string): void {
+  if (!isPlainObject(value)) throw new InvalidInputError(`${field} must be an object`, { field });
+}
+
+function optionalString(value: unknown, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string')
+    throw new InvalidInputError(`${field} must be a string or null`, { field, value });
+  return value;
+}
+
+function optionalObject(value: unknown, field: string): Record<string, unknown> | null {
+  if (value === undefined || value === null) return null;
+  if (!isPlainObject(value))
+    throw new InvalidInputError(`${field} must be a plain object or null`, { field });
+  return value;
+}
+
+function optionalSeconds(value: unknown, field: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidInputError(`${field} must be a finite number of seconds >= 0, or null`, {
+      field,
+      value,
+    });
+  }
+  return value;
+}
+
+/** Checks that a value survives JSON (what every backend stores): no functions, cycles, BigInt. */
+export function requireJson(value: unknown, field: string): void {
+  try {
+    JSON.stringify(value);
+  } catch (error) {
+    throw new InvalidInputError(`${field} must be JSON-serializable`, { field }, { cause: error });
+  }
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new InvalidInputError(`${field} must be JSON-serializable`, { field });
+  }
+}
+
+/** A rollout mode or null. */
+export function normalizeMode(value: unknown, field = 'mode'): RolloutMode | null {
+  if (value === undefined || value === null) return null;
+  if (!ROLLOUT_MODES.includes(value as RolloutMode)) {
+    throw new InvalidInputError(`${field} must be one of ${ROLLOUT_MODES.join(', ')}`, { field, value });
+  }
+  return value as RolloutMode;
+}
+
+/** A full RolloutConfig from caller input, with the reference's defaults (maxAttempts 1, no retry). */
+export function normalizeConfig(input: RolloutConfigInput | null | undefined): RolloutConfig {
+  if (input === undefined || input === null) {
+    return { timeoutSeconds: null, unresponsiveSeconds: null, maxAttempts: 1, retryCondition: [] };
+  }
+  if (!isPlainObject(input)) throw new InvalidInputError('config must be an object', { field: 'config' });
+  const maxAttempts = input.maxAttempts ?? 1;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new InvalidInputError('config.maxAttempts must be an integer >= 1', {
+      field: 'config.maxAttempts',
+      value: maxAttempts,
+    });
+  }
+  const retryCondition = input.retryCondition ?? [];
+  if (!Array.isArray(retryCondition)) {
+    throw new InvalidInputError('config.retryCondition must be an array of attempt statuses', {
+      field: 'config.retryCondition',
+    });
+  }
+  for (const status of retryCondition) requireAttemptStatus(status, 'config.retryCondition');
+  return {
+    timeoutSeconds: optionalSeconds(input.timeoutSeconds, 'config.timeoutSeconds'),
+    unresponsiveSeconds: optionalSeconds(input.unresponsiveSeconds, 'config.unresponsiveSeconds'),
+    maxAttempts,
+    retryCondition: [...new Set(retryCondition)],
+  };
+}
+
+/** Throws unless `value` is an attempt status. */
+export function requireAttemptStatus(value: unknown, field = 'status'): AttemptStatus {
+  if (!ATTEMPT_STATUSES.includes(value as AttemptStatus)) {
+    throw new InvalidInputError(`${field} must be one of ${ATTEMPT_STATUSES.join(', ')}`, { field, value });
+  }
+  return value as AttemptStatus;
+}
+
+/** Validated fields of a new rollout. */
+export interface NormalizedRolloutRequest {
+  input: unknown;
+  mode: RolloutMode | null;
+  resourcesId: string | null;
+  config: RolloutConfig;
+  metadata: Record<string, unknown>;
+}
+
+/** Validates an enqueue/start request. */
+export function normalizeRolloutRequest(
+  request: EnqueueRolloutRequest,
+  field = 'request',
+): NormalizedRolloutRequest {
+  if (!isPlainObject(request)) throw new InvalidInputError(`${field} must be an object`, { field });
+  if (!('input' in request))
+    throw new InvalidInputError(`${field}.input is required`, { field: `${field}.input` });
+  requireJson(request.input, `${field}.input`);
+  const metadata = optionalObject(request.metadata, `${field}.metadata`) ?? {};
+  requireJson(metadata, `${field}.metadata`);
+  return {
+    input: request.input === undefined ? null : request.input,
+    mode: normalizeMode(request.mode, `${field}.mode`),
+    resourcesId: optionalString(request.resourcesId, `${field}.resourcesId`),
+    config: normalizeConfig(request.config),
+    metadata,
+  };
+}
+
+/** Validates a rollout patch (fields stay absent when not given). */
+export function normalizeRolloutPatch(patch: RolloutPatch): RolloutPatch {
+  requireObject(patch, 'patch');
+  const out: RolloutPatch = {};
+  if ('input' in patch) {
+    requireJson(patch.input, 'input');
+    out.input = patch.input === undefined ? null : patch.input;
+  }
+  if ('mode' in patch) out.mode = normalizeMode(patch.mode);
+  if ('resourcesId' in patch) out.resourcesId = optionalString(patch.resourcesId, 'resourcesId');
+  if (patch.status !== undefined) {
+    if (!ROLLOUT_STATUSES.includes(patch.status)) {
+      throw new InvalidInputError(`status must be one of ${ROLLOUT_STATUSES.join(', ')}`, {
+        field: 'status',
+        value: patch.status,
+      });
+    }
+    out.status = patch.status;
+  }
+  if (patch.config !== undefined) out.config = normalizeConfig(patch.config);
+  if ('metadata' in patch) {
+    out.metadata = optionalObject(patch.metadata, 'metadata');
+    requireJson(out.metadata, 'metadata');
+  }
+  return out;
+}
+
+/** Validates an attempt patch. */
+export function normalizeAttemptPatch(patch: AttemptPatch): AttemptPatch {
+  requireObject(patch, 'patch');
+  const out: AttemptPatch = {};
+  if (patch.status !== undefined) out.status = requireAttemptStatus(patch.status);
+  if ('workerId' in patch) out.workerId = optionalString(patch.workerId, 'workerId');
+  if ('lastHeartbeatTime' in patch)
+    out.lastHeartbeatTime = optionalSeconds(patch.lastHeartbeatTime, 'lastHeartbeatTime');
+  if ('metadata' in patch) {
+    out.metadata = optionalObject(patch.metadata, 'metadata');
+    requireJson(out.metadata, 'metadata');
+  }
+  return out;
+}
+
+/** Validates named resources: an object of `{ resourceType: 'llm' | 'proxy_llm' | 'prompt_template', ... }`. */
+export function normalizeResources(resources: NamedResources): NamedResources {
+  if (!isPlainObject(resources))
+    throw new InvalidInputError('resources must be an object of named resources');
+  for (const [name, resource] of Object.entries(resources)) {
+    const field = `resources.${name}`;
+    if (!isPlainObject(resource)) throw new InvalidInputError(`${field} must be an object`, { field });
+    if (!RESOURCE_TYPES.includes(resource.resourceType as string)) {
+      throw new InvalidInputError(`${field}.resourceType must be one of ${RESOURCE_TYPES.join(', ')}`, {
+        field: `${field}.resourceType`,
+        value: resource.resourceType,
+      });
+    }
+  }
+  requireJson(resources, 'resources');
+  return resources;
+}
+
+/** Throws unless `statuses` only holds worker statuses. */
+export function requireWorkerStatuses(statuses: readonly unknown[], field: string): void {
+  for (const value of statuses) {
+    if (!WORKER_STATUSES.includes(value as never)) {
+      throw new InvalidInputError(`${field} must hold only ${WORKER_STATUSES.join(', ')}`, { field, value });
+    }
+  }
+}
+
+/** Throws unless `statuses` only holds rollout statuses. */
+export function requireRolloutStatuses(statuses: readonly unknown[], field: string): void {
+  for (const value of statuses) {
+    if (!ROLLOUT_STATUSES.includes(value as never)) {
+      throw new InvalidInputError(`${field} must hold only ${ROLLOUT_STATUSES.join(', ')}`, { field, value });
+    }
+  }
+}
+
+/**
+ * A complete span from caller input, without its sequence id (the store assigns it when absent). Unknown
+ * fields are kept. Throws on missing ids or wrongly typed modelled fields.
+ */
+export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit<SpanFields, 'sequenceId'> {
+  const field = `spans[${index}]`;
+  requireObject(input, field);
+  requireId(input.rolloutId, `${field}.rolloutId`);
+  requireId(input.attemptId, `${field}.attemptId`);
+  requireId(input.spanId, `${field}.spanId`);
+  if (typeof input.traceId !== 'string')
+    throw new InvalidInputError(`${field}.traceId must be a string`, { field });
+  if (typeof input.name !== 'string')
+    throw new InvalidInputError(`${field}.name must be a string`, { field });
+  if (input.sequenceId !== undefined && input.sequenceId !== null) {
+    if (!Number.isSafeInteger(input.sequenceId) || input.sequenceId < 0) {
+      throw new InvalidInputError(`${field}.sequenceId must be an integer >= 0`, {
+        field: `${field}.sequenceId`,
+        value: input.sequenceId,
+      });
+    }
+  }
+  if (input.attributes !== undefined && input.attributes !== null && !isPlainObject(input.attributes)) {
+    throw new InvalidInputError(`${field}.attributes must be an object`, { field: `${field}.attributes` });
+  }
+  const span = {
+    ...input,
+    parentId: input.parentId ?? null,
+    status: input.status ?? { statusCode: 'UNSET', description: null },
+    attributes: input.attributes ?? {},
+    events: input.events ?? [],
+    links: input.links ?? [],
+    startTime: input.startTime ?? null,
+    endTime: input.endTime ?? null,
+    context: input.context ?? null,
+    parent: input.parent ?? null,
+    resource: input.resource ?? { attributes: {}, schemaUrl: '' },
+  };
+  if (input.sequenceId === undefined || input.sequenceId === null)
+    delete (span as { sequenceId?: number }).sequenceId;
+  return span;
+}

@@ -1,0 +1,83 @@
+/**
+ * In-process waits for rollouts to finish. The write that finishes a rollout calls `notify`, which resolves
+ * its waiters at once: no polling loop, unlike the reference's 10-second sleep-and-check.
+ */
+import { ClosedError } from '../errors.ts';
+import type { Rollout } from './types.ts';
+
+type Listener = (rollout: Rollout) => void;
+
+/** Waiters per rollout id. */
+export class RolloutWaiters {
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #cancels = new Set<(error: Error) => void>();
+
+  /** Ids someone is waiting for (the backstop re-checks them for writes made by other processes). */
+  waitedIds(): string[] {
+    return [...this.#listeners.keys()];
+  }
+
+  /** Whether anyone waits. */
+  get size(): number {
+    return this.#listeners.size;
+  }
+
+  /** Resolves the waiters of a finished rollout. */
+  notify(rollout: Rollout): void {
+    const listeners = this.#listeners.get(rollout.rolloutId);
+    if (listeners === undefined) return;
+    this.#listeners.delete(rollout.rolloutId);
+    for (const listener of listeners) listener(rollout);
+  }
+
+  /** Waits until every id finished or `timeoutMs` passed; resolves with the finished rollouts by id. */
+  waitAll(rolloutIds: readonly string[], timeoutMs: number): Promise<Map<string, Rollout>> {
+    const finished = new Map<string, Rollout>();
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const registered: Array<[string, Listener]> = [];
+      const finish = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        for (const [id, listener] of registered) {
+          const set = this.#listeners.get(id);
+          set?.delete(listener);
+          if (set?.size === 0) this.#listeners.delete(id);
+        }
+        this.#cancels.delete(cancel);
+      };
+      const cancel = (error: Error): void => {
+        finish();
+        reject(error);
+      };
+      for (const id of rolloutIds) {
+        const listener: Listener = (rollout) => {
+          finished.set(id, rollout);
+          if (finished.size === rolloutIds.length) {
+            finish();
+            resolve(finished);
+          }
+        };
+        registered.push([id, listener]);
+        let set = this.#listeners.get(id);
+        if (set === undefined) {
+          set = new Set();
+          this.#listeners.set(id, set);
+        }
+        set.add(listener);
+      }
+      this.#cancels.add(cancel);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          finish();
+          resolve(finished);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** Rejects every pending wait with ClosedError. */
+  close(): void {
+    for (const cancel of [...this.#cancels])
+      cancel(new ClosedError('the rollout store was closed while waiting'));
+  }
+}
