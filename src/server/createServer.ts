@@ -19,6 +19,7 @@ import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerStateRoutes } from './routes/state.ts';
 import { registerSystemRoutes } from './routes/system.ts';
+import { registerValidation } from './validation.ts';
 
 /** Options of `createServer`. */
 export interface ServerOptions {
@@ -65,12 +66,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
-    ajv: {
-      customOptions: {
-        // The Agent Lightning reference uses OpenAPI keywords (discriminator) and defaults inside anyOf.
-        strict: false,
-      },
-    },
   };
   const app = Fastify(fastifyOptions);
   app.decorate('agentstateAuthEnabled', authenticator.enabled);
@@ -92,6 +87,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   });
 
   registerBodyDecoding(app);
+  registerValidation(app);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({

@@ -1,0 +1,224 @@
+/**
+ * Contract test: walks every route of the Agent Lightning reference document, calls it on the server,
+ * checks the success status and validates the response body against the reference's own schemas.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import Ajv2020 from 'ajv/dist/2020.js';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, InMemoryRolloutStore } from '../../src/index.ts';
+
+const SHARED = '/work/shared/reference/agent-lightning-store-openapi.json';
+const BUNDLED = new URL('../../src/server/agl/agentLightningOpenapi.json', import.meta.url);
+const reference = JSON.parse(readFileSync(existsSync(SHARED) ? SHARED : BUNDLED, 'utf8')) as {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+  >;
+  components: { schemas: Record<string, unknown> };
+};
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+ajv.addSchema({ $id: 'agl', components: reference.components });
+let schemaCount = 0;
+function validator(schema: unknown) {
+  const text = JSON.stringify(schema).replaceAll('"#/components/', '"agl#/components/');
+  schemaCount += 1;
+  return ajv.compile({ $id: `response-${schemaCount}`, ...(JSON.parse(text) as object) });
+}
+
+interface Fixture {
+  rolloutId: string;
+  attemptId: string;
+  finishedRolloutId: string;
+  resourcesId: string;
+  workerId: string;
+}
+
+type Call = (f: Fixture) => { query?: string; body?: unknown; path?: Record<string, string> };
+
+const span = (f: Fixture, spanId: string) => ({
+  rollout_id: f.rolloutId,
+  attempt_id: f.attemptId,
+  sequence_id: 100,
+  trace_id: 'a'.repeat(32),
+  span_id: spanId,
+  parent_id: null,
+  name: 'llm.call',
+  status: { status_code: 'OK', description: null },
+  attributes: { 'gen_ai.model': 'm', tokens: 3 },
+  events: [{ name: 'e', attributes: {}, timestamp: 1.5 }],
+  links: [],
+  start_time: 1,
+  end_time: 2,
+  context: { trace_id: 'a'.repeat(32), span_id: spanId, is_remote: false, trace_state: {} },
+  parent: null,
+  resource: { attributes: { 'service.name': 'x' }, schema_url: '' },
+  custom_extra: 'kept',
+});
+
+const llm = {
+  resource_type: 'llm',
+  endpoint: 'http://llm',
+  model: 'm',
+  api_key: null,
+  sampling_parameters: { t: 1 },
+};
+
+const CALLS: Record<string, Call> = {
+  'GET /v1/agl/health': () => ({}),
+  'POST /v1/agl/queues/rollouts/enqueue': () => ({
+    body: { rollouts: [{ input: { task: 1 }, mode: 'train' }] },
+  }),
+  'POST /v1/agl/queues/rollouts/dequeue': () => ({ body: { limit: 1, worker_id: 'w-contract' } }),
+  'POST /v1/agl/rollouts': () => ({ body: { input: 'direct', config: { max_attempts: 2 } } }),
+  'GET /v1/agl/rollouts': () => ({
+    query: 'status_in=running&status_in=preparing&limit=10&sort_by=start_time',
+  }),
+  'POST /v1/agl/rollouts/search': () => ({ body: { rollout_id_contains: 'ro-', limit: 5 } }),
+  'GET /v1/agl/rollouts/{rollout_id}': (f) => ({ path: { rollout_id: f.rolloutId } }),
+  'POST /v1/agl/rollouts/{rollout_id}': (f) => ({
+    path: { rollout_id: f.rolloutId },
+    body: { metadata: { k: 1 } },
+  }),
+  'POST /v1/agl/rollouts/{rollout_id}/attempts': (f) => ({
+    path: { rollout_id: f.finishedRolloutId },
+    body: { worker_id: 'w2' },
+  }),
+  'GET /v1/agl/rollouts/{rollout_id}/attempts': (f) => ({
+    path: { rollout_id: f.rolloutId },
+    query: 'limit=5',
+  }),
+  'POST /v1/agl/rollouts/{rollout_id}/attempts/search': (f) => ({
+    path: { rollout_id: f.rolloutId },
+    body: {},
+  }),
+  'POST /v1/agl/rollouts/{rollout_id}/attempts/{attempt_id}': (f) => ({
+    path: { rollout_id: f.rolloutId, attempt_id: f.attemptId },
+    body: { status: 'running', metadata: { m: true } },
+  }),
+  'GET /v1/agl/workers': () => ({ query: 'status_in=busy&status_in=idle' }),
+  'POST /v1/agl/workers/search': () => ({ body: { worker_id_contains: 'w' } }),
+  'GET /v1/agl/workers/{worker_id}': (f) => ({ path: { worker_id: f.workerId } }),
+  'POST /v1/agl/workers/{worker_id}': (f) => ({
+    path: { worker_id: f.workerId },
+    body: { heartbeat_stats: { gpu: 0.5 } },
+  }),
+  'GET /v1/agl/statistics': () => ({}),
+  'GET /v1/agl/rollouts/{rollout_id}/attempts/latest': (f) => ({ path: { rollout_id: f.rolloutId } }),
+  'GET /v1/agl/resources': () => ({ query: 'limit=10&sort_by=version&sort_order=desc' }),
+  'POST /v1/agl/resources': () => ({ body: { main_llm: llm } }),
+  'GET /v1/agl/resources/latest': () => ({}),
+  'POST /v1/agl/resources/{resources_id}': (f) => ({
+    path: { resources_id: f.resourcesId },
+    body: { prompt: { resource_type: 'prompt_template', template: 'Hi {name}', engine: 'f-string' } },
+  }),
+  'GET /v1/agl/resources/{resources_id}': (f) => ({ path: { resources_id: f.resourcesId } }),
+  'POST /v1/agl/spans': (f) => ({ body: span(f, 'b'.repeat(16)) }),
+  'GET /v1/agl/spans': (f) => ({ query: `rollout_id=${f.rolloutId}&name_contains=llm` }),
+  'POST /v1/agl/spans/search': (f) => ({ body: { rollout_id: f.rolloutId, attempt_id: f.attemptId } }),
+  'POST /v1/agl/spans/next': (f) => ({ body: { rollout_id: f.rolloutId, attempt_id: f.attemptId } }),
+  'POST /v1/agl/waits/rollouts': (f) => ({ body: { rollout_ids: [f.finishedRolloutId], timeout: 0 } }),
+  'POST /v1/traces': () => ({ body: { resourceSpans: [] } }),
+  'POST /v1/metrics': () => ({ body: {} }),
+  'POST /v1/logs': () => ({ body: {} }),
+  'POST /v1/development/profiles': () => ({ body: {} }),
+};
+
+describe('Agent Lightning reference contract', () => {
+  let store: InMemoryRolloutStore;
+  let app: FastifyInstance;
+  let fixture: Fixture;
+
+  beforeAll(async () => {
+    store = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
+    app = await createServer({ rollouts: store });
+    const resources = await store.addResources({
+      main: { resourceType: 'llm', endpoint: 'http://llm', model: 'm' },
+    });
+    await store.enqueueRollout({ input: 'finished' });
+    const finished = (await store.dequeueRollout({ workerId: 'w-fixture' }))!;
+    await store.updateAttempt(finished.rolloutId, finished.attempt.attemptId, { status: 'succeeded' });
+    await store.enqueueRollout({ input: 'running' });
+    const running = (await store.dequeueRollout({ workerId: 'w-fixture' }))!;
+    await store.addSpan({
+      rolloutId: running.rolloutId,
+      attemptId: running.attempt.attemptId,
+      traceId: 't',
+      spanId: 's0',
+      name: 'llm.first',
+    });
+    await store.updateWorker('w-fixture', { heartbeatStats: { ok: true } });
+    fixture = {
+      rolloutId: running.rolloutId,
+      attemptId: running.attempt.attemptId,
+      finishedRolloutId: finished.rolloutId,
+      resourcesId: resources.resourcesId,
+      workerId: 'w-fixture',
+    };
+  });
+  afterAll(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  const operations = Object.entries(reference.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({
+      key: `${method.toUpperCase()} ${path}`,
+      path,
+      method: method.toUpperCase(),
+      op,
+    })),
+  );
+
+  it('covers every route of the reference and nothing it lacks', () => {
+    expect(operations.map((o) => o.key).sort()).toEqual(Object.keys(CALLS).sort());
+  });
+
+  for (const { key, path, method, op } of operations) {
+    it(`${key} answers with the reference status and schema`, async () => {
+      const call = CALLS[key]!(fixture);
+      let url = path;
+      for (const [name, value] of Object.entries(call.path ?? {}))
+        url = url.replace(`{${name}}`, encodeURIComponent(value));
+      if (call.query) url += `?${call.query}`;
+      const response = await app.inject({
+        method: method as 'GET' | 'POST',
+        url,
+        ...(call.body === undefined ? {} : { payload: call.body as object }),
+      });
+      const [successCode, success] = Object.entries(op.responses).find(([code]) => code.startsWith('2'))!;
+      expect(response.statusCode, response.body).toBe(Number(successCode));
+      const schema = success.content?.['application/json']?.schema;
+      if (schema !== undefined) {
+        const validate = validator(schema);
+        const body = response.json() as unknown;
+        expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
+      }
+    });
+  }
+
+  it('answers an invalid body with 422 and an HTTPValidationError', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/spans/next',
+      payload: { rollout_id: 'ro-x' },
+    });
+    expect(response.statusCode).toBe(422);
+    const validate = validator({ $ref: '#/components/schemas/HTTPValidationError' });
+    expect(validate(response.json())).toBe(true);
+    expect(response.json().detail[0].loc).toEqual(['body', 'attempt_id']);
+    expect(response.json().error.code).toBe('INVALID_INPUT');
+  });
+
+  it('keeps span extras and user keys as given', async () => {
+    const page = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/spans/search',
+      payload: { rollout_id: fixture.rolloutId, span_id: 'b'.repeat(16) },
+    });
+    const [stored] = page.json().items;
+    expect(stored.custom_extra).toBe('kept');
+    expect(stored.attributes).toEqual({ 'gen_ai.model': 'm', tokens: 3 });
+  });
+});

@@ -1,0 +1,214 @@
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createMemoryStore,
+  createServer,
+  InMemoryRolloutStore,
+  isLoopbackHost,
+  listenServer,
+  scrubSecrets,
+  TokenAuthenticator,
+} from '../../src/index.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function server(options: Parameters<typeof createServer>[0] = {}) {
+  const documents = createMemoryStore();
+  const rollouts = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
+  const app = await createServer({ documents, rollouts, ...options });
+  cleanups.push(
+    () => rollouts.close(),
+    () => documents.close(),
+    () => app.close(),
+  );
+  return { app, documents, rollouts };
+}
+
+const TOKENS = [
+  { token: 'reader-token-123', scope: 'read' as const, name: 'reader' },
+  { token: 'writer-token-123', scope: 'write' as const, name: 'writer' },
+  { token: 'admin-token-1234', scope: 'admin' as const, name: 'admin' },
+];
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe('bearer tokens and scopes', () => {
+  it('refuses requests without a valid token with 401 UNAUTHORIZED', async () => {
+    const { app } = await server({ tokens: TOKENS });
+    const missing = await app.inject({ method: 'GET', url: '/v1/agl/rollouts' });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.json().error.code).toBe('UNAUTHORIZED');
+    const wrong = await app.inject({
+      method: 'GET',
+      url: '/v1/agl/rollouts',
+      headers: bearer('reader-token-124'),
+    });
+    expect(wrong.statusCode).toBe(401);
+  });
+
+  it('lets a read token read but not write (403 FORBIDDEN), and a write token write', async () => {
+    const { app } = await server({ tokens: TOKENS });
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/agl/rollouts', headers: bearer('reader-token-123') }))
+        .statusCode,
+    ).toBe(200);
+    const search = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/rollouts/search',
+      headers: bearer('reader-token-123'),
+      payload: {},
+    });
+    expect(search.statusCode).toBe(200);
+    const denied = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/rollouts',
+      headers: bearer('reader-token-123'),
+      payload: { input: 1 },
+    });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error).toMatchObject({
+      code: 'FORBIDDEN',
+      details: { needed: 'write', granted: 'read' },
+    });
+    const allowed = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/rollouts',
+      headers: bearer('writer-token-123'),
+      payload: { input: 1 },
+    });
+    expect(allowed.statusCode).toBe(201);
+  });
+
+  it('keeps admin routes for admin tokens', async () => {
+    const { app } = await server({ tokens: TOKENS });
+    const denied = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/x/health-check',
+      headers: bearer('writer-token-123'),
+    });
+    expect(denied.statusCode).toBe(403);
+    const allowed = await app.inject({
+      method: 'POST',
+      url: '/v1/agl/x/health-check',
+      headers: bearer('admin-token-1234'),
+    });
+    expect(allowed.statusCode).toBe(200);
+  });
+
+  it('leaves the health checks open', async () => {
+    const { app } = await server({ tokens: TOKENS });
+    expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/v1/agl/health' })).statusCode).toBe(200);
+  });
+
+  it('matches tokens by digest and refuses short tokens', () => {
+    const auth = new TokenAuthenticator(TOKENS);
+    expect(auth.authenticate('admin-token-1234')).toEqual({ name: 'admin', scope: 'admin' });
+    expect(auth.authenticate('admin-token-123')).toBeUndefined();
+    expect(auth.authenticate('')).toBeUndefined();
+    expect(() => new TokenAuthenticator([{ token: 'short' }])).toThrow(/at least 8/);
+  });
+});
+
+describe('binding', () => {
+  it('refuses a non-loopback address without tokens unless insecure', async () => {
+    const { app } = await server();
+    await expect(listenServer(app, { host: '0.0.0.0', port: 0 })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    const address = await listenServer(app, { host: '0.0.0.0', port: 0, insecure: true });
+    expect(address).toMatch(/^http:/);
+  });
+
+  it('binds a non-loopback address when tokens are configured', async () => {
+    const { app } = await server({ tokens: TOKENS });
+    await expect(listenServer(app, { host: '0.0.0.0', port: 0 })).resolves.toMatch(/^http:/);
+  });
+
+  it('knows loopback hosts', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '[::1]'])
+      expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', 'example.com']) expect(isLoopbackHost(host)).toBe(false);
+  });
+});
+
+describe('limits and errors', () => {
+  it('refuses bodies over the limit with 413 CAPACITY_EXCEEDED', async () => {
+    const { app } = await server({ bodyLimitBytes: 1024 });
+    const response = await app.inject({
+      method: 'PUT',
+      url: '/v1/state/ns/big',
+      payload: { value: 'x'.repeat(5000) },
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json().error.code).toBe('CAPACITY_EXCEEDED');
+  });
+
+  it('never sends a stack trace: unexpected errors become INTERNAL', async () => {
+    const { app, documents } = await server();
+    documents.get = async () => {
+      throw new Error('disk on fire at /secret/path');
+    };
+    const response = await app.inject({ method: 'GET', url: '/v1/state/ns/x' });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({
+      error: { code: 'INTERNAL', message: 'internal server error; see the server log', details: {} },
+    });
+    expect(response.body).not.toContain('disk on fire');
+    expect(response.body).not.toContain('at ');
+  });
+});
+
+describe('logging', () => {
+  it('never logs bearer tokens or api keys', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    const { app, rollouts } = await server({ tokens: TOKENS, logger: { level: 'trace', stream } });
+    await app.inject({
+      method: 'POST',
+      url: '/v1/agl/resources',
+      headers: bearer('admin-token-1234'),
+      payload: {
+        main: { resource_type: 'llm', endpoint: 'http://llm', model: 'm', api_key: 'sk-live-SECRET-1' },
+      },
+    });
+    // An error whose details carry a secret is logged with the secret scrubbed.
+    rollouts.statistics = async () => {
+      throw Object.assign(new Error('boom'), {
+        details: { apiKey: 'sk-live-SECRET-2', nested: { password: 'hunter22' } },
+      });
+    };
+    const failed = await app.inject({
+      method: 'GET',
+      url: '/v1/agl/statistics',
+      headers: bearer('admin-token-1234'),
+    });
+    expect(failed.statusCode).toBe(500);
+    const log = lines.join('');
+    expect(log).toContain('request failed');
+    expect(log).not.toContain('admin-token-1234');
+    expect(log).not.toContain('SECRET');
+    expect(log).not.toContain('hunter22');
+  });
+
+  it('scrubs secret-looking keys at any depth', () => {
+    expect(
+      scrubSecrets({ a: { api_key: 'k', apiKey: 'k', token: 't', list: [{ password: 'p' }], model: 'm' } }),
+    ).toEqual({
+      a: {
+        api_key: '[redacted]',
+        apiKey: '[redacted]',
+        token: '[redacted]',
+        list: [{ password: '[redacted]' }],
+        model: 'm',
+      },
+    });
+  });
+});
