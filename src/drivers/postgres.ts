@@ -35,7 +35,8 @@ import type {
 export interface PostgresStoreOptions extends DriverOptions {
   /** `postgres://user@host:5432/db`: the store creates its own pool and closes it on `close()`. */
   connectionString?: string;
-  /** A pool you own: the store borrows connections and never ends it. */
+  /** A pool you own: the store borrows connections and never ends it. The first `watch` keeps one
+   *  connection for LISTEN until `close()`, so size the pool for it. */
   pool?: Pool;
   /** Schema holding the store's tables (default `agentstate`); one store per schema. Created if missing. */
   schema?: string;

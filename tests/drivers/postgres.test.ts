@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { channelFor } from '../../src/drivers/postgres/identifiers.ts';
 import {
   type ChangeEvent,
   createPostgresStore,
@@ -51,6 +52,14 @@ describe('postgres driver options', () => {
         codeOf(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })),
         schema,
       ).toBe('INVALID_INPUT');
+  });
+
+  it('derives distinct channel names of at most 63 bytes from long schema names', () => {
+    const a = channelFor(`${'s'.repeat(62)}a`);
+    const b = channelFor(`${'s'.repeat(62)}b`);
+    expect(Buffer.byteLength(a)).toBeLessThanOrEqual(63);
+    expect(a).not.toBe(b);
+    expect(channelFor('short')).toBe('agentstate_short');
   });
 
   it('needs a connection string or a pool', () => {
@@ -193,6 +202,15 @@ describe.skipIf(!pgOk)('postgres driver', () => {
       return seen.length > 0;
     }, 10_000);
     expect(seen[0]?.id).toMatch(/^after-/);
+  });
+
+  it('watches a store whose schema name is as long as PostgreSQL allows', async () => {
+    schema = `as_pgtest_${'x'.repeat(44)}${process.pid}`.slice(0, 63);
+    const store = open();
+    const seen: ChangeEvent[] = [];
+    await store.watch('agents', (event) => seen.push(event));
+    await store.put('agents', 'long', 1);
+    expect(seen.map((e) => e.id)).toEqual(['long']);
   });
 
   it('sweeps expired documents in batches and reports them as expire events', async () => {
