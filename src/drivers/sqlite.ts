@@ -19,6 +19,7 @@ import {
   checkTableName,
   configureConnection,
   createSchema,
+  dueRowsSql,
   type SqliteSynchronous,
 } from './sqlite/schema.ts';
 import type {
@@ -169,9 +170,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   );
   // Reads only due rows through the partial expires_at index; chunked to keep each write lock short.
   const sweepDue = db.prepare<[number, number], SweptRow>(
-    `DELETE FROM ${table} WHERE rowid IN (
-       SELECT rowid FROM ${table} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?
-     ) RETURNING namespace, id_key, revision`,
+    `DELETE FROM ${table} WHERE rowid IN (${dueRowsSql(table)}) RETURNING namespace, id_key, revision`,
   );
 
   const hub = new ChangeHub();

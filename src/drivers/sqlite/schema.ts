@@ -53,3 +53,8 @@ export function createSchema(db: Database, table: string): void {
     CREATE INDEX IF NOT EXISTS ${table}_expires_at ON ${table} (expires_at) WHERE expires_at IS NOT NULL;
   `);
 }
+
+/** The rows due for the sweep (parameters: now, limit); answered from the partial `expires_at` index. */
+export function dueRowsSql(table: string): string {
+  return `SELECT rowid FROM ${table} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`;
+}

@@ -1,0 +1,112 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dueRowsSql } from '../../src/drivers/sqlite/schema.ts';
+import { createSqliteStore, type DocumentStore, isAgentStateError } from '../../src/index.ts';
+import { ManualClock } from '../support/clock.ts';
+
+describe('SQLite driver', () => {
+  let dir: string;
+  const open: Array<{ close(): unknown }> = [];
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'agentstate-sqlite-'));
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0).reverse()) await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  function store(options: Parameters<typeof createSqliteStore>[0] = {}): DocumentStore {
+    const s = createSqliteStore({ path: join(dir, 'state.db'), ...options });
+    open.push(s);
+    return s;
+  }
+  function raw(): Database.Database {
+    const db = new Database(join(dir, 'state.db'));
+    open.push(db);
+    return db;
+  }
+
+  it('creates parent directories and runs in WAL mode with the chosen synchronous level', async () => {
+    const path = join(dir, 'nested', 'deeper', 'state.db');
+    const s = store({ path });
+    await s.put('agents', 'a', 1);
+    const db = new Database(path);
+    open.push(db);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const full = new Database(join(dir, 'full.db'));
+    open.push(full);
+    store({ database: full, synchronous: 'FULL' });
+    expect(full.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('uses a connection it is given and leaves it open on close', async () => {
+    const db = raw();
+    const s = createSqliteStore({ database: db, table: 'my_docs' });
+    await s.put('agents', 'a', { n: 1 });
+    await s.close();
+    expect(db.prepare('SELECT count(*) AS n FROM my_docs').get()).toEqual({ n: 1 });
+    expect(() => createSqliteStore({ database: db, table: 'bad; DROP TABLE x' })).toThrow(/table name/);
+  });
+
+  it('sweeps through the expires_at index instead of scanning the table', async () => {
+    const clock = new ManualClock();
+    const s = store({ now: clock.now });
+    for (let i = 0; i < 20; i++) await s.put('ttl', `t${i}`, i, i % 2 ? { ttlMs: 1000 } : {});
+    const plan = raw()
+      .prepare(`EXPLAIN QUERY PLAN ${dueRowsSql('agentstate_documents')}`)
+      .all(clock.time, 500) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join('\n')).toContain('agentstate_documents_expires_at');
+    clock.advance(2000);
+    const expired: string[] = [];
+    await s.watch('ttl', (e) => e.type === 'expire' && expired.push(e.id));
+    expect(await s.sweepExpired()).toBe(10);
+    expect(expired).toHaveLength(10);
+    expect((await s.list('ttl')).items).toHaveLength(10);
+  });
+
+  it('orders ids by UTF-16 code units and keeps lone surrogates distinct', async () => {
+    const s = store();
+    const ids = ['\uFFFF', '😀', '\uD800', '\uDC00', 'a', '\uFFFD'];
+    for (const id of ids) await s.put('order', id, id);
+    expect((await s.list('order')).items.map((d) => d.id)).toEqual([...ids].sort());
+    for (const id of ids) expect((await s.get('order', id))?.value).toBe(id);
+    expect((await s.list('order', { prefix: '\uD83D' })).items.map((d) => d.id)).toEqual(['😀']);
+  });
+
+  it('reports a write lock held too long by another connection as TIMEOUT', async () => {
+    const s = store({ busyTimeoutMs: 50 });
+    await s.put('agents', 'a', 1);
+    const other = raw();
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const error = await s.put('agents', 'a', 2).catch((e: unknown) => e);
+      expect(isAgentStateError(error, 'TIMEOUT')).toBe(true);
+    } finally {
+      other.exec('ROLLBACK');
+    }
+    expect((await s.get('agents', 'a'))?.value).toBe(1);
+  });
+
+  it('reports an unreadable row as CORRUPT_STATE and leaves it in place', async () => {
+    const s = store();
+    await s.put('agents', 'a', 1);
+    raw().exec(`UPDATE agentstate_documents SET value = '{oops'`);
+    const error = await s.get('agents', 'a').catch((e: unknown) => e);
+    expect(isAgentStateError(error, 'CORRUPT_STATE')).toBe(true);
+    expect(error).toMatchObject({ details: { namespace: 'agents', id: 'a', column: 'value' } });
+    expect(raw().prepare('SELECT value FROM agentstate_documents').get()).toEqual({ value: '{oops' });
+  });
+
+  it('sees writes of another connection on the same file', async () => {
+    const a = store();
+    const b = store();
+    await a.put('agents', 'x', 1);
+    await expect(b.put('agents', 'x', 2, { expectedRevision: 0 })).rejects.toMatchObject({
+      code: 'REVISION_CONFLICT',
+    });
+    expect(await b.put('agents', 'x', 2, { expectedRevision: 1 })).toMatchObject({ revision: 2 });
+    expect((await a.get('agents', 'x'))?.value).toBe(2);
+  });
+});
