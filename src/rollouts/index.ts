@@ -12,8 +12,15 @@ export type {
 } from './engine/repository.ts';
 export { RepositoryRolloutStore } from './engine/repositoryStore.ts';
 export { newAttemptId, newResourcesId, newRolloutId } from './ids.ts';
-export type { MemoryRepositoryOptions } from './memory/repository.ts';
+export { type MemoryRepositoryOptions, MemoryRolloutRepository } from './memory/repository.ts';
 export { InMemoryRolloutStore, type InMemoryRolloutStoreOptions } from './memory/store.ts';
 export { spanFromOtel } from './otel.ts';
+export {
+  DEFAULT_ROLLOUT_DB_PATH,
+  type SqliteRepositoryOptions,
+  SqliteRolloutRepository,
+} from './sqlite/repository.ts';
+export { ROLLOUT_SCHEMA, ROLLOUT_SCHEMA_VERSION } from './sqlite/schema.ts';
+export { SqliteRolloutStore, type SqliteRolloutStoreOptions } from './sqlite/store.ts';
 export * from './transitions.ts';
 export * from './types.ts';

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InMemoryRolloutStore } from '../../src/index.ts';
+import { InMemoryRolloutStore, SqliteRolloutStore } from '../../src/index.ts';
 import type { RolloutStoreFactory } from '../conformance/rolloutStore.ts';
 
 /** The in-memory backend. */
@@ -24,3 +24,23 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** The SQLite backend, one temporary database file per test. */
+export const sqliteRolloutFactory: RolloutStoreFactory = {
+  name: 'sqlite',
+  durable: true,
+  available: async () => true,
+  async create(options) {
+    const temp = tempDir('agentstate-rollouts-');
+    const path = join(temp.dir, 'rollouts.sqlite');
+    const store = new SqliteRolloutStore({ ...options, path });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        temp.remove();
+      },
+      reopen: async (more) => new SqliteRolloutStore({ ...options, ...more, path }),
+    };
+  },
+};

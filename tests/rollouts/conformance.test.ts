@@ -1,5 +1,5 @@
 // The RolloutStore conformance suite on every backend: one line per backend.
 import { rolloutStoreConformance } from '../conformance/rolloutStore.ts';
-import { memoryRolloutFactory } from './backends.ts';
+import { memoryRolloutFactory, sqliteRolloutFactory } from './backends.ts';
 
-rolloutStoreConformance([memoryRolloutFactory]);
+rolloutStoreConformance([memoryRolloutFactory, sqliteRolloutFactory]);

@@ -1,0 +1,669 @@
+/**
+ * SQLite storage of the rollout store through better-sqlite3: WAL, a busy timeout, prepared statements
+ * (cached per SQL text), and every write as one `BEGIN IMMEDIATE` transaction. IMMEDIATE takes the write
+ * lock up front, so two processes dequeuing at once serialize instead of both reading the queue head (and
+ * instead of failing with SQLITE_BUSY when a deferred read transaction tries to upgrade). A batch of spans is
+ * one transaction with one prepared INSERT run per span, which is what makes span ingest fast.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { CorruptStateError, InvalidInputError } from '../../errors.ts';
+import type {
+  AttemptRow,
+  IdempotencyRecord,
+  ResourcesFilter,
+  RolloutFilter,
+  RolloutRepository,
+  RolloutRow,
+  SpanFilter,
+  WorkerFilter,
+} from '../engine/repository.ts';
+import type { Page } from '../query.ts';
+import type {
+  AttemptSortField,
+  AttemptStatus,
+  FilterLogic,
+  PaginatedResult,
+  PruneResult,
+  ResourcesSortField,
+  ResourcesUpdate,
+  RolloutMode,
+  RolloutSortField,
+  RolloutStatus,
+  RolloutStoreStatistics,
+  Span,
+  SpanSortField,
+  Worker,
+  WorkerSortField,
+  WorkerStatus,
+} from '../types.ts';
+import { ROLLOUT_SCHEMA, ROLLOUT_SCHEMA_VERSION } from './schema.ts';
+
+/** Options of the SQLite repository. */
+export interface SqliteRepositoryOptions {
+  /** Database file; `:memory:` for a private in-memory database. Default `.agentstate/rollouts.sqlite`. */
+  path?: string;
+  /** How long a writer waits for another process's write lock before failing, ms (default 5000). */
+  busyTimeoutMs?: number;
+  /** `normal` (default; WAL: a power cut may lose the last commits, never corrupts) or `full` (fsync per commit). */
+  synchronous?: 'normal' | 'full';
+}
+
+/** Default database file of the embedded rollout store. */
+export const DEFAULT_ROLLOUT_DB_PATH = '.agentstate/rollouts.sqlite';
+
+type Statement = Database.Statement<unknown[], unknown>;
+type Row = Record<string, unknown>;
+type Sql = { where: string; params: unknown[] };
+
+const FINISHED = "('succeeded', 'failed', 'cancelled')";
+
+const ROLLOUT_COLUMNS: Record<RolloutSortField, string> = {
+  rolloutId: 'rollout_id',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  status: 'status',
+  mode: 'mode',
+  resourcesId: 'resources_id',
+};
+const ATTEMPT_COLUMNS: Record<AttemptSortField, string> = {
+  sequenceId: 'sequence_id',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  status: 'status',
+  attemptId: 'attempt_id',
+  workerId: 'worker_id',
+};
+const SPAN_COLUMNS: Record<SpanSortField, string> = {
+  sequenceId: 'sequence_id',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  name: 'name',
+  spanId: 'span_id',
+  traceId: 'trace_id',
+  parentId: 'parent_id',
+};
+const RESOURCES_COLUMNS: Record<ResourcesSortField, string> = {
+  resourcesId: 'resources_id',
+  createTime: 'create_time',
+  updateTime: 'update_time',
+  version: 'version',
+};
+const WORKER_COLUMNS: Record<WorkerSortField, string> = {
+  workerId: 'worker_id',
+  status: 'status',
+  lastHeartbeatTime: 'last_heartbeat_time',
+  lastDequeueTime: 'last_dequeue_time',
+  lastBusyTime: 'last_busy_time',
+  lastIdleTime: 'last_idle_time',
+};
+
+function json(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function parse(text: unknown): unknown {
+  return typeof text === 'string' ? JSON.parse(text) : null;
+}
+
+function combineSql(parts: Sql[], logic: FilterLogic): Sql {
+  if (parts.length === 0) return { where: '', params: [] };
+  return {
+    where: `(${parts.map((p) => p.where).join(logic === 'and' ? ' AND ' : ' OR ')})`,
+    params: parts.flatMap((p) => p.params),
+  };
+}
+
+function orderBy(column: string | null, tieBreak: string, page: Page<string>): string {
+  const dir = page.sortOrder === 'desc' ? 'DESC' : 'ASC';
+  return column === null || column === tieBreak
+    ? `ORDER BY ${tieBreak} ${dir}`
+    : `ORDER BY ${column} ${dir}, ${tieBreak} ${dir}`;
+}
+
+function toRolloutRow(row: Row): RolloutRow {
+  return {
+    rolloutId: row.rollout_id as string,
+    input: parse(row.input),
+    startTime: row.start_time as number,
+    endTime: (row.end_time as number | null) ?? null,
+    mode: (row.mode as RolloutMode | null) ?? null,
+    resourcesId: (row.resources_id as string | null) ?? null,
+    status: row.status as RolloutStatus,
+    config: parse(row.config) as RolloutRow['config'],
+    metadata: parse(row.metadata) as Record<string, unknown> | null,
+    latestAttemptId: (row.latest_attempt_id as string | null) ?? null,
+  };
+}
+
+function toAttemptRow(row: Row): AttemptRow {
+  return {
+    rolloutId: row.rollout_id as string,
+    attemptId: row.attempt_id as string,
+    sequenceId: row.sequence_id as number,
+    startTime: row.start_time as number,
+    endTime: (row.end_time as number | null) ?? null,
+    status: row.status as AttemptStatus,
+    workerId: (row.worker_id as string | null) ?? null,
+    lastHeartbeatTime: (row.last_heartbeat_time as number | null) ?? null,
+    metadata: parse(row.metadata) as Record<string, unknown> | null,
+    deadline: (row.deadline as number | null) ?? null,
+  };
+}
+
+function toResources(row: Row): ResourcesUpdate {
+  return {
+    resourcesId: row.resources_id as string,
+    createTime: row.create_time as number,
+    updateTime: row.update_time as number,
+    version: row.version as number,
+    resources: parse(row.resources) as ResourcesUpdate['resources'],
+  };
+}
+
+function toWorker(row: Row): Worker {
+  return {
+    workerId: row.worker_id as string,
+    status: row.status as WorkerStatus,
+    heartbeatStats: parse(row.heartbeat_stats) as Record<string, unknown> | null,
+    lastHeartbeatTime: (row.last_heartbeat_time as number | null) ?? null,
+    lastDequeueTime: (row.last_dequeue_time as number | null) ?? null,
+    lastBusyTime: (row.last_busy_time as number | null) ?? null,
+    lastIdleTime: (row.last_idle_time as number | null) ?? null,
+    currentRolloutId: (row.current_rollout_id as string | null) ?? null,
+    currentAttemptId: (row.current_attempt_id as string | null) ?? null,
+  };
+}
+
+/** SQLite implementation of `RolloutRepository`. */
+export class SqliteRolloutRepository implements RolloutRepository {
+  readonly name = 'sqlite';
+  /** The open database (for tools and tests; do not write to the agl_ tables directly). */
+  readonly db: Database.Database;
+  readonly #statements = new Map<string, Statement>();
+  readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
+
+  constructor(options: SqliteRepositoryOptions = {}) {
+    const path = options.path ?? DEFAULT_ROLLOUT_DB_PATH;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    const busy = options.busyTimeoutMs ?? 5000;
+    if (!Number.isInteger(busy) || busy < 0) {
+      throw new InvalidInputError('busyTimeoutMs must be an integer >= 0', {
+        field: 'busyTimeoutMs',
+        value: busy,
+      });
+    }
+    this.db.pragma(`busy_timeout = ${busy}`);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.#transaction = this.db.transaction((fn: () => unknown) => fn());
+    this.#transaction.immediate(() => {
+      this.db.exec(ROLLOUT_SCHEMA);
+      const row = this.db.prepare("SELECT value FROM agl_meta WHERE key = 'schema_version'").get() as
+        | { value: string }
+        | undefined;
+      if (row === undefined) {
+        this.db
+          .prepare("INSERT INTO agl_meta (key, value) VALUES ('schema_version', ?)")
+          .run(String(ROLLOUT_SCHEMA_VERSION));
+      } else if (Number(row.value) > ROLLOUT_SCHEMA_VERSION) {
+        throw new CorruptStateError(
+          `rollout database ${path} has schema version ${row.value}, newer than this agentstate (${ROLLOUT_SCHEMA_VERSION}); upgrade agentstate`,
+          { path, schemaVersion: row.value },
+        );
+      }
+    });
+  }
+
+  #stmt(sql: string): Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  write<T>(fn: () => T): T {
+    return this.#transaction.immediate(fn) as T;
+  }
+
+  exportValue<T>(value: T): T {
+    // Every row is freshly parsed from SQLite: nothing is shared with the store.
+    return value;
+  }
+
+  #page<T>(
+    table: string,
+    filter: Sql,
+    order: string,
+    page: Page<string>,
+    map: (row: Row) => T,
+  ): PaginatedResult<T> {
+    const where = filter.where === '' ? '' : `WHERE ${filter.where}`;
+    const total = (
+      this.#stmt(`SELECT COUNT(*) AS n FROM ${table} ${where}`).get(...filter.params) as { n: number }
+    ).n;
+    const rows = this.#stmt(`SELECT * FROM ${table} ${where} ${order} LIMIT ? OFFSET ?`).all(
+      ...filter.params,
+      page.limit,
+      page.offset,
+    ) as Row[];
+    return { items: rows.map(map), limit: page.limit, offset: page.offset, total };
+  }
+
+  // ------------------------------------------------------------ rollouts
+
+  getRollout(rolloutId: string): RolloutRow | null {
+    const row = this.#stmt('SELECT * FROM agl_rollouts WHERE rollout_id = ?').get(rolloutId) as
+      | Row
+      | undefined;
+    return row === undefined ? null : toRolloutRow(row);
+  }
+
+  insertRollout(row: RolloutRow): void {
+    this.#stmt(
+      `INSERT INTO agl_rollouts (rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      row.rolloutId,
+      JSON.stringify(row.input ?? null),
+      row.startTime,
+      row.endTime,
+      row.mode,
+      row.resourcesId,
+      row.status,
+      JSON.stringify(row.config),
+      json(row.metadata),
+      row.latestAttemptId,
+    );
+  }
+
+  updateRollout(row: RolloutRow): void {
+    this.#stmt(
+      `UPDATE agl_rollouts SET input = ?, start_time = ?, end_time = ?, mode = ?, resources_id = ?, status = ?,
+       config = ?, metadata = ?, latest_attempt_id = ? WHERE rollout_id = ?`,
+    ).run(
+      JSON.stringify(row.input ?? null),
+      row.startTime,
+      row.endTime,
+      row.mode,
+      row.resourcesId,
+      row.status,
+      JSON.stringify(row.config),
+      json(row.metadata),
+      row.latestAttemptId,
+      row.rolloutId,
+    );
+  }
+
+  queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
+    const parts: Sql[] = [];
+    if (filter.statusIn !== null) {
+      parts.push({
+        where: 'status IN (SELECT value FROM json_each(?))',
+        params: [JSON.stringify(filter.statusIn)],
+      });
+    }
+    if (filter.rolloutIdIn !== null) {
+      parts.push({
+        where: 'rollout_id IN (SELECT value FROM json_each(?))',
+        params: [JSON.stringify(filter.rolloutIdIn)],
+      });
+    }
+    if (filter.rolloutIdContains !== null) {
+      parts.push({ where: 'instr(rollout_id, ?) > 0', params: [filter.rolloutIdContains] });
+    }
+    const column = page.sortBy === null ? null : ROLLOUT_COLUMNS[page.sortBy];
+    return this.#page(
+      'agl_rollouts',
+      combineSql(parts, filter.logic),
+      orderBy(column, 'seq', page),
+      page,
+      toRolloutRow,
+    );
+  }
+
+  // ------------------------------------------------------------ queue
+
+  enqueue(rolloutIds: readonly string[]): void {
+    const insert = this.#stmt('INSERT OR IGNORE INTO agl_queue (rollout_id) VALUES (?)');
+    for (const id of rolloutIds) insert.run(id);
+  }
+
+  takeQueued(limit: number): string[] {
+    const rows = this.#stmt('SELECT seq, rollout_id FROM agl_queue ORDER BY seq LIMIT ?').all(
+      limit,
+    ) as Array<{
+      seq: number;
+      rollout_id: string;
+    }>;
+    if (rows.length === 0) return [];
+    // The rows are the head of the queue, so "seq <= last" deletes exactly them.
+    this.#stmt('DELETE FROM agl_queue WHERE seq <= ?').run(rows[rows.length - 1]!.seq);
+    return rows.map((row) => row.rollout_id);
+  }
+
+  removeQueued(rolloutId: string): void {
+    this.#stmt('DELETE FROM agl_queue WHERE rollout_id = ?').run(rolloutId);
+  }
+
+  // ------------------------------------------------------------ attempts
+
+  getAttempt(rolloutId: string, attemptId: string): AttemptRow | null {
+    const row = this.#stmt('SELECT * FROM agl_attempts WHERE rollout_id = ? AND attempt_id = ?').get(
+      rolloutId,
+      attemptId,
+    ) as Row | undefined;
+    return row === undefined ? null : toAttemptRow(row);
+  }
+
+  insertAttempt(row: AttemptRow): void {
+    this.#stmt(
+      `INSERT INTO agl_attempts (rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id,
+       last_heartbeat_time, metadata, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      row.rolloutId,
+      row.attemptId,
+      row.sequenceId,
+      row.startTime,
+      row.endTime,
+      row.status,
+      row.workerId,
+      row.lastHeartbeatTime,
+      json(row.metadata),
+      row.deadline,
+    );
+  }
+
+  updateAttempt(row: AttemptRow): void {
+    this.#stmt(
+      `UPDATE agl_attempts SET end_time = ?, status = ?, worker_id = ?, last_heartbeat_time = ?, metadata = ?,
+       deadline = ? WHERE rollout_id = ? AND attempt_id = ?`,
+    ).run(
+      row.endTime,
+      row.status,
+      row.workerId,
+      row.lastHeartbeatTime,
+      json(row.metadata),
+      row.deadline,
+      row.rolloutId,
+      row.attemptId,
+    );
+  }
+
+  queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow> {
+    const column = page.sortBy === null ? null : ATTEMPT_COLUMNS[page.sortBy];
+    const filter = { where: 'rollout_id = ?', params: [rolloutId] };
+    return this.#page('agl_attempts', filter, orderBy(column, 'sequence_id', page), page, toAttemptRow);
+  }
+
+  hasDueAttempts(nowSeconds: number): boolean {
+    return (
+      this.#stmt('SELECT 1 FROM agl_attempts WHERE deadline IS NOT NULL AND deadline < ? LIMIT 1').get(
+        nowSeconds,
+      ) !== undefined
+    );
+  }
+
+  dueAttempts(nowSeconds: number, limit: number): AttemptRow[] {
+    const rows = this.#stmt(
+      'SELECT * FROM agl_attempts WHERE deadline IS NOT NULL AND deadline < ? ORDER BY deadline LIMIT ?',
+    ).all(nowSeconds, limit) as Row[];
+    return rows.map(toAttemptRow);
+  }
+
+  // ------------------------------------------------------------ spans
+
+  insertSpans(spans: readonly Span[]): boolean[] {
+    const insert = this.#stmt(
+      `INSERT INTO agl_spans (rollout_id, attempt_id, span_id, sequence_id, trace_id, parent_id, name, start_time,
+       end_time, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING`,
+    );
+    const result: boolean[] = [];
+    for (const span of spans) {
+      let body: string;
+      try {
+        body = JSON.stringify(span);
+      } catch (error) {
+        throw new InvalidInputError(
+          'span must be JSON-serializable',
+          { spanId: span.spanId },
+          { cause: error },
+        );
+      }
+      const info = insert.run(
+        span.rolloutId,
+        span.attemptId,
+        span.spanId,
+        span.sequenceId,
+        span.traceId,
+        span.parentId,
+        span.name,
+        span.startTime,
+        span.endTime,
+        body,
+      );
+      result.push(info.changes > 0);
+    }
+    return result;
+  }
+
+  querySpans(
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+  ): PaginatedResult<Span> {
+    const parts: Sql[] = [];
+    const exact = (column: string, value: string | null) => {
+      if (value !== null) parts.push({ where: `${column} = ?`, params: [value] });
+    };
+    const contains = (column: string, value: string | null) => {
+      if (value !== null) parts.push({ where: `instr(${column}, ?) > 0`, params: [value] });
+    };
+    exact('trace_id', filter.traceId);
+    contains('trace_id', filter.traceIdContains);
+    exact('span_id', filter.spanId);
+    contains('span_id', filter.spanIdContains);
+    exact('parent_id', filter.parentId);
+    contains('parent_id', filter.parentIdContains);
+    exact('name', filter.name);
+    contains('name', filter.nameContains);
+    const must: Sql[] = [{ where: 'rollout_id = ?', params: [rolloutId] }];
+    if (attemptId !== null) must.push({ where: 'attempt_id = ?', params: [attemptId] });
+    const optional = combineSql(parts, filter.logic);
+    if (optional.where !== '') must.push(optional);
+    const where = combineSql(must, 'and');
+    const dir = page.sortOrder === 'desc' ? 'DESC' : 'ASC';
+    const column = page.sortBy === null ? null : SPAN_COLUMNS[page.sortBy];
+    const order =
+      column === null || column === 'sequence_id'
+        ? `ORDER BY sequence_id ${dir}, rowid ${dir}`
+        : `ORDER BY ${column} ${dir}, sequence_id ${dir}, rowid ${dir}`;
+    return this.#page('agl_spans', where, order, page, (row) => JSON.parse(row.body as string) as Span);
+  }
+
+  reserveSpanSequenceIds(rolloutId: string, count: number): number {
+    const row = this.#stmt(
+      `INSERT INTO agl_span_sequences (rollout_id, last_sequence_id) VALUES (?, ?)
+       ON CONFLICT (rollout_id) DO UPDATE SET last_sequence_id = last_sequence_id + excluded.last_sequence_id
+       RETURNING last_sequence_id`,
+    ).get(rolloutId, count) as { last_sequence_id: number };
+    return row.last_sequence_id - count + 1;
+  }
+
+  raiseSpanSequenceId(rolloutId: string, sequenceId: number): void {
+    this.#stmt(
+      `INSERT INTO agl_span_sequences (rollout_id, last_sequence_id) VALUES (?, ?)
+       ON CONFLICT (rollout_id) DO UPDATE SET last_sequence_id = MAX(last_sequence_id, excluded.last_sequence_id)`,
+    ).run(rolloutId, sequenceId);
+  }
+
+  // ------------------------------------------------------------ resources
+
+  getResources(resourcesId: string): ResourcesUpdate | null {
+    const row = this.#stmt('SELECT * FROM agl_resources WHERE resources_id = ?').get(resourcesId) as
+      | Row
+      | undefined;
+    return row === undefined ? null : toResources(row);
+  }
+
+  putResources(update: ResourcesUpdate): void {
+    this.#stmt(
+      `INSERT INTO agl_resources (resources_id, create_time, update_time, version, resources, write_seq)
+       VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(write_seq), 0) + 1 FROM agl_resources))
+       ON CONFLICT (resources_id) DO UPDATE SET update_time = excluded.update_time, version = excluded.version,
+       resources = excluded.resources, write_seq = excluded.write_seq`,
+    ).run(
+      update.resourcesId,
+      update.createTime,
+      update.updateTime,
+      update.version,
+      JSON.stringify(update.resources),
+    );
+  }
+
+  latestResources(): ResourcesUpdate | null {
+    const row = this.#stmt(
+      'SELECT * FROM agl_resources ORDER BY update_time DESC, write_seq DESC LIMIT 1',
+    ).get() as Row | undefined;
+    return row === undefined ? null : toResources(row);
+  }
+
+  queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate> {
+    const parts: Sql[] = [];
+    if (filter.resourcesId !== null) parts.push({ where: 'resources_id = ?', params: [filter.resourcesId] });
+    if (filter.resourcesIdContains !== null) {
+      parts.push({ where: 'instr(resources_id, ?) > 0', params: [filter.resourcesIdContains] });
+    }
+    const column = page.sortBy === null ? null : RESOURCES_COLUMNS[page.sortBy];
+    return this.#page(
+      'agl_resources',
+      combineSql(parts, 'and'),
+      orderBy(column, 'seq', page),
+      page,
+      toResources,
+    );
+  }
+
+  // ------------------------------------------------------------ workers
+
+  getWorker(workerId: string): Worker | null {
+    const row = this.#stmt('SELECT * FROM agl_workers WHERE worker_id = ?').get(workerId) as Row | undefined;
+    return row === undefined ? null : toWorker(row);
+  }
+
+  putWorker(worker: Worker): void {
+    this.#stmt(
+      `INSERT INTO agl_workers (worker_id, status, heartbeat_stats, last_heartbeat_time, last_dequeue_time,
+       last_busy_time, last_idle_time, current_rollout_id, current_attempt_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (worker_id) DO UPDATE SET status = excluded.status, heartbeat_stats = excluded.heartbeat_stats,
+       last_heartbeat_time = excluded.last_heartbeat_time, last_dequeue_time = excluded.last_dequeue_time,
+       last_busy_time = excluded.last_busy_time, last_idle_time = excluded.last_idle_time,
+       current_rollout_id = excluded.current_rollout_id, current_attempt_id = excluded.current_attempt_id`,
+    ).run(
+      worker.workerId,
+      worker.status,
+      json(worker.heartbeatStats),
+      worker.lastHeartbeatTime,
+      worker.lastDequeueTime,
+      worker.lastBusyTime,
+      worker.lastIdleTime,
+      worker.currentRolloutId,
+      worker.currentAttemptId,
+    );
+  }
+
+  queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
+    const parts: Sql[] = [];
+    if (filter.statusIn !== null) {
+      parts.push({
+        where: 'status IN (SELECT value FROM json_each(?))',
+        params: [JSON.stringify(filter.statusIn)],
+      });
+    }
+    if (filter.workerIdContains !== null) {
+      parts.push({ where: 'instr(worker_id, ?) > 0', params: [filter.workerIdContains] });
+    }
+    const column = page.sortBy === null ? null : WORKER_COLUMNS[page.sortBy];
+    return this.#page(
+      'agl_workers',
+      combineSql(parts, filter.logic),
+      orderBy(column, 'worker_id', page),
+      page,
+      toWorker,
+    );
+  }
+
+  // ------------------------------------------------------------ idempotency, statistics, retention
+
+  getIdempotent(key: string): IdempotencyRecord | null {
+    const row = this.#stmt('SELECT operation, result FROM agl_idempotency WHERE key = ?').get(key) as
+      | IdempotencyRecord
+      | undefined;
+    return row ?? null;
+  }
+
+  putIdempotent(key: string, operation: string, result: string, createdAtSeconds: number): void {
+    this.#stmt('INSERT INTO agl_idempotency (key, operation, result, created_at) VALUES (?, ?, ?, ?)').run(
+      key,
+      operation,
+      result,
+      createdAtSeconds,
+    );
+  }
+
+  statistics(): Omit<RolloutStoreStatistics, 'name' | 'uptimeMs'> {
+    const count = (table: string) =>
+      (this.#stmt(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const rolloutsByStatus: Partial<Record<RolloutStatus, number>> = {};
+    const rows = this.#stmt('SELECT status, COUNT(*) AS n FROM agl_rollouts GROUP BY status').all() as Array<{
+      status: RolloutStatus;
+      n: number;
+    }>;
+    let totalRollouts = 0;
+    for (const row of rows) {
+      rolloutsByStatus[row.status] = row.n;
+      totalRollouts += row.n;
+    }
+    return {
+      totalRollouts,
+      totalAttempts: count('agl_attempts'),
+      totalSpans: count('agl_spans'),
+      totalResources: count('agl_resources'),
+      totalWorkers: count('agl_workers'),
+      queueLength: count('agl_queue'),
+      rolloutsByStatus,
+    };
+  }
+
+  pruneFinished(cutoffSeconds: number): PruneResult {
+    const old = `SELECT rollout_id FROM agl_rollouts WHERE status IN ${FINISHED} AND end_time < ?`;
+    const spans = this.#stmt(`DELETE FROM agl_spans WHERE rollout_id IN (${old})`).run(cutoffSeconds).changes;
+    const attempts = this.#stmt(`DELETE FROM agl_attempts WHERE rollout_id IN (${old})`).run(
+      cutoffSeconds,
+    ).changes;
+    this.#stmt(`DELETE FROM agl_span_sequences WHERE rollout_id IN (${old})`).run(cutoffSeconds);
+    this.#stmt(`DELETE FROM agl_queue WHERE rollout_id IN (${old})`).run(cutoffSeconds);
+    const rollouts = this.#stmt(`DELETE FROM agl_rollouts WHERE status IN ${FINISHED} AND end_time < ?`).run(
+      cutoffSeconds,
+    ).changes;
+    const idempotencyKeys = this.#stmt('DELETE FROM agl_idempotency WHERE created_at < ?').run(
+      cutoffSeconds,
+    ).changes;
+    return {
+      rollouts,
+      attempts: Number(attempts),
+      spans: Number(spans),
+      idempotencyKeys: Number(idempotencyKeys),
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
