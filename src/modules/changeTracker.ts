@@ -161,7 +161,9 @@ export class StateChangeTracker {
   prepareRestore(moduleId: string, name: string): { commit(): void } {
     const tracked = this.#get(moduleId);
     const snapshot = this.#snapshot(tracked, moduleId, name);
-    const prepared = tracked.module.prepareStateLoad(tracked.module.stateCodec().decode(snapshot.state));
+    // The decoded snapshot is a fresh object nobody else holds, so the load need not copy it again.
+    const state = tracked.module.stateCodec().decode(snapshot.state);
+    const prepared = tracked.module.prepareStateLoad(state, { copy: false });
     return {
       commit: () => {
         prepared.commit();

@@ -140,7 +140,8 @@ export class ModuleCollection<M extends StateModule> {
         for (const doc of page.items) {
           let module: M;
           try {
-            module = types.fromEnvelope(doc.value, { ...options, expected });
+            // Documents come freshly decoded from the driver, so the load need not copy them again.
+            module = types.fromEnvelope(doc.value, { copy: false, ...options, expected });
           } catch (error) {
             throw withId(
               error,

@@ -28,8 +28,8 @@ class Root extends StateModule {
   constructor() {
     super();
     this.registerState('count', { validate: (v) => Number.isInteger(v) || 'must be an integer' });
-    this.registerState('when', {
-      toJSON: (d) => (d as Date).toISOString(),
+    this.registerState<Date>('when', {
+      toJSON: (d) => d.toISOString(),
       fromJSON: (s) => new Date(s as string),
     });
   }
@@ -95,6 +95,13 @@ describe('StateModule', () => {
     b.loadStateDict(data);
     data.middle.leaf.tags.add('later');
     expect(b.middle.leaf.tags.has('later')).toBe(false);
+  });
+
+  it('with copy: false the given values become live as they are (for freshly decoded data)', () => {
+    const data = new Root().stateDict() as { middle: { leaf: { tags: Set<string> } } };
+    const b = new Root();
+    b.loadStateDict(data, { copy: false });
+    expect(b.middle.leaf.tags).toBe(data.middle.leaf.tags);
   });
 
   it('strict load refuses a missing key at a nested level, naming the path', () => {
