@@ -62,20 +62,28 @@ export function createServerMetrics(refresh?: (metrics: ServerMetrics) => Promis
     registers: [registry],
   });
   let metrics: ServerMetrics;
+  // Both gauges come from one statistics call; whichever gauge is collected first starts it and the
+  // other waits for the same promise, so a scrape reads the store once.
+  let refreshing: Promise<void> | undefined;
+  const collect = async () => {
+    if (!refresh) return;
+    refreshing ??= refresh(metrics).finally(() => {
+      refreshing = undefined;
+    });
+    await refreshing;
+  };
   const rolloutsByStatus = new Gauge({
     name: 'agentstate_rollouts',
     help: 'Rollouts by status',
     labelNames: ['status'] as const,
     registers: [registry],
+    collect,
   });
   const queueDepth = new Gauge({
     name: 'agentstate_queue_depth',
     help: 'Rollouts waiting to be dequeued',
     registers: [registry],
-    // prom-client calls collect() of the first gauge on scrape; one refresh updates both gauges.
-    async collect() {
-      if (refresh) await refresh(metrics);
-    },
+    collect,
   });
   metrics = {
     registry,

@@ -3,7 +3,7 @@
  * checks the success status and validates the response body against the reference's own schemas.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, InMemoryRolloutStore } from '../../src/index.ts';
