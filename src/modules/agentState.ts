@@ -10,6 +10,7 @@ import {
   requireNonEmptyString,
   requirePlainObject,
   stringOrNull,
+  timestamp,
   timestampOrNull,
 } from './checks.ts';
 import { StateModule, type StateModuleOptions } from './stateModule.ts';
@@ -106,7 +107,7 @@ export class AgentStateModule extends StateModule {
     });
     this.registerState('status', { validate: oneOf(AGENT_STATUSES) });
     this.registerState('statusReason', { validate: stringOrNull });
-    this.registerState('statusChangedAt', { validate: timestampOrNull });
+    this.registerState('statusChangedAt', { validate: timestamp });
     this.registerState('currentTaskId', { validate: stringOrNull });
     this.registerState('taskStartedAt', { validate: timestampOrNull });
     this.registerState('maxContextMessages', { validate: integerAtLeast(1) });

@@ -49,6 +49,11 @@ export function timestampOrNull(value: unknown): true | string {
   );
 }
 
+/** A `validate` function for epoch-ms timestamps. */
+export function timestamp(value: unknown): true | string {
+  return (typeof value === 'number' && Number.isFinite(value)) || 'must be epoch ms';
+}
+
 /** A `validate` function for strings that may be null. */
 export function stringOrNull(value: unknown): true | string {
   return value === null || typeof value === 'string' || 'must be a string or null';

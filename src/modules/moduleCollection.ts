@@ -106,6 +106,14 @@ export class ModuleCollection<M extends StateModule> {
       const { namespace, types, label } = this.#options;
       const operations: BatchOperation[] = [];
       for (const [id, module] of this.#modules) {
+        // A module whose id attribute was reassigned would be saved under one id carrying another, which
+        // loadAll refuses; refuse it here instead, before anything is written.
+        if (this.#options.idOf(module) !== id) {
+          throw new InvalidInputError(
+            `cannot save ${label} '${id}': its id was changed to '${this.#options.idOf(module)}'; ids are fixed once created`,
+            { namespace, id, changedTo: this.#options.idOf(module) },
+          );
+        }
         let value: unknown;
         try {
           value = types.toEnvelope(module);

@@ -12,6 +12,7 @@ import {
   requirePlainObject,
   requirePositive,
   stringOrNull,
+  timestamp,
   timestampOrNull,
 } from './checks.ts';
 import { StateModule, type StateModuleOptions } from './stateModule.ts';
@@ -117,7 +118,7 @@ export class SessionStateModule extends StateModule {
     this.registerState('context', { validate: isMap });
     this.registerState('status', { validate: oneOf(SESSION_STATUSES) });
     this.registerState('statusReason', { validate: stringOrNull });
-    this.registerState('createdAt', { validate: timestampOrNull });
+    this.registerState('createdAt', { validate: timestamp });
     this.registerState('expiresAt', { validate: timestampOrNull });
     this.registerState('messageCount', { validate: integerAtLeast(0) });
     this.registerState('participantActivity', { validate: isMap });

@@ -221,6 +221,20 @@ for (const { factory, ok } of drivers) {
       expect(await store.get('sessions', 'new')).toBeUndefined();
     });
 
+    it('a module whose id attribute was reassigned is refused by saveAll before anything is written', async () => {
+      const store = await open();
+      const manager = new AgentStateManager({ store });
+      manager.createAgent('a');
+      manager.createAgent('b').agentId = 'renamed';
+      await expect(manager.saveAll()).rejects.toThrow(
+        expect.objectContaining({
+          code: 'INVALID_INPUT',
+          details: expect.objectContaining({ id: 'b', changedTo: 'renamed' }),
+        }),
+      );
+      expect(await store.get('agents', 'a')).toBeUndefined();
+    });
+
     it('loadAll is all-or-nothing: one bad document fails it, naming the id, and memory is unchanged', async () => {
       const store = await open();
       const writer = new SessionManager({ store });
