@@ -1,0 +1,48 @@
+// Behaviour only the SQLite backend has: files, schema versions, durability across close.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CorruptStateError, SqliteRolloutStore } from '../../src/index.ts';
+import { tempDir } from './backends.ts';
+
+describe('SqliteRolloutStore', () => {
+  const temp = tempDir('agentstate-rollouts-sqlite-');
+  afterAll(() => temp.remove());
+
+  it('creates missing directories, uses WAL, and keeps data after close', async () => {
+    const path = join(temp.dir, 'nested', 'dir', 'r.sqlite');
+    const store = new SqliteRolloutStore({ path, healthCheckIntervalMs: 0 });
+    const r = await store.startRollout({ input: { a: 1 } });
+    await store.addSpan({
+      rolloutId: r.rolloutId,
+      attemptId: r.attempt.attemptId,
+      traceId: 't',
+      spanId: 's',
+      name: 'n',
+    });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    const again = new SqliteRolloutStore({ path, healthCheckIntervalMs: 0 });
+    expect((await again.getRolloutById(r.rolloutId))?.status).toBe('running');
+    expect((await again.querySpans(r.rolloutId)).total).toBe(1);
+    expect(await again.getNextSpanSequenceId(r.rolloutId, r.attempt.attemptId)).toBe(2);
+    await again.close();
+  });
+
+  it('refuses a database written by a newer schema version, without touching it', async () => {
+    const path = join(temp.dir, 'newer.sqlite');
+    const store = new SqliteRolloutStore({ path, healthCheckIntervalMs: 0 });
+    await store.close();
+    const db = new Database(path);
+    db.prepare("UPDATE agl_meta SET value = '99' WHERE key = 'schema_version'").run();
+    db.close();
+    expect(() => new SqliteRolloutStore({ path, healthCheckIntervalMs: 0 })).toThrow(CorruptStateError);
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare("SELECT value FROM agl_meta WHERE key = 'schema_version'").get()).toEqual({
+      value: '99',
+    });
+    check.close();
+  });
+});
