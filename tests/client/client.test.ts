@@ -1,0 +1,217 @@
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AgentStateClient,
+  ClosedError,
+  createMemoryStore,
+  createServer,
+  InMemoryRolloutStore,
+  listenServer,
+  NotFoundError,
+  RevisionConflictError,
+  TimeoutError,
+} from '../../src/index.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function serve(port = 0, tokens?: Array<{ token: string; scope: 'read' | 'write' | 'admin' }>) {
+  const rollouts = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
+  const documents = createMemoryStore();
+  const app = await createServer({ rollouts, documents, ...(tokens ? { tokens } : {}) });
+  const url = await listenServer(app, { host: '127.0.0.1', port });
+  cleanups.push(
+    () => rollouts.close(),
+    () => documents.close(),
+    () => app.close(),
+  );
+  return { app, rollouts, url, port: Number(new URL(url).port) };
+}
+
+function client(url: string, options: Partial<ConstructorParameters<typeof AgentStateClient>[0]> = {}) {
+  const c = new AgentStateClient({ url, retryDelayMs: 10, ...options });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe('AgentStateClient as a RolloutStore', () => {
+  it('runs the rollout scenario over HTTP with camelCase results', async () => {
+    const { url } = await serve();
+    const store = client(url);
+    const resources = await store.addResources({
+      llm: { resourceType: 'llm', endpoint: 'http://llm', model: 'm', apiKey: 'k' },
+    });
+    expect(resources.resources.llm).toMatchObject({ resourceType: 'llm', apiKey: 'k' });
+    const [queued] = await store.enqueueManyRollouts([
+      { input: { q: 'x' }, mode: 'train', config: { maxAttempts: 2, retryCondition: ['failed'] } },
+    ]);
+    expect(queued).toMatchObject({
+      status: 'queuing',
+      mode: 'train',
+      resourcesId: resources.resourcesId,
+      config: { maxAttempts: 2 },
+    });
+    const taken = (await store.dequeueRollout({ workerId: 'w1' }))!;
+    expect(taken.attempt).toMatchObject({ sequenceId: 1, status: 'preparing', workerId: 'w1' });
+    const span = await store.addSpan({
+      rolloutId: taken.rolloutId,
+      attemptId: taken.attempt.attemptId,
+      traceId: 't1',
+      spanId: 's1',
+      name: 'llm',
+      attributes: { n: 3 },
+    });
+    expect(span).toMatchObject({ sequenceId: 1, attributes: { n: 3 } });
+    expect(
+      await store.addSpan({
+        rolloutId: taken.rolloutId,
+        attemptId: taken.attempt.attemptId,
+        traceId: 't1',
+        spanId: 's1',
+        name: 'llm',
+      }),
+    ).toBeNull();
+    const batch = await store.addManySpans([
+      {
+        rolloutId: taken.rolloutId,
+        attemptId: taken.attempt.attemptId,
+        traceId: 't1',
+        spanId: 's2',
+        name: 'tool',
+      },
+      {
+        rolloutId: taken.rolloutId,
+        attemptId: taken.attempt.attemptId,
+        traceId: 't1',
+        spanId: 's1',
+        name: 'llm',
+      },
+    ]);
+    expect(batch).toMatchObject({ inserted: 1, duplicates: 1 });
+    await store.updateAttempt(taken.rolloutId, taken.attempt.attemptId, { status: 'succeeded' });
+    const [done] = await store.waitForRollouts({ rolloutIds: [taken.rolloutId], timeoutMs: 1000 });
+    expect(done?.status).toBe('succeeded');
+    const spans = await store.querySpans(taken.rolloutId, { sortBy: 'sequenceId', sortOrder: 'desc' });
+    expect(spans.items.map((s) => s.spanId)).toEqual(['s2', 's1']);
+    const stats = await store.statistics();
+    expect(stats).toMatchObject({ totalRollouts: 1, totalSpans: 2, queueLength: 0 });
+    expect((await store.getWorkerById('w1'))?.workerId).toBe('w1');
+    expect(await store.getRolloutById('ro-missing')).toBeNull();
+  });
+
+  it('rebuilds server errors as the same AgentStateError classes', async () => {
+    const { url } = await serve();
+    const store = client(url);
+    await expect(store.updateRollout('ro-missing', { status: 'cancelled' })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
+  it('reads and writes documents with compare-and-set', async () => {
+    const { url } = await serve();
+    const c = client(url);
+    const doc = await c.putDocument('agents', 'a1', { mood: 'ok' });
+    expect(doc.revision).toBe(1);
+    await expect(
+      c.putDocument('agents', 'a1', { mood: 'stale' }, { expectedRevision: 0 }),
+    ).rejects.toBeInstanceOf(RevisionConflictError);
+    expect((await c.getDocument('agents', 'a1'))?.value).toEqual({ mood: 'ok' });
+    expect((await c.listDocuments('agents')).items).toHaveLength(1);
+    expect(await c.deleteDocument('agents', 'a1')).toBe(true);
+    expect(await c.deleteDocument('agents', 'a1')).toBe(false);
+    expect(await c.getDocument('agents', 'a1')).toBeUndefined();
+  });
+
+  it('sends its bearer token', async () => {
+    const { url } = await serve(0, [{ token: 'client-token-1', scope: 'write' }]);
+    await expect(client(url).queryRollouts()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((await client(url, { token: 'client-token-1' }).queryRollouts()).total).toBe(0);
+  });
+});
+
+describe('AgentStateClient resilience', () => {
+  it('retries a POST whose response was lost with the same idempotency key: no duplicate', async () => {
+    const { url, rollouts } = await serve();
+    let dropped = false;
+    const keys: string[] = [];
+    const flaky: typeof fetch = async (input, init) => {
+      const headers = new Headers(init?.headers);
+      if (headers.get('idempotency-key')) keys.push(headers.get('idempotency-key')!);
+      const response = await fetch(input, init);
+      if (!dropped && String(input).includes('/enqueue')) {
+        dropped = true;
+        await response.arrayBuffer();
+        throw new TypeError('fetch failed: socket hang up');
+      }
+      return response;
+    };
+    const c = client(url, { fetch: flaky });
+    const [rollout] = await c.enqueueManyRollouts([{ input: 'once' }]);
+    expect(rollout?.status).toBe('queuing');
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toBe(keys[1]);
+    expect((await rollouts.queryRollouts()).total).toBe(1);
+  });
+
+  it('retries 5xx answers after checking /health', async () => {
+    const { url } = await serve();
+    let failures = 1;
+    const paths: string[] = [];
+    const unstable: typeof fetch = async (input, init) => {
+      paths.push(new URL(String(input)).pathname);
+      if (failures > 0 && String(input).includes('/statistics')) {
+        failures -= 1;
+        return new Response(
+          JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'busy', details: {} } }),
+          { status: 503 },
+        );
+      }
+      return fetch(input, init);
+    };
+    const stats = await client(url, { fetch: unstable }).statistics();
+    expect(stats.totalRollouts).toBe(0);
+    expect(paths).toEqual(['/v1/agl/statistics', '/health', '/v1/agl/statistics']);
+  });
+
+  it('waits for a restarting server', async () => {
+    const first = await serve();
+    await first.app.close();
+    const c = client(first.url, { retries: 8, retryDelayMs: 50 });
+    const pending = c.queryRollouts();
+    setTimeout(() => void serve(first.port), 150);
+    await expect(pending).resolves.toMatchObject({ total: 0 });
+  });
+
+  it('fails with UNAVAILABLE when the server is gone', async () => {
+    const { app, url } = await serve();
+    await app.close();
+    const c = client(url, { retries: 2, retryDelayMs: 5 });
+    await expect(c.statistics()).rejects.toMatchObject({ code: 'UNAVAILABLE', details: { url } });
+  });
+
+  it('times out a request that gets no answer', async () => {
+    const silent = createHttpServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          silent.closeAllConnections();
+          silent.close(resolve);
+        }),
+    );
+    const { port } = silent.address() as AddressInfo;
+    const c = client(`http://127.0.0.1:${port}`, { timeoutMs: 100, retries: 0 });
+    await expect(c.statistics()).rejects.toBeInstanceOf(TimeoutError);
+  });
+
+  it('throws ClosedError after close()', async () => {
+    const { url } = await serve();
+    const c = client(url);
+    await c.close();
+    await expect(c.queryRollouts()).rejects.toBeInstanceOf(ClosedError);
+  });
+});
