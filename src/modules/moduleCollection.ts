@@ -81,9 +81,11 @@ export class ModuleCollection<M extends StateModule> {
     return [...this.#modules.values()];
   }
 
-  /** Adds a module under a new id (checked like a document id). */
+  /** Adds a module under a new id (checked like a document id); its class must be a registered type. */
   add(id: string, module: M): void {
     checkId(id, this.#options.namespace);
+    // Fails now, not at the next saveAll, when the module's class is not a registered type.
+    this.#options.types.typeOf(module);
     this.#modules.set(id, module);
     this.#removed.delete(id);
     this.#options.onAdd(id, module);

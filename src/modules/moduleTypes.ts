@@ -154,7 +154,16 @@ export class ModuleTypeRegistry {
       );
     }
     if (data.version < entry.version) state = migrate(entry, state, data.version);
-    const module = entry.create();
+    let module: StateModule;
+    try {
+      module = entry.create();
+    } catch (error) {
+      throw new InvalidInputError(
+        `could not make an empty '${data.type}' to load into (${(error as Error)?.message ?? String(error)}): register the type with { create: () => new ${entry.ctor.name}(...) }`,
+        { type: data.type },
+        { cause: error },
+      );
+    }
     if (options.expected && !(module instanceof options.expected)) {
       throw new UnknownTypeError(`saved module of type '${data.type}' is not a ${options.expected.name}`, {
         type: data.type,

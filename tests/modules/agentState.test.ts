@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { AgentStateManager, AgentStateModule } from '../../src/index.ts';
+import { AgentStateManager, AgentStateModule, ModuleTypeRegistry } from '../../src/index.ts';
 import { ManualClock } from '../support/clock.ts';
 
 describe('AgentStateModule', () => {
@@ -138,6 +138,18 @@ describe('AgentStateManager (in memory)', () => {
       failedTasks: 1,
       overallSuccessRate: 0.5,
     });
+  });
+
+  it('a custom agent class must be a registered type, checked when the agent is created', () => {
+    class CustomAgent extends AgentStateModule {}
+    const manager = new AgentStateManager({ createAgent: (id) => new CustomAgent(id) });
+    expect(() => manager.createAgent('a')).toThrow(expect.objectContaining({ code: 'UNKNOWN_TYPE' }));
+    expect(manager.agentIds()).toEqual([]);
+    const types = new ModuleTypeRegistry().register('test.custom-agent', CustomAgent, {
+      create: () => new CustomAgent('pending'),
+    });
+    const ok = new AgentStateManager({ types, createAgent: (id) => new CustomAgent(id) });
+    expect(ok.createAgent('a')).toBeInstanceOf(CustomAgent);
   });
 
   it('saveAll without a store is a clear error', async () => {

@@ -145,6 +145,19 @@ describe('module type registry', () => {
     expect(moduleTypes.typeOf(new Unique())).toEqual({ type: 'test.unique-default', version: 4 });
   });
 
+  it('a class that cannot be built without arguments and has no create() gets a clear error', () => {
+    class Needy extends StateModule {
+      constructor(name: string) {
+        super();
+        if (!name) throw new Error('name required');
+      }
+    }
+    const types = new ModuleTypeRegistry().register('test.needy', Needy);
+    expect(() => types.fromEnvelope({ type: 'test.needy', version: 1, state: {} })).toThrow(
+      /create: \(\) => new Needy/,
+    );
+  });
+
   it('a module with a constructor argument loads through create()', () => {
     class Named extends StateModule {
       name: string;
