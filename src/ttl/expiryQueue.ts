@@ -1,0 +1,133 @@
+/**
+ * Binary min-heap of (time, slot) pairs in two typed arrays: 12 bytes per item, no object per entry, and
+ * comparisons read the time stored beside the slot (one cache line) instead of chasing the slot.
+ *
+ * The store uses it lazily: an item's time is a lower bound of its slot's expiry, never more. Extending
+ * an expiry (the common overwrite: same TTL, later now) therefore costs nothing here; when the early item
+ * pops, the store sees the slot is not due yet and pushes it again at its real expiry. Only a shorter
+ * expiry needs a new item, which leaves a stale duplicate behind; `rebuild` drops those when they pile up.
+ */
+export class ExpiryQueue {
+  #times: Float64Array;
+  #slots: Uint32Array;
+  #length = 0;
+
+  constructor(initialCapacity = 1024) {
+    this.#times = new Float64Array(initialCapacity);
+    this.#slots = new Uint32Array(initialCapacity);
+  }
+
+  /** Number of items, stale ones included. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Bytes held by the backing arrays. */
+  get byteLength(): number {
+    return this.#times.byteLength + this.#slots.byteLength;
+  }
+
+  /** Time of the earliest item, or Infinity when empty. */
+  peekTime(): number {
+    return this.#length > 0 ? this.#times[0]! : Number.POSITIVE_INFINITY;
+  }
+
+  /** Slot of the earliest item (only meaningful when not empty). */
+  peekSlot(): number {
+    return this.#slots[0]!;
+  }
+
+  /** Adds an item. Sift-up stops at once for the usual case of times pushed in increasing order. */
+  push(time: number, slot: number, capacityHint = 0): void {
+    if (this.#length === this.#times.length) this.#grow(capacityHint);
+    const times = this.#times;
+    const slots = this.#slots;
+    let i = this.#length++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const parentTime = times[parent]!;
+      if (parentTime <= time) break;
+      times[i] = parentTime;
+      slots[i] = slots[parent]!;
+      i = parent;
+    }
+    times[i] = time;
+    slots[i] = slot;
+  }
+
+  /** Removes the earliest item (call only when not empty). */
+  pop(): void {
+    const n = --this.#length;
+    if (n === 0) return;
+    const times = this.#times;
+    const slots = this.#slots;
+    const time = times[n]!;
+    const slot = slots[n]!;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      const right = child + 1;
+      if (right < n && times[right]! < times[child]!) child = right;
+      if (times[child]! >= time) break;
+      times[i] = times[child]!;
+      slots[i] = slots[child]!;
+      i = child;
+    }
+    times[i] = time;
+    slots[i] = slot;
+  }
+
+  /** Replaces the content with the given items and restores heap order in O(n) (Floyd's heapify). */
+  rebuild(times: Float64Array, slots: Uint32Array, count: number): void {
+    const capacity = Math.max(1024, count + (count >> 1));
+    this.#times = new Float64Array(capacity);
+    this.#slots = new Uint32Array(capacity);
+    this.#times.set(times.subarray(0, count));
+    this.#slots.set(slots.subarray(0, count));
+    this.#length = count;
+    for (let i = (count >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+
+  /** Drops every item and shrinks back. */
+  clear(): void {
+    this.#times = new Float64Array(1024);
+    this.#slots = new Uint32Array(1024);
+    this.#length = 0;
+  }
+
+  #siftDown(start: number): void {
+    const times = this.#times;
+    const slots = this.#slots;
+    const n = this.#length;
+    const time = times[start]!;
+    const slot = slots[start]!;
+    let i = start;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      const right = child + 1;
+      if (right < n && times[right]! < times[child]!) child = right;
+      if (times[child]! >= time) break;
+      times[i] = times[child]!;
+      slots[i] = slots[child]!;
+      i = child;
+    }
+    times[i] = time;
+    slots[i] = slot;
+  }
+
+  // Doubling, but no further than a caller's hint (the store's maxEntries) while below it, so a bounded
+  // store does not pay for a half-empty array.
+  #grow(capacityHint: number): void {
+    const current = this.#times.length;
+    let next = current * 2;
+    if (capacityHint > current && capacityHint < next) next = capacityHint;
+    const times = new Float64Array(next);
+    times.set(this.#times);
+    const slots = new Uint32Array(next);
+    slots.set(this.#slots);
+    this.#times = times;
+    this.#slots = slots;
+  }
+}

@@ -1,0 +1,489 @@
+import { ClosedError, InvalidInputError } from '../errors.ts';
+import { coarseNow } from './clock.ts';
+import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
+import { ExpiryQueue } from './expiryQueue.ts';
+import { acquireLock, type LockBackend } from './locks.ts';
+import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
+import { checkKey, checkStep, checkTtl } from './validate.ts';
+
+/** Options of `new TtlStore()`. */
+export interface TtlStoreOptions {
+  /**
+   * Clock in epoch ms, read on every operation that needs the time (exact; for tests). Default: a cached
+   * `Date.now()` that is refreshed at least every 64 reads and after every await (see clock.ts).
+   */
+  now?: () => number;
+  /**
+   * Most keys held at once. Writing a new key into a full store first removes keys that are due; if it is
+   * still full, it evicts the key that expires soonest; if no key has an expiry, the oldest-created key.
+   * Default: unbounded.
+   */
+  maxEntries?: number;
+  /** How often the background sweep runs, in ms (default 1000; 0 disables the timer). */
+  sweepIntervalMs?: number;
+}
+
+const INITIAL_CAPACITY = 1024;
+// Sets pay for a little of the sweep: each one removes up to this many due items, so a tight synchronous
+// loop (where the timer never fires) still frees what expired, and memory stays flat.
+const SWEEP_PER_WRITE = 2;
+
+/**
+ * In-memory key-value store with per-key expiry, for short-lived signals shared inside one process:
+ * cooldowns, beacons, temporary locks (seed: Aura `StateStore`).
+ *
+ * Layout (as lru-cache): a `Map` from key to a slot number, and per slot a key, a value and an expiry in
+ * parallel arrays (expiry in a Float64Array). No object, closure or timer per entry, so a write allocates
+ * nothing once the arrays have grown, and the garbage collector has three arrays to trace instead of
+ * millions of small objects. Unlike lru-cache there is no recency list, so a get does not write anything.
+ *
+ * Expiry: every read checks the slot's expiry (lazy expiry), and an `ExpiryQueue` (min-heap) holds a lower
+ * bound of each expiry, so the sweep pops only keys that are due: its cost follows the keys that expire,
+ * not the keys stored (the seed scanned every key each minute). The sweep timer is `unref()`'d.
+ *
+ * Values are stored as given, not cloned; `entries()` and events hand out fresh arrays and payloads.
+ */
+export class TtlStore<V = unknown> implements TtlStoreLike<V> {
+  #index = new Map<string, number>();
+  #keys: Array<string | undefined>;
+  #values: Array<V | undefined>;
+  // 0 means "no expiry" (and, for a free slot, "nothing"); epoch ms are never 0 in practice.
+  #expiresAt: Float64Array;
+  #capacity: number;
+  #nextSlot = 0;
+  #free: number[] = [];
+  #queue = new ExpiryQueue();
+  readonly #now: () => number;
+  readonly #userNow: (() => number) | undefined;
+  readonly #maxEntries: number;
+  readonly #listeners = new Listeners<V>();
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #locks: TtlStore<string> | undefined;
+  #cooldowns: TtlStore<true> | undefined;
+
+  constructor(options: TtlStoreOptions = {}) {
+    const { now, maxEntries = Number.POSITIVE_INFINITY, sweepIntervalMs = 1000 } = options;
+    if (now !== undefined && typeof now !== 'function') {
+      throw new InvalidInputError('TtlStore option now must be a function returning epoch ms', {});
+    }
+    if (!(maxEntries >= 1)) {
+      throw new InvalidInputError(`TtlStore option maxEntries must be >= 1, got ${String(maxEntries)}`, {
+        maxEntries: String(maxEntries),
+      });
+    }
+    if (typeof sweepIntervalMs !== 'number' || !(sweepIntervalMs >= 0) || !Number.isFinite(sweepIntervalMs)) {
+      throw new InvalidInputError(
+        `TtlStore option sweepIntervalMs must be a finite number >= 0, got ${String(sweepIntervalMs)}`,
+        { sweepIntervalMs: String(sweepIntervalMs) },
+      );
+    }
+    this.#userNow = now;
+    this.#now = now ?? coarseNow;
+    this.#maxEntries = Math.floor(maxEntries);
+    this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
+    this.#keys = new Array<string | undefined>(this.#capacity).fill(undefined);
+    this.#values = new Array<V | undefined>(this.#capacity).fill(undefined);
+    this.#expiresAt = new Float64Array(this.#capacity);
+    if (sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
+      // The sweep only frees memory; it must never be the reason a process stays alive.
+      this.#timer.unref();
+    }
+  }
+
+  /** Stores `value`; without `ttlMs` the key never expires (an earlier expiry is removed). */
+  set(key: string, value: V, options?: TtlOptions): void {
+    if (typeof key !== 'string') checkKey(key);
+    let expiresAt = 0;
+    let now = 0;
+    if (options !== undefined && options.ttlMs !== undefined) {
+      const ttlMs = options.ttlMs;
+      if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs < Number.POSITIVE_INFINITY)) checkTtl(ttlMs, key);
+      now = this.#now();
+      expiresAt = now + ttlMs;
+    }
+    let slot = this.#index.get(key);
+    if (slot === undefined) slot = this.#insert(key);
+    this.#values[slot] = value;
+    this.#schedule(slot, expiresAt);
+    if (now !== 0 && this.#queue.peekTime() <= now) this.#sweepDue(now, SWEEP_PER_WRITE);
+    if (this.#listeners.onSet) {
+      this.#listeners.emit('set', { key, value, expiresAt: expiresAt === 0 ? undefined : expiresAt });
+    }
+  }
+
+  /** The value, or `fallback` (default undefined) when the key is missing or expired. */
+  get<F = undefined>(key: string, fallback?: F): V | F {
+    const slot = this.#index.get(key);
+    if (slot === undefined) {
+      // Non-string keys are never stored, so the check is only needed (and only paid) on a miss.
+      if (typeof key !== 'string') checkKey(key);
+      return fallback as F;
+    }
+    // The queue's head is a lower bound of every expiry in the store: while it lies in the future no key
+    // can be expired, and the slot's own expiry (a likely cache miss in a big store) need not be read.
+    const now = this.#now();
+    if (this.#queue.peekTime() <= now) {
+      const expiresAt = this.#expiresAt[slot]!;
+      if (expiresAt !== 0 && expiresAt <= now) {
+        this.#expireSlot(slot, expiresAt);
+        return fallback as F;
+      }
+    }
+    return this.#values[slot] as V;
+  }
+
+  /** Whether the key holds an unexpired value. */
+  has(key: string): boolean {
+    return this.#liveSlot(key) !== undefined;
+  }
+
+  /** Removes the key; true when it was there (and unexpired). */
+  delete(key: string): boolean {
+    const slot = this.#liveSlot(key);
+    if (slot === undefined) return false;
+    this.#removeSlot(slot, 'delete');
+    return true;
+  }
+
+  /** Remaining ms of life, or undefined when the key is missing or never expires. */
+  ttl(key: string): number | undefined {
+    const slot = this.#liveSlot(key);
+    if (slot === undefined) return undefined;
+    const expiresAt = this.#expiresAt[slot]!;
+    return expiresAt === 0 ? undefined : expiresAt - this.#now();
+  }
+
+  /** Sets the key to expire `ttlMs` from now; false when the key is missing. */
+  expire(key: string, ttlMs: number): boolean {
+    checkKey(key);
+    checkTtl(ttlMs, key);
+    const slot = this.#liveSlot(key);
+    if (slot === undefined) return false;
+    this.#schedule(slot, this.#now() + ttlMs);
+    return true;
+  }
+
+  /** Drops the key's expiry; true when it had one. */
+  persist(key: string): boolean {
+    const slot = this.#liveSlot(key);
+    if (slot === undefined || this.#expiresAt[slot] === 0) return false;
+    // The queue keeps its item; when it pops, the slot has no expiry and the item is dropped.
+    this.#expiresAt[slot] = 0;
+    return true;
+  }
+
+  /** Stores only when the key is missing or expired; true when it stored. */
+  setIfAbsent(key: string, value: V, options?: TtlOptions): boolean {
+    if (options?.ttlMs !== undefined) checkTtl(options.ttlMs, String(key));
+    if (this.#liveSlot(key) !== undefined) return false;
+    this.set(key, value, options);
+    return true;
+  }
+
+  /**
+   * Adds `by` (default 1) to a numeric value and returns the result. A missing key starts at `by` and
+   * gets `ttlMs` (a fixed-window counter); an existing key keeps its expiry. A non-number value or a
+   * non-finite result is `INVALID_INPUT`.
+   */
+  increment(key: string, by = 1, options?: TtlOptions): number {
+    checkKey(key);
+    checkStep(by, key);
+    if (options?.ttlMs !== undefined) checkTtl(options.ttlMs, key);
+    const slot = this.#liveSlot(key);
+    if (slot === undefined) {
+      this.set(key, by as V, options);
+      return by;
+    }
+    const current = this.#values[slot];
+    if (typeof current !== 'number') {
+      throw new InvalidInputError(`cannot increment '${key}': its value is not a number`, { key });
+    }
+    const next = current + by;
+    if (!Number.isFinite(next)) {
+      throw new InvalidInputError(`cannot increment '${key}': the result is not a finite number`, { key });
+    }
+    this.#values[slot] = next as V;
+    if (this.#listeners.onSet) {
+      const expiresAt = this.#expiresAt[slot]!;
+      this.#listeners.emit('set', {
+        key,
+        value: next as V,
+        expiresAt: expiresAt === 0 ? undefined : expiresAt,
+      });
+    }
+    return next;
+  }
+
+  /** Live keys, optionally only those starting with `prefix`; expired keys are purged first. */
+  keys(prefix?: string): string[] {
+    this.#purgeExpired();
+    const out: string[] = [];
+    for (const key of this.#index.keys()) if (prefix === undefined || key.startsWith(prefix)) out.push(key);
+    return out;
+  }
+
+  /** Live `[key, value]` pairs (fresh arrays), optionally only keys starting with `prefix`. */
+  entries(prefix?: string): Array<[string, V]> {
+    this.#purgeExpired();
+    const out: Array<[string, V]> = [];
+    for (const [key, slot] of this.#index) {
+      if (prefix === undefined || key.startsWith(prefix)) out.push([key, this.#values[slot] as V]);
+    }
+    return out;
+  }
+
+  /** Number of live keys (due keys are swept first, at a cost proportional to them). */
+  get size(): number {
+    this.#sweepDue(this.#now(), Number.POSITIVE_INFINITY);
+    return this.#index.size;
+  }
+
+  /** Removes every value (emitting `delete` with reason `clear` to listeners). Locks and cooldowns stay. */
+  clear(): void {
+    if (this.#closed && this.#index.size === 0) return;
+    if (this.#listeners.onDelete) {
+      for (const [key, value] of this.entries())
+        this.#listeners.emit('delete', { key, value, reason: 'clear' });
+    }
+    this.#index = new Map();
+    this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
+    this.#keys = new Array<string | undefined>(this.#capacity).fill(undefined);
+    this.#values = new Array<V | undefined>(this.#capacity).fill(undefined);
+    this.#expiresAt = new Float64Array(this.#capacity);
+    this.#nextSlot = 0;
+    this.#free = [];
+    this.#queue.clear();
+  }
+
+  /**
+   * Removes every due key now and returns how many; the background timer calls this. Cost: O(d log n) for
+   * d due keys among n, independent of the keys that are not due.
+   */
+  sweep(): number {
+    const now = this.#userNow ? this.#userNow() : Date.now();
+    let removed = this.#sweepDue(now, Number.POSITIVE_INFINITY);
+    if (this.#locks) removed += this.#locks.sweep();
+    if (this.#cooldowns) removed += this.#cooldowns.sweep();
+    return removed;
+  }
+
+  /** Subscribes to `set`, `delete` or `expire`; returns the unsubscribe function. */
+  on<E extends keyof TtlStoreEvents<V>>(event: E, listener: TtlStoreListener<V, E>): () => void {
+    if (event !== 'set' && event !== 'delete' && event !== 'expire') {
+      throw new InvalidInputError(`unknown TtlStore event '${String(event)}': use set, delete or expire`, {
+        event: String(event),
+      });
+    }
+    return this.#listeners.add(event, listener);
+  }
+
+  /** Takes the named lock for `ttlMs`, waiting up to `waitMs` (real time); null when not acquired. */
+  acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
+    this.#assertOpen();
+    return acquireLock(this.#lockBackend(), name, options);
+  }
+
+  /** True when the caller may proceed (and the cooldown of `ttlMs` starts), false while one runs. */
+  cooldown(name: string, ttlMs: number): boolean {
+    checkKey(name, 'cooldown name');
+    checkTtl(ttlMs, name);
+    this.#assertOpen();
+    this.#cooldowns ??= this.#child<true>();
+    return this.#cooldowns.setIfAbsent(name, true, { ttlMs });
+  }
+
+  /** Stops the sweep timer and drops all data; later writes throw `CLOSED`. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#listeners.clear();
+    this.clear();
+    this.#locks?.close();
+    this.#cooldowns?.close();
+    // Replace the index with one that refuses writes, so the hot paths need no closed flag check.
+    this.#index = new ClosedIndex();
+  }
+
+  /** `await using store = new TtlStore()` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  // --- internals -------------------------------------------------------------------------------------
+
+  /** The slot of an unexpired key, purging it when it has expired. */
+  #liveSlot(key: string): number | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined) {
+      if (typeof key !== 'string') checkKey(key);
+      return undefined;
+    }
+    const expiresAt = this.#expiresAt[slot]!;
+    if (expiresAt !== 0 && expiresAt <= this.#now()) {
+      this.#expireSlot(slot, expiresAt);
+      return undefined;
+    }
+    return slot;
+  }
+
+  /**
+   * Records a slot's new expiry and keeps the queue's promise: every slot with an expiry has an item whose
+   * time is <= that expiry. A later expiry keeps the existing (earlier) item; only a first or shorter
+   * expiry pushes a new one.
+   */
+  #schedule(slot: number, expiresAt: number): void {
+    const previous = this.#expiresAt[slot]!;
+    this.#expiresAt[slot] = expiresAt;
+    if (expiresAt !== 0 && (previous === 0 || expiresAt < previous)) {
+      const queue = this.#queue;
+      queue.push(expiresAt, slot, this.#maxEntries);
+      // Stale items (from shortened expiries and reused slots) are bounded: rebuild when they outnumber
+      // the live keys. O(n) once per n pushes, so O(1) amortised.
+      if (queue.length > 2 * this.#index.size + INITIAL_CAPACITY) this.#rebuildQueue();
+    }
+  }
+
+  #insert(key: string): number {
+    if (this.#index.size >= this.#maxEntries) this.#makeRoom();
+    let slot = this.#free.pop();
+    if (slot === undefined) {
+      slot = this.#nextSlot++;
+      if (slot >= this.#capacity) this.#grow();
+    }
+    this.#index.set(key, slot);
+    this.#keys[slot] = key;
+    return slot;
+  }
+
+  // Doubling, clamped to maxEntries. lru-cache allocates `max` slots up front; growing on demand keeps an
+  // unbounded or mostly empty store small, at the price of an occasional copy (amortised O(1)).
+  #grow(): void {
+    const old = this.#capacity;
+    const next = Math.min(old * 2, Math.max(this.#maxEntries, old + 1));
+    const keys = new Array<string | undefined>(next).fill(undefined);
+    const values = new Array<V | undefined>(next).fill(undefined);
+    for (let i = 0; i < old; i++) {
+      keys[i] = this.#keys[i];
+      values[i] = this.#values[i];
+    }
+    const expiresAt = new Float64Array(next);
+    expiresAt.set(this.#expiresAt);
+    this.#keys = keys;
+    this.#values = values;
+    this.#expiresAt = expiresAt;
+    this.#capacity = next;
+  }
+
+  /** Eviction rule of `maxEntries` (see TtlStoreOptions). */
+  #makeRoom(): void {
+    const now = this.#now();
+    this.#sweepDue(now, Number.POSITIVE_INFINITY);
+    if (this.#index.size < this.#maxEntries) return;
+    const queue = this.#queue;
+    while (queue.length > 0) {
+      const time = queue.peekTime();
+      const slot = queue.peekSlot();
+      queue.pop();
+      const expiresAt = this.#expiresAt[slot]!;
+      if (expiresAt === 0) continue;
+      // The earliest item with an exact time belongs to the key that expires soonest.
+      if (expiresAt === time) {
+        this.#removeSlot(slot, 'evict');
+        return;
+      }
+      queue.push(expiresAt, slot);
+    }
+    // No key expires: evict the oldest-created one (a Map iterates in insertion order).
+    const oldest = this.#index.values().next();
+    if (!oldest.done) this.#removeSlot(oldest.value, 'evict');
+  }
+
+  /** Pops due items (at most `limit`); returns how many keys expired. */
+  #sweepDue(now: number, limit: number): number {
+    const queue = this.#queue;
+    const expiries = this.#expiresAt;
+    let removed = 0;
+    while (limit-- > 0 && queue.length > 0 && queue.peekTime() <= now) {
+      const slot = queue.peekSlot();
+      queue.pop();
+      const expiresAt = expiries[slot]!;
+      if (expiresAt === 0) continue; // freed or persisted since
+      if (expiresAt <= now) {
+        this.#expireSlot(slot, expiresAt);
+        removed++;
+      } else {
+        queue.push(expiresAt, slot); // the expiry was extended: wait for the real one
+      }
+    }
+    return removed;
+  }
+
+  #purgeExpired(): void {
+    this.#sweepDue(this.#userNow ? this.#userNow() : Date.now(), Number.POSITIVE_INFINITY);
+  }
+
+  #rebuildQueue(): void {
+    const count = this.#index.size;
+    const times = new Float64Array(count);
+    const slots = new Uint32Array(count);
+    let n = 0;
+    for (const slot of this.#index.values()) {
+      const expiresAt = this.#expiresAt[slot]!;
+      if (expiresAt === 0) continue;
+      times[n] = expiresAt;
+      slots[n++] = slot;
+    }
+    this.#queue.rebuild(times, slots, n);
+  }
+
+  #expireSlot(slot: number, expiredAt: number): void {
+    const key = this.#keys[slot]!;
+    const value = this.#values[slot] as V;
+    this.#freeSlot(slot, key);
+    if (this.#listeners.onExpire) this.#listeners.emit('expire', { key, value, expiredAt });
+  }
+
+  #removeSlot(slot: number, reason: DeleteReason): void {
+    const key = this.#keys[slot]!;
+    const value = this.#values[slot] as V;
+    this.#freeSlot(slot, key);
+    if (this.#listeners.onDelete) this.#listeners.emit('delete', { key, value, reason });
+  }
+
+  #freeSlot(slot: number, key: string): void {
+    this.#index.delete(key);
+    this.#keys[slot] = undefined;
+    this.#values[slot] = undefined; // let the value be collected now, not when the slot is reused
+    this.#expiresAt[slot] = 0;
+    this.#free.push(slot);
+  }
+
+  #child<T>(): TtlStore<T> {
+    return new TtlStore<T>({ ...(this.#userNow ? { now: this.#userNow } : {}), sweepIntervalMs: 0 });
+  }
+
+  #lockBackend(): LockBackend {
+    this.#locks ??= this.#child<string>();
+    const locks = this.#locks;
+    return {
+      tryAcquire: (name, token, ttlMs) => !this.#closed && locks.setIfAbsent(name, token, { ttlMs }),
+      release: (name, token) => locks.get(name) === token && locks.delete(name),
+      extend: (name, token, ttlMs) => locks.get(name) === token && locks.expire(name, ttlMs),
+    };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('this TtlStore is closed');
+  }
+}
+
+/** The index of a closed store: empty, and any write throws `CLOSED`. */
+class ClosedIndex extends Map<string, number> {
+  override set(key: string): this {
+    throw new ClosedError(`this TtlStore is closed; cannot write '${key}'`, { key });
+  }
+}

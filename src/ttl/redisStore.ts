@@ -1,0 +1,313 @@
+import { Redis } from 'ioredis';
+import { type Codec, codec as defaultCodec } from '../codec/index.ts';
+import {
+  AgentStateError,
+  ClosedError,
+  CorruptStateError,
+  InvalidInputError,
+  UnknownTypeError,
+  UnsupportedValueError,
+} from '../errors.ts';
+import { acquireLock, type LockBackend } from './locks.ts';
+import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
+import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
+import { checkKey, checkStep, checkTtl } from './validate.ts';
+
+/** Options of `new RedisTtlStore()`. */
+export interface RedisTtlStoreOptions {
+  /** An ioredis client (left open by `close()`), or a URL for a client the store owns and closes. */
+  redis: Redis | string;
+  /**
+   * Prefix of every Redis key this store touches (tenant isolation). Values live under `<prefix>v:`,
+   * locks under `<prefix>l:`, cooldowns under `<prefix>c:`. Default `agentstate:ttl:`.
+   */
+  prefix?: string;
+  /** Codec for values (register your classes on it). Default: the package's `codec`. */
+  codec?: Codec;
+}
+
+/** The Lua commands registered on the client with `defineCommand`. */
+interface ScriptCommands {
+  agentstateReleaseLock(key: string, token: string): Promise<number>;
+  agentstateExtendLock(key: string, token: string, ms: number): Promise<number>;
+  agentstateIncrement(key: string, by: number, ms: number | ''): Promise<string>;
+}
+
+const SCAN_COUNT = 1000;
+const BATCH = 500;
+
+/**
+ * The `TtlStore` API on Redis, so processes and machines share signals, cooldowns and locks. Expiry is
+ * Redis's own (`PX`), so there is nothing to sweep here; values are stored as codec JSON text; locks are
+ * `SET NX PX` with owner-checked Lua release/extend. Enable ioredis `enableAutoPipelining` on the client
+ * to batch concurrent calls into one round trip.
+ */
+export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
+  readonly #redis: Redis;
+  readonly #scripts: ScriptCommands;
+  readonly #ownsClient: boolean;
+  readonly #values: string;
+  readonly #locks: string;
+  readonly #cooldowns: string;
+  readonly #codec: Codec;
+  #closed = false;
+
+  constructor(options: RedisTtlStoreOptions) {
+    const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec } = options ?? {};
+    if (typeof prefix !== 'string') {
+      throw new InvalidInputError('RedisTtlStore option prefix must be a string', { prefix: String(prefix) });
+    }
+    if (typeof redis === 'string') {
+      this.#redis = new Redis(redis);
+      this.#ownsClient = true;
+    } else if (redis instanceof Redis) {
+      this.#redis = redis;
+      this.#ownsClient = false;
+    } else {
+      throw new InvalidInputError(
+        'RedisTtlStore option redis must be an ioredis client or a redis:// URL',
+        {},
+      );
+    }
+    // ioredis' keyPrefix is not applied to SCAN patterns, which would make keys() and clear() miss keys.
+    if (this.#redis.options.keyPrefix) {
+      throw new InvalidInputError(
+        'RedisTtlStore needs a client without keyPrefix: pass the prefix as the store option `prefix` instead',
+        { keyPrefix: this.#redis.options.keyPrefix },
+      );
+    }
+    this.#redis.defineCommand('agentstateReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+    this.#redis.defineCommand('agentstateExtendLock', { numberOfKeys: 1, lua: EXTEND_LOCK });
+    this.#redis.defineCommand('agentstateIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    this.#scripts = this.#redis as unknown as ScriptCommands;
+    this.#values = `${prefix}v:`;
+    this.#locks = `${prefix}l:`;
+    this.#cooldowns = `${prefix}c:`;
+    this.#codec = codec;
+  }
+
+  /** The underlying client. */
+  get client(): Redis {
+    return this.#redis;
+  }
+
+  /** Stores `value`; without `ttlMs` the key never expires (Redis SET drops an earlier expiry). */
+  async set(key: string, value: V, options?: TtlOptions): Promise<void> {
+    const text = this.#encode(key, value);
+    const px = this.#ttlArg(key, options);
+    const redisKey = this.#values + key;
+    if (px === undefined) await this.#redis.set(redisKey, text);
+    else await this.#redis.set(redisKey, text, 'PX', px);
+  }
+
+  /** The value, or `fallback` when missing or expired. */
+  async get<F = undefined>(key: string, fallback?: F): Promise<V | F> {
+    this.#check(key);
+    const text = await this.#redis.get(this.#values + key);
+    return text === null ? (fallback as F) : this.#decode(key, text);
+  }
+
+  /** Whether the key holds an unexpired value. */
+  async has(key: string): Promise<boolean> {
+    this.#check(key);
+    return (await this.#redis.exists(this.#values + key)) === 1;
+  }
+
+  /** Removes the key; true when it was there. */
+  async delete(key: string): Promise<boolean> {
+    this.#check(key);
+    return (await this.#redis.del(this.#values + key)) === 1;
+  }
+
+  /** Remaining ms of life, or undefined when the key is missing or never expires. */
+  async ttl(key: string): Promise<number | undefined> {
+    this.#check(key);
+    const ms = await this.#redis.pttl(this.#values + key);
+    return ms < 0 ? undefined : ms;
+  }
+
+  /** Sets the key to expire `ttlMs` from now; false when the key is missing. */
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    this.#check(key);
+    checkTtl(ttlMs, key);
+    return (await this.#redis.pexpire(this.#values + key, Math.ceil(ttlMs))) === 1;
+  }
+
+  /** Drops the key's expiry; true when it had one. */
+  async persist(key: string): Promise<boolean> {
+    this.#check(key);
+    return (await this.#redis.persist(this.#values + key)) === 1;
+  }
+
+  /** Stores only when the key is missing (or expired): `SET NX`. True when it stored. */
+  async setIfAbsent(key: string, value: V, options?: TtlOptions): Promise<boolean> {
+    const text = this.#encode(key, value);
+    const px = this.#ttlArg(key, options);
+    const redisKey = this.#values + key;
+    const reply =
+      px === undefined
+        ? await this.#redis.set(redisKey, text, 'NX')
+        : await this.#redis.set(redisKey, text, 'PX', px, 'NX');
+    return reply === 'OK';
+  }
+
+  /** Adds `by` (default 1) atomically; a new counter starts at `by` with `ttlMs`, an existing one keeps its expiry. */
+  async increment(key: string, by = 1, options?: TtlOptions): Promise<number> {
+    this.#check(key);
+    checkStep(by, key);
+    const px = this.#ttlArg(key, options);
+    try {
+      return Number(await this.#scripts.agentstateIncrement(this.#values + key, by, px ?? ''));
+    } catch (error) {
+      const message = (error as Error).message ?? '';
+      if (message.includes('AGENTSTATE_NOT_A_NUMBER')) {
+        throw new InvalidInputError(`cannot increment '${key}': its value is not a number`, { key });
+      }
+      if (message.includes('AGENTSTATE_NOT_FINITE')) {
+        throw new InvalidInputError(`cannot increment '${key}': the result is not a finite number`, { key });
+      }
+      throw error;
+    }
+  }
+
+  /** Live keys (optionally only those starting with `prefix`), found with SCAN. */
+  async keys(prefix = ''): Promise<string[]> {
+    this.#assertOpen();
+    checkKey(prefix, 'prefix');
+    const start = this.#values.length;
+    return (await this.#scan(this.#values + prefix)).map((redisKey) => redisKey.slice(start));
+  }
+
+  /** Live `[key, value]` pairs (optionally only keys starting with `prefix`). */
+  async entries(prefix = ''): Promise<Array<[string, V]>> {
+    const keys = await this.keys(prefix);
+    const out: Array<[string, V]> = [];
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const chunk = keys.slice(i, i + BATCH);
+      const texts = await this.#redis.mget(chunk.map((key) => this.#values + key));
+      texts.forEach((text, j) => {
+        // A key that expired between SCAN and MGET is simply not live any more.
+        if (text !== null) out.push([chunk[j]!, this.#decode(chunk[j]!, text)]);
+      });
+    }
+    return out;
+  }
+
+  /** Number of live keys (a SCAN; O(keys under the prefix)). */
+  get size(): Promise<number> {
+    return this.keys().then((keys) => keys.length);
+  }
+
+  /** Removes every value under the prefix (locks and cooldowns stay). */
+  async clear(): Promise<void> {
+    this.#assertOpen();
+    const keys = await this.#scan(this.#values);
+    for (let i = 0; i < keys.length; i += BATCH) await this.#redis.unlink(...keys.slice(i, i + BATCH));
+  }
+
+  /** Redis expires keys itself; nothing to sweep. Returns 0 (kept for API symmetry with `TtlStore`). */
+  sweep(): number {
+    return 0;
+  }
+
+  /** Takes the named lock (`SET NX PX`), waiting up to `waitMs`; null when not acquired in time. */
+  acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
+    this.#assertOpen();
+    return acquireLock(this.#lockBackend(), name, options);
+  }
+
+  /** True when the caller may proceed (and the cooldown starts), false while one runs. */
+  async cooldown(name: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    checkKey(name, 'cooldown name');
+    checkTtl(ttlMs, name);
+    return (await this.#redis.set(this.#cooldowns + name, '1', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+  }
+
+  /** Marks the store closed; quits the client only if the store created it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsClient) await this.#redis.quit();
+  }
+
+  /** Same as `close()`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // --- internals -------------------------------------------------------------------------------------
+
+  #lockBackend(): LockBackend {
+    return {
+      tryAcquire: async (name, token, ttlMs) =>
+        (await this.#redis.set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK',
+      release: async (name, token) =>
+        (await this.#scripts.agentstateReleaseLock(this.#locks + name, token)) === 1,
+      extend: async (name, token, ttlMs) =>
+        (await this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs))) === 1,
+    };
+  }
+
+  async #scan(prefix: string): Promise<string[]> {
+    const match = `${escapeGlob(prefix)}*`;
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.#redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+      for (const key of batch) seen.add(key); // SCAN may return a key more than once
+      cursor = next;
+    } while (cursor !== '0');
+    return [...seen];
+  }
+
+  #check(key: string): void {
+    this.#assertOpen();
+    checkKey(key);
+  }
+
+  /** PX milliseconds (Redis wants an integer; rounded up so a key never lives shorter than asked). */
+  #ttlArg(key: string, options: TtlOptions | undefined): number | undefined {
+    if (options?.ttlMs === undefined) return undefined;
+    checkTtl(options.ttlMs, key);
+    return Math.ceil(options.ttlMs);
+  }
+
+  #encode(key: string, value: V): string {
+    this.#check(key);
+    try {
+      return this.#codec.stringify(value);
+    } catch (error) {
+      if (error instanceof AgentStateError) {
+        throw new UnsupportedValueError(`cannot store the value of '${key}': ${error.message}`, {
+          ...error.details,
+          key,
+        });
+      }
+      throw error;
+    }
+  }
+
+  #decode(key: string, text: string): V {
+    try {
+      return this.#codec.parse(text) as V;
+    } catch (error) {
+      // The stored text is left in place (never dropped); the caller learns which key is unreadable.
+      const message = `the value of '${key}' in Redis cannot be read: ${(error as Error).message}`;
+      if (error instanceof UnknownTypeError) throw new UnknownTypeError(message, { ...error.details, key });
+      if (error instanceof AgentStateError) {
+        throw new CorruptStateError(message, { ...error.details, key }, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('this RedisTtlStore is closed');
+  }
+}
+
+/** Escapes Redis glob metacharacters so a prefix matches only itself. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

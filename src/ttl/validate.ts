@@ -1,0 +1,37 @@
+import { InvalidInputError } from '../errors.ts';
+
+/** Throws `INVALID_INPUT` unless `key` is a string. */
+export function checkKey(key: unknown, what = 'key'): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new InvalidInputError(`${what} must be a string, got ${describe(key)}`, { key: describe(key) });
+  }
+}
+
+/** Throws `INVALID_INPUT` unless `ttlMs` is a finite number > 0; the error names the key. */
+export function checkTtl(ttlMs: unknown, key: string): asserts ttlMs is number {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new InvalidInputError(
+      `ttlMs of '${key}' must be a finite number of ms greater than 0, got ${describe(ttlMs)} (omit it for no expiry; use delete() to remove a key)`,
+      { key, ttlMs: describe(ttlMs) },
+    );
+  }
+}
+
+/** Throws `INVALID_INPUT` unless `by` is a finite number. */
+export function checkStep(by: unknown, key: string): asserts by is number {
+  if (typeof by !== 'number' || !Number.isFinite(by)) {
+    throw new InvalidInputError(`increment of '${key}' needs a finite number, got ${describe(by)}`, {
+      key,
+      by: describe(by),
+    });
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  return typeof value;
+}
