@@ -9,3 +9,4 @@ export * from './modules/index.ts';
 export * from './state/index.ts';
 export * from './server/index.ts';
 export * from './client/index.ts';
+export * from './ttl/index.ts';
