@@ -186,7 +186,7 @@ describe('SessionManager (in memory)', () => {
   });
 
   it('the cleanup timer never keeps the process alive', () => {
-    const entry = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
+    const entry = fileURLToPath(new URL('../../src/modules/index.ts', import.meta.url));
     const script = `import { SessionManager } from ${JSON.stringify(entry)};
       const m = new SessionManager(); m.createSession('s', { expiresInMs: 60000 }); m.startCleanup(1000);
       console.log('started');`;
