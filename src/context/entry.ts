@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Codec } from '../codec/index.ts';
 import { propertyPath } from '../codec/index.ts';
 import { TAG } from '../codec/tags.ts';
@@ -29,7 +29,8 @@ export function entryFromJson(key: string, valueJson: string): Entry {
   return {
     bytes,
     valueStart: Buffer.byteLength(keyJson, 'utf8') + 1,
-    digest: createHash('sha256').update(bytes).digest(),
+    // One-shot hash: no Hash object per entry.
+    digest: hash('sha256', bytes, 'buffer'),
   };
 }
 

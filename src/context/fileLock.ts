@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimes,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { TimeoutError } from '../errors.ts';
 
@@ -45,6 +54,10 @@ const HOST = hostname();
  * seen empty or half-written even if its creator is killed midway. Breaking a stale lock is itself
  * done under `<lock>.break`, and only if the lock still carries the token judged stale, so two
  * processes breaking the same stale lock cannot delete the fresh lock one of them just created.
+ *
+ * The lock's own file operations are synchronous on purpose: each is one metadata syscall on a tiny
+ * file (microseconds), while the async form pays a thread-pool round trip per call. Taking and
+ * releasing the lock asynchronously cost ~0.4 ms, half the time of a durable 1 KB write.
  */
 export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
@@ -54,13 +67,13 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const deadline = Date.now() + timeoutMs;
   let delayMs = 2;
   for (;;) {
-    if (await tryCreate(lockPath, content)) return heldLock(lockPath, owner.token, staleMs);
-    const holder = await readOwner(lockPath);
-    if (holder !== 'gone' && (await isStale(lockPath, holder, staleMs))) {
-      await breakLock(lockPath, holder);
+    if (tryCreate(lockPath, content)) return heldLock(lockPath, owner.token, staleMs);
+    const holder = readOwner(lockPath);
+    if (holder === 'gone') continue;
+    if (isStale(lockPath, holder, staleMs)) {
+      if (!breakLock(lockPath, holder)) await sleep(1);
       continue;
     }
-    if (holder === 'gone') continue;
     if (Date.now() >= deadline) {
       throw new TimeoutError(
         `could not lock ${lockPath} within ${timeoutMs} ms: it is held by pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}`,
@@ -73,32 +86,32 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   }
 }
 
-async function tryCreate(lockPath: string, content: string): Promise<boolean> {
+function tryCreate(lockPath: string, content: string): boolean {
   const temp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', 0o644);
+  const fd = openSync(temp, 'wx', 0o644);
   try {
-    await handle.writeFile(content);
+    writeSync(fd, content);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   try {
-    await link(temp, lockPath);
+    linkSync(temp, lockPath);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (errorCode(error) === 'EEXIST') return false;
     throw error;
   } finally {
-    await unlink(temp).catch(() => {});
+    ignoreErrors(() => unlinkSync(temp));
   }
 }
 
 /** The holder recorded in the lock; null when unreadable; 'gone' when the lock vanished meanwhile. */
-async function readOwner(lockPath: string): Promise<LockOwner | null | 'gone'> {
+function readOwner(lockPath: string): LockOwner | null | 'gone' {
   let text: string;
   try {
-    text = await readFile(lockPath, 'utf8');
+    text = readFileSync(lockPath, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    if (errorCode(error) === 'ENOENT') return 'gone';
     throw error;
   }
   try {
@@ -106,15 +119,15 @@ async function readOwner(lockPath: string): Promise<LockOwner | null | 'gone'> {
     if (typeof parsed.pid === 'number' && typeof parsed.host === 'string' && typeof parsed.token === 'string')
       return { pid: parsed.pid, host: parsed.host, token: parsed.token };
   } catch {
-    // Not ours or damaged: judged by age alone below.
+    // Not ours or damaged: judged by age alone.
   }
   return null;
 }
 
-async function isStale(lockPath: string, holder: LockOwner | null, staleMs: number): Promise<boolean> {
+function isStale(lockPath: string, holder: LockOwner | null, staleMs: number): boolean {
   if (holder && holder.host === HOST && !pidAlive(holder.pid)) return true;
-  const info = await stat(lockPath).catch(() => null);
-  return info !== null && Date.now() - info.mtimeMs > staleMs;
+  const mtimeMs = statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs;
+  return mtimeMs !== undefined && Date.now() - mtimeMs > staleMs;
 }
 
 function pidAlive(pid: number): boolean {
@@ -123,30 +136,33 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch (error) {
     // EPERM: the process exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(error) === 'EPERM';
   }
 }
 
-async function breakLock(lockPath: string, judged: LockOwner | null): Promise<void> {
+/** Removes the lock judged stale, unless someone else is breaking it; false if it had to back off. */
+function breakLock(lockPath: string, judged: LockOwner | null): boolean {
   const breakPath = `${lockPath}.break`;
-  let handle: Awaited<ReturnType<typeof open>>;
+  let fd: number;
   try {
-    handle = await open(breakPath, 'wx');
+    fd = openSync(breakPath, 'wx');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const info = await stat(breakPath).catch(() => null);
-    if (info && Date.now() - info.mtimeMs > BREAK_LOCK_STALE_MS) await unlink(breakPath).catch(() => {});
-    else await sleep(1);
-    return;
+    if (errorCode(error) !== 'EEXIST') throw error;
+    const mtimeMs = statSync(breakPath, { throwIfNoEntry: false })?.mtimeMs;
+    if (mtimeMs !== undefined && Date.now() - mtimeMs > BREAK_LOCK_STALE_MS) {
+      ignoreErrors(() => unlinkSync(breakPath));
+    }
+    return false;
   }
   try {
-    await handle.close();
+    closeSync(fd);
     // Only remove the lock we judged stale: if its token changed, someone else broke it and took it.
-    const current = await readOwner(lockPath);
-    if (current !== 'gone' && current?.token === judged?.token) await unlink(lockPath).catch(() => {});
+    const current = readOwner(lockPath);
+    if (current !== 'gone' && current?.token === judged?.token) ignoreErrors(() => unlinkSync(lockPath));
   } finally {
-    await unlink(breakPath).catch(() => {});
+    ignoreErrors(() => unlinkSync(breakPath));
   }
+  return true;
 }
 
 function heldLock(lockPath: string, token: string, staleMs: number): FileLock {
@@ -154,7 +170,7 @@ function heldLock(lockPath: string, token: string, staleMs: number): FileLock {
   const refresh = setInterval(
     () => {
       const now = new Date();
-      utimes(lockPath, now, now).catch(() => {});
+      utimes(lockPath, now, now, () => {});
     },
     Math.max(1, Math.floor(staleMs / 3)),
   );
@@ -165,10 +181,22 @@ function heldLock(lockPath: string, token: string, staleMs: number): FileLock {
       if (released) return;
       released = true;
       clearInterval(refresh);
-      const current = await readOwner(lockPath);
-      if (current !== 'gone' && current?.token === token) await unlink(lockPath).catch(() => {});
+      const current = readOwner(lockPath);
+      if (current !== 'gone' && current?.token === token) ignoreErrors(() => unlinkSync(lockPath));
     },
   };
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+function ignoreErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Best effort: the file may already be gone.
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -169,7 +169,8 @@ describe('PersistentContext basics', () => {
     expect(ctx.closed).toBe(true);
     expect(() => ctx.get('a')).toThrow(ClosedError);
     expect(() => ctx.set('a', 2)).toThrow(ClosedError);
-    expect(() => ctx.save()).toThrow(ClosedError);
+    await expect(ctx.save()).rejects.toBeInstanceOf(ClosedError);
+    await expect(ctx.reload()).rejects.toBeInstanceOf(ClosedError);
     expect((await PersistentContext.create(path)).get('a')).toBe(1);
   });
 
@@ -183,6 +184,7 @@ describe('PersistentContext basics', () => {
       /debounceMs/,
     );
     await expect(PersistentContext.create('')).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(PersistentContext.create(await newDir())).rejects.toThrow(/is a directory/);
   });
 
   it('accepts a hand-edited file once its sha256 line is removed', async () => {

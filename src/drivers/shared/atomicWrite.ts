@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Options of `writeFileAtomic`. */
@@ -13,11 +13,12 @@ export interface AtomicWriteOptions {
 /**
  * Replaces `path` with `data` so that a crash at any moment leaves either the old or the new content:
  * write a temp file in the same directory, fsync it, rename it over the target (atomic on POSIX), then
- * fsync the directory so the rename itself survives a power loss.
+ * fsync the directory so the rename itself survives a power loss. `data` may be a list of chunks, written
+ * with one writev: a large file assembled from cached parts is then never copied into one buffer.
  */
 export async function writeFileAtomic(
   path: string,
-  data: Uint8Array | string,
+  data: Uint8Array | string | readonly Uint8Array[],
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const durable = options.durable ?? true;
@@ -25,7 +26,8 @@ export async function writeFileAtomic(
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
-    await handle.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    else await writeChunks(handle, data);
     if (durable) await handle.sync();
   } catch (error) {
     await handle.close().catch(() => {});
@@ -40,6 +42,14 @@ export async function writeFileAtomic(
     throw error;
   }
   if (durable) await fsyncDirectory(dir);
+}
+
+async function writeChunks(handle: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.byteLength;
+  const { bytesWritten } = await handle.writev(chunks as Uint8Array[]);
+  // writev may write less than asked (signals, odd filesystems): finish with the plain path.
+  if (bytesWritten < total) await handle.write(Buffer.concat(chunks).subarray(bytesWritten));
 }
 
 /** fsyncs a directory so that entries created or renamed in it are durable. */
