@@ -280,7 +280,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   }
 
   /** Takes the named lock for `ttlMs`, waiting up to `waitMs` (real time); null when not acquired. */
-  acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
+  async acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
     this.#assertOpen();
     return acquireLock(this.#lockBackend(), name, options);
   }

@@ -211,7 +211,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   }
 
   /** Takes the named lock (`SET NX PX`), waiting up to `waitMs`; null when not acquired in time. */
-  acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
+  async acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
     this.#assertOpen();
     return acquireLock(this.#lockBackend(), name, options);
   }

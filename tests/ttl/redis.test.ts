@@ -1,0 +1,126 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Codec, isAgentStateError, RedisTtlStore } from '../../src/index.ts';
+import { REDIS_URL, redisAvailable, uniqueName } from '../support/services.ts';
+
+const redisOk = await redisAvailable();
+
+describe.skipIf(!redisOk)('RedisTtlStore', () => {
+  let client: Redis;
+  const prefix = `${uniqueName('ttlredis')}:`;
+
+  beforeAll(() => {
+    client = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    await client.quit();
+  });
+
+  it('stores values through the codec (Date, Map, Set, BigInt, registered classes)', async () => {
+    class Point {
+      x: number;
+      y: number;
+      constructor(x: number, y: number) {
+        this.x = x;
+        this.y = y;
+      }
+    }
+    const codec = new Codec().register('Point', {
+      class: Point,
+      encode: (p: Point) => [p.x, p.y],
+      decode: ([x, y]: number[]) => new Point(x!, y!),
+    });
+    const store = new RedisTtlStore({ redis: client, prefix: `${prefix}codec:`, codec });
+    const value = {
+      at: new Date('2026-01-01T00:00:00Z'),
+      seen: new Set(['a']),
+      map: new Map([[1, 'one']]),
+      big: 10n ** 20n,
+      point: new Point(1, 2),
+      nothing: undefined,
+    };
+    await store.set('v', value, { ttlMs: 60_000 });
+    const back = (await store.get('v')) as typeof value;
+    expect(back).toEqual(value);
+    expect(back.point).toBeInstanceOf(Point);
+    expect(await client.pttl(`${prefix}codec:v:v`)).toBeGreaterThan(59_000);
+  });
+
+  it('refuses a value the codec cannot store with INVALID_INPUT naming the key, storing nothing', async () => {
+    const store = new RedisTtlStore({ redis: client, prefix });
+    await store.set('fn', 'before');
+    for (const bad of [{ run: () => 1 }, Symbol('s'), new (class Custom {})()]) {
+      try {
+        await store.set('fn', bad);
+        throw new Error('expected INVALID_INPUT');
+      } catch (error) {
+        expect(isAgentStateError(error, 'INVALID_INPUT')).toBe(true);
+        expect((error as { details: { key: string } }).details.key).toBe('fn');
+      }
+    }
+    const cyclic: { self?: unknown } = {};
+    cyclic.self = cyclic;
+    await expect(store.setIfAbsent('cyc', cyclic)).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      details: { key: 'cyc' },
+    });
+    expect(await store.get('fn')).toBe('before');
+    expect(await store.has('cyc')).toBe(false);
+  });
+
+  it('reports unreadable stored text as CORRUPT_STATE naming the key, and keeps it', async () => {
+    const store = new RedisTtlStore({ redis: client, prefix });
+    await client.set(`${prefix}v:broken`, '{not json');
+    await expect(store.get('broken')).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      details: { key: 'broken' },
+    });
+    expect(await client.get(`${prefix}v:broken`)).toBe('{not json');
+    await client.set(`${prefix}v:alien`, JSON.stringify({ $t: 'class', n: 'Nope', v: 1 }));
+    await expect(store.get('alien')).rejects.toMatchObject({ details: { key: 'alien' } });
+    await store.delete('broken');
+    await store.delete('alien');
+  });
+
+  it('isolates tenants by prefix, also for glob characters in the prefix', async () => {
+    const a = new RedisTtlStore({ redis: client, prefix: `${prefix}t[1]*:` });
+    const b = new RedisTtlStore({ redis: client, prefix: `${prefix}t1x:` });
+    await a.set('k', 'a');
+    await b.set('k', 'b');
+    expect(await a.get('k')).toBe('a');
+    expect(await a.keys()).toEqual(['k']);
+    await a.clear();
+    expect(await b.get('k')).toBe('b');
+    expect(await a.size).toBe(0);
+    await b.clear();
+  });
+
+  it('lists many keys across SCAN pages, and rounds fractional ttls up', async () => {
+    const store = new RedisTtlStore({ redis: client, prefix: `${prefix}many:` });
+    const pipeline = client.pipeline();
+    for (let i = 0; i < 2500; i++) pipeline.set(`${prefix}many:v:k${i}`, String(i));
+    await pipeline.exec();
+    expect(await store.size).toBe(2500);
+    const entries = await store.entries();
+    expect(entries.length).toBe(2500);
+    expect(entries.find(([k]) => k === 'k7')?.[1]).toBe(7);
+    await store.set('frac', 1, { ttlMs: 0.5 });
+    expect(await client.pttl(`${prefix}many:v:frac`)).toBeGreaterThanOrEqual(0);
+    await store.clear();
+    expect(await store.size).toBe(0);
+  });
+
+  it('owns a client made from a URL and closes it; refuses a client with keyPrefix', async () => {
+    const store = new RedisTtlStore({ redis: REDIS_URL, prefix });
+    await store.set('owned', 1);
+    await store.close();
+    if (store.client.status !== 'end') await new Promise((resolve) => store.client.once('end', resolve));
+    await expect(store.get('owned')).rejects.toMatchObject({ code: 'CLOSED' });
+    const prefixed = new Redis(REDIS_URL, { keyPrefix: 'x:', lazyConnect: true });
+    expect(() => new RedisTtlStore({ redis: prefixed })).toThrow(/keyPrefix/);
+    prefixed.disconnect();
+    expect(await client.exists(`${prefix}v:owned`)).toBe(1);
+  });
+});
