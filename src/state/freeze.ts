@@ -1,22 +1,33 @@
-// Objects this module has deep-frozen. `Object.isFrozen` alone is not enough to stop the walk: a caller may
-// hand in a shallowly frozen object whose children are still mutable.
-const deeplyFrozen = new WeakSet<object>();
+// Objects this module has deep-frozen, split by whether anything inside can still change. `Object.isFrozen`
+// alone is not enough to stop the walk: a caller may hand in a shallowly frozen object whose children are
+// still mutable.
+const immutable = new WeakSet<object>();
+const frozenButMutable = new WeakSet<object>();
+// Objects on the current walk, so a cycle (allowed in non-persistent keys) ends instead of recursing forever.
+const walking = new WeakSet<object>();
 
 /**
  * Deep-freezes a state value so a snapshot can share it instead of copying it: a later commit cannot
  * change what an earlier snapshot sees, and an `apply` that mutates its input fails loudly instead of
  * corrupting history. Already-frozen subtrees are skipped, so appending to a frozen list costs one walk of
- * the new array, not of every item again. Typed arrays cannot be frozen by JavaScript and are left as they
- * are; Map and Set objects are frozen but their entries can still be changed with `set`/`add`, so treat
- * them as read-only.
+ * the new array, not of every item again.
+ *
+ * Returns whether the value is now entirely immutable. JavaScript cannot freeze the contents of typed
+ * arrays, the entries of a Map or Set, or the time of a Date (`setTime`), so a value holding any of those
+ * returns false: it is frozen as far as possible, but callers must treat it as read-only by convention,
+ * and the store does not cache its encoded form.
  */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || deeplyFrozen.has(value)) return value;
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
-  deeplyFrozen.add(value);
+export function deepFreeze(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (immutable.has(value)) return true;
+  if (frozenButMutable.has(value)) return false;
+  if (walking.has(value)) return true;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return false;
   Object.freeze(value);
+  walking.add(value);
+  let whole = !(value instanceof Date || value instanceof Map || value instanceof Set);
   if (Array.isArray(value)) {
-    for (const item of value) deepFreeze(item);
+    for (const item of value) if (!deepFreeze(item)) whole = false;
   } else if (value instanceof Map) {
     for (const [k, v] of value) {
       deepFreeze(k);
@@ -25,7 +36,16 @@ export function deepFreeze<T>(value: T): T {
   } else if (value instanceof Set) {
     for (const item of value) deepFreeze(item);
   } else {
-    for (const name of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[name]);
+    for (const name of Object.keys(value)) {
+      if (!deepFreeze((value as Record<string, unknown>)[name])) whole = false;
+    }
   }
-  return value;
+  walking.delete(value);
+  (whole ? immutable : frozenButMutable).add(value);
+  return whole;
+}
+
+/** Whether `value` is a primitive or was deep-frozen with nothing mutable inside. */
+export function isImmutable(value: unknown): boolean {
+  return typeof value !== 'object' || value === null || immutable.has(value);
 }

@@ -2,6 +2,7 @@ import { type Codec, codec as defaultCodec, type JsonValue, setOwn } from '../co
 import { AlreadyExistsError, InvalidInputError, NotFoundError, RevisionConflictError } from '../errors.ts';
 import { MutationBatch } from './batch.ts';
 import { unknownKey } from './errors.ts';
+import { deepFreeze, isImmutable } from './freeze.ts';
 import type { AnyStateKey, StateKey } from './key.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import { Snapshot } from './snapshot.ts';
@@ -76,6 +77,10 @@ export class StateStore {
   #epoch = 0;
   readonly #listeners = new Set<CommitListener>();
   #keptAside = new Map<string, KeptAside>();
+  // Encoded form of each persistent key's value as last exported. Values are replaced, never changed in
+  // place, so an entry whose value is the current one (and immutable) is still exact: an export after a
+  // 10-op commit encodes 10 values, not all of them.
+  readonly #encoded = new Map<string, { value: unknown; json: JsonValue }>();
   readonly #codec: Codec;
   readonly #freeze: boolean;
   readonly #onListenerError: (error: unknown, event: CommitEvent) => void;
@@ -288,6 +293,7 @@ export class StateStore {
       for (const name of report.removed) {
         nextKeys.delete(name);
         target.delete(name);
+        this.#encoded.delete(name);
         this.#owners.delete(name);
       }
       this.#keys = nextKeys;
@@ -299,6 +305,8 @@ export class StateStore {
   /**
    * The persisted form: revision, the codec-encoded values of `persistent` keys, and, unchanged, any
    * values kept aside by `restore` for keys this store does not know, so saving never drops them.
+   * Encoded values of unchanged keys are reused from the previous export (they are frozen, since the
+   * same objects may appear in several exports): copy one before editing it.
    */
   exportPersisted(): PersistedState {
     const extensions: Record<string, JsonValue> = {};
@@ -309,11 +317,7 @@ export class StateStore {
     }
     for (const [name, def] of this.#keys) {
       if (!def.persistent) continue;
-      setOwn(
-        extensions,
-        name,
-        this.#codec.encode(this.#values.get(name), `$.extensions[${JSON.stringify(name)}]`),
-      );
+      setOwn(extensions, name, this.#encode(name, this.#values.get(name)));
       if (def.version !== 1) setOwn(versions, name, def.version);
     }
     const persisted: PersistedState = { revision: this.#revision, extensions };
@@ -340,7 +344,7 @@ export class StateStore {
       const version = Object.hasOwn(versions, name) ? versions[name]! : 1;
       const def = this.#keys.get(name);
       if (def === undefined) {
-        keptAside.set(name, { value: structuredClone(encoded), version });
+        keptAside.set(name, { value: deepFreezeJson(structuredClone(encoded)), version });
         report.unknownKeys.push(name);
         continue;
       }
@@ -366,6 +370,18 @@ export class StateStore {
     for (const [name, kept] of this.#keptAside)
       setOwn(out, name, { value: structuredClone(kept.value), version: kept.version });
     return out;
+  }
+
+  #encode(name: string, value: unknown): JsonValue {
+    const cached = this.#encoded.get(name);
+    if (cached !== undefined && cached.value === value) return cached.json;
+    const json = this.#codec.encode(value, `$.extensions[${JSON.stringify(name)}]`);
+    // Only values nothing can change in place are cached (see deepFreeze: Date, Map, Set and typed arrays
+    // are re-encoded every time, and so is everything in a store made with freezeValues: false). The
+    // cached JSON is frozen because exports hand it out.
+    if (this.#freeze && isImmutable(value)) this.#encoded.set(name, { value, json: deepFreezeJson(json) });
+    else this.#encoded.delete(name);
+    return json;
   }
 
   // The value map, copied first if a snapshot shares it.
@@ -394,6 +410,11 @@ export class StateStore {
     }
     return newRevision;
   }
+}
+
+function deepFreezeJson(json: JsonValue): JsonValue {
+  deepFreeze(json);
+  return json;
 }
 
 function checkPluginName(plugin: unknown): asserts plugin is string {

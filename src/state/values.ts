@@ -24,7 +24,8 @@ function accept(
     // A schema may normalise (strip unknown fields, coerce); the store keeps what it returns.
     value = check.value;
   }
-  return freeze ? deepFreeze(value) : value;
+  if (freeze) deepFreeze(value);
+  return value;
 }
 
 /** `def.apply(current, update)`, validated and frozen. An `apply` that throws is reported with the key. */

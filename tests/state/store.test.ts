@@ -290,3 +290,63 @@ describe('plugins', () => {
     expect(() => store.commit(batch)).toThrow(UnknownKeyError);
   });
 });
+
+describe('values the store cannot freeze or check synchronously', () => {
+  it('refuses a schema that turns asynchronous for some values, leaving the store unchanged', () => {
+    const sometimesAsync = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: (value: unknown) =>
+          (value as number) > 10 ? Promise.resolve({ value: value as number }) : { value: value as number },
+      },
+    };
+    const Level = defineStateKey({
+      key: 'level',
+      schema: sometimesAsync,
+      initial: () => 0,
+      apply: (_v, u: number) => u,
+    });
+    const store = new StateStore({ keys: [Level] });
+    store.update(Level, 5);
+    expect(() => store.update(Level, 50)).toThrow(/asynchronously/);
+    expect(store.get(Level)).toBe(5);
+    expect(store.revision).toBe(1);
+  });
+
+  it('accepts a cyclic value in a non-persistent key', () => {
+    const Graph = lastValue<{ self?: unknown }>({ key: 'graph', initial: () => ({}), persistent: false });
+    const store = new StateStore({ keys: [Graph] });
+    const node: { self?: unknown } = {};
+    node.self = node;
+    store.update(Graph, node);
+    expect(store.get(Graph).self).toBe(store.get(Graph));
+    expect(store.exportPersisted().extensions).toEqual({});
+  });
+
+  it('exports the current values after each commit, including values changed in place in an unfrozen store', () => {
+    const Items = defineStateKey({
+      key: 'items',
+      initial: (): number[] => [],
+      apply: (list, item: number) => {
+        list.push(item);
+        return list;
+      },
+    });
+    const store = new StateStore({ keys: [Items, Count], freezeValues: false });
+    store.update(Items, 1);
+    expect(store.exportPersisted().extensions.items).toEqual([1]);
+    store.update(Items, 2);
+    expect(store.exportPersisted().extensions.items).toEqual([1, 2]);
+
+    const frozen = newStore();
+    frozen.update(Messages, { role: 'user', text: 'a' });
+    const first = frozen.exportPersisted();
+    frozen.update(Count, 1);
+    const second = frozen.exportPersisted();
+    expect(second.extensions.count).toBe(1);
+    expect(second.extensions.messages).toEqual([{ role: 'user', text: 'a' }]);
+    // Shared between exports, so frozen.
+    expect(Object.isFrozen(first.extensions.messages)).toBe(true);
+  });
+});
