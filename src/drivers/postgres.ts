@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
-import { type Codec, codec as defaultCodec } from '../codec/index.ts';
+import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
 import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { idFromKey, idKey, keyUpperBound } from './postgres/idKey.ts';
@@ -51,6 +51,9 @@ interface EncodedPut {
   value: string;
   metadata: string | null;
   expiresAt: number | null;
+  // The encoded trees, kept to build the returned document without parsing the text again.
+  valueJson: JsonValue;
+  metadataJson: JsonValue | undefined;
 }
 
 /**
@@ -132,10 +135,13 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   const now = (): number => Math.floor(clock());
 
   function encodePut(namespace: string, id: string, value: unknown, opts: PutOptions | undefined, t: number) {
+    const valueJson = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    const metadataJson = opts?.metadata === undefined ? undefined : codec.encode(opts.metadata, '$.metadata');
     const encoded: EncodedPut = {
-      value: JSON.stringify(codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`)),
-      metadata:
-        opts?.metadata === undefined ? null : JSON.stringify(codec.encode(opts.metadata, '$.metadata')),
+      valueJson,
+      metadataJson,
+      value: JSON.stringify(valueJson),
+      metadata: metadataJson === undefined ? null : JSON.stringify(metadataJson),
       // Rounded up so a document never expires before its TTL; capped to stay a safe integer.
       expiresAt:
         opts?.ttlMs === undefined ? null : Math.min(t + Math.ceil(opts.ttlMs), Number.MAX_SAFE_INTEGER),
@@ -325,12 +331,13 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         return {
           namespace,
           id,
-          value: codec.decode(JSON.parse(encoded.value)) as V,
+          // Decoding builds fresh objects: the caller's value and the returned one never share state.
+          value: codec.decode(encoded.valueJson) as V,
           revision: written.revision,
           createdAt: written.createdAt,
           updatedAt: t,
-          ...(encoded.metadata !== null && {
-            metadata: codec.decode(JSON.parse(encoded.metadata)) as Record<string, unknown>,
+          ...(encoded.metadataJson !== undefined && {
+            metadata: codec.decode(encoded.metadataJson) as Record<string, unknown>,
           }),
           ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }),
         };
