@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Codec, type Compression, codec as defaultCodec } from '../codec/index.ts';
@@ -20,6 +20,9 @@ import {
 import { acquireFileLock, type FileLock, type FileLockOptions } from './fileLock.ts';
 import { type AutosaveOptions, checkOptions, type PersistentContextOptions } from './options.ts';
 import { removeOrphanTemps } from './orphans.ts';
+
+/** A file as read: its state plus the identity (inode, size, times) it had. */
+type ReadState = FileState & { identity: string | undefined };
 
 /** Options of `reload()`. */
 export interface ReloadOptions {
@@ -54,6 +57,8 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   #changed = new Set<string>();
   /** Checksum of the file as this context last read or wrote it; undefined when there was no file. */
   #syncedChecksum: string | undefined;
+  /** Inode, size and mtime of that file: with the checksum in its head, proves it was not replaced. */
+  #syncedIdentity: string | undefined;
   /** The whole state must be written (the file vanished or was quarantined while we held data). */
   #writeAll = false;
   #queue: Promise<unknown> = Promise.resolve();
@@ -92,6 +97,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     if (state) {
       context.#entries = state.entries;
       context.#syncedChecksum = state.checksum;
+      context.#syncedIdentity = state.identity;
     }
     return context;
   }
@@ -207,10 +213,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   reload(options: ReloadOptions = {}): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
     return this.#serial(async () => {
-      if (!options.discardChanges && this.#syncedChecksum !== undefined) {
-        const head = readHead(this.path);
-        if (head !== null && checksumInHead(head) === this.#syncedChecksum) return;
-      }
+      if (!options.discardChanges && this.#unchangedOnDisk()) return;
       const state = await this.#readRecovering(false);
       if (options.discardChanges) {
         this.#changed = new Set();
@@ -222,6 +225,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
         this.#writeAll = Object.keys(this.#entries).length > 0;
       }
       this.#syncedChecksum = state?.checksum;
+      this.#syncedIdentity = state?.identity;
     });
   }
 
@@ -266,6 +270,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
         }
         await writeFileAtomic(this.path, bytes);
         this.#syncedChecksum = checksum;
+        this.#syncedIdentity = fileIdentity(this.path);
       } catch (error) {
         for (const key of changed) this.#changed.add(key);
         if (writeAll) this.#writeAll = true;
@@ -285,18 +290,31 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
    * null if it does not exist (or was quarantined), else its state. The checksum in the first bytes
    * usually answers without reading the whole file.
    */
-  async #fileNow(): Promise<FileState | 'unchanged' | null> {
-    if (this.#syncedChecksum !== undefined) {
-      const head = readHead(this.path);
-      if (head === null) return null;
-      if (checksumInHead(head) === this.#syncedChecksum) return 'unchanged';
-    }
+  async #fileNow(): Promise<ReadState | 'unchanged' | null> {
+    if (this.#unchangedOnDisk()) return 'unchanged';
     const state = await this.#readRecovering(true);
     if (state !== null && state.checksum === this.#syncedChecksum) return 'unchanged';
     return state;
   }
 
-  async #readState(): Promise<FileState | null> {
+  /**
+   * Whether the file is provably still the one this context last synced: same checksum in its head and
+   * same inode, size and mtime. Another writer always changes the inode (it renames a new file in); a
+   * hand edit in place changes the size or mtime, so it is read and checked instead of silently
+   * overwritten. (An in-place edit of the same size within one filesystem timestamp tick, a few ms,
+   * would go unseen; edits made while a process has the context open belong in that process.)
+   */
+  #unchangedOnDisk(): boolean {
+    if (this.#syncedChecksum === undefined) return false;
+    const head = readHead(this.path);
+    return (
+      head !== null &&
+      checksumInHead(head.bytes) === this.#syncedChecksum &&
+      head.identity === this.#syncedIdentity
+    );
+  }
+
+  async #readState(): Promise<ReadState | null> {
     let bytes: Buffer;
     try {
       bytes = await readFile(this.path);
@@ -310,11 +328,14 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       }
       throw error;
     }
-    return parseFile(bytes, this.path, this.#codec);
+    // Taken after the read: if the file is replaced in between, the identity will not match the
+    // replacement's head, so the next save reads the file again rather than trusting stale facts.
+    const identity = fileIdentity(this.path);
+    return { ...(await parseFile(bytes, this.path, this.#codec)), identity };
   }
 
   /** Reads the file; with `onCorrupt: 'quarantine'` a corrupt one is moved aside (under the lock) and null returned. */
-  async #readRecovering(lockHeld: boolean): Promise<FileState | null> {
+  async #readRecovering(lockHeld: boolean): Promise<ReadState | null> {
     try {
       return await this.#readState();
     } catch (error) {
@@ -410,10 +431,11 @@ function applyChanges(theirs: Entries, ours: Entries, changed: ReadonlySet<strin
 }
 
 /**
- * The first bytes of the file, or null if it does not exist. Synchronous on purpose: three syscalls on
- * a cached page take microseconds, while three thread-pool round trips would add ~0.1 ms to every save.
+ * The first bytes of the file and its identity, or null if it does not exist. Synchronous on purpose:
+ * four syscalls on a cached page take microseconds, while thread-pool round trips would add ~0.1 ms to
+ * every save.
  */
-function readHead(path: string): Buffer | null {
+function readHead(path: string): { bytes: Buffer; identity: string } | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -423,10 +445,21 @@ function readHead(path: string): Buffer | null {
   }
   try {
     const buffer = Buffer.alloc(HEAD_BYTES);
-    return buffer.subarray(0, readSync(fd, buffer, 0, HEAD_BYTES, 0));
+    const bytes = buffer.subarray(0, readSync(fd, buffer, 0, HEAD_BYTES, 0));
+    return { bytes, identity: identityOf(fstatSync(fd, { bigint: true })) };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Inode, size and mtime (ns) of the file, or undefined if it does not exist. */
+function fileIdentity(path: string): string | undefined {
+  const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return stats && identityOf(stats);
+}
+
+function identityOf(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
 }
 
 function checkKey(key: unknown): asserts key is string {

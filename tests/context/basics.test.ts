@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -41,6 +41,19 @@ describe('PersistentContext basics', () => {
     ctx.clear();
     expect(ctx.size).toBe(0);
     expect(ctx.dirty).toBe(true);
+  });
+
+  it('does not rewrite the file when nothing changed', async () => {
+    const path = join(await newDir(), 'ctx.json');
+    const ctx = await PersistentContext.create(path);
+    ctx.set('a', 1);
+    await ctx.save();
+    const before = await stat(path, { bigint: true });
+    await ctx.save();
+    await ctx.close();
+    const after = await stat(path, { bigint: true });
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeNs).toBe(before.mtimeNs);
   });
 
   it('round-trips codec types through the file', async () => {

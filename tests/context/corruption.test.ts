@@ -80,6 +80,34 @@ describe('PersistentContext with a corrupt file', () => {
     expect(ctx.dirty).toBe(true);
   });
 
+  it('detects a hand edit made in place while the context is open, instead of overwriting it', async () => {
+    const path = await savedFile({ limit: 10 });
+    const ctx = await PersistentContext.create(path);
+    // The checksum line is kept: only the data changed, as an editor saving in place would do.
+    const edited = (await readFile(path, 'utf8')).replace('"limit":10', '"limit":200');
+    await writeFile(path, edited);
+    ctx.set('other', 1);
+    await expect(ctx.save()).rejects.toMatchObject({ code: 'CORRUPT_STATE', details: { path } });
+    expect(await readFile(path, 'utf8')).toBe(edited);
+  });
+
+  it('emits a process warning for a quarantine when no handler is given', async () => {
+    const path = await savedFile({ a: 1 });
+    await writeFile(path, '{');
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const ctx = await PersistentContext.create(path, { onCorrupt: 'quarantine' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((w) => w.message).join('\n')).toContain(ctx.quarantinedPath!);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('on reload of a corrupt file with quarantine, keeps the data in memory and writes it back', async () => {
     const path = await savedFile({ a: 1 });
     const ctx = await PersistentContext.create(path, { onCorrupt: 'quarantine', onQuarantine: () => {} });
