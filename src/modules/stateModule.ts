@@ -53,6 +53,8 @@ export interface PreparedStateLoad {
 
 interface Registration {
   readonly options: StateAttributeOptions;
+  /** `$.attr`, kept because building paths (a regexp test each) showed up in profiles of the hot path. */
+  readonly rootPath: string;
   readonly get: () => unknown;
   readonly set: (value: unknown) => void;
 }
@@ -114,6 +116,7 @@ export class StateModule {
     this.#codec.assertEncodable(convertOut(opts, value, path), path);
     const registration: Registration = {
       options: opts,
+      rootPath: path,
       get: () => this.#values.get(attr),
       set: (next) => this.#assign(attr, next, true),
     };
@@ -211,7 +214,7 @@ export class StateModule {
       const descriptor = Object.getOwnPropertyDescriptor(this, attr);
       if (descriptor?.get === registration.get) continue;
       if (descriptor && 'value' in descriptor) {
-        checkAttributeValue(registration.options, descriptor.value, propertyPath('$', attr));
+        checkAttributeValue(registration.options, descriptor.value, registration.rootPath);
         this.#values.set(attr, descriptor.value);
       }
       this.#install(attr, registration);
@@ -220,7 +223,7 @@ export class StateModule {
 
   #assign(attr: string, value: unknown, validate: boolean): void {
     const registration = this.#registry.get(attr)!;
-    if (validate) checkAttributeValue(registration.options, value, propertyPath('$', attr));
+    if (validate) checkAttributeValue(registration.options, value, registration.rootPath);
     const old = this.#values.get(attr);
     this.#values.set(attr, value);
     this.#notify(attr, old, value);
@@ -272,7 +275,7 @@ export class StateModule {
     for (const [key, child] of this.#nested())
       setOwn(out, key, child.#collect(propertyPath(path, key), ancestors));
     for (const [attr, registration] of this.#registry) {
-      const attrPath = propertyPath(path, attr);
+      const attrPath = path === '$' ? registration.rootPath : propertyPath(path, attr);
       setOwn(
         out,
         attr,
@@ -320,7 +323,7 @@ export class StateModule {
     }
     for (const [attr, registration] of this.#registry) {
       if (!Object.hasOwn(data, attr)) continue;
-      const attrPath = propertyPath(path, attr);
+      const attrPath = path === '$' ? registration.rootPath : propertyPath(path, attr);
       // A copy, so the caller's object (or a snapshot) never becomes the live value.
       const raw = copy ? this.#copy(data[attr], attrPath) : data[attr];
       const value = convertIn(registration.options, raw, attrPath);
