@@ -135,6 +135,8 @@ export class ModuleCollection<M extends StateModule> {
   /**
    * Replaces the modules in memory with those saved in the namespace. Every document is read, type
    * checked, migrated and loaded first; if any fails, memory is left unchanged and the error names the id.
+   * Above 1000 modules the namespace is read in pages, so a save by another process between two pages
+   * can mix module versions across pages (each module itself is always whole).
    */
   loadAll(options: LoadStateOptions = {}): Promise<number> {
     return this.#serial(async () => {
