@@ -254,7 +254,8 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     const lock = await this.#lock();
     try {
       const current = await this.#fileNow();
-      // From here to the write nothing awaits (unless compressing): the state written is this instant's.
+      // The bytes are rendered from this instant's state; changes made while they are written land in
+      // the fresh #changed set and stay dirty for the next save.
       const changed = this.#changed;
       const writeAll = this.#writeAll;
       this.#changed = new Set();

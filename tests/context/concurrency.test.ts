@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -130,5 +130,23 @@ describe('the cross-process file lock', () => {
       }),
     );
     expect(maxInside).toBe(1);
+  });
+});
+
+describe('temp files left by killed writers', () => {
+  it("are removed at the next writer's first save, and only this file's", async () => {
+    const dir = await newDir();
+    const path = join(dir, 'ctx.json');
+    const orphan = '.ctx.json.4242.abcdefabcdef.tmp';
+    const otherFilesTemp = '.ctx.json.x.4242.abcdefabcdef.tmp';
+    const youngLockTemp = 'ctx.json.lock.4242.abcdefabcdef.tmp';
+    for (const file of [orphan, otherFilesTemp, youngLockTemp]) await writeFile(join(dir, file), 'partial');
+    const ctx = await PersistentContext.create(path);
+    ctx.set('a', 1);
+    await ctx.save();
+    const left = await readdir(dir);
+    expect(left).not.toContain(orphan);
+    expect(left).toContain(otherFilesTemp);
+    expect(left).toContain(youngLockTemp);
   });
 });
