@@ -76,7 +76,8 @@ function queryToWire(query: object | undefined): Wire {
 }
 
 function rolloutRequestToWire(request: EnqueueRolloutRequest | StartRolloutRequest): Wire {
-  const wire: Wire = { input: request.input === undefined ? null : request.input };
+  // An absent input stays absent, so the server refuses it as the store would.
+  const wire: Wire = request.input === undefined ? {} : { input: request.input };
   if (request.mode !== undefined) wire.mode = request.mode;
   if (request.resourcesId !== undefined) wire.resources_id = request.resourcesId;
   if (request.config !== undefined)
@@ -386,8 +387,10 @@ export class AgentStateClient implements RolloutStore {
   }
 
   /** See RolloutStore.statistics. */
-  async statistics(): Promise<RolloutStoreStatistics> {
-    return statisticsFromWire(await this.#get<Wire>(`${A}/statistics`));
+  async statistics(): Promise<RolloutStoreStatistics & { backend: string }> {
+    const stats = statisticsFromWire(await this.#get<Wire>(`${A}/statistics`));
+    // `name` is this store's name, as for every RolloutStore; the server's own backend is `backend`.
+    return { ...stats, name: this.name, backend: stats.name };
   }
 
   /** See RolloutStore.runHealthCheck (needs an admin token when tokens are configured). */

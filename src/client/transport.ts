@@ -130,6 +130,7 @@ export class HttpTransport {
   async send(spec: RequestSpec): Promise<RawResponse> {
     if (this.#closed) throw new ClosedError('the client is closed', { url: this.#base });
     const idempotencyKey = spec.method === 'POST' ? (spec.idempotencyKey ?? randomUUID()) : undefined;
+    const durableKey = spec.method === 'POST' && spec.idempotencyKey !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
       if (attempt > 0) {
@@ -143,7 +144,7 @@ export class HttpTransport {
         }
       }
       try {
-        const response = await this.#once(spec, idempotencyKey);
+        const response = await this.#once(spec, idempotencyKey, durableKey);
         if (response.status >= 500 && attempt < this.#retries) {
           lastError = errorFromBody(response.status, response.body);
           continue;
@@ -185,7 +186,11 @@ export class HttpTransport {
     this.#inFlight.clear();
   }
 
-  async #once(spec: RequestSpec, idempotencyKey: string | undefined): Promise<RawResponse> {
+  async #once(
+    spec: RequestSpec,
+    idempotencyKey: string | undefined,
+    durableKey: boolean,
+  ): Promise<RawResponse> {
     const url = new URL(this.#base + spec.path);
     for (const [key, value] of Object.entries(spec.query ?? {})) {
       if (value === undefined || value === null) continue;
@@ -195,6 +200,8 @@ export class HttpTransport {
     const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    // A key the caller chose is also kept by the store itself (see DURABLE_KEY_HEADER on the server).
+    if (durableKey) headers['x-agentstate-durable-key'] = '1';
     let payload: string | undefined;
     if (spec.body !== undefined) {
       headers['content-type'] = 'application/json';

@@ -36,6 +36,12 @@ export interface IdempotencyOptions {
 
 /** The header a client sets. */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
+/**
+ * Set (to `1`) by a client whose caller chose the key itself: the server then also passes the key to the
+ * rollout store, which keeps it durably (across restarts and server processes) until pruned. Keys a
+ * client generates for its own retries stay in the server's memory only, so they cost the store nothing.
+ */
+export const DURABLE_KEY_HEADER = 'x-agentstate-durable-key';
 /** The header the server sets on a replayed response. */
 export const REPLAYED_HEADER = 'idempotent-replayed';
 

@@ -1,5 +1,7 @@
 // The RolloutStore conformance suite on every backend: one line per backend.
+
+import { httpRolloutFactory } from '../client/httpBackend.ts';
 import { rolloutStoreConformance } from '../conformance/rolloutStore.ts';
 import { memoryRolloutFactory, sqliteRolloutFactory } from './backends.ts';
 
-rolloutStoreConformance([memoryRolloutFactory, sqliteRolloutFactory]);
+rolloutStoreConformance([memoryRolloutFactory, sqliteRolloutFactory, httpRolloutFactory]);

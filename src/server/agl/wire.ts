@@ -212,13 +212,9 @@ export function resourceToWire(r: Resource): Wire {
   if (r.resourceType === 'prompt_template') {
     return { resource_type: r.resourceType, template: r.template, engine: r.engine };
   }
-  const wire: Wire = {
-    resource_type: r.resourceType,
-    endpoint: r.endpoint,
-    model: r.model,
-    api_key: r.apiKey ?? null,
-  };
-  wire.sampling_parameters = r.samplingParameters ?? {};
+  const wire: Wire = { resource_type: r.resourceType, endpoint: r.endpoint, model: r.model };
+  if (r.apiKey !== undefined) wire.api_key = r.apiKey;
+  if (r.samplingParameters !== undefined) wire.sampling_parameters = r.samplingParameters;
   return wire;
 }
 

@@ -27,7 +27,7 @@ import {
   type Wire,
   workerToWire,
 } from '../agl/wire.ts';
-import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
+import { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER } from '../idempotency.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
 type Handler = (request: FastifyRequest) => Promise<unknown>;
@@ -62,8 +62,10 @@ function enqueueRequestFromWire(w: Wire): EnqueueRolloutRequest {
   return request;
 }
 
-function writeOptions(request: FastifyRequest): WriteOptions {
+/** The store-level idempotency key: only a key the caller chose (see DURABLE_KEY_HEADER). */
+export function writeOptions(request: FastifyRequest): WriteOptions {
   const key = request.headers[IDEMPOTENCY_HEADER];
+  if (request.headers[DURABLE_KEY_HEADER] !== '1') return {};
   return typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {};
 }
 

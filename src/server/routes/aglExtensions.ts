@@ -6,8 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { RolloutStore } from '../../rollouts/index.ts';
 import { spanFromWire, type Wire } from '../agl/wire.ts';
-import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { writeOptions } from './agl.ts';
 
 const spanBody = {
   type: 'object',
@@ -44,9 +44,8 @@ export function registerAglExtensionRoutes(
     },
     async (request) => {
       const spans = ((request.body as Wire).spans as Wire[]).map(spanFromWire);
-      const key = request.headers[IDEMPOTENCY_HEADER];
       const result = await metrics.time('rollouts', 'addManySpans', () =>
-        store.addManySpans(spans, typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {}),
+        store.addManySpans(spans, writeOptions(request)),
       );
       metrics.spansIngested.inc({ source: 'agl' }, result.inserted);
       return {
