@@ -128,6 +128,32 @@ describe('exportPersisted / restore', () => {
     expect(reader.keptAside()).toEqual({});
   });
 
+  it('keeps an unknown key named __proto__ as a plain key', () => {
+    const store = newStore();
+    const persisted = JSON.parse(
+      '{"revision":2,"extensions":{"__proto__":{"x":1},"steps":3}}',
+    ) as PersistedState;
+    expect(store.restore(persisted).unknownKeys).toEqual(['__proto__']);
+    const exported = store.exportPersisted();
+    expect(Object.hasOwn(exported.extensions, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(exported.extensions)).toBe(Object.prototype);
+    expect(JSON.stringify(exported.extensions)).toContain('"__proto__":{"x":1}');
+  });
+
+  it('an install whose kept-aside value fails its schema throws and installs nothing', () => {
+    const Strict = defineStateKey({
+      key: 'strict',
+      schema: z.string(),
+      initial: () => '',
+      apply: (_v, u: string) => u,
+    });
+    const store = newStore();
+    store.restore({ revision: 1, extensions: { strict: 42 } });
+    expect(() => store.install('p', [Strict])).toThrow(CorruptStateError);
+    expect(store.has(Strict)).toBe(false);
+    expect(store.keptAside()).toEqual({ strict: { value: 42, version: 1 } });
+  });
+
   it('refuses a batch started before a restore, even at the same revision number', () => {
     const store = newStore();
     const persisted = store.exportPersisted();
