@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { InvalidInputError } from '../../src/errors.ts';
 import {
   appendList,
   counter,
   defineStateKey,
-  InvalidInputError,
   lastValue,
   mergeRecord,
   StateMap,
   StateStore,
-} from '../../src/index.ts';
+} from '../../src/state/index.ts';
 
 describe('defineStateKey', () => {
   it('applies defaults: run scope, exclusive merge, persistent, not retained, version 1', () => {

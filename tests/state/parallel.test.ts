@@ -1,16 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
-  appendList,
   BaseRevisionMismatchError,
+  ParallelMergeConflictError,
+  RevisionConflictError,
+} from '../../src/errors.ts';
+import {
+  appendList,
   counter,
   lastValue,
   MutationBatch,
-  ParallelMergeConflictError,
   type ParallelTaskContext,
-  RevisionConflictError,
   runParallel,
   StateStore,
-} from '../../src/index.ts';
+} from '../../src/state/index.ts';
 
 const Hits = counter({ key: 'hits' });
 const Log = appendList<string>({ key: 'log' });

@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { CorruptStateError, InvalidInputError, RevisionConflictError } from '../../src/errors.ts';
 import {
   appendList,
-  CorruptStateError,
   counter,
   defineStateKey,
-  InvalidInputError,
   lastValue,
   type PersistedState,
-  RevisionConflictError,
   StateStore,
-} from '../../src/index.ts';
+} from '../../src/state/index.ts';
 
 const Steps = counter({ key: 'steps' });
 const History = appendList<{ at: Date; text: string }>({ key: 'history', scope: 'thread' });

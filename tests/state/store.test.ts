@@ -2,18 +2,20 @@ import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   AlreadyExistsError,
+  InvalidInputError,
+  NotFoundError,
+  RevisionConflictError,
+  UnknownKeyError,
+} from '../../src/errors.ts';
+import {
   appendList,
   type CommitEvent,
   counter,
   defineStateKey,
-  InvalidInputError,
   lastValue,
   MutationBatch,
-  NotFoundError,
-  RevisionConflictError,
   StateStore,
-  UnknownKeyError,
-} from '../../src/index.ts';
+} from '../../src/state/index.ts';
 
 const Count = counter({ key: 'count' });
 const Messages = appendList<{ role: string; text: string }>({ key: 'messages', scope: 'thread' });

@@ -4,16 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CorruptStateError,
-  createPostgresStore,
-  createSqliteStore,
-  type DocumentStore,
-  InvalidInputError,
-  RevisionConflictError,
-  StateStore,
-  ThreadStateRepository,
-} from '../../src/index.ts';
+import { createPostgresStore, createSqliteStore, type DocumentStore } from '../../src/drivers/index.ts';
+import { CorruptStateError, InvalidInputError, RevisionConflictError } from '../../src/errors.ts';
+import { StateStore, ThreadStateRepository } from '../../src/state/index.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
 import { dropSchema, POSTGRES_URL, uniqueName } from '../support/services.ts';
 import { Commits, LastSeen, Log, threadKeys } from './fixtures/keys.ts';
