@@ -84,6 +84,11 @@ export interface RolloutRepository {
   readonly name: string;
   /** Runs `fn` as one write transaction; on SQLite `BEGIN IMMEDIATE`, so writers across processes serialize. */
   write<T>(fn: () => T): T;
+  /**
+   * Runs `fn` inside the current write transaction so that if it throws, its writes are undone and the
+   * transaction goes on (SQLite: SAVEPOINT). The memory backend validates before writing and just runs `fn`.
+   */
+  atomic<T>(fn: () => T): T;
   /** Copies a value before it leaves the store when the backend shares objects (memory); identity otherwise. */
   exportValue<T>(value: T): T;
 

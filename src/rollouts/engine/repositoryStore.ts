@@ -115,6 +115,8 @@ const WORKER_SORT: readonly WorkerSortField[] = [
 // One health-check pass handles at most this many expired attempts; the rest are picked up by the next pass.
 const HEALTH_BATCH = 500;
 const DEFAULT_HEALTH_INTERVAL_MS = 1000;
+// Most operations one group-commit transaction takes; bounds how long one process holds the write lock.
+const MAX_BATCH = 256;
 
 /** Public copy of a rollout row (without internal columns). */
 function toRollout(row: RolloutRow): Rollout {
@@ -162,6 +164,12 @@ export class RepositoryRolloutStore implements RolloutStore {
   readonly #timer: NodeJS.Timeout | undefined;
   // Rollouts finished by the running transaction; waiters are woken once it commits.
   #finishedInTransaction: Rollout[] = [];
+  #pending: Array<{
+    fn: () => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  #flushScheduled = false;
   #closed = false;
 
   /** Wraps a repository; starts the background health check. */
@@ -209,6 +217,66 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#finishedInTransaction = [];
     for (const rollout of finished) this.#waiters.notify(rollout);
     return result;
+  }
+
+  /**
+   * Group commit: operations submitted in the same tick run in one write transaction, each inside its own
+   * savepoint (`repo.atomic`), so one failing operation undoes only itself. With many concurrent runners
+   * this turns one BEGIN/COMMIT per call into one per tick, the dominant cost of small SQLite writes. A
+   * caller's promise settles only after the batch committed, so an awaited write is durable and visible.
+   */
+  #submit<T>(fn: () => T): Promise<T> {
+    this.#assertOpen();
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const ops = this.#pending.splice(0, MAX_BATCH);
+    if (this.#pending.length > 0) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    if (ops.length === 0) return;
+    if (this.#closed) {
+      const error = new ClosedError(`the ${this.name} rollout store is closed`);
+      for (const op of ops) op.reject(error);
+      return;
+    }
+    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    this.#finishedInTransaction = [];
+    try {
+      this.repo.write(() => {
+        for (const op of ops) {
+          const mark = this.#finishedInTransaction.length;
+          try {
+            outcomes.push({ ok: true, value: this.repo.atomic(op.fn) });
+          } catch (error) {
+            this.#finishedInTransaction.length = mark;
+            outcomes.push({ ok: false, value: error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed (another process held the lock past busyTimeoutMs): nothing was written.
+      this.#finishedInTransaction = [];
+      for (const op of ops) op.reject(error);
+      return;
+    }
+    const finished = this.#finishedInTransaction;
+    this.#finishedInTransaction = [];
+    for (const rollout of finished) this.#waiters.notify(rollout);
+    for (let i = 0; i < ops.length; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) ops[i]!.resolve(outcome.value);
+      else ops[i]!.reject(outcome.value);
+    }
   }
 
   /** Runs `fn` once per idempotency key: a retry with the same key returns the first result. */
@@ -407,7 +475,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async startRollout(request: StartRolloutRequest, options?: WriteOptions): Promise<AttemptedRollout> {
     this.#healthCheck();
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('startRollout', options, () => {
         const now = this.#seconds();
         const workerId = request?.workerId ?? null;
@@ -425,7 +493,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   async enqueueRollout(request: EnqueueRolloutRequest, options?: WriteOptions): Promise<Rollout> {
-    const [rollout] = this.#enqueue([request], 'enqueueRollout', options, 'request');
+    const [rollout] = await this.#enqueue([request], 'enqueueRollout', options, 'request');
     return rollout!;
   }
 
@@ -435,14 +503,14 @@ export class RepositoryRolloutStore implements RolloutStore {
     return this.#enqueue(requests, 'enqueueManyRollouts', options, 'requests');
   }
 
-  #enqueue(
+  async #enqueue(
     requests: EnqueueRolloutRequest[],
     operation: string,
     options: WriteOptions | undefined,
     field: string,
-  ) {
+  ): Promise<Rollout[]> {
     this.#assertOpen();
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent(operation, options, () => {
         const now = this.#seconds();
         const rows = requests.map((request, index) =>
@@ -474,7 +542,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     const workerId = options.workerId ?? null;
     if (workerId !== null) requireId(workerId, 'workerId');
     this.#healthCheck();
-    const result = this.#write(() => {
+    const result = await this.#submit(() => {
       const now = this.#seconds();
       const out: AttemptedRollout[] = [];
       let last: AttemptRow | null = null;
@@ -507,7 +575,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#healthCheck();
     const workerId = options?.workerId ?? null;
     if (workerId !== null) requireId(workerId, 'workerId');
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('startAttempt', options, () => {
         const now = this.#seconds();
         const rollout = this.#requireRollout(rolloutId);
@@ -550,7 +618,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   async updateRollout(rolloutId: string, patch: RolloutPatch, options?: WriteOptions): Promise<Rollout> {
     this.#healthCheck();
     const changes = normalizeRolloutPatch(patch);
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('updateRollout', options, () => {
         const now = this.#seconds();
         let row = this.#requireRollout(rolloutId);
@@ -613,7 +681,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#healthCheck();
     requireId(attemptId, 'attemptId');
     const changes = normalizeAttemptPatch(patch);
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('updateAttempt', options, () => {
         const now = this.#seconds();
         const rollout = this.#requireRollout(rolloutId);
@@ -647,7 +715,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   // ---------------------------------------------------------------- spans
 
   async addSpan(span: SpanInput, options?: WriteOptions): Promise<Span | null> {
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('addSpan', options, () => {
         const { stored } = this.#addSpans([span]);
         return stored[0] ?? null;
@@ -658,7 +726,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async addManySpans(spans: SpanInput[], options?: WriteOptions): Promise<SpanWriteResult> {
     if (!Array.isArray(spans)) throw new InvalidInputError('spans must be an array', { field: 'spans' });
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('addManySpans', options, () => this.#addSpans(spans).result),
     );
     return result;
@@ -776,7 +844,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number> {
     requireId(attemptId, 'attemptId');
-    return this.#write(() => {
+    return await this.#submit(() => {
       this.#requireRollout(rolloutId);
       return this.repo.reserveSpanSequenceIds(rolloutId, 1);
     });
@@ -809,7 +877,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async addResources(resources: NamedResources, options?: WriteOptions): Promise<ResourcesUpdate> {
     const checked = normalizeResources(resources);
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('addResources', options, () => {
         const now = this.#seconds();
         const update: ResourcesUpdate = {
@@ -833,7 +901,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   ): Promise<ResourcesUpdate> {
     requireId(resourcesId, 'resourcesId');
     const checked = normalizeResources(resources);
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('updateResources', options, () => {
         const now = this.#seconds();
         const existing = this.repo.getResources(resourcesId);
@@ -897,7 +965,7 @@ export class RepositoryRolloutStore implements RolloutStore {
         field: 'heartbeatStats',
       });
     }
-    const result = this.#write(() =>
+    const result = await this.#submit(() =>
       this.#idempotent('updateWorker', options, () => {
         const worker: Worker = { ...(this.repo.getWorker(workerId) ?? emptyWorker(workerId)) };
         worker.lastHeartbeatTime = this.#seconds();
@@ -966,7 +1034,7 @@ export class RepositoryRolloutStore implements RolloutStore {
         value: olderThanMs,
       });
     }
-    return this.#write(() => this.repo.pruneFinished(this.#seconds() - olderThanMs / 1000));
+    return await this.#submit(() => this.repo.pruneFinished(this.#seconds() - olderThanMs / 1000));
   }
 
   async close(): Promise<void> {

@@ -71,7 +71,7 @@ interface RolloutSpans {
 const DEFAULT_MAX_SPAN_BYTES = 256 * 1024 * 1024;
 
 function contains(value: string | null, part: string): boolean {
-  return value !== null && value.includes(part);
+  return value?.includes(part) === true;
 }
 
 /** Memory implementation of `RolloutRepository`. */
@@ -115,6 +115,10 @@ export class MemoryRolloutRepository implements RolloutRepository {
   }
 
   write<T>(fn: () => T): T {
+    return fn();
+  }
+
+  atomic<T>(fn: () => T): T {
     return fn();
   }
 

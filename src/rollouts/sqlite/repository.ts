@@ -230,6 +230,11 @@ export class SqliteRolloutRepository implements RolloutRepository {
     return this.#transaction.immediate(fn) as T;
   }
 
+  atomic<T>(fn: () => T): T {
+    // Called inside `write`, better-sqlite3 runs a nested transaction function as a SAVEPOINT.
+    return this.#transaction(fn) as T;
+  }
+
   exportValue<T>(value: T): T {
     // Every row is freshly parsed from SQLite: nothing is shared with the store.
     return value;
