@@ -82,7 +82,9 @@ export class MutationBatch {
       const batch = batches[i]!;
       if (batch.baseRevision !== first.baseRevision || batch.epoch !== first.epoch) {
         throw new BaseRevisionMismatchError(
-          `parallel batches must share one base revision: batch 0 is at ${first.baseRevision}, batch ${i} at ${batch.baseRevision}`,
+          batch.epoch !== first.epoch
+            ? `parallel batches must share one base revision: batch ${i} was started on the other side of a store restore than batch 0`
+            : `parallel batches must share one base revision: batch 0 is at ${first.baseRevision}, batch ${i} at ${batch.baseRevision}`,
           { batchIndex: i, expectedRevision: first.baseRevision, actualRevision: batch.baseRevision },
         );
       }

@@ -134,6 +134,8 @@ export class ThreadSession {
   readonly store: StateStore;
   readonly #repository: ThreadStateRepository;
   #documentRevision = 0;
+  // Saves and reloads of one session run in call order; see save().
+  #queue: Promise<unknown> = Promise.resolve();
 
   /** Made by `ThreadStateRepository.open`. */
   constructor(repository: ThreadStateRepository, threadId: string, store: StateStore) {
@@ -147,24 +149,38 @@ export class ThreadSession {
     return this.#documentRevision;
   }
 
-  /** Saves the store's persisted state; `RevisionConflictError` if another writer saved the thread since. */
-  async save(): Promise<ThreadRecord> {
-    const record = await this.#repository.save(this.threadId, this.store.exportPersisted(), {
-      expectedRevision: this.#documentRevision,
+  /**
+   * Saves the store's persisted state; `RevisionConflictError` if another writer saved the thread since.
+   * Calls on one session run one after another (each exports the state when its turn comes), so two
+   * saves in flight never conflict with each other.
+   */
+  save(): Promise<ThreadRecord> {
+    return this.#serial(async () => {
+      const record = await this.#repository.save(this.threadId, this.store.exportPersisted(), {
+        expectedRevision: this.#documentRevision,
+      });
+      this.#documentRevision = record.documentRevision;
+      return record;
     });
-    this.#documentRevision = record.documentRevision;
-    return record;
   }
 
   /** Loads the saved state into the store, replacing its persistent state; undefined when nothing is saved. */
-  async reload(): Promise<RestoreReport | undefined> {
-    const record = await this.#repository.load(this.threadId);
-    if (record === undefined) {
-      this.#documentRevision = 0;
-      return undefined;
-    }
-    const report = this.store.restore(record.state);
-    this.#documentRevision = record.documentRevision;
-    return report;
+  reload(): Promise<RestoreReport | undefined> {
+    return this.#serial(async () => {
+      const record = await this.#repository.load(this.threadId);
+      if (record === undefined) {
+        this.#documentRevision = 0;
+        return undefined;
+      }
+      const report = this.store.restore(record.state);
+      this.#documentRevision = record.documentRevision;
+      return report;
+    });
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work);
+    this.#queue = run.catch(() => {});
+    return run;
   }
 }

@@ -82,6 +82,18 @@ describe.each(driverFactories.map((f) => [f.name, f] as [string, DriverFactory])
       if (otherDocuments !== fixture.store && name !== 'postgres') await otherDocuments.close();
     });
 
+    it('saves of one session run one after another, so they never conflict with each other', async () => {
+      const state = newState();
+      const session = await repo.open('serial', state);
+      state.update(Commits, 1);
+      const first = session.save();
+      state.update(Commits, 1);
+      const second = session.save();
+      const records = await Promise.all([first, second]);
+      expect(records.map((r) => r.documentRevision)).toEqual([1, 2]);
+      expect((await repo.load('serial'))!.state.extensions.commits).toBe(2);
+    });
+
     it('creating a thread that already exists is a conflict, and save needs an expected revision', async () => {
       const state = newState();
       await repo.save('t', state.exportPersisted(), { expectedRevision: 0 });
