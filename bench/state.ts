@@ -4,8 +4,8 @@
  * - commit of a 10-op batch, snapshot() and get() on a store with 100 keys (ops/s);
  * - runParallel with 32 tasks (one merged commit per run, and a run where 4 tasks conflict on an
  *   exclusive key and go through the sequential fallback);
- * - thread save + load round trip of a ~1 MB state on every DocumentStore driver that is available
- *   (memory, SQLite, PostgreSQL; the fs driver is left out as it is not a thread store target here).
+ * - thread save + load round trip of a ~1 MB state on the memory, SQLite and PostgreSQL drivers
+ *   (PostgreSQL when reachable at AGENTSTATE_TEST_POSTGRES or the default test URL).
  *
  * Peer, measured in the same run and interleaved round by round: LangGraph.js `MemorySaver`
  * (@langchain/langgraph-checkpoint), storing an equivalent state per step the way LangGraph's Pregel loop
