@@ -65,8 +65,11 @@ interface EncodedPut {
  *   WHERE revision = $expected`), so concurrent writers on any number of connections or machines can
  *   never both win; an expired row counts as absent. A batch is one transaction.
  * - `watch` sees every committed change, from this process or any other, through LISTEN/NOTIFY: each
- *   write notifies inside its own transaction. Local writes take the same path (each watcher sees an
- *   event exactly once), and a write resolves after this store's watchers have received its events.
+ *   write notifies inside its own transaction (delivered on commit, in commit order). Local writes take
+ *   the same path (each watcher sees an event exactly once), and a write resolves after this store's
+ *   watchers have received its events. Writes skip NOTIFY while no store watches the schema, because
+ *   notifying commits are serialised database-wide (see postgres/statements.ts). A watcher whose
+ *   connection drops is reconnected; events sent meanwhile are lost (NOTIFY is a feed, not a log).
  * - `list` orders ids exactly as JavaScript compares strings (UTF-16 code units), like every other
  *   driver: the key column holds the id as UTF-16 bytes (see postgres/idKey.ts). A TEXT key with the
  *   "C" collation would order by code point (UTF-8 bytes), which puts U+E000-U+FFFF before characters
@@ -98,7 +101,16 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   const origin = randomBytes(8).toString('hex');
   const sql = buildStatements(schema, channel, origin);
   const hub = new ChangeHub();
-  const listener = new ChannelListener(pool, channel, origin, (event) => hub.emit(event));
+  const listener = new ChannelListener(pool, channel, origin, (event) => hub.emit(event), {
+    // Registered watchers make writes notify (see postgres/statements.ts); the table needs the schema.
+    afterListen: async (client) => {
+      await ready();
+      await client.query(sql.registerListener, [now()]);
+    },
+    beforeUnlisten: async (client) => {
+      await client.query(sql.unregisterListener);
+    },
+  });
   let seq = 0;
   let closed = false;
   let migrated: Promise<void> | undefined;
@@ -271,6 +283,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     if (sweeping) return sweeping;
     sweeping = (async () => {
       await ready();
+      await pool.query(sql.pruneListeners);
       const t = now();
       let removed = 0;
       for (;;) {

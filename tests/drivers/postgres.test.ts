@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { channelFor } from '../../src/drivers/postgres/identifiers.ts';
+import { SCHEMA_VERSION } from '../../src/drivers/postgres/schema.ts';
 import {
   type ChangeEvent,
   createPostgresStore,
@@ -124,7 +125,9 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     const many = Array.from({ length: 5 }, () => open());
     await Promise.all(many.map((store, i) => store.put('agents', `a${i}`, i)));
     const versions = await admin<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations`);
-    expect(versions).toEqual([{ version: 1 }]);
+    expect(versions.map((row) => row.version)).toEqual(
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+    );
     expect((await many[0]!.list('agents')).items).toHaveLength(5);
   });
 
@@ -189,10 +192,8 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     const writer = open();
     const seen: ChangeEvent[] = [];
     await store.watch('agents', (event) => seen.push(event));
-    const channel = `agentstate_${schema}`;
     const killed = await admin<{ ok: boolean }>(
-      'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1',
-      [`LISTEN "${channel}"`],
+      `SELECT pg_terminate_backend(pid) AS ok FROM "${schema}".listeners`,
     );
     expect(killed).toEqual([{ ok: true }]);
     // Events sent while the listener is down are lost (NOTIFY is not a log); keep writing until one arrives.
@@ -211,6 +212,34 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     await store.watch('agents', (event) => seen.push(event));
     await store.put('agents', 'long', 1);
     expect(seen.map((e) => e.id)).toEqual(['long']);
+  });
+
+  it('notifies only while some store watches the schema, and forgets watchers that are gone', async () => {
+    const store = open();
+    const raw = new pg.Client({ connectionString: POSTGRES_URL });
+    await raw.connect();
+    try {
+      const heard: string[] = [];
+      raw.on('notification', (message) => heard.push(message.payload ?? ''));
+      await raw.query(`LISTEN "${channelFor(schema)}"`);
+      await store.put('agents', 'unwatched', 1);
+      const watcher = open();
+      const subscription = await watcher.watch('agents', () => {});
+      await store.put('agents', 'watched', 1);
+      await eventually(() => heard.length === 1);
+      expect(JSON.parse(heard[0]!)).toMatchObject({ t: 'put', n: 'agents', r: 1 });
+      await subscription.close();
+      await watcher.close(); // unregisters: writes stop notifying
+      await store.put('agents', 'unwatched-again', 1);
+      // A registration left by a crashed process is pruned by the sweep.
+      await admin(`INSERT INTO "${schema}".listeners (pid, since) VALUES (2147483000, 0)`);
+      await store.sweepExpired();
+      expect(await admin(`SELECT pid FROM "${schema}".listeners`)).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(heard).toHaveLength(1);
+    } finally {
+      await raw.end();
+    }
   });
 
   it('sweeps expired documents in batches and reports them as expire events', async () => {

@@ -17,6 +17,14 @@ interface Payload {
   s?: unknown;
 }
 
+/** SQL run on the listening connection: after LISTEN (before `start` resolves) and before UNLISTEN. */
+export interface ListenerHooks {
+  /** Runs once LISTEN is active; `start()` resolves only after it. */
+  afterListen(client: PoolClient): Promise<void>;
+  /** Runs before the connection stops listening. */
+  beforeUnlisten(client: PoolClient): Promise<void>;
+}
+
 /**
  * The one connection per store that LISTENs on the store's channel. It is opened lazily (first
  * `watch`), held out of the pool until the store closes, and reopened with backoff when it drops.
@@ -38,11 +46,20 @@ export class ChannelListener {
   // seq -> resolve of a writer waiting for its own event to reach this store's watchers.
   readonly #waiters = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
 
-  constructor(pool: Pool, channel: string, origin: string, onEvent: (event: ChangeEvent) => void) {
+  readonly #hooks: ListenerHooks;
+
+  constructor(
+    pool: Pool,
+    channel: string,
+    origin: string,
+    onEvent: (event: ChangeEvent) => void,
+    hooks: ListenerHooks,
+  ) {
     this.#pool = pool;
     this.#channel = channel;
     this.#origin = origin;
     this.#onEvent = onEvent;
+    this.#hooks = hooks;
   }
 
   /** Whether LISTEN is active right now. */
@@ -89,6 +106,7 @@ export class ChannelListener {
     if (!client) return;
     this.#detach();
     try {
+      await this.#hooks.beforeUnlisten(client);
       await client.query(`UNLISTEN ${quoteIdentifier(this.#channel)}`);
       client.release();
     } catch (error) {
@@ -115,6 +133,7 @@ export class ChannelListener {
     };
     try {
       await client.query(`LISTEN ${quoteIdentifier(this.#channel)}`);
+      await this.#hooks.afterListen(client);
     } catch (error) {
       this.#detach();
       client.release(error as Error);

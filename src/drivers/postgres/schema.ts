@@ -12,6 +12,8 @@ import { MIGRATION_LOCK_CLASS, migrationLockKey, quoteIdentifier } from './ident
  *   drives TTLs in tests and in simulations.
  * - The partial index holds only documents with a TTL: the sweep reads the due ones in expiry order and
  *   its cost follows the number of expiring documents, not the table size.
+ * - `listeners` lists the backends LISTENing through this driver (see statements.ts for why writes
+ *   notify only while it is non-empty).
  */
 function migrations(s: string): string[] {
   return [
@@ -28,6 +30,7 @@ function migrations(s: string): string[] {
        PRIMARY KEY (namespace, id_key)
      );
      CREATE INDEX documents_expires_at ON ${s}.documents (expires_at) WHERE expires_at IS NOT NULL;`,
+    `CREATE TABLE ${s}.listeners (pid INT PRIMARY KEY, since BIGINT NOT NULL);`,
   ];
 }
 

@@ -34,6 +34,12 @@ export interface Statements {
   sweep: string;
   /** Qualified table name, for `list`, which builds its WHERE clause per call. */
   table: string;
+  /** Run on the listener connection after LISTEN: $1 now. Also forgets listeners whose backend is gone. */
+  registerListener: string;
+  /** Run on the listener connection before UNLISTEN. */
+  unregisterListener: string;
+  /** Forgets listeners whose backend is gone (a process that crashed while watching). */
+  pruneListeners: string;
 }
 
 /**
@@ -43,6 +49,14 @@ export interface Statements {
  * hex (exact even for lone surrogates; at most 4 KB, within NOTIFY's 8000-byte limit). `o` (this
  * store's origin token) and `s` (a per-store sequence number) let a writer wait for its own events, and
  * keep the payloads of one transaction distinct (PostgreSQL folds identical ones into one).
+ *
+ * A write notifies only while some backend is registered in `listeners`. NOTIFY takes a database-wide
+ * lock from its commit until the commit record is flushed, so notifying writes commit one at a time
+ * (no group commit): measured here, concurrent upserts ran 5-15x slower with NOTIFY than without.
+ * Writes therefore skip it when nobody watches the schema. A watcher registers after its LISTEN is
+ * active and before `watch` resolves, so every write that starts after `watch` resolves sees the
+ * registration (READ COMMITTED: each statement reads the committed state at its start) and notifies.
+ * A stale registration (a crashed process) only costs notifications nobody reads until it is pruned.
  */
 export function buildStatements(schema: string, channel: string, origin: string): Statements {
   const t = `${quoteIdentifier(schema)}.documents`;
@@ -51,8 +65,11 @@ export function buildStatements(schema: string, channel: string, origin: string)
   const o = literal(origin);
   const payload = (type: string, extra: string) =>
     `json_build_object('t', '${type}', 'n', w.namespace, 'k', encode(w.id_key, 'hex'), 'r', w.revision${extra})::text`;
+  const listeners = `${quoteIdentifier(schema)}.listeners`;
+  const watched = `EXISTS (SELECT 1 FROM ${listeners})`;
   const notify = (type: string, seq: string) =>
-    `pg_notify(${ch}, ${payload(type, `, 'o', ${o}, 's', ${seq}::bigint`)})`;
+    `CASE WHEN ${watched} THEN pg_notify(${ch}, ${payload(type, `, 'o', ${o}, 's', ${seq}::bigint`)}) END`;
+  const prune = `DELETE FROM ${listeners} WHERE pid <> pg_backend_pid() AND pid NOT IN (SELECT pid FROM pg_stat_activity)`;
   const expired = (alias: string, now: string) =>
     `(${alias}expires_at IS NOT NULL AND ${alias}expires_at <= ${now})`;
   const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
@@ -95,7 +112,12 @@ export function buildStatements(schema: string, channel: string, origin: string)
           ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         AND expires_at <= $1::bigint
         RETURNING namespace, id_key, revision)
-      SELECT pg_notify(${ch}, ${payload('expire', '')}) FROM w`,
+      SELECT CASE WHEN ${watched} THEN pg_notify(${ch}, ${payload('expire', '')}) END FROM w`,
+    registerListener: `WITH pruned AS (${prune})
+      INSERT INTO ${listeners} (pid, since) VALUES (pg_backend_pid(), $1::bigint)
+      ON CONFLICT (pid) DO UPDATE SET since = EXCLUDED.since`,
+    unregisterListener: `DELETE FROM ${listeners} WHERE pid = pg_backend_pid()`,
+    pruneListeners: prune,
   };
 }
 
