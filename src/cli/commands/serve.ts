@@ -1,0 +1,99 @@
+/** `agentstate serve`: the HTTP server on SQLite (default) or PostgreSQL, with graceful shutdown. */
+import { resolve } from 'node:path';
+import { InvalidInputError } from '../../errors.ts';
+import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
+import { createServer } from '../../server/createServer.ts';
+import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
+import { intOption, parse } from '../args.ts';
+import type { Io } from '../output.ts';
+import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
+
+/** Help text of `serve`. */
+export const SERVE_HELP = `Usage: agentstate serve [options]
+
+Start the HTTP server: the Agent Lightning store API (/v1/agl), OTLP traces (/v1/traces),
+documents (/v1/state), /health, /metrics and /openapi.json.
+
+Options:
+  --port <n>           Port (default ${DEFAULT_PORT}; 0 = any free port)
+  --host <addr>        Interface (default 127.0.0.1)
+  --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
+  --postgres <url>     Keep documents in PostgreSQL (rollouts stay in SQLite until the PostgreSQL
+                       rollout backend is available)
+  --redis <url>        Redis for TTL signals and locks (reserved; not used by the HTTP API yet)
+  --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
+  --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
+  --insecure           Allow a non-loopback --host without tokens
+  --log-level <lvl>    fatal, error, warn, info (default), debug, trace
+  -h, --help           Show this help
+
+SIGINT/SIGTERM stop the server gracefully: requests in flight finish, then the stores close.`;
+
+/** Runs `serve` until a signal stops it; resolves with the exit code. */
+export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  const { values } = parse(argv, {
+    port: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    data: { type: 'string', default: DEFAULT_DATA_DIR },
+    postgres: { type: 'string' },
+    redis: { type: 'string' },
+    token: { type: 'string', multiple: true },
+    'tokens-file': { type: 'string' },
+    insecure: { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.out(SERVE_HELP);
+    return 0;
+  }
+  if (values.token && values['tokens-file']) {
+    throw new InvalidInputError('give either --token or --tokens-file, not both', { option: 'token' });
+  }
+  const tokens: TokenSpec[] = values['tokens-file']
+    ? await readTokensFile(values['tokens-file'])
+    : (values.token ?? []).map(parseTokenArgument);
+  const port = intOption(values.port, 'port', DEFAULT_PORT);
+
+  const stores = await openStores({ data: resolve(values.data), postgres: values.postgres });
+  const app = await createServer({
+    rollouts: stores.rollouts,
+    documents: stores.documents,
+    tokens,
+    logger: { level: values['log-level'] },
+    closeStores: true,
+  });
+  let address: string;
+  try {
+    address = await listenServer(app, { host: values.host, port, insecure: values.insecure });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  io.out(
+    `agentstate listening on ${address} (${stores.description}${tokens.length > 0 ? `, ${tokens.length} token(s)` : ', no tokens: loopback only'})`,
+  );
+  if (values.redis) io.err('note: --redis is accepted but the HTTP API does not use Redis yet');
+
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (reason: string) => {
+      if (stopping) {
+        // A second signal: stop waiting for requests in flight.
+        io.err('forced exit');
+        process.exit(130);
+      }
+      stopping = true;
+      io.err(`${reason}: finishing requests in flight, then closing the stores`);
+      app.close().then(resolveStop, (error: unknown) => {
+        io.err(`error while closing: ${error instanceof Error ? error.message : String(error)}`);
+        resolveStop();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    signal?.addEventListener('abort', () => stop('stop requested'), { once: true });
+  });
+  io.err('stopped');
+  return 0;
+}

@@ -1,0 +1,189 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/index.ts';
+import { AgentStateClient, SqliteRolloutStore } from '../../src/index.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'agentstate-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function captureIo() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), interactive: false },
+    out,
+    err,
+  };
+}
+
+async function run(argv: string[]) {
+  const { io, out, err } = captureIo();
+  const code = await main(argv, io);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** Starts `serve` in this process on a free port; returns its URL and a stop function. */
+async function startServe(data: string, extra: string[] = []) {
+  const { io, out, err } = captureIo();
+  const controller = new AbortController();
+  const done = main(
+    ['serve', '--port', '0', '--data', data, '--log-level', 'warn', ...extra],
+    io,
+    controller.signal,
+  );
+  for (let i = 0; i < 200 && !out.some((l) => l.includes('listening on')); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const url = /listening on (\S+)/.exec(out.join('\n'))?.[1];
+  if (!url) throw new Error(`serve did not start: ${err.join('\n')}`);
+  return {
+    url,
+    stop: async () => {
+      controller.abort();
+      return done;
+    },
+  };
+}
+
+describe('agentstate CLI', () => {
+  it('prints help for every command', async () => {
+    for (const command of ['serve', 'status', 'rollouts', 'spans', 'backup', 'restore']) {
+      const result = await run([command, '--help']);
+      expect(result.code).toBe(0);
+      expect(result.out).toContain(`Usage: agentstate ${command}`);
+    }
+    const top = await run(['--help']);
+    expect(top.out).toContain('Commands:');
+    expect((await run(['nope'])).code).toBe(2);
+  });
+
+  it('refuses a non-loopback host without tokens', async () => {
+    const result = await run([
+      'serve',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '0',
+      '--data',
+      tempDir(),
+      '--log-level',
+      'warn',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain('FORBIDDEN');
+  });
+
+  it('serves, reports status, lists and shows rollouts, tails spans, backs up and restores', async () => {
+    const data = tempDir();
+    const server = await startServe(data);
+    const client = new AgentStateClient({ url: server.url });
+    const [queued] = await client.enqueueManyRollouts([{ input: 'cli' }, { input: 'other' }]);
+    const taken = (await client.dequeueRollout({ workerId: 'w-cli' }))!;
+    await client.addSpan({
+      rolloutId: taken.rolloutId,
+      attemptId: taken.attempt.attemptId,
+      traceId: 't',
+      spanId: 's1',
+      name: 'first',
+    });
+    await client.addSpan({
+      rolloutId: taken.rolloutId,
+      attemptId: taken.attempt.attemptId,
+      traceId: 't',
+      spanId: 's2',
+      name: 'second',
+    });
+    await client.close();
+
+    const status = await run(['status', '--url', server.url, '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.out).statistics).toMatchObject({
+      totalRollouts: 2,
+      totalSpans: 2,
+      backend: 'sqlite',
+    });
+    expect((await run(['status', '--url', server.url])).out).toContain('rollouts   2 (queue 1)');
+
+    const list = await run(['rollouts', 'list', '--url', server.url, '--status', 'queuing', '--json']);
+    expect(JSON.parse(list.out).items).toHaveLength(1);
+    const table = await run(['rollouts', 'list', '--url', server.url]);
+    expect(table.out).toContain(queued!.rolloutId);
+    expect(table.out).toContain('2 of 2');
+    const show = await run(['rollouts', 'show', taken.rolloutId, '--url', server.url, '--json']);
+    expect(JSON.parse(show.out)).toMatchObject({ spanCount: 2, attempts: [{ workerId: 'w-cli' }] });
+    const missing = await run(['rollouts', 'show', 'ro-missing', '--url', server.url]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('NOT_FOUND');
+
+    const tail = await run(['spans', 'tail', taken.rolloutId, '-n', '1', '--url', server.url, '--json']);
+    expect(tail.out.split('\n').map((l) => JSON.parse(l).name)).toEqual(['second']);
+
+    const file = join(tempDir(), 'backup.db');
+    const backup = await run(['backup', file, '--data', data, '--json']);
+    expect(backup.code, backup.err).toBe(0);
+    expect(JSON.parse(backup.out).bytes).toBeGreaterThan(0);
+    expect((await run(['backup', file, '--data', data])).err).toContain('ALREADY_EXISTS');
+
+    expect(await server.stop()).toBe(0);
+
+    const fresh = tempDir();
+    const restored = await run(['restore', file, '--data', fresh, '--json']);
+    expect(restored.code, restored.err).toBe(0);
+    const store = new SqliteRolloutStore({ path: join(fresh, 'agentstate.db'), healthCheckIntervalMs: 0 });
+    expect((await store.statistics()).totalSpans).toBe(2);
+    await store.close();
+
+    // Restoring over existing data keeps the old database aside.
+    const again = await run(['restore', file, '--data', fresh, '--json']);
+    const previous = JSON.parse(again.out).previous as string;
+    expect(existsSync(previous)).toBe(true);
+  });
+
+  it('refuses to restore a file that is not a backup', async () => {
+    const data = tempDir();
+    const bogus = join(data, 'bogus.db');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bogus, 'not sqlite at all, just text'.repeat(100));
+    const result = await run(['restore', bogus, '--data', data]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain('CORRUPT_STATE');
+  });
+
+  it('npm start: a fresh data directory, curl /v1/agl/health, graceful SIGTERM', async () => {
+    const data = tempDir();
+    const child = spawn(process.execPath, ['src/cli/main.ts', 'serve', '--port', '0', '--data', data], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += String(chunk);
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 400 && !/listening on (\S+)/.test(stdout); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const url = /listening on (\S+)/.exec(stdout)?.[1];
+    expect(url, stderr).toBeDefined();
+    const response = await fetch(`${url}/v1/agl/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('stopped');
+    expect(existsSync(join(data, 'agentstate.db'))).toBe(true);
+  }, 20_000);
+});
