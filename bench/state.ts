@@ -164,7 +164,7 @@ class LangGraphThread {
     this.#step++;
     // MemorySaver keeps every checkpoint (history); drop it now and then so the run's memory stays
     // bounded. Our store keeps no history, so this only removes work the peer would otherwise pile up.
-    if (this.#step % 2000 === 0) await this.saver.deleteThread(this.#config.configurable.thread_id);
+    if (this.#step % 500 === 0) await this.saver.deleteThread(this.#config.configurable.thread_id);
     this.#config = (await this.saver.put(this.#config, next, {
       source: 'loop',
       step: this.#step,

@@ -24,23 +24,31 @@ export function deepFreeze(value: unknown): boolean {
   if (walking.has(value)) return true;
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return false;
   Object.freeze(value);
-  walking.add(value);
   let whole = !(value instanceof Date || value instanceof Map || value instanceof Set);
+  // Registered as "on the walk" only once an object child is met: most state objects are leaves
+  // (strings and numbers only), and each WeakSet operation costs about as much as freezing them.
+  let marked = false;
+  const child = (item: unknown): void => {
+    if (typeof item !== 'object' || item === null) return;
+    if (!marked) {
+      walking.add(value);
+      marked = true;
+    }
+    if (!deepFreeze(item)) whole = false;
+  };
   if (Array.isArray(value)) {
-    for (const item of value) if (!deepFreeze(item)) whole = false;
+    for (const item of value) child(item);
   } else if (value instanceof Map) {
     for (const [k, v] of value) {
-      deepFreeze(k);
-      deepFreeze(v);
+      child(k);
+      child(v);
     }
   } else if (value instanceof Set) {
-    for (const item of value) deepFreeze(item);
+    for (const item of value) child(item);
   } else {
-    for (const name of Object.keys(value)) {
-      if (!deepFreeze((value as Record<string, unknown>)[name])) whole = false;
-    }
+    for (const name of Object.keys(value)) child((value as Record<string, unknown>)[name]);
   }
-  walking.delete(value);
+  if (marked) walking.delete(value);
   (whole ? immutable : frozenButMutable).add(value);
   return whole;
 }
