@@ -764,4 +764,9 @@ export interface RolloutStoreOptions {
   now?: () => number;
   /** Period of the background health check, ms (default 1000); 0 disables the timer (checks still run before reads). */
   healthCheckIntervalMs?: number;
+  /**
+   * Writes submitted in the same tick share one transaction, each in its own savepoint (default true).
+   * false: one transaction per call (the naive baseline of the benchmark).
+   */
+  groupCommit?: boolean;
 }

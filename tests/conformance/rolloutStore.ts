@@ -825,6 +825,47 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
           });
         });
 
+        describe('concurrent writes', () => {
+          it('settles writes of the same tick independently: a failing one undoes only itself', async () => {
+            const r = await store.startRollout({ input: 1 });
+            const results = await Promise.allSettled([
+              store.addSpan(span(r, 'a')),
+              store.updateRollout('ro-missing', { status: 'failed' }),
+              store.addManySpans([span(r, 'b'), { ...span(r, 'c'), attemptId: 'at-missing' }]),
+              store.enqueueRollout({ input: 2 }),
+              store.updateAttempt(r.rolloutId, 'latest', { metadata: { ok: true } }),
+            ]);
+            expect(results.map((x) => x.status)).toEqual([
+              'fulfilled',
+              'rejected',
+              'rejected',
+              'fulfilled',
+              'fulfilled',
+            ]);
+            expect((await store.querySpans(r.rolloutId)).items.map((x) => x.spanId)).toEqual(['a']);
+            expect((await store.queryRollouts()).total).toBe(2);
+            expect((await store.getLatestAttempt(r.rolloutId))?.metadata).toEqual({ ok: true });
+          });
+
+          it('works the same with group commit off', async () => {
+            const single = await factory.create({
+              now: clock.now,
+              healthCheckIntervalMs: 0,
+              groupCommit: false,
+            });
+            try {
+              const rollouts = await Promise.all(
+                Array.from({ length: 5 }, (_, i) => single.store.enqueueRollout({ input: i })),
+              );
+              const taken = await Promise.all(rollouts.map(() => single.store.dequeueRollout()));
+              expect(new Set(taken.map((t) => t?.rolloutId)).size).toBe(5);
+              expect(taken.map((t) => t?.input)).toEqual([0, 1, 2, 3, 4]);
+            } finally {
+              await single.cleanup();
+            }
+          });
+        });
+
         describe('statistics and retention', () => {
           it('counts what is stored', async () => {
             await store.enqueueManyRollouts([{ input: 1 }, { input: 2 }]);

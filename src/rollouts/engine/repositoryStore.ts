@@ -117,6 +117,14 @@ const HEALTH_BATCH = 500;
 const DEFAULT_HEALTH_INTERVAL_MS = 1000;
 // Most operations one group-commit transaction takes; bounds how long one process holds the write lock.
 const MAX_BATCH = 256;
+const MAX_OPS_PER_TURN = 1024;
+
+/** A write waiting for the next group commit. */
+interface PendingWrite {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
 
 /** Public copy of a rollout row (without internal columns). */
 function toRollout(row: RolloutRow): Rollout {
@@ -164,11 +172,8 @@ export class RepositoryRolloutStore implements RolloutStore {
   readonly #timer: NodeJS.Timeout | undefined;
   // Rollouts finished by the running transaction; waiters are woken once it commits.
   #finishedInTransaction: Rollout[] = [];
-  #pending: Array<{
-    fn: () => unknown;
-    resolve: (value: unknown) => void;
-    reject: (error: unknown) => void;
-  }> = [];
+  #pending: PendingWrite[] = [];
+  readonly #maxBatch: number;
   #flushScheduled = false;
   #closed = false;
 
@@ -178,6 +183,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.name = repo.name;
     this.#now = options.now ?? Date.now;
     this.#createdAt = this.#now();
+    this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
     const interval = options.healthCheckIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
     if (!Number.isFinite(interval) || interval < 0) {
       throw new InvalidInputError('healthCheckIntervalMs must be a number of ms >= 0', {
@@ -238,12 +244,20 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   #flush(): void {
     this.#flushScheduled = false;
-    const ops = this.#pending.splice(0, MAX_BATCH);
-    if (this.#pending.length > 0) {
+    // Bound the work of one turn so timers and I/O still get to run under a flood of writes.
+    let budget = MAX_OPS_PER_TURN;
+    while (this.#pending.length > 0 && budget > 0) {
+      const ops = this.#pending.splice(0, this.#maxBatch);
+      budget -= ops.length;
+      this.#runBatch(ops);
+    }
+    if (this.#pending.length > 0 && !this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
     }
-    if (ops.length === 0) return;
+  }
+
+  #runBatch(ops: PendingWrite[]): void {
     if (this.#closed) {
       const error = new ClosedError(`the ${this.name} rollout store is closed`);
       for (const op of ops) op.reject(error);
