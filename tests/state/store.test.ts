@@ -326,6 +326,16 @@ describe('values the store cannot freeze or check synchronously', () => {
     expect(store.exportPersisted().extensions).toEqual({});
   });
 
+  it('re-encodes values JavaScript cannot freeze (a Date) on every export', () => {
+    const Seen = lastValue<Date>({ key: 'seen', initial: () => new Date(0) });
+    const store = new StateStore({ keys: [Seen] });
+    store.update(Seen, new Date(1000));
+    expect(store.exportPersisted().extensions.seen).toEqual({ $t: 'Date', v: '1970-01-01T00:00:01.000Z' });
+    // Object.freeze does not stop setTime; the export must still tell the truth.
+    store.get(Seen).setTime(2000);
+    expect(store.exportPersisted().extensions.seen).toEqual({ $t: 'Date', v: '1970-01-01T00:00:02.000Z' });
+  });
+
   it('exports the current values after each commit, including values changed in place in an unfrozen store', () => {
     const Items = defineStateKey({
       key: 'items',
