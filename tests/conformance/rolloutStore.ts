@@ -847,6 +847,24 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             expect((await store.getLatestAttempt(r.rolloutId))?.metadata).toEqual({ ok: true });
           });
 
+          it('never drops a write submitted before close silently', async () => {
+            const pending = [store.enqueueRollout({ input: 1 }), store.enqueueRollout({ input: 2 })];
+            const closing = store.close();
+            const settled = await Promise.allSettled(pending);
+            await closing;
+            // Local backends commit them; a remote client may refuse them, but only with CLOSED.
+            for (const result of settled) {
+              if (result.status === 'rejected') expect(isAgentStateError(result.reason, 'CLOSED')).toBe(true);
+            }
+            const fulfilled = settled.filter((result) => result.status === 'fulfilled').length;
+            if (factory.name === 'memory' || factory.name === 'sqlite') expect(fulfilled).toBe(2);
+            if (fixture.reopen !== undefined) {
+              const again = await fixture.reopen({ now: clock.now, healthCheckIntervalMs: 0 });
+              extra.push(again);
+              expect((await again.queryRollouts()).total).toBeGreaterThanOrEqual(fulfilled);
+            }
+          });
+
           it('works the same with group commit off', async () => {
             const single = await factory.create({
               now: clock.now,

@@ -1053,6 +1053,8 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Writes already submitted are committed, not dropped.
+    while (this.#pending.length > 0) this.#runBatch(this.#pending.splice(0, this.#maxBatch));
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#waiters.close();
