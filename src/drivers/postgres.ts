@@ -176,8 +176,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     }
   }
 
-  function rowToDocument<V>(namespace: string, row: DocumentRow): StoredDocument<V> {
-    const id = idFromKey(row.id_key);
+  function rowToDocument<V>(namespace: string, id: string, row: DocumentRow): StoredDocument<V> {
     return {
       namespace,
       id,
@@ -316,7 +315,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       try {
         await ready();
         const { rows } = await pool.query<DocumentRow>(sql.get, [namespace, idKey(id), now()]);
-        return rows[0] && rowToDocument<V>(namespace, rows[0]);
+        return rows[0] && rowToDocument<V>(namespace, id, rows[0]);
       } catch (error) {
         throw failure(error, { operation: 'get', namespace, id });
       }
@@ -411,12 +410,12 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       params.push(limit + 1); // one more than asked says whether another page exists
       try {
         await ready();
-        const { rows } = await pool.query<DocumentRow>(
-          `SELECT ${DOCUMENT_COLUMNS} FROM ${sql.table} WHERE ${where.join(' AND ')} ORDER BY id_key LIMIT $${params.length}`,
+        const { rows } = await pool.query<DocumentRow & { id_key: Buffer }>(
+          `SELECT id_key, ${DOCUMENT_COLUMNS} FROM ${sql.table} WHERE ${where.join(' AND ')} ORDER BY id_key LIMIT $${params.length}`,
           params,
         );
         const page = rows.slice(0, limit);
-        const items = page.map((row) => rowToDocument<V>(namespace, row));
+        const items = page.map((row) => rowToDocument<V>(namespace, idFromKey(row.id_key), row));
         return rows.length > limit ? { items, cursor: encodeCursor(items[items.length - 1]!.id) } : { items };
       } catch (error) {
         throw failure(error, { operation: 'list', namespace });

@@ -1,11 +1,10 @@
 import { quoteIdentifier } from './identifiers.ts';
 
-/** Columns every read returns, in the shape `rowToDocument` expects. */
-export const DOCUMENT_COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expires_at';
+/** Columns `get` returns (it knows the id), in the shape `rowToDocument` expects. */
+export const DOCUMENT_COLUMNS = 'value, revision, created_at, updated_at, metadata, expires_at';
 
-/** A row of the documents table as pg returns it (BIGINT arrives as a string, BYTEA as a Buffer). */
+/** A row of the documents table as pg returns it (BIGINT arrives as a string). */
 export interface DocumentRow {
-  id_key: Buffer;
   value: string;
   revision: string;
   created_at: string;
