@@ -286,9 +286,10 @@ async function parallelRows(): Promise<BenchRow[]> {
     const seen = snapshot.get(Hits);
     batch.update(Hits, 1).update(Log, `task ${i} saw ${seen}`).update(key, seen);
   });
-  const conflicting = Owned.map((key, i) => async ({ snapshot, batch }: ParallelTaskContext) => {
-    batch.update(Hits, 1).update(key, snapshot.revision);
-    if (i % 8 === 0) batch.update(Shared, i);
+  // The same tasks, but every 8th also writes one shared exclusive key: 3 of them go to the fallback.
+  const conflicting = tasks.map((task, i) => async (context: ParallelTaskContext) => {
+    await task(context);
+    if (i % 8 === 0) context.batch.update(Shared, i);
   });
 
   // Peer: the checkpoint traffic of a 32-branch LangGraph super-step: one putWrites per task, one put.
@@ -334,6 +335,7 @@ async function parallelRows(): Promise<BenchRow[]> {
     5,
     300,
     async () => {
+      store.startRun();
       const result = await runParallel(store, conflicting);
       if (result.rerun.length !== 3) throw new Error('expected 3 sequential re-runs');
     },
