@@ -1,0 +1,273 @@
+/**
+ * `npm run bench server`: the rollout scenario through HTTP. 256 concurrent runners each loop: dequeue
+ * one rollout, send 2..20 spans (one POST each, as Agent Lightning runners do), mark the attempt
+ * succeeded. Reports rollouts/s and spans/s, then OTLP protobuf ingest spans/s, against the ceiling: a bare
+ * Fastify route returning the same JSON as a dequeue, on the same machine in the same run.
+ *
+ * The server runs in a worker thread (its own core); the load generator uses undici's Pool with keep-alive.
+ */
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'undici';
+import { ExportTraceServiceRequest } from '../src/server/otlp/traceProto.ts';
+import { report, round } from './_report.ts';
+
+const RUNNERS = 256;
+const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 4000);
+const OTLP_REQUESTS = 400;
+const OTLP_SPANS_PER_REQUEST = 50;
+const OTLP_CONCURRENCY = 32;
+
+interface Started {
+  url: string;
+  bareUrl: string;
+  backend: string;
+  worker: Worker;
+}
+
+async function startWorker(backend: string): Promise<Started> {
+  const worker = new Worker(new URL('./_serverWorker.ts', import.meta.url), { workerData: { backend } });
+  const info = await new Promise<{ url: string; bareUrl: string; backend: string }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return { ...info, worker };
+}
+
+async function stopWorker(started: Started): Promise<void> {
+  const stopped = new Promise((resolve) => started.worker.once('message', resolve));
+  started.worker.postMessage('stop');
+  await stopped;
+  await started.worker.terminate();
+}
+
+async function post(pool: Pool, path: string, body: unknown): Promise<unknown> {
+  const response = await pool.request({
+    method: 'POST',
+    path,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  if (response.statusCode >= 300) throw new Error(`${path}: HTTP ${response.statusCode} ${text}`);
+  return text === '' ? null : JSON.parse(text);
+}
+
+interface WireRollout {
+  rollout_id: string;
+  attempt: { attempt_id: string };
+}
+
+/** How runners send spans: one POST /v1/agl/spans each (Agent Lightning's client), or one OTLP export per rollout. */
+type SpanMode = 'per-span' | 'otlp-batch';
+
+async function rolloutScenario(
+  url: string,
+  mode: SpanMode,
+): Promise<{ seconds: number; rollouts: number; spans: number; requests: number }> {
+  const pool = new Pool(url, { connections: RUNNERS, pipelining: 1 });
+  // Fill the queue first (not timed), in batches of 500.
+  for (let i = 0; i < ROLLOUTS; i += 500) {
+    const batch = Array.from({ length: Math.min(500, ROLLOUTS - i) }, (_, k) => ({
+      input: { task: 'bench', index: i + k },
+      mode: 'train',
+    }));
+    await post(pool, '/v1/agl/queues/rollouts/enqueue', { rollouts: batch });
+  }
+  let rollouts = 0;
+  let spans = 0;
+  let requests = 0;
+  const started = performance.now();
+  const runner = async (index: number) => {
+    const workerId = `w-${index}`;
+    for (;;) {
+      const taken = (await post(pool, '/v1/agl/queues/rollouts/dequeue', {
+        limit: 1,
+        worker_id: workerId,
+      })) as WireRollout[];
+      requests += 1;
+      const rollout = taken[0];
+      if (!rollout) return;
+      const count = 2 + Math.floor(Math.random() * 19);
+      if (mode === 'otlp-batch') {
+        const response = await pool.request({
+          method: 'POST',
+          path: '/v1/traces',
+          headers: { 'content-type': 'application/x-protobuf' },
+          body: otlpBody(rollout.rollout_id, rollout.attempt.attempt_id, index, count),
+        });
+        await response.body.arrayBuffer();
+        if (response.statusCode !== 200) throw new Error(`OTLP HTTP ${response.statusCode}`);
+        requests += 1;
+      }
+      for (let s = 0; mode === 'per-span' && s < count; s++) {
+        await post(pool, '/v1/agl/spans', {
+          rollout_id: rollout.rollout_id,
+          attempt_id: rollout.attempt.attempt_id,
+          trace_id: 'a'.repeat(32),
+          span_id: `${index.toString(16).padStart(8, '0')}${s.toString(16).padStart(8, '0')}`,
+          name: s === 0 ? 'agent.run' : 'llm.call',
+          attributes: { 'gen_ai.usage.tokens': 120 + s, 'gen_ai.model': 'qwen' },
+          start_time: 1767225600 + s,
+          end_time: 1767225600.5 + s,
+        });
+        requests += 1;
+      }
+      spans += count;
+      await post(pool, `/v1/agl/rollouts/${rollout.rollout_id}/attempts/${rollout.attempt.attempt_id}`, {
+        status: 'succeeded',
+      });
+      requests += 1;
+      rollouts += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: RUNNERS }, (_, i) => runner(i)));
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  return { seconds, rollouts, spans, requests };
+}
+
+async function bareCeiling(url: string, requests: number): Promise<{ seconds: number; requests: number }> {
+  const pool = new Pool(url, { connections: RUNNERS, pipelining: 1 });
+  let sent = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: RUNNERS }, async () => {
+      while (sent < requests) {
+        sent += 1;
+        await post(pool, '/bare', { limit: 1, worker_id: 'w' });
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  return { seconds, requests: sent };
+}
+
+function otlpBody(
+  rolloutId: string,
+  attemptId: string,
+  batch: number,
+  spanCount = OTLP_SPANS_PER_REQUEST,
+): Buffer {
+  const str = (value: string) => ({ stringValue: value });
+  const message = ExportTraceServiceRequest.fromObject({
+    resourceSpans: [
+      {
+        resource: {
+          attributes: [
+            { key: 'service.name', value: str('bench-runner') },
+            { key: 'agentlightning.rollout_id', value: str(rolloutId) },
+            { key: 'agentlightning.attempt_id', value: str(attemptId) },
+          ],
+        },
+        scopeSpans: [
+          {
+            spans: Array.from({ length: spanCount }, (_, i) => ({
+              traceId: Buffer.alloc(16, 7),
+              spanId: Buffer.from(
+                `${batch.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
+                'hex',
+              ),
+              name: 'llm.call',
+              kind: 3,
+              startTimeUnixNano: String(1767225600000000000n + BigInt(i) * 1000000n),
+              endTimeUnixNano: String(1767225600500000000n + BigInt(i) * 1000000n),
+              attributes: [
+                { key: 'gen_ai.model', value: str('qwen') },
+                { key: 'gen_ai.usage.tokens', value: { intValue: 120 + i } },
+              ],
+              status: { code: 1 },
+            })),
+          },
+        ],
+      },
+    ],
+  });
+  return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
+}
+
+async function otlpIngest(url: string): Promise<{ seconds: number; spans: number }> {
+  const pool = new Pool(url, { connections: OTLP_CONCURRENCY });
+  const started0 = (await post(pool, '/v1/agl/rollouts', { input: 'otlp-bench' })) as WireRollout;
+  const bodies = Array.from({ length: OTLP_REQUESTS }, (_, b) =>
+    otlpBody(started0.rollout_id, started0.attempt.attempt_id, b),
+  );
+  let next = 0;
+  let spans = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: OTLP_CONCURRENCY }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const response = await pool.request({
+          method: 'POST',
+          path: '/v1/traces',
+          headers: { 'content-type': 'application/x-protobuf' },
+          body,
+        });
+        await response.body.arrayBuffer();
+        if (response.statusCode !== 200) throw new Error(`OTLP HTTP ${response.statusCode}`);
+        spans += OTLP_SPANS_PER_REQUEST;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  return { seconds, spans };
+}
+
+export default async function bench(): Promise<void> {
+  const rows: Array<Record<string, string | number>> = [];
+  const notes: Record<string, unknown> = {
+    runners: RUNNERS,
+    rollouts: ROLLOUTS,
+    spansPerRollout: '2..20 (uniform)',
+  };
+  for (const backend of ['sqlite']) {
+    const server = await startWorker(backend);
+    try {
+      const perSpan = await rolloutScenario(server.url, 'per-span');
+      const batched = await rolloutScenario(server.url, 'otlp-batch');
+      const ceiling = await bareCeiling(server.bareUrl, perSpan.requests);
+      const otlp = await otlpIngest(server.url);
+      const bareRate = ceiling.requests / ceiling.seconds;
+      for (const [label, scenario] of [
+        ['one POST /v1/agl/spans per span', perSpan],
+        ['spans as one OTLP export per rollout', batched],
+      ] as const) {
+        const requestRate = scenario.requests / scenario.seconds;
+        rows.push({
+          case: `rollout scenario over HTTP (${backend}), ${label}`,
+          'rollouts/s': round(scenario.rollouts / scenario.seconds),
+          'spans/s': round(scenario.spans / scenario.seconds),
+          'requests/s': round(requestRate),
+          'vs ceiling': `${round((scenario.rollouts / scenario.seconds / (bareRate / (scenario.requests / scenario.rollouts))) * 100, 1)}% of ceiling rollouts/s`,
+        });
+      }
+      rows.push(
+        {
+          case: 'ceiling: bare Fastify route, same JSON (same run), per-span request mix',
+          'rollouts/s': round(bareRate / (perSpan.requests / perSpan.rollouts)),
+          'spans/s': '-',
+          'requests/s': round(bareRate),
+          'vs ceiling': '100%',
+        },
+        {
+          case: `OTLP protobuf ingest (${backend}, ${OTLP_SPANS_PER_REQUEST} spans/request)`,
+          'rollouts/s': '-',
+          'spans/s': round(otlp.spans / otlp.seconds),
+          'requests/s': round(OTLP_REQUESTS / otlp.seconds),
+          'vs ceiling': `${round((OTLP_REQUESTS / otlp.seconds / bareRate) * 100, 1)}% of bare req/s`,
+        },
+      );
+      notes[`${backend}Seconds`] = {
+        perSpan: round(perSpan.seconds, 2),
+        otlpBatch: round(batched.seconds, 2),
+      };
+    } finally {
+      await stopWorker(server);
+    }
+  }
+  notes.postgres = 'not measured: no PostgreSQL RolloutStore backend exists in this build';
+  await report('server', rows, notes);
+}
