@@ -59,8 +59,8 @@ interface EncodedPut {
 /**
  * A `DocumentStore` on PostgreSQL: the system of record when many processes or machines share state.
  *
- * - One schema per store (tables `documents`, `schema_migrations`), created and migrated on first use
- *   under an advisory lock, so processes starting together do not collide.
+ * - One schema per store (tables `documents`, `listeners`, `schema_migrations`), created and migrated
+ *   on first use under an advisory lock, so processes starting together do not collide.
  * - Compare-and-set is a single statement (`INSERT ... ON CONFLICT DO UPDATE ... WHERE`, or `UPDATE ...
  *   WHERE revision = $expected`), so concurrent writers on any number of connections or machines can
  *   never both win; an expired row counts as absent. A batch is one transaction.
