@@ -1,5 +1,5 @@
 /**
- * Binary min-heap of (time, slot) pairs in two typed arrays: 12 bytes per item, no object per entry, and
+ * 4-ary min-heap of (time, slot) pairs in two typed arrays: 12 bytes per item, no object per entry, and
  * comparisons read the time stored beside the slot (one cache line) instead of chasing the slot.
  *
  * The store uses it lazily: an item's time is a lower bound of its slot's expiry, never more. Extending
@@ -44,7 +44,7 @@ export class ExpiryQueue {
     const slots = this.#slots;
     let i = this.#length++;
     while (i > 0) {
-      const parent = (i - 1) >> 1;
+      const parent = (i - 1) >> 2;
       const parentTime = times[parent]!;
       if (parentTime <= time) break;
       times[i] = parentTime;
@@ -59,23 +59,9 @@ export class ExpiryQueue {
   pop(): void {
     const n = --this.#length;
     if (n === 0) return;
-    const times = this.#times;
-    const slots = this.#slots;
-    const time = times[n]!;
-    const slot = slots[n]!;
-    let i = 0;
-    for (;;) {
-      let child = 2 * i + 1;
-      if (child >= n) break;
-      const right = child + 1;
-      if (right < n && times[right]! < times[child]!) child = right;
-      if (times[child]! >= time) break;
-      times[i] = times[child]!;
-      slots[i] = slots[child]!;
-      i = child;
-    }
-    times[i] = time;
-    slots[i] = slot;
+    this.#times[0] = this.#times[n]!;
+    this.#slots[0] = this.#slots[n]!;
+    this.#siftDown(0);
   }
 
   /** Replaces the content with the given items and restores heap order in O(n) (Floyd's heapify). */
@@ -86,7 +72,7 @@ export class ExpiryQueue {
     this.#times.set(times.subarray(0, count));
     this.#slots.set(slots.subarray(0, count));
     this.#length = count;
-    for (let i = (count >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+    for (let i = (count - 2) >> 2; i >= 0; i--) this.#siftDown(i);
   }
 
   /** Drops every item and shrinks back. */
@@ -96,6 +82,8 @@ export class ExpiryQueue {
     this.#length = 0;
   }
 
+  // Four children per node: half the depth of a binary heap, and the four candidate times sit side by side
+  // (32 bytes, usually one cache line), so a pop from a 1M-item heap touches about 10 lines instead of 20.
   #siftDown(start: number): void {
     const times = this.#times;
     const slots = this.#slots;
@@ -104,12 +92,20 @@ export class ExpiryQueue {
     const slot = slots[start]!;
     let i = start;
     for (;;) {
-      let child = 2 * i + 1;
-      if (child >= n) break;
-      const right = child + 1;
-      if (right < n && times[right]! < times[child]!) child = right;
-      if (times[child]! >= time) break;
-      times[i] = times[child]!;
+      const first = 4 * i + 1;
+      if (first >= n) break;
+      let child = first;
+      let childTime = times[first]!;
+      const last = first + 4 < n ? first + 4 : n;
+      for (let c = first + 1; c < last; c++) {
+        const t = times[c]!;
+        if (t < childTime) {
+          child = c;
+          childTime = t;
+        }
+      }
+      if (childTime >= time) break;
+      times[i] = childTime;
       slots[i] = slots[child]!;
       i = child;
     }

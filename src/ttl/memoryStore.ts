@@ -45,8 +45,9 @@ const SWEEP_PER_WRITE = 2;
  */
 export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #index = new Map<string, number>();
-  #keys: Array<string | undefined>;
-  #values: Array<V | undefined>;
+  // Key of slot s at [2s], its value at [2s + 1]: the sweep reads both for each expired key, and side by
+  // side they are one cache miss instead of two.
+  #pairs: unknown[];
   // 0 means "no expiry" (and, for a free slot, "nothing"); epoch ms are never 0 in practice.
   #expiresAt: Float64Array;
   #capacity: number;
@@ -82,8 +83,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#now = now ?? coarseNow;
     this.#maxEntries = Math.floor(maxEntries);
     this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
-    this.#keys = new Array<string | undefined>(this.#capacity).fill(undefined);
-    this.#values = new Array<V | undefined>(this.#capacity).fill(undefined);
+    this.#pairs = new Array<unknown>(2 * this.#capacity).fill(undefined);
     this.#expiresAt = new Float64Array(this.#capacity);
     if (sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
@@ -105,7 +105,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     let slot = this.#index.get(key);
     if (slot === undefined) slot = this.#insert(key);
-    this.#values[slot] = value;
+    this.#pairs[2 * slot + 1] = value;
     this.#schedule(slot, expiresAt);
     if (now !== 0 && this.#queue.peekTime() <= now) this.#sweepDue(now, SWEEP_PER_WRITE);
     if (this.#listeners.onSet) {
@@ -131,7 +131,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
         return fallback as F;
       }
     }
-    return this.#values[slot] as V;
+    return this.#pairs[2 * slot + 1] as V;
   }
 
   /** Whether the key holds an unexpired value. */
@@ -196,7 +196,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       this.set(key, by as V, options);
       return by;
     }
-    const current = this.#values[slot];
+    const current = this.#pairs[2 * slot + 1];
     if (typeof current !== 'number') {
       throw new InvalidInputError(`cannot increment '${key}': its value is not a number`, { key });
     }
@@ -204,7 +204,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     if (!Number.isFinite(next)) {
       throw new InvalidInputError(`cannot increment '${key}': the result is not a finite number`, { key });
     }
-    this.#values[slot] = next as V;
+    this.#pairs[2 * slot + 1] = next;
     if (this.#listeners.onSet) {
       const expiresAt = this.#expiresAt[slot]!;
       this.#listeners.emit('set', {
@@ -229,7 +229,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#purgeExpired();
     const out: Array<[string, V]> = [];
     for (const [key, slot] of this.#index) {
-      if (prefix === undefined || key.startsWith(prefix)) out.push([key, this.#values[slot] as V]);
+      if (prefix === undefined || key.startsWith(prefix)) out.push([key, this.#pairs[2 * slot + 1] as V]);
     }
     return out;
   }
@@ -249,8 +249,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     this.#index = new Map();
     this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
-    this.#keys = new Array<string | undefined>(this.#capacity).fill(undefined);
-    this.#values = new Array<V | undefined>(this.#capacity).fill(undefined);
+    this.#pairs = new Array<unknown>(2 * this.#capacity).fill(undefined);
     this.#expiresAt = new Float64Array(this.#capacity);
     this.#nextSlot = 0;
     this.#free = [];
@@ -355,7 +354,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       if (slot >= this.#capacity) this.#grow();
     }
     this.#index.set(key, slot);
-    this.#keys[slot] = key;
+    this.#pairs[2 * slot] = key;
     return slot;
   }
 
@@ -364,16 +363,12 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #grow(): void {
     const old = this.#capacity;
     const next = Math.min(old * 2, Math.max(this.#maxEntries, old + 1));
-    const keys = new Array<string | undefined>(next).fill(undefined);
-    const values = new Array<V | undefined>(next).fill(undefined);
-    for (let i = 0; i < old; i++) {
-      keys[i] = this.#keys[i];
-      values[i] = this.#values[i];
-    }
+    const pairs = new Array<unknown>(2 * next).fill(undefined);
+    const oldPairs = this.#pairs;
+    for (let i = 0; i < 2 * old; i++) pairs[i] = oldPairs[i];
     const expiresAt = new Float64Array(next);
     expiresAt.set(this.#expiresAt);
-    this.#keys = keys;
-    this.#values = values;
+    this.#pairs = pairs;
     this.#expiresAt = expiresAt;
     this.#capacity = next;
   }
@@ -441,23 +436,23 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   }
 
   #expireSlot(slot: number, expiredAt: number): void {
-    const key = this.#keys[slot]!;
-    const value = this.#values[slot] as V;
+    const key = this.#pairs[2 * slot] as string;
+    const value = this.#pairs[2 * slot + 1] as V;
     this.#freeSlot(slot, key);
     if (this.#listeners.onExpire) this.#listeners.emit('expire', { key, value, expiredAt });
   }
 
   #removeSlot(slot: number, reason: DeleteReason): void {
-    const key = this.#keys[slot]!;
-    const value = this.#values[slot] as V;
+    const key = this.#pairs[2 * slot] as string;
+    const value = this.#pairs[2 * slot + 1] as V;
     this.#freeSlot(slot, key);
     if (this.#listeners.onDelete) this.#listeners.emit('delete', { key, value, reason });
   }
 
   #freeSlot(slot: number, key: string): void {
     this.#index.delete(key);
-    this.#keys[slot] = undefined;
-    this.#values[slot] = undefined; // let the value be collected now, not when the slot is reused
+    this.#pairs[2 * slot] = undefined;
+    this.#pairs[2 * slot + 1] = undefined; // let the value be collected now, not when the slot is reused
     this.#expiresAt[slot] = 0;
     this.#free.push(slot);
   }
