@@ -95,6 +95,8 @@ export interface RolloutRepository {
   getRollout(rolloutId: string): RolloutRow | null;
   insertRollout(row: RolloutRow): void;
   updateRollout(row: RolloutRow): void;
+  /** Writes only status, endTime and latestAttemptId (the hot path: no re-encoding of input and config). */
+  updateRolloutState(row: RolloutRow): void;
   /** Rows in creation order unless sorted. */
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow>;
 

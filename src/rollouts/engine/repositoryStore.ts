@@ -388,7 +388,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     const next: RolloutRow = { ...row, status };
     if (isFinishedRollout(status)) next.endTime = now;
     else if (isFinishedRollout(previous)) next.endTime = null;
-    this.repo.updateRollout(next);
+    this.repo.updateRolloutState(next);
     if (isQueuedRollout(status)) this.repo.enqueue([row.rolloutId]);
     else if (isQueuedRollout(previous)) this.repo.removeQueued(row.rolloutId);
     if (isFinishedRollout(status) && previous !== status) this.#finishedInTransaction.push(toRollout(next));
@@ -438,7 +438,12 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   /** Creates the next attempt of a rollout, retiring the previous latest attempt from health checks. */
-  #createNextAttempt(rollout: RolloutRow, workerId: string | null, now: number): [RolloutRow, AttemptRow] {
+  #createNextAttempt(
+    rollout: RolloutRow,
+    workerId: string | null,
+    now: number,
+    fromQueue: boolean,
+  ): [RolloutRow, AttemptRow] {
     let sequenceId = 1;
     if (rollout.latestAttemptId !== null) {
       const previous = this.repo.getAttempt(rollout.rolloutId, rollout.latestAttemptId);
@@ -456,8 +461,9 @@ export class RepositoryRolloutStore implements RolloutStore {
       endTime: isFinishedRollout(rollout.status) ? null : rollout.endTime,
       latestAttemptId: attempt.attemptId,
     };
-    this.repo.updateRollout(next);
-    if (wasQueued) this.repo.removeQueued(rollout.rolloutId);
+    this.repo.updateRolloutState(next);
+    // A dequeued id already left the queue; a rollout started by hand while queued leaves it now.
+    if (wasQueued && !fromQueue) this.repo.removeQueued(rollout.rolloutId);
     return [next, attempt];
   }
 
@@ -567,7 +573,7 @@ export class RepositoryRolloutStore implements RolloutStore {
           const rollout = this.repo.getRollout(id);
           // A queued id whose rollout changed status meanwhile (cancelled, started by hand) is skipped.
           if (rollout === null || !isQueuedRollout(rollout.status)) continue;
-          const [next, attempt] = this.#createNextAttempt(rollout, workerId, now);
+          const [next, attempt] = this.#createNextAttempt(rollout, workerId, now, true);
           out.push(toAttempted(next, attempt));
           last = attempt;
         }
@@ -593,7 +599,7 @@ export class RepositoryRolloutStore implements RolloutStore {
       this.#idempotent('startAttempt', options, () => {
         const now = this.#seconds();
         const rollout = this.#requireRollout(rolloutId);
-        const [next, attempt] = this.#createNextAttempt(rollout, workerId, now);
+        const [next, attempt] = this.#createNextAttempt(rollout, workerId, now, false);
         if (workerId !== null) this.#syncWorker(workerId, attempt, now, false);
         return toAttempted(next, attempt);
       }),
@@ -644,14 +650,14 @@ export class RepositoryRolloutStore implements RolloutStore {
         if ('resourcesId' in changes) next.resourcesId = changes.resourcesId ?? null;
         if ('metadata' in changes) next.metadata = changes.metadata ?? null;
         if (changes.config !== undefined) next.config = changes.config as RolloutConfig;
-        this.repo.updateRollout(next);
+        if (Object.keys(changes).some((key) => key !== 'status')) this.repo.updateRollout(next);
         row = next;
         if (changes.status !== undefined && changes.status !== row.status) {
           row = this.#setRolloutStatus(row, changes.status, now);
         } else if (changes.status !== undefined && isFinishedRollout(changes.status)) {
           // Re-stating a finished status refreshes endTime as the reference does.
           row = { ...row, endTime: now };
-          this.repo.updateRollout(row);
+          this.repo.updateRolloutState(row);
         }
         // A new config or status changes what the health check watches on the latest attempt.
         if (row.latestAttemptId !== null && (changes.config !== undefined || changes.status !== undefined)) {

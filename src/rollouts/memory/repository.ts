@@ -141,6 +141,18 @@ export class MemoryRolloutRepository implements RolloutRepository {
     this.#rollouts.set(row.rolloutId, structuredClone(row));
   }
 
+  updateRolloutState(row: RolloutRow): void {
+    const stored = this.#rollouts.get(row.rolloutId);
+    if (stored === undefined) return;
+    // Stored rows are never handed out (the engine copies), so updating three scalars in place is safe.
+    this.#rollouts.set(row.rolloutId, {
+      ...stored,
+      status: row.status,
+      endTime: row.endTime,
+      latestAttemptId: row.latestAttemptId,
+    });
+  }
+
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
     const predicates: Array<(row: RolloutRow) => boolean> = [];
     if (filter.statusIn !== null) {

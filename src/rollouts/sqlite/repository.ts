@@ -304,6 +304,12 @@ export class SqliteRolloutRepository implements RolloutRepository {
     );
   }
 
+  updateRolloutState(row: RolloutRow): void {
+    this.#stmt(
+      'UPDATE agl_rollouts SET status = ?, end_time = ?, latest_attempt_id = ? WHERE rollout_id = ?',
+    ).run(row.status, row.endTime, row.latestAttemptId, row.rolloutId);
+  }
+
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
     const parts: Sql[] = [];
     if (filter.statusIn !== null) {
