@@ -96,7 +96,7 @@ export class ExpiryQueue {
       if (first >= n) break;
       let child = first;
       let childTime = times[first]!;
-      const last = first + 4 < n ? first + 4 : n;
+      const last = Math.min(first + 4, n);
       for (let c = first + 1; c < last; c++) {
         const t = times[c]!;
         if (t < childTime) {
