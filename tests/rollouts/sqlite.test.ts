@@ -46,3 +46,24 @@ describe('SqliteRolloutStore', () => {
     check.close();
   });
 });
+
+describe('SqliteRolloutStore under a foreign write lock', () => {
+  const temp = tempDir('agentstate-rollouts-busy-');
+  afterAll(() => temp.remove());
+
+  it('reports TIMEOUT after busyTimeoutMs and writes nothing', async () => {
+    const path = join(temp.dir, 'busy.sqlite');
+    const store = new SqliteRolloutStore({ path, healthCheckIntervalMs: 0, busyTimeoutMs: 20 });
+    const locker = new Database(path);
+    locker.exec('BEGIN IMMEDIATE');
+    try {
+      await expect(store.enqueueRollout({ input: 1 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    } finally {
+      locker.exec('ROLLBACK');
+      locker.close();
+    }
+    expect((await store.queryRollouts()).total).toBe(0);
+    expect((await store.enqueueRollout({ input: 2 })).status).toBe('queuing');
+    await store.close();
+  });
+});

@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { CorruptStateError, InvalidInputError } from '../../errors.ts';
+import { CorruptStateError, InvalidInputError, TimeoutError } from '../../errors.ts';
 import type {
   AttemptRow,
   IdempotencyRecord,
@@ -183,6 +183,8 @@ export class SqliteRolloutRepository implements RolloutRepository {
   readonly db: Database.Database;
   readonly #statements = new Map<string, Statement>();
   readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
+  readonly #path: string;
+  readonly #busyTimeoutMs: number;
 
   constructor(options: SqliteRepositoryOptions = {}) {
     const path = options.path ?? DEFAULT_ROLLOUT_DB_PATH;
@@ -195,6 +197,8 @@ export class SqliteRolloutRepository implements RolloutRepository {
         value: busy,
       });
     }
+    this.#path = path;
+    this.#busyTimeoutMs = busy;
     this.db.pragma(`busy_timeout = ${busy}`);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -227,7 +231,18 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   write<T>(fn: () => T): T {
-    return this.#transaction.immediate(fn) as T;
+    try {
+      return this.#transaction.immediate(fn) as T;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) {
+        throw new TimeoutError(
+          `the rollout database ${this.#path} stayed locked by another connection longer than busyTimeoutMs (${this.#busyTimeoutMs} ms); nothing was written`,
+          { path: this.#path, busyTimeoutMs: this.#busyTimeoutMs },
+        );
+      }
+      throw error;
+    }
   }
 
   atomic<T>(fn: () => T): T {
