@@ -5,7 +5,9 @@
  */
 import { join } from 'node:path';
 import { createPostgresStore, createSqliteStore, type DocumentStore } from '../drivers/index.ts';
+import { SessionManager } from '../modules/index.ts';
 import { type RolloutStore, SqliteRolloutStore } from '../rollouts/index.ts';
+import { RedisTtlStore, TtlStore, type TtlStoreLike } from '../ttl/index.ts';
 
 /** Default data directory. */
 export const DEFAULT_DATA_DIR = './.agentstate';
@@ -18,26 +20,40 @@ export interface StoreConfig {
   data: string;
   /** PostgreSQL connection string, when given. */
   postgres?: string | undefined;
+  /** Redis URL for TTL signals and locks shared by several servers, when given. */
+  redis?: string | undefined;
 }
 
 /** The opened stores and a description for the start-up line. */
 export interface OpenedStores {
   documents: DocumentStore;
   rollouts: RolloutStore;
+  ttl: TtlStoreLike;
+  sessions: SessionManager;
   description: string;
 }
 
 /** Path of the SQLite database in a data directory. */
 export const databasePath = (data: string): string => join(data, DATABASE_FILE);
 
-/** Opens the stores. */
+/** Opens the stores; sessions saved earlier are loaded. */
 export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   const path = databasePath(config.data);
   const rollouts = new SqliteRolloutStore({ path });
-  if (config.postgres) {
-    const documents = createPostgresStore({ connectionString: config.postgres });
-    return { documents, rollouts, description: `documents in PostgreSQL, rollouts in ${path}` };
-  }
-  const documents = createSqliteStore({ path });
-  return { documents, rollouts, description: `SQLite ${path}` };
+  const documents = config.postgres
+    ? createPostgresStore({ connectionString: config.postgres })
+    : createSqliteStore({ path });
+  const ttl: TtlStoreLike = config.redis ? new RedisTtlStore({ redis: config.redis }) : new TtlStore();
+  const sessions = new SessionManager({ store: documents });
+  await sessions.loadAll();
+  // Expired sessions are dropped once a minute (the timer never keeps the process alive).
+  sessions.startCleanup(60_000);
+  const where = config.postgres ? `documents in PostgreSQL, rollouts in ${path}` : `SQLite ${path}`;
+  return {
+    documents,
+    rollouts,
+    ttl,
+    sessions,
+    description: `${where}, TTL ${config.redis ? 'in Redis' : 'in memory'}`,
+  };
 }

@@ -6,7 +6,9 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
+import type { SessionManager } from '../modules/index.ts';
 import type { RolloutStore } from '../rollouts/index.ts';
+import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
 import { registerBodyDecoding } from './bodyDecoding.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
@@ -17,8 +19,10 @@ import { REDACT_PATHS, scrubSecrets } from './redact.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerOtlpRoutes } from './routes/otlp.ts';
+import { registerSessionRoutes } from './routes/sessions.ts';
 import { registerStateRoutes } from './routes/state.ts';
 import { registerSystemRoutes } from './routes/system.ts';
+import { registerTtlRoutes } from './routes/ttl.ts';
 import { registerValidation } from './validation.ts';
 
 /** Options of `createServer`. */
@@ -27,6 +31,10 @@ export interface ServerOptions {
   rollouts?: RolloutStore;
   /** Document store behind /v1/state. */
   documents?: DocumentStore;
+  /** TTL store behind /v1/ttl (signals, locks, cooldowns). */
+  ttl?: TtlStoreLike;
+  /** Sessions behind /v1/sessions; give the manager a `store` so changes are saved. */
+  sessions?: SessionManager;
   /** Bearer tokens; none = open server (which `listenServer` binds to loopback only). */
   tokens?: readonly TokenSpec[];
   /** Pino logging: false (default in tests), true, or Fastify logger options (`{ level, stream }`). */
@@ -119,6 +127,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
 
   registerSystemRoutes(app, metrics);
   if (options.documents) registerStateRoutes(app, options.documents, metrics);
+  if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
+  if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);
   if (options.rollouts) {
     registerAglRoutes(app, options.rollouts, metrics);
     registerAglExtensionRoutes(app, options.rollouts, metrics);
@@ -127,7 +137,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
 
   if (options.closeStores) {
     app.addHook('onClose', async () => {
-      await Promise.allSettled([options.rollouts?.close(), options.documents?.close()]);
+      options.sessions?.close();
+      await Promise.allSettled([options.rollouts?.close(), options.documents?.close(), options.ttl?.close()]);
     });
   }
   return app;

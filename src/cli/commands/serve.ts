@@ -12,7 +12,8 @@ import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
 export const SERVE_HELP = `Usage: agentstate serve [options]
 
 Start the HTTP server: the Agent Lightning store API (/v1/agl), OTLP traces (/v1/traces),
-documents (/v1/state), /health, /metrics and /openapi.json.
+documents (/v1/state), TTL signals and locks (/v1/ttl), sessions (/v1/sessions), /health,
+/metrics and /openapi.json.
 
 Options:
   --port <n>           Port (default ${DEFAULT_PORT}; 0 = any free port)
@@ -20,7 +21,7 @@ Options:
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
   --postgres <url>     Keep documents in PostgreSQL (rollouts stay in SQLite until the PostgreSQL
                        rollout backend is available)
-  --redis <url>        Redis for TTL signals and locks (reserved; not used by the HTTP API yet)
+  --redis <url>        Keep TTL signals, locks and cooldowns (/v1/ttl) in Redis (default: memory)
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
   --insecure           Allow a non-loopback --host without tokens
@@ -55,10 +56,16 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
 
-  const stores = await openStores({ data: resolve(values.data), postgres: values.postgres });
+  const stores = await openStores({
+    data: resolve(values.data),
+    postgres: values.postgres,
+    redis: values.redis,
+  });
   const app = await createServer({
     rollouts: stores.rollouts,
     documents: stores.documents,
+    ttl: stores.ttl,
+    sessions: stores.sessions,
     tokens,
     logger: { level: values['log-level'] },
     closeStores: true,
@@ -73,7 +80,6 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   io.out(
     `agentstate listening on ${address} (${stores.description}${tokens.length > 0 ? `, ${tokens.length} token(s)` : ', no tokens: loopback only'})`,
   );
-  if (values.redis) io.err('note: --redis is accepted but the HTTP API does not use Redis yet');
 
   await new Promise<void>((resolveStop) => {
     let stopping = false;

@@ -1,0 +1,244 @@
+/**
+ * `/v1/sessions/...`: conversation sessions (SessionManager) over HTTP. Every change is saved to the
+ * manager's DocumentStore before the response is sent (saves are serialized, one at a time), so an
+ * acknowledged change survives a restart; the server loads the saved sessions when it starts.
+ *
+ * The manager lives in the server process: with several servers, route a session's requests to one of
+ * them (sessions are not shared between processes the way rollouts and documents are).
+ */
+import type { FastifyInstance } from 'fastify';
+import { NotFoundError } from '../../errors.ts';
+import type { SessionManager, SessionStateModule, SessionStatus } from '../../modules/index.ts';
+import type { ServerMetrics } from '../metrics.ts';
+
+const idParams = {
+  type: 'object',
+  required: ['sessionId'],
+  properties: { sessionId: { type: 'string', minLength: 1, maxLength: 512 } },
+} as const;
+const STATUSES = ['active', 'paused', 'ended', 'expired'];
+
+function view(session: SessionStateModule) {
+  return {
+    ...session.summary(),
+    participants: [...session.participants],
+    statusReason: session.statusReason,
+    context: Object.fromEntries(session.context),
+  };
+}
+
+/** Registers the session routes. */
+export function registerSessionRoutes(
+  app: FastifyInstance,
+  manager: SessionManager,
+  metrics: ServerMetrics,
+): void {
+  let saving: Promise<unknown> = Promise.resolve();
+  // Saves run one after another; each change waits for a save that started after it.
+  const save = () => {
+    saving = saving.then(
+      () => metrics.time('sessions', 'saveAll', () => manager.saveAll()),
+      () => metrics.time('sessions', 'saveAll', () => manager.saveAll()),
+    );
+    return saving;
+  };
+  const find = (sessionId: string): SessionStateModule => {
+    const session = manager.getSession(sessionId);
+    if (!session) throw new NotFoundError(`no session '${sessionId}'`, { sessionId });
+    return session;
+  };
+  const params = (request: { params: unknown }) => (request.params as { sessionId: string }).sessionId;
+
+  app.post(
+    '/v1/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Create a session',
+        body: {
+          type: 'object',
+          required: ['sessionId'],
+          additionalProperties: false,
+          properties: {
+            sessionId: { type: 'string', minLength: 1, maxLength: 512 },
+            participants: { type: 'array', items: { type: 'string', minLength: 1 } },
+            expiresInMs: { type: 'integer', minimum: 1 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { sessionId: string; participants?: string[]; expiresInMs?: number };
+      const session = manager.createSession(body.sessionId, {
+        ...(body.participants ? { participants: body.participants } : {}),
+        ...(body.expiresInMs ? { expiresInMs: body.expiresInMs } : {}),
+      });
+      await save();
+      return reply.status(201).send(view(session));
+    },
+  );
+
+  app.get(
+    '/v1/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'List sessions, optionally by status or participant',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { status: { type: 'string', enum: STATUSES }, participant: { type: 'string' } },
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as { status?: SessionStatus; participant?: string };
+      let sessions = query.status ? manager.sessionsByStatus(query.status) : manager.listSessions();
+      if (query.participant) sessions = sessions.filter((s) => s.participants.includes(query.participant!));
+      return { sessions: sessions.map((s) => s.summary()), metrics: manager.metrics() };
+    },
+  );
+
+  app.get(
+    '/v1/sessions/:sessionId',
+    { schema: { tags: ['sessions'], summary: 'Read a session', params: idParams } },
+    async (request) => view(find(params(request))),
+  );
+
+  app.delete(
+    '/v1/sessions/:sessionId',
+    { schema: { tags: ['sessions'], summary: 'Remove a session', params: idParams } },
+    async (request, reply) => {
+      const sessionId = params(request);
+      if (!manager.removeSession(sessionId))
+        throw new NotFoundError(`no session '${sessionId}'`, { sessionId });
+      await save();
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/sessions/:sessionId/messages',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Add a message (refused once the session ended or expired)',
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['message'],
+          additionalProperties: false,
+          properties: {
+            message: { type: 'object', additionalProperties: true },
+            senderId: { type: 'string' },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { message: Record<string, unknown>; senderId?: string };
+      const message = find(params(request)).addMessage(body.message, body.senderId);
+      await save();
+      return reply.status(201).send(message);
+    },
+  );
+
+  app.get(
+    '/v1/sessions/:sessionId/messages',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Recent messages, optionally from one sender',
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1 }, senderId: { type: 'string' } },
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as { limit?: number; senderId?: string };
+      return { messages: find(params(request)).getMessages(query) };
+    },
+  );
+
+  app.post(
+    '/v1/sessions/:sessionId/participants',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Add a participant',
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['participantId'],
+          additionalProperties: false,
+          properties: { participantId: { type: 'string', minLength: 1 } },
+        },
+      },
+    },
+    async (request) => {
+      const session = find(params(request));
+      const added = session.addParticipant((request.body as { participantId: string }).participantId);
+      if (added) await save();
+      return { added, participants: [...session.participants] };
+    },
+  );
+
+  app.put(
+    '/v1/sessions/:sessionId/context/:key',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Set one context value',
+        params: {
+          type: 'object',
+          required: ['sessionId', 'key'],
+          properties: { ...idParams.properties, key: { type: 'string', minLength: 1 } },
+        },
+        body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: {} } },
+      },
+    },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const session = find(params(request));
+      session.updateContext(key, (request.body as { value: unknown }).value);
+      await save();
+      return view(session);
+    },
+  );
+
+  app.post(
+    '/v1/sessions/:sessionId/:action',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Pause, resume or end a session',
+        params: {
+          type: 'object',
+          required: ['sessionId', 'action'],
+          properties: {
+            ...idParams.properties,
+            action: { type: 'string', enum: ['pause', 'resume', 'end'] },
+          },
+        },
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: { reason: { type: 'string' } },
+        },
+      },
+    },
+    async (request) => {
+      const { action } = request.params as { action: 'pause' | 'resume' | 'end' };
+      const reason = (request.body as { reason?: string } | null)?.reason;
+      const session = find(params(request));
+      if (action === 'pause') session.pause(reason);
+      else if (action === 'resume') session.resume();
+      else session.end(reason);
+      await save();
+      return view(session);
+    },
+  );
+}
