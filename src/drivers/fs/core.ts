@@ -1,5 +1,5 @@
 import { mkdir, readdir, realpath, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CorruptStateError } from '../../errors.ts';
 import { fsyncDirectory, quarantineFile, writeFileAtomic } from '../shared/atomicWrite.ts';
 import { ChangeHub } from '../shared/changeHub.ts';
@@ -265,7 +265,8 @@ const closing = new Map<string, Promise<void>>();
 
 /** Opens (or joins) the core of a directory for one more handle. */
 export async function retainCore(dir: string, options: FsCoreOptions): Promise<FsCore> {
-  await mkdir(dir, { recursive: true });
+  const created = await mkdir(dir, { recursive: true });
+  if (created !== undefined && options.durable) await fsyncDirectory(dirname(created));
   const key = await realpath(dir);
   for (;;) {
     const shutting = closing.get(key);

@@ -25,7 +25,8 @@ export interface JournalEntry {
  */
 export async function writeJournal(dir: string, entries: JournalEntry[], durable: boolean): Promise<string> {
   const journalDir = join(dir, JOURNAL_DIR);
-  await mkdir(journalDir, { recursive: true });
+  // A journal in a directory whose own entry is not yet durable could vanish with it on power loss.
+  if ((await mkdir(journalDir, { recursive: true })) !== undefined && durable) await fsyncDirectory(dir);
   const path = join(journalDir, `${Date.now()}-${randomBytes(6).toString('hex')}.json`);
   await writeFileAtomic(path, JSON.stringify({ format: JOURNAL_FORMAT, entries }), { durable });
   return path;
