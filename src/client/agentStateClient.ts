@@ -58,6 +58,7 @@ import {
   type Wire,
   workerFromWire,
 } from '../server/agl/wire.ts';
+import { SessionsClient, TtlClient } from './extras.ts';
 import { HttpTransport, type TransportOptions, throwIfError } from './transport.ts';
 
 /** Options of AgentStateClient. */
@@ -110,11 +111,17 @@ const enc = encodeURIComponent;
 export class AgentStateClient implements RolloutStore {
   /** Backend name as RolloutStore requires. */
   readonly name = 'http';
+  /** /v1/ttl: values with a time to live, counters, locks, cooldowns. */
+  readonly ttl: TtlClient;
+  /** /v1/sessions: conversation sessions. */
+  readonly sessions: SessionsClient;
   readonly #http: HttpTransport;
   #closed = false;
 
   constructor(options: AgentStateClientOptions) {
     this.#http = new HttpTransport(options);
+    this.ttl = new TtlClient(this.#http);
+    this.sessions = new SessionsClient(this.#http);
   }
 
   /** The server's base URL. */

@@ -214,3 +214,45 @@ describe('AgentStateClient resilience', () => {
     await expect(c.queryRollouts()).rejects.toBeInstanceOf(ClosedError);
   });
 });
+
+describe('AgentStateClient TTL and sessions', () => {
+  it('uses /v1/ttl and /v1/sessions', async () => {
+    const { SessionManager, TtlStore } = await import('../../src/index.ts');
+    const ttl = new TtlStore();
+    const documents = createMemoryStore();
+    const sessions = new SessionManager({ store: documents });
+    const app = await createServer({ ttl, sessions, documents });
+    const url = await listenServer(app, { host: '127.0.0.1', port: 0 });
+    cleanups.push(
+      () => documents.close(),
+      async () => sessions.close(),
+      async () => ttl.close(),
+      () => app.close(),
+    );
+    const c = client(url);
+    expect(await c.ttl.set('k', { v: 1 }, { ttlMs: 60_000 })).toBe(true);
+    expect(await c.ttl.get('k')).toMatchObject({ value: { v: 1 } });
+    expect(await c.ttl.increment('n', 5)).toBe(5);
+    expect(await c.ttl.keys()).toEqual(expect.arrayContaining(['k', 'n']));
+    const lock = (await c.ttl.acquireLock('job', { ttlMs: 10_000 }))!;
+    expect(await c.ttl.acquireLock('job', { ttlMs: 10_000 })).toBeNull();
+    expect(await lock.release()).toBe(true);
+    expect(await c.ttl.cooldown('mail', 10_000)).toBe(true);
+    expect(await c.ttl.cooldown('mail', 10_000)).toBe(false);
+    expect(await c.ttl.delete('k')).toBe(true);
+    expect(await c.ttl.get('k')).toBeUndefined();
+
+    await c.sessions.create('s1', { participants: ['a'] });
+    await c.sessions.addMessage('s1', { role: 'user', content: 'hello' }, 'a');
+    await c.sessions.setContext('s1', 'lang', 'en');
+    expect(await c.sessions.addParticipant('s1', 'b')).toBe(true);
+    expect((await c.sessions.messages('s1')).map((m) => m.content)).toEqual(['hello']);
+    expect(await c.sessions.transition('s1', 'end', 'bye')).toMatchObject({
+      status: 'ended',
+      context: { lang: 'en' },
+    });
+    expect((await c.sessions.list({ status: 'ended' })).sessions).toHaveLength(1);
+    expect(await c.sessions.remove('s1')).toBe(true);
+    expect(await c.sessions.get('s1')).toBeUndefined();
+  });
+});
