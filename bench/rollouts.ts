@@ -10,7 +10,7 @@
  * when src/rollouts/postgres/ exists and a server is reachable.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   InMemoryRolloutStore,
@@ -279,12 +279,19 @@ export default async function run(): Promise<void> {
   }
   for (const dir of sqliteDirs) rmSync(dir, { recursive: true, force: true });
 
-  console.log('\nScenario: N runners loop dequeue -> 2..20 spans (5..40 attributes) -> attempt succeeded');
+  // Other work on the machine shifts these figures a lot on small machines: print the load beside them.
+  const load = `load average ${loadavg()
+    .map((x) => round(x, 1))
+    .join(' / ')} on ${cpus().length} cores`;
+  console.log(
+    `\nScenario: N runners loop dequeue -> 2..20 spans (5..40 attributes) -> attempt succeeded (${load})`,
+  );
   console.table(scenarioRows);
   console.log('\nBatching gain: the same work with one transaction per span (naive baseline), same run');
   await report('rollouts', baselineRows, {
     workload:
       'N concurrent runners (32, 256) loop dequeue -> 2..20 spans with 5..40 attributes -> updateAttempt succeeded; naive baseline = addSpan per span (one transaction each)',
+    load,
     referencePublished:
       'Agent Lightning reference store: about 57 rollouts/s (published figure, not measured here)',
     scenario: scenarioRows,
