@@ -1,3 +1,4 @@
+import { AgentStateError, RevisionConflictError } from '../errors.ts';
 import { MutationBatch } from './batch.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { StateStore } from './store.ts';
@@ -36,9 +37,11 @@ export interface ParallelRunResult<R> {
  * fallback). So no update is lost, and a re-run task sees the writes it conflicted with. Tasks must
  * therefore be safe to run twice; the batch of their first run is discarded.
  *
- * Failures: if any task throws, nothing is committed and the first error is rethrown. If something else
- * commits to the store while tasks run, the commit throws `RevisionConflictError` and nothing of this
- * round is committed (batches already committed by the fallback stay committed).
+ * Failures: if any task throws in the parallel round, nothing is committed and the first error is
+ * rethrown. If something else commits to the store while the parallel round runs, the merged commit
+ * throws `RevisionConflictError` and nothing is committed. If that happens during a fallback re-run (or a
+ * re-run throws), the error says in `details.committedTasks` and `details.uncommittedTasks` which tasks'
+ * updates are in the store and which are not, so the caller can re-run exactly the missing ones.
  */
 export async function runParallel<R>(
   store: StateStore,
@@ -75,10 +78,43 @@ export async function runParallel<R>(
   if (merged.length > 0) {
     revision = store.commit(MutationBatch.mergeParallel(...merged.map((i) => batches[i]!)));
   }
-  for (const i of rerun) {
-    const batch = store.batch();
-    results[i] = await tasks[i]!({ snapshot: store.snapshot(), batch, attempt: 2 });
-    revision = store.commit(batch);
+  const committed = [...merged];
+  for (let n = 0; n < rerun.length; n++) {
+    const i = rerun[n]!;
+    try {
+      const batch = store.batch();
+      results[i] = await tasks[i]!({ snapshot: store.snapshot(), batch, attempt: 2 });
+      revision = store.commit(batch);
+    } catch (error) {
+      throw partialFailure(error, i, committed, rerun.slice(n));
+    }
+    committed.push(i);
   }
   return { revision, results, merged, rerun };
+}
+
+// The fallback's error, with which tasks' updates are committed and which are not.
+function partialFailure(
+  error: unknown,
+  task: number,
+  committed: number[],
+  uncommitted: number[],
+): AgentStateError {
+  const details = {
+    task,
+    committedTasks: [...committed].sort((a, b) => a - b),
+    uncommittedTasks: uncommitted,
+  };
+  if (error instanceof RevisionConflictError) {
+    return new RevisionConflictError(
+      `runParallel: the store changed while task ${task} was re-run alone; tasks ${details.uncommittedTasks.join(', ')} are not committed, re-run them`,
+      { ...error.details, ...details },
+    );
+  }
+  return new AgentStateError(
+    error instanceof AgentStateError ? error.code : 'INTERNAL',
+    `runParallel: task ${task} failed when re-run alone: ${error instanceof Error ? error.message : String(error)}; tasks ${details.uncommittedTasks.join(', ')} are not committed`,
+    { ...(error instanceof AgentStateError ? error.details : {}), ...details },
+    { cause: error },
+  );
 }

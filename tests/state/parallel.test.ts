@@ -154,3 +154,18 @@ describe('runParallel', () => {
     expect(store.get(Hits)).toBe(100);
   });
 });
+
+describe('runParallel fallback failures', () => {
+  it('says which tasks are committed when the store changes during a re-run', async () => {
+    const store = newStore();
+    const tasks = [0, 1, 2].map((i) => async ({ batch, attempt }: ParallelTaskContext) => {
+      batch.update(Answer, `task ${i}`);
+      // Someone else commits while task 1 is re-run alone.
+      if (i === 1 && attempt === 2) store.update(Hits, 1);
+    });
+    const error = (await runParallel(store, tasks).catch((e: unknown) => e)) as RevisionConflictError;
+    expect(error).toBeInstanceOf(RevisionConflictError);
+    expect(error.details).toMatchObject({ task: 1, committedTasks: [0], uncommittedTasks: [1, 2] });
+    expect(store.get(Answer)).toBe('task 0');
+  });
+});
