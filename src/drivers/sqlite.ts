@@ -14,6 +14,7 @@ import {
   checkNamespace,
   checkPutOptions,
 } from './shared/validate.ts';
+import { SqliteChangeLog } from './sqlite/changeLog.ts';
 import { idFromKey, idKey, prefixUpperBound } from './sqlite/idKey.ts';
 import {
   checkTableName,
@@ -56,6 +57,10 @@ export interface SqliteStoreOptions extends DriverOptions {
   synchronous?: SqliteSynchronous;
   /** How long a write waits for another process's write lock before failing with `TIMEOUT` (default 5000). */
   busyTimeoutMs?: number;
+  /** While anyone watches, how often to look for changes committed by other processes (default 100 ms). */
+  watchPollMs?: number;
+  /** How long the change log keeps entries for watchers in other processes (default 5 minutes). */
+  changeRetentionMs?: number;
 }
 
 interface DocumentRow {
@@ -115,8 +120,9 @@ const COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expi
  * batches run inside `BEGIN IMMEDIATE` transactions, so several processes can share one file: the write
  * lock is taken before the revision is read, and `busy_timeout` makes writers queue for it.
  *
- * `watch` sees the changes made through this store object only (an in-process feed): other processes'
- * writes are not reported. Use the PostgreSQL driver when processes must watch each other.
+ * `watch` delivers this store's own changes right after their commit, and changes committed by other
+ * processes or connections on the same file within `watchPollMs` (see sqlite/changeLog.ts). Durability:
+ * see `synchronous`; WAL with NORMAL survives `kill -9` of the process, FULL also survives power loss.
  */
 export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentStore {
   const codec: Codec = options.codec ?? defaultCodec;
@@ -124,6 +130,9 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   const table = options.table ?? 'agentstate_documents';
   checkTableName(table);
   const owned = options.database === undefined;
+  const hub = new ChangeHub();
+  const changeRetentionMs = options.changeRetentionMs ?? 300_000;
+  let changes: SqliteChangeLog;
   let db: Database.Database;
   if (options.database) {
     db = options.database;
@@ -135,6 +144,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   try {
     configureConnection(db, options.synchronous ?? 'NORMAL', options.busyTimeoutMs ?? 5000);
     createSchema(db, table);
+    changes = new SqliteChangeLog(db, table, hub, options.watchPollMs ?? 100);
   } catch (error) {
     if (owned) db.close();
     throw error;
@@ -173,7 +183,6 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     `DELETE FROM ${table} WHERE rowid IN (${dueRowsSql(table)}) RETURNING namespace, id_key, revision`,
   );
 
-  const hub = new ChangeHub();
   let closed = false;
   const sweepTimer = setInterval(() => {
     sweep().catch((error: unknown) =>
@@ -266,6 +275,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       p.metadata === undefined ? null : JSON.stringify(p.metadata),
       expiresAt ?? null,
     );
+    changes.record({ type: 'put', namespace: p.namespace, id: p.id, revision: revision + 1 }, t);
     return { revision: revision + 1, createdAt, updatedAt: t, ...(expiresAt !== undefined && { expiresAt }) };
   }
 
@@ -275,7 +285,10 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     const expected = d.options?.expectedRevision;
     if (expected !== undefined && expected !== revision)
       throw revisionConflict(d.namespace, d.id, expected, revision);
-    if (revision > 0) deleteRow.run(d.namespace, d.key);
+    if (revision > 0) {
+      deleteRow.run(d.namespace, d.key);
+      changes.record({ type: 'delete', namespace: d.namespace, id: d.id, revision }, t);
+    }
     return revision;
   }
 
@@ -289,6 +302,18 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     };
   }
 
+  const sweepTransaction = db.transaction((t: number): ChangeEvent[] =>
+    sweepDue.all(t, SWEEP_CHUNK).map((row) => {
+      const event: ChangeEvent = {
+        type: 'expire',
+        namespace: row.namespace,
+        id: idFromKey(row.id_key),
+        revision: row.revision,
+      };
+      changes.record(event, t);
+      return event;
+    }),
+  );
   const putTransaction = db.transaction(applyPut);
   const deleteTransaction = db.transaction(applyDelete);
   const batchTransaction = db.transaction((ops: Array<PreparedPut | PreparedDelete>, t: number) =>
@@ -300,18 +325,13 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     const t = now();
     let removed = 0;
     for (;;) {
-      const rows = locked(() => sweepDue.all(t, SWEEP_CHUNK));
-      removed += rows.length;
-      for (const row of rows) {
-        hub.emit({
-          type: 'expire',
-          namespace: row.namespace,
-          id: idFromKey(row.id_key),
-          revision: row.revision,
-        });
-      }
-      if (rows.length < SWEEP_CHUNK) return removed;
+      const events = locked(() => sweepTransaction.immediate(t));
+      removed += events.length;
+      for (const event of events) hub.emit(event);
+      if (events.length < SWEEP_CHUNK) break;
     }
+    locked(() => changes.prune(t - changeRetentionMs));
+    return removed;
   }
 
   return {
@@ -405,7 +425,14 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
       open();
       if (namespace !== '*') checkNamespace(namespace);
-      return hub.subscribe(namespace, listener);
+      const subscription = hub.subscribe(namespace, listener);
+      changes.start();
+      return {
+        close: async () => {
+          await subscription.close();
+          if (!hub.active) changes.stop();
+        },
+      };
     },
 
     sweepExpired: async () => {
@@ -417,6 +444,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       if (closed) return;
       closed = true;
       clearInterval(sweepTimer);
+      changes.stop();
       hub.clear();
       if (owned) db.close();
     },

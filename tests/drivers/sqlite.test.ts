@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dueRowsSql } from '../../src/drivers/sqlite/schema.ts';
 import { createSqliteStore, type DocumentStore, isAgentStateError } from '../../src/index.ts';
+import { eventually } from '../conformance/documentStore.ts';
 import { ManualClock } from '../support/clock.ts';
 
 describe('SQLite driver', () => {
@@ -97,6 +98,44 @@ describe('SQLite driver', () => {
     expect(isAgentStateError(error, 'CORRUPT_STATE')).toBe(true);
     expect(error).toMatchObject({ details: { namespace: 'agents', id: 'a', column: 'value' } });
     expect(raw().prepare('SELECT value FROM agentstate_documents').get()).toEqual({ value: '{oops' });
+  });
+
+  it('delivers changes committed by another connection to watchers, once each', async () => {
+    const clock = new ManualClock();
+    const a = store({ watchPollMs: 5, now: clock.now });
+    const b = store({ now: clock.now });
+    const events: string[] = [];
+    const sub = await a.watch('*', (e) => events.push(`${e.type} ${e.namespace}/${e.id} ${e.revision}`));
+    await a.put('agents', 'own', 1);
+    await b.put('agents', 'x', 1);
+    await b.batch([
+      { type: 'put', namespace: 'sessions', id: 's', value: 1, options: { ttlMs: 10 } },
+      { type: 'delete', namespace: 'agents', id: 'x' },
+    ]);
+    clock.advance(100);
+    expect(await b.sweepExpired()).toBe(1);
+    await eventually(() => events.length >= 5);
+    expect(events).toEqual([
+      'put agents/own 1',
+      'put agents/x 1',
+      'put sessions/s 1',
+      'delete agents/x 1',
+      'expire sessions/s 1',
+    ]);
+    await sub.close();
+    await b.put('agents', 'after', 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toHaveLength(5);
+  });
+
+  it('prunes the change log by age', async () => {
+    const clock = new ManualClock();
+    const s = store({ now: clock.now, changeRetentionMs: 1000 });
+    for (let i = 0; i < 10; i++) await s.put('agents', `a${i}`, i);
+    clock.advance(2000);
+    await s.put('agents', 'fresh', 1);
+    await s.sweepExpired();
+    expect(raw().prepare('SELECT count(*) AS n FROM agentstate_documents_changes').get()).toEqual({ n: 1 });
   });
 
   it('sees writes of another connection on the same file', async () => {
