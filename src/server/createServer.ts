@@ -135,6 +135,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     registerOtlpRoutes(app, options.rollouts, metrics);
   }
 
+  // Fastify keeps idle keep-alive connections for 72 s; once closing starts, answers in flight tell the
+  // client to close, so `close()` resolves as soon as the last of them is sent.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   if (options.closeStores) {
     app.addHook('onClose', async () => {
       options.sessions?.close();
