@@ -250,6 +250,19 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             );
           });
 
+          it('sends a requeued rollout to the back of the queue', async () => {
+            const [a, b] = await store.enqueueManyRollouts([
+              { input: 'a', config: { maxAttempts: 2, retryCondition: ['failed'] } },
+              { input: 'b' },
+            ]);
+            // Started by hand, `a` leaves the queue; its retry must queue behind everything queued since.
+            await store.startAttempt(a!.rolloutId);
+            const c = await store.enqueueRollout({ input: 'c' });
+            await store.updateAttempt(a!.rolloutId, 'latest', { status: 'failed' });
+            const order = await store.dequeueManyRollouts({ limit: 5 });
+            expect(order.map((r) => r.rolloutId)).toEqual([b!.rolloutId, c.rolloutId, a!.rolloutId]);
+          });
+
           it('skips a queued rollout that was cancelled, and keeps it cancelled whatever its attempt reports', async () => {
             const [a, b] = await store.enqueueManyRollouts([{ input: 'a' }, { input: 'b' }]);
             await store.updateRollout(a!.rolloutId, { status: 'cancelled' });

@@ -86,10 +86,13 @@ export class MemoryRolloutRepository implements RolloutRepository {
   // something can actually be due.
   readonly #withDeadline = new Map<string, AttemptRow>();
   #minDeadline = Number.POSITIVE_INFINITY;
-  // FIFO queue: an array consumed from `#head`, compacted when half of it is consumed.
-  #queue: string[] = [];
+  // FIFO queue: an array consumed from `#head`, compacted when half of it is consumed. An entry is live
+  // only while `#queued` maps its id to the entry's ticket: a removed and re-queued id gets a new ticket,
+  // so its old entry is skipped and it really goes to the back.
+  #queue: Array<{ id: string; ticket: number }> = [];
   #head = 0;
-  readonly #queued = new Set<string>();
+  #tickets = 0;
+  readonly #queued = new Map<string, number>();
   readonly #spans = new Map<string, RolloutSpans>();
   readonly #sequences = new Map<string, number>();
   #spanBytes = 0;
@@ -175,18 +178,20 @@ export class MemoryRolloutRepository implements RolloutRepository {
   enqueue(rolloutIds: readonly string[]): void {
     for (const id of rolloutIds) {
       if (this.#queued.has(id)) continue;
-      this.#queued.add(id);
-      this.#queue.push(id);
+      const ticket = ++this.#tickets;
+      this.#queued.set(id, ticket);
+      this.#queue.push({ id, ticket });
     }
   }
 
   takeQueued(limit: number): string[] {
     const out: string[] = [];
     while (out.length < limit && this.#head < this.#queue.length) {
-      const id = this.#queue[this.#head++]!;
-      // Ids removed by `removeQueued` stay in the array as tombstones; skip them here.
-      if (!this.#queued.delete(id)) continue;
-      out.push(id);
+      const entry = this.#queue[this.#head++]!;
+      // Entries of removed (or removed and re-queued) ids are stale; skip them.
+      if (this.#queued.get(entry.id) !== entry.ticket) continue;
+      this.#queued.delete(entry.id);
+      out.push(entry.id);
     }
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
