@@ -472,10 +472,11 @@ export class RepositoryRolloutStore implements RolloutStore {
     status: RolloutStatus,
     now: number,
     field: string,
+    latestResourcesId: () => string | null = () => this.repo.latestResources()?.resourcesId ?? null,
   ): RolloutRow {
     const normalized = normalizeRolloutRequest(request, field);
     let resourcesId = normalized.resourcesId;
-    if (resourcesId === null) resourcesId = this.repo.latestResources()?.resourcesId ?? null;
+    if (resourcesId === null) resourcesId = latestResourcesId();
     else this.#requireResources(resourcesId);
     return {
       rolloutId: newRolloutId(),
@@ -533,12 +534,19 @@ export class RepositoryRolloutStore implements RolloutStore {
     const result = await this.#submit(() =>
       this.#idempotent(operation, options, () => {
         const now = this.#seconds();
+        // Looked up once per batch, not once per rollout.
+        let latest: string | null | undefined;
+        const latestResourcesId = () => {
+          if (latest === undefined) latest = this.repo.latestResources()?.resourcesId ?? null;
+          return latest;
+        };
         const rows = requests.map((request, index) =>
           this.#newRolloutRow(
             request,
             'queuing',
             now,
             requests.length === 1 && field === 'request' ? field : `${field}[${index}]`,
+            latestResourcesId,
           ),
         );
         for (const row of rows) this.repo.insertRollout(row);
