@@ -119,6 +119,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: authenticator.enabled ? [{ bearer: [] }] : [],
     },
+    transform: ({ schema, url, route }) => {
+      const documented = route.config?.documentedResponses;
+      if (!documented || Object.keys(documented).length === 0) return { schema, url };
+      return { schema: { ...schema, response: { ...documented, ...(schema?.response as object) } }, url };
+    },
   });
 
   registerAuth(app, authenticator);

@@ -24,6 +24,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Access rules of the route. */
     access?: RouteAccess;
+    /** Response schemas shown in /openapi.json without being used to serialize (status -> schema). */
+    documentedResponses?: Record<number, unknown>;
   }
   interface FastifyRequest {
     /** The authenticated caller, when tokens are configured. */

@@ -114,6 +114,11 @@ describe('/openapi.json and /health', () => {
       'enqueue_rollouts_v1_agl_queues_rollouts_enqueue_post',
     );
     expect(doc.paths['/v1/state/{namespace}/{id}']?.put?.requestBody).toBeDefined();
+    // Agent Lightning routes document the reference's response schemas.
+    const dequeue = doc.paths['/v1/agl/queues/rollouts/dequeue']?.post as {
+      responses?: Record<string, unknown>;
+    };
+    expect(JSON.stringify(dequeue.responses?.['200'])).toContain('rollout_id');
   });
 
   it('answers /health', async () => {

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createMemoryStore,
@@ -144,6 +145,39 @@ describe('limits and errors', () => {
     });
     expect(response.statusCode).toBe(413);
     expect(response.json().error.code).toBe('CAPACITY_EXCEEDED');
+  });
+
+  it('measures gzip bodies after inflating them (a small gzip bomb is refused)', async () => {
+    const { app } = await server({ bodyLimitBytes: 10_000 });
+    const bomb = gzipSync(JSON.stringify({ value: 'x'.repeat(1_000_000) }));
+    expect(bomb.length).toBeLessThan(10_000);
+    const headers = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+    const refused = await app.inject({ method: 'PUT', url: '/v1/state/ns/bomb', headers, payload: bomb });
+    expect(refused.statusCode).toBe(413);
+    const small = await app.inject({
+      method: 'PUT',
+      url: '/v1/state/ns/ok',
+      headers,
+      payload: gzipSync('{"value":1}'),
+    });
+    expect(small.statusCode).toBe(201);
+    const broken = await app.inject({
+      method: 'PUT',
+      url: '/v1/state/ns/x',
+      headers,
+      payload: Buffer.from('not gzip'),
+    });
+    expect(broken.statusCode).toBe(400);
+    const unknown = await app.inject({
+      method: 'PUT',
+      url: '/v1/state/ns/x',
+      headers: { ...headers, 'content-encoding': 'br' },
+      payload: '{"value":1}',
+    });
+    expect(unknown.json().error).toMatchObject({
+      code: 'INVALID_INPUT',
+      details: { field: 'headers.content-encoding' },
+    });
   });
 
   it('never sends a stack trace: unexpected errors become INTERNAL', async () => {

@@ -304,6 +304,8 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       method: op.method,
       url: op.url,
       config: {
+        // Documentation only (see createServer's swagger transform): responses are not re-serialized.
+        documentedResponses: op.response ? { [op.successStatus]: op.response } : {},
         access:
           op.path === '/v1/agl/health'
             ? { public: true }
