@@ -43,6 +43,24 @@ describe('PersistentContext basics', () => {
     expect(ctx.dirty).toBe(true);
   });
 
+  it('types keys and values when given a shape', async () => {
+    const ctx = await PersistentContext.create<{ step: number; notes: string[] }>(
+      join(await newDir(), 'ctx.json'),
+    );
+    ctx.set('step', 1);
+    const step: number = ctx.get('step', 0);
+    const notes: string[] | undefined = ctx.get('notes');
+    expect([step, notes]).toEqual([1, undefined]);
+    // Compile-time only (checked by tsc, never run): wrong value types and unknown keys are refused.
+    const misuse = (): void => {
+      // @ts-expect-error: 'step' holds a number
+      ctx.set('step', 'one');
+      // @ts-expect-error: no such key in the shape
+      ctx.get('stpe');
+    };
+    expect(typeof misuse).toBe('function');
+  });
+
   it('does not rewrite the file when nothing changed', async () => {
     const path = join(await newDir(), 'ctx.json');
     const ctx = await PersistentContext.create(path);
