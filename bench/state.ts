@@ -38,6 +38,8 @@ import { type BenchRow, percentile, report, round } from './_report.ts';
 const KEYS = 100;
 const OPS_PER_BATCH = 10;
 const TASKS = 32;
+// Interleaved rounds per rate row; the median is reported (the machine may be shared, so more than a few).
+const ROUNDS = 9;
 const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 type Checkpoint = ReturnType<typeof emptyCheckpoint>;
@@ -208,7 +210,7 @@ async function keyRows(): Promise<BenchRow[]> {
     rateRow(
       `commit 10-op batch (${KEYS} keys)`,
       'MemorySaver.put of the step checkpoint',
-      await compareRate(5, 300, commitOurs, stepPeer),
+      await compareRate(ROUNDS, 300, commitOurs, stepPeer),
     ),
   );
 
@@ -220,7 +222,7 @@ async function keyRows(): Promise<BenchRow[]> {
       `commit 10-op batch + thread save (memory driver)`,
       'MemorySaver.put of the step checkpoint',
       await compareRate(
-        5,
+        ROUNDS,
         300,
         async () => {
           commitOurs();
@@ -243,14 +245,14 @@ async function keyRows(): Promise<BenchRow[]> {
     rateRow(
       'snapshot()',
       'MemorySaver.getTuple (latest)',
-      await compareRate(5, 300, () => store.snapshot(), readPeer),
+      await compareRate(ROUNDS, 300, () => store.snapshot(), readPeer),
     ),
   );
   rows.push(
     rateRow(
       'commit 1 op + snapshot()',
       'MemorySaver.put of the step checkpoint',
-      await compareRate(5, 300, afterCommit, stepPeer),
+      await compareRate(ROUNDS, 300, afterCommit, stepPeer),
     ),
   );
   let g = 0;
@@ -259,7 +261,7 @@ async function keyRows(): Promise<BenchRow[]> {
       `get() (${KEYS} keys)`,
       'MemorySaver.getTuple, read one channel',
       await compareRate(
-        5,
+        ROUNDS,
         300,
         () => store.get(keys[g++ % KEYS]!),
         async () => {
@@ -316,7 +318,7 @@ async function parallelRows(): Promise<BenchRow[]> {
   };
   const rows: BenchRow[] = [];
   const runs = await compareRate(
-    5,
+    ROUNDS,
     300,
     async () => {
       store.startRun();
@@ -332,7 +334,7 @@ async function parallelRows(): Promise<BenchRow[]> {
     ),
   );
   const withFallback = await compareRate(
-    5,
+    ROUNDS,
     300,
     async () => {
       store.startRun();
