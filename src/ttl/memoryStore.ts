@@ -50,11 +50,12 @@ const SWEEP_PER_WRITE = 2;
  */
 export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #index = new Map<string, number>();
-  // Key of slot s at [2s], its value at [2s + 1]: the sweep reads both for each expired key, and side by
-  // side they are one cache miss instead of two.
-  #pairs: unknown[];
-  // 0 means "no expiry" (and, for a free slot, "nothing"); epoch ms are never 0 in practice.
-  #expiresAt: Float64Array;
+  // Slot s is [3s] key, [3s + 1] value, [3s + 2] expiry: what one operation reads sits in one or two
+  // adjacent cache lines instead of three separate arrays. The expiry is whole ms after #base, a small
+  // integer (a Smi, stored inline, no allocation) for expiries up to 24 days after the store was created;
+  // later ones still work, as boxed numbers. 0 means no expiry (and, for a free slot, nothing).
+  #slots: unknown[];
+  readonly #base: number;
   #capacity: number;
   #nextSlot = 0;
   #free: number[] = [];
@@ -88,8 +89,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#now = now ?? coarseNow;
     this.#maxEntries = Math.floor(maxEntries);
     this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
-    this.#pairs = new Array<unknown>(2 * this.#capacity).fill(undefined);
-    this.#expiresAt = new Float64Array(this.#capacity);
+    this.#slots = newSlots(this.#capacity);
+    // One ms before now, so every expiry set from now on is at least 1 (0 is "no expiry").
+    this.#base = this.#now() - 1;
     if (sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
       // The sweep only frees memory; it must never be the reason a process stays alive.
@@ -100,21 +102,21 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Stores `value`; without `ttlMs` the key never expires (an earlier expiry is removed). */
   set(key: string, value: V, options?: TtlOptions): void {
     if (typeof key !== 'string') checkKey(key);
-    let expiresAt = 0;
+    let expiry = 0;
     let now = 0;
     if (options !== undefined && options.ttlMs !== undefined) {
       const ttlMs = options.ttlMs;
       if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs < Number.POSITIVE_INFINITY)) checkTtl(ttlMs, key);
-      now = this.#now();
-      expiresAt = now + ttlMs;
+      now = this.#now() - this.#base;
+      expiry = toExpiry(now + ttlMs);
     }
     let slot = this.#index.get(key);
     if (slot === undefined) slot = this.#insert(key);
-    this.#pairs[2 * slot + 1] = value;
-    this.#schedule(slot, expiresAt);
+    this.#slots[3 * slot + 1] = value;
+    this.#schedule(slot, expiry);
     if (now !== 0 && this.#queue.peekTime() <= now) this.#sweepDue(now, SWEEP_PER_WRITE);
     if (this.#listeners.onSet) {
-      this.#listeners.emit('set', { key, value, expiresAt: expiresAt === 0 ? undefined : expiresAt });
+      this.#listeners.emit('set', { key, value, expiresAt: expiry === 0 ? undefined : expiry + this.#base });
     }
   }
 
@@ -128,15 +130,15 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     // The queue's head is a lower bound of every expiry in the store: while it lies in the future no key
     // can be expired, and the slot's own expiry (a likely cache miss in a big store) need not be read.
-    const now = this.#now();
+    const now = this.#now() - this.#base;
     if (this.#queue.peekTime() <= now) {
-      const expiresAt = this.#expiresAt[slot]!;
-      if (expiresAt !== 0 && expiresAt <= now) {
-        this.#expireSlot(slot, expiresAt);
+      const expiry = this.#slots[3 * slot + 2] as number;
+      if (expiry !== 0 && expiry <= now) {
+        this.#expireSlot(slot, expiry);
         return fallback as F;
       }
     }
-    return this.#pairs[2 * slot + 1] as V;
+    return this.#slots[3 * slot + 1] as V;
   }
 
   /** Whether the key holds an unexpired value. */
@@ -156,8 +158,8 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   ttl(key: string): number | undefined {
     const slot = this.#liveSlot(key);
     if (slot === undefined) return undefined;
-    const expiresAt = this.#expiresAt[slot]!;
-    return expiresAt === 0 ? undefined : expiresAt - this.#now();
+    const expiry = this.#slots[3 * slot + 2] as number;
+    return expiry === 0 ? undefined : expiry + this.#base - this.#now();
   }
 
   /** Sets the key to expire `ttlMs` from now; false when the key is missing. */
@@ -166,16 +168,16 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     checkTtl(ttlMs, key);
     const slot = this.#liveSlot(key);
     if (slot === undefined) return false;
-    this.#schedule(slot, this.#now() + ttlMs);
+    this.#schedule(slot, toExpiry(this.#now() - this.#base + ttlMs));
     return true;
   }
 
   /** Drops the key's expiry; true when it had one. */
   persist(key: string): boolean {
     const slot = this.#liveSlot(key);
-    if (slot === undefined || this.#expiresAt[slot] === 0) return false;
+    if (slot === undefined || this.#slots[3 * slot + 2] === 0) return false;
     // The queue keeps its item; when it pops, the slot has no expiry and the item is dropped.
-    this.#expiresAt[slot] = 0;
+    this.#slots[3 * slot + 2] = 0;
     return true;
   }
 
@@ -201,7 +203,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       this.set(key, by as V, options);
       return by;
     }
-    const current = this.#pairs[2 * slot + 1];
+    const current = this.#slots[3 * slot + 1];
     if (typeof current !== 'number') {
       throw new InvalidInputError(`cannot increment '${key}': its value is not a number`, { key });
     }
@@ -209,13 +211,13 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     if (!Number.isFinite(next)) {
       throw new InvalidInputError(`cannot increment '${key}': the result is not a finite number`, { key });
     }
-    this.#pairs[2 * slot + 1] = next;
+    this.#slots[3 * slot + 1] = next;
     if (this.#listeners.onSet) {
-      const expiresAt = this.#expiresAt[slot]!;
+      const expiry = this.#slots[3 * slot + 2] as number;
       this.#listeners.emit('set', {
         key,
         value: next as V,
-        expiresAt: expiresAt === 0 ? undefined : expiresAt,
+        expiresAt: expiry === 0 ? undefined : expiry + this.#base,
       });
     }
     return next;
@@ -234,14 +236,14 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#purgeExpired();
     const out: Array<[string, V]> = [];
     for (const [key, slot] of this.#index) {
-      if (prefix === undefined || key.startsWith(prefix)) out.push([key, this.#pairs[2 * slot + 1] as V]);
+      if (prefix === undefined || key.startsWith(prefix)) out.push([key, this.#slots[3 * slot + 1] as V]);
     }
     return out;
   }
 
   /** Number of live keys (due keys are swept first, at a cost proportional to them). */
   get size(): number {
-    this.#sweepDue(this.#now(), Number.POSITIVE_INFINITY);
+    this.#sweepDue(this.#now() - this.#base, Number.POSITIVE_INFINITY);
     return this.#index.size;
   }
 
@@ -254,8 +256,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     this.#index = new Map();
     this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
-    this.#pairs = new Array<unknown>(2 * this.#capacity).fill(undefined);
-    this.#expiresAt = new Float64Array(this.#capacity);
+    this.#slots = newSlots(this.#capacity);
     this.#nextSlot = 0;
     this.#free = [];
     this.#queue.clear();
@@ -266,8 +267,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
    * d due keys among n, independent of the keys that are not due.
    */
   sweep(): number {
-    const now = this.#userNow ? this.#userNow() : Date.now();
-    let removed = this.#sweepDue(now, Number.POSITIVE_INFINITY);
+    let removed = this.#sweepDue(this.#exactNow(), Number.POSITIVE_INFINITY);
     if (this.#locks) removed += this.#locks.sweep();
     if (this.#cooldowns) removed += this.#cooldowns.sweep();
     return removed;
@@ -324,9 +324,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       if (typeof key !== 'string') checkKey(key);
       return undefined;
     }
-    const expiresAt = this.#expiresAt[slot]!;
-    if (expiresAt !== 0 && expiresAt <= this.#now()) {
-      this.#expireSlot(slot, expiresAt);
+    const expiry = this.#slots[3 * slot + 2] as number;
+    if (expiry !== 0 && expiry <= this.#now() - this.#base) {
+      this.#expireSlot(slot, expiry);
       return undefined;
     }
     return slot;
@@ -337,12 +337,13 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
    * time is <= that expiry. A later expiry keeps the existing (earlier) item; only a first or shorter
    * expiry pushes a new one.
    */
-  #schedule(slot: number, expiresAt: number): void {
-    const previous = this.#expiresAt[slot]!;
-    this.#expiresAt[slot] = expiresAt;
-    if (expiresAt !== 0 && (previous === 0 || expiresAt < previous)) {
+  #schedule(slot: number, expiry: number): void {
+    const at = 3 * slot + 2;
+    const previous = this.#slots[at] as number;
+    this.#slots[at] = expiry;
+    if (expiry !== 0 && (previous === 0 || expiry < previous)) {
       const queue = this.#queue;
-      queue.push(expiresAt, slot, this.#maxEntries);
+      queue.push(expiry, slot, this.#maxEntries);
       // Stale items (from shortened expiries and reused slots) are bounded: rebuild when they outnumber
       // the live keys. O(n) once per n pushes, so O(1) amortised.
       if (queue.length > 2 * this.#index.size + INITIAL_CAPACITY) this.#rebuildQueue();
@@ -360,7 +361,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       if (slot >= this.#capacity) this.#grow();
     }
     this.#index.set(key, slot);
-    this.#pairs[2 * slot] = key;
+    this.#slots[3 * slot] = key;
     return slot;
   }
 
@@ -369,62 +370,63 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #grow(): void {
     const old = this.#capacity;
     const next = Math.min(old * 2, Math.max(this.#maxEntries, old + 1));
-    const pairs = new Array<unknown>(2 * next).fill(undefined);
-    const oldPairs = this.#pairs;
-    for (let i = 0; i < 2 * old; i++) pairs[i] = oldPairs[i];
-    const expiresAt = new Float64Array(next);
-    expiresAt.set(this.#expiresAt);
-    this.#pairs = pairs;
-    this.#expiresAt = expiresAt;
+    const slots = newSlots(next);
+    const oldSlots = this.#slots;
+    for (let i = 0; i < 3 * old; i++) slots[i] = oldSlots[i];
+    this.#slots = slots;
     this.#capacity = next;
   }
 
   /** Eviction rule of `maxEntries` (see TtlStoreOptions). */
   #makeRoom(): void {
-    const now = this.#now();
-    this.#sweepDue(now, Number.POSITIVE_INFINITY);
+    this.#sweepDue(this.#now() - this.#base, Number.POSITIVE_INFINITY);
     if (this.#index.size < this.#maxEntries) return;
     const queue = this.#queue;
     while (queue.length > 0) {
       const time = queue.peekTime();
       const slot = queue.peekSlot();
       queue.pop();
-      const expiresAt = this.#expiresAt[slot]!;
-      if (expiresAt === 0) continue;
+      const expiry = this.#slots[3 * slot + 2] as number;
+      if (expiry === 0) continue;
       // The earliest item with an exact time belongs to the key that expires soonest.
-      if (expiresAt === time) {
+      if (expiry === time) {
         this.#removeSlot(slot, 'evict');
         return;
       }
-      queue.push(expiresAt, slot);
+      queue.push(expiry, slot);
     }
     // No key expires: evict the oldest-created one (a Map iterates in insertion order).
     const oldest = this.#index.values().next();
     if (!oldest.done) this.#removeSlot(oldest.value, 'evict');
   }
 
-  /** Pops due items (at most `limit`); returns how many keys expired. */
+  /** Pops due items (at most `limit`) at `now` (ms after #base); returns how many keys expired. */
   #sweepDue(now: number, limit: number): number {
     const queue = this.#queue;
-    const expiries = this.#expiresAt;
     let removed = 0;
     while (limit-- > 0 && queue.length > 0 && queue.peekTime() <= now) {
       const slot = queue.peekSlot();
       queue.pop();
-      const expiresAt = expiries[slot]!;
-      if (expiresAt === 0) continue; // freed or persisted since
-      if (expiresAt <= now) {
-        this.#expireSlot(slot, expiresAt);
+      // Re-read per item: an expire listener may have written to the store.
+      const expiry = this.#slots[3 * slot + 2] as number;
+      if (expiry === 0) continue; // freed or persisted since
+      if (expiry <= now) {
+        this.#expireSlot(slot, expiry);
         removed++;
       } else {
-        queue.push(expiresAt, slot); // the expiry was extended: wait for the real one
+        queue.push(expiry, slot); // the expiry was extended: wait for the real one
       }
     }
     return removed;
   }
 
+  /** The clock without the read cache (sweeps and snapshots), in ms after #base. */
+  #exactNow(): number {
+    return (this.#userNow ? this.#userNow() : Date.now()) - this.#base;
+  }
+
   #purgeExpired(): void {
-    this.#sweepDue(this.#userNow ? this.#userNow() : Date.now(), Number.POSITIVE_INFINITY);
+    this.#sweepDue(this.#exactNow(), Number.POSITIVE_INFINITY);
   }
 
   #rebuildQueue(): void {
@@ -433,33 +435,35 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     const slots = new Uint32Array(count);
     let n = 0;
     for (const slot of this.#index.values()) {
-      const expiresAt = this.#expiresAt[slot]!;
-      if (expiresAt === 0) continue;
-      times[n] = expiresAt;
+      const expiry = this.#slots[3 * slot + 2] as number;
+      if (expiry === 0) continue;
+      times[n] = expiry;
       slots[n++] = slot;
     }
     this.#queue.rebuild(times, slots, n);
   }
 
-  #expireSlot(slot: number, expiredAt: number): void {
-    const key = this.#pairs[2 * slot] as string;
-    const value = this.#pairs[2 * slot + 1] as V;
+  #expireSlot(slot: number, expiry: number): void {
+    const key = this.#slots[3 * slot] as string;
+    const value = this.#slots[3 * slot + 1] as V;
     this.#freeSlot(slot, key);
-    if (this.#listeners.onExpire) this.#listeners.emit('expire', { key, value, expiredAt });
+    if (this.#listeners.onExpire)
+      this.#listeners.emit('expire', { key, value, expiredAt: expiry + this.#base });
   }
 
   #removeSlot(slot: number, reason: DeleteReason): void {
-    const key = this.#pairs[2 * slot] as string;
-    const value = this.#pairs[2 * slot + 1] as V;
+    const key = this.#slots[3 * slot] as string;
+    const value = this.#slots[3 * slot + 1] as V;
     this.#freeSlot(slot, key);
     if (this.#listeners.onDelete) this.#listeners.emit('delete', { key, value, reason });
   }
 
   #freeSlot(slot: number, key: string): void {
     this.#index.delete(key);
-    this.#pairs[2 * slot] = undefined;
-    this.#pairs[2 * slot + 1] = undefined; // let the value be collected now, not when the slot is reused
-    this.#expiresAt[slot] = 0;
+    const at = 3 * slot;
+    this.#slots[at] = undefined;
+    this.#slots[at + 1] = undefined; // let the value be collected now, not when the slot is reused
+    this.#slots[at + 2] = 0;
     this.#free.push(slot);
   }
 
@@ -480,4 +484,20 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('this TtlStore is closed');
   }
+}
+
+/** A slots array of `capacity` free slots (packed, so V8 keeps it in fast elements). */
+function newSlots(capacity: number): unknown[] {
+  const slots = new Array<unknown>(3 * capacity).fill(0);
+  for (let i = 0; i < slots.length; i += 3) {
+    slots[i] = undefined;
+    slots[i + 1] = undefined;
+  }
+  return slots;
+}
+
+/** A relative expiry as whole ms, rounded up (a key never expires early), and at least 1. */
+function toExpiry(relativeMs: number): number {
+  const expiry = Math.ceil(relativeMs);
+  return expiry >= 1 ? expiry : 1;
 }
