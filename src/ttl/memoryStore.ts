@@ -32,10 +32,10 @@ const SWEEP_PER_WRITE = 2;
  * In-memory key-value store with per-key expiry, for short-lived signals shared inside one process:
  * cooldowns, beacons, temporary locks (seed: Aura `StateStore`).
  *
- * Layout, after lru-cache: a `Map` from key to a slot number; per slot the key and value side by side in
- * one array and the expiry in a Float64Array. No object, closure or timer per entry, so a write allocates
- * nothing once the arrays have grown, and the garbage collector traces two arrays instead of millions of
- * small objects. Trade-offs, measured in bench/ttl.ts:
+ * Layout, after lru-cache: a `Map` from key to a slot number, and one flat array holding each slot's key,
+ * value and expiry side by side. No object, closure or timer per entry, so a write allocates nothing once
+ * the array has grown, and the garbage collector traces one array instead of millions of small objects.
+ * Trade-offs, measured in bench/ttl.ts:
  * - Unlike lru-cache there is no recency list, so a get writes nothing (faster gets, and `maxEntries`
  *   evicts by expiry, not by recency: this is a signal store, not a cache).
  * - Compared with a Map holding the values themselves (@isaacs/ttlcache), a hit costs one more memory
@@ -499,5 +499,5 @@ function newSlots(capacity: number): unknown[] {
 /** A relative expiry as whole ms, rounded up (a key never expires early), and at least 1. */
 function toExpiry(relativeMs: number): number {
   const expiry = Math.ceil(relativeMs);
-  return expiry >= 1 ? expiry : 1;
+  return Math.max(expiry, 1);
 }
