@@ -47,6 +47,8 @@ const SWEEP_PER_WRITE = 2;
  * `unref()`'d, and writes also sweep a little, so memory stays flat even when the timer cannot run.
  *
  * Values are stored as given, not cloned; `entries()` and events hand out fresh arrays and payloads.
+ * The seed guards each call with a re-entrant lock for its worker threads; here every call runs to the
+ * end on the one JavaScript thread, so it is atomic without one. Across processes, use `RedisTtlStore`.
  */
 export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #index = new Map<string, number>();
