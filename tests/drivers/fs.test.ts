@@ -231,6 +231,21 @@ describe('filesystem driver', () => {
     expect((await b.get('race', 'doc'))?.revision).toBe(2);
   });
 
+  it('never deadlocks batches that lock the same documents in different orders', async () => {
+    const s = store();
+    const ops = Array.from({ length: 30 }, (_, i) => {
+      const ids = i % 2 ? ['a', 'b', 'c'] : ['c', 'b', 'a'];
+      return i % 3 === 0
+        ? s.put('agents', ids[0]!, i)
+        : s.batch(ids.map((id) => ({ type: 'put' as const, namespace: 'agents', id, value: i })));
+    });
+    await Promise.all(ops);
+    const revisions = await Promise.all(
+      ['a', 'b', 'c'].map(async (id) => (await s.get('agents', id))?.revision),
+    );
+    expect(revisions.reduce((sum, r) => sum! + r!, 0)).toBe(30 + 20 * 2);
+  });
+
   it('leaves no temp files behind', async () => {
     const s = store();
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.put('agents', `a${i}`, { i })));

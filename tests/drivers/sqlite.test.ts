@@ -67,6 +67,23 @@ describe('SQLite driver', () => {
     expect((await s.list('ttl')).items).toHaveLength(10);
   });
 
+  it('sweeps more expired documents than one sweep chunk holds', async () => {
+    const clock = new ManualClock();
+    const s = store({ now: clock.now });
+    await s.batch(
+      Array.from({ length: 1200 }, (_, i) => ({
+        type: 'put' as const,
+        namespace: 'ttl',
+        id: `t${i}`,
+        value: i,
+        options: { ttlMs: 10 },
+      })),
+    );
+    clock.advance(20);
+    expect(await s.sweepExpired()).toBe(1200);
+    expect(await s.sweepExpired()).toBe(0);
+  });
+
   it('orders ids by UTF-16 code units and keeps lone surrogates distinct', async () => {
     const s = store();
     const ids = ['\uFFFF', '😀', '\uD800', '\uDC00', 'a', '\uFFFD'];
