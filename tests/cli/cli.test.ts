@@ -62,6 +62,7 @@ describe('agentstate CLI', () => {
       expect(result.code).toBe(0);
       expect(result.out).toContain(`Usage: agentstate ${command}`);
     }
+    expect((await run(['help', 'backup'])).out).toContain('Usage: agentstate backup');
     const top = await run(['--help']);
     expect(top.out).toContain('Commands:');
     expect((await run(['nope'])).code).toBe(2);

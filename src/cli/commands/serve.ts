@@ -26,6 +26,7 @@ Options:
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
   --insecure           Allow a non-loopback --host without tokens
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace
+  --json               Print the start-up line as JSON ({"listening": url, ...})
   -h, --help           Show this help
 
 SIGINT/SIGTERM stop the server gracefully: requests in flight finish, then the stores close.`;
@@ -42,6 +43,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'tokens-file': { type: 'string' },
     insecure: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
+    json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -77,9 +79,12 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     await app.close();
     throw error;
   }
-  io.out(
-    `agentstate listening on ${address} (${stores.description}${tokens.length > 0 ? `, ${tokens.length} token(s)` : ', no tokens: loopback only'})`,
-  );
+  if (values.json) {
+    io.out(JSON.stringify({ listening: address, stores: stores.description, tokens: tokens.length }));
+  } else {
+    const auth = tokens.length > 0 ? `${tokens.length} token(s)` : 'no tokens: loopback only';
+    io.out(`agentstate listening on ${address} (${stores.description}, ${auth})`);
+  }
 
   await new Promise<void>((resolveStop) => {
     let stopping = false;
