@@ -79,8 +79,9 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
     if (tryCreate(lockPath, content)) return heldLock(lockPath, owner.token, staleMs);
     const holder = readOwner(lockPath);
     if (holder === 'gone') continue;
-    if (isStale(lockPath, holder, staleMs)) {
-      if (!breakLock(lockPath, holder)) await sleep(1);
+    // A stale lock is broken and the lock retried at once; if it could not be removed (no permission,
+    // or another breaker is at work), the deadline below still applies.
+    if (isStale(lockPath, holder, staleMs) && breakLock(lockPath, holder) && readOwner(lockPath) === 'gone') {
       continue;
     }
     if (Date.now() >= deadline) {
