@@ -137,7 +137,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
    * unregistered class) throws `UnsupportedValueError` naming the path (`$.key.sub[2]`); nothing changes.
    */
   set<K extends keyof T & string>(key: K, value: T[K]): this {
-    this.#assertOpen();
+    this.#assertWritable();
     checkKey(key);
     this.#entries[key] = encodeEntry(this.#codec, key, value);
     this.#changed.add(key);
@@ -147,7 +147,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
 
   /** Removes `key`; returns whether it was there. */
   delete(key: keyof T & string): boolean {
-    this.#assertOpen();
+    this.#assertWritable();
     checkKey(key);
     if (!(key in this.#entries)) return false;
     delete this.#entries[key];
@@ -158,7 +158,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
 
   /** Removes every key. */
   clear(): void {
-    this.#assertOpen();
+    this.#assertWritable();
     for (const key of Object.keys(this.#entries)) {
       delete this.#entries[key];
       this.#changed.add(key);
@@ -414,6 +414,11 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
 
   #assertOpen(): void {
     if (this.#closed) throw this.#closedError();
+  }
+
+  /** Changes are refused from the moment `close()` is called: its final save could miss them. */
+  #assertWritable(): void {
+    if (this.#closed || this.#closing !== undefined) throw this.#closedError();
   }
 
   #closedError(): ClosedError {

@@ -195,7 +195,10 @@ describe('PersistentContext basics', () => {
     const path = join(await newDir(), 'ctx.json');
     const ctx = await PersistentContext.create(path);
     ctx.set('a', 1);
-    await ctx.close();
+    const closing = ctx.close();
+    // A change made after close() was called could miss the final save: refused, not lost.
+    expect(() => ctx.set('b', 2)).toThrow(ClosedError);
+    await closing;
     await ctx.close();
     expect(ctx.closed).toBe(true);
     expect(() => ctx.get('a')).toThrow(ClosedError);
