@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `agentstate` command. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { isAgentStateError } from '../errors.ts';
 import { BACKUP_HELP, backup, RESTORE_HELP, restore } from './commands/backup.ts';
@@ -84,7 +84,18 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
   }
 }
 
+/** Whether this module is the program being run (an npm bin link points here through a symlink). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
 // Run only as the entry point, so tests can import `main`.
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isEntryPoint()) {
   process.exitCode = await main(process.argv.slice(2));
 }

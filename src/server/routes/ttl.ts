@@ -35,9 +35,20 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
   const held = new Map<string, HeldLock>();
   const lockKey = (name: string, token: string) => `${name}\u0000${token}`;
   const heldLock = (name: string, token: string): TtlLock | undefined => {
+    const key = lockKey(name, token);
+    const entry = held.get(key);
+    if (entry && entry.expiresAt <= Date.now()) held.delete(key);
+    return entry && entry.expiresAt > Date.now() ? entry.lock : undefined;
+  };
+  // Handles of locks nobody released are dropped once they have expired; the sweep runs only when the
+  // map has grown, so a lookup stays O(1).
+  let sweepAt = 1024;
+  const remember = (name: string, lock: TtlLock, ttlMs: number) => {
+    held.set(lockKey(name, lock.token), { lock, expiresAt: Date.now() + ttlMs });
+    if (held.size < sweepAt) return;
     const now = Date.now();
     for (const [key, entry] of held) if (entry.expiresAt <= now) held.delete(key);
-    return held.get(lockKey(name, token))?.lock;
+    sweepAt = Math.max(1024, held.size * 2);
   };
 
   app.get(
@@ -179,7 +190,7 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
       );
       // Not acquired is an answer, not an error: the library returns null the same way.
       if (!lock) return { acquired: false, name };
-      held.set(lockKey(name, lock.token), { lock, expiresAt: Date.now() + ttlMs });
+      remember(name, lock, ttlMs);
       return { acquired: true, name, token: lock.token, ttlMs };
     },
   );
@@ -222,7 +233,7 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
       const lock = heldLock(name, token);
       if (!lock) return { extended: false };
       const extended = await time('extendLock', () => lock.extend(ttlMs));
-      if (extended) held.set(lockKey(name, token), { lock, expiresAt: Date.now() + ttlMs });
+      if (extended) remember(name, lock, ttlMs);
       return { extended };
     },
   );
