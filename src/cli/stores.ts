@@ -20,6 +20,8 @@ export interface StoreConfig {
   data: string;
   /** PostgreSQL connection string, when given. */
   postgres?: string | undefined;
+  /** PostgreSQL schema of the documents (default `agentstate`). */
+  postgresSchema?: string | undefined;
   /** Redis URL for TTL signals and locks shared by several servers, when given. */
   redis?: string | undefined;
 }
@@ -41,7 +43,10 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   const path = databasePath(config.data);
   const rollouts = new SqliteRolloutStore({ path });
   const documents = config.postgres
-    ? createPostgresStore({ connectionString: config.postgres })
+    ? createPostgresStore({
+        connectionString: config.postgres,
+        ...(config.postgresSchema ? { schema: config.postgresSchema } : {}),
+      })
     : createSqliteStore({ path });
   const ttl: TtlStoreLike = config.redis ? new RedisTtlStore({ redis: config.redis }) : new TtlStore();
   const sessions = new SessionManager({ store: documents });

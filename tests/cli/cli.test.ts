@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/index.ts';
-import { AgentStateClient, SqliteRolloutStore } from '../../src/index.ts';
+import { AgentStateClient, createPostgresStore, SqliteRolloutStore } from '../../src/index.ts';
+import {
+  dropSchema,
+  POSTGRES_URL,
+  postgresAvailable,
+  REDIS_URL,
+  redisAvailable,
+  uniqueName,
+} from '../support/services.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -186,5 +194,55 @@ describe('agentstate CLI', () => {
     expect(await exited).toBe(0);
     expect(stderr).toContain('stopped');
     expect(existsSync(join(data, 'agentstate.db'))).toBe(true);
+  }, 20_000);
+});
+
+const pgOk = await postgresAvailable();
+const redisOk = await redisAvailable();
+describe.skipIf(!pgOk || !redisOk)('agentstate serve --postgres --redis', () => {
+  it('keeps documents in PostgreSQL and TTL values in Redis', async () => {
+    const schema = uniqueName('cli_serve');
+    const prefix = `${uniqueName('cli')}:`;
+    const { io, out } = captureIo();
+    const controller = new AbortController();
+    const done = main(
+      [
+        'serve',
+        '--port',
+        '0',
+        '--data',
+        tempDir(),
+        '--postgres',
+        POSTGRES_URL,
+        '--postgres-schema',
+        schema,
+        '--redis',
+        REDIS_URL,
+        '--log-level',
+        'warn',
+        '--json',
+      ],
+      io,
+      controller.signal,
+    );
+    try {
+      for (let i = 0; i < 400 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      const started = JSON.parse(out[0]!) as { listening: string; stores: string };
+      expect(started.stores).toContain('PostgreSQL');
+      expect(started.stores).toContain('Redis');
+      const client = new AgentStateClient({ url: started.listening });
+      await client.putDocument('agents', 'pg-1', { where: 'postgres' });
+      await client.ttl.set(`${prefix}k`, 1, { ttlMs: 60_000 });
+      expect(await client.ttl.get(`${prefix}k`)).toMatchObject({ value: 1 });
+      await client.ttl.delete(`${prefix}k`);
+      await client.close();
+      const direct = createPostgresStore({ connectionString: POSTGRES_URL, schema });
+      expect((await direct.get('agents', 'pg-1'))?.value).toEqual({ where: 'postgres' });
+      await direct.close();
+    } finally {
+      controller.abort();
+      await done;
+      await dropSchema(schema);
+    }
   }, 20_000);
 });

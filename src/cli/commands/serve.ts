@@ -21,6 +21,7 @@ Options:
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
   --postgres <url>     Keep documents in PostgreSQL (rollouts stay in SQLite until the PostgreSQL
                        rollout backend is available)
+  --postgres-schema <s> PostgreSQL schema for the documents (default agentstate)
   --redis <url>        Keep TTL signals, locks and cooldowns (/v1/ttl) in Redis (default: memory)
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
@@ -38,6 +39,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     host: { type: 'string', default: '127.0.0.1' },
     data: { type: 'string', default: DEFAULT_DATA_DIR },
     postgres: { type: 'string' },
+    'postgres-schema': { type: 'string' },
     redis: { type: 'string' },
     token: { type: 'string', multiple: true },
     'tokens-file': { type: 'string' },
@@ -61,6 +63,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   const stores = await openStores({
     data: resolve(values.data),
     postgres: values.postgres,
+    postgresSchema: values['postgres-schema'],
     redis: values.redis,
   });
   const app = await createServer({
