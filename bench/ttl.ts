@@ -35,11 +35,14 @@ type Library = (typeof LIBRARIES)[number];
 const SIZES = [100_000, 1_000_000];
 const OPS = ['set', 'get-hit', 'get-miss', 'mixed 90/10'] as const;
 const TTL_MS = 60_000;
-const ROUNDS = 3;
+const ROUNDS = 2;
+// Every (library, size) process runs PASSES times, interleaved with the others, and the best figure of
+// each is kept: load that comes and goes on a shared machine then hits every library alike.
+const PASSES = 2;
 // A phase stops after this many ops or this much time, whichever comes first, so a slow peer (ttlcache's
 // overwrite is O(keys per expiry bucket)) cannot stretch the run.
 const MAX_OPS = 2_000_000;
-const MAX_PHASE_MS = 400;
+const MAX_PHASE_MS = 250;
 
 /** The four operations of one library, each a closure over one cache. */
 interface Subject {
@@ -348,10 +351,18 @@ async function redisThroughput(): Promise<BenchRow[]> {
 
 export default async function bench(): Promise<void> {
   const results: WorkerResult[] = [];
-  for (const size of SIZES) {
-    for (const library of LIBRARIES) {
-      console.log(`  measuring ${library} at ${size / 1000}k keys...`);
-      results.push(await inChild<WorkerResult>({ kind: 'ops', library, size }));
+  for (let pass = 1; pass <= PASSES; pass++) {
+    for (const size of SIZES) {
+      for (const library of LIBRARIES) {
+        console.log(`  pass ${pass}/${PASSES}: ${library} at ${size / 1000}k keys...`);
+        const result = await inChild<WorkerResult>({ kind: 'ops', library, size });
+        const earlier = results.find((r) => r.library === library && r.size === size);
+        if (!earlier) results.push(result);
+        else {
+          for (const op of OPS) earlier.opsPerSec[op] = Math.max(earlier.opsPerSec[op], result.opsPerSec[op]);
+          earlier.bytesPerEntry = Math.min(earlier.bytesPerEntry, result.bytesPerEntry);
+        }
+      }
     }
   }
   const rows: BenchRow[] = [];
@@ -385,6 +396,7 @@ export default async function bench(): Promise<void> {
   );
   await report('ttl', rows, {
     ttlMs: TTL_MS,
+    passes: PASSES,
     rounds: ROUNDS,
     maxOpsPerPhase: MAX_OPS,
     maxPhaseMs: MAX_PHASE_MS,

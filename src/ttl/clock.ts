@@ -6,30 +6,49 @@
  * Staleness is bounded two ways: the cached value is dropped in a microtask at the end of the current
  * synchronous run (so after any `await` or timer a read is fresh), and within one long synchronous run it
  * is re-read every REUSE_READS calls. An entry may therefore live past its expiry by at most that window;
- * tests and callers who need an exact clock inject `now`.
+ * tests and callers who need an exact clock inject `now`, which is then called on every read.
+ *
+ * One instance per store (no module-level state), so an injected clock and the cache never mix.
  */
 const REUSE_READS = 64;
 
-let cached = 0;
-let readsLeft = 0;
-let invalidationPending = false;
+/** Epoch ms, cached for the current synchronous run unless an exact clock is given. */
+export class CachedClock {
+  readonly #exact: (() => number) | undefined;
+  #cached = 0;
+  #readsLeft = 0;
+  #invalidationPending = false;
+  readonly #invalidate = (): void => {
+    this.#readsLeft = 0;
+    this.#invalidationPending = false;
+  };
 
-function invalidate(): void {
-  readsLeft = 0;
-  invalidationPending = false;
-}
+  constructor(exact?: () => number) {
+    this.#exact = exact;
+  }
 
-/** Epoch ms, cached for the current synchronous run (see file comment). */
-export function coarseNow(): number {
-  if (readsLeft > 0) {
-    readsLeft--;
-    return cached;
+  /** The time (cached, see above). */
+  read(): number {
+    if (this.#readsLeft > 0) {
+      this.#readsLeft--;
+      return this.#cached;
+    }
+    return this.#refresh();
   }
-  if (!invalidationPending) {
-    invalidationPending = true;
-    queueMicrotask(invalidate);
+
+  /** The time, never cached (for sweeps and snapshots). */
+  readExact(): number {
+    return this.#exact ? this.#exact() : Date.now();
   }
-  cached = Date.now();
-  readsLeft = REUSE_READS;
-  return cached;
+
+  #refresh(): number {
+    if (this.#exact) return this.#exact();
+    this.#cached = Date.now();
+    this.#readsLeft = REUSE_READS - 1;
+    if (!this.#invalidationPending) {
+      this.#invalidationPending = true;
+      queueMicrotask(this.#invalidate);
+    }
+    return this.#cached;
+  }
 }

@@ -1,5 +1,5 @@
 import { ClosedError, InvalidInputError } from '../errors.ts';
-import { coarseNow } from './clock.ts';
+import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
 import { ExpiryQueue } from './expiryQueue.ts';
 import { acquireLock, type LockBackend } from './locks.ts';
@@ -62,7 +62,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #nextSlot = 0;
   #free: number[] = [];
   #queue = new ExpiryQueue();
-  readonly #now: () => number;
+  readonly #clock: CachedClock;
   readonly #userNow: (() => number) | undefined;
   readonly #maxEntries: number;
   readonly #listeners = new Listeners<V>();
@@ -88,12 +88,12 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       );
     }
     this.#userNow = now;
-    this.#now = now ?? coarseNow;
+    this.#clock = new CachedClock(now);
     this.#maxEntries = Math.floor(maxEntries);
     this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
     this.#slots = newSlots(this.#capacity);
     // One ms before now, so every expiry set from now on is at least 1 (0 is "no expiry").
-    this.#base = this.#now() - 1;
+    this.#base = this.#clock.read() - 1;
     if (sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
       // The sweep only frees memory; it must never be the reason a process stays alive.
@@ -109,7 +109,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     if (options !== undefined && options.ttlMs !== undefined) {
       const ttlMs = options.ttlMs;
       if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs < Number.POSITIVE_INFINITY)) checkTtl(ttlMs, key);
-      now = this.#now() - this.#base;
+      now = this.#clock.read() - this.#base;
       expiry = toExpiry(now + ttlMs);
     }
     let slot = this.#index.get(key);
@@ -132,7 +132,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     // The queue's head is a lower bound of every expiry in the store: while it lies in the future no key
     // can be expired, and the slot's own expiry (a likely cache miss in a big store) need not be read.
-    const now = this.#now() - this.#base;
+    const now = this.#clock.read() - this.#base;
     if (this.#queue.peekTime() <= now) {
       const expiry = this.#slots[3 * slot + 2] as number;
       if (expiry !== 0 && expiry <= now) {
@@ -161,7 +161,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     const slot = this.#liveSlot(key);
     if (slot === undefined) return undefined;
     const expiry = this.#slots[3 * slot + 2] as number;
-    return expiry === 0 ? undefined : expiry + this.#base - this.#now();
+    return expiry === 0 ? undefined : expiry + this.#base - this.#clock.read();
   }
 
   /** Sets the key to expire `ttlMs` from now; false when the key is missing. */
@@ -170,7 +170,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     checkTtl(ttlMs, key);
     const slot = this.#liveSlot(key);
     if (slot === undefined) return false;
-    this.#schedule(slot, toExpiry(this.#now() - this.#base + ttlMs));
+    this.#schedule(slot, toExpiry(this.#clock.read() - this.#base + ttlMs));
     return true;
   }
 
@@ -245,7 +245,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** Number of live keys (due keys are swept first, at a cost proportional to them). */
   get size(): number {
-    this.#sweepDue(this.#now() - this.#base, Number.POSITIVE_INFINITY);
+    this.#sweepDue(this.#clock.read() - this.#base, Number.POSITIVE_INFINITY);
     return this.#index.size;
   }
 
@@ -327,7 +327,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       return undefined;
     }
     const expiry = this.#slots[3 * slot + 2] as number;
-    if (expiry !== 0 && expiry <= this.#now() - this.#base) {
+    if (expiry !== 0 && expiry <= this.#clock.read() - this.#base) {
       this.#expireSlot(slot, expiry);
       return undefined;
     }
@@ -381,7 +381,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** Eviction rule of `maxEntries` (see TtlStoreOptions). */
   #makeRoom(): void {
-    this.#sweepDue(this.#now() - this.#base, Number.POSITIVE_INFINITY);
+    this.#sweepDue(this.#clock.read() - this.#base, Number.POSITIVE_INFINITY);
     if (this.#index.size < this.#maxEntries) return;
     const queue = this.#queue;
     while (queue.length > 0) {
@@ -424,7 +424,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** The clock without the read cache (sweeps and snapshots), in ms after #base. */
   #exactNow(): number {
-    return (this.#userNow ? this.#userNow() : Date.now()) - this.#base;
+    return this.#clock.readExact() - this.#base;
   }
 
   #purgeExpired(): void {
