@@ -12,7 +12,11 @@ for (const [path, entry] of Object.entries(packages)) {
   for (const [name, range] of Object.entries(entry.optionalDependencies ?? {})) {
     const nested = `${path === '' ? '' : `${path}/`}node_modules/${name}`;
     if (packages[nested] || packages[`node_modules/${name}`]) continue;
-    packages[`node_modules/${name}`] = { version: String(range).replace(/^[\^~=]/, ''), ...(entry.dev && { dev: true }), optional: true };
+    packages[`node_modules/${name}`] = {
+      version: String(range).replace(/^[\^~=]/, ''),
+      ...(entry.dev && { dev: true }),
+      optional: true,
+    };
     added++;
   }
 }
