@@ -102,6 +102,12 @@ function heapBytes(): number {
   return usage.heapUsed + usage.arrayBuffers;
 }
 
+/** A full GC, then a pause for V8's concurrent sweeper threads to finish before the next measurement. */
+async function settle(): Promise<void> {
+  globalThis.gc?.();
+  await sleep(100);
+}
+
 function xorshiftOrder(count: number, modulo: number): Uint32Array {
   const order = new Uint32Array(count);
   let x = 2463534242;
@@ -194,11 +200,11 @@ function inChild<T>(spec: WorkerSpec): Promise<T> {
 
 /**
  * Sweep cost with 1% of the live keys due (injected clock, so exactly that many are due): five sweeps,
- * each after the clock moves past the next 1% batch, with a GC before each so a collection left over from
- * filling the store is not billed to the sweep. Next to it, the seed's approach on the same keys: a
+ * each after the clock moves past the next 1% batch, with a GC and a pause before each so a collection
+ * left over from filling the store (or the GC's own concurrent page sweeping) is not billed to the sweep. Next to it, the seed's approach on the same keys: a
  * full scan of a key -> expiry map.
  */
-function sweepCost(): BenchRow[] {
+async function sweepCost(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const batches = 5;
   for (const live of [100_000, 1_000_000]) {
@@ -219,20 +225,26 @@ function sweepCost(): BenchRow[] {
     const times: number[] = [];
     const scans: number[] = [];
     let removed = 0;
+    await settle();
+    // The sweeps back to back (then the baselines back to back), so each runs in the same warm state.
     for (let b = 0; b < batches; b++) {
       now += 1_000;
-      globalThis.gc?.();
       const started = performance.now();
       removed += store.sweep();
       times.push(performance.now() - started);
-      globalThis.gc?.();
+    }
+    await settle();
+    for (let b = 0, scanNow = now - batches * 1_000; b < batches; b++) {
+      scanNow += 1_000;
       const scanStarted = performance.now();
       const due: string[] = [];
-      for (const [key, expiresAt] of seed) if (expiresAt <= now) due.push(key);
+      for (const [key, expiresAt] of seed) if (expiresAt <= scanNow) due.push(key);
       for (const key of due) seed.delete(key);
       scans.push(performance.now() - scanStarted);
-      // The floor on this machine: deleting the same number of keys from a Map of the same size.
-      globalThis.gc?.();
+    }
+    await settle();
+    // The floor on this machine: deleting the same number of keys from a Map of the same size.
+    for (let b = 0; b < batches; b++) {
       const floorStarted = performance.now();
       for (let i = b; i < live; i += 100) floorMap.delete(floorKeys[i]!);
       floors.push(performance.now() - floorStarted);
@@ -421,7 +433,7 @@ if (workerSpec) {
     spec.kind === 'ops'
       ? worker(spec.library, spec.size)
       : spec.kind === 'sweep'
-        ? sweepCost()
+        ? await sweepCost()
         : await flatMemory();
   console.log(JSON.stringify(result));
 }
