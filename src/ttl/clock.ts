@@ -18,13 +18,22 @@ export class CachedClock {
   #cached = 0;
   #readsLeft = 0;
   #invalidationPending = false;
+  readonly #onInvalidate: (() => void) | undefined;
   readonly #invalidate = (): void => {
     this.#readsLeft = 0;
     this.#invalidationPending = false;
+    this.#onInvalidate?.();
   };
 
-  constructor(exact?: () => number) {
+  /** `onInvalidate` runs whenever the cached time is dropped (end of a synchronous run). */
+  constructor(exact?: () => number, onInvalidate?: () => void) {
     this.#exact = exact;
+    this.#onInvalidate = onInvalidate;
+  }
+
+  /** How many more reads will return the cached time (0 with an exact clock). */
+  get reusesLeft(): number {
+    return this.#readsLeft;
   }
 
   /** The time (cached, see above). */

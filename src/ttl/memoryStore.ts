@@ -68,6 +68,10 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #listeners = new Listeners<V>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  // Gets that may skip the expiry check: set when a checked get found the queue's head (a lower bound of
+  // every expiry) after the cached time, as many as the clock will still reuse that time. Any push to the
+  // queue (which can only lower the head) and the end of the synchronous run reset it to 0.
+  #quietReads = 0;
   #locks: TtlStore<string> | undefined;
   #cooldowns: TtlStore<true> | undefined;
 
@@ -88,7 +92,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       );
     }
     this.#userNow = now;
-    this.#clock = new CachedClock(now);
+    this.#clock = new CachedClock(now, () => {
+      this.#quietReads = 0;
+    });
     this.#maxEntries = Math.floor(maxEntries);
     this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
     this.#slots = newSlots(this.#capacity);
@@ -130,15 +136,22 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       if (typeof key !== 'string') checkKey(key);
       return fallback as F;
     }
+    // The hot path: nothing can have expired since the last check (see #quietReads).
+    if (this.#quietReads > 0) {
+      this.#quietReads--;
+      return this.#slots[3 * slot + 1] as V;
+    }
     // The queue's head is a lower bound of every expiry in the store: while it lies in the future no key
-    // can be expired, and the slot's own expiry (a likely cache miss in a big store) need not be read.
+    // can be expired, and the slot's own expiry need not be read.
     const now = this.#clock.read() - this.#base;
-    if (this.#queue.peekTime() <= now) {
-      const expiry = this.#slots[3 * slot + 2] as number;
-      if (expiry !== 0 && expiry <= now) {
-        this.#expireSlot(slot, expiry);
-        return fallback as F;
-      }
+    if (this.#queue.peekTime() > now) {
+      this.#quietReads = this.#clock.reusesLeft;
+      return this.#slots[3 * slot + 1] as V;
+    }
+    const expiry = this.#slots[3 * slot + 2] as number;
+    if (expiry !== 0 && expiry <= now) {
+      this.#expireSlot(slot, expiry);
+      return fallback as F;
     }
     return this.#slots[3 * slot + 1] as V;
   }
@@ -262,6 +275,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#nextSlot = 0;
     this.#free = [];
     this.#queue.clear();
+    this.#quietReads = 0;
   }
 
   /**
@@ -346,6 +360,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     if (expiry !== 0 && (previous === 0 || expiry < previous)) {
       const queue = this.#queue;
       queue.push(expiry, slot, this.#maxEntries);
+      this.#quietReads = 0;
       // Stale items (from shortened expiries and reused slots) are bounded: rebuild when they outnumber
       // the live keys. O(n) once per n pushes, so O(1) amortised.
       if (queue.length > 2 * this.#index.size + INITIAL_CAPACITY) this.#rebuildQueue();
@@ -396,6 +411,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
         return;
       }
       queue.push(expiry, slot);
+      this.#quietReads = 0;
     }
     // No key expires: evict the oldest-created one (a Map iterates in insertion order).
     const oldest = this.#index.values().next();
@@ -417,6 +433,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
         removed++;
       } else {
         queue.push(expiry, slot); // the expiry was extended: wait for the real one
+        this.#quietReads = 0;
       }
     }
     return removed;
@@ -443,6 +460,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       slots[n++] = slot;
     }
     this.#queue.rebuild(times, slots, n);
+    this.#quietReads = 0;
   }
 
   #expireSlot(slot: number, expiry: number): void {

@@ -151,6 +151,19 @@ describe('TtlStore (memory)', () => {
     s.close();
   });
 
+  it('with the default clock, a synchronous loop sees an expiry within 64 reads', () => {
+    const s = new TtlStore();
+    const start = Date.now();
+    s.set('k', 1, { ttlMs: 5 });
+    // A busy synchronous loop: no microtask runs, so only the read count refreshes the cached time.
+    while (Date.now() < start + 10) s.get('k');
+    let stale = 0;
+    for (let i = 0; i < 1000 && s.get('k') !== undefined; i++) stale++;
+    expect(stale).toBeLessThanOrEqual(64);
+    expect(s.has('k')).toBe(false);
+    s.close();
+  });
+
   it('its sweep timer never keeps the process alive, even without close()', () => {
     const url = new URL('../../src/ttl/index.ts', import.meta.url).href;
     const script = `const { TtlStore } = await import(${JSON.stringify(url)});
