@@ -28,9 +28,7 @@ export class ExpiryQueue {
 
   /** Time of the earliest item, or Infinity when empty. */
   peekTime(): number {
-    const run = this.#run.peekTime();
-    const heap = this.#heap.peekTime();
-    return run <= heap ? run : heap;
+    return Math.min(this.#run.peekTime(), this.#heap.peekTime());
   }
 
   /** Slot of the earliest item (only meaningful when not empty). */

@@ -106,8 +106,10 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
     const entries = await store.entries();
     expect(entries.length).toBe(2500);
     expect(entries.find(([k]) => k === 'k7')?.[1]).toBe(7);
-    await store.set('frac', 1, { ttlMs: 0.5 });
-    expect(await client.pttl(`${prefix}many:v:frac`)).toBeGreaterThanOrEqual(0);
+    await store.set('frac', 1, { ttlMs: 60_000.2 });
+    const pttl = await client.pttl(`${prefix}many:v:frac`);
+    expect(pttl).toBeGreaterThan(59_000);
+    expect(pttl).toBeLessThanOrEqual(60_001);
     await store.clear();
     expect(await store.size).toBe(0);
   });
