@@ -72,6 +72,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   // every expiry) after the cached time, as many as the clock will still reuse that time. Any push to the
   // queue (which can only lower the head) and the end of the synchronous run reset it to 0.
   #quietReads = 0;
+  #dueScratch = new Uint32Array(1024);
   #locks: TtlStore<string> | undefined;
   #cooldowns: TtlStore<true> | undefined;
 
@@ -421,6 +422,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Pops due items (at most `limit`) at `now` (ms after #base); returns how many keys expired. */
   #sweepDue(now: number, limit: number): number {
     const queue = this.#queue;
+    if (limit === Number.POSITIVE_INFINITY && queue.peekTime() <= now) return this.#sweepAllDue(now);
     let removed = 0;
     while (limit-- > 0 && queue.length > 0 && queue.peekTime() <= now) {
       const slot = queue.peekSlot();
@@ -434,6 +436,49 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       } else {
         queue.push(expiry, slot); // the expiry was extended: wait for the real one
         this.#quietReads = 0;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * A full sweep: collects the due slots, then removes them in slot order. Keys due at the same time leave
+   * the heap in no particular order, and deleting them from the Map in that order jumps around memory;
+   * slots are handed out in insertion order, as the Map lays out its entries, so sorted slots turn those
+   * jumps into a forward walk (measured: about twice as fast for 10k due keys among 1M).
+   */
+  #sweepAllDue(now: number): number {
+    const queue = this.#queue;
+    let due = this.#dueScratch;
+    let count = 0;
+    while (queue.length > 0 && queue.peekTime() <= now) {
+      const slot = queue.peekSlot();
+      queue.pop();
+      const expiry = this.#slots[3 * slot + 2] as number;
+      if (expiry === 0) continue;
+      if (expiry <= now) {
+        if (count === due.length) {
+          const grown = new Uint32Array(due.length * 2);
+          grown.set(due);
+          due = grown;
+        }
+        due[count++] = slot;
+      } else {
+        queue.push(expiry, slot);
+        this.#quietReads = 0;
+      }
+    }
+    // Keep a moderately sized buffer for next time, not the largest one ever needed.
+    this.#dueScratch = due.length <= 65_536 ? due : new Uint32Array(1024);
+    const sorted = due.subarray(0, count).sort();
+    let removed = 0;
+    for (let i = 0; i < count; i++) {
+      const slot = sorted[i]!;
+      // Re-checked: a slot listed twice is free after the first, and a listener may have written.
+      const expiry = this.#slots[3 * slot + 2] as number;
+      if (expiry !== 0 && expiry <= now) {
+        this.#expireSlot(slot, expiry);
+        removed++;
       }
     }
     return removed;
