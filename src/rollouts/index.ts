@@ -15,6 +15,7 @@ export { newAttemptId, newResourcesId, newRolloutId } from './ids.ts';
 export { type MemoryRepositoryOptions, MemoryRolloutRepository } from './memory/repository.ts';
 export { InMemoryRolloutStore, type InMemoryRolloutStoreOptions } from './memory/store.ts';
 export { spanFromOtel } from './otel.ts';
+export * from './postgres/index.ts';
 export {
   DEFAULT_ROLLOUT_DB_PATH,
   type SqliteRepositoryOptions,

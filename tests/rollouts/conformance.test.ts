@@ -3,5 +3,11 @@
 import { httpRolloutFactory } from '../client/httpBackend.ts';
 import { rolloutStoreConformance } from '../conformance/rolloutStore.ts';
 import { memoryRolloutFactory, sqliteRolloutFactory } from './backends.ts';
+import { postgresRolloutFactory } from './postgresBackend.ts';
 
-rolloutStoreConformance([memoryRolloutFactory, sqliteRolloutFactory, httpRolloutFactory]);
+rolloutStoreConformance([
+  memoryRolloutFactory,
+  sqliteRolloutFactory,
+  httpRolloutFactory,
+  postgresRolloutFactory,
+]);

@@ -1,0 +1,824 @@
+/**
+ * PostgreSQL storage of the rollout store: one method per row operation, each a single statement run on the
+ * connection of the current transaction. The same `RolloutRepository` shape as SQLite's, made asynchronous;
+ * the rules that decide what to write live in ./transaction.ts, on top of the shared pure helpers.
+ *
+ * Statements are sent as named prepared statements (parsed and planned once per connection). Rows read by a
+ * write are locked (`FOR UPDATE`) so two transactions never both read-modify-write the same rollout or worker.
+ */
+import { createHash } from 'node:crypto';
+import type { QueryConfig, QueryResultRow } from 'pg';
+import { quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
+import { InvalidInputError } from '../../errors.ts';
+import type {
+  AttemptRow,
+  IdempotencyRecord,
+  ResourcesFilter,
+  RolloutFilter,
+  RolloutRow,
+  SpanFilter,
+  WorkerFilter,
+} from '../engine/repository.ts';
+import type { Page } from '../query.ts';
+import type {
+  AttemptSortField,
+  AttemptStatus,
+  FilterLogic,
+  PaginatedResult,
+  PruneResult,
+  ResourcesSortField,
+  ResourcesUpdate,
+  RolloutMode,
+  RolloutSortField,
+  RolloutStatus,
+  RolloutStoreStatistics,
+  Span,
+  SpanSortField,
+  Worker,
+  WorkerSortField,
+  WorkerStatus,
+} from '../types.ts';
+
+/** Anything that runs a query: a pool or a client inside a transaction. */
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(
+    config: QueryConfig,
+  ): Promise<{ rows: R[]; rowCount: number | null }>;
+}
+
+type Row = Record<string, unknown>;
+type Sql = { where: string; params: unknown[] };
+
+const FINISHED = "('succeeded', 'failed', 'cancelled')";
+// Spans per multi-row INSERT: 10 parameters each, far below PostgreSQL's 65535-parameter limit, and few
+// distinct statement shapes to prepare.
+const SPAN_CHUNK = 64;
+
+const ROLLOUT_COLUMNS: Record<RolloutSortField, string> = {
+  rolloutId: 'rollout_id',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  status: 'status',
+  mode: 'mode',
+  resourcesId: 'resources_id',
+};
+const ATTEMPT_COLUMNS: Record<AttemptSortField, string> = {
+  sequenceId: 'sequence_id',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  status: 'status',
+  attemptId: 'attempt_id',
+  workerId: 'worker_id',
+};
+const SPAN_COLUMNS: Record<SpanSortField, string> = {
+  sequenceId: 'sequence_id',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  name: 'name',
+  spanId: 'span_id',
+  traceId: 'trace_id',
+  parentId: 'parent_id',
+};
+const RESOURCES_COLUMNS: Record<ResourcesSortField, string> = {
+  resourcesId: 'resources_id',
+  createTime: 'create_time',
+  updateTime: 'update_time',
+  version: 'version',
+};
+const WORKER_COLUMNS: Record<WorkerSortField, string> = {
+  workerId: 'worker_id',
+  status: 'status',
+  lastHeartbeatTime: 'last_heartbeat_time',
+  lastDequeueTime: 'last_dequeue_time',
+  lastBusyTime: 'last_busy_time',
+  lastIdleTime: 'last_idle_time',
+};
+
+function json(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function combineSql(parts: Sql[], logic: FilterLogic): Sql {
+  if (parts.length === 0) return { where: '', params: [] };
+  return {
+    where: `(${parts.map((p) => p.where).join(logic === 'and' ? ' AND ' : ' OR ')})`,
+    params: parts.flatMap((p) => p.params),
+  };
+}
+
+// NULLS FIRST ascending / NULLS LAST descending, as SQLite orders and as the memory backend's sort does.
+function direction(page: Page<string>): string {
+  return page.sortOrder === 'desc' ? 'DESC NULLS LAST' : 'ASC NULLS FIRST';
+}
+
+function orderBy(column: string | null, tieBreak: string, page: Page<string>): string {
+  const dir = direction(page);
+  return column === null || column === tieBreak
+    ? `ORDER BY ${tieBreak} ${dir}`
+    : `ORDER BY ${column} ${dir}, ${tieBreak} ${dir}`;
+}
+
+function num(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function toRolloutRow(row: Row): RolloutRow {
+  return {
+    rolloutId: row.rollout_id as string,
+    input: row.input ?? null,
+    startTime: row.start_time as number,
+    endTime: num(row.end_time),
+    mode: (row.mode as RolloutMode | null) ?? null,
+    resourcesId: (row.resources_id as string | null) ?? null,
+    status: row.status as RolloutStatus,
+    config: row.config as RolloutRow['config'],
+    metadata: (row.metadata as Record<string, unknown> | null) ?? null,
+    latestAttemptId: (row.latest_attempt_id as string | null) ?? null,
+  };
+}
+
+function toAttemptRow(row: Row): AttemptRow {
+  return {
+    rolloutId: row.rollout_id as string,
+    attemptId: row.attempt_id as string,
+    sequenceId: row.sequence_id as number,
+    startTime: row.start_time as number,
+    endTime: num(row.end_time),
+    status: row.status as AttemptStatus,
+    workerId: (row.worker_id as string | null) ?? null,
+    lastHeartbeatTime: num(row.last_heartbeat_time),
+    metadata: (row.metadata as Record<string, unknown> | null) ?? null,
+    deadline: num(row.deadline),
+  };
+}
+
+function toResources(row: Row): ResourcesUpdate {
+  return {
+    resourcesId: row.resources_id as string,
+    createTime: row.create_time as number,
+    updateTime: row.update_time as number,
+    version: row.version as number,
+    resources: row.resources as ResourcesUpdate['resources'],
+  };
+}
+
+function toWorker(row: Row): Worker {
+  return {
+    workerId: row.worker_id as string,
+    status: row.status as WorkerStatus,
+    heartbeatStats: (row.heartbeat_stats as Record<string, unknown> | null) ?? null,
+    lastHeartbeatTime: num(row.last_heartbeat_time),
+    lastDequeueTime: num(row.last_dequeue_time),
+    lastBusyTime: num(row.last_busy_time),
+    lastIdleTime: num(row.last_idle_time),
+    currentRolloutId: (row.current_rollout_id as string | null) ?? null,
+    currentAttemptId: (row.current_attempt_id as string | null) ?? null,
+  };
+}
+
+const ROLLOUT_SELECT =
+  'rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id';
+const ATTEMPT_SELECT =
+  'rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id, last_heartbeat_time, metadata, deadline';
+
+/** The statements of one schema, on any connection. */
+export class PostgresRolloutRepository {
+  /** The schema holding the tables. */
+  readonly schema: string;
+  readonly #s: string;
+  readonly #names = new Map<string, string>();
+
+  constructor(schema: string) {
+    this.schema = schema;
+    this.#s = quoteIdentifier(schema);
+  }
+
+  /** `name` qualified with the schema. */
+  table(name: string): string {
+    return `${this.#s}.${name}`;
+  }
+
+  // Named prepared statement: pg prepares it once per connection. The name is a hash of the text, so one
+  // name never stands for two texts (schemas differ in the text).
+  #run<R extends QueryResultRow = Row>(
+    q: Queryable,
+    text: string,
+    values: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }> {
+    let name = this.#names.get(text);
+    if (name === undefined) {
+      name = `agl_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      this.#names.set(text, name);
+    }
+    return q.query<R>({ name, text, values });
+  }
+
+  async #page<T>(
+    q: Queryable,
+    table: string,
+    filter: Sql,
+    order: string,
+    page: Page<string>,
+    map: (row: Row) => T,
+    columns = '*',
+  ): Promise<PaginatedResult<T>> {
+    const where = filter.where === '' ? '' : `WHERE ${filter.where}`;
+    const n = filter.params.length;
+    const limit = page.limit === -1 ? 'ALL' : `$${n + 1}`;
+    const params =
+      page.limit === -1 ? [...filter.params, page.offset] : [...filter.params, page.limit, page.offset];
+    const offset = `$${params.length}`;
+    // One round trip: the total rides along on every row; an empty page falls back to a count.
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${columns}, COUNT(*) OVER ()::int AS agl_total FROM ${this.table(table)} ${where} ${order} LIMIT ${limit} OFFSET ${offset}`,
+      params,
+    );
+    let total: number;
+    if (rows.length > 0) total = rows[0]!.agl_total as number;
+    else {
+      const count = await this.#run(
+        q,
+        `SELECT COUNT(*)::int AS n FROM ${this.table(table)} ${where}`,
+        filter.params,
+      );
+      total = count.rows[0]!.n as number;
+    }
+    return { items: rows.map(map), limit: page.limit, offset: page.offset, total };
+  }
+
+  // ------------------------------------------------------------ rollouts
+
+  /** A rollout; `lock` takes its row lock for the rest of the transaction. */
+  async getRollout(q: Queryable, rolloutId: string, lock: boolean): Promise<RolloutRow | null> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ROLLOUT_SELECT} FROM ${this.table('agl_rollouts')} WHERE rollout_id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [rolloutId],
+    );
+    return rows.length === 0 ? null : toRolloutRow(rows[0]!);
+  }
+
+  /** Several rollouts by id (no lock). */
+  async getRollouts(q: Queryable, rolloutIds: readonly string[]): Promise<RolloutRow[]> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ROLLOUT_SELECT} FROM ${this.table('agl_rollouts')} WHERE rollout_id = ANY($1::text[])`,
+      [rolloutIds],
+    );
+    return rows.map(toRolloutRow);
+  }
+
+  /** Inserts rollouts in order (one statement). */
+  async insertRollouts(q: Queryable, rows: readonly RolloutRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    // UNNEST of parallel arrays: one statement text whatever the batch size. WITH ORDINALITY keeps order.
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_rollouts')} (rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id)
+       SELECT r, i::json, st, et, m, res, s, c::json, md::json, la
+       FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+         WITH ORDINALITY AS t(r, i, st, et, m, res, s, c, md, la, ord)
+       ORDER BY ord`,
+      [
+        rows.map((r) => r.rolloutId),
+        rows.map((r) => JSON.stringify(r.input ?? null)),
+        rows.map((r) => r.startTime),
+        rows.map((r) => r.endTime),
+        rows.map((r) => r.mode),
+        rows.map((r) => r.resourcesId),
+        rows.map((r) => r.status),
+        rows.map((r) => JSON.stringify(r.config)),
+        rows.map((r) => json(r.metadata)),
+        rows.map((r) => r.latestAttemptId),
+      ],
+    );
+  }
+
+  /** Writes every field of a rollout. */
+  async updateRollout(q: Queryable, row: RolloutRow): Promise<void> {
+    await this.#run(
+      q,
+      `UPDATE ${this.table('agl_rollouts')} SET input = $1, start_time = $2, end_time = $3, mode = $4, resources_id = $5,
+       status = $6, config = $7, metadata = $8, latest_attempt_id = $9 WHERE rollout_id = $10`,
+      [
+        JSON.stringify(row.input ?? null),
+        row.startTime,
+        row.endTime,
+        row.mode,
+        row.resourcesId,
+        row.status,
+        JSON.stringify(row.config),
+        json(row.metadata),
+        row.latestAttemptId,
+        row.rolloutId,
+      ],
+    );
+  }
+
+  /** Writes only status, endTime and latestAttemptId. */
+  async updateRolloutState(q: Queryable, row: RolloutRow): Promise<void> {
+    await this.#run(
+      q,
+      `UPDATE ${this.table('agl_rollouts')} SET status = $1, end_time = $2, latest_attempt_id = $3 WHERE rollout_id = $4`,
+      [row.status, row.endTime, row.latestAttemptId, row.rolloutId],
+    );
+  }
+
+  async queryRollouts(
+    q: Queryable,
+    filter: RolloutFilter,
+    page: Page<RolloutSortField>,
+  ): Promise<PaginatedResult<RolloutRow>> {
+    const parts: Sql[] = [];
+    let n = 0;
+    if (filter.statusIn !== null)
+      parts.push({ where: `status = ANY($${++n}::text[])`, params: [filter.statusIn] });
+    if (filter.rolloutIdIn !== null) {
+      parts.push({ where: `rollout_id = ANY($${++n}::text[])`, params: [filter.rolloutIdIn] });
+    }
+    if (filter.rolloutIdContains !== null) {
+      parts.push({ where: `strpos(rollout_id, $${++n}) > 0`, params: [filter.rolloutIdContains] });
+    }
+    const column = page.sortBy === null ? null : ROLLOUT_COLUMNS[page.sortBy];
+    return this.#page(
+      q,
+      'agl_rollouts',
+      combineSql(parts, filter.logic),
+      orderBy(column, 'seq', page),
+      page,
+      toRolloutRow,
+      ROLLOUT_SELECT,
+    );
+  }
+
+  // ------------------------------------------------------------ queue
+
+  /** Appends to the FIFO queue; ids already queued keep their place. */
+  async enqueue(q: Queryable, rolloutIds: readonly string[]): Promise<void> {
+    if (rolloutIds.length === 0) return;
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_queue')} (rollout_id)
+       SELECT r FROM UNNEST($1::text[]) WITH ORDINALITY AS t(r, ord) ORDER BY ord
+       ON CONFLICT (rollout_id) DO NOTHING`,
+      [rolloutIds],
+    );
+  }
+
+  /**
+   * Removes and returns up to `limit` ids from the head of the queue, skipping entries another transaction
+   * holds. The rollout rows are locked in the same statement (`FOR UPDATE OF q, r SKIP LOCKED`): a queued
+   * rollout that another transaction is changing right now (cancel, start by hand) is skipped, not waited
+   * for, so a dequeuer never waits on a lock while holding a queue entry (no lock cycle with those writers).
+   */
+  async takeQueued(q: Queryable, limit: number): Promise<string[]> {
+    const { rows } = await this.#run<{ rollout_id: string; seq: string }>(
+      q,
+      `WITH head AS (
+         SELECT q.seq FROM ${this.table('agl_queue')} q JOIN ${this.table('agl_rollouts')} r USING (rollout_id)
+         ORDER BY q.seq LIMIT $1 FOR UPDATE OF q, r SKIP LOCKED
+       )
+       DELETE FROM ${this.table('agl_queue')} q USING head WHERE q.seq = head.seq RETURNING q.rollout_id, q.seq`,
+      [limit],
+    );
+    // DELETE ... RETURNING has no order: restore the queue's.
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map((row) => row.rollout_id);
+  }
+
+  async removeQueued(q: Queryable, rolloutId: string): Promise<void> {
+    await this.#run(q, `DELETE FROM ${this.table('agl_queue')} WHERE rollout_id = $1`, [rolloutId]);
+  }
+
+  // ------------------------------------------------------------ attempts
+
+  async getAttempt(q: Queryable, rolloutId: string, attemptId: string): Promise<AttemptRow | null> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ATTEMPT_SELECT} FROM ${this.table('agl_attempts')} WHERE rollout_id = $1 AND attempt_id = $2`,
+      [rolloutId, attemptId],
+    );
+    return rows.length === 0 ? null : toAttemptRow(rows[0]!);
+  }
+
+  /** The latest attempts of several rollouts, by (rolloutId, attemptId) pairs. */
+  async getAttempts(q: Queryable, keys: ReadonlyArray<readonly [string, string]>): Promise<AttemptRow[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ATTEMPT_SELECT} FROM ${this.table('agl_attempts')} a
+       JOIN UNNEST($1::text[], $2::text[]) AS k(r, at) ON a.rollout_id = k.r AND a.attempt_id = k.at`,
+      [keys.map((k) => k[0]), keys.map((k) => k[1])],
+    );
+    return rows.map(toAttemptRow);
+  }
+
+  async insertAttempt(q: Queryable, row: AttemptRow): Promise<void> {
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_attempts')} (rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id,
+       last_heartbeat_time, metadata, deadline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        row.rolloutId,
+        row.attemptId,
+        row.sequenceId,
+        row.startTime,
+        row.endTime,
+        row.status,
+        row.workerId,
+        row.lastHeartbeatTime,
+        json(row.metadata),
+        row.deadline,
+      ],
+    );
+  }
+
+  async updateAttempt(q: Queryable, row: AttemptRow): Promise<void> {
+    await this.#run(
+      q,
+      `UPDATE ${this.table('agl_attempts')} SET end_time = $1, status = $2, worker_id = $3, last_heartbeat_time = $4,
+       metadata = $5, deadline = $6 WHERE rollout_id = $7 AND attempt_id = $8`,
+      [
+        row.endTime,
+        row.status,
+        row.workerId,
+        row.lastHeartbeatTime,
+        json(row.metadata),
+        row.deadline,
+        row.rolloutId,
+        row.attemptId,
+      ],
+    );
+  }
+
+  async queryAttempts(
+    q: Queryable,
+    rolloutId: string,
+    page: Page<AttemptSortField>,
+  ): Promise<PaginatedResult<AttemptRow>> {
+    const column = page.sortBy === null ? null : ATTEMPT_COLUMNS[page.sortBy];
+    const filter = { where: 'rollout_id = $1', params: [rolloutId] };
+    return this.#page(
+      q,
+      'agl_attempts',
+      filter,
+      orderBy(column, 'sequence_id', page),
+      page,
+      toAttemptRow,
+      ATTEMPT_SELECT,
+    );
+  }
+
+  /** Whether any attempt's deadline is before `nowSeconds` (an index probe). */
+  async hasDueAttempts(q: Queryable, nowSeconds: number): Promise<boolean> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT 1 FROM ${this.table('agl_attempts')} WHERE deadline IS NOT NULL AND deadline < $1 LIMIT 1`,
+      [nowSeconds],
+    );
+    return rows.length > 0;
+  }
+
+  /** Attempts whose deadline is before `nowSeconds`, earliest first, at most `limit`. */
+  async dueAttempts(q: Queryable, nowSeconds: number, limit: number): Promise<AttemptRow[]> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ATTEMPT_SELECT} FROM ${this.table('agl_attempts')} WHERE deadline IS NOT NULL AND deadline < $1
+       ORDER BY deadline LIMIT $2`,
+      [nowSeconds, limit],
+    );
+    return rows.map(toAttemptRow);
+  }
+
+  // ------------------------------------------------------------ spans
+
+  /**
+   * Inserts spans with multi-row INSERTs; per span, false when (rolloutId, attemptId, spanId) already existed.
+   * `ON CONFLICT DO NOTHING RETURNING` lists the rows really inserted, so duplicates are found without a
+   * read first; a key repeated inside one call counts once, the first occurrence winning.
+   */
+  async insertSpans(q: Queryable, spans: readonly Span[]): Promise<boolean[]> {
+    const params: unknown[] = [];
+    for (const span of spans) {
+      let body: string;
+      try {
+        body = JSON.stringify(span);
+      } catch (error) {
+        throw new InvalidInputError(
+          'span must be JSON-serializable',
+          { spanId: span.spanId },
+          { cause: error },
+        );
+      }
+      params.push(
+        span.rolloutId,
+        span.attemptId,
+        span.spanId,
+        span.sequenceId,
+        span.traceId,
+        span.parentId,
+        span.name,
+        span.startTime,
+        span.endTime,
+        body,
+      );
+    }
+    const result: boolean[] = [];
+    for (let from = 0; from < spans.length; from += SPAN_CHUNK) {
+      const count = Math.min(SPAN_CHUNK, spans.length - from);
+      const { rows } = await this.#run<{ rollout_id: string; attempt_id: string; span_id: string }>(
+        q,
+        this.#spanInsert(count),
+        params.slice(from * 10, (from + count) * 10),
+      );
+      const inserted = new Set(
+        rows.map((row) => `${row.rollout_id}\u0000${row.attempt_id}\u0000${row.span_id}`),
+      );
+      for (let i = from; i < from + count; i++) {
+        const span = spans[i]!;
+        result.push(inserted.delete(`${span.rolloutId}\u0000${span.attemptId}\u0000${span.spanId}`));
+      }
+    }
+    return result;
+  }
+
+  #spanInsert(rows: number): string {
+    const values: string[] = [];
+    for (let r = 0; r < rows; r++) {
+      const b = r * 10;
+      values.push(
+        `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}::int, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}::float8, $${b + 9}::float8, $${b + 10}::json)`,
+      );
+    }
+    return `INSERT INTO ${this.table('agl_spans')} (rollout_id, attempt_id, span_id, sequence_id, trace_id, parent_id, name,
+      start_time, end_time, body) VALUES ${values.join(', ')}
+      ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING RETURNING rollout_id, attempt_id, span_id`;
+  }
+
+  async querySpans(
+    q: Queryable,
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+  ): Promise<PaginatedResult<Span>> {
+    const must: Sql[] = [{ where: 'rollout_id = $1', params: [rolloutId] }];
+    let n = 1;
+    if (attemptId !== null) must.push({ where: `attempt_id = $${++n}`, params: [attemptId] });
+    const parts: Sql[] = [];
+    const exact = (column: string, value: string | null) => {
+      if (value !== null) parts.push({ where: `${column} = $${++n}`, params: [value] });
+    };
+    const contains = (column: string, value: string | null) => {
+      if (value !== null) parts.push({ where: `strpos(${column}, $${++n}) > 0`, params: [value] });
+    };
+    exact('trace_id', filter.traceId);
+    contains('trace_id', filter.traceIdContains);
+    exact('span_id', filter.spanId);
+    contains('span_id', filter.spanIdContains);
+    exact('parent_id', filter.parentId);
+    contains('parent_id', filter.parentIdContains);
+    exact('name', filter.name);
+    contains('name', filter.nameContains);
+    const optional = combineSql(parts, filter.logic);
+    if (optional.where !== '') must.push(optional);
+    const dir = direction(page);
+    const column = page.sortBy === null ? null : SPAN_COLUMNS[page.sortBy];
+    const order =
+      column === null || column === 'sequence_id'
+        ? `ORDER BY sequence_id ${dir}, seq ${dir}`
+        : `ORDER BY ${column} ${dir}, sequence_id ${dir}, seq ${dir}`;
+    return this.#page(
+      q,
+      'agl_spans',
+      combineSql(must, 'and'),
+      order,
+      page,
+      (row) => row.body as Span,
+      'body',
+    );
+  }
+
+  /**
+   * Reserves `count` consecutive span sequence ids of a rollout; returns the first. The upsert takes the
+   * counter row's lock, so concurrent reservations for one rollout serialize and never overlap.
+   */
+  async reserveSpanSequenceIds(q: Queryable, rolloutId: string, count: number): Promise<number> {
+    const { rows } = await this.#run<{ last_sequence_id: number }>(
+      q,
+      `INSERT INTO ${this.table('agl_span_sequences')} AS s (rollout_id, last_sequence_id) VALUES ($1, $2)
+       ON CONFLICT (rollout_id) DO UPDATE SET last_sequence_id = s.last_sequence_id + excluded.last_sequence_id
+       RETURNING last_sequence_id`,
+      [rolloutId, count],
+    );
+    return rows[0]!.last_sequence_id - count + 1;
+  }
+
+  /** Makes sure ids issued later are greater than `sequenceId`. */
+  async raiseSpanSequenceId(q: Queryable, rolloutId: string, sequenceId: number): Promise<void> {
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_span_sequences')} AS s (rollout_id, last_sequence_id) VALUES ($1, $2)
+       ON CONFLICT (rollout_id) DO UPDATE SET last_sequence_id = GREATEST(s.last_sequence_id, excluded.last_sequence_id)`,
+      [rolloutId, sequenceId],
+    );
+  }
+
+  // ------------------------------------------------------------ resources
+
+  async getResources(q: Queryable, resourcesId: string): Promise<ResourcesUpdate | null> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT * FROM ${this.table('agl_resources')} WHERE resources_id = $1`,
+      [resourcesId],
+    );
+    return rows.length === 0 ? null : toResources(rows[0]!);
+  }
+
+  async putResources(q: Queryable, update: ResourcesUpdate): Promise<void> {
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_resources')} (resources_id, create_time, update_time, version, resources, write_seq)
+       VALUES ($1, $2, $3, $4, $5, nextval('${this.#s.replace(/'/g, "''")}.agl_resources_write_seq'))
+       ON CONFLICT (resources_id) DO UPDATE SET update_time = excluded.update_time, version = excluded.version,
+       resources = excluded.resources, write_seq = excluded.write_seq`,
+      [
+        update.resourcesId,
+        update.createTime,
+        update.updateTime,
+        update.version,
+        JSON.stringify(update.resources),
+      ],
+    );
+  }
+
+  async latestResources(q: Queryable): Promise<ResourcesUpdate | null> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT * FROM ${this.table('agl_resources')} ORDER BY update_time DESC, write_seq DESC LIMIT 1`,
+      [],
+    );
+    return rows.length === 0 ? null : toResources(rows[0]!);
+  }
+
+  async queryResources(
+    q: Queryable,
+    filter: ResourcesFilter,
+    page: Page<ResourcesSortField>,
+  ): Promise<PaginatedResult<ResourcesUpdate>> {
+    const parts: Sql[] = [];
+    let n = 0;
+    if (filter.resourcesId !== null)
+      parts.push({ where: `resources_id = $${++n}`, params: [filter.resourcesId] });
+    if (filter.resourcesIdContains !== null) {
+      parts.push({ where: `strpos(resources_id, $${++n}) > 0`, params: [filter.resourcesIdContains] });
+    }
+    const column = page.sortBy === null ? null : RESOURCES_COLUMNS[page.sortBy];
+    return this.#page(
+      q,
+      'agl_resources',
+      combineSql(parts, 'and'),
+      orderBy(column, 'seq', page),
+      page,
+      toResources,
+    );
+  }
+
+  // ------------------------------------------------------------ workers
+
+  /** A worker; `lock` takes its row lock (a missing worker is created by `putWorker`'s upsert). */
+  async getWorker(q: Queryable, workerId: string, lock: boolean): Promise<Worker | null> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT * FROM ${this.table('agl_workers')} WHERE worker_id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [workerId],
+    );
+    return rows.length === 0 ? null : toWorker(rows[0]!);
+  }
+
+  async putWorker(q: Queryable, worker: Worker): Promise<void> {
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_workers')} (worker_id, status, heartbeat_stats, last_heartbeat_time, last_dequeue_time,
+       last_busy_time, last_idle_time, current_rollout_id, current_attempt_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (worker_id) DO UPDATE SET status = excluded.status, heartbeat_stats = excluded.heartbeat_stats,
+       last_heartbeat_time = excluded.last_heartbeat_time, last_dequeue_time = excluded.last_dequeue_time,
+       last_busy_time = excluded.last_busy_time, last_idle_time = excluded.last_idle_time,
+       current_rollout_id = excluded.current_rollout_id, current_attempt_id = excluded.current_attempt_id`,
+      [
+        worker.workerId,
+        worker.status,
+        json(worker.heartbeatStats),
+        worker.lastHeartbeatTime,
+        worker.lastDequeueTime,
+        worker.lastBusyTime,
+        worker.lastIdleTime,
+        worker.currentRolloutId,
+        worker.currentAttemptId,
+      ],
+    );
+  }
+
+  async queryWorkers(
+    q: Queryable,
+    filter: WorkerFilter,
+    page: Page<WorkerSortField>,
+  ): Promise<PaginatedResult<Worker>> {
+    const parts: Sql[] = [];
+    let n = 0;
+    if (filter.statusIn !== null)
+      parts.push({ where: `status = ANY($${++n}::text[])`, params: [filter.statusIn] });
+    if (filter.workerIdContains !== null) {
+      parts.push({ where: `strpos(worker_id, $${++n}) > 0`, params: [filter.workerIdContains] });
+    }
+    const column = page.sortBy === null ? null : WORKER_COLUMNS[page.sortBy];
+    return this.#page(
+      q,
+      'agl_workers',
+      combineSql(parts, filter.logic),
+      orderBy(column, 'worker_id', page),
+      page,
+      toWorker,
+    );
+  }
+
+  // ------------------------------------------------------------ idempotency, statistics, retention
+
+  async getIdempotent(q: Queryable, key: string): Promise<IdempotencyRecord | null> {
+    const { rows } = await this.#run<IdempotencyRecord>(
+      q,
+      `SELECT operation, result FROM ${this.table('agl_idempotency')} WHERE key = $1`,
+      [key],
+    );
+    return rows[0] ?? null;
+  }
+
+  async putIdempotent(
+    q: Queryable,
+    key: string,
+    operation: string,
+    result: string,
+    createdAtSeconds: number,
+  ): Promise<void> {
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_idempotency')} (key, operation, result, created_at) VALUES ($1, $2, $3, $4)`,
+      [key, operation, result, createdAtSeconds],
+    );
+  }
+
+  async statistics(q: Queryable): Promise<Omit<RolloutStoreStatistics, 'name' | 'uptimeMs'>> {
+    const t = (name: string) => `(SELECT COUNT(*)::int FROM ${this.table(name)})`;
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${t('agl_attempts')} AS attempts, ${t('agl_spans')} AS spans, ${t('agl_resources')} AS resources,
+       ${t('agl_workers')} AS workers, ${t('agl_queue')} AS queue,
+       (SELECT json_object_agg(status, n) FROM (SELECT status, COUNT(*)::int AS n FROM ${this.table('agl_rollouts')} GROUP BY status) g) AS by_status`,
+      [],
+    );
+    const row = rows[0]!;
+    const rolloutsByStatus = (row.by_status ?? {}) as Partial<Record<RolloutStatus, number>>;
+    let totalRollouts = 0;
+    for (const n of Object.values(rolloutsByStatus)) totalRollouts += n ?? 0;
+    return {
+      totalRollouts,
+      totalAttempts: row.attempts as number,
+      totalSpans: row.spans as number,
+      totalResources: row.resources as number,
+      totalWorkers: row.workers as number,
+      queueLength: row.queue as number,
+      rolloutsByStatus,
+    };
+  }
+
+  /** Deletes finished rollouts older than the cutoff with their attempts, spans, counters; and old idempotency keys. */
+  async pruneFinished(q: Queryable, cutoffSeconds: number): Promise<PruneResult> {
+    const { rows } = await this.#run(
+      q,
+      `WITH old AS (
+         DELETE FROM ${this.table('agl_rollouts')} WHERE status IN ${FINISHED} AND end_time < $1 RETURNING rollout_id
+       ), spans AS (
+         DELETE FROM ${this.table('agl_spans')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
+       ), attempts AS (
+         DELETE FROM ${this.table('agl_attempts')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
+       ), counters AS (
+         DELETE FROM ${this.table('agl_span_sequences')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
+       ), queued AS (
+         DELETE FROM ${this.table('agl_queue')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
+       ), keys AS (
+         DELETE FROM ${this.table('agl_idempotency')} WHERE created_at < $1 RETURNING 1
+       )
+       SELECT (SELECT COUNT(*)::int FROM old) AS rollouts, (SELECT COUNT(*)::int FROM attempts) AS attempts,
+              (SELECT COUNT(*)::int FROM spans) AS spans, (SELECT COUNT(*)::int FROM keys) AS keys,
+              (SELECT COUNT(*)::int FROM counters) + (SELECT COUNT(*)::int FROM queued) AS other`,
+      [cutoffSeconds],
+    );
+    const row = rows[0]!;
+    return {
+      rollouts: row.rollouts as number,
+      attempts: row.attempts as number,
+      spans: row.spans as number,
+      idempotencyKeys: row.keys as number,
+    };
+  }
+}

@@ -1,0 +1,879 @@
+/**
+ * `PostgresRolloutStore`: the rollout store for many server processes and machines sharing one PostgreSQL.
+ *
+ * - Every write is one transaction; the rules are the shared engine's, step for step (./transaction.ts).
+ * - Group commit: writes submitted in the same event-loop turn share one transaction (one BEGIN/COMMIT and
+ *   one WAL flush for many runners). If one of them fails, the transaction is rolled back and run again
+ *   without it, so each call still succeeds or fails on its own. Several such batches run at once on
+ *   different pool connections. `groupCommit: false`: one transaction per call, one at a time.
+ * - The queue: `FOR UPDATE SKIP LOCKED` takes the queue head, so any number of consumers in any number of
+ *   processes never get the same rollout, and never wait for each other.
+ * - Span ids per rollout come from a counter row updated with `... RETURNING` (its row lock serializes
+ *   reservations); duplicate spans are caught by the unique index with `ON CONFLICT DO NOTHING RETURNING`.
+ * - `waitForRollouts` wakes on the finishing write in any process: the writer sends NOTIFY inside its
+ *   transaction, one LISTEN connection per store receives it. No polling; a long safety re-check
+ *   (`waitRecheckIntervalMs`, default 30 s) only covers notifications lost while that connection was down.
+ * - Health checks run on a timer (unref'd) and before reads, as in the other backends. A sweep takes a
+ *   transaction-scoped advisory lock, so with many processes one sweeps at a time (the timer skips when
+ *   another process holds it, a read waits for it).
+ * - Deadlocks and serialization failures between concurrent transactions are retried (the transaction is
+ *   re-run from the start), invisible to callers.
+ */
+import { createHash } from 'node:crypto';
+import pg, { type Pool, type PoolClient } from 'pg';
+import { checkSchemaName, MAX_IDENTIFIER_BYTES } from '../../drivers/postgres/identifiers.ts';
+import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import {
+  normalizeAttemptPatch,
+  normalizeResources,
+  normalizeRolloutPatch,
+  requireId,
+  requireRolloutStatuses,
+  requireWorkerStatuses,
+} from '../normalize.ts';
+import { spanFromOtel } from '../otel.ts';
+import { normalizeLogic, normalizePage } from '../query.ts';
+import { isFinishedRollout } from '../transitions.ts';
+import type {
+  AddOtelSpanOptions,
+  Attempt,
+  AttemptedRollout,
+  AttemptPatch,
+  AttemptQuery,
+  AttemptSortField,
+  DequeueManyOptions,
+  DequeueOptions,
+  EnqueueRolloutRequest,
+  NamedResources,
+  PaginatedResult,
+  PruneOptions,
+  PruneResult,
+  ReadableSpanLike,
+  ResourcesQuery,
+  ResourcesSortField,
+  ResourcesUpdate,
+  Rollout,
+  RolloutPatch,
+  RolloutQuery,
+  RolloutSortField,
+  RolloutStore,
+  RolloutStoreOptions,
+  RolloutStoreStatistics,
+  Span,
+  SpanInput,
+  SpanQuery,
+  SpanSortField,
+  SpanWriteResult,
+  StartAttemptOptions,
+  StartRolloutRequest,
+  UpdateWorkerOptions,
+  WaitForRolloutsOptions,
+  Worker,
+  WorkerQuery,
+  WorkerSortField,
+  WriteOptions,
+} from '../types.ts';
+import { RolloutWaiters } from '../waiters.ts';
+import { FinishedRolloutListener } from './listener.ts';
+import { PostgresRolloutRepository, type Queryable } from './repository.ts';
+import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
+import { RolloutTransaction, toAttempt, toAttempted, toRollout } from './transaction.ts';
+
+/** Options of `PostgresRolloutStore`: a connection string or a pool, the schema, and the common options. */
+export interface PostgresRolloutStoreOptions extends RolloutStoreOptions {
+  /** `postgres://user@host:5432/db`; the store then owns its pool and ends it on `close()`. */
+  connectionString?: string;
+  /** A pool you own (not ended by `close()`); one of its connections is held for LISTEN while someone waits. */
+  pool?: Pool;
+  /** Schema holding the tables (default `agentstate`); created on first use. One rollout store per schema. */
+  schema?: string;
+  /**
+   * Connections of the pool the store creates (default 24, plus one for LISTEN). Write batches run on up to
+   * this many minus two connections at once (two stay free for reads and the health check).
+   */
+  poolSize?: number;
+  /** Safety re-check of awaited rollouts, ms (default 30000): only matters if a notification was lost. */
+  waitRecheckIntervalMs?: number;
+}
+
+const ROLLOUT_SORT: readonly RolloutSortField[] = [
+  'rolloutId',
+  'startTime',
+  'endTime',
+  'status',
+  'mode',
+  'resourcesId',
+];
+const ATTEMPT_SORT: readonly AttemptSortField[] = [
+  'sequenceId',
+  'startTime',
+  'endTime',
+  'status',
+  'attemptId',
+  'workerId',
+];
+const SPAN_SORT: readonly SpanSortField[] = [
+  'sequenceId',
+  'startTime',
+  'endTime',
+  'name',
+  'spanId',
+  'traceId',
+  'parentId',
+];
+const RESOURCES_SORT: readonly ResourcesSortField[] = ['resourcesId', 'createTime', 'updateTime', 'version'];
+const WORKER_SORT: readonly WorkerSortField[] = [
+  'workerId',
+  'status',
+  'lastHeartbeatTime',
+  'lastDequeueTime',
+  'lastBusyTime',
+  'lastIdleTime',
+];
+
+const DEFAULT_POOL_SIZE = 24;
+const DEFAULT_HEALTH_INTERVAL_MS = 1000;
+const DEFAULT_WAIT_RECHECK_MS = 30_000;
+// One health-check pass handles at most this many expired attempts; the next pass takes the rest.
+const HEALTH_BATCH = 500;
+// Operations per group-commit transaction: big enough to amortize BEGIN/COMMIT, small enough that a
+// transaction holds its row locks briefly and several batches run side by side.
+const MAX_BATCH = 32;
+// How often a transaction that lost a deadlock or serialization race is re-run before the error surfaces.
+const MAX_TRANSIENT_RETRIES = 8;
+// NOTIFY payloads must stay under 8000 bytes.
+const NOTIFY_PAYLOAD_BYTES = 7000;
+// First key of the advisory locks: ASCII "aglr" (rollouts), apart from the document driver's "agst".
+const LOCK_CLASS = 0x61676c72;
+
+type Op<T> = (tx: RolloutTransaction) => Promise<T>;
+
+interface PendingWrite {
+  fn: Op<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Thrown inside a batch to say which operation failed (the batch is re-run without it). */
+class OperationFailed extends Error {
+  readonly index: number;
+  readonly error: unknown;
+  constructor(index: number, error: unknown) {
+    super('operation failed');
+    this.index = index;
+    this.error = error;
+  }
+}
+
+/** Deadlock, serialization failure, or a concurrent first use of the same idempotency key: re-run the transaction. */
+function isTransient(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown };
+  if (e?.code === '40P01' || e?.code === '40001') return true;
+  return e?.code === '23505' && e.constraint === 'agl_idempotency_pkey';
+}
+
+/** The NOTIFY channel of a schema (hashed when the name would pass PostgreSQL's 63-byte limit). */
+function channelFor(schema: string): string {
+  const channel = `agentstate_rollouts_${schema}`;
+  if (Buffer.byteLength(channel) <= MAX_IDENTIFIER_BYTES) return channel;
+  return `agentstate_rollouts_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
+}
+
+function lockKey(schema: string): number {
+  return createHash('sha256').update(schema).digest().readInt32BE(0);
+}
+
+/** The rollout store on PostgreSQL. */
+export class PostgresRolloutStore implements RolloutStore {
+  /** Backend name. */
+  readonly name = 'postgres';
+  /** The schema holding the tables. */
+  readonly schema: string;
+  readonly #pool: Pool;
+  readonly #ownsPool: boolean;
+  readonly #repo: PostgresRolloutRepository;
+  readonly #channel: string;
+  readonly #lockKey: number;
+  readonly #now: () => number;
+  readonly #createdAt: number;
+  readonly #waiters = new RolloutWaiters();
+  readonly #listener: FinishedRolloutListener;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  #ready: Promise<void> | undefined;
+  #initialised = false;
+  #pending: PendingWrite[] = [];
+  #flushScheduled = false;
+  #inFlight = 0;
+  #drained: Array<() => void> = [];
+  #health: { started: boolean; promise: Promise<void> } | undefined;
+  #timerSweep: Promise<void> | undefined;
+  // Reads and sweeps in progress: close() waits for them, because ending a pool under a running query
+  // leaves that query's promise unsettled forever.
+  readonly #work = new Set<Promise<unknown>>();
+  #closing = false;
+  #closed = false;
+
+  /** Connects lazily: the first operation creates the schema (under an advisory lock) when missing. */
+  constructor(options: PostgresRolloutStoreOptions) {
+    const schema = options?.schema ?? 'agentstate';
+    checkSchemaName(schema);
+    if (!options?.pool && !options?.connectionString) {
+      throw new InvalidInputError('PostgresRolloutStore needs a connectionString or a pool', { schema });
+    }
+    const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+    if (!Number.isInteger(poolSize) || poolSize < 3) {
+      throw new InvalidInputError('poolSize must be an integer >= 3', { field: 'poolSize', value: poolSize });
+    }
+    this.schema = schema;
+    this.#ownsPool = options.pool === undefined;
+    this.#pool =
+      options.pool ??
+      new pg.Pool({ connectionString: options.connectionString, max: poolSize + 1, allowExitOnIdle: true });
+    // An idle connection that drops (server restart) must not crash the process; the next query reconnects.
+    if (this.#ownsPool) this.#pool.on('error', () => {});
+    const connections = this.#ownsPool ? poolSize : Math.max(3, (this.#pool.options.max ?? 10) - 1);
+    // Group commit off is the naive baseline of the other backends too: one transaction per call, one at a
+    // time, in call order.
+    const grouped = options.groupCommit !== false;
+    this.#maxInFlight = grouped ? Math.max(1, connections - 2) : 1;
+    this.#maxBatch = grouped ? MAX_BATCH : 1;
+    this.#repo = new PostgresRolloutRepository(schema);
+    this.#channel = channelFor(schema);
+    this.#lockKey = lockKey(schema);
+    this.#now = options.now ?? Date.now;
+    this.#createdAt = this.#now();
+    this.#listener = new FinishedRolloutListener(
+      this.#pool,
+      this.#channel,
+      (ids) => this.#recheck(ids),
+      () => this.#recheck(this.#waiters.waitedIds()),
+    );
+    const interval = options.healthCheckIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
+    if (!Number.isFinite(interval) || interval < 0) {
+      throw new InvalidInputError('healthCheckIntervalMs must be a number of ms >= 0', {
+        field: 'healthCheckIntervalMs',
+        value: interval,
+      });
+    }
+    if (interval > 0) this.#every(interval, () => this.#tick());
+    const recheck = options.waitRecheckIntervalMs ?? DEFAULT_WAIT_RECHECK_MS;
+    if (!Number.isFinite(recheck) || recheck <= 0) {
+      throw new InvalidInputError('waitRecheckIntervalMs must be a number of ms > 0', {
+        field: 'waitRecheckIntervalMs',
+        value: recheck,
+      });
+    }
+    this.#every(recheck, () => {
+      if (this.#waiters.size > 0) this.#recheck(this.#waiters.waitedIds());
+    });
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    // Timers never keep a process alive on their own.
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  #seconds(): number {
+    return this.#now() / 1000;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing)
+      throw new ClosedError(`the postgres rollout store (schema ${this.schema}) is closed`, {
+        schema: this.schema,
+      });
+  }
+
+  /** Creates the schema once per store, under an advisory lock so concurrent first uses do not race. */
+  #ensureSchema(): Promise<void> {
+    this.#ready ??= this.#createSchema().then(
+      () => {
+        this.#initialised = true;
+      },
+      (error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      },
+    );
+    return this.#ready;
+  }
+
+  async #createSchema(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey]);
+      await client.query(postgresRolloutSchema(this.schema));
+      const meta = this.#repo.table('agl_meta');
+      const { rows } = await client.query(`SELECT value FROM ${meta} WHERE key = 'schema_version'`);
+      if (rows.length === 0) {
+        await client.query(`INSERT INTO ${meta} (key, value) VALUES ('schema_version', $1)`, [
+          String(POSTGRES_ROLLOUT_SCHEMA_VERSION),
+        ]);
+      } else if (Number(rows[0].value) > POSTGRES_ROLLOUT_SCHEMA_VERSION) {
+        throw new CorruptStateError(
+          `rollout schema ${this.schema} has version ${rows[0].value}, newer than this agentstate (${POSTGRES_ROLLOUT_SCHEMA_VERSION}); upgrade agentstate`,
+          { schema: this.schema, schemaVersion: rows[0].value },
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** A read on any pool connection, after the schema exists. */
+  #read<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    return this.#track(this.#ensureSchema().then(() => fn(this.#pool as unknown as Queryable)));
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#work.add(work);
+    const forget = () => this.#work.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  /**
+   * One transaction running `fn`, re-run from the start after a deadlock or serialization failure. Rollouts
+   * it finished are announced with NOTIFY inside the transaction and to this process's waiters after COMMIT.
+   */
+  async #transaction<T>(fn: (tx: RolloutTransaction, client: PoolClient) => Promise<T>): Promise<T> {
+    await this.#ensureSchema();
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.#pool.connect();
+      const tx = new RolloutTransaction(this.#repo, client as unknown as Queryable, () => this.#seconds());
+      let result: T;
+      try {
+        await client.query('BEGIN');
+        result = await fn(tx, client);
+        await this.#notify(client, tx.finished);
+        await client.query('COMMIT');
+      } catch (error) {
+        let broken = false;
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        client.release(broken);
+        if (isTransient(error) && attempt < MAX_TRANSIENT_RETRIES) continue;
+        throw error;
+      }
+      client.release();
+      for (const rollout of tx.finished) this.#waiters.notify(rollout);
+      return result;
+    }
+  }
+
+  async #notify(client: PoolClient, finished: readonly Rollout[]): Promise<void> {
+    if (finished.length === 0) return;
+    let payload = '';
+    for (const rollout of finished) {
+      if (payload.length + rollout.rolloutId.length + 1 > NOTIFY_PAYLOAD_BYTES) {
+        await client.query('SELECT pg_notify($1, $2)', [this.#channel, payload]);
+        payload = '';
+      }
+      payload = payload === '' ? rollout.rolloutId : `${payload},${rollout.rolloutId}`;
+    }
+    await client.query('SELECT pg_notify($1, $2)', [this.#channel, payload]);
+  }
+
+  /** Queues a write for the next group commit; settles after its transaction committed (or it failed). */
+  #submit<T>(fn: Op<T>): Promise<T> {
+    this.#assertOpen();
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ fn: fn as Op<unknown>, resolve: resolve as (value: unknown) => void, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // setImmediate, not a microtask: runners resumed by one finished batch all get to submit their next
+    // call first, so they share the next transaction.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    while (this.#pending.length > 0 && this.#inFlight < this.#maxInFlight) {
+      const ops = this.#pending.splice(0, this.#maxBatch);
+      this.#inFlight++;
+      this.#runBatch(ops).finally(() => {
+        this.#inFlight--;
+        if (this.#pending.length > 0) this.#flush();
+        else if (this.#inFlight === 0) for (const done of this.#drained.splice(0)) done();
+      });
+    }
+  }
+
+  /** Runs a batch in one transaction; a failing operation is dropped (rejected) and the rest re-run. */
+  async #runBatch(batch: PendingWrite[]): Promise<void> {
+    let ops = batch;
+    while (ops.length > 0) {
+      try {
+        const results = await this.#transaction(async (tx) => {
+          const out: unknown[] = [];
+          for (let i = 0; i < ops.length; i++) {
+            try {
+              out.push(await ops[i]!.fn(tx));
+            } catch (error) {
+              // A lost lock race is the whole transaction's problem: let #transaction re-run it.
+              if (isTransient(error)) throw error;
+              throw new OperationFailed(i, error);
+            }
+          }
+          return out;
+        });
+        for (let i = 0; i < ops.length; i++) ops[i]!.resolve(results[i]);
+        return;
+      } catch (error) {
+        if (error instanceof OperationFailed) {
+          ops[error.index]!.reject(error.error);
+          ops = ops.filter((_, i) => i !== error.index);
+          continue;
+        }
+        for (const op of ops) op.reject(this.#wrap(error));
+        return;
+      }
+    }
+  }
+
+  #wrap(error: unknown): unknown {
+    if (error instanceof AgentStateError) return error;
+    if (this.#closed) {
+      return new ClosedError(
+        `the postgres rollout store (schema ${this.schema}) was closed during the call`,
+        {
+          schema: this.schema,
+        },
+      );
+    }
+    return error;
+  }
+
+  #write<T>(operation: string, options: WriteOptions | undefined, fn: Op<T>): Promise<T> {
+    return this.#submit((tx) => tx.idempotent(operation, options?.idempotencyKey, () => fn(tx)));
+  }
+
+  /**
+   * The health check before an operation. Calls of the same turn share one check (one index probe for 256
+   * runners, not 256); the clock is read when the check really starts, so it is never older than a call.
+   */
+  #healthCheck(): Promise<void> {
+    this.#assertOpen();
+    if (this.#health !== undefined && !this.#health.started) return this.#health.promise;
+    const health = { started: false, promise: Promise.resolve() };
+    health.promise = Promise.resolve().then(() => {
+      health.started = true;
+      if (this.#health === health) this.#health = undefined;
+      this.#assertOpen();
+      return this.#track(this.#sweep(true));
+    });
+    this.#health = health;
+    return health.promise;
+  }
+
+  /**
+   * Marks expired attempts and propagates. `wait`: take the sweep lock even if another process holds it
+   * (before reads, which must see the result); the timer passes false and skips while another process sweeps.
+   */
+  async #sweep(wait: boolean): Promise<void> {
+    await this.#ensureSchema();
+    const pool = this.#pool as unknown as Queryable;
+    if (!(await this.#repo.hasDueAttempts(pool, this.#seconds()))) return;
+    await this.#transaction(async (tx, client) => {
+      if (wait) await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey + 1]);
+      else {
+        const { rows } = await client.query('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [
+          LOCK_CLASS,
+          this.#lockKey + 1,
+        ]);
+        if (rows[0]?.ok !== true) return;
+      }
+      await tx.sweep(HEALTH_BATCH);
+    });
+  }
+
+  #tick(): void {
+    // The timer never creates the schema and never overlaps itself.
+    if (this.#closing || !this.#initialised || this.#timerSweep !== undefined) return;
+    this.#timerSweep = this.#sweep(false)
+      .catch(() => {
+        // A failing background pass (server briefly away) is retried on the next tick and before the
+        // next read; it must not crash the process from a timer.
+      })
+      .finally(() => {
+        this.#timerSweep = undefined;
+      });
+  }
+
+  /** Re-reads rollouts someone waits for and wakes the waiters of those finished (NOTIFY, reconnect, backstop). */
+  #recheck(ids: readonly string[]): void {
+    if (this.#closing || ids.length === 0) return;
+    const waited = new Set(this.#waiters.waitedIds());
+    const wanted = ids.filter((id) => waited.has(id));
+    if (wanted.length === 0) return;
+    this.#read((q) => this.#repo.getRollouts(q, wanted)).then(
+      (rows) => {
+        for (const row of rows) if (isFinishedRollout(row.status)) this.#waiters.notify(toRollout(row));
+      },
+      () => {
+        // The next notification, reconnect or backstop pass tries again.
+      },
+    );
+  }
+
+  // ---------------------------------------------------------------- rollouts and the queue
+
+  async startRollout(request: StartRolloutRequest, options?: WriteOptions): Promise<AttemptedRollout> {
+    await this.#healthCheck();
+    return this.#write('startRollout', options, (tx) => tx.startRollout(request));
+  }
+
+  async enqueueRollout(request: EnqueueRolloutRequest, options?: WriteOptions): Promise<Rollout> {
+    const [rollout] = await this.#write('enqueueRollout', options, (tx) => tx.enqueue([request], 'request'));
+    return rollout!;
+  }
+
+  async enqueueManyRollouts(requests: EnqueueRolloutRequest[], options?: WriteOptions): Promise<Rollout[]> {
+    if (!Array.isArray(requests))
+      throw new InvalidInputError('requests must be an array', { field: 'requests' });
+    return this.#write('enqueueManyRollouts', options, (tx) => tx.enqueue(requests, 'requests'));
+  }
+
+  async dequeueRollout(options?: DequeueOptions): Promise<AttemptedRollout | null> {
+    const [first] = await this.dequeueManyRollouts({ ...options, limit: 1 });
+    return first ?? null;
+  }
+
+  async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
+    const limit = options.limit ?? 1;
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new InvalidInputError('limit must be an integer >= 0', { field: 'limit', value: limit });
+    }
+    const workerId = options.workerId ?? null;
+    if (workerId !== null) requireId(workerId, 'workerId');
+    await this.#healthCheck();
+    return this.#submit((tx) => tx.dequeue(limit, workerId));
+  }
+
+  async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
+    await this.#healthCheck();
+    const workerId = options?.workerId ?? null;
+    if (workerId !== null) requireId(workerId, 'workerId');
+    return this.#write('startAttempt', options, (tx) => tx.startAttempt(rolloutId, workerId));
+  }
+
+  async queryRollouts(query: RolloutQuery = {}): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
+    await this.#healthCheck();
+    const page = normalizePage(query, ROLLOUT_SORT, null);
+    if (query.statusIn) requireRolloutStatuses(query.statusIn, 'statusIn');
+    const filter = {
+      statusIn: query.statusIn ?? null,
+      rolloutIdIn: query.rolloutIdIn ?? null,
+      rolloutIdContains: query.rolloutIdContains ?? null,
+      logic: normalizeLogic(query.filterLogic),
+    };
+    return this.#read(async (q) => {
+      const result = await this.#repo.queryRollouts(q, filter, page);
+      // Latest attempts of the whole page in one query.
+      const keys = result.items.flatMap((row) =>
+        row.latestAttemptId === null ? [] : [[row.rolloutId, row.latestAttemptId] as const],
+      );
+      const attempts = new Map((await this.#repo.getAttempts(q, keys)).map((a) => [a.rolloutId, a]));
+      const items = result.items.map((row) => {
+        const attempt = attempts.get(row.rolloutId);
+        return attempt !== undefined && attempt.attemptId === row.latestAttemptId
+          ? toAttempted(row, attempt)
+          : toRollout(row);
+      });
+      return { ...result, items };
+    });
+  }
+
+  async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {
+    await this.#healthCheck();
+    requireId(rolloutId, 'rolloutId');
+    return this.#read(async (q) => {
+      const row = await this.#repo.getRollout(q, rolloutId, false);
+      if (row === null) return null;
+      const attempt =
+        row.latestAttemptId === null ? null : await this.#repo.getAttempt(q, rolloutId, row.latestAttemptId);
+      return attempt === null ? toRollout(row) : toAttempted(row, attempt);
+    });
+  }
+
+  async updateRollout(rolloutId: string, patch: RolloutPatch, options?: WriteOptions): Promise<Rollout> {
+    await this.#healthCheck();
+    const changes = normalizeRolloutPatch(patch);
+    return this.#write('updateRollout', options, (tx) => tx.updateRollout(rolloutId, changes));
+  }
+
+  // ---------------------------------------------------------------- attempts
+
+  async queryAttempts(rolloutId: string, query: AttemptQuery = {}): Promise<PaginatedResult<Attempt>> {
+    await this.#healthCheck();
+    requireId(rolloutId, 'rolloutId');
+    const page = normalizePage(query, ATTEMPT_SORT, 'sequenceId');
+    const result = await this.#read((q) => this.#repo.queryAttempts(q, rolloutId, page));
+    return { ...result, items: result.items.map(toAttempt) };
+  }
+
+  async getLatestAttempt(rolloutId: string): Promise<Attempt | null> {
+    await this.#healthCheck();
+    requireId(rolloutId, 'rolloutId');
+    return this.#read(async (q) => {
+      const row = await this.#repo.getRollout(q, rolloutId, false);
+      if (row === null || row.latestAttemptId === null) return null;
+      const attempt = await this.#repo.getAttempt(q, rolloutId, row.latestAttemptId);
+      return attempt === null ? null : toAttempt(attempt);
+    });
+  }
+
+  async updateAttempt(
+    rolloutId: string,
+    attemptId: string,
+    patch: AttemptPatch,
+    options?: WriteOptions,
+  ): Promise<Attempt> {
+    await this.#healthCheck();
+    requireId(attemptId, 'attemptId');
+    const changes = normalizeAttemptPatch(patch);
+    return this.#write('updateAttempt', options, (tx) => tx.updateAttempt(rolloutId, attemptId, changes));
+  }
+
+  // ---------------------------------------------------------------- spans
+
+  async addSpan(span: SpanInput, options?: WriteOptions): Promise<Span | null> {
+    return this.#write('addSpan', options, async (tx) => (await tx.addSpans([span])).stored[0] ?? null);
+  }
+
+  async addManySpans(spans: SpanInput[], options?: WriteOptions): Promise<SpanWriteResult> {
+    if (!Array.isArray(spans)) throw new InvalidInputError('spans must be an array', { field: 'spans' });
+    return this.#write('addManySpans', options, async (tx) => (await tx.addSpans(spans)).result);
+  }
+
+  async addOtelSpan(
+    rolloutId: string,
+    attemptId: string,
+    span: ReadableSpanLike,
+    options?: AddOtelSpanOptions,
+  ): Promise<Span | null> {
+    requireId(rolloutId, 'rolloutId');
+    requireId(attemptId, 'attemptId');
+    if (typeof span?.spanContext !== 'function') {
+      throw new InvalidInputError('span must be an OpenTelemetry ReadableSpan (spanContext() is missing)', {
+        field: 'span',
+      });
+    }
+    return this.addSpan(spanFromOtel(rolloutId, attemptId, span, options?.sequenceId), options);
+  }
+
+  async getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number> {
+    requireId(attemptId, 'attemptId');
+    return this.#submit((tx) => tx.nextSpanSequenceId(rolloutId));
+  }
+
+  async querySpans(rolloutId: string, query: SpanQuery = {}): Promise<PaginatedResult<Span>> {
+    await this.#healthCheck();
+    requireId(rolloutId, 'rolloutId');
+    const page = normalizePage(query, SPAN_SORT, 'sequenceId');
+    const filter = {
+      traceId: query.traceId ?? null,
+      traceIdContains: query.traceIdContains ?? null,
+      spanId: query.spanId ?? null,
+      spanIdContains: query.spanIdContains ?? null,
+      parentId: query.parentId ?? null,
+      parentIdContains: query.parentIdContains ?? null,
+      name: query.name ?? null,
+      nameContains: query.nameContains ?? null,
+      logic: normalizeLogic(query.filterLogic),
+    };
+    return this.#read(async (q) => {
+      let attemptId = query.attemptId ?? null;
+      if (attemptId === 'latest') {
+        attemptId = (await this.#repo.getRollout(q, rolloutId, false))?.latestAttemptId ?? null;
+        if (attemptId === null) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
+      }
+      return this.#repo.querySpans(q, rolloutId, attemptId, filter, page);
+    });
+  }
+
+  // ---------------------------------------------------------------- resources
+
+  async addResources(resources: NamedResources, options?: WriteOptions): Promise<ResourcesUpdate> {
+    const checked = normalizeResources(resources);
+    return this.#write('addResources', options, (tx) => tx.addResources(checked));
+  }
+
+  async updateResources(
+    resourcesId: string,
+    resources: NamedResources,
+    options?: WriteOptions,
+  ): Promise<ResourcesUpdate> {
+    requireId(resourcesId, 'resourcesId');
+    const checked = normalizeResources(resources);
+    return this.#write('updateResources', options, (tx) => tx.updateResources(resourcesId, checked));
+  }
+
+  async queryResources(query: ResourcesQuery = {}): Promise<PaginatedResult<ResourcesUpdate>> {
+    const page = normalizePage(query, RESOURCES_SORT, null);
+    const filter = {
+      resourcesId: query.resourcesId ?? null,
+      resourcesIdContains: query.resourcesIdContains ?? null,
+    };
+    return this.#read((q) => this.#repo.queryResources(q, filter, page));
+  }
+
+  async getResourcesById(resourcesId: string): Promise<ResourcesUpdate | null> {
+    requireId(resourcesId, 'resourcesId');
+    return this.#read((q) => this.#repo.getResources(q, resourcesId));
+  }
+
+  async getLatestResources(): Promise<ResourcesUpdate | null> {
+    return this.#read((q) => this.#repo.latestResources(q));
+  }
+
+  // ---------------------------------------------------------------- workers
+
+  async queryWorkers(query: WorkerQuery = {}): Promise<PaginatedResult<Worker>> {
+    await this.#healthCheck();
+    const page = normalizePage(query, WORKER_SORT, null);
+    if (query.statusIn) requireWorkerStatuses(query.statusIn, 'statusIn');
+    const filter = {
+      statusIn: query.statusIn ?? null,
+      workerIdContains: query.workerIdContains ?? null,
+      logic: normalizeLogic(query.filterLogic),
+    };
+    return this.#read((q) => this.#repo.queryWorkers(q, filter, page));
+  }
+
+  async getWorkerById(workerId: string): Promise<Worker | null> {
+    await this.#healthCheck();
+    requireId(workerId, 'workerId');
+    return this.#read((q) => this.#repo.getWorker(q, workerId, false));
+  }
+
+  async updateWorker(workerId: string, options?: UpdateWorkerOptions): Promise<Worker> {
+    requireId(workerId, 'workerId');
+    const stats = options?.heartbeatStats;
+    if (stats !== undefined && stats !== null && (typeof stats !== 'object' || Array.isArray(stats))) {
+      throw new InvalidInputError('heartbeatStats must be a plain object or null', {
+        field: 'heartbeatStats',
+      });
+    }
+    const given = options !== undefined && 'heartbeatStats' in options;
+    return this.#write('updateWorker', options, (tx) =>
+      tx.updateWorker(workerId, { given, value: stats ?? null }),
+    );
+  }
+
+  // ---------------------------------------------------------------- waits, statistics, retention
+
+  async waitForRollouts(options: WaitForRolloutsOptions): Promise<Rollout[]> {
+    const ids = options?.rolloutIds;
+    if (!Array.isArray(ids))
+      throw new InvalidInputError('rolloutIds must be an array', { field: 'rolloutIds' });
+    for (const id of ids) requireId(id, 'rolloutIds[]');
+    const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY;
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      throw new InvalidInputError('timeoutMs must be a number of ms >= 0', {
+        field: 'timeoutMs',
+        value: timeoutMs,
+      });
+    }
+    await this.#healthCheck();
+    const unique = [...new Set(ids)];
+    // LISTEN is active before the first read, so a rollout finishing after that read is always announced.
+    if (timeoutMs > 0) {
+      await this.#track(this.#ensureSchema().then(() => this.#listener.start())).catch((error: unknown) => {
+        this.#assertOpen();
+        throw error;
+      });
+      this.#assertOpen();
+    }
+    const finished = new Map<string, Rollout>();
+    const pending: string[] = [];
+    const rows = new Map(
+      (await this.#read((q) => this.#repo.getRollouts(q, unique))).map((r) => [r.rolloutId, r]),
+    );
+    for (const id of unique) {
+      const row = rows.get(id);
+      // Unknown ids are left out of the result at once, as in the reference.
+      if (row === undefined) continue;
+      if (isFinishedRollout(row.status)) finished.set(id, toRollout(row));
+      else pending.push(id);
+    }
+    if (pending.length > 0 && timeoutMs > 0) {
+      this.#assertOpen();
+      const wait = this.#waiters.waitAll(pending, timeoutMs);
+      // A notification handled between the read above and this registration found no waiter: read again now
+      // that the waiters are registered, so no finishing write can slip between the two.
+      this.#recheck(pending);
+      const woken = await wait;
+      for (const [id, rollout] of woken) finished.set(id, rollout);
+      const missing = pending.filter((id) => !finished.has(id));
+      if (missing.length > 0) {
+        for (const row of await this.#read((q) => this.#repo.getRollouts(q, missing))) {
+          if (isFinishedRollout(row.status)) finished.set(row.rolloutId, toRollout(row));
+        }
+      }
+    }
+    return unique.flatMap((id) => (finished.has(id) ? [finished.get(id)!] : []));
+  }
+
+  async statistics(): Promise<RolloutStoreStatistics> {
+    await this.#healthCheck();
+    const counts = await this.#read((q) => this.#repo.statistics(q));
+    return { name: this.name, ...counts, uptimeMs: this.#now() - this.#createdAt };
+  }
+
+  async runHealthCheck(): Promise<void> {
+    this.#assertOpen();
+    await this.#track(this.#sweep(true));
+  }
+
+  async pruneFinished(options: PruneOptions): Promise<PruneResult> {
+    const olderThanMs = options?.olderThanMs;
+    if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+      throw new InvalidInputError('olderThanMs must be a number of ms >= 0', {
+        field: 'olderThanMs',
+        value: olderThanMs,
+      });
+    }
+    return this.#submit((tx) => tx.prune(olderThanMs));
+  }
+
+  /** Commits writes already submitted, stops timers and LISTEN, rejects pending waits with CLOSED, ends an owned pool. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    // Writes already submitted are committed, not dropped.
+    if (this.#pending.length > 0 || this.#inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained.push(resolve);
+        this.#flush();
+      });
+    }
+    await this.#timerSweep;
+    this.#waiters.close();
+    await Promise.allSettled([...this.#work]);
+    await this.#listener.close();
+    this.#closed = true;
+    if (this.#ownsPool) await this.#pool.end();
+  }
+}
