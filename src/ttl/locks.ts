@@ -4,7 +4,7 @@ import { InvalidInputError } from '../errors.ts';
 import type { LockOptions, MaybePromise, TtlLock } from './types.ts';
 import { checkKey, checkTtl } from './validate.ts';
 
-/** The three owner-checked primitives a store provides; `acquireLock` builds handles on them. */
+/** The three owner-checked primitives a store provides; `acquireLockWith` builds handles on them. */
 export interface LockBackend {
   /** Stores `token` under `name` for `ttlMs` only if no unexpired lock is there. */
   tryAcquire(name: string, token: string, ttlMs: number): MaybePromise<boolean>;
@@ -24,7 +24,7 @@ const MAX_RETRY_MS = 50;
  * fresh random token, and release/extend are conditional on it, so a holder whose lock expired and was
  * taken by someone else can never free or prolong the new holder's lock.
  */
-export async function acquireLock(
+export async function acquireLockWith(
   backend: LockBackend,
   name: string,
   options: LockOptions,

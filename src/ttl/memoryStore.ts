@@ -2,7 +2,7 @@ import { ClosedError, InvalidInputError } from '../errors.ts';
 import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
 import { ExpiryQueue } from './expiryQueue.ts';
-import { acquireLock, type LockBackend } from './locks.ts';
+import { acquireLockWith, type LockBackend } from './locks.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
 import { checkKey, checkStep, checkTtl } from './validate.ts';
 
@@ -303,7 +303,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Takes the named lock for `ttlMs`, waiting up to `waitMs` (real time); null when not acquired. */
   async acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
     this.#assertOpen();
-    return acquireLock(this.#lockBackend(), name, options);
+    return acquireLockWith(this.#lockBackend(), name, options);
   }
 
   /** True when the caller may proceed (and the cooldown of `ttlMs` starts), false while one runs. */

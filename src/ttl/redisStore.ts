@@ -8,7 +8,7 @@ import {
   UnknownTypeError,
   UnsupportedValueError,
 } from '../errors.ts';
-import { acquireLock, type LockBackend } from './locks.ts';
+import { acquireLockWith, type LockBackend } from './locks.ts';
 import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
 import { checkKey, checkStep, checkTtl } from './validate.ts';
@@ -213,7 +213,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Takes the named lock (`SET NX PX`), waiting up to `waitMs`; null when not acquired in time. */
   async acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
     this.#assertOpen();
-    return acquireLock(this.#lockBackend(), name, options);
+    return acquireLockWith(this.#lockBackend(), name, options);
   }
 
   /** True when the caller may proceed (and the cooldown starts), false while one runs. */
