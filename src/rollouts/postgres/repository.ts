@@ -259,6 +259,35 @@ export class PostgresRolloutRepository {
     return rows.length === 0 ? null : toRolloutRow(rows[0]!);
   }
 
+  /**
+   * A rollout, locked, with one of its attempts (`attemptId`, or its latest when null) in one round trip:
+   * the read every attempt and span write starts with.
+   */
+  async getRolloutAndAttempt(
+    q: Queryable,
+    rolloutId: string,
+    attemptId: string | null,
+  ): Promise<{ rollout: RolloutRow; attempt: AttemptRow | null } | null> {
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ROLLOUT_SELECT.split(', ')
+        .map((c) => `r.${c}`)
+        .join(', ')}, ${ATTEMPT_SELECT.split(', ')
+        .map((c) => `a.${c} AS a_${c}`)
+        .join(', ')}
+       FROM ${this.table('agl_rollouts')} r
+       LEFT JOIN ${this.table('agl_attempts')} a
+         ON a.rollout_id = r.rollout_id AND a.attempt_id = COALESCE($2, r.latest_attempt_id)
+       WHERE r.rollout_id = $1 FOR UPDATE OF r`,
+      [rolloutId, attemptId],
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    const attempt: Row = {};
+    for (const c of ATTEMPT_SELECT.split(', ')) attempt[c] = row[`a_${c}`];
+    return { rollout: toRolloutRow(row), attempt: attempt.attempt_id == null ? null : toAttemptRow(attempt) };
+  }
+
   /** Several rollouts by id (no lock). */
   async getRollouts(q: Queryable, rolloutIds: readonly string[]): Promise<RolloutRow[]> {
     const { rows } = await this.#run(
@@ -367,23 +396,29 @@ export class PostgresRolloutRepository {
   }
 
   /**
-   * Removes and returns up to `limit` ids from the head of the queue, skipping entries another transaction
-   * holds. The rollout rows are locked in the same statement (`FOR UPDATE OF q, r SKIP LOCKED`): a queued
-   * rollout that another transaction is changing right now (cancel, start by hand) is skipped, not waited
-   * for, so a dequeuer never waits on a lock while holding a queue entry (no lock cycle with those writers).
+   * Removes up to `limit` entries from the head of the queue and returns their rollouts, in queue order,
+   * locked. `FOR UPDATE OF q, r SKIP LOCKED` locks the queue entry and the rollout row in one step and skips
+   * entries another transaction holds: concurrent dequeuers never take the same rollout and never wait for
+   * each other, and a queued rollout that another transaction is changing right now (cancel, start by hand)
+   * is skipped instead of waited for, so a dequeuer never waits while holding a queue entry.
    */
-  async takeQueued(q: Queryable, limit: number): Promise<string[]> {
-    const { rows } = await this.#run<{ rollout_id: string; seq: string }>(
+  async takeQueued(q: Queryable, limit: number): Promise<RolloutRow[]> {
+    const cols = ROLLOUT_SELECT.split(', ')
+      .map((c) => `r.${c}`)
+      .join(', ');
+    const { rows } = await this.#run(
       q,
       `WITH head AS (
-         SELECT q.seq FROM ${this.table('agl_queue')} q JOIN ${this.table('agl_rollouts')} r USING (rollout_id)
+         SELECT q.seq AS queue_seq, ${cols} FROM ${this.table('agl_queue')} q
+         JOIN ${this.table('agl_rollouts')} r USING (rollout_id)
          ORDER BY q.seq LIMIT $1 FOR UPDATE OF q, r SKIP LOCKED
+       ), taken AS (
+         DELETE FROM ${this.table('agl_queue')} q USING head WHERE q.seq = head.queue_seq
        )
-       DELETE FROM ${this.table('agl_queue')} q USING head WHERE q.seq = head.seq RETURNING q.rollout_id, q.seq`,
+       SELECT * FROM head ORDER BY queue_seq`,
       [limit],
     );
-    // DELETE ... RETURNING has no order: restore the queue's.
-    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map((row) => row.rollout_id);
+    return rows.map(toRolloutRow);
   }
 
   async removeQueued(q: Queryable, rolloutId: string): Promise<void> {

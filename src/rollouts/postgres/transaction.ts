@@ -123,6 +123,17 @@ export class RolloutTransaction {
     return row;
   }
 
+  /** The rollout (locked) and one attempt of it (null: its latest), in one round trip. */
+  async #requireRolloutAndAttempt(
+    rolloutId: string,
+    attemptId: string | null,
+  ): Promise<{ rollout: RolloutRow; attempt: AttemptRow | null }> {
+    requireId(rolloutId, 'rolloutId');
+    const found = await this.#repo.getRolloutAndAttempt(this.#q, rolloutId, attemptId);
+    if (found === null) throw new NotFoundError(`rollout ${rolloutId} does not exist`, { rolloutId });
+    return found;
+  }
+
   async #requireResources(resourcesId: string | null): Promise<void> {
     if (resourcesId !== null && (await this.#repo.getResources(this.#q, resourcesId)) === null) {
       throw new NotFoundError(`resources ${resourcesId} do not exist; add them first or omit resourcesId`, {
@@ -192,10 +203,14 @@ export class RolloutTransaction {
     workerId: string | null,
     now: number,
     fromQueue: boolean,
+    latest?: AttemptRow | null,
   ): Promise<[RolloutRow, AttemptRow]> {
     let sequenceId = 1;
     if (rollout.latestAttemptId !== null) {
-      const previous = await this.#repo.getAttempt(this.#q, rollout.rolloutId, rollout.latestAttemptId);
+      const previous =
+        latest !== undefined
+          ? latest
+          : await this.#repo.getAttempt(this.#q, rollout.rolloutId, rollout.latestAttemptId);
       if (previous !== null) {
         sequenceId = previous.sequenceId + 1;
         if (previous.deadline !== null)
@@ -287,13 +302,12 @@ export class RolloutTransaction {
     const out: AttemptedRollout[] = [];
     let last: AttemptRow | null = null;
     while (out.length < limit) {
-      const ids = await this.#repo.takeQueued(this.#q, limit - out.length);
-      if (ids.length === 0) break;
-      for (const id of ids) {
-        // Already locked by takeQueued (FOR UPDATE OF q, r): this read does not wait.
-        const rollout = await this.#repo.getRollout(this.#q, id, true);
+      // The rollouts come locked with their queue entries (one statement, not one read per id).
+      const taken = await this.#repo.takeQueued(this.#q, limit - out.length);
+      if (taken.length === 0) break;
+      for (const rollout of taken) {
         // A queued id whose rollout changed status meanwhile (cancelled, started by hand) is skipped.
-        if (rollout === null || !isQueuedRollout(rollout.status)) continue;
+        if (!isQueuedRollout(rollout.status)) continue;
         const [next, attempt] = await this.#createNextAttempt(rollout, workerId, now, true);
         out.push(toAttempted(next, attempt));
         last = attempt;
@@ -313,8 +327,8 @@ export class RolloutTransaction {
   /** `startAttempt`: a new attempt by hand. */
   async startAttempt(rolloutId: string, workerId: string | null): Promise<AttemptedRollout> {
     const now = this.#seconds();
-    const rollout = await this.#requireRollout(rolloutId);
-    const [next, attempt] = await this.#createNextAttempt(rollout, workerId, now, false);
+    const { rollout, attempt: latest } = await this.#requireRolloutAndAttempt(rolloutId, null);
+    const [next, attempt] = await this.#createNextAttempt(rollout, workerId, now, false, latest);
     if (workerId !== null) await this.#syncWorker(workerId, attempt, now, false);
     return toAttempted(next, attempt);
   }
@@ -354,9 +368,10 @@ export class RolloutTransaction {
   /** `updateAttempt` with an already normalized patch. */
   async updateAttempt(rolloutId: string, attemptId: string, changes: AttemptPatch): Promise<Attempt> {
     const now = this.#seconds();
-    const rollout = await this.#requireRollout(rolloutId);
-    const id = attemptId === 'latest' ? rollout.latestAttemptId : attemptId;
-    const attempt = id === null ? null : await this.#repo.getAttempt(this.#q, rolloutId, id);
+    const { rollout, attempt } = await this.#requireRolloutAndAttempt(
+      rolloutId,
+      attemptId === 'latest' ? null : attemptId,
+    );
     if (attempt === null) {
       throw new NotFoundError(`attempt ${attemptId} of rollout ${rolloutId} does not exist`, {
         rolloutId,
@@ -394,11 +409,15 @@ export class RolloutTransaction {
       const key = `${span.rolloutId}\u0000${span.attemptId}`;
       if (!targets.has(key)) {
         let rollout = rollouts.get(span.rolloutId);
+        let attempt: AttemptRow | null;
         if (rollout === undefined) {
-          rollout = await this.#requireRollout(span.rolloutId);
+          const found = await this.#requireRolloutAndAttempt(span.rolloutId, span.attemptId);
+          rollout = found.rollout;
+          attempt = found.attempt;
           rollouts.set(span.rolloutId, rollout);
+        } else {
+          attempt = await this.#repo.getAttempt(this.#q, span.rolloutId, span.attemptId);
         }
-        const attempt = await this.#repo.getAttempt(this.#q, span.rolloutId, span.attemptId);
         if (attempt === null) {
           throw new NotFoundError(`attempt ${span.attemptId} of rollout ${span.rolloutId} does not exist`, {
             rolloutId: span.rolloutId,
