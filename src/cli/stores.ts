@@ -1,12 +1,12 @@
 /**
  * The stores behind `agentstate serve`: by default one SQLite file, `<data>/agentstate.db`, holding both
- * the documents and the rollouts (so one consistent file is all a backup needs); with `--postgres`, the
- * documents live in PostgreSQL.
+ * the documents and the rollouts (so one consistent file is all a backup needs); with `--postgres`, both
+ * live in PostgreSQL and the server keeps no state of its own.
  */
 import { join } from 'node:path';
 import { createPostgresStore, createSqliteStore, type DocumentStore } from '../drivers/index.ts';
 import { SessionManager } from '../modules/index.ts';
-import { type RolloutStore, SqliteRolloutStore } from '../rollouts/index.ts';
+import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../rollouts/index.ts';
 import { RedisTtlStore, TtlStore, type TtlStoreLike } from '../ttl/index.ts';
 
 /** Default data directory. */
@@ -41,11 +41,16 @@ export const databasePath = (data: string): string => join(data, DATABASE_FILE);
 /** Opens the stores; sessions saved earlier are loaded. */
 export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   const path = databasePath(config.data);
-  const rollouts = new SqliteRolloutStore({ path });
+  const schema = config.postgresSchema ? { schema: config.postgresSchema } : {};
+  // With PostgreSQL, documents and rollouts share one schema (their tables do not overlap), so any number
+  // of servers can run on the same database.
+  const rollouts: RolloutStore = config.postgres
+    ? new PostgresRolloutStore({ connectionString: config.postgres, ...schema })
+    : new SqliteRolloutStore({ path });
   const documents = config.postgres
     ? createPostgresStore({
         connectionString: config.postgres,
-        ...(config.postgresSchema ? { schema: config.postgresSchema } : {}),
+        ...schema,
       })
     : createSqliteStore({ path });
   const ttl: TtlStoreLike = config.redis ? new RedisTtlStore({ redis: config.redis }) : new TtlStore();
@@ -53,7 +58,7 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   await sessions.loadAll();
   // Expired sessions are dropped once a minute (the timer never keeps the process alive).
   sessions.startCleanup(60_000);
-  const where = config.postgres ? `documents in PostgreSQL, rollouts in ${path}` : `SQLite ${path}`;
+  const where = config.postgres ? 'PostgreSQL (documents and rollouts)' : `SQLite ${path}`;
   return {
     documents,
     rollouts,

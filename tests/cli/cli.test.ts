@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/index.ts';
-import { AgentStateClient, createPostgresStore, SqliteRolloutStore } from '../../src/index.ts';
+import {
+  AgentStateClient,
+  createPostgresStore,
+  PostgresRolloutStore,
+  SqliteRolloutStore,
+} from '../../src/index.ts';
 import {
   dropSchema,
   POSTGRES_URL,
@@ -200,7 +205,7 @@ describe('agentstate CLI', () => {
 const pgOk = await postgresAvailable();
 const redisOk = await redisAvailable();
 describe.skipIf(!pgOk || !redisOk)('agentstate serve --postgres --redis', () => {
-  it('keeps documents in PostgreSQL and TTL values in Redis', async () => {
+  it('keeps documents and rollouts in PostgreSQL and TTL values in Redis', async () => {
     const schema = uniqueName('cli_serve');
     const prefix = `${uniqueName('cli')}:`;
     const { io, out } = captureIo();
@@ -232,6 +237,7 @@ describe.skipIf(!pgOk || !redisOk)('agentstate serve --postgres --redis', () => 
       expect(started.stores).toContain('Redis');
       const client = new AgentStateClient({ url: started.listening });
       await client.putDocument('agents', 'pg-1', { where: 'postgres' });
+      const started2 = await client.startRollout({ input: 'in postgres' });
       await client.ttl.set(`${prefix}k`, 1, { ttlMs: 60_000 });
       expect(await client.ttl.get(`${prefix}k`)).toMatchObject({ value: 1 });
       await client.ttl.delete(`${prefix}k`);
@@ -239,6 +245,13 @@ describe.skipIf(!pgOk || !redisOk)('agentstate serve --postgres --redis', () => 
       const direct = createPostgresStore({ connectionString: POSTGRES_URL, schema });
       expect((await direct.get('agents', 'pg-1'))?.value).toEqual({ where: 'postgres' });
       await direct.close();
+      const rollouts = new PostgresRolloutStore({
+        connectionString: POSTGRES_URL,
+        schema,
+        healthCheckIntervalMs: 0,
+      });
+      expect((await rollouts.getRolloutById(started2.rolloutId))?.input).toBe('in postgres');
+      await rollouts.close();
     } finally {
       controller.abort();
       await done;

@@ -19,9 +19,8 @@ Options:
   --port <n>           Port (default ${DEFAULT_PORT}; 0 = any free port)
   --host <addr>        Interface (default 127.0.0.1)
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
-  --postgres <url>     Keep documents in PostgreSQL (rollouts stay in SQLite until the PostgreSQL
-                       rollout backend is available)
-  --postgres-schema <s> PostgreSQL schema for the documents (default agentstate)
+  --postgres <url>     Keep documents and rollouts in PostgreSQL instead (many servers can share it)
+  --postgres-schema <s> PostgreSQL schema (default agentstate)
   --redis <url>        Keep TTL signals, locks and cooldowns (/v1/ttl) in Redis (default: memory)
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
