@@ -176,6 +176,18 @@ function toWorker(row: Row): Worker {
   };
 }
 
+const WORKER_FIELDS: Record<keyof Worker, string> = {
+  workerId: 'worker_id',
+  status: 'status',
+  heartbeatStats: 'heartbeat_stats',
+  lastHeartbeatTime: 'last_heartbeat_time',
+  lastDequeueTime: 'last_dequeue_time',
+  lastBusyTime: 'last_busy_time',
+  lastIdleTime: 'last_idle_time',
+  currentRolloutId: 'current_rollout_id',
+  currentAttemptId: 'current_attempt_id',
+};
+
 const ROLLOUT_SELECT =
   'rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id';
 const ATTEMPT_SELECT =
@@ -750,6 +762,33 @@ export class PostgresRolloutRepository {
         worker.lastIdleTime,
         worker.currentRolloutId,
         worker.currentAttemptId,
+      ],
+    );
+  }
+
+  /**
+   * Sets some columns of a worker in one upsert (a new worker gets `insert` for every column). The upsert
+   * takes the row lock itself, so concurrent patches of one worker never lose each other's columns.
+   */
+  async patchWorker(q: Queryable, insert: Worker, columns: ReadonlyArray<keyof Worker>): Promise<void> {
+    const names = columns.map((key) => WORKER_FIELDS[key]);
+    const set =
+      names.length === 0 ? 'NOTHING' : `UPDATE SET ${names.map((n) => `${n} = excluded.${n}`).join(', ')}`;
+    await this.#run(
+      q,
+      `INSERT INTO ${this.table('agl_workers')} (worker_id, status, heartbeat_stats, last_heartbeat_time, last_dequeue_time,
+       last_busy_time, last_idle_time, current_rollout_id, current_attempt_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (worker_id) DO ${set}`,
+      [
+        insert.workerId,
+        insert.status,
+        json(insert.heartbeatStats),
+        insert.lastHeartbeatTime,
+        insert.lastDequeueTime,
+        insert.lastBusyTime,
+        insert.lastIdleTime,
+        insert.currentRolloutId,
+        insert.currentAttemptId,
       ],
     );
   }
