@@ -193,6 +193,68 @@ const ROLLOUT_SELECT =
 const ATTEMPT_SELECT =
   'rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id, last_heartbeat_time, metadata, deadline';
 
+/**
+ * The connection of one transaction, holding back writes whose results nobody reads (updates, inserts
+ * without RETURNING) and sending them together as one statement of data-modifying CTEs (`WITH w0 AS
+ * (UPDATE ...), w1 AS (INSERT ...) SELECT 1`) right before the next read and at the end of each operation.
+ * Every statement costs a socket write and a round trip, and on small machines that system-call cost
+ * dominates: a dequeue's attempt insert, rollout update and worker upsert become one statement, not three.
+ *
+ * The CTEs of one statement all see the same snapshot and run in no promised order, so a write touching a
+ * row already waiting in the buffer (same key), or appending where order matters (queue, creation order),
+ * flushes the buffer first. The result is the same as running the writes one by one.
+ */
+export class BufferedWrites implements Queryable {
+  readonly #q: Queryable;
+  readonly #name: (text: string) => string;
+  #items: Array<{ text: string; values: unknown[] }> = [];
+  readonly #keys = new Set<string>();
+
+  constructor(q: Queryable, name: (text: string) => string) {
+    this.#q = q;
+    this.#name = name;
+  }
+
+  /** A read: pending writes go first, so the read sees them. */
+  async query<R extends QueryResultRow = QueryResultRow>(
+    config: QueryConfig,
+  ): Promise<{ rows: R[]; rowCount: number | null }> {
+    await this.flush();
+    return this.#q.query<R>(config);
+  }
+
+  /** Holds a write back (flushing first when it touches a row already held). */
+  async add(keys: readonly string[], text: string, values: unknown[]): Promise<void> {
+    if (keys.some((key) => this.#keys.has(key))) await this.flush();
+    for (const key of keys) this.#keys.add(key);
+    this.#items.push({ text, values });
+  }
+
+  /** Sends the held writes as one statement. */
+  async flush(): Promise<void> {
+    const items = this.#items;
+    if (items.length === 0) return;
+    this.#items = [];
+    this.#keys.clear();
+    if (items.length === 1) {
+      const only = items[0]!;
+      await this.#q.query({ name: this.#name(only.text), text: only.text, values: only.values });
+      return;
+    }
+    const values: unknown[] = [];
+    const parts = items.map((item, i) => {
+      const offset = values.length;
+      values.push(...item.values);
+      // Statement texts hold `$n` only as parameters (data travels as parameters, never in the text).
+      const text =
+        offset === 0 ? item.text : item.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+      return `w${i} AS (${text})`;
+    });
+    const text = `WITH ${parts.join(', ')} SELECT 1`;
+    await this.#q.query({ name: this.#name(text), text, values });
+  }
+}
+
 /** The statements of one schema, on any connection. */
 export class PostgresRolloutRepository {
   /** The schema holding the tables. */
@@ -217,12 +279,24 @@ export class PostgresRolloutRepository {
     text: string,
     values: unknown[],
   ): Promise<{ rows: R[]; rowCount: number | null }> {
+    return q.query<R>({ name: this.statementName(text), text, values });
+  }
+
+  // A write whose result nobody reads: buffered when running in a transaction (see BufferedWrites). `keys`
+  // name the rows it touches, so two writes of one row never share a flush.
+  async #write(q: Queryable, keys: string[], text: string, values: unknown[]): Promise<void> {
+    if (q instanceof BufferedWrites) await q.add(keys, text, values);
+    else await this.#run(q, text, values);
+  }
+
+  /** The prepared-statement name of a text. */
+  statementName(text: string): string {
     let name = this.#names.get(text);
     if (name === undefined) {
       name = `agl_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
       this.#names.set(text, name);
     }
-    return q.query<R>({ name, text, values });
+    return name;
   }
 
   async #page<T>(
@@ -272,8 +346,12 @@ export class PostgresRolloutRepository {
   }
 
   /**
-   * A rollout, locked, with one of its attempts (`attemptId`, or its latest when null) in one round trip:
-   * the read every attempt and span write starts with.
+   * A rollout with one of its attempts (`attemptId`, or its latest when null), both locked, in one round
+   * trip: the read every attempt and span write starts with. Both rows are locked on purpose: under READ
+   * COMMITTED a statement that waited for a lock re-reads only the rows it locks, so a joined row that is not
+   * locked could be the version from before the other transaction committed (and writing it back would
+   * undo that transaction's change). When the join finds nothing (no such attempt, or the latest attempt
+   * changed while waiting), the rollout is locked first and the attempt read by a second statement.
    */
   async getRolloutAndAttempt(
     q: Queryable,
@@ -288,16 +366,21 @@ export class PostgresRolloutRepository {
         .map((c) => `a.${c} AS a_${c}`)
         .join(', ')}
        FROM ${this.table('agl_rollouts')} r
-       LEFT JOIN ${this.table('agl_attempts')} a
+       JOIN ${this.table('agl_attempts')} a
          ON a.rollout_id = r.rollout_id AND a.attempt_id = COALESCE($2, r.latest_attempt_id)
-       WHERE r.rollout_id = $1 FOR UPDATE OF r`,
+       WHERE r.rollout_id = $1 FOR UPDATE OF r, a`,
       [rolloutId, attemptId],
     );
     const row = rows[0];
-    if (row === undefined) return null;
+    if (row === undefined) {
+      const rollout = await this.getRollout(q, rolloutId, true);
+      if (rollout === null) return null;
+      const id = attemptId ?? rollout.latestAttemptId;
+      return { rollout, attempt: id === null ? null : await this.getAttempt(q, rolloutId, id) };
+    }
     const attempt: Row = {};
     for (const c of ATTEMPT_SELECT.split(', ')) attempt[c] = row[`a_${c}`];
-    return { rollout: toRolloutRow(row), attempt: attempt.attempt_id == null ? null : toAttemptRow(attempt) };
+    return { rollout: toRolloutRow(row), attempt: toAttemptRow(attempt) };
   }
 
   /** Several rollouts by id (no lock). */
@@ -314,8 +397,9 @@ export class PostgresRolloutRepository {
   async insertRollouts(q: Queryable, rows: readonly RolloutRow[]): Promise<void> {
     if (rows.length === 0) return;
     // UNNEST of parallel arrays: one statement text whatever the batch size. WITH ORDINALITY keeps order.
-    await this.#run(
+    await this.#write(
       q,
+      ['r:append', ...rows.map((r) => `r:${r.rolloutId}`)],
       `INSERT INTO ${this.table('agl_rollouts')} (rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id)
        SELECT r, i::json, st, et, m, res, s, c::json, md::json, la
        FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
@@ -338,8 +422,9 @@ export class PostgresRolloutRepository {
 
   /** Writes every field of a rollout. */
   async updateRollout(q: Queryable, row: RolloutRow): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`r:${row.rolloutId}`],
       `UPDATE ${this.table('agl_rollouts')} SET input = $1, start_time = $2, end_time = $3, mode = $4, resources_id = $5,
        status = $6, config = $7, metadata = $8, latest_attempt_id = $9 WHERE rollout_id = $10`,
       [
@@ -359,8 +444,9 @@ export class PostgresRolloutRepository {
 
   /** Writes only status, endTime and latestAttemptId. */
   async updateRolloutState(q: Queryable, row: RolloutRow): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`r:${row.rolloutId}`],
       `UPDATE ${this.table('agl_rollouts')} SET status = $1, end_time = $2, latest_attempt_id = $3 WHERE rollout_id = $4`,
       [row.status, row.endTime, row.latestAttemptId, row.rolloutId],
     );
@@ -398,8 +484,9 @@ export class PostgresRolloutRepository {
   /** Appends to the FIFO queue; ids already queued keep their place. */
   async enqueue(q: Queryable, rolloutIds: readonly string[]): Promise<void> {
     if (rolloutIds.length === 0) return;
-    await this.#run(
+    await this.#write(
       q,
+      ['q:append', ...rolloutIds.map((id) => `q:${id}`)],
       `INSERT INTO ${this.table('agl_queue')} (rollout_id)
        SELECT r FROM UNNEST($1::text[]) WITH ORDINALITY AS t(r, ord) ORDER BY ord
        ON CONFLICT (rollout_id) DO NOTHING`,
@@ -434,7 +521,9 @@ export class PostgresRolloutRepository {
   }
 
   async removeQueued(q: Queryable, rolloutId: string): Promise<void> {
-    await this.#run(q, `DELETE FROM ${this.table('agl_queue')} WHERE rollout_id = $1`, [rolloutId]);
+    await this.#write(q, [`q:${rolloutId}`], `DELETE FROM ${this.table('agl_queue')} WHERE rollout_id = $1`, [
+      rolloutId,
+    ]);
   }
 
   // ------------------------------------------------------------ attempts
@@ -461,8 +550,9 @@ export class PostgresRolloutRepository {
   }
 
   async insertAttempt(q: Queryable, row: AttemptRow): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`a:${row.rolloutId}:${row.attemptId}`],
       `INSERT INTO ${this.table('agl_attempts')} (rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id,
        last_heartbeat_time, metadata, deadline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [
@@ -481,8 +571,9 @@ export class PostgresRolloutRepository {
   }
 
   async updateAttempt(q: Queryable, row: AttemptRow): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`a:${row.rolloutId}:${row.attemptId}`],
       `UPDATE ${this.table('agl_attempts')} SET end_time = $1, status = $2, worker_id = $3, last_heartbeat_time = $4,
        metadata = $5, deadline = $6 WHERE rollout_id = $7 AND attempt_id = $8`,
       [
@@ -663,8 +754,9 @@ export class PostgresRolloutRepository {
 
   /** Makes sure ids issued later are greater than `sequenceId`. */
   async raiseSpanSequenceId(q: Queryable, rolloutId: string, sequenceId: number): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`s:${rolloutId}`],
       `INSERT INTO ${this.table('agl_span_sequences')} AS s (rollout_id, last_sequence_id) VALUES ($1, $2)
        ON CONFLICT (rollout_id) DO UPDATE SET last_sequence_id = GREATEST(s.last_sequence_id, excluded.last_sequence_id)`,
       [rolloutId, sequenceId],
@@ -683,8 +775,9 @@ export class PostgresRolloutRepository {
   }
 
   async putResources(q: Queryable, update: ResourcesUpdate): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      ['res:append', `res:${update.resourcesId}`],
       `INSERT INTO ${this.table('agl_resources')} (resources_id, create_time, update_time, version, resources, write_seq)
        VALUES ($1, $2, $3, $4, $5, nextval('${this.#s.replace(/'/g, "''")}.agl_resources_write_seq'))
        ON CONFLICT (resources_id) DO UPDATE SET update_time = excluded.update_time, version = excluded.version,
@@ -744,8 +837,9 @@ export class PostgresRolloutRepository {
   }
 
   async putWorker(q: Queryable, worker: Worker): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`w:${worker.workerId}`],
       `INSERT INTO ${this.table('agl_workers')} (worker_id, status, heartbeat_stats, last_heartbeat_time, last_dequeue_time,
        last_busy_time, last_idle_time, current_rollout_id, current_attempt_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (worker_id) DO UPDATE SET status = excluded.status, heartbeat_stats = excluded.heartbeat_stats,
@@ -774,8 +868,9 @@ export class PostgresRolloutRepository {
     const names = columns.map((key) => WORKER_FIELDS[key]);
     const set =
       names.length === 0 ? 'NOTHING' : `UPDATE SET ${names.map((n) => `${n} = excluded.${n}`).join(', ')}`;
-    await this.#run(
+    await this.#write(
       q,
+      [`w:${insert.workerId}`],
       `INSERT INTO ${this.table('agl_workers')} (worker_id, status, heartbeat_stats, last_heartbeat_time, last_dequeue_time,
        last_busy_time, last_idle_time, current_rollout_id, current_attempt_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (worker_id) DO ${set}`,
@@ -834,8 +929,9 @@ export class PostgresRolloutRepository {
     result: string,
     createdAtSeconds: number,
   ): Promise<void> {
-    await this.#run(
+    await this.#write(
       q,
+      [`i:${key}`],
       `INSERT INTO ${this.table('agl_idempotency')} (key, operation, result, created_at) VALUES ($1, $2, $3, $4)`,
       [key, operation, result, createdAtSeconds],
     );

@@ -75,7 +75,7 @@ import type {
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
 import { FinishedRolloutListener } from './listener.ts';
-import { PostgresRolloutRepository, type Queryable } from './repository.ts';
+import { BufferedWrites, PostgresRolloutRepository, type Queryable } from './repository.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { RolloutTransaction, toAttempt, toAttempted, toRollout } from './transaction.ts';
 
@@ -352,11 +352,15 @@ export class PostgresRolloutStore implements RolloutStore {
     await this.#ensureSchema();
     for (let attempt = 0; ; attempt++) {
       const client = await this.#pool.connect();
-      const tx = new RolloutTransaction(this.#repo, client as unknown as Queryable, () => this.#seconds());
+      const buffer = new BufferedWrites(client as unknown as Queryable, (text) =>
+        this.#repo.statementName(text),
+      );
+      const tx = new RolloutTransaction(this.#repo, buffer, () => this.#seconds());
       let result: T;
       try {
         await client.query('BEGIN');
         result = await fn(tx, client);
+        await tx.flush();
         await this.#notify(client, tx.finished);
         await client.query('COMMIT');
       } catch (error) {
@@ -429,6 +433,7 @@ export class PostgresRolloutStore implements RolloutStore {
           for (let i = 0; i < ops.length; i++) {
             try {
               out.push(await ops[i]!.fn(tx));
+              await tx.flush();
             } catch (error) {
               // A lost lock race is the whole transaction's problem: let #transaction re-run it.
               if (isTransient(error)) throw error;

@@ -41,7 +41,7 @@ import type {
   StartRolloutRequest,
   Worker,
 } from '../types.ts';
-import type { PostgresRolloutRepository, Queryable } from './repository.ts';
+import type { BufferedWrites, PostgresRolloutRepository } from './repository.ts';
 
 /** Public copy of a rollout row. */
 export function toRollout(row: RolloutRow): Rollout {
@@ -120,15 +120,20 @@ function workerProbes(workerId: string): [Worker, Worker] {
 /** One open transaction: the connection, the clock, and the rollouts it finished (to notify after commit). */
 export class RolloutTransaction {
   readonly #repo: PostgresRolloutRepository;
-  readonly #q: Queryable;
+  readonly #q: BufferedWrites;
   readonly #seconds: () => number;
   /** Rollouts this transaction finished; waiters are woken (and NOTIFY sent) with the commit. */
   readonly finished: Rollout[] = [];
 
-  constructor(repo: PostgresRolloutRepository, q: Queryable, seconds: () => number) {
+  constructor(repo: PostgresRolloutRepository, q: BufferedWrites, seconds: () => number) {
     this.#repo = repo;
     this.#q = q;
     this.#seconds = seconds;
+  }
+
+  /** Sends writes still held back; run after each operation so an error belongs to the operation that caused it. */
+  flush(): Promise<void> {
+    return this.#q.flush();
   }
 
   /** Runs `fn` once per idempotency key: a retry with the same key returns the first result. */
