@@ -1,0 +1,151 @@
+// Behaviour only the PostgreSQL rollout store has: schemas, pools, versions, and writers on two handles.
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CorruptStateError, PostgresRolloutStore } from '../../src/index.ts';
+import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
+
+const pgOk = await postgresAvailable();
+
+describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
+  const schemas: string[] = [];
+  const fresh = (): string => {
+    const schema = uniqueName('rollouts_pg');
+    schemas.push(schema);
+    return schema;
+  };
+  afterAll(async () => {
+    for (const schema of schemas) await dropSchema(schema);
+  });
+
+  it('refuses a bad schema name or a missing connection before touching the server', () => {
+    expect(() => new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema: 'a"; DROP' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT' }),
+    );
+    expect(() => new PostgresRolloutStore({})).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+  });
+
+  it('creates its schema once when many stores start at the same moment', async () => {
+    const schema = fresh();
+    const stores = Array.from(
+      { length: 4 },
+      () => new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 }),
+    );
+    const made = await Promise.all(stores.map((store, i) => store.enqueueRollout({ input: i })));
+    expect(made).toHaveLength(4);
+    expect((await stores[0]!.statistics()).queueLength).toBe(4);
+    for (const store of stores) await store.close();
+  });
+
+  it('uses a pool it is given and leaves it open on close', async () => {
+    const schema = fresh();
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
+    const store = new PostgresRolloutStore({ pool, schema, healthCheckIntervalMs: 0 });
+    const rollout = await store.startRollout({ input: 'x' });
+    const wait = store.waitForRollouts({ rolloutIds: [rollout.rolloutId], timeoutMs: 5000 });
+    await store.updateAttempt(rollout.rolloutId, 'latest', { status: 'succeeded' });
+    expect((await wait).map((r) => r.status)).toEqual(['succeeded']);
+    await store.close();
+    const { rows } = await pool.query(`SELECT COUNT(*)::int AS n FROM "${schema}".agl_rollouts`);
+    expect(rows[0].n).toBe(1);
+    await pool.end();
+  });
+
+  it('refuses a schema written by a newer version, without changing it', async () => {
+    const schema = fresh();
+    const store = new PostgresRolloutStore({
+      connectionString: POSTGRES_URL,
+      schema,
+      healthCheckIntervalMs: 0,
+    });
+    await store.enqueueRollout({ input: 1 });
+    await store.close();
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`UPDATE "${schema}".agl_meta SET value = '99' WHERE key = 'schema_version'`);
+    const newer = new PostgresRolloutStore({
+      connectionString: POSTGRES_URL,
+      schema,
+      healthCheckIntervalMs: 0,
+    });
+    await expect(newer.queryRollouts()).rejects.toBeInstanceOf(CorruptStateError);
+    await newer.close();
+    const { rows } = await client.query(
+      `SELECT value FROM "${schema}".agl_meta WHERE key = 'schema_version'`,
+    );
+    expect(rows[0].value).toBe('99');
+    await client.end();
+  });
+
+  it('loses no change when two handles write the same attempt at once', async () => {
+    const schema = fresh();
+    const a = new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 });
+    const b = new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 });
+    for (let round = 0; round < 10; round++) {
+      const r = await a.startRollout({ input: round, workerId: 'w' });
+      // A heartbeat (span) on one handle and a metadata change on the other: each must survive the other.
+      await Promise.all([
+        a.addSpan({
+          rolloutId: r.rolloutId,
+          attemptId: r.attempt.attemptId,
+          traceId: 't',
+          spanId: 's',
+          name: 'n',
+        }),
+        b.updateAttempt(r.rolloutId, r.attempt.attemptId, { metadata: { round } }),
+      ]);
+      const latest = await a.getLatestAttempt(r.rolloutId);
+      expect(latest).toMatchObject({ status: 'running', metadata: { round } });
+      expect(latest?.lastHeartbeatTime).not.toBeNull();
+    }
+    await a.close();
+    await b.close();
+  });
+
+  it('issues span sequence ids without gaps or repeats across handles', async () => {
+    const schema = fresh();
+    const a = new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 });
+    const b = new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 });
+    const r = await a.startRollout({ input: 1 });
+    const ids = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? a : b).getNextSpanSequenceId(r.rolloutId, r.attempt.attemptId),
+      ),
+    );
+    expect([...ids].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    await a.close();
+    await b.close();
+  });
+
+  it('sweeps expired attempts once when several handles run the health check together', async () => {
+    const schema = fresh();
+    let now = Date.UTC(2026, 0, 1);
+    const clock = () => now;
+    const handles = Array.from(
+      { length: 3 },
+      () =>
+        new PostgresRolloutStore({
+          connectionString: POSTGRES_URL,
+          schema,
+          now: clock,
+          healthCheckIntervalMs: 0,
+        }),
+    );
+    const rollouts = await handles[0]!.enqueueManyRollouts(
+      Array.from({ length: 20 }, (_, i) => ({
+        input: i,
+        config: { timeoutSeconds: 1, maxAttempts: 2, retryCondition: ['timeout'] },
+      })),
+    );
+    await handles[0]!.dequeueManyRollouts({ limit: 20, workerId: 'w' });
+    now += 5000;
+    await Promise.all(handles.map((h) => h.runHealthCheck()));
+    for (const r of rollouts) {
+      const attempts = await handles[1]!.queryAttempts(r.rolloutId);
+      // Exactly one timeout per rollout, and it went back to the queue once.
+      expect(attempts.items.map((x) => x.status)).toEqual(['timeout']);
+      expect((await handles[2]!.getRolloutById(r.rolloutId))?.status).toBe('requeuing');
+    }
+    expect((await handles[0]!.statistics()).queueLength).toBe(20);
+    for (const h of handles) await h.close();
+  });
+});
