@@ -1,35 +1,60 @@
 /**
  * `npm run bench server`: the rollout scenario through HTTP. 256 concurrent runners each loop: dequeue
  * one rollout, send 2..20 spans (one POST each, as Agent Lightning runners do), mark the attempt
- * succeeded. Reports rollouts/s and spans/s, then OTLP protobuf ingest spans/s, against the ceiling: a bare
- * Fastify route returning the same JSON as a dequeue, on the same machine in the same run.
+ * succeeded. Reports rollouts/s and spans/s, then OTLP protobuf ingest spans/s, against two peers measured
+ * in the same run: plain Fastify handlers calling the same store (what agentstate's server layer costs)
+ * and a bare Fastify route returning the same JSON as a dequeue (the ceiling of HTTP on this machine).
  *
  * The server runs in a worker thread (its own core); the load generator uses undici's Pool with keep-alive.
  */
+import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { ExportTraceServiceRequest } from '../src/server/otlp/traceProto.ts';
 import { report, round } from './_report.ts';
 
 const RUNNERS = 256;
-const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 4000);
-const OTLP_REQUESTS = 400;
+const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 1500);
+const OTLP_REQUESTS = 200;
 const OTLP_SPANS_PER_REQUEST = 50;
 const OTLP_CONCURRENCY = 32;
 
 interface Started {
   url: string;
   bareUrl: string;
+  minimalUrl: string;
   backend: string;
   worker: Worker;
 }
 
-async function startWorker(backend: string): Promise<Started> {
-  const worker = new Worker(new URL('./_serverWorker.ts', import.meta.url), { workerData: { backend } });
-  const info = await new Promise<{ url: string; bareUrl: string; backend: string }>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Whether PostgreSQL answers; the PostgreSQL rows are skipped (and say so) when it does not. */
+function postgresReachable(): Promise<boolean> {
+  const { hostname, port } = new URL(POSTGRES_URL);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port || 5432), hostname, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
   });
+}
+
+async function startWorker(backend: string): Promise<Started> {
+  const worker = new Worker(new URL('./_serverWorker.ts', import.meta.url), {
+    workerData: { backend, postgresUrl: POSTGRES_URL },
+  });
+  const info = await new Promise<{ url: string; bareUrl: string; minimalUrl: string; backend: string }>(
+    (resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    },
+  );
   return { ...info, worker };
 }
 
@@ -223,10 +248,12 @@ export default async function bench(): Promise<void> {
     rollouts: ROLLOUTS,
     spansPerRollout: '2..20 (uniform)',
   };
-  for (const backend of ['sqlite']) {
+  const backends = (await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite'];
+  for (const backend of backends) {
     const server = await startWorker(backend);
     try {
       const perSpan = await rolloutScenario(server.url, 'per-span');
+      const minimal = await rolloutScenario(server.minimalUrl, 'per-span');
       const batched = await rolloutScenario(server.url, 'otlp-batch');
       const ceiling = await bareCeiling(server.bareUrl, perSpan.requests);
       const otlp = await otlpIngest(server.url);
@@ -245,6 +272,13 @@ export default async function bench(): Promise<void> {
         });
       }
       rows.push(
+        {
+          case: `peer: plain Fastify handlers on the same ${backend} store (no validation/auth/metrics/idempotency), per-span`,
+          'rollouts/s': round(minimal.rollouts / minimal.seconds),
+          'spans/s': round(minimal.spans / minimal.seconds),
+          'requests/s': round(minimal.requests / minimal.seconds),
+          'vs ceiling': `agentstate per-span = ${round((perSpan.rollouts / perSpan.seconds / (minimal.rollouts / minimal.seconds)) * 100)}% of this`,
+        },
         {
           case: 'ceiling: bare Fastify route, same JSON (same run), per-span request mix',
           'rollouts/s': round(bareRate / (perSpan.requests / perSpan.rollouts)),
@@ -268,6 +302,7 @@ export default async function bench(): Promise<void> {
       await stopWorker(server);
     }
   }
-  notes.postgres = 'not measured: no PostgreSQL RolloutStore backend exists in this build';
+  if (!backends.includes('postgres'))
+    notes.postgres = `not measured: PostgreSQL not reachable at ${POSTGRES_URL}`;
   await report('server', rows, notes);
 }
