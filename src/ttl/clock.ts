@@ -31,9 +31,16 @@ export class CachedClock {
     this.#onInvalidate = onInvalidate;
   }
 
-  /** How many more reads will return the cached time (0 with an exact clock). */
-  get reusesLeft(): number {
-    return this.#readsLeft;
+  /**
+   * Hands the remaining reuses of the cached time to the caller, who counts them down itself (a field
+   * decrement instead of a call), and returns how many (0 with an exact clock). The clock then refreshes
+   * on its next read, so all reads of one cached time, counted here or by the caller, stay within
+   * REUSE_READS.
+   */
+  takeReuses(): number {
+    const reuses = this.#readsLeft;
+    this.#readsLeft = 0;
+    return reuses;
   }
 
   /** The time (cached, see above). */

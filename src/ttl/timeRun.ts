@@ -24,9 +24,9 @@ export class TimeRun {
     return this.#times.byteLength + this.#slots.byteLength;
   }
 
-  /** Whether `time` can be appended without breaking the order. */
-  accepts(time: number): boolean {
-    return this.#tail === this.#head || time >= this.#times[this.#tail - 1]!;
+  /** Time of the last item (only meaningful when not empty). */
+  tailTime(): number {
+    return this.#times[this.#tail - 1]!;
   }
 
   /** Time of the first item, or Infinity when empty. */
@@ -39,7 +39,7 @@ export class TimeRun {
     return this.#slots[this.#head]!;
   }
 
-  /** Appends an item; call only when `accepts(time)`. */
+  /** Appends an item; call only when empty or when `time >= tailTime()`. */
   push(time: number, slot: number, capacityHint = 0): void {
     if (this.#tail === this.#times.length) this.#makeRoom(capacityHint);
     this.#times[this.#tail] = time;
@@ -49,6 +49,31 @@ export class TimeRun {
   /** Removes the first item (call only when not empty). */
   pop(): void {
     if (++this.#head === this.#tail) this.#head = this.#tail = 0;
+  }
+
+  /**
+   * Removes every item with time <= `now` and copies their slots into `out` from `at`: a binary search and
+   * one block copy, since the times are sorted. `out` must have room for `dueCount(now)` more slots.
+   */
+  popDue(now: number, out: Uint32Array, at: number): number {
+    const count = this.dueCount(now);
+    out.set(this.#slots.subarray(this.#head, this.#head + count), at);
+    this.#head += count;
+    if (this.#head === this.#tail) this.#head = this.#tail = 0;
+    return count;
+  }
+
+  /** How many items have time <= `now` (binary search). */
+  dueCount(now: number): number {
+    const times = this.#times;
+    let low = this.#head;
+    let high = this.#tail;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (times[mid]! <= now) low = mid + 1;
+      else high = mid;
+    }
+    return low - this.#head;
   }
 
   /** Drops every item and shrinks back. */

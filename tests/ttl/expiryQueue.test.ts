@@ -56,3 +56,34 @@ describe('ExpiryQueue', () => {
     ]);
   });
 });
+
+describe('ExpiryQueue with several TTL classes', () => {
+  it('pops interleaved in-order classes in time order, and popDue takes exactly the due items', () => {
+    const queue = new ExpiryQueue();
+    const items: Array<[number, number]> = [];
+    // Six classes written interleaved as time goes on (each class in order on its own), plus a few strays.
+    for (let i = 0; i < 6_000; i++) {
+      const time = Math.floor(i / 6) + ((i % 6) + 1) * 1_000;
+      queue.push(time, i);
+      items.push([time, i]);
+      if (i % 500 === 0) {
+        queue.push(i % 7, 100_000 + i);
+        items.push([i % 7, 100_000 + i]);
+      }
+    }
+    const count = queue.popDue(2_500);
+    const due = [...queue.dueSlots.subarray(0, count)].sort((a, b) => a - b);
+    const expected = items.filter(([t]) => t <= 2_500).map(([, s]) => s);
+    expect(due).toEqual(expected.sort((a, b) => a - b));
+    expect(queue.length).toBe(items.length - count);
+    expect(queue.peekTime()).toBe(Math.min(...items.filter(([t]) => t > 2_500).map(([t]) => t)));
+    const rest = drain(queue).map(([t]) => t);
+    expect(rest).toEqual(
+      items
+        .filter(([t]) => t > 2_500)
+        .map(([t]) => t)
+        .sort((a, b) => a - b),
+    );
+    expect(queue.popDue(Number.MAX_SAFE_INTEGER)).toBe(0);
+  });
+});
