@@ -259,3 +259,36 @@ describe.skipIf(!pgOk || !redisOk)('agentstate serve --postgres --redis', () => 
     }
   }, 20_000);
 });
+
+describe('agentstate spans tail --follow', () => {
+  it('prints spans added after it started', async () => {
+    const data = tempDir();
+    const server = await startServe(data);
+    const client = new AgentStateClient({ url: server.url });
+    const rollout = await client.startRollout({ input: 'tail' });
+    const span = (id: string) => ({
+      rolloutId: rollout.rolloutId,
+      attemptId: rollout.attempt.attemptId,
+      traceId: 't',
+      spanId: id,
+      name: id,
+    });
+    await client.addSpan(span('before'));
+    const { io, out } = captureIo();
+    const controller = new AbortController();
+    const tailing = main(
+      ['spans', 'tail', rollout.rolloutId, '--follow', '--interval', '20', '--json', '--url', server.url],
+      io,
+      controller.signal,
+    );
+    for (let i = 0; i < 100 && out.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await client.addSpan(span('after-1'));
+    await client.addSpan(span('after-2'));
+    for (let i = 0; i < 200 && out.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    expect(await tailing).toBe(0);
+    expect(out.map((line) => JSON.parse(line).name)).toEqual(['before', 'after-1', 'after-2']);
+    await client.close();
+    await server.stop();
+  });
+});

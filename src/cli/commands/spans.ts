@@ -57,6 +57,7 @@ export async function spans(argv: string[], io: Io, signal?: AbortSignal): Promi
     for (const span of shown) print(span);
     if (!values.follow) return 0;
     let lastSequence = shown.at(-1)?.sequenceId ?? 0;
+    let seen = first.total;
     const intervalMs = intOption(values.interval, 'interval', 1000);
     const stopped = new Promise<void>((resolve) => {
       signal?.addEventListener('abort', () => resolve(), { once: true });
@@ -69,8 +70,14 @@ export async function spans(argv: string[], io: Io, signal?: AbortSignal): Promi
     while (running) {
       await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, intervalMs))]);
       if (!running) break;
-      // Sequence ids only grow within a rollout, so "newer than the last printed" is a complete tail.
-      const page = await client.querySpans(rolloutId, { sortBy: 'sequenceId', sortOrder: 'asc' });
+      // Sequence ids only grow within a rollout, so "newer than the last printed" is a complete tail; the
+      // offset skips the spans already seen so a poll reads only the new ones.
+      const page = await client.querySpans(rolloutId, {
+        sortBy: 'sequenceId',
+        sortOrder: 'asc',
+        offset: seen,
+      });
+      seen += page.items.length;
       for (const span of page.items) {
         if (span.sequenceId > lastSequence) {
           print(span);
