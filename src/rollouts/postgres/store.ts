@@ -304,22 +304,52 @@ export class PostgresRolloutStore implements RolloutStore {
     return this.#ready;
   }
 
+  /**
+   * Reads the stored schema version; runs the DDL only when the tables are missing. The DDL is never run
+   * against a schema in use: `CREATE INDEX IF NOT EXISTS` takes a share lock on its table before it finds
+   * the index, which would queue behind (and deadlock with) other processes' writes.
+   */
   async #createSchema(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (await this.#checkVersion(this.#pool)) return;
+        await this.#runDdl();
+        return;
+      } catch (error) {
+        if (isTransient(error) && attempt < MAX_TRANSIENT_RETRIES) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** True when the tables exist (at a version this code reads); CorruptStateError when newer. */
+  async #checkVersion(q: Pool | PoolClient): Promise<boolean> {
+    const meta = this.#repo.table('agl_meta');
+    const exists = await q.query('SELECT to_regclass($1) IS NOT NULL AS ok', [meta]);
+    if (exists.rows[0]?.ok !== true) return false;
+    const { rows } = await q.query(`SELECT value FROM ${meta} WHERE key = 'schema_version'`);
+    const version = rows[0]?.value as string | undefined;
+    if (version === undefined) return false;
+    if (Number(version) > POSTGRES_ROLLOUT_SCHEMA_VERSION) {
+      throw new CorruptStateError(
+        `rollout schema ${this.schema} has version ${version}, newer than this agentstate (${POSTGRES_ROLLOUT_SCHEMA_VERSION}); upgrade agentstate`,
+        { schema: this.schema, schemaVersion: version },
+      );
+    }
+    return true;
+  }
+
+  async #runDdl(): Promise<void> {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey]);
-      await client.query(postgresRolloutSchema(this.schema));
-      const meta = this.#repo.table('agl_meta');
-      const { rows } = await client.query(`SELECT value FROM ${meta} WHERE key = 'schema_version'`);
-      if (rows.length === 0) {
-        await client.query(`INSERT INTO ${meta} (key, value) VALUES ('schema_version', $1)`, [
-          String(POSTGRES_ROLLOUT_SCHEMA_VERSION),
-        ]);
-      } else if (Number(rows[0].value) > POSTGRES_ROLLOUT_SCHEMA_VERSION) {
-        throw new CorruptStateError(
-          `rollout schema ${this.schema} has version ${rows[0].value}, newer than this agentstate (${POSTGRES_ROLLOUT_SCHEMA_VERSION}); upgrade agentstate`,
-          { schema: this.schema, schemaVersion: rows[0].value },
+      // Another process may have created it while this one waited for the lock.
+      if (!(await this.#checkVersion(client))) {
+        await client.query(postgresRolloutSchema(this.schema));
+        await client.query(
+          `INSERT INTO ${this.#repo.table('agl_meta')} (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING`,
+          [String(POSTGRES_ROLLOUT_SCHEMA_VERSION)],
         );
       }
       await client.query('COMMIT');
