@@ -5,7 +5,8 @@
  * - Group commit: writes submitted in the same event-loop turn share one transaction (one BEGIN/COMMIT and
  *   one WAL flush for many runners). If one of them fails, the transaction is rolled back and run again
  *   without it, so each call still succeeds or fails on its own. Several such batches run at once on
- *   different pool connections. `groupCommit: false`: one transaction per call, one at a time.
+ *   different pool connections. `groupCommit: false`: one transaction per call (queue writes of one store
+ *   still one at a time, in call order).
  * - The queue: `FOR UPDATE SKIP LOCKED` takes the queue head, so any number of consumers in any number of
  *   processes never get the same rollout, and never wait for each other.
  * - Span ids per rollout come from a counter row updated with `... RETURNING` (its row lock serializes
@@ -207,6 +208,9 @@ export class PostgresRolloutStore implements RolloutStore {
   #flushScheduled = false;
   #inFlight = 0;
   #drained: Array<() => void> = [];
+  // With group commit off, queue appends and takes of one store still run one at a time, in call order,
+  // so one handle keeps FIFO order (with group commit on, a turn's calls share one ordered transaction).
+  #queueLane: Promise<unknown> = Promise.resolve();
   #health: { started: boolean; promise: Promise<void> } | undefined;
   #timerSweep: Promise<void> | undefined;
   // Reads and sweeps in progress: close() waits for them, because ending a pool under a running query
@@ -234,11 +238,8 @@ export class PostgresRolloutStore implements RolloutStore {
     // An idle connection that drops (server restart) must not crash the process; the next query reconnects.
     if (this.#ownsPool) this.#pool.on('error', () => {});
     const connections = this.#ownsPool ? poolSize : Math.max(3, (this.#pool.options.max ?? 10) - 1);
-    // Group commit off is the naive baseline of the other backends too: one transaction per call, one at a
-    // time, in call order.
-    const grouped = options.groupCommit !== false;
-    this.#maxInFlight = grouped ? Math.max(1, connections - 2) : 1;
-    this.#maxBatch = grouped ? MAX_BATCH : 1;
+    this.#maxInFlight = Math.max(1, connections - 2);
+    this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
     this.#repo = new PostgresRolloutRepository(schema);
     this.#channel = channelFor(schema);
     this.#lockKey = lockKey(schema);
@@ -503,6 +504,15 @@ export class PostgresRolloutStore implements RolloutStore {
     return this.#submit((tx) => tx.idempotent(operation, options?.idempotencyKey, () => fn(tx)));
   }
 
+  /** A write whose order against other queue writes of this store matters (enqueue, dequeue). */
+  #inQueueOrder<T>(submit: () => Promise<T>): Promise<T> {
+    if (this.#maxBatch > 1) return submit();
+    this.#assertOpen();
+    const turn = this.#queueLane.then(submit);
+    this.#queueLane = turn.catch(() => {});
+    return turn;
+  }
+
   /**
    * The health check before an operation. Calls of the same turn share one check (one index probe for 256
    * runners, not 256); the clock is read when the check really starts, so it is never older than a call.
@@ -579,14 +589,18 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async enqueueRollout(request: EnqueueRolloutRequest, options?: WriteOptions): Promise<Rollout> {
-    const [rollout] = await this.#write('enqueueRollout', options, (tx) => tx.enqueue([request], 'request'));
+    const [rollout] = await this.#inQueueOrder(() =>
+      this.#write('enqueueRollout', options, (tx) => tx.enqueue([request], 'request')),
+    );
     return rollout!;
   }
 
   async enqueueManyRollouts(requests: EnqueueRolloutRequest[], options?: WriteOptions): Promise<Rollout[]> {
     if (!Array.isArray(requests))
       throw new InvalidInputError('requests must be an array', { field: 'requests' });
-    return this.#write('enqueueManyRollouts', options, (tx) => tx.enqueue(requests, 'requests'));
+    return this.#inQueueOrder(() =>
+      this.#write('enqueueManyRollouts', options, (tx) => tx.enqueue(requests, 'requests')),
+    );
   }
 
   async dequeueRollout(options?: DequeueOptions): Promise<AttemptedRollout | null> {
@@ -602,7 +616,7 @@ export class PostgresRolloutStore implements RolloutStore {
     const workerId = options.workerId ?? null;
     if (workerId !== null) requireId(workerId, 'workerId');
     await this.#healthCheck();
-    return this.#submit((tx) => tx.dequeue(limit, workerId));
+    return this.#inQueueOrder(() => this.#submit((tx) => tx.dequeue(limit, workerId)));
   }
 
   async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
