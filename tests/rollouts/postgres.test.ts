@@ -24,6 +24,17 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     expect(() => new PostgresRolloutStore({})).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
   });
 
+  it('reports an unreachable server as UNAVAILABLE, on reads and writes', async () => {
+    const store = new PostgresRolloutStore({
+      connectionString: 'postgres://postgres@127.0.0.1:1/test',
+      schema: fresh(),
+      healthCheckIntervalMs: 0,
+    });
+    await expect(store.queryRollouts()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(store.enqueueRollout({ input: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await store.close();
+  });
+
   it('creates its schema once when many stores start at the same moment', async () => {
     const schema = fresh();
     const stores = Array.from(

@@ -365,7 +365,13 @@ export class PostgresRolloutStore implements RolloutStore {
   /** A read on any pool connection, after the schema exists. */
   #read<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     this.#assertOpen();
-    return this.#track(this.#ensureSchema().then(() => fn(this.#pool as unknown as Queryable)));
+    return this.#track(
+      this.#ensureSchema()
+        .then(() => fn(this.#pool as unknown as Queryable))
+        .catch((error: unknown) => {
+          throw this.#wrap(error);
+        }),
+    );
   }
 
   #track<T>(work: Promise<T>): Promise<T> {
@@ -477,7 +483,7 @@ export class PostgresRolloutStore implements RolloutStore {
         return;
       } catch (error) {
         if (error instanceof OperationFailed) {
-          ops[error.index]!.reject(error.error);
+          ops[error.index]!.reject(this.#wrap(error.error));
           ops = ops.filter((_, i) => i !== error.index);
           continue;
         }
@@ -487,17 +493,37 @@ export class PostgresRolloutStore implements RolloutStore {
     }
   }
 
-  #wrap(error: unknown): unknown {
+  /** Driver and network failures become AgentStateErrors with a code (as the document driver does); ours pass. */
+  #wrap(error: unknown): AgentStateError {
     if (error instanceof AgentStateError) return error;
-    if (this.#closed) {
+    const details = { schema: this.schema };
+    if (this.#closing) {
       return new ClosedError(
         `the postgres rollout store (schema ${this.schema}) was closed during the call`,
-        {
-          schema: this.schema,
-        },
+        details,
       );
     }
-    return error;
+    const e = error as { message?: string; code?: string };
+    const unavailable =
+      typeof e.code === 'string' &&
+      (e.code.startsWith('08') ||
+        [
+          '57P01',
+          '57P02',
+          '57P03',
+          '53300',
+          'ECONNREFUSED',
+          'ECONNRESET',
+          'ENOTFOUND',
+          'ETIMEDOUT',
+          'EPIPE',
+        ].includes(e.code));
+    return new AgentStateError(
+      unavailable ? 'UNAVAILABLE' : 'INTERNAL',
+      `postgres rollout store (schema ${this.schema}): ${e.message ?? String(error)}`,
+      { ...details, ...(e.code !== undefined && { pgCode: e.code }) },
+      { cause: error },
+    );
   }
 
   #write<T>(operation: string, options: WriteOptions | undefined, fn: Op<T>): Promise<T> {
@@ -525,7 +551,9 @@ export class PostgresRolloutStore implements RolloutStore {
       health.started = true;
       if (this.#health === health) this.#health = undefined;
       this.#assertOpen();
-      return this.#track(this.#sweep(true));
+      return this.#track(this.#sweep(true)).catch((error: unknown) => {
+        throw this.#wrap(error);
+      });
     });
     this.#health = health;
     return health.promise;
@@ -892,7 +920,9 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async runHealthCheck(): Promise<void> {
     this.#assertOpen();
-    await this.#track(this.#sweep(true));
+    await this.#track(this.#sweep(true)).catch((error: unknown) => {
+      throw this.#wrap(error);
+    });
   }
 
   async pruneFinished(options: PruneOptions): Promise<PruneResult> {
