@@ -217,7 +217,6 @@ export class PostgresRolloutStore implements RolloutStore {
   // leaves that query's promise unsettled forever.
   readonly #work = new Set<Promise<unknown>>();
   #closing = false;
-  #closed = false;
 
   /** Connects lazily: the first operation creates the schema (under an advisory lock) when missing. */
   constructor(options: PostgresRolloutStoreOptions) {
@@ -952,7 +951,6 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#waiters.close();
     await Promise.allSettled([...this.#work]);
     await this.#listener.close();
-    this.#closed = true;
     if (this.#ownsPool) await this.#pool.end();
   }
 }
