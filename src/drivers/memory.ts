@@ -1,8 +1,9 @@
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { ClosedError, RevisionConflictError } from '../errors.ts';
+import { ClosedError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
+import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
   checkDeleteOptions,
@@ -73,15 +74,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     };
   }
 
-  function conflict(namespace: string, id: string, expected: number, actual: number): RevisionConflictError {
-    return new RevisionConflictError(
-      expected === 0
-        ? `document ${namespace}/${id} already exists (revision ${actual}); read it and retry with its revision`
-        : `document ${namespace}/${id} is at revision ${actual}, not ${expected}; read it again and retry`,
-      { namespace, id, expectedRevision: expected, actualRevision: actual },
-    );
-  }
-
   // Validates and prepares a put without changing anything, so a batch can check every op first.
   function preparePut(
     namespace: string,
@@ -93,7 +85,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     const key = `${namespace}\0${id}`;
     const current = pending.has(key) ? pending.get(key)! : (live(namespace, id)?.revision ?? 0);
     if (opts?.expectedRevision !== undefined && opts.expectedRevision !== current)
-      throw conflict(namespace, id, opts.expectedRevision, current);
+      throw revisionConflict(namespace, id, opts.expectedRevision, current);
     const encoded = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
     const t = now();
     const previous = current > 0 ? live(namespace, id) : undefined;
@@ -129,7 +121,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     const key = `${namespace}\0${id}`;
     const current = pending.has(key) ? pending.get(key)! : (live(namespace, id)?.revision ?? 0);
     if (opts?.expectedRevision !== undefined && opts.expectedRevision !== current)
-      throw conflict(namespace, id, opts.expectedRevision, current);
+      throw revisionConflict(namespace, id, opts.expectedRevision, current);
     pending.set(key, 0);
     return current;
   }

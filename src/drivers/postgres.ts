@@ -3,12 +3,12 @@ import pg, { type Pool, type PoolClient } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
 import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
-import { idFromKey, idKey, keyUpperBound } from './postgres/idKey.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { migrate } from './postgres/schema.ts';
 import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/statements.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
@@ -71,7 +71,7 @@ interface EncodedPut {
  *   notifying commits are serialised database-wide (see postgres/statements.ts). A watcher whose
  *   connection drops is reconnected; events sent meanwhile are lost (NOTIFY is a feed, not a log).
  * - `list` orders ids exactly as JavaScript compares strings (UTF-16 code units), like every other
- *   driver: the key column holds the id as UTF-16 bytes (see postgres/idKey.ts). A TEXT key with the
+ *   driver: the key column holds the id as UTF-16 bytes (see shared/idKey.ts). A TEXT key with the
  *   "C" collation would order by code point (UTF-8 bytes), which puts U+E000-U+FFFF before characters
  *   above U+FFFF where JavaScript puts them after, and could not store lone surrogates.
  * - Expired documents are invisible at once and deleted by a background sweep that reads only the due

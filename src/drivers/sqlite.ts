@@ -5,6 +5,7 @@ import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/inde
 import { ClosedError, CorruptStateError, TimeoutError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
@@ -15,7 +16,6 @@ import {
   checkPutOptions,
 } from './shared/validate.ts';
 import { SqliteChangeLog } from './sqlite/changeLog.ts';
-import { idFromKey, idKey, prefixUpperBound } from './sqlite/idKey.ts';
 import {
   checkTableName,
   configureConnection,
@@ -381,7 +381,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       const after = decodeCursor(opts?.cursor, namespace);
       const prefix = idKey(opts?.prefix ?? '');
       const afterKey = after === undefined ? NO_KEY : idKey(after);
-      const upper = prefix.length > 0 ? prefixUpperBound(prefix) : undefined;
+      const upper = prefix.length > 0 ? keyUpperBound(prefix) : undefined;
       const t = now();
       const rows = locked(() =>
         upper

@@ -6,7 +6,7 @@ import { MIGRATION_LOCK_CLASS, migrationLockKey, quoteIdentifier } from './ident
  *
  * - `value` and `metadata` are TEXT, not jsonb: jsonb reorders keys and drops duplicate ones, and the
  *   codec's output (including `__proto__` keys) must come back byte for byte.
- * - The key is `id_key`, the id's UTF-16 code units as bytes (see idKey.ts), so the primary key orders
+ * - The key is `id_key`, the id's UTF-16 code units as bytes (see ../shared/idKey.ts), so the primary key orders
  *   ids exactly as JavaScript compares strings; `id` keeps the readable text for people using psql.
  * - Times are epoch ms from the store's own clock (never the server's `now()`), so an injected clock
  *   drives TTLs in tests and in simulations.

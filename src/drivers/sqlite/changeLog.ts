@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import type { ChangeHub } from '../shared/changeHub.ts';
+import { idFromKey, idKey } from '../shared/idKey.ts';
 import type { ChangeEvent } from '../types.ts';
-import { idFromKey, idKey } from './idKey.ts';
 
 interface ChangeRow {
   seq: number;
