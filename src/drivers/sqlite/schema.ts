@@ -31,7 +31,7 @@ export function configureConnection(
 }
 
 /**
- * One table for every namespace. `id_key` (UTF-16BE bytes, see idKey.ts) is the ordered key; `id` keeps
+ * One table for every namespace. `id_key` (UTF-16BE bytes, see ../shared/idKey.ts) is the ordered key; `id` keeps
  * the readable text for people inspecting the file. The partial index on `expires_at` holds only
  * documents with a TTL, so the sweep reads the due ones instead of scanning the table (the seeds scan
  * every key on each sweep).
