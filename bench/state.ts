@@ -13,16 +13,23 @@
  * in-memory state step without a checkpoint, so the peer of a commit is that `put`; the fair pair is
  * "commit + save to the memory driver" against it, reported as its own row. Reading state in LangGraph is
  * `getTuple` (it deserializes the whole checkpoint), the peer of both snapshot() and get().
- * `SqliteSaver` (@langchain/langgraph-checkpoint-sqlite) is not measured: it depends on better-sqlite3 12,
- * which has no prebuilt binary for the Node that runs npm here and compiles from source against the
- * wrong Node ABI, so it fails to load under Node 24.
+ * The durable peer is `SqliteSaver` (@langchain/langgraph-checkpoint-sqlite) on a file in a temp directory,
+ * set to `synchronous = NORMAL` like agentstate's SQLite driver so both pay the same commit cost (WAL, no
+ * fsync per commit); it is the peer of "commit + thread save" on the SQLite driver and of the SQLite round
+ * trip. (package.json's `overrides` gives it the project's better-sqlite3, which has a binary for Node 24.)
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emptyCheckpoint, MemorySaver, uuid6 } from '@langchain/langgraph-checkpoint';
+import {
+  type BaseCheckpointSaver,
+  emptyCheckpoint,
+  MemorySaver,
+  uuid6,
+} from '@langchain/langgraph-checkpoint';
+import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
 import pg from 'pg';
 import { createMemoryStore } from '../src/drivers/memory.ts';
 import { createPostgresStore } from '../src/drivers/postgres.ts';
@@ -135,14 +142,15 @@ function makeKeys(): Array<StateKey<Field, Field>> {
   );
 }
 
-/** LangGraph's side: a checkpoint with the same 100 channels, advanced one step per `step()`. */
+/** LangGraph's side: a checkpoint with the same channels, advanced one step per `step()`, in `saver`. */
 class LangGraphThread {
-  readonly saver = new MemorySaver();
+  readonly saver: BaseCheckpointSaver;
   #config: ThreadConfig = { configurable: { thread_id: 'bench', checkpoint_ns: '' } };
   #checkpoint: Checkpoint;
   #step = 0;
 
-  constructor(values: Record<string, unknown>) {
+  constructor(values: Record<string, unknown>, saver: BaseCheckpointSaver = new MemorySaver()) {
+    this.saver = saver;
     this.#checkpoint = emptyCheckpoint();
     for (const [k, v] of Object.entries(values)) {
       this.#checkpoint.channel_values[k] = v;
@@ -159,25 +167,55 @@ class LangGraphThread {
       channel_values: { ...this.#checkpoint.channel_values, ...changes },
       channel_versions: { ...this.#checkpoint.channel_versions },
     };
+    const newVersions: Record<string, number> = {};
     for (const k of Object.keys(changes)) {
       const v = (Number(next.channel_versions[k]) || 0) + 1;
       next.channel_versions[k] = v;
+      newVersions[k] = v;
     }
     this.#step++;
-    // MemorySaver keeps every checkpoint (history); drop it now and then so the run's memory stays
+    // The savers keep every checkpoint (history); drop it now and then so the run's memory (or file) stays
     // bounded. Our store keeps no history, so this only removes work the peer would otherwise pile up.
     if (this.#step % 500 === 0) await this.saver.deleteThread(this.#config.configurable.thread_id);
-    this.#config = (await this.saver.put(this.#config, next, {
-      source: 'loop',
-      step: this.#step,
-      parents: {},
-    })) as ThreadConfig;
+    this.#config = (await this.saver.put(
+      this.#config,
+      next,
+      { source: 'loop', step: this.#step, parents: {} },
+      newVersions,
+    )) as ThreadConfig;
     this.#checkpoint = next;
   }
 
   get config(): ThreadConfig {
     return this.#config;
   }
+}
+
+/** A `SqliteSaver` on a fresh file, with the same commit durability as agentstate's SQLite driver. */
+async function openSqliteSaver(): Promise<{ saver: SqliteSaver; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentstate-bench-sqlitesaver-'));
+  const saver = SqliteSaver.fromConnString(join(dir, 'checkpoints.db'));
+  saver.db.pragma('synchronous = NORMAL');
+  return {
+    saver,
+    cleanup: async () => {
+      saver.db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A SQLite document store on a fresh file. */
+async function openSqliteDocuments(): Promise<{ store: DocumentStore; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentstate-bench-state-'));
+  const store = createSqliteStore({ path: join(dir, 'state.db') });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function keyRows(): Promise<BenchRow[]> {
@@ -198,13 +236,17 @@ async function keyRows(): Promise<BenchRow[]> {
     i += OPS_PER_BATCH;
     store.commit(batch);
   };
-  let p = 0;
-  const stepPeer = () => {
-    const changes: Record<string, unknown> = {};
-    for (let j = 0; j < OPS_PER_BATCH; j++) changes[`k${(p + j) % KEYS}`] = { text: `value ${p}`, n: p };
-    p += OPS_PER_BATCH;
-    return graph.step(changes);
+  /** The peer's side of a 10-op commit: one step of `thread` changing the same 10 channels. */
+  const stepper = (thread: LangGraphThread) => {
+    let p = 0;
+    return () => {
+      const changes: Record<string, unknown> = {};
+      for (let j = 0; j < OPS_PER_BATCH; j++) changes[`k${(p + j) % KEYS}`] = { text: `value ${p}`, n: p };
+      p += OPS_PER_BATCH;
+      return thread.step(changes);
+    };
   };
+  const stepPeer = stepper(graph);
   const rows: BenchRow[] = [];
   rows.push(
     rateRow(
@@ -214,25 +256,38 @@ async function keyRows(): Promise<BenchRow[]> {
     ),
   );
 
-  // The fair pair: our step made durable in the memory driver too.
+  /** The per-step pair: our 10-op commit saved to `documents` against one peer step in `peerName`. */
+  const commitAndSave = async (
+    driver: string,
+    documents: DocumentStore,
+    peerName: string,
+    peer: () => unknown,
+  ) => {
+    const session = await new ThreadStateRepository(documents).open('bench', store);
+    const commitAndSaveOurs = async () => {
+      commitOurs();
+      await session.save();
+    };
+    const rate = await compareRate(ROUNDS, 300, commitAndSaveOurs, peer);
+    rows.push(
+      rateRow(`commit 10-op batch + thread save (${driver})`, `${peerName}.put of the step checkpoint`, rate),
+    );
+  };
   const documents = createMemoryStore();
-  const session = await new ThreadStateRepository(documents).open('bench', store);
-  rows.push(
-    rateRow(
-      `commit 10-op batch + thread save (memory driver)`,
-      'MemorySaver.put of the step checkpoint',
-      await compareRate(
-        ROUNDS,
-        300,
-        async () => {
-          commitOurs();
-          await session.save();
-        },
-        stepPeer,
-      ),
-    ),
-  );
+  await commitAndSave('memory driver', documents, 'MemorySaver', stepPeer);
   await documents.close();
+
+  // The durable pair: both sides on a file.
+  const sqliteDocuments = await openSqliteDocuments();
+  const sqliteSaver = await openSqliteSaver();
+  try {
+    const durableGraph = new LangGraphThread(initial, sqliteSaver.saver);
+    await durableGraph.step({});
+    await commitAndSave('SQLite driver', sqliteDocuments.store, 'SqliteSaver', stepper(durableGraph));
+  } finally {
+    await sqliteDocuments.cleanup();
+    await sqliteSaver.cleanup();
+  }
 
   // snapshot() right after a commit (the worst case: the next commit must copy the map once).
   let s = 0;
@@ -379,13 +434,16 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
   writer.commit(batch);
   const bytes = JSON.stringify(writer.exportPersisted()).length;
 
-  const graph = new LangGraphThread({ messages: writer.get(Messages), turns: 0 });
-  let peerTurn = 0;
-  const peer = async () => {
-    await graph.step({ turns: ++peerTurn });
-    const tuple = await graph.saver.getTuple({ configurable: { thread_id: 'bench', checkpoint_ns: '' } });
-    if ((tuple?.checkpoint.channel_values.messages as string[] | undefined)?.length !== 1000)
-      throw new Error('peer lost data');
+  /** The peer's round trip in `saver`: put a step of the same state, then getTuple it back. */
+  const peerRoundTrip = (saver: BaseCheckpointSaver) => {
+    const graph = new LangGraphThread({ messages: writer.get(Messages), turns: 0 }, saver);
+    let peerTurn = 0;
+    return async () => {
+      await graph.step({ turns: ++peerTurn });
+      const tuple = await graph.saver.getTuple({ configurable: { thread_id: 'bench', checkpoint_ns: '' } });
+      if ((tuple?.checkpoint.channel_values.messages as string[] | undefined)?.length !== 1000)
+        throw new Error('peer lost data');
+    };
   };
 
   const drivers: Array<{
@@ -399,20 +457,7 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
         return { store, cleanup: () => store.close() };
       },
     },
-    {
-      name: 'sqlite',
-      open: async () => {
-        const dir = await mkdtemp(join(tmpdir(), 'agentstate-bench-state-'));
-        const store = createSqliteStore({ path: join(dir, 'state.db') });
-        return {
-          store,
-          cleanup: async () => {
-            await store.close();
-            await rm(dir, { recursive: true, force: true });
-          },
-        };
-      },
-    },
+    { name: 'sqlite', open: openSqliteDocuments },
   ];
   if (await reachable(POSTGRES_URL)) {
     drivers.push({
@@ -439,6 +484,10 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
   const rows: BenchRow[] = [];
   for (const driver of drivers) {
     const { store: documents, cleanup } = await driver.open();
+    // SQLite is compared with SqliteSaver on a file; the others with MemorySaver (LangGraph.js has no
+    // peer on our other drivers in this run).
+    const durablePeer = driver.name === 'sqlite' ? await openSqliteSaver() : undefined;
+    const peer = peerRoundTrip(durablePeer?.saver ?? new MemorySaver());
     try {
       const repo = new ThreadStateRepository(documents);
       const session = await repo.open('big', writer);
@@ -454,12 +503,13 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
         case: `thread save + load, ${round(bytes / 1e6, 2)} MB (${driver.name})`,
         'ours median ms': round(t.ours.median, 2),
         'ours p95 ms': round(t.ours.p95, 2),
-        peer: 'MemorySaver put + getTuple (in memory)',
+        peer: durablePeer ? 'SqliteSaver put + getTuple (file)' : 'MemorySaver put + getTuple (in memory)',
         'peer median ms': round(t.peer.median, 2),
         'ours/peer time': `${round(t.ours.median / t.peer.median, 2)}x`,
       });
     } finally {
       await cleanup();
+      await durablePeer?.cleanup();
     }
   }
   return rows;
@@ -470,9 +520,7 @@ export default async function run(): Promise<void> {
     keys: KEYS,
     opsPerBatch: OPS_PER_BATCH,
     parallelTasks: TASKS,
-    peer: 'LangGraph.js MemorySaver (@langchain/langgraph-checkpoint), interleaved in the same run',
-    sqliteSaver:
-      'not measured: @langchain/langgraph-checkpoint-sqlite pulls better-sqlite3 12, which compiles from source under the Node 20 that runs npm and then fails to load under Node 24 (NODE_MODULE_VERSION 115 vs 137)',
+    peer: 'LangGraph.js MemorySaver (@langchain/langgraph-checkpoint) and SqliteSaver (@langchain/langgraph-checkpoint-sqlite, synchronous=NORMAL like ours), interleaved in the same run',
   };
   const rows: BenchRow[] = [];
   rows.push(...(await keyRows()));

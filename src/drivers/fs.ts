@@ -7,6 +7,7 @@ import { checkFsId } from './fs/fileNames.ts';
 import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { defineLazyValue } from './shared/lazyValue.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
@@ -280,16 +281,18 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
           release();
         }
         core.hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-        return {
-          namespace,
-          id,
-          value: codec.decode(prepared.encoded) as V,
-          ...entry,
-          updatedAt: t,
-          ...(prepared.metadata !== undefined && {
-            metadata: codec.decode(prepared.metadata) as Record<string, unknown>,
-          }),
-        };
+        return defineLazyValue(
+          {
+            namespace,
+            id,
+            ...entry,
+            updatedAt: t,
+            ...(prepared.metadata !== undefined && {
+              metadata: codec.decode(prepared.metadata) as Record<string, unknown>,
+            }),
+          },
+          () => codec.decode(prepared.encoded) as V,
+        );
       });
     },
 

@@ -3,6 +3,7 @@ import { ClosedError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
+import { defineLazyValue } from './shared/lazyValue.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
@@ -61,17 +62,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     return entry;
   }
 
-  function toDocument<V>(namespace: string, id: string, entry: Entry): StoredDocument<V> {
-    return {
+  // `lazy`: decode the value on first read (see defineLazyValue), for `put` results that callers often drop.
+  function toDocument<V>(namespace: string, id: string, entry: Entry, lazy = false): StoredDocument<V> {
+    const fields = {
       namespace,
       id,
-      value: codec.decode(entry.encoded) as V,
       revision: entry.revision,
       createdAt: entry.createdAt,
       updatedAt: entry.updatedAt,
       ...(entry.metadata && { metadata: structuredClone(entry.metadata) }),
       ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
     };
+    const decode = () => codec.decode(entry.encoded) as V;
+    return lazy ? defineLazyValue(fields, decode) : { ...fields, value: decode() };
   }
 
   // Validates and prepares a put without changing anything, so a batch can check every op first.
@@ -162,7 +165,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       const entry = preparePut(namespace, id, value, opts, new Map());
       commitPut(namespace, id, entry);
       hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-      return toDocument<V>(namespace, id, entry);
+      return toDocument<V>(namespace, id, entry, true);
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {

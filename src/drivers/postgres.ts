@@ -9,6 +9,7 @@ import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/
 import { ChangeHub } from './shared/changeHub.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { defineLazyValue } from './shared/lazyValue.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
@@ -340,19 +341,21 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
           throw error;
         }
         await own;
-        return {
-          namespace,
-          id,
-          // Decoding builds fresh objects: the caller's value and the returned one never share state.
-          value: codec.decode(encoded.valueJson) as V,
-          revision: written.revision,
-          createdAt: written.createdAt,
-          updatedAt: t,
-          ...(encoded.metadataJson !== undefined && {
-            metadata: codec.decode(encoded.metadataJson) as Record<string, unknown>,
-          }),
-          ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }),
-        };
+        // Decoding builds fresh objects: the caller's value and the returned one never share state.
+        return defineLazyValue(
+          {
+            namespace,
+            id,
+            revision: written.revision,
+            createdAt: written.createdAt,
+            updatedAt: t,
+            ...(encoded.metadataJson !== undefined && {
+              metadata: codec.decode(encoded.metadataJson) as Record<string, unknown>,
+            }),
+            ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }),
+          },
+          () => codec.decode(encoded.valueJson) as V,
+        );
       } catch (error) {
         throw failure(error, { operation: 'put', namespace, id });
       }

@@ -6,6 +6,7 @@ import { ClosedError, CorruptStateError, TimeoutError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { decodeCursor, encodeCursor } from './shared/cursor.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { defineLazyValue } from './shared/lazyValue.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
@@ -293,13 +294,15 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   }
 
   function stored<V>(p: PreparedPut, w: Written): StoredDocument<V> {
-    return {
-      namespace: p.namespace,
-      id: p.id,
-      value: codec.decode(p.encoded) as V,
-      ...w,
-      ...(p.metadata !== undefined && { metadata: codec.decode(p.metadata) as Record<string, unknown> }),
-    };
+    return defineLazyValue(
+      {
+        namespace: p.namespace,
+        id: p.id,
+        ...w,
+        ...(p.metadata !== undefined && { metadata: codec.decode(p.metadata) as Record<string, unknown> }),
+      },
+      () => codec.decode(p.encoded) as V,
+    );
   }
 
   const sweepTransaction = db.transaction((t: number): ChangeEvent[] =>

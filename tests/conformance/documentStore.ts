@@ -109,6 +109,17 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       expect(first.metadata).toEqual({ owner: 'x' });
     });
 
+    it('returns the value as stored from put, sharing nothing with the argument', async () => {
+      const value = { list: [1], at: new Date(0) };
+      const written = await store.put<{ list: number[]; at: Date }>('agents', 'p', value);
+      value.list.push(2);
+      expect(written.value).toEqual({ list: [1], at: new Date(0) });
+      expect(written.value).not.toBe(value);
+      expect(written.value).toBe(written.value);
+      expect({ ...written }.value).toEqual({ list: [1], at: new Date(0) });
+      expect(JSON.parse(JSON.stringify(written)).value.list).toEqual([1]);
+    });
+
     it('isolates stored values from later mutation by the caller', async () => {
       const value = { list: [1] };
       await store.put('agents', 'm', value);
