@@ -13,6 +13,7 @@ import {
   InMemoryRolloutStore,
   listenServer,
 } from '../../src/index.ts';
+import { RpcStatus } from '../../src/server/otlp/errorStatus.ts';
 
 describe('POST /v1/traces (OTLP/HTTP)', () => {
   let store: InMemoryRolloutStore;
@@ -146,7 +147,66 @@ describe('POST /v1/traces (OTLP/HTTP)', () => {
       payload: Buffer.from([0x0a, 0xff, 0xff, 0xff]),
     });
     expect(response.statusCode).toBe(400);
-    expect(response.json().error.code).toBe('INVALID_INPUT');
+    expect(response.headers['content-type']).toBe('application/x-protobuf');
+    const status = RpcStatus.toObject(RpcStatus.decode(response.rawPayload));
+    expect(status.code).toBe(3); // INVALID_ARGUMENT
+    expect(status.message).toMatch(/^INVALID_INPUT: body is not a valid OTLP ExportTraceServiceRequest/);
+  });
+
+  it('answers a bad JSON export with a JSON Status that also carries the error code', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      headers: { 'content-type': 'application/json' },
+      payload: '[1, 2]',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/^INVALID_INPUT: /),
+      details: [],
+      error: { code: 'INVALID_INPUT', details: { field: 'body' } },
+    });
+  });
+
+  it('answers a corrupt gzip body with a protobuf Status', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' },
+      payload: Buffer.from('not gzip at all'),
+    });
+    expect(response.statusCode).toBeGreaterThanOrEqual(400);
+    expect(response.statusCode).toBeLessThan(500);
+    expect(RpcStatus.decode(response.rawPayload).toJSON().code).toBe(3);
+  });
+
+  it('answers a missing token with 401 and a protobuf Status', async () => {
+    const secured = await createServer({
+      rollouts: store,
+      tokens: [{ token: 'otlp-writer-token', scope: 'write' }],
+    });
+    try {
+      const payload = Buffer.from([]);
+      const denied = await secured.inject({
+        method: 'POST',
+        url: '/v1/traces',
+        headers: { 'content-type': 'application/x-protobuf' },
+        payload,
+      });
+      expect(denied.statusCode).toBe(401);
+      const status = RpcStatus.toObject(RpcStatus.decode(denied.rawPayload));
+      expect(status).toMatchObject({ code: 16, message: expect.stringMatching(/^UNAUTHORIZED: /) });
+      const allowed = await secured.inject({
+        method: 'POST',
+        url: '/v1/traces',
+        headers: { 'content-type': 'application/x-protobuf', authorization: 'Bearer otlp-writer-token' },
+        payload,
+      });
+      expect(allowed.statusCode).toBe(200);
+    } finally {
+      await secured.close();
+    }
   });
 
   it('decodes an empty protobuf request', () => {

@@ -1,12 +1,14 @@
 /**
  * `POST /v1/traces`: OTLP/HTTP trace ingest, protobuf or JSON, gzip or plain. Spans are grouped by
  * attempt and stored in one transaction per attempt; spans of unknown rollouts/attempts and spans without
- * ids are reported as rejected (OTLP partial success) while the others are stored.
+ * ids are reported as rejected (OTLP partial success) while the others are stored. Errors answer with a
+ * `google.rpc.Status` body in the request's encoding (see ../otlp/errorStatus.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import type { RolloutStore, SpanInput } from '../../rollouts/index.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { isProtobufRequest, otlpErrorHandler } from '../otlp/errorStatus.ts';
 import { decodeProtobufRequest, type OtlpExportRequest, otlpToSpans } from '../otlp/toSpans.ts';
 import { ExportTraceServiceResponse } from '../otlp/traceProto.ts';
 
@@ -61,10 +63,11 @@ export function registerOtlpRoutes(app: FastifyInstance, store: RolloutStore, me
         summary: 'OTLP/HTTP trace export (application/x-protobuf or application/json, optionally gzip)',
         operationId: 'otlp_traces',
       },
+      // Also covers this route's hooks and body parsing (auth, size limit, gzip): OTLP wants a Status body.
+      errorHandler: otlpErrorHandler,
     },
     async (request, reply) => {
-      const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
-      const isProtobuf = contentType === 'application/x-protobuf' || contentType === 'application/protobuf';
+      const isProtobuf = isProtobufRequest(request);
       let exportRequest: OtlpExportRequest;
       if (isProtobuf) {
         try {
