@@ -18,6 +18,7 @@ import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { REDACT_PATHS, scrubSecrets } from './redact.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import { registerStateRoutes } from './routes/state.ts';
@@ -131,6 +132,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
 
   registerSystemRoutes(app, metrics);
+  registerDashboardRoutes(app);
   if (options.documents) registerStateRoutes(app, options.documents, metrics);
   if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
   if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);
