@@ -1,5 +1,5 @@
 import { TimeHeap } from './timeHeap.ts';
-import { TimeRun } from './timeRun.ts';
+import { fitsRun, TimeRun } from './timeRun.ts';
 
 // Enough FIFO runs for the handful of TTL classes a store typically mixes (cooldowns, locks, cached
 // results...); items that fit none of them go to the heap.
@@ -132,6 +132,7 @@ export class ExpiryQueue {
 
   /** The run that takes `time` (best fit, else an empty one, else a new one), or HEAP. */
   #runFor(time: number): number {
+    if (!fitsRun(time)) return HEAP;
     const runs = this.#runs;
     let best = HEAP;
     let bestTail = Number.NEGATIVE_INFINITY;

@@ -3,6 +3,7 @@ import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
 import { ExpiryQueue } from './expiryQueue.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
+import { hashKey, SlotIndex } from './slotIndex.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
 import { checkKey, checkStep, checkTtl } from './validate.ts';
 
@@ -24,6 +25,8 @@ export interface TtlStoreOptions {
 }
 
 const INITIAL_CAPACITY = 1024;
+// Stands for a stored `undefined` in the value Map (see #values); never handed out.
+const UNDEFINED: unknown = Object.freeze({ undefinedValue: true });
 // Sets pay for a little of the sweep: each one removes up to this many due items, so a tight synchronous
 // loop (where the timer never fires) still frees what expired, and memory stays flat.
 const SWEEP_PER_WRITE = 2;
@@ -32,14 +35,17 @@ const SWEEP_PER_WRITE = 2;
  * In-memory key-value store with per-key expiry, for short-lived signals shared inside one process:
  * cooldowns, beacons, temporary locks (seed: Aura `StateStore`).
  *
- * Layout, after lru-cache: a `Map` from key to a slot number, and one flat array holding each slot's key,
- * value and expiry side by side. No object, closure or timer per entry, so a write allocates nothing once
- * the array has grown, and the garbage collector traces one array instead of millions of small objects.
- * Trade-offs, measured in bench/ttl.ts:
+ * Layout: a `Map` from key to value, which is all a read touches, and a `SlotIndex` (an open-addressing
+ * table over typed arrays) from key to a slot number, whose expiry sits in a `Float64Array`. No object,
+ * closure or timer per entry, so a write allocates nothing once the arrays have grown, and the garbage
+ * collector traces the Map and one array instead of millions of small objects. Trade-offs, measured in
+ * bench/ttl.ts:
+ * - A hit is one Map lookup, like a plain Map: keeping values in per-slot arrays (lru-cache's layout)
+ *   costs a second, dependent memory access per read, about 30% of a hit on 1M keys.
+ * - A write hashes the key once more (the slot index) than a plain Map; the index costs 12-18 bytes per
+ *   key where a second Map would cost 28-37.
  * - Unlike lru-cache there is no recency list, so a get writes nothing (faster gets, and `maxEntries`
  *   evicts by expiry, not by recency: this is a signal store, not a cache).
- * - Compared with a Map holding the values themselves (@isaacs/ttlcache), a hit costs one more memory
- *   access (the slot), which shows on 1M keys; in exchange set/expire need one Map lookup, not two.
  *
  * Expiry: every read checks the expiry (lazy expiry; seed semantics), and an `ExpiryQueue` (min-heap)
  * holds a lower bound of each expiry, so the sweep pops only keys that are due: its cost follows the keys
@@ -51,16 +57,13 @@ const SWEEP_PER_WRITE = 2;
  * end on the one JavaScript thread, so it is atomic without one. Across processes, use `RedisTtlStore`.
  */
 export class TtlStore<V = unknown> implements TtlStoreLike<V> {
-  #index = new Map<string, number>();
-  // Slot s is [3s] key, [3s + 1] value, [3s + 2] expiry: what one operation reads sits in one or two
-  // adjacent cache lines instead of three separate arrays. The expiry is whole ms after #base, a small
-  // integer (a Smi, stored inline, no allocation) for expiries up to 24 days after the store was created;
-  // later ones still work, as boxed numbers. 0 means no expiry (and, for a free slot, nothing).
-  #slots: unknown[];
+  // Values as given, except `undefined`, stored as UNDEFINED so that a Map miss (undefined) means
+  // "no key" and a read needs one lookup, not a get and a has.
+  #values = new Map<string, unknown>();
+  #index: SlotIndex;
+  // Expiry of each slot in whole ms after #base; 0 means no expiry (and, for a free slot, nothing).
+  #expiries: Float64Array;
   readonly #base: number;
-  #capacity: number;
-  #nextSlot = 0;
-  #free: number[] = [];
   #queue = new ExpiryQueue();
   readonly #clock: CachedClock;
   readonly #userNow: (() => number) | undefined;
@@ -97,8 +100,8 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       this.#quietReads = 0;
     });
     this.#maxEntries = Math.floor(maxEntries);
-    this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
-    this.#slots = newSlots(this.#capacity);
+    this.#index = new SlotIndex(Math.min(INITIAL_CAPACITY, this.#maxEntries), this.#maxEntries);
+    this.#expiries = new Float64Array(this.#index.capacity);
     // One ms before now, so every expiry set from now on is at least 1 (0 is "no expiry").
     this.#base = this.#clock.read() - 1;
     if (sweepIntervalMs > 0) {
@@ -119,9 +122,11 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       now = this.#clock.read() - this.#base;
       expiry = toExpiry(now + ttlMs);
     }
-    let slot = this.#index.get(key);
-    if (slot === undefined) slot = this.#insert(key);
-    this.#slots[3 * slot + 1] = value;
+    // One hash for the lookup and, when the key is new, its insertion.
+    const hash = hashKey(key);
+    let slot = this.#index.find(key, hash);
+    if (slot < 0) slot = this.#insert(key, value, hash);
+    else this.#values.set(key, value === undefined ? UNDEFINED : value);
     this.#schedule(slot, expiry);
     if (now !== 0 && this.#queue.peekTime() <= now) this.#sweepDue(now, SWEEP_PER_WRITE);
     if (this.#listeners.onSet) {
@@ -131,30 +136,19 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** The value, or `fallback` (default undefined) when the key is missing or expired. */
   get<F = undefined>(key: string, fallback?: F): V | F {
-    const slot = this.#index.get(key);
-    if (slot === undefined) {
+    const value = this.#values.get(key);
+    if (value === undefined) {
       // Non-string keys are never stored, so the check is only needed (and only paid) on a miss.
       if (typeof key !== 'string') checkKey(key);
       return fallback as F;
     }
-    // The hot path: nothing can have expired since the last check (see #quietReads).
+    // The hot path: nothing can have expired since the last check (see #quietReads). Kept this small so
+    // the JIT inlines `get` into its callers; the checked read is a separate method.
     if (this.#quietReads > 0) {
       this.#quietReads--;
-      return this.#slots[3 * slot + 1] as V;
+      return (value === UNDEFINED ? undefined : value) as V;
     }
-    // The queue's head is a lower bound of every expiry in the store: while it lies in the future no key
-    // can be expired, and the slot's own expiry need not be read.
-    const now = this.#clock.read() - this.#base;
-    if (this.#queue.peekTime() > now) {
-      this.#quietReads = this.#clock.takeReuses();
-      return this.#slots[3 * slot + 1] as V;
-    }
-    const expiry = this.#slots[3 * slot + 2] as number;
-    if (expiry !== 0 && expiry <= now) {
-      this.#expireSlot(slot, expiry);
-      return fallback as F;
-    }
-    return this.#slots[3 * slot + 1] as V;
+    return this.#checkedGet(key, value, fallback);
   }
 
   /** Whether the key holds an unexpired value. */
@@ -174,7 +168,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   ttl(key: string): number | undefined {
     const slot = this.#liveSlot(key);
     if (slot === undefined) return undefined;
-    const expiry = this.#slots[3 * slot + 2] as number;
+    const expiry = this.#expiries[slot]!;
     return expiry === 0 ? undefined : expiry + this.#base - this.#clock.read();
   }
 
@@ -191,9 +185,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Drops the key's expiry; true when it had one. */
   persist(key: string): boolean {
     const slot = this.#liveSlot(key);
-    if (slot === undefined || this.#slots[3 * slot + 2] === 0) return false;
+    if (slot === undefined || this.#expiries[slot] === 0) return false;
     // The queue keeps its item; when it pops, the slot has no expiry and the item is dropped.
-    this.#slots[3 * slot + 2] = 0;
+    this.#expiries[slot] = 0;
     return true;
   }
 
@@ -219,7 +213,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       this.set(key, by as V, options);
       return by;
     }
-    const current = this.#slots[3 * slot + 1];
+    const current = this.#values.get(key);
     if (typeof current !== 'number') {
       throw new InvalidInputError(`cannot increment '${key}': its value is not a number`, { key });
     }
@@ -227,9 +221,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     if (!Number.isFinite(next)) {
       throw new InvalidInputError(`cannot increment '${key}': the result is not a finite number`, { key });
     }
-    this.#slots[3 * slot + 1] = next;
+    this.#values.set(key, next);
     if (this.#listeners.onSet) {
-      const expiry = this.#slots[3 * slot + 2] as number;
+      const expiry = this.#expiries[slot]!;
       this.#listeners.emit('set', {
         key,
         value: next as V,
@@ -243,7 +237,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   keys(prefix?: string): string[] {
     this.#purgeExpired();
     const out: string[] = [];
-    for (const key of this.#index.keys()) if (prefix === undefined || key.startsWith(prefix)) out.push(key);
+    for (const key of this.#values.keys()) if (prefix === undefined || key.startsWith(prefix)) out.push(key);
     return out;
   }
 
@@ -251,8 +245,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   entries(prefix?: string): Array<[string, V]> {
     this.#purgeExpired();
     const out: Array<[string, V]> = [];
-    for (const [key, slot] of this.#index) {
-      if (prefix === undefined || key.startsWith(prefix)) out.push([key, this.#slots[3 * slot + 1] as V]);
+    for (const [key, value] of this.#values) {
+      if (prefix === undefined || key.startsWith(prefix))
+        out.push([key, (value === UNDEFINED ? undefined : value) as V]);
     }
     return out;
   }
@@ -260,21 +255,19 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Number of live keys (due keys are swept first, at a cost proportional to them). */
   get size(): number {
     this.#sweepDue(this.#clock.read() - this.#base, Number.POSITIVE_INFINITY);
-    return this.#index.size;
+    return this.#values.size;
   }
 
   /** Removes every value (emitting `delete` with reason `clear` to listeners). Locks and cooldowns stay. */
   clear(): void {
-    if (this.#closed && this.#index.size === 0) return;
+    if (this.#closed && this.#values.size === 0) return;
     if (this.#listeners.onDelete) {
       for (const [key, value] of this.entries())
         this.#listeners.emit('delete', { key, value, reason: 'clear' });
     }
-    this.#index = new Map();
-    this.#capacity = Math.min(INITIAL_CAPACITY, this.#maxEntries);
-    this.#slots = newSlots(this.#capacity);
-    this.#nextSlot = 0;
-    this.#free = [];
+    this.#values = new Map();
+    this.#index = new SlotIndex(Math.min(INITIAL_CAPACITY, this.#maxEntries), this.#maxEntries);
+    this.#expiries = new Float64Array(this.#index.capacity);
     this.#queue.clear();
     this.#quietReads = 0;
   }
@@ -334,14 +327,30 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   // --- internals -------------------------------------------------------------------------------------
 
+  /** `get` of a present key when the expiry must be checked. */
+  #checkedGet<F>(key: string, value: unknown, fallback: F | undefined): V | F {
+    // The queue's head is a lower bound of every expiry in the store: while it lies in the future no key
+    // can be expired, and the key's own expiry need not be looked up.
+    const now = this.#clock.read() - this.#base;
+    if (this.#queue.peekTime() > now) {
+      this.#quietReads = this.#clock.takeReuses();
+      return (value === UNDEFINED ? undefined : value) as V;
+    }
+    const slot = this.#index.find(key);
+    const expiry = this.#expiries[slot]!;
+    if (expiry !== 0 && expiry <= now) {
+      this.#expireSlot(slot, expiry);
+      return fallback as F;
+    }
+    return (value === UNDEFINED ? undefined : value) as V;
+  }
+
   /** The slot of an unexpired key, purging it when it has expired. */
   #liveSlot(key: string): number | undefined {
-    const slot = this.#index.get(key);
-    if (slot === undefined) {
-      if (typeof key !== 'string') checkKey(key);
-      return undefined;
-    }
-    const expiry = this.#slots[3 * slot + 2] as number;
+    if (typeof key !== 'string') checkKey(key);
+    const slot = this.#index.find(key);
+    if (slot < 0) return undefined;
+    const expiry = this.#expiries[slot]!;
     if (expiry !== 0 && expiry <= this.#clock.read() - this.#base) {
       this.#expireSlot(slot, expiry);
       return undefined;
@@ -355,56 +364,46 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
    * expiry pushes a new one.
    */
   #schedule(slot: number, expiry: number): void {
-    const at = 3 * slot + 2;
-    const previous = this.#slots[at] as number;
-    this.#slots[at] = expiry;
+    const expiries = this.#expiries;
+    const previous = expiries[slot]!;
+    expiries[slot] = expiry;
     if (expiry !== 0 && (previous === 0 || expiry < previous)) {
       const queue = this.#queue;
       queue.push(expiry, slot, this.#maxEntries);
       this.#quietReads = 0;
       // Stale items (from shortened expiries and reused slots) are bounded: rebuild when they outnumber
       // the live keys. O(n) once per n pushes, so O(1) amortised.
-      if (queue.length > 2 * this.#index.size + INITIAL_CAPACITY) this.#rebuildQueue();
+      if (queue.length > 2 * this.#values.size + INITIAL_CAPACITY) this.#rebuildQueue();
     }
   }
 
   // The only way a key enters the store, so the only place that needs the closed check: reads and
   // overwrites on a closed (emptied) store find nothing and pay nothing.
-  #insert(key: string): number {
+  #insert(key: string, value: V, hash: number): number {
     if (this.#closed) throw new ClosedError(`this TtlStore is closed; cannot write '${key}'`, { key });
-    if (this.#index.size >= this.#maxEntries) this.#makeRoom();
-    let slot = this.#free.pop();
-    if (slot === undefined) {
-      slot = this.#nextSlot++;
-      if (slot >= this.#capacity) this.#grow();
+    if (this.#values.size >= this.#maxEntries) this.#makeRoom();
+    const slot = this.#index.add(key, hash);
+    // The index grows by doubling, clamped to maxEntries (lru-cache allocates `max` slots up front;
+    // growing on demand keeps an unbounded or mostly empty store small); expiries follow it.
+    if (this.#index.capacity > this.#expiries.length) {
+      const expiries = new Float64Array(this.#index.capacity);
+      expiries.set(this.#expiries);
+      this.#expiries = expiries;
     }
-    this.#index.set(key, slot);
-    this.#slots[3 * slot] = key;
+    this.#values.set(key, value === undefined ? UNDEFINED : value);
     return slot;
-  }
-
-  // Doubling, clamped to maxEntries. lru-cache allocates `max` slots up front; growing on demand keeps an
-  // unbounded or mostly empty store small, at the price of an occasional copy (amortised O(1)).
-  #grow(): void {
-    const old = this.#capacity;
-    const next = Math.min(old * 2, Math.max(this.#maxEntries, old + 1));
-    const slots = newSlots(next);
-    const oldSlots = this.#slots;
-    for (let i = 0; i < 3 * old; i++) slots[i] = oldSlots[i];
-    this.#slots = slots;
-    this.#capacity = next;
   }
 
   /** Eviction rule of `maxEntries` (see TtlStoreOptions). */
   #makeRoom(): void {
     this.#sweepDue(this.#clock.read() - this.#base, Number.POSITIVE_INFINITY);
-    if (this.#index.size < this.#maxEntries) return;
+    if (this.#values.size < this.#maxEntries) return;
     const queue = this.#queue;
     while (queue.length > 0) {
       const time = queue.peekTime();
       const slot = queue.peekSlot();
       queue.pop();
-      const expiry = this.#slots[3 * slot + 2] as number;
+      const expiry = this.#expiries[slot]!;
       if (expiry === 0) continue;
       // The earliest item with an exact time belongs to the key that expires soonest.
       if (expiry === time) {
@@ -415,8 +414,8 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       this.#quietReads = 0;
     }
     // No key expires: evict the oldest-created one (a Map iterates in insertion order).
-    const oldest = this.#index.values().next();
-    if (!oldest.done) this.#removeSlot(oldest.value, 'evict');
+    const oldest = this.#values.keys().next();
+    if (!oldest.done) this.#removeSlot(this.#index.find(oldest.value), 'evict');
   }
 
   /** Pops due items (at most `limit`) at `now` (ms after #base); returns how many keys expired. */
@@ -428,7 +427,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       const slot = queue.peekSlot();
       queue.pop();
       // Re-read per item: an expire listener may have written to the store.
-      const expiry = this.#slots[3 * slot + 2] as number;
+      const expiry = this.#expiries[slot]!;
       if (expiry === 0) continue; // freed or persisted since
       if (expiry <= now) {
         this.#expireSlot(slot, expiry);
@@ -462,7 +461,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     for (let i = 0; i < count; i++) {
       const slot = due[i]!;
       // Read here, not when popped: a slot listed twice is free after the first, and a listener may write.
-      const expiry = this.#slots[3 * slot + 2] as number;
+      const expiry = this.#expiries[slot]!;
       if (expiry === 0) continue;
       if (expiry <= now) {
         this.#expireSlot(slot, expiry);
@@ -485,12 +484,12 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   }
 
   #rebuildQueue(): void {
-    const count = this.#index.size;
+    const count = this.#values.size;
     const times = new Float64Array(count);
     const slots = new Uint32Array(count);
     let n = 0;
-    for (const slot of this.#index.values()) {
-      const expiry = this.#slots[3 * slot + 2] as number;
+    for (const slot of this.#index.slots()) {
+      const expiry = this.#expiries[slot]!;
       if (expiry === 0) continue;
       times[n] = expiry;
       slots[n++] = slot;
@@ -500,27 +499,38 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   }
 
   #expireSlot(slot: number, expiry: number): void {
-    const key = this.#slots[3 * slot] as string;
-    const value = this.#slots[3 * slot + 1] as V;
+    const key = this.#index.keys[slot]!;
+    if (!this.#listeners.onExpire) {
+      this.#freeSlot(slot, key);
+      return;
+    }
+    const value = this.#valueOf(key);
     this.#freeSlot(slot, key);
-    if (this.#listeners.onExpire)
-      this.#listeners.emit('expire', { key, value, expiredAt: expiry + this.#base });
+    this.#listeners.emit('expire', { key, value, expiredAt: expiry + this.#base });
   }
 
   #removeSlot(slot: number, reason: DeleteReason): void {
-    const key = this.#slots[3 * slot] as string;
-    const value = this.#slots[3 * slot + 1] as V;
+    const key = this.#index.keys[slot]!;
+    if (!this.#listeners.onDelete) {
+      this.#freeSlot(slot, key);
+      return;
+    }
+    const value = this.#valueOf(key);
     this.#freeSlot(slot, key);
-    if (this.#listeners.onDelete) this.#listeners.emit('delete', { key, value, reason });
+    this.#listeners.emit('delete', { key, value, reason });
   }
 
+  /** The stored value of a present key, as the caller gave it. */
+  #valueOf(key: string): V {
+    const value = this.#values.get(key);
+    return (value === UNDEFINED ? undefined : value) as V;
+  }
+
+  /** Removes the key of `slot` everywhere. */
   #freeSlot(slot: number, key: string): void {
-    this.#index.delete(key);
-    const at = 3 * slot;
-    this.#slots[at] = undefined;
-    this.#slots[at + 1] = undefined; // let the value be collected now, not when the slot is reused
-    this.#slots[at + 2] = 0;
-    this.#free.push(slot);
+    this.#values.delete(key);
+    this.#index.remove(slot);
+    this.#expiries[slot] = 0;
   }
 
   #child<T>(): TtlStore<T> {
@@ -540,16 +550,6 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('this TtlStore is closed');
   }
-}
-
-/** A slots array of `capacity` free slots (packed, so V8 keeps it in fast elements). */
-function newSlots(capacity: number): unknown[] {
-  const slots = new Array<unknown>(3 * capacity).fill(0);
-  for (let i = 0; i < slots.length; i += 3) {
-    slots[i] = undefined;
-    slots[i + 1] = undefined;
-  }
-  return slots;
 }
 
 /** A relative expiry as whole ms, rounded up (a key never expires early), and at least 1. */

@@ -1,16 +1,18 @@
 /**
  * (time, slot) pairs that arrived in non-decreasing time order, kept as a FIFO in two typed arrays: push
- * and pop are O(1) and touch memory sequentially. Most expiries arrive in this order (a class of keys
+ * and pop are O(1) and touch memory sequentially. Times are whole numbers in [0, 2^32) (`fitsRun`), 4 bytes
+ * each: the store's expiries are whole ms after its creation, so that covers 49 days, and later ones go to
+ * the heap (8 bytes per time). Most expiries arrive in this order (a class of keys
  * written with the same TTL as time goes on), so most items never pay a heap's O(log n) sift.
  */
 export class TimeRun {
-  #times: Float64Array;
+  #times: Uint32Array;
   #slots: Uint32Array;
   #head = 0;
   #tail = 0;
 
   constructor(initialCapacity = 1024) {
-    this.#times = new Float64Array(initialCapacity);
+    this.#times = new Uint32Array(initialCapacity);
     this.#slots = new Uint32Array(initialCapacity);
   }
 
@@ -39,7 +41,7 @@ export class TimeRun {
     return this.#slots[this.#head]!;
   }
 
-  /** Appends an item; call only when empty or when `time >= tailTime()`. */
+  /** Appends an item; call only when `fitsRun(time)` and when empty or `time >= tailTime()`. */
   push(time: number, slot: number, capacityHint = 0): void {
     if (this.#tail === this.#times.length) this.#makeRoom(capacityHint);
     this.#times[this.#tail] = time;
@@ -78,7 +80,7 @@ export class TimeRun {
 
   /** Drops every item and shrinks back. */
   clear(): void {
-    this.#times = new Float64Array(1024);
+    this.#times = new Uint32Array(1024);
     this.#slots = new Uint32Array(1024);
     this.#head = this.#tail = 0;
   }
@@ -94,7 +96,7 @@ export class TimeRun {
     } else {
       let next = capacity * 2;
       if (capacityHint > capacity && capacityHint < next) next = capacityHint;
-      const times = new Float64Array(next);
+      const times = new Uint32Array(next);
       times.set(this.#times.subarray(this.#head, this.#tail));
       const slots = new Uint32Array(next);
       slots.set(this.#slots.subarray(this.#head, this.#tail));
@@ -104,4 +106,9 @@ export class TimeRun {
     this.#head = 0;
     this.#tail = live;
   }
+}
+
+/** Whether a time can go to a run: a whole number that fits its 32-bit storage. */
+export function fitsRun(time: number): boolean {
+  return time >>> 0 === time;
 }

@@ -11,6 +11,23 @@ function drain(queue: ExpiryQueue): Array<[number, number]> {
 }
 
 describe('ExpiryQueue', () => {
+  it('keeps times a run cannot hold (fractions, beyond 2^32 ms) exact and in order', () => {
+    const queue = new ExpiryQueue();
+    const far = 2 ** 32 + 5;
+    queue.push(10, 1);
+    queue.push(far, 2);
+    queue.push(20.5, 3);
+    queue.push(30, 4);
+    queue.push(2 ** 32 - 1, 5);
+    expect(drain(queue)).toEqual([
+      [10, 1],
+      [20.5, 3],
+      [30, 4],
+      [2 ** 32 - 1, 5],
+      [far, 2],
+    ]);
+  });
+
   it('pops in time order, whatever order items arrive in, across growth', () => {
     let seed = 7;
     const random = () => {

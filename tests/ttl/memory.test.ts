@@ -21,6 +21,20 @@ describe('TtlStore (memory)', () => {
     expect(s.size).toBe(1);
   });
 
+  it('stores undefined as a value: present, not the fallback, and reported by every read', () => {
+    const { clock, store: s } = store<string | undefined>();
+    const expired: unknown[] = [];
+    s.on('expire', (event) => expired.push(event));
+    s.set('u', undefined, { ttlMs: 100 });
+    expect(s.has('u')).toBe(true);
+    expect(s.get('u', 'fallback')).toBeUndefined();
+    expect(s.entries()).toEqual([['u', undefined]]);
+    expect(s.keys()).toEqual(['u']);
+    clock.advance(100);
+    expect(s.get('u', 'fallback')).toBe('fallback');
+    expect(expired).toEqual([{ key: 'u', value: undefined, expiredAt: expect.any(Number) }]);
+  });
+
   it('sweeps exactly the keys that are due', () => {
     const { clock, store: s } = store();
     for (let i = 0; i < 1000; i++) s.set(`k${i}`, i, { ttlMs: i < 10 ? 100 : 10_000 });
