@@ -42,8 +42,8 @@ const SWEEP_PER_WRITE = 2;
  * bench/ttl.ts:
  * - A hit is one Map lookup, like a plain Map: keeping values in per-slot arrays (lru-cache's layout)
  *   costs a second, dependent memory access per read, about 30% of a hit on 1M keys.
- * - A write hashes the key once more (the slot index) than a plain Map; the index costs 12-18 bytes per
- *   key where a second Map would cost 28-37.
+ * - A write hashes the key once more (the slot index) than a plain Map; the index costs 20-22 bytes per
+ *   key (key, hash, table cell), where a second Map would cost 28-37 plus the keys a sweep needs.
  * - Unlike lru-cache there is no recency list, so a get writes nothing (faster gets, and `maxEntries`
  *   evicts by expiry, not by recency: this is a signal store, not a cache).
  *
