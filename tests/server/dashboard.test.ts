@@ -2,7 +2,7 @@
  * The dashboard: how its files are served (content types, CSP, caching, no path traversal, public even
  * with tokens), that every API path its script calls exists, and its pure formatting helpers.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, InMemoryRolloutStore } from '../../src/index.ts';
 
@@ -24,6 +24,10 @@ async function server(options: Parameters<typeof createServer>[0] = {}) {
 const ASSETS_DIR = new URL('../../src/server/dashboard/assets/', import.meta.url);
 const source = (name: string) => readFileSync(new URL(name, ASSETS_DIR), 'utf8');
 const PACKAGE_JSON = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+/** Every script module of the dashboard, read from the directory so a new file cannot escape the checks. */
+const SCRIPTS = readdirSync(ASSETS_DIR)
+  .filter((name) => name.endsWith('.js'))
+  .sort();
 
 describe('dashboard files', () => {
   it('serves the page at / as HTML with a strict Content-Security-Policy', async () => {
@@ -50,8 +54,7 @@ describe('dashboard files', () => {
   });
 
   it.each([
-    ['app.js', 'text/javascript; charset=utf-8'],
-    ['format.js', 'text/javascript; charset=utf-8'],
+    ...SCRIPTS.map((name) => [name, 'text/javascript; charset=utf-8']),
     ['style.css', 'text/css; charset=utf-8'],
     ['icon.svg', 'image/svg+xml'],
   ])('serves /dashboard/%s as %s, revalidated by ETag', async (name, type) => {
@@ -122,7 +125,29 @@ describe('dashboard files', () => {
 });
 
 describe('dashboard script', () => {
-  const script = source('app.js');
+  const script = SCRIPTS.map(source).join('\n');
+
+  it('is split into the modules the page needs', () => {
+    expect(SCRIPTS).toEqual(expect.arrayContaining(['app.js', 'format.js', 'api.js', 'dom.js']));
+  });
+
+  it('imports only modules the server serves, by relative URL', async () => {
+    const app = await server();
+    for (const name of SCRIPTS) {
+      // Static imports, side-effect imports and `import('...')` (also in JSDoc types) all name a file.
+      const specifiers = [...source(name).matchAll(/\b(?:from|import)\s*\(?\s*['"]([^'"]*)['"]/g)].map(
+        (match) => match[1]!,
+      );
+      if (name === 'app.js') expect(specifiers.length).toBeGreaterThan(5);
+      for (const specifier of specifiers) {
+        // index.html loads /dashboard/app.js, so `./x.js` resolves to /dashboard/x.js.
+        expect(specifier, `${name} imports ${specifier}`).toMatch(/^\.\/[\w-]+\.js$/);
+        const res = await app.inject({ method: 'GET', url: `/dashboard/${specifier.slice(2)}` });
+        expect(res.statusCode, `${name} imports ${specifier}`).toBe(200);
+        expect(res.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      }
+    }
+  });
 
   /** `/v1/agl/...` string and template literals of the script, `${...}` parts as `{}`. */
   function calledPaths(): string[] {
@@ -170,13 +195,15 @@ describe('dashboard script', () => {
   });
 
   it('never writes data as markup', () => {
-    for (const name of ['app.js', 'format.js']) {
-      expect(source(name)).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(/);
+    for (const name of SCRIPTS) {
+      expect(source(name), name).not.toMatch(
+        /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(/,
+      );
     }
   });
 
   it('fetches nothing from other origins', () => {
-    for (const name of ['app.js', 'format.js', 'style.css']) expect(source(name)).not.toMatch(/https?:\/\//);
+    for (const name of [...SCRIPTS, 'style.css']) expect(source(name), name).not.toMatch(/https?:\/\//);
   });
 });
 

@@ -9,11 +9,28 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-/** The dashboard's files: public name -> path under server/dashboard/ and content type. */
+/** A JavaScript module of the dashboard (the page loads app.js, which imports the others by relative URL). */
+const script = (name: string) => ({ path: `assets/${name}`, type: 'text/javascript; charset=utf-8' });
+
+/**
+ * The dashboard's files: public name -> path under server/dashboard/ and content type. Flat names, since
+ * `/dashboard/:file` matches one path segment; every module app.js imports must be listed here.
+ */
 const DASHBOARD_FILES: Readonly<Record<string, { path: string; type: string }>> = {
   'index.html': { path: 'index.html', type: 'text/html; charset=utf-8' },
-  'app.js': { path: 'assets/app.js', type: 'text/javascript; charset=utf-8' },
-  'format.js': { path: 'assets/format.js', type: 'text/javascript; charset=utf-8' },
+  'app.js': script('app.js'),
+  'api.js': script('api.js'),
+  'dom.js': script('dom.js'),
+  'format.js': script('format.js'),
+  'page.js': script('page.js'),
+  'paged-list.js': script('paged-list.js'),
+  'spans.js': script('spans.js'),
+  'view-state.js': script('view-state.js'),
+  'view-rollouts.js': script('view-rollouts.js'),
+  'view-rollout.js': script('view-rollout.js'),
+  'view-traces.js': script('view-traces.js'),
+  'view-resources.js': script('view-resources.js'),
+  'view-runners.js': script('view-runners.js'),
   'style.css': { path: 'assets/style.css', type: 'text/css; charset=utf-8' },
   'icon.svg': { path: 'assets/icon.svg', type: 'image/svg+xml' },
 };
