@@ -33,6 +33,21 @@ describe('TtlStore (memory)', () => {
     clock.advance(100);
     expect(s.get('u', 'fallback')).toBe('fallback');
     expect(expired).toEqual([{ key: 'u', value: undefined, expiredAt: expect.any(Number) }]);
+    // Overwrites and removals between undefined and other values keep every read right.
+    s.set('a', undefined);
+    s.set('b', undefined);
+    s.set('a', 'one');
+    expect(s.get('b', 'fallback')).toBeUndefined();
+    expect(s.get('a', 'fallback')).toBe('one');
+    expect(s.get('missing', 'fallback')).toBe('fallback');
+    s.delete('b');
+    expect(s.get('b', 'fallback')).toBe('fallback');
+    s.set('a', undefined);
+    expect(s.get('a', 'fallback')).toBeUndefined();
+    s.clear();
+    s.set('c', undefined);
+    expect(s.get('c', 'fallback')).toBeUndefined();
+    expect(s.get('a', 'fallback')).toBe('fallback');
   });
 
   it('sweeps exactly the keys that are due', () => {
