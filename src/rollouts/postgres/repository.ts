@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
-import { InvalidInputError } from '../../errors.ts';
 import type {
   AttemptRow,
   IdempotencyRecord,
@@ -20,15 +19,40 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import type { Page } from '../query.ts';
+import {
+  ATTEMPT_COLUMNS,
+  FINISHED_STATUSES,
+  RESOURCES_COLUMNS,
+  ROLLOUT_COLUMNS,
+  SPAN_COLUMNS,
+  sortColumn,
+  WORKER_COLUMNS,
+} from '../sql/columns.ts';
+import {
+  attemptWhere,
+  type FilterDialect,
+  resourcesWhere,
+  rolloutWhere,
+  type Sql,
+  spanWhere,
+  workerWhere,
+} from '../sql/filters.ts';
+import { orderBy } from '../sql/order.ts';
+import { type Row, rowMappers } from '../sql/rowMapping.ts';
+import {
+  attemptFields,
+  attemptInsertValues,
+  resourcesValues,
+  rolloutFields,
+  spanValues,
+  workerValues,
+} from '../sql/rowValues.ts';
 import type {
   AttemptSortField,
-  AttemptStatus,
-  FilterLogic,
   PaginatedResult,
   PruneResult,
   ResourcesSortField,
   ResourcesUpdate,
-  RolloutMode,
   RolloutSortField,
   RolloutStatus,
   RolloutStoreStatistics,
@@ -36,7 +60,6 @@ import type {
   SpanSortField,
   Worker,
   WorkerSortField,
-  WorkerStatus,
 } from '../types.ts';
 
 /** Anything that runs a query: a pool or a client inside a transaction. */
@@ -46,134 +69,37 @@ export interface Queryable {
   ): Promise<{ rows: R[]; rowCount: number | null }>;
 }
 
-type Row = Record<string, unknown>;
-type Sql = { where: string; params: unknown[] };
-
-const FINISHED = "('succeeded', 'failed', 'cancelled')";
 // Spans per multi-row INSERT: 10 parameters each, far below PostgreSQL's 65535-parameter limit, and few
 // distinct statement shapes to prepare.
 const SPAN_CHUNK = 64;
 
-const ROLLOUT_COLUMNS: Record<RolloutSortField, string> = {
-  rolloutId: 'rollout_id',
-  startTime: 'start_time',
-  endTime: 'end_time',
-  status: 'status',
-  mode: 'mode',
-  resourcesId: 'resources_id',
-};
-const ATTEMPT_COLUMNS: Record<AttemptSortField, string> = {
-  sequenceId: 'sequence_id',
-  startTime: 'start_time',
-  endTime: 'end_time',
-  status: 'status',
-  attemptId: 'attempt_id',
-  workerId: 'worker_id',
-};
-const SPAN_COLUMNS: Record<SpanSortField, string> = {
-  sequenceId: 'sequence_id',
-  startTime: 'start_time',
-  endTime: 'end_time',
-  name: 'name',
-  spanId: 'span_id',
-  traceId: 'trace_id',
-  parentId: 'parent_id',
-};
-const RESOURCES_COLUMNS: Record<ResourcesSortField, string> = {
-  resourcesId: 'resources_id',
-  createTime: 'create_time',
-  updateTime: 'update_time',
-  version: 'version',
-};
-const WORKER_COLUMNS: Record<WorkerSortField, string> = {
-  workerId: 'worker_id',
-  status: 'status',
-  lastHeartbeatTime: 'last_heartbeat_time',
-  lastDequeueTime: 'last_dequeue_time',
-  lastBusyTime: 'last_busy_time',
-  lastIdleTime: 'last_idle_time',
+// pg parses `json` columns itself; nullable double precision columns go through Number.
+const ROWS = rowMappers({
+  json: (value) => value ?? null,
+  optionalNumber: (value) => (value === null || value === undefined ? null : Number(value)),
+});
+const { toRolloutRow, toAttemptRow, toResources, toWorker } = ROWS;
+
+// Parameters are numbered per statement; a list parameter is a text[] array (pg sends a JS array as one).
+const FILTERS: FilterDialect = {
+  placeholders: () => {
+    let n = 0;
+    return () => `$${++n}`;
+  },
+  oneOf: (column, p, values) => ({ where: `${column} = ANY(${p}::text[])`, params: [values] }),
+  contains: (column, p) => `strpos(${column}, ${p}) > 0`,
 };
 
-function json(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function combineSql(parts: Sql[], logic: FilterLogic): Sql {
-  if (parts.length === 0) return { where: '', params: [] };
-  return {
-    where: `(${parts.map((p) => p.where).join(logic === 'and' ? ' AND ' : ' OR ')})`,
-    params: parts.flatMap((p) => p.params),
-  };
+// The columns of equally long value rows: UNNEST takes a batch as one array per column.
+function transpose(rows: readonly (readonly unknown[])[]): unknown[][] {
+  const columns: unknown[][] = (rows[0] ?? []).map(() => []);
+  for (const row of rows) for (let c = 0; c < columns.length; c++) columns[c]!.push(row[c]);
+  return columns;
 }
 
 // NULLS FIRST ascending / NULLS LAST descending, as SQLite orders and as the memory backend's sort does.
 function direction(page: Page<string>): string {
   return page.sortOrder === 'desc' ? 'DESC NULLS LAST' : 'ASC NULLS FIRST';
-}
-
-function orderBy(column: string | null, tieBreak: string, page: Page<string>): string {
-  const dir = direction(page);
-  return column === null || column === tieBreak
-    ? `ORDER BY ${tieBreak} ${dir}`
-    : `ORDER BY ${column} ${dir}, ${tieBreak} ${dir}`;
-}
-
-function num(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-
-function toRolloutRow(row: Row): RolloutRow {
-  return {
-    rolloutId: row.rollout_id as string,
-    input: row.input ?? null,
-    startTime: row.start_time as number,
-    endTime: num(row.end_time),
-    mode: (row.mode as RolloutMode | null) ?? null,
-    resourcesId: (row.resources_id as string | null) ?? null,
-    status: row.status as RolloutStatus,
-    config: row.config as RolloutRow['config'],
-    metadata: (row.metadata as Record<string, unknown> | null) ?? null,
-    latestAttemptId: (row.latest_attempt_id as string | null) ?? null,
-  };
-}
-
-function toAttemptRow(row: Row): AttemptRow {
-  return {
-    rolloutId: row.rollout_id as string,
-    attemptId: row.attempt_id as string,
-    sequenceId: row.sequence_id as number,
-    startTime: row.start_time as number,
-    endTime: num(row.end_time),
-    status: row.status as AttemptStatus,
-    workerId: (row.worker_id as string | null) ?? null,
-    lastHeartbeatTime: num(row.last_heartbeat_time),
-    metadata: (row.metadata as Record<string, unknown> | null) ?? null,
-    deadline: num(row.deadline),
-  };
-}
-
-function toResources(row: Row): ResourcesUpdate {
-  return {
-    resourcesId: row.resources_id as string,
-    createTime: row.create_time as number,
-    updateTime: row.update_time as number,
-    version: row.version as number,
-    resources: row.resources as ResourcesUpdate['resources'],
-  };
-}
-
-function toWorker(row: Row): Worker {
-  return {
-    workerId: row.worker_id as string,
-    status: row.status as WorkerStatus,
-    heartbeatStats: (row.heartbeat_stats as Record<string, unknown> | null) ?? null,
-    lastHeartbeatTime: num(row.last_heartbeat_time),
-    lastDequeueTime: num(row.last_dequeue_time),
-    lastBusyTime: num(row.last_busy_time),
-    lastIdleTime: num(row.last_idle_time),
-    currentRolloutId: (row.current_rollout_id as string | null) ?? null,
-    currentAttemptId: (row.current_attempt_id as string | null) ?? null,
-  };
 }
 
 const WORKER_FIELDS: Record<keyof Worker, string> = {
@@ -405,18 +331,7 @@ export class PostgresRolloutRepository {
        FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
          WITH ORDINALITY AS t(r, i, st, et, m, res, s, c, md, la, ord)
        ORDER BY ord`,
-      [
-        rows.map((r) => r.rolloutId),
-        rows.map((r) => JSON.stringify(r.input ?? null)),
-        rows.map((r) => r.startTime),
-        rows.map((r) => r.endTime),
-        rows.map((r) => r.mode),
-        rows.map((r) => r.resourcesId),
-        rows.map((r) => r.status),
-        rows.map((r) => JSON.stringify(r.config)),
-        rows.map((r) => json(r.metadata)),
-        rows.map((r) => r.latestAttemptId),
-      ],
+      transpose(rows.map((r) => [r.rolloutId, ...rolloutFields(r)])),
     );
   }
 
@@ -427,18 +342,7 @@ export class PostgresRolloutRepository {
       [`r:${row.rolloutId}`],
       `UPDATE ${this.table('agl_rollouts')} SET input = $1, start_time = $2, end_time = $3, mode = $4, resources_id = $5,
        status = $6, config = $7, metadata = $8, latest_attempt_id = $9 WHERE rollout_id = $10`,
-      [
-        JSON.stringify(row.input ?? null),
-        row.startTime,
-        row.endTime,
-        row.mode,
-        row.resourcesId,
-        row.status,
-        JSON.stringify(row.config),
-        json(row.metadata),
-        row.latestAttemptId,
-        row.rolloutId,
-      ],
+      [...rolloutFields(row), row.rolloutId],
     );
   }
 
@@ -457,26 +361,9 @@ export class PostgresRolloutRepository {
     filter: RolloutFilter,
     page: Page<RolloutSortField>,
   ): Promise<PaginatedResult<RolloutRow>> {
-    const parts: Sql[] = [];
-    let n = 0;
-    if (filter.statusIn !== null)
-      parts.push({ where: `status = ANY($${++n}::text[])`, params: [filter.statusIn] });
-    if (filter.rolloutIdIn !== null) {
-      parts.push({ where: `rollout_id = ANY($${++n}::text[])`, params: [filter.rolloutIdIn] });
-    }
-    if (filter.rolloutIdContains !== null) {
-      parts.push({ where: `strpos(rollout_id, $${++n}) > 0`, params: [filter.rolloutIdContains] });
-    }
-    const column = page.sortBy === null ? null : ROLLOUT_COLUMNS[page.sortBy];
-    return this.#page(
-      q,
-      'agl_rollouts',
-      combineSql(parts, filter.logic),
-      orderBy(column, 'seq', page),
-      page,
-      toRolloutRow,
-      ROLLOUT_SELECT,
-    );
+    const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
+    const where = rolloutWhere(filter, FILTERS);
+    return this.#page(q, 'agl_rollouts', where, order, page, toRolloutRow, ROLLOUT_SELECT);
   }
 
   // ------------------------------------------------------------ queue
@@ -555,18 +442,7 @@ export class PostgresRolloutRepository {
       [`a:${row.rolloutId}:${row.attemptId}`],
       `INSERT INTO ${this.table('agl_attempts')} (rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id,
        last_heartbeat_time, metadata, deadline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [
-        row.rolloutId,
-        row.attemptId,
-        row.sequenceId,
-        row.startTime,
-        row.endTime,
-        row.status,
-        row.workerId,
-        row.lastHeartbeatTime,
-        json(row.metadata),
-        row.deadline,
-      ],
+      attemptInsertValues(row),
     );
   }
 
@@ -576,16 +452,7 @@ export class PostgresRolloutRepository {
       [`a:${row.rolloutId}:${row.attemptId}`],
       `UPDATE ${this.table('agl_attempts')} SET end_time = $1, status = $2, worker_id = $3, last_heartbeat_time = $4,
        metadata = $5, deadline = $6 WHERE rollout_id = $7 AND attempt_id = $8`,
-      [
-        row.endTime,
-        row.status,
-        row.workerId,
-        row.lastHeartbeatTime,
-        json(row.metadata),
-        row.deadline,
-        row.rolloutId,
-        row.attemptId,
-      ],
+      [...attemptFields(row), row.rolloutId, row.attemptId],
     );
   }
 
@@ -594,17 +461,9 @@ export class PostgresRolloutRepository {
     rolloutId: string,
     page: Page<AttemptSortField>,
   ): Promise<PaginatedResult<AttemptRow>> {
-    const column = page.sortBy === null ? null : ATTEMPT_COLUMNS[page.sortBy];
-    const filter = { where: 'rollout_id = $1', params: [rolloutId] };
-    return this.#page(
-      q,
-      'agl_attempts',
-      filter,
-      orderBy(column, 'sequence_id', page),
-      page,
-      toAttemptRow,
-      ATTEMPT_SELECT,
-    );
+    const order = orderBy(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], direction(page));
+    const where = attemptWhere(rolloutId, FILTERS);
+    return this.#page(q, 'agl_attempts', where, order, page, toAttemptRow, ATTEMPT_SELECT);
   }
 
   /** Whether any attempt's deadline is before `nowSeconds` (an index probe). */
@@ -637,30 +496,7 @@ export class PostgresRolloutRepository {
    */
   async insertSpans(q: Queryable, spans: readonly Span[]): Promise<boolean[]> {
     const params: unknown[] = [];
-    for (const span of spans) {
-      let body: string;
-      try {
-        body = JSON.stringify(span);
-      } catch (error) {
-        throw new InvalidInputError(
-          'span must be JSON-serializable',
-          { spanId: span.spanId },
-          { cause: error },
-        );
-      }
-      params.push(
-        span.rolloutId,
-        span.attemptId,
-        span.spanId,
-        span.sequenceId,
-        span.traceId,
-        span.parentId,
-        span.name,
-        span.startTime,
-        span.endTime,
-        body,
-      );
-    }
+    for (const span of spans) params.push(...spanValues(span));
     const result: boolean[] = [];
     for (let from = 0; from < spans.length; from += SPAN_CHUNK) {
       const count = Math.min(SPAN_CHUNK, spans.length - from);
@@ -700,41 +536,10 @@ export class PostgresRolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): Promise<PaginatedResult<Span>> {
-    const must: Sql[] = [{ where: 'rollout_id = $1', params: [rolloutId] }];
-    let n = 1;
-    if (attemptId !== null) must.push({ where: `attempt_id = $${++n}`, params: [attemptId] });
-    const parts: Sql[] = [];
-    const exact = (column: string, value: string | null) => {
-      if (value !== null) parts.push({ where: `${column} = $${++n}`, params: [value] });
-    };
-    const contains = (column: string, value: string | null) => {
-      if (value !== null) parts.push({ where: `strpos(${column}, $${++n}) > 0`, params: [value] });
-    };
-    exact('trace_id', filter.traceId);
-    contains('trace_id', filter.traceIdContains);
-    exact('span_id', filter.spanId);
-    contains('span_id', filter.spanIdContains);
-    exact('parent_id', filter.parentId);
-    contains('parent_id', filter.parentIdContains);
-    exact('name', filter.name);
-    contains('name', filter.nameContains);
-    const optional = combineSql(parts, filter.logic);
-    if (optional.where !== '') must.push(optional);
-    const dir = direction(page);
-    const column = page.sortBy === null ? null : SPAN_COLUMNS[page.sortBy];
-    const order =
-      column === null || column === 'sequence_id'
-        ? `ORDER BY sequence_id ${dir}, seq ${dir}`
-        : `ORDER BY ${column} ${dir}, sequence_id ${dir}, seq ${dir}`;
-    return this.#page(
-      q,
-      'agl_spans',
-      combineSql(must, 'and'),
-      order,
-      page,
-      (row) => row.body as Span,
-      'body',
-    );
+    const where = spanWhere(rolloutId, attemptId, filter, FILTERS);
+    // seq: insertion order among spans of one sequence id.
+    const order = orderBy(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'seq'], direction(page));
+    return this.#page(q, 'agl_spans', where, order, page, ROWS.toSpan, 'body');
   }
 
   /**
@@ -782,13 +587,7 @@ export class PostgresRolloutRepository {
        VALUES ($1, $2, $3, $4, $5, nextval('${this.#s.replace(/'/g, "''")}.agl_resources_write_seq'))
        ON CONFLICT (resources_id) DO UPDATE SET update_time = excluded.update_time, version = excluded.version,
        resources = excluded.resources, write_seq = excluded.write_seq`,
-      [
-        update.resourcesId,
-        update.createTime,
-        update.updateTime,
-        update.version,
-        JSON.stringify(update.resources),
-      ],
+      resourcesValues(update),
     );
   }
 
@@ -806,22 +605,8 @@ export class PostgresRolloutRepository {
     filter: ResourcesFilter,
     page: Page<ResourcesSortField>,
   ): Promise<PaginatedResult<ResourcesUpdate>> {
-    const parts: Sql[] = [];
-    let n = 0;
-    if (filter.resourcesId !== null)
-      parts.push({ where: `resources_id = $${++n}`, params: [filter.resourcesId] });
-    if (filter.resourcesIdContains !== null) {
-      parts.push({ where: `strpos(resources_id, $${++n}) > 0`, params: [filter.resourcesIdContains] });
-    }
-    const column = page.sortBy === null ? null : RESOURCES_COLUMNS[page.sortBy];
-    return this.#page(
-      q,
-      'agl_resources',
-      combineSql(parts, 'and'),
-      orderBy(column, 'seq', page),
-      page,
-      toResources,
-    );
+    const order = orderBy(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], direction(page));
+    return this.#page(q, 'agl_resources', resourcesWhere(filter, FILTERS), order, page, toResources);
   }
 
   // ------------------------------------------------------------ workers
@@ -846,17 +631,7 @@ export class PostgresRolloutRepository {
        last_heartbeat_time = excluded.last_heartbeat_time, last_dequeue_time = excluded.last_dequeue_time,
        last_busy_time = excluded.last_busy_time, last_idle_time = excluded.last_idle_time,
        current_rollout_id = excluded.current_rollout_id, current_attempt_id = excluded.current_attempt_id`,
-      [
-        worker.workerId,
-        worker.status,
-        json(worker.heartbeatStats),
-        worker.lastHeartbeatTime,
-        worker.lastDequeueTime,
-        worker.lastBusyTime,
-        worker.lastIdleTime,
-        worker.currentRolloutId,
-        worker.currentAttemptId,
-      ],
+      workerValues(worker),
     );
   }
 
@@ -874,17 +649,7 @@ export class PostgresRolloutRepository {
       `INSERT INTO ${this.table('agl_workers')} (worker_id, status, heartbeat_stats, last_heartbeat_time, last_dequeue_time,
        last_busy_time, last_idle_time, current_rollout_id, current_attempt_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (worker_id) DO ${set}`,
-      [
-        insert.workerId,
-        insert.status,
-        json(insert.heartbeatStats),
-        insert.lastHeartbeatTime,
-        insert.lastDequeueTime,
-        insert.lastBusyTime,
-        insert.lastIdleTime,
-        insert.currentRolloutId,
-        insert.currentAttemptId,
-      ],
+      workerValues(insert),
     );
   }
 
@@ -893,22 +658,8 @@ export class PostgresRolloutRepository {
     filter: WorkerFilter,
     page: Page<WorkerSortField>,
   ): Promise<PaginatedResult<Worker>> {
-    const parts: Sql[] = [];
-    let n = 0;
-    if (filter.statusIn !== null)
-      parts.push({ where: `status = ANY($${++n}::text[])`, params: [filter.statusIn] });
-    if (filter.workerIdContains !== null) {
-      parts.push({ where: `strpos(worker_id, $${++n}) > 0`, params: [filter.workerIdContains] });
-    }
-    const column = page.sortBy === null ? null : WORKER_COLUMNS[page.sortBy];
-    return this.#page(
-      q,
-      'agl_workers',
-      combineSql(parts, filter.logic),
-      orderBy(column, 'worker_id', page),
-      page,
-      toWorker,
-    );
+    const order = orderBy(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], direction(page));
+    return this.#page(q, 'agl_workers', workerWhere(filter, FILTERS), order, page, toWorker);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention
@@ -966,7 +717,7 @@ export class PostgresRolloutRepository {
     const { rows } = await this.#run(
       q,
       `WITH old AS (
-         DELETE FROM ${this.table('agl_rollouts')} WHERE status IN ${FINISHED} AND end_time < $1 RETURNING rollout_id
+         DELETE FROM ${this.table('agl_rollouts')} WHERE status IN ${FINISHED_STATUSES} AND end_time < $1 RETURNING rollout_id
        ), spans AS (
          DELETE FROM ${this.table('agl_spans')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
        ), attempts AS (

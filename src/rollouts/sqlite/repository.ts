@@ -20,15 +20,40 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import type { Page } from '../query.ts';
+import {
+  ATTEMPT_COLUMNS,
+  FINISHED_STATUSES,
+  RESOURCES_COLUMNS,
+  ROLLOUT_COLUMNS,
+  SPAN_COLUMNS,
+  sortColumn,
+  WORKER_COLUMNS,
+} from '../sql/columns.ts';
+import {
+  attemptWhere,
+  type FilterDialect,
+  resourcesWhere,
+  rolloutWhere,
+  type Sql,
+  spanWhere,
+  workerWhere,
+} from '../sql/filters.ts';
+import { orderBy } from '../sql/order.ts';
+import { type Row, rowMappers } from '../sql/rowMapping.ts';
+import {
+  attemptFields,
+  attemptInsertValues,
+  resourcesValues,
+  rolloutFields,
+  spanValues,
+  workerValues,
+} from '../sql/rowValues.ts';
 import type {
   AttemptSortField,
-  AttemptStatus,
-  FilterLogic,
   PaginatedResult,
   PruneResult,
   ResourcesSortField,
   ResourcesUpdate,
-  RolloutMode,
   RolloutSortField,
   RolloutStatus,
   RolloutStoreStatistics,
@@ -36,7 +61,6 @@ import type {
   SpanSortField,
   Worker,
   WorkerSortField,
-  WorkerStatus,
 } from '../types.ts';
 import { ROLLOUT_SCHEMA, ROLLOUT_SCHEMA_VERSION } from './schema.ts';
 
@@ -54,126 +78,27 @@ export interface SqliteRepositoryOptions {
 export const DEFAULT_ROLLOUT_DB_PATH = '.agentstate/rollouts.sqlite';
 
 type Statement = Database.Statement<unknown[], unknown>;
-type Row = Record<string, unknown>;
-type Sql = { where: string; params: unknown[] };
 
-const FINISHED = "('succeeded', 'failed', 'cancelled')";
+// JSON columns are TEXT here; nullable numbers come back as numbers or null, so they pass unchanged.
+const ROWS = rowMappers({
+  json: (value) => (typeof value === 'string' ? JSON.parse(value) : null),
+  optionalNumber: (value) => (value as number | null) ?? null,
+});
+const { toRolloutRow, toAttemptRow, toResources, toWorker } = ROWS;
 
-const ROLLOUT_COLUMNS: Record<RolloutSortField, string> = {
-  rolloutId: 'rollout_id',
-  startTime: 'start_time',
-  endTime: 'end_time',
-  status: 'status',
-  mode: 'mode',
-  resourcesId: 'resources_id',
-};
-const ATTEMPT_COLUMNS: Record<AttemptSortField, string> = {
-  sequenceId: 'sequence_id',
-  startTime: 'start_time',
-  endTime: 'end_time',
-  status: 'status',
-  attemptId: 'attempt_id',
-  workerId: 'worker_id',
-};
-const SPAN_COLUMNS: Record<SpanSortField, string> = {
-  sequenceId: 'sequence_id',
-  startTime: 'start_time',
-  endTime: 'end_time',
-  name: 'name',
-  spanId: 'span_id',
-  traceId: 'trace_id',
-  parentId: 'parent_id',
-};
-const RESOURCES_COLUMNS: Record<ResourcesSortField, string> = {
-  resourcesId: 'resources_id',
-  createTime: 'create_time',
-  updateTime: 'update_time',
-  version: 'version',
-};
-const WORKER_COLUMNS: Record<WorkerSortField, string> = {
-  workerId: 'worker_id',
-  status: 'status',
-  lastHeartbeatTime: 'last_heartbeat_time',
-  lastDequeueTime: 'last_dequeue_time',
-  lastBusyTime: 'last_busy_time',
-  lastIdleTime: 'last_idle_time',
+// A list parameter travels as one JSON array text, unpacked by json_each (SQLite has no array type).
+const FILTERS: FilterDialect = {
+  placeholders: () => () => '?',
+  oneOf: (column, p, values) => ({
+    where: `${column} IN (SELECT value FROM json_each(${p}))`,
+    params: [JSON.stringify(values)],
+  }),
+  contains: (column, p) => `instr(${column}, ${p}) > 0`,
 };
 
-function json(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function parse(text: unknown): unknown {
-  return typeof text === 'string' ? JSON.parse(text) : null;
-}
-
-function combineSql(parts: Sql[], logic: FilterLogic): Sql {
-  if (parts.length === 0) return { where: '', params: [] };
-  return {
-    where: `(${parts.map((p) => p.where).join(logic === 'and' ? ' AND ' : ' OR ')})`,
-    params: parts.flatMap((p) => p.params),
-  };
-}
-
-function orderBy(column: string | null, tieBreak: string, page: Page<string>): string {
-  const dir = page.sortOrder === 'desc' ? 'DESC' : 'ASC';
-  return column === null || column === tieBreak
-    ? `ORDER BY ${tieBreak} ${dir}`
-    : `ORDER BY ${column} ${dir}, ${tieBreak} ${dir}`;
-}
-
-function toRolloutRow(row: Row): RolloutRow {
-  return {
-    rolloutId: row.rollout_id as string,
-    input: parse(row.input),
-    startTime: row.start_time as number,
-    endTime: (row.end_time as number | null) ?? null,
-    mode: (row.mode as RolloutMode | null) ?? null,
-    resourcesId: (row.resources_id as string | null) ?? null,
-    status: row.status as RolloutStatus,
-    config: parse(row.config) as RolloutRow['config'],
-    metadata: parse(row.metadata) as Record<string, unknown> | null,
-    latestAttemptId: (row.latest_attempt_id as string | null) ?? null,
-  };
-}
-
-function toAttemptRow(row: Row): AttemptRow {
-  return {
-    rolloutId: row.rollout_id as string,
-    attemptId: row.attempt_id as string,
-    sequenceId: row.sequence_id as number,
-    startTime: row.start_time as number,
-    endTime: (row.end_time as number | null) ?? null,
-    status: row.status as AttemptStatus,
-    workerId: (row.worker_id as string | null) ?? null,
-    lastHeartbeatTime: (row.last_heartbeat_time as number | null) ?? null,
-    metadata: parse(row.metadata) as Record<string, unknown> | null,
-    deadline: (row.deadline as number | null) ?? null,
-  };
-}
-
-function toResources(row: Row): ResourcesUpdate {
-  return {
-    resourcesId: row.resources_id as string,
-    createTime: row.create_time as number,
-    updateTime: row.update_time as number,
-    version: row.version as number,
-    resources: parse(row.resources) as ResourcesUpdate['resources'],
-  };
-}
-
-function toWorker(row: Row): Worker {
-  return {
-    workerId: row.worker_id as string,
-    status: row.status as WorkerStatus,
-    heartbeatStats: parse(row.heartbeat_stats) as Record<string, unknown> | null,
-    lastHeartbeatTime: (row.last_heartbeat_time as number | null) ?? null,
-    lastDequeueTime: (row.last_dequeue_time as number | null) ?? null,
-    lastBusyTime: (row.last_busy_time as number | null) ?? null,
-    lastIdleTime: (row.last_idle_time as number | null) ?? null,
-    currentRolloutId: (row.current_rollout_id as string | null) ?? null,
-    currentAttemptId: (row.current_attempt_id as string | null) ?? null,
-  };
+// SQLite already puts NULLs first ascending and last descending, the order every backend promises.
+function direction(page: Page<string>): string {
+  return page.sortOrder === 'desc' ? 'DESC' : 'ASC';
 }
 
 /** SQLite implementation of `RolloutRepository`. */
@@ -287,36 +212,14 @@ export class SqliteRolloutRepository implements RolloutRepository {
     this.#stmt(
       `INSERT INTO agl_rollouts (rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      row.rolloutId,
-      JSON.stringify(row.input ?? null),
-      row.startTime,
-      row.endTime,
-      row.mode,
-      row.resourcesId,
-      row.status,
-      JSON.stringify(row.config),
-      json(row.metadata),
-      row.latestAttemptId,
-    );
+    ).run(row.rolloutId, ...rolloutFields(row));
   }
 
   updateRollout(row: RolloutRow): void {
     this.#stmt(
       `UPDATE agl_rollouts SET input = ?, start_time = ?, end_time = ?, mode = ?, resources_id = ?, status = ?,
        config = ?, metadata = ?, latest_attempt_id = ? WHERE rollout_id = ?`,
-    ).run(
-      JSON.stringify(row.input ?? null),
-      row.startTime,
-      row.endTime,
-      row.mode,
-      row.resourcesId,
-      row.status,
-      JSON.stringify(row.config),
-      json(row.metadata),
-      row.latestAttemptId,
-      row.rolloutId,
-    );
+    ).run(...rolloutFields(row), row.rolloutId);
   }
 
   updateRolloutState(row: RolloutRow): void {
@@ -326,30 +229,8 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
-    const parts: Sql[] = [];
-    if (filter.statusIn !== null) {
-      parts.push({
-        where: 'status IN (SELECT value FROM json_each(?))',
-        params: [JSON.stringify(filter.statusIn)],
-      });
-    }
-    if (filter.rolloutIdIn !== null) {
-      parts.push({
-        where: 'rollout_id IN (SELECT value FROM json_each(?))',
-        params: [JSON.stringify(filter.rolloutIdIn)],
-      });
-    }
-    if (filter.rolloutIdContains !== null) {
-      parts.push({ where: 'instr(rollout_id, ?) > 0', params: [filter.rolloutIdContains] });
-    }
-    const column = page.sortBy === null ? null : ROLLOUT_COLUMNS[page.sortBy];
-    return this.#page(
-      'agl_rollouts',
-      combineSql(parts, filter.logic),
-      orderBy(column, 'seq', page),
-      page,
-      toRolloutRow,
-    );
+    const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
+    return this.#page('agl_rollouts', rolloutWhere(filter, FILTERS), order, page, toRolloutRow);
   }
 
   // ------------------------------------------------------------ queue
@@ -390,40 +271,19 @@ export class SqliteRolloutRepository implements RolloutRepository {
     this.#stmt(
       `INSERT INTO agl_attempts (rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id,
        last_heartbeat_time, metadata, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      row.rolloutId,
-      row.attemptId,
-      row.sequenceId,
-      row.startTime,
-      row.endTime,
-      row.status,
-      row.workerId,
-      row.lastHeartbeatTime,
-      json(row.metadata),
-      row.deadline,
-    );
+    ).run(...attemptInsertValues(row));
   }
 
   updateAttempt(row: AttemptRow): void {
     this.#stmt(
       `UPDATE agl_attempts SET end_time = ?, status = ?, worker_id = ?, last_heartbeat_time = ?, metadata = ?,
        deadline = ? WHERE rollout_id = ? AND attempt_id = ?`,
-    ).run(
-      row.endTime,
-      row.status,
-      row.workerId,
-      row.lastHeartbeatTime,
-      json(row.metadata),
-      row.deadline,
-      row.rolloutId,
-      row.attemptId,
-    );
+    ).run(...attemptFields(row), row.rolloutId, row.attemptId);
   }
 
   queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow> {
-    const column = page.sortBy === null ? null : ATTEMPT_COLUMNS[page.sortBy];
-    const filter = { where: 'rollout_id = ?', params: [rolloutId] };
-    return this.#page('agl_attempts', filter, orderBy(column, 'sequence_id', page), page, toAttemptRow);
+    const order = orderBy(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], direction(page));
+    return this.#page('agl_attempts', attemptWhere(rolloutId, FILTERS), order, page, toAttemptRow);
   }
 
   hasDueAttempts(nowSeconds: number): boolean {
@@ -453,31 +313,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
        ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING`,
     );
     const result: boolean[] = [];
-    for (const span of spans) {
-      let body: string;
-      try {
-        body = JSON.stringify(span);
-      } catch (error) {
-        throw new InvalidInputError(
-          'span must be JSON-serializable',
-          { spanId: span.spanId },
-          { cause: error },
-        );
-      }
-      const info = insert.run(
-        span.rolloutId,
-        span.attemptId,
-        span.spanId,
-        span.sequenceId,
-        span.traceId,
-        span.parentId,
-        span.name,
-        span.startTime,
-        span.endTime,
-        body,
-      );
-      result.push(info.changes > 0);
-    }
+    for (const span of spans) result.push(insert.run(...spanValues(span)).changes > 0);
     return result;
   }
 
@@ -487,33 +323,10 @@ export class SqliteRolloutRepository implements RolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): PaginatedResult<Span> {
-    const parts: Sql[] = [];
-    const exact = (column: string, value: string | null) => {
-      if (value !== null) parts.push({ where: `${column} = ?`, params: [value] });
-    };
-    const contains = (column: string, value: string | null) => {
-      if (value !== null) parts.push({ where: `instr(${column}, ?) > 0`, params: [value] });
-    };
-    exact('trace_id', filter.traceId);
-    contains('trace_id', filter.traceIdContains);
-    exact('span_id', filter.spanId);
-    contains('span_id', filter.spanIdContains);
-    exact('parent_id', filter.parentId);
-    contains('parent_id', filter.parentIdContains);
-    exact('name', filter.name);
-    contains('name', filter.nameContains);
-    const must: Sql[] = [{ where: 'rollout_id = ?', params: [rolloutId] }];
-    if (attemptId !== null) must.push({ where: 'attempt_id = ?', params: [attemptId] });
-    const optional = combineSql(parts, filter.logic);
-    if (optional.where !== '') must.push(optional);
-    const where = combineSql(must, 'and');
-    const dir = page.sortOrder === 'desc' ? 'DESC' : 'ASC';
-    const column = page.sortBy === null ? null : SPAN_COLUMNS[page.sortBy];
-    const order =
-      column === null || column === 'sequence_id'
-        ? `ORDER BY sequence_id ${dir}, rowid ${dir}`
-        : `ORDER BY ${column} ${dir}, sequence_id ${dir}, rowid ${dir}`;
-    return this.#page('agl_spans', where, order, page, (row) => JSON.parse(row.body as string) as Span);
+    const where = spanWhere(rolloutId, attemptId, filter, FILTERS);
+    // rowid: insertion order among spans of one sequence id (the table has no seq column).
+    const order = orderBy(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'rowid'], direction(page));
+    return this.#page('agl_spans', where, order, page, ROWS.toSpan);
   }
 
   reserveSpanSequenceIds(rolloutId: string, count: number): number {
@@ -547,13 +360,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
        VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(write_seq), 0) + 1 FROM agl_resources))
        ON CONFLICT (resources_id) DO UPDATE SET update_time = excluded.update_time, version = excluded.version,
        resources = excluded.resources, write_seq = excluded.write_seq`,
-    ).run(
-      update.resourcesId,
-      update.createTime,
-      update.updateTime,
-      update.version,
-      JSON.stringify(update.resources),
-    );
+    ).run(...resourcesValues(update));
   }
 
   latestResources(): ResourcesUpdate | null {
@@ -564,19 +371,8 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate> {
-    const parts: Sql[] = [];
-    if (filter.resourcesId !== null) parts.push({ where: 'resources_id = ?', params: [filter.resourcesId] });
-    if (filter.resourcesIdContains !== null) {
-      parts.push({ where: 'instr(resources_id, ?) > 0', params: [filter.resourcesIdContains] });
-    }
-    const column = page.sortBy === null ? null : RESOURCES_COLUMNS[page.sortBy];
-    return this.#page(
-      'agl_resources',
-      combineSql(parts, 'and'),
-      orderBy(column, 'seq', page),
-      page,
-      toResources,
-    );
+    const order = orderBy(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], direction(page));
+    return this.#page('agl_resources', resourcesWhere(filter, FILTERS), order, page, toResources);
   }
 
   // ------------------------------------------------------------ workers
@@ -594,38 +390,12 @@ export class SqliteRolloutRepository implements RolloutRepository {
        last_heartbeat_time = excluded.last_heartbeat_time, last_dequeue_time = excluded.last_dequeue_time,
        last_busy_time = excluded.last_busy_time, last_idle_time = excluded.last_idle_time,
        current_rollout_id = excluded.current_rollout_id, current_attempt_id = excluded.current_attempt_id`,
-    ).run(
-      worker.workerId,
-      worker.status,
-      json(worker.heartbeatStats),
-      worker.lastHeartbeatTime,
-      worker.lastDequeueTime,
-      worker.lastBusyTime,
-      worker.lastIdleTime,
-      worker.currentRolloutId,
-      worker.currentAttemptId,
-    );
+    ).run(...workerValues(worker));
   }
 
   queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
-    const parts: Sql[] = [];
-    if (filter.statusIn !== null) {
-      parts.push({
-        where: 'status IN (SELECT value FROM json_each(?))',
-        params: [JSON.stringify(filter.statusIn)],
-      });
-    }
-    if (filter.workerIdContains !== null) {
-      parts.push({ where: 'instr(worker_id, ?) > 0', params: [filter.workerIdContains] });
-    }
-    const column = page.sortBy === null ? null : WORKER_COLUMNS[page.sortBy];
-    return this.#page(
-      'agl_workers',
-      combineSql(parts, filter.logic),
-      orderBy(column, 'worker_id', page),
-      page,
-      toWorker,
-    );
+    const order = orderBy(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], direction(page));
+    return this.#page('agl_workers', workerWhere(filter, FILTERS), order, page, toWorker);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention
@@ -671,16 +441,16 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   pruneFinished(cutoffSeconds: number): PruneResult {
-    const old = `SELECT rollout_id FROM agl_rollouts WHERE status IN ${FINISHED} AND end_time < ?`;
+    const old = `SELECT rollout_id FROM agl_rollouts WHERE status IN ${FINISHED_STATUSES} AND end_time < ?`;
     const spans = this.#stmt(`DELETE FROM agl_spans WHERE rollout_id IN (${old})`).run(cutoffSeconds).changes;
     const attempts = this.#stmt(`DELETE FROM agl_attempts WHERE rollout_id IN (${old})`).run(
       cutoffSeconds,
     ).changes;
     this.#stmt(`DELETE FROM agl_span_sequences WHERE rollout_id IN (${old})`).run(cutoffSeconds);
     this.#stmt(`DELETE FROM agl_queue WHERE rollout_id IN (${old})`).run(cutoffSeconds);
-    const rollouts = this.#stmt(`DELETE FROM agl_rollouts WHERE status IN ${FINISHED} AND end_time < ?`).run(
-      cutoffSeconds,
-    ).changes;
+    const rollouts = this.#stmt(
+      `DELETE FROM agl_rollouts WHERE status IN ${FINISHED_STATUSES} AND end_time < ?`,
+    ).run(cutoffSeconds).changes;
     const idempotencyKeys = this.#stmt('DELETE FROM agl_idempotency WHERE created_at < ?').run(
       cutoffSeconds,
     ).changes;
