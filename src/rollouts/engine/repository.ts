@@ -2,8 +2,8 @@
  * The storage contract under the shared rollout-store engine (`RepositoryRolloutStore`). A repository only
  * stores and finds rows; every rule of the state machine lives once in the engine. Calls are synchronous:
  * the memory backend and better-sqlite3 are, which lets a whole operation run as one transaction without a
- * single await (and so without interleaving). The PostgreSQL backend is asynchronous and reuses the pure
- * helpers (transitions.ts, normalize.ts, query.ts) instead.
+ * single await (and so without interleaving). The write rules themselves (./writes.ts) see the repository
+ * through `RolloutWriteTransaction` (./repositoryTransaction.ts), the same interface PostgreSQL implements.
  */
 import type { Page } from '../query.ts';
 import type {

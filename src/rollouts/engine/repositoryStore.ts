@@ -1,46 +1,21 @@
 /**
- * The rollout-store engine: every rule of the Agent Lightning store (statuses, queue, attempts, heartbeats,
- * retries, health checks, workers, idempotency, waits) written once over a synchronous `RolloutRepository`.
- * `InMemoryRolloutStore` and `SqliteRolloutStore` are this class plus a repository.
+ * The rollout-store engine for the synchronous backends: `InMemoryRolloutStore` and `SqliteRolloutStore`
+ * are this class plus a `RolloutRepository`. The rules of every write live once in ./writes.ts (shared with
+ * PostgreSQL); this class runs them with `runSync`, checks arguments with ./arguments.ts, and adds group
+ * commit, the health-check timer, waits and the reads.
  *
  * Each public operation is one repository transaction with no await inside, so an operation is atomic
  * in-process, and on SQLite (`BEGIN IMMEDIATE`) across processes too.
  */
-import { ClosedError, InvalidInputError, NotFoundError } from '../../errors.ts';
-import { newAttemptId, newResourcesId, newRolloutId } from '../ids.ts';
-import {
-  normalizeAttemptPatch,
-  normalizeResources,
-  normalizeRolloutPatch,
-  normalizeRolloutRequest,
-  normalizeSpan,
-  requireId,
-  requireRolloutStatuses,
-  requireWorkerStatuses,
-} from '../normalize.ts';
-import { spanFromOtel } from '../otel.ts';
-import { normalizeLogic, normalizePage } from '../query.ts';
-import {
-  attemptDeadline,
-  emptyWorker,
-  endsAttempt,
-  healthVerdict,
-  isActiveRollout,
-  isFinishedRollout,
-  isLiveAttempt,
-  isQueuedRollout,
-  rolloutStatusFromAttempt,
-  workerAfterAttempt,
-  workerAfterEmptyDequeue,
-} from '../transitions.ts';
+import { ClosedError } from '../../errors.ts';
+import { normalizeAttemptPatch, normalizeResources, normalizeRolloutPatch, requireId } from '../normalize.ts';
+import { isFinishedRollout } from '../transitions.ts';
 import type {
   AddOtelSpanOptions,
   Attempt,
   AttemptedRollout,
   AttemptPatch,
   AttemptQuery,
-  AttemptSortField,
-  AttemptStatus,
   DequeueManyOptions,
   DequeueOptions,
   EnqueueRolloutRequest,
@@ -50,21 +25,16 @@ import type {
   PruneResult,
   ReadableSpanLike,
   ResourcesQuery,
-  ResourcesSortField,
   ResourcesUpdate,
   Rollout,
-  RolloutConfig,
   RolloutPatch,
   RolloutQuery,
-  RolloutSortField,
-  RolloutStatus,
   RolloutStore,
   RolloutStoreOptions,
   RolloutStoreStatistics,
   Span,
   SpanInput,
   SpanQuery,
-  SpanSortField,
   SpanWriteResult,
   StartAttemptOptions,
   StartRolloutRequest,
@@ -72,46 +42,45 @@ import type {
   WaitForRolloutsOptions,
   Worker,
   WorkerQuery,
-  WorkerSortField,
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
-import type { AttemptRow, RolloutRepository, RolloutRow } from './repository.ts';
+import {
+  attemptPage,
+  dequeueArguments,
+  healthCheckInterval,
+  heartbeatStats,
+  optionalWorkerId,
+  otelSpanInput,
+  pruneAge,
+  requireArray,
+  resourcesListing,
+  rolloutListing,
+  spanListing,
+  waitArguments,
+  workerListing,
+} from './arguments.ts';
+import type { RolloutRepository, RolloutRow } from './repository.ts';
+import { RepositoryWriteTransaction } from './repositoryTransaction.ts';
+import { toAttempt, toAttempted, toRollout } from './rows.ts';
+import { addSpans, firstStored, writeResult } from './spanWrites.ts';
+import { runSync, type Steps } from './steps.ts';
+import {
+  addResources,
+  dequeue,
+  enqueue,
+  idempotent,
+  nextSpanSequenceId,
+  prune,
+  startAttempt,
+  startRollout,
+  sweep,
+  updateAttempt,
+  updateResources,
+  updateRollout,
+  updateWorker,
+} from './writes.ts';
 
-const ROLLOUT_SORT: readonly RolloutSortField[] = [
-  'rolloutId',
-  'startTime',
-  'endTime',
-  'status',
-  'mode',
-  'resourcesId',
-];
-const ATTEMPT_SORT: readonly AttemptSortField[] = [
-  'sequenceId',
-  'startTime',
-  'endTime',
-  'status',
-  'attemptId',
-  'workerId',
-];
-const SPAN_SORT: readonly SpanSortField[] = [
-  'sequenceId',
-  'startTime',
-  'endTime',
-  'name',
-  'spanId',
-  'traceId',
-  'parentId',
-];
-const RESOURCES_SORT: readonly ResourcesSortField[] = ['resourcesId', 'createTime', 'updateTime', 'version'];
-const WORKER_SORT: readonly WorkerSortField[] = [
-  'workerId',
-  'status',
-  'lastHeartbeatTime',
-  'lastDequeueTime',
-  'lastBusyTime',
-  'lastIdleTime',
-];
 // One health-check pass handles at most this many expired attempts; the rest are picked up by the next pass.
 const HEALTH_BATCH = 500;
 const DEFAULT_HEALTH_INTERVAL_MS = 1000;
@@ -126,40 +95,6 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
-/** Public copy of a rollout row (without internal columns). */
-function toRollout(row: RolloutRow): Rollout {
-  return {
-    rolloutId: row.rolloutId,
-    input: row.input,
-    startTime: row.startTime,
-    endTime: row.endTime,
-    mode: row.mode,
-    resourcesId: row.resourcesId,
-    status: row.status,
-    config: row.config,
-    metadata: row.metadata,
-  };
-}
-
-/** Public copy of an attempt row. */
-function toAttempt(row: AttemptRow): Attempt {
-  return {
-    rolloutId: row.rolloutId,
-    attemptId: row.attemptId,
-    sequenceId: row.sequenceId,
-    startTime: row.startTime,
-    endTime: row.endTime,
-    status: row.status,
-    workerId: row.workerId,
-    lastHeartbeatTime: row.lastHeartbeatTime,
-    metadata: row.metadata,
-  };
-}
-
-function toAttempted(row: RolloutRow, attempt: AttemptRow): AttemptedRollout {
-  return { ...toRollout(row), attempt: toAttempt(attempt) };
-}
-
 /** The shared engine; backends subclass it with their repository. */
 export class RepositoryRolloutStore implements RolloutStore {
   /** Backend name. */
@@ -170,8 +105,9 @@ export class RepositoryRolloutStore implements RolloutStore {
   readonly #createdAt: number;
   readonly #waiters = new RolloutWaiters();
   readonly #timer: NodeJS.Timeout | undefined;
-  // Rollouts finished by the running transaction; waiters are woken once it commits.
-  #finishedInTransaction: Rollout[] = [];
+  // The write rules' view of the repository; its `finished` lists the rollouts the running transaction
+  // finished, whose waiters are woken once it commits.
+  readonly #tx: RepositoryWriteTransaction;
   #pending: PendingWrite[] = [];
   readonly #maxBatch: number;
   #flushScheduled = false;
@@ -183,14 +119,9 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.name = repo.name;
     this.#now = options.now ?? Date.now;
     this.#createdAt = this.#now();
+    this.#tx = new RepositoryWriteTransaction(repo, this.#now);
     this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
-    const interval = options.healthCheckIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
-    if (!Number.isFinite(interval) || interval < 0) {
-      throw new InvalidInputError('healthCheckIntervalMs must be a number of ms >= 0', {
-        field: 'healthCheckIntervalMs',
-        value: interval,
-      });
-    }
+    const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);
     if (interval > 0) {
       this.#timer = setInterval(() => this.#tick(), interval);
       // The timer must never keep a process alive on its own.
@@ -208,20 +139,24 @@ export class RepositoryRolloutStore implements RolloutStore {
     if (this.#closed) throw new ClosedError(`the ${this.name} rollout store is closed`);
   }
 
-  /** One write transaction; wakes waiters of rollouts it finished after commit. */
-  #write<T>(fn: () => T): T {
+  /** Wakes the waiters of the rollouts the last transaction finished (after its commit). */
+  #notifyFinished(): void {
+    if (this.#tx.finished.length === 0) return;
+    for (const rollout of this.#tx.finished.splice(0)) this.#waiters.notify(rollout);
+  }
+
+  /** One write transaction running a write rule; wakes waiters of rollouts it finished after commit. */
+  #write<T>(steps: Steps<T>): T {
     this.#assertOpen();
-    this.#finishedInTransaction = [];
+    this.#tx.finished.length = 0;
     let result: T;
     try {
-      result = this.repo.write(fn);
+      result = this.repo.write(() => runSync(steps));
     } catch (error) {
-      this.#finishedInTransaction = [];
+      this.#tx.finished.length = 0;
       throw error;
     }
-    const finished = this.#finishedInTransaction;
-    this.#finishedInTransaction = [];
-    for (const rollout of finished) this.#waiters.notify(rollout);
+    this.#notifyFinished();
     return result;
   }
 
@@ -243,6 +178,17 @@ export class RepositoryRolloutStore implements RolloutStore {
         setImmediate(() => this.#flush());
       }
     });
+  }
+
+  /** Submits a write rule for the next group commit, once per idempotency key (see `idempotent`). */
+  #submitRule<T>(
+    operation: string,
+    options: WriteOptions | undefined,
+    rule: (tx: RepositoryWriteTransaction) => Steps<T>,
+  ): Promise<T> {
+    return this.#submit(() =>
+      runSync(idempotent(this.#tx, operation, options?.idempotencyKey, rule(this.#tx))),
+    );
   }
 
   #flush(): void {
@@ -267,56 +213,33 @@ export class RepositoryRolloutStore implements RolloutStore {
       return;
     }
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    this.#finishedInTransaction = [];
+    const finished = this.#tx.finished;
+    finished.length = 0;
     try {
       this.repo.write(() => {
         for (const op of ops) {
-          const mark = this.#finishedInTransaction.length;
+          const mark = finished.length;
           try {
             outcomes.push({ ok: true, value: this.repo.atomic(op.fn) });
           } catch (error) {
-            this.#finishedInTransaction.length = mark;
+            // The failed operation's writes were undone, so must be the rollouts it finished.
+            finished.length = mark;
             outcomes.push({ ok: false, value: error });
           }
         }
       });
     } catch (error) {
       // The commit itself failed (another process held the lock past busyTimeoutMs): nothing was written.
-      this.#finishedInTransaction = [];
+      finished.length = 0;
       for (const op of ops) op.reject(error);
       return;
     }
-    const finished = this.#finishedInTransaction;
-    this.#finishedInTransaction = [];
-    for (const rollout of finished) this.#waiters.notify(rollout);
+    this.#notifyFinished();
     for (let i = 0; i < ops.length; i++) {
       const outcome = outcomes[i]!;
       if (outcome.ok) ops[i]!.resolve(outcome.value);
       else ops[i]!.reject(outcome.value);
     }
-  }
-
-  /** Runs `fn` once per idempotency key: a retry with the same key returns the first result. */
-  #idempotent<T>(operation: string, options: WriteOptions | undefined, fn: () => T): T {
-    const key = options?.idempotencyKey;
-    if (key === undefined) return fn();
-    requireId(key, 'idempotencyKey');
-    const prior = this.repo.getIdempotent(key);
-    if (prior !== null) {
-      if (prior.operation !== operation) {
-        throw new InvalidInputError(
-          `idempotencyKey was already used for ${prior.operation}, not ${operation}`,
-          {
-            field: 'idempotencyKey',
-            key,
-          },
-        );
-      }
-      return JSON.parse(prior.result) as T;
-    }
-    const result = fn();
-    this.repo.putIdempotent(key, operation, JSON.stringify(result ?? null), this.#seconds());
-    return result;
   }
 
   #tick(): void {
@@ -341,221 +264,37 @@ export class RepositoryRolloutStore implements RolloutStore {
   /** Marks expired attempts timeout/unresponsive and propagates; an indexed lookup when nothing is due. */
   #healthCheck(): void {
     this.#assertOpen();
-    const now = this.#seconds();
-    if (!this.repo.hasDueAttempts(now)) return;
-    this.#write(() => {
-      for (const attempt of this.repo.dueAttempts(now, HEALTH_BATCH)) {
-        const rollout = this.repo.getRollout(attempt.rolloutId);
-        const watched =
-          rollout !== null &&
-          rollout.latestAttemptId === attempt.attemptId &&
-          isActiveRollout(rollout.status) &&
-          isLiveAttempt(attempt.status);
-        if (!watched) {
-          this.repo.updateAttempt({ ...attempt, deadline: null });
-          continue;
-        }
-        const verdict = healthVerdict(attempt, rollout.config, now);
-        if (verdict === null) {
-          // Float rounding put the deadline a hair early: store a fresh one and check again later.
-          const deadline = attemptDeadline(attempt, rollout.config, true);
-          this.repo.updateAttempt({
-            ...attempt,
-            deadline: deadline === null ? null : Math.max(deadline, now) + 1e-6,
-          });
-          continue;
-        }
-        this.#applyAttemptStatus(rollout, attempt, verdict, now);
-      }
-    });
+    if (!this.repo.hasDueAttempts(this.#seconds())) return;
+    this.#write(sweep(this.#tx, HEALTH_BATCH));
   }
 
-  #requireRollout(rolloutId: string): RolloutRow {
-    requireId(rolloutId, 'rolloutId');
-    const row = this.repo.getRollout(rolloutId);
-    if (row === null) throw new NotFoundError(`rollout ${rolloutId} does not exist`, { rolloutId });
-    return row;
-  }
-
-  #requireResources(resourcesId: string | null): void {
-    if (resourcesId !== null && this.repo.getResources(resourcesId) === null) {
-      throw new NotFoundError(`resources ${resourcesId} do not exist; add them first or omit resourcesId`, {
-        resourcesId,
-      });
-    }
-  }
-
-  /** Saves a rollout with a new status: endTime, queue membership and waiters follow. */
-  #setRolloutStatus(row: RolloutRow, status: RolloutStatus, now: number): RolloutRow {
-    const previous = row.status;
-    const next: RolloutRow = { ...row, status };
-    if (isFinishedRollout(status)) next.endTime = now;
-    else if (isFinishedRollout(previous)) next.endTime = null;
-    this.repo.updateRolloutState(next);
-    if (isQueuedRollout(status)) this.repo.enqueue([row.rolloutId]);
-    else if (isQueuedRollout(previous)) this.repo.removeQueued(row.rolloutId);
-    if (isFinishedRollout(status) && previous !== status) this.#finishedInTransaction.push(toRollout(next));
-    return next;
-  }
-
-  /** Changes an attempt's status; the latest attempt's status propagates to its rollout. */
-  #applyAttemptStatus(
-    rollout: RolloutRow,
-    attempt: AttemptRow,
-    status: AttemptStatus,
-    now: number,
-  ): AttemptRow {
-    const isLatest = rollout.latestAttemptId === attempt.attemptId;
-    const next: AttemptRow = { ...attempt, status, endTime: endsAttempt(status) ? now : attempt.endTime };
-    next.deadline = attemptDeadline(next, rollout.config, isLatest);
-    this.repo.updateAttempt(next);
-    // A cancelled rollout stays cancelled whatever its runner reports later (the reference would revive it).
-    if (isLatest && rollout.status !== 'cancelled') {
-      const target = rolloutStatusFromAttempt(next, rollout.config);
-      if (target !== rollout.status) this.#setRolloutStatus(rollout, target, now);
-    }
-    if (next.workerId !== null) this.#syncWorker(next.workerId, next, now, false);
-    return next;
-  }
-
-  #syncWorker(workerId: string, attempt: Attempt, now: number, dequeued: boolean): void {
-    const worker = this.repo.getWorker(workerId) ?? emptyWorker(workerId);
-    this.repo.putWorker(workerAfterAttempt(worker, attempt, now, dequeued));
-  }
-
-  #newAttempt(rollout: RolloutRow, sequenceId: number, workerId: string | null, now: number): AttemptRow {
-    const attempt: AttemptRow = {
-      rolloutId: rollout.rolloutId,
-      attemptId: newAttemptId(),
-      sequenceId,
-      startTime: now,
-      endTime: null,
-      status: 'preparing',
-      workerId,
-      lastHeartbeatTime: null,
-      metadata: {},
-      deadline: null,
-    };
-    attempt.deadline = attemptDeadline(attempt, rollout.config, true);
-    return attempt;
-  }
-
-  /** Creates the next attempt of a rollout, retiring the previous latest attempt from health checks. */
-  #createNextAttempt(
-    rollout: RolloutRow,
-    workerId: string | null,
-    now: number,
-    fromQueue: boolean,
-  ): [RolloutRow, AttemptRow] {
-    let sequenceId = 1;
-    if (rollout.latestAttemptId !== null) {
-      const previous = this.repo.getAttempt(rollout.rolloutId, rollout.latestAttemptId);
-      if (previous !== null) {
-        sequenceId = previous.sequenceId + 1;
-        if (previous.deadline !== null) this.repo.updateAttempt({ ...previous, deadline: null });
-      }
-    }
-    const attempt = this.#newAttempt(rollout, sequenceId, workerId, now);
-    this.repo.insertAttempt(attempt);
-    const wasQueued = isQueuedRollout(rollout.status);
-    const next: RolloutRow = {
-      ...rollout,
-      status: 'preparing',
-      endTime: isFinishedRollout(rollout.status) ? null : rollout.endTime,
-      latestAttemptId: attempt.attemptId,
-    };
-    this.repo.updateRolloutState(next);
-    // A dequeued id already left the queue; a rollout started by hand while queued leaves it now.
-    if (wasQueued && !fromQueue) this.repo.removeQueued(rollout.rolloutId);
-    return [next, attempt];
-  }
-
-  #newRolloutRow(
-    request: EnqueueRolloutRequest,
-    status: RolloutStatus,
-    now: number,
-    field: string,
-    latestResourcesId: () => string | null = () => this.repo.latestResources()?.resourcesId ?? null,
-  ): RolloutRow {
-    const normalized = normalizeRolloutRequest(request, field);
-    let resourcesId = normalized.resourcesId;
-    if (resourcesId === null) resourcesId = latestResourcesId();
-    else this.#requireResources(resourcesId);
-    return {
-      rolloutId: newRolloutId(),
-      input: normalized.input,
-      startTime: now,
-      endTime: null,
-      mode: normalized.mode,
-      resourcesId,
-      status,
-      config: normalized.config,
-      metadata: normalized.metadata,
-      latestAttemptId: null,
-    };
+  #withLatestAttempt(row: RolloutRow): Rollout | AttemptedRollout {
+    const attempt =
+      row.latestAttemptId === null ? null : this.repo.getAttempt(row.rolloutId, row.latestAttemptId);
+    return attempt === null ? toRollout(row) : toAttempted(row, attempt);
   }
 
   // ---------------------------------------------------------------- rollouts and the queue
 
   async startRollout(request: StartRolloutRequest, options?: WriteOptions): Promise<AttemptedRollout> {
     this.#healthCheck();
-    const result = await this.#submit(() =>
-      this.#idempotent('startRollout', options, () => {
-        const now = this.#seconds();
-        const workerId = request?.workerId ?? null;
-        if (workerId !== null) requireId(workerId, 'workerId');
-        const row = this.#newRolloutRow(request, 'preparing', now, 'request');
-        const attempt = this.#newAttempt(row, 1, workerId, now);
-        const stored: RolloutRow = { ...row, latestAttemptId: attempt.attemptId };
-        this.repo.insertRollout(stored);
-        this.repo.insertAttempt(attempt);
-        if (workerId !== null) this.#syncWorker(workerId, attempt, now, false);
-        return toAttempted(stored, attempt);
-      }),
-    );
+    const result = await this.#submitRule('startRollout', options, (tx) => startRollout(tx, request));
     return this.repo.exportValue(result);
   }
 
   async enqueueRollout(request: EnqueueRolloutRequest, options?: WriteOptions): Promise<Rollout> {
-    const [rollout] = await this.#enqueue([request], 'enqueueRollout', options, 'request');
-    return rollout!;
+    this.#assertOpen();
+    const [rollout] = await this.#submitRule('enqueueRollout', options, (tx) =>
+      enqueue(tx, [request], 'request'),
+    );
+    return this.repo.exportValue(rollout!);
   }
 
   async enqueueManyRollouts(requests: EnqueueRolloutRequest[], options?: WriteOptions): Promise<Rollout[]> {
-    if (!Array.isArray(requests))
-      throw new InvalidInputError('requests must be an array', { field: 'requests' });
-    return this.#enqueue(requests, 'enqueueManyRollouts', options, 'requests');
-  }
-
-  async #enqueue(
-    requests: EnqueueRolloutRequest[],
-    operation: string,
-    options: WriteOptions | undefined,
-    field: string,
-  ): Promise<Rollout[]> {
+    requireArray(requests, 'requests');
     this.#assertOpen();
-    const result = await this.#submit(() =>
-      this.#idempotent(operation, options, () => {
-        const now = this.#seconds();
-        // Looked up once per batch, not once per rollout.
-        let latest: string | null | undefined;
-        const latestResourcesId = () => {
-          if (latest === undefined) latest = this.repo.latestResources()?.resourcesId ?? null;
-          return latest;
-        };
-        const rows = requests.map((request, index) =>
-          this.#newRolloutRow(
-            request,
-            'queuing',
-            now,
-            requests.length === 1 && field === 'request' ? field : `${field}[${index}]`,
-            latestResourcesId,
-          ),
-        );
-        for (const row of rows) this.repo.insertRollout(row);
-        this.repo.enqueue(rows.map((row) => row.rolloutId));
-        return rows.map(toRollout);
-      }),
+    const result = await this.#submitRule('enqueueManyRollouts', options, (tx) =>
+      enqueue(tx, requests, 'requests'),
     );
     return this.repo.exportValue(result);
   }
@@ -566,77 +305,27 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
-    const limit = options.limit ?? 1;
-    if (!Number.isInteger(limit) || limit < 0) {
-      throw new InvalidInputError('limit must be an integer >= 0', { field: 'limit', value: limit });
-    }
-    const workerId = options.workerId ?? null;
-    if (workerId !== null) requireId(workerId, 'workerId');
+    const { limit, workerId } = dequeueArguments(options);
     this.#healthCheck();
-    const result = await this.#submit(() => {
-      const now = this.#seconds();
-      const out: AttemptedRollout[] = [];
-      let last: AttemptRow | null = null;
-      while (out.length < limit) {
-        const ids = this.repo.takeQueued(limit - out.length);
-        if (ids.length === 0) break;
-        for (const id of ids) {
-          const rollout = this.repo.getRollout(id);
-          // A queued id whose rollout changed status meanwhile (cancelled, started by hand) is skipped.
-          if (rollout === null || !isQueuedRollout(rollout.status)) continue;
-          const [next, attempt] = this.#createNextAttempt(rollout, workerId, now, true);
-          out.push(toAttempted(next, attempt));
-          last = attempt;
-        }
-      }
-      if (workerId !== null) {
-        // One worker runs one attempt at a time as far as the store knows: the last one dequeued.
-        if (last !== null) this.#syncWorker(workerId, last, now, true);
-        else
-          this.repo.putWorker(
-            workerAfterEmptyDequeue(this.repo.getWorker(workerId) ?? emptyWorker(workerId), now),
-          );
-      }
-      return out;
-    });
+    const result = await this.#submit(() => runSync(dequeue(this.#tx, limit, workerId)));
     return this.repo.exportValue(result);
   }
 
   async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
     this.#healthCheck();
-    const workerId = options?.workerId ?? null;
-    if (workerId !== null) requireId(workerId, 'workerId');
-    const result = await this.#submit(() =>
-      this.#idempotent('startAttempt', options, () => {
-        const now = this.#seconds();
-        const rollout = this.#requireRollout(rolloutId);
-        const [next, attempt] = this.#createNextAttempt(rollout, workerId, now, false);
-        if (workerId !== null) this.#syncWorker(workerId, attempt, now, false);
-        return toAttempted(next, attempt);
-      }),
+    const workerId = optionalWorkerId(options);
+    const result = await this.#submitRule('startAttempt', options, (tx) =>
+      startAttempt(tx, rolloutId, workerId),
     );
     return this.repo.exportValue(result);
   }
 
   async queryRollouts(query: RolloutQuery = {}): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
     this.#healthCheck();
-    const page = normalizePage(query, ROLLOUT_SORT, null);
-    if (query.statusIn) requireRolloutStatuses(query.statusIn, 'statusIn');
-    const filter = {
-      statusIn: query.statusIn ?? null,
-      rolloutIdIn: query.rolloutIdIn ?? null,
-      rolloutIdContains: query.rolloutIdContains ?? null,
-      logic: normalizeLogic(query.filterLogic),
-    };
+    const { page, filter } = rolloutListing(query);
     const result = this.repo.queryRollouts(filter, page);
     const items = result.items.map((row) => this.#withLatestAttempt(row));
     return this.repo.exportValue({ ...result, items });
-  }
-
-  #withLatestAttempt(row: RolloutRow): Rollout | AttemptedRollout {
-    const attempt =
-      row.latestAttemptId === null ? null : this.repo.getAttempt(row.rolloutId, row.latestAttemptId);
-    return attempt === null ? toRollout(row) : toAttempted(row, attempt);
   }
 
   async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {
@@ -649,37 +338,8 @@ export class RepositoryRolloutStore implements RolloutStore {
   async updateRollout(rolloutId: string, patch: RolloutPatch, options?: WriteOptions): Promise<Rollout> {
     this.#healthCheck();
     const changes = normalizeRolloutPatch(patch);
-    const result = await this.#submit(() =>
-      this.#idempotent('updateRollout', options, () => {
-        const now = this.#seconds();
-        let row = this.#requireRollout(rolloutId);
-        if (changes.resourcesId !== undefined && changes.resourcesId !== null)
-          this.#requireResources(changes.resourcesId);
-        const next: RolloutRow = { ...row };
-        if ('input' in changes) next.input = changes.input;
-        if ('mode' in changes) next.mode = changes.mode ?? null;
-        if ('resourcesId' in changes) next.resourcesId = changes.resourcesId ?? null;
-        if ('metadata' in changes) next.metadata = changes.metadata ?? null;
-        if (changes.config !== undefined) next.config = changes.config as RolloutConfig;
-        if (Object.keys(changes).some((key) => key !== 'status')) this.repo.updateRollout(next);
-        row = next;
-        if (changes.status !== undefined && changes.status !== row.status) {
-          row = this.#setRolloutStatus(row, changes.status, now);
-        } else if (changes.status !== undefined && isFinishedRollout(changes.status)) {
-          // Re-stating a finished status refreshes endTime as the reference does.
-          row = { ...row, endTime: now };
-          this.repo.updateRolloutState(row);
-        }
-        // A new config or status changes what the health check watches on the latest attempt.
-        if (row.latestAttemptId !== null && (changes.config !== undefined || changes.status !== undefined)) {
-          const latest = this.repo.getAttempt(row.rolloutId, row.latestAttemptId);
-          if (latest !== null) {
-            const deadline = isActiveRollout(row.status) ? attemptDeadline(latest, row.config, true) : null;
-            if (deadline !== latest.deadline) this.repo.updateAttempt({ ...latest, deadline });
-          }
-        }
-        return toRollout(row);
-      }),
+    const result = await this.#submitRule('updateRollout', options, (tx) =>
+      updateRollout(tx, rolloutId, changes),
     );
     return this.repo.exportValue(result);
   }
@@ -688,9 +348,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async queryAttempts(rolloutId: string, query: AttemptQuery = {}): Promise<PaginatedResult<Attempt>> {
     this.#healthCheck();
-    requireId(rolloutId, 'rolloutId');
-    const page = normalizePage(query, ATTEMPT_SORT, 'sequenceId');
-    const result = this.repo.queryAttempts(rolloutId, page);
+    const result = this.repo.queryAttempts(rolloutId, attemptPage(rolloutId, query));
     return this.repo.exportValue({ ...result, items: result.items.map(toAttempt) });
   }
 
@@ -712,33 +370,8 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#healthCheck();
     requireId(attemptId, 'attemptId');
     const changes = normalizeAttemptPatch(patch);
-    const result = await this.#submit(() =>
-      this.#idempotent('updateAttempt', options, () => {
-        const now = this.#seconds();
-        const rollout = this.#requireRollout(rolloutId);
-        const id = attemptId === 'latest' ? rollout.latestAttemptId : attemptId;
-        const attempt = id === null ? null : this.repo.getAttempt(rolloutId, id);
-        if (attempt === null) {
-          throw new NotFoundError(`attempt ${attemptId} of rollout ${rolloutId} does not exist`, {
-            rolloutId,
-            attemptId,
-          });
-        }
-        let next: AttemptRow = { ...attempt };
-        if ('workerId' in changes) next.workerId = changes.workerId ?? null;
-        if ('lastHeartbeatTime' in changes) next.lastHeartbeatTime = changes.lastHeartbeatTime ?? null;
-        if ('metadata' in changes) next.metadata = changes.metadata ?? null;
-        if (changes.status !== undefined) {
-          next = this.#applyAttemptStatus(rollout, next, changes.status, now);
-        } else {
-          next.deadline = isActiveRollout(rollout.status)
-            ? attemptDeadline(next, rollout.config, rollout.latestAttemptId === next.attemptId)
-            : null;
-          this.repo.updateAttempt(next);
-          if (changes.workerId) this.#syncWorker(changes.workerId, next, now, false);
-        }
-        return toAttempt(next);
-      }),
+    const result = await this.#submitRule('updateAttempt', options, (tx) =>
+      updateAttempt(tx, rolloutId, attemptId, changes),
     );
     return this.repo.exportValue(result);
   }
@@ -746,21 +379,13 @@ export class RepositoryRolloutStore implements RolloutStore {
   // ---------------------------------------------------------------- spans
 
   async addSpan(span: SpanInput, options?: WriteOptions): Promise<Span | null> {
-    const result = await this.#submit(() =>
-      this.#idempotent('addSpan', options, () => {
-        const { stored } = this.#addSpans([span]);
-        return stored[0] ?? null;
-      }),
-    );
+    const result = await this.#submitRule('addSpan', options, (tx) => addSpans(tx, [span], firstStored));
     return this.repo.exportValue(result);
   }
 
   async addManySpans(spans: SpanInput[], options?: WriteOptions): Promise<SpanWriteResult> {
-    if (!Array.isArray(spans)) throw new InvalidInputError('spans must be an array', { field: 'spans' });
-    const result = await this.#submit(() =>
-      this.#idempotent('addManySpans', options, () => this.#addSpans(spans).result),
-    );
-    return result;
+    requireArray(spans, 'spans');
+    return this.#submitRule('addManySpans', options, (tx) => addSpans(tx, spans, writeResult));
   }
 
   async addOtelSpan(
@@ -769,133 +394,17 @@ export class RepositoryRolloutStore implements RolloutStore {
     span: ReadableSpanLike,
     options?: AddOtelSpanOptions,
   ): Promise<Span | null> {
-    requireId(rolloutId, 'rolloutId');
-    requireId(attemptId, 'attemptId');
-    if (typeof span?.spanContext !== 'function') {
-      throw new InvalidInputError('span must be an OpenTelemetry ReadableSpan (spanContext() is missing)', {
-        field: 'span',
-      });
-    }
-    const converted = spanFromOtel(rolloutId, attemptId, span, options?.sequenceId);
-    return this.addSpan(converted, options);
-  }
-
-  /**
-   * Stores spans in the running transaction: validates every span and its rollout/attempt first (an unknown
-   * one stores nothing), issues missing sequence ids, skips duplicates, then records one heartbeat per
-   * attempt that got a new span.
-   */
-  #addSpans(inputs: SpanInput[]): { result: SpanWriteResult; stored: Array<Span | null> } {
-    const now = this.#seconds();
-    const spans = inputs.map((input, index) => normalizeSpan(input, index));
-    const targets = new Map<string, { rollout: RolloutRow; attempt: AttemptRow; inserted: boolean }>();
-    const perRollout = new Map<string, { missing: number; maxGiven: number }>();
-    for (const span of spans) {
-      const key = `${span.rolloutId}\u0000${span.attemptId}`;
-      if (!targets.has(key)) {
-        const rollout = this.#requireRollout(span.rolloutId);
-        const attempt = this.repo.getAttempt(span.rolloutId, span.attemptId);
-        if (attempt === null) {
-          throw new NotFoundError(`attempt ${span.attemptId} of rollout ${span.rolloutId} does not exist`, {
-            rolloutId: span.rolloutId,
-            attemptId: span.attemptId,
-            spanId: span.spanId,
-          });
-        }
-        targets.set(key, { rollout, attempt, inserted: false });
-      }
-      let counts = perRollout.get(span.rolloutId);
-      if (counts === undefined) {
-        counts = { missing: 0, maxGiven: -1 };
-        perRollout.set(span.rolloutId, counts);
-      }
-      if (span.sequenceId === undefined) counts.missing++;
-      else if (span.sequenceId > counts.maxGiven) counts.maxGiven = span.sequenceId;
-    }
-    // Given ids first, then reserve above them: issued ids stay strictly increasing and unique per rollout.
-    const nextIssued = new Map<string, number>();
-    for (const [rolloutId, counts] of perRollout) {
-      if (counts.maxGiven >= 0) this.repo.raiseSpanSequenceId(rolloutId, counts.maxGiven);
-      if (counts.missing > 0)
-        nextIssued.set(rolloutId, this.repo.reserveSpanSequenceIds(rolloutId, counts.missing));
-    }
-    const complete = spans.map((span) => {
-      if (span.sequenceId !== undefined) return span as Span;
-      const next = nextIssued.get(span.rolloutId)!;
-      nextIssued.set(span.rolloutId, next + 1);
-      return { ...span, sequenceId: next } as Span;
-    });
-    const inserted = this.repo.insertSpans(complete);
-    const result: SpanWriteResult = { inserted: 0, duplicates: 0, duplicateSpans: [] };
-    const stored: Array<Span | null> = [];
-    for (let i = 0; i < complete.length; i++) {
-      const span = complete[i]!;
-      if (inserted[i]) {
-        result.inserted++;
-        stored.push(span);
-        targets.get(`${span.rolloutId}\u0000${span.attemptId}`)!.inserted = true;
-      } else {
-        result.duplicates++;
-        result.duplicateSpans.push({
-          rolloutId: span.rolloutId,
-          attemptId: span.attemptId,
-          spanId: span.spanId,
-        });
-        stored.push(null);
-      }
-    }
-    for (const target of targets.values()) {
-      if (target.inserted) this.#heartbeat(target.rollout, target.attempt, now);
-    }
-    return { result, stored };
-  }
-
-  /**
-   * A span is a heartbeat: preparing/unresponsive attempts become running (timeout, failed, succeeded
-   * stay: a late span never revives a timed-out attempt), and the rollout of the latest attempt runs.
-   */
-  #heartbeat(rollout: RolloutRow, attempt: AttemptRow, now: number): void {
-    const revived = attempt.status === 'preparing' || attempt.status === 'unresponsive';
-    const isLatest = rollout.latestAttemptId === attempt.attemptId;
-    const next: AttemptRow = {
-      ...attempt,
-      lastHeartbeatTime: now,
-      status: revived ? 'running' : attempt.status,
-    };
-    const rolloutRuns =
-      isLatest &&
-      (rollout.status === 'preparing' || rollout.status === 'queuing' || rollout.status === 'requeuing');
-    next.deadline = isActiveRollout(rolloutRuns ? 'running' : rollout.status)
-      ? attemptDeadline(next, rollout.config, isLatest)
-      : null;
-    this.repo.updateAttempt(next);
-    if (rolloutRuns) this.#setRolloutStatus(rollout, 'running', now);
-    if (revived && next.workerId !== null) this.#syncWorker(next.workerId, next, now, false);
+    return this.addSpan(otelSpanInput(rolloutId, attemptId, span, options), options);
   }
 
   async getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number> {
     requireId(attemptId, 'attemptId');
-    return await this.#submit(() => {
-      this.#requireRollout(rolloutId);
-      return this.repo.reserveSpanSequenceIds(rolloutId, 1);
-    });
+    return await this.#submit(() => runSync(nextSpanSequenceId(this.#tx, rolloutId)));
   }
 
   async querySpans(rolloutId: string, query: SpanQuery = {}): Promise<PaginatedResult<Span>> {
     this.#healthCheck();
-    requireId(rolloutId, 'rolloutId');
-    const page = normalizePage(query, SPAN_SORT, 'sequenceId');
-    const filter = {
-      traceId: query.traceId ?? null,
-      traceIdContains: query.traceIdContains ?? null,
-      spanId: query.spanId ?? null,
-      spanIdContains: query.spanIdContains ?? null,
-      parentId: query.parentId ?? null,
-      parentIdContains: query.parentIdContains ?? null,
-      name: query.name ?? null,
-      nameContains: query.nameContains ?? null,
-      logic: normalizeLogic(query.filterLogic),
-    };
+    const { page, filter } = spanListing(rolloutId, query);
     let attemptId = query.attemptId ?? null;
     if (attemptId === 'latest') {
       attemptId = this.repo.getRollout(rolloutId)?.latestAttemptId ?? null;
@@ -908,20 +417,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async addResources(resources: NamedResources, options?: WriteOptions): Promise<ResourcesUpdate> {
     const checked = normalizeResources(resources);
-    const result = await this.#submit(() =>
-      this.#idempotent('addResources', options, () => {
-        const now = this.#seconds();
-        const update: ResourcesUpdate = {
-          resourcesId: newResourcesId(),
-          createTime: now,
-          updateTime: now,
-          version: 1,
-          resources: checked,
-        };
-        this.repo.putResources(update);
-        return update;
-      }),
-    );
+    const result = await this.#submitRule('addResources', options, (tx) => addResources(tx, checked));
     return this.repo.exportValue(result);
   }
 
@@ -932,28 +428,15 @@ export class RepositoryRolloutStore implements RolloutStore {
   ): Promise<ResourcesUpdate> {
     requireId(resourcesId, 'resourcesId');
     const checked = normalizeResources(resources);
-    const result = await this.#submit(() =>
-      this.#idempotent('updateResources', options, () => {
-        const now = this.#seconds();
-        const existing = this.repo.getResources(resourcesId);
-        const update: ResourcesUpdate =
-          existing === null
-            ? { resourcesId, createTime: now, updateTime: now, version: 1, resources: checked }
-            : { ...existing, updateTime: now, version: existing.version + 1, resources: checked };
-        this.repo.putResources(update);
-        return update;
-      }),
+    const result = await this.#submitRule('updateResources', options, (tx) =>
+      updateResources(tx, resourcesId, checked),
     );
     return this.repo.exportValue(result);
   }
 
   async queryResources(query: ResourcesQuery = {}): Promise<PaginatedResult<ResourcesUpdate>> {
     this.#assertOpen();
-    const page = normalizePage(query, RESOURCES_SORT, null);
-    const filter = {
-      resourcesId: query.resourcesId ?? null,
-      resourcesIdContains: query.resourcesIdContains ?? null,
-    };
+    const { page, filter } = resourcesListing(query);
     return this.repo.exportValue(this.repo.queryResources(filter, page));
   }
 
@@ -972,13 +455,7 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   async queryWorkers(query: WorkerQuery = {}): Promise<PaginatedResult<Worker>> {
     this.#healthCheck();
-    const page = normalizePage(query, WORKER_SORT, null);
-    if (query.statusIn) requireWorkerStatuses(query.statusIn, 'statusIn');
-    const filter = {
-      statusIn: query.statusIn ?? null,
-      workerIdContains: query.workerIdContains ?? null,
-      logic: normalizeLogic(query.filterLogic),
-    };
+    const { page, filter } = workerListing(query);
     return this.repo.exportValue(this.repo.queryWorkers(filter, page));
   }
 
@@ -989,41 +466,16 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   async updateWorker(workerId: string, options?: UpdateWorkerOptions): Promise<Worker> {
-    requireId(workerId, 'workerId');
-    const stats = options?.heartbeatStats;
-    if (stats !== undefined && stats !== null && (typeof stats !== 'object' || Array.isArray(stats))) {
-      throw new InvalidInputError('heartbeatStats must be a plain object or null', {
-        field: 'heartbeatStats',
-      });
-    }
-    const result = await this.#submit(() =>
-      this.#idempotent('updateWorker', options, () => {
-        const worker: Worker = { ...(this.repo.getWorker(workerId) ?? emptyWorker(workerId)) };
-        worker.lastHeartbeatTime = this.#seconds();
-        if (options !== undefined && 'heartbeatStats' in options) worker.heartbeatStats = stats ?? null;
-        this.repo.putWorker(worker);
-        return worker;
-      }),
-    );
+    const stats = heartbeatStats(workerId, options);
+    const result = await this.#submitRule('updateWorker', options, (tx) => updateWorker(tx, workerId, stats));
     return this.repo.exportValue(result);
   }
 
   // ---------------------------------------------------------------- waits, statistics, retention
 
   async waitForRollouts(options: WaitForRolloutsOptions): Promise<Rollout[]> {
-    const ids = options?.rolloutIds;
-    if (!Array.isArray(ids))
-      throw new InvalidInputError('rolloutIds must be an array', { field: 'rolloutIds' });
-    for (const id of ids) requireId(id, 'rolloutIds[]');
-    const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY;
-    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-      throw new InvalidInputError('timeoutMs must be a number of ms >= 0', {
-        field: 'timeoutMs',
-        value: timeoutMs,
-      });
-    }
+    const { ids: unique, timeoutMs } = waitArguments(options);
     this.#healthCheck();
-    const unique = [...new Set(ids)];
     const finished = new Map<string, Rollout>();
     const pending: string[] = [];
     for (const id of unique) {
@@ -1058,14 +510,8 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   async pruneFinished(options: PruneOptions): Promise<PruneResult> {
-    const olderThanMs = options?.olderThanMs;
-    if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-      throw new InvalidInputError('olderThanMs must be a number of ms >= 0', {
-        field: 'olderThanMs',
-        value: olderThanMs,
-      });
-    }
-    return await this.#submit(() => this.repo.pruneFinished(this.#seconds() - olderThanMs / 1000));
+    const olderThanMs = pruneAge(options);
+    return await this.#submit(() => runSync(prune(this.#tx, olderThanMs)));
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,221 @@
+/**
+ * The public-method shells every rollout store shares: checking and normalizing the arguments of a call
+ * before its read or write runs. A bad argument throws a coded error naming the field, the same on every
+ * backend.
+ */
+import { InvalidInputError } from '../../errors.ts';
+import { requireId, requireRolloutStatuses, requireWorkerStatuses } from '../normalize.ts';
+import { spanFromOtel } from '../otel.ts';
+import { normalizeLogic, normalizePage, type Page } from '../query.ts';
+import type {
+  AddOtelSpanOptions,
+  AttemptQuery,
+  AttemptSortField,
+  DequeueManyOptions,
+  ReadableSpanLike,
+  ResourcesQuery,
+  ResourcesSortField,
+  RolloutQuery,
+  RolloutSortField,
+  SpanInput,
+  SpanQuery,
+  SpanSortField,
+  UpdateWorkerOptions,
+  WaitForRolloutsOptions,
+  WorkerQuery,
+  WorkerSortField,
+} from '../types.ts';
+import type { ResourcesFilter, RolloutFilter, SpanFilter, WorkerFilter } from './repository.ts';
+
+const ROLLOUT_SORT: readonly RolloutSortField[] = [
+  'rolloutId',
+  'startTime',
+  'endTime',
+  'status',
+  'mode',
+  'resourcesId',
+];
+const ATTEMPT_SORT: readonly AttemptSortField[] = [
+  'sequenceId',
+  'startTime',
+  'endTime',
+  'status',
+  'attemptId',
+  'workerId',
+];
+const SPAN_SORT: readonly SpanSortField[] = [
+  'sequenceId',
+  'startTime',
+  'endTime',
+  'name',
+  'spanId',
+  'traceId',
+  'parentId',
+];
+const RESOURCES_SORT: readonly ResourcesSortField[] = ['resourcesId', 'createTime', 'updateTime', 'version'];
+const WORKER_SORT: readonly WorkerSortField[] = [
+  'workerId',
+  'status',
+  'lastHeartbeatTime',
+  'lastDequeueTime',
+  'lastBusyTime',
+  'lastIdleTime',
+];
+
+/** A checked page request and filter. */
+export interface Listing<F extends string, Filter> {
+  page: Page<F>;
+  filter: Filter;
+}
+
+/** `queryRollouts` arguments. */
+export function rolloutListing(query: RolloutQuery): Listing<RolloutSortField, RolloutFilter> {
+  const page = normalizePage(query, ROLLOUT_SORT, null);
+  if (query.statusIn) requireRolloutStatuses(query.statusIn, 'statusIn');
+  const filter = {
+    statusIn: query.statusIn ?? null,
+    rolloutIdIn: query.rolloutIdIn ?? null,
+    rolloutIdContains: query.rolloutIdContains ?? null,
+    logic: normalizeLogic(query.filterLogic),
+  };
+  return { page, filter };
+}
+
+/** `queryAttempts` arguments: the rollout id and the page (sequenceId order by default). */
+export function attemptPage(rolloutId: string, query: AttemptQuery): Page<AttemptSortField> {
+  requireId(rolloutId, 'rolloutId');
+  return normalizePage(query, ATTEMPT_SORT, 'sequenceId');
+}
+
+/** `querySpans` arguments (the rollout id is checked; `attemptId` stays on the query). */
+export function spanListing(rolloutId: string, query: SpanQuery): Listing<SpanSortField, SpanFilter> {
+  requireId(rolloutId, 'rolloutId');
+  const page = normalizePage(query, SPAN_SORT, 'sequenceId');
+  const filter = {
+    traceId: query.traceId ?? null,
+    traceIdContains: query.traceIdContains ?? null,
+    spanId: query.spanId ?? null,
+    spanIdContains: query.spanIdContains ?? null,
+    parentId: query.parentId ?? null,
+    parentIdContains: query.parentIdContains ?? null,
+    name: query.name ?? null,
+    nameContains: query.nameContains ?? null,
+    logic: normalizeLogic(query.filterLogic),
+  };
+  return { page, filter };
+}
+
+/** `queryResources` arguments. */
+export function resourcesListing(query: ResourcesQuery): Listing<ResourcesSortField, ResourcesFilter> {
+  const page = normalizePage(query, RESOURCES_SORT, null);
+  const filter = {
+    resourcesId: query.resourcesId ?? null,
+    resourcesIdContains: query.resourcesIdContains ?? null,
+  };
+  return { page, filter };
+}
+
+/** `queryWorkers` arguments. */
+export function workerListing(query: WorkerQuery): Listing<WorkerSortField, WorkerFilter> {
+  const page = normalizePage(query, WORKER_SORT, null);
+  if (query.statusIn) requireWorkerStatuses(query.statusIn, 'statusIn');
+  const filter = {
+    statusIn: query.statusIn ?? null,
+    workerIdContains: query.workerIdContains ?? null,
+    logic: normalizeLogic(query.filterLogic),
+  };
+  return { page, filter };
+}
+
+/** INVALID_INPUT unless `value` is an array (`requests`, `spans`). */
+export function requireArray(value: unknown, field: string): void {
+  if (!Array.isArray(value)) throw new InvalidInputError(`${field} must be an array`, { field });
+}
+
+/** An optional worker id (null when absent), checked. */
+export function optionalWorkerId(options: { workerId?: string | null } | undefined): string | null {
+  const workerId = options?.workerId ?? null;
+  if (workerId !== null) requireId(workerId, 'workerId');
+  return workerId;
+}
+
+/** `dequeueManyRollouts` arguments. */
+export function dequeueArguments(options: DequeueManyOptions): { limit: number; workerId: string | null } {
+  const limit = options.limit ?? 1;
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new InvalidInputError('limit must be an integer >= 0', { field: 'limit', value: limit });
+  }
+  return { limit, workerId: optionalWorkerId(options) };
+}
+
+/** `addOtelSpan` arguments, converted to a span input. */
+export function otelSpanInput(
+  rolloutId: string,
+  attemptId: string,
+  span: ReadableSpanLike,
+  options: AddOtelSpanOptions | undefined,
+): SpanInput {
+  requireId(rolloutId, 'rolloutId');
+  requireId(attemptId, 'attemptId');
+  if (typeof span?.spanContext !== 'function') {
+    throw new InvalidInputError('span must be an OpenTelemetry ReadableSpan (spanContext() is missing)', {
+      field: 'span',
+    });
+  }
+  return spanFromOtel(rolloutId, attemptId, span, options?.sequenceId);
+}
+
+/** `updateWorker` arguments: whether heartbeatStats was given, and its value. */
+export function heartbeatStats(
+  workerId: string,
+  options: UpdateWorkerOptions | undefined,
+): { given: boolean; value: Record<string, unknown> | null } {
+  requireId(workerId, 'workerId');
+  const stats = options?.heartbeatStats;
+  if (stats !== undefined && stats !== null && (typeof stats !== 'object' || Array.isArray(stats))) {
+    throw new InvalidInputError('heartbeatStats must be a plain object or null', {
+      field: 'heartbeatStats',
+    });
+  }
+  return { given: options !== undefined && 'heartbeatStats' in options, value: stats ?? null };
+}
+
+/** `waitForRollouts` arguments: the distinct ids in call order and the timeout. */
+export function waitArguments(options: WaitForRolloutsOptions): { ids: string[]; timeoutMs: number } {
+  const ids = options?.rolloutIds;
+  if (!Array.isArray(ids))
+    throw new InvalidInputError('rolloutIds must be an array', { field: 'rolloutIds' });
+  for (const id of ids) requireId(id, 'rolloutIds[]');
+  const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY;
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new InvalidInputError('timeoutMs must be a number of ms >= 0', {
+      field: 'timeoutMs',
+      value: timeoutMs,
+    });
+  }
+  return { ids: [...new Set(ids)], timeoutMs };
+}
+
+/** `pruneFinished` argument: the age in ms. */
+export function pruneAge(options: { olderThanMs?: unknown } | undefined): number {
+  const olderThanMs = options?.olderThanMs;
+  if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new InvalidInputError('olderThanMs must be a number of ms >= 0', {
+      field: 'olderThanMs',
+      value: olderThanMs,
+    });
+  }
+  return olderThanMs;
+}
+
+/** The health-check interval option, checked (ms; 0 = no timer). */
+export function healthCheckInterval(value: number | undefined, fallback: number): number {
+  const interval = value ?? fallback;
+  if (!Number.isFinite(interval) || interval < 0) {
+    throw new InvalidInputError('healthCheckIntervalMs must be a number of ms >= 0', {
+      field: 'healthCheckIntervalMs',
+      value: interval,
+    });
+  }
+  return interval;
+}
