@@ -1,7 +1,8 @@
 /**
  * `PostgresRolloutStore`: the rollout store for many server processes and machines sharing one PostgreSQL.
  *
- * - Every write is one transaction; the rules are the shared engine's, step for step (./transaction.ts).
+ * - Every write is one transaction running the shared write rules (../engine/writes.ts) with `runAsync`;
+ *   ./transaction.ts is what those rules see of the transaction (locking reads, the worker upsert).
  * - Group commit: writes submitted in the same event-loop turn share one transaction (one BEGIN/COMMIT and
  *   one WAL flush for many runners). If one of them fails, the transaction is rolled back and run again
  *   without it, so each call still succeeds or fails on its own. Several such batches run at once on
@@ -25,15 +26,39 @@ import pg, { type Pool, type PoolClient } from 'pg';
 import { checkSchemaName, MAX_IDENTIFIER_BYTES } from '../../drivers/postgres/identifiers.ts';
 import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
-  normalizeAttemptPatch,
-  normalizeResources,
-  normalizeRolloutPatch,
-  requireId,
-  requireRolloutStatuses,
-  requireWorkerStatuses,
-} from '../normalize.ts';
-import { spanFromOtel } from '../otel.ts';
-import { normalizeLogic, normalizePage } from '../query.ts';
+  attemptPage,
+  dequeueArguments,
+  healthCheckInterval,
+  heartbeatStats,
+  optionalWorkerId,
+  otelSpanInput,
+  pruneAge,
+  requireArray,
+  resourcesListing,
+  rolloutListing,
+  spanListing,
+  waitArguments,
+  workerListing,
+} from '../engine/arguments.ts';
+import { toAttempt, toAttempted, toRollout } from '../engine/rows.ts';
+import { addSpans, firstStored, writeResult } from '../engine/spanWrites.ts';
+import { runAsync, type Steps } from '../engine/steps.ts';
+import {
+  addResources,
+  dequeue,
+  enqueue,
+  idempotent,
+  nextSpanSequenceId,
+  prune,
+  startAttempt,
+  startRollout,
+  sweep,
+  updateAttempt,
+  updateResources,
+  updateRollout,
+  updateWorker,
+} from '../engine/writes.ts';
+import { normalizeAttemptPatch, normalizeResources, normalizeRolloutPatch, requireId } from '../normalize.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AddOtelSpanOptions,
@@ -41,7 +66,6 @@ import type {
   AttemptedRollout,
   AttemptPatch,
   AttemptQuery,
-  AttemptSortField,
   DequeueManyOptions,
   DequeueOptions,
   EnqueueRolloutRequest,
@@ -51,19 +75,16 @@ import type {
   PruneResult,
   ReadableSpanLike,
   ResourcesQuery,
-  ResourcesSortField,
   ResourcesUpdate,
   Rollout,
   RolloutPatch,
   RolloutQuery,
-  RolloutSortField,
   RolloutStore,
   RolloutStoreOptions,
   RolloutStoreStatistics,
   Span,
   SpanInput,
   SpanQuery,
-  SpanSortField,
   SpanWriteResult,
   StartAttemptOptions,
   StartRolloutRequest,
@@ -71,14 +92,13 @@ import type {
   WaitForRolloutsOptions,
   Worker,
   WorkerQuery,
-  WorkerSortField,
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
 import { FinishedRolloutListener } from './listener.ts';
 import { BufferedWrites, PostgresRolloutRepository, type Queryable } from './repository.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
-import { RolloutTransaction, toAttempt, toAttempted, toRollout } from './transaction.ts';
+import { RolloutTransaction } from './transaction.ts';
 
 /** Options of `PostgresRolloutStore`: a connection string or a pool, the schema, and the common options. */
 export interface PostgresRolloutStoreOptions extends RolloutStoreOptions {
@@ -96,41 +116,6 @@ export interface PostgresRolloutStoreOptions extends RolloutStoreOptions {
   /** Safety re-check of awaited rollouts, ms (default 30000): only matters if a notification was lost. */
   waitRecheckIntervalMs?: number;
 }
-
-const ROLLOUT_SORT: readonly RolloutSortField[] = [
-  'rolloutId',
-  'startTime',
-  'endTime',
-  'status',
-  'mode',
-  'resourcesId',
-];
-const ATTEMPT_SORT: readonly AttemptSortField[] = [
-  'sequenceId',
-  'startTime',
-  'endTime',
-  'status',
-  'attemptId',
-  'workerId',
-];
-const SPAN_SORT: readonly SpanSortField[] = [
-  'sequenceId',
-  'startTime',
-  'endTime',
-  'name',
-  'spanId',
-  'traceId',
-  'parentId',
-];
-const RESOURCES_SORT: readonly ResourcesSortField[] = ['resourcesId', 'createTime', 'updateTime', 'version'];
-const WORKER_SORT: readonly WorkerSortField[] = [
-  'workerId',
-  'status',
-  'lastHeartbeatTime',
-  'lastDequeueTime',
-  'lastBusyTime',
-  'lastIdleTime',
-];
 
 const DEFAULT_POOL_SIZE = 24;
 const DEFAULT_HEALTH_INTERVAL_MS = 1000;
@@ -250,13 +235,7 @@ export class PostgresRolloutStore implements RolloutStore {
       (ids) => this.#recheck(ids),
       () => this.#recheck(this.#waiters.waitedIds()),
     );
-    const interval = options.healthCheckIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
-    if (!Number.isFinite(interval) || interval < 0) {
-      throw new InvalidInputError('healthCheckIntervalMs must be a number of ms >= 0', {
-        field: 'healthCheckIntervalMs',
-        value: interval,
-      });
-    }
+    const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);
     if (interval > 0) this.#every(interval, () => this.#tick());
     const recheck = options.waitRecheckIntervalMs ?? DEFAULT_WAIT_RECHECK_MS;
     if (!Number.isFinite(recheck) || recheck <= 0) {
@@ -525,8 +504,13 @@ export class PostgresRolloutStore implements RolloutStore {
     );
   }
 
-  #write<T>(operation: string, options: WriteOptions | undefined, fn: Op<T>): Promise<T> {
-    return this.#submit((tx) => tx.idempotent(operation, options?.idempotencyKey, () => fn(tx)));
+  /** Submits a write rule for the next group commit, once per idempotency key (see `idempotent`). */
+  #write<T>(
+    operation: string,
+    options: WriteOptions | undefined,
+    rule: (tx: RolloutTransaction) => Steps<T>,
+  ): Promise<T> {
+    return this.#submit((tx) => runAsync(idempotent(tx, operation, options?.idempotencyKey, rule(tx))));
   }
 
   /** A write whose order against other queue writes of this store matters (enqueue, dequeue). */
@@ -575,7 +559,7 @@ export class PostgresRolloutStore implements RolloutStore {
         ]);
         if (rows[0]?.ok !== true) return;
       }
-      await tx.sweep(HEALTH_BATCH);
+      await runAsync(sweep(tx, HEALTH_BATCH));
     });
   }
 
@@ -612,21 +596,20 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async startRollout(request: StartRolloutRequest, options?: WriteOptions): Promise<AttemptedRollout> {
     await this.#healthCheck();
-    return this.#write('startRollout', options, (tx) => tx.startRollout(request));
+    return this.#write('startRollout', options, (tx) => startRollout(tx, request));
   }
 
   async enqueueRollout(request: EnqueueRolloutRequest, options?: WriteOptions): Promise<Rollout> {
     const [rollout] = await this.#inQueueOrder(() =>
-      this.#write('enqueueRollout', options, (tx) => tx.enqueue([request], 'request')),
+      this.#write('enqueueRollout', options, (tx) => enqueue(tx, [request], 'request')),
     );
     return rollout!;
   }
 
   async enqueueManyRollouts(requests: EnqueueRolloutRequest[], options?: WriteOptions): Promise<Rollout[]> {
-    if (!Array.isArray(requests))
-      throw new InvalidInputError('requests must be an array', { field: 'requests' });
+    requireArray(requests, 'requests');
     return this.#inQueueOrder(() =>
-      this.#write('enqueueManyRollouts', options, (tx) => tx.enqueue(requests, 'requests')),
+      this.#write('enqueueManyRollouts', options, (tx) => enqueue(tx, requests, 'requests')),
     );
   }
 
@@ -636,33 +619,20 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
-    const limit = options.limit ?? 1;
-    if (!Number.isInteger(limit) || limit < 0) {
-      throw new InvalidInputError('limit must be an integer >= 0', { field: 'limit', value: limit });
-    }
-    const workerId = options.workerId ?? null;
-    if (workerId !== null) requireId(workerId, 'workerId');
+    const { limit, workerId } = dequeueArguments(options);
     await this.#healthCheck();
-    return this.#inQueueOrder(() => this.#submit((tx) => tx.dequeue(limit, workerId)));
+    return this.#inQueueOrder(() => this.#submit((tx) => runAsync(dequeue(tx, limit, workerId))));
   }
 
   async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
     await this.#healthCheck();
-    const workerId = options?.workerId ?? null;
-    if (workerId !== null) requireId(workerId, 'workerId');
-    return this.#write('startAttempt', options, (tx) => tx.startAttempt(rolloutId, workerId));
+    const workerId = optionalWorkerId(options);
+    return this.#write('startAttempt', options, (tx) => startAttempt(tx, rolloutId, workerId));
   }
 
   async queryRollouts(query: RolloutQuery = {}): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
     await this.#healthCheck();
-    const page = normalizePage(query, ROLLOUT_SORT, null);
-    if (query.statusIn) requireRolloutStatuses(query.statusIn, 'statusIn');
-    const filter = {
-      statusIn: query.statusIn ?? null,
-      rolloutIdIn: query.rolloutIdIn ?? null,
-      rolloutIdContains: query.rolloutIdContains ?? null,
-      logic: normalizeLogic(query.filterLogic),
-    };
+    const { page, filter } = rolloutListing(query);
     return this.#read(async (q) => {
       const result = await this.#repo.queryRollouts(q, filter, page);
       // Latest attempts of the whole page in one query.
@@ -695,15 +665,14 @@ export class PostgresRolloutStore implements RolloutStore {
   async updateRollout(rolloutId: string, patch: RolloutPatch, options?: WriteOptions): Promise<Rollout> {
     await this.#healthCheck();
     const changes = normalizeRolloutPatch(patch);
-    return this.#write('updateRollout', options, (tx) => tx.updateRollout(rolloutId, changes));
+    return this.#write('updateRollout', options, (tx) => updateRollout(tx, rolloutId, changes));
   }
 
   // ---------------------------------------------------------------- attempts
 
   async queryAttempts(rolloutId: string, query: AttemptQuery = {}): Promise<PaginatedResult<Attempt>> {
     await this.#healthCheck();
-    requireId(rolloutId, 'rolloutId');
-    const page = normalizePage(query, ATTEMPT_SORT, 'sequenceId');
+    const page = attemptPage(rolloutId, query);
     const result = await this.#read((q) => this.#repo.queryAttempts(q, rolloutId, page));
     return { ...result, items: result.items.map(toAttempt) };
   }
@@ -728,18 +697,18 @@ export class PostgresRolloutStore implements RolloutStore {
     await this.#healthCheck();
     requireId(attemptId, 'attemptId');
     const changes = normalizeAttemptPatch(patch);
-    return this.#write('updateAttempt', options, (tx) => tx.updateAttempt(rolloutId, attemptId, changes));
+    return this.#write('updateAttempt', options, (tx) => updateAttempt(tx, rolloutId, attemptId, changes));
   }
 
   // ---------------------------------------------------------------- spans
 
   async addSpan(span: SpanInput, options?: WriteOptions): Promise<Span | null> {
-    return this.#write('addSpan', options, async (tx) => (await tx.addSpans([span])).stored[0] ?? null);
+    return this.#write('addSpan', options, (tx) => addSpans(tx, [span], firstStored));
   }
 
   async addManySpans(spans: SpanInput[], options?: WriteOptions): Promise<SpanWriteResult> {
-    if (!Array.isArray(spans)) throw new InvalidInputError('spans must be an array', { field: 'spans' });
-    return this.#write('addManySpans', options, async (tx) => (await tx.addSpans(spans)).result);
+    requireArray(spans, 'spans');
+    return this.#write('addManySpans', options, (tx) => addSpans(tx, spans, writeResult));
   }
 
   async addOtelSpan(
@@ -748,36 +717,17 @@ export class PostgresRolloutStore implements RolloutStore {
     span: ReadableSpanLike,
     options?: AddOtelSpanOptions,
   ): Promise<Span | null> {
-    requireId(rolloutId, 'rolloutId');
-    requireId(attemptId, 'attemptId');
-    if (typeof span?.spanContext !== 'function') {
-      throw new InvalidInputError('span must be an OpenTelemetry ReadableSpan (spanContext() is missing)', {
-        field: 'span',
-      });
-    }
-    return this.addSpan(spanFromOtel(rolloutId, attemptId, span, options?.sequenceId), options);
+    return this.addSpan(otelSpanInput(rolloutId, attemptId, span, options), options);
   }
 
   async getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number> {
     requireId(attemptId, 'attemptId');
-    return this.#submit((tx) => tx.nextSpanSequenceId(rolloutId));
+    return this.#submit((tx) => runAsync(nextSpanSequenceId(tx, rolloutId)));
   }
 
   async querySpans(rolloutId: string, query: SpanQuery = {}): Promise<PaginatedResult<Span>> {
     await this.#healthCheck();
-    requireId(rolloutId, 'rolloutId');
-    const page = normalizePage(query, SPAN_SORT, 'sequenceId');
-    const filter = {
-      traceId: query.traceId ?? null,
-      traceIdContains: query.traceIdContains ?? null,
-      spanId: query.spanId ?? null,
-      spanIdContains: query.spanIdContains ?? null,
-      parentId: query.parentId ?? null,
-      parentIdContains: query.parentIdContains ?? null,
-      name: query.name ?? null,
-      nameContains: query.nameContains ?? null,
-      logic: normalizeLogic(query.filterLogic),
-    };
+    const { page, filter } = spanListing(rolloutId, query);
     return this.#read(async (q) => {
       let attemptId = query.attemptId ?? null;
       if (attemptId === 'latest') {
@@ -792,7 +742,7 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async addResources(resources: NamedResources, options?: WriteOptions): Promise<ResourcesUpdate> {
     const checked = normalizeResources(resources);
-    return this.#write('addResources', options, (tx) => tx.addResources(checked));
+    return this.#write('addResources', options, (tx) => addResources(tx, checked));
   }
 
   async updateResources(
@@ -802,15 +752,11 @@ export class PostgresRolloutStore implements RolloutStore {
   ): Promise<ResourcesUpdate> {
     requireId(resourcesId, 'resourcesId');
     const checked = normalizeResources(resources);
-    return this.#write('updateResources', options, (tx) => tx.updateResources(resourcesId, checked));
+    return this.#write('updateResources', options, (tx) => updateResources(tx, resourcesId, checked));
   }
 
   async queryResources(query: ResourcesQuery = {}): Promise<PaginatedResult<ResourcesUpdate>> {
-    const page = normalizePage(query, RESOURCES_SORT, null);
-    const filter = {
-      resourcesId: query.resourcesId ?? null,
-      resourcesIdContains: query.resourcesIdContains ?? null,
-    };
+    const { page, filter } = resourcesListing(query);
     return this.#read((q) => this.#repo.queryResources(q, filter, page));
   }
 
@@ -827,13 +773,7 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async queryWorkers(query: WorkerQuery = {}): Promise<PaginatedResult<Worker>> {
     await this.#healthCheck();
-    const page = normalizePage(query, WORKER_SORT, null);
-    if (query.statusIn) requireWorkerStatuses(query.statusIn, 'statusIn');
-    const filter = {
-      statusIn: query.statusIn ?? null,
-      workerIdContains: query.workerIdContains ?? null,
-      logic: normalizeLogic(query.filterLogic),
-    };
+    const { page, filter } = workerListing(query);
     return this.#read((q) => this.#repo.queryWorkers(q, filter, page));
   }
 
@@ -844,35 +784,15 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async updateWorker(workerId: string, options?: UpdateWorkerOptions): Promise<Worker> {
-    requireId(workerId, 'workerId');
-    const stats = options?.heartbeatStats;
-    if (stats !== undefined && stats !== null && (typeof stats !== 'object' || Array.isArray(stats))) {
-      throw new InvalidInputError('heartbeatStats must be a plain object or null', {
-        field: 'heartbeatStats',
-      });
-    }
-    const given = options !== undefined && 'heartbeatStats' in options;
-    return this.#write('updateWorker', options, (tx) =>
-      tx.updateWorker(workerId, { given, value: stats ?? null }),
-    );
+    const stats = heartbeatStats(workerId, options);
+    return this.#write('updateWorker', options, (tx) => updateWorker(tx, workerId, stats));
   }
 
   // ---------------------------------------------------------------- waits, statistics, retention
 
   async waitForRollouts(options: WaitForRolloutsOptions): Promise<Rollout[]> {
-    const ids = options?.rolloutIds;
-    if (!Array.isArray(ids))
-      throw new InvalidInputError('rolloutIds must be an array', { field: 'rolloutIds' });
-    for (const id of ids) requireId(id, 'rolloutIds[]');
-    const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY;
-    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-      throw new InvalidInputError('timeoutMs must be a number of ms >= 0', {
-        field: 'timeoutMs',
-        value: timeoutMs,
-      });
-    }
+    const { ids: unique, timeoutMs } = waitArguments(options);
     await this.#healthCheck();
-    const unique = [...new Set(ids)];
     // LISTEN is active before the first read, so a rollout finishing after that read is always announced.
     if (timeoutMs > 0) {
       await this.#track(this.#ensureSchema().then(() => this.#listener.start())).catch((error: unknown) => {
@@ -925,14 +845,8 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async pruneFinished(options: PruneOptions): Promise<PruneResult> {
-    const olderThanMs = options?.olderThanMs;
-    if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-      throw new InvalidInputError('olderThanMs must be a number of ms >= 0', {
-        field: 'olderThanMs',
-        value: olderThanMs,
-      });
-    }
-    return this.#submit((tx) => tx.prune(olderThanMs));
+    const olderThanMs = pruneAge(options);
+    return this.#submit((tx) => runAsync(prune(tx, olderThanMs)));
   }
 
   /** Commits writes already submitted, stops timers and LISTEN, rejects pending waits with CLOSED, ends an owned pool. */
