@@ -4,54 +4,15 @@
  * process (NOTIFY inside the writing transaction, LISTEN in the waiting store), with no timer that could
  * have found it instead.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresRolloutStore } from '../../src/rollouts/index.ts';
+import { startLineChild } from '../support/lineChild.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 const WORKER = new URL('./fixtures/postgresWorker.ts', import.meta.url).pathname;
 const ROLLOUTS = 2000;
 const PROCESSES = 2;
 const CONSUMERS_PER_PROCESS = 8;
-
-interface Child {
-  child: ChildProcessWithoutNullStreams;
-  lines: string[];
-  ready: Promise<void>;
-  done: Promise<number>;
-}
-
-function startChild(args: string[]): Child {
-  const child = spawn(process.execPath, [WORKER, ...args]);
-  const lines: string[] = [];
-  let buffer = '';
-  let stderr = '';
-  let markReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let at = buffer.indexOf('\n');
-    while (at >= 0) {
-      const line = buffer.slice(0, at);
-      buffer = buffer.slice(at + 1);
-      if (line === 'ready') markReady();
-      else lines.push(line);
-      at = buffer.indexOf('\n');
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(code) : reject(new Error(`child ${args.join(' ')} exited ${code}: ${stderr}`)),
-    );
-  });
-  return { child, lines, ready, done };
-}
 
 const pgOk = await postgresAvailable();
 
@@ -73,7 +34,7 @@ describe.skipIf(!pgOk)('PostgresRolloutStore across two processes', () => {
       Array.from({ length: ROLLOUTS }, (_, i) => ({ input: i })),
     );
     const children = Array.from({ length: PROCESSES }, (_, i) =>
-      startChild([POSTGRES_URL, schema, 'dequeue', String(CONSUMERS_PER_PROCESS), `p${i}`]),
+      startLineChild(WORKER, [POSTGRES_URL, schema, 'dequeue', String(CONSUMERS_PER_PROCESS), `p${i}`]),
     );
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.child.stdin.write('go\n');
@@ -113,7 +74,7 @@ describe.skipIf(!pgOk)('PostgresRolloutStore across two processes', () => {
     const wait = store.waitForRollouts({ rolloutIds: [rollout.rolloutId], timeoutMs: 60_000 });
     // Let the wait register (LISTEN active, first read done) before the other process writes.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const child = startChild([POSTGRES_URL, schema, 'finish', rollout.rolloutId]);
+    const child = startLineChild(WORKER, [POSTGRES_URL, schema, 'finish', rollout.rolloutId]);
     await child.done;
     const [done] = await wait;
     expect(done).toMatchObject({ rolloutId: rollout.rolloutId, status: 'succeeded' });

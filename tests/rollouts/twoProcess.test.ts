@@ -2,51 +2,16 @@
  * Many consumers in two OS processes share one SQLite rollout store: every rollout is dequeued exactly
  * once (BEGIN IMMEDIATE serializes the queue head across processes).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteRolloutStore } from '../../src/rollouts/index.ts';
+import { startLineChild } from '../support/lineChild.ts';
 import { tempDir } from './backends.ts';
 
 const WORKER = new URL('./fixtures/dequeueWorker.ts', import.meta.url).pathname;
 const ROLLOUTS = 2000;
 const PROCESSES = 2;
 const CONSUMERS_PER_PROCESS = 8;
-
-function startChild(
-  path: string,
-  label: string,
-): { child: ChildProcessWithoutNullStreams; lines: string[]; ready: Promise<void>; done: Promise<number> } {
-  const child = spawn(process.execPath, [WORKER, path, String(CONSUMERS_PER_PROCESS), label]);
-  const lines: string[] = [];
-  let buffer = '';
-  let stderr = '';
-  let markReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let at = buffer.indexOf('\n');
-    while (at >= 0) {
-      const line = buffer.slice(0, at);
-      buffer = buffer.slice(at + 1);
-      if (line === 'ready') markReady();
-      else lines.push(line);
-      at = buffer.indexOf('\n');
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(code) : reject(new Error(`child ${label} exited ${code}: ${stderr}`)),
-    );
-  });
-  return { child, lines, ready, done };
-}
 
 describe('SqliteRolloutStore across two processes', () => {
   const temp = tempDir('agentstate-rollouts-2p-');
@@ -58,7 +23,9 @@ describe('SqliteRolloutStore across two processes', () => {
     const enqueued = await store.enqueueManyRollouts(
       Array.from({ length: ROLLOUTS }, (_, i) => ({ input: i })),
     );
-    const children = Array.from({ length: PROCESSES }, (_, i) => startChild(path, `p${i}`));
+    const children = Array.from({ length: PROCESSES }, (_, i) =>
+      startLineChild(WORKER, [path, String(CONSUMERS_PER_PROCESS), `p${i}`]),
+    );
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.child.stdin.write('go\n');
     await Promise.all(children.map((c) => c.done));
