@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { postgresFailure } from './postgres/failure.ts';
 import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { migrate } from './postgres/schema.ts';
@@ -194,30 +195,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
 
   // Turns driver and network failures into AgentStateErrors with a code; ours pass through.
   function failure(error: unknown, details: Record<string, unknown>): AgentStateError {
-    if (error instanceof AgentStateError) return error;
-    if (closed)
-      return new ClosedError(`the postgres store (schema ${schema}) was closed during the call`, details);
-    const e = error as { message?: string; code?: string };
-    const unavailable =
-      typeof e.code === 'string' &&
-      (e.code.startsWith('08') ||
-        [
-          '57P01',
-          '57P02',
-          '57P03',
-          '53300',
-          'ECONNREFUSED',
-          'ECONNRESET',
-          'ENOTFOUND',
-          'ETIMEDOUT',
-          'EPIPE',
-        ].includes(e.code));
-    return new AgentStateError(
-      unavailable ? 'UNAVAILABLE' : 'INTERNAL',
-      `postgres store (schema ${schema}): ${e.message ?? String(error)}`,
-      { ...details, schema, ...(e.code !== undefined && { pgCode: e.code }) },
-      { cause: error },
-    );
+    return postgresFailure(error, `postgres store (schema ${schema})`, closed, { ...details, schema });
   }
 
   type Queryable = Pick<PoolClient, 'query'>;

@@ -23,8 +23,9 @@
  */
 import { createHash } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
+import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { checkSchemaName, MAX_IDENTIFIER_BYTES } from '../../drivers/postgres/identifiers.ts';
-import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
   dequeueArguments,
@@ -473,35 +474,9 @@ export class PostgresRolloutStore implements RolloutStore {
 
   /** Driver and network failures become AgentStateErrors with a code (as the document driver does); ours pass. */
   #wrap(error: unknown): AgentStateError {
-    if (error instanceof AgentStateError) return error;
-    const details = { schema: this.schema };
-    if (this.#closing) {
-      return new ClosedError(
-        `the postgres rollout store (schema ${this.schema}) was closed during the call`,
-        details,
-      );
-    }
-    const e = error as { message?: string; code?: string };
-    const unavailable =
-      typeof e.code === 'string' &&
-      (e.code.startsWith('08') ||
-        [
-          '57P01',
-          '57P02',
-          '57P03',
-          '53300',
-          'ECONNREFUSED',
-          'ECONNRESET',
-          'ENOTFOUND',
-          'ETIMEDOUT',
-          'EPIPE',
-        ].includes(e.code));
-    return new AgentStateError(
-      unavailable ? 'UNAVAILABLE' : 'INTERNAL',
-      `postgres rollout store (schema ${this.schema}): ${e.message ?? String(error)}`,
-      { ...details, ...(e.code !== undefined && { pgCode: e.code }) },
-      { cause: error },
-    );
+    return postgresFailure(error, `postgres rollout store (schema ${this.schema})`, this.#closing, {
+      schema: this.schema,
+    });
   }
 
   /** Submits a write rule for the next group commit, once per idempotency key (see `idempotent`). */

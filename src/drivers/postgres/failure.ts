@@ -1,0 +1,39 @@
+import { AgentStateError, ClosedError } from '../../errors.ts';
+
+// SQLSTATE class 08 (connection exceptions), admin/crash shutdown, cannot connect now, too many
+// connections, and the socket errors pg passes through: the server is unreachable, not the call wrong.
+const UNAVAILABLE_CODES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
+
+/**
+ * Turns a pg driver or network failure into an AgentStateError with a code: CLOSED when the store was
+ * closed during the call, UNAVAILABLE when the server cannot be reached, INTERNAL otherwise (with the
+ * SQLSTATE as `pgCode`). AgentStateErrors pass through unchanged. `what` names the store in messages.
+ */
+export function postgresFailure(
+  error: unknown,
+  what: string,
+  closed: boolean,
+  details: Record<string, unknown>,
+): AgentStateError {
+  if (error instanceof AgentStateError) return error;
+  if (closed) return new ClosedError(`the ${what} was closed during the call`, details);
+  const e = error as { message?: string; code?: string };
+  const unavailable =
+    typeof e.code === 'string' && (e.code.startsWith('08') || UNAVAILABLE_CODES.has(e.code));
+  return new AgentStateError(
+    unavailable ? 'UNAVAILABLE' : 'INTERNAL',
+    `${what}: ${e.message ?? String(error)}`,
+    { ...details, ...(e.code !== undefined && { pgCode: e.code }) },
+    { cause: error },
+  );
+}
