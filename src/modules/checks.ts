@@ -22,11 +22,16 @@ export function requirePositive(value: unknown, name: string): asserts value is 
   }
 }
 
+/** Whether `value` is a plain object: an object literal or `Object.create(null)`, not an array or instance. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 /** Throws `INVALID_INPUT` unless `value` is a plain object (a message, a context entry). */
 export function requirePlainObject(value: unknown, name: string): asserts value is Record<string, unknown> {
-  const proto: unknown =
-    value !== null && typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
-  if (Array.isArray(value) || (proto !== Object.prototype && proto !== null)) {
+  if (!isPlainObject(value)) {
     throw new InvalidInputError(`${name} must be a plain object`, { [name]: typeof value });
   }
 }

@@ -1,5 +1,6 @@
 /** Structural difference between two saved states (snapshots or `stateDict()` results). */
 import { type Codec, indexPath, type JsonValue, propertyPath } from '../codec/index.ts';
+import { TAG } from '../codec/tags.ts';
 
 /** One difference: a value added, removed or changed at `path` (`$.memory.items[3]`). */
 export interface StateDifference {
@@ -12,8 +13,6 @@ export interface StateDifference {
   /** The value after (absent for `removed`). */
   after?: unknown;
 }
-
-const TAG = '$t';
 
 /**
  * Compares two states. Both are encoded with the codec first, so a Date, Map or registered class compares

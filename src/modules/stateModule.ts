@@ -19,6 +19,7 @@
 import { type Codec, codec as defaultCodec, propertyPath, setOwn } from '../codec/index.ts';
 import { InvalidInputError, UnknownKeyError, UnsupportedValueError } from '../errors.ts';
 import { checkAttributeValue, type StateAttributeOptions } from './attributeCheck.ts';
+import { isPlainObject } from './checks.ts';
 
 /** Called after a registered attribute is assigned: `(attribute, oldValue, newValue)`. */
 export type StateChangeListener = (attribute: string, oldValue: unknown, newValue: unknown) => void;
@@ -371,12 +372,6 @@ function convertIn(options: StateAttributeOptions, data: unknown, path: string):
       { cause: error },
     );
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 function describe(value: unknown): string {
