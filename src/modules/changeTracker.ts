@@ -142,8 +142,7 @@ export class StateChangeTracker {
     const tracked = this.#get(moduleId);
     const createdAt = this.#now();
     const snapshotName = name ?? `${new Date(createdAt).toISOString()}#${++this.#sequence}`;
-    const codec = tracked.module.stateCodec();
-    const state = codec.encode(tracked.module.stateDict());
+    const state = tracked.module.encodedStateDict();
     tracked.snapshots.delete(snapshotName);
     tracked.snapshots.set(snapshotName, { state, createdAt });
     if (tracked.snapshots.size > this.#maxSnapshots) {
@@ -195,9 +194,7 @@ export class StateChangeTracker {
     const codec = tracked.module.stateCodec();
     const before = this.#snapshot(tracked, moduleId, from).state;
     const after =
-      to === undefined
-        ? codec.encode(tracked.module.stateDict())
-        : this.#snapshot(tracked, moduleId, to).state;
+      to === undefined ? tracked.module.encodedStateDict() : this.#snapshot(tracked, moduleId, to).state;
     return diffEncodedStates(before, after, codec);
   }
 

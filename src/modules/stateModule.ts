@@ -16,7 +16,7 @@
  * `stateDict()` or `loadStateDict()` runs is one, at any depth. Keep a module out of the state by holding it
  * in a `#private` field or a non-enumerable property (a back-reference to a parent, for example).
  */
-import { type Codec, codec as defaultCodec, propertyPath, setOwn } from '../codec/index.ts';
+import { type Codec, codec as defaultCodec, type JsonValue, propertyPath, setOwn } from '../codec/index.ts';
 import { InvalidInputError, UnknownKeyError, UnsupportedValueError } from '../errors.ts';
 import { checkAttributeValue, type StateAttributeOptions } from './attributeCheck.ts';
 import { isPlainObject } from './checks.ts';
@@ -172,7 +172,15 @@ export class StateModule {
    * later, does not affect the other.
    */
   stateDict(): Record<string, unknown> {
-    return this.#collect('$', new Set());
+    return this.#collect('$', new Set(), undefined);
+  }
+
+  /**
+   * `stateCodec().encode(stateDict())`, in one pass: the encoded form is already detached, so the values
+   * are not first copied through the codec (which `stateDict` does) only to be encoded again.
+   */
+  encodedStateDict(): JsonValue {
+    return this.#codec.encode(this.#collect('$', new Set(), this.#codec));
   }
 
   /**
@@ -270,18 +278,22 @@ export class StateModule {
     this.#heal();
   }
 
-  #collect(path: string, ancestors: Set<StateModule>): Record<string, unknown> {
+  // `encodingWith`: the codec that will encode the result. A module with that same codec skips the copy;
+  // one with another codec still copies, since its own codec must be the one to refuse what it cannot store.
+  #collect(
+    path: string,
+    ancestors: Set<StateModule>,
+    encodingWith: Codec | undefined,
+  ): Record<string, unknown> {
     this.#enter(path, ancestors);
+    const copy = this.#codec !== encodingWith;
     const out: Record<string, unknown> = {};
     for (const [key, child] of this.#nested())
-      setOwn(out, key, child.#collect(propertyPath(path, key), ancestors));
+      setOwn(out, key, child.#collect(propertyPath(path, key), ancestors, encodingWith));
     for (const [attr, registration] of this.#registry) {
       const attrPath = path === '$' ? registration.rootPath : propertyPath(path, attr);
-      setOwn(
-        out,
-        attr,
-        this.#copy(convertOut(registration.options, this.#values.get(attr), attrPath), attrPath),
-      );
+      const value = convertOut(registration.options, this.#values.get(attr), attrPath);
+      setOwn(out, attr, copy ? this.#copy(value, attrPath) : value);
     }
     ancestors.delete(this);
     return out;

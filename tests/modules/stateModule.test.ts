@@ -46,6 +46,19 @@ describe('StateModule', () => {
     expect(root.registeredAttributes()).toEqual(['count', 'when']);
   });
 
+  it('encodedStateDict is the codec encoding of stateDict, detached from the live values', () => {
+    const root = new Root();
+    root.middle.leaf.value = 7;
+    const encoded = root.encodedStateDict();
+    expect(encoded).toEqual(root.stateCodec().encode(root.stateDict()));
+    root.middle.leaf.tags.add('b');
+    expect(root.stateCodec().decode(encoded)).toEqual({
+      middle: { leaf: { value: 7, tags: new Set(['a']) }, name: 'middle' },
+      count: 0,
+      when: '1970-01-01T00:00:00.000Z',
+    });
+  });
+
   it('stateDict puts nested modules first (at any depth), then registered attributes', () => {
     const root = new Root();
     root.middle.leaf.value = 7;
@@ -431,5 +444,34 @@ describe('custom codec', () => {
     expect(() => new WithPoint()).toThrow(
       expect.objectContaining({ details: expect.objectContaining({ path: '$.at' }) }),
     );
+  });
+
+  it('encodedStateDict still has a nested module with another codec refuse what only the outer codec stores', () => {
+    class Point {
+      x = 1;
+    }
+    const codec = new Codec().register('Point', {
+      class: Point,
+      encode: (p: Point) => p.x,
+      decode: (x: number) => Object.assign(new Point(), { x }),
+    });
+    class Inner extends StateModule {
+      at: unknown = null;
+      constructor() {
+        super();
+        this.registerState('at');
+      }
+    }
+    class Outer extends StateModule {
+      inner = new Inner();
+      constructor() {
+        super({ codec });
+      }
+    }
+    const outer = new Outer();
+    outer.inner.at = new Point();
+    const refusal = expect.objectContaining({ details: expect.objectContaining({ path: '$.inner.at' }) });
+    expect(() => outer.stateDict()).toThrow(refusal);
+    expect(() => outer.encodedStateDict()).toThrow(refusal);
   });
 });
