@@ -1,26 +1,25 @@
 import { readFile } from 'node:fs/promises';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, CorruptStateError } from '../errors.ts';
-import { type FsCore, type IndexEntry, releaseCore, retainCore } from './fs/core.ts';
+import { type FsCore, type IndexEntry, isMissing, releaseCore, retainCore } from './fs/core.ts';
 import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument, parseDocument } from './fs/envelope.ts';
 import { checkFsId } from './fs/fileNames.ts';
 import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
-import { decodeCursor, encodeCursor } from './shared/cursor.ts';
-import { defineLazyValue } from './shared/lazyValue.ts';
-import { revisionConflict } from './shared/revisionConflict.ts';
+import { encodeCursor } from './shared/cursor.ts';
+import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
+import { checkRevision } from './shared/revisionConflict.ts';
 import {
   checkBatch,
   checkDeleteOptions,
-  checkId,
-  checkListOptions,
-  checkNamespace,
+  checkDocumentKey,
+  checkList,
   checkPutOptions,
+  checkWatchNamespace,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
   BatchResult,
-  ChangeEvent,
   ChangeListener,
   DeleteOptions,
   DocumentStore,
@@ -64,8 +63,6 @@ const READ_PARALLELISM = 16;
 function warnCorruption(error: CorruptStateError): void {
   process.emitWarning(`agentstate: ${error.message}`, { code: 'AGENTSTATE_CORRUPT_FILE' });
 }
-
-const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
 
 /**
  * A `DocumentStore` in a directory: `<dir>/<namespace>/<id>.jsonl`, one file per document, names made
@@ -118,13 +115,12 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
   }
 
   function checkDocument(namespace: string, id: string): void {
-    checkNamespace(namespace);
-    checkId(id, namespace);
+    checkDocumentKey(namespace, id);
     checkFsId(id, namespace);
   }
 
   function prepare(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
-    const encoded = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    const encoded = codec.encode(value, valuePath(namespace, id));
     return {
       encoded,
       text: JSON.stringify(encoded),
@@ -267,9 +263,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
           writable(core);
           t = now();
           const current = core.live(namespace, id, t);
-          const expected = opts?.expectedRevision;
-          if (expected !== undefined && expected !== (current?.revision ?? 0))
-            throw revisionConflict(namespace, id, expected, current?.revision ?? 0);
+          checkRevision(namespace, id, opts?.expectedRevision, current?.revision ?? 0);
           entry = nextEntry(current, t, opts);
           await core.writeDocument(
             namespace,
@@ -281,17 +275,13 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
           release();
         }
         core.hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-        return defineLazyValue(
-          {
-            namespace,
-            id,
-            ...entry,
-            updatedAt: t,
-            ...(prepared.metadata !== undefined && {
-              metadata: codec.decode(prepared.metadata) as Record<string, unknown>,
-            }),
-          },
-          () => codec.decode(prepared.encoded) as V,
+        return putResult<V>(
+          codec,
+          namespace,
+          id,
+          { ...entry, updatedAt: t },
+          prepared.encoded,
+          prepared.metadata,
         );
       });
     },
@@ -306,9 +296,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
         try {
           writable(core);
           revision = core.live(namespace, id, now())?.revision ?? 0;
-          const expected = opts?.expectedRevision;
-          if (expected !== undefined && expected !== revision)
-            throw revisionConflict(namespace, id, expected, revision);
+          checkRevision(namespace, id, opts?.expectedRevision, revision);
           if (revision === 0) return false;
           await core.deleteDocument(namespace, id);
           core.remove(namespace, id);
@@ -322,10 +310,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
 
     list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
       return run(async (core) => {
-        checkNamespace(namespace);
-        const limit = checkListOptions(opts, namespace);
-        const after = decodeCursor(opts?.cursor, namespace);
-        const prefix = opts?.prefix ?? '';
+        const { limit, after, prefix } = checkList(namespace, opts);
         const t = now();
         const ids = core.sortedIds(namespace);
         // Binary search for the first id that can be on this page.
@@ -360,8 +345,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
         );
         writable(core);
         const release = await core.mutex.lock(operations.map((op) => key(op.namespace, op.id)));
-        const events: ChangeEvent[] = [];
-        const results: BatchResult['results'] = [];
+        const revisions: number[] = [];
         try {
           writable(core);
           const t = now();
@@ -373,24 +357,19 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
             const seen = pending.get(k);
             const current = seen === undefined ? core.live(op.namespace, op.id, t) : (seen ?? undefined);
             const revision = current?.revision ?? 0;
-            const expected = op.options?.expectedRevision;
-            if (expected !== undefined && expected !== revision)
-              throw revisionConflict(op.namespace, op.id, expected, revision);
+            checkRevision(op.namespace, op.id, op.options?.expectedRevision, revision);
             const p = prepared[i];
             if (op.type === 'put' && p) {
               const entry = nextEntry(current, t, op.options);
               pending.set(k, entry);
               const content = formatDocument(header(op.namespace, op.id, entry, t, p), p.text);
               finals.set(k, { namespace: op.namespace, id: op.id, content, entry });
-              events.push({ type: 'put', namespace: op.namespace, id: op.id, revision: entry.revision });
-              results.push({ namespace: op.namespace, id: op.id, revision: entry.revision });
+              revisions.push(entry.revision);
             } else {
               pending.set(k, null);
-              if (revision > 0) {
+              if (revision > 0)
                 finals.set(k, { namespace: op.namespace, id: op.id, content: null, entry: null });
-                events.push({ type: 'delete', namespace: op.namespace, id: op.id, revision });
-              }
-              results.push({ namespace: op.namespace, id: op.id, revision: null, deleted: revision > 0 });
+              revisions.push(revision);
             }
           });
           // Phase 2: write the final state of every touched document, all or nothing.
@@ -403,6 +382,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
         } finally {
           release();
         }
+        const { results, events } = batchOutcome(operations, revisions);
         for (const event of events) core.hub.emit(event);
         return { results };
       });
@@ -410,7 +390,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
 
     watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
       return run(async (core) => {
-        if (namespace !== '*') checkNamespace(namespace);
+        checkWatchNamespace(namespace);
         const inner = core.hub.subscribe(namespace, listener);
         const subscription: Subscription = {
           close: async () => {

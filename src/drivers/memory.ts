@@ -1,22 +1,21 @@
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { encodeCursor } from './shared/cursor.ts';
+import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
-import { defineLazyValue } from './shared/lazyValue.ts';
-import { revisionConflict } from './shared/revisionConflict.ts';
+import { checkRevision } from './shared/revisionConflict.ts';
 import {
   checkBatch,
   checkDeleteOptions,
-  checkId,
-  checkListOptions,
-  checkNamespace,
+  checkDocumentKey,
+  checkList,
   checkPutOptions,
+  checkWatchNamespace,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
   BatchResult,
-  ChangeEvent,
   ChangeListener,
   DeleteOptions,
   DocumentStore,
@@ -34,7 +33,8 @@ interface Entry {
   revision: number;
   createdAt: number;
   updatedAt: number;
-  metadata?: Record<string, unknown>;
+  // Encoded too, and decoded on every read: each caller gets its own copy.
+  metadata?: JsonValue;
   expiresAt?: number;
 }
 
@@ -62,19 +62,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     return entry;
   }
 
-  // `lazy`: decode the value on first read (see defineLazyValue), for `put` results that callers often drop.
-  function toDocument<V>(namespace: string, id: string, entry: Entry, lazy = false): StoredDocument<V> {
-    const fields = {
+  function toDocument<V>(namespace: string, id: string, entry: Entry): StoredDocument<V> {
+    return {
       namespace,
       id,
+      value: codec.decode(entry.encoded) as V,
       revision: entry.revision,
       createdAt: entry.createdAt,
       updatedAt: entry.updatedAt,
-      ...(entry.metadata && { metadata: structuredClone(entry.metadata) }),
+      ...(entry.metadata !== undefined && {
+        metadata: codec.decode(entry.metadata) as Record<string, unknown>,
+      }),
       ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
     };
-    const decode = () => codec.decode(entry.encoded) as V;
-    return lazy ? defineLazyValue(fields, decode) : { ...fields, value: decode() };
   }
 
   // Validates and prepares a put without changing anything, so a batch can check every op first.
@@ -86,21 +86,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     pending: Map<string, number>,
   ): Entry {
     const key = `${namespace}\0${id}`;
-    const current = pending.has(key) ? pending.get(key)! : (live(namespace, id)?.revision ?? 0);
-    if (opts?.expectedRevision !== undefined && opts.expectedRevision !== current)
-      throw revisionConflict(namespace, id, opts.expectedRevision, current);
-    const encoded = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    const existing = live(namespace, id);
+    const current = pending.has(key) ? pending.get(key)! : (existing?.revision ?? 0);
+    checkRevision(namespace, id, opts?.expectedRevision, current);
+    const encoded = codec.encode(value, valuePath(namespace, id));
     const t = now();
-    const previous = current > 0 ? live(namespace, id) : undefined;
     pending.set(key, current + 1);
     return {
       encoded,
       revision: current + 1,
-      createdAt: previous && current === previous.revision ? previous.createdAt : t,
+      // Kept only when this put replaces the stored document itself (not one the batch deleted or wrote).
+      createdAt: existing && current === existing.revision ? existing.createdAt : t,
       updatedAt: t,
-      ...(opts?.metadata && {
-        metadata: codec.decode(codec.encode(opts.metadata)) as Record<string, unknown>,
-      }),
+      ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
       ...(opts?.ttlMs !== undefined && { expiresAt: t + opts.ttlMs }),
     };
   }
@@ -123,8 +121,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
   ): number {
     const key = `${namespace}\0${id}`;
     const current = pending.has(key) ? pending.get(key)! : (live(namespace, id)?.revision ?? 0);
-    if (opts?.expectedRevision !== undefined && opts.expectedRevision !== current)
-      throw revisionConflict(namespace, id, opts.expectedRevision, current);
+    checkRevision(namespace, id, opts?.expectedRevision, current);
     pending.set(key, 0);
     return current;
   }
@@ -151,27 +148,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
 
     async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       const entry = live(namespace, id);
       return entry && toDocument<V>(namespace, id, entry);
     },
 
     async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       checkPutOptions(opts, namespace, id);
       const entry = preparePut(namespace, id, value, opts, new Map());
       commitPut(namespace, id, entry);
       hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-      return toDocument<V>(namespace, id, entry, true);
+      return putResult<V>(codec, namespace, id, entry, entry.encoded, entry.metadata);
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       checkDeleteOptions(opts, namespace, id);
       const revision = prepareDelete(namespace, id, opts, new Map());
       if (revision === 0) return false;
@@ -182,10 +176,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
 
     async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
       open();
-      checkNamespace(namespace);
-      const limit = checkListOptions(opts, namespace);
-      const after = decodeCursor(opts?.cursor, namespace);
-      const prefix = opts?.prefix ?? '';
+      const { limit, after, prefix } = checkList(namespace, opts);
       const t = now();
       const map = namespaces.get(namespace);
       if (!map) return { items: [] };
@@ -211,26 +202,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
           ? { op, entry: preparePut(op.namespace, op.id, op.value, op.options, pending), revision: 0 }
           : { op, entry: undefined, revision: prepareDelete(op.namespace, op.id, op.options, pending) },
       );
-      const events: ChangeEvent[] = [];
-      const results: BatchResult['results'] = prepared.map(({ op, entry, revision }) => {
+      const revisions = prepared.map(({ op, entry, revision }) => {
         if (entry) {
           commitPut(op.namespace, op.id, entry);
-          events.push({ type: 'put', namespace: op.namespace, id: op.id, revision: entry.revision });
-          return { namespace: op.namespace, id: op.id, revision: entry.revision };
+          return entry.revision;
         }
-        if (revision > 0) {
-          namespaces.get(op.namespace)?.delete(op.id);
-          events.push({ type: 'delete', namespace: op.namespace, id: op.id, revision });
-        }
-        return { namespace: op.namespace, id: op.id, revision: null, deleted: revision > 0 };
+        if (revision > 0) namespaces.get(op.namespace)?.delete(op.id);
+        return revision;
       });
+      const { results, events } = batchOutcome(operations, revisions);
       for (const event of events) hub.emit(event);
       return { results };
     },
 
     async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
       open();
-      if (namespace !== '*') checkNamespace(namespace);
+      checkWatchNamespace(namespace);
       return hub.subscribe(namespace, listener);
     },
 

@@ -1,24 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { type AgentStateError, ClosedError, InvalidInputError } from '../errors.ts';
 import { postgresFailure } from './postgres/failure.ts';
 import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { migrate } from './postgres/schema.ts';
 import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/statements.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { encodeCursor } from './shared/cursor.ts';
+import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { defineLazyValue } from './shared/lazyValue.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import {
   checkBatch,
   checkDeleteOptions,
-  checkId,
-  checkListOptions,
-  checkNamespace,
+  checkDocumentKey,
+  checkList,
   checkPutOptions,
+  checkWatchNamespace,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
@@ -149,7 +149,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   const now = (): number => Math.floor(clock());
 
   function encodePut(namespace: string, id: string, value: unknown, opts: PutOptions | undefined, t: number) {
-    const valueJson = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    const valueJson = codec.encode(value, valuePath(namespace, id));
     const metadataJson = opts?.metadata === undefined ? undefined : codec.encode(opts.metadata, '$.metadata');
     const encoded: EncodedPut = {
       valueJson,
@@ -164,18 +164,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   }
 
   function parseStored(text: string, namespace: string, id: string, column: string): unknown {
-    try {
-      return codec.parse(text);
-    } catch (error) {
-      if (error instanceof CorruptStateError) {
-        throw new CorruptStateError(
-          `stored ${column} of ${namespace}/${id} in schema ${schema} is not valid JSON; the row is left as is`,
-          { namespace, id, schema, column },
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+    return codec.decode(parseStoredJson(text, namespace, id, column, `schema ${schema}`, { schema }));
   }
 
   function rowToDocument<V>(namespace: string, id: string, row: DocumentRow): StoredDocument<V> {
@@ -289,8 +278,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
 
     async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       try {
         await ready();
         const { rows } = await pool.query<DocumentRow>(sql.get, [namespace, idKey(id), now()]);
@@ -302,8 +290,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
 
     async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       checkPutOptions(opts, namespace, id);
       const t = now();
       const encoded = encodePut(namespace, id, value, opts, t);
@@ -319,20 +306,13 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
           throw error;
         }
         await own;
-        // Decoding builds fresh objects: the caller's value and the returned one never share state.
-        return defineLazyValue(
-          {
-            namespace,
-            id,
-            revision: written.revision,
-            createdAt: written.createdAt,
-            updatedAt: t,
-            ...(encoded.metadataJson !== undefined && {
-              metadata: codec.decode(encoded.metadataJson) as Record<string, unknown>,
-            }),
-            ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }),
-          },
-          () => codec.decode(encoded.valueJson) as V,
+        return putResult<V>(
+          codec,
+          namespace,
+          id,
+          { ...written, updatedAt: t, ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }) },
+          encoded.valueJson,
+          encoded.metadataJson,
         );
       } catch (error) {
         throw failure(error, { operation: 'put', namespace, id });
@@ -341,8 +321,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       checkDeleteOptions(opts, namespace, id);
       const mySeq = ++seq;
       try {
@@ -365,10 +344,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
 
     async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
       open();
-      checkNamespace(namespace);
-      const limit = checkListOptions(opts, namespace);
-      const after = decodeCursor(opts?.cursor, namespace);
-      const prefix = opts?.prefix ?? '';
+      const { limit, after, prefix } = checkList(namespace, opts);
       const params: unknown[] = [namespace, now()];
       const where = ['namespace = $1', '(expires_at IS NULL OR expires_at > $2::bigint)'];
       if (after !== undefined) {
@@ -419,7 +395,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         await ready();
         client = await pool.connect();
         await client.query('BEGIN');
-        const results: BatchResult['results'] = [];
+        const revisions: number[] = [];
         for (const [index, op] of operations.entries()) {
           const mySeq = ++seq;
           if (op.type === 'put') {
@@ -433,7 +409,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
               mySeq,
             );
             seqs.push(mySeq);
-            results.push({ namespace: op.namespace, id: op.id, revision: written.revision });
+            revisions.push(written.revision);
           } else {
             const revision = await writeDelete(
               client,
@@ -444,7 +420,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
               mySeq,
             );
             if (revision > 0) seqs.push(mySeq);
-            results.push({ namespace: op.namespace, id: op.id, revision: null, deleted: revision > 0 });
+            revisions.push(revision);
           }
         }
         // Notifications of one transaction arrive in order, so the last one stands for all of them.
@@ -457,7 +433,8 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
           throw error;
         }
         await own;
-        return { results };
+        // Watchers get the events through NOTIFY (see ChannelListener), so only the results are used here.
+        return { results: batchOutcome(operations, revisions).results };
       } catch (error) {
         if (client) {
           await client.query('ROLLBACK').catch((rollbackError: unknown) => {
@@ -472,7 +449,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
 
     async watch(namespace: string, listenerFn): Promise<Subscription> {
       open();
-      if (namespace !== '*') checkNamespace(namespace);
+      checkWatchNamespace(namespace);
       try {
         await listener.start();
       } catch (error) {

@@ -2,19 +2,25 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { ClosedError, CorruptStateError, TimeoutError } from '../errors.ts';
+import { ClosedError, TimeoutError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { decodeCursor, encodeCursor } from './shared/cursor.ts';
+import { encodeCursor } from './shared/cursor.ts';
+import {
+  batchOutcome,
+  parseStoredJson,
+  putResult,
+  valuePath,
+  type WrittenFields,
+} from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { defineLazyValue } from './shared/lazyValue.ts';
-import { revisionConflict } from './shared/revisionConflict.ts';
+import { checkRevision } from './shared/revisionConflict.ts';
 import {
   checkBatch,
   checkDeleteOptions,
-  checkId,
-  checkListOptions,
-  checkNamespace,
+  checkDocumentKey,
+  checkList,
   checkPutOptions,
+  checkWatchNamespace,
 } from './shared/validate.ts';
 import { SqliteChangeLog } from './sqlite/changeLog.ts';
 import {
@@ -103,13 +109,6 @@ interface PreparedDelete {
   id: string;
   key: Buffer;
   options?: DeleteOptions;
-}
-
-interface Written {
-  revision: number;
-  createdAt: number;
-  updatedAt: number;
-  expiresAt?: number;
 }
 
 const NO_KEY = Buffer.alloc(0);
@@ -211,16 +210,8 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     }
   }
 
-  function decodeJson(text: string, namespace: string, id: string, column: string): JsonValue {
-    try {
-      return JSON.parse(text) as JsonValue;
-    } catch (error) {
-      throw new CorruptStateError(
-        `the stored ${column} of ${namespace}/${id} in SQLite table ${table} is not valid JSON; the row is left untouched`,
-        { namespace, id, table, column },
-        { cause: error },
-      );
-    }
+  function decodeJson(text: string, namespace: string, id: string, column: string): unknown {
+    return codec.decode(parseStoredJson(text, namespace, id, column, `SQLite table ${table}`, { table }));
   }
 
   function toDocument<V>(namespace: string, row: DocumentRow): StoredDocument<V> {
@@ -228,22 +219,19 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     return {
       namespace,
       id,
-      value: codec.decode(decodeJson(row.value, namespace, id, 'value')) as V,
+      value: decodeJson(row.value, namespace, id, 'value') as V,
       revision: row.revision,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       ...(row.metadata !== null && {
-        metadata: codec.decode(decodeJson(row.metadata, namespace, id, 'metadata')) as Record<
-          string,
-          unknown
-        >,
+        metadata: decodeJson(row.metadata, namespace, id, 'metadata') as Record<string, unknown>,
       }),
       ...(row.expires_at !== null && { expiresAt: row.expires_at }),
     };
   }
 
   function preparePut(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
-    const encoded = codec.encode(value, `$[${JSON.stringify(`${namespace}/${id}`)}]`);
+    const encoded = codec.encode(value, valuePath(namespace, id));
     return {
       type: 'put',
       namespace,
@@ -257,12 +245,10 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   }
 
   // Runs inside a transaction: the revision read and the write see the same committed state.
-  function applyPut(p: PreparedPut, t: number): Written {
+  function applyPut(p: PreparedPut, t: number): WrittenFields {
     const current = selectCurrent.get(p.namespace, p.key, t);
     const revision = current?.revision ?? 0;
-    const expected = p.options?.expectedRevision;
-    if (expected !== undefined && expected !== revision)
-      throw revisionConflict(p.namespace, p.id, expected, revision);
+    checkRevision(p.namespace, p.id, p.options?.expectedRevision, revision);
     const createdAt = current?.created_at ?? t;
     const expiresAt = p.options?.ttlMs !== undefined ? t + p.options.ttlMs : undefined;
     upsert.run(
@@ -283,26 +269,12 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   // Returns the deleted revision, 0 when there was no live document.
   function applyDelete(d: PreparedDelete, t: number): number {
     const revision = selectCurrent.get(d.namespace, d.key, t)?.revision ?? 0;
-    const expected = d.options?.expectedRevision;
-    if (expected !== undefined && expected !== revision)
-      throw revisionConflict(d.namespace, d.id, expected, revision);
+    checkRevision(d.namespace, d.id, d.options?.expectedRevision, revision);
     if (revision > 0) {
       deleteRow.run(d.namespace, d.key);
       changes.record({ type: 'delete', namespace: d.namespace, id: d.id, revision }, t);
     }
     return revision;
-  }
-
-  function stored<V>(p: PreparedPut, w: Written): StoredDocument<V> {
-    return defineLazyValue(
-      {
-        namespace: p.namespace,
-        id: p.id,
-        ...w,
-        ...(p.metadata !== undefined && { metadata: codec.decode(p.metadata) as Record<string, unknown> }),
-      },
-      () => codec.decode(p.encoded) as V,
-    );
   }
 
   const sweepTransaction = db.transaction((t: number): ChangeEvent[] =>
@@ -342,27 +314,24 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
 
     async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       const row = locked(() => selectDocument.get(namespace, idKey(id), now()));
       return row && toDocument<V>(namespace, row);
     },
 
     async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       checkPutOptions(opts, namespace, id);
       const prepared = preparePut(namespace, id, value, opts);
       const written = locked(() => putTransaction.immediate(prepared, now()));
       hub.emit({ type: 'put', namespace, id, revision: written.revision });
-      return stored<V>(prepared, written);
+      return putResult<V>(codec, namespace, id, written, prepared.encoded, prepared.metadata);
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       open();
-      checkNamespace(namespace);
-      checkId(id, namespace);
+      checkDocumentKey(namespace, id);
       checkDeleteOptions(opts, namespace, id);
       const prepared: PreparedDelete = {
         type: 'delete',
@@ -379,10 +348,9 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
 
     async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
       open();
-      checkNamespace(namespace);
-      const limit = checkListOptions(opts, namespace);
-      const after = decodeCursor(opts?.cursor, namespace);
-      const prefix = idKey(opts?.prefix ?? '');
+      const query = checkList(namespace, opts);
+      const { limit, after } = query;
+      const prefix = idKey(query.prefix);
       const afterKey = after === undefined ? NO_KEY : idKey(after);
       const upper = prefix.length > 0 ? keyUpperBound(prefix) : undefined;
       const t = now();
@@ -410,24 +378,17 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
             },
       );
       const outcomes = locked(() => batchTransaction.immediate(prepared, now()));
-      const events: ChangeEvent[] = [];
-      const results: BatchResult['results'] = prepared.map((op, i) => {
-        const outcome = outcomes[i]!;
-        if (typeof outcome !== 'number') {
-          events.push({ type: 'put', namespace: op.namespace, id: op.id, revision: outcome.revision });
-          return { namespace: op.namespace, id: op.id, revision: outcome.revision };
-        }
-        if (outcome > 0)
-          events.push({ type: 'delete', namespace: op.namespace, id: op.id, revision: outcome });
-        return { namespace: op.namespace, id: op.id, revision: null, deleted: outcome > 0 };
-      });
+      const { results, events } = batchOutcome(
+        operations,
+        outcomes.map((outcome) => (typeof outcome === 'number' ? outcome : outcome.revision)),
+      );
       for (const event of events) hub.emit(event);
       return { results };
     },
 
     async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
       open();
-      if (namespace !== '*') checkNamespace(namespace);
+      checkWatchNamespace(namespace);
       const subscription = hub.subscribe(namespace, listener);
       changes.start();
       return {

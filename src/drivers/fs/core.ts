@@ -34,7 +34,8 @@ export interface FsCoreOptions {
 
 const IO_PARALLELISM = 16;
 
-const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
+/** Whether a filesystem call failed because the file or directory does not exist. */
+export const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
 
 /**
  * The state of one store directory shared by every handle on it in this process: the lock file, the

@@ -14,3 +14,13 @@ export function revisionConflict(
     { namespace, id, expectedRevision: expected, actualRevision: actual },
   );
 }
+
+/** Throws the `RevisionConflictError` when an `expectedRevision` was given and is not `actual` (0 = absent). */
+export function checkRevision(
+  namespace: string,
+  id: string,
+  expected: number | undefined,
+  actual: number,
+): void {
+  if (expected !== undefined && expected !== actual) throw revisionConflict(namespace, id, expected, actual);
+}

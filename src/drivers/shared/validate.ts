@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../../errors.ts';
 import type { BatchOperation, DeleteOptions, ListOptions, PutOptions } from '../types.ts';
+import { decodeCursor } from './cursor.ts';
 
 /** Longest accepted namespace, in UTF-16 code units. */
 export const MAX_NAMESPACE_LENGTH = 128;
@@ -39,6 +40,17 @@ export function checkId(id: unknown, namespace?: string): asserts id is string {
       },
     );
   }
+}
+
+/** Throws `INVALID_INPUT` unless both name a document: `checkNamespace`, then `checkId`. */
+export function checkDocumentKey(namespace: unknown, id: unknown): asserts id is string {
+  checkNamespace(namespace);
+  checkId(id, namespace);
+}
+
+/** Throws `INVALID_INPUT` unless `namespace` is a namespace or `*` (every namespace), as `watch` takes. */
+export function checkWatchNamespace(namespace: unknown): void {
+  if (namespace !== '*') checkNamespace(namespace);
 }
 
 /** Validates a revision given as `expectedRevision`. */
@@ -81,8 +93,16 @@ export function checkTtlMs(ttlMs: unknown, details: Record<string, unknown> = {}
   }
 }
 
-/** Validates list options and returns the effective page size. */
-export function checkListOptions(options: ListOptions | undefined, namespace: string): number {
+/** A validated `list` call: page size, the id after which the page starts (from the cursor), and the prefix. */
+export interface ListQuery {
+  limit: number;
+  after: string | undefined;
+  prefix: string;
+}
+
+/** Validates the namespace and options of `list` and decodes its cursor. */
+export function checkList(namespace: string, options: ListOptions | undefined): ListQuery {
+  checkNamespace(namespace);
   const limit = options?.limit ?? DEFAULT_LIST_LIMIT;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
     throw new InvalidInputError(
@@ -93,7 +113,7 @@ export function checkListOptions(options: ListOptions | undefined, namespace: st
   if (options?.prefix !== undefined && typeof options.prefix !== 'string') {
     throw new InvalidInputError('list prefix must be a string', { namespace });
   }
-  return limit;
+  return { limit, after: decodeCursor(options?.cursor, namespace), prefix: options?.prefix ?? '' };
 }
 
 /** Validates every operation of a batch before anything is applied. */
@@ -103,8 +123,7 @@ export function checkBatch(operations: unknown): asserts operations is BatchOper
     if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'delete')) {
       throw new InvalidInputError(`batch operation ${index} must have type 'put' or 'delete'`, { index });
     }
-    checkNamespace(op.namespace);
-    checkId(op.id, op.namespace);
+    checkDocumentKey(op.namespace, op.id);
     if (op.type === 'put') checkPutOptions(op.options, op.namespace, op.id);
     else checkDeleteOptions(op.options, op.namespace, op.id);
   });
