@@ -1,6 +1,7 @@
 /** Checks a value against the validator and schema a registered state attribute was given. */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { InvalidInputError } from '../errors.ts';
+import { validateSync } from '../state/schema.ts';
 
 /** Returns `true` to accept a value; `false` or a reason (string) to refuse it. */
 export type StateValidator<T> = (value: T) => boolean | string;
@@ -30,16 +31,15 @@ export function checkAttributeValue(options: StateAttributeOptions, value: unkno
       throw refused(path, typeof verdict === 'string' ? verdict : 'its validator said no');
   }
   if (options.schema) {
-    const result = options.schema['~standard'].validate(value);
-    if (result instanceof Promise) {
-      throw new InvalidInputError(
-        `the schema of ${path} is asynchronous; state attributes need a sync schema`,
-        {
+    const check = validateSync(
+      options.schema,
+      value,
+      () =>
+        new InvalidInputError(`the schema of ${path} is asynchronous; state attributes need a sync schema`, {
           path,
-        },
-      );
-    }
-    if (result.issues) throw refused(path, result.issues.map((issue) => issue.message).join('; '));
+        }),
+    );
+    if (!check.ok) throw refused(path, check.issues.map((issue) => issue.message).join('; '));
   }
 }
 

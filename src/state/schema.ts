@@ -28,14 +28,28 @@ export function checkSchema<V>(
   value: unknown,
   key: string,
 ): SchemaCheck<V> {
+  return validateSync(
+    schema,
+    value,
+    () =>
+      new InvalidInputError(
+        `the schema of state key '${key}' validates asynchronously; state keys need a synchronous schema (remove async refinements or transforms)`,
+        { key, vendor: schema['~standard'].vendor },
+      ),
+  );
+}
+
+/** Runs a Standard Schema validator; a validator that answers with a Promise throws `asyncRefusal()`. */
+export function validateSync<V>(
+  schema: StandardSchemaV1<unknown, V>,
+  value: unknown,
+  asyncRefusal: () => Error,
+): SchemaCheck<V> {
   const result = schema['~standard'].validate(value);
   if (result instanceof Promise) {
     // Nobody will await it: keep a rejection from surfacing as an unhandled one.
     result.catch(() => {});
-    throw new InvalidInputError(
-      `the schema of state key '${key}' validates asynchronously; state keys need a synchronous schema (remove async refinements or transforms)`,
-      { key, vendor: schema['~standard'].vendor },
-    );
+    throw asyncRefusal();
   }
   if (result.issues) {
     return {

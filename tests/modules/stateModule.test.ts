@@ -236,6 +236,24 @@ describe('StateModule', () => {
     expect(m.email).toBe('c@d.co');
   });
 
+  it('refuses an asynchronous schema, leaving no unhandled rejection behind', async () => {
+    const asyncSchema = {
+      '~standard': { version: 1, vendor: 'test', validate: () => Promise.reject(new Error('async refusal')) },
+    } as const;
+    class WithAsyncSchema extends StateModule {
+      value = 1;
+      constructor() {
+        super();
+        this.registerState('value', { schema: asyncSchema });
+      }
+    }
+    expect(() => new WithAsyncSchema()).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { path: '$.value' } }),
+    );
+    // Let the rejected validation settle: it must have been caught.
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+
   it('refuses at registration a value the codec cannot store, naming the path', () => {
     class Bad extends StateModule {
       holder = { deep: [1, () => 2] };
