@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresRolloutStore } from '../../src/rollouts/index.ts';
 import { startLineChild } from '../support/lineChild.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
+import { expectEachRolloutDequeuedOnce } from './exactlyOnce.ts';
 
 const WORKER = new URL('./fixtures/postgresWorker.ts', import.meta.url).pathname;
 const ROLLOUTS = 2000;
@@ -30,33 +31,13 @@ describe.skipIf(!pgOk)('PostgresRolloutStore across two processes', () => {
       schema,
       healthCheckIntervalMs: 0,
     });
-    const enqueued = await store.enqueueManyRollouts(
-      Array.from({ length: ROLLOUTS }, (_, i) => ({ input: i })),
-    );
-    const children = Array.from({ length: PROCESSES }, (_, i) =>
-      startLineChild(WORKER, [POSTGRES_URL, schema, 'dequeue', String(CONSUMERS_PER_PROCESS), `p${i}`]),
-    );
-    await Promise.all(children.map((c) => c.ready));
-    for (const c of children) c.child.stdin.write('go\n');
-    await Promise.all(children.map((c) => c.done));
-
-    const perProcess = children.map((c) => JSON.parse(c.lines.at(-1)!) as string[]);
-    const all = perProcess.flat();
-    expect(all).toHaveLength(ROLLOUTS);
-    expect(new Set(all).size).toBe(ROLLOUTS);
-    expect(new Set(all)).toEqual(new Set(enqueued.map((r) => r.rolloutId)));
-    // Both processes took part, so the test really exercised cross-process contention.
-    for (const taken of perProcess) expect(taken.length).toBeGreaterThan(0);
-
-    const stats = await store.statistics();
-    expect(stats).toMatchObject({
-      totalRollouts: ROLLOUTS,
-      totalAttempts: ROLLOUTS,
-      totalSpans: ROLLOUTS,
-      queueLength: 0,
+    await expectEachRolloutDequeuedOnce(store, {
+      rollouts: ROLLOUTS,
+      processes: PROCESSES,
+      consumersPerProcess: CONSUMERS_PER_PROCESS,
+      script: WORKER,
+      args: (label) => [POSTGRES_URL, schema, 'dequeue', String(CONSUMERS_PER_PROCESS), label],
     });
-    expect(stats.rolloutsByStatus).toEqual({ succeeded: ROLLOUTS });
-    expect((await store.queryWorkers()).total).toBe(PROCESSES * CONSUMERS_PER_PROCESS);
     await store.close();
   }, 60_000);
 
