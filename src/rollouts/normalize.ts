@@ -15,9 +15,9 @@ import {
   type RolloutConfigInput,
   type RolloutMode,
   type RolloutPatch,
+  type Span,
   type SpanFields,
   type SpanInput,
-  WORKER_STATUSES,
 } from './types.ts';
 
 const RESOURCE_TYPES = ['llm', 'proxy_llm', 'prompt_template'];
@@ -34,6 +34,23 @@ export function requireId(value: unknown, field: string): string {
   return value;
 }
 
+/** Throws unless `value` is one of `allowed`; the message lists them. */
+export function requireOneOf<T>(value: unknown, allowed: readonly T[], field: string): T {
+  if (!allowed.includes(value as T)) {
+    throw new InvalidInputError(`${field} must be one of ${allowed.join(', ')}`, { field, value });
+  }
+  return value as T;
+}
+
+/** Throws unless every value of `values` is one of `allowed` (a status filter). */
+export function requireAllOf(values: readonly unknown[], allowed: readonly unknown[], field: string): void {
+  for (const value of values) {
+    if (!allowed.includes(value)) {
+      throw new InvalidInputError(`${field} must hold only ${allowed.join(', ')}`, { field, value });
+    }
+  }
+}
+
 // Not a type guard on purpose: narrowing a typed parameter to Record<string, unknown> would erase its fields.
 function requireObject(value: unknown, field: string): void {
   if (!isPlainObject(value)) throw new InvalidInputError(`${field} must be an object`, { field });
@@ -46,7 +63,8 @@ function optionalString(value: unknown, field: string): string | null {
   return value;
 }
 
-function optionalObject(value: unknown, field: string): Record<string, unknown> | null {
+/** A plain object, or null for null/undefined; throws for anything else. */
+export function optionalObject(value: unknown, field: string): Record<string, unknown> | null {
   if (value === undefined || value === null) return null;
   if (!isPlainObject(value))
     throw new InvalidInputError(`${field} must be a plain object or null`, { field });
@@ -76,13 +94,22 @@ export function requireJson(value: unknown, field: string): void {
   }
 }
 
+/**
+ * The JSON text every backend stores a span as. Attributes come from callers, so a cycle or a BigInt is the
+ * caller's INVALID_INPUT, not a storage failure.
+ */
+export function spanJson(span: Span): string {
+  try {
+    return JSON.stringify(span);
+  } catch (error) {
+    throw new InvalidInputError('span must be JSON-serializable', { spanId: span.spanId }, { cause: error });
+  }
+}
+
 /** A rollout mode or null. */
 export function normalizeMode(value: unknown, field = 'mode'): RolloutMode | null {
   if (value === undefined || value === null) return null;
-  if (!ROLLOUT_MODES.includes(value as RolloutMode)) {
-    throw new InvalidInputError(`${field} must be one of ${ROLLOUT_MODES.join(', ')}`, { field, value });
-  }
-  return value as RolloutMode;
+  return requireOneOf(value, ROLLOUT_MODES, field);
 }
 
 /** A full RolloutConfig from caller input, with the reference's defaults (maxAttempts 1, no retry). */
@@ -115,10 +142,7 @@ export function normalizeConfig(input: RolloutConfigInput | null | undefined): R
 
 /** Throws unless `value` is an attempt status. */
 export function requireAttemptStatus(value: unknown, field = 'status'): AttemptStatus {
-  if (!ATTEMPT_STATUSES.includes(value as AttemptStatus)) {
-    throw new InvalidInputError(`${field} must be one of ${ATTEMPT_STATUSES.join(', ')}`, { field, value });
-  }
-  return value as AttemptStatus;
+  return requireOneOf(value, ATTEMPT_STATUSES, field);
 }
 
 /** Validated fields of a new rollout. */
@@ -160,15 +184,7 @@ export function normalizeRolloutPatch(patch: RolloutPatch): RolloutPatch {
   }
   if ('mode' in patch) out.mode = normalizeMode(patch.mode);
   if ('resourcesId' in patch) out.resourcesId = optionalString(patch.resourcesId, 'resourcesId');
-  if (patch.status !== undefined) {
-    if (!ROLLOUT_STATUSES.includes(patch.status)) {
-      throw new InvalidInputError(`status must be one of ${ROLLOUT_STATUSES.join(', ')}`, {
-        field: 'status',
-        value: patch.status,
-      });
-    }
-    out.status = patch.status;
-  }
+  if (patch.status !== undefined) out.status = requireOneOf(patch.status, ROLLOUT_STATUSES, 'status');
   if (patch.config !== undefined) out.config = normalizeConfig(patch.config);
   if ('metadata' in patch) {
     out.metadata = optionalObject(patch.metadata, 'metadata');
@@ -199,33 +215,10 @@ export function normalizeResources(resources: NamedResources): NamedResources {
   for (const [name, resource] of Object.entries(resources)) {
     const field = `resources.${name}`;
     if (!isPlainObject(resource)) throw new InvalidInputError(`${field} must be an object`, { field });
-    if (!RESOURCE_TYPES.includes(resource.resourceType as string)) {
-      throw new InvalidInputError(`${field}.resourceType must be one of ${RESOURCE_TYPES.join(', ')}`, {
-        field: `${field}.resourceType`,
-        value: resource.resourceType,
-      });
-    }
+    requireOneOf(resource.resourceType, RESOURCE_TYPES, `${field}.resourceType`);
   }
   requireJson(resources, 'resources');
   return resources;
-}
-
-/** Throws unless `statuses` only holds worker statuses. */
-export function requireWorkerStatuses(statuses: readonly unknown[], field: string): void {
-  for (const value of statuses) {
-    if (!WORKER_STATUSES.includes(value as never)) {
-      throw new InvalidInputError(`${field} must hold only ${WORKER_STATUSES.join(', ')}`, { field, value });
-    }
-  }
-}
-
-/** Throws unless `statuses` only holds rollout statuses. */
-export function requireRolloutStatuses(statuses: readonly unknown[], field: string): void {
-  for (const value of statuses) {
-    if (!ROLLOUT_STATUSES.includes(value as never)) {
-      throw new InvalidInputError(`${field} must hold only ${ROLLOUT_STATUSES.join(', ')}`, { field, value });
-    }
-  }
 }
 
 /**

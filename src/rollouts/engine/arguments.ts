@@ -4,63 +4,46 @@
  * backend.
  */
 import { InvalidInputError } from '../../errors.ts';
-import { requireId, requireRolloutStatuses, requireWorkerStatuses } from '../normalize.ts';
+import { optionalObject, requireAllOf, requireId } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
 import { normalizeLogic, normalizePage, type Page } from '../query.ts';
-import type {
-  AddOtelSpanOptions,
-  AttemptQuery,
-  AttemptSortField,
-  DequeueManyOptions,
-  ReadableSpanLike,
-  ResourcesQuery,
-  ResourcesSortField,
-  RolloutQuery,
-  RolloutSortField,
-  SpanInput,
-  SpanQuery,
-  SpanSortField,
-  UpdateWorkerOptions,
-  WaitForRolloutsOptions,
-  WorkerQuery,
-  WorkerSortField,
+import {
+  ATTEMPT_COLUMNS,
+  RESOURCES_COLUMNS,
+  ROLLOUT_COLUMNS,
+  SPAN_COLUMNS,
+  sortFields,
+  WORKER_COLUMNS,
+} from '../sql/columns.ts';
+import {
+  type AddOtelSpanOptions,
+  type AttemptQuery,
+  type AttemptSortField,
+  type DequeueManyOptions,
+  type ReadableSpanLike,
+  type ResourcesQuery,
+  type ResourcesSortField,
+  ROLLOUT_STATUSES,
+  type RolloutQuery,
+  type RolloutSortField,
+  type SpanInput,
+  type SpanQuery,
+  type SpanSortField,
+  type UpdateWorkerOptions,
+  type WaitForRolloutsOptions,
+  WORKER_STATUSES,
+  type WorkerQuery,
+  type WorkerSortField,
 } from '../types.ts';
 import type { ResourcesFilter, RolloutFilter, SpanFilter, WorkerFilter } from './repository.ts';
 
-const ROLLOUT_SORT: readonly RolloutSortField[] = [
-  'rolloutId',
-  'startTime',
-  'endTime',
-  'status',
-  'mode',
-  'resourcesId',
-];
-const ATTEMPT_SORT: readonly AttemptSortField[] = [
-  'sequenceId',
-  'startTime',
-  'endTime',
-  'status',
-  'attemptId',
-  'workerId',
-];
-const SPAN_SORT: readonly SpanSortField[] = [
-  'sequenceId',
-  'startTime',
-  'endTime',
-  'name',
-  'spanId',
-  'traceId',
-  'parentId',
-];
-const RESOURCES_SORT: readonly ResourcesSortField[] = ['resourcesId', 'createTime', 'updateTime', 'version'];
-const WORKER_SORT: readonly WorkerSortField[] = [
-  'workerId',
-  'status',
-  'lastHeartbeatTime',
-  'lastDequeueTime',
-  'lastBusyTime',
-  'lastIdleTime',
-];
+// The sortable fields of each listing are the keys of its sort-column map: one list, and the compiler checks
+// that every sort field has a column.
+const ROLLOUT_SORT = sortFields(ROLLOUT_COLUMNS);
+const ATTEMPT_SORT = sortFields(ATTEMPT_COLUMNS);
+const SPAN_SORT = sortFields(SPAN_COLUMNS);
+const RESOURCES_SORT = sortFields(RESOURCES_COLUMNS);
+const WORKER_SORT = sortFields(WORKER_COLUMNS);
 
 /** A checked page request and filter. */
 export interface Listing<F extends string, Filter> {
@@ -71,7 +54,7 @@ export interface Listing<F extends string, Filter> {
 /** `queryRollouts` arguments. */
 export function rolloutListing(query: RolloutQuery): Listing<RolloutSortField, RolloutFilter> {
   const page = normalizePage(query, ROLLOUT_SORT, null);
-  if (query.statusIn) requireRolloutStatuses(query.statusIn, 'statusIn');
+  if (query.statusIn) requireAllOf(query.statusIn, ROLLOUT_STATUSES, 'statusIn');
   const filter = {
     statusIn: query.statusIn ?? null,
     rolloutIdIn: query.rolloutIdIn ?? null,
@@ -118,7 +101,7 @@ export function resourcesListing(query: ResourcesQuery): Listing<ResourcesSortFi
 /** `queryWorkers` arguments. */
 export function workerListing(query: WorkerQuery): Listing<WorkerSortField, WorkerFilter> {
   const page = normalizePage(query, WORKER_SORT, null);
-  if (query.statusIn) requireWorkerStatuses(query.statusIn, 'statusIn');
+  if (query.statusIn) requireAllOf(query.statusIn, WORKER_STATUSES, 'statusIn');
   const filter = {
     statusIn: query.statusIn ?? null,
     workerIdContains: query.workerIdContains ?? null,
@@ -128,7 +111,7 @@ export function workerListing(query: WorkerQuery): Listing<WorkerSortField, Work
 }
 
 /** INVALID_INPUT unless `value` is an array (`requests`, `spans`). */
-export function requireArray(value: unknown, field: string): void {
+export function requireArray(value: unknown, field: string): asserts value is unknown[] {
   if (!Array.isArray(value)) throw new InvalidInputError(`${field} must be an array`, { field });
 }
 
@@ -171,20 +154,14 @@ export function heartbeatStats(
   options: UpdateWorkerOptions | undefined,
 ): { given: boolean; value: Record<string, unknown> | null } {
   requireId(workerId, 'workerId');
-  const stats = options?.heartbeatStats;
-  if (stats !== undefined && stats !== null && (typeof stats !== 'object' || Array.isArray(stats))) {
-    throw new InvalidInputError('heartbeatStats must be a plain object or null', {
-      field: 'heartbeatStats',
-    });
-  }
-  return { given: options !== undefined && 'heartbeatStats' in options, value: stats ?? null };
+  const value = optionalObject(options?.heartbeatStats, 'heartbeatStats');
+  return { given: options !== undefined && 'heartbeatStats' in options, value };
 }
 
 /** `waitForRollouts` arguments: the distinct ids in call order and the timeout. */
 export function waitArguments(options: WaitForRolloutsOptions): { ids: string[]; timeoutMs: number } {
   const ids = options?.rolloutIds;
-  if (!Array.isArray(ids))
-    throw new InvalidInputError('rolloutIds must be an array', { field: 'rolloutIds' });
+  requireArray(ids, 'rolloutIds');
   for (const id of ids) requireId(id, 'rolloutIds[]');
   const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
@@ -198,24 +175,18 @@ export function waitArguments(options: WaitForRolloutsOptions): { ids: string[];
 
 /** `pruneFinished` argument: the age in ms. */
 export function pruneAge(options: { olderThanMs?: unknown } | undefined): number {
-  const olderThanMs = options?.olderThanMs;
-  if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-    throw new InvalidInputError('olderThanMs must be a number of ms >= 0', {
-      field: 'olderThanMs',
-      value: olderThanMs,
-    });
-  }
-  return olderThanMs;
+  return requireMs(options?.olderThanMs, 'olderThanMs');
 }
 
 /** The health-check interval option, checked (ms; 0 = no timer). */
 export function healthCheckInterval(value: number | undefined, fallback: number): number {
-  const interval = value ?? fallback;
-  if (!Number.isFinite(interval) || interval < 0) {
-    throw new InvalidInputError('healthCheckIntervalMs must be a number of ms >= 0', {
-      field: 'healthCheckIntervalMs',
-      value: interval,
-    });
+  return requireMs(value ?? fallback, 'healthCheckIntervalMs');
+}
+
+// A finite duration in ms, >= 0.
+function requireMs(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidInputError(`${field} must be a number of ms >= 0`, { field, value });
   }
-  return interval;
+  return value;
 }

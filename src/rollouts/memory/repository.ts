@@ -24,6 +24,7 @@ import type {
   SpanFilter,
   WorkerFilter,
 } from '../engine/repository.ts';
+import { spanJson } from '../normalize.ts';
 import { combine, type Page, sortAndPage } from '../query.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
@@ -263,16 +264,7 @@ export class MemoryRolloutRepository implements RolloutRepository {
     const encoded: Array<{ span: Span; json: string; key: string }> = [];
     let bytes = 0;
     for (const span of spans) {
-      let json: string;
-      try {
-        json = JSON.stringify(span);
-      } catch (error) {
-        throw new InvalidInputError(
-          'span must be JSON-serializable',
-          { spanId: span.spanId },
-          { cause: error },
-        );
-      }
+      const json = spanJson(span);
       encoded.push({ span, json, key: `${span.attemptId}\u0000${span.spanId}` });
       bytes += json.length;
     }

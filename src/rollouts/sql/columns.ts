@@ -1,13 +1,15 @@
 /**
  * Column names shared by the SQL backends (SQLite and PostgreSQL use the same table layout): which column a
- * public sort field sorts on, and the statuses a finished rollout can have.
+ * public sort field sorts on, and the statuses a finished rollout can have. The keys of the sort-column maps
+ * are also the list of sortable fields every backend (memory too) accepts.
  */
-import type {
-  AttemptSortField,
-  ResourcesSortField,
-  RolloutSortField,
-  SpanSortField,
-  WorkerSortField,
+import {
+  type AttemptSortField,
+  FINISHED_ROLLOUT_STATUSES,
+  type ResourcesSortField,
+  type RolloutSortField,
+  type SpanSortField,
+  type WorkerSortField,
 } from '../types.ts';
 
 /** The column of `agl_rollouts` each rollout sort field sorts on. */
@@ -60,7 +62,12 @@ export const WORKER_COLUMNS: Record<WorkerSortField, string> = {
 };
 
 /** The finished rollout statuses as an SQL list, for `status IN ${FINISHED_STATUSES}` (constants, no user data). */
-export const FINISHED_STATUSES = "('succeeded', 'failed', 'cancelled')";
+export const FINISHED_STATUSES = `(${FINISHED_ROLLOUT_STATUSES.map((status) => `'${status}'`).join(', ')})`;
+
+/** The sortable fields of a sort-column map, in its order. */
+export function sortFields<F extends string>(columns: Record<F, string>): readonly F[] {
+  return Object.keys(columns) as F[];
+}
 
 /** The column a page sorts on, or null when it asks for no sort field. */
 export function sortColumn<F extends string>(columns: Record<F, string>, sortBy: F | null): string | null {

@@ -3,8 +3,8 @@
  * INSERT and UPDATE statements of both backends list them. JSON columns are sent as JSON text, which SQLite
  * stores as TEXT and PostgreSQL casts to `json`.
  */
-import { InvalidInputError } from '../../errors.ts';
 import type { AttemptRow, RolloutRow } from '../engine/repository.ts';
+import { spanJson } from '../normalize.ts';
 import type { ResourcesUpdate, Span, Worker } from '../types.ts';
 
 /** JSON text of a nullable value; null and undefined become SQL NULL (not the text `null`). */
@@ -87,13 +87,6 @@ export function resourcesValues(update: ResourcesUpdate): unknown[] {
  * end_time, body (the whole span as JSON; reads return it as is).
  */
 export function spanValues(span: Span): unknown[] {
-  let body: string;
-  try {
-    body = JSON.stringify(span);
-  } catch (error) {
-    // Attributes come from callers; a cycle or a BigInt must be the caller's error, not a storage failure.
-    throw new InvalidInputError('span must be JSON-serializable', { spanId: span.spanId }, { cause: error });
-  }
   return [
     span.rolloutId,
     span.attemptId,
@@ -104,6 +97,6 @@ export function spanValues(span: Span): unknown[] {
     span.name,
     span.startTime,
     span.endTime,
-    body,
+    spanJson(span),
   ];
 }
