@@ -1,6 +1,6 @@
 /** The span write rule (`addSpan`, `addManySpans`), a generator over `RolloutWriteTransaction`. */
 import { NotFoundError } from '../../errors.ts';
-import { normalizeSpan, requireId } from '../normalize.ts';
+import { normalizeSpan } from '../normalize.ts';
 import type { Span, SpanInput, SpanWriteResult } from '../types.ts';
 import { foundRolloutAndAttempt, heartbeat, type RolloutAndAttempt } from './lifecycle.ts';
 import type { AttemptRow, RolloutRow } from './repository.ts';
@@ -25,8 +25,9 @@ export function writeResult(added: AddedSpans): SpanWriteResult {
 
 /**
  * Stores spans, returning `shape` of what was stored (a function, not a wrapping generator, so the hot
- * path pays no extra delegation level per repository call): validates every span and its rollout/attempt first (an unknown one stores nothing), issues
- * missing sequence ids, skips duplicates, then records one heartbeat per attempt that got a new span.
+ * path pays no extra delegation level per repository call): validates every span and its rollout/attempt
+ * first (an unknown one stores nothing), issues missing sequence ids, skips duplicates, then records one
+ * heartbeat per attempt that got a new span.
  */
 export function* addSpans<T>(
   tx: RolloutWriteTransaction,
@@ -45,7 +46,6 @@ export function* addSpans<T>(
       let attempt: AttemptRow | null;
       if (rollout === undefined) {
         // The first span of a rollout reads (and locks) the rollout with its attempt in one call.
-        requireId(span.rolloutId, 'rolloutId');
         const found = foundRolloutAndAttempt(
           span.rolloutId,
           (yield tx.getRolloutAndAttempt(span.rolloutId, span.attemptId)) as RolloutAndAttempt | null,

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL storage of the rollout store: one method per row operation, each a single statement run on the
  * connection of the current transaction. The same `RolloutRepository` shape as SQLite's, made asynchronous;
- * the rules that decide what to write live in ./transaction.ts, on top of the shared pure helpers.
+ * the rules that decide what to write are the shared ones (../engine/writes.ts), run through ./transaction.ts.
  *
  * Statements are sent as named prepared statements (parsed and planned once per connection). Rows read by a
  * write are locked (`FOR UPDATE`) so two transactions never both read-modify-write the same rollout or worker.
@@ -118,6 +118,13 @@ const ROLLOUT_SELECT =
   'rollout_id, input, start_time, end_time, mode, resources_id, status, config, metadata, latest_attempt_id';
 const ATTEMPT_SELECT =
   'rollout_id, attempt_id, sequence_id, start_time, end_time, status, worker_id, last_heartbeat_time, metadata, deadline';
+const ATTEMPT_SELECT_COLUMNS = ATTEMPT_SELECT.split(', ');
+// The same columns qualified for the rollout/attempt join (`r.` and `a.`, attempt columns renamed `a_*`),
+// built once here rather than on every span and attempt write that runs the join.
+const ROLLOUT_SELECT_R = ROLLOUT_SELECT.split(', ')
+  .map((c) => `r.${c}`)
+  .join(', ');
+const ATTEMPT_SELECT_A = ATTEMPT_SELECT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(', ');
 
 /**
  * The connection of one transaction, holding back writes whose results nobody reads (updates, inserts
@@ -286,11 +293,7 @@ export class PostgresRolloutRepository {
   ): Promise<{ rollout: RolloutRow; attempt: AttemptRow | null } | null> {
     const { rows } = await this.#run(
       q,
-      `SELECT ${ROLLOUT_SELECT.split(', ')
-        .map((c) => `r.${c}`)
-        .join(', ')}, ${ATTEMPT_SELECT.split(', ')
-        .map((c) => `a.${c} AS a_${c}`)
-        .join(', ')}
+      `SELECT ${ROLLOUT_SELECT_R}, ${ATTEMPT_SELECT_A}
        FROM ${this.table('agl_rollouts')} r
        JOIN ${this.table('agl_attempts')} a
          ON a.rollout_id = r.rollout_id AND a.attempt_id = COALESCE($2, r.latest_attempt_id)
@@ -305,7 +308,7 @@ export class PostgresRolloutRepository {
       return { rollout, attempt: id === null ? null : await this.getAttempt(q, rolloutId, id) };
     }
     const attempt: Row = {};
-    for (const c of ATTEMPT_SELECT.split(', ')) attempt[c] = row[`a_${c}`];
+    for (const c of ATTEMPT_SELECT_COLUMNS) attempt[c] = row[`a_${c}`];
     return { rollout: toRolloutRow(row), attempt: toAttemptRow(attempt) };
   }
 
@@ -389,13 +392,10 @@ export class PostgresRolloutRepository {
    * is skipped instead of waited for, so a dequeuer never waits while holding a queue entry.
    */
   async takeQueued(q: Queryable, limit: number): Promise<RolloutRow[]> {
-    const cols = ROLLOUT_SELECT.split(', ')
-      .map((c) => `r.${c}`)
-      .join(', ');
     const { rows } = await this.#run(
       q,
       `WITH head AS (
-         SELECT q.seq AS queue_seq, ${cols} FROM ${this.table('agl_queue')} q
+         SELECT q.seq AS queue_seq, ${ROLLOUT_SELECT_R} FROM ${this.table('agl_queue')} q
          JOIN ${this.table('agl_rollouts')} r USING (rollout_id)
          ORDER BY q.seq LIMIT $1 FOR UPDATE OF q, r SKIP LOCKED
        ), taken AS (
@@ -712,7 +712,10 @@ export class PostgresRolloutRepository {
     };
   }
 
-  /** Deletes finished rollouts older than the cutoff with their attempts, spans, counters; and old idempotency keys. */
+  /**
+   * Deletes finished rollouts older than the cutoff with their attempts, spans, counters; and old idempotency
+   * keys. Data-modifying CTEs always run to completion, so the counters and queue deletes need no output.
+   */
   async pruneFinished(q: Queryable, cutoffSeconds: number): Promise<PruneResult> {
     const { rows } = await this.#run(
       q,
@@ -723,15 +726,14 @@ export class PostgresRolloutRepository {
        ), attempts AS (
          DELETE FROM ${this.table('agl_attempts')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
        ), counters AS (
-         DELETE FROM ${this.table('agl_span_sequences')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
+         DELETE FROM ${this.table('agl_span_sequences')} WHERE rollout_id IN (SELECT rollout_id FROM old)
        ), queued AS (
-         DELETE FROM ${this.table('agl_queue')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
+         DELETE FROM ${this.table('agl_queue')} WHERE rollout_id IN (SELECT rollout_id FROM old)
        ), keys AS (
          DELETE FROM ${this.table('agl_idempotency')} WHERE created_at < $1 RETURNING 1
        )
        SELECT (SELECT COUNT(*)::int FROM old) AS rollouts, (SELECT COUNT(*)::int FROM attempts) AS attempts,
-              (SELECT COUNT(*)::int FROM spans) AS spans, (SELECT COUNT(*)::int FROM keys) AS keys,
-              (SELECT COUNT(*)::int FROM counters) + (SELECT COUNT(*)::int FROM queued) AS other`,
+              (SELECT COUNT(*)::int FROM spans) AS spans, (SELECT COUNT(*)::int FROM keys) AS keys`,
       [cutoffSeconds],
     );
     const row = rows[0]!;

@@ -10,16 +10,8 @@ import { emptyWorker, workerAfterAttempt } from '../transitions.ts';
 import type { Attempt, PruneResult, ResourcesUpdate, Rollout, Span, Worker } from '../types.ts';
 import type { BufferedWrites, PostgresRolloutRepository } from './repository.ts';
 
-const WORKER_KEYS: ReadonlyArray<keyof Worker> = [
-  'status',
-  'heartbeatStats',
-  'lastHeartbeatTime',
-  'lastDequeueTime',
-  'lastBusyTime',
-  'lastIdleTime',
-  'currentRolloutId',
-  'currentAttemptId',
-];
+// Every field of a worker but its key, taken from a complete worker so a new field cannot be missed.
+const WORKER_KEYS = (Object.keys(emptyWorker('')) as Array<keyof Worker>).filter((key) => key !== 'workerId');
 
 /** Two workers that differ in every field (see `syncWorker`). */
 function workerProbes(workerId: string): [Worker, Worker] {
