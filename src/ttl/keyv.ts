@@ -95,8 +95,6 @@ export class KeyvTtlAdapter extends EventEmitter {
 export function keyvTtlAdapter(store: TtlStoreLike<unknown>): KeyvTtlAdapter {
   return new KeyvTtlAdapter(
     store,
-    store instanceof RedisTtlStore
-      ? { dialect: 'redis', url: 'redis://agentstate' }
-      : { dialect: 'agentstate', url: 'agentstate://memory' },
+    store instanceof RedisTtlStore ? { dialect: 'redis', url: 'redis://agentstate' } : {},
   );
 }
