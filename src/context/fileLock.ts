@@ -12,6 +12,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
+import { processAlive } from '../drivers/shared/processAlive.ts';
 import { TimeoutError } from '../errors.ts';
 
 /** Options of the cross-process file lock. */
@@ -155,20 +156,10 @@ function readOwner(lockPath: string): LockOwner | null | 'gone' {
 }
 
 function isStale(lockPath: string, holder: LockOwner | null, staleMs: number): boolean {
-  if (holder && holder.host === HOST && !pidAlive(holder.pid)) return true;
+  if (holder && holder.host === HOST && !processAlive(holder.pid)) return true;
   // lstat: the lock itself, never what a symlink's text might name.
   const mtimeMs = lstatSync(lockPath, { throwIfNoEntry: false })?.mtimeMs;
   return mtimeMs !== undefined && Date.now() - mtimeMs > staleMs;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return errorCode(error) === 'EPERM';
-  }
 }
 
 /** Removes the lock judged stale, unless someone else is breaking it; false if it had to back off. */

@@ -3,6 +3,7 @@ import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AgentStateError } from '../../errors.ts';
+import { processAlive } from '../shared/processAlive.ts';
 
 /** Name of the lock file in a store directory. */
 export const LOCK_FILE = '.lock';
@@ -17,16 +18,6 @@ interface LockOwner {
   pid: number;
   hostname: string;
   since: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
@@ -62,7 +53,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
       const owner = await readOwner(path);
       const stale =
         owner === undefined ||
-        (owner.hostname === me.hostname && (owner.pid === process.pid || !alive(owner.pid)));
+        (owner.hostname === me.hostname && (owner.pid === process.pid || !processAlive(owner.pid)));
       if (!stale) {
         throw new AgentStateError(
           'UNAVAILABLE',

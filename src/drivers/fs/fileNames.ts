@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../../codec/index.ts';
 import { InvalidInputError } from '../../errors.ts';
 
 /** Extension of document files. Each holds two JSON lines (header, value), hence `.jsonl`. */
@@ -49,7 +49,7 @@ export function encodeName(text: string): string {
 // Long names keep a readable start and end with `~` (never produced by encodeName) and a SHA-256.
 function shorten(encoded: string): string {
   if (encoded.length <= MAX_PLAIN_NAME) return encoded;
-  return `${encoded.slice(0, 80)}~${createHash('sha256').update(encoded).digest('hex')}`;
+  return `${encoded.slice(0, 80)}~${sha256(encoded)}`;
 }
 
 /** File name of a document (the id itself is read back from the file's header, never from the name). */

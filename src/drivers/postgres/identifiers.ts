@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sha256 } from '../../codec/index.ts';
 import { InvalidInputError } from '../../errors.ts';
 
 /** PostgreSQL truncates identifiers (schema, channel names) to this many bytes (NAMEDATALEN - 1). */
@@ -36,7 +37,7 @@ export function quoteIdentifier(name: string): string {
 export function channelFor(schema: string): string {
   const channel = `agentstate_${schema}`;
   if (Buffer.byteLength(channel) <= MAX_IDENTIFIER_BYTES) return channel;
-  const hash = createHash('sha256').update(schema).digest('hex').slice(0, 16);
+  const hash = sha256(schema).slice(0, 16);
   return `${channel.slice(0, MAX_IDENTIFIER_BYTES - hash.length - 1)}_${hash}`;
 }
 
