@@ -6,6 +6,7 @@
 import { InvalidInputError } from '../errors.ts';
 import {
   integerAtLeast,
+  nonEmptyString,
   oneOf,
   requireNonEmptyString,
   requirePlainObject,
@@ -102,9 +103,7 @@ export class AgentStateModule extends StateModule {
     this.clock = options.now ?? Date.now;
     this.statusChangedAt = this.clock();
     this.maxContextMessages = options.maxContextMessages ?? 1000;
-    this.registerState('agentId', {
-      validate: (v) => (typeof v === 'string' && v.length > 0) || 'must be a non-empty string',
-    });
+    this.registerState('agentId', { validate: nonEmptyString });
     this.registerState('status', { validate: oneOf(AGENT_STATUSES) });
     this.registerState('statusReason', { validate: stringOrNull });
     this.registerState('statusChangedAt', { validate: timestamp });

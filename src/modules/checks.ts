@@ -59,6 +59,11 @@ export function timestamp(value: unknown): true | string {
   return (typeof value === 'number' && Number.isFinite(value)) || 'must be epoch ms';
 }
 
+/** A `validate` function for ids: non-empty strings. */
+export function nonEmptyString(value: unknown): true | string {
+  return (typeof value === 'string' && value.length > 0) || 'must be a non-empty string';
+}
+
 /** A `validate` function for strings that may be null. */
 export function stringOrNull(value: unknown): true | string {
   return value === null || typeof value === 'string' || 'must be a string or null';

@@ -7,6 +7,7 @@
 import { InvalidInputError } from '../errors.ts';
 import {
   integerAtLeast,
+  nonEmptyString,
   oneOf,
   requireNonEmptyString,
   requirePlainObject,
@@ -109,9 +110,7 @@ export class SessionStateModule extends StateModule {
     this.clock = options.now ?? Date.now;
     this.createdAt = this.clock();
     this.maxMessages = options.maxMessages ?? 10_000;
-    this.registerState('sessionId', {
-      validate: (v) => (typeof v === 'string' && v.length > 0) || 'must be a non-empty string',
-    });
+    this.registerState('sessionId', { validate: nonEmptyString });
     this.registerState('participants', { validate: isStringArray });
     this.registerState('maxMessages', { validate: integerAtLeast(1) });
     this.registerState('messages', { validate: (v) => Array.isArray(v) || 'must be an array of messages' });
