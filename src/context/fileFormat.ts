@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Codec, Compression } from '../codec/index.ts';
 import { compressAsync, decompressAsync, propertyPath } from '../codec/index.ts';
 import { CorruptStateError, isAgentStateError } from '../errors.ts';
-import { type Entry, entryFromJson } from './entry.ts';
+import { type Entry, entryFromJson, mayHoldTags } from './entry.ts';
 
 /**
  * The context file: readable JSON, one key per line, inside a small envelope.
@@ -131,9 +131,13 @@ export async function parseFile(bytes: Uint8Array, path: string, codec: Codec): 
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw corrupt(path, 'not-an-envelope', 'has no "data" object');
   }
+  const values = data as Record<string, unknown>;
   const entries = emptyEntries();
-  for (const key of Object.keys(data)) {
-    entries[key] = entryFromJson(key, JSON.stringify((data as Record<string, unknown>)[key]));
+  const tagged: string[] = [];
+  for (const key of Object.keys(values)) {
+    const valueJson = JSON.stringify(values[key]);
+    entries[key] = entryFromJson(key, valueJson);
+    if (mayHoldTags(valueJson)) tagged.push(key);
   }
   const checksum = checksumOf(entries);
   if (envelope.sha256 !== undefined && envelope.sha256 !== checksum) {
@@ -143,10 +147,10 @@ export async function parseFile(bytes: Uint8Array, path: string, codec: Codec): 
       'does not match its sha256 checksum (torn or edited; after a deliberate hand edit, delete the "sha256" line)',
     );
   }
-  // Decode every value once now, so a damaged value is found at load, not at some later `get`.
-  for (const key of Object.keys(data)) {
+  // Decode every tagged value once now, so a damaged value is found at load, not at some later `get`.
+  for (const key of tagged) {
     try {
-      codec.decode((data as Record<string, unknown>)[key], propertyPath('$', key));
+      codec.decode(values[key], propertyPath('$', key));
     } catch (error) {
       if (isAgentStateError(error, 'CORRUPT_STATE')) {
         throw corrupt(path, 'malformed-value', `has a malformed value: ${error.message}`, error);

@@ -1,7 +1,7 @@
 import { type BigIntStats, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { type Codec, type Compression, codec as defaultCodec } from '../codec/index.ts';
+import { type Codec, type Compression, codec as defaultCodec, setOwn } from '../codec/index.ts';
 import { quarantineFile, writeFileAtomic } from '../drivers/shared/atomicWrite.ts';
 import { ClosedError, type CorruptStateError, InvalidInputError } from '../errors.ts';
 import { rotateBackups } from './backups.ts';
@@ -183,13 +183,8 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     this.#assertOpen();
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(this.#entries)) {
-      // defineProperty, not assignment: a `__proto__` key must stay a key, not become the prototype.
-      Object.defineProperty(out, key, {
-        value: decodeEntry(this.#codec, key, this.#entries[key]!),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      // setOwn, not assignment: a `__proto__` key must stay a key, not become the prototype.
+      setOwn(out, key, decodeEntry(this.#codec, key, this.#entries[key]!));
     }
     return out as Partial<T>;
   }
