@@ -48,10 +48,11 @@ import { spanFromOtel } from '../rollouts/otel.ts';
 import {
   attemptFromWire,
   configInputToWire,
+  namedResourcesToWire,
   pageFromWire,
   resourcesUpdateFromWire,
-  resourceToWire,
   rolloutFromWire,
+  snakeCase,
   spanInputToWire,
   spanOutFromWire,
   statisticsFromWire,
@@ -64,14 +65,12 @@ import { HttpTransport, type TransportOptions, throwIfError } from './transport.
 /** Options of AgentStateClient. */
 export type AgentStateClientOptions = TransportOptions;
 
-const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
 /** camelCase query -> snake_case wire object, dropping undefined and null. */
 function queryToWire(query: object | undefined): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value === undefined || value === null) continue;
-    wire[snake(key)] = key === 'sortBy' && typeof value === 'string' ? snake(value) : value;
+    wire[snakeCase(key)] = key === 'sortBy' && typeof value === 'string' ? snakeCase(value) : value;
   }
   return wire;
 }
@@ -88,20 +87,14 @@ function rolloutRequestToWire(request: EnqueueRolloutRequest | StartRolloutReque
   return wire;
 }
 
+/** Named resources -> wire, refusing a non-object resource before it reaches the mapping. */
 function resourcesToWire(resources: NamedResources): Wire {
-  const wire: Wire = {};
   for (const [name, resource] of Object.entries(resources)) {
     if (resource === null || typeof resource !== 'object') {
       throw new InvalidInputError(`resource '${name}' must be an object`, { field: `resources.${name}` });
     }
-    Object.defineProperty(wire, name, {
-      value: resourceToWire(resource),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
   }
-  return wire;
+  return namedResourcesToWire(resources);
 }
 
 const A = '/v1/agl';

@@ -31,6 +31,17 @@ export type Wire = Record<string, unknown>;
 
 const has = (o: Wire, key: string): boolean => Object.hasOwn(o, key);
 
+/** `sortBy` -> `sort_by`: a model field name as the wire spells it. */
+export const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** `sort_by` -> `sortBy`: a wire field name as the model spells it. */
+export const camelCase = (name: string): string =>
+  name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+// Sets, not arrays: every key of every span read or written is looked up here.
+const MODEL_SPAN_FIELDS: ReadonlySet<string> = new Set(SPAN_FIELDS);
+const WIRE_SPAN_FIELDS: ReadonlySet<string> = new Set(SPAN_FIELDS.map(snakeCase));
+
 /** RolloutConfig -> wire. */
 export function configToWire(config: RolloutConfig): Wire {
   return {
@@ -127,7 +138,7 @@ function resourceToWireOtel(r: OtelResource): Wire {
 export function spanToWire(s: Span): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(s)) {
-    if (!SPAN_FIELDS.includes(key)) wire[key] = value;
+    if (!MODEL_SPAN_FIELDS.has(key)) wire[key] = value;
   }
   Object.assign(wire, {
     rollout_id: s.rolloutId,
@@ -149,25 +160,6 @@ export function spanToWire(s: Span): Wire {
   });
   return wire;
 }
-
-const WIRE_SPAN_FIELDS = new Set([
-  'rollout_id',
-  'attempt_id',
-  'sequence_id',
-  'trace_id',
-  'span_id',
-  'parent_id',
-  'name',
-  'status',
-  'attributes',
-  'events',
-  'links',
-  'start_time',
-  'end_time',
-  'context',
-  'parent',
-  'resource',
-]);
 
 /** Wire span -> SpanInput; unknown fields are kept as extras. */
 export function spanFromWire(w: Wire): SpanInput {
@@ -252,23 +244,28 @@ export function namedResourcesFromWire(w: Wire): NamedResources {
   return out;
 }
 
-/** ResourcesUpdate -> wire. */
-export function resourcesUpdateToWire(u: ResourcesUpdate): Wire {
-  const resources: Wire = {};
-  for (const [name, value] of Object.entries(u.resources)) {
-    Object.defineProperty(resources, name, {
+/** Named resources -> wire (a name such as `__proto__` stays a plain key). */
+export function namedResourcesToWire(resources: NamedResources): Wire {
+  const wire: Wire = {};
+  for (const [name, value] of Object.entries(resources)) {
+    Object.defineProperty(wire, name, {
       value: resourceToWire(value),
       enumerable: true,
       writable: true,
       configurable: true,
     });
   }
+  return wire;
+}
+
+/** ResourcesUpdate -> wire. */
+export function resourcesUpdateToWire(u: ResourcesUpdate): Wire {
   return {
     resources_id: u.resourcesId,
     create_time: u.createTime,
     update_time: u.updateTime,
     version: u.version,
-    resources,
+    resources: namedResourcesToWire(u.resources),
   };
 }
 
@@ -296,7 +293,7 @@ export function pageToWire<T>(page: PaginatedResult<T>, map: (item: T) => Wire):
 export function statisticsToWire(s: RolloutStoreStatistics): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(s)) {
-    wire[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = value;
+    wire[snakeCase(key)] = value;
   }
   return wire;
 }
@@ -304,8 +301,7 @@ export function statisticsToWire(s: RolloutStoreStatistics): Wire {
 /** Reverse of `statisticsToWire`. */
 export function statisticsFromWire(w: Wire): RolloutStoreStatistics {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(w))
-    out[key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())] = value;
+  for (const [key, value] of Object.entries(w)) out[camelCase(key)] = value;
   return out as unknown as RolloutStoreStatistics;
 }
 
@@ -407,7 +403,7 @@ export function pageFromWire<T>(w: Wire, map: (item: Wire) => T): PaginatedResul
 export function spanInputToWire(s: SpanInput): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(s)) {
-    if (!SPAN_FIELDS.includes(key)) wire[key] = value;
+    if (!MODEL_SPAN_FIELDS.has(key)) wire[key] = value;
   }
   wire.rollout_id = s.rolloutId;
   wire.attempt_id = s.attemptId;

@@ -16,6 +16,7 @@ import type {
 import { referenceOperations } from '../agl/reference.ts';
 import {
   attemptToWire,
+  camelCase,
   configFromWire,
   namedResourcesFromWire,
   pageToWire,
@@ -32,14 +33,12 @@ import type { ServerMetrics } from '../metrics.ts';
 
 type Handler = (request: FastifyRequest) => Promise<unknown>;
 
-const camel = (name: string): string => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-
 /** Paging fields of a query or search body, in the store's camelCase. */
 function page(w: Wire): { limit?: number; offset?: number; sortBy?: never; sortOrder?: 'asc' | 'desc' } {
   const out: Record<string, unknown> = {};
   if (typeof w.limit === 'number') out.limit = w.limit;
   if (typeof w.offset === 'number') out.offset = w.offset;
-  if (typeof w.sort_by === 'string') out.sortBy = camel(w.sort_by);
+  if (typeof w.sort_by === 'string') out.sortBy = camelCase(w.sort_by);
   if (w.sort_order === 'asc' || w.sort_order === 'desc') out.sortOrder = w.sort_order;
   return out;
 }
@@ -48,7 +47,7 @@ function page(w: Wire): { limit?: number; offset?: number; sortBy?: never; sortO
 function pick(from: Wire, keys: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
-    if (from[key] !== undefined && from[key] !== null) out[camel(key)] = from[key];
+    if (from[key] !== undefined && from[key] !== null) out[camelCase(key)] = from[key];
   }
   return out;
 }
