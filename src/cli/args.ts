@@ -1,5 +1,6 @@
 /** Argument parsing on node:util parseArgs, with the options every client command shares. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { AgentStateClient, type AgentStateClientOptions } from '../client/index.ts';
 import { InvalidInputError } from '../errors.ts';
 
 /** Options of every command that talks to a server. */
@@ -27,6 +28,15 @@ export function serverUrl(url: string | undefined): string {
 /** The bearer token: --token, else $AGENTSTATE_TOKEN. */
 export function serverToken(token: string | undefined): string | undefined {
   return token ?? process.env.AGENTSTATE_TOKEN;
+}
+
+/** A client of the server that `--url` and `--token` (or the environment) name. */
+export function serverClient(
+  values: { url?: string | undefined; token?: string | undefined },
+  options: Omit<AgentStateClientOptions, 'url' | 'token'> = {},
+): AgentStateClient {
+  const token = serverToken(values.token);
+  return new AgentStateClient({ ...options, url: serverUrl(values.url), ...(token ? { token } : {}) });
 }
 
 /** A positive integer option. */

@@ -1,8 +1,7 @@
 /** `agentstate rollouts list|show`. */
-import { AgentStateClient } from '../../client/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import type { RolloutStatus } from '../../rollouts/index.ts';
-import { CLIENT_OPTIONS, intOption, parse, serverToken, serverUrl } from '../args.ts';
+import { CLIENT_OPTIONS, intOption, parse, serverClient } from '../args.ts';
 import { type Io, isoSeconds, table } from '../output.ts';
 
 /** Help text of `rollouts`. */
@@ -34,12 +33,7 @@ export async function rollouts(argv: string[], io: Io): Promise<number> {
     io.out(ROLLOUTS_HELP);
     return values.help ? 0 : 2;
   }
-  const token = serverToken(values.token);
-  const client = new AgentStateClient({
-    url: serverUrl(values.url),
-    retries: 0,
-    ...(token ? { token } : {}),
-  });
+  const client = serverClient(values, { retries: 0 });
   try {
     if (sub === 'list') {
       const page = await client.queryRollouts({

@@ -1,8 +1,7 @@
 /** `agentstate spans tail <rolloutId>`: print a rollout's spans, and with --follow keep printing new ones. */
-import { AgentStateClient } from '../../client/index.ts';
 import { InvalidInputError } from '../../errors.ts';
 import type { Span } from '../../rollouts/index.ts';
-import { CLIENT_OPTIONS, intOption, parse, serverToken, serverUrl } from '../args.ts';
+import { CLIENT_OPTIONS, intOption, parse, serverClient } from '../args.ts';
 import { type Io, isoSeconds } from '../output.ts';
 
 /** Help text of `spans`. */
@@ -43,8 +42,7 @@ export async function spans(argv: string[], io: Io, signal?: AbortSignal): Promi
   if (sub !== 'tail')
     throw new InvalidInputError(`unknown subcommand 'spans ${sub}'; use tail`, { argument: sub });
   if (!rolloutId) throw new InvalidInputError('spans tail needs a rollout id', { argument: 'rolloutId' });
-  const token = serverToken(values.token);
-  const client = new AgentStateClient({ url: serverUrl(values.url), ...(token ? { token } : {}) });
+  const client = serverClient(values);
   const print = (span: Span) => io.out(values.json ? JSON.stringify(span) : line(span));
   try {
     const lines = intOption(values.lines, 'lines', 20);

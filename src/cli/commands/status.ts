@@ -1,6 +1,5 @@
 /** `agentstate status`: is the server up, and what does it hold. */
-import { AgentStateClient } from '../../client/index.ts';
-import { CLIENT_OPTIONS, parse, serverToken, serverUrl } from '../args.ts';
+import { CLIENT_OPTIONS, parse, serverClient } from '../args.ts';
 import type { Io } from '../output.ts';
 
 /** Help text of `status`. */
@@ -21,12 +20,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
     io.out(STATUS_HELP);
     return 0;
   }
-  const token = serverToken(values.token);
-  const client = new AgentStateClient({
-    url: serverUrl(values.url),
-    retries: 0,
-    ...(token ? { token } : {}),
-  });
+  const client = serverClient(values, { retries: 0 });
   try {
     const health = await client.health();
     const stats = await client.statistics();
