@@ -57,7 +57,10 @@ export interface OtlpExportRequest {
 export function decodeProtobufRequest(body: Uint8Array): OtlpExportRequest {
   const message = ExportTraceServiceRequest.decode(body);
   return ExportTraceServiceRequest.toObject(message, {
-    longs: String,
+    // Every 64-bit value ends up as a number (nanoseconds -> seconds, int attributes), and a Long's own
+    // conversion rounds exactly as parsing its decimal text would, without printing that text first
+    // (a third of toObject's time).
+    longs: Number,
     enums: Number,
     defaults: false,
   }) as OtlpExportRequest;
