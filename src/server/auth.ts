@@ -56,7 +56,8 @@ export class TokenAuthenticator {
         throw new InvalidInputError('a token must be a string of at least 8 characters', { index: i });
       }
       const scope = spec.scope ?? 'admin';
-      if (!(scope in RANK))
+      // Own keys only: `in` would also accept inherited names such as 'toString'.
+      if (!Object.hasOwn(RANK, scope))
         throw new InvalidInputError(`unknown token scope '${scope}'`, { index: i, scope });
       return { digest: digest(spec.token), scope, name: spec.name ?? `token${i + 1}` };
     });

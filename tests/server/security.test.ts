@@ -9,6 +9,7 @@ import {
   listenServer,
   scrubSecrets,
   TokenAuthenticator,
+  type TokenScope,
 } from '../../src/index.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -110,6 +111,14 @@ describe('bearer tokens and scopes', () => {
     expect(auth.authenticate('admin-token-123')).toBeUndefined();
     expect(auth.authenticate('')).toBeUndefined();
     expect(() => new TokenAuthenticator([{ token: 'short' }])).toThrow(/at least 8/);
+  });
+
+  it('refuses a scope that is not read, write or admin, inherited object keys included', () => {
+    for (const scope of ['owner', 'toString', 'constructor', '__proto__']) {
+      expect(
+        () => new TokenAuthenticator([{ token: 'long-enough-token', scope: scope as TokenScope }]),
+      ).toThrow(/unknown token scope/);
+    }
   });
 });
 
