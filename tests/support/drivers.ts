@@ -46,46 +46,40 @@ const memory: DriverFactory = {
   },
 };
 
-/** A fresh temporary directory for one test's files. */
-async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `agentstate-${prefix}-`));
+/**
+ * A store kept in a fresh temporary directory; `reopen` opens another handle on the same files, and
+ * cleanup closes the store and deletes the directory.
+ */
+async function onDisk(
+  prefix: string,
+  options: DriverOptions | undefined,
+  open: (dir: string, options: DriverOptions | undefined) => DocumentStore,
+): Promise<DriverFixture> {
+  const dir = await mkdtemp(join(tmpdir(), `agentstate-${prefix}-`));
+  const store = open(dir, options);
+  return {
+    store,
+    reopen: async (again) => open(dir, { ...options, ...again }),
+    async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 const sqlite: DriverFactory = {
   name: 'sqlite',
   durable: true,
   available: async () => true,
-  async create(options) {
-    const dir = await tempDir('sqlite');
-    const path = join(dir, 'state.db');
-    const store = createSqliteStore({ ...options, path });
-    return {
-      store,
-      reopen: async (again) => createSqliteStore({ ...options, ...again, path }),
-      async cleanup() {
-        await store.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
+  create: (options) =>
+    onDisk('sqlite', options, (dir, opts) => createSqliteStore({ ...opts, path: join(dir, 'state.db') })),
 };
 
 const fs: DriverFactory = {
   name: 'fs',
   durable: true,
   available: async () => true,
-  async create(options) {
-    const dir = await tempDir('fs');
-    const store = createFsStore({ ...options, dir });
-    return {
-      store,
-      reopen: async (again) => createFsStore({ ...options, ...again, dir }),
-      async cleanup() {
-        await store.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
+  create: (options) => onDisk('fs', options, (dir, opts) => createFsStore({ ...opts, dir })),
 };
 
 const postgres: DriverFactory = {
