@@ -9,6 +9,7 @@ import { mapLimit } from './fs/mapLimit.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
+import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,
   checkDeleteOptions,
@@ -87,14 +88,9 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
   const subscriptions = new Set<Subscription>();
-  const sweepTimer = setInterval(() => {
-    if (!closed) {
-      run(sweep).catch((error: unknown) =>
-        process.emitWarning(`agentstate: filesystem sweep failed: ${(error as Error).message}`),
-      );
-    }
-  }, options.sweepIntervalMs ?? 30_000);
-  sweepTimer.unref();
+  const sweepTimer = startSweepTimer(options.sweepIntervalMs, 'filesystem', () =>
+    closed ? undefined : run(sweep),
+  );
 
   // Every operation is tracked so that close() waits for writes in progress before unlocking.
   function run<T>(operation: (core: FsCore) => Promise<T>): Promise<T> {

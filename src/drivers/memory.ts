@@ -5,6 +5,7 @@ import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
+import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,
   checkDeleteOptions,
@@ -49,8 +50,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
   const expiries = new ExpiryHeap();
   const hub = new ChangeHub();
   let closed = false;
-  const sweepTimer = setInterval(() => void sweep(), options.sweepIntervalMs ?? 30_000);
-  sweepTimer.unref();
+  const sweepTimer = startSweepTimer(options.sweepIntervalMs, 'memory', sweep);
 
   function open(): void {
     if (closed) throw new ClosedError('the memory store is closed');

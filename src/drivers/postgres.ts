@@ -12,6 +12,7 @@ import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
+import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,
   checkDeleteOptions,
@@ -119,14 +120,15 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   let initialised = false;
   let sweeping: Promise<number> | undefined;
 
-  const sweepTimer = setInterval(() => {
-    // The timer never creates the schema: it only sweeps a store that has been used.
-    if (!initialised || closed || sweeping) return;
-    sweepExpired().catch((error: unknown) => {
-      if (!closed) process.emitWarning(`agentstate: postgres sweep failed: ${(error as Error).message}`);
-    });
-  }, options.sweepIntervalMs ?? 30_000);
-  sweepTimer.unref();
+  // The timer never creates the schema: it only sweeps a store that has been used. A sweep cut short by
+  // close() is not worth a warning.
+  const sweepTimer = startSweepTimer(options.sweepIntervalMs, 'postgres', () =>
+    !initialised || closed || sweeping
+      ? undefined
+      : sweepExpired().catch((error: unknown) => {
+          if (!closed) throw error;
+        }),
+  );
 
   function open(): void {
     if (closed) throw new ClosedError(`the postgres store (schema ${schema}) is closed`, { schema });

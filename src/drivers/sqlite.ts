@@ -14,6 +14,7 @@ import {
 } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
+import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,
   checkDeleteOptions,
@@ -184,12 +185,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   );
 
   let closed = false;
-  const sweepTimer = setInterval(() => {
-    sweep().catch((error: unknown) =>
-      process.emitWarning(`agentstate: SQLite sweep failed: ${(error as Error).message}`),
-    );
-  }, options.sweepIntervalMs ?? 30_000);
-  sweepTimer.unref();
+  const sweepTimer = startSweepTimer(options.sweepIntervalMs, 'SQLite', sweep);
 
   function open(): void {
     if (closed) throw new ClosedError('the SQLite store is closed');
