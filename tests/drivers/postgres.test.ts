@@ -319,6 +319,15 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     expect(await admin(`SELECT value FROM "${schema}".documents`)).toEqual([{ value: '{not json' }]);
   });
 
+  it('reports a malformed codec value in valid JSON as CORRUPT_STATE with its path, not as invalid JSON', async () => {
+    const store = open();
+    await store.put('agents', 'odd', { ok: true });
+    await admin(`UPDATE "${schema}".documents SET value = '{"$t":"Map","v":5}' WHERE id = 'odd'`);
+    const error = await store.get('agents', 'odd').catch((e: unknown) => e);
+    expect(isAgentStateError(error, 'CORRUPT_STATE')).toBe(true);
+    expect((error as Error).message).toMatch(/malformed 'Map' value/);
+  });
+
   it('treats an expired row as absent for compare-and-set and delete', async () => {
     const store = open();
     await store.put('ttl', 'e', 1, { ttlMs: 100 });
