@@ -30,19 +30,22 @@ export function quoteIdentifier(name: string): string {
 }
 
 /**
- * The LISTEN/NOTIFY channel of a schema. Channels are per database, so the schema name keeps stores
+ * The LISTEN/NOTIFY channel of a schema (`prefix` tells the stores of one schema apart). Channels are per database, so the schema name keeps stores
  * apart; a name that would pass 63 bytes gets a hash suffix instead of being cut (PostgreSQL would
  * silently truncate it and two long schema names could then share a channel).
  */
-export function channelFor(schema: string): string {
-  const channel = `agentstate_${schema}`;
+export function channelFor(schema: string, prefix = 'agentstate_'): string {
+  const channel = `${prefix}${schema}`;
   if (Buffer.byteLength(channel) <= MAX_IDENTIFIER_BYTES) return channel;
   const hash = sha256(schema).slice(0, 16);
   return `${channel.slice(0, MAX_IDENTIFIER_BYTES - hash.length - 1)}_${hash}`;
 }
 
-/** Second key of the advisory lock that serialises migrations of one schema (first key: `MIGRATION_LOCK_CLASS`). */
-export function migrationLockKey(schema: string): number {
+/**
+ * A 32-bit advisory-lock key derived from a schema name: the second key of the lock that serialises
+ * migrations of one schema (first key: `MIGRATION_LOCK_CLASS`), and the rollout store's sweep lock.
+ */
+export function schemaLockKey(schema: string): number {
   return createHash('sha256').update(schema).digest().readInt32BE(0);
 }
 

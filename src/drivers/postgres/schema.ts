@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { MIGRATION_LOCK_CLASS, migrationLockKey, quoteIdentifier } from './identifiers.ts';
+import { MIGRATION_LOCK_CLASS, quoteIdentifier, schemaLockKey } from './identifiers.ts';
 
 /**
  * Schema migrations, in order; the position is the version. Never edit a shipped entry: append one.
@@ -50,10 +50,7 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
   let failed: Error | undefined;
   try {
     await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [
-      MIGRATION_LOCK_CLASS,
-      migrationLockKey(schema),
-    ]);
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [MIGRATION_LOCK_CLASS, schemaLockKey(schema)]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)`,

@@ -21,10 +21,9 @@
  * - Deadlocks and serialization failures between concurrent transactions are retried (the transaction is
  *   re-run from the start), invisible to callers.
  */
-import { createHash } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
-import { checkSchemaName, MAX_IDENTIFIER_BYTES } from '../../drivers/postgres/identifiers.ts';
+import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
@@ -159,17 +158,6 @@ function isTransient(error: unknown): boolean {
   return e?.code === '23505' && e.constraint === 'agl_idempotency_pkey';
 }
 
-/** The NOTIFY channel of a schema (hashed when the name would pass PostgreSQL's 63-byte limit). */
-function channelFor(schema: string): string {
-  const channel = `agentstate_rollouts_${schema}`;
-  if (Buffer.byteLength(channel) <= MAX_IDENTIFIER_BYTES) return channel;
-  return `agentstate_rollouts_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
-}
-
-function lockKey(schema: string): number {
-  return createHash('sha256').update(schema).digest().readInt32BE(0);
-}
-
 /** The rollout store on PostgreSQL. */
 export class PostgresRolloutStore implements RolloutStore {
   /** Backend name. */
@@ -226,8 +214,8 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#maxInFlight = Math.max(1, connections - 2);
     this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
     this.#repo = new PostgresRolloutRepository(schema);
-    this.#channel = channelFor(schema);
-    this.#lockKey = lockKey(schema);
+    this.#channel = channelFor(schema, 'agentstate_rollouts_');
+    this.#lockKey = schemaLockKey(schema);
     this.#now = options.now ?? Date.now;
     this.#createdAt = this.#now();
     this.#listener = new FinishedRolloutListener(
