@@ -137,3 +137,9 @@ export class ClosedError extends AgentStateError {
 export function isAgentStateError(error: unknown, code?: ErrorCode): error is AgentStateError {
   return error instanceof AgentStateError && (code === undefined || error.code === code);
 }
+
+/** The text of anything thrown: its string `message` when it has one, else the value as a string. */
+export function errorMessage(error: unknown): string {
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : String(error);
+}

@@ -1,7 +1,7 @@
 /** Argument parsing on node:util parseArgs, with the options every client command shares. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AgentStateClient, type AgentStateClientOptions } from '../client/index.ts';
-import { InvalidInputError } from '../errors.ts';
+import { errorMessage, InvalidInputError } from '../errors.ts';
 
 /** Options of every command that talks to a server. */
 export const CLIENT_OPTIONS = {
@@ -16,7 +16,7 @@ export function parse<const O extends NonNullable<ParseArgsConfig['options']>>(a
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new InvalidInputError(error instanceof Error ? error.message : String(error), { argv });
+    throw new InvalidInputError(errorMessage(error), { argv });
   }
 }
 

@@ -2,7 +2,7 @@
 /** The `agentstate` command. */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { isAgentStateError } from '../errors.ts';
+import { errorMessage, isAgentStateError } from '../errors.ts';
 import { BACKUP_HELP, backup, RESTORE_HELP, restore } from './commands/backup.ts';
 import { ROLLOUTS_HELP, rollouts } from './commands/rollouts.ts';
 import { SERVE_HELP, serve } from './commands/serve.ts';
@@ -79,7 +79,7 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
       else io.err(`error (${error.code}): ${error.message}`);
       return error.code === 'INVALID_INPUT' ? 2 : 1;
     }
-    io.err(`error: ${error instanceof Error ? error.message : String(error)}`);
+    io.err(`error: ${errorMessage(error)}`);
     return 1;
   }
 }

@@ -1,6 +1,6 @@
 /** Checks a value against the validator and schema a registered state attribute was given. */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { InvalidInputError } from '../errors.ts';
+import { errorMessage, InvalidInputError } from '../errors.ts';
 import { validateSync } from '../state/schema.ts';
 
 /** Returns `true` to accept a value; `false` or a reason (string) to refuse it. */
@@ -25,7 +25,7 @@ export function checkAttributeValue(options: StateAttributeOptions, value: unkno
     try {
       verdict = options.validate(value);
     } catch (error) {
-      throw refused(path, `its validator threw: ${(error as Error)?.message ?? String(error)}`, error);
+      throw refused(path, `its validator threw: ${errorMessage(error)}`, error);
     }
     if (verdict !== true)
       throw refused(path, typeof verdict === 'string' ? verdict : 'its validator said no');

@@ -11,7 +11,13 @@
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
 import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
-import { AgentStateError, CorruptStateError, InvalidInputError, UnknownTypeError } from '../errors.ts';
+import {
+  AgentStateError,
+  CorruptStateError,
+  errorMessage,
+  InvalidInputError,
+  UnknownTypeError,
+} from '../errors.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';
 
@@ -211,7 +217,7 @@ function withId(
   loading: boolean,
 ): AgentStateError {
   const merged = { ...(error instanceof AgentStateError ? error.details : {}), ...details };
-  const message = `${prefix}: ${(error as Error)?.message ?? String(error)}`;
+  const message = `${prefix}: ${errorMessage(error)}`;
   if (error instanceof UnknownTypeError) return new UnknownTypeError(message, merged);
   if (loading) return new CorruptStateError(message, merged, { cause: error });
   return new InvalidInputError(message, merged, { cause: error });

@@ -4,7 +4,13 @@
  * data (the seed imported `module.__name__` found in the file, which runs arbitrary code on load).
  * Older versions are brought forward by the type's `migrate`; newer ones are refused.
  */
-import { AlreadyExistsError, CorruptStateError, InvalidInputError, UnknownTypeError } from '../errors.ts';
+import {
+  AlreadyExistsError,
+  CorruptStateError,
+  errorMessage,
+  InvalidInputError,
+  UnknownTypeError,
+} from '../errors.ts';
 import { AgentStateModule } from './agentState.ts';
 import { requireNonEmptyString } from './checks.ts';
 import { SessionStateModule } from './sessionState.ts';
@@ -159,7 +165,7 @@ export class ModuleTypeRegistry {
       module = entry.create();
     } catch (error) {
       throw new InvalidInputError(
-        `could not make an empty '${data.type}' to load into (${(error as Error)?.message ?? String(error)}): register the type with { create: () => new ${entry.ctor.name}(...) }`,
+        `could not make an empty '${data.type}' to load into (${errorMessage(error)}): register the type with { create: () => new ${entry.ctor.name}(...) }`,
         { type: data.type },
         { cause: error },
       );
@@ -190,7 +196,7 @@ function migrate(
     return entry.migrate(state, fromVersion);
   } catch (error) {
     throw new InvalidInputError(
-      `migrating '${entry.name}' from version ${fromVersion} to ${entry.version} failed: ${(error as Error)?.message ?? String(error)}`,
+      `migrating '${entry.name}' from version ${fromVersion} to ${entry.version} failed: ${errorMessage(error)}`,
       { type: entry.name, version: fromVersion, registeredVersion: entry.version },
       { cause: error },
     );

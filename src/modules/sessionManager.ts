@@ -4,7 +4,7 @@
  * process alive (the seed's asyncio task did), and an error in it is reported instead of ending it.
  */
 import type { DocumentStore } from '../drivers/types.ts';
-import { AlreadyExistsError } from '../errors.ts';
+import { AlreadyExistsError, errorMessage } from '../errors.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
 import { requireNonEmptyString, requirePositive } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
@@ -68,7 +68,7 @@ export class SessionManager {
     this.#onCleanupError =
       options.onCleanupError ??
       ((error) =>
-        process.emitWarning(`session cleanup failed: ${(error as Error)?.message ?? String(error)}`, {
+        process.emitWarning(`session cleanup failed: ${errorMessage(error)}`, {
           code: 'AGENTSTATE_SESSION_CLEANUP',
         }));
     this.tracker = new StateChangeTracker({ now: this.#now, ...options.tracker });

@@ -17,7 +17,7 @@
  * in a `#private` field or a non-enumerable property (a back-reference to a parent, for example).
  */
 import { type Codec, codec as defaultCodec, type JsonValue, propertyPath, setOwn } from '../codec/index.ts';
-import { InvalidInputError, UnknownKeyError, UnsupportedValueError } from '../errors.ts';
+import { errorMessage, InvalidInputError, UnknownKeyError, UnsupportedValueError } from '../errors.ts';
 import { checkAttributeValue, type StateAttributeOptions } from './attributeCheck.ts';
 import { isPlainObject } from './checks.ts';
 
@@ -68,7 +68,7 @@ interface Assignment {
 
 const defaultListenerErrorHandler: ListenerErrorHandler = (error, attribute, module) => {
   process.emitWarning(
-    `a state change listener of ${module.constructor.name}.${attribute} threw: ${(error as Error)?.message ?? String(error)}`,
+    `a state change listener of ${module.constructor.name}.${attribute} threw: ${errorMessage(error)}`,
     { code: 'AGENTSTATE_LISTENER_ERROR', detail: (error as Error)?.stack },
   );
 };
@@ -364,7 +364,7 @@ function convertOut(options: StateAttributeOptions, value: unknown, path: string
     return options.toJSON(value);
   } catch (error) {
     throw new InvalidInputError(
-      `toJSON of ${path} threw: ${(error as Error)?.message ?? String(error)}`,
+      `toJSON of ${path} threw: ${errorMessage(error)}`,
       { path },
       {
         cause: error,
@@ -379,7 +379,7 @@ function convertIn(options: StateAttributeOptions, data: unknown, path: string):
     return options.fromJSON(data);
   } catch (error) {
     throw new InvalidInputError(
-      `fromJSON of ${path} refused the stored data: ${(error as Error)?.message ?? String(error)}`,
+      `fromJSON of ${path} refused the stored data: ${errorMessage(error)}`,
       { path },
       { cause: error },
     );

@@ -1,4 +1,4 @@
-import { AgentStateError, RevisionConflictError } from '../errors.ts';
+import { AgentStateError, errorMessage, RevisionConflictError } from '../errors.ts';
 import { MutationBatch } from './batch.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { StateStore } from './store.ts';
@@ -113,7 +113,7 @@ function partialFailure(
   }
   return new AgentStateError(
     error instanceof AgentStateError ? error.code : 'INTERNAL',
-    `runParallel: task ${task} failed when re-run alone: ${error instanceof Error ? error.message : String(error)}; tasks ${details.uncommittedTasks.join(', ')} are not committed`,
+    `runParallel: task ${task} failed when re-run alone: ${errorMessage(error)}; tasks ${details.uncommittedTasks.join(', ')} are not committed`,
     { ...(error instanceof AgentStateError ? error.details : {}), ...details },
     { cause: error },
   );

@@ -1,15 +1,11 @@
 import type { Codec, JsonValue } from '../codec/index.ts';
-import { AgentStateError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { AgentStateError, CorruptStateError, errorMessage, InvalidInputError } from '../errors.ts';
 import { deepFreeze } from './freeze.ts';
 import type { AnyStateKey } from './key.ts';
 import { checkSchema, describeIssues } from './schema.ts';
 
 // How a key's value gets into the store: applied, initial or restored. Each path validates with the key's
 // schema and freezes the result, and each names the key in its error.
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Validates (when the key has a schema) and freezes a value; `fail` builds the error for a refusal. */
 function accept(
@@ -44,7 +40,7 @@ export function applyUpdate(
     const hint =
       error instanceof TypeError ? ' (state values are frozen: return a new value instead of mutating)' : '';
     throw new InvalidInputError(
-      `apply of state key '${def.key}' threw at op ${opIndex}: ${message(error)}${hint}`,
+      `apply of state key '${def.key}' threw at op ${opIndex}: ${errorMessage(error)}${hint}`,
       { key: def.key, opIndex },
       { cause: error },
     );
@@ -84,7 +80,7 @@ export function restoredValue(
     value = codec.decode(encoded, path);
   } catch (error) {
     throw new CorruptStateError(
-      `persisted value of state key '${def.key}' cannot be decoded: ${message(error)}`,
+      `persisted value of state key '${def.key}' cannot be decoded: ${errorMessage(error)}`,
       { key: def.key, path, ...(error instanceof AgentStateError && { reason: error.code }) },
       { cause: error },
     );
@@ -100,7 +96,7 @@ export function restoredValue(
       value = def.migrate!(value, fromVersion);
     } catch (error) {
       throw new CorruptStateError(
-        `migration of state key '${def.key}' from version ${fromVersion} to ${def.version} failed: ${message(error)}`,
+        `migration of state key '${def.key}' from version ${fromVersion} to ${def.version} failed: ${errorMessage(error)}`,
         { key: def.key, persistedVersion: fromVersion, version: def.version },
         { cause: error },
       );

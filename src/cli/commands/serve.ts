@@ -1,6 +1,6 @@
 /** `agentstate serve`: the HTTP server on SQLite (default) or PostgreSQL, with graceful shutdown. */
 import { resolve } from 'node:path';
-import { InvalidInputError } from '../../errors.ts';
+import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
 import { createServer } from '../../server/createServer.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
@@ -99,7 +99,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       stopping = true;
       io.err(`${reason}: finishing requests in flight, then closing the stores`);
       app.close().then(resolveStop, (error: unknown) => {
-        io.err(`error while closing: ${error instanceof Error ? error.message : String(error)}`);
+        io.err(`error while closing: ${errorMessage(error)}`);
         resolveStop();
       });
     };

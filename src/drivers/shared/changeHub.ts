@@ -1,3 +1,4 @@
+import { errorMessage } from '../../errors.ts';
 import type { ChangeEvent, ChangeListener, Subscription } from '../types.ts';
 
 /**
@@ -63,10 +64,7 @@ export class ChangeHub {
 }
 
 function reportListenerError(error: unknown, event: ChangeEvent): void {
-  process.emitWarning(
-    `agentstate: a watch listener for ${event.namespace} threw: ${(error as Error)?.message ?? String(error)}`,
-    {
-      code: 'AGENTSTATE_LISTENER_ERROR',
-    },
-  );
+  process.emitWarning(`agentstate: a watch listener for ${event.namespace} threw: ${errorMessage(error)}`, {
+    code: 'AGENTSTATE_LISTENER_ERROR',
+  });
 }

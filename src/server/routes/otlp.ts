@@ -5,7 +5,7 @@
  * `google.rpc.Status` body in the request's encoding (see ../otlp/errorStatus.ts).
  */
 import type { FastifyInstance } from 'fastify';
-import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import { AgentStateError, errorMessage, InvalidInputError } from '../../errors.ts';
 import type { RolloutStore, SpanInput } from '../../rollouts/index.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { isProtobufRequest, otlpErrorHandler } from '../otlp/errorStatus.ts';
@@ -75,7 +75,7 @@ export function registerOtlpRoutes(app: FastifyInstance, store: RolloutStore, me
         } catch (error) {
           throw new InvalidInputError('body is not a valid OTLP ExportTraceServiceRequest', {
             field: 'body',
-            reason: error instanceof Error ? error.message : String(error),
+            reason: errorMessage(error),
           });
         }
       } else {
