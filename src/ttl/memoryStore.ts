@@ -416,7 +416,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
         this.#removeSlot(slot, 'evict');
         return;
       }
-      queue.push(expiry, slot);
+      queue.push(expiry, slot, this.#maxEntries);
       this.#quietReads = 0;
     }
     // No key expires: evict the oldest-created one (a Map iterates in insertion order).
@@ -439,7 +439,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
         this.#expireSlot(slot, expiry);
         removed++;
       } else {
-        queue.push(expiry, slot); // the expiry was extended: wait for the real one
+        queue.push(expiry, slot, this.#maxEntries); // the expiry was extended: wait for the real one
         this.#quietReads = 0;
       }
     }
