@@ -133,6 +133,32 @@ export class ClosedError extends AgentStateError {
   }
 }
 
+// The subclass of each code that has one; the others (UNAUTHORIZED, FORBIDDEN, UNAVAILABLE, INTERNAL) are
+// plain AgentStateErrors with that code.
+const CLASS_BY_CODE: Partial<
+  Record<ErrorCode, new (message: string, details: ErrorDetails) => AgentStateError>
+> = {
+  INVALID_INPUT: InvalidInputError,
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  REVISION_CONFLICT: RevisionConflictError,
+  PARALLEL_MERGE_CONFLICT: ParallelMergeConflictError,
+  BASE_REVISION_MISMATCH: BaseRevisionMismatchError,
+  UNKNOWN_KEY: UnknownKeyError,
+  UNKNOWN_TYPE: UnknownTypeError,
+  CORRUPT_STATE: CorruptStateError,
+  CAPACITY_EXCEEDED: CapacityExceededError,
+  TIMEOUT: TimeoutError,
+  CLOSED: ClosedError,
+};
+
+/** The error for `code` as the class thrown in-process (e.g. rebuilt from the server's JSON by the client). */
+export function errorForCode(code: ErrorCode, message: string, details: ErrorDetails = {}): AgentStateError {
+  // Own keys only: a code is data from the wire, and `toString` must not find Object.prototype's.
+  const Class = Object.hasOwn(CLASS_BY_CODE, code) ? CLASS_BY_CODE[code] : undefined;
+  return Class ? new Class(message, details) : new AgentStateError(code, message, details);
+}
+
 /** True when `error` is an AgentStateError, optionally with the given code. */
 export function isAgentStateError(error: unknown, code?: ErrorCode): error is AgentStateError {
   return error instanceof AgentStateError && (code === undefined || error.code === code);

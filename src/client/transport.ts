@@ -5,18 +5,7 @@
  * reported.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  AgentStateError,
-  AlreadyExistsError,
-  CapacityExceededError,
-  ClosedError,
-  CorruptStateError,
-  type ErrorCode,
-  InvalidInputError,
-  NotFoundError,
-  RevisionConflictError,
-  TimeoutError,
-} from '../errors.ts';
+import { AgentStateError, ClosedError, type ErrorCode, errorForCode, TimeoutError } from '../errors.ts';
 
 /** Options of the HTTP transport. */
 export interface TransportOptions {
@@ -63,26 +52,7 @@ function errorFromBody(status: number, body: unknown): AgentStateError {
   const code = (error?.code ?? (status >= 500 ? 'INTERNAL' : 'INVALID_INPUT')) as ErrorCode;
   const message = error?.message ?? `server answered HTTP ${status}`;
   const details = { ...(error?.details ?? {}), status };
-  switch (code) {
-    case 'INVALID_INPUT':
-      return new InvalidInputError(message, details);
-    case 'NOT_FOUND':
-      return new NotFoundError(message, details);
-    case 'ALREADY_EXISTS':
-      return new AlreadyExistsError(message, details);
-    case 'REVISION_CONFLICT':
-      return new RevisionConflictError(message, details);
-    case 'CORRUPT_STATE':
-      return new CorruptStateError(message, details);
-    case 'CAPACITY_EXCEEDED':
-      return new CapacityExceededError(message, details);
-    case 'TIMEOUT':
-      return new TimeoutError(message, details);
-    case 'CLOSED':
-      return new ClosedError(message, details);
-    default:
-      return new AgentStateError(code, message, details);
-  }
+  return errorForCode(code, message, details);
 }
 
 /** Throws the server's error when a raw response is not a success. */
