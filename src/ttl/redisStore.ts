@@ -213,7 +213,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Takes the named lock (`SET NX PX`), waiting up to `waitMs`; null when not acquired in time. */
   async acquireLock(name: string, options: LockOptions): Promise<TtlLock | null> {
     this.#assertOpen();
-    return acquireLockWith(this.#lockBackend(), name, options);
+    return acquireLockWith(this.#lockBackend, name, options);
   }
 
   /** True when the caller may proceed (and the cooldown starts), false while one runs. */
@@ -238,16 +238,15 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
 
   // --- internals -------------------------------------------------------------------------------------
 
-  #lockBackend(): LockBackend {
-    return {
-      tryAcquire: async (name, token, ttlMs) =>
-        (await this.#redis.set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK',
-      release: async (name, token) =>
-        (await this.#scripts.agentstateReleaseLock(this.#locks + name, token)) === 1,
-      extend: async (name, token, ttlMs) =>
-        (await this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs))) === 1,
-    };
-  }
+  // Built once: every lock handle holds it, and it only closes over the store.
+  readonly #lockBackend: LockBackend = {
+    tryAcquire: async (name, token, ttlMs) =>
+      (await this.#redis.set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK',
+    release: async (name, token) =>
+      (await this.#scripts.agentstateReleaseLock(this.#locks + name, token)) === 1,
+    extend: async (name, token, ttlMs) =>
+      (await this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs))) === 1,
+  };
 
   async #scan(prefix: string): Promise<string[]> {
     const match = `${escapeGlob(prefix)}*`;
