@@ -222,3 +222,45 @@ describe('Agent Lightning reference contract', () => {
     expect(stored.attributes).toEqual({ 'gen_ai.model': 'm', tokens: 3 });
   });
 });
+
+describe('POST /v1/agl/x/spans/batch', () => {
+  let store: InMemoryRolloutStore;
+  let app: FastifyInstance;
+  let ids: { rollout_id: string; attempt_id: string };
+
+  beforeAll(async () => {
+    store = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
+    app = await createServer({ rollouts: store });
+    await store.enqueueRollout({ input: 'batch' });
+    const claimed = (await store.dequeueRollout({ workerId: 'w' }))!;
+    ids = { rollout_id: claimed.rolloutId, attempt_id: claimed.attempt.attemptId };
+  });
+  afterAll(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });
+
+  it('refuses the malformed spans the single-span route refuses, naming the field, and stores none', async () => {
+    const good = { ...ids, trace_id: 't', span_id: 'ok', name: 'fine' };
+    const bad = { ...ids, trace_id: 't', span_id: 'bad', name: 'nested', attributes: { deep: { x: 1 } } };
+    const single = await post('/v1/agl/spans', bad);
+    expect(single.statusCode).toBeGreaterThanOrEqual(400);
+    expect(single.statusCode).toBeLessThan(500);
+    const batch = await post('/v1/agl/x/spans/batch', { spans: [good, bad] });
+    expect(batch.statusCode, batch.body).toBe(single.statusCode);
+    expect(batch.json().error.code).toBe('INVALID_INPUT');
+    expect(batch.body).toContain('attributes');
+    expect(await store.querySpans(ids.rollout_id)).toMatchObject({ items: [] });
+  });
+
+  it('stores spans that carry only ids and a name, issuing their sequence ids', async () => {
+    const spans = ['a', 'b'].map((id) => ({ ...ids, trace_id: 't', span_id: id, name: `s-${id}` }));
+    const response = await post('/v1/agl/x/spans/batch', { spans });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json()).toMatchObject({ inserted: 2, duplicates: 0 });
+    const page = await store.querySpans(ids.rollout_id);
+    expect(page.items.map((s) => s.sequenceId)).toEqual([1, 2]);
+  });
+});

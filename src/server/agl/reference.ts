@@ -92,14 +92,20 @@ function parametersSchema(parameters: RawParameter[]): JsonSchema {
   return { type: 'object', properties, ...(required.length > 0 ? { required } : {}) };
 }
 
+/** The fields a span written to agentstate must have; the store fills the rest. */
+const SPAN_REQUIRED = ['rollout_id', 'attempt_id', 'trace_id', 'span_id', 'name'];
+
 /**
- * POST /v1/agl/spans: the reference requires every span field, even `sequence_id`. agentstate accepts a
- * span with only its ids and name (the store issues the sequence id and fills empty defaults), so it
- * accepts everything the reference accepts, and more.
+ * The span body of POST /v1/agl/spans, and of each span of agentstate's batch route. The reference requires
+ * every span field, even `sequence_id`; agentstate accepts a span with only its ids and name (the store
+ * issues the sequence id and fills empty defaults), so it accepts everything the reference accepts, and
+ * more. The field types stay the reference's, so both routes refuse the same malformed spans.
  */
-function relaxSpanInput(path: string, schema: JsonSchema): JsonSchema {
-  if (path !== '/v1/agl/spans') return schema;
-  return { ...schema, required: ['rollout_id', 'attempt_id', 'trace_id', 'span_id', 'name'] };
+export function spanInputSchema(): JsonSchema {
+  return {
+    ...(inlineSchema(AGL_REFERENCE.components.schemas['Span-Input']) as JsonSchema),
+    required: [...SPAN_REQUIRED],
+  };
 }
 
 /** Every operation of the reference document, in document order. */
@@ -119,7 +125,9 @@ export function referenceOperations(): ReferenceOperation[] {
         successStatus: Number(success),
         operationId: op.operationId,
         summary: op.summary ?? op.operationId,
-        ...(body ? { body: relaxSpanInput(path, inlineSchema(body) as JsonSchema) } : {}),
+        ...(body
+          ? { body: path === '/v1/agl/spans' ? spanInputSchema() : (inlineSchema(body) as JsonSchema) }
+          : {}),
         ...(query.length > 0 ? { querystring: parametersSchema(query) } : {}),
         ...(pathParams.length > 0 ? { params: parametersSchema(pathParams) } : {}),
         ...(response ? { response: inlineSchema(response) as JsonSchema } : {}),

@@ -5,23 +5,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { RolloutStore } from '../../rollouts/index.ts';
+import { spanInputSchema } from '../agl/reference.ts';
 import { spanFromWire, type Wire } from '../agl/wire.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { writeOptions } from './agl.ts';
-
-const spanBody = {
-  type: 'object',
-  required: ['rollout_id', 'attempt_id', 'trace_id', 'span_id', 'name'],
-  properties: {
-    rollout_id: { type: 'string' },
-    attempt_id: { type: 'string' },
-    trace_id: { type: 'string' },
-    span_id: { type: 'string' },
-    name: { type: 'string' },
-    sequence_id: { type: 'integer', minimum: 1 },
-  },
-  additionalProperties: true,
-} as const;
 
 /** Registers the extension routes. */
 export function registerAglExtensionRoutes(
@@ -38,7 +25,7 @@ export function registerAglExtensionRoutes(
         body: {
           type: 'object',
           required: ['spans'],
-          properties: { spans: { type: 'array', items: spanBody } },
+          properties: { spans: { type: 'array', items: spanInputSchema() } },
         },
       },
     },
