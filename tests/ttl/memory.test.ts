@@ -118,6 +118,41 @@ describe('TtlStore (memory)', () => {
     expect(() => s.on('nope' as 'set', () => {})).toThrow(/unknown TtlStore event/);
   });
 
+  it('an expire listener never reads a value that expired in the same sweep', () => {
+    const { clock, store: s } = store<number>();
+    const readInListener: Array<[unknown, string[]]> = [];
+    s.on('expire', (e) => {
+      readInListener.push([s.get(e.key === 'a' ? 'b' : 'a', -1), s.keys()]);
+    });
+    s.set('a', 1, { ttlMs: 10 });
+    s.set('b', 2, { ttlMs: 10 });
+    s.set('live', 3, { ttlMs: 1000 });
+    clock.advance(10);
+    s.sweep();
+    // Both keys expired at the same ms: whichever goes first, the other is already unreadable.
+    expect(readInListener).toEqual([
+      [-1, ['live']],
+      [-1, ['live']],
+    ]);
+    expect(s.keys()).toEqual(['live']);
+  });
+
+  it('a throwing expire listener leaves no expired key readable or unswept', () => {
+    const { clock, store: s } = store<number>();
+    let failures = 1;
+    s.on('expire', () => {
+      if (failures-- > 0) throw new Error('listener failed');
+    });
+    for (let i = 0; i < 5; i++) s.set(`k${i}`, i, { ttlMs: 10 });
+    clock.advance(10);
+    expect(() => s.sweep()).toThrow('listener failed');
+    for (let i = 0; i < 5; i++) expect(s.get(`k${i}`, -1)).toBe(-1);
+    s.set('again', 1, { ttlMs: 10 });
+    clock.advance(10);
+    expect(s.sweep()).toBe(1);
+    expect(s.size).toBe(0);
+  });
+
   it('maxEntries evicts due keys first, then the soonest to expire, then the oldest without expiry', () => {
     const { clock, store: s } = store({ maxEntries: 3 });
     const evicted: string[] = [];
