@@ -125,6 +125,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     // One hash for the lookup and, when the key is new, its insertion.
     const hash = hashKey(key);
     let slot = this.#index.find(key, hash);
+    if (slot >= 0 && this.#expiries[slot] !== 0) slot = this.#unlessExpired(slot, key, hash, now);
     if (slot < 0) slot = this.#insert(key, value, hash);
     else {
       if (this.#undefinedValues > 0 && this.#values.get(key) === undefined) this.#undefinedValues--;
@@ -348,6 +349,19 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       return fallback as F;
     }
     return value as V;
+  }
+
+  /**
+   * For `set` over a held key with an expiry: `slot` while the key is unexpired at `now` (ms after #base;
+   * 0 when not read yet). An expired key not yet swept is expired here rather than overwritten, so it gets
+   * its `expire` event and the new value counts as newly created (maxEntries evicts the oldest-created).
+   * Returns the key's slot after that: -1, unless an expire listener wrote the key again.
+   */
+  #unlessExpired(slot: number, key: string, hash: number, now: number): number {
+    const expiry = this.#expiries[slot]!;
+    if (expiry > (now !== 0 ? now : this.#clock.read() - this.#base)) return slot;
+    this.#expireSlot(slot, expiry);
+    return this.#index.find(key, hash);
   }
 
   /** The slot of an unexpired key, purging it when it has expired. */

@@ -173,6 +173,20 @@ describe('TtlStore (memory)', () => {
     expect(s.size).toBe(3);
   });
 
+  it('a set over an expired key not yet swept expires it first: its event, and a new creation order', () => {
+    const { clock, store: s } = store<number>({ maxEntries: 2 });
+    const seen: string[] = [];
+    s.on('expire', (e) => seen.push(`expire ${e.key}=${e.value}`));
+    s.on('delete', (e) => seen.push(`${e.reason} ${e.key}`));
+    s.set('a', 1, { ttlMs: 10 });
+    s.set('b', 1);
+    clock.advance(10);
+    s.set('a', 2); // 'a' is created again, after 'b'
+    s.set('c', 1); // full, no key expires: the oldest-created key is 'b'
+    expect(seen).toEqual(['expire a=1', 'evict b']);
+    expect(s.keys().sort()).toEqual(['a', 'c']);
+  });
+
   it('grows past its initial capacity and reuses freed slots', () => {
     const { store: s } = store();
     for (let i = 0; i < 5000; i++) s.set(`k${i}`, i, { ttlMs: 1000 + i });
