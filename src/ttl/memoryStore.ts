@@ -241,6 +241,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** Live keys, optionally only those starting with `prefix`; expired keys are purged first. */
   keys(prefix?: string): string[] {
+    if (prefix !== undefined) checkKey(prefix, 'prefix');
     this.#purgeExpired();
     const out: string[] = [];
     for (const key of this.#values.keys()) if (prefix === undefined || key.startsWith(prefix)) out.push(key);
@@ -249,6 +250,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** Live `[key, value]` pairs (fresh arrays), optionally only keys starting with `prefix`. */
   entries(prefix?: string): Array<[string, V]> {
+    if (prefix !== undefined) checkKey(prefix, 'prefix');
     this.#purgeExpired();
     const out: Array<[string, V]> = [];
     for (const [key, value] of this.#values) {

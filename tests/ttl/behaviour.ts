@@ -302,6 +302,15 @@ export function ttlStoreBehaviour(factory: TtlStoreFactory, ok: boolean): void {
           await expectInvalid(() => bad[method]!.call(store, 42), '42');
         }
         await expectInvalid(() => bad.set!.call(store, { id: 1 }, 'v'), 'object');
+        await expectInvalid(() => bad.setIfAbsent!.call(store, 42, 'v'), '42');
+        await expectInvalid(() => bad.increment!.call(store, 42), '42');
+        await expectInvalid(() => bad.expire!.call(store, 42, 1000), '42');
+        await expectInvalid(() => bad.cooldown!.call(store, 42, 1000), '42');
+        await expectInvalid(() => bad.acquireLock!.call(store, 42, { ttlMs: 1000 }), '42');
+        for (const method of ['keys', 'entries']) {
+          await expectInvalid(() => bad[method]!.call(store, 42), '42');
+          await expectInvalid(() => bad[method]!.call(store, null), 'null');
+        }
         for (const ttlMs of [-1, 0, Number.NaN, Number.POSITIVE_INFINITY, '100']) {
           await expectInvalid(() => store.set('k', 'v', { ttlMs: ttlMs as number }), 'k');
           await expectInvalid(() => store.setIfAbsent('k2', 'v', { ttlMs: ttlMs as number }), 'k2');
