@@ -5,7 +5,7 @@ import { ExpiryQueue } from './expiryQueue.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { hashKey, SlotIndex } from './slotIndex.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
-import { checkKey, checkStep, checkTtl } from './validate.ts';
+import { checkKey, checkStep, checkTtl, checkTtlOptions } from './validate.ts';
 
 /** Options of `new TtlStore()`. */
 export interface TtlStoreOptions {
@@ -116,11 +116,15 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     if (typeof key !== 'string') checkKey(key);
     let expiry = 0;
     let now = 0;
-    if (options !== undefined && options.ttlMs !== undefined) {
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) checkTtlOptions(options, key);
       const ttlMs = options.ttlMs;
-      if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs < Number.POSITIVE_INFINITY)) checkTtl(ttlMs, key);
-      now = this.#clock.read() - this.#base;
-      expiry = toExpiry(now + ttlMs);
+      if (ttlMs !== undefined) {
+        if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs < Number.POSITIVE_INFINITY))
+          checkTtl(ttlMs, key);
+        now = this.#clock.read() - this.#base;
+        expiry = toExpiry(now + ttlMs);
+      }
     }
     // One hash for the lookup and, when the key is new, its insertion.
     const hash = hashKey(key);
@@ -199,6 +203,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** Stores only when the key is missing or expired; true when it stored. */
   setIfAbsent(key: string, value: V, options?: TtlOptions): boolean {
+    checkTtlOptions(options, String(key));
     if (options?.ttlMs !== undefined) checkTtl(options.ttlMs, String(key));
     if (this.#liveSlot(key) !== undefined) return false;
     this.set(key, value, options);
@@ -213,6 +218,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   increment(key: string, by = 1, options?: TtlOptions): number {
     checkKey(key);
     checkStep(by, key);
+    checkTtlOptions(options, key);
     if (options?.ttlMs !== undefined) checkTtl(options.ttlMs, key);
     const slot = this.#liveSlot(key);
     if (slot === undefined) {

@@ -11,7 +11,7 @@ import {
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
-import { checkKey, checkStep, checkTtl } from './validate.ts';
+import { checkKey, checkStep, checkTtl, checkTtlOptions } from './validate.ts';
 
 /** Options of `new RedisTtlStore()`. */
 export interface RedisTtlStoreOptions {
@@ -267,6 +267,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
 
   /** PX milliseconds (Redis wants an integer; rounded up so a key never lives shorter than asked). */
   #ttlArg(key: string, options: TtlOptions | undefined): number | undefined {
+    checkTtlOptions(options, key);
     if (options?.ttlMs === undefined) return undefined;
     checkTtl(options.ttlMs, key);
     return Math.ceil(options.ttlMs);

@@ -17,6 +17,16 @@ export function checkTtl(ttlMs: unknown, key: string): asserts ttlMs is number {
   }
 }
 
+/** Throws `INVALID_INPUT` unless `options` is omitted or an object (a bare ttl number would be ignored). */
+export function checkTtlOptions(options: unknown, key: string): void {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidInputError(
+      `options of '${key}' must be an object such as { ttlMs: 1000 }, got ${describe(options)}`,
+      { key, options: describe(options) },
+    );
+  }
+}
+
 /** Throws `INVALID_INPUT` unless `by` is a finite number. */
 export function checkStep(by: unknown, key: string): asserts by is number {
   if (typeof by !== 'number' || !Number.isFinite(by)) {

@@ -320,6 +320,13 @@ export function ttlStoreBehaviour(factory: TtlStoreFactory, ok: boolean): void {
           await expectInvalid(() => store.acquireLock('lk', { ttlMs: ttlMs as number }), 'lk');
         }
         await expectInvalid(() => store.increment('k4', Number.NaN), 'k4');
+        // A ttl passed as a bare number (the seed's `set(key, value, ttl)`) would otherwise mean "never expires".
+        for (const options of [1000, null, 'ttl']) {
+          const opts = options as unknown as { ttlMs: number };
+          await expectInvalid(() => store.set('p1', 'v', opts), 'p1');
+          await expectInvalid(() => store.setIfAbsent('p2', 'v', opts), 'p2');
+          await expectInvalid(() => store.increment('p3', 1, opts), 'p3');
+        }
         expect(await store.size).toBe(0);
       }));
 
