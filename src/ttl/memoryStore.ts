@@ -5,7 +5,7 @@ import { ExpiryQueue } from './expiryQueue.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { hashKey, SlotIndex } from './slotIndex.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
-import { checkKey, checkStep, checkTtl, checkTtlOptions } from './validate.ts';
+import { checkKey, checkStep, checkTtl, checkTtlOptions, MAX_TTL_MS } from './validate.ts';
 
 /** Options of `new TtlStore()`. */
 export interface TtlStoreOptions {
@@ -120,8 +120,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
       if (typeof options !== 'object' || options === null) checkTtlOptions(options, key);
       const ttlMs = options.ttlMs;
       if (ttlMs !== undefined) {
-        if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs < Number.POSITIVE_INFINITY))
-          checkTtl(ttlMs, key);
+        if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs <= MAX_TTL_MS)) checkTtl(ttlMs, key);
         now = this.#clock.read() - this.#base;
         expiry = toExpiry(now + ttlMs);
       }

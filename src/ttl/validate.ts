@@ -7,11 +7,17 @@ export function checkKey(key: unknown, what = 'key'): asserts key is string {
   }
 }
 
-/** Throws `INVALID_INPUT` unless `ttlMs` is a finite number > 0; the error names the key. */
+/**
+ * Largest accepted ttlMs (about 285,000 years). Redis refuses a PX whose expiry overflows its 64-bit
+ * ms clock, and a larger number is sent as "1e+21", not an integer; both stores share the bound.
+ */
+export const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
+
+/** Throws `INVALID_INPUT` unless `ttlMs` is a number in (0, MAX_TTL_MS]; the error names the key. */
 export function checkTtl(ttlMs: unknown, key: string): asserts ttlMs is number {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+  if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs <= MAX_TTL_MS)) {
     throw new InvalidInputError(
-      `ttlMs of '${key}' must be a finite number of ms greater than 0, got ${describe(ttlMs)} (omit it for no expiry; use delete() to remove a key)`,
+      `ttlMs of '${key}' must be a number of ms greater than 0 and at most ${MAX_TTL_MS}, got ${describe(ttlMs)} (omit it for no expiry; use delete() to remove a key)`,
       { key, ttlMs: describe(ttlMs) },
     );
   }
