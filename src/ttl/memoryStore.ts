@@ -407,7 +407,13 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   // overwrites on a closed (emptied) store find nothing and pay nothing.
   #insert(key: string, value: V, hash: number): number {
     if (this.#closed) throw new ClosedError(`this TtlStore is closed; cannot write '${key}'`, { key });
-    if (this.#values.size >= this.#maxEntries) this.#makeRoom();
+    if (this.#values.size >= this.#maxEntries) {
+      this.#makeRoom(key, hash);
+      // A listener run while making room may have written this very key; adding it again would index it
+      // twice, so that entry goes (this write replaces it) and the key is added once, below.
+      const written = this.#index.find(key, hash);
+      if (written >= 0) this.#freeSlot(written, key);
+    }
     const slot = this.#index.add(key, hash);
     // The index grows by doubling, clamped to maxEntries (lru-cache allocates `max` slots up front;
     // growing on demand keeps an unbounded or mostly empty store small); expiries follow it.
@@ -421,10 +427,11 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     return slot;
   }
 
-  /** Eviction rule of `maxEntries` (see TtlStoreOptions). */
-  #makeRoom(): void {
+  /** Eviction rule of `maxEntries` (see TtlStoreOptions), before inserting `key`. */
+  #makeRoom(key: string, hash: number): void {
     this.#sweepDue(this.#clock.read() - this.#base, Number.POSITIVE_INFINITY);
-    if (this.#values.size < this.#maxEntries) return;
+    // No eviction when the sweep freed room, or when an expire listener wrote `key` (the write replaces it).
+    if (this.#values.size < this.#maxEntries || this.#index.find(key, hash) >= 0) return;
     const queue = this.#queue;
     while (queue.length > 0) {
       const time = queue.peekTime();

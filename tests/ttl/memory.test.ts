@@ -187,6 +187,20 @@ describe('TtlStore (memory)', () => {
     expect(s.keys().sort()).toEqual(['a', 'c']);
   });
 
+  it('a listener that writes the key being inserted while maxEntries makes room leaves one entry for it', () => {
+    const { clock, store: s } = store<number>({ maxEntries: 2 });
+    s.on('expire', () => s.set('last-expired', 0));
+    s.set('a', 1, { ttlMs: 10 });
+    s.set('b', 2);
+    clock.advance(10);
+    s.set('last-expired', 1); // full: makes room by sweeping 'a', whose listener writes this same key
+    expect(s.get('last-expired')).toBe(1);
+    expect(s.keys().sort()).toEqual(['b', 'last-expired']);
+    expect(s.delete('last-expired')).toBe(true);
+    expect(s.has('last-expired')).toBe(false);
+    expect(s.keys()).toEqual(['b']);
+  });
+
   it('grows past its initial capacity and reuses freed slots', () => {
     const { store: s } = store();
     for (let i = 0; i < 5000; i++) s.set(`k${i}`, i, { ttlMs: 1000 + i });
