@@ -13,13 +13,19 @@ import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
 import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
 import { checkKey, checkStep, checkTtl, checkTtlOptions } from './validate.ts';
 
+// Ends the tenant prefix in every key. Prefixes may not contain it, so the first one in a Redis key says
+// whose key it is: with plain concatenation, the prefix `p` would read and clear the keys of a tenant
+// whose prefix is `pv:` (`p` + `v:` + `v:x` = `pv:` + `v:` + `x`).
+const PREFIX_END = '#';
+
 /** Options of `new RedisTtlStore()`. */
 export interface RedisTtlStoreOptions {
   /** An ioredis client (left open by `close()`), or a URL for a client the store owns and closes. */
   redis: Redis | string;
   /**
-   * Prefix of every Redis key this store touches (tenant isolation). Values live under `<prefix>v:`,
-   * locks under `<prefix>l:`, cooldowns under `<prefix>c:`. Default `agentstate:ttl:`.
+   * Prefix of every Redis key this store touches (tenant isolation). Values live under `<prefix>#v:`,
+   * locks under `<prefix>#l:`, cooldowns under `<prefix>#c:`. It may not contain `#`. Default
+   * `agentstate:ttl:`.
    */
   prefix?: string;
   /** Codec for values (register your classes on it). Default: the package's `codec`. */
@@ -54,8 +60,10 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
 
   constructor(options: RedisTtlStoreOptions) {
     const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec } = options ?? {};
-    if (typeof prefix !== 'string') {
-      throw new InvalidInputError('RedisTtlStore option prefix must be a string', { prefix: String(prefix) });
+    if (typeof prefix !== 'string' || prefix.includes(PREFIX_END)) {
+      throw new InvalidInputError(`RedisTtlStore option prefix must be a string without '${PREFIX_END}'`, {
+        prefix: String(prefix),
+      });
     }
     if (typeof redis === 'string') {
       this.#redis = new Redis(redis);
@@ -80,9 +88,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#redis.defineCommand('agentstateExtendLock', { numberOfKeys: 1, lua: EXTEND_LOCK });
     this.#redis.defineCommand('agentstateIncrement', { numberOfKeys: 1, lua: INCREMENT });
     this.#scripts = this.#redis as unknown as ScriptCommands;
-    this.#values = `${prefix}v:`;
-    this.#locks = `${prefix}l:`;
-    this.#cooldowns = `${prefix}c:`;
+    this.#values = `${prefix}${PREFIX_END}v:`;
+    this.#locks = `${prefix}${PREFIX_END}l:`;
+    this.#cooldowns = `${prefix}${PREFIX_END}c:`;
     this.#codec = codec;
   }
 
@@ -224,7 +232,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     return (await this.#redis.set(this.#cooldowns + name, '1', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
   }
 
-  /** Marks the store closed; quits the client only if the store created it. */
+  /** Marks the store closed (later calls, lock handles' too, throw CLOSED); quits a client it created. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -238,14 +246,21 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
 
   // --- internals -------------------------------------------------------------------------------------
 
-  // Built once: every lock handle holds it, and it only closes over the store.
+  // Built once: every lock handle holds it, and it only closes over the store. A handle used after the
+  // store closed gets CLOSED, as every other call does (not the client's connection error).
   readonly #lockBackend: LockBackend = {
-    tryAcquire: async (name, token, ttlMs) =>
-      (await this.#redis.set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK',
-    release: async (name, token) =>
-      (await this.#scripts.agentstateReleaseLock(this.#locks + name, token)) === 1,
-    extend: async (name, token, ttlMs) =>
-      (await this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs))) === 1,
+    tryAcquire: async (name, token, ttlMs) => {
+      this.#assertOpen();
+      return (await this.#redis.set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+    },
+    release: async (name, token) => {
+      this.#assertOpen();
+      return (await this.#scripts.agentstateReleaseLock(this.#locks + name, token)) === 1;
+    },
+    extend: async (name, token, ttlMs) => {
+      this.#assertOpen();
+      return (await this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs))) === 1;
+    },
   };
 
   async #scan(prefix: string): Promise<string[]> {

@@ -45,7 +45,7 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
     const back = (await store.get('v')) as typeof value;
     expect(back).toEqual(value);
     expect(back.point).toBeInstanceOf(Point);
-    expect(await client.pttl(`${prefix}codec:v:v`)).toBeGreaterThan(59_000);
+    expect(await client.pttl(`${prefix}codec:#v:v`)).toBeGreaterThan(59_000);
   });
 
   it('refuses a value the codec cannot store with INVALID_INPUT naming the key, storing nothing', async () => {
@@ -72,13 +72,13 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
 
   it('reports unreadable stored text as CORRUPT_STATE naming the key, and keeps it', async () => {
     const store = new RedisTtlStore({ redis: client, prefix });
-    await client.set(`${prefix}v:broken`, '{not json');
+    await client.set(`${prefix}#v:broken`, '{not json');
     await expect(store.get('broken')).rejects.toMatchObject({
       code: 'CORRUPT_STATE',
       details: { key: 'broken' },
     });
-    expect(await client.get(`${prefix}v:broken`)).toBe('{not json');
-    await client.set(`${prefix}v:alien`, JSON.stringify({ $t: 'class', n: 'Nope', v: 1 }));
+    expect(await client.get(`${prefix}#v:broken`)).toBe('{not json');
+    await client.set(`${prefix}#v:alien`, JSON.stringify({ $t: 'class', n: 'Nope', v: 1 }));
     await expect(store.get('alien')).rejects.toMatchObject({ details: { key: 'alien' } });
     await store.delete('broken');
     await store.delete('alien');
@@ -97,17 +97,38 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
     await b.clear();
   });
 
+  it('isolates a tenant whose prefix starts with another prefix and a key tag', async () => {
+    // Under plain concatenation `t` + `v:` + `v:k` and `tv:` + `v:` + `k` name the same Redis key.
+    const outer = new RedisTtlStore({ redis: client, prefix: `${prefix}t` });
+    const nested = new RedisTtlStore({ redis: client, prefix: `${prefix}tv:` });
+    await nested.set('k', 'nested');
+    await nested.cooldown('c', 60_000);
+    expect(await outer.keys()).toEqual([]);
+    expect(await outer.get('v:k')).toBeUndefined();
+    await outer.set('v:k', 'outer');
+    await outer.clear();
+    expect(await nested.get('k')).toBe('nested');
+    expect(await nested.cooldown('c', 60_000)).toBe(false);
+    await nested.clear();
+  });
+
+  it("refuses a prefix containing '#', the character that ends the prefix in every key", () => {
+    expect(() => new RedisTtlStore({ redis: client, prefix: 'a#b' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { prefix: 'a#b' } }),
+    );
+  });
+
   it('lists many keys across SCAN pages, and rounds fractional ttls up', async () => {
     const store = new RedisTtlStore({ redis: client, prefix: `${prefix}many:` });
     const pipeline = client.pipeline();
-    for (let i = 0; i < 2500; i++) pipeline.set(`${prefix}many:v:k${i}`, String(i));
+    for (let i = 0; i < 2500; i++) pipeline.set(`${prefix}many:#v:k${i}`, String(i));
     await pipeline.exec();
     expect(await store.size).toBe(2500);
     const entries = await store.entries();
     expect(entries.length).toBe(2500);
     expect(entries.find(([k]) => k === 'k7')?.[1]).toBe(7);
     await store.set('frac', 1, { ttlMs: 60_000.2 });
-    const pttl = await client.pttl(`${prefix}many:v:frac`);
+    const pttl = await client.pttl(`${prefix}many:#v:frac`);
     expect(pttl).toBeGreaterThan(59_000);
     expect(pttl).toBeLessThanOrEqual(60_001);
     await store.clear();
@@ -117,12 +138,15 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
   it('owns a client made from a URL and closes it; refuses a client with keyPrefix', async () => {
     const store = new RedisTtlStore({ redis: REDIS_URL, prefix });
     await store.set('owned', 1);
+    const lock = (await store.acquireLock('owned-lock', { ttlMs: 60_000 }))!;
     await store.close();
     if (store.client.status !== 'end') await new Promise((resolve) => store.client.once('end', resolve));
     await expect(store.get('owned')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(lock.release()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(lock.extend(1000)).rejects.toMatchObject({ code: 'CLOSED' });
     const prefixed = new Redis(REDIS_URL, { keyPrefix: 'x:', lazyConnect: true });
     expect(() => new RedisTtlStore({ redis: prefixed })).toThrow(/keyPrefix/);
     prefixed.disconnect();
-    expect(await client.exists(`${prefix}v:owned`)).toBe(1);
+    expect(await client.exists(`${prefix}#v:owned`)).toBe(1);
   });
 });
