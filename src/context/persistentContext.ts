@@ -59,8 +59,6 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   #syncedChecksum: string | undefined;
   /** Inode, size and mtime of that file: with the checksum in its head, proves it was not replaced. */
   #syncedIdentity: string | undefined;
-  /** The whole state must be written (the file vanished or was quarantined while we held data). */
-  #writeAll = false;
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -104,7 +102,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
 
   /** Whether there are changes not yet saved. */
   get dirty(): boolean {
-    return this.#changed.size > 0 || this.#writeAll;
+    return this.#changed.size > 0;
   }
 
   /** Number of keys. */
@@ -212,12 +210,11 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       const state = await this.#readRecovering(false);
       if (options.discardChanges) {
         this.#changed = new Set();
-        this.#writeAll = false;
         this.#entries = state ? state.entries : emptyEntries();
       } else if (state) {
         this.#entries = applyChanges(state.entries, this.#entries, this.#changed);
       } else {
-        this.#writeAll = Object.keys(this.#entries).length > 0;
+        this.#markAllUnsaved();
       }
       this.#syncedChecksum = state?.checksum;
       this.#syncedIdentity = state?.identity;
@@ -252,9 +249,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       // The bytes are rendered from this instant's state; changes made while they are written land in
       // the fresh #changed set and stay dirty for the next save.
       const changed = this.#changed;
-      const writeAll = this.#writeAll;
       this.#changed = new Set();
-      this.#writeAll = false;
       try {
         if (current !== 'unchanged' && current !== null) {
           this.#entries = applyChanges(current.entries, this.#entries, changed);
@@ -269,7 +264,6 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
         this.#syncedIdentity = fileIdentity(this.path);
       } catch (error) {
         for (const key of changed) this.#changed.add(key);
-        if (writeAll) this.#writeAll = true;
         throw error;
       }
       if (!this.#orphansRemoved) {
@@ -355,7 +349,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   async #quarantine(error: CorruptStateError): Promise<null> {
     const quarantinedPath = await quarantineFile(this.path);
     this.#quarantinedPath = quarantinedPath;
-    this.#writeAll = Object.keys(this.#entries).length > 0;
+    this.#markAllUnsaved();
     const event = { path: this.path, quarantinedPath, error };
     if (this.#options.onQuarantine) this.#options.onQuarantine(event);
     else {
@@ -364,6 +358,15 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       });
     }
     return null;
+  }
+
+  /**
+   * Marks every key held here as changed, after the file vanished or was quarantined: none of them is on
+   * disk any more, so each must be applied over whatever file the next save or reload finds (another
+   * process may have created a new one meanwhile), not only the keys changed since the last sync.
+   */
+  #markAllUnsaved(): void {
+    for (const key of Object.keys(this.#entries)) this.#changed.add(key);
   }
 
   #lock(): Promise<FileLock> {

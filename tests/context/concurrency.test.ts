@@ -78,6 +78,24 @@ describe('PersistentContext concurrency in one process', () => {
     await ctx.save();
     expect((await PersistentContext.create(path)).getAll()).toEqual({ a: 1, b: 2 });
   });
+
+  it('keeps what it holds when the file vanished and another writer created a new one before the save', async () => {
+    const path = join(await newDir(), 'ctx.json');
+    const ctx = await PersistentContext.create(path);
+    ctx.set('a', 1);
+    await ctx.save();
+    await unlink(path);
+    await ctx.reload();
+    expect(ctx.dirty).toBe(true);
+    const other = await PersistentContext.create(path);
+    other.set('b', 2);
+    await other.save();
+    // A reload before the save must not drop the held data either.
+    await ctx.reload();
+    expect(ctx.getAll()).toEqual({ a: 1, b: 2 });
+    await ctx.save();
+    expect((await PersistentContext.create(path)).getAll()).toEqual({ a: 1, b: 2 });
+  });
 });
 
 describe('the cross-process file lock', () => {

@@ -120,6 +120,18 @@ describe('PersistentContext with a corrupt file', () => {
     expect((await PersistentContext.create(path)).get('a')).toBe(1);
   });
 
+  it('after a quarantine on reload, writes its data over a file another writer created meanwhile', async () => {
+    const path = await savedFile({ a: 1 });
+    const ctx = await PersistentContext.create(path, { onCorrupt: 'quarantine', onQuarantine: () => {} });
+    await writeFile(path, 'broken');
+    await ctx.reload();
+    const other = await PersistentContext.create(path);
+    other.set('b', 2);
+    await other.save();
+    await ctx.save();
+    expect((await PersistentContext.create(path)).getAll()).toEqual({ a: 1, b: 2 });
+  });
+
   it('keeps the last n versions as backups', async () => {
     const dir = await newDir();
     const path = join(dir, 'ctx.json');
