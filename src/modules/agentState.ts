@@ -67,6 +67,17 @@ function validMetrics(value: unknown): true | string {
   return timestampOrNull(m.lastActivityAt) === true || 'lastActivityAt must be epoch ms or null';
 }
 
+function checkResponseTime(responseTimeMs: unknown): asserts responseTimeMs is number {
+  if (typeof responseTimeMs !== 'number' || !Number.isFinite(responseTimeMs) || responseTimeMs < 0) {
+    throw new InvalidInputError(
+      `responseTimeMs must be a finite number >= 0, got ${String(responseTimeMs)}`,
+      {
+        responseTimeMs,
+      },
+    );
+  }
+}
+
 /** State of one agent: status, current task, bounded conversation context, metrics. */
 export class AgentStateModule extends StateModule {
   /** The agent's id (data, never a path). */
@@ -148,7 +159,11 @@ export class AgentStateModule extends StateModule {
         agentId: this.agentId,
       });
     }
-    const elapsed = options.responseTimeMs ?? this.clock() - (this.taskStartedAt ?? this.clock());
+    // Checked before anything changes: a refused time must leave the task in progress and uncounted, so
+    // a retry counts it once. A clock that stepped back (NTP) gives 0 rather than a refusal.
+    const elapsed =
+      options.responseTimeMs ?? Math.max(0, this.clock() - (this.taskStartedAt ?? this.clock()));
+    checkResponseTime(elapsed);
     const taskId = this.currentTaskId;
     this.metrics = {
       ...this.metrics,
@@ -163,14 +178,7 @@ export class AgentStateModule extends StateModule {
 
   /** Adds a response time sample (ms) to the moving average. */
   recordResponseTime(responseTimeMs: number): void {
-    if (typeof responseTimeMs !== 'number' || !Number.isFinite(responseTimeMs) || responseTimeMs < 0) {
-      throw new InvalidInputError(
-        `responseTimeMs must be a finite number >= 0, got ${String(responseTimeMs)}`,
-        {
-          responseTimeMs,
-        },
-      );
-    }
+    checkResponseTime(responseTimeMs);
     const previous = this.metrics.averageResponseTimeMs;
     // As in the seed, 0 means "no sample yet": the first sample is taken as it is.
     this.metrics = {

@@ -35,6 +35,32 @@ describe('AgentStateModule', () => {
     expect(() => agent.completeTask()).toThrow(/no task in progress/);
   });
 
+  it('completeTask with a bad response time is refused with the task still in progress and nothing counted', () => {
+    const clock = new ManualClock();
+    const agent = new AgentStateModule('a1', { now: clock.now });
+    agent.startTask('t1');
+    expect(() => agent.completeTask(true, { responseTimeMs: -5 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { responseTimeMs: -5 } }),
+    );
+    expect(agent.currentTaskId).toBe('t1');
+    expect(agent.metrics.successfulTasks).toBe(0);
+    // A retry with a good value counts the task exactly once.
+    agent.completeTask(true, { responseTimeMs: 50 });
+    expect(agent.metrics.successfulTasks).toBe(1);
+    expect(agent.metrics.averageResponseTimeMs).toBe(50);
+  });
+
+  it('completeTask counts a task whose clock went backwards with a response time of 0', () => {
+    const clock = new ManualClock();
+    const agent = new AgentStateModule('a1', { now: clock.now });
+    agent.startTask('t1');
+    clock.advance(-1000);
+    agent.completeTask(true);
+    expect(agent.currentTaskId).toBeNull();
+    expect(agent.metrics.successfulTasks).toBe(1);
+    expect(agent.metrics.averageResponseTimeMs).toBe(0);
+  });
+
   it('updateStatus records the reason and refuses an unknown status', () => {
     const agent = new AgentStateModule('a1');
     agent.updateStatus('offline', 'maintenance');
