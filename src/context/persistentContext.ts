@@ -259,7 +259,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
         if ((this.#options.backups ?? 0) > 0 && current !== null) {
           await rotateBackups(this.path, this.#options.backups!);
         }
-        await writeFileAtomic(this.path, bytes);
+        await writeFileAtomic(this.path, bytes, { mode: permissionsOf(this.path) });
         this.#syncedChecksum = checksum;
         this.#syncedIdentity = fileIdentity(this.path);
       } catch (error) {
@@ -460,6 +460,16 @@ function readHead(path: string): { bytes: Buffer; identity: string } | null {
 function fileIdentity(path: string): string | undefined {
   const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
   return stats && identityOf(stats);
+}
+
+/**
+ * The permission bits of the file, or undefined if it does not exist. The new file is created with them,
+ * so a save never widens access to a file its owner restricted (say 0600 for one holding credentials);
+ * the umask can only narrow them further.
+ */
+function permissionsOf(path: string): number | undefined {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats && stats.mode & 0o777;
 }
 
 function identityOf(stats: BigIntStats): string {

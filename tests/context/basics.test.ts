@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -72,6 +72,17 @@ describe('PersistentContext basics', () => {
     const after = await stat(path, { bigint: true });
     expect(after.ino).toBe(before.ino);
     expect(after.mtimeNs).toBe(before.mtimeNs);
+  });
+
+  it('keeps the permissions of an existing file when it saves', async () => {
+    const path = join(await newDir(), 'ctx.json');
+    const ctx = await PersistentContext.create(path);
+    ctx.set('token', 'secret-1');
+    await ctx.save();
+    await chmod(path, 0o600);
+    ctx.set('token', 'secret-2');
+    await ctx.save();
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 
   it('round-trips codec types through the file', async () => {
