@@ -1,4 +1,4 @@
-import { unknownKey } from './errors.ts';
+import { isInstalled, unknownKey } from './errors.ts';
 import type { AnyStateKey, StateKey } from './key.ts';
 import { StateMap } from './stateMap.ts';
 
@@ -26,13 +26,13 @@ export class Snapshot {
 
   /** The value of `key` at this revision. Throws `UnknownKeyError` when the key was not installed then. */
   get<V, U>(key: StateKey<V, U>): V {
-    if (this.#keys.get(key.key) !== (key as unknown)) throw unknownKey(key, this.#keys);
+    if (!isInstalled(this.#keys, key)) throw unknownKey(key, this.#keys);
     return this.#values.get(key.key) as V;
   }
 
   /** Whether `key` was installed at this revision. */
   has<V, U>(key: StateKey<V, U>): boolean {
-    return this.#keys.get(key.key) === (key as unknown);
+    return isInstalled(this.#keys, key);
   }
 
   /** Names of the installed keys. */

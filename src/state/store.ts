@@ -1,7 +1,7 @@
 import { type Codec, codec as defaultCodec, type JsonValue, setOwn } from '../codec/index.ts';
 import { AlreadyExistsError, InvalidInputError, NotFoundError, RevisionConflictError } from '../errors.ts';
 import { MutationBatch } from './batch.ts';
-import { unknownKey } from './errors.ts';
+import { isInstalled, unknownKey } from './errors.ts';
 import { deepFreeze, isImmutable } from './freeze.ts';
 import type { AnyStateKey, StateKey } from './key.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
@@ -85,7 +85,7 @@ export class StateStore {
   readonly #freeze: boolean;
   readonly #onListenerError: (error: unknown, event: CommitEvent) => void;
   readonly #checkKey = (key: AnyStateKey): void => {
-    if (this.#keys.get(key?.key) !== key) throw unknownKey(key, this.#keys);
+    if (!isInstalled(this.#keys, key)) throw unknownKey(key, this.#keys);
   };
 
   /** A store at revision 0 with `options.keys` installed (plugin `core`) at their initial values. */
@@ -107,13 +107,13 @@ export class StateStore {
 
   /** The current value of `key`. Throws `UnknownKeyError` when the key is not installed. */
   get<V, U>(key: StateKey<V, U>): V {
-    if (this.#keys.get(key.key) !== (key as unknown)) throw unknownKey(key, this.#keys);
+    if (!isInstalled(this.#keys, key)) throw unknownKey(key, this.#keys);
     return this.#values.get(key.key) as V;
   }
 
   /** Whether this exact key object is installed. */
   has<V, U>(key: StateKey<V, U>): boolean {
-    return this.#keys.get(key?.key) === (key as unknown);
+    return isInstalled(this.#keys, key);
   }
 
   /** Names of the installed keys. */
@@ -154,6 +154,9 @@ export class StateStore {
    * `INVALID_INPUT` naming the key. On any error the store is unchanged.
    */
   commit(batch: MutationBatch): number {
+    if (!(batch instanceof MutationBatch)) {
+      throw new InvalidInputError('commit needs a MutationBatch from store.batch()', {});
+    }
     const ops = batch.ops;
     if (ops.length === 0) return this.#revision;
     if (batch.baseRevision !== this.#revision || batch.epoch !== this.#epoch) {
@@ -170,9 +173,9 @@ export class StateStore {
     const staged = new Map<string, unknown>();
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
+      if (!isInstalled(keys, op.key)) throw unknownKey(op.key, keys);
       const name = op.key.key;
-      const def = keys.get(name);
-      if (def !== op.key) throw unknownKey(op.key, keys);
+      const def = op.key;
       const current = staged.has(name) ? staged.get(name) : values.get(name);
       staged.set(name, applyUpdate(def, current, op.update, this.#freeze, i));
     }

@@ -89,6 +89,22 @@ describe('StateStore commits', () => {
     expect(store.revision).toBe(0);
   });
 
+  it('a missing key (undefined from a typo or a bad import) is never taken for an installed one', () => {
+    const store = newStore();
+    const missing = undefined as unknown as typeof Count;
+    expect(store.has(missing)).toBe(false);
+    expect(store.snapshot().has(missing)).toBe(false);
+    expect(() => store.get(missing)).toThrow(UnknownKeyError);
+    expect(() => store.snapshot().get(missing)).toThrow(UnknownKeyError);
+    expect(() => store.batch().update(missing, 1)).toThrow(UnknownKeyError);
+    expect(() => store.commit(new MutationBatch(0).update(Count, 1).update(missing, 1))).toThrow(
+      UnknownKeyError,
+    );
+    expect(() => store.commit(undefined as unknown as MutationBatch)).toThrow(InvalidInputError);
+    expect(store.get(Count)).toBe(0);
+    expect(store.revision).toBe(0);
+  });
+
   it('refuses a different key object that reuses an installed name', () => {
     const store = newStore();
     const Impostor = counter({ key: 'count' });
