@@ -1,5 +1,5 @@
 import { type BigIntStats, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Codec, type Compression, codec as defaultCodec, setOwn } from '../codec/index.ts';
 import { quarantineFile, writeFileAtomic } from '../drivers/shared/atomicWrite.ts';
@@ -45,7 +45,7 @@ export interface ReloadOptions {
  *   write over the data): it is reported with its path, or moved aside with `onCorrupt: 'quarantine'`.
  */
 export class PersistentContext<T extends Record<string, unknown> = Record<string, unknown>> {
-  /** Absolute path of the context file. */
+  /** Absolute path of the context file (a symbolic link given to `create` is resolved to its target). */
   readonly path: string;
   readonly #codec: Codec;
   readonly #compression: Compression;
@@ -89,7 +89,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       throw new InvalidInputError('PersistentContext.create needs a file path', { path });
     }
     checkOptions(options);
-    const context = new PersistentContext<T>(resolve(path), options);
+    const context = new PersistentContext<T>(await contextFilePath(path), options);
     await mkdir(dirname(context.path), { recursive: true });
     const state = await context.#readRecovering(false);
     if (state) {
@@ -422,6 +422,19 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   #closedError(): ClosedError {
     return new ClosedError(`the context ${this.path} is closed`, { path: this.path });
   }
+}
+
+/**
+ * The absolute path of the file to read and replace. A symbolic link is followed to its target once, at
+ * open: a save renames a new file into place, which would replace the link itself and leave its target
+ * stale, and a lock next to the link would not exclude writers that open the target by its own path.
+ */
+async function contextFilePath(path: string): Promise<string> {
+  const absolute = resolve(path);
+  const stats = await lstat(absolute).catch(() => undefined);
+  if (!stats?.isSymbolicLink()) return absolute;
+  // A dangling link names the file to create.
+  return realpath(absolute).catch(async () => resolve(dirname(absolute), await readlink(absolute)));
 }
 
 /** `theirs` with this context's changed keys applied: set ones take our entry, deleted ones are removed. */

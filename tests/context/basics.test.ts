@@ -1,4 +1,4 @@
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -83,6 +83,29 @@ describe('PersistentContext basics', () => {
     ctx.set('token', 'secret-2');
     await ctx.save();
     expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+
+  it('opened through a symbolic link, saves to the target and keeps the link', async () => {
+    const dir = await newDir();
+    const target = join(dir, 'real.json');
+    const link = join(dir, 'link.json');
+    const direct = await PersistentContext.create(target);
+    direct.set('a', 1);
+    await direct.save();
+    await symlink(target, link);
+    const linked = await PersistentContext.create(link);
+    expect(linked.path).toBe(target);
+    linked.set('b', 2);
+    await linked.save();
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect((await PersistentContext.create(target)).getAll()).toEqual({ a: 1, b: 2 });
+    // A dangling link names the file to create.
+    const later = join(dir, 'later.json');
+    await symlink(later, join(dir, 'dangling.json'));
+    const fresh = await PersistentContext.create(join(dir, 'dangling.json'));
+    fresh.set('c', 3);
+    await fresh.save();
+    expect((await PersistentContext.create(later)).get('c')).toBe(3);
   });
 
   it('round-trips codec types through the file', async () => {
