@@ -60,8 +60,19 @@ function isContainer(value: JsonValue): value is { [key: string]: JsonValue } {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !Object.hasOwn(value, TAG);
 }
 
+// Deep equality of encoded values. Object fields compare by name, not by order: two objects that list the
+// same fields in another order are the same state (comparing JSON text reported them as changed). Arrays,
+// including a Map's or Set's entry list, compare in order.
 function sameJson(a: JsonValue, b: JsonValue): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i]!, b[i]!)) return false;
+    return true;
+  }
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (!Object.hasOwn(b, key) || !sameJson(a[key]!, b[key]!)) return false;
+  return true;
 }

@@ -181,4 +181,15 @@ describe('diffStates', () => {
       { path: '$.list[1]', kind: 'added', after: 2 },
     ]);
   });
+
+  it('reports no change for a Map or Set whose objects only list their fields in another order', () => {
+    const codec = new StateModule().stateCodec();
+    const before = { m: new Map([['prefs', { theme: 'dark', lang: 'en' }]]), s: new Set([{ a: 1, b: 2 }]) };
+    const after = { m: new Map([['prefs', { lang: 'en', theme: 'dark' }]]), s: new Set([{ b: 2, a: 1 }]) };
+    expect(diffStates(before, after, codec)).toEqual([]);
+    after.m.set('prefs', { lang: 'fr', theme: 'dark' });
+    expect(diffStates(before, after, codec)).toEqual([
+      { path: '$.m', kind: 'changed', before: before.m, after: after.m },
+    ]);
+  });
 });
