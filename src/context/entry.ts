@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { Codec } from '../codec/index.ts';
 import { propertyPath } from '../codec/index.ts';
 import { TAG } from '../codec/tags.ts';
+import { UnsupportedValueError } from '../errors.ts';
 
 /**
  * One key of a context in its stored form, kept from `set` until the key changes again. Encoding at
@@ -19,7 +20,20 @@ export interface Entry {
 
 /** Encodes `value` for `key`, throwing `UnsupportedValueError` with the path `$.key...` if it cannot. */
 export function encodeEntry(codec: Codec, key: string, value: unknown): Entry {
-  return entryFromJson(key, JSON.stringify(codec.encode(value, propertyPath('$', key))));
+  const path = propertyPath('$', key);
+  const encoded = codec.encode(value, path);
+  try {
+    return entryFromJson(key, JSON.stringify(encoded));
+  } catch (error) {
+    // The runtime caps a string at about 2^29 UTF-16 units (~512 MB); a value whose JSON text is longer
+    // cannot be written or read back, and the raw RangeError would not say which key it was.
+    if (!(error instanceof RangeError)) throw error;
+    throw new UnsupportedValueError(
+      `cannot store the value at ${path}: its JSON text is longer than the largest string this runtime can build (${error.message}); store it elsewhere and keep a reference here`,
+      { path, key },
+      { cause: error },
+    );
+  }
 }
 
 /** Builds an entry from a key and its already encoded JSON text. */

@@ -182,6 +182,25 @@ describe('PersistentContext basics', () => {
     expect(() => ctx.set(42 as unknown as string, 1)).toThrow(InvalidInputError);
   });
 
+  it('refuses a value too large to become JSON text with INVALID_INPUT naming the key, changing nothing', async () => {
+    const ctx = await PersistentContext.create(join(await newDir(), 'ctx.json'));
+    ctx.set('huge', 'kept');
+    await ctx.save();
+    // Two references to one 300 MB string: its JSON text would pass the runtime's ~512 MB string limit.
+    const part = 'x'.repeat(300_000_000);
+    const error = (() => {
+      try {
+        ctx.set('huge', [part, part]);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(UnsupportedValueError);
+    expect(error).toMatchObject({ code: 'INVALID_INPUT', details: { key: 'huge', path: '$.huge' } });
+    expect(ctx.get('huge')).toBe('kept');
+    expect(ctx.dirty).toBe(false);
+  });
+
   it('uses the codec given in options for registered classes', async () => {
     class Point {
       x: number;
