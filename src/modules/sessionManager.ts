@@ -4,7 +4,7 @@
  * process alive (the seed's asyncio task did), and an error in it is reported instead of ending it.
  */
 import type { DocumentStore } from '../drivers/types.ts';
-import { AlreadyExistsError, errorMessage } from '../errors.ts';
+import { AlreadyExistsError, errorMessage, InvalidInputError } from '../errors.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
 import { requireNonEmptyString, requirePositive } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
@@ -96,6 +96,12 @@ export class SessionManager {
       throw new AlreadyExistsError(`session '${sessionId}' already exists`, { sessionId });
     }
     if (options.expiresInMs !== undefined) requirePositive(options.expiresInMs, 'expiresInMs');
+    // A bare string would be iterated letter by letter into one participant per character.
+    if (options.participants !== undefined && !Array.isArray(options.participants)) {
+      throw new InvalidInputError('participants must be an array of participant ids', {
+        participants: options.participants,
+      });
+    }
     const session = this.#create(sessionId);
     for (const participant of options.participants ?? []) session.addParticipant(participant);
     if (options.expiresInMs !== undefined) session.setExpiration(options.expiresInMs);

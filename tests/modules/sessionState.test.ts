@@ -115,6 +115,14 @@ describe('SessionManager (in memory)', () => {
     expect(manager.getSession('nope')).toBeUndefined();
   });
 
+  it('createSession refuses participants that are not an array (a bare string is not split into letters)', () => {
+    const manager = new SessionManager();
+    expect(() => manager.createSession('s1', { participants: 'alice' as unknown as string[] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { participants: 'alice' } }),
+    );
+    expect(manager.sessionIds()).toEqual([]);
+  });
+
   it('ends, removes and finds sessions by status and participant', () => {
     const manager = new SessionManager();
     manager.createSession('s1', { participants: ['a'] });
