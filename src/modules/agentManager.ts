@@ -3,7 +3,7 @@
  * snapshots, system metrics and persistence to any `DocumentStore` (namespace `agents` by default).
  */
 import type { DocumentStore } from '../drivers/types.ts';
-import { AlreadyExistsError } from '../errors.ts';
+import { AlreadyExistsError, InvalidInputError } from '../errors.ts';
 import { AGENT_STATUSES, AgentStateModule, type AgentStatus } from './agentState.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
 import { requireNonEmptyString } from './checks.ts';
@@ -81,6 +81,13 @@ export class AgentStateManager {
       throw new AlreadyExistsError(`agent '${agentId}' already exists`, { agentId });
     }
     const agent = this.#create(agentId);
+    // Caught here: an agent kept under one id but carrying another would make every later saveAll fail.
+    if (agent.agentId !== agentId) {
+      throw new InvalidInputError(
+        `createAgent('${agentId}'): the createAgent option returned an agent with id '${agent.agentId}'`,
+        { agentId, createdId: agent.agentId },
+      );
+    }
     this.#agents.add(agentId, agent);
     return agent;
   }

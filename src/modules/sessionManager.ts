@@ -103,6 +103,13 @@ export class SessionManager {
       });
     }
     const session = this.#create(sessionId);
+    // Caught here: a session kept under one id but carrying another would make every later saveAll fail.
+    if (session.sessionId !== sessionId) {
+      throw new InvalidInputError(
+        `createSession('${sessionId}'): the createSession option returned a session with id '${session.sessionId}'`,
+        { sessionId, createdId: session.sessionId },
+      );
+    }
     for (const participant of options.participants ?? []) session.addParticipant(participant);
     if (options.expiresInMs !== undefined) session.setExpiration(options.expiresInMs);
     this.#sessions.add(sessionId, session);

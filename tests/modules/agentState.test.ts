@@ -178,6 +178,14 @@ describe('AgentStateManager (in memory)', () => {
     expect(ok.createAgent('a')).toBeInstanceOf(CustomAgent);
   });
 
+  it('createAgent refuses a createAgent factory that returns an agent with another id', () => {
+    const manager = new AgentStateManager({ createAgent: () => new AgentStateModule('other') });
+    expect(() => manager.createAgent('a')).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { agentId: 'a', createdId: 'other' } }),
+    );
+    expect(manager.agentIds()).toEqual([]);
+  });
+
   it('saveAll without a store is a clear error', async () => {
     await expect(new AgentStateManager().saveAll()).rejects.toThrow(/no store configured/);
   });

@@ -123,6 +123,14 @@ describe('SessionManager (in memory)', () => {
     expect(manager.sessionIds()).toEqual([]);
   });
 
+  it('createSession refuses a createSession factory that returns a session with another id', () => {
+    const manager = new SessionManager({ createSession: () => new SessionStateModule('other') });
+    expect(() => manager.createSession('s1')).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { sessionId: 's1', createdId: 'other' } }),
+    );
+    expect(manager.sessionIds()).toEqual([]);
+  });
+
   it('ends, removes and finds sessions by status and participant', () => {
     const manager = new SessionManager();
     manager.createSession('s1', { participants: ['a'] });
