@@ -15,6 +15,8 @@ export interface MutationBatchOptions {
   checkKey?: (key: AnyStateKey) => void;
   /** Restore generation of the store the batch belongs to (the store sets it; default 0). */
   epoch?: number;
+  /** The store the batch belongs to (the store sets it); a commit to any other store is refused. */
+  origin?: object;
 }
 
 /**
@@ -26,6 +28,8 @@ export class MutationBatch {
   readonly baseRevision: number;
   /** Restore generation of the store when the batch was started; a restore makes older batches stale. */
   readonly epoch: number;
+  /** The store that started the batch; undefined for a batch made with `new MutationBatch`. */
+  readonly origin: object | undefined;
   readonly #ops: MutationOp[] = [];
   readonly #checkKey: ((key: AnyStateKey) => void) | undefined;
 
@@ -41,6 +45,7 @@ export class MutationBatch {
     }
     this.baseRevision = baseRevision;
     this.epoch = options.epoch ?? 0;
+    this.origin = options.origin;
     this.#checkKey = options.checkKey;
   }
 
@@ -80,6 +85,12 @@ export class MutationBatch {
     if (!first) throw new InvalidInputError('mergeParallel needs at least one batch');
     for (let i = 1; i < batches.length; i++) {
       const batch = batches[i]!;
+      if (batch.origin !== first.origin) {
+        throw new BaseRevisionMismatchError(
+          `parallel batches must share one base revision: batch ${i} was started on another store than batch 0`,
+          { batchIndex: i, expectedRevision: first.baseRevision, actualRevision: batch.baseRevision },
+        );
+      }
       if (batch.baseRevision !== first.baseRevision || batch.epoch !== first.epoch) {
         throw new BaseRevisionMismatchError(
           batch.epoch !== first.epoch
@@ -100,7 +111,11 @@ export class MutationBatch {
         },
       );
     }
-    const merged = new MutationBatch(first.baseRevision, { checkKey: first.#checkKey, epoch: first.epoch });
+    const merged = new MutationBatch(first.baseRevision, {
+      checkKey: first.#checkKey,
+      epoch: first.epoch,
+      ...(first.origin !== undefined && { origin: first.origin }),
+    });
     for (const batch of batches) merged.#ops.push(...batch.#ops);
     return merged;
   }

@@ -143,7 +143,7 @@ export class StateStore {
 
   /** Starts a batch stamped with the current revision. */
   batch(): MutationBatch {
-    return new MutationBatch(this.#revision, { checkKey: this.#checkKey, epoch: this.#epoch });
+    return new MutationBatch(this.#revision, { checkKey: this.#checkKey, epoch: this.#epoch, origin: this });
   }
 
   /**
@@ -159,6 +159,14 @@ export class StateStore {
     }
     const ops = batch.ops;
     if (ops.length === 0) return this.#revision;
+    // Two stores can stand at the same revision (every new store is at 0), so the revision check alone
+    // would let a batch of one thread's store be applied to another's.
+    if (batch.origin !== undefined && batch.origin !== this) {
+      throw new InvalidInputError(
+        'the batch was started on another StateStore; start it from this store with store.batch()',
+        { baseRevision: batch.baseRevision, keys: [...batch.touchedKeys()] },
+      );
+    }
     if (batch.baseRevision !== this.#revision || batch.epoch !== this.#epoch) {
       throw new RevisionConflictError(
         batch.epoch !== this.#epoch

@@ -69,6 +69,19 @@ describe('StateStore commits', () => {
     expect(store.revision).toBe(1);
   });
 
+  it('refuses a batch started on another store, even at the same revision', () => {
+    const threadA = newStore();
+    const threadB = newStore();
+    const fromA = threadA.batch().update(Title, 'for thread A');
+    expect(() => threadB.commit(fromA)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(() => MutationBatch.mergeParallel(fromA, threadB.batch().update(Count, 1))).toThrow(
+      expect.objectContaining({ code: 'BASE_REVISION_MISMATCH' }),
+    );
+    expect(threadB.get(Title)).toBe('untitled');
+    expect(threadB.revision).toBe(0);
+    expect(threadA.commit(fromA)).toBe(1);
+  });
+
   it('a batch cannot be committed twice', () => {
     const store = newStore();
     const batch = store.batch().update(Count, 1);
