@@ -93,11 +93,16 @@ export class StateChangeTracker {
     if (this.#modules.has(moduleId)) {
       throw new AlreadyExistsError(`module '${moduleId}' is already tracked`, { moduleId });
     }
+    // The initial snapshot is taken first: a state the codec refuses must leave the module untracked,
+    // not subscribed and listed with no snapshot (a retry would then be ALREADY_EXISTS).
+    const snapshots = new Map<string, Snapshot>();
+    if (options.initialSnapshot ?? true) {
+      snapshots.set('initial', { state: module.encodedStateDict(), createdAt: this.#now() });
+    }
     const unsubscribe = module.onStateChange('*', (attribute, oldValue, newValue) =>
       this.#record({ moduleId, attribute, oldValue, newValue, timestamp: this.#now(), type: 'change' }),
     );
-    this.#modules.set(moduleId, { module, unsubscribe, snapshots: new Map() });
-    if (options.initialSnapshot ?? true) this.createSnapshot(moduleId, 'initial');
+    this.#modules.set(moduleId, { module, unsubscribe, snapshots });
   }
 
   /** Stops tracking a module and drops its snapshots; false when it was not tracked. */

@@ -138,6 +138,19 @@ describe('StateChangeTracker', () => {
     expect(tracker.history({ moduleId: 'b' }).some((c) => c.type === 'restore')).toBe(false);
   });
 
+  it('a register whose initial snapshot fails leaves the module untracked, so it can be registered again', () => {
+    const tracker = new StateChangeTracker();
+    const a = new Counter();
+    a.label = (() => 'not storable') as unknown as string;
+    expect(() => tracker.register('a', a)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(tracker.has('a')).toBe(false);
+    a.n = 1;
+    expect(tracker.history()).toEqual([]);
+    a.label = 'c';
+    tracker.register('a', a);
+    expect(tracker.snapshots('a').map((s) => s.name)).toEqual(['initial']);
+  });
+
   it('unregister stops recording', () => {
     const tracker = new StateChangeTracker();
     const a = new Counter();
