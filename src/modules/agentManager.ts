@@ -50,6 +50,7 @@ export class AgentStateManager {
   readonly #agents: ModuleCollection<AgentStateModule>;
   readonly #now: () => number;
   readonly #create: (agentId: string) => AgentStateModule;
+  #globalSequence = 0;
 
   constructor(options: AgentStateManagerOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -129,7 +130,9 @@ export class AgentStateManager {
 
   /** Snapshots every agent under one name; returns it. */
   createGlobalSnapshot(name?: string): string {
-    const snapshotName = name ?? `global@${new Date(this.#now()).toISOString()}`;
+    // The sequence number keeps two snapshots of one millisecond from sharing a name (the second would
+    // silently replace the first).
+    const snapshotName = name ?? `global@${new Date(this.#now()).toISOString()}#${++this.#globalSequence}`;
     for (const id of this.#agents.ids()) this.tracker.createSnapshot(id, snapshotName);
     return snapshotName;
   }

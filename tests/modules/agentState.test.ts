@@ -146,6 +146,19 @@ describe('AgentStateManager (in memory)', () => {
     expect(b.conversation).toEqual([]);
   });
 
+  it('global snapshots taken in the same millisecond get distinct default names', () => {
+    const clock = new ManualClock();
+    const manager = new AgentStateManager({ now: clock.now });
+    const a = manager.createAgent('a');
+    const first = manager.createGlobalSnapshot();
+    a.updateStatus('busy');
+    const second = manager.createGlobalSnapshot();
+    expect(second).not.toBe(first);
+    a.updateStatus('error');
+    manager.restoreGlobalSnapshot(first);
+    expect(a.status).toBe('idle');
+  });
+
   it('system metrics add up over agents', () => {
     const manager = new AgentStateManager();
     const a = manager.createAgent('a');
