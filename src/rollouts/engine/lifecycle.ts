@@ -11,6 +11,7 @@ import {
   endsAttempt,
   isActiveRollout,
   isFinishedRollout,
+  isLiveAttempt,
   isQueuedRollout,
   rolloutStatusFromAttempt,
 } from '../transitions.ts';
@@ -209,8 +210,12 @@ export function* heartbeat(
     lastHeartbeatTime: now,
     status: revived ? 'running' : attempt.status,
   };
+  // Only a live attempt runs its rollout. A span of an attempt that already ended (timeout, failed: an OTLP
+  // exporter flushing after the runner reported) must not take a rollout waiting for its retry out of the
+  // queue: it would stay 'running' with no live attempt, which no health check ever ends.
   const rolloutRuns =
     isLatest &&
+    isLiveAttempt(next.status) &&
     (rollout.status === 'preparing' || rollout.status === 'queuing' || rollout.status === 'requeuing');
   next.deadline = isActiveRollout(rolloutRuns ? 'running' : rollout.status)
     ? attemptDeadline(next, rollout.config, isLatest)
