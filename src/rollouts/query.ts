@@ -21,13 +21,14 @@ export function normalizePage<F extends string>(
 ): Page<F> {
   const limit = query?.limit ?? -1;
   const offset = query?.offset ?? 0;
-  if (!Number.isInteger(limit) || limit < -1) {
+  // Safe integers only: larger ones are not bindable (SQLite refuses them, PostgreSQL overflows bigint).
+  if (!Number.isSafeInteger(limit) || limit < -1) {
     throw new InvalidInputError('limit must be an integer >= 0, or -1 for all', {
       field: 'limit',
       value: limit,
     });
   }
-  if (!Number.isInteger(offset) || offset < 0) {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
     throw new InvalidInputError('offset must be an integer >= 0', { field: 'offset', value: offset });
   }
   const sortBy = query?.sortBy ?? defaultSort;

@@ -125,7 +125,8 @@ export function optionalWorkerId(options: { workerId?: string | null } | undefin
 /** `dequeueManyRollouts` arguments. */
 export function dequeueArguments(options: DequeueManyOptions): { limit: number; workerId: string | null } {
   const limit = options.limit ?? 1;
-  if (!Number.isInteger(limit) || limit < 0) {
+  // A safe integer, as for paging: larger ones are not bindable as an SQL LIMIT.
+  if (!Number.isSafeInteger(limit) || limit < 0) {
     throw new InvalidInputError('limit must be an integer >= 0', { field: 'limit', value: limit });
   }
   return { limit, workerId: optionalWorkerId(options) };
