@@ -1,7 +1,8 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Codec, Compression } from '../codec/index.ts';
 import { compressAsync, decompressAsync, propertyPath } from '../codec/index.ts';
-import { CorruptStateError, isAgentStateError } from '../errors.ts';
+import { CorruptStateError, InvalidInputError, isAgentStateError } from '../errors.ts';
 import { type Entry, entryFromJson, mayHoldTags } from './entry.ts';
 
 /**
@@ -44,6 +45,13 @@ const DATA_OPEN = Buffer.from('"data": {\n    ');
 const FOOTER = Buffer.from('\n  }\n}\n');
 const EMPTY_DATA = Buffer.from('"data": {}\n}\n');
 
+/**
+ * The most bytes of text a context file may hold. Loading parses the text as one string, and the runtime
+ * caps a string at this many UTF-16 units; UTF-8 never takes fewer bytes than UTF-16 units, so a file
+ * within this many bytes can always be read back.
+ */
+export const MAX_TEXT_BYTES = bufferConstants.MAX_STRING_LENGTH;
+
 /** Makes an empty entries record. */
 export function emptyEntries(): Entries {
   return Object.create(null) as Entries;
@@ -76,9 +84,23 @@ export async function renderFile(
   entries: Entries,
   checksum: string,
   compression: Compression,
+  path: string,
 ): Promise<Uint8Array | Buffer[]> {
   const chunks = renderChunks(entries, checksum);
+  checkReadableSize(chunks, path);
   return compression === 'none' ? chunks : compressAsync(Buffer.concat(chunks), compression);
+}
+
+/** Refuses to write a file too large to be loaded again (it would be saved, then unreadable). */
+function checkReadableSize(chunks: readonly Buffer[], path: string): void {
+  let bytes = 0;
+  for (const chunk of chunks) bytes += chunk.byteLength;
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new InvalidInputError(
+      `context ${path} would be ${bytes} bytes of text, more than the ${MAX_TEXT_BYTES} it could be read back with; nothing was written: delete or shrink large keys and store their data elsewhere`,
+      { path, bytes, maxBytes: MAX_TEXT_BYTES },
+    );
+  }
 }
 
 /**
@@ -101,11 +123,23 @@ export const HEAD_BYTES = HEAD_PREFIX.length + 64;
  * (the file is fine: register the class).
  */
 export async function parseFile(bytes: Uint8Array, path: string, codec: Codec): Promise<FileState> {
-  let text: string;
+  let raw: Buffer;
   try {
-    text = Buffer.from(await decompressAsync(bytes)).toString('utf8');
+    raw = Buffer.from(await decompressAsync(bytes));
   } catch (error) {
     throw corrupt(path, 'undecompressable', `cannot be decompressed`, error);
+  }
+  let text: string;
+  try {
+    text = raw.toString('utf8');
+  } catch (error) {
+    // Not damage: the text is longer than a string can be. Reported apart so it is never quarantined.
+    throw corrupt(
+      path,
+      'too-large',
+      `holds ${raw.byteLength} bytes of text, more than this runtime can read`,
+      error,
+    );
   }
   let json: unknown;
   try {
@@ -169,7 +203,8 @@ function corrupt(path: string, reason: string, what: string, cause?: unknown): C
   );
 }
 
-/** Whether a corrupt-state error may be handled by moving the file aside (a newer format must not be). */
+/** Whether a corrupt-state error may be handled by moving the file aside (an intact newer or too large file must not be). */
 export function isQuarantinable(error: unknown): error is CorruptStateError {
-  return isAgentStateError(error, 'CORRUPT_STATE') && error.details.reason !== 'unsupported-version';
+  if (!isAgentStateError(error, 'CORRUPT_STATE')) return false;
+  return error.details.reason !== 'unsupported-version' && error.details.reason !== 'too-large';
 }

@@ -255,7 +255,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
           this.#entries = applyChanges(current.entries, this.#entries, changed);
         }
         const checksum = checksumOf(this.#entries);
-        const bytes = await renderFile(this.#entries, checksum, this.#compression);
+        const bytes = await renderFile(this.#entries, checksum, this.#compression, this.path);
         if ((this.#options.backups ?? 0) > 0 && current !== null) {
           await rotateBackups(this.path, this.#options.backups!);
         }

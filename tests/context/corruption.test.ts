@@ -1,5 +1,7 @@
+import { constants } from 'node:buffer';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { backupPath, CorruptStateError, PersistentContext, type QuarantineEvent } from '../../src/index.ts';
 import { tempDirs } from './helpers.ts';
@@ -131,6 +133,30 @@ describe('PersistentContext with a corrupt file', () => {
     await ctx.save();
     expect((await PersistentContext.create(path)).getAll()).toEqual({ a: 1, b: 2 });
   });
+
+  it('refuses to save a context too large to be read back, keeping the file and the changes', async () => {
+    const path = await savedFile({ a: 1 });
+    const before = await readFile(path, 'utf8');
+    const ctx = await PersistentContext.create(path, { compression: 'gzip' });
+    // Each value alone is fine; together their text passes the runtime's ~512 MB string limit.
+    const half = 'x'.repeat(270_000_000);
+    ctx.set('first', half).set('second', half);
+    const error = await ctx.save().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_INPUT', details: { path } });
+    expect(await readFile(path, 'utf8')).toBe(before);
+    expect(ctx.dirty).toBe(true);
+  }, 60_000);
+
+  it('never quarantines a file too large to read as text, and says so', async () => {
+    const path = join(await newDir(), 'ctx.json');
+    // The codec's gzip header ('ASZ' + 'g') over more text than a string can hold.
+    const text = Buffer.alloc(constants.MAX_STRING_LENGTH + 1, 'x');
+    const file = Buffer.concat([Buffer.from('ASZg', 'latin1'), gzipSync(text, { level: 1 })]);
+    await writeFile(path, file);
+    const error = await PersistentContext.create(path, { onCorrupt: 'quarantine' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CORRUPT_STATE', details: { path, reason: 'too-large' } });
+    expect((await readFile(path)).equals(file)).toBe(true);
+  }, 60_000);
 
   it('keeps the last n versions as backups', async () => {
     const dir = await newDir();
