@@ -4,6 +4,7 @@
  * attributes, on the span or on its resource (span wins); `agentlightning.span_sequence_id` is optional
  * (the store issues the next one). Spans without ids are counted as rejected, per OTLP partial success.
  */
+import { AgentStateError, errorMessage, InvalidInputError } from '../../errors.ts';
 import type { Attributes, AttributeValue, SpanContext, SpanInput } from '../../rollouts/index.ts';
 import { ExportTraceServiceRequest } from './traceProto.ts';
 
@@ -97,10 +98,20 @@ function plainValue(value: AnyValue | undefined): unknown {
   return null;
 }
 
+/**
+ * The items of a repeated OTLP field: absent is empty. OTLP/JSON arrives unchecked, so anything else that is
+ * not an array is refused (a string would otherwise be iterated character by character).
+ */
+function items<T>(value: T[] | undefined | null): T[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new TypeError('expected an array');
+  return value;
+}
+
 /** OTLP attributes -> span attributes; values outside the model's types (maps, mixed arrays) become JSON text. */
 function attributes(list: KeyValue[] | undefined): Attributes {
   const out: Attributes = {};
-  for (const { key, value } of list ?? []) {
+  for (const { key, value } of items(list)) {
     const plain = plainValue(value);
     let stored: AttributeValue;
     if (typeof plain === 'string' || typeof plain === 'number' || typeof plain === 'boolean') stored = plain;
@@ -136,15 +147,70 @@ function statusCode(code: number | string | undefined): 'UNSET' | 'OK' | 'ERROR'
 const idOf = (value: AttributeValue | undefined): string | undefined =>
   typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : undefined;
 
-/** The spans of a request, and how many were rejected for lack of rollout/attempt ids. */
+/**
+ * The spans of a request, and how many were rejected for lack of rollout/attempt ids. A request of the
+ * wrong shape (possible only in OTLP/JSON, which is not schema-checked) is INVALID_INPUT naming the first
+ * malformed part, `body.resourceSpans[0].scopeSpans[1].spans[2]`, and yields no spans.
+ */
 export function otlpToSpans(request: OtlpExportRequest): { spans: SpanInput[]; rejected: number } {
+  const at: Position = { resource: -1, scope: -1, span: -1, part: '' };
+  try {
+    return convert(request, at);
+  } catch (error) {
+    if (error instanceof AgentStateError) throw error;
+    const field = otlpPath(at);
+    throw new InvalidInputError(`${field} is not valid OTLP: ${errorMessage(error)}`, {
+      field,
+      reason: errorMessage(error),
+    });
+  }
+}
+
+/**
+ * Where the conversion is: indices (-1: not there yet) and a field below them, kept as numbers so the
+ * happy path builds no path strings.
+ */
+interface Position {
+  resource: number;
+  scope: number;
+  span: number;
+  part: string;
+}
+
+/** The path `otlpToSpans` was at, for its error. */
+function otlpPath(at: Position): string {
+  let path = 'body.resourceSpans';
+  if (at.resource >= 0) path += `[${at.resource}]`;
+  if (at.scope >= 0) path += `.scopeSpans[${at.scope}]`;
+  if (at.span >= 0) path += `.spans[${at.span}]`;
+  return at.part === '' ? path : `${path}.${at.part}`;
+}
+
+function convert(request: OtlpExportRequest, at: Position): { spans: SpanInput[]; rejected: number } {
   const spans: SpanInput[] = [];
   let rejected = 0;
-  for (const resourceSpans of request.resourceSpans ?? []) {
+  const resourceList = items(request.resourceSpans);
+  for (let r = 0; r < resourceList.length; r++) {
+    const resourceSpans = resourceList[r]!;
+    at.resource = r;
+    at.scope = -1;
+    at.span = -1;
+    at.part = '';
+    if (typeof resourceSpans !== 'object' || resourceSpans === null)
+      throw new TypeError('expected an object');
+    at.part = 'resource';
     const resourceAttributes = attributes(resourceSpans.resource?.attributes);
+    at.part = 'scopeSpans';
     const resource = { attributes: resourceAttributes, schemaUrl: resourceSpans.schemaUrl ?? '' };
-    for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
-      for (const span of scopeSpans.spans ?? []) {
+    const scopeList = items(resourceSpans.scopeSpans);
+    at.part = '';
+    for (let c = 0; c < scopeList.length; c++) {
+      at.scope = c;
+      at.span = -1;
+      const spanList = items(scopeList[c]!.spans);
+      for (let k = 0; k < spanList.length; k++) {
+        at.span = k;
+        const span = spanList[k]!;
         const attrs = attributes(span.attributes);
         const rolloutId = idOf(attrs[ROLLOUT_ID_ATTRIBUTE]) ?? idOf(resourceAttributes[ROLLOUT_ID_ATTRIBUTE]);
         const attemptId = idOf(attrs[ATTEMPT_ID_ATTRIBUTE]) ?? idOf(resourceAttributes[ATTEMPT_ID_ATTRIBUTE]);
