@@ -22,6 +22,12 @@ import {
 
 const RESOURCE_TYPES = ['llm', 'proxy_llm', 'prompt_template'];
 
+/**
+ * Largest span sequence id a caller may give: PostgreSQL stores sequence ids as `integer`, and every backend
+ * refuses the same values, so a span accepted by one backend is accepted by all.
+ */
+export const MAX_SPAN_SEQUENCE_ID = 2 ** 31 - 1;
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -236,11 +242,15 @@ export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit
   if (typeof input.name !== 'string')
     throw new InvalidInputError(`${field}.name must be a string`, { field });
   if (input.sequenceId !== undefined && input.sequenceId !== null) {
-    if (!Number.isSafeInteger(input.sequenceId) || input.sequenceId < 0) {
-      throw new InvalidInputError(`${field}.sequenceId must be an integer >= 0`, {
-        field: `${field}.sequenceId`,
-        value: input.sequenceId,
-      });
+    const sequenceId = input.sequenceId;
+    if (!Number.isSafeInteger(sequenceId) || sequenceId < 0 || sequenceId > MAX_SPAN_SEQUENCE_ID) {
+      throw new InvalidInputError(
+        `${field}.sequenceId must be an integer from 0 to ${MAX_SPAN_SEQUENCE_ID}`,
+        {
+          field: `${field}.sequenceId`,
+          value: input.sequenceId,
+        },
+      );
     }
   }
   if (input.attributes !== undefined && input.attributes !== null && !isPlainObject(input.attributes)) {

@@ -242,8 +242,8 @@ type RequiredSpanKeys = 'rolloutId' | 'attemptId' | 'traceId' | 'spanId' | 'name
 
 /**
  * A span as given to `addSpan`: ids and name are required; `sequenceId` is issued by the store when absent
- * (an improvement on the reference, which needs a separate `getNextSpanSequenceId` round trip); other fields
- * default to empty values. Unknown fields are kept.
+ * (an improvement on the reference, which needs a separate `getNextSpanSequenceId` round trip); a given one
+ * must be an integer from 0 to 2^31-1. Other fields default to empty values. Unknown fields are kept.
  */
 export type SpanInput = Pick<SpanFields, RequiredSpanKeys> &
   Partial<Omit<SpanFields, RequiredSpanKeys>> & { [extra: string]: unknown };
