@@ -7,6 +7,9 @@ import type { Rollout } from './types.ts';
 
 type Listener = (rollout: Rollout) => void;
 
+// Node's largest timer delay; a longer one fires after 1 ms, so longer waits re-arm the timer in steps.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Waiters per rollout id. */
 export class RolloutWaiters {
   readonly #listeners = new Map<string, Set<Listener>>();
@@ -67,10 +70,16 @@ export class RolloutWaiters {
       }
       this.#cancels.add(cancel);
       if (Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => {
-          finish();
-          resolve(finished);
-        }, timeoutMs);
+        const deadline = Date.now() + timeoutMs;
+        const arm = (delay: number): void => {
+          timer = setTimeout(() => {
+            const left = deadline - Date.now();
+            if (left > 0) return arm(Math.min(left, MAX_TIMER_MS));
+            finish();
+            resolve(finished);
+          }, delay);
+        };
+        arm(Math.min(timeoutMs, MAX_TIMER_MS));
       }
     });
   }
