@@ -75,11 +75,11 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
     const stored = done.get(key);
     if (stored && stored.expiresAt > now()) return replay(reply, stored);
     if (stored) done.delete(key);
-    const inFlight = pending.get(key);
-    if (inFlight) {
+    // A loop, not one wait: when the request waited for fails with a 5xx (not kept), the first waiter to
+    // resume runs for real and the others must wait for that one in turn, or each would run the work again.
+    for (let inFlight = pending.get(key); inFlight; inFlight = pending.get(key)) {
       const first = await inFlight.promise;
       if (first) return replay(reply, first);
-      // The first attempt failed with a 5xx and was not kept: this one runs for real.
     }
     let resolve!: (response: StoredResponse | undefined) => void;
     const promise = new Promise<StoredResponse | undefined>((r) => {
