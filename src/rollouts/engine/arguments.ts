@@ -51,14 +51,34 @@ export interface Listing<F extends string, Filter> {
   filter: Filter;
 }
 
+// Filters reach SQL parameters and in-memory comparisons unconverted, so their types are checked here: a
+// string given for a list filter would otherwise match by characters (memory), as one value (SQLite), or
+// fail inside PostgreSQL.
+
+/** A text filter: a string, or null when absent. */
+function textFilter(value: unknown, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`, { field, value });
+  return value;
+}
+
+/** A list filter: an array of strings, or null when absent. */
+function listFilter(value: unknown, field: string): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string'))
+    throw new InvalidInputError(`${field} must be an array of strings`, { field, value });
+  return value;
+}
+
 /** `queryRollouts` arguments. */
 export function rolloutListing(query: RolloutQuery): Listing<RolloutSortField, RolloutFilter> {
   const page = normalizePage(query, ROLLOUT_SORT, null);
-  if (query.statusIn) requireAllOf(query.statusIn, ROLLOUT_STATUSES, 'statusIn');
+  const statusIn = listFilter(query.statusIn, 'statusIn');
+  if (statusIn) requireAllOf(statusIn, ROLLOUT_STATUSES, 'statusIn');
   const filter = {
     statusIn: query.statusIn ?? null,
-    rolloutIdIn: query.rolloutIdIn ?? null,
-    rolloutIdContains: query.rolloutIdContains ?? null,
+    rolloutIdIn: listFilter(query.rolloutIdIn, 'rolloutIdIn'),
+    rolloutIdContains: textFilter(query.rolloutIdContains, 'rolloutIdContains'),
     logic: normalizeLogic(query.filterLogic),
   };
   return { page, filter };
@@ -75,14 +95,14 @@ export function spanListing(rolloutId: string, query: SpanQuery): Listing<SpanSo
   requireId(rolloutId, 'rolloutId');
   const page = normalizePage(query, SPAN_SORT, 'sequenceId');
   const filter = {
-    traceId: query.traceId ?? null,
-    traceIdContains: query.traceIdContains ?? null,
-    spanId: query.spanId ?? null,
-    spanIdContains: query.spanIdContains ?? null,
-    parentId: query.parentId ?? null,
-    parentIdContains: query.parentIdContains ?? null,
-    name: query.name ?? null,
-    nameContains: query.nameContains ?? null,
+    traceId: textFilter(query.traceId, 'traceId'),
+    traceIdContains: textFilter(query.traceIdContains, 'traceIdContains'),
+    spanId: textFilter(query.spanId, 'spanId'),
+    spanIdContains: textFilter(query.spanIdContains, 'spanIdContains'),
+    parentId: textFilter(query.parentId, 'parentId'),
+    parentIdContains: textFilter(query.parentIdContains, 'parentIdContains'),
+    name: textFilter(query.name, 'name'),
+    nameContains: textFilter(query.nameContains, 'nameContains'),
     logic: normalizeLogic(query.filterLogic),
   };
   return { page, filter };
@@ -92,8 +112,8 @@ export function spanListing(rolloutId: string, query: SpanQuery): Listing<SpanSo
 export function resourcesListing(query: ResourcesQuery): Listing<ResourcesSortField, ResourcesFilter> {
   const page = normalizePage(query, RESOURCES_SORT, null);
   const filter = {
-    resourcesId: query.resourcesId ?? null,
-    resourcesIdContains: query.resourcesIdContains ?? null,
+    resourcesId: textFilter(query.resourcesId, 'resourcesId'),
+    resourcesIdContains: textFilter(query.resourcesIdContains, 'resourcesIdContains'),
   };
   return { page, filter };
 }
@@ -101,10 +121,11 @@ export function resourcesListing(query: ResourcesQuery): Listing<ResourcesSortFi
 /** `queryWorkers` arguments. */
 export function workerListing(query: WorkerQuery): Listing<WorkerSortField, WorkerFilter> {
   const page = normalizePage(query, WORKER_SORT, null);
-  if (query.statusIn) requireAllOf(query.statusIn, WORKER_STATUSES, 'statusIn');
+  const statusIn = listFilter(query.statusIn, 'statusIn');
+  if (statusIn) requireAllOf(statusIn, WORKER_STATUSES, 'statusIn');
   const filter = {
     statusIn: query.statusIn ?? null,
-    workerIdContains: query.workerIdContains ?? null,
+    workerIdContains: textFilter(query.workerIdContains, 'workerIdContains'),
     logic: normalizeLogic(query.filterLogic),
   };
   return { page, filter };
