@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import NodeCache from 'node-cache';
 import { RedisTtlStore, TtlStore } from '../src/ttl/index.ts';
-import { type BenchRow, report, round } from './_report.ts';
+import { type BenchRow, percentile, report, round } from './_report.ts';
 
 const LIBRARIES = [
   'agentstate',
@@ -393,12 +393,6 @@ function byLibrary(results: readonly WorkerResult[]): WorkerResult[] {
   return [...results].sort((a, b) => LIBRARIES.indexOf(a.library) - LIBRARIES.indexOf(b.library));
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** agentstate's ops/s over the fastest named peer's, for one operation among `results` of one size. */
 function ratioVsFastest(results: readonly WorkerResult[], op: (typeof OPS)[number]): number {
   const ours = results.find((r) => r.library === 'agentstate')!.opsPerSec[op];
@@ -443,7 +437,7 @@ export default async function bench(): Promise<void> {
       for (const r of byLibrary(atSize)) row[`${r.library} Mops/s`] = round(r.opsPerSec[op] / 1e6, 2);
       row['fastest peer'] = fastest.library;
       const ratios = passRatios.get(`${size} ${op}`)!;
-      row['ratio vs fastest (median of passes)'] = round(median(ratios), 2);
+      row['ratio vs fastest (median of passes)'] = round(percentile(ratios, 50), 2);
       row['per-pass ratios'] = ratios.map((r) => r.toFixed(2)).join(' ');
       row['ratio of best figures'] = round(ratioVsFastest(atSize, op), 2);
       rows.push(row);
