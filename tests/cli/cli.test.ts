@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,20 @@ describe('agentstate CLI', () => {
     ]);
     expect(result.code).toBe(1);
     expect(result.err).toContain('FORBIDDEN');
+  });
+
+  it('refuses to start with a token scope it does not know, naming it and the valid ones', async () => {
+    const data = tempDir();
+    const typo = await run(['serve', '--port', '0', '--data', data, '--token', 's3cretpass:reader']);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toContain("unknown token scope 'reader'");
+    expect(typo.err).toContain('read, write, admin');
+    const file = join(data, 'tokens.txt');
+    writeFileSync(file, '# tokens\nlong-enough-token read ci\nanother-long-token writer ops\n');
+    const fromFile = await run(['serve', '--port', '0', '--data', data, '--tokens-file', file]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.err).toContain("unknown token scope 'writer'");
+    expect(fromFile.err).toContain('read, write, admin');
   });
 
   it('serves, reports status, lists and shows rollouts, tails spans, backs up and restores', async () => {

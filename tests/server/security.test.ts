@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +10,8 @@ import {
   InMemoryRolloutStore,
   isLoopbackHost,
   listenServer,
+  parseTokenArgument,
+  readTokensFile,
   scrubSecrets,
   TokenAuthenticator,
   type TokenScope,
@@ -119,6 +124,36 @@ describe('bearer tokens and scopes', () => {
         () => new TokenAuthenticator([{ token: 'long-enough-token', scope: scope as TokenScope }]),
       ).toThrow(/unknown token scope/);
     }
+  });
+});
+
+describe('token specs', () => {
+  it('refuses a mistyped --token scope instead of granting admin to the whole text', () => {
+    expect(parseTokenArgument('s3cretpass')).toEqual({ token: 's3cretpass', scope: 'admin' });
+    expect(parseTokenArgument('s3cretpass:read')).toEqual({ token: 's3cretpass', scope: 'read' });
+    expect(parseTokenArgument('a:b:c:write')).toEqual({ token: 'a:b:c', scope: 'write' });
+    for (const spec of ['s3cretpass:reader', 's3cretpass:ADMIN', 's3cretpass:', 'x:toString']) {
+      expect(() => parseTokenArgument(spec), spec).toThrow(/unknown token scope .*read, write, admin/);
+    }
+  });
+
+  it('names the line or entry of a tokens file with an unknown scope', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentstate-tokens-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const lines = join(dir, 'tokens.txt');
+    await writeFile(lines, 'reader-token-123 read ci\n\nwriter-token-123 wirte ops\n');
+    await expect(readTokensFile(lines)).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      details: { line: 3, scope: 'wirte', validScopes: ['read', 'write', 'admin'] },
+    });
+    const json = join(dir, 'tokens.json');
+    await writeFile(json, JSON.stringify([{ token: 'reader-token-123', scope: 'reader' }]));
+    await expect(readTokensFile(json)).rejects.toMatchObject({ details: { index: 0, scope: 'reader' } });
+    await writeFile(lines, 'reader-token-123 read ci\nadmin-token-1234\n');
+    expect(await readTokensFile(lines)).toEqual([
+      { token: 'reader-token-123', scope: 'read', name: 'ci' },
+      { token: 'admin-token-1234', scope: 'admin' },
+    ]);
   });
 });
 
