@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentStateError, type ErrorCode } from '../errors.ts';
+import { closestName } from './suggest.ts';
 
 /** HTTP status for each error code. */
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
@@ -38,14 +39,35 @@ interface ValidationIssue {
   message?: string;
   keyword?: string;
   params?: Record<string, unknown>;
+  /** The schema object that failed (ajv `verbose`, set on agentstate's own routes). */
+  parentSchema?: { properties?: Record<string, unknown> };
 }
 
-/** Field path of an ajv issue: `body.rollouts[0].input`, counting a missing required property in. */
+/** Field path of an ajv issue: `body.rollouts[0].input`, counting a missing or unknown property in. */
 function fieldOf(context: string, issue: ValidationIssue): string {
   const parts = (issue.instancePath ?? '').split('/').filter(Boolean);
-  const missing = issue.params?.missingProperty;
-  if (typeof missing === 'string') parts.push(missing);
+  const named = issue.params?.missingProperty ?? issue.params?.additionalProperty;
+  if (typeof named === 'string') parts.push(named);
   return [context, ...parts].join('.');
+}
+
+/** Message and details of an unknown field: the fields the object takes, and the closest one. */
+function unknownField(
+  field: string,
+  issue: ValidationIssue,
+): { message: string; details: Record<string, unknown> } {
+  const name = String(issue.params?.additionalProperty);
+  const known = Object.keys(issue.parentSchema?.properties ?? {});
+  const suggestion = closestName(name, known);
+  const hint = suggestion
+    ? `; did you mean ${suggestion}?`
+    : known.length > 0
+      ? `; known fields: ${known.join(', ')}`
+      : '';
+  return {
+    message: `unknown field ${field}${hint}`,
+    details: { knownFields: known, ...(suggestion ? { suggestion } : {}) },
+  };
 }
 
 /** Turns any thrown value into a status and a safe body. */
@@ -62,11 +84,16 @@ export function toErrorResponse(error: unknown, agl: boolean): { status: number;
     const context = fastifyError.validationContext ?? 'body';
     const issues = fastifyError.validation;
     const fields = issues.map((issue) => fieldOf(context, issue));
+    const first = issues[0];
+    const unknown =
+      first?.keyword === 'additionalProperties' ? unknownField(fields[0] ?? context, first) : undefined;
     const body: ErrorBody = {
       error: {
         code: 'INVALID_INPUT',
-        message: `invalid request ${context}: ${fields[0] ?? context} ${issues[0]?.message ?? 'is invalid'}`,
-        details: { field: fields[0], fields, location: context },
+        message:
+          unknown?.message ??
+          `invalid request ${context}: ${fields[0] ?? context} ${first?.message ?? 'is invalid'}`,
+        details: { field: fields[0], fields, location: context, ...unknown?.details },
       },
     };
     if (agl) {
