@@ -6,7 +6,7 @@
 import type { DocumentStore } from '../drivers/types.ts';
 import { AlreadyExistsError, errorMessage, InvalidInputError } from '../errors.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
-import { requireNonEmptyString, requirePositive } from './checks.ts';
+import { requireModuleId, requirePositive } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
 import { type ModuleTypeRegistry, moduleTypes } from './moduleTypes.ts';
 import { SESSION_STATUSES, SessionStateModule, type SessionStatus } from './sessionState.ts';
@@ -91,7 +91,7 @@ export class SessionManager {
 
   /** Creates a session. A taken id throws `ALREADY_EXISTS`. */
   createSession(sessionId: string, options: CreateSessionOptions = {}): SessionStateModule {
-    requireNonEmptyString(sessionId, 'sessionId');
+    requireModuleId(sessionId, 'sessionId');
     if (this.#sessions.has(sessionId)) {
       throw new AlreadyExistsError(`session '${sessionId}' already exists`, { sessionId });
     }

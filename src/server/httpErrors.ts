@@ -3,6 +3,8 @@
  * details } }`. Stack traces never leave the process: unexpected errors become `INTERNAL` with a generic
  * message, and the real error goes to the log.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentStateError, type ErrorCode } from '../errors.ts';
 import { closestName } from './suggest.ts';
@@ -139,6 +141,48 @@ export function toErrorResponse(error: unknown, agl: boolean): { status: number;
     status: 500,
     body: { error: { code: 'INTERNAL', message: 'internal server error; see the server log', details: {} } },
   };
+}
+
+/**
+ * The router's own errors (Fastify `frameworkErrors`), which Fastify would otherwise answer in its own
+ * format: a path that is not valid percent-encoded UTF-8 (`%ED%A0%80`, `%zz`), and a path parameter longer
+ * than `maxParamLength`. The messages leave the path out: it can be long and carry anything.
+ */
+export function frameworkErrorHandler(maxParamLength: number) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const details = { field: 'url', fastifyCode: error.code };
+    if (error.code === 'FST_ERR_BAD_URL') {
+      const message = 'the URL path is not valid percent-encoded UTF-8';
+      void reply.status(400).send({ error: { code: 'INVALID_INPUT', message, details } });
+    } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      const message = `a path parameter is longer than the server accepts (${maxParamLength} characters percent-encoded; ids are limited far below that, see docs/http-errors.md)`;
+      void reply
+        .status(414)
+        .send({ error: { code: 'INVALID_INPUT', message, details: { ...details, maxParamLength } } });
+    } else errorHandler(error, request, reply);
+  };
+}
+
+/**
+ * Errors of the HTTP parser, before Fastify sees a request (Node's `clientError`): headers or URL over
+ * Node's `maxHeaderSize` (431), a request that took too long (408), bytes that are not HTTP (400). Answered
+ * in the coded shape on the raw socket, which is then closed, as Node and Fastify do.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message]: [number, ErrorCode, string] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'CAPACITY_EXCEEDED', 'the request line and headers are larger than the server allows']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'TIMEOUT', 'the request was not received in time']
+        : [400, 'INVALID_INPUT', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message, details: { reason: error.code ?? 'unknown' } } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Fastify error handler: logs unexpected errors, answers with the mapped status and body. */

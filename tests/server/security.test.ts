@@ -12,6 +12,7 @@ import {
   listenServer,
   parseTokenArgument,
   readTokensFile,
+  redactUrl,
   scrubSecrets,
   TokenAuthenticator,
   type TokenScope,
@@ -274,6 +275,34 @@ describe('logging', () => {
     expect(log).not.toContain('admin-token-1234');
     expect(log).not.toContain('SECRET');
     expect(log).not.toContain('hunter22');
+  });
+
+  it('redacts secret-looking query parameters from logged URLs', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    const { app } = await server({ logger: { level: 'info', stream } });
+    await app.inject({
+      method: 'GET',
+      url: '/v1/agl/rollouts?api_key=sk-live-SECRET-3&limit=5&token=tok-SECRET-4&Password=SECRET-5&key=SECRET-6',
+    });
+    await app.inject({ method: 'GET', url: '/no/such/route?access_token=SECRET-7' });
+    const log = lines.join('');
+    expect(log).toContain('/v1/agl/rollouts?api_key=[redacted]&limit=5&token=[redacted]');
+    expect(log).not.toContain('SECRET');
+  });
+
+  it('redacts only the values of secret-looking query parameters', () => {
+    expect(redactUrl('/a?b=1&client_secret=x&sig=y&c&d=%20')).toBe(
+      '/a?b=1&client_secret=[redacted]&sig=[redacted]&c&d=%20',
+    );
+    expect(redactUrl('/a?api%5Fkey=x')).toBe('/a?api%5Fkey=[redacted]');
+    expect(redactUrl('/a?%zz=1')).toBe('/a?%zz=1');
+    expect(redactUrl('/plain/path')).toBe('/plain/path');
   });
 
   it('scrubs secret-looking keys at any depth', () => {
