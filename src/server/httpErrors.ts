@@ -74,7 +74,9 @@ function unknownField(
 
 /** Turns any thrown value into a status and a safe body. */
 export function toErrorResponse(error: unknown, agl: boolean): { status: number; body: ErrorBody } {
-  if (error instanceof AgentStateError) {
+  // INTERNAL errors carry a database's or the runtime's own text (PostgreSQL's "invalid byte sequence ...",
+  // schema names): it goes to the log, the client gets the generic answer below.
+  if (error instanceof AgentStateError && error.code !== 'INTERNAL') {
     const status = agl && error.code === 'INVALID_INPUT' ? 422 : STATUS_BY_CODE[error.code];
     return {
       status,

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  AgentStateError,
   createMemoryStore,
   createServer,
   InMemoryRolloutStore,
@@ -237,6 +238,22 @@ describe('limits and errors', () => {
     });
     expect(response.body).not.toContain('disk on fire');
     expect(response.body).not.toContain('at ');
+  });
+});
+
+describe('internal errors', () => {
+  it("never sends a database's own text: INTERNAL errors answer with the generic message", async () => {
+    const { app, documents } = await server();
+    documents.get = async () => {
+      throw new AgentStateError('INTERNAL', 'postgres store (schema s): invalid byte sequence for encoding', {
+        pgCode: '22021',
+      });
+    };
+    const response = await app.inject({ method: 'GET', url: '/v1/state/ns/x' });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({
+      error: { code: 'INTERNAL', message: 'internal server error; see the server log', details: {} },
+    });
   });
 });
 
