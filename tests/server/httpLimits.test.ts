@@ -1,33 +1,12 @@
 // Ids as long as a route accepts can be read back; the router's and the HTTP parser's own errors answer in
 // the coded shape; `__proto__` keys are stored as plain data over HTTP as in the library.
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  InMemoryRolloutStore,
-  MAX_ID_LENGTH,
-  MAX_ROLLOUT_ID_LENGTH,
-  SessionManager,
-  TtlStore,
-} from '../../src/index.ts';
+import { describe, expect, it } from 'vitest';
+import { createServer, MAX_ID_LENGTH, MAX_ROLLOUT_ID_LENGTH } from '../../src/index.ts';
+import { useMemoryServer } from '../support/memoryServer.ts';
 
-const documents = createMemoryStore();
-const rollouts = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
-const ttl = new TtlStore({ sweepIntervalMs: 0 });
-const sessions = new SessionManager({ store: documents });
-let app: Awaited<ReturnType<typeof createServer>>;
-
-beforeAll(async () => {
-  app = await createServer({ documents, rollouts, ttl, sessions });
-});
-afterAll(async () => {
-  await app.close();
-  await rollouts.close();
-  await ttl.close();
-  sessions.close();
-  await documents.close();
-});
+const server = useMemoryServer();
+const { documents, rollouts, sessions } = server;
 
 const enc = encodeURIComponent;
 // Three UTF-8 bytes each, nine characters percent-encoded: the longest form an id can take in a path.
@@ -45,20 +24,24 @@ function expectCoded(res: { statusCode: number; json(): unknown }, status: numbe
 describe('id limits agree between bodies, paths and stores', () => {
   it('reads back a session created with the longest id a POST accepts (ids over 100 characters got 414)', async () => {
     for (const id of ['s'.repeat(150), longest(MAX_ID_LENGTH)]) {
-      const created = await app.inject({ method: 'POST', url: '/v1/sessions', payload: { sessionId: id } });
+      const created = await server.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        payload: { sessionId: id },
+      });
       expect(created.statusCode).toBe(201);
-      const read = await app.inject({ method: 'GET', url: `/v1/sessions/${enc(id)}` });
+      const read = await server.app.inject({ method: 'GET', url: `/v1/sessions/${enc(id)}` });
       expect(read.statusCode).toBe(200);
       expect(read.json().sessionId).toBe(id);
     }
     const tooLong = longest(MAX_ID_LENGTH + 1);
     expectCoded(
-      await app.inject({ method: 'POST', url: '/v1/sessions', payload: { sessionId: tooLong } }),
+      await server.app.inject({ method: 'POST', url: '/v1/sessions', payload: { sessionId: tooLong } }),
       400,
       'INVALID_INPUT',
     );
     expectCoded(
-      await app.inject({ method: 'GET', url: `/v1/sessions/${enc(tooLong)}` }),
+      await server.app.inject({ method: 'GET', url: `/v1/sessions/${enc(tooLong)}` }),
       400,
       'INVALID_INPUT',
     );
@@ -66,19 +49,31 @@ describe('id limits agree between bodies, paths and stores', () => {
 
   it('stores and reads documents, TTL keys and workers at their longest ids', async () => {
     const docId = longest(MAX_ID_LENGTH);
-    const put = await app.inject({ method: 'PUT', url: `/v1/state/ns/${enc(docId)}`, payload: { value: 1 } });
+    const put = await server.app.inject({
+      method: 'PUT',
+      url: `/v1/state/ns/${enc(docId)}`,
+      payload: { value: 1 },
+    });
     expect(put.statusCode).toBe(201);
-    expect((await app.inject({ method: 'GET', url: `/v1/state/ns/${enc(docId)}` })).json().id).toBe(docId);
+    expect((await server.app.inject({ method: 'GET', url: `/v1/state/ns/${enc(docId)}` })).json().id).toBe(
+      docId,
+    );
     const key = longest(1024);
-    await app.inject({ method: 'PUT', url: `/v1/ttl/keys/${enc(key)}`, payload: { value: 2 } });
-    expect((await app.inject({ method: 'GET', url: `/v1/ttl/keys/${enc(key)}` })).json().value).toBe(2);
+    await server.app.inject({ method: 'PUT', url: `/v1/ttl/keys/${enc(key)}`, payload: { value: 2 } });
+    expect((await server.app.inject({ method: 'GET', url: `/v1/ttl/keys/${enc(key)}` })).json().value).toBe(
+      2,
+    );
     const worker = longest(MAX_ROLLOUT_ID_LENGTH);
-    const updated = await app.inject({ method: 'POST', url: `/v1/agl/workers/${enc(worker)}`, payload: {} });
+    const updated = await server.app.inject({
+      method: 'POST',
+      url: `/v1/agl/workers/${enc(worker)}`,
+      payload: {},
+    });
     expect(updated.statusCode).toBe(200);
     expect(
-      (await app.inject({ method: 'GET', url: `/v1/agl/workers/${enc(worker)}` })).json().worker_id,
+      (await server.app.inject({ method: 'GET', url: `/v1/agl/workers/${enc(worker)}` })).json().worker_id,
     ).toBe(worker);
-    const tooLong = await app.inject({
+    const tooLong = await server.app.inject({
       method: 'GET',
       url: `/v1/agl/workers/${enc(longest(MAX_ROLLOUT_ID_LENGTH + 1))}`,
     });
@@ -96,7 +91,7 @@ describe('id limits agree between bodies, paths and stores', () => {
       ['POST', '/v1/agl/rollouts', { input: 1, worker_id: 'w\ud800' }, 'workerId'],
     ];
     for (const [method, url, payload, field] of cases) {
-      const res = await app.inject({ method: method as 'GET', url, ...(payload ? { payload } : {}) });
+      const res = await server.app.inject({ method: method as 'GET', url, ...(payload ? { payload } : {}) });
       expectCoded(res, url.startsWith('/v1/agl/') ? 422 : 400, 'INVALID_INPUT');
       expect(res.json().error.details.field, url).toBe(field);
     }
@@ -107,11 +102,11 @@ describe('id limits agree between bodies, paths and stores', () => {
 describe('errors of the router and the HTTP parser', () => {
   it('answers a path that is not valid UTF-8 and an over-long path parameter in the coded shape', async () => {
     for (const url of ['/v1/state/ns/%ED%A0%80', '/v1/state/ns/%zz', '/v1/agl/rollouts/%C0']) {
-      const res = await app.inject({ method: 'GET', url });
+      const res = await server.app.inject({ method: 'GET', url });
       expectCoded(res, 400, 'INVALID_INPUT');
       expect(res.json().error.details).toMatchObject({ field: 'url', fastifyCode: 'FST_ERR_BAD_URL' });
     }
-    const huge = await app.inject({ method: 'GET', url: `/v1/state/ns/${'a'.repeat(20_000)}` });
+    const huge = await server.app.inject({ method: 'GET', url: `/v1/state/ns/${'a'.repeat(20_000)}` });
     expectCoded(huge, 414, 'INVALID_INPUT');
     expect(huge.body.length).toBeLessThan(1000);
   });
@@ -159,27 +154,29 @@ describe('__proto__ and constructor keys over HTTP', () => {
   const asJson = { 'content-type': 'application/json' };
 
   it('stores them as plain keys and reads them back, polluting nothing', async () => {
-    const put = await app.inject({
+    const put = await server.app.inject({
       method: 'PUT',
       url: '/v1/state/ns/proto',
       headers: asJson,
       payload: `{"value":${tricky}}`,
     });
     expect(put.statusCode).toBe(201);
-    const read = await app.inject({ method: 'GET', url: '/v1/state/ns/proto' });
+    const read = await server.app.inject({ method: 'GET', url: '/v1/state/ns/proto' });
     expect(read.body).toContain('"__proto__":{"polluted":1}');
     expect(Object.hasOwn(read.json().value, '__proto__')).toBe(true);
 
-    await app.inject({
+    await server.app.inject({
       method: 'PUT',
       url: '/v1/ttl/keys/proto',
       headers: asJson,
       payload: `{"value":${tricky}}`,
     });
-    expect((await app.inject({ method: 'GET', url: '/v1/ttl/keys/proto' })).body).toContain('"__proto__"');
+    expect((await server.app.inject({ method: 'GET', url: '/v1/ttl/keys/proto' })).body).toContain(
+      '"__proto__"',
+    );
 
-    await app.inject({ method: 'POST', url: '/v1/sessions', payload: { sessionId: 'proto' } });
-    const message = await app.inject({
+    await server.app.inject({ method: 'POST', url: '/v1/sessions', payload: { sessionId: 'proto' } });
+    const message = await server.app.inject({
       method: 'POST',
       url: '/v1/sessions/proto/messages',
       headers: asJson,
@@ -188,7 +185,7 @@ describe('__proto__ and constructor keys over HTTP', () => {
     expect(message.statusCode).toBe(201);
     expect(message.body).toContain('"__proto__"');
 
-    const rollout = await app.inject({
+    const rollout = await server.app.inject({
       method: 'POST',
       url: '/v1/agl/rollouts',
       headers: asJson,
@@ -200,7 +197,7 @@ describe('__proto__ and constructor keys over HTTP', () => {
     expect(Object.hasOwn(stored!.metadata ?? {}, '__proto__')).toBe(true);
 
     const { rollout_id, attempt } = rollout.json();
-    const span = await app.inject({
+    const span = await server.app.inject({
       method: 'POST',
       url: '/v1/agl/spans',
       headers: asJson,
@@ -211,7 +208,7 @@ describe('__proto__ and constructor keys over HTTP', () => {
     expect(span.body).toContain('"__proto__":{"polluted":3}');
     expect(span.json().attributes).toEqual(JSON.parse('{"__proto__":"x","constructor":"y"}'));
 
-    const otlp = await app.inject({
+    const otlp = await server.app.inject({
       method: 'POST',
       url: '/v1/traces',
       payload: {

@@ -257,15 +257,21 @@ describe('internal errors', () => {
   });
 });
 
+/** A log stream that keeps every line written to it. */
+function logCapture() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(String(chunk));
+      callback();
+    },
+  });
+  return { lines, stream };
+}
+
 describe('logging', () => {
   it('never logs bearer tokens or api keys', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, callback) {
-        lines.push(String(chunk));
-        callback();
-      },
-    });
+    const { lines, stream } = logCapture();
     const { app, rollouts } = await server({ tokens: TOKENS, logger: { level: 'trace', stream } });
     await app.inject({
       method: 'POST',
@@ -295,13 +301,7 @@ describe('logging', () => {
   });
 
   it('redacts secret-looking query parameters from logged URLs', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, callback) {
-        lines.push(String(chunk));
-        callback();
-      },
-    });
+    const { lines, stream } = logCapture();
     const { app } = await server({ logger: { level: 'info', stream } });
     await app.inject({
       method: 'GET',

@@ -1,37 +1,18 @@
 // Unknown fields: agentstate's own routes refuse them with 400 naming the field (a dropped
 // `expected_revision` would turn a compare-and-set into a blind write); the Agent Lightning routes ignore
 // them, as their reference does.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  InMemoryRolloutStore,
-  SessionManager,
-  TtlStore,
-} from '../../src/index.ts';
+import { describe, expect, it } from 'vitest';
 import { closestName } from '../../src/server/suggest.ts';
+import { useMemoryServer } from '../support/memoryServer.ts';
 
 describe('unknown fields', () => {
-  const documents = createMemoryStore();
-  const rollouts = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
-  const ttl = new TtlStore({ sweepIntervalMs: 0 });
-  const sessions = new SessionManager({ store: documents });
-  let app: Awaited<ReturnType<typeof createServer>>;
-
-  beforeAll(async () => {
-    app = await createServer({ documents, rollouts, ttl, sessions });
-  });
-  afterAll(async () => {
-    await app.close();
-    await rollouts.close();
-    await ttl.close();
-    await documents.close();
-  });
+  const server = useMemoryServer();
+  const { documents, ttl, sessions } = server;
 
   it('refuses a mistyped expectedRevision instead of overwriting blindly, suggesting the right name', async () => {
-    await app.inject({ method: 'PUT', url: '/v1/state/agents/a1', payload: { value: { v: 1 } } });
-    await app.inject({ method: 'PUT', url: '/v1/state/agents/a1', payload: { value: { v: 2 } } });
-    const res = await app.inject({
+    await server.app.inject({ method: 'PUT', url: '/v1/state/agents/a1', payload: { value: { v: 1 } } });
+    await server.app.inject({ method: 'PUT', url: '/v1/state/agents/a1', payload: { value: { v: 2 } } });
+    const res = await server.app.inject({
       method: 'PUT',
       url: '/v1/state/agents/a1',
       payload: { value: { v: 3 }, expected_revision: 7 },
@@ -46,7 +27,7 @@ describe('unknown fields', () => {
   });
 
   it('refuses ttl_ms instead of storing a key that never expires', async () => {
-    const doc = await app.inject({
+    const doc = await server.app.inject({
       method: 'PUT',
       url: '/v1/state/agents/t1',
       payload: { value: 1, ttl_ms: 5000 },
@@ -54,7 +35,11 @@ describe('unknown fields', () => {
     expect(doc.statusCode).toBe(400);
     expect(doc.json().error.details.suggestion).toBe('ttlMs');
     expect(await documents.get('agents', 't1')).toBeUndefined();
-    const key = await app.inject({ method: 'PUT', url: '/v1/ttl/keys/k', payload: { value: 1, ttl_ms: 5 } });
+    const key = await server.app.inject({
+      method: 'PUT',
+      url: '/v1/ttl/keys/k',
+      payload: { value: 1, ttl_ms: 5 },
+    });
     expect(key.statusCode).toBe(400);
     expect(key.json().error.details).toMatchObject({ field: 'body.ttl_ms', suggestion: 'ttlMs' });
     expect(await ttl.has('k')).toBe(false);
@@ -68,12 +53,12 @@ describe('unknown fields', () => {
       ['POST', '/v1/agl/x/spans/batch', { spans: [], span: [] }, 'spans'],
     ];
     for (const [method, url, payload, suggestion] of cases) {
-      const res = await app.inject({ method: method as 'POST', url, payload });
+      const res = await server.app.inject({ method: method as 'POST', url, payload });
       expect(res.statusCode, url).toBe(url.startsWith('/v1/agl/') ? 422 : 400);
       expect(res.json().error.code).toBe('INVALID_INPUT');
       expect(res.json().error.details.suggestion, url).toBe(suggestion);
     }
-    const far = await app.inject({
+    const far = await server.app.inject({
       method: 'PUT',
       url: '/v1/state/ns/x',
       payload: { value: 1, colour: 'red' },
@@ -82,7 +67,7 @@ describe('unknown fields', () => {
       'unknown field body.colour; known fields: value, expectedRevision, ttlMs, metadata',
     );
     expect(far.json().error.details).not.toHaveProperty('suggestion');
-    const query = await app.inject({ method: 'DELETE', url: '/v1/state/ns/x?expected_revision=1' });
+    const query = await server.app.inject({ method: 'DELETE', url: '/v1/state/ns/x?expected_revision=1' });
     expect(query.json().error.details).toMatchObject({
       field: 'querystring.expected_revision',
       suggestion: 'expectedRevision',
@@ -91,7 +76,7 @@ describe('unknown fields', () => {
   });
 
   it('ignores unknown fields on the Agent Lightning routes, as the reference does', async () => {
-    const res = await app.inject({
+    const res = await server.app.inject({
       method: 'POST',
       url: '/v1/agl/rollouts',
       payload: { input: { q: 1 }, field_from_a_newer_client: true },
