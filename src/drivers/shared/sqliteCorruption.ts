@@ -39,22 +39,27 @@ export function reportSqliteCorruption(error: unknown, path: string): unknown {
 
 /**
  * `target` with every method call passing SQLite corruption errors through `reportSqliteCorruption`,
- * thrown or as a rejected promise. Methods run on `target` itself (its private fields stay reachable).
+ * thrown or as a rejected promise. Methods run on `target` itself (its private fields stay reachable); other
+ * properties are read from it through the prototype chain.
+ *
+ * The wrappers are made once, here, as own methods of an object whose prototype is `target`: a Proxy would
+ * cost a trap and a lookup on every call, and repository methods sit on the span-ingest hot path.
  */
 export function withCorruptionReports<T extends object>(target: T, path: string): T {
-  // One wrapper per function, made on first use: a method replaced later gets its own.
-  const wrapped = new WeakMap<object, unknown>();
-  return new Proxy(target, {
-    get(object, property) {
-      const value = Reflect.get(object, property, object) as unknown;
-      if (typeof value !== 'function') return value;
-      let method = wrapped.get(value);
-      if (method === undefined) {
-        const fn = value as (...args: unknown[]) => unknown;
-        method = (...args: unknown[]) => {
+  const wrapper = Object.create(target) as T;
+  for (
+    let owner: object | null = target;
+    owner && owner !== Object.prototype;
+    owner = Object.getPrototypeOf(owner)
+  ) {
+    for (const name of Object.getOwnPropertyNames(owner)) {
+      const fn = Object.getOwnPropertyDescriptor(owner, name)?.value as unknown;
+      if (name === 'constructor' || typeof fn !== 'function' || Object.hasOwn(wrapper, name)) continue;
+      Object.defineProperty(wrapper, name, {
+        value: (...args: unknown[]): unknown => {
           let result: unknown;
           try {
-            result = fn.apply(object, args);
+            result = fn.apply(target, args);
           } catch (error) {
             throw reportSqliteCorruption(error, path);
           }
@@ -63,10 +68,11 @@ export function withCorruptionReports<T extends object>(target: T, path: string)
               throw reportSqliteCorruption(error, path);
             });
           return result;
-        };
-        wrapped.set(value, method);
-      }
-      return method;
-    },
-  });
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return wrapper;
 }
