@@ -180,6 +180,35 @@ export function registerDashboardDataRoutes(
 
   if (stores.documents) {
     const documents = stores.documents;
+    const namespaceParam = { type: 'string', minLength: 1, maxLength: 512 } as const;
+    app.get(
+      '/v1/dashboard/documents/:namespace',
+      {
+        config: READ,
+        schema: {
+          tags: ['dashboard'],
+          summary: "List a namespace's documents by id prefix, values in the codec's tagged form",
+          params: { type: 'object', required: ['namespace'], properties: { namespace: namespaceParam } },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              prefix: { type: 'string' },
+              limit: { type: 'integer', minimum: 1, maximum: 1000 },
+              cursor: { type: 'string' },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const { namespace } = request.params as { namespace: string };
+        const query = request.query as { prefix?: string; limit?: number; cursor?: string };
+        // Tagged values: a Map, a Set or a BigInt survives JSON, where the plain list route cannot show them.
+        const page = await metrics.time('documents', 'list', () => documents.list(namespace, query));
+        return { ...page, items: page.items.map((doc) => ({ ...doc, value: codec.encode(doc.value) })) };
+      },
+    );
+
     app.get(
       '/v1/dashboard/documents/:namespace/:id',
       {

@@ -4,8 +4,9 @@
 import { api } from './api.js';
 import { badge, h, link, mono, refreshButton, searchBox, selectBox, table } from './dom.js';
 import { formatTime, previewValue, ROLLOUT_STATUSES } from './format.js';
+import { onLive } from './live.js';
 import { PAGE_SIZE, pagedList } from './paged-list.js';
-import { rememberRoute } from './view-state.js';
+import { onLeave, rememberRoute } from './view-state.js';
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function rolloutsView(params, ticket) {
@@ -22,6 +23,7 @@ export function rolloutsView(params, ticket) {
 
   const list = pagedList(ticket, {
     pageSize: PAGE_SIZE,
+    rowKey: (r) => r.rollout_id,
     offset: Math.max(0, Number.parseInt(params.offset ?? '0', 10) || 0),
     onOffset: (offset) =>
       rememberRoute('rollouts', { ...state, offset: offset ? String(offset) : undefined }),
@@ -55,7 +57,10 @@ export function rolloutsView(params, ticket) {
           { title: '', cell: (r) => link('traces', { rollout: r.rollout_id }, 'Traces') },
         ],
         rows,
-        { empty: state.q || state.status ? 'No rollout matches these filters.' : 'No rollouts yet.' },
+        {
+          empty: state.q || state.status ? 'No rollout matches these filters.' : 'No rollouts yet.',
+          rowKey: (r) => r.rollout_id,
+        },
       ),
   });
 
@@ -72,6 +77,7 @@ export function rolloutsView(params, ticket) {
     void list.load(0);
   });
   void list.load();
+  onLeave(onLive(['rollout', 'attempt'], () => void list.refresh()));
   return [
     h('h1', {}, 'Rollouts'),
     h(
