@@ -56,6 +56,7 @@ export function chartPanel(spec) {
         width: Math.max(240, plotHost.clientWidth || 400),
         height: 200,
         scales: { x: { time: true } },
+        legend: { live: false },
         axes: [axis, { ...axis, label: spec.unit ?? '', size: 56 }],
         series: [
           {},
@@ -78,12 +79,19 @@ export function chartPanel(spec) {
     data = next;
     if (!plot) build();
     else plot.setData(data);
-    const last = data[0]?.length
+    // One sample has no extent: show the few minutes before it rather than uPlot's default of years.
+    const xs = data[0] ?? [];
+    const first = xs[0];
+    const last = xs[xs.length - 1];
+    if (plot && first !== undefined && last !== undefined && last - first < 1) {
+      plot.setScale('x', { min: first - 300, max: last + 30 });
+    }
+    const latest = xs.length
       ? data.slice(1).map((ys, i) => `${spec.series[i]?.label}: ${ys[ys.length - 1] ?? '-'}`)
       : [];
     panel.setAttribute(
       'aria-label',
-      `${spec.title}. ${last.length ? `Latest: ${last.join(', ')}` : 'No data yet'}`,
+      `${spec.title}. ${latest.length ? `Latest: ${latest.join(', ')}` : 'No data yet'}`,
     );
   };
 

@@ -394,8 +394,11 @@ export function describeTagged(value) {
   const tag = o.$t;
   const v = o.v;
   switch (tag) {
-    case 'obj':
-      return describeTagged(v);
+    case 'obj': {
+      // A plain object that itself has a `$t` key: its keys are data, never a tag.
+      const entries = v !== null && typeof v === 'object' ? Object.entries(v) : [];
+      return { type: `object(${entries.length})`, children: entries };
+    }
     case 'undef':
       return { type: 'undefined', text: 'undefined' };
     case 'num':

@@ -29,7 +29,11 @@ export function overviewView(_params, ticket) {
     series: [{ label: 'reward', colour: '#a855f7', points: true }],
     note: 'From spans named "reward" or carrying agentlightning.reward, newest finished rollouts.',
   });
-  const queue = chartPanel({ title: 'Queue depth', unit: 'rollouts', series: [{ label: 'queued' }] });
+  const queue = chartPanel({
+    title: 'Queue depth',
+    unit: 'rollouts',
+    series: [{ label: 'queued', dots: true }],
+  });
   const spanRate = chartPanel({
     title: 'Span ingest rate',
     unit: 'spans/s',
@@ -39,8 +43,8 @@ export function overviewView(_params, ticket) {
     title: 'Store latency (p50 / p99)',
     unit: 'ms',
     series: [
-      { label: 'p50', colour: '#3b82f6' },
-      { label: 'p99', colour: '#ef4444' },
+      { label: 'p50', colour: '#3b82f6', dots: true },
+      { label: 'p99', colour: '#ef4444', dots: true },
     ],
     note: 'Quantiles of the store calls made between two samples (from the server metrics histogram).',
   });
