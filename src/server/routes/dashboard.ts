@@ -41,6 +41,7 @@ const DASHBOARD_FILES: Readonly<Record<string, { path: string; type: string }>> 
   'live.js': script('live.js'),
   'charts.js': script('charts.js'),
   'value-view.js': script('value-view.js'),
+  'virtual-table.js': script('virtual-table.js'),
   'style.css': { path: 'assets/style.css', type: 'text/css; charset=utf-8' },
   'icon.svg': { path: 'assets/icon.svg', type: 'image/svg+xml' },
 };

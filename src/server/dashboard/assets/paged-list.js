@@ -32,8 +32,10 @@ export function replaceKeepingState(host, nodes, changedKeys) {
 
 /** Rows per page of the rollouts, resources and runners lists. */
 export const PAGE_SIZE = 20;
-/** Spans per page of a rollout's or an attempt's trace. */
-export const SPAN_PAGE_SIZE = 200;
+/** Rows per page of the rollouts list (drawn as a virtualised table). */
+export const ROLLOUT_PAGE_SIZE = 100;
+/** Spans per page of a rollout's or an attempt's trace (drawn as a virtualised table). */
+export const SPAN_PAGE_SIZE = 1000;
 
 /**
  * A paged list of one API collection: `fetchPage(offset)` gets a page, `render(rows)` draws it above a
