@@ -5,7 +5,7 @@
  * of another.
  */
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createMemoryStore,
   createServer,
@@ -134,6 +134,26 @@ describe('/v1/events', () => {
     });
     await until(() => spansOnly.events.some((e) => e.event === 'document' && e.data.namespace === 'notes'));
     expect(new Set(spansOnly.events.map((e) => e.event))).toEqual(new Set(['span', 'document']));
+  });
+
+  it('watches the document store only while a client wants document events', async () => {
+    const documents = createMemoryStore();
+    cleanups.push(() => documents.close());
+    const watch = vi.spyOn(documents, 'watch');
+    const { base } = await listening({ documents });
+    const rolloutsOnly = await subscribe(`${base}/v1/events?kinds=rollout`);
+    expect(rolloutsOnly.response.status).toBe(200);
+    expect(watch).not.toHaveBeenCalled();
+    const first = await subscribe(`${base}/v1/events?kinds=document`);
+    const second = await subscribe(`${base}/v1/events`);
+    expect(watch).toHaveBeenCalledTimes(1);
+    const subscription = (await watch.mock.results[0]!.value) as { close(): Promise<void> };
+    const close = vi.spyOn(subscription, 'close');
+    await documents.put('notes', 'n1', 1);
+    await until(() => first.events.length > 0 && second.events.length > 0);
+    await cleanups.pop()!(); // second
+    await cleanups.pop()!(); // first
+    await until(() => close.mock.calls.length === 1);
   });
 
   it('refuses an unknown kind and needs a read token when tokens are configured', async () => {

@@ -73,13 +73,18 @@ export interface EventRouteOptions {
 export function registerEventRoutes(app: FastifyInstance, options: EventRouteOptions = {}): void {
   const hub = options.hub ?? new EventHub();
   const relay = options.relay ?? localRelay();
-  let documentFeed: Subscription | undefined;
   let keepAlive: NodeJS.Timeout | undefined;
 
-  app.addHook('onReady', async () => {
-    await relay.start((event) => hub.publish(event));
-    if (options.documents) {
-      documentFeed = await options.documents.watch('*', (change) =>
+  // The document feed runs only while some client wants document events: on PostgreSQL a watched schema
+  // makes every write NOTIFY (see drivers/postgres.ts), which nobody should pay for while no page is open.
+  let documentClients = 0;
+  let documentFeed: Promise<Subscription | undefined> | undefined;
+  const watchDocuments = async (): Promise<void> => {
+    const documents = options.documents;
+    if (!documents) return;
+    documentClients += 1;
+    documentFeed ??= documents
+      .watch('*', (change) =>
         hub.publish({
           kind: 'document',
           action: change.type,
@@ -87,14 +92,32 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           id: change.id,
           at: Date.now(),
         }),
-      );
-    }
+      )
+      .catch((error: unknown) => {
+        app.log.warn({ err: error }, 'document change feed unavailable; /v1/events sends no document events');
+        return undefined;
+      });
+    await documentFeed;
+  };
+  const unwatchDocuments = (): void => {
+    if (!options.documents) return;
+    documentClients -= 1;
+    if (documentClients > 0) return;
+    const feed = documentFeed;
+    documentFeed = undefined;
+    void feed?.then((subscription) => subscription?.close()).catch(() => {});
+  };
+
+  app.addHook('onReady', async () => {
+    await relay.start((event) => hub.publish(event));
     keepAlive = setInterval(() => hub.keepAlive(), KEEP_ALIVE_MS);
     keepAlive.unref();
   });
   app.addHook('preClose', async () => {
     if (keepAlive) clearInterval(keepAlive);
-    await documentFeed?.close().catch(() => {});
+    const feed = documentFeed;
+    documentFeed = undefined;
+    await feed?.then((subscription) => subscription?.close()).catch(() => {});
     await relay.close();
   });
 
@@ -152,7 +175,17 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           clients: hub.size,
         });
       }
+      const wantsDocuments = kinds.has('document');
+      let closed = false;
+      raw.on('close', () => {
+        closed = true;
+        hub.remove(client);
+        if (wantsDocuments) unwatchDocuments();
+      });
+      // Subscribed before the stream opens, so a change made right after the client connected is seen.
+      if (wantsDocuments) await watchDocuments();
       reply.hijack();
+      if (closed) return;
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
@@ -160,7 +193,6 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
         connection: 'keep-alive',
       });
       raw.write(`retry: ${RETRY_MS}\n: connected\n\n`);
-      raw.on('close', () => hub.remove(client));
     },
   );
 }
