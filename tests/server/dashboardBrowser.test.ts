@@ -182,6 +182,15 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     expect(ms).toBeLessThan(5000);
   });
 
+  it('shows a rollout with its attempts and spans', async () => {
+    await page.goto(`${server.base}/#/rollouts/${encodeURIComponent(server.bigTraceRolloutId)}`);
+    await expect
+      .poll(() => page.locator('.table-wrap.virtual tbody tr[data-key]').count())
+      .toBeGreaterThan(5);
+    expect(await page.locator('.content').textContent()).toContain(server.bigTraceRolloutId);
+    await shot('rollout');
+  });
+
   it('draws the charts of the overview', async () => {
     await page.goto(`${server.base}/#/overview`);
     await expect.poll(() => page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(5);
