@@ -164,7 +164,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     console.log(`dashboard: traces page (${SPANS}-span rollout) first render ${ms} ms`);
     expect(await page.locator('.pager .muted').textContent()).toContain(`of ${SPANS}`);
     await shot('traces');
-    // Virtualised: a page of 1,000 spans draws a few dozen rows, and scrolling draws the ones in view.
+    // Virtualised: a page of 500 spans draws a few dozen rows, and scrolling draws the ones in view.
     const drawn = () => page.locator('.table-wrap.virtual tbody tr[data-key]').count();
     expect(await drawn()).toBeLessThan(100);
     await page.locator('.table-wrap.virtual').evaluate((box) => {
@@ -172,7 +172,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     });
     await expect
       .poll(() => page.locator('tbody tr[data-key] td:nth-child(2)').last().textContent())
-      .toBe('1000');
+      .toBe('500');
     expect(await drawn()).toBeLessThan(100);
     // Arrow keys move through the rows from the keyboard.
     await page.locator('tbody tr[data-key]').last().focus();

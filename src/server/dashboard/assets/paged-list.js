@@ -35,7 +35,7 @@ export const PAGE_SIZE = 20;
 /** Rows per page of the rollouts list (drawn as a virtualised table). */
 export const ROLLOUT_PAGE_SIZE = 100;
 /** Spans per page of a rollout's or an attempt's trace (drawn as a virtualised table). */
-export const SPAN_PAGE_SIZE = 1000;
+export const SPAN_PAGE_SIZE = 500;
 
 /**
  * A paged list of one API collection: `fetchPage(offset)` gets a page, `render(rows)` draws it above a
