@@ -155,6 +155,8 @@ interface Route {
   params: Record<string, string>;
   body?: Record<string, unknown>;
   query?: boolean;
+  /** A valid request never ends (a server-sent event stream): only its malformed queries are sent. */
+  streams?: boolean;
 }
 
 interface Ids {
@@ -241,6 +243,18 @@ function routes(ids: Ids): Route[] {
     },
     { method: 'POST', path: '/v1/agl/x/prune', params: {}, body: { older_than_ms: 3_600_000 } },
     { method: 'POST', path: '/v1/agl/x/health-check', params: {}, body: {} },
+    { method: 'GET', path: '/v1/ttl/locks', params: {}, query: true },
+    { method: 'GET', path: '/v1/dashboard/figures', params: {}, query: true },
+    { method: 'GET', path: '/v1/dashboard/rollouts-per-minute', params: {}, query: true },
+    { method: 'GET', path: '/v1/dashboard/rewards', params: {}, query: true },
+    { method: 'GET', path: '/v1/dashboard/documents/{namespace}', params: { namespace: 'ns' }, query: true },
+    {
+      method: 'GET',
+      path: '/v1/dashboard/documents/{namespace}/{id}',
+      params: { namespace: 'ns', id: 'target' },
+    },
+    { method: 'GET', path: '/v1/dashboard/ttl-entries', params: {}, query: true },
+    { method: 'GET', path: '/v1/events', params: {}, query: true, streams: true },
   ];
   const bodies: Record<string, Record<string, unknown>> = {
     'POST /v1/agl/queues/rollouts/enqueue': { rollouts: [{ input: 1 }] },
@@ -322,6 +336,7 @@ function mutations(route: Route): InjectOptions[] {
     Object.fromEntries(Object.entries(route.params).map(([k, v]) => [k, encodeURIComponent(v)])),
   );
   const out: InjectOptions[] = [];
+  if (route.streams) return BAD_QUERIES.map((query) => ({ method: route.method, url: `${base}?${query}` }));
   for (const name of Object.keys(route.params)) {
     for (const bad of BAD_IDS) {
       out.push({
@@ -445,7 +460,16 @@ for (const backend of backends) {
       await stores?.cleanup();
     });
 
-    const families = ['/v1/state', '/v1/ttl', '/v1/sessions', '/v1/agl/x/', '/v1/agl/', '/v1/traces'];
+    const families = [
+      '/v1/state',
+      '/v1/ttl',
+      '/v1/sessions',
+      '/v1/agl/x/',
+      '/v1/agl/',
+      '/v1/traces',
+      '/v1/dashboard',
+      '/v1/events',
+    ];
     const familyOf = (path: string) =>
       families.filter((prefix) => path.startsWith(prefix)).sort((a, b) => b.length - a.length)[0] ?? 'other';
 
