@@ -59,6 +59,11 @@ function registerEmptyBodies(app: FastifyInstance): void {
     if (text.trim() === '') return done(null, null);
     return parseJson(request, text, done);
   });
+  // Fastify's own text/plain parser would hand an empty body to the route as '' (a string, not "no body").
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, body === '' ? null : body);
+  });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     if (body.length === 0) return done(null, null);
     done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type']), undefined);

@@ -342,6 +342,41 @@ describe('Agent Lightning reference contract', () => {
     });
   });
 
+  it('takes an empty body as no body whatever its content type, announced or chunked', async () => {
+    const types = [
+      undefined,
+      'application/octet-stream',
+      'application/json',
+      'text/plain; charset=utf-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ];
+    const before = (await store.getWorkerById(fixture.workerId))?.heartbeatStats;
+    expect(before).not.toBeNull();
+    for (const type of types) {
+      for (const framing of [{ 'content-length': '0' }, { 'transfer-encoding': 'chunked' }]) {
+        const headers = { ...framing, ...(type ? { 'content-type': type } : {}) };
+        const response = await app.inject({
+          method: 'POST',
+          url: `/v1/agl/workers/${fixture.workerId}`,
+          headers,
+          payload: '',
+        });
+        expect(response.statusCode, `${type} ${JSON.stringify(framing)}: ${response.body}`).toBe(200);
+        // No body: the stats stay as they were.
+        expect(response.json().heartbeat_stats).toEqual(before);
+      }
+    }
+    const bytes = await app.inject({
+      method: 'POST',
+      url: `/v1/agl/workers/${fixture.workerId}`,
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.from([1]),
+    });
+    expect(bytes.statusCode).toBe(415);
+    expect(bytes.json()).toMatchObject({ error: { code: 'INVALID_INPUT' }, detail: expect.any(String) });
+  });
+
   it('keeps span extras and user keys as given', async () => {
     const page = await app.inject({
       method: 'POST',
