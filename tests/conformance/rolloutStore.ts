@@ -513,7 +513,7 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             ]);
           });
 
-          it('issues sequence ids for a rollout it does not hold, as the reference does, never twice', async () => {
+          it('issues sequence ids for a rollout it does not hold, as the reference does; retention drops their counters', async () => {
             expect(await store.getNextSpanSequenceId('ro-elsewhere', 'at-x')).toBe(1);
             expect(await store.getNextSpanSequenceId('ro-elsewhere', 'at-y')).toBe(2);
             const orphan = {
@@ -524,6 +524,12 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
               name: 'n',
             };
             await expectCode(store.addSpan(orphan), 'NOT_FOUND');
+            // Retention drops the counters of ids no rollout has, and keeps those of live rollouts.
+            const live = await store.startRollout({ input: 'live' });
+            expect(await store.getNextSpanSequenceId(live.rolloutId, live.attempt.attemptId)).toBe(1);
+            await store.pruneFinished({ olderThanMs: 0 });
+            expect(await store.getNextSpanSequenceId('ro-elsewhere', 'at-x')).toBe(1);
+            expect(await store.getNextSpanSequenceId(live.rolloutId, live.attempt.attemptId)).toBe(2);
           });
 
           it('ignores and reports duplicate spans (same rollout, attempt and spanId)', async () => {

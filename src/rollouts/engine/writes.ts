@@ -239,9 +239,9 @@ export function* updateAttempt(
 }
 
 /**
- * `getNextSpanSequenceId`. Issued for any rollout id, existing or not, as the reference does: a runner may ask
- * before the rollout it was handed is visible to it, and the number stays reserved, so it is never issued
- * twice, whenever the rollout and its spans arrive. (Spans of a rollout that never exists are refused.)
+ * `getNextSpanSequenceId`. Issued for any rollout id, existing or not, as the reference does (its clients
+ * ask for a number before they write a span and must not fail there); the number stays reserved. Spans of
+ * a rollout that does not exist are still refused, and `pruneFinished` drops the counters of such ids.
  */
 export function* nextSpanSequenceId(tx: RolloutWriteTransaction, rolloutId: string): Steps<number> {
   requireId(rolloutId, 'rolloutId');
