@@ -308,6 +308,16 @@ describe('Agent Lightning LightningStoreClient (aiohttp) against agentstate', ()
       resource: { attributes: {}, schema_url: '' },
     };
     expect(ok(await post('/spans', span), 201)).toMatchObject({ sequence_id, name: 'openai.chat' });
+    // A span numbered 0 (a root span from a runner that counts from 0) keeps its number and sorts first.
+    const root = { ...span, sequence_id: 0, span_id: 'c'.repeat(16), name: 'agentlightning.rollout' };
+    expect(ok(await post('/spans', root), 201)).toMatchObject({ sequence_id: 0 });
+    const stored = ok(
+      await get('/spans', [
+        ['rollout_id', rollout.rollout_id as string],
+        ['limit', -1],
+      ]),
+    );
+    expect((stored.items as Json[]).map((s) => s.sequence_id)).toEqual([0, sequence_id]);
   });
 
   it('answers a method not allowed on a known path with 405 and Allow', async () => {
