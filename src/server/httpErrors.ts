@@ -6,7 +6,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AgentStateError, type ErrorCode } from '../errors.ts';
+import { AgentStateError, type ErrorCode, InvalidInputError } from '../errors.ts';
+import { ReferenceBadRequestError } from './agl/referenceChecks.ts';
 import { closestName } from './suggest.ts';
 
 /** HTTP status for each error code. */
@@ -32,8 +33,11 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
 /** The JSON body of every error response. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details: Record<string, unknown> };
-  /** Only on /v1/agl routes: the FastAPI-style `HTTPValidationError` list Agent Lightning clients read. */
-  detail?: Array<{ loc: Array<string | number>; msg: string; type: string }>;
+  /**
+   * Only on /v1/agl routes, as the reference's FastAPI server answers: the `HTTPValidationError` list of a
+   * request that fails the schema (422), otherwise the message text (`HTTPException(status, detail)`).
+   */
+  detail?: string | Array<{ loc: Array<string | number>; msg: string; type: string }>;
 }
 
 interface ValidationIssue {
@@ -72,12 +76,24 @@ function unknownField(
   };
 }
 
-/** Turns any thrown value into a status and a safe body. */
+/** Turns any thrown value into a status and a safe body; on /v1/agl routes the body carries `detail` too. */
 export function toErrorResponse(error: unknown, agl: boolean): { status: number; body: ErrorBody } {
+  const response = errorResponse(error, agl);
+  if (agl && response.body.detail === undefined) response.body.detail = response.body.error.message;
+  return response;
+}
+
+function errorResponse(error: unknown, agl: boolean): { status: number; body: ErrorBody } {
   // INTERNAL errors carry a database's or the runtime's own text (PostgreSQL's "invalid byte sequence ...",
   // schema names): it goes to the log, the client gets the generic answer below.
   if (error instanceof AgentStateError && error.code !== 'INTERNAL') {
-    const status = agl && error.code === 'INVALID_INPUT' ? 422 : STATUS_BY_CODE[error.code];
+    // The reference answers its own request checks with 400 and schema failures with 422.
+    const status =
+      error instanceof ReferenceBadRequestError
+        ? 400
+        : agl && error.code === 'INVALID_INPUT'
+          ? 422
+          : STATUS_BY_CODE[error.code];
     return {
       status,
       body: { error: { code: error.code, message: error.message, details: { ...error.details } } },
@@ -152,15 +168,17 @@ export function toErrorResponse(error: unknown, agl: boolean): { status: number;
  */
 export function frameworkErrorHandler(maxParamLength: number) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    const details = { field: 'url', fastifyCode: error.code };
-    if (error.code === 'FST_ERR_BAD_URL') {
-      const message = 'the URL path is not valid percent-encoded UTF-8';
-      void reply.status(400).send({ error: { code: 'INVALID_INPUT', message, details } });
-    } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-      const message = `a path parameter is longer than the server accepts (${maxParamLength} characters percent-encoded; ids are limited far below that, see docs/http-errors.md)`;
-      void reply
-        .status(414)
-        .send({ error: { code: 'INVALID_INPUT', message, details: { ...details, maxParamLength } } });
+    const send = (status: number, message: string, details: Record<string, unknown>) => {
+      const coded = new InvalidInputError(message, { field: 'url', fastifyCode: error.code, ...details });
+      void reply.status(status).send(toErrorResponse(coded, request.url.startsWith('/v1/agl/')).body);
+    };
+    if (error.code === 'FST_ERR_BAD_URL') send(400, 'the URL path is not valid percent-encoded UTF-8', {});
+    else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      send(
+        414,
+        `a path parameter is longer than the server accepts (${maxParamLength} characters percent-encoded; ids are limited far below that, see docs/http-errors.md)`,
+        { maxParamLength },
+      );
     } else errorHandler(error, request, reply);
   };
 }
