@@ -8,6 +8,7 @@ import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
+import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -28,6 +29,7 @@ import type {
   ListOptions,
   ListPage,
   PutOptions,
+  StorageInfo,
   StoredDocument,
   Subscription,
 } from './types.ts';
@@ -55,9 +57,17 @@ export interface FsStoreOptions extends DriverOptions {
 // A put with its value encoded before any lock is taken, so encoding errors change nothing.
 interface PreparedPut {
   encoded: JsonValue;
+  // The value line: the JSON text, or a JSON string of the compressed/encrypted bytes in base64.
   text: string;
+  storage: StorageInfo;
   metadata?: JsonValue;
 }
+
+const FS_OPTIONS = ['dir', 'durable', 'onCorruption'];
+
+// A value stored compressed or encrypted is a base64 JSON string on its line.
+const isPacked = (storage: StorageInfo | undefined): boolean =>
+  storage !== undefined && (storage.compression !== 'none' || storage.keyId !== undefined);
 
 const READ_PARALLELISM = 16;
 
@@ -77,6 +87,7 @@ function warnCorruption(error: CorruptStateError): void {
  * process share the index, locks and change feed. Use SQLite or PostgreSQL to share between processes.
  */
 export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
+  const settings = payloadSettings(options, 'filesystem', FS_OPTIONS);
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const ready = retainCore(options.dir ?? DEFAULT_FS_DIR, {
@@ -117,18 +128,39 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
 
   function prepare(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
     const encoded = codec.encode(value, valuePath(namespace, id));
+    const packed = packPayload(JSON.stringify(encoded), settings);
     return {
       encoded,
-      text: JSON.stringify(encoded),
+      text: packed.text ?? JSON.stringify(Buffer.from(packed.bytes).toString('base64')),
+      storage: packed.storage,
       ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
     };
   }
 
-  function toDocument<V>(header: DocumentHeader, value: JsonValue): StoredDocument<V> {
+  function readValue(header: DocumentHeader, value: JsonValue, valueText: string, path: string): unknown {
+    const { storage } = header;
+    const source = { namespace: header.namespace, id: header.id, where: path };
+    if (isPacked(storage)) {
+      if (typeof value !== 'string') {
+        throw new CorruptStateError(`document file ${path} should hold its value as base64 text`, { path });
+      }
+      const bytes = Buffer.from(value, 'base64');
+      return codec.decode(JSON.parse(unpackPayload(bytes, storage?.checksum, settings, source)) as JsonValue);
+    }
+    if (settings.verifyChecksums) unpackPayload(valueText, storage?.checksum, settings, source);
+    return codec.decode(value);
+  }
+
+  function toDocument<V>(
+    header: DocumentHeader,
+    value: JsonValue,
+    valueText: string,
+    path: string,
+  ): StoredDocument<V> {
     return {
       namespace: header.namespace,
       id: header.id,
-      value: codec.decode(value) as V,
+      value: readValue(header, value, valueText, path) as V,
       revision: header.revision,
       createdAt: header.createdAt,
       updatedAt: header.updatedAt,
@@ -136,6 +168,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
         metadata: codec.decode(header.metadata) as Record<string, unknown>,
       }),
       ...(header.expiresAt !== undefined && { expiresAt: header.expiresAt }),
+      ...(header.storage !== undefined && { storage: header.storage }),
     };
   }
 
@@ -182,7 +215,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
     }
     if (!parsed) return undefined;
     if (parsed.header.expiresAt !== undefined && parsed.header.expiresAt <= now()) return undefined;
-    return toDocument<V>(parsed.header, parsed.value);
+    return toDocument<V>(parsed.header, parsed.value, parsed.valueText, path);
   }
 
   function header(
@@ -201,6 +234,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
       updatedAt,
       ...(p.metadata !== undefined && { metadata: p.metadata }),
       ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
+      storage: p.storage,
     };
   }
 
@@ -275,7 +309,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
           codec,
           namespace,
           id,
-          { ...entry, updatedAt: t },
+          { ...entry, updatedAt: t, storage: prepared.storage },
           prepared.encoded,
           prepared.metadata,
         );

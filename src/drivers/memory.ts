@@ -4,6 +4,7 @@ import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
+import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -24,13 +25,17 @@ import type {
   ListOptions,
   ListPage,
   PutOptions,
+  StorageInfo,
   StoredDocument,
   Subscription,
 } from './types.ts';
 
 interface Entry {
   // The encoded form, never the caller's object: later mutations of a value never reach the store.
-  encoded: JsonValue;
+  // Absent when the value is kept compressed or encrypted in `payload`.
+  encoded: JsonValue | undefined;
+  payload: Uint8Array | undefined;
+  storage: StorageInfo;
   revision: number;
   createdAt: number;
   updatedAt: number;
@@ -44,6 +49,7 @@ export type MemoryStoreOptions = DriverOptions;
 
 /** A `DocumentStore` in process memory: for tests, caches and single-process tools. Nothing survives a restart. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentStore {
+  const settings = payloadSettings(options, 'memory', []);
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const namespaces = new Map<string, Map<string, Entry>>();
@@ -62,11 +68,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     return entry;
   }
 
+  function readValue(namespace: string, id: string, entry: Entry): unknown {
+    if (entry.encoded !== undefined && !settings.verifyChecksums) return codec.decode(entry.encoded);
+    const stored = entry.payload ?? JSON.stringify(entry.encoded);
+    const text = unpackPayload(stored, entry.storage.checksum, settings, { namespace, id, where: 'memory' });
+    return codec.decode(JSON.parse(text) as JsonValue);
+  }
+
   function toDocument<V>(namespace: string, id: string, entry: Entry): StoredDocument<V> {
     return {
       namespace,
       id,
-      value: codec.decode(entry.encoded) as V,
+      value: readValue(namespace, id, entry) as V,
       revision: entry.revision,
       createdAt: entry.createdAt,
       updatedAt: entry.updatedAt,
@@ -74,6 +87,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
         metadata: codec.decode(entry.metadata) as Record<string, unknown>,
       }),
       ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
+      storage: entry.storage,
     };
   }
 
@@ -84,16 +98,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     value: unknown,
     opts: PutOptions | undefined,
     pending: Map<string, number>,
-  ): Entry {
+  ): { entry: Entry; encoded: JsonValue } {
     const key = `${namespace}\0${id}`;
     const existing = live(namespace, id);
     const current = pending.has(key) ? pending.get(key)! : (existing?.revision ?? 0);
     checkRevision(namespace, id, opts?.expectedRevision, current);
     const encoded = codec.encode(value, valuePath(namespace, id));
+    const packed = packPayload(JSON.stringify(encoded), settings);
     const t = now();
     pending.set(key, current + 1);
-    return {
-      encoded,
+    const entry: Entry = {
+      encoded: packed.text === undefined ? undefined : encoded,
+      payload: packed.text === undefined ? packed.bytes : undefined,
+      storage: packed.storage,
       revision: current + 1,
       // Kept only when this put replaces the stored document itself (not one the batch deleted or wrote).
       createdAt: existing && current === existing.revision ? existing.createdAt : t,
@@ -101,6 +118,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
       ...(opts?.ttlMs !== undefined && { expiresAt: t + opts.ttlMs }),
     };
+    return { entry, encoded };
   }
 
   function commitPut(namespace: string, id: string, entry: Entry): void {
@@ -157,10 +175,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       open();
       checkDocumentKey(namespace, id);
       checkPutOptions(opts, namespace, id);
-      const entry = preparePut(namespace, id, value, opts, new Map());
+      const { entry, encoded } = preparePut(namespace, id, value, opts, new Map());
       commitPut(namespace, id, entry);
       hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-      return putResult<V>(codec, namespace, id, entry, entry.encoded, entry.metadata);
+      return putResult<V>(codec, namespace, id, entry, encoded, entry.metadata);
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
@@ -199,7 +217,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       const pending = new Map<string, number>();
       const prepared = operations.map((op) =>
         op.type === 'put'
-          ? { op, entry: preparePut(op.namespace, op.id, op.value, op.options, pending), revision: 0 }
+          ? { op, entry: preparePut(op.namespace, op.id, op.value, op.options, pending).entry, revision: 0 }
           : { op, entry: undefined, revision: prepareDelete(op.namespace, op.id, op.options, pending) },
       );
       const revisions = prepared.map(({ op, entry, revision }) => {
