@@ -37,6 +37,8 @@ export interface DriverFactory {
   name: string;
   /** Whether the driver keeps data outside the process (files, database). */
   durable: boolean;
+  /** Whether reads return one shared, frozen value instead of a fresh copy each (a cache). */
+  sharedValues?: boolean;
   /** Resolves false (after a loud warning) when a needed server is missing; throws under CI=true. */
   available(): Promise<boolean>;
   /** A fresh, empty store isolated from every other test. */

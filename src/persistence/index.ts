@@ -1,0 +1,22 @@
+// The persistence layer: routing rules over named backends, a cache, and the performance monitor.
+
+export {
+  type CachedStore,
+  type CachedStoreOptions,
+  type CacheStatistics,
+  createCachedStore,
+} from './cachedStore.ts';
+export {
+  type BackendConfig,
+  type CommonBackendConfig,
+  checkPersistenceConfig,
+  type EncryptionConfig,
+  type KeySourceConfig,
+  loadPersistenceConfig,
+  openBackend,
+  openPersistenceRouter,
+  type PersistenceConfig,
+  readEncryptionKey,
+} from './config.ts';
+export { PersistenceRouter, type PersistenceRouterOptions, type Route } from './router.ts';
+export type { PersistenceRule } from './rules.ts';
