@@ -16,6 +16,7 @@ import {
 import { InvalidInputError } from '../errors.ts';
 import { type CachedStoreOptions, createCachedStore } from './cachedStore.ts';
 import { readConfigFile } from './configFile.ts';
+import type { PerformanceMonitor } from './monitor.ts';
 import { PersistenceRouter } from './router.ts';
 import { type ConfigFailure, compileRules, failInObject, type PersistenceRule } from './rules.ts';
 
@@ -289,16 +290,28 @@ export function openBackend(config: BackendConfig): DocumentStore {
   return config.cache ? createCachedStore(store, config.cache) : store;
 }
 
+/** Options of `openPersistenceRouter`. */
+export interface OpenRouterOptions {
+  /** Time and measure every backend under its name. */
+  monitor?: PerformanceMonitor;
+}
+
 /**
  * A router from a config object, or from a config file path. Backends are opened here and closed with
  * the router; if one fails to open, those already opened are closed.
  */
-export async function openPersistenceRouter(config: PersistenceConfig | string): Promise<PersistenceRouter> {
+export async function openPersistenceRouter(
+  config: PersistenceConfig | string,
+  options: OpenRouterOptions = {},
+): Promise<PersistenceRouter> {
   const checked =
     typeof config === 'string' ? await loadPersistenceConfig(config) : checkPersistenceConfig(config);
   const backends: Record<string, DocumentStore> = {};
   try {
-    for (const [name, backend] of Object.entries(checked.backends)) backends[name] = openBackend(backend);
+    for (const [name, backend] of Object.entries(checked.backends)) {
+      const store = openBackend(backend);
+      backends[name] = options.monitor ? options.monitor.instrument(store, name) : store;
+    }
     return new PersistenceRouter({
       backends,
       defaultBackend: checked.defaultBackend,

@@ -13,10 +13,20 @@ export {
   type EncryptionConfig,
   type KeySourceConfig,
   loadPersistenceConfig,
+  type OpenRouterOptions,
   openBackend,
   openPersistenceRouter,
   type PersistenceConfig,
   readEncryptionKey,
 } from './config.ts';
+export {
+  type BackendReport,
+  type MonitorSample,
+  PerformanceMonitor,
+  type PerformanceMonitorOptions,
+  type PerformanceReport,
+  type Recommendation,
+  type Trend,
+} from './monitor.ts';
 export { PersistenceRouter, type PersistenceRouterOptions, type Route } from './router.ts';
 export type { PersistenceRule } from './rules.ts';
