@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { ClosedError, CorruptStateError } from '../errors.ts';
+import { ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
 import { type FsCore, type IndexEntry, isMissing, releaseCore, retainCore } from './fs/core.ts';
 import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument, parseDocument } from './fs/envelope.ts';
 import { checkFsId } from './fs/fileNames.ts';
 import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
+import { keptRevisions, versionPath } from './fs/versions.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
@@ -48,6 +49,12 @@ export interface FsStoreOptions extends DriverOptions {
    */
   durable?: boolean;
   /**
+   * Earlier versions kept per document (default 0): before a write or delete replaces a document's
+   * file, it is copied to `<namespace>/.versions/<file>/<revision>.jsonl` and only the newest
+   * `keepVersions` are kept. Listed by `versions()`, read by `getVersion()`. The first handle decides.
+   */
+  keepVersions?: number;
+  /**
    * Told about every corrupt file that was moved aside (on open, or when a read finds it). Default:
    * a process warning. Reads of a corrupt document also throw `CorruptStateError` naming both paths.
    */
@@ -63,7 +70,27 @@ interface PreparedPut {
   metadata?: JsonValue;
 }
 
-const FS_OPTIONS = ['dir', 'durable', 'onCorruption'];
+const FS_OPTIONS = ['dir', 'durable', 'onCorruption', 'keepVersions'];
+
+/** A version kept by `keepVersions`. */
+export interface DocumentVersion {
+  /** The revision the document had. */
+  revision: number;
+  /** When that revision was written, epoch ms. */
+  updatedAt: number;
+}
+
+/** The filesystem driver's store: a `DocumentStore` that can also read the versions it keeps. */
+export interface FsDocumentStore extends DocumentStore {
+  /** Kept earlier versions of a document, newest first (empty without `keepVersions`). */
+  versions(namespace: string, id: string): Promise<DocumentVersion[]>;
+  /** One kept version, or undefined when it is not kept. */
+  getVersion<V = unknown>(
+    namespace: string,
+    id: string,
+    revision: number,
+  ): Promise<StoredDocument<V> | undefined>;
+}
 
 // A value stored compressed or encrypted is a base64 JSON string on its line.
 const isPacked = (storage: StorageInfo | undefined): boolean =>
@@ -86,12 +113,19 @@ function warnCorruption(error: CorruptStateError): void {
  * One process per directory: a lock file refuses a second process (`UNAVAILABLE`); handles within one
  * process share the index, locks and change feed. Use SQLite or PostgreSQL to share between processes.
  */
-export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
+export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
   const settings = payloadSettings(options, 'filesystem', FS_OPTIONS);
+  const keepVersions = options.keepVersions ?? 0;
+  if (!Number.isSafeInteger(keepVersions) || keepVersions < 0) {
+    throw new InvalidInputError(`keepVersions must be a whole number, got ${String(keepVersions)}`, {
+      option: 'keepVersions',
+    });
+  }
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const ready = retainCore(options.dir ?? DEFAULT_FS_DIR, {
     durable: options.durable ?? true,
+    keepVersions,
     report: options.onCorruption ?? warnCorruption,
   });
   // An open error is reported by the first call that needs the store (and by every later one).
@@ -435,6 +469,42 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
 
     sweepExpired(): Promise<number> {
       return run(sweep);
+    },
+
+    versions(namespace: string, id: string): Promise<DocumentVersion[]> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        const path = core.pathOf(namespace, id);
+        const found = await mapLimit(await keptRevisions(path), READ_PARALLELISM, async (revision) => {
+          const text = await readFile(versionPath(path, revision), 'utf8').catch(() => undefined);
+          return text === undefined
+            ? undefined
+            : { revision, updatedAt: parseDocument(text, path).header.updatedAt };
+        });
+        return found.filter((v): v is DocumentVersion => v !== undefined);
+      });
+    },
+
+    getVersion<V>(namespace: string, id: string, revision: number): Promise<StoredDocument<V> | undefined> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        if (!Number.isSafeInteger(revision) || revision < 1) {
+          throw new InvalidInputError(`revision must be a positive whole number, got ${String(revision)}`, {
+            namespace,
+            id,
+          });
+        }
+        const path = versionPath(core.pathOf(namespace, id), revision);
+        let text: string;
+        try {
+          text = await readFile(path, 'utf8');
+        } catch (error) {
+          if (isMissing(error)) return undefined;
+          throw error;
+        }
+        const parsed = parseDocument(text, path);
+        return toDocument<V>(parsed.header, parsed.value, parsed.valueText, path);
+      });
     },
 
     async close(): Promise<void> {

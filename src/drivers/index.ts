@@ -1,4 +1,10 @@
-export { createFsStore, DEFAULT_FS_DIR, type FsStoreOptions } from './fs.ts';
+export {
+  createFsStore,
+  DEFAULT_FS_DIR,
+  type DocumentVersion,
+  type FsDocumentStore,
+  type FsStoreOptions,
+} from './fs.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
 export {

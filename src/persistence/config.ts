@@ -54,7 +54,7 @@ export interface CommonBackendConfig {
 export type BackendConfig = CommonBackendConfig &
   (
     | { type: 'memory' }
-    | { type: 'filesystem'; dir: string; durable?: boolean }
+    | { type: 'filesystem'; dir: string; durable?: boolean; keepVersions?: number }
     | { type: 'sqlite'; path: string; table?: string }
     | { type: 'postgres'; connectionString: string; schema?: string; poolSize?: number }
   );
@@ -81,7 +81,10 @@ const COMMON: Record<string, Kind> = {
 
 const BACKEND_TYPES: Record<string, { required: string[]; options: Record<string, Kind> }> = {
   memory: { required: [], options: {} },
-  filesystem: { required: ['dir'], options: { dir: 'string', durable: 'boolean' } },
+  filesystem: {
+    required: ['dir'],
+    options: { dir: 'string', durable: 'boolean', keepVersions: 'wholeNumber' },
+  },
   sqlite: { required: ['path'], options: { path: 'string', table: 'string' } },
   postgres: {
     required: ['connectionString'],
@@ -269,6 +272,7 @@ export function openBackend(config: BackendConfig): DocumentStore {
         ...common,
         dir: config.dir,
         ...(config.durable !== undefined && { durable: config.durable }),
+        ...(config.keepVersions !== undefined && { keepVersions: config.keepVersions }),
       });
       break;
     case 'sqlite':
