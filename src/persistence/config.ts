@@ -14,6 +14,7 @@ import {
   type DocumentStore,
 } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
+import { trackAccess } from './accessTracking.ts';
 import { type CachedStoreOptions, createCachedStore } from './cachedStore.ts';
 import { readConfigFile } from './configFile.ts';
 import type { PerformanceMonitor } from './monitor.ts';
@@ -48,6 +49,8 @@ export interface CommonBackendConfig {
   encryption?: EncryptionConfig;
   /** Put a `CachedStore` in front of the backend. */
   cache?: CachedStoreOptions;
+  /** Count reads per document, written in batches (see `trackAccess`). */
+  trackAccess?: boolean;
 }
 
 /** One named backend. */
@@ -77,6 +80,7 @@ const COMMON: Record<string, Kind> = {
   verifyChecksums: 'boolean',
   encryption: 'encryption',
   cache: 'cache',
+  trackAccess: 'boolean',
 };
 
 const BACKEND_TYPES: Record<string, { required: string[]; options: Record<string, Kind> }> = {
@@ -291,6 +295,9 @@ export function openBackend(config: BackendConfig): DocumentStore {
       });
       break;
   }
+  // Counting sits behind the cache: only reads that reach the backend are counted (hits are in the cache's
+  // own statistics), so a hot document costs no extra work on the hit path.
+  if (config.trackAccess) store = trackAccess(store);
   return config.cache ? createCachedStore(store, config.cache) : store;
 }
 

@@ -1,6 +1,12 @@
 // The persistence layer: routing rules over named backends, a cache, and the performance monitor.
 
 export {
+  type AccessInfo,
+  type AccessTrackedStore,
+  type AccessTrackingOptions,
+  trackAccess,
+} from './accessTracking.ts';
+export {
   type CachedStore,
   type CachedStoreOptions,
   type CacheStatistics,
