@@ -165,8 +165,7 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
     inner: store,
 
     get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
-      const wait = ready();
-      if (wait) return wait.then(() => cached.get<V>(namespace, id));
+      if (!subscription) return (ready() as Promise<unknown>).then(() => cached.get<V>(namespace, id));
       const hit = cache.get(keyOf(namespace, id)) as StoredDocument<V> | undefined;
       if (hit !== undefined) {
         if (hit.expiresAt === undefined || hit.expiresAt > now()) {

@@ -128,27 +128,26 @@ export class PersistenceRouter implements DocumentStore {
     return routes;
   }
 
-  async get<V = unknown>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
-    this.#open();
-    checkDocumentKey(namespace, id);
+  // get, put and delete are the hot path: no async wrapper of their own and no second validation (the
+  // backend validates the key; an invalid one routes somewhere harmless first and is refused there).
+  get<V = unknown>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+    if (this.#closed) return this.#closedError();
     return this.route(namespace, id).store.get<V>(namespace, id);
   }
 
-  async put<V = unknown>(
+  put<V = unknown>(
     namespace: string,
     id: string,
     value: V,
     options?: PutOptions,
   ): Promise<StoredDocument<V>> {
-    this.#open();
-    checkDocumentKey(namespace, id);
+    if (this.#closed) return this.#closedError();
     const route = this.route(namespace, id);
     return route.store.put(namespace, id, value, withTtl(options, route));
   }
 
-  async delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean> {
-    this.#open();
-    checkDocumentKey(namespace, id);
+  delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean> {
+    if (this.#closed) return this.#closedError();
     return this.route(namespace, id).store.delete(namespace, id, options);
   }
 
@@ -240,6 +239,10 @@ export class PersistenceRouter implements DocumentStore {
 
   #open(): void {
     if (this.#closed) throw new ClosedError('the persistence router is closed');
+  }
+
+  #closedError(): Promise<never> {
+    return Promise.reject(new ClosedError('the persistence router is closed'));
   }
 
   #remember(namespace: string, route: Route): void {
