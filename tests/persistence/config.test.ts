@@ -3,7 +3,7 @@
  * and every mistake is an error naming the file, the line and the field.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -95,6 +95,19 @@ describe('persistence config files', () => {
     } finally {
       await router.close();
     }
+  });
+
+  it('accepts the translated seed example printed in docs/persistence.md', async () => {
+    const docs = await readFile(new URL('../../docs/persistence.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(docs)?.[1];
+    const config = await loadPersistenceConfig(await file('agentstate.yaml', yaml!));
+    expect(config.defaultBackend).toBe('file');
+    expect(config.backends.database).toMatchObject({ type: 'postgres', poolSize: 10 });
+    expect(config.rules?.map((r) => [r.pattern, r.backend, r.ttlMs])).toEqual([
+      ['agent:*', 'database', 86_400_000],
+      ['session:*', 'file', 3_600_000],
+      ['cache:*', 'memory', 300_000],
+    ]);
   });
 
   it('reads the same config as JSON', async () => {
