@@ -206,14 +206,18 @@ export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
     };
   }
 
-  async function readParsed(path: string, namespace: string, id: string) {
-    let text: string;
+  async function readText(path: string): Promise<string | undefined> {
     try {
-      text = await readFile(path, 'utf8');
+      return await readFile(path, 'utf8');
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
     }
+  }
+
+  async function readParsed(path: string, namespace: string, id: string) {
+    const text = await readText(path);
+    if (text === undefined) return undefined;
     const parsed = parseDocument(text, path);
     if (parsed.header.namespace !== namespace || parsed.header.id !== id) {
       throw new CorruptStateError(
@@ -476,7 +480,7 @@ export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
         checkDocument(namespace, id);
         const path = core.pathOf(namespace, id);
         const found = await mapLimit(await keptRevisions(path), READ_PARALLELISM, async (revision) => {
-          const text = await readFile(versionPath(path, revision), 'utf8').catch(() => undefined);
+          const text = await readText(versionPath(path, revision));
           return text === undefined
             ? undefined
             : { revision, updatedAt: parseDocument(text, path).header.updatedAt };
@@ -495,13 +499,8 @@ export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
           });
         }
         const path = versionPath(core.pathOf(namespace, id), revision);
-        let text: string;
-        try {
-          text = await readFile(path, 'utf8');
-        } catch (error) {
-          if (isMissing(error)) return undefined;
-          throw error;
-        }
+        const text = await readText(path);
+        if (text === undefined) return undefined;
         const parsed = parseDocument(text, path);
         return toDocument<V>(parsed.header, parsed.value, parsed.valueText, path);
       });

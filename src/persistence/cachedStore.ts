@@ -14,6 +14,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { checkTtlMs } from '../drivers/index.ts';
+import { deepFreeze } from '../drivers/shared/deepFreeze.ts';
 import type {
   BatchOperation,
   BatchResult,
@@ -254,21 +255,4 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
     },
   };
   return cached;
-}
-
-function deepFreeze(value: unknown): void {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
-  // Typed arrays cannot be frozen (their elements are not configurable); they stay shared as they are.
-  if (ArrayBuffer.isView(value)) return;
-  Object.freeze(value);
-  if (value instanceof Map) {
-    for (const [k, v] of value) {
-      deepFreeze(k);
-      deepFreeze(v);
-    }
-  } else if (value instanceof Set) {
-    for (const v of value) deepFreeze(v);
-  } else {
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
-  }
 }

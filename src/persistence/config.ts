@@ -260,45 +260,28 @@ function encryptionKeys(config: EncryptionConfig): EncryptionKeys {
 
 /** Opens the store of one backend (wrapped in a `CachedStore` when it has `cache`). */
 export function openBackend(config: BackendConfig): DocumentStore {
-  const common = {
-    ...(config.compression !== undefined && { compression: config.compression }),
-    ...(config.compressAboveBytes !== undefined && { compressAboveBytes: config.compressAboveBytes }),
-    ...(config.verifyChecksums !== undefined && { verifyChecksums: config.verifyChecksums }),
-    ...(config.encryption !== undefined && { encryption: encryptionKeys(config.encryption) }),
-  };
+  // A checked config names driver options exactly as the drivers do, so they pass through unchanged.
+  const { type, cache, trackAccess: counted, encryption, ...options } = config;
+  const driverOptions = { ...options, ...(encryption && { encryption: encryptionKeys(encryption) }) };
   let store: DocumentStore;
-  switch (config.type) {
+  switch (type) {
     case 'memory':
-      store = createMemoryStore(common);
+      store = createMemoryStore(driverOptions);
       break;
     case 'filesystem':
-      store = createFsStore({
-        ...common,
-        dir: config.dir,
-        ...(config.durable !== undefined && { durable: config.durable }),
-        ...(config.keepVersions !== undefined && { keepVersions: config.keepVersions }),
-      });
+      store = createFsStore(driverOptions);
       break;
     case 'sqlite':
-      store = createSqliteStore({
-        ...common,
-        path: config.path,
-        ...(config.table !== undefined && { table: config.table }),
-      });
+      store = createSqliteStore(driverOptions);
       break;
     case 'postgres':
-      store = createPostgresStore({
-        ...common,
-        connectionString: config.connectionString,
-        ...(config.schema !== undefined && { schema: config.schema }),
-        ...(config.poolSize !== undefined && { poolSize: config.poolSize }),
-      });
+      store = createPostgresStore(driverOptions);
       break;
   }
   // Counting sits behind the cache: only reads that reach the backend are counted (hits are in the cache's
   // own statistics), so a hot document costs no extra work on the hit path.
-  if (config.trackAccess) store = trackAccess(store);
-  return config.cache ? createCachedStore(store, config.cache) : store;
+  if (counted) store = trackAccess(store);
+  return cache ? createCachedStore(store, cache) : store;
 }
 
 /** Options of `openPersistenceRouter`. */
