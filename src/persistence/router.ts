@@ -88,7 +88,7 @@ export class PersistenceRouter implements DocumentStore {
     return [...this.#backends.keys()];
   }
 
-  /** The store of a backend; `NOT_FOUND`-like `INVALID_INPUT` for an undeclared name. */
+  /** The store of a backend; an undeclared name is `INVALID_INPUT`. */
   backend(name: string): DocumentStore {
     const store = this.#backends.get(name);
     if (!store) throw new InvalidInputError(`no backend '${name}'`, { backend: name });
