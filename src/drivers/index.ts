@@ -7,6 +7,7 @@ export {
 } from './fs.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
+export { createRedisStore, type RedisStoreOptions } from './redis.ts';
 export {
   type AtomicWriteOptions,
   fsyncDirectory,

@@ -10,6 +10,7 @@ import {
   createFsStore,
   createMemoryStore,
   createPostgresStore,
+  createRedisStore,
   createSqliteStore,
   type DocumentStore,
 } from '../drivers/index.ts';
@@ -60,6 +61,7 @@ export type BackendConfig = CommonBackendConfig &
     | { type: 'filesystem'; dir: string; durable?: boolean; keepVersions?: number }
     | { type: 'sqlite'; path: string; table?: string }
     | { type: 'postgres'; connectionString: string; schema?: string; poolSize?: number }
+    | { type: 'redis'; url: string; prefix?: string }
   );
 
 /** The whole persistence config. */
@@ -94,6 +96,7 @@ const BACKEND_TYPES: Record<string, { required: string[]; options: Record<string
     required: ['connectionString'],
     options: { connectionString: 'string', schema: 'string', poolSize: 'wholeNumber' },
   },
+  redis: { required: ['url'], options: { url: 'string', prefix: 'string' } },
 };
 
 const CACHE_OPTIONS: Record<string, Kind> = {
@@ -277,6 +280,11 @@ export function openBackend(config: BackendConfig): DocumentStore {
     case 'postgres':
       store = createPostgresStore(driverOptions);
       break;
+    case 'redis': {
+      const { url, ...rest } = driverOptions as typeof driverOptions & { url: string };
+      store = createRedisStore({ ...rest, redis: url });
+      break;
+    }
   }
   // Counting sits behind the cache: only reads that reach the backend are counted (hits are in the cache's
   // own statistics), so a hot document costs no extra work on the hit path.

@@ -15,7 +15,9 @@ import {
   openPersistenceRouter,
   PersistenceRouter,
 } from '../../src/index.ts';
+import { REDIS_URL, redisAvailable } from '../support/services.ts';
 
+const redisOk = await redisAvailable();
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'agentstate-config-'));
@@ -173,7 +175,7 @@ describe('persistence config files', () => {
     [
       'an unknown backend type',
       seedExample('/tmp/x').replace('type: sqlite', 'type: postgresql'),
-      /:14: persistence\.backends\.database\.type: "postgresql" is not a backend type; use memory, filesystem, sqlite, postgres/,
+      /:14: persistence\.backends\.database\.type: "postgresql" is not a backend type; use memory, filesystem, sqlite, postgres, redis/,
       14,
     ],
     [
@@ -250,6 +252,30 @@ backends:
       expect(missing.message).toContain(`environment variable ${variable} is not set`);
     } finally {
       delete process.env[variable];
+    }
+  });
+});
+
+describe.skipIf(!redisOk)('a redis backend for short-lived data', () => {
+  it('routes cache keys to Redis with the rule TTL', async () => {
+    const prefix = `as_cfg_${process.pid}_${Date.now()}`;
+    const yaml = `defaultBackend: main
+backends:
+  main: { type: memory }
+  cache: { type: redis, url: "${REDIS_URL}", prefix: ${prefix} }
+rules:
+  - { pattern: "cache:*", backend: cache, ttlMs: 60000 }
+`;
+    const router = await openPersistenceRouter(await file('redis.yaml', yaml));
+    try {
+      const written = await router.put('cache', 'hot', { n: 1 });
+      expect(written.expiresAt).toBeDefined();
+      expect(router.backend('cache').name).toBe('redis');
+      expect((await router.backend('cache').get('cache', 'hot'))?.value).toEqual({ n: 1 });
+      expect(await router.backend('main').get('cache', 'hot')).toBeUndefined();
+      await router.delete('cache', 'hot');
+    } finally {
+      await router.close();
     }
   });
 });

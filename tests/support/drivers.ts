@@ -6,16 +6,25 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   createFsStore,
   createMemoryStore,
   createPostgresStore,
+  createRedisStore,
   createSqliteStore,
   type DocumentStore,
   type DriverOptions,
 } from '../../src/index.ts';
-import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from './services.ts';
+import {
+  dropSchema,
+  POSTGRES_URL,
+  postgresAvailable,
+  REDIS_URL,
+  redisAvailable,
+  uniqueName,
+} from './services.ts';
 
 /** A store made for one test, and how to dispose of it and its data. */
 export interface DriverFixture {
@@ -157,5 +166,46 @@ const postgres: DriverFactory = {
   },
 };
 
+const redis: DriverFactory = {
+  name: 'redis',
+  durable: true,
+  available: redisAvailable,
+  async create(options) {
+    const prefix = uniqueName('as_test');
+    const client = new Redis(REDIS_URL);
+    const open = (again?: DriverOptions) => createRedisStore({ ...options, ...again, redis: client, prefix });
+    let store: DocumentStore;
+    try {
+      store = open();
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    const others: DocumentStore[] = [];
+    return {
+      store,
+      async reopen(again) {
+        const other = open(again);
+        others.push(other);
+        return other;
+      },
+      async tamper(namespace, id, stored) {
+        const hex = Buffer.from(id, 'utf16le').swap16().toString('hex');
+        await client.hset(`${prefix}#d:${namespace}:${hex}`, 'v', stored);
+      },
+      async cleanup() {
+        await Promise.all([store, ...others].map((s) => s.close()));
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}#*`, 'COUNT', 1000);
+          if (keys.length > 0) await client.del(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+        await client.quit();
+      },
+    };
+  },
+};
+
 /** All drivers, in the order tests run them. */
-export const driverFactories: DriverFactory[] = [memory, fs, sqlite, postgres];
+export const driverFactories: DriverFactory[] = [memory, fs, sqlite, postgres, redis];
