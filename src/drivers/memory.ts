@@ -35,7 +35,8 @@ interface Entry {
   // Absent when the value is kept compressed or encrypted in `payload`.
   encoded: JsonValue | undefined;
   payload: Uint8Array | undefined;
-  storage: StorageInfo;
+  // Computed on first use for plain values (see storageOf).
+  storage: StorageInfo | undefined;
   revision: number;
   createdAt: number;
   updatedAt: number;
@@ -68,27 +69,49 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     return entry;
   }
 
+  // A plain value's size and SHA-256 cost a JSON.stringify and a hash, about a third of a put: they are
+  // computed when first asked for, from the encoded form (which gives the same text every time).
+  function storageOf(entry: Entry): StorageInfo {
+    entry.storage ??= packPayload(JSON.stringify(entry.encoded), settings).storage;
+    return entry.storage;
+  }
+
+  // Adds `storage` as an enumerable getter, so reading it (or spreading the document) computes it once.
+  function withStorage<D extends object>(doc: D, entry: Entry): D & { storage: StorageInfo } {
+    return Object.defineProperty(doc, 'storage', {
+      enumerable: true,
+      configurable: true,
+      get: () => storageOf(entry),
+    }) as D & { storage: StorageInfo };
+  }
+
   function readValue(namespace: string, id: string, entry: Entry): unknown {
     if (entry.encoded !== undefined && !settings.verifyChecksums) return codec.decode(entry.encoded);
     const stored = entry.payload ?? JSON.stringify(entry.encoded);
-    const text = unpackPayload(stored, entry.storage.checksum, settings, { namespace, id, where: 'memory' });
+    const text = unpackPayload(stored, storageOf(entry).checksum, settings, {
+      namespace,
+      id,
+      where: 'memory',
+    });
     return codec.decode(JSON.parse(text) as JsonValue);
   }
 
   function toDocument<V>(namespace: string, id: string, entry: Entry): StoredDocument<V> {
-    return {
-      namespace,
-      id,
-      value: readValue(namespace, id, entry) as V,
-      revision: entry.revision,
-      createdAt: entry.createdAt,
-      updatedAt: entry.updatedAt,
-      ...(entry.metadata !== undefined && {
-        metadata: codec.decode(entry.metadata) as Record<string, unknown>,
-      }),
-      ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
-      storage: entry.storage,
-    };
+    return withStorage(
+      {
+        namespace,
+        id,
+        value: readValue(namespace, id, entry) as V,
+        revision: entry.revision,
+        createdAt: entry.createdAt,
+        updatedAt: entry.updatedAt,
+        ...(entry.metadata !== undefined && {
+          metadata: codec.decode(entry.metadata) as Record<string, unknown>,
+        }),
+        ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
+      },
+      entry,
+    );
   }
 
   // Validates and prepares a put without changing anything, so a batch can check every op first.
@@ -104,13 +127,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     const current = pending.has(key) ? pending.get(key)! : (existing?.revision ?? 0);
     checkRevision(namespace, id, opts?.expectedRevision, current);
     const encoded = codec.encode(value, valuePath(namespace, id));
-    const packed = packPayload(JSON.stringify(encoded), settings);
+    // Only compression and encryption need the bytes now; a plain value is kept as its encoded form.
+    const packed =
+      settings.compression === 'none' && !settings.encryption
+        ? undefined
+        : packPayload(JSON.stringify(encoded), settings);
     const t = now();
     pending.set(key, current + 1);
+    const payload = packed && packed.text === undefined ? packed.bytes : undefined;
     const entry: Entry = {
-      encoded: packed.text === undefined ? undefined : encoded,
-      payload: packed.text === undefined ? packed.bytes : undefined,
-      storage: packed.storage,
+      encoded: payload ? undefined : encoded,
+      payload,
+      storage: packed?.storage,
       revision: current + 1,
       // Kept only when this put replaces the stored document itself (not one the batch deleted or wrote).
       createdAt: existing && current === existing.revision ? existing.createdAt : t,
@@ -178,7 +206,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       const { entry, encoded } = preparePut(namespace, id, value, opts, new Map());
       commitPut(namespace, id, entry);
       hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-      return putResult<V>(codec, namespace, id, entry, encoded, entry.metadata);
+      return withStorage(putResult<V>(codec, namespace, id, entry, encoded, entry.metadata), entry);
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
