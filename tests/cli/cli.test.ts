@@ -98,6 +98,47 @@ describe('agentstate CLI', () => {
     expect(result.err).toContain('FORBIDDEN');
   });
 
+  it('serves CORS for the --cors-origin origins only, and refuses an origin that is not one before opening stores', async () => {
+    const data = tempDir();
+    const server = await startServe(data, [
+      '--cors-origin',
+      'https://dash.example.com',
+      '--cors-origin',
+      'http://localhost:5173',
+    ]);
+    try {
+      const preflight = (origin: string) =>
+        fetch(`${server.url}/v1/agl/rollouts/search`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization',
+          },
+        });
+      const allowed = await preflight('http://localhost:5173');
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+      expect(
+        (await preflight('https://other.example.com')).headers.get('access-control-allow-origin'),
+      ).toBeNull();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    const bad = await run([
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      join(data, 'never'),
+      '--cors-origin',
+      'dash.example.com',
+    ]);
+    expect(bad.code).toBe(2); // a usage error
+    expect(bad.err).toContain("CORS origin 'dash.example.com' is not an origin");
+    expect(existsSync(join(data, 'never'))).toBe(false);
+  });
+
   it('serves, reports status, lists and shows rollouts, tails spans, backs up and restores', async () => {
     const data = tempDir();
     const server = await startServe(data);

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
+import { normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
@@ -29,6 +30,8 @@ Options:
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
   --insecure           Allow a non-loopback --host without tokens
+  --cors-origin <url>  Let browser pages of this origin call the server (CORS), repeatable, or * for any
+                       origin (default: off). Tokens still apply; see docs/agent-lightning.md
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace
   --json               Print the start-up line as JSON ({"listening": url, ...})
   -h, --help           Show this help
@@ -48,6 +51,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     token: { type: 'string', multiple: true },
     'tokens-file': { type: 'string' },
     insecure: { type: 'boolean', default: false },
+    'cors-origin': { type: 'string', multiple: true },
     'log-level': { type: 'string', default: 'info' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -63,6 +67,8 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ? await readTokensFile(values['tokens-file'])
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
+  // Checked before any store opens, so a mistyped origin leaves nothing to close.
+  const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
 
   const stores = await openStores({
     data: resolve(values.data),
@@ -87,6 +93,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
         }
       : {}),
     tokens,
+    corsOrigins,
     logger: { level: values['log-level'] },
     closeStores: true,
   });
@@ -101,7 +108,8 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     io.out(JSON.stringify({ listening: address, stores: stores.description, tokens: tokens.length }));
   } else {
     const auth = tokens.length > 0 ? `${tokens.length} token(s)` : 'no tokens: loopback only';
-    io.out(`agentstate listening on ${address} (${stores.description}, ${auth})`);
+    const cors = corsOrigins.length > 0 ? `, CORS for ${corsOrigins.join(' ')}` : '';
+    io.out(`agentstate listening on ${address} (${stores.description}, ${auth}${cors})`);
   }
 
   await new Promise<void>((resolveStop) => {
