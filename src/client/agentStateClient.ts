@@ -11,6 +11,7 @@
  */
 import type { ListOptions, ListPage, PutOptions, StoredDocument } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
+import type { PerformanceReport } from '../persistence/index.ts';
 import type {
   AddOtelSpanOptions,
   Attempt,
@@ -184,6 +185,14 @@ export class AgentStateClient implements RolloutStore {
       headers: { accept: 'text/plain' },
     });
     return typeof response.body === 'string' ? response.body : String(response.body ?? '');
+  }
+
+  /** GET /v1/persistence/report; undefined when the server runs without a persistence monitor. */
+  async persistenceReport(): Promise<PerformanceReport | undefined> {
+    const response = await this.#http.send({ method: 'GET', path: '/v1/persistence/report' });
+    if (response.status === 404) return undefined;
+    throwIfError(response);
+    return response.body as PerformanceReport;
   }
 
   // ---- rollouts (RolloutStore) --------------------------------------------------------------------

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
+import type { PerformanceMonitor } from '../persistence/index.ts';
 import type { RolloutStore } from '../rollouts/index.ts';
 import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
@@ -42,6 +43,8 @@ export interface ServerOptions {
   ttl?: TtlStoreLike;
   /** Sessions behind /v1/sessions; give the manager a `store` so changes are saved. */
   sessions?: SessionManager;
+  /** Persistence monitor: its metrics join /metrics and its report is GET /v1/persistence/report. */
+  monitor?: PerformanceMonitor;
   /** Bearer tokens; none = open server (which `listenServer` binds to loopback only). */
   tokens?: readonly TokenSpec[];
   /** Pino logging: false (default in tests), true, or Fastify logger options (`{ level, stream }`). */
@@ -136,7 +139,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   registerRequestMetrics(app, metrics);
   registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
 
-  registerSystemRoutes(app, metrics);
+  registerSystemRoutes(app, metrics, options.monitor);
   registerEventRoutes(app, { documents: options.documents, relay: options.events });
   registerDashboardRoutes(app);
   registerDashboardDataRoutes(app, options, metrics);
@@ -163,6 +166,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   if (options.closeStores) {
     app.addHook('onClose', async () => {
       options.sessions?.close();
+      options.monitor?.stop();
       await Promise.allSettled([options.rollouts?.close(), options.documents?.close(), options.ttl?.close()]);
     });
   }

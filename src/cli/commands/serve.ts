@@ -23,6 +23,9 @@ Options:
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
   --postgres <url>     Keep documents and rollouts in PostgreSQL instead (many servers can share it)
   --postgres-schema <s> PostgreSQL schema (default agentstate)
+  --config <file>      Persistence config (.yaml/.yml/.json): documents (/v1/state) and sessions go
+                       through its routing rules and backends; /metrics and 'agentstate status'
+                       then include the persistence report
   --redis <url>        Keep TTL signals, locks and cooldowns (/v1/ttl) in Redis (default: memory)
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
@@ -44,6 +47,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     postgres: { type: 'string' },
     'postgres-schema': { type: 'string' },
     redis: { type: 'string' },
+    config: { type: 'string' },
     token: { type: 'string', multiple: true },
     'tokens-file': { type: 'string' },
     insecure: { type: 'boolean', default: false },
@@ -71,12 +75,14 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
     redis: values.redis,
+    config: values.config === undefined ? undefined : resolve(values.config),
   });
   const app = await createServer({
     rollouts: stores.rollouts,
     documents: stores.documents,
     ttl: stores.ttl,
     sessions: stores.sessions,
+    ...(stores.monitor && { monitor: stores.monitor }),
     // Dashboards connected to any of the servers sharing the schema see every server's changes.
     ...(values.postgres
       ? {
