@@ -1,0 +1,54 @@
+import type { DocumentStore, StoredDocument } from '../../drivers/index.ts';
+import { CorruptStateError } from '../../errors.ts';
+
+/** Every document of `namespace` whose id starts with `prefix`, in id order, read one page at a time. */
+export async function* listAll<V>(
+  documents: DocumentStore,
+  namespace: string,
+  prefix: string,
+  pageSize: number,
+): AsyncGenerator<StoredDocument<V>> {
+  let cursor: string | undefined;
+  do {
+    const page = await documents.list<V>(namespace, {
+      prefix,
+      limit: pageSize,
+      ...(cursor ? { cursor } : {}),
+    });
+    yield* page.items;
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
+/** Deletes every document of `namespace` whose id starts with `prefix`, one atomic batch per page. */
+export async function deleteByPrefix(
+  documents: DocumentStore,
+  namespace: string,
+  prefix: string,
+  pageSize: number,
+): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    // Always the first page: the previous batch removed what came before it.
+    const page = await documents.list(namespace, { prefix, limit: pageSize });
+    if (page.items.length === 0) return deleted;
+    await documents.batch(page.items.map((item) => ({ type: 'delete', namespace, id: item.id })));
+    deleted += page.items.length;
+  }
+}
+
+/** Splits the first `count` `<length>:<text>` parts off an id (see keys.ts); returns them and the rest. */
+export function readParts(id: string, count: number): [string[], string] {
+  const texts: string[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i += 1) {
+    const colon = id.indexOf(':', at);
+    const length = Number(id.slice(at, colon));
+    if (colon < 0 || !Number.isSafeInteger(length) || colon + 1 + length > id.length) {
+      throw new CorruptStateError(`document id ${JSON.stringify(id)} is not a LangGraph saver id`, { id });
+    }
+    texts.push(id.slice(colon + 1, colon + 1 + length));
+    at = colon + 1 + length;
+  }
+  return [texts, id.slice(at)];
+}
