@@ -1,21 +1,6 @@
 import { InvalidInputError } from '../../errors.ts';
 
-/**
- * Document ids of the LangGraph saver and store. Several values (thread, namespace, checkpoint, task)
- * share one id, and `list({ prefix })` must select exactly one thread or one checkpoint, so each part is
- * written as `<length>:<text>`: a prefix built from whole parts can never match a longer or shorter
- * thread id (with a plain separator, thread `a` would select thread `a/b`).
- */
-export function part(text: string): string {
-  return `${text.length}:${text}`;
-}
-
-/** The id of several parts, in order. */
-export function parts(...texts: string[]): string {
-  let id = '';
-  for (const text of texts) id += part(text);
-  return id;
-}
+export { part, parts } from '../../drivers/shared/idParts.ts';
 
 /**
  * A checkpoint id written so that ascending id order is descending checkpoint order: each UTF-16 unit

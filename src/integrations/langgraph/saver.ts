@@ -16,9 +16,10 @@ import {
   WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
+import { readParts } from '../../drivers/shared/idParts.ts';
+import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
 import { AgentStateError, InvalidInputError, NotFoundError } from '../../errors.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
-import { deleteByPrefix, listAll, readParts } from './paging.ts';
 import { dump, load, type Serialized } from './serialized.ts';
 
 /** Options of `new AgentStateSaver`. */

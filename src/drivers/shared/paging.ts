@@ -1,5 +1,4 @@
-import type { DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { CorruptStateError } from '../../errors.ts';
+import type { DocumentStore, StoredDocument } from '../types.ts';
 
 /** Every document of `namespace` whose id starts with `prefix`, in id order, read one page at a time. */
 export async function* listAll<V>(
@@ -35,20 +34,4 @@ export async function deleteByPrefix(
     await documents.batch(page.items.map((item) => ({ type: 'delete', namespace, id: item.id })));
     deleted += page.items.length;
   }
-}
-
-/** Splits the first `count` `<length>:<text>` parts off an id (see keys.ts); returns them and the rest. */
-export function readParts(id: string, count: number): [string[], string] {
-  const texts: string[] = [];
-  let at = 0;
-  for (let i = 0; i < count; i += 1) {
-    const colon = id.indexOf(':', at);
-    const length = Number(id.slice(at, colon));
-    if (colon < 0 || !Number.isSafeInteger(length) || colon + 1 + length > id.length) {
-      throw new CorruptStateError(`document id ${JSON.stringify(id)} is not a LangGraph saver id`, { id });
-    }
-    texts.push(id.slice(colon + 1, colon + 1 + length));
-    at = colon + 1 + length;
-  }
-  return [texts, id.slice(at)];
 }
