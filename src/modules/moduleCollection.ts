@@ -10,6 +10,7 @@
  * `loadAll` reads and checks every document before it replaces anything in memory.
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
+import { deleteByPrefix } from '../drivers/shared/paging.ts';
 import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
 import {
   AgentStateError,
@@ -18,13 +19,16 @@ import {
   InvalidInputError,
   UnknownTypeError,
 } from '../errors.ts';
+import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';
 
 /** What `saveAll` wrote. */
 export interface SaveAllResult {
-  /** Modules written. */
+  /** Modules saved: every module of the collection is stored as it is now. */
   saved: number;
+  /** Modules whose documents were written by this save (unchanged ones are skipped when saving incrementally). */
+  written?: number;
   /** Documents of removed modules deleted. */
   deleted: number;
 }
@@ -46,6 +50,8 @@ export interface ModuleCollectionOptions<M extends StateModule> {
   onAdd(id: string, module: M): void;
   /** Called when a module leaves it (removed or replaced by a load). */
   onRemove(id: string, module: M): void;
+  /** Saves incrementally, with this list attribute stored as appended chunks (see incrementalSaves.ts). */
+  appendLog?: AppendLogOptions;
 }
 
 /** Modules by id, persisted as a whole. */
@@ -57,9 +63,15 @@ export class ModuleCollection<M extends StateModule> {
   // saveAll and loadAll run one at a time, so a load never interleaves with a save's bookkeeping.
   #queue: Promise<unknown> = Promise.resolve();
 
+  readonly #incremental: IncrementalSaves | undefined;
+
   constructor(options: ModuleCollectionOptions<M>) {
     checkNamespace(options.namespace);
     this.#options = options;
+    if (options.appendLog !== undefined) {
+      checkNamespace(options.appendLog.namespace);
+      this.#incremental = new IncrementalSaves(options.appendLog, options.types);
+    }
   }
 
   /** Number of modules. */
@@ -94,6 +106,7 @@ export class ModuleCollection<M extends StateModule> {
     this.#options.types.typeOf(module);
     this.#modules.set(id, module);
     this.#removed.delete(id);
+    this.#incremental?.track(id, module);
     this.#options.onAdd(id, module);
   }
 
@@ -103,6 +116,7 @@ export class ModuleCollection<M extends StateModule> {
     if (!module) return false;
     this.#modules.delete(id);
     this.#removed.add(id);
+    this.#incremental?.untrack(id);
     this.#options.onRemove(id, module);
     return true;
   }
@@ -113,6 +127,7 @@ export class ModuleCollection<M extends StateModule> {
       const store = this.#store();
       const { namespace, types, label } = this.#options;
       const operations: BatchOperation[] = [];
+      const planned: Array<{ id: string; commit(): void }> = [];
       for (const [id, module] of this.#modules) {
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
@@ -122,19 +137,40 @@ export class ModuleCollection<M extends StateModule> {
             { namespace, id, changedTo: this.#options.idOf(module) },
           );
         }
-        let value: unknown;
         try {
-          value = types.toEnvelope(module);
+          if (this.#incremental === undefined) {
+            operations.push({ type: 'put', namespace, id, value: types.toEnvelope(module) });
+            continue;
+          }
+          const plan = this.#incremental.plan(namespace, id, module);
+          if (plan === undefined) continue;
+          operations.push(...plan.operations);
+          planned.push({ id, commit: plan.commit });
         } catch (error) {
+          this.#incremental?.failed(planned.map((p) => p.id));
           throw withId(error, `cannot save ${label} '${id}'`, { namespace, id }, false);
         }
-        operations.push({ type: 'put', namespace, id, value });
       }
       const deletions = [...this.#removed].filter((id) => !this.#modules.has(id));
       for (const id of deletions) operations.push({ type: 'delete', namespace, id });
-      if (operations.length > 0) await store.batch(operations);
-      for (const id of deletions) this.#removed.delete(id);
-      return { saved: this.#modules.size, deleted: deletions.length };
+      try {
+        if (operations.length > 0) await store.batch(operations);
+      } catch (error) {
+        this.#incremental?.failed(planned.map((p) => p.id));
+        throw error;
+      }
+      for (const p of planned) p.commit();
+      for (const id of deletions) {
+        this.#removed.delete(id);
+        // Chunks of a removed module are unreachable once its envelope is gone; they are cleared after.
+        const chunks = this.#incremental?.chunksOf(id);
+        if (chunks !== undefined && !this.#modules.has(id)) {
+          await deleteByPrefix(store, chunks.namespace, chunks.prefix, LOAD_PAGE);
+        }
+      }
+      const result: SaveAllResult = { saved: this.#modules.size, deleted: deletions.length };
+      if (this.#incremental !== undefined) result.written = planned.length;
+      return result;
     });
   }
 
@@ -149,6 +185,7 @@ export class ModuleCollection<M extends StateModule> {
       const store = this.#store();
       const { namespace, types, label, expected, idOf } = this.#options;
       const loaded = new Map<string, M>();
+      const logs = new Map<string, AppendLogRecord | undefined>();
       let cursor: string | undefined;
       do {
         const page = await store.list(namespace, {
@@ -158,8 +195,14 @@ export class ModuleCollection<M extends StateModule> {
         for (const doc of page.items) {
           let module: M;
           try {
+            let envelope: unknown = doc.value;
+            if (this.#incremental !== undefined) {
+              const read = await this.#incremental.read(store, doc.id, doc.value);
+              envelope = read.envelope;
+              logs.set(doc.id, read.log);
+            }
             // Documents come freshly decoded from the driver, so the load need not copy them again.
-            module = types.fromEnvelope(doc.value, { copy: false, ...options, expected });
+            module = types.fromEnvelope(envelope, { copy: false, ...options, expected });
           } catch (error) {
             throw withId(
               error,
@@ -178,11 +221,15 @@ export class ModuleCollection<M extends StateModule> {
         }
         cursor = page.cursor;
       } while (cursor !== undefined);
-      for (const [id, module] of this.#modules) this.#options.onRemove(id, module);
+      for (const [id, module] of this.#modules) {
+        this.#incremental?.untrack(id);
+        this.#options.onRemove(id, module);
+      }
       this.#modules.clear();
       this.#removed.clear();
       for (const [id, module] of loaded) {
         this.#modules.set(id, module);
+        this.#incremental?.track(id, module, logs.get(id));
         this.#options.onAdd(id, module);
       }
       return loaded.size;

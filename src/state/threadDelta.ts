@@ -117,20 +117,35 @@ function planList(
   if (value.length <= old.length) return undefined;
   // Item by item: the encoded items are fresh objects on every export, so identity cannot be used.
   for (let i = 0; i < old.length; i += 1) if (!isDeepStrictEqual(old[i], value[i])) return undefined;
-  const next = [...chunks, { rev, start: old.length, length: value.length - old.length }];
-  const writes: ValueWrite[] = [];
-  // Binary counter: a chunk at least as long as the one before it is merged into it, so chunk lengths
-  // halve from the first to the last and there are at most log2(n) + 1 of them.
-  while (next.length >= 2 && next[next.length - 1]!.length >= next[next.length - 2]!.length) {
-    const last = next.pop()!;
-    const before = next.pop()!;
-    if (before.rev !== rev) writes.push({ key, rev: before.rev });
-    if (last.rev !== rev) writes.push({ key, rev: last.rev });
-    next.push({ rev, start: before.start, length: before.length + last.length });
-  }
+  const { chunks: next, merged } = appendChunk(chunks, old.length, value.length - old.length, rev);
+  const writes: ValueWrite[] = merged.map((stale) => ({ key, rev: stale }));
   const tail = next[next.length - 1]!;
   writes.push({ key, rev, value: value.slice(tail.start, tail.start + tail.length) });
   return { chunks: next, writes };
+}
+
+/**
+ * Adds the chunk `[start, start + length)` written at `rev` to a list's chunks. Binary counter: a chunk
+ * at least as long as the one before it is merged into it, so lengths halve from the first chunk to the
+ * last and there are at most log2(n) + 1 chunks. Returns the new chunks (the last one, at `rev`, is the
+ * one to write: it holds every item from its `start`) and the revisions of chunks merged away (delete).
+ */
+export function appendChunk(
+  chunks: readonly Chunk[],
+  start: number,
+  length: number,
+  rev: number,
+): { chunks: Chunk[]; merged: number[] } {
+  const next = [...chunks, { rev, start, length }];
+  const merged: number[] = [];
+  while (next.length >= 2 && next[next.length - 1]!.length >= next[next.length - 2]!.length) {
+    const last = next.pop()!;
+    const before = next.pop()!;
+    if (before.rev !== rev) merged.push(before.rev);
+    if (last.rev !== rev) merged.push(last.rev);
+    next.push({ rev, start: before.start, length: before.length + last.length });
+  }
+  return { chunks: next, merged };
 }
 
 /** The revisions of the value documents a location points to. */

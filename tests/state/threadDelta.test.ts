@@ -18,6 +18,7 @@ import { RevisionConflictError } from '../../src/errors.ts';
 import { lastValue, StateStore, ThreadStateRepository } from '../../src/state/index.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
 import { startLineChild } from '../support/lineChild.ts';
+import { recordingBatches } from '../support/recording.ts';
 import { dropSchema, POSTGRES_URL, uniqueName } from '../support/services.ts';
 import { Commits, Log } from './fixtures/keys.ts';
 
@@ -26,24 +27,6 @@ const available = new Map<string, boolean>();
 for (const factory of factories) available.set(factory.name, await factory.available());
 
 const Big = lastValue<string>({ key: 'big', initial: () => '', scope: 'thread' });
-
-// A store that records every batch it is given, to see what a save writes.
-function recording(store: DocumentStore): { store: DocumentStore; batches: BatchOperation[][] } {
-  const batches: BatchOperation[][] = [];
-  const proxy = new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'batch') {
-        return (operations: BatchOperation[]) => {
-          batches.push(operations);
-          return target.batch(operations);
-        };
-      }
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  return { store: proxy, batches };
-}
 
 function valueWrites(batch: BatchOperation[] | undefined) {
   return (batch ?? []).filter((op) => op.namespace === 'agentstate.threads.values');
@@ -59,7 +42,7 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
     beforeEach(async (context) => {
       if (!available.get(name)) context.skip();
       fixture = await factory.create();
-      const recorded = recording(fixture.store);
+      const recorded = recordingBatches(fixture.store);
       batches = recorded.batches;
       repo = new ThreadStateRepository(recorded.store, { keepRevisions: 5 });
     });
