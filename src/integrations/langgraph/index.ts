@@ -6,3 +6,4 @@ export {
   type PruneOptions,
   type PruneReport,
 } from './saver.ts';
+export { AgentStateStore, type AgentStateStoreOptions } from './store.ts';
