@@ -17,6 +17,7 @@
  * set to `synchronous = NORMAL` like agentstate's SQLite driver so both pay the same commit cost (WAL, no
  * fsync per commit); it is the peer of "commit + thread save" on the SQLite driver and of the SQLite round
  * trip. (package.json's `overrides` gives it the project's better-sqlite3, which has a binary for Node 24.)
+ * The growing-state rows (delta thread saves, session saves, HTTP message posts) are in bench/_growth.ts.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -40,6 +41,7 @@ import type { AnyStateKey, StateKey } from '../src/state/key.ts';
 import { type ParallelTaskContext, runParallel } from '../src/state/parallel.ts';
 import { StateStore } from '../src/state/store.ts';
 import { ThreadStateRepository } from '../src/state/threadRepository.ts';
+import { growthRows } from './_growth.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
 
 const KEYS = 100;
@@ -528,5 +530,7 @@ export default async function run(): Promise<void> {
   const parallel = await parallelRows();
   console.table(parallel);
   const trips = await roundTripRows(notes);
-  await report('state', [...rows, ...parallel, ...trips], notes);
+  console.table(trips);
+  const growth = await growthRows();
+  await report('state', [...rows, ...parallel, ...trips, ...growth], notes);
 }

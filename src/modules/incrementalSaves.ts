@@ -2,7 +2,7 @@
  * Incremental saves of a module collection with one growing list attribute (a session's `messages`),
  * as AgentScope's session stores do it: a module that did not change since its last save is not written
  * at all; when only the list grew, the new items are appended as one chunk document; any other change
- * rewrites that module's small record alone. "Only grew" is decided from the saved length and digests of
+ * rewrites that module's small record alone. "Only grew" is decided from the saved position and digests of
  * the first and last saved items, so a save costs the same with 10 or 10,000 items: the history is never
  * encoded again. The list lives in `<namespace>` as chunks (see `appendChunk`: at most log2(n) + 1).
  *
@@ -24,18 +24,26 @@ export interface AppendLogOptions {
   attribute: string;
   /** Namespace of the chunk documents. */
   namespace: string;
+  /**
+   * Absolute position of the list's first item (a session's `messageCount - messages.length`), when old
+   * items are dropped from the front: a window that slid is then still an append. Default 0.
+   */
+  offsetOf?: (module: StateModule) => number;
 }
 
 /** Where a module's list is stored, kept in its envelope. */
 export interface AppendLogRecord {
   /** Save counter of the module: names the chunk written by each save. */
   seq: number;
-  /** The chunks, in order. */
+  /** The chunks, in order, at absolute positions. */
   chunks: Chunk[];
+  /** Absolute position of the first live item (earlier items of the first chunk were dropped). */
+  offset?: number;
 }
 
 interface Saved {
   envelope: string;
+  offset: number;
   length: number;
   first: string | undefined;
   last: string | undefined;
@@ -83,6 +91,7 @@ export class IncrementalSaves {
     const list = this.#list(module);
     this.#saved.set(id, {
       envelope: this.#record(module).text,
+      offset: this.#offsetOf(module),
       length: list.length,
       first: list.length > 0 ? digest(module, list[0]) : undefined,
       last: list.length > 0 ? digest(module, list[list.length - 1]) : undefined,
@@ -99,6 +108,11 @@ export class IncrementalSaves {
     this.#dirty.delete(id);
   }
 
+  /** Whether a module is stored exactly as it is now (saved, and not changed since). */
+  isClean(id: string): boolean {
+    return this.#saved.has(id) && !this.#dirty.has(id);
+  }
+
   /** The writes of one module's save, or undefined when it did not change since its last save. */
   plan(namespace: string, id: string, module: StateModule): PlannedSave | undefined {
     const saved = this.#saved.get(id);
@@ -108,32 +122,41 @@ export class IncrementalSaves {
     const { type, version, state, text } = this.#record(module);
     const list = this.#list(module);
     const length = list.length;
+    const offset = this.#offsetOf(module);
+    const end = offset + length;
     const operations: BatchOperation[] = [];
     const seq = (saved?.log.seq ?? 0) + 1;
     let chunks: Chunk[];
     const first = length > 0 ? digest(module, list[0]) : undefined;
-    const grew =
-      saved !== undefined &&
-      length >= saved.length &&
-      (saved.length === 0 ||
-        (first === saved.first && digest(module, list[saved.length - 1]) === saved.last));
-    if (grew && length === saved.length) {
+    if (saved !== undefined && this.#grew(module, saved, list, offset)) {
+      const savedEnd = saved.offset + saved.length;
       chunks = saved.log.chunks;
-    } else if (grew) {
-      const appended = appendChunk(saved.log.chunks, saved.length, length - saved.length, seq);
-      chunks = appended.chunks;
-      for (const stale of appended.merged) operations.push(this.#delete(id, stale));
-      const tail = chunks[chunks.length - 1]!;
-      operations.push(this.#put(id, seq, list.slice(tail.start, tail.start + tail.length)));
+      if (end > savedEnd) {
+        const appended = appendChunk(chunks, savedEnd, end - savedEnd, seq);
+        chunks = appended.chunks;
+        for (const stale of appended.merged) operations.push(this.#delete(id, stale));
+        // A merge may reach back before the window: the items there were dropped, the chunk starts later.
+        const tail = chunks[chunks.length - 1]!;
+        if (tail.start < offset) chunks[chunks.length - 1] = { ...tail, start: offset, length: end - offset };
+        const written = chunks[chunks.length - 1]!;
+        operations.push(this.#put(id, seq, list.slice(written.start - offset, end - offset)));
+      }
+      // Chunks wholly before the window hold only dropped items.
+      const live = chunks.filter((chunk) => chunk.start + chunk.length > offset);
+      for (const chunk of chunks) {
+        if (!live.includes(chunk) && chunk.rev !== seq) operations.push(this.#delete(id, chunk.rev));
+      }
+      chunks = live;
     } else {
-      // Not a pure append (first save, items edited or dropped): the list is written again, alone.
+      // Not a pure append (first save, items edited or removed): the list is written again, alone.
       for (const stale of saved?.log.chunks ?? []) operations.push(this.#delete(id, stale.rev));
-      chunks = length > 0 ? [{ rev: seq, start: 0, length }] : [];
+      chunks = length > 0 ? [{ rev: seq, start: offset, length }] : [];
       if (length > 0) operations.push(this.#put(id, seq, list.slice()));
     }
-    const log: AppendLogRecord = { seq: operations.length > 0 ? seq : (saved?.log.seq ?? 0), chunks };
+    const log: AppendLogRecord = { seq: operations.length > 0 ? seq : (saved?.log.seq ?? 0), chunks, offset };
     const envelope = { type, version, state, appendLog: log };
-    const envelopeChanged = saved === undefined || text !== saved.envelope || operations.length > 0;
+    const envelopeChanged =
+      saved === undefined || text !== saved.envelope || operations.length > 0 || offset !== saved.offset;
     if (!envelopeChanged) return undefined;
     // The envelope keeps an empty list in the state, so a reader of the plain envelope format still
     // gets a state of the right shape; loadAll fills it from the chunks.
@@ -148,6 +171,7 @@ export class IncrementalSaves {
       commit: () => {
         this.#saved.set(id, {
           envelope: text,
+          offset,
           length,
           first,
           last: length > 0 ? digest(module, list[length - 1]) : undefined,
@@ -155,6 +179,22 @@ export class IncrementalSaves {
         });
       },
     };
+  }
+
+  // Whether `list` (first item at `offset`) is the saved list with items appended, maybe with old items
+  // dropped from the front: the window did not move back, the last saved item is still there and
+  // unchanged, and without a known offset the first item is unchanged too. Two digests, whatever the length.
+  #grew(module: StateModule, saved: Saved, list: unknown[], offset: number): boolean {
+    const savedEnd = saved.offset + saved.length;
+    if (offset < saved.offset || offset + list.length < savedEnd) return false;
+    if (saved.length === 0) return offset <= savedEnd;
+    const lastIndex = savedEnd - 1 - offset;
+    if (lastIndex < 0 || digest(module, list[lastIndex]) !== saved.last) return false;
+    return this.#options.offsetOf !== undefined || digest(module, list[0]) === saved.first;
+  }
+
+  #offsetOf(module: StateModule): number {
+    return this.#options.offsetOf?.(module) ?? 0;
   }
 
   /** Marks modules whose batch failed as changed again, so the next save retries them. */
@@ -190,6 +230,8 @@ export class IncrementalSaves {
       }
       items.push(...doc.value);
     }
+    const skip = log.chunks.length > 0 ? (log.offset ?? log.chunks[0]!.start) - log.chunks[0]!.start : 0;
+    if (skip > 0) items.splice(0, skip);
     return { envelope: { ...plain, state: { ...plain.state, [this.#options.attribute]: items } }, log };
   }
 

@@ -129,6 +129,8 @@ export class ModuleCollection<M extends StateModule> {
       const operations: BatchOperation[] = [];
       const planned: Array<{ id: string; commit(): void }> = [];
       for (const [id, module] of this.#modules) {
+        // Unchanged since its last save: nothing to check or write (an id change would have marked it).
+        if (this.#incremental?.isClean(id)) continue;
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
         if (this.#options.idOf(module) !== id) {

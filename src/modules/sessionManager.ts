@@ -88,7 +88,15 @@ export class SessionManager {
       },
       // Messages are stored as appended chunks: a save writes only the sessions that changed, and of a
       // session whose messages only grew, only the new messages.
-      appendLog: { attribute: 'messages', namespace: `${options.namespace ?? 'sessions'}.messages` },
+      appendLog: {
+        attribute: 'messages',
+        namespace: `${options.namespace ?? 'sessions'}.messages`,
+        // Messages beyond maxMessages are dropped from the front; messageCount counts every one added.
+        offsetOf: (module) => {
+          const session = module as SessionStateModule;
+          return session.messageCount - session.messages.length;
+        },
+      },
     });
   }
 

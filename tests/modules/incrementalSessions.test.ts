@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchOperation } from '../../src/drivers/index.ts';
-import { moduleTypes, SessionManager } from '../../src/index.ts';
+import { moduleTypes, SessionManager, SessionStateModule } from '../../src/index.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
 import { recordingBatches } from '../support/recording.ts';
 
@@ -91,7 +91,31 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(again.getSession('s')!.messages).toHaveLength(201);
     });
 
-    it('an edited or dropped message rewrites the list of that session', async () => {
+    it('a full session that drops its oldest messages still only appends', async () => {
+      const bounded = new SessionManager({
+        store: recordingBatches(fixture.store).store,
+        createSession: (id) => new SessionStateModule(id, { maxMessages: 50 }),
+      });
+      const session = bounded.createSession('s');
+      for (let i = 0; i < 200; i++) {
+        session.addMessage({ content: `m${i}` });
+        await bounded.saveAll();
+      }
+      batches.length = 0;
+      session.addMessage({ content: 'm200' });
+      await bounded.saveAll();
+      const items = batches
+        .flatMap(puts)
+        .reduce((n, op) => n + (Array.isArray(op.value) ? op.value.length : 0), 0);
+      expect(items).toBeLessThan(50);
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual(
+        Array.from({ length: 50 }, (_, i) => `m${151 + i}`),
+      );
+    });
+
+    it('an edited message rewrites the list of that session, dropped ones stay dropped after a load', async () => {
       const session = manager.createSession('s');
       for (let i = 0; i < 5; i++) session.addMessage({ content: `m${i}` });
       await manager.saveAll();
