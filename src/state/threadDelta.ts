@@ -8,7 +8,14 @@ import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
  * `planList`), so a list of n items has O(log n) chunks and each item is rewritten O(log n) times in
  * its life, never the whole history on every append.
  */
-export type KeyLocation = { rev: number } | { chunks: Chunk[] };
+export type KeyLocation = { rev: number } | { chunks: Chunk[] } | { v: JsonValue };
+
+// Values whose JSON is at most this long live in the head itself: a separate document costs more to
+// write and read than the bytes it saves, and a state of many small keys stays one small record.
+const INLINE_CHARS = 256;
+// Whole values larger than that are overwritten in place, in one document per key (the batch is atomic,
+// so no revision suffix is needed); only list chunks carry the revision that wrote them.
+const WHOLE = 0;
 
 /** A run of list items `[start, start + length)` stored in the document of revision `rev`. */
 export interface Chunk {
@@ -90,11 +97,18 @@ export function planDelta(
         continue;
       }
     }
-    // Written whole: a list starts a new chunk series, anything else is one document.
-    setOwn(keys, key, Array.isArray(value) ? { chunks: [{ rev, start: 0, length: value.length }] } : { rev });
-    writes.push({ key, rev, value });
+    // Written whole: inline when small, a list starts a new chunk series, anything else is one document.
+    let next: KeyLocation;
+    if (JSON.stringify(value).length <= INLINE_CHARS) next = { v: value };
+    else if (Array.isArray(value)) next = { chunks: [{ rev, start: 0, length: value.length }] };
+    else next = { rev: WHOLE };
+    setOwn(keys, key, next);
+    const kept = new Set(documentsOf(next));
+    if (!('v' in next)) writes.push({ key, rev: 'rev' in next ? WHOLE : rev, value });
     changed.push(key);
-    if (location !== undefined) for (const stale of documentsOf(location)) writes.push({ key, rev: stale });
+    if (location !== undefined) {
+      for (const stale of documentsOf(location)) if (!kept.has(stale)) writes.push({ key, rev: stale });
+    }
   }
   for (const key of Object.keys(previous)) {
     if (Object.hasOwn(extensions, key)) continue;
@@ -150,5 +164,6 @@ export function appendChunk(
 
 /** The revisions of the value documents a location points to. */
 export function documentsOf(location: KeyLocation): number[] {
+  if ('v' in location) return [];
   return 'rev' in location ? [location.rev] : location.chunks.map((chunk) => chunk.rev);
 }

@@ -272,9 +272,12 @@ export class ThreadStateRepository {
       id: valueId(threadId, write.key, write.rev),
       value: write.value as JsonValue,
     }));
+    // Old documents go, except those the rewrite itself puts (a whole value keeps its one document).
+    const rewritten = new Set(plan.writes.map((write) => valueId(threadId, write.key, write.rev)));
     for (const [key, location] of Object.entries(base.head?.keys ?? {})) {
       for (const stale of documentsOf(location)) {
-        operations.push({ type: 'delete', namespace: this.#values, id: valueId(threadId, key, stale) });
+        const id = valueId(threadId, key, stale);
+        if (!rewritten.has(id)) operations.push({ type: 'delete', namespace: this.#values, id });
       }
     }
     operations.push({
@@ -326,6 +329,7 @@ export class ThreadStateRepository {
   }
 
   async #readValue(threadId: string, key: string, location: KeyLocation): Promise<JsonValue | undefined> {
+    if ('v' in location) return location.v;
     if ('rev' in location) {
       return (await this.documents.get<JsonValue>(this.#values, valueId(threadId, key, location.rev)))?.value;
     }
