@@ -73,7 +73,7 @@ interface HistoryDoc {
   appended: string[];
 }
 
-// Retention is applied every RETENTION_EVERY saves, not on each one, so a save stays one batch.
+// Age-based retention lists history records every RETENTION_EVERY saves, not on each one.
 const RETENTION_EVERY = 16;
 const PAGE = 500;
 
@@ -215,6 +215,15 @@ export class ThreadStateRepository {
       id: part(threadId) + revisionSuffix(rev),
       value: history,
     });
+    // Retention by count costs one delete per save: the record that just fell out of `keepRevisions`
+    // (revisions are consecutive), with no listing. Age-based retention lists, every 16th save.
+    if (rev > this.#keepRevisions) {
+      operations.push({
+        type: 'delete',
+        namespace: this.#history,
+        id: part(threadId) + revisionSuffix(rev - this.#keepRevisions),
+      });
+    }
     operations.push({
       type: 'put',
       namespace: this.namespace,
@@ -229,7 +238,8 @@ export class ThreadStateRepository {
       throw conflictError(error, this.namespace, threadId, expected);
     }
     const documentRevision = result.results.at(-1)?.revision ?? rev;
-    if (rev % RETENTION_EVERY === 0) await this.#applyRetention(threadId, rev);
+    if (this.#olderThanMs !== undefined && rev % RETENTION_EVERY === 0)
+      await this.#applyRetention(threadId, rev);
     const values = new Map<string, JsonValue>();
     for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
@@ -352,7 +362,7 @@ export class ThreadStateRepository {
     const prefix = part(threadId);
     const cutoff = this.#olderThanMs === undefined ? undefined : this.#now() - this.#olderThanMs;
     const doomed: BatchOperation[] = [];
-    for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, PAGE)) {
+    for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, RETENTION_EVERY * 2)) {
       const documentRevision = Number(doc.id.slice(prefix.length));
       const tooMany = documentRevision <= rev - this.#keepRevisions;
       const tooOld = cutoff !== undefined && doc.value.savedAt < cutoff && documentRevision !== rev;

@@ -131,8 +131,8 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         await session.save();
       }
       const history = await repo.history('t');
-      // Retention runs every 16 saves: at most keepRevisions + 15 records remain, the newest among them.
-      expect(history.length).toBeLessThanOrEqual(5 + 15);
+      // Retention keeps exactly keepRevisions records, the newest.
+      expect(history).toHaveLength(5);
       expect(history.at(-1)?.documentRevision).toBe(43);
     });
 
