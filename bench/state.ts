@@ -21,7 +21,6 @@
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -43,6 +42,7 @@ import { StateStore } from '../src/state/store.ts';
 import { ThreadStateRepository } from '../src/state/threadRepository.ts';
 import { growthRows } from './_growth.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
+import { postgresReachable } from './_threadWorkload.ts';
 
 const KEYS = 100;
 const OPS_PER_BATCH = 10;
@@ -412,20 +412,6 @@ async function parallelRows(): Promise<BenchRow[]> {
 
 // ---------- 1 MB thread round trip ----------
 
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(Number(port || 5432), hostname, () => done(true));
-  });
-}
-
 async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]> {
   const Messages = appendList<string>({ key: 'messages', scope: 'thread' });
   const Turns = counter({ key: 'turns', scope: 'thread' });
@@ -461,7 +447,7 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
     },
     { name: 'sqlite', open: openSqliteDocuments },
   ];
-  if (await reachable(POSTGRES_URL)) {
+  if (await postgresReachable()) {
     drivers.push({
       name: 'postgres',
       open: async () => {
