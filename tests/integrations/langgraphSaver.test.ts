@@ -182,13 +182,16 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         code: 'INVALID_INPUT',
         details: { threadId: 't', channel: 'x' },
       });
-      await expect(
-        saver.putWrites(
-          { configurable: { thread_id: 't', checkpoint_ns: '', checkpoint_id: 'missing' } },
-          [['a', 1]],
-          'task',
-        ),
-      ).rejects.toMatchObject({ code: 'NOT_FOUND', details: { threadId: 't', checkpointId: 'missing' } });
+      // Writes for a checkpoint whose put has not landed yet are kept (LangGraph's loop sends them first).
+      const early = { configurable: { thread_id: 'early', checkpoint_ns: '', checkpoint_id: 'later' } };
+      await saver.putWrites(early, [['a', 1]], 'task');
+      await saver.put(
+        { configurable: { thread_id: 'early' } },
+        { ...checkpoint({}, {}), id: 'later' },
+        meta,
+        {},
+      );
+      expect((await saver.getTuple(early))?.pendingWrites).toEqual([['task', 'a', 1]]);
       const latest = await saver.getTuple({ configurable: { thread_id: 't' } });
       expect(latest?.checkpoint.channel_values).toEqual({ x: 1 });
       expect(latest?.pendingWrites).toEqual([]);

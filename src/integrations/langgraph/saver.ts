@@ -18,7 +18,7 @@ import {
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { readParts } from '../../drivers/shared/idParts.ts';
 import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
-import { AgentStateError, InvalidInputError, NotFoundError } from '../../errors.ts';
+import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
 import { dump, load, type Serialized } from './serialized.ts';
 
@@ -217,23 +217,16 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpointId } };
   }
 
-  /** Stores writes of task `taskId` against an existing checkpoint (see the class comment for index rules). */
+  /** Stores writes of task `taskId` against a checkpoint (see the class comment for the index rules). */
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
     const threadId = checkIdentifier('thread_id', config.configurable?.thread_id);
     const ns = checkIdentifier('checkpoint_ns', config.configurable?.checkpoint_ns ?? '', true);
     const checkpointId = checkIdentifier('checkpoint_id', config.configurable?.checkpoint_id);
     checkIdentifier('task_id', taskId);
     const details = { threadId, checkpointNs: ns, checkpointId, taskId };
-    const exists = await this.documents.get(
-      this.#checkpoints,
-      parts(threadId, ns) + descendingId(checkpointId),
-    );
-    if (exists === undefined) {
-      throw new NotFoundError(
-        `putWrites for checkpoint '${checkpointId}' of thread '${threadId}', which is not stored; put it first`,
-        details,
-      );
-    }
+    // Writes for a checkpoint that is not stored (yet) are kept, as the official savers keep them:
+    // LangGraph's loop chains each put after the previous one and lets the next step's tasks record their
+    // writes meanwhile, so writes routinely arrive before the put of their checkpoint has landed.
     const base = parts(threadId, ns, checkpointId, taskId);
     const allSpecial = writes.every(([channel]) => channel in WRITES_IDX_MAP);
     const rows = await Promise.all(
