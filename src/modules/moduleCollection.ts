@@ -1,6 +1,6 @@
 /**
- * The part the agent and session managers share: modules by id, saved to and loaded from one namespace of
- * a `DocumentStore`, each as a typed envelope in a document keyed by the module's id. Ids are document
+ * The part the agent and session managers share: modules by id, saved to and loaded from one namespace
+ * through a `StateRepository`, each as a typed envelope in a document keyed by the module's id. Ids are document
  * ids (data), never file names, so no id can reach outside the namespace (the seed wrote all states to one
  * JSON file at a caller-given path and logged-and-skipped entries that failed to load).
  *
@@ -11,17 +11,15 @@
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
 import { deleteByPrefix } from '../drivers/shared/paging.ts';
-import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
-import {
-  AgentStateError,
-  CorruptStateError,
-  errorMessage,
-  InvalidInputError,
-  UnknownTypeError,
-} from '../errors.ts';
+import type { BatchOperation } from '../drivers/types.ts';
+import { CorruptStateError, InvalidInputError } from '../errors.ts';
 import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';
+import { type StateRepository, withKey } from './stateRepository.ts';
+
+/** Page size when reading a namespace back incrementally. */
+const LOAD_PAGE = 1000;
 
 /** What `saveAll` wrote. */
 export interface SaveAllResult {
@@ -33,12 +31,9 @@ export interface SaveAllResult {
   deleted: number;
 }
 
-/** Page size when reading a namespace back. */
-const LOAD_PAGE = 1000;
-
 /** How a collection relates to its module class. */
 export interface ModuleCollectionOptions<M extends StateModule> {
-  store: DocumentStore | undefined;
+  repository: StateRepository | undefined;
   namespace: string;
   types: ModuleTypeRegistry;
   expected: StateModuleClass<M>;
@@ -121,108 +116,82 @@ export class ModuleCollection<M extends StateModule> {
     return true;
   }
 
-  /** Writes every module, and deletes removed ones, in one atomic batch. */
+  /** Writes every module (or, incrementally, what changed), and deletes removed ones, in one atomic batch. */
   saveAll(): Promise<SaveAllResult> {
     return this.#serial(async () => {
-      const store = this.#store();
-      const { namespace, types, label } = this.#options;
+      const repository = this.#repository();
+      const { namespace, label } = this.#options;
+      const incremental = this.#incremental;
       const operations: BatchOperation[] = [];
       const planned: Array<{ id: string; commit(): void }> = [];
       for (const [id, module] of this.#modules) {
         // Unchanged since its last save: nothing to check or write (an id change would have marked it).
-        if (this.#incremental?.isClean(id)) continue;
+        if (incremental?.isClean(id)) continue;
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
         if (this.#options.idOf(module) !== id) {
+          incremental?.failed(planned.map((p) => p.id));
           throw new InvalidInputError(
             `cannot save ${label} '${id}': its id was changed to '${this.#options.idOf(module)}'; ids are fixed once created`,
             { namespace, id, changedTo: this.#options.idOf(module) },
           );
         }
+        if (incremental === undefined) continue;
         try {
-          if (this.#incremental === undefined) {
-            operations.push({ type: 'put', namespace, id, value: types.toEnvelope(module) });
-            continue;
-          }
-          const plan = this.#incremental.plan(namespace, id, module);
+          const plan = incremental.plan(namespace, id, module);
           if (plan === undefined) continue;
           operations.push(...plan.operations);
           planned.push({ id, commit: plan.commit });
         } catch (error) {
-          this.#incremental?.failed(planned.map((p) => p.id));
-          throw withId(error, `cannot save ${label} '${id}'`, { namespace, id }, false);
+          incremental.failed([...planned.map((p) => p.id), id]);
+          throw withKey(error, `cannot save ${label} '${id}'`, { namespace, id }, false);
         }
       }
       const deletions = [...this.#removed].filter((id) => !this.#modules.has(id));
+      if (incremental === undefined) {
+        await repository.saveAll(namespace, this.#modules, deletions, label);
+        for (const id of deletions) this.#removed.delete(id);
+        return { saved: this.#modules.size, deleted: deletions.length };
+      }
       for (const id of deletions) operations.push({ type: 'delete', namespace, id });
       try {
-        if (operations.length > 0) await store.batch(operations);
+        if (operations.length > 0) await repository.store.batch(operations);
       } catch (error) {
-        this.#incremental?.failed(planned.map((p) => p.id));
+        incremental.failed(planned.map((p) => p.id));
         throw error;
       }
       for (const p of planned) p.commit();
       for (const id of deletions) {
         this.#removed.delete(id);
         // Chunks of a removed module are unreachable once its envelope is gone; they are cleared after.
-        const chunks = this.#incremental?.chunksOf(id);
-        if (chunks !== undefined && !this.#modules.has(id)) {
-          await deleteByPrefix(store, chunks.namespace, chunks.prefix, LOAD_PAGE);
-        }
+        const chunks = incremental.chunksOf(id);
+        if (!this.#modules.has(id))
+          await deleteByPrefix(repository.store, chunks.namespace, chunks.prefix, LOAD_PAGE);
       }
-      const result: SaveAllResult = { saved: this.#modules.size, deleted: deletions.length };
-      if (this.#incremental !== undefined) result.written = planned.length;
-      return result;
+      return { saved: this.#modules.size, written: planned.length, deleted: deletions.length };
     });
   }
 
   /**
    * Replaces the modules in memory with those saved in the namespace. Every document is read, type
    * checked, migrated and loaded first; if any fails, memory is left unchanged and the error names the id.
-   * Above 1000 modules the namespace is read in pages, so a save by another process between two pages
-   * can mix module versions across pages (each module itself is always whole).
    */
   loadAll(options: LoadStateOptions = {}): Promise<number> {
     return this.#serial(async () => {
-      const store = this.#store();
-      const { namespace, types, label, expected, idOf } = this.#options;
-      const loaded = new Map<string, M>();
+      const { namespace, label, expected, idOf } = this.#options;
       const logs = new Map<string, AppendLogRecord | undefined>();
-      let cursor: string | undefined;
-      do {
-        const page = await store.list(namespace, {
-          limit: LOAD_PAGE,
-          ...(cursor !== undefined && { cursor }),
-        });
-        for (const doc of page.items) {
-          let module: M;
-          try {
-            let envelope: unknown = doc.value;
-            if (this.#incremental !== undefined) {
-              const read = await this.#incremental.read(store, doc.id, doc.value);
-              envelope = read.envelope;
-              logs.set(doc.id, read.log);
-            }
-            // Documents come freshly decoded from the driver, so the load need not copy them again.
-            module = types.fromEnvelope(envelope, { copy: false, ...options, expected });
-          } catch (error) {
-            throw withId(
-              error,
-              `stored ${label} '${doc.id}' cannot be loaded`,
-              { namespace, id: doc.id },
-              true,
-            );
-          }
-          if (idOf(module) !== doc.id) {
-            throw new CorruptStateError(
-              `stored ${label} '${doc.id}' carries the id '${idOf(module)}'; it is kept as it is, fix or remove it`,
-              { namespace, id: doc.id, storedId: idOf(module) },
-            );
-          }
-          loaded.set(doc.id, module);
+      const loaded =
+        this.#incremental === undefined
+          ? await this.#repository().loadAll(namespace, { ...options, type: expected, label })
+          : await this.#loadIncremental(options, logs);
+      for (const [id, module] of loaded) {
+        if (idOf(module) !== id) {
+          throw new CorruptStateError(
+            `stored ${label} '${id}' carries the id '${idOf(module)}'; it is kept as it is, fix or remove it`,
+            { namespace, id, storedId: idOf(module) },
+          );
         }
-        cursor = page.cursor;
-      } while (cursor !== undefined);
+      }
       for (const [id, module] of this.#modules) {
         this.#incremental?.untrack(id);
         this.#options.onRemove(id, module);
@@ -238,36 +207,55 @@ export class ModuleCollection<M extends StateModule> {
     });
   }
 
-  #store(): DocumentStore {
-    if (!this.#options.store) {
+  // Reads the namespace page by page, filling each module's list from its chunks (incrementalSaves.ts).
+  async #loadIncremental(
+    options: LoadStateOptions,
+    logs: Map<string, AppendLogRecord | undefined>,
+  ): Promise<Map<string, M>> {
+    const repository = this.#repository();
+    const { namespace, label, expected } = this.#options;
+    const loaded = new Map<string, M>();
+    let cursor: string | undefined;
+    do {
+      const page = await repository.store.list(namespace, {
+        limit: LOAD_PAGE,
+        ...(cursor !== undefined && { cursor }),
+      });
+      for (const doc of page.items) {
+        try {
+          const read = await this.#incremental!.read(repository.store, doc.id, doc.value);
+          logs.set(doc.id, read.log);
+          // Documents come freshly decoded from the driver, so the load need not copy them again.
+          loaded.set(
+            doc.id,
+            repository.types.fromEnvelope<M>(read.envelope, { copy: false, ...options, expected }),
+          );
+        } catch (error) {
+          throw withKey(
+            error,
+            `stored ${label} '${doc.id}' cannot be loaded`,
+            { namespace, id: doc.id },
+            true,
+          );
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return loaded;
+  }
+
+  #repository(): StateRepository {
+    if (!this.#options.repository) {
       throw new InvalidInputError(
-        `no store configured: pass { store } to the ${this.#options.label} manager`,
+        `no store configured: pass { store } or { repository } to the ${this.#options.label} manager`,
         {},
       );
     }
-    return this.#options.store;
+    return this.#options.repository;
   }
-
   #serial<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task, task);
     this.#queue = run.catch(() => undefined);
     return run;
   }
-}
-
-/**
- * Adds which module failed to an error. An unknown type keeps its code; any other failure to load stored
- * data is `CORRUPT_STATE` (the document is left as it is), and a failure to save is `INVALID_INPUT`.
- */
-function withId(
-  error: unknown,
-  prefix: string,
-  details: Record<string, unknown>,
-  loading: boolean,
-): AgentStateError {
-  const merged = { ...(error instanceof AgentStateError ? error.details : {}), ...details };
-  const message = `${prefix}: ${errorMessage(error)}`;
-  if (error instanceof UnknownTypeError) return new UnknownTypeError(message, merged);
-  if (loading) return new CorruptStateError(message, merged, { cause: error });
-  return new InvalidInputError(message, merged, { cause: error });
 }
