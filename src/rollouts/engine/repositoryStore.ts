@@ -50,6 +50,7 @@ import {
   dequeueArguments,
   healthCheckInterval,
   heartbeatStats,
+  maxDequeuePerCall,
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
@@ -110,6 +111,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   readonly #tx: RepositoryWriteTransaction;
   #pending: PendingWrite[] = [];
   readonly #maxBatch: number;
+  readonly #maxDequeue: number;
   #flushScheduled = false;
   #closed = false;
 
@@ -121,6 +123,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#createdAt = this.#now();
     this.#tx = new RepositoryWriteTransaction(repo, this.#now);
     this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
+    this.#maxDequeue = maxDequeuePerCall(options.maxDequeuePerCall);
     const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);
     if (interval > 0) {
       this.#timer = setInterval(() => this.#tick(), interval);
@@ -305,7 +308,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
-    const { limit, workerId } = dequeueArguments(options);
+    const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     this.#healthCheck();
     const result = await this.#submit(() => runSync(dequeue(this.#tx, limit, workerId)));
     return this.repo.exportValue(result);
