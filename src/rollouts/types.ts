@@ -556,6 +556,8 @@ export interface WaitForRolloutsOptions {
   rolloutIds: string[];
   /** Give up after this many ms and return those finished so far; absent = wait until all finish; 0 = no wait. */
   timeoutMs?: number | null;
+  /** Stops the wait early, like a timeout (those finished so far are returned); the server aborts it when the client goes away. */
+  signal?: AbortSignal;
 }
 
 /** Arguments of `pruneFinished`. */

@@ -44,6 +44,10 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
   idempotencyTtlMs?: number;
+  /** Long-poll waits open at once in this server (default 10,000); more are CAPACITY_EXCEEDED. */
+  maxWaits?: number;
+  /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
+  maxWaitsPerToken?: number;
   /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
   closeStores?: boolean;
 }
@@ -137,7 +141,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
   if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);
   if (options.rollouts) {
-    registerAglRoutes(app, options.rollouts, metrics);
+    registerAglRoutes(app, options.rollouts, metrics, {
+      ...(options.maxWaits === undefined ? {} : { maxWaits: options.maxWaits }),
+      ...(options.maxWaitsPerToken === undefined ? {} : { maxWaitsPerToken: options.maxWaitsPerToken }),
+    });
     registerAglExtensionRoutes(app, options.rollouts, metrics);
     registerOtlpRoutes(app, options.rollouts, metrics);
   }

@@ -491,7 +491,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     // Registration happens in the same synchronous turn as the check above, so no finishing write can slip
     // between them.
     if (pending.length > 0 && timeoutMs > 0) {
-      const woken = await this.#waiters.waitAll(pending, timeoutMs);
+      const woken = await this.#waiters.waitAll(pending, timeoutMs, options.signal);
       for (const [id, rollout] of woken) finished.set(id, rollout);
       this.#assertOpen();
       for (const id of pending) {

@@ -792,7 +792,7 @@ export class PostgresRolloutStore implements RolloutStore {
     }
     if (pending.length > 0 && timeoutMs > 0) {
       this.#assertOpen();
-      const wait = this.#waiters.waitAll(pending, timeoutMs);
+      const wait = this.#waiters.waitAll(pending, timeoutMs, options.signal);
       // A notification handled between the read above and this registration found no waiter: read again now
       // that the waiters are registered, so no finishing write can slip between the two.
       this.#recheck(pending);

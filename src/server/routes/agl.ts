@@ -3,7 +3,7 @@
  * camelCase RolloutStore. Each route's path, method, parameters, body schema and success status come
  * from the document (agl/reference.ts); this file only says what each operation does.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../errors.ts';
 import type {
   AttemptPatch,
@@ -30,8 +30,9 @@ import {
 } from '../agl/wire.ts';
 import { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER } from '../idempotency.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { type WaitLimitOptions, WaitLimits } from '../waitLimits.ts';
 
-type Handler = (request: FastifyRequest) => Promise<unknown>;
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 /** Paging fields of a query or search body, in the store's camelCase. */
 function page(w: Wire): { limit?: number; offset?: number; sortBy?: never; sortOrder?: 'asc' | 'desc' } {
@@ -83,7 +84,13 @@ const READ_ONLY_POSTS = new Set([
 ]);
 
 /** Registers every route of the reference document. */
-export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, metrics: ServerMetrics): void {
+export function registerAglRoutes(
+  app: FastifyInstance,
+  store: RolloutStore,
+  metrics: ServerMetrics,
+  waitLimits: WaitLimitOptions = {},
+): void {
+  const waits = new WaitLimits(waitLimits, metrics);
   const time = <T>(operation: string, call: () => Promise<T>) => metrics.time('rollouts', operation, call);
 
   const rolloutQuery = (w: Wire) => ({
@@ -272,19 +279,32 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       );
       return { sequence_id: sequenceId };
     },
-    'POST /v1/agl/waits/rollouts': async (r) => {
+    'POST /v1/agl/waits/rollouts': async (r, reply) => {
       const b = body(r);
       const timeout = b.timeout as number | null | undefined;
       if (typeof timeout === 'number' && timeout < 0) {
         throw new InvalidInputError('timeout must be >= 0 seconds', { field: 'body.timeout' });
       }
-      const rollouts = await time('waitForRollouts', () =>
-        store.waitForRollouts({
-          rolloutIds: b.rollout_ids as string[],
-          timeoutMs: typeof timeout === 'number' ? timeout * 1000 : null,
-        }),
-      );
-      return rollouts.map(rolloutToWire);
+      const release = waits.admit(r.agentstatePrincipal?.name);
+      // A client that goes away ends its wait: the waiter would otherwise live until the rollouts finish.
+      const gone = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      try {
+        const rollouts = await time('waitForRollouts', () =>
+          store.waitForRollouts({
+            rolloutIds: b.rollout_ids as string[],
+            timeoutMs: typeof timeout === 'number' ? timeout * 1000 : null,
+            signal: gone.signal,
+          }),
+        );
+        return rollouts.map(rolloutToWire);
+      } finally {
+        reply.raw.off('close', onClose);
+        release();
+      }
     },
     // The reference's server also accepts OTLP metrics, logs and profiles; agentstate stores traces only
     // and acknowledges the rest so exporters pointed at it do not error.
@@ -321,7 +341,7 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
         ...(op.params ? { params: op.params } : {}),
       },
       handler: async (request, reply) => {
-        const result = await handler(request);
+        const result = await handler(request, reply);
         return reply.status(op.successStatus).send(result);
       },
     });
