@@ -7,7 +7,7 @@
  * ```
  *
  * Rollout calls use the Agent Lightning routes (/v1/agl) and map snake_case to camelCase; documents use
- * /v1/state. Every POST carries an idempotency key, so retries after lost connections never duplicate.
+ * /v1/state. Every POST that writes carries an idempotency key, so retries after lost connections never duplicate.
  */
 import type { ListOptions, ListPage, PutOptions, StoredDocument } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -136,6 +136,17 @@ export class AgentStateClient implements RolloutStore {
     });
   }
 
+  // A read sent as POST (searches, waits): no idempotency key, so the server keeps nothing of its answer.
+  #search<T>(path: string, body: unknown, extraTimeoutMs?: number): Promise<T> {
+    return this.#http.json<T>({
+      method: 'POST',
+      path,
+      body: body ?? {},
+      read: true,
+      ...(extraTimeoutMs ? { extraTimeoutMs } : {}),
+    });
+  }
+
   #get<T>(path: string, query?: RequestQuery): Promise<T> {
     return this.#http.json<T>({ method: 'GET', path, ...(query ? { query } : {}) });
   }
@@ -254,7 +265,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.querySpans. */
   async querySpans(rolloutId: string, query?: SpanQuery): Promise<PaginatedResult<Span>> {
-    const wire = await this.#post<Wire>(`${A}/spans/search`, {
+    const wire = await this.#search<Wire>(`${A}/spans/search`, {
       ...queryToWire(query),
       rollout_id: rolloutId,
     });
@@ -263,7 +274,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryRollouts. */
   async queryRollouts(query?: RolloutQuery): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
-    return pageFromWire(await this.#post<Wire>(`${A}/rollouts/search`, queryToWire(query)), rolloutFromWire);
+    return pageFromWire(await this.#search<Wire>(`${A}/rollouts/search`, queryToWire(query)), rolloutFromWire);
   }
 
   /** See RolloutStore.getRolloutById. */
@@ -286,7 +297,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryAttempts. */
   async queryAttempts(rolloutId: string, query?: AttemptQuery): Promise<PaginatedResult<Attempt>> {
-    const wire = await this.#post<Wire>(
+    const wire = await this.#search<Wire>(
       `${A}/rollouts/${enc(rolloutId)}/attempts/search`,
       queryToWire(query),
     );
@@ -358,7 +369,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryWorkers. */
   async queryWorkers(query?: WorkerQuery): Promise<PaginatedResult<Worker>> {
-    return pageFromWire(await this.#post<Wire>(`${A}/workers/search`, queryToWire(query)), workerFromWire);
+    return pageFromWire(await this.#search<Wire>(`${A}/workers/search`, queryToWire(query)), workerFromWire);
   }
 
   /** See RolloutStore.getWorkerById. */
@@ -376,10 +387,9 @@ export class AgentStateClient implements RolloutStore {
   /** See RolloutStore.waitForRollouts (`timeoutMs` travels as the reference's `timeout` in seconds). */
   async waitForRollouts(options: WaitForRolloutsOptions): Promise<Rollout[]> {
     const timeoutMs = options.timeoutMs ?? null;
-    const wire = await this.#post<Wire[]>(
+    const wire = await this.#search<Wire[]>(
       `${A}/waits/rollouts`,
       { rollout_ids: options.rolloutIds, timeout: timeoutMs === null ? null : timeoutMs / 1000 },
-      undefined,
       // A wait without a limit may take as long as the rollouts do.
       timeoutMs === null ? 24 * 3600_000 : timeoutMs,
     );

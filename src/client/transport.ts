@@ -1,7 +1,7 @@
 /**
  * The HTTP transport of AgentStateClient: timeouts, retries with exponential backoff and jitter on network
  * errors and 5xx answers (after asking /health whether the server is back), idempotency keys on every
- * POST so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
+ * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
  */
 import { randomUUID } from 'node:crypto';
@@ -34,6 +34,8 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /** Idempotency key of a POST (default: a fresh UUID per logical call, reused by its retries). */
   idempotencyKey?: string;
+  /** A POST that only reads (search, wait): sent without an idempotency key, as a retry just reads again. */
+  read?: boolean;
   /** Extra time this call may legitimately take (long waits), ms. */
   extraTimeoutMs?: number;
 }
@@ -99,8 +101,9 @@ export class HttpTransport {
   /** Sends a request with retries; resolves with any final HTTP answer (4xx included). */
   async send(spec: RequestSpec): Promise<RawResponse> {
     if (this.#closed) throw new ClosedError('the client is closed', { url: this.#base });
-    const idempotencyKey = spec.method === 'POST' ? (spec.idempotencyKey ?? randomUUID()) : undefined;
-    const durableKey = spec.method === 'POST' && spec.idempotencyKey !== undefined;
+    const writes = spec.method === 'POST' && spec.read !== true;
+    const idempotencyKey = writes ? (spec.idempotencyKey ?? randomUUID()) : undefined;
+    const durableKey = writes && spec.idempotencyKey !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
       if (attempt > 0) {

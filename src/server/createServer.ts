@@ -44,6 +44,10 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
   idempotencyTtlMs?: number;
+  /** Most responses kept for Idempotency-Key replay (default 20,000). */
+  idempotencyMaxEntries?: number;
+  /** Most bytes of responses kept for Idempotency-Key replay (default 64 MiB). */
+  idempotencyMaxBytes?: number;
   /** Long-poll waits open at once in this server (default 10,000); more are CAPACITY_EXCEEDED. */
   maxWaits?: number;
   /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
@@ -133,7 +137,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
 
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
-  registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
+  registerIdempotency(app, {
+    ...(options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs }),
+    ...(options.idempotencyMaxEntries === undefined ? {} : { maxEntries: options.idempotencyMaxEntries }),
+    ...(options.idempotencyMaxBytes === undefined ? {} : { maxBytes: options.idempotencyMaxBytes }),
+  });
 
   registerSystemRoutes(app, metrics);
   registerDashboardRoutes(app);

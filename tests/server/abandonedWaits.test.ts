@@ -107,14 +107,14 @@ describe('abandoned long-poll waits', () => {
     await until(async () => (await openWaits(app!)) === 2);
     const perToken = await wait('reader-one');
     expect(perToken.status).toBe(413);
-    expect((await perToken.json()).error).toMatchObject({
+    expect(((await perToken.json()) as { error: unknown }).error).toMatchObject({
       code: 'CAPACITY_EXCEEDED',
       details: { limit: 'maxWaitsPerToken', max: 2 },
     });
     const dropTwo = startWaits(base, running.rolloutId, 1, 'reader-two');
     await until(async () => (await openWaits(app!)) === 3);
     const perServer = await wait('reader-two');
-    expect((await perServer.json()).error).toMatchObject({
+    expect(((await perServer.json()) as { error: unknown }).error).toMatchObject({
       code: 'CAPACITY_EXCEEDED',
       details: { limit: 'maxWaits' },
     });
