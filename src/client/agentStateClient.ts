@@ -274,7 +274,10 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryRollouts. */
   async queryRollouts(query?: RolloutQuery): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
-    return pageFromWire(await this.#search<Wire>(`${A}/rollouts/search`, queryToWire(query)), rolloutFromWire);
+    return pageFromWire(
+      await this.#search<Wire>(`${A}/rollouts/search`, queryToWire(query)),
+      rolloutFromWire,
+    );
   }
 
   /** See RolloutStore.getRolloutById. */

@@ -18,6 +18,7 @@ export {
   decompressAsync,
   methodOf,
 } from './compression.ts';
+export { assertDepth, exceedsDepth, MAX_DEPTH, tooDeepError, tooDeepPath } from './depth.ts';
 export { type JsonObject, type JsonValue, setOwn } from './json.ts';
 export { indexPath, propertyPath } from './path.ts';
 export type { SerializeOptions } from './serialize.ts';

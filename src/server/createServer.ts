@@ -5,6 +5,7 @@
  */
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { exceedsDepth, MAX_DEPTH, tooDeepError, tooDeepPath } from '../codec/index.ts';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
 import type { RolloutStore } from '../rollouts/index.ts';
@@ -100,7 +101,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, null);
-    return parseJson(request, body.toString(), done);
+    const text = body.toString();
+    return parseJson(request, text, (error, value) => {
+      if (error) return done(error);
+      // JSON.parse does not recurse, but validation, the codec and every later JSON.stringify do: a body
+      // nested deeper than MAX_DEPTH is refused here, naming the path. Nesting d needs 2d characters, so
+      // short bodies (nearly all) skip the walk.
+      if (text.length > 2 * MAX_DEPTH && exceedsDepth(value)) {
+        return done(tooDeepError(tooDeepPath(value, MAX_DEPTH, 'body') ?? 'body'));
+      }
+      return done(null, value);
+    });
   });
 
   registerBodyDecoding(app);

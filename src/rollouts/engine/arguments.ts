@@ -4,7 +4,7 @@
  * backend.
  */
 import { InvalidInputError } from '../../errors.ts';
-import { optionalObject, requireAllOf, requireId } from '../normalize.ts';
+import { optionalObject, requireAllOf, requireId, requireJson } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
 import { normalizeLogic, normalizePage, type Page } from '../query.ts';
 import {
@@ -199,6 +199,7 @@ export function heartbeatStats(
 ): { given: boolean; value: Record<string, unknown> | null } {
   requireId(workerId, 'workerId');
   const value = optionalObject(options?.heartbeatStats, 'heartbeatStats');
+  requireJson(value, 'heartbeatStats');
   return { given: options !== undefined && 'heartbeatStats' in options, value };
 }
 
