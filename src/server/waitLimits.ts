@@ -4,7 +4,8 @@
  * token. Waits over the cap are refused with CAPACITY_EXCEEDED at once instead of queued.
  */
 import { Gauge } from 'prom-client';
-import { CapacityExceededError, InvalidInputError } from '../errors.ts';
+import { integerOption } from '../drivers/shared/integerOption.ts';
+import { CapacityExceededError } from '../errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 /** Default cap on waits open at once in one server process. */
@@ -20,13 +21,6 @@ export interface WaitLimitOptions {
   maxWaitsPerToken?: number;
 }
 
-function cap(value: number | undefined, fallback: number, field: string): number {
-  const n = value ?? fallback;
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new InvalidInputError(`${field} must be an integer >= 1`, { field, value: n });
-  return n;
-}
-
 /** Counts the open waits of one server. */
 export class WaitLimits {
   readonly #max: number;
@@ -36,8 +30,13 @@ export class WaitLimits {
 
   /** Caps checked here; the open count is exported as `agentstate_rollout_waits_open`. */
   constructor(options: WaitLimitOptions, metrics: ServerMetrics) {
-    this.#max = cap(options.maxWaits, DEFAULT_MAX_WAITS, 'maxWaits');
-    this.#maxPerToken = cap(options.maxWaitsPerToken, DEFAULT_MAX_WAITS_PER_TOKEN, 'maxWaitsPerToken');
+    this.#max = integerOption(options.maxWaits, DEFAULT_MAX_WAITS, 'maxWaits', 1);
+    this.#maxPerToken = integerOption(
+      options.maxWaitsPerToken,
+      DEFAULT_MAX_WAITS_PER_TOKEN,
+      'maxWaitsPerToken',
+      1,
+    );
     const limits = this;
     new Gauge({
       name: 'agentstate_rollout_waits_open',

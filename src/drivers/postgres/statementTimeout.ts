@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../../errors.ts';
+import { integerOption } from '../shared/integerOption.ts';
 
 /**
  * Default `statementTimeoutMs` of the pools the PostgreSQL stores create: a statement running longer is
@@ -10,12 +10,5 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
 
 /** The `statementTimeoutMs` option, checked: a whole number of ms >= 0 (0 = no timeout). */
 export function statementTimeoutMs(value: number | undefined): number {
-  const ms = value ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-  if (!Number.isSafeInteger(ms) || ms < 0) {
-    throw new InvalidInputError('statementTimeoutMs must be a whole number of ms >= 0 (0 = none)', {
-      field: 'statementTimeoutMs',
-      value: ms,
-    });
-  }
-  return ms;
+  return integerOption(value, DEFAULT_STATEMENT_TIMEOUT_MS, 'statementTimeoutMs', 0);
 }

@@ -3,6 +3,8 @@
  * before its read or write runs. A bad argument throws a coded error naming the field, the same on every
  * backend.
  */
+
+import { integerOption } from '../../drivers/shared/integerOption.ts';
 import { InvalidInputError } from '../../errors.ts';
 import { optionalObject, requireAllOf, requireId, requireJson } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
@@ -148,14 +150,7 @@ export const DEFAULT_MAX_DEQUEUE_PER_CALL = 1000;
 
 /** The `maxDequeuePerCall` option, checked (an integer >= 1). */
 export function maxDequeuePerCall(value: number | undefined): number {
-  const max = value ?? DEFAULT_MAX_DEQUEUE_PER_CALL;
-  if (!Number.isSafeInteger(max) || max < 1) {
-    throw new InvalidInputError('maxDequeuePerCall must be an integer >= 1', {
-      field: 'maxDequeuePerCall',
-      value: max,
-    });
-  }
-  return max;
+  return integerOption(value, DEFAULT_MAX_DEQUEUE_PER_CALL, 'maxDequeuePerCall', 1);
 }
 
 /**
