@@ -3,6 +3,7 @@
  * camelCase RolloutStore. Each route's path, method, parameters, body schema and success status come
  * from the document (agl/reference.ts); this file only says what each operation does.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../errors.ts';
 import type {
@@ -13,13 +14,13 @@ import type {
   StartRolloutRequest,
   WriteOptions,
 } from '../../rollouts/index.ts';
+import { pageAnswer } from '../agl/pageStream.ts';
 import { referenceOperations } from '../agl/reference.ts';
 import {
   attemptToWire,
   camelCase,
   configFromWire,
   namedResourcesFromWire,
-  pageToWire,
   resourcesUpdateToWire,
   rolloutToWire,
   spanFromWire,
@@ -144,12 +145,12 @@ export function registerAglRoutes(
       return rolloutToWire(await time('startRollout', () => store.startRollout(request, writeOptions(r))));
     },
     'GET /v1/agl/rollouts': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryRollouts', () => store.queryRollouts(rolloutQuery(query(r)))),
         rolloutToWire,
       ),
     'POST /v1/agl/rollouts/search': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryRollouts', () => store.queryRollouts(rolloutQuery(body(r)))),
         rolloutToWire,
       ),
@@ -178,12 +179,12 @@ export function registerAglRoutes(
       return rolloutToWire(await time('startAttempt', () => store.startAttempt(id, options)));
     },
     'GET /v1/agl/rollouts/{rollout_id}/attempts': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryAttempts', () => store.queryAttempts(param(r, 'rollout_id'), page(query(r)))),
         attemptToWire,
       ),
     'POST /v1/agl/rollouts/{rollout_id}/attempts/search': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryAttempts', () => store.queryAttempts(param(r, 'rollout_id'), page(body(r)))),
         attemptToWire,
       ),
@@ -201,9 +202,9 @@ export function registerAglRoutes(
       );
     },
     'GET /v1/agl/workers': async (r) =>
-      pageToWire(await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r)))), workerToWire),
+      pageAnswer(await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r)))), workerToWire),
     'POST /v1/agl/workers/search': async (r) =>
-      pageToWire(await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r)))), workerToWire),
+      pageAnswer(await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r)))), workerToWire),
     'GET /v1/agl/workers/{worker_id}': async (r) => {
       const worker = await time('getWorkerById', () => store.getWorkerById(param(r, 'worker_id')));
       return worker ? workerToWire(worker) : null;
@@ -227,7 +228,7 @@ export function registerAglRoutes(
       return attempt ? attemptToWire(attempt) : null;
     },
     'GET /v1/agl/resources': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryResources', () => store.queryResources(resourcesQuery(query(r)))),
         resourcesUpdateToWire,
       ),
@@ -260,14 +261,14 @@ export function registerAglRoutes(
     },
     'GET /v1/agl/spans': async (r) => {
       const q = query(r);
-      return pageToWire(
+      return pageAnswer(
         await time('querySpans', () => store.querySpans(q.rollout_id as string, spanQuery(q))),
         spanToWire,
       );
     },
     'POST /v1/agl/spans/search': async (r) => {
       const b = body(r);
-      return pageToWire(
+      return pageAnswer(
         await time('querySpans', () => store.querySpans(b.rollout_id as string, spanQuery(b))),
         spanToWire,
       );
@@ -342,6 +343,8 @@ export function registerAglRoutes(
       },
       handler: async (request, reply) => {
         const result = await handler(request, reply);
+        // A streamed page (see pageAnswer) is JSON text too.
+        if (result instanceof Readable) reply.type('application/json; charset=utf-8');
         return reply.status(op.successStatus).send(result);
       },
     });
