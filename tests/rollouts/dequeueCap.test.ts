@@ -147,3 +147,39 @@ describe.skipIf(!(await postgresAvailable()))('dequeue cap: postgres', () => {
     }
   });
 });
+
+describe('dequeue cap: the event loop keeps turning', () => {
+  it('sqlite: concurrent huge dequeues run one turn at a time, letting timers in between', {
+    timeout: 60_000,
+  }, async () => {
+    const { store, cleanup } = await sqliteRolloutFactory.create({ healthCheckIntervalMs: 0 });
+    try {
+      await enqueueMany(store);
+      // Counts event-loop turns while the dequeues run; each answer notes the turn it arrived in.
+      let turns = 0;
+      let done = false;
+      const tick = (): void => {
+        turns++;
+        if (!done) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const arrivedIn = new Set<number>();
+      let taken = 0;
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.dequeueManyRollouts({ limit: 1e9, workerId: 'w' }).then((r) => {
+            taken += r.length;
+            arrivedIn.add(turns);
+          }),
+        ),
+      );
+      done = true;
+      expect(taken).toBe(QUEUED);
+      // All twenty calls arrived in one turn; each ran in a turn of its own (before, one turn took all
+      // 20,000 rollouts and answered every call at once).
+      expect(arrivedIn.size).toBeGreaterThanOrEqual(15);
+    } finally {
+      await cleanup();
+    }
+  });
+});
