@@ -390,12 +390,24 @@ export class AgentStateClient implements RolloutStore {
   /** See RolloutStore.waitForRollouts (`timeoutMs` travels as the reference's `timeout` in seconds). */
   async waitForRollouts(options: WaitForRolloutsOptions): Promise<Rollout[]> {
     const timeoutMs = options.timeoutMs ?? null;
-    const wire = await this.#search<Wire[]>(
-      `${A}/waits/rollouts`,
-      { rollout_ids: options.rolloutIds, timeout: timeoutMs === null ? null : timeoutMs / 1000 },
-      // A wait without a limit may take as long as the rollouts do.
-      timeoutMs === null ? 24 * 3600_000 : timeoutMs,
-    );
+    const signal = options.signal;
+    let wire: Wire[];
+    try {
+      wire = await this.#http.json<Wire[]>({
+        method: 'POST',
+        path: `${A}/waits/rollouts`,
+        body: { rollout_ids: options.rolloutIds, timeout: timeoutMs === null ? null : timeoutMs / 1000 },
+        read: true,
+        // A wait without a limit may take as long as the rollouts do.
+        extraTimeoutMs: timeoutMs === null ? 24 * 3600_000 : timeoutMs,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      // Aborted: the connection closed (ending the server's wait); answer like a timeout, with those
+      // finished by now.
+      return this.waitForRollouts({ rolloutIds: options.rolloutIds, timeoutMs: 0 });
+    }
     return wire.map(rolloutFromWire);
   }
 

@@ -38,6 +38,8 @@ export interface RequestSpec {
   read?: boolean;
   /** Extra time this call may legitimately take (long waits), ms. */
   extraTimeoutMs?: number;
+  /** Aborts the call (and closes its connection, which ends a server-side wait). */
+  signal?: AbortSignal;
 }
 
 /** A response the caller wants to inspect (status, headers) rather than just the body. */
@@ -124,6 +126,7 @@ export class HttpTransport {
         }
         return response;
       } catch (error) {
+        if (spec.signal?.aborted) throw error;
         if (error instanceof AgentStateError && error.code !== 'UNAVAILABLE') throw error;
         lastError = error;
       }
@@ -182,6 +185,8 @@ export class HttpTransport {
     }
     const controller = new AbortController();
     this.#inFlight.add(controller);
+    const abort = (): void => controller.abort(spec.signal?.reason);
+    spec.signal?.addEventListener('abort', abort, { once: true });
     const timeoutMs = this.#timeoutMs + (spec.extraTimeoutMs ?? 0);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -200,6 +205,7 @@ export class HttpTransport {
       return { status: response.status, headers: response.headers, body };
     } catch (error) {
       if (this.#closed) throw new ClosedError('the client was closed', { url: this.#base });
+      if (spec.signal?.aborted) throw spec.signal.reason;
       if (timedOut) {
         throw new TimeoutError(`${spec.method} ${spec.path} got no answer within ${timeoutMs} ms`, {
           url: this.#base,
@@ -217,6 +223,7 @@ export class HttpTransport {
       );
     } finally {
       clearTimeout(timer);
+      spec.signal?.removeEventListener('abort', abort);
       this.#inFlight.delete(controller);
     }
   }

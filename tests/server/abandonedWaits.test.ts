@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, InMemoryRolloutStore, listenServer } from '../../src/index.ts';
+import { AgentStateClient, createServer, InMemoryRolloutStore, listenServer } from '../../src/index.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -123,5 +123,28 @@ describe('abandoned long-poll waits', () => {
     await until(async () => (await openWaits(app!)) === 0);
     // Freed slots admit new waits.
     expect((await wait('reader-one')).status).toBe(200);
+  });
+
+  it('a client wait aborted by its signal closes the server wait and answers like a timeout', async () => {
+    store = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
+    app = await createServer({ rollouts: store });
+    const url = await listenServer(app, { host: '127.0.0.1', port: 0 });
+    const done = await store.startRollout({ input: 1 });
+    await store.updateRollout(done.rolloutId, { status: 'succeeded' });
+    const running = await store.startRollout({ input: 2 });
+    const client = new AgentStateClient({ url });
+    try {
+      const controller = new AbortController();
+      const wait = client.waitForRollouts({
+        rolloutIds: [done.rolloutId, running.rolloutId],
+        signal: controller.signal,
+      });
+      await until(async () => (await openWaits(app!)) === 1);
+      controller.abort();
+      expect((await wait).map((r) => r.rolloutId)).toEqual([done.rolloutId]);
+      await until(async () => (await openWaits(app!)) === 0);
+    } finally {
+      client.close();
+    }
   });
 });
