@@ -293,6 +293,8 @@ export function registerAglRoutes(
         if (!reply.raw.writableFinished) gone.abort();
       };
       reply.raw.once('close', onClose);
+      // The client may have left before this handler ran (its close event already passed).
+      if (reply.raw.destroyed || r.raw.socket?.destroyed) gone.abort();
       try {
         const rollouts = await time('waitForRollouts', () =>
           store.waitForRollouts({
