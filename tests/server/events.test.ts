@@ -190,6 +190,15 @@ describe('/v1/events', () => {
     expect(hub.dropped).toBe(1);
   });
 
+  it('closes the server while a stream is open, ending the stream', async () => {
+    const { app, base } = await listening();
+    const open = await subscribe(`${base}/v1/events`);
+    expect(open.response.status).toBe(200);
+    const closed = app.close().then(() => 'closed');
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('still open after 3 s'), 3000));
+    expect(await Promise.race([closed, timeout])).toBe('closed');
+  });
+
   it('refuses a client beyond maxClients with 503 UNAVAILABLE', async () => {
     const { base } = await listening({});
     const streams = [];

@@ -41,7 +41,7 @@ export interface EventClient {
   bufferedBytes(): number;
   /** Writes one framed event. */
   write(frame: string): void;
-  /** Ends the connection (the client was too slow). */
+  /** Ends the connection (the client was too slow, or the server is closing). */
   drop(): void;
 }
 
@@ -105,6 +105,17 @@ export class EventHub {
       }
       client.write(frame);
     }
+  }
+
+  /**
+   * Ends every client's connection and forgets it. The streams were taken over from Fastify
+   * (`reply.hijack()`), so closing the server neither ends them nor waits less for them: without this,
+   * `close()` would wait on each open stream until its browser went away.
+   */
+  closeAll(): void {
+    const clients = [...this.#clients];
+    this.#clients.clear();
+    for (const client of clients) client.drop();
   }
 
   /** Sends a comment line to every client (keeps proxies from closing idle streams). */

@@ -114,6 +114,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     keepAlive.unref();
   });
   app.addHook('preClose', async () => {
+    // First: the open streams are hijacked, so the server's close would otherwise wait for them.
+    hub.closeAll();
     if (keepAlive) clearInterval(keepAlive);
     const feed = documentFeed;
     documentFeed = undefined;
