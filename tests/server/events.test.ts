@@ -199,6 +199,18 @@ describe('/v1/events', () => {
     expect(await Promise.race([closed, timeout])).toBe('closed');
   });
 
+  it('sends the CORS headers of an allowed origin on the stream', async () => {
+    const origin = 'http://localhost:5173';
+    const { base } = await listening({
+      corsOrigins: [origin],
+      tokens: [{ token: 'reader-token-123', scope: 'read' }],
+    });
+    const stream = await subscribe(`${base}/v1/events`, { authorization: 'Bearer reader-token-123', origin });
+    expect(stream.response.status).toBe(200);
+    expect(stream.response.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(stream.response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+  });
+
   it('refuses a client beyond maxClients with 503 UNAVAILABLE', async () => {
     const { base } = await listening({});
     const streams = [];

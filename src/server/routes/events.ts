@@ -189,6 +189,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       reply.hijack();
       if (closed) return;
       raw.writeHead(200, {
+        // Headers the hooks set on the reply (CORS among them) are not sent by a hijacked reply by themselves.
+        ...Object.fromEntries(Object.entries(reply.getHeaders()).filter(([, value]) => value !== undefined)),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
