@@ -199,6 +199,32 @@ describe('/v1/events', () => {
     expect(await Promise.race([closed, timeout])).toBe('closed');
   });
 
+  it('refuses a token beyond its share of the streams, while another token still connects', async () => {
+    const { base } = await listening({
+      tokens: [
+        { token: 'reader-token-aaa', scope: 'read', name: 'a' },
+        { token: 'reader-token-bbb', scope: 'read', name: 'b' },
+      ],
+    });
+    const a = { authorization: 'Bearer reader-token-aaa' };
+    for (let i = 0; i < 16; i++) expect((await subscribe(`${base}/v1/events`, a)).response.status).toBe(200);
+    const refused = await fetch(`${base}/v1/events`, { headers: a });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+    const b = await subscribe(`${base}/v1/events`, { authorization: 'Bearer reader-token-bbb' });
+    expect(b.response.status).toBe(200);
+    // A closed stream gives its slot back.
+    await cleanups.pop()!(); // b
+    await cleanups.pop()!(); // the 16th stream of a
+    let again: Response | undefined;
+    for (let i = 0; i < 50 && again?.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      again = await fetch(`${base}/v1/events`, { headers: a });
+      if (again.status === 200) cleanups.push(async () => again?.body?.cancel());
+    }
+    expect(again?.status).toBe(200);
+  });
+
   it('sends the CORS headers of an allowed origin on the stream', async () => {
     const origin = 'http://localhost:5173';
     const { base } = await listening({

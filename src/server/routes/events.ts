@@ -164,6 +164,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       const raw = reply.raw;
       const client = {
         kinds,
+        principal: request.agentstatePrincipal?.name,
         bufferedBytes: () => raw.writableLength,
         write: (frame: string) => {
           raw.write(frame);
@@ -173,9 +174,11 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
         },
       };
       if (!hub.add(client)) {
-        throw new AgentStateError('UNAVAILABLE', 'too many event streams are open; try again later', {
-          clients: hub.size,
-        });
+        throw new AgentStateError(
+          'UNAVAILABLE',
+          'too many event streams are open (on this server or for this token); try again later',
+          { clients: hub.size },
+        );
       }
       const wantsDocuments = kinds.has('document');
       let closed = false;
