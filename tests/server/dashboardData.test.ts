@@ -202,6 +202,7 @@ describe('dashboard server helpers', () => {
 /** The page helpers' signatures (plain JavaScript served to browsers, loaded here by URL). */
 interface FormatModule {
   parseEventFrames(text: string): { events: unknown[]; rest: string };
+  nextRetryMs(previousMs: number, wentLive: boolean, minMs: number, maxMs: number): number;
   histogramQuantile(bounds: number[], cumulative: number[], q: number): number | undefined;
   formatRemaining(ms: unknown): string;
   describeTagged(value: unknown): { type: string; text?: string; children?: Array<[string, unknown]> };
@@ -222,6 +223,16 @@ describe('dashboard page helpers', () => {
     expect(first.events).toEqual([{ kind: 'span' }]);
     const second = format.parseEventFrames(`${first.rest}llout\r\ndata: {"kind":"rollout"}\r\n\r\n`);
     expect(second).toEqual({ events: [{ kind: 'rollout' }], rest: '' });
+  });
+
+  it('backs the live stream reconnects off, and starts over after a connection that went live', () => {
+    const waits: number[] = [];
+    let wait = 250;
+    for (const wentLive of [false, false, false, false, false, false, true, false]) {
+      wait = format.nextRetryMs(wait, wentLive, 500, 10_000);
+      waits.push(wait);
+    }
+    expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 10_000, 500, 1000]);
   });
 
   it('takes quantiles of a cumulative histogram by interpolating inside the bucket', () => {
