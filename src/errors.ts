@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'UNKNOWN_TYPE'
   | 'CORRUPT_STATE'
   | 'CAPACITY_EXCEEDED'
+  | 'RATE_LIMITED'
   | 'TIMEOUT'
   | 'CLOSED'
   | 'UNAUTHORIZED'
@@ -119,6 +120,17 @@ export class CapacityExceededError extends AgentStateError {
   }
 }
 
+/**
+ * Too many requests of a kind are in progress (open long-poll waits); nothing was done. Unlike
+ * CAPACITY_EXCEEDED (this request is too large), the same request succeeds later:
+ * `details.retryAfterSeconds` says when to try again.
+ */
+export class RateLimitedError extends AgentStateError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super('RATE_LIMITED', message, details);
+  }
+}
+
 /** An operation did not finish within its `timeoutMs`. */
 export class TimeoutError extends AgentStateError {
   constructor(message: string, details: ErrorDetails = {}) {
@@ -148,6 +160,7 @@ const CLASS_BY_CODE: Partial<
   UNKNOWN_TYPE: UnknownTypeError,
   CORRUPT_STATE: CorruptStateError,
   CAPACITY_EXCEEDED: CapacityExceededError,
+  RATE_LIMITED: RateLimitedError,
   TIMEOUT: TimeoutError,
   CLOSED: ClosedError,
 };

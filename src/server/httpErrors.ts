@@ -23,6 +23,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   UNKNOWN_TYPE: 422,
   CORRUPT_STATE: 500,
   CAPACITY_EXCEEDED: 413,
+  RATE_LIMITED: 429,
   TIMEOUT: 504,
   CLOSED: 503,
   UNAUTHORIZED: 401,
@@ -212,5 +213,7 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   // agentstate's own and answer like the rest of it (their schemas refuse unknown fields, as 400).
   const { status, body } = toErrorResponse(error, isReferenceRoute(request.url));
   if (status >= 500) request.log.error({ err: error }, 'request failed');
+  const retryAfter = body.error.details.retryAfterSeconds;
+  if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   void reply.status(status).send(body);
 }
