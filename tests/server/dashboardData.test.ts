@@ -8,7 +8,9 @@ import {
   createMemoryStore,
   createServer,
   InMemoryRolloutStore,
+  type JsonValue,
   SessionManager,
+  ThreadStateRepository,
   TtlStore,
 } from '../../src/index.ts';
 import { rewardOf, rolloutsPerMinute } from '../../src/server/routes/dashboardData.ts';
@@ -51,6 +53,27 @@ async function server() {
 }
 
 describe('dashboard read routes', () => {
+  it("answers a thread's state in the codec's tagged form, so a Map or a Date keeps its value", async () => {
+    const { documents, get } = await server();
+    const extensions = {
+      seen: new Map([['a', 1]]),
+      at: new Date('2026-01-02T03:04:05Z'),
+      plain: { x: 1 },
+    } as unknown as Record<string, JsonValue>;
+    await new ThreadStateRepository(documents).save(
+      't-typed',
+      { revision: 3, extensions },
+      { expectedRevision: 0 },
+    );
+    const thread = await get('/v1/dashboard/threads/agentstate.threads/t-typed');
+    expect(thread.status, JSON.stringify(thread.body)).toBe(200);
+    expect(thread.body.value).toMatchObject({
+      revision: 3,
+      extensions: { seen: { $t: 'Map', v: [['a', 1]] }, at: { $t: 'Date' }, plain: { x: 1 } },
+    });
+    expect((await get(`/v1/dashboard/threads/agentstate.threads/${'x'.repeat(5000)}`)).status).toBe(400);
+  });
+
   it('chart series: rollouts per minute by status, rewards from reward spans, store figures', async () => {
     const { rollouts, get } = await server();
     for (const [i, attributes] of [{ 'agentlightning.reward': 0.5 }, { other: 1 }].entries() as Iterable<

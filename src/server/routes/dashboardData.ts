@@ -248,8 +248,8 @@ export function registerDashboardDataRoutes(
             type: 'object',
             required: ['namespace', 'id'],
             properties: {
-              namespace: { type: 'string', minLength: 1, maxLength: 512 },
-              id: { type: 'string', minLength: 1, maxLength: 1024 },
+              namespace: namespaceParam,
+              id: nameSchema(MAX_ID_LENGTH),
             },
           },
         },
@@ -262,7 +262,14 @@ export function registerDashboardDataRoutes(
         );
         if (!record)
           throw new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
-        return { id, revision: record.documentRevision, updatedAt: record.updatedAt, value: record.state };
+        // In the codec's tagged form, as the documents route answers: a key's value may be a Map or a
+        // Date, which plain JSON would show as {} or as a string.
+        return {
+          id,
+          revision: record.documentRevision,
+          updatedAt: record.updatedAt,
+          value: codec.encode(record.state),
+        };
       },
     );
   }
