@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'CORRUPT_STATE'
   | 'CAPACITY_EXCEEDED'
   | 'RATE_LIMITED'
+  | 'NOT_REPRESENTABLE'
   | 'TIMEOUT'
   | 'CLOSED'
   | 'UNAUTHORIZED'
