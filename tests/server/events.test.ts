@@ -237,6 +237,32 @@ describe('/v1/events', () => {
     expect(stream.response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
   });
 
+  it('sends one NOTIFY flush at a time while the database is slow, then the events gathered meanwhile', async () => {
+    const pending: Array<() => void> = [];
+    const sent: string[] = [];
+    const slowPool = {
+      query: (_sql: string, params: string[]) => {
+        sent.push(params[1]!);
+        return new Promise<void>((resolve) => pending.push(resolve));
+      },
+    };
+    const relay = new PostgresEventRelay({ pool: slowPool as never, schema: 'slow' });
+    relay.publish({ kind: 'rollout', action: 'first', at: 1 });
+    await until(() => sent.length === 1);
+    for (let i = 0; i < 5; i++) {
+      relay.publish({ kind: 'rollout', action: `later-${i}`, at: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 120)); // more than one flush interval
+    }
+    expect(sent).toHaveLength(1);
+    pending.shift()!();
+    await until(() => sent.length === 2);
+    expect(JSON.parse(sent[1]!).map((e: { action: string }) => e.action)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `later-${i}`),
+    );
+    pending.shift()!();
+    await relay.close();
+  });
+
   it('refuses a client beyond maxClients with 503 UNAVAILABLE', async () => {
     const { base } = await listening({});
     const streams = [];
