@@ -147,12 +147,34 @@ describe('dashboard read routes', () => {
     });
     const token = (lock.json() as { token: string }).token;
     const entries = await get('/v1/dashboard/ttl-entries?prefix=cooldown');
-    expect(entries.body).toMatchObject({ total: 1, entries: [{ key: 'cooldown:a', value: 1 }] });
+    expect(entries.body).toEqual({ entries: [{ key: 'cooldown:a', value: 1, ttlMs: expect.any(Number) }] });
     const ttlMs = (entries.body.entries as Array<{ ttlMs: number }>)[0]!.ttlMs;
     expect(ttlMs).toBeGreaterThan(50_000);
     const locks = await get('/v1/ttl/locks');
     expect(locks.body).toMatchObject({ total: 1, locks: [{ name: 'nightly', owner: 'trainer' }] });
     expect(JSON.stringify(locks.body)).not.toContain(token);
+  });
+
+  it('pages TTL entries with a cursor instead of reading every key', async () => {
+    const { ttl, get } = await server();
+    for (let i = 0; i < 30; i++) await ttl.set(`k:${String(i).padStart(2, '0')}`, i);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await get(
+        `/v1/dashboard/ttl-entries?prefix=k:&limit=12${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      const entries = page.body.entries as Array<{ key: string }>;
+      expect(entries.length).toBeLessThanOrEqual(12);
+      seen.push(...entries.map((e) => e.key));
+      cursor = page.body.cursor as string | undefined;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `k:${String(i).padStart(2, '0')}`));
+    expect((await get('/v1/dashboard/ttl-entries?limit=501')).status).toBe(400);
   });
 
   it('are documented in /openapi.json and need a token', async () => {
