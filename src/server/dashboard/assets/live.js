@@ -51,6 +51,18 @@ function dispatch(event) {
 }
 
 /**
+ * Tells every view to re-read once the stream is (again) open: changes made while it was not connected
+ * (between a view's first read and the connection, or during a drop) sent no event the page heard. An
+ * event without an id means "something of this kind changed", which every view answers with a re-read.
+ */
+function resync() {
+  /** @type {Set<string>} */
+  const kinds = new Set();
+  for (const sub of subscribers) for (const kind of sub.kinds) kinds.add(kind);
+  for (const kind of kinds) dispatch({ kind, action: 'connected', at: Date.now() });
+}
+
+/**
  * @param {AbortSignal} signal
  * @param {() => void} onOpen called once the stream is open
  */
@@ -64,6 +76,7 @@ async function readStream(signal, onOpen) {
   if (!response.ok || !response.body) return 'failed';
   onOpen();
   report('live');
+  resync();
   const decoder = new TextDecoder();
   let buffer = '';
   const reader = response.body.getReader();
