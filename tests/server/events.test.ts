@@ -4,7 +4,7 @@
  * is dropped instead of buffered; on PostgreSQL, a change made through one server process reaches a client
  * of another.
  */
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createMemoryStore,
@@ -262,6 +262,39 @@ describe('/v1/events', () => {
     pending.shift()!();
     await relay.close();
   });
+
+  it('drops a real client that stops reading, once its unsent bytes pass the limit', async () => {
+    const { app, documents } = await listening();
+    const { port } = app.server.address() as AddressInfo;
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      'GET /v1/events?kinds=document HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n',
+    );
+    let received = 0;
+    const first = new Promise((resolve) => socket.once('data', resolve));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    await first;
+    socket.pause(); // from here on the client reads nothing: the kernel buffers fill, then the server's
+    const ended = new Promise<string>((resolve) => socket.once('close', () => resolve('closed')));
+    const id = 'x'.repeat(1000);
+    let published = 0;
+    // Far more than loopback's kernel buffers and the 256 KiB limit together.
+    for (let i = 0; i < 20_000; i++) {
+      await documents.put('slow', `${id}${i}`, i);
+      published += 1100;
+    }
+    socket.resume(); // read what was sent before the drop; the stream must end there
+    const outcome = await Promise.race([
+      ended,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 5000)),
+    ]);
+    expect(outcome).toBe('closed');
+    expect(received).toBeLessThan(published);
+    socket.destroy();
+  }, 60_000);
 
   it('refuses a client beyond maxClients with 503 UNAVAILABLE', async () => {
     const { base } = await listening({});
