@@ -1,1 +1,3 @@
 export * from './backup/index.ts';
+export * from './consistency/index.ts';
+export { postgresRunner, type SqlRunner, sqliteRunner } from './sql.ts';

@@ -12,11 +12,12 @@ import type { Codec, JsonValue } from '../../codec/index.ts';
 import { createPostgresStore, type DocumentStore } from '../../drivers/index.ts';
 import { checkSchemaName, quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
+import { postgresRunner } from '../sql.ts';
 import { documentStoreSource } from './documentSource.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
 import { emptyRestoreResult } from './source.ts';
-import { restoreTables, type SqlRunner } from './tableRestore.ts';
+import { restoreTables } from './tableRestore.ts';
 
 /** Options of `postgresSource`. */
 export interface PostgresSourceOptions {
@@ -32,12 +33,6 @@ export interface PostgresSourceOptions {
 
 /** Rows fetched per cursor round trip. */
 const FETCH = 1000;
-
-/** `?` placeholders to PostgreSQL's `$n`. */
-function numbered(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
-}
 
 /** The PostgreSQL schema as a `BackupSource`. */
 export function postgresSource(options: PostgresSourceOptions): BackupSource {
@@ -148,12 +143,7 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const sql: SqlRunner = {
-          all: async (text, params) => (await client.query(numbered(text), params)).rows,
-          run: async (text, params) => (await client.query(numbered(text), params)).rowCount ?? 0,
-          table: (name) => `${s}.${name}`,
-        };
-        await restoreTables(sql, { ...plan, sections: tableSections }, result);
+        await restoreTables(postgresRunner(client, schema), { ...plan, sections: tableSections }, result);
         // New resource writes must order after the restored ones.
         await client.query(
           `SELECT setval('${s.replace(/'/g, "''")}.agl_resources_write_seq', GREATEST((SELECT MAX(write_seq) FROM ${s}.agl_resources), 1))`,

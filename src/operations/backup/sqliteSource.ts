@@ -19,11 +19,12 @@ import type { Codec, JsonValue } from '../../codec/index.ts';
 import { createSqliteStore, type DocumentStore } from '../../drivers/index.ts';
 import { AgentStateError } from '../../errors.ts';
 import { SqliteRolloutStore } from '../../rollouts/index.ts';
+import { sqliteRunner } from '../sql.ts';
 import { documentStoreSource } from './documentSource.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
 import { emptyRestoreResult } from './source.ts';
-import { restoreTables, type SqlRunner } from './tableRestore.ts';
+import { restoreTables } from './tableRestore.ts';
 
 /** Options of `sqliteSource`. */
 export interface SqliteSourceOptions {
@@ -56,15 +57,6 @@ function documentsOn(db: Database.Database, options: SqliteSourceOptions): Docum
     ...(options.documentsTable ? { table: options.documentsTable } : {}),
     ...(options.codec ? { codec: options.codec } : {}),
   });
-}
-
-/** A SqlRunner on a better-sqlite3 connection. */
-function sqliteRunner(db: Database.Database): SqlRunner {
-  return {
-    all: async (sql, params) => db.prepare(sql).all(...params) as Array<Record<string, unknown>>,
-    run: async (sql, params) => db.prepare(sql).run(...params).changes,
-    table: (name) => name,
-  };
 }
 
 /** The SQLite file as a `BackupSource` (see the module comment for the restore swap). */

@@ -5,19 +5,10 @@
  */
 import type { JsonValue } from '../../codec/index.ts';
 import { CorruptStateError } from '../../errors.ts';
+import type { SqlRunner } from '../sql.ts';
 import type { SectionEntry } from './format.ts';
 import { portableRow, type RolloutTable, rolloutTable, rowKey, rowValues, sameRow } from './rolloutTables.ts';
 import type { RestorePlan, SourceRestoreResult } from './source.ts';
-
-/** Runs SQL with `?` placeholders inside the caller's transaction. */
-export interface SqlRunner {
-  /** Rows of a query. */
-  all(sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>>;
-  /** A statement; resolves to the number of rows changed. */
-  run(sql: string, params: unknown[]): Promise<number>;
-  /** The table's name as written in SQL (schema-qualified on PostgreSQL). */
-  table(name: string): string;
-}
 
 /** Most rows and bytes of one multi-row INSERT. */
 const INSERT_ROWS = 500;

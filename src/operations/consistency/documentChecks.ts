@@ -1,0 +1,169 @@
+/**
+ * Checks of stored documents, read as raw rows so one bad value is one finding (a DocumentStore `list`
+ * would throw for the whole page): JSON and codec decoding (an unknown tag is reported, never thrown),
+ * registered module types, revision and time order, expired documents the sweep has not removed yet.
+ */
+import type { Codec } from '../../codec/index.ts';
+import { isAgentStateError } from '../../errors.ts';
+import type { ModuleTypeRegistry } from '../../modules/index.ts';
+import type { SqlRunner } from '../sql.ts';
+import type { Finding } from './report.ts';
+
+/** A stored document row before decoding. */
+export interface RawDocument {
+  namespace: string;
+  id: string;
+  /** The stored JSON text of the value. */
+  value: string;
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number | null;
+}
+
+/** Rows per page of the scan. */
+const PAGE = 1000;
+
+/** Every document of a SQL documents table in (namespace, id) order, a page at a time. */
+export async function* rawDocuments(
+  sql: SqlRunner,
+  table: string,
+  namespace?: string,
+): AsyncIterable<RawDocument> {
+  let after: [string, unknown] | null = null;
+  const where = namespace === undefined ? '' : 'namespace = ?';
+  for (;;) {
+    const conditions = [where, after ? '(namespace > ? OR (namespace = ? AND id_key > ?))' : ''].filter(
+      Boolean,
+    );
+    const params: unknown[] = [
+      ...(namespace === undefined ? [] : [namespace]),
+      ...(after ? [after[0], after[0], after[1]] : []),
+    ];
+    const rows = await sql.all(
+      `SELECT namespace, id_key, id, value, revision, created_at, updated_at, expires_at FROM ${sql.table(table)}
+       ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY namespace, id_key LIMIT ${PAGE}`,
+      params,
+    );
+    for (const row of rows) {
+      yield {
+        namespace: String(row.namespace),
+        id: String(row.id),
+        value: String(row.value),
+        revision: Number(row.revision),
+        createdAt: Number(row.created_at),
+        updatedAt: Number(row.updated_at),
+        expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+      };
+    }
+    if (rows.length < PAGE) return;
+    const last = rows[rows.length - 1]!;
+    after = [String(last.namespace), last.id_key];
+  }
+}
+
+/** What the document checks need. */
+export interface DocumentCheckContext {
+  codec: Codec;
+  moduleTypes?: ModuleTypeRegistry | undefined;
+  now: number;
+  report(finding: Finding, severity: 'error' | 'warning'): void;
+}
+
+/** Checks one document; returns its decoded value (undefined when it could not be decoded). */
+export function checkDocument(doc: RawDocument, ctx: DocumentCheckContext): unknown {
+  const where = { namespace: doc.namespace, id: doc.id };
+  if (!Number.isInteger(doc.revision) || doc.revision < 1) {
+    ctx.report(
+      {
+        kind: 'bad-revision',
+        document: where,
+        message: `revision ${doc.revision} is not a positive integer`,
+        fix: 'rewrite the document (a put sets a valid revision) or restore it from a backup',
+        repairable: false,
+      },
+      'error',
+    );
+  }
+  if (doc.updatedAt < doc.createdAt) {
+    ctx.report(
+      {
+        kind: 'time-order',
+        document: where,
+        message: `updatedAt ${doc.updatedAt} is before createdAt ${doc.createdAt}`,
+        fix: 'check the clocks of the writers; rewrite the document',
+        repairable: false,
+      },
+      'warning',
+    );
+  }
+  if (doc.expiresAt !== null && doc.expiresAt <= ctx.now) {
+    ctx.report(
+      {
+        kind: 'expired-not-swept',
+        document: where,
+        message: `expired at ${new Date(doc.expiresAt).toISOString()} but still stored`,
+        fix: 'run the sweep (repair does)',
+        repairable: true,
+      },
+      'warning',
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(doc.value);
+  } catch {
+    ctx.report(
+      {
+        kind: 'corrupt-value',
+        document: where,
+        message: 'the stored value is not JSON',
+        fix: 'restore the document from a backup',
+        repairable: false,
+      },
+      'error',
+    );
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = ctx.codec.decode(json, `$.${doc.namespace}.${doc.id}`);
+  } catch (error) {
+    const unknownType = isAgentStateError(error, 'UNKNOWN_TYPE');
+    ctx.report(
+      {
+        kind: unknownType ? 'unknown-type' : 'corrupt-value',
+        document: where,
+        message: (error as Error).message,
+        fix: unknownType
+          ? 'register the type with codec.register before reading it'
+          : 'restore the document from a backup',
+        repairable: false,
+      },
+      'error',
+    );
+    return undefined;
+  }
+  const envelope = value as { type?: unknown; version?: unknown; state?: unknown } | null;
+  if (
+    ctx.moduleTypes &&
+    envelope !== null &&
+    typeof envelope === 'object' &&
+    typeof envelope.type === 'string' &&
+    typeof envelope.version === 'number' &&
+    typeof envelope.state === 'object' &&
+    !ctx.moduleTypes.has(envelope.type)
+  ) {
+    ctx.report(
+      {
+        kind: 'unknown-module-type',
+        document: where,
+        message: `saved module of type '${envelope.type}' is not registered`,
+        fix: `call registerModuleType('${envelope.type}', ...) before loading it`,
+        repairable: false,
+      },
+      'error',
+    );
+  }
+  return value;
+}
