@@ -161,3 +161,51 @@ describe.skipIf(!pgOk)('agentstate backup --postgres', () => {
     }
   });
 });
+
+describe('agentstate serve --backup-every', () => {
+  it('backs up on a schedule while serving and keeps the newest --backup-keep', async () => {
+    // Rollouts only: serve loads the 'sessions' namespace as session modules.
+    const data = tempDir();
+    const rollouts = new SqliteRolloutStore({ path: databasePath(data) });
+    await seedRollouts(rollouts, 3);
+    await rollouts.close();
+    const out: string[] = [];
+    const err: string[] = [];
+    const controller = new AbortController();
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t), interactive: false };
+    const args = [
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      data,
+      '--log-level',
+      'warn',
+      '--backup-every',
+      '1s',
+      '--backup-keep',
+      '2',
+    ];
+    const done = main(args, io, controller.signal);
+    for (let i = 0; i < 400 && err.filter((l) => l.startsWith('backup auto-')).length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    controller.abort();
+    expect(await done, err.join('\n')).toBe(0);
+    const made = err.filter((l) => l.startsWith('backup auto-'));
+    expect(made.length).toBeGreaterThanOrEqual(3);
+    expect(made.some((l) => l.includes('pruned auto-'))).toBe(true);
+    const list = await run(['backup', 'list', '--data', data, '--json']);
+    expect(JSON.parse(list.out).backups).toHaveLength(2);
+  }, 30_000);
+
+  it('reads durations and refuses bad ones', async () => {
+    const { parseDuration } = await import('../../src/cli/commands/serve.ts');
+    expect(parseDuration('1h', 'x')).toBe(3_600_000);
+    expect(parseDuration('30m', 'x')).toBe(1_800_000);
+    expect(parseDuration('1500', 'x')).toBe(1500);
+    expect(() => parseDuration('soon', 'backup-every')).toThrow(/backup-every/);
+    const bad = await run(['serve', '--port', '0', '--data', tempDir(), '--backup-keep', '3']);
+    expect(bad.code).toBe(2);
+  });
+});

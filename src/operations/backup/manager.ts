@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlreadyExistsError, InvalidInputError, NotFoundError } from '../../errors.ts';
+import { BackupScheduler, nameOfTime, type ScheduleOptions } from '../schedule/scheduler.ts';
 import {
   BACKUP_EXTENSION,
   BACKUP_FORMAT_VERSION,
@@ -111,7 +112,7 @@ function selected(section: { name: string; source: string; collection: string },
 
 /** A default backup name from a time: `backup-20260105T101500123Z` (sorts by time). */
 export function defaultBackupName(epochMs: number): string {
-  return `backup-${new Date(epochMs).toISOString().replace(/[-:.]/g, '')}`;
+  return `backup-${nameOfTime(epochMs)}`;
 }
 
 /** Creates, lists, verifies, restores and deletes backups of a set of stores. */
@@ -192,6 +193,19 @@ export class BackupManager {
       return info(name, file, manifest, (await stat(file)).size);
     } finally {
       await Promise.all(sessions.map((s) => s.close()));
+    }
+  }
+
+  /** Names of the backup files in the directory (no file is opened), sorted. */
+  async names(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir))
+        .filter((f) => f.endsWith(BACKUP_EXTENSION))
+        .map((f) => f.slice(0, -BACKUP_EXTENSION.length))
+        .sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
     }
   }
 
@@ -311,6 +325,11 @@ export class BackupManager {
       result.conflicts.push(...conflicts);
     }
     return result;
+  }
+
+  /** Starts backups on a schedule with retention (see `BackupScheduler`); stop it with `stop()`. */
+  schedule(options: ScheduleOptions): BackupScheduler {
+    return new BackupScheduler(this, options).start();
   }
 
   /** Deletes a backup; false when there was none. */
