@@ -7,7 +7,9 @@
  * A restore is one `batch()` per store, which every driver applies atomically (a transaction on SQLite and
  * PostgreSQL, a write-ahead journal on fs), so a failed or killed restore leaves the old state. Every
  * value is decoded before the batch is sent: an unknown type tag fails the restore with nothing written.
- * The price is that the batch is held in memory while it is applied. Restored documents get the store's
+ * The price is that the batch is held in memory while it is applied (the SQLite source writes a side
+ * file in bounded batches instead and swaps it in, see `atomic`). Backup and store are read together in
+ * id order (a merge join), so finding conflicts and removals holds one page of each, not the namespace. Restored documents get the store's
  * next revision (a restore is a write, so compare-and-set clients holding an old revision notice it);
  * their creation time is the restore's. For exact revisions and streaming restores, back up the whole
  * SQLite file or PostgreSQL schema instead (see ./sqliteSource.ts, ./postgresSource.ts).
@@ -48,7 +50,16 @@ export interface DocumentStoreSourceOptions {
   codec?: Codec;
   /** Clock for TTLs on restore (default `Date.now`). */
   now?: () => number;
+  /**
+   * `true` (default): a restore is one `batch()`, all or nothing, held in memory while it is applied.
+   * `false`: batches of 1000, memory flat; only for a store its caller swaps in atomically afterwards
+   * (as the SQLite source does with its side file).
+   */
+  atomic?: boolean;
 }
+
+/** Operations per batch when `atomic` is false. */
+const CHUNK = 1000;
 
 /** Page size of reads: bounded memory, few round trips. */
 const PAGE = 1000;
@@ -104,25 +115,55 @@ export function documentStoreSource(options: DocumentStoreSourceOptions): Backup
   const { store } = options;
   const codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
+  const atomic = options.atomic ?? true;
   const listNamespaces = async () =>
     [...(typeof options.namespaces === 'function' ? await options.namespaces() : options.namespaces)].sort();
 
   async function restoreSection(
     plan: RestorePlan,
     section: SectionEntry,
-    ops: BatchOperation[],
+    apply: (op: BatchOperation) => Promise<void>,
     result: SourceRestoreResult,
   ): Promise<void> {
     const namespace = section.collection;
-    // What the namespace holds now, to skip equal documents, find conflicts, and (replace) the deletions.
-    const current = new Map<string, DocumentRecord>();
-    for await (const doc of documentsOf(store, namespace)) current.set(doc.id, documentRecord(doc, codec));
-    const seen = new Set<string>();
+    // A merge join: the backup and the store both list ids in UTF-16 order, so one pass over each finds
+    // equal documents, conflicts and (replace) the documents to remove, holding one page of each.
+    const current = documentsOf(store, namespace)[Symbol.asyncIterator]();
+    let head = await current.next();
+    const removeHead = async () => {
+      if (plan.mode === 'replace') {
+        await apply({
+          type: 'delete',
+          namespace,
+          id: head.value.id,
+          options: { expectedRevision: head.value.revision },
+        });
+        result.deleted++;
+      }
+      head = await current.next();
+    };
+    let previous: string | undefined;
     const t = now();
     for await (const raw of plan.records(section)) {
       const record = asDocumentRecord(raw, plan.backup, section.name);
-      seen.add(record.id);
+      if (previous !== undefined && !(record.id > previous)) {
+        throw new CorruptStateError(
+          `backup ${plan.backup} section ${section.name} is not in id order at ${record.id}`,
+          {
+            backup: plan.backup,
+            section: section.name,
+            reason: 'order',
+          },
+        );
+      }
+      previous = record.id;
       plan.onRecord?.();
+      while (!head.done && head.value.id < record.id) await removeHead();
+      let existing: DocumentRecord | undefined;
+      if (!head.done && head.value.id === record.id) {
+        existing = documentRecord(head.value, codec);
+        head = await current.next();
+      }
       let value: unknown;
       try {
         value = codec.decode(record.value, `$.${namespace}.${record.id}`);
@@ -134,11 +175,15 @@ export function documentStoreSource(options: DocumentStoreSourceOptions): Backup
         }
         throw error;
       }
-      const existing = current.get(record.id);
       if (record.expiresAt !== undefined && record.expiresAt <= t) {
         // Expired since the backup: restoring it would only have it swept again.
         if (existing && plan.mode === 'replace') {
-          ops.push({ type: 'delete', namespace, id: record.id });
+          await apply({
+            type: 'delete',
+            namespace,
+            id: record.id,
+            options: { expectedRevision: existing.revision },
+          });
           result.deleted++;
         }
         continue;
@@ -157,13 +202,13 @@ export function documentStoreSource(options: DocumentStoreSourceOptions): Backup
         });
         if (!plan.overwrite) continue;
       }
-      ops.push({
+      await apply({
         type: 'put',
         namespace,
         id: record.id,
         value,
         options: {
-          // Compare-and-set against what was read: a write landing meanwhile fails the batch, nothing applied.
+          // Compare-and-set against what was read: a write landing meanwhile fails the batch.
           expectedRevision: existing?.revision ?? 0,
           ...(record.metadata !== undefined ? { metadata: record.metadata } : {}),
           ...(record.expiresAt !== undefined ? { ttlMs: record.expiresAt - t } : {}),
@@ -171,13 +216,7 @@ export function documentStoreSource(options: DocumentStoreSourceOptions): Backup
       });
       result.written++;
     }
-    if (plan.mode === 'replace') {
-      for (const [id, doc] of current) {
-        if (seen.has(id)) continue;
-        ops.push({ type: 'delete', namespace, id, options: { expectedRevision: doc.revision } });
-        result.deleted++;
-      }
-    }
+    while (!head.done) await removeHead();
   }
 
   return {
@@ -197,9 +236,17 @@ export function documentStoreSource(options: DocumentStoreSourceOptions): Backup
     },
     async restore(plan) {
       const result = emptyRestoreResult();
-      const ops: BatchOperation[] = [];
-      for (const section of plan.sections) await restoreSection(plan, section, ops, result);
-      if (ops.length > 0) await store.batch(ops);
+      let ops: BatchOperation[] = [];
+      const flush = async () => {
+        if (ops.length > 0) await store.batch(ops);
+        ops = [];
+      };
+      const apply = async (op: BatchOperation) => {
+        ops.push(op);
+        if (!atomic && ops.length >= CHUNK) await flush();
+      };
+      for (const section of plan.sections) await restoreSection(plan, section, apply, result);
+      await flush();
       return result;
     },
   };
