@@ -3,7 +3,7 @@
  *   seed-sqlite <db> <docs>                 documents of ~1 KiB plus docs/50 rollouts with 5 spans each
  *   seed-postgres <url> <schema> <docs>     the same in a PostgreSQL schema
  *   backup-sqlite <db> <dir> <name>         BackupManager.create + verify
- *   restore-sqlite <db> <dir> <name>        BackupManager.restore (replace)
+ *   restore-sqlite <db> <dir> <name>        BackupManager.restore (replace) into <db> (new or existing)
  *   raw-sqlite <db> <file>                  SQLite's online backup API (better-sqlite3 db.backup)
  *   backup-postgres <url> <schema> <dir> <name> / restore-postgres <url> <schema> <dir> <name>
  *   check-sqlite <db>                       ConsistencyChecker.check over the file
@@ -59,6 +59,20 @@ async function seed(store: DocumentStore, rollouts: RolloutStore, count: number)
   }
 }
 
+/** backup-*: create and verify `name`; restore-*: restore it (into the source, which may be empty). */
+async function step(manager: BackupManager, name: string): Promise<void> {
+  if (mode.startsWith('backup')) {
+    await rm(manager.file(name), { force: true });
+    const info = await manager.create({ name });
+    await manager.verify(name);
+    const rawBytes = (await manager.manifest(name)).sections.reduce((n, s) => n + s.rawBytes, 0);
+    done({ records: info.records, fileBytes: info.bytes, rawBytes });
+  } else {
+    const result = await manager.restore(name);
+    done({ records: result.sources.reduce((n, s) => n + s.written + s.unchanged, 0) });
+  }
+}
+
 switch (mode) {
   case 'seed-sqlite': {
     const [db, count] = args as [string, string];
@@ -85,20 +99,7 @@ switch (mode) {
   case 'backup-sqlite':
   case 'restore-sqlite': {
     const [db, dir, name] = args as [string, string, string];
-    const manager = new BackupManager({ dir, sources: [sqliteSource({ path: db })] });
-    if (mode === 'backup-sqlite') {
-      await rm(manager.file(name), { force: true });
-      const info = await manager.create({ name });
-      await manager.verify(name);
-      done({
-        records: info.records,
-        fileBytes: info.bytes,
-        rawBytes: (await manager.manifest(name)).sections.reduce((n, s) => n + s.rawBytes, 0),
-      });
-    } else {
-      const result = await manager.restore(name);
-      done({ records: result.sources.reduce((n, s) => n + s.written + s.unchanged, 0) });
-    }
+    await step(new BackupManager({ dir, sources: [sqliteSource({ path: db })] }), name);
     break;
   }
   case 'raw-sqlite': {
@@ -114,20 +115,7 @@ switch (mode) {
   case 'restore-postgres': {
     const [url, schema, dir, name] = args as [string, string, string, string];
     const pool = new pg.Pool({ connectionString: url, max: 4 });
-    const manager = new BackupManager({ dir, sources: [postgresSource({ pool, schema })] });
-    if (mode === 'backup-postgres') {
-      await rm(manager.file(name), { force: true });
-      const info = await manager.create({ name });
-      await manager.verify(name);
-      done({
-        records: info.records,
-        fileBytes: info.bytes,
-        rawBytes: (await manager.manifest(name)).sections.reduce((n, s) => n + s.rawBytes, 0),
-      });
-    } else {
-      const result = await manager.restore(name);
-      done({ records: result.sources.reduce((n, s) => n + s.written + s.unchanged, 0) });
-    }
+    await step(new BackupManager({ dir, sources: [postgresSource({ pool, schema })] }), name);
     await pool.end();
     break;
   }

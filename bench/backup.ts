@@ -43,6 +43,30 @@ async function external(command: string[]): Promise<Step> {
 
 const median = (values: number[]) => percentile(values, 50);
 
+/** A table row: best pass's throughput over the backup's data, worst peak RSS, median ratio to the peer. */
+function line(
+  rows: BenchRow[],
+  store: string,
+  step: string,
+  backups: Step[],
+  steps: Step[],
+  peer?: Step[],
+): void {
+  const mb = backups[0]!.rawBytes! / 1e6;
+  const records = backups[0]!.records!;
+  const best = steps.reduce((a, b) => (a.ms <= b.ms ? a : b));
+  const row: BenchRow = {
+    store: `${store}, ${records} docs+rows, ${round(mb)} MB JSON`,
+    step,
+    'MB/s': round(mb / (best.ms / 1000), 1),
+    'docs/s': round(records / (best.ms / 1000)),
+    'peak RSS MiB': Math.max(...steps.map((s) => s.peakMiB)),
+  };
+  if (peer)
+    row['time vs peer (median of passes)'] = round(median(steps.map((s, i) => s.ms / peer[i]!.ms)), 2);
+  rows.push(row);
+}
+
 export default async function bench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'agentstate-bench-backup-'));
   const rows: BenchRow[] = [];
@@ -55,30 +79,19 @@ export default async function bench(): Promise<void> {
     for (let p = 0; p < PASSES; p++) {
       sqlite.ours.push(await worker('backup-sqlite', db, join(dir, 'b'), 'bench'));
       sqlite.raw.push(await worker('raw-sqlite', db, join(dir, 'raw.db')));
-      sqlite.restore.push(await worker('restore-sqlite', db, join(dir, 'b'), 'bench'));
+      // Into a new file each pass, as the page copy is: the same work for both.
+      sqlite.restore.push(
+        await worker('restore-sqlite', join(dir, `restored-${p}.db`), join(dir, 'b'), 'bench'),
+      );
       sqlite.check.push(await worker('check-sqlite', db));
     }
-    const mb = sqlite.ours[0]!.rawBytes! / 1e6;
-    const records = sqlite.ours[0]!.records!;
-    const line = (what: string, steps: Step[], ratioTo?: Step[]) => {
-      const best = steps.reduce((a, b) => (a.ms <= b.ms ? a : b));
-      const row: BenchRow = {
-        store: `SQLite ${round(dbBytes / 1e6)} MB file, ${records} docs+rows, ${round(mb)} MB JSON`,
-        step: what,
-        'MB/s': round(mb / (best.ms / 1000), 1),
-        'docs/s': round(records / (best.ms / 1000)),
-        'peak RSS MiB': Math.max(...steps.map((s) => s.peakMiB)),
-      };
-      if (ratioTo)
-        row['time vs peer (median of passes)'] = round(median(steps.map((s, i) => s.ms / ratioTo[i]!.ms)), 2);
-      rows.push(row);
-    };
-    line('agentstate backup create + verify', sqlite.ours, sqlite.raw);
-    line('SQLite online backup API (peer)', sqlite.raw);
-    line('agentstate restore (replace, side file + swap)', sqlite.restore, sqlite.raw);
-    line('ConsistencyChecker.check()', sqlite.check);
+    const sqliteLabel = `SQLite ${round(dbBytes / 1e6)} MB file`;
+    line(rows, sqliteLabel, 'agentstate backup create + verify', sqlite.ours, sqlite.ours, sqlite.raw);
     rows.at(-1)!.note =
-      `file ${round(sqlite.ours[0]!.fileBytes! / 1e6, 1)} MB gzip vs ${round(dbBytes / 1e6)} MB page copy`;
+      `backup file ${round(sqlite.ours[0]!.fileBytes! / 1e6, 1)} MB (gzip) vs ${round(dbBytes / 1e6)} MB page copy`;
+    line(rows, sqliteLabel, 'SQLite online backup API (peer)', sqlite.ours, sqlite.raw);
+    line(rows, sqliteLabel, 'agentstate restore into a new file', sqlite.ours, sqlite.restore, sqlite.raw);
+    line(rows, sqliteLabel, 'ConsistencyChecker.check()', sqlite.ours, sqlite.check);
 
     // PostgreSQL.
     const schema = `bench_backup_${process.pid}`;
@@ -97,7 +110,11 @@ export default async function bench(): Promise<void> {
         pgSteps.dump.push(
           await external(['pg_dump', '--format=custom', `--schema=${schema}`, '-f', dump, PG_URL]),
         );
-        pgSteps.restore.push(await worker('restore-postgres', PG_URL, schema, join(dir, 'pgb'), 'bench'));
+        // Into an empty schema, as pg_restore --clean drops and recreates everything.
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}_r" CASCADE`);
+        pgSteps.restore.push(
+          await worker('restore-postgres', PG_URL, `${schema}_r`, join(dir, 'pgb'), 'bench'),
+        );
         pgSteps.pgRestore.push(
           await external([
             'pg_restore',
@@ -110,32 +127,23 @@ export default async function bench(): Promise<void> {
           ]),
         );
       }
-      const pgMb = pgSteps.ours[0]!.rawBytes! / 1e6;
-      const pgRecords = pgSteps.ours[0]!.records!;
-      const pgLine = (what: string, steps: Step[], ratioTo?: Step[]) => {
-        const best = steps.reduce((a, b) => (a.ms <= b.ms ? a : b));
-        const row: BenchRow = {
-          store: `PostgreSQL, ${pgRecords} docs+rows, ${round(pgMb)} MB JSON`,
-          step: what,
-          'MB/s': round(pgMb / (best.ms / 1000), 1),
-          'docs/s': round(pgRecords / (best.ms / 1000)),
-          'peak RSS MiB': Math.max(...steps.map((s) => s.peakMiB)),
-        };
-        if (ratioTo)
-          row['time vs peer (median of passes)'] = round(
-            median(steps.map((s, i) => s.ms / ratioTo[i]!.ms)),
-            2,
-          );
-        rows.push(row);
-      };
-      pgLine('agentstate backup create + verify', pgSteps.ours, pgSteps.dump);
-      pgLine('pg_dump --format=custom (peer)', pgSteps.dump);
-      pgLine('agentstate restore (replace, one transaction)', pgSteps.restore, pgSteps.pgRestore);
-      pgLine('pg_restore --clean --single-transaction (peer)', pgSteps.pgRestore);
+      const label = 'PostgreSQL';
+      line(rows, label, 'agentstate backup create + verify', pgSteps.ours, pgSteps.ours, pgSteps.dump);
       rows.at(-1)!.note =
-        `dump ${round((await stat(dump)).size / 1e6, 1)} MB vs backup ${round(pgSteps.ours[0]!.fileBytes! / 1e6, 1)} MB`;
+        `backup file ${round(pgSteps.ours[0]!.fileBytes! / 1e6, 1)} MB vs dump ${round((await stat(dump)).size / 1e6, 1)} MB`;
+      line(rows, label, 'pg_dump --format=custom (peer)', pgSteps.ours, pgSteps.dump);
+      line(
+        rows,
+        label,
+        'agentstate restore into an empty schema',
+        pgSteps.ours,
+        pgSteps.restore,
+        pgSteps.pgRestore,
+      );
+      line(rows, label, 'pg_restore --clean --single-transaction (peer)', pgSteps.ours, pgSteps.pgRestore);
     } finally {
       await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}_r" CASCADE`);
       await pool.end();
     }
   } finally {

@@ -9,40 +9,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupManager, type DocumentStore, documentStoreSource } from '../../src/index.ts';
 import { type DriverFixture, driverFactories } from '../support/drivers.ts';
+import { documentSnapshot, SEEDED_NAMESPACES, seedDocuments } from './fixtures.ts';
 
-const NAMESPACES = ['agents', 'sessions', 'threads'];
-
-async function seed(store: DocumentStore): Promise<void> {
-  await store.put('agents', 'a1', {
-    name: 'planner',
-    born: new Date('2026-01-02T03:04:05.006Z'),
-    tools: new Map([['search', { calls: 3n }]]),
-    tags: new Set(['x', 'y']),
-    blob: new Uint8Array([0, 1, 255]),
-  });
-  await store.put('agents', 'a2', { name: 'critic' }, { metadata: { owner: 'team-1' } });
-  for (let i = 0; i < 25; i++)
-    await store.put('sessions', `s${String(i).padStart(3, '0')}`, { i, participants: ['a1'] });
-  await store.put('threads', 't1', { messages: ['hi'] }, { ttlMs: 3_600_000 });
-}
-
-async function contents(store: DocumentStore): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  for (const ns of NAMESPACES) {
-    let cursor: string | undefined;
-    do {
-      const page = await store.list(ns, { limit: 7, ...(cursor ? { cursor } : {}) });
-      for (const doc of page.items)
-        out[`${ns}/${doc.id}`] = {
-          value: doc.value,
-          metadata: doc.metadata,
-          ttl: doc.expiresAt !== undefined,
-        };
-      cursor = page.cursor;
-    } while (cursor);
-  }
-  return out;
-}
+const contents = (store: DocumentStore) => documentSnapshot(store);
 
 for (const factory of driverFactories) {
   const ok = await factory.available();
@@ -55,9 +24,9 @@ for (const factory of driverFactories) {
       dir = await mkdtemp(join(tmpdir(), 'agentstate-backups-'));
       manager = new BackupManager({
         dir,
-        sources: [documentStoreSource({ store: fixture.store, namespaces: NAMESPACES })],
+        sources: [documentStoreSource({ store: fixture.store, namespaces: SEEDED_NAMESPACES })],
       });
-      await seed(fixture.store);
+      await seedDocuments(fixture.store, 25);
     });
     afterEach(async () => {
       await fixture.cleanup();
@@ -77,7 +46,7 @@ for (const factory of driverFactories) {
       await manager.verify('first');
 
       await fixture.store.put('agents', 'a1', { name: 'changed' });
-      await fixture.store.delete('sessions', 's003');
+      await fixture.store.delete('sessions', 's0003');
       await fixture.store.put('sessions', 'extra', { added: true });
       const result = await manager.restore('first');
       expect(result.conflicts).toEqual([]);
@@ -97,19 +66,27 @@ for (const factory of driverFactories) {
     it('restores only the namespaces asked for', async () => {
       await manager.create({ name: 'b' });
       await fixture.store.put('agents', 'a2', { name: 'renamed' });
-      await fixture.store.put('sessions', 's000', { i: -1 });
+      await fixture.store.put('sessions', 's0000', { i: -1 });
       await manager.restore('b', { only: ['sessions'] });
-      expect((await fixture.store.get('sessions', 's000'))?.value).toEqual({ i: 0, participants: ['a1'] });
+      expect((await fixture.store.get('sessions', 's0000'))?.value).toEqual({
+        i: 0,
+        participants: ['a1', 'a2'],
+        text: '',
+      });
       expect((await fixture.store.get('agents', 'a2'))?.value).toEqual({ name: 'renamed' });
       await expect(manager.restore('b', { only: ['nope'] })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
     it('merge adds what is missing and reports documents that differ without overwriting them', async () => {
       await manager.create({ name: 'm' });
-      await fixture.store.delete('sessions', 's001');
+      await fixture.store.delete('sessions', 's0001');
       await fixture.store.put('agents', 'a2', { name: 'kept' });
       const result = await manager.restore('m', { mode: 'merge' });
-      expect((await fixture.store.get('sessions', 's001'))?.value).toEqual({ i: 1, participants: ['a1'] });
+      expect((await fixture.store.get('sessions', 's0001'))?.value).toEqual({
+        i: 1,
+        participants: ['a1', 'a2'],
+        text: 'x',
+      });
       expect((await fixture.store.get('agents', 'a2'))?.value).toEqual({ name: 'kept' });
       expect(result.conflicts).toEqual([
         { section: 'documents/agents', key: 'a2', backupRevision: 1, currentRevision: 2, overwritten: false },

@@ -10,7 +10,7 @@ export const SEEDED_NAMESPACES = ['agents', 'sessions', 'threads'];
 
 /** Writes documents of every codec type, with metadata, TTLs and revisions above 1. */
 export async function seedDocuments(store: DocumentStore, sessions = 30): Promise<void> {
-  await store.put('agents', 'a1', {
+  const typed = {
     name: 'planner',
     born: new Date('2026-01-02T03:04:05.006Z'),
     tools: new Map([['search', { calls: 3n }]]),
@@ -18,8 +18,9 @@ export async function seedDocuments(store: DocumentStore, sessions = 30): Promis
     blob: new Uint8Array([0, 1, 255]),
     nothing: undefined,
     ratio: Number.NaN,
-  });
-  await store.put('agents', 'a1', { name: 'planner', version: 2 });
+  };
+  await store.put('agents', 'a1', typed);
+  await store.put('agents', 'a1', { ...typed, version: 2 });
   await store.put('agents', 'a2', { name: 'critic' }, { metadata: { owner: 'team-1' } });
   for (let i = 0; i < sessions; i++) {
     await store.put('sessions', `s${String(i).padStart(4, '0')}`, {

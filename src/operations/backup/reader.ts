@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { JsonValue } from '../../codec/index.ts';
 import { CorruptStateError, InvalidInputError } from '../../errors.ts';
@@ -118,22 +117,23 @@ function sectionBytes(path: string, section: SectionEntry) {
   });
 }
 
-/** Streams the records of a section (the file must have been verified: this does not check the hash). */
+/**
+ * Streams the records of a section (the file must have been verified: this does not check the hash).
+ * Lines are split here rather than by node:readline, whose async iterator keeps reading ahead of a slow
+ * consumer: iterating the gunzip stream itself pulls one chunk at a time, so a slow restore holds one
+ * chunk, not the section.
+ */
 export async function* sectionRecords(
   path: string,
   backup: string,
   section: SectionEntry,
 ): AsyncIterable<JsonValue> {
-  const lines = createInterface({
-    input: sectionBytes(path, section).pipe(createGunzip()),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
+  let rest = '';
   let n = 0;
-  for await (const line of lines) {
-    if (line.length === 0) continue;
+  const parse = (line: string): JsonValue => {
     n++;
     try {
-      yield JSON.parse(line) as JsonValue;
+      return JSON.parse(line) as JsonValue;
     } catch (error) {
       throw corrupt(
         backup,
@@ -143,7 +143,14 @@ export async function* sectionRecords(
         error,
       );
     }
+  };
+  const text = sectionBytes(path, section).pipe(createGunzip()).setEncoding('utf8');
+  for await (const chunk of text as AsyncIterable<string>) {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) if (line.length > 0) yield parse(line);
   }
+  if (rest.length > 0) yield parse(rest);
 }
 
 /** Recomputes a section's checksum and record count; throws naming the section when either differs. */

@@ -147,6 +147,8 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
             const docs = documentStoreSource({
               store: documents,
               namespaces: [],
+              // The side file is swapped in whole afterwards: bounded batches keep memory flat.
+              atomic: false,
               ...(options.codec ? { codec: options.codec } : {}),
             });
             const r = await docs.restore({ ...plan, sections: docSections });
