@@ -7,22 +7,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openCheckStores } from '../../src/cli/backupStores.ts';
+import { databasePath } from '../../src/cli/stores.ts';
 import {
   Codec,
   ConsistencyChecker,
   createFsStore,
   createMemoryStore,
-  createPostgresStore,
-  createSqliteStore,
   type DocumentStore,
-  PostgresRolloutStore,
-  postgresRunner,
   type RolloutStore,
-  SqliteRolloutStore,
   type SqlRunner,
-  sqliteRunner,
 } from '../../src/index.ts';
 import { ModuleTypeRegistry } from '../../src/modules/index.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
@@ -36,40 +31,34 @@ interface Setup {
   cleanup(): Promise<void>;
 }
 
+/** The stores `agentstate check` opens, on a fresh SQLite data directory. */
 async function sqliteSetup(): Promise<Setup> {
   const dir = await mkdtemp(join(tmpdir(), 'agentstate-check-'));
-  const path = join(dir, 'a.db');
-  const docs = createSqliteStore({ path });
-  const rollouts = new SqliteRolloutStore({ path });
-  const db = new Database(path);
+  new Database(databasePath(dir)).close();
+  const stores = openCheckStores({ data: dir });
   return {
-    docs,
-    rollouts,
-    sql: sqliteRunner(db),
-    documentsTable: 'agentstate_documents',
+    docs: stores.documents,
+    rollouts: stores.rollouts,
+    sql: stores.sql,
+    documentsTable: stores.documentsTable,
     async cleanup() {
-      db.close();
-      await docs.close();
-      await rollouts.close();
+      await stores.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
+/** The same on a fresh PostgreSQL schema. */
 async function postgresSetup(): Promise<Setup> {
   const schema = uniqueName('as_check');
-  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
-  const docs = createPostgresStore({ pool, schema });
-  const rollouts = new PostgresRolloutStore({ pool, schema });
+  const stores = openCheckStores({ data: '', postgres: POSTGRES_URL, postgresSchema: schema });
   return {
-    docs,
-    rollouts,
-    sql: postgresRunner(pool, schema),
-    documentsTable: 'documents',
+    docs: stores.documents,
+    rollouts: stores.rollouts,
+    sql: stores.sql,
+    documentsTable: stores.documentsTable,
     async cleanup() {
-      await docs.close();
-      await rollouts.close();
-      await pool.end();
+      await stores.close();
       await dropSchema(schema);
     },
   };
