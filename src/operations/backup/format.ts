@@ -12,8 +12,8 @@
  * truncated file has no valid trailer, so it is refused before anything is restored.
  *
  * gzip, not zstd or brotli: it ships with every supported Node version without flags (zstd is experimental
- * in Node 22), level 3 compresses documents and spans 5-10x at well over 100 MB/s per core, and each section
- * can be inspected with standard tools (`tail -c +<offset+1> file | head -c <length> | gunzip`).
+ * in Node 22), level 3 trades the last few percent of size for speed, and each section can be
+ * inspected with standard tools (`tail -c +<offset+1> file | head -c <length> | gunzip`).
  */
 import { CorruptStateError, InvalidInputError } from '../../errors.ts';
 
@@ -23,7 +23,7 @@ export const BACKUP_FORMAT_VERSION = 1;
 export const BACKUP_MAGIC = `AGENTSTATE-BACKUP ${BACKUP_FORMAT_VERSION}\n`;
 /** File name extension of backups. */
 export const BACKUP_EXTENSION = '.agsb';
-/** gzip level of sections: near the knee of the speed/size curve for JSON text. */
+/** gzip level of sections: speed over the last few percent of size. */
 export const GZIP_LEVEL = 3;
 
 const TRAILER_PREFIX = 'AGENTSTATE-MANIFEST ';
