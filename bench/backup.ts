@@ -26,7 +26,8 @@ const PG_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.
 type Step = { ms: number; peakMiB: number; records?: number; rawBytes?: number; fileBytes?: number };
 
 async function worker(...args: string[]): Promise<Step> {
-  const { stdout } = await run(process.execPath, [WORKER, ...args], { maxBuffer: 1 << 20 });
+  // A step that hangs fails the run (with its arguments) instead of stalling it.
+  const { stdout } = await run(process.execPath, [WORKER, ...args], { maxBuffer: 1 << 20, timeout: 180_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Step;
 }
 
