@@ -4,6 +4,7 @@ import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { BackupManager, type BackupScheduler } from '../../operations/index.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
 import { createServer } from '../../server/createServer.ts';
+import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
 import { intOption, parse } from '../args.ts';
 import { backupDir, openBackupSource } from '../backupStores.ts';
@@ -148,6 +149,15 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     documents: stores.documents,
     ttl: stores.ttl,
     sessions: stores.sessions,
+    // Dashboards connected to any of the servers sharing the schema see every server's changes.
+    ...(values.postgres
+      ? {
+          events: new PostgresEventRelay({
+            connectionString: values.postgres,
+            schema: values['postgres-schema'] ?? 'agentstate',
+          }),
+        }
+      : {}),
     tokens,
     logger: { level: values['log-level'] },
     closeStores: true,
