@@ -7,6 +7,7 @@ export * from './drivers/index.ts';
 export * from './errors.ts';
 export * from './modules/index.ts';
 export * from './operations/index.ts';
+export * from './persistence/index.ts';
 export * from './rollouts/index.ts';
 export * from './server/index.ts';
 export * from './state/index.ts';

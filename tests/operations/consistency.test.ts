@@ -15,9 +15,11 @@ import {
   ConsistencyChecker,
   createFsStore,
   createMemoryStore,
+  createSqliteStore,
   type DocumentStore,
   type RolloutStore,
   type SqlRunner,
+  sqliteRunner,
 } from '../../src/index.ts';
 import { ModuleTypeRegistry } from '../../src/modules/index.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
@@ -112,7 +114,8 @@ for (const [name, setup, ok] of backends) {
       await s.docs.put('threads', 'weird', { v: 1 });
       await s.docs.put('threads', 'tagged', { v: 1 });
       const t = (x: string) => s.sql.table(x);
-      await s.sql.run(`UPDATE ${t(s.documentsTable)} SET value = ? WHERE id = ?`, [
+      // A row without storage info (as written before checksums existed): decoded, so the unknown tag shows.
+      await s.sql.run(`UPDATE ${t(s.documentsTable)} SET value = ?, storage = NULL WHERE id = ?`, [
         '{"$t":"NoSuchType","v":1}',
         'tagged',
       ]);
@@ -151,7 +154,8 @@ for (const [name, setup, ok] of backends) {
         list.map((f) => `${f.kind} ${JSON.stringify(f.document)}`).sort();
       expect(kinds(report.errors)).toEqual(
         [
-          `corrupt-value {"namespace":"threads","id":"weird"}`,
+          // Changed behind the driver's back: the stored checksum no longer matches.
+          `checksum-mismatch {"namespace":"threads","id":"weird"}`,
           `dangling-attempt {"table":"agl_attempts","key":"${gone.rolloutId}/${(await s.rollouts.queryAttempts(gone.rolloutId)).items[0]!.attemptId}"}`,
           `dangling-latest-attempt {"table":"agl_rollouts","key":"${orphan.rolloutId}"}`,
           `dangling-queue-entry {"table":"agl_queue","key":"${queued.rolloutId}"}`,
@@ -248,5 +252,33 @@ describe('ConsistencyChecker through the DocumentStore interface', () => {
     expect(report.errors.map((f) => f.kind)).toEqual(['missing-required']);
     expect(report.counts.documents).toBe(1);
     await store.close();
+  });
+});
+
+describe('ConsistencyChecker on compressed values', () => {
+  it('reads compressed values as the driver does and reports a stored checksum that no longer matches', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentstate-check-gzip-'));
+    const path = join(dir, 'a.db');
+    const store = createSqliteStore({ path, compression: 'gzip', compressAboveBytes: 0 });
+    for (let i = 0; i < 5; i++) await store.put('docs', `d${i}`, { i, text: 'x'.repeat(100) });
+    const db = new Database(path);
+    const runner = sqliteRunner(db);
+    const clean = await new ConsistencyChecker({
+      sql: { runner, documentsTable: 'agentstate_documents', rollouts: false },
+    }).check();
+    expect(clean.errors).toEqual([]);
+    const [row] = await runner.all("SELECT value FROM agentstate_documents WHERE id = 'd3'", []);
+    const bytes = Buffer.from(row!.value as Uint8Array);
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0x01;
+    await runner.run("UPDATE agentstate_documents SET value = ? WHERE id = 'd3'", [bytes]);
+    const report = await new ConsistencyChecker({
+      sql: { runner, documentsTable: 'agentstate_documents', rollouts: false },
+    }).check();
+    expect(report.errors.map((f) => [f.kind, f.document])).toEqual([
+      ['checksum-mismatch', { namespace: 'docs', id: 'd3' }],
+    ]);
+    db.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });

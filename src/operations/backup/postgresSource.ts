@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import type { Codec, JsonValue } from '../../codec/index.ts';
-import { createPostgresStore, type DocumentStore } from '../../drivers/index.ts';
+import { createPostgresStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
 import { checkSchemaName, quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
 import { postgresRunner } from '../sql.ts';
@@ -29,6 +29,8 @@ export interface PostgresSourceOptions {
   name?: string;
   /** Codec of the documents (default: the package codec). */
   codec?: Codec;
+  /** How the documents are stored (compression, checksums, encryption keys): as the store is opened with. */
+  storage?: Pick<DriverOptions, 'compression' | 'compressAboveBytes' | 'verifyChecksums' | 'encryption'>;
 }
 
 /** Rows fetched per cursor round trip. */
@@ -42,6 +44,7 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
   const { pool } = options;
   const openDocuments = (): DocumentStore =>
     createPostgresStore({
+      ...options.storage,
       pool,
       schema,
       sweepIntervalMs: 2 ** 31 - 1,

@@ -16,7 +16,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Codec, JsonValue } from '../../codec/index.ts';
-import { createSqliteStore, type DocumentStore } from '../../drivers/index.ts';
+import { createSqliteStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
 import { AgentStateError } from '../../errors.ts';
 import { SqliteRolloutStore } from '../../rollouts/index.ts';
 import { sqliteRunner } from '../sql.ts';
@@ -36,6 +36,8 @@ export interface SqliteSourceOptions {
   name?: string;
   /** Codec of the documents (default: the package codec). */
   codec?: Codec;
+  /** How the documents are stored (compression, checksums, encryption keys): as the store is opened with. */
+  storage?: Pick<DriverOptions, 'compression' | 'compressAboveBytes' | 'verifyChecksums' | 'encryption'>;
 }
 
 /** Rows per page when reading a table. */
@@ -52,6 +54,7 @@ function tableNames(db: Database.Database): Set<string> {
 
 function documentsOn(db: Database.Database, options: SqliteSourceOptions): DocumentStore {
   return createSqliteStore({
+    ...options.storage,
     database: db,
     sweepIntervalMs: NO_SWEEP,
     ...(options.documentsTable ? { table: options.documentsTable } : {}),

@@ -5,7 +5,7 @@
  * drop dangling queue entries, raise span counters, re-derive a rollout's status from its latest attempt
  * with the store's own rules) and lists every change.
  */
-import { type Codec, codec as defaultCodec } from '../../codec/index.ts';
+import { type Codec, codec as defaultCodec, type EncryptionKeys } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { InvalidInputError } from '../../errors.ts';
 import type { ModuleTypeRegistry } from '../../modules/index.ts';
@@ -39,6 +39,8 @@ export interface ConsistencyCheckerOptions {
   sessionsNamespace?: string;
   /** Codec to decode values with (default: the package codec and its registered classes). */
   codec?: Codec;
+  /** Keys of values encrypted at rest (the ones the store was opened with). */
+  encryption?: EncryptionKeys;
   /** Module types saved modules must be registered in (omit to skip that check). */
   moduleTypes?: ModuleTypeRegistry;
   /** Clock in epoch ms (default `Date.now`). */
@@ -92,7 +94,13 @@ export class ConsistencyChecker {
     const sessions: Array<{ id: string; participants: string[] }> = [];
     const namespaces = new Set<string>();
     let documents = 0;
-    const ctx = { codec: this.#codec, moduleTypes: o.moduleTypes, now, report: add };
+    const ctx = {
+      codec: this.#codec,
+      encryption: o.encryption,
+      moduleTypes: o.moduleTypes,
+      now,
+      report: add,
+    };
     for await (const doc of this.#documents(add)) {
       documents++;
       namespaces.add(doc.namespace);

@@ -1,9 +1,12 @@
 /**
  * Checks of stored documents, read as raw rows so one bad value is one finding (a DocumentStore `list`
- * would throw for the whole page): JSON and codec decoding (an unknown tag is reported, never thrown),
+ * would throw for the whole page): stored checksums (part of the persistence strategy's storage info),
+ * decryption and decompression with the driver's own reader, JSON and codec decoding (an unknown tag is
+ * reported, never thrown),
  * registered module types, revision and time order, expired documents the sweep has not removed yet.
  */
-import type { Codec } from '../../codec/index.ts';
+import type { Codec, EncryptionKeys } from '../../codec/index.ts';
+import { unpackPayload } from '../../drivers/shared/payload.ts';
 import { isAgentStateError } from '../../errors.ts';
 import type { ModuleTypeRegistry } from '../../modules/index.ts';
 import type { SqlRunner } from '../sql.ts';
@@ -13,8 +16,10 @@ import type { Finding } from './report.ts';
 export interface RawDocument {
   namespace: string;
   id: string;
-  /** The stored JSON text of the value. */
-  value: string;
+  /** The stored value: its JSON text, or compressed/encrypted bytes (see drivers/shared/payload.ts). */
+  value: string | Uint8Array;
+  /** SHA-256 of the stored bytes, when the driver recorded one. */
+  checksum?: string | undefined;
   revision: number;
   createdAt: number;
   updatedAt: number;
@@ -40,16 +45,27 @@ export async function* rawDocuments(
       ...(namespace === undefined ? [] : [namespace]),
       ...(after ? [after[0], after[0], after[1]] : []),
     ];
+    // Every column: older tables lack `storage` (and, on PostgreSQL, `value_bytes`) until a driver migrates them.
     const rows = await sql.all(
-      `SELECT namespace, id_key, id, value, revision, created_at, updated_at, expires_at FROM ${sql.table(table)}
+      `SELECT * FROM ${sql.table(table)}
        ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY namespace, id_key LIMIT ${PAGE}`,
       params,
     );
     for (const row of rows) {
+      const stored = (row.value ?? row.value_bytes) as string | Uint8Array;
+      let checksum: string | undefined;
+      try {
+        checksum = row.storage
+          ? (JSON.parse(String(row.storage)) as { checksum?: string }).checksum
+          : undefined;
+      } catch {
+        checksum = undefined;
+      }
       yield {
         namespace: String(row.namespace),
         id: String(row.id),
-        value: String(row.value),
+        value: typeof stored === 'string' ? stored : Buffer.from(stored),
+        checksum,
         revision: Number(row.revision),
         createdAt: Number(row.created_at),
         updatedAt: Number(row.updated_at),
@@ -65,6 +81,8 @@ export async function* rawDocuments(
 /** What the document checks need. */
 export interface DocumentCheckContext {
   codec: Codec;
+  /** Keys to read values encrypted at rest. */
+  encryption?: EncryptionKeys | undefined;
   moduleTypes?: ModuleTypeRegistry | undefined;
   now: number;
   report(finding: Finding, severity: 'error' | 'warning'): void;
@@ -109,9 +127,34 @@ export function checkDocument(doc: RawDocument, ctx: DocumentCheckContext): unkn
       'warning',
     );
   }
+  let text: string;
+  try {
+    // The driver's own reader: checksum first, then decryption and decompression as the bytes say.
+    text = unpackPayload(
+      doc.value,
+      doc.checksum,
+      { compression: 'none', compressAboveBytes: 0, verifyChecksums: true, encryption: ctx.encryption },
+      { namespace: doc.namespace, id: doc.id, where: 'the documents table' },
+    );
+  } catch (error) {
+    const mismatch = isAgentStateError(error) && error.details.reason === 'checksum-mismatch';
+    ctx.report(
+      {
+        kind: mismatch ? 'checksum-mismatch' : 'corrupt-value',
+        document: where,
+        message: (error as Error).message,
+        fix: mismatch
+          ? 'restore the document from a backup (its stored bytes changed after they were written)'
+          : 'give the encryption keys it was written with, or restore the document from a backup',
+        repairable: false,
+      },
+      'error',
+    );
+    return undefined;
+  }
   let json: unknown;
   try {
-    json = JSON.parse(doc.value);
+    json = JSON.parse(text);
   } catch {
     ctx.report(
       {

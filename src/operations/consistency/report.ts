@@ -4,6 +4,7 @@
 export type FindingKind =
   | 'missing-required'
   | 'corrupt-value'
+  | 'checksum-mismatch'
   | 'unknown-type'
   | 'unknown-module-type'
   | 'bad-revision'
