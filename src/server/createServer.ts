@@ -4,7 +4,7 @@
  * that was not given are simply absent.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
 import type { PerformanceMonitor } from '../persistence/index.ts';
@@ -15,10 +15,11 @@ import { registerBodyDecoding } from './bodyDecoding.ts';
 import { registerCors } from './cors.ts';
 import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
-import { errorHandler } from './httpErrors.ts';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './httpErrors.ts';
 import { registerIdempotency } from './idempotency.ts';
+import { MAX_PATH_PARAM_LENGTH } from './limits.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
-import { REDACT_PATHS, scrubSecrets } from './redact.ts';
+import { REDACT_PATHS, redactUrl, scrubSecrets } from './redact.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
@@ -57,6 +58,14 @@ export interface ServerOptions {
    * none (the default): CORS stays off. Tokens still apply to every cross-origin call.
    */
   corsOrigins?: readonly string[];
+  /** Most responses kept for Idempotency-Key replay (default 20,000). */
+  idempotencyMaxEntries?: number;
+  /** Most bytes of responses kept for Idempotency-Key replay (default 64 MiB). */
+  idempotencyMaxBytes?: number;
+  /** Long-poll waits open at once in this server (default 10,000); more are CAPACITY_EXCEEDED. */
+  maxWaits?: number;
+  /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
+  maxWaitsPerToken?: number;
   /** How `/v1/events` reaches other server processes (`PostgresEventRelay`); default: this process only. */
   events?: EventRelay;
   /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
@@ -88,6 +97,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
           serializers: secretSafeSerializers,
         }) as FastifyServerOptions['logger'],
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    // Long enough for the longest id any route accepts, percent-encoded (Fastify's default of 100 made ids
+    // of 101 characters impossible to read back).
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    frameworkErrors: frameworkErrorHandler(MAX_PATH_PARAM_LENGTH),
+    clientErrorHandler,
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
   };
@@ -131,7 +145,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   await registerCors(app, options.corsOrigins ?? []);
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
-  registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
+  registerIdempotency(app, {
+    ...(options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs }),
+    ...(options.idempotencyMaxEntries === undefined ? {} : { maxEntries: options.idempotencyMaxEntries }),
+    ...(options.idempotencyMaxBytes === undefined ? {} : { maxBytes: options.idempotencyMaxBytes }),
+  });
 
   registerSystemRoutes(app, metrics, options.monitor);
   registerEventRoutes(app, { documents: options.documents, relay: options.events });
@@ -141,7 +159,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
   if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);
   if (options.rollouts) {
-    registerAglRoutes(app, options.rollouts, metrics);
+    registerAglRoutes(app, options.rollouts, metrics, {
+      ...(options.maxWaits === undefined ? {} : { maxWaits: options.maxWaits }),
+      ...(options.maxWaitsPerToken === undefined ? {} : { maxWaitsPerToken: options.maxWaitsPerToken }),
+    });
     registerAglExtensionRoutes(app, options.rollouts, metrics);
     registerOtlpRoutes(app, options.rollouts, metrics);
   }
@@ -169,6 +190,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
 
 /** Pino serializers that never print secrets found in logged objects. */
 const secretSafeSerializers = {
+  // Fastify's request serializer, with secret-looking query parameters redacted from the URL.
+  req(request: FastifyRequest) {
+    return {
+      method: request.method,
+      url: redactUrl(request.url),
+      host: request.host,
+      remoteAddress: request.ip,
+      remotePort: request.socket?.remotePort,
+    };
+  },
   err(error: unknown) {
     if (!(error instanceof Error)) return scrubSecrets(error);
     const details = (error as { details?: unknown }).details;
