@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { type AgentStateError, ClosedError, InvalidInputError } from '../errors.ts';
 import { postgresFailure } from './postgres/failure.ts';
@@ -11,6 +11,7 @@ import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { loadPackage } from './shared/optionalPackage.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -92,7 +93,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   const ownsPool = !options.pool;
   const pool: Pool =
     options.pool ??
-    new pg.Pool({
+    new (loadPackage<typeof import('pg')>('pg', 'createPostgresStore').Pool)({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
       // Idle connections never keep the process alive; an open store with watchers does.

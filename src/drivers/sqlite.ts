@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, TimeoutError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
@@ -13,6 +13,7 @@ import {
   type WrittenFields,
 } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { loadPackage } from './shared/optionalPackage.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -140,7 +141,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   } else {
     const path = options.path ?? DEFAULT_SQLITE_PATH;
     if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
-    db = new Database(path);
+    db = new (loadPackage<typeof Database>('better-sqlite3', 'createSqliteStore'))(path);
   }
   try {
     configureConnection(db, options.synchronous ?? 'NORMAL', options.busyTimeoutMs ?? 5000);

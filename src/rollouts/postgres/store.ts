@@ -21,9 +21,10 @@
  * - Deadlocks and serialization failures between concurrent transactions are retried (the transaction is
  *   re-run from the start), invisible to callers.
  */
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
@@ -207,7 +208,11 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
-      new pg.Pool({ connectionString: options.connectionString, max: poolSize + 1, allowExitOnIdle: true });
+      new (loadPackage<typeof import('pg')>('pg', 'PostgresRolloutStore').Pool)({
+        connectionString: options.connectionString,
+        max: poolSize + 1,
+        allowExitOnIdle: true,
+      });
     // An idle connection that drops (server restart) must not crash the process; the next query reconnects.
     if (this.#ownsPool) this.#pool.on('error', () => {});
     const connections = this.#ownsPool ? poolSize : Math.max(3, (this.#pool.options.max ?? 10) - 1);

@@ -24,7 +24,7 @@ import type {
   TraceStatus,
   Worker,
 } from '../../rollouts/index.ts';
-import { SPAN_FIELDS } from '../../rollouts/index.ts';
+import { SPAN_FIELDS } from '../../rollouts/types.ts';
 
 /** A JSON object on the wire. */
 export type Wire = Record<string, unknown>;
