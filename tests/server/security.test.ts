@@ -1,16 +1,11 @@
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  InMemoryRolloutStore,
-  isLoopbackHost,
-  listenServer,
-  scrubSecrets,
-  TokenAuthenticator,
-  type TokenScope,
-} from '../../src/index.ts';
+import { createMemoryStore, InMemoryRolloutStore } from '../../src/index.ts';
+import { TokenAuthenticator, type TokenScope } from '../../src/server/auth.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { isLoopbackHost, listenServer } from '../../src/server/listen.ts';
+import { scrubSecrets } from '../../src/server/redact.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
