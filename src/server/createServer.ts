@@ -4,7 +4,7 @@
  * that was not given are simply absent.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
 import type { RolloutStore } from '../rollouts/index.ts';
@@ -16,6 +16,7 @@ import { errorHandler } from './httpErrors.ts';
 import { registerIdempotency } from './idempotency.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { REDACT_PATHS, scrubSecrets } from './redact.ts';
+import { registerRequestLog } from './requestLog.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
@@ -40,6 +41,11 @@ export interface ServerOptions {
   tokens?: readonly TokenSpec[];
   /** Pino logging: false (default in tests), true, or Fastify logger options (`{ level, stream }`). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Requests taking this long or longer are logged at warn, ms (default 1000); the others at debug, failures
+   * (5xx) at error. One line per request.
+   */
+  slowRequestMs?: number;
   /** Largest request body in bytes (default 16 MiB; gzip bodies are measured after inflating too). */
   bodyLimitBytes?: number;
   /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
@@ -72,6 +78,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
           redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
           serializers: secretSafeSerializers,
         }) as FastifyServerOptions['logger'],
+    // Fastify logs two lines per request at info; ./requestLog.ts logs one, at a level that fits it.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
@@ -129,6 +137,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
 
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
+  if (logger !== false) registerRequestLog(app, options.slowRequestMs);
   registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
 
   registerSystemRoutes(app, metrics);

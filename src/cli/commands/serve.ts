@@ -4,6 +4,7 @@ import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
 import { createServer } from '../../server/createServer.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
+import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
 import { intOption, parse } from '../args.ts';
 import type { Io } from '../output.ts';
 import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
@@ -25,7 +26,9 @@ Options:
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
   --insecure           Allow a non-loopback --host without tokens
-  --log-level <lvl>    fatal, error, warn, info (default), debug, trace
+  --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
+                       at debug, slow ones at warn and failures (5xx) at error, one line each
+  --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
   --json               Print the start-up line as JSON ({"listening": url, ...})
   -h, --help           Show this help
 
@@ -44,6 +47,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'tokens-file': { type: 'string' },
     insecure: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
+    'slow-ms': { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -58,6 +62,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ? await readTokensFile(values['tokens-file'])
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
+  const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
 
   const stores = await openStores({
     data: resolve(values.data),
@@ -72,6 +77,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     sessions: stores.sessions,
     tokens,
     logger: { level: values['log-level'] },
+    slowRequestMs: slowMs,
     closeStores: true,
   });
   let address: string;
@@ -85,7 +91,9 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     io.out(JSON.stringify({ listening: address, stores: stores.description, tokens: tokens.length }));
   } else {
     const auth = tokens.length > 0 ? `${tokens.length} token(s)` : 'no tokens: loopback only';
-    io.out(`agentstate listening on ${address} (${stores.description}, ${auth})`);
+    io.out(`agentstate listening on ${address} (${auth})`);
+    io.out(`data: ${stores.description}`);
+    io.out(`dashboard: ${address}/`);
   }
 
   await new Promise<void>((resolveStop) => {
