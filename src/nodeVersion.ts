@@ -34,7 +34,7 @@ export function unsupportedNodeMessage(version: string = process.versions.node):
   if (isSupportedNode(version)) return undefined;
   return (
     `agentstate needs Node.js >= ${MIN_NODE}, but this is Node.js ${version} (${process.execPath}); ` +
-    'install Node 22 or newer (https://nodejs.org/en/download, or `nvm install 22`), ' +
+    `install Node ${MIN_NODE} or newer (https://nodejs.org/en/download, or \`nvm install 24\`), ` +
     'or run it from a clone with `npm start`, which uses the pinned Node from node_modules'
   );
 }
