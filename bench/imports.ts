@@ -4,11 +4,18 @@
  * time of that import and the process's RSS afterwards. Peers measured in the same run: an empty process,
  * the `pg` driver alone and `fastify` alone. Passes are interleaved (every target once per pass, in a
  * rotating order) and the table shows medians, plus the median of per-pass ratios against `fastify` alone.
+ * Besides wall time, each child reports the CPU time (user + system) its import used: on a machine shared
+ * with other work the wall time mostly measures waiting for a core, the CPU time much less so, and the
+ * ratios are taken from it.
  *
- * `npm run bench imports` builds dist/ first, so the figures are for the current sources.
+ * `npm run bench imports` builds dist/ first, so the figures are for the current sources. To compare with
+ * another version in the same run, point BENCH_IMPORTS_BASELINE at a checkout of it with dist/ built: its
+ * root (dist/index.js) and client (dist/client/index.js) are added as rows.
  */
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BenchRow, percentile, report, round } from './_report.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -26,17 +33,30 @@ const TARGETS: Array<{ name: string; specifier: string | null }> = [
 ];
 const RATIO_PEER = 'peer: fastify alone';
 
-type Sample = { ms: number; rssMb: number; native: boolean };
+const baseline = process.env.BENCH_IMPORTS_BASELINE;
+if (baseline) {
+  for (const [name, file] of [
+    ['baseline: agentstate', 'dist/index.js'],
+    ['baseline: client', 'dist/client/index.js'],
+  ] as const) {
+    const path = join(baseline, file);
+    if (!existsSync(path)) throw new Error(`BENCH_IMPORTS_BASELINE: no ${path} (build that checkout first)`);
+    TARGETS.push({ name, specifier: pathToFileURL(path).href });
+  }
+}
+
+type Sample = { ms: number; cpuMs: number; rssMb: number; native: boolean };
 
 // The child measures only the import (not Node's own boot), then reports RSS and whether any native
 // addon (.node file) was loaded: process.moduleLoadList does not list ESM, but dlopen'ed addons show in
 // process.report's sharedObjects.
 function childSource(specifier: string | null): string {
   const load = specifier === null ? '' : `await import(${JSON.stringify(specifier)});`;
-  return `const t0 = performance.now(); ${load} const ms = performance.now() - t0;
+  return `const c0 = process.cpuUsage(); const t0 = performance.now(); ${load}
+const ms = performance.now() - t0; const c = process.cpuUsage(c0); const cpuMs = (c.user + c.system) / 1000;
 const rssMb = process.memoryUsage().rss / 1048576;
 const native = process.report.getReport().sharedObjects.some((p) => p.endsWith('.node'));
-process.stdout.write(JSON.stringify({ ms, rssMb, native }));`;
+process.stdout.write(JSON.stringify({ ms, cpuMs, rssMb, native }));`;
 }
 
 function measure(specifier: string | null): Sample {
@@ -59,29 +79,26 @@ export default async function imports(): Promise<void> {
     const peer = byName.get(RATIO_PEER)!;
     for (const [name, sample] of byName) {
       samples.get(name)!.push(sample);
-      ratios.get(name)!.push(sample.ms / peer.ms);
+      ratios.get(name)!.push(sample.cpuMs / peer.cpuMs);
     }
   }
+  const median = (list: Sample[], key: 'ms' | 'cpuMs' | 'rssMb') =>
+    round(
+      percentile(
+        list.map((sample) => sample[key]),
+        50,
+      ),
+      1,
+    );
   const rows: BenchRow[] = TARGETS.map(({ name }) => {
     const list = samples.get(name)!;
     return {
       import: name,
-      'import ms (median)': round(
-        percentile(
-          list.map((s) => s.ms),
-          50,
-        ),
-        1,
-      ),
-      'RSS MB (median)': round(
-        percentile(
-          list.map((s) => s.rssMb),
-          50,
-        ),
-        1,
-      ),
+      'import ms (median)': median(list, 'ms'),
+      'import CPU ms (median)': median(list, 'cpuMs'),
+      'RSS MB (median)': median(list, 'rssMb'),
       'native addon loaded': list.some((s) => s.native) ? 'yes' : 'no',
-      [`ratio vs ${RATIO_PEER} (median of passes)`]: round(percentile(ratios.get(name)!, 50), 2),
+      [`CPU ratio vs ${RATIO_PEER} (median of passes)`]: round(percentile(ratios.get(name)!, 50), 2),
     };
   });
   await report('imports', rows, { passes: PASSES, peer: RATIO_PEER });

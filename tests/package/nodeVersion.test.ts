@@ -24,9 +24,14 @@ describe('Node.js version check', () => {
     expect(unsupportedNodeMessage(process.versions.node)).toBeUndefined();
   });
 
-  it('package.json engines and the check name the same version', () => {
+  it('package.json engines, the check and the README name the same version', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
     expect(pkg.engines.node).toBe(`>=${MIN_NODE}`);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`Node.js >= ${MIN_NODE}`);
+    // Every "Node.js >= x" the README states is that version.
+    const stated = [...readme.matchAll(/Node(?:\.js)? >= ?(\d+(?:\.\d+)*)/g)].map((m) => m[1]);
+    expect(new Set(stated)).toEqual(new Set([MIN_NODE]));
   });
 
   it('the CLI prints one line and exits 1 before loading anything else', () => {
