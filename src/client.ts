@@ -1,7 +1,8 @@
 /**
  * `agentstate/client`: the HTTP API as a typed client and nothing else. It loads no database driver, no
- * server framework and no native module (only `fetch` and node:crypto), so it fits any Node or edge-like
- * runtime that can reach an `agentstate serve`. The error classes are here too, for `instanceof` checks.
+ * server framework, no native module and no Node builtin (only the globals `fetch` and `crypto`), so it
+ * fits any Node or edge-like runtime that can reach an `agentstate serve`. The error classes are here too,
+ * for `instanceof` checks.
  */
 
 export {

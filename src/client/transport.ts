@@ -4,7 +4,6 @@
  * POST so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
  */
-import { randomUUID } from 'node:crypto';
 import { AgentStateError, ClosedError, type ErrorCode, errorForCode, TimeoutError } from '../errors.ts';
 
 /** Options of the HTTP transport. */
@@ -99,7 +98,8 @@ export class HttpTransport {
   /** Sends a request with retries; resolves with any final HTTP answer (4xx included). */
   async send(spec: RequestSpec): Promise<RawResponse> {
     if (this.#closed) throw new ClosedError('the client is closed', { url: this.#base });
-    const idempotencyKey = spec.method === 'POST' ? (spec.idempotencyKey ?? randomUUID()) : undefined;
+    // Web Crypto (global in Node and in edge runtimes), not node:crypto: the client needs only fetch and this.
+    const idempotencyKey = spec.method === 'POST' ? (spec.idempotencyKey ?? crypto.randomUUID()) : undefined;
     const durableKey = spec.method === 'POST' && spec.idempotencyKey !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {

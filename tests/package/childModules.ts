@@ -20,6 +20,8 @@ export interface RecordedRun {
   sources: string[];
   /** Native addons (.node files) loaded. */
   native: string[];
+  /** Node builtins imported by name (`node:crypto`, ...). */
+  builtins: string[];
 }
 
 function packageOf(path: string): string | undefined {
@@ -45,7 +47,7 @@ export function runRecorded(
       timeout: 60_000,
     });
     const recorded = JSON.parse(readFileSync(file, 'utf8')) as { modules: string[]; native: string[] };
-    const paths = recorded.modules.map((url) => fileURLToPath(url));
+    const paths = recorded.modules.filter((url) => url.startsWith('file:')).map((url) => fileURLToPath(url));
     const src = join(ROOT, 'src/');
     return {
       status: child.status,
@@ -54,6 +56,7 @@ export function runRecorded(
       packages: [...new Set(paths.map(packageOf).filter((p): p is string => p !== undefined))].sort(),
       sources: paths.filter((p) => p.startsWith(src)).map((p) => p.slice(src.length)),
       native: recorded.native,
+      builtins: [...new Set(recorded.modules.filter((url) => url.startsWith('node:')))].sort(),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -47,9 +47,11 @@ describe('package entry points', () => {
     );
   });
 
-  it('agentstate/client loads no third-party package, no native module and no server or store code', () => {
+  it('agentstate/client loads no third-party package, no Node builtin, no native module and no server or store code', () => {
     const run = loadsOf('./client');
     expect(run.packages).toEqual([]);
+    // Only globals (fetch, Web Crypto): the client runs in edge-like runtimes without Node's modules.
+    expect(run.builtins).toEqual([]);
     expect(run.native).toEqual([]);
     // The client shares the wire format with the server (server/agl/wire.ts) and the rollout model types.
     const allowed = /^(client\.ts|errors\.ts|client\/|server\/agl\/wire\.ts|rollouts\/(otel|types)\.ts)/;

@@ -1,6 +1,6 @@
 /**
- * Preload (`node --import`) for tests of what an entry point loads: records every module file the process
- * loads (ESM and CommonJS, through a synchronous module hook) and every native addon, and writes them as
+ * Preload (`node --import`) for tests of what an entry point loads: records every module file and `node:`
+ * builtin the process loads (ESM and CommonJS, through a synchronous module hook) and every native addon, and writes them as
  * JSON to $RECORD_MODULES_FILE at exit. $RECORD_MISSING_PACKAGES (comma-separated names) makes those
  * packages unresolvable, as if they were not installed.
  */
@@ -19,7 +19,7 @@ registerHooks({
     return nextResolve(specifier, context);
   },
   load(url, context, nextLoad) {
-    if (url.startsWith('file:')) loaded.add(url);
+    if (url.startsWith('file:') || url.startsWith('node:')) loaded.add(url);
     return nextLoad(url, context);
   },
 });
