@@ -14,6 +14,12 @@ export {
   type TokenSpec,
 } from './server/auth.ts';
 export { createServer, DEFAULT_BODY_LIMIT_BYTES, type ServerOptions } from './server/createServer.ts';
+export {
+  CHANGE_KINDS,
+  type ChangeEventMessage,
+  type ChangeKind,
+} from './server/events/hub.ts';
+export { type EventRelay, PostgresEventRelay } from './server/events/relay.ts';
 export { type ErrorBody, STATUS_BY_CODE } from './server/httpErrors.ts';
 export { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER, REPLAYED_HEADER } from './server/idempotency.ts';
 export { DEFAULT_PORT, type ListenOptions, listenServer } from './server/listen.ts';

@@ -11,6 +11,7 @@ import type { RolloutStore } from '../rollouts/index.ts';
 import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
 import { registerBodyDecoding } from './bodyDecoding.ts';
+import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
 import { errorHandler } from './httpErrors.ts';
 import { registerIdempotency } from './idempotency.ts';
@@ -20,6 +21,8 @@ import { registerRequestLog } from './requestLog.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerDashboardDataRoutes } from './routes/dashboardData.ts';
+import { registerEventRoutes } from './routes/events.ts';
 import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import { registerStateRoutes } from './routes/state.ts';
@@ -50,6 +53,8 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
   idempotencyTtlMs?: number;
+  /** How `/v1/events` reaches other server processes (`PostgresEventRelay`); default: this process only. */
+  events?: EventRelay;
   /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
   closeStores?: boolean;
 }
@@ -141,7 +146,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
 
   registerSystemRoutes(app, metrics);
+  registerEventRoutes(app, { documents: options.documents, relay: options.events });
   registerDashboardRoutes(app);
+  registerDashboardDataRoutes(app, options, metrics);
   if (options.documents) registerStateRoutes(app, options.documents, metrics);
   if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
   if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
 import { createServer } from '../../server/createServer.ts';
+import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
 import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
 import { intOption, parse } from '../args.ts';
@@ -75,6 +76,15 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     documents: stores.documents,
     ttl: stores.ttl,
     sessions: stores.sessions,
+    // Dashboards connected to any of the servers sharing the schema see every server's changes.
+    ...(values.postgres
+      ? {
+          events: new PostgresEventRelay({
+            connectionString: values.postgres,
+            schema: values['postgres-schema'] ?? 'agentstate',
+          }),
+        }
+      : {}),
     tokens,
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,

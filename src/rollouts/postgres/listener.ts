@@ -1,5 +1,6 @@
 /**
- * The one connection per rollout store that LISTENs for finished rollouts. Writers send
+ * One connection that LISTENs on one channel, with reconnects. The rollout store holds one for finished
+ * rollouts, the server's change-event relay one for its events. Rollout writers send
  * `pg_notify(channel, 'ro-a,ro-b')` inside the transaction that finishes them, so PostgreSQL delivers the
  * ids exactly when (and only if) that transaction commits, to every process listening.
  *
@@ -13,11 +14,11 @@ import { quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
 
-/** LISTEN on one channel, with reconnects. */
-export class FinishedRolloutListener {
+/** LISTEN on one channel, with reconnects; each notification's payload goes to `onPayload`. */
+export class ChannelListener {
   readonly #pool: Pool;
   readonly #channel: string;
-  readonly #onIds: (ids: string[]) => void;
+  readonly #onPayload: (payload: string) => void;
   readonly #onListening: () => void;
   #client: PoolClient | undefined;
   #connecting: Promise<void> | undefined;
@@ -25,10 +26,10 @@ export class FinishedRolloutListener {
   #retryMs = RECONNECT_MIN_MS;
   #closed = false;
 
-  constructor(pool: Pool, channel: string, onIds: (ids: string[]) => void, onListening: () => void) {
+  constructor(pool: Pool, channel: string, onPayload: (payload: string) => void, onListening: () => void) {
     this.#pool = pool;
     this.#channel = channel;
-    this.#onIds = onIds;
+    this.#onPayload = onPayload;
     this.#onListening = onListening;
   }
 
@@ -46,7 +47,7 @@ export class FinishedRolloutListener {
     const client = await this.#pool.connect();
     const onNotification = (message: Notification) => {
       if (message.channel !== this.#channel || !message.payload) return;
-      this.#onIds(message.payload.split(','));
+      this.#onPayload(message.payload);
     };
     const onError = () => {
       client.off('notification', onNotification);

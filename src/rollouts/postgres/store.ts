@@ -96,7 +96,7 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
-import { FinishedRolloutListener } from './listener.ts';
+import { ChannelListener } from './listener.ts';
 import { BufferedWrites, PostgresRolloutRepository, type Queryable } from './repository.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { RolloutTransaction } from './transaction.ts';
@@ -173,7 +173,7 @@ export class PostgresRolloutStore implements RolloutStore {
   readonly #now: () => number;
   readonly #createdAt: number;
   readonly #waiters = new RolloutWaiters();
-  readonly #listener: FinishedRolloutListener;
+  readonly #listener: ChannelListener;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
@@ -223,10 +223,10 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#lockKey = schemaLockKey(schema);
     this.#now = options.now ?? Date.now;
     this.#createdAt = this.#now();
-    this.#listener = new FinishedRolloutListener(
+    this.#listener = new ChannelListener(
       this.#pool,
       this.#channel,
-      (ids) => this.#recheck(ids),
+      (payload) => this.#recheck(payload.split(',')),
       () => this.#recheck(this.#waiters.waitedIds()),
     );
     const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** A JavaScript module of the dashboard (the page loads app.js, which imports the others by relative URL). */
@@ -31,8 +32,27 @@ const DASHBOARD_FILES: Readonly<Record<string, { path: string; type: string }>> 
   'view-traces.js': script('view-traces.js'),
   'view-resources.js': script('view-resources.js'),
   'view-runners.js': script('view-runners.js'),
+  'view-overview.js': script('view-overview.js'),
+  'view-sessions.js': script('view-sessions.js'),
+  'view-agents.js': script('view-agents.js'),
+  'view-threads.js': script('view-threads.js'),
+  'view-documents.js': script('view-documents.js'),
+  'view-ttl.js': script('view-ttl.js'),
+  'live.js': script('live.js'),
+  'charts.js': script('charts.js'),
+  'value-view.js': script('value-view.js'),
+  'virtual-table.js': script('virtual-table.js'),
   'style.css': { path: 'assets/style.css', type: 'text/css; charset=utf-8' },
   'icon.svg': { path: 'assets/icon.svg', type: 'image/svg+xml' },
+};
+
+/**
+ * Files of the uPlot charting library, served from its npm package as published (see docs/dashboard.md for
+ * why uPlot): the minified browser build, which defines the global `uPlot`, and its style sheet.
+ */
+const VENDOR_FILES: Readonly<Record<string, { module: string; type: string }>> = {
+  'uplot.js': { module: 'uplot/dist/uPlot.iife.min.js', type: 'text/javascript; charset=utf-8' },
+  'uplot.css': { module: 'uplot/dist/uPlot.min.css', type: 'text/css; charset=utf-8' },
 };
 
 /**
@@ -61,12 +81,20 @@ interface LoadedFile {
 /** Where the files are: next to this module's directory both in src/ and in dist/ (the build copies them). */
 const DASHBOARD_DIR = new URL('../dashboard/', import.meta.url);
 
+const loaded = (body: Buffer, type: string): LoadedFile => ({
+  body,
+  type,
+  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+});
+
 function loadFiles(): Map<string, LoadedFile> {
   const files = new Map<string, LoadedFile>();
   for (const [name, spec] of Object.entries(DASHBOARD_FILES)) {
-    const body = readFileSync(new URL(spec.path, DASHBOARD_DIR));
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-    files.set(name, { body, type: spec.type, etag });
+    files.set(name, loaded(readFileSync(new URL(spec.path, DASHBOARD_DIR)), spec.type));
+  }
+  const require = createRequire(import.meta.url);
+  for (const [name, spec] of Object.entries(VENDOR_FILES)) {
+    files.set(name, loaded(readFileSync(require.resolve(spec.module)), spec.type));
   }
   return files;
 }

@@ -26,6 +26,8 @@ const ttlMsSchema = { type: 'integer', minimum: 1 } as const;
 interface HeldLock {
   lock: TtlLock;
   expiresAt: number;
+  /** Who took it: the token's name, or `anonymous` on a server without tokens. */
+  owner: string;
 }
 
 /** Registers the TTL routes. */
@@ -43,8 +45,8 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
   // Handles of locks nobody released are dropped once they have expired; the sweep runs only when the
   // map has grown, so a lookup stays O(1).
   let sweepAt = 1024;
-  const remember = (name: string, lock: TtlLock, ttlMs: number) => {
-    held.set(lockKey(name, lock.token), { lock, expiresAt: Date.now() + ttlMs });
+  const remember = (name: string, lock: TtlLock, ttlMs: number, owner: string) => {
+    held.set(lockKey(name, lock.token), { lock, expiresAt: Date.now() + ttlMs, owner });
     if (held.size < sweepAt) return;
     const now = Date.now();
     for (const [key, entry] of held) if (entry.expiresAt <= now) held.delete(key);
@@ -166,6 +168,27 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
     },
   );
 
+  app.get(
+    '/v1/ttl/locks',
+    {
+      schema: {
+        tags: ['ttl'],
+        summary: 'Locks this server process granted that are still held: name, owner, remaining ms',
+        description: 'Owners are token names; the owner tokens themselves are never listed.',
+      },
+    },
+    async () => {
+      const now = Date.now();
+      const locks = [];
+      for (const entry of held.values()) {
+        if (entry.expiresAt <= now) continue;
+        locks.push({ name: entry.lock.name, owner: entry.owner, ttlMs: entry.expiresAt - now });
+      }
+      locks.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { locks: locks.slice(0, 1000), total: locks.length };
+    },
+  );
+
   app.post(
     '/v1/ttl/locks/:name',
     {
@@ -190,7 +213,7 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
       );
       // Not acquired is an answer, not an error: the library returns null the same way.
       if (!lock) return { acquired: false, name };
-      remember(name, lock, ttlMs);
+      remember(name, lock, ttlMs, request.agentstatePrincipal?.name ?? 'anonymous');
       return { acquired: true, name, token: lock.token, ttlMs };
     },
   );
@@ -233,7 +256,7 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
       const lock = heldLock(name, token);
       if (!lock) return { extended: false };
       const extended = await time('extendLock', () => lock.extend(ttlMs));
-      if (extended) remember(name, lock, ttlMs);
+      if (extended) remember(name, lock, ttlMs, held.get(lockKey(name, token))?.owner ?? 'anonymous');
       return { extended };
     },
   );

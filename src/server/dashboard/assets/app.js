@@ -1,6 +1,7 @@
 /**
- * The agentstate dashboard: rollouts, traces, resources and runners of the server's rollout store, read
- * through the Agent Lightning routes (`/v1/agl/...`, GET only, so a read-scoped token is enough).
+ * The agentstate dashboard: charts, rollouts, traces, resources and runners of the rollout store (through
+ * the Agent Lightning routes), sessions, agents, threads, documents, TTL signals and locks. GET only, so a
+ * read-scoped token is enough; `/v1/events` keeps every view up to date (live.js).
  *
  * Everything the server returns is untrusted (rollout inputs and span attributes come from agents), so it
  * only ever reaches the page as text nodes, `textContent` or `value`: no HTML parsing, no markup built from
@@ -8,17 +9,22 @@
  *
  * This module starts the page and draws the view the address names; the views live in `view-*.js`.
  */
-import { checkHealth } from './api.js';
+import { tickCountdowns } from './dom.js';
 import { parseRoute } from './format.js';
+import { startLive } from './live.js';
 import { setUpPageChrome, showConnection } from './page.js';
+import { agentsView } from './view-agents.js';
+import { documentsView } from './view-documents.js';
+import { overviewView } from './view-overview.js';
 import { resourcesView } from './view-resources.js';
 import { rolloutView } from './view-rollout.js';
 import { rolloutsView } from './view-rollouts.js';
 import { runnersView } from './view-runners.js';
+import { sessionsView } from './view-sessions.js';
 import { nextTicket } from './view-state.js';
+import { threadsView } from './view-threads.js';
 import { tracesView } from './view-traces.js';
-
-const HEALTH_INTERVAL_MS = 5000;
+import { ttlView } from './view-ttl.js';
 
 const viewRoot = /** @type {HTMLElement} */ (document.getElementById('view'));
 
@@ -28,6 +34,12 @@ const VIEWS = {
   traces: tracesView,
   resources: resourcesView,
   runners: runnersView,
+  overview: overviewView,
+  sessions: sessionsView,
+  agents: agentsView,
+  threads: threadsView,
+  documents: documentsView,
+  ttl: ttlView,
 };
 
 function render() {
@@ -42,10 +54,12 @@ function render() {
   viewRoot.replaceChildren(...VIEWS[route.view](route.params, ticket));
 }
 
-const updateConnection = async () => showConnection(await checkHealth());
-
-setUpPageChrome(render);
+setUpPageChrome(() => {
+  // A new token: reconnect the stream with it and redraw the view.
+  startLive(showConnection);
+  render();
+});
 window.addEventListener('hashchange', render);
+startLive(showConnection);
 render();
-void updateConnection();
-setInterval(() => void updateConnection(), HEALTH_INTERVAL_MS);
+setInterval(tickCountdowns, 1000);

@@ -3,7 +3,7 @@
  * pager, facts, badges, links, search and select boxes). Every string child becomes a text node, so data
  * can never turn into markup.
  */
-import { pageLabel, routeHash, statusBadgeClass, statusLabel } from './format.js';
+import { formatRemaining, pageLabel, routeHash, statusBadgeClass, statusLabel } from './format.js';
 
 /**
  * @param {string} tag
@@ -38,7 +38,8 @@ export const mono = (text) => h('span', { className: 'mono' }, text);
  * @template T
  * @param {Array<{ title: string, cell: (row: T) => Node | string, className?: string }>} columns
  * @param {T[]} rows
- * @param {{ onRowClick?: (row: T, tr: HTMLElement) => void, empty?: string }} [options]
+ * @param {{ onRowClick?: (row: T, tr: HTMLElement) => void, empty?: string, rowKey?: (row: T) => string }} [options]
+ *   `rowKey` names each row (`data-key`), so a live refresh can keep the user's selection and focus.
  */
 export function table(columns, rows, options = {}) {
   const head = h(
@@ -52,6 +53,7 @@ export function table(columns, rows, options = {}) {
       {},
       columns.map((c) => h('td', { className: c.className }, c.cell(row))),
     );
+    if (options.rowKey) tr.dataset.key = options.rowKey(row);
     if (options.onRowClick) {
       tr.classList.add('clickable');
       tr.tabIndex = 0;
@@ -161,4 +163,24 @@ export function selectBox(label, options, value) {
   );
   select.value = value;
   return select;
+}
+
+/**
+ * Remaining time until `expiresAtMs` (epoch ms), counting down every second (see tickCountdowns); `-`
+ * without an expiry.
+ * @param {unknown} expiresAtMs
+ */
+export function countdown(expiresAtMs) {
+  if (typeof expiresAtMs !== 'number') return h('span', {}, '-');
+  const el = h('span', { className: 'countdown nowrap' }, formatRemaining(expiresAtMs - Date.now()));
+  el.dataset.expires = String(expiresAtMs);
+  return el;
+}
+
+/** Updates every countdown on the page (app.js calls it once a second). */
+export function tickCountdowns() {
+  const now = Date.now();
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.countdown'))) {
+    el.textContent = formatRemaining(Number(el.dataset.expires) - now);
+  }
 }

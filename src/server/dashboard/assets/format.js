@@ -221,14 +221,26 @@ export function waterfallLayout(spans) {
 }
 
 /**
- * @typedef {{ view: 'rollouts' | 'rollout' | 'traces' | 'resources' | 'runners', params: Record<string, string> }} Route
+ * @typedef {{ view: 'rollouts' | 'rollout' | 'traces' | 'resources' | 'runners' | 'overview' | 'sessions' | 'agents' | 'threads' | 'documents' | 'ttl', params: Record<string, string> }} Route
  */
 
-const VIEWS = new Set(['rollouts', 'traces', 'resources', 'runners']);
+const VIEWS = new Set([
+  'rollouts',
+  'traces',
+  'resources',
+  'runners',
+  'overview',
+  'sessions',
+  'agents',
+  'threads',
+  'documents',
+  'ttl',
+]);
 
 /**
  * The view a location hash names: `#/rollouts`, `#/rollouts/<id>`, `#/traces?rollout=<id>&attempt=<id>`,
- * `#/resources`, `#/runners`; anything else is the rollouts list.
+ * `#/resources`, `#/runners`, `#/overview`, `#/sessions`, `#/agents`, `#/threads`, `#/documents`, `#/ttl`;
+ * anything else is the rollouts list.
  * @param {string} hash
  * @returns {Route}
  */
@@ -293,4 +305,163 @@ export function describeApiError(status, body) {
     };
   }
   return { needsToken: false, message: message || `The server answered HTTP ${status}.` };
+}
+
+/**
+ * Splits server-sent event text into the complete events it holds (their `data:` parsed as JSON; frames
+ * without data, such as keep-alive comments, are skipped) and the incomplete rest to keep for the next chunk.
+ * @param {string} text
+ * @returns {{ events: unknown[], rest: string }}
+ */
+export function parseEventFrames(text) {
+  const events = [];
+  const normalized = text.replace(/\r\n/g, '\n');
+  const frames = normalized.split('\n\n');
+  const rest = frames.pop() ?? '';
+  for (const frame of frames) {
+    const data = frame
+      .split('\n')
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(5).replace(/^ /, ''))
+      .join('\n');
+    if (data === '') continue;
+    try {
+      events.push(JSON.parse(data));
+    } catch {
+      // A malformed frame is skipped; the next re-read shows the truth anyway.
+    }
+  }
+  return { events, rest };
+}
+
+/**
+ * Quantile `q` (0..1) of a latency histogram given as bucket upper bounds and cumulative counts (as
+ * Prometheus keeps them), interpolated linearly inside the bucket; undefined without observations.
+ * @param {readonly number[]} bounds
+ * @param {readonly number[]} cumulative
+ * @param {number} q
+ * @returns {number | undefined}
+ */
+export function histogramQuantile(bounds, cumulative, q) {
+  const finite = bounds.findIndex((b) => !Number.isFinite(b));
+  const total = cumulative[cumulative.length - 1] ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  for (let i = 0; i < cumulative.length; i++) {
+    if ((cumulative[i] ?? 0) < rank) continue;
+    const upper = bounds[i] ?? 0;
+    const lower = i === 0 ? 0 : (bounds[i - 1] ?? 0);
+    // Above the last finite bound nothing more precise is known than that bound.
+    if (!Number.isFinite(upper)) return finite > 0 ? bounds[finite - 1] : lower;
+    const below = i === 0 ? 0 : (cumulative[i - 1] ?? 0);
+    const inBucket = (cumulative[i] ?? 0) - below;
+    return inBucket <= 0 ? upper : lower + ((upper - lower) * (rank - below)) / inBucket;
+  }
+  return bounds[bounds.length - 1];
+}
+
+/**
+ * Remaining time as `42 s`, `3m 05s`, `2h 10m`, `expired`; `-` when there is no expiry.
+ * @param {unknown} ms
+ * @returns {string}
+ */
+export function formatRemaining(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '-';
+  if (ms <= 0) return 'expired';
+  const s = Math.ceil(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+}
+
+/**
+ * How the value viewer shows one value in the codec's tagged form: its type name and either a text or
+ * the `[label, value]` children (entries of objects, arrays, Maps and Sets).
+ * @param {unknown} value
+ * @returns {{ type: string, text?: string, children?: Array<[string, unknown]> }}
+ */
+export function describeTagged(value) {
+  if (value === null) return { type: 'null', text: 'null' };
+  if (Array.isArray(value))
+    return { type: `array(${value.length})`, children: value.map((v, i) => [String(i), v]) };
+  if (typeof value === 'string') return { type: 'string', text: JSON.stringify(value) };
+  if (typeof value !== 'object') return { type: typeof value, text: String(value) };
+  const o = /** @type {Record<string, unknown>} */ (value);
+  if (!Object.hasOwn(o, '$t')) {
+    const entries = Object.entries(o);
+    return { type: `object(${entries.length})`, children: entries };
+  }
+  const tag = o.$t;
+  const v = o.v;
+  switch (tag) {
+    case 'obj': {
+      // A plain object that itself has a `$t` key: its keys are data, never a tag.
+      const entries = v !== null && typeof v === 'object' ? Object.entries(v) : [];
+      return { type: `object(${entries.length})`, children: entries };
+    }
+    case 'undef':
+      return { type: 'undefined', text: 'undefined' };
+    case 'num':
+      return { type: 'number', text: String(v) };
+    case 'bigint':
+      return { type: 'bigint', text: `${String(v)}n` };
+    case 'Date':
+      return { type: 'Date', text: v === null ? 'Invalid Date' : String(v) };
+    case 'Map': {
+      const entries = Array.isArray(v) ? v : [];
+      return {
+        type: `Map(${entries.length})`,
+        children: entries.flatMap((e, i) =>
+          Array.isArray(e)
+            ? /** @type {Array<[string, unknown]>} */ ([
+                [`key ${i}`, e[0]],
+                [`value ${i}`, e[1]],
+              ])
+            : [],
+        ),
+      };
+    }
+    case 'Set': {
+      const items = Array.isArray(v) ? v : [];
+      return { type: `Set(${items.length})`, children: items.map((x, i) => [String(i), x]) };
+    }
+    case 'RegExp':
+      return { type: 'RegExp', text: `/${String(v)}/${String(o.f ?? '')}` };
+    case 'URL':
+      return { type: 'URL', text: String(v) };
+    case 'Error':
+      return { type: `Error ${String(o.name ?? '')}`.trim(), text: String(o.message ?? '') };
+    case 'bytes':
+    case 'Buffer':
+      return { type: `${tag} (base64)`, text: String(v) };
+    case 'TypedArray':
+      return { type: `${String(o.k ?? 'TypedArray')} (base64)`, text: String(v) };
+    case 'class':
+      return { type: `class ${String(o.n ?? '?')}`, children: [['data', v]] };
+    default:
+      return { type: `tag ${String(tag)}`, text: previewValue(value, 200) };
+  }
+}
+
+/**
+ * Differences between two saved thread states' keys (`extensions`, encoded values): each key added,
+ * removed or changed, in key order; unchanged keys are left out.
+ * @param {Record<string, unknown>} before
+ * @param {Record<string, unknown>} after
+ * @returns {Array<{ key: string, change: 'added' | 'removed' | 'changed', from?: unknown, to?: unknown }>}
+ */
+export function diffKeys(before, after) {
+  /** @type {Array<{ key: string, change: 'added' | 'removed' | 'changed', from?: unknown, to?: unknown }>} */
+  const out = [];
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  for (const key of keys) {
+    const inBefore = Object.hasOwn(before, key);
+    const inAfter = Object.hasOwn(after, key);
+    if (!inBefore) out.push({ key, change: 'added', to: after[key] });
+    else if (!inAfter) out.push({ key, change: 'removed', from: before[key] });
+    else if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
+      out.push({ key, change: 'changed', from: before[key], to: after[key] });
+    }
+  }
+  return out;
 }

@@ -38,10 +38,50 @@ export function showError(host, error) {
   host.replaceChildren(h('div', { className: 'error-box' }, message));
 }
 
-/** @param {boolean} online */
-export function showConnection(online) {
-  connection.className = online ? 'badge badge-ok' : 'badge badge-error';
-  connection.textContent = online ? 'ONLINE' : 'OFFLINE';
+const CONNECTION = /** @type {Record<string, [string, string]>} */ ({
+  connecting: ['badge badge-neutral', 'CONNECTING'],
+  live: ['badge badge-ok', 'LIVE'],
+  reconnecting: ['badge badge-warn', 'RECONNECTING'],
+  offline: ['badge badge-error', 'OFFLINE'],
+  'needs-token': ['badge badge-error', 'NEEDS TOKEN'],
+});
+
+/**
+ * Shows the live stream's state in the sidebar badge.
+ * @param {import('./live.js').LiveState} state
+ */
+export function showConnection(state) {
+  const [className, text] = CONNECTION[state] ?? CONNECTION.connecting ?? ['', ''];
+  connection.className = className;
+  connection.textContent = text;
+}
+
+const THEME_KEY = 'agentstate.dashboard.theme';
+
+/** Light or dark: the saved choice, else the system's preference; the button switches and saves it. */
+function setUpTheme() {
+  const button = /** @type {HTMLButtonElement} */ (document.getElementById('theme'));
+  let saved = null;
+  try {
+    saved = localStorage.getItem(THEME_KEY);
+  } catch {
+    // Storage disabled: follow the system.
+  }
+  const apply = (/** @type {string} */ theme) => {
+    document.documentElement.dataset.theme = theme;
+    button.textContent = theme === 'light' ? 'Dark theme' : 'Light theme';
+    document.dispatchEvent(new Event('themechange'));
+  };
+  apply(saved ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'));
+  button.addEventListener('click', () => {
+    const next = document.documentElement.dataset.theme === 'light' ? 'dark' : 'light';
+    try {
+      localStorage.setItem(THEME_KEY, next);
+    } catch {
+      // The choice then lasts until the page is reloaded.
+    }
+    apply(next);
+  });
 }
 
 /**
@@ -58,4 +98,5 @@ export function setUpPageChrome(onTokenSaved) {
     onTokenSaved();
   });
   /** @type {HTMLElement} */ (document.getElementById('server-origin')).textContent = location.origin;
+  setUpTheme();
 }

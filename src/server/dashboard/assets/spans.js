@@ -3,6 +3,7 @@
  */
 import { badge, facts, h, mono, table } from './dom.js';
 import { attributeRows, formatDuration, formatTime, previewValue, waterfallLayout } from './format.js';
+import { virtualTable } from './virtual-table.js';
 
 /**
  * The details of one span: ids, timing, status, attributes, events and resource.
@@ -65,7 +66,7 @@ function spanDetails(span) {
  * @param {HTMLElement} detailHost
  */
 export function spansTable(spans, detailHost) {
-  return table(
+  return virtualTable(
     [
       { title: 'Name', cell: (s) => String(s.name ?? '') },
       { title: 'Seq.', cell: (s) => String(s.sequence_id ?? '') },
@@ -75,7 +76,11 @@ export function spansTable(spans, detailHost) {
       { title: 'Duration', cell: (s) => formatDuration(s.start_time, s.end_time), className: 'nowrap' },
     ],
     spans,
-    { onRowClick: (s) => detailHost.replaceChildren(spanDetails(s)), empty: 'No spans.' },
+    {
+      onRowClick: (s) => detailHost.replaceChildren(spanDetails(s)),
+      empty: 'No spans.',
+      rowKey: (s) => `${s.attempt_id}\u0000${s.span_id}`,
+    },
   );
 }
 

@@ -4,7 +4,9 @@
 import { api } from './api.js';
 import { h, mono, pre, refreshButton, table, titleRow } from './dom.js';
 import { formatTime, prettyJson, previewValue } from './format.js';
+import { onLive } from './live.js';
 import { PAGE_SIZE, pagedList } from './paged-list.js';
+import { onLeave } from './view-state.js';
 
 /** @param {Record<string, string>} _params @param {number} ticket */
 export function resourcesView(_params, ticket) {
@@ -56,6 +58,7 @@ export function resourcesView(_params, ticket) {
       ),
   });
   void list.load();
+  onLeave(onLive(['resource'], () => void list.refresh()));
   return [
     titleRow(
       'Resources',

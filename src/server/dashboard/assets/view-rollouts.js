@@ -2,10 +2,12 @@
  * The rollouts view: the store's rollouts, newest first, searchable by id and filterable by status.
  */
 import { api } from './api.js';
-import { badge, h, link, mono, refreshButton, searchBox, selectBox, table } from './dom.js';
+import { badge, h, link, mono, refreshButton, searchBox, selectBox } from './dom.js';
 import { formatTime, previewValue, ROLLOUT_STATUSES } from './format.js';
-import { PAGE_SIZE, pagedList } from './paged-list.js';
-import { rememberRoute } from './view-state.js';
+import { onLive } from './live.js';
+import { pagedList, ROLLOUT_PAGE_SIZE } from './paged-list.js';
+import { onLeave, rememberRoute } from './view-state.js';
+import { virtualTable } from './virtual-table.js';
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function rolloutsView(params, ticket) {
@@ -21,7 +23,8 @@ export function rolloutsView(params, ticket) {
   );
 
   const list = pagedList(ticket, {
-    pageSize: PAGE_SIZE,
+    pageSize: ROLLOUT_PAGE_SIZE,
+    rowKey: (r) => r.rollout_id,
     offset: Math.max(0, Number.parseInt(params.offset ?? '0', 10) || 0),
     onOffset: (offset) =>
       rememberRoute('rollouts', { ...state, offset: offset ? String(offset) : undefined }),
@@ -29,13 +32,13 @@ export function rolloutsView(params, ticket) {
       api('/v1/agl/rollouts', {
         rollout_id_contains: state.q,
         status_in: state.status ? [state.status] : undefined,
-        limit: PAGE_SIZE,
+        limit: ROLLOUT_PAGE_SIZE,
         offset,
         sort_by: 'start_time',
         sort_order: 'desc',
       }),
     render: (rows) =>
-      table(
+      virtualTable(
         [
           {
             title: 'Rollout',
@@ -55,7 +58,10 @@ export function rolloutsView(params, ticket) {
           { title: '', cell: (r) => link('traces', { rollout: r.rollout_id }, 'Traces') },
         ],
         rows,
-        { empty: state.q || state.status ? 'No rollout matches these filters.' : 'No rollouts yet.' },
+        {
+          empty: state.q || state.status ? 'No rollout matches these filters.' : 'No rollouts yet.',
+          rowKey: (r) => r.rollout_id,
+        },
       ),
   });
 
@@ -72,6 +78,7 @@ export function rolloutsView(params, ticket) {
     void list.load(0);
   });
   void list.load();
+  onLeave(onLive(['rollout', 'attempt'], () => void list.refresh()));
   return [
     h('h1', {}, 'Rollouts'),
     h(

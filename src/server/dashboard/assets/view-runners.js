@@ -4,12 +4,15 @@
 import { api } from './api.js';
 import { badge, link, mono, refreshButton, table, titleRow } from './dom.js';
 import { formatTime, previewValue } from './format.js';
+import { onLive } from './live.js';
 import { PAGE_SIZE, pagedList } from './paged-list.js';
+import { onLeave } from './view-state.js';
 
 /** @param {Record<string, string>} _params @param {number} ticket */
 export function runnersView(_params, ticket) {
   const list = pagedList(ticket, {
     pageSize: PAGE_SIZE,
+    rowKey: (w) => w.worker_id,
     fetchPage: (offset) =>
       api('/v1/agl/workers', {
         limit: PAGE_SIZE,
@@ -39,15 +42,17 @@ export function runnersView(_params, ticket) {
           { title: 'Last dequeue', cell: (w) => formatTime(w.last_dequeue_time), className: 'nowrap' },
           {
             title: 'Heartbeat stats',
-            cell: (w) => mono(previewValue(w.heartbeat_stats ?? '', 80)),
+            // No stats yet shows "-" like every other empty cell.
+            cell: (w) => mono(previewValue(w.heartbeat_stats ?? '', 80) || '-'),
             className: 'preview',
           },
         ],
         rows,
-        { empty: 'No runner has connected yet.' },
+        { empty: 'No runner has connected yet.', rowKey: (w) => w.worker_id },
       ),
   });
   void list.load();
+  onLeave(onLive(['worker', 'attempt'], () => void list.refresh()));
   return [
     titleRow(
       'Runners',

@@ -6,11 +6,22 @@
 import { routeHash } from './format.js';
 
 let current = 0;
+/** @type {Array<() => void>} */
+const leaving = [];
 
-/** Starts a new view: answers for the tickets handed out before become stale. */
+/** Starts a new view: answers for the tickets handed out before become stale, and the old view's timers and live subscriptions are stopped. */
 export function nextTicket() {
   current += 1;
+  for (const fn of leaving.splice(0)) fn();
   return current;
+}
+
+/**
+ * Runs `fn` when the user leaves the view now shown (stops its timers and live subscriptions).
+ * @param {() => void} fn
+ */
+export function onLeave(fn) {
+  leaving.push(fn);
 }
 
 /** @param {number} ticket */

@@ -4,10 +4,39 @@
  */
 import { api } from './api.js';
 import { h, refreshButton, searchBox, selectBox, titleRow } from './dom.js';
+import { ROLLOUT_STATUSES } from './format.js';
+import { onLive } from './live.js';
 import { showError } from './page.js';
 import { pagedList, SPAN_PAGE_SIZE } from './paged-list.js';
 import { spansTable, waterfall } from './spans.js';
-import { rememberRoute, stale } from './view-state.js';
+import { onLeave, rememberRoute, stale } from './view-state.js';
+
+/** Statuses of rollouts that started an attempt (the only ones that can have spans). */
+const STARTED_STATUSES = ROLLOUT_STATUSES.filter((s) => s !== 'queuing');
+
+/** Newest rollouts the landing looks through for one with spans (in parallel groups of LANDING_BATCH). */
+const LANDING_BATCH = 10;
+
+/**
+ * The newest of `ids` (given newest first) that has at least one span, or undefined.
+ * @param {string[]} ids
+ */
+async function newestWithSpans(ids) {
+  for (let i = 0; i < ids.length; i += LANDING_BATCH) {
+    const batch = ids.slice(i, i + LANDING_BATCH);
+    const totals = await Promise.all(
+      batch.map((id) =>
+        api('/v1/agl/spans', { rollout_id: id, limit: 1 }).then(
+          (page) => page.total ?? page.items?.length ?? 0,
+          () => 0,
+        ),
+      ),
+    );
+    const found = totals.findIndex((n) => n > 0);
+    if (found >= 0) return batch[found];
+  }
+  return undefined;
+}
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function tracesView(params, ticket) {
@@ -89,14 +118,33 @@ export function tracesView(params, ticket) {
 
   const loadRecent = async () => {
     try {
-      const page = await api('/v1/agl/rollouts', { limit: 50, sort_by: 'start_time', sort_order: 'desc' });
+      // Queued rollouts have no spans yet: the suggestions (and the landing) are rollouts that started.
+      const page = await api('/v1/agl/rollouts', {
+        status_in: STARTED_STATUSES,
+        limit: 50,
+        sort_by: 'start_time',
+        sort_order: 'desc',
+      });
       if (stale(ticket)) return;
       recent.replaceChildren(
         ...(page.items ?? []).map((/** @type {any} */ r) => h('option', { value: r.rollout_id })),
       );
-      // Nothing chosen yet: show the newest rollout rather than an empty page.
-      if (state.rollout === '' && page.items?.[0]) {
-        state.rollout = page.items[0].rollout_id;
+      // Nothing chosen yet: show the newest rollout that has spans (the newest rollouts are often still
+      // queued, and landing on one of them showed only "No spans.").
+      if (state.rollout === '' && page.items?.length) {
+        const id = await newestWithSpans(page.items.map((/** @type {any} */ r) => r.rollout_id));
+        if (stale(ticket) || state.rollout !== '') return;
+        if (id === undefined) {
+          list.host.replaceChildren(
+            h(
+              'p',
+              { className: 'muted' },
+              'None of the newest rollouts has spans yet; choose a rollout above.',
+            ),
+          );
+          return;
+        }
+        state.rollout = id;
         rolloutInput.value = state.rollout;
         await loadAttempts();
         await loadSpans();
@@ -129,6 +177,13 @@ export function tracesView(params, ticket) {
     void loadSpans();
   });
 
+  onLeave(
+    onLive(['span', 'attempt'], (events) => {
+      if (state.rollout !== '' && events.some((e) => e.id === undefined || e.id === state.rollout)) {
+        void list.refresh();
+      }
+    }),
+  );
   void (async () => {
     await loadAttempts();
     if (state.rollout !== '') await loadSpans();

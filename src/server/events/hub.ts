@@ -1,0 +1,116 @@
+/**
+ * The server's change events (`/v1/events`): one hub per server that fans each event out to the
+ * connected dashboards. Each client gets what it asked for (a set of kinds) and is bounded: when its socket
+ * cannot keep up and more than `maxBufferedBytes` wait unsent, the client is dropped (it reconnects and
+ * re-reads), never buffered without limit.
+ */
+
+/** What changed: Agent Lightning rollouts, attempts and spans, resources, workers, sessions, documents. */
+export type ChangeKind = 'rollout' | 'attempt' | 'span' | 'resource' | 'worker' | 'session' | 'document';
+
+/** Every kind, in the order the dashboard documents them. */
+export const CHANGE_KINDS: readonly ChangeKind[] = [
+  'rollout',
+  'attempt',
+  'span',
+  'resource',
+  'worker',
+  'session',
+  'document',
+];
+
+/** One change event as sent to the clients (ids only: a client reads the data it shows). */
+export interface ChangeEventMessage {
+  /** What kind of thing changed. */
+  kind: ChangeKind;
+  /** How it changed: the HTTP route that changed it (`POST /v1/agl/rollouts`) or a document change type. */
+  action: string;
+  /** Id of the changed thing where one is known (rollout, session or document id). */
+  id?: string;
+  /** Namespace of a changed document. */
+  namespace?: string;
+  /** When the server saw the change, epoch ms. */
+  at: number;
+}
+
+/** One connected client as the hub sees it. */
+export interface EventClient {
+  /** The kinds it wants. */
+  readonly kinds: ReadonlySet<ChangeKind>;
+  /** Bytes written but not yet sent to the socket. */
+  bufferedBytes(): number;
+  /** Writes one framed event. */
+  write(frame: string): void;
+  /** Ends the connection (the client was too slow). */
+  drop(): void;
+}
+
+/** Limits of the hub. */
+export interface EventHubOptions {
+  /** Clients at once; the next one is refused (default 64). */
+  maxClients?: number;
+  /** Unsent bytes a client may have before it is dropped (default 256 KiB). */
+  maxBufferedBytes?: number;
+}
+
+/** Fans change events out to connected clients, each bounded. */
+export class EventHub {
+  readonly #clients = new Set<EventClient>();
+  readonly #maxClients: number;
+  readonly #maxBufferedBytes: number;
+  #dropped = 0;
+
+  /** A hub with the given limits. */
+  constructor(options: EventHubOptions = {}) {
+    this.#maxClients = options.maxClients ?? 64;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? 256 * 1024;
+  }
+
+  /** Clients connected now. */
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  /** Clients dropped so far because they could not keep up. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Adds a client; false when the hub is full. */
+  add(client: EventClient): boolean {
+    if (this.#clients.size >= this.#maxClients) return false;
+    this.#clients.add(client);
+    return true;
+  }
+
+  /** Removes a client (its connection closed). */
+  remove(client: EventClient): void {
+    this.#clients.delete(client);
+  }
+
+  /** Sends an event to every client that wants its kind. */
+  publish(event: ChangeEventMessage): void {
+    if (this.#clients.size === 0) return;
+    const frame = `event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`;
+    for (const client of this.#clients) {
+      if (!client.kinds.has(event.kind)) continue;
+      // The kernel buffer is full and the user-space one has passed the limit: this client reads slower
+      // than changes happen. Dropping it keeps the server's memory bounded; the dashboard reconnects and
+      // re-reads what it shows, so nothing is lost for the user.
+      if (client.bufferedBytes() > this.#maxBufferedBytes) {
+        this.#clients.delete(client);
+        this.#dropped += 1;
+        client.drop();
+        continue;
+      }
+      client.write(frame);
+    }
+  }
+
+  /** Sends a comment line to every client (keeps proxies from closing idle streams). */
+  keepAlive(): void {
+    for (const client of this.#clients) {
+      if (client.bufferedBytes() <= this.#maxBufferedBytes) client.write(': keep-alive\n\n');
+    }
+  }
+}

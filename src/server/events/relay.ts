@@ -1,0 +1,166 @@
+/**
+ * How change events reach the hub. `localRelay`: events of this process only (memory or SQLite stores,
+ * one server). `PostgresEventRelay`: every server process on one PostgreSQL schema publishes its events with
+ * NOTIFY and hears everyone's (its own included) through one LISTEN connection, so a dashboard connected to
+ * any process sees the changes made through all of them.
+ */
+import type { Pool } from 'pg';
+import { channelFor } from '../../drivers/postgres/identifiers.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
+import { ChannelListener } from '../../rollouts/postgres/listener.ts';
+import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
+
+/** Carries change events from where they happen to every server's hub. */
+export interface EventRelay {
+  /** Announces an event (to this process's hub, and to the others' where the relay reaches them). */
+  publish(event: ChangeEventMessage): void;
+  /** Starts delivering events to `deliver`. */
+  start(deliver: (event: ChangeEventMessage) => void): Promise<void>;
+  /** Stops delivering and releases connections. */
+  close(): Promise<void>;
+}
+
+/** A relay inside one process. */
+export function localRelay(): EventRelay {
+  let deliver: ((event: ChangeEventMessage) => void) | undefined;
+  return {
+    publish: (event) => deliver?.(event),
+    start: async (fn) => {
+      deliver = fn;
+    },
+    close: async () => {
+      deliver = undefined;
+    },
+  };
+}
+
+// NOTIFY payloads must stay below 8000 bytes; an event is a few ids, so a longer one is cut to its kind.
+const MAX_PAYLOAD_BYTES = 7900;
+/**
+ * Events are sent in batches at most this often. Every NOTIFY takes PostgreSQL's database-wide notify lock
+ * at commit, so one per write request would tax a busy ingest; dashboards redraw at most every 400 ms, so
+ * 100 ms of batching costs them nothing.
+ */
+const FLUSH_MS = 100;
+/** Distinct events one batch keeps; beyond that, one id-less event per kind still makes every page refresh. */
+const MAX_BATCH_EVENTS = 500;
+const KINDS = new Set<string>(CHANGE_KINDS);
+
+/** Parses a notification (a JSON array of events) back into events; malformed ones are ignored. */
+function parseEvents(payload: string): ChangeEventMessage[] {
+  let values: unknown;
+  try {
+    values = JSON.parse(payload);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(values)) return [];
+  return values.flatMap((value) => {
+    const event = parseEvent(value as Partial<ChangeEventMessage> | null);
+    return event ? [event] : [];
+  });
+}
+
+function parseEvent(value: Partial<ChangeEventMessage> | null): ChangeEventMessage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (typeof value.kind !== 'string' || !KINDS.has(value.kind) || typeof value.action !== 'string') {
+    return undefined;
+  }
+  const event: ChangeEventMessage = {
+    kind: value.kind as ChangeKind,
+    action: value.action,
+    at: typeof value.at === 'number' ? value.at : Date.now(),
+  };
+  if (typeof value.id === 'string') event.id = value.id;
+  if (typeof value.namespace === 'string') event.namespace = value.namespace;
+  return event;
+}
+
+/** Change events across the server processes of one PostgreSQL schema, through LISTEN/NOTIFY. */
+export class PostgresEventRelay implements EventRelay {
+  readonly #pool: Pool;
+  readonly #ownsPool: boolean;
+  readonly #channel: string;
+  #listener: ChannelListener | undefined;
+  /** Events waiting for the next flush, by what they name (a repeat of the same change is sent once). */
+  #batch = new Map<string, ChangeEventMessage>();
+  #flushTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * A relay for the servers of `schema` (default `agentstate`), on `pool` (yours, never ended here) or on
+   * a two-connection pool of its own to `connectionString` (one LISTEN, one for NOTIFY).
+   */
+  constructor(options: { pool?: Pool; connectionString?: string; schema?: string }) {
+    this.#ownsPool = options.pool === undefined;
+    this.#pool =
+      options.pool ??
+      new (loadPackage<typeof import('pg')>('pg', 'PostgresEventRelay').Pool)({
+        connectionString: options.connectionString,
+        max: 2,
+      });
+    if (this.#ownsPool) this.#pool.on('error', () => {});
+    this.#channel = channelFor(options.schema ?? 'agentstate', 'agentstate_events_');
+  }
+
+  publish(event: ChangeEventMessage): void {
+    const key = `${event.kind}\u0000${event.action}\u0000${event.namespace ?? ''}\u0000${event.id ?? ''}`;
+    if (this.#batch.size < MAX_BATCH_EVENTS || this.#batch.has(key)) this.#batch.set(key, event);
+    else
+      this.#batch.set(`${event.kind}\u0000overflow`, {
+        kind: event.kind,
+        action: 'many changes',
+        at: event.at,
+      });
+    this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_MS).unref();
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const events = [...this.#batch.values()];
+    this.#batch.clear();
+    const payloads: string[] = [];
+    let current: string[] = [];
+    let bytes = 2;
+    for (const event of events) {
+      let text = JSON.stringify(event);
+      if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES / 2) {
+        text = JSON.stringify({ kind: event.kind, action: event.action, at: event.at });
+      }
+      const size = Buffer.byteLength(text) + 1;
+      if (bytes + size > MAX_PAYLOAD_BYTES && current.length > 0) {
+        payloads.push(`[${current.join(',')}]`);
+        current = [];
+        bytes = 2;
+      }
+      current.push(text);
+      bytes += size;
+    }
+    if (current.length > 0) payloads.push(`[${current.join(',')}]`);
+    for (const payload of payloads) {
+      // Fire and forget: a lost event only delays a dashboard's refresh, and a failing database is
+      // reported by the store calls themselves.
+      this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, payload]).catch(() => {});
+    }
+  }
+
+  async start(deliver: (event: ChangeEventMessage) => void): Promise<void> {
+    this.#listener = new ChannelListener(
+      this.#pool,
+      this.#channel,
+      (payload) => {
+        for (const event of parseEvents(payload)) deliver(event);
+      },
+      () => {},
+    );
+    await this.#listener.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      this.#flush();
+    }
+    await this.#listener?.close();
+    if (this.#ownsPool) await this.#pool.end();
+  }
+}
