@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { createPostgresStore, createSqliteStore, type DocumentStore } from '../drivers/index.ts';
 import { SessionManager } from '../modules/index.ts';
+import { openPersistenceRouter, PerformanceMonitor } from '../persistence/index.ts';
 import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../rollouts/index.ts';
 import { RedisTtlStore, TtlStore, type TtlStoreLike } from '../ttl/index.ts';
 
@@ -24,6 +25,8 @@ export interface StoreConfig {
   postgresSchema?: string | undefined;
   /** Redis URL for TTL signals and locks shared by several servers, when given. */
   redis?: string | undefined;
+  /** Persistence config file: documents and sessions go through its router (rollouts stay as above). */
+  config?: string | undefined;
 }
 
 /** The opened stores and a description for the start-up line. */
@@ -32,6 +35,8 @@ export interface OpenedStores {
   rollouts: RolloutStore;
   ttl: TtlStoreLike;
   sessions: SessionManager;
+  /** Measures the router's backends when a persistence config is used. */
+  monitor?: PerformanceMonitor;
   description: string;
 }
 
@@ -47,12 +52,19 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   const rollouts: RolloutStore = config.postgres
     ? new PostgresRolloutStore({ connectionString: config.postgres, ...schema })
     : new SqliteRolloutStore({ path });
-  const documents = config.postgres
-    ? createPostgresStore({
-        connectionString: config.postgres,
-        ...schema,
-      })
-    : createSqliteStore({ path });
+  const monitor = config.config ? new PerformanceMonitor() : undefined;
+  let documents: DocumentStore;
+  try {
+    documents = config.config
+      ? await openPersistenceRouter(config.config, { ...(monitor && { monitor }) })
+      : config.postgres
+        ? createPostgresStore({ connectionString: config.postgres, ...schema })
+        : createSqliteStore({ path });
+  } catch (error) {
+    monitor?.stop();
+    await rollouts.close();
+    throw error;
+  }
   const ttl: TtlStoreLike = config.redis ? new RedisTtlStore({ redis: config.redis }) : new TtlStore();
   const sessions = new SessionManager({ store: documents });
   await sessions.loadAll();
@@ -61,12 +73,14 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   const where = config.postgres
     ? `PostgreSQL ${withoutPassword(config.postgres)} schema ${config.postgresSchema ?? 'agentstate'} (documents and rollouts)`
     : `SQLite ${path}`;
+  const routed = config.config ? `documents and sessions by ${config.config}, rollouts in ` : '';
   return {
     documents,
     rollouts,
     ttl,
     sessions,
-    description: `${where}, TTL ${config.redis ? 'in Redis' : 'in memory'}`,
+    ...(monitor && { monitor }),
+    description: `${routed}${where}, TTL ${config.redis ? 'in Redis' : 'in memory'}`,
   };
 }
 

@@ -11,6 +11,7 @@
  */
 import type { ListOptions, ListPage, PutOptions, StoredDocument } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
+import type { PerformanceReport } from '../persistence/index.ts';
 import type {
   AddOtelSpanOptions,
   Attempt,
@@ -73,6 +74,22 @@ function queryToWire(query: object | undefined): Wire {
     wire[snakeCase(key)] = key === 'sortBy' && typeof value === 'string' ? snakeCase(value) : value;
   }
   return wire;
+}
+
+/**
+ * The paging of a query on the wire. The reference's routes refuse `limit: 0` (a limit is > 0, or -1 for
+ * all) while the store API takes it as "count only", so such a query asks for one item and `trimPage` drops
+ * it: the total still comes back.
+ */
+function pagedQueryToWire(query: { limit?: number } | undefined): Wire {
+  const wire = queryToWire(query);
+  if (wire.limit === 0) wire.limit = 1;
+  return wire;
+}
+
+/** The page as the store API answers it for `query` (see pagedQueryToWire). */
+function trimPage<T>(query: { limit?: number } | undefined, page: PaginatedResult<T>): PaginatedResult<T> {
+  return query?.limit === 0 ? { ...page, items: [], limit: 0 } : page;
 }
 
 function rolloutRequestToWire(request: EnqueueRolloutRequest | StartRolloutRequest): Wire {
@@ -155,6 +172,14 @@ export class AgentStateClient implements RolloutStore {
       headers: { accept: 'text/plain' },
     });
     return typeof response.body === 'string' ? response.body : String(response.body ?? '');
+  }
+
+  /** GET /v1/persistence/report; undefined when the server runs without a persistence monitor. */
+  async persistenceReport(): Promise<PerformanceReport | undefined> {
+    const response = await this.#http.send({ method: 'GET', path: '/v1/persistence/report' });
+    if (response.status === 404) return undefined;
+    throwIfError(response);
+    return response.body as PerformanceReport;
   }
 
   // ---- rollouts (RolloutStore) --------------------------------------------------------------------
@@ -255,15 +280,16 @@ export class AgentStateClient implements RolloutStore {
   /** See RolloutStore.querySpans. */
   async querySpans(rolloutId: string, query?: SpanQuery): Promise<PaginatedResult<Span>> {
     const wire = await this.#post<Wire>(`${A}/spans/search`, {
-      ...queryToWire(query),
+      ...pagedQueryToWire(query),
       rollout_id: rolloutId,
     });
-    return pageFromWire(wire, spanOutFromWire);
+    return trimPage(query, pageFromWire(wire, spanOutFromWire));
   }
 
   /** See RolloutStore.queryRollouts. */
   async queryRollouts(query?: RolloutQuery): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
-    return pageFromWire(await this.#post<Wire>(`${A}/rollouts/search`, queryToWire(query)), rolloutFromWire);
+    const wire = await this.#post<Wire>(`${A}/rollouts/search`, pagedQueryToWire(query));
+    return trimPage(query, pageFromWire(wire, rolloutFromWire));
   }
 
   /** See RolloutStore.getRolloutById. */
@@ -279,7 +305,9 @@ export class AgentStateClient implements RolloutStore {
     if (patch.mode !== undefined) wire.mode = patch.mode;
     if (patch.resourcesId !== undefined) wire.resources_id = patch.resourcesId;
     if (patch.status !== undefined) wire.status = patch.status;
-    if (patch.config !== undefined) wire.config = configInputToWire(patch.config);
+    // null travels as null, for the server to refuse as the store does (omitted: unchanged).
+    if (patch.config !== undefined)
+      wire.config = patch.config === null ? null : configInputToWire(patch.config);
     if (patch.metadata !== undefined) wire.metadata = patch.metadata;
     return rolloutFromWire(await this.#post<Wire>(`${A}/rollouts/${enc(rolloutId)}`, wire, options));
   }
@@ -288,9 +316,9 @@ export class AgentStateClient implements RolloutStore {
   async queryAttempts(rolloutId: string, query?: AttemptQuery): Promise<PaginatedResult<Attempt>> {
     const wire = await this.#post<Wire>(
       `${A}/rollouts/${enc(rolloutId)}/attempts/search`,
-      queryToWire(query),
+      pagedQueryToWire(query),
     );
-    return pageFromWire(wire, attemptFromWire);
+    return trimPage(query, pageFromWire(wire, attemptFromWire));
   }
 
   /** See RolloutStore.getLatestAttempt. */
@@ -338,10 +366,8 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryResources. */
   async queryResources(query?: ResourcesQuery): Promise<PaginatedResult<ResourcesUpdate>> {
-    return pageFromWire(
-      await this.#get<Wire>(`${A}/resources`, toQueryString(query)),
-      resourcesUpdateFromWire,
-    );
+    const wire = await this.#get<Wire>(`${A}/resources`, pagedQueryToWire(query) as RequestQuery);
+    return trimPage(query, pageFromWire(wire, resourcesUpdateFromWire));
   }
 
   /** See RolloutStore.getResourcesById. */
@@ -358,7 +384,8 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryWorkers. */
   async queryWorkers(query?: WorkerQuery): Promise<PaginatedResult<Worker>> {
-    return pageFromWire(await this.#post<Wire>(`${A}/workers/search`, queryToWire(query)), workerFromWire);
+    const wire = await this.#post<Wire>(`${A}/workers/search`, pagedQueryToWire(query));
+    return trimPage(query, pageFromWire(wire, workerFromWire));
   }
 
   /** See RolloutStore.getWorkerById. */
@@ -472,7 +499,3 @@ export class AgentStateClient implements RolloutStore {
 }
 
 type RequestQuery = Record<string, string | number | boolean | readonly string[] | null | undefined>;
-
-function toQueryString(query: object | undefined): RequestQuery {
-  return queryToWire(query) as RequestQuery;
-}

@@ -193,7 +193,9 @@ export class HttpTransport {
         signal: controller.signal,
       });
       const text = await response.text();
-      const body = text === '' ? undefined : (JSON.parse(text) as unknown);
+      // Plain text (Prometheus /metrics) is returned as it is; everything else the server sends is JSON.
+      const plain = response.headers.get('content-type')?.startsWith('text/plain') ?? false;
+      const body = text === '' ? undefined : plain ? text : (JSON.parse(text) as unknown);
       return { status: response.status, headers: response.headers, body };
     } catch (error) {
       if (this.#closed) throw new ClosedError('the client was closed', { url: this.#base });

@@ -18,6 +18,14 @@ export {
   decompressAsync,
   methodOf,
 } from './compression.ts';
+export {
+  checkEncryptionKeys,
+  decrypt,
+  type EncryptionKeys,
+  encrypt,
+  encryptionKeyId,
+  isEncrypted,
+} from './encryption.ts';
 export { type JsonObject, type JsonValue, setOwn } from './json.ts';
 export { indexPath, propertyPath } from './path.ts';
 export type { SerializeOptions } from './serialize.ts';

@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { ClosedError, CorruptStateError } from '../errors.ts';
+import { ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
 import { type FsCore, type IndexEntry, isMissing, releaseCore, retainCore } from './fs/core.ts';
 import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument, parseDocument } from './fs/envelope.ts';
 import { checkFsId } from './fs/fileNames.ts';
 import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
+import { keptRevisions, versionPath } from './fs/versions.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
+import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -28,6 +30,7 @@ import type {
   ListOptions,
   ListPage,
   PutOptions,
+  StorageInfo,
   StoredDocument,
   Subscription,
 } from './types.ts';
@@ -46,6 +49,12 @@ export interface FsStoreOptions extends DriverOptions {
    */
   durable?: boolean;
   /**
+   * Earlier versions kept per document (default 0): before a write or delete replaces a document's
+   * file, it is copied to `<namespace>/.versions/<file>/<revision>.jsonl` and only the newest
+   * `keepVersions` are kept. Listed by `versions()`, read by `getVersion()`. The first handle decides.
+   */
+  keepVersions?: number;
+  /**
    * Told about every corrupt file that was moved aside (on open, or when a read finds it). Default:
    * a process warning. Reads of a corrupt document also throw `CorruptStateError` naming both paths.
    */
@@ -55,9 +64,37 @@ export interface FsStoreOptions extends DriverOptions {
 // A put with its value encoded before any lock is taken, so encoding errors change nothing.
 interface PreparedPut {
   encoded: JsonValue;
+  // The value line: the JSON text, or a JSON string of the compressed/encrypted bytes in base64.
   text: string;
+  storage: StorageInfo;
   metadata?: JsonValue;
 }
+
+const FS_OPTIONS = ['dir', 'durable', 'onCorruption', 'keepVersions'];
+
+/** A version kept by `keepVersions`. */
+export interface DocumentVersion {
+  /** The revision the document had. */
+  revision: number;
+  /** When that revision was written, epoch ms. */
+  updatedAt: number;
+}
+
+/** The filesystem driver's store: a `DocumentStore` that can also read the versions it keeps. */
+export interface FsDocumentStore extends DocumentStore {
+  /** Kept earlier versions of a document, newest first (empty without `keepVersions`). */
+  versions(namespace: string, id: string): Promise<DocumentVersion[]>;
+  /** One kept version, or undefined when it is not kept. */
+  getVersion<V = unknown>(
+    namespace: string,
+    id: string,
+    revision: number,
+  ): Promise<StoredDocument<V> | undefined>;
+}
+
+// A value stored compressed or encrypted is a base64 JSON string on its line.
+const isPacked = (storage: StorageInfo | undefined): boolean =>
+  storage !== undefined && (storage.compression !== 'none' || storage.keyId !== undefined);
 
 const READ_PARALLELISM = 16;
 
@@ -76,11 +113,19 @@ function warnCorruption(error: CorruptStateError): void {
  * One process per directory: a lock file refuses a second process (`UNAVAILABLE`); handles within one
  * process share the index, locks and change feed. Use SQLite or PostgreSQL to share between processes.
  */
-export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
+export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
+  const settings = payloadSettings(options, 'filesystem', FS_OPTIONS);
+  const keepVersions = options.keepVersions ?? 0;
+  if (!Number.isSafeInteger(keepVersions) || keepVersions < 0) {
+    throw new InvalidInputError(`keepVersions must be a whole number, got ${String(keepVersions)}`, {
+      option: 'keepVersions',
+    });
+  }
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const ready = retainCore(options.dir ?? DEFAULT_FS_DIR, {
     durable: options.durable ?? true,
+    keepVersions,
     report: options.onCorruption ?? warnCorruption,
   });
   // An open error is reported by the first call that needs the store (and by every later one).
@@ -117,18 +162,39 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
 
   function prepare(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
     const encoded = codec.encode(value, valuePath(namespace, id));
+    const packed = packPayload(JSON.stringify(encoded), settings);
     return {
       encoded,
-      text: JSON.stringify(encoded),
+      text: packed.text ?? JSON.stringify(Buffer.from(packed.bytes).toString('base64')),
+      storage: packed.storage,
       ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
     };
   }
 
-  function toDocument<V>(header: DocumentHeader, value: JsonValue): StoredDocument<V> {
+  function readValue(header: DocumentHeader, value: JsonValue, valueText: string, path: string): unknown {
+    const { storage } = header;
+    const source = { namespace: header.namespace, id: header.id, where: path };
+    if (isPacked(storage)) {
+      if (typeof value !== 'string') {
+        throw new CorruptStateError(`document file ${path} should hold its value as base64 text`, { path });
+      }
+      const bytes = Buffer.from(value, 'base64');
+      return codec.decode(JSON.parse(unpackPayload(bytes, storage?.checksum, settings, source)) as JsonValue);
+    }
+    if (settings.verifyChecksums) unpackPayload(valueText, storage?.checksum, settings, source);
+    return codec.decode(value);
+  }
+
+  function toDocument<V>(
+    header: DocumentHeader,
+    value: JsonValue,
+    valueText: string,
+    path: string,
+  ): StoredDocument<V> {
     return {
       namespace: header.namespace,
       id: header.id,
-      value: codec.decode(value) as V,
+      value: readValue(header, value, valueText, path) as V,
       revision: header.revision,
       createdAt: header.createdAt,
       updatedAt: header.updatedAt,
@@ -136,17 +202,22 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
         metadata: codec.decode(header.metadata) as Record<string, unknown>,
       }),
       ...(header.expiresAt !== undefined && { expiresAt: header.expiresAt }),
+      ...(header.storage !== undefined && { storage: header.storage }),
     };
   }
 
-  async function readParsed(path: string, namespace: string, id: string) {
-    let text: string;
+  async function readText(path: string): Promise<string | undefined> {
     try {
-      text = await readFile(path, 'utf8');
+      return await readFile(path, 'utf8');
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
     }
+  }
+
+  async function readParsed(path: string, namespace: string, id: string) {
+    const text = await readText(path);
+    if (text === undefined) return undefined;
     const parsed = parseDocument(text, path);
     if (parsed.header.namespace !== namespace || parsed.header.id !== id) {
       throw new CorruptStateError(
@@ -182,7 +253,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
     }
     if (!parsed) return undefined;
     if (parsed.header.expiresAt !== undefined && parsed.header.expiresAt <= now()) return undefined;
-    return toDocument<V>(parsed.header, parsed.value);
+    return toDocument<V>(parsed.header, parsed.value, parsed.valueText, path);
   }
 
   function header(
@@ -201,6 +272,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
       updatedAt,
       ...(p.metadata !== undefined && { metadata: p.metadata }),
       ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
+      storage: p.storage,
     };
   }
 
@@ -275,7 +347,7 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
           codec,
           namespace,
           id,
-          { ...entry, updatedAt: t },
+          { ...entry, updatedAt: t, storage: prepared.storage },
           prepared.encoded,
           prepared.metadata,
         );
@@ -401,6 +473,37 @@ export function createFsStore(options: FsStoreOptions = {}): DocumentStore {
 
     sweepExpired(): Promise<number> {
       return run(sweep);
+    },
+
+    versions(namespace: string, id: string): Promise<DocumentVersion[]> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        const path = core.pathOf(namespace, id);
+        const found = await mapLimit(await keptRevisions(path), READ_PARALLELISM, async (revision) => {
+          const text = await readText(versionPath(path, revision));
+          return text === undefined
+            ? undefined
+            : { revision, updatedAt: parseDocument(text, path).header.updatedAt };
+        });
+        return found.filter((v): v is DocumentVersion => v !== undefined);
+      });
+    },
+
+    getVersion<V>(namespace: string, id: string, revision: number): Promise<StoredDocument<V> | undefined> {
+      return run(async (core) => {
+        checkDocument(namespace, id);
+        if (!Number.isSafeInteger(revision) || revision < 1) {
+          throw new InvalidInputError(`revision must be a positive whole number, got ${String(revision)}`, {
+            namespace,
+            id,
+          });
+        }
+        const path = versionPath(core.pathOf(namespace, id), revision);
+        const text = await readText(path);
+        if (text === undefined) return undefined;
+        const parsed = parseDocument(text, path);
+        return toDocument<V>(parsed.header, parsed.value, parsed.valueText, path);
+      });
     },
 
     async close(): Promise<void> {

@@ -1,6 +1,13 @@
-export { createFsStore, DEFAULT_FS_DIR, type FsStoreOptions } from './fs.ts';
+export {
+  createFsStore,
+  DEFAULT_FS_DIR,
+  type DocumentVersion,
+  type FsDocumentStore,
+  type FsStoreOptions,
+} from './fs.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
+export { createRedisStore, type RedisStoreOptions } from './redis.ts';
 export {
   type AtomicWriteOptions,
   fsyncDirectory,

@@ -4,6 +4,7 @@ import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
+import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -24,13 +25,18 @@ import type {
   ListOptions,
   ListPage,
   PutOptions,
+  StorageInfo,
   StoredDocument,
   Subscription,
 } from './types.ts';
 
 interface Entry {
   // The encoded form, never the caller's object: later mutations of a value never reach the store.
-  encoded: JsonValue;
+  // Absent when the value is kept compressed or encrypted in `payload`.
+  encoded: JsonValue | undefined;
+  payload: Uint8Array | undefined;
+  // Computed on first use for plain values (see storageOf).
+  storage: StorageInfo | undefined;
   revision: number;
   createdAt: number;
   updatedAt: number;
@@ -44,6 +50,7 @@ export type MemoryStoreOptions = DriverOptions;
 
 /** A `DocumentStore` in process memory: for tests, caches and single-process tools. Nothing survives a restart. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentStore {
+  const settings = payloadSettings(options, 'memory', []);
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const namespaces = new Map<string, Map<string, Entry>>();
@@ -62,19 +69,49 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     return entry;
   }
 
-  function toDocument<V>(namespace: string, id: string, entry: Entry): StoredDocument<V> {
-    return {
+  // A plain value's size and SHA-256 cost a JSON.stringify and a hash, about a third of a put: they are
+  // computed when first asked for, from the encoded form (which gives the same text every time).
+  function storageOf(entry: Entry): StorageInfo {
+    entry.storage ??= packPayload(JSON.stringify(entry.encoded), settings).storage;
+    return entry.storage;
+  }
+
+  // Adds `storage` as an enumerable getter, so reading it (or spreading the document) computes it once.
+  function withStorage<D extends object>(doc: D, entry: Entry): D & { storage: StorageInfo } {
+    return Object.defineProperty(doc, 'storage', {
+      enumerable: true,
+      configurable: true,
+      get: () => storageOf(entry),
+    }) as D & { storage: StorageInfo };
+  }
+
+  function readValue(namespace: string, id: string, entry: Entry): unknown {
+    if (entry.encoded !== undefined && !settings.verifyChecksums) return codec.decode(entry.encoded);
+    const stored = entry.payload ?? JSON.stringify(entry.encoded);
+    const text = unpackPayload(stored, storageOf(entry).checksum, settings, {
       namespace,
       id,
-      value: codec.decode(entry.encoded) as V,
-      revision: entry.revision,
-      createdAt: entry.createdAt,
-      updatedAt: entry.updatedAt,
-      ...(entry.metadata !== undefined && {
-        metadata: codec.decode(entry.metadata) as Record<string, unknown>,
-      }),
-      ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
-    };
+      where: 'memory',
+    });
+    return codec.decode(JSON.parse(text) as JsonValue);
+  }
+
+  function toDocument<V>(namespace: string, id: string, entry: Entry): StoredDocument<V> {
+    return withStorage(
+      {
+        namespace,
+        id,
+        value: readValue(namespace, id, entry) as V,
+        revision: entry.revision,
+        createdAt: entry.createdAt,
+        updatedAt: entry.updatedAt,
+        ...(entry.metadata !== undefined && {
+          metadata: codec.decode(entry.metadata) as Record<string, unknown>,
+        }),
+        ...(entry.expiresAt !== undefined && { expiresAt: entry.expiresAt }),
+      },
+      entry,
+    );
   }
 
   // Validates and prepares a put without changing anything, so a batch can check every op first.
@@ -84,16 +121,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
     value: unknown,
     opts: PutOptions | undefined,
     pending: Map<string, number>,
-  ): Entry {
+  ): { entry: Entry; encoded: JsonValue } {
     const key = `${namespace}\0${id}`;
     const existing = live(namespace, id);
     const current = pending.has(key) ? pending.get(key)! : (existing?.revision ?? 0);
     checkRevision(namespace, id, opts?.expectedRevision, current);
     const encoded = codec.encode(value, valuePath(namespace, id));
+    // Only compression and encryption need the bytes now; a plain value is kept as its encoded form.
+    const packed =
+      settings.compression === 'none' && !settings.encryption
+        ? undefined
+        : packPayload(JSON.stringify(encoded), settings);
     const t = now();
     pending.set(key, current + 1);
-    return {
-      encoded,
+    const payload = packed && packed.text === undefined ? packed.bytes : undefined;
+    const entry: Entry = {
+      encoded: payload ? undefined : encoded,
+      payload,
+      storage: packed?.storage,
       revision: current + 1,
       // Kept only when this put replaces the stored document itself (not one the batch deleted or wrote).
       createdAt: existing && current === existing.revision ? existing.createdAt : t,
@@ -101,6 +146,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
       ...(opts?.ttlMs !== undefined && { expiresAt: t + opts.ttlMs }),
     };
+    return { entry, encoded };
   }
 
   function commitPut(namespace: string, id: string, entry: Entry): void {
@@ -157,10 +203,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       open();
       checkDocumentKey(namespace, id);
       checkPutOptions(opts, namespace, id);
-      const entry = preparePut(namespace, id, value, opts, new Map());
+      const { entry, encoded } = preparePut(namespace, id, value, opts, new Map());
       commitPut(namespace, id, entry);
       hub.emit({ type: 'put', namespace, id, revision: entry.revision });
-      return putResult<V>(codec, namespace, id, entry, entry.encoded, entry.metadata);
+      return withStorage(putResult<V>(codec, namespace, id, entry, encoded, entry.metadata), entry);
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
@@ -199,7 +245,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       const pending = new Map<string, number>();
       const prepared = operations.map((op) =>
         op.type === 'put'
-          ? { op, entry: preparePut(op.namespace, op.id, op.value, op.options, pending), revision: 0 }
+          ? { op, entry: preparePut(op.namespace, op.id, op.value, op.options, pending).entry, revision: 0 }
           : { op, entry: undefined, revision: prepareDelete(op.namespace, op.id, op.options, pending) },
       );
       const revisions = prepared.map(({ op, entry, revision }) => {

@@ -12,6 +12,7 @@ import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
+import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -31,6 +32,7 @@ import type {
   ListOptions,
   ListPage,
   PutOptions,
+  StorageInfo,
   StoredDocument,
   Subscription,
 } from './types.ts';
@@ -52,13 +54,17 @@ export interface PostgresStoreOptions extends DriverOptions {
 
 // A serialized put, ready to send: encoding happens before any SQL so bad values change nothing.
 interface EncodedPut {
-  value: string;
+  value: string | null;
+  valueBytes: Buffer | null;
+  storage: StorageInfo;
   metadata: string | null;
   expiresAt: number | null;
   // The encoded trees, kept to build the returned document without parsing the text again.
   valueJson: JsonValue;
   metadataJson: JsonValue | undefined;
 }
+
+const POSTGRES_OPTIONS = ['connectionString', 'pool', 'schema', 'poolSize', 'sweepBatchSize'];
 
 /**
  * A `DocumentStore` on PostgreSQL: the system of record when many processes or machines share state.
@@ -82,6 +88,7 @@ interface EncodedPut {
  *   rows through a partial index (the seeds scan every key), and reports them as `expire` events.
  */
 export function createPostgresStore(options: PostgresStoreOptions = {}): DocumentStore {
+  const settings = payloadSettings(options, 'postgres', POSTGRES_OPTIONS);
   const schema = options.schema ?? 'agentstate';
   checkSchemaName(schema);
   if (!options.pool && !options.connectionString) {
@@ -154,10 +161,13 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   function encodePut(namespace: string, id: string, value: unknown, opts: PutOptions | undefined, t: number) {
     const valueJson = codec.encode(value, valuePath(namespace, id));
     const metadataJson = opts?.metadata === undefined ? undefined : codec.encode(opts.metadata, '$.metadata');
+    const packed = packPayload(JSON.stringify(valueJson), settings);
     const encoded: EncodedPut = {
       valueJson,
       metadataJson,
-      value: JSON.stringify(valueJson),
+      value: packed.text ?? null,
+      valueBytes: packed.text === undefined ? Buffer.from(packed.bytes) : null,
+      storage: packed.storage,
       metadata: metadataJson === undefined ? null : JSON.stringify(metadataJson),
       // Rounded up so a document never expires before its TTL; capped to stay a safe integer.
       expiresAt:
@@ -171,10 +181,18 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   }
 
   function rowToDocument<V>(namespace: string, id: string, row: DocumentRow): StoredDocument<V> {
+    const storage =
+      row.storage === null ? undefined : (parseStored(row.storage, namespace, id, 'storage') as StorageInfo);
+    const stored = row.value ?? row.value_bytes ?? '';
+    const text = unpackPayload(stored, storage?.checksum, settings, {
+      namespace,
+      id,
+      where: `schema ${schema}`,
+    });
     return {
       namespace,
       id,
-      value: parseStored(row.value, namespace, id, 'value') as V,
+      value: parseStored(text, namespace, id, 'value') as V,
       revision: Number(row.revision),
       createdAt: Number(row.created_at),
       updatedAt: Number(row.updated_at),
@@ -182,6 +200,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         metadata: parseStored(row.metadata, namespace, id, 'metadata') as Record<string, unknown>,
       }),
       ...(row.expires_at !== null && { expiresAt: Number(row.expires_at) }),
+      ...(storage !== undefined && { storage }),
     };
   }
 
@@ -207,7 +226,18 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     t: number,
     mySeq: number,
   ): Promise<{ revision: number; createdAt: number }> {
-    const params: unknown[] = [namespace, idKey(id), id, put.value, t, put.metadata, put.expiresAt, mySeq];
+    const params: unknown[] = [
+      namespace,
+      idKey(id),
+      id,
+      put.value,
+      t,
+      put.metadata,
+      put.expiresAt,
+      mySeq,
+      put.valueBytes,
+      JSON.stringify(put.storage),
+    ];
     let text = sql.upsert;
     if (expected === 0) text = sql.create;
     else if (expected !== undefined) {
@@ -313,7 +343,12 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
           codec,
           namespace,
           id,
-          { ...written, updatedAt: t, ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }) },
+          {
+            ...written,
+            updatedAt: t,
+            storage: encoded.storage,
+            ...(encoded.expiresAt !== null && { expiresAt: encoded.expiresAt }),
+          },
           encoded.valueJson,
           encoded.metadataJson,
         );

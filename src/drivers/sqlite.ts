@@ -14,6 +14,7 @@ import {
 } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
+import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -43,6 +44,7 @@ import type {
   ListOptions,
   ListPage,
   PutOptions,
+  StorageInfo,
   StoredDocument,
   Subscription,
 } from './types.ts';
@@ -74,12 +76,13 @@ export interface SqliteStoreOptions extends DriverOptions {
 
 interface DocumentRow {
   id_key: Buffer;
-  value: string;
+  value: string | Buffer;
   revision: number;
   created_at: number;
   updated_at: number;
   metadata: string | null;
   expires_at: number | null;
+  storage: string | null;
 }
 
 interface CurrentRow {
@@ -100,7 +103,8 @@ interface PreparedPut {
   id: string;
   key: Buffer;
   encoded: JsonValue;
-  text: string;
+  stored: string | Buffer;
+  storage: StorageInfo;
   metadata?: JsonValue;
   options?: PutOptions;
 }
@@ -115,7 +119,16 @@ interface PreparedDelete {
 
 const NO_KEY = Buffer.alloc(0);
 const SWEEP_CHUNK = 500;
-const COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expires_at';
+const COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expires_at, storage';
+const SQLITE_OPTIONS = [
+  'path',
+  'database',
+  'table',
+  'synchronous',
+  'busyTimeoutMs',
+  'watchPollMs',
+  'changeRetentionMs',
+];
 
 /**
  * A `DocumentStore` in one SQLite table (better-sqlite3, WAL, prepared statements). Compare-and-set and
@@ -127,6 +140,7 @@ const COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expi
  * see `synchronous`; WAL with NORMAL survives `kill -9` of the process, FULL also survives power loss.
  */
 export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentStore {
+  const settings = payloadSettings(options, 'sqlite', SQLITE_OPTIONS);
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const table = options.table ?? 'agentstate_documents';
@@ -160,14 +174,14 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     `SELECT revision, created_at FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
   );
   const upsert = db.prepare<
-    [string, Buffer, string, string, number, number, number, string | null, number | null],
+    [string, Buffer, string, string | Buffer, number, number, number, string | null, number | null, string],
     void
   >(
-    `INSERT INTO ${table} (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO ${table} (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at, storage)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (namespace, id_key) DO UPDATE SET id = excluded.id, value = excluded.value,
        revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at,
-       metadata = excluded.metadata, expires_at = excluded.expires_at`,
+       metadata = excluded.metadata, expires_at = excluded.expires_at, storage = excluded.storage`,
   );
   const deleteRow = db.prepare<[string, Buffer], void>(
     `DELETE FROM ${table} WHERE namespace = ? AND id_key = ?`,
@@ -213,10 +227,14 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
 
   function toDocument<V>(namespace: string, row: DocumentRow): StoredDocument<V> {
     const id = idFromKey(row.id_key);
+    const storage =
+      row.storage === null ? undefined : (decodeJson(row.storage, namespace, id, 'storage') as StorageInfo);
+    const where = `SQLite table ${table}`;
+    const text = unpackPayload(row.value, storage?.checksum, settings, { namespace, id, where });
     return {
       namespace,
       id,
-      value: decodeJson(row.value, namespace, id, 'value') as V,
+      value: decodeJson(text, namespace, id, 'value') as V,
       revision: row.revision,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -224,18 +242,22 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         metadata: decodeJson(row.metadata, namespace, id, 'metadata') as Record<string, unknown>,
       }),
       ...(row.expires_at !== null && { expiresAt: row.expires_at }),
+      ...(storage !== undefined && { storage }),
     };
   }
 
   function preparePut(namespace: string, id: string, value: unknown, opts?: PutOptions): PreparedPut {
     const encoded = codec.encode(value, valuePath(namespace, id));
+    const packed = packPayload(JSON.stringify(encoded), settings);
     return {
       type: 'put',
       namespace,
       id,
       key: idKey(id),
       encoded,
-      text: JSON.stringify(encoded),
+      stored:
+        packed.text ?? Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength),
+      storage: packed.storage,
       ...(opts?.metadata && { metadata: codec.encode(opts.metadata) }),
       ...(opts && { options: opts }),
     };
@@ -252,15 +274,22 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       p.namespace,
       p.key,
       p.id,
-      p.text,
+      p.stored,
       revision + 1,
       createdAt,
       t,
       p.metadata === undefined ? null : JSON.stringify(p.metadata),
       expiresAt ?? null,
+      JSON.stringify(p.storage),
     );
     changes.record({ type: 'put', namespace: p.namespace, id: p.id, revision: revision + 1 }, t);
-    return { revision: revision + 1, createdAt, updatedAt: t, ...(expiresAt !== undefined && { expiresAt }) };
+    return {
+      revision: revision + 1,
+      createdAt,
+      updatedAt: t,
+      storage: p.storage,
+      ...(expiresAt !== undefined && { expiresAt }),
+    };
   }
 
   // Returns the deleted revision, 0 when there was no live document.

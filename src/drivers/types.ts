@@ -1,4 +1,4 @@
-import type { Codec } from '../codec/index.ts';
+import type { Codec, Compression, EncryptionKeys } from '../codec/index.ts';
 
 /** A stored document: a codec-encoded value with its revision and timestamps. */
 export interface StoredDocument<V = unknown> {
@@ -18,6 +18,22 @@ export interface StoredDocument<V = unknown> {
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** Expiry time in epoch milliseconds, if the document has a TTL. */
   readonly expiresAt?: number;
+  /** How the value is stored: size, SHA-256 and compression (absent for documents written before). */
+  readonly storage?: StorageInfo;
+}
+
+/** How a document's value is stored (the seed's `StateMetadata`). */
+export interface StorageInfo {
+  /** Bytes stored, after compression and encryption. */
+  readonly sizeBytes: number;
+  /** Bytes of the value's JSON text before compression. */
+  readonly plainBytes: number;
+  /** SHA-256 (hex) of exactly the stored bytes; verified on read with `verifyChecksums`. */
+  readonly checksum: string;
+  /** Compression of the stored bytes (`none` when the value was below `compressAboveBytes`). */
+  readonly compression: Compression;
+  /** Id of the encryption key, when the value is encrypted at rest. */
+  readonly keyId?: string;
 }
 
 /** Options of `DocumentStore.put`. */
@@ -94,6 +110,14 @@ export interface DriverOptions {
   now?: () => number;
   /** How often expired documents are swept, ms (default 30 000); the timer never keeps the process alive. */
   sweepIntervalMs?: number;
+  /** Compress stored values (default `none`); read back transparently whatever was written. */
+  compression?: Compression;
+  /** Only values whose JSON text has at least this many bytes are compressed (default 1024). */
+  compressAboveBytes?: number;
+  /** Check every value read against its SHA-256 (default false); a mismatch is `CORRUPT_STATE`. */
+  verifyChecksums?: boolean;
+  /** Encrypt values at rest with AES-256-GCM (see `EncryptionKeys`; keys never come from config text). */
+  encryption?: EncryptionKeys;
 }
 
 /**

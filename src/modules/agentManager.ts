@@ -10,11 +10,14 @@ import { requireNonEmptyString } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
 import { type ModuleTypeRegistry, moduleTypes } from './moduleTypes.ts';
 import type { LoadStateOptions } from './stateModule.ts';
+import { managerRepository, type StateRepository } from './stateRepository.ts';
 
 /** Options of `AgentStateManager`. */
 export interface AgentStateManagerOptions {
-  /** Where `saveAll`/`loadAll` keep the agents. */
+  /** Where `saveAll`/`loadAll` keep the agents (through a `StateRepository` with `types`). */
   store?: DocumentStore;
+  /** The repository to save and load through, instead of `store`. */
+  repository?: StateRepository;
   /** Namespace of the agent documents (default `agents`). */
   namespace?: string;
   /** Module types allowed when loading (default: the default registry). */
@@ -57,7 +60,7 @@ export class AgentStateManager {
     this.#create = options.createAgent ?? ((agentId) => new AgentStateModule(agentId, { now: this.#now }));
     this.tracker = new StateChangeTracker({ now: this.#now, ...options.tracker });
     this.#agents = new ModuleCollection<AgentStateModule>({
-      store: options.store,
+      repository: managerRepository(options),
       namespace: options.namespace ?? 'agents',
       types: options.types ?? moduleTypes,
       expected: AgentStateModule,

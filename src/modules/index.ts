@@ -55,3 +55,11 @@ export {
   StateModule,
   type StateModuleOptions,
 } from './stateModule.ts';
+export {
+  type LoadModuleOptions,
+  type SaveStateOptions,
+  type StateInfo,
+  type StateInfoPage,
+  StateRepository,
+  type StateRepositoryOptions,
+} from './stateRepository.ts';

@@ -1,6 +1,6 @@
 /**
- * The part the agent and session managers share: modules by id, saved to and loaded from one namespace of
- * a `DocumentStore`, each as a typed envelope in a document keyed by the module's id. Ids are document
+ * The part the agent and session managers share: modules by id, saved to and loaded from one namespace
+ * through a `StateRepository`, each as a typed envelope in a document keyed by the module's id. Ids are document
  * ids (data), never file names, so no id can reach outside the namespace (the seed wrote all states to one
  * JSON file at a caller-given path and logged-and-skipped entries that failed to load).
  *
@@ -10,16 +10,10 @@
  * `loadAll` reads and checks every document before it replaces anything in memory.
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
-import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
-import {
-  AgentStateError,
-  CorruptStateError,
-  errorMessage,
-  InvalidInputError,
-  UnknownTypeError,
-} from '../errors.ts';
+import { CorruptStateError, InvalidInputError } from '../errors.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';
+import type { StateRepository } from './stateRepository.ts';
 
 /** What `saveAll` wrote. */
 export interface SaveAllResult {
@@ -29,12 +23,9 @@ export interface SaveAllResult {
   deleted: number;
 }
 
-/** Page size when reading a namespace back. */
-const LOAD_PAGE = 1000;
-
 /** How a collection relates to its module class. */
 export interface ModuleCollectionOptions<M extends StateModule> {
-  store: DocumentStore | undefined;
+  repository: StateRepository | undefined;
   namespace: string;
   types: ModuleTypeRegistry;
   expected: StateModuleClass<M>;
@@ -110,9 +101,8 @@ export class ModuleCollection<M extends StateModule> {
   /** Writes every module, and deletes removed ones, in one atomic batch. */
   saveAll(): Promise<SaveAllResult> {
     return this.#serial(async () => {
-      const store = this.#store();
-      const { namespace, types, label } = this.#options;
-      const operations: BatchOperation[] = [];
+      const repository = this.#repository();
+      const { namespace, label } = this.#options;
       for (const [id, module] of this.#modules) {
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
@@ -122,17 +112,9 @@ export class ModuleCollection<M extends StateModule> {
             { namespace, id, changedTo: this.#options.idOf(module) },
           );
         }
-        let value: unknown;
-        try {
-          value = types.toEnvelope(module);
-        } catch (error) {
-          throw withId(error, `cannot save ${label} '${id}'`, { namespace, id }, false);
-        }
-        operations.push({ type: 'put', namespace, id, value });
       }
       const deletions = [...this.#removed].filter((id) => !this.#modules.has(id));
-      for (const id of deletions) operations.push({ type: 'delete', namespace, id });
-      if (operations.length > 0) await store.batch(operations);
+      await repository.saveAll(namespace, this.#modules, deletions, label);
       for (const id of deletions) this.#removed.delete(id);
       return { saved: this.#modules.size, deleted: deletions.length };
     });
@@ -141,43 +123,19 @@ export class ModuleCollection<M extends StateModule> {
   /**
    * Replaces the modules in memory with those saved in the namespace. Every document is read, type
    * checked, migrated and loaded first; if any fails, memory is left unchanged and the error names the id.
-   * Above 1000 modules the namespace is read in pages, so a save by another process between two pages
-   * can mix module versions across pages (each module itself is always whole).
    */
   loadAll(options: LoadStateOptions = {}): Promise<number> {
     return this.#serial(async () => {
-      const store = this.#store();
-      const { namespace, types, label, expected, idOf } = this.#options;
-      const loaded = new Map<string, M>();
-      let cursor: string | undefined;
-      do {
-        const page = await store.list(namespace, {
-          limit: LOAD_PAGE,
-          ...(cursor !== undefined && { cursor }),
-        });
-        for (const doc of page.items) {
-          let module: M;
-          try {
-            // Documents come freshly decoded from the driver, so the load need not copy them again.
-            module = types.fromEnvelope(doc.value, { copy: false, ...options, expected });
-          } catch (error) {
-            throw withId(
-              error,
-              `stored ${label} '${doc.id}' cannot be loaded`,
-              { namespace, id: doc.id },
-              true,
-            );
-          }
-          if (idOf(module) !== doc.id) {
-            throw new CorruptStateError(
-              `stored ${label} '${doc.id}' carries the id '${idOf(module)}'; it is kept as it is, fix or remove it`,
-              { namespace, id: doc.id, storedId: idOf(module) },
-            );
-          }
-          loaded.set(doc.id, module);
+      const { namespace, label, expected, idOf } = this.#options;
+      const loaded = await this.#repository().loadAll(namespace, { ...options, type: expected, label });
+      for (const [id, module] of loaded) {
+        if (idOf(module) !== id) {
+          throw new CorruptStateError(
+            `stored ${label} '${id}' carries the id '${idOf(module)}'; it is kept as it is, fix or remove it`,
+            { namespace, id, storedId: idOf(module) },
+          );
         }
-        cursor = page.cursor;
-      } while (cursor !== undefined);
+      }
       for (const [id, module] of this.#modules) this.#options.onRemove(id, module);
       this.#modules.clear();
       this.#removed.clear();
@@ -189,36 +147,18 @@ export class ModuleCollection<M extends StateModule> {
     });
   }
 
-  #store(): DocumentStore {
-    if (!this.#options.store) {
+  #repository(): StateRepository {
+    if (!this.#options.repository) {
       throw new InvalidInputError(
-        `no store configured: pass { store } to the ${this.#options.label} manager`,
+        `no store configured: pass { store } or { repository } to the ${this.#options.label} manager`,
         {},
       );
     }
-    return this.#options.store;
+    return this.#options.repository;
   }
-
   #serial<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task, task);
     this.#queue = run.catch(() => undefined);
     return run;
   }
-}
-
-/**
- * Adds which module failed to an error. An unknown type keeps its code; any other failure to load stored
- * data is `CORRUPT_STATE` (the document is left as it is), and a failure to save is `INVALID_INPUT`.
- */
-function withId(
-  error: unknown,
-  prefix: string,
-  details: Record<string, unknown>,
-  loading: boolean,
-): AgentStateError {
-  const merged = { ...(error instanceof AgentStateError ? error.details : {}), ...details };
-  const message = `${prefix}: ${errorMessage(error)}`;
-  if (error instanceof UnknownTypeError) return new UnknownTypeError(message, merged);
-  if (loading) return new CorruptStateError(message, merged, { cause: error });
-  return new InvalidInputError(message, merged, { cause: error });
 }

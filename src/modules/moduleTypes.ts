@@ -140,6 +140,46 @@ export class ModuleTypeRegistry {
     data: unknown,
     options: LoadStateOptions & { expected?: StateModuleClass<M> } = {},
   ): M {
+    const { entry, state } = this.#read(data);
+    let module: StateModule;
+    try {
+      module = entry.create();
+    } catch (error) {
+      throw new InvalidInputError(
+        `could not make an empty '${entry.name}' to load into (${errorMessage(error)}): register the type with { create: () => new ${entry.ctor.name}(...) }`,
+        { type: entry.name },
+        { cause: error },
+      );
+    }
+    if (options.expected && !(module instanceof options.expected)) {
+      throw new UnknownTypeError(`saved module of type '${entry.name}' is not a ${options.expected.name}`, {
+        type: entry.name,
+        expected: options.expected.name,
+      });
+    }
+    module.loadStateDict(state, options);
+    return module as M;
+  }
+
+  /**
+   * Loads an envelope into an existing module: the saved type must be the module's own registered type
+   * (older versions are migrated). A failed load leaves the module unchanged.
+   */
+  loadInto<M extends StateModule>(data: unknown, module: M, options: LoadStateOptions = {}): M {
+    const own = this.typeOf(module);
+    const { entry, state } = this.#read(data);
+    if (entry.name !== own.type) {
+      throw new UnknownTypeError(`saved module is of type '${entry.name}', not '${own.type}'`, {
+        type: entry.name,
+        expected: own.type,
+      });
+    }
+    module.loadStateDict(state, options);
+    return module;
+  }
+
+  // Checks an envelope against the registry and migrates its state to the registered version.
+  #read(data: unknown): { entry: ModuleType; state: Record<string, unknown> } {
     if (!isEnvelope(data)) {
       throw new CorruptStateError('saved module must be { type: string, version: integer, state: object }', {
         got: data === null ? 'null' : typeof data,
@@ -152,32 +192,14 @@ export class ModuleTypeRegistry {
         { type: data.type },
       );
     }
-    let state = data.state;
     if (data.version > entry.version) {
       throw new UnknownTypeError(
         `saved module '${data.type}' is version ${data.version}, newer than the registered version ${entry.version}; upgrade the code that reads it`,
         { type: data.type, version: data.version, registeredVersion: entry.version },
       );
     }
-    if (data.version < entry.version) state = migrate(entry, state, data.version);
-    let module: StateModule;
-    try {
-      module = entry.create();
-    } catch (error) {
-      throw new InvalidInputError(
-        `could not make an empty '${data.type}' to load into (${errorMessage(error)}): register the type with { create: () => new ${entry.ctor.name}(...) }`,
-        { type: data.type },
-        { cause: error },
-      );
-    }
-    if (options.expected && !(module instanceof options.expected)) {
-      throw new UnknownTypeError(`saved module of type '${data.type}' is not a ${options.expected.name}`, {
-        type: data.type,
-        expected: options.expected.name,
-      });
-    }
-    module.loadStateDict(state, options);
-    return module as M;
+    const state = data.version < entry.version ? migrate(entry, data.state, data.version) : data.state;
+    return { entry, state };
   }
 }
 

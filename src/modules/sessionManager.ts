@@ -11,11 +11,14 @@ import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
 import { type ModuleTypeRegistry, moduleTypes } from './moduleTypes.ts';
 import { SESSION_STATUSES, SessionStateModule, type SessionStatus } from './sessionState.ts';
 import type { LoadStateOptions } from './stateModule.ts';
+import { managerRepository, type StateRepository } from './stateRepository.ts';
 
 /** Options of `SessionManager`. */
 export interface SessionManagerOptions {
-  /** Where `saveAll`/`loadAll` keep the sessions. */
+  /** Where `saveAll`/`loadAll` keep the sessions (through a `StateRepository` with `types`). */
   store?: DocumentStore;
+  /** The repository to save and load through, instead of `store`. */
+  repository?: StateRepository;
   /** Namespace of the session documents (default `sessions`). */
   namespace?: string;
   /** Module types allowed when loading (default: the default registry). */
@@ -73,7 +76,7 @@ export class SessionManager {
         }));
     this.tracker = new StateChangeTracker({ now: this.#now, ...options.tracker });
     this.#sessions = new ModuleCollection<SessionStateModule>({
-      store: options.store,
+      repository: managerRepository(options),
       namespace: options.namespace ?? 'sessions',
       types: options.types ?? moduleTypes,
       expected: SessionStateModule,

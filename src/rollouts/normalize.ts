@@ -180,9 +180,21 @@ export function normalizeRolloutRequest(
   };
 }
 
+/**
+ * Refuses an explicit null for a patch field that cannot be cleared (a rollout always has a status and a
+ * config): omitted means "unchanged", so null must not be taken for it, nor silently reset to defaults.
+ */
+function refuseNull(patch: object, key: string): void {
+  if ((patch as Record<string, unknown>)[key] === null) {
+    throw new InvalidInputError(`${key} cannot be null; omit it to keep the current value`, { field: key });
+  }
+}
+
 /** Validates a rollout patch (fields stay absent when not given). */
 export function normalizeRolloutPatch(patch: RolloutPatch): RolloutPatch {
   requireObject(patch, 'patch');
+  refuseNull(patch, 'status');
+  refuseNull(patch, 'config');
   const out: RolloutPatch = {};
   if ('input' in patch) {
     requireJson(patch.input, 'input');
@@ -202,6 +214,7 @@ export function normalizeRolloutPatch(patch: RolloutPatch): RolloutPatch {
 /** Validates an attempt patch. */
 export function normalizeAttemptPatch(patch: AttemptPatch): AttemptPatch {
   requireObject(patch, 'patch');
+  refuseNull(patch, 'status');
   const out: AttemptPatch = {};
   if (patch.status !== undefined) out.status = requireAttemptStatus(patch.status);
   if ('workerId' in patch) out.workerId = optionalString(patch.workerId, 'workerId');

@@ -1,15 +1,16 @@
 /**
  * Request body decoding shared by every route: `Content-Encoding: gzip` (OTLP exporters compress by
- * default) and protobuf bodies. The body limit applies to the inflated bytes, so a small gzip bomb is
- * refused like any oversized body.
+ * default), protobuf bodies, and empty bodies. The body limit applies to the inflated bytes, so a small gzip
+ * bomb is refused like any oversized body.
  */
 import { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
-import type { FastifyInstance } from 'fastify';
+import { errorCodes, type FastifyInstance } from 'fastify';
 import { InvalidInputError } from '../errors.ts';
 
-/** Registers gzip/deflate request decoding and the protobuf content type. */
+/** Registers gzip/deflate request decoding, the protobuf content type and the empty-body rule. */
 export function registerBodyDecoding(app: FastifyInstance): void {
+  registerEmptyBodies(app);
   app.addHook('preParsing', async (request, _reply, payload) => {
     const encoding = request.headers['content-encoding'];
     if (encoding === undefined || encoding === 'identity') return payload;
@@ -41,4 +42,30 @@ export function registerBodyDecoding(app: FastifyInstance): void {
     { parseAs: 'buffer' },
     (_request, body, done) => done(null, body),
   );
+}
+
+/**
+ * An empty body means "no body" (the route sees `null`), whatever its content type, as the Agent Lightning
+ * reference server treats it: aiohttp sends `post(url)` and `post(url, json=None)` as
+ * `Content-Type: application/octet-stream` with `Content-Length: 0`, and Fastify would refuse that type with
+ * 415 before the route's own rule (body optional or required) could answer. A non-empty body of a type no
+ * parser takes is still 415; it is read first (within the body limit) to tell the two apart, which covers
+ * chunked requests that announce no length too.
+ */
+function registerEmptyBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, null);
+    return parseJson(request, text, done);
+  });
+  // Fastify's own text/plain parser would hand an empty body to the route as '' (a string, not "no body").
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, body === '' ? null : body);
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    if (body.length === 0) return done(null, null);
+    done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type']), undefined);
+  });
 }

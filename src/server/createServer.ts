@@ -7,10 +7,12 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
+import type { PerformanceMonitor } from '../persistence/index.ts';
 import type { RolloutStore } from '../rollouts/index.ts';
 import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
 import { registerBodyDecoding } from './bodyDecoding.ts';
+import { registerCors } from './cors.ts';
 import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
 import { errorHandler } from './httpErrors.ts';
@@ -28,6 +30,7 @@ import { registerSessionRoutes } from './routes/sessions.ts';
 import { registerStateRoutes } from './routes/state.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerTtlRoutes } from './routes/ttl.ts';
+import { registerUnmatchedRoutes } from './unmatchedRoutes.ts';
 import { registerValidation } from './validation.ts';
 
 /** Options of `createServer`. */
@@ -40,6 +43,8 @@ export interface ServerOptions {
   ttl?: TtlStoreLike;
   /** Sessions behind /v1/sessions; give the manager a `store` so changes are saved. */
   sessions?: SessionManager;
+  /** Persistence monitor: its metrics join /metrics and its report is GET /v1/persistence/report. */
+  monitor?: PerformanceMonitor;
   /** Bearer tokens; none = open server (which `listenServer` binds to loopback only). */
   tokens?: readonly TokenSpec[];
   /** Pino logging: false (default in tests), true, or Fastify logger options (`{ level, stream }`). */
@@ -53,6 +58,11 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
   idempotencyTtlMs?: number;
+  /**
+   * Origins whose browser pages may call the server (CORS), e.g. `https://dash.example.com`, or `*` for any;
+   * none (the default): CORS stays off. Tokens still apply to every cross-origin call.
+   */
+  corsOrigins?: readonly string[];
   /** How `/v1/events` reaches other server processes (`PostgresEventRelay`); default: this process only. */
   events?: EventRelay;
   /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
@@ -101,25 +111,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   });
   app.decorate('agentstateMetrics', metrics);
 
-  // An empty JSON body means "no body" (Agent Lightning clients POST some routes without one).
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, null);
-    return parseJson(request, body.toString(), done);
-  });
-
   registerBodyDecoding(app);
   registerValidation(app);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({
-      error: {
-        code: 'NOT_FOUND',
-        message: `no route ${request.method} ${request.url.split('?')[0]}`,
-        details: {},
-      },
-    });
-  });
+  registerUnmatchedRoutes(app);
 
   await app.register(swagger, {
     openapi: {
@@ -140,12 +135,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     },
   });
 
+  // Before auth: a preflight carries no token, and is answered here before the auth hook would refuse it.
+  await registerCors(app, options.corsOrigins ?? []);
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
   if (logger !== false) registerRequestLog(app, options.slowRequestMs);
   registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
 
-  registerSystemRoutes(app, metrics);
+  registerSystemRoutes(app, metrics, options.monitor);
   registerEventRoutes(app, { documents: options.documents, relay: options.events });
   registerDashboardRoutes(app);
   registerDashboardDataRoutes(app, options, metrics);
@@ -172,6 +169,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   if (options.closeStores) {
     app.addHook('onClose', async () => {
       options.sessions?.close();
+      options.monitor?.stop();
       await Promise.allSettled([options.rollouts?.close(), options.documents?.close(), options.ttl?.close()]);
     });
   }

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentStateError, type ErrorCode } from '../errors.ts';
+import { ReferenceBadRequestError } from './agl/referenceChecks.ts';
 
 /** HTTP status for each error code. */
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
@@ -30,8 +31,11 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
 /** The JSON body of every error response. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details: Record<string, unknown> };
-  /** Only on /v1/agl routes: the FastAPI-style `HTTPValidationError` list Agent Lightning clients read. */
-  detail?: Array<{ loc: Array<string | number>; msg: string; type: string }>;
+  /**
+   * Only on /v1/agl routes, as the reference's FastAPI server answers: the `HTTPValidationError` list of a
+   * request that fails the schema (422), otherwise the message text (`HTTPException(status, detail)`).
+   */
+  detail?: string | Array<{ loc: Array<string | number>; msg: string; type: string }>;
 }
 
 interface ValidationIssue {
@@ -49,10 +53,22 @@ function fieldOf(context: string, issue: ValidationIssue): string {
   return [context, ...parts].join('.');
 }
 
-/** Turns any thrown value into a status and a safe body. */
+/** Turns any thrown value into a status and a safe body; on /v1/agl routes the body carries `detail` too. */
 export function toErrorResponse(error: unknown, agl: boolean): { status: number; body: ErrorBody } {
+  const response = errorResponse(error, agl);
+  if (agl && response.body.detail === undefined) response.body.detail = response.body.error.message;
+  return response;
+}
+
+function errorResponse(error: unknown, agl: boolean): { status: number; body: ErrorBody } {
   if (error instanceof AgentStateError) {
-    const status = agl && error.code === 'INVALID_INPUT' ? 422 : STATUS_BY_CODE[error.code];
+    // The reference answers its own request checks with 400 and schema failures with 422.
+    const status =
+      error instanceof ReferenceBadRequestError
+        ? 400
+        : agl && error.code === 'INVALID_INPUT'
+          ? 422
+          : STATUS_BY_CODE[error.code];
     return {
       status,
       body: { error: { code: error.code, message: error.message, details: { ...error.details } } },

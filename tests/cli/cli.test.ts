@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { main } from '../../src/cli/index.ts';
 import {
   AgentStateClient,
   createPostgresStore,
+  createSqliteStore,
   PostgresRolloutStore,
   SqliteRolloutStore,
 } from '../../src/index.ts';
@@ -95,6 +96,47 @@ describe('agentstate CLI', () => {
     ]);
     expect(result.code).toBe(1);
     expect(result.err).toContain('FORBIDDEN');
+  });
+
+  it('serves CORS for the --cors-origin origins only, and refuses an origin that is not one before opening stores', async () => {
+    const data = tempDir();
+    const server = await startServe(data, [
+      '--cors-origin',
+      'https://dash.example.com',
+      '--cors-origin',
+      'http://localhost:5173',
+    ]);
+    try {
+      const preflight = (origin: string) =>
+        fetch(`${server.url}/v1/agl/rollouts/search`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization',
+          },
+        });
+      const allowed = await preflight('http://localhost:5173');
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+      expect(
+        (await preflight('https://other.example.com')).headers.get('access-control-allow-origin'),
+      ).toBeNull();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    const bad = await run([
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      join(data, 'never'),
+      '--cors-origin',
+      'dash.example.com',
+    ]);
+    expect(bad.code).toBe(2); // a usage error
+    expect(bad.err).toContain("CORS origin 'dash.example.com' is not an origin");
+    expect(existsSync(join(data, 'never'))).toBe(false);
   });
 
   it('serves, reports status, lists and shows rollouts, tails spans, backs up and restores', async () => {
@@ -290,5 +332,76 @@ describe('agentstate spans tail --follow', () => {
     expect(out.map((line) => JSON.parse(line).name)).toEqual(['before', 'after-1', 'after-2']);
     await client.close();
     await server.stop();
+  });
+});
+
+describe('agentstate serve --config', () => {
+  it('stores documents and sessions through the config routes and reports persistence in status', async () => {
+    const data = tempDir();
+    const config = join(data, 'agentstate.yaml');
+    writeFileSync(
+      config,
+      `defaultBackend: disk
+backends:
+  disk:
+    type: sqlite
+    path: ${join(data, 'documents.db')}
+    compression: gzip
+  fast:
+    type: memory
+    cache: { maxEntries: 100 }
+rules:
+  - pattern: "cache:*"
+    backend: fast
+    ttlMs: 60000
+`,
+    );
+    const server = await startServe(data, ['--config', config]);
+    const client = new AgentStateClient({ url: server.url });
+    try {
+      await client.putDocument('cache', 'c1', { hot: true });
+      await client.putDocument('notes', 'n1', { text: 'x'.repeat(4000) });
+      expect((await client.getDocument('cache', 'c1'))?.expiresAt).toBeDefined();
+      const created = await fetch(`${server.url}/v1/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sessionId: 's1', participants: ['p'] }),
+      });
+      expect(created.status).toBe(201);
+      const metrics = await client.metrics();
+      expect(metrics).toContain(
+        'agentstate_persistence_operation_duration_seconds_count{backend="fast",operation="put"} 1',
+      );
+      expect(metrics).toContain('agentstate_persistence_compression_ratio{backend="disk"}');
+      const status = await run(['status', '--url', server.url]);
+      expect(status.out).toMatch(/persistence\n {2}disk {9}.*put/);
+      expect(status.out).toMatch(/ {2}fast .*cache hit rate/);
+      const json = JSON.parse((await run(['status', '--url', server.url, '--json'])).out);
+      expect(json.persistence.backends.map((b: { backend: string }) => b.backend).sort()).toEqual([
+        'disk',
+        'fast',
+      ]);
+    } finally {
+      await client.close();
+      expect(await server.stop()).toBe(0);
+    }
+    // Written where the rules said: sessions and notes in the config's SQLite file, compressed when large.
+    const disk = createSqliteStore({ path: join(data, 'documents.db') });
+    try {
+      expect((await disk.get('sessions', 's1'))?.value).toMatchObject({ type: 'agentstate.session' });
+      expect((await disk.get('notes', 'n1'))?.storage?.compression).toBe('gzip');
+      expect(await disk.get('cache', 'c1')).toBeUndefined();
+    } finally {
+      await disk.close();
+    }
+  });
+
+  it('refuses a broken config naming file, line and field', async () => {
+    const data = tempDir();
+    const config = join(data, 'agentstate.yaml');
+    writeFileSync(config, 'defaultBackend: main\nbackends:\n  main:\n    type: memory\n    size: 3\n');
+    const result = await run(['serve', '--port', '0', '--data', data, '--config', config]);
+    expect(result.code).toBe(2);
+    expect(result.err).toContain(`${config}:5: backends.main.size: unknown option`);
   });
 });

@@ -2,11 +2,14 @@
  * The DocumentStore conformance suite: every driver runs these tests unchanged. A driver that passes
  * them can back every component that stores documents.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256 } from '../../src/codec/checksum.ts';
 import {
   type AgentStateError,
   type ChangeEvent,
   type DocumentStore,
+  type DriverOptions,
   isAgentStateError,
 } from '../../src/index.ts';
 import { ManualClock } from '../support/clock.ts';
@@ -125,7 +128,9 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       await store.put('agents', 'm', value);
       value.list.push(2);
       const read = await store.get<{ list: number[] }>('agents', 'm');
-      read!.value.list.push(3);
+      // A cache hands every reader the same value, frozen so that no reader can change it for the others.
+      if (factory.sharedValues) expect(() => read!.value.list.push(3)).toThrow(TypeError);
+      else read!.value.list.push(3);
       expect((await store.get('agents', 'm'))?.value).toEqual({ list: [1] });
     });
 
@@ -373,6 +378,146 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
         });
       } finally {
         await again.close();
+      }
+    });
+  });
+
+  describe.skipIf(!available)(`DocumentStore conformance, stored values: ${factory.name}`, () => {
+    const fixtures: DriverFixture[] = [];
+    async function open(options: DriverOptions): Promise<DriverFixture> {
+      const made = await factory.create({ sweepIntervalMs: 60_000, ...options });
+      fixtures.push(made);
+      return made;
+    }
+    afterEach(async () => {
+      await Promise.all(fixtures.splice(0).map((f) => f.cleanup()));
+    });
+
+    // A 100 KB agent-like state: repetitive JSON, as conversation histories are.
+    const large = {
+      messages: Array.from({ length: 400 }, (_, i) => ({
+        role: i % 2 ? 'assistant' : 'user',
+        content: `message ${i}: the quick brown fox jumps over the lazy dog`.repeat(4),
+        at: new Date(1_700_000_000_000 + i),
+      })),
+    };
+
+    for (const compression of ['gzip', 'brotli'] as const) {
+      it(`stores values above compressAboveBytes ${compression}-compressed and reads them back`, async () => {
+        const { store } = await open({ compression, compressAboveBytes: 512 });
+        const written = await store.put('states', 'big', large);
+        const small = await store.put('states', 'small', { n: 1 });
+        expect(written.storage).toMatchObject({ compression });
+        expect(written.storage!.sizeBytes).toBeLessThan(written.storage!.plainBytes / 4);
+        expect(small.storage).toMatchObject({ compression: 'none' });
+        expect(small.storage!.sizeBytes).toBe(small.storage!.plainBytes);
+        const read = await store.get('states', 'big');
+        expect(read?.value).toStrictEqual(large);
+        expect(read?.storage).toEqual(written.storage);
+        expect((await store.list('states')).items.map((d) => d.storage?.compression)).toEqual([
+          compression,
+          'none',
+        ]);
+        await store.batch([{ type: 'put', namespace: 'states', id: 'batched', value: large }]);
+        expect((await store.get('states', 'batched'))?.storage?.compression).toBe(compression);
+      });
+    }
+
+    it.skipIf(!factory.durable)(
+      'reads compressed values whatever the compression of the reader',
+      async () => {
+        const fixture = await open({ compression: 'brotli', compressAboveBytes: 0 });
+        await fixture.store.put('states', 'x', large);
+        const plainReader = await fixture.reopen!({ compression: 'none' });
+        try {
+          expect((await plainReader.get('states', 'x'))?.value).toStrictEqual(large);
+        } finally {
+          await plainReader.close();
+        }
+      },
+    );
+
+    it('keeps size and the SHA-256 of the stored bytes per document', async () => {
+      const { store } = await open({});
+      const written = await store.put('states', 'a', { hello: 'world' });
+      const text = JSON.stringify({ hello: 'world' });
+      expect(written.storage).toEqual({
+        sizeBytes: Buffer.byteLength(text),
+        plainBytes: Buffer.byteLength(text),
+        checksum: sha256(text),
+        compression: 'none',
+      });
+      expect((await store.get('states', 'a'))?.storage).toEqual(written.storage);
+    });
+
+    it.skipIf(!factory.durable)('verifies checksums on read when asked, and keeps the bytes', async () => {
+      const fixture = await open({ verifyChecksums: true });
+      await fixture.store.put('states', 'v', { n: 1 });
+      await fixture.tamper!('states', 'v', '{"n":2}');
+      const error = await expectCode(fixture.store.get('states', 'v'), 'CORRUPT_STATE');
+      expect(error.details).toMatchObject({ namespace: 'states', id: 'v', reason: 'checksum-mismatch' });
+      expect(error.message).toContain('states/v');
+      // Nothing was overwritten or moved: a reader that does not verify still sees the altered bytes.
+      const lenient = await fixture.reopen!({ verifyChecksums: false });
+      try {
+        expect((await lenient.get('states', 'v'))?.value).toEqual({ n: 2 });
+      } finally {
+        await lenient.close();
+      }
+    });
+
+    it.skipIf(!factory.durable)(
+      'reports a compressed value that cannot be decompressed as CORRUPT_STATE',
+      async () => {
+        const fixture = await open({ compression: 'gzip', compressAboveBytes: 0 });
+        await fixture.store.put('states', 'z', large);
+        await fixture.tamper!('states', 'z', Buffer.concat([Buffer.from('ASZg'), randomBytes(64)]));
+        const error = await expectCode(fixture.store.get('states', 'z'), 'CORRUPT_STATE');
+        expect(error.details).toMatchObject({ namespace: 'states', id: 'z' });
+        await expectCode(fixture.store.get('states', 'z'), 'CORRUPT_STATE');
+      },
+    );
+
+    it('encrypts at rest with AES-256-GCM, a key id per value, and rotates keys', async () => {
+      const k1 = randomBytes(32);
+      const k2 = randomBytes(32);
+      const fixture = await open({ compression: 'gzip', encryption: { keyId: 'k1', keys: { k1 } } });
+      const written = await fixture.store.put('secrets', 's', large);
+      expect(written.storage).toMatchObject({ keyId: 'k1', compression: 'gzip' });
+      expect((await fixture.store.get('secrets', 's'))?.value).toStrictEqual(large);
+      if (!fixture.reopen) return;
+      const rotated = await fixture.reopen({
+        compression: 'gzip',
+        encryption: { keyId: 'k2', keys: { k1, k2 } },
+      });
+      const wrong = await fixture.reopen({ encryption: { keyId: 'k1', keys: { k1: k2 } } });
+      const none = await fixture.reopen({});
+      try {
+        expect((await rotated.get('secrets', 's'))?.value).toStrictEqual(large);
+        expect((await rotated.put('secrets', 's2', { n: 1 })).storage?.keyId).toBe('k2');
+        const bad = await expectCode(wrong.get('secrets', 's'), 'CORRUPT_STATE');
+        expect(bad.details).toMatchObject({ keyId: 'k1', reason: 'decryption-failed', id: 's' });
+        const missing = await expectCode(none.get('secrets', 's2'), 'UNAVAILABLE');
+        expect(missing.details).toMatchObject({ keyId: 'k2', id: 's2' });
+      } finally {
+        await Promise.all([rotated.close(), wrong.close(), none.close()]);
+      }
+    });
+
+    it('refuses unknown and unsupported options at creation with INVALID_INPUT', async () => {
+      for (const options of [
+        { compression: 'zip' },
+        { compressAboveBytes: -1 },
+        { compresion: 'gzip' },
+        { encryption: { keyId: 'k', keys: { k: Buffer.alloc(16) } } },
+      ]) {
+        let caught: unknown;
+        try {
+          await open(options as DriverOptions);
+        } catch (error) {
+          caught = error;
+        }
+        expect(isAgentStateError(caught, 'INVALID_INPUT')).toBe(true);
       }
     });
   });

@@ -250,6 +250,36 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             );
           });
 
+          it('keeps omitted fields, clears nullable ones given as null, refuses null status and config', async () => {
+            const rollout = await store.enqueueRollout({
+              input: 'kept',
+              mode: 'train',
+              resourcesId: 'rs-pinned',
+              metadata: { note: 'x' },
+              config: { maxAttempts: 2 },
+            });
+            expect(await store.updateRollout(rollout.rolloutId, {})).toMatchObject({
+              input: 'kept',
+              mode: 'train',
+              resourcesId: 'rs-pinned',
+              metadata: { note: 'x' },
+              config: { maxAttempts: 2 },
+              status: 'queuing',
+            });
+            for (const field of ['status', 'config'] as const) {
+              await expectCode(store.updateRollout(rollout.rolloutId, { [field]: null }), 'INVALID_INPUT');
+            }
+            const cleared = await store.updateRollout(rollout.rolloutId, {
+              input: null,
+              mode: null,
+              resourcesId: null,
+              metadata: null,
+            });
+            expect(cleared).toMatchObject({ input: null, mode: null, resourcesId: null, metadata: null });
+            expect(cleared.config.maxAttempts).toBe(2);
+            expect(cleared.status).toBe('queuing');
+          });
+
           it('sends a requeued rollout to the back of the queue', async () => {
             const [a, b] = await store.enqueueManyRollouts([
               { input: 'a', config: { maxAttempts: 2, retryCondition: ['failed'] } },
@@ -481,7 +511,25 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
               ['m1', 12],
               ['m2', 13],
             ]);
-            await expectCode(store.getNextSpanSequenceId('ro-missing', 'at-x'), 'NOT_FOUND');
+          });
+
+          it('issues sequence ids for a rollout it does not hold, as the reference does; retention drops their counters', async () => {
+            expect(await store.getNextSpanSequenceId('ro-elsewhere', 'at-x')).toBe(1);
+            expect(await store.getNextSpanSequenceId('ro-elsewhere', 'at-y')).toBe(2);
+            const orphan = {
+              rolloutId: 'ro-elsewhere',
+              attemptId: 'at-x',
+              traceId: 't',
+              spanId: 's',
+              name: 'n',
+            };
+            await expectCode(store.addSpan(orphan), 'NOT_FOUND');
+            // Retention drops the counters of ids no rollout has, and keeps those of live rollouts.
+            const live = await store.startRollout({ input: 'live' });
+            expect(await store.getNextSpanSequenceId(live.rolloutId, live.attempt.attemptId)).toBe(1);
+            await store.pruneFinished({ olderThanMs: 0 });
+            expect(await store.getNextSpanSequenceId('ro-elsewhere', 'at-x')).toBe(1);
+            expect(await store.getNextSpanSequenceId(live.rolloutId, live.attempt.attemptId)).toBe(2);
           });
 
           it('ignores and reports duplicate spans (same rollout, attempt and spanId)', async () => {
@@ -710,8 +758,20 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             expect((await store.getLatestResources())?.resourcesId).toBe(a.resourcesId);
           });
 
-          it('refuses unknown resource ids and malformed resources', async () => {
-            await expectCode(store.enqueueRollout({ input: 1, resourcesId: 'rs-nope' }), 'NOT_FOUND');
+          it('keeps a resources id that names no resources yet, as given, until they are added', async () => {
+            const queued = await store.enqueueRollout({ input: 1, resourcesId: 'rs-later' });
+            expect(queued.resourcesId).toBe('rs-later');
+            const started = await store.startRollout({ input: 2, resourcesId: 'rs-own-id' });
+            expect(started.resourcesId).toBe('rs-own-id');
+            const moved = await store.updateRollout(queued.rolloutId, { resourcesId: 'rs-elsewhere' });
+            expect(moved.resourcesId).toBe('rs-elsewhere');
+            expect(await store.getResourcesById('rs-elsewhere')).toBeNull();
+            await store.updateResources('rs-elsewhere', { main: llm });
+            expect((await store.getRolloutById(queued.rolloutId))?.resourcesId).toBe('rs-elsewhere');
+            expect((await store.getResourcesById('rs-elsewhere'))?.version).toBe(1);
+          });
+
+          it('refuses malformed resources', async () => {
             await expectCode(store.addResources({ main: { resourceType: 'gpu' } as never }), 'INVALID_INPUT');
             await expectCode(store.addResources('x' as never), 'INVALID_INPUT');
           });

@@ -212,6 +212,172 @@ describe('Agent Lightning reference contract', () => {
     expect(response.json().error.code).toBe('INVALID_INPUT');
   });
 
+  describe('error answers: the reference status and detail text, with the coded error beside it', () => {
+    /** The reference's "allowed fields are" list: the properties of its schema, in its order. */
+    const fieldsOf = (schema: string) =>
+      Object.keys((reference.components.schemas[schema] as { properties: object }).properties).join(', ');
+    const nullDetail = (field: string) => `${field} is invalid; it cannot be a null value.`;
+    const limitDetail = 'Limit must be greater than 0 or -1 for no limit';
+    type Case = [
+      string,
+      (f: Fixture) => { method: 'GET' | 'POST'; url: string; payload?: object },
+      number,
+      string,
+    ];
+    const cases: Case[] = [
+      ...(['status', 'config'] as const).map(
+        (field): Case => [
+          `update_rollout ${field}: null`,
+          (f) => ({ method: 'POST', url: `/v1/agl/rollouts/${f.rolloutId}`, payload: { [field]: null } }),
+          400,
+          nullDetail(field),
+        ],
+      ),
+      ...(['status', 'worker_id', 'last_heartbeat_time', 'metadata'] as const).map(
+        (field): Case => [
+          `update_attempt ${field}: null`,
+          (f) => ({
+            method: 'POST',
+            url: `/v1/agl/rollouts/${f.rolloutId}/attempts/${f.attemptId}`,
+            payload: { [field]: null },
+          }),
+          400,
+          nullDetail(field),
+        ],
+      ),
+      [
+        'update_worker heartbeat_stats: null',
+        (f) => ({ method: 'POST', url: `/v1/agl/workers/${f.workerId}`, payload: { heartbeat_stats: null } }),
+        400,
+        nullDetail('heartbeat_stats'),
+      ],
+      [
+        'query_rollouts limit=0',
+        () => ({ method: 'GET', url: '/v1/agl/rollouts?limit=0' }),
+        400,
+        limitDetail,
+      ],
+      [
+        'query_workers limit=-2',
+        () => ({ method: 'GET', url: '/v1/agl/workers?limit=-2' }),
+        400,
+        limitDetail,
+      ],
+      [
+        'search_spans limit: 0',
+        (f) => ({
+          method: 'POST',
+          url: '/v1/agl/spans/search',
+          payload: { rollout_id: f.rolloutId, limit: 0 },
+        }),
+        400,
+        limitDetail,
+      ],
+      [
+        'query_resources offset=-1',
+        () => ({ method: 'GET', url: '/v1/agl/resources?offset=-1' }),
+        400,
+        'Offset must be greater than or equal to 0',
+      ],
+      [
+        'query_rollouts sort_by=rolloutId',
+        () => ({ method: 'GET', url: '/v1/agl/rollouts?sort_by=rolloutId' }),
+        400,
+        `Invalid sort_by: rolloutId, allowed fields are: ${fieldsOf('Rollout')}`,
+      ],
+      [
+        'query_attempts sort_by=nope',
+        (f) => ({ method: 'GET', url: `/v1/agl/rollouts/${f.rolloutId}/attempts?sort_by=nope` }),
+        400,
+        `Invalid sort_by: nope, allowed fields are: ${fieldsOf('Attempt')}`,
+      ],
+      [
+        'search_workers sort_by: nope',
+        () => ({ method: 'POST', url: '/v1/agl/workers/search', payload: { sort_by: 'nope' } }),
+        400,
+        `Invalid sort_by: nope, allowed fields are: ${fieldsOf('Worker')}`,
+      ],
+      [
+        'query_resources sort_by=nope',
+        () => ({ method: 'GET', url: '/v1/agl/resources?sort_by=nope' }),
+        400,
+        `Invalid sort_by: nope, allowed fields are: ${fieldsOf('ResourcesUpdate')}`,
+      ],
+      [
+        'query_spans sort_by=nope',
+        (f) => ({ method: 'GET', url: `/v1/agl/spans?rollout_id=${f.rolloutId}&sort_by=nope` }),
+        400,
+        `Invalid sort_by: nope, allowed fields are: ${fieldsOf('Span-Output')}`,
+      ],
+      [
+        'a method not allowed on a known path',
+        () => ({ method: 'GET', url: '/v1/agl/spans/next' }),
+        405,
+        'Method Not Allowed',
+      ],
+      ['an unknown path', () => ({ method: 'GET', url: '/v1/agl/nothing/here' }), 404, 'Not Found'],
+    ];
+    for (const [name, build, status, detail] of cases) {
+      it(`${name}: ${status} ${detail}`, async () => {
+        const response = await app.inject(build(fixture));
+        expect(response.statusCode, response.body).toBe(status);
+        expect(response.json().detail).toBe(detail);
+        expect(response.json().error.code).toMatch(/^(INVALID_INPUT|NOT_FOUND)$/);
+      });
+    }
+
+    it('answers values outside the schema (sort_order, filter_logic) with 422 and an HTTPValidationError', async () => {
+      const validate = validator({ $ref: '#/components/schemas/HTTPValidationError' });
+      for (const url of ['/v1/agl/rollouts?sort_order=up', '/v1/agl/workers?filter_logic=xor']) {
+        const response = await app.inject({ method: 'GET', url });
+        expect(response.statusCode, url).toBe(422);
+        expect(validate(response.json()), JSON.stringify(validate.errors)).toBe(true);
+      }
+    });
+
+    it('answers GET /v1/agl/statistics with uptime in seconds', async () => {
+      const stats = (await app.inject({ method: 'GET', url: '/v1/agl/statistics' })).json();
+      expect(Number.isFinite(stats.uptime)).toBe(true);
+      expect(stats.uptime).toBeLessThan(600);
+      expect(stats).not.toHaveProperty('uptime_ms');
+    });
+  });
+
+  it('takes an empty body as no body whatever its content type, announced or chunked', async () => {
+    const types = [
+      undefined,
+      'application/octet-stream',
+      'application/json',
+      'text/plain; charset=utf-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ];
+    const before = (await store.getWorkerById(fixture.workerId))?.heartbeatStats;
+    expect(before).not.toBeNull();
+    for (const type of types) {
+      for (const framing of [{ 'content-length': '0' }, { 'transfer-encoding': 'chunked' }]) {
+        const headers = { ...framing, ...(type ? { 'content-type': type } : {}) };
+        const response = await app.inject({
+          method: 'POST',
+          url: `/v1/agl/workers/${fixture.workerId}`,
+          headers,
+          payload: '',
+        });
+        expect(response.statusCode, `${type} ${JSON.stringify(framing)}: ${response.body}`).toBe(200);
+        // No body: the stats stay as they were.
+        expect(response.json().heartbeat_stats).toEqual(before);
+      }
+    }
+    const bytes = await app.inject({
+      method: 'POST',
+      url: `/v1/agl/workers/${fixture.workerId}`,
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.from([1]),
+    });
+    expect(bytes.statusCode).toBe(415);
+    expect(bytes.json()).toMatchObject({ error: { code: 'INVALID_INPUT' }, detail: expect.any(String) });
+  });
+
   it('keeps span extras and user keys as given', async () => {
     const page = await app.inject({
       method: 'POST',

@@ -94,11 +94,13 @@ describe('dashboard files', () => {
     expect(res.body).not.toContain(PACKAGE_JSON.slice(0, 40));
   });
 
-  it('is read-only: other methods find no route', async () => {
+  it('is read-only: other methods are not allowed (405, Allow: GET, HEAD)', async () => {
     const app = await server();
     for (const url of ['/', '/dashboard/app.js']) {
       for (const method of ['POST', 'PUT', 'DELETE'] as const) {
-        expect((await app.inject({ method, url })).statusCode).toBe(404);
+        const response = await app.inject({ method, url });
+        expect(response.statusCode).toBe(405);
+        expect(response.headers.allow).toBe('GET, HEAD');
       }
     }
   });

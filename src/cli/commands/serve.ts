@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
+import { normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
@@ -23,10 +24,15 @@ Options:
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
   --postgres <url>     Keep documents and rollouts in PostgreSQL instead (many servers can share it)
   --postgres-schema <s> PostgreSQL schema (default agentstate)
+  --config <file>      Persistence config (.yaml/.yml/.json): documents (/v1/state) and sessions go
+                       through its routing rules and backends; /metrics and 'agentstate status'
+                       then include the persistence report
   --redis <url>        Keep TTL signals, locks and cooldowns (/v1/ttl) in Redis (default: memory)
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
   --insecure           Allow a non-loopback --host without tokens
+  --cors-origin <url>  Let browser pages of this origin call the server (CORS), repeatable, or * for any
+                       origin (default: off). Tokens still apply; see docs/agent-lightning.md
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
                        at debug, slow ones at warn and failures (5xx) at error, one line each
   --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
@@ -44,9 +50,11 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     postgres: { type: 'string' },
     'postgres-schema': { type: 'string' },
     redis: { type: 'string' },
+    config: { type: 'string' },
     token: { type: 'string', multiple: true },
     'tokens-file': { type: 'string' },
     insecure: { type: 'boolean', default: false },
+    'cors-origin': { type: 'string', multiple: true },
     'log-level': { type: 'string', default: 'info' },
     'slow-ms': { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -64,18 +72,22 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
   const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
+  // Checked before any store opens, so a mistyped origin leaves nothing to close.
+  const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
 
   const stores = await openStores({
     data: resolve(values.data),
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
     redis: values.redis,
+    config: values.config === undefined ? undefined : resolve(values.config),
   });
   const app = await createServer({
     rollouts: stores.rollouts,
     documents: stores.documents,
     ttl: stores.ttl,
     sessions: stores.sessions,
+    ...(stores.monitor && { monitor: stores.monitor }),
     // Dashboards connected to any of the servers sharing the schema see every server's changes.
     ...(values.postgres
       ? {
@@ -86,6 +98,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
         }
       : {}),
     tokens,
+    corsOrigins,
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,
     closeStores: true,
@@ -101,7 +114,8 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     io.out(JSON.stringify({ listening: address, stores: stores.description, tokens: tokens.length }));
   } else {
     const auth = tokens.length > 0 ? `${tokens.length} token(s)` : 'no tokens: loopback only';
-    io.out(`agentstate listening on ${address} (${auth})`);
+    const cors = corsOrigins.length > 0 ? `, CORS for ${corsOrigins.join(' ')}` : '';
+    io.out(`agentstate listening on ${address} (${auth}${cors})`);
     io.out(`data: ${stores.description}`);
     io.out(`dashboard: ${address}/`);
   }

@@ -10,6 +10,7 @@ import { DOCUMENT_EXTENSION, documentFileName, namespaceDirName } from './fileNa
 import { type JournalEntry, readPendingJournals, removeJournal, writeJournal } from './journal.ts';
 import { KeyedMutex } from './keyedMutex.ts';
 import { mapLimit } from './mapLimit.ts';
+import { keepVersion } from './versions.ts';
 
 /** What the index knows about a document without reading its file. */
 export interface IndexEntry {
@@ -29,6 +30,8 @@ interface NamespaceIndex {
 /** Settings fixed by the first handle that opens a directory. */
 export interface FsCoreOptions {
   durable: boolean;
+  /** Earlier versions kept per document (0 = none). */
+  keepVersions: number;
   report: (error: CorruptStateError) => void;
 }
 
@@ -45,6 +48,7 @@ export const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoExce
 export class FsCore {
   readonly dir: string;
   readonly durable: boolean;
+  readonly keepVersions: number;
   readonly report: (error: CorruptStateError) => void;
   readonly mutex = new KeyedMutex();
   readonly hub = new ChangeHub();
@@ -60,6 +64,7 @@ export class FsCore {
   private constructor(dir: string, options: FsCoreOptions) {
     this.dir = dir;
     this.durable = options.durable;
+    this.keepVersions = options.keepVersions;
     this.report = options.report;
   }
 
@@ -119,11 +124,13 @@ export class FsCore {
   /** Atomically replaces one document file (creating its namespace directory on first use). */
   async writeDocument(namespace: string, id: string, content: string): Promise<void> {
     await this.#namespaceDir(namespace);
+    await this.#keepVersion(namespace, id);
     await writeFileAtomic(this.pathOf(namespace, id), content, { durable: this.durable });
   }
 
   /** Deletes one document file; a missing file is fine. */
   async deleteDocument(namespace: string, id: string): Promise<void> {
+    await this.#keepVersion(namespace, id);
     try {
       await unlink(this.pathOf(namespace, id));
     } catch (error) {
@@ -181,6 +188,17 @@ export class FsCore {
     this.expiries.clear();
     this.#namespaces.clear();
     await this.#lock?.release();
+  }
+
+  // The version kept is the one on disk now, named by the revision in the index (no file read needed).
+  async #keepVersion(namespace: string, id: string): Promise<void> {
+    const revision = this.entry(namespace, id)?.revision;
+    if (this.keepVersions === 0 || revision === undefined) return;
+    try {
+      await keepVersion(this.pathOf(namespace, id), revision, this.keepVersions);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
   }
 
   #index(namespace: string): NamespaceIndex {

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { JsonValue } from '../../codec/index.ts';
 import { CorruptStateError } from '../../errors.ts';
+import type { StorageInfo } from '../types.ts';
 
 /** Format tag written into every document file, so a future layout can be told apart. */
 export const DOCUMENT_FORMAT = 'agentstate.document/1';
@@ -16,10 +17,13 @@ export interface DocumentHeader {
   /** Codec-encoded metadata. */
   metadata?: JsonValue;
   expiresAt?: number;
+  /** Size, SHA-256 and form of the stored value (absent in files written before they were kept). */
+  storage?: StorageInfo;
 }
 
 /**
- * A document file is two JSON lines: the header, then the codec-encoded value. Opening a store reads only
+ * A document file is two JSON lines: the header, then the codec-encoded value (or, when the value is
+ * compressed or encrypted, a JSON string holding its bytes in base64, so the file stays text). Opening a store reads only
  * the header of each file (to rebuild revisions and the expiry index), not values that may be large.
  * JSON.stringify never emits a raw newline, so the first newline always ends the header.
  */
@@ -52,7 +56,8 @@ export function parseHeader(line: string, path: string): DocumentHeader {
     (h.revision as number) < 1 ||
     !isTime(h.createdAt) ||
     !isTime(h.updatedAt) ||
-    (h.expiresAt !== undefined && !isTime(h.expiresAt))
+    (h.expiresAt !== undefined && !isTime(h.expiresAt)) ||
+    (h.storage !== undefined && (h.storage === null || typeof h.storage !== 'object'))
   ) {
     throw corrupt(path, `the header is not an ${DOCUMENT_FORMAT} header`);
   }
@@ -60,12 +65,16 @@ export function parseHeader(line: string, path: string): DocumentHeader {
 }
 
 /** Parses a whole document file. The value is returned in its encoded form. */
-export function parseDocument(text: string, path: string): { header: DocumentHeader; value: JsonValue } {
+export function parseDocument(
+  text: string,
+  path: string,
+): { header: DocumentHeader; value: JsonValue; valueText: string } {
   const newline = text.indexOf('\n');
   if (newline < 0) throw corrupt(path, 'the file is truncated (no value line)');
   const header = parseHeader(text.slice(0, newline), path);
+  const valueText = text.endsWith('\n') ? text.slice(newline + 1, -1) : text.slice(newline + 1);
   try {
-    return { header, value: JSON.parse(text.slice(newline + 1)) as JsonValue };
+    return { header, value: JSON.parse(valueText) as JsonValue, valueText };
   } catch (error) {
     throw corrupt(path, 'the value line is not valid JSON', error);
   }

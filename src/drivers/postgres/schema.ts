@@ -31,6 +31,10 @@ function migrations(s: string): string[] {
      );
      CREATE INDEX documents_expires_at ON ${s}.documents (expires_at) WHERE expires_at IS NOT NULL;`,
     `CREATE TABLE ${s}.listeners (pid INT PRIMARY KEY, since BIGINT NOT NULL);`,
+    // A compressed or encrypted value goes to value_bytes (value is then NULL); storage is JSON with
+    // its size, SHA-256, compression and key id.
+    `ALTER TABLE ${s}.documents ADD COLUMN value_bytes BYTEA, ADD COLUMN storage TEXT;
+     ALTER TABLE ${s}.documents ALTER COLUMN value DROP NOT NULL;`,
   ];
 }
 

@@ -1,11 +1,14 @@
 import { quoteIdentifier } from './identifiers.ts';
 
 /** Columns `get` returns (it knows the id), in the shape `rowToDocument` expects. */
-export const DOCUMENT_COLUMNS = 'value, revision, created_at, updated_at, metadata, expires_at';
+export const DOCUMENT_COLUMNS =
+  'value, value_bytes, revision, created_at, updated_at, metadata, expires_at, storage';
 
 /** A row of the documents table as pg returns it (BIGINT arrives as a string). */
 export interface DocumentRow {
-  value: string;
+  value: string | null;
+  value_bytes: Buffer | null;
+  storage: string | null;
   revision: string;
   created_at: string;
   updated_at: string;
@@ -19,11 +22,14 @@ export interface Statements {
   get: string;
   /** $1 namespace, $2 id key, $3 now -> revision of the live document, if any. */
   revision: string;
-  /** Upsert: $1 namespace, $2 id key, $3 id, $4 value, $5 now, $6 metadata, $7 expires_at, $8 seq. */
+  /**
+   * Upsert: $1 namespace, $2 id key, $3 id, $4 value text, $5 now, $6 metadata, $7 expires_at, $8 seq,
+   * $9 value bytes, $10 storage.
+   */
   upsert: string;
   /** Create-only insert (replaces only an expired row); parameters as `upsert`. */
   create: string;
-  /** Compare-and-set update; parameters as `upsert` plus $9 expected revision. */
+  /** Compare-and-set update; parameters as `upsert` plus $11 expected revision. */
   update: string;
   /** $1 namespace, $2 id key, $3 now, $4 seq -> revision of the deleted live document. */
   delete: string;
@@ -74,10 +80,12 @@ export function buildStatements(schema: string, channel: string, origin: string)
   const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
   const key = 'namespace = $1 AND id_key = $2';
   const insert = `INSERT INTO ${t} AS d
-      (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at)
-    VALUES ($1, $2, $3, $4, 1, $5::bigint, $5::bigint, $6, $7::bigint)
+      (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at, value_bytes, storage)
+    VALUES ($1, $2, $3, $4, 1, $5::bigint, $5::bigint, $6, $7::bigint, $9, $10)
     ON CONFLICT (namespace, id_key) DO UPDATE SET
       value = EXCLUDED.value,
+      value_bytes = EXCLUDED.value_bytes,
+      storage = EXCLUDED.storage,
       revision = CASE WHEN ${expired('d.', '$5::bigint')} THEN 1 ELSE d.revision + 1 END,
       created_at = CASE WHEN ${expired('d.', '$5::bigint')} THEN EXCLUDED.created_at ELSE d.created_at END,
       updated_at = EXCLUDED.updated_at,
@@ -97,8 +105,8 @@ export function buildStatements(schema: string, channel: string, origin: string)
     create: wrapPut(`${insert} WHERE ${expired('d.', '$5::bigint')}`),
     update: wrapPut(
       `UPDATE ${t} SET id = $3, value = $4, revision = revision + 1, updated_at = $5::bigint, metadata = $6,
-         expires_at = $7::bigint
-       WHERE ${key} AND revision = $9 AND ${live('$5::bigint')}`,
+         expires_at = $7::bigint, value_bytes = $9, storage = $10
+       WHERE ${key} AND revision = $11 AND ${live('$5::bigint')}`,
     ),
     // Expired rows are left to the sweep (which reports them as `expire`), as if already gone.
     delete: wrapDelete(`DELETE FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`),

@@ -1,6 +1,6 @@
 import type { Codec, JsonValue } from '../../codec/index.ts';
 import { CorruptStateError } from '../../errors.ts';
-import type { BatchOperation, BatchResult, ChangeEvent, StoredDocument } from '../types.ts';
+import type { BatchOperation, BatchResult, ChangeEvent, StorageInfo, StoredDocument } from '../types.ts';
 import { defineLazyValue } from './lazyValue.ts';
 
 /** Codec path of a document's value in error messages: `$["agents/a1"]`. */
@@ -38,6 +38,7 @@ export interface WrittenFields {
   createdAt: number;
   updatedAt: number;
   expiresAt?: number;
+  storage?: StorageInfo;
 }
 
 /**
@@ -61,6 +62,7 @@ export function putResult<V>(
       updatedAt: written.updatedAt,
       ...(metadata !== undefined && { metadata: codec.decode(metadata) as Record<string, unknown> }),
       ...(written.expiresAt !== undefined && { expiresAt: written.expiresAt }),
+      ...(written.storage !== undefined && { storage: written.storage }),
     },
     () => codec.decode(value) as V,
   );

@@ -52,6 +52,23 @@ export function createSchema(db: Database, table: string): void {
     );
     CREATE INDEX IF NOT EXISTS ${table}_expires_at ON ${table} (expires_at) WHERE expires_at IS NOT NULL;
   `);
+  addStorageColumn(db, table);
+}
+
+/**
+ * `storage` (JSON: size, SHA-256, compression, key id) came after the first release: added to older
+ * tables in place. A compressed or encrypted value is stored as a BLOB in `value` (TEXT affinity keeps
+ * BLOBs as they are); a plain one stays readable TEXT.
+ */
+function addStorageColumn(db: Database, table: string): void {
+  const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
+  if (columns.some((c) => c.name === 'storage')) return;
+  try {
+    db.exec(`ALTER TABLE ${table} ADD COLUMN storage TEXT`);
+  } catch (error) {
+    // Another process added it between the check and the ALTER.
+    if (!/duplicate column/i.test((error as Error).message)) throw error;
+  }
 }
 
 /** The rows due for the sweep (parameters: now, limit); answered from the partial `expires_at` index. */

@@ -46,15 +46,6 @@ export function foundRolloutAndAttempt(
   return found;
 }
 
-/** NOT_FOUND unless the resources exist (null: nothing to check). */
-export function* requireResources(tx: RolloutWriteTransaction, resourcesId: string | null): Steps<void> {
-  if (resourcesId !== null && (yield tx.getResources(resourcesId)) === null) {
-    throw new NotFoundError(`resources ${resourcesId} do not exist; add them first or omit resourcesId`, {
-      resourcesId,
-    });
-  }
-}
-
 /** Saves a rollout with a new status: endTime, queue membership and waiters follow. */
 export function* setRolloutStatus(
   tx: RolloutWriteTransaction,
@@ -160,7 +151,11 @@ export interface LatestResources {
   resourcesId?: string | null;
 }
 
-/** A new rollout row from a request; without resourcesId it takes the latest resources. */
+/**
+ * A new rollout row from a request; without resourcesId it takes the latest resources. A given resourcesId is
+ * stored as given, even when no such resources exist yet: trainers pin rollouts to resources they add later
+ * or to ids of their own, as the reference allows (`getResourcesById` answers null until they exist).
+ */
 export function* newRolloutRow(
   tx: RolloutWriteTransaction,
   request: EnqueueRolloutRequest,
@@ -177,7 +172,7 @@ export function* newRolloutRow(
       latest.resourcesId = update?.resourcesId ?? null;
     }
     resourcesId = latest.resourcesId;
-  } else yield* requireResources(tx, resourcesId);
+  }
   return {
     rolloutId: newRolloutId(),
     input: normalized.input,

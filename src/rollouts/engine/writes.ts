@@ -39,7 +39,6 @@ import {
   newAttempt,
   newRolloutRow,
   type RolloutAndAttempt,
-  requireResources,
   setRolloutStatus,
 } from './lifecycle.ts';
 import type { AttemptRow, IdempotencyRecord, RolloutRow } from './repository.ts';
@@ -175,8 +174,6 @@ export function* updateRollout(
   const now = tx.seconds();
   requireId(rolloutId, 'rolloutId');
   let row = foundRollout(rolloutId, (yield tx.getRollout(rolloutId)) as RolloutRow | null);
-  if (changes.resourcesId !== undefined && changes.resourcesId !== null)
-    yield* requireResources(tx, changes.resourcesId);
   const next: RolloutRow = { ...row };
   if ('input' in changes) next.input = changes.input;
   if ('mode' in changes) next.mode = changes.mode ?? null;
@@ -241,10 +238,13 @@ export function* updateAttempt(
   return toAttempt(next);
 }
 
-/** `getNextSpanSequenceId`. */
+/**
+ * `getNextSpanSequenceId`. Issued for any rollout id, existing or not, as the reference does (its clients
+ * ask for a number before they write a span and must not fail there); the number stays reserved. Spans of
+ * a rollout that does not exist are still refused, and `pruneFinished` drops the counters of such ids.
+ */
 export function* nextSpanSequenceId(tx: RolloutWriteTransaction, rolloutId: string): Steps<number> {
   requireId(rolloutId, 'rolloutId');
-  foundRollout(rolloutId, (yield tx.getRollout(rolloutId)) as RolloutRow | null);
   return (yield tx.reserveSpanSequenceIds(rolloutId, 1)) as number;
 }
 

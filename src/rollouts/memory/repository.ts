@@ -483,9 +483,11 @@ export class MemoryRolloutRepository implements RolloutRepository {
         this.#spanCount -= bucket.spans.length;
         this.#spans.delete(id);
       }
-      this.#sequences.delete(id);
       result.rollouts++;
     }
+    // Counters of ids no rollout has (getNextSpanSequenceId issues numbers for any id; the store makes
+    // rollout ids itself, so such an id never gets a rollout later).
+    for (const id of this.#sequences.keys()) if (!this.#rollouts.has(id)) this.#sequences.delete(id);
     for (const [key, record] of this.#idempotency) {
       if (record.createdAt < cutoffSeconds) {
         this.#idempotency.delete(key);

@@ -713,8 +713,9 @@ export class PostgresRolloutRepository {
   }
 
   /**
-   * Deletes finished rollouts older than the cutoff with their attempts, spans, counters; and old idempotency
-   * keys. Data-modifying CTEs always run to completion, so the counters and queue deletes need no output.
+   * Deletes finished rollouts older than the cutoff with their attempts, spans, counters; counters of ids no
+   * rollout has; and old idempotency keys. Data-modifying CTEs always run to completion, so the counters and
+   * queue deletes need no output.
    */
   async pruneFinished(q: Queryable, cutoffSeconds: number): Promise<PruneResult> {
     const { rows } = await this.#run(
@@ -726,7 +727,9 @@ export class PostgresRolloutRepository {
        ), attempts AS (
          DELETE FROM ${this.table('agl_attempts')} WHERE rollout_id IN (SELECT rollout_id FROM old) RETURNING 1
        ), counters AS (
-         DELETE FROM ${this.table('agl_span_sequences')} WHERE rollout_id IN (SELECT rollout_id FROM old)
+         -- Also the counters of ids no rollout has (see the SQLite backend).
+         DELETE FROM ${this.table('agl_span_sequences')} AS s WHERE rollout_id IN (SELECT rollout_id FROM old)
+           OR NOT EXISTS (SELECT 1 FROM ${this.table('agl_rollouts')} AS r WHERE r.rollout_id = s.rollout_id)
        ), queued AS (
          DELETE FROM ${this.table('agl_queue')} WHERE rollout_id IN (SELECT rollout_id FROM old)
        ), keys AS (

@@ -447,11 +447,15 @@ export class SqliteRolloutRepository implements RolloutRepository {
     const attempts = this.#stmt(`DELETE FROM agl_attempts WHERE rollout_id IN (${old})`).run(
       cutoffSeconds,
     ).changes;
-    this.#stmt(`DELETE FROM agl_span_sequences WHERE rollout_id IN (${old})`).run(cutoffSeconds);
     this.#stmt(`DELETE FROM agl_queue WHERE rollout_id IN (${old})`).run(cutoffSeconds);
     const rollouts = this.#stmt(
       `DELETE FROM agl_rollouts WHERE status IN ${FINISHED_STATUSES} AND end_time < ?`,
     ).run(cutoffSeconds).changes;
+    // Counters of the pruned rollouts, and of ids no rollout has (getNextSpanSequenceId issues numbers for
+    // any id; the store makes rollout ids itself, so such an id never gets a rollout later).
+    this.#stmt(
+      'DELETE FROM agl_span_sequences WHERE rollout_id NOT IN (SELECT rollout_id FROM agl_rollouts)',
+    ).run();
     const idempotencyKeys = this.#stmt('DELETE FROM agl_idempotency WHERE created_at < ?').run(
       cutoffSeconds,
     ).changes;

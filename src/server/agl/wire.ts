@@ -289,11 +289,15 @@ export function pageToWire<T>(page: PaginatedResult<T>, map: (item: T) => Wire):
   return { items: page.items.map(map), limit: page.limit, offset: page.offset, total: page.total };
 }
 
-/** Store statistics -> wire (snake_case keys). */
+/**
+ * Store statistics -> wire (snake_case keys). The uptime travels as the reference's `uptime`, in float
+ * seconds (the wire fixes the unit); the other keys are agentstate's extras.
+ */
 export function statisticsToWire(s: RolloutStoreStatistics): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(s)) {
-    wire[snakeCase(key)] = value;
+    if (key === 'uptimeMs') wire.uptime = s.uptimeMs / 1000;
+    else wire[snakeCase(key)] = value;
   }
   return wire;
 }
@@ -301,7 +305,10 @@ export function statisticsToWire(s: RolloutStoreStatistics): Wire {
 /** Reverse of `statisticsToWire`. */
 export function statisticsFromWire(w: Wire): RolloutStoreStatistics {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(w)) out[camelCase(key)] = value;
+  for (const [key, value] of Object.entries(w)) {
+    if (key === 'uptime') out.uptimeMs = Math.round((value as number) * 1000);
+    else out[camelCase(key)] = value;
+  }
   return out as unknown as RolloutStoreStatistics;
 }
 

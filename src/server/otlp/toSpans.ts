@@ -144,6 +144,16 @@ function statusCode(code: number | string | undefined): 'UNSET' | 'OK' | 'ERROR'
   return 'UNSET';
 }
 
+/**
+ * The sequence id a span carries, as the reference reads it: any integer >= 0, as a number or decimal text.
+ * 0 is a real id (Agent Lightning's TypeScript runner numbers spans from 0, the root first); anything else
+ * (negative, fractional, not a number) leaves the span without one, and the store issues the next.
+ */
+function givenSequenceId(value: AttributeValue | undefined): number | undefined {
+  const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  return typeof number === 'number' && Number.isSafeInteger(number) && number >= 0 ? number : undefined;
+}
+
 const idOf = (value: AttributeValue | undefined): string | undefined =>
   typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : undefined;
 
@@ -256,10 +266,10 @@ function convert(request: OtlpExportRequest, at: Position): { spans: SpanInput[]
           parent: parentId === '' ? null : { traceId, spanId: parentId, isRemote: false, traceState: {} },
           resource,
         };
-        const sequence = attrs[SEQUENCE_ID_ATTRIBUTE] ?? resourceAttributes[SEQUENCE_ID_ATTRIBUTE];
-        if (typeof sequence === 'number' && Number.isInteger(sequence) && sequence > 0)
-          input.sequenceId = sequence;
-        else if (typeof sequence === 'string' && /^\d+$/.test(sequence)) input.sequenceId = Number(sequence);
+        const sequenceId = givenSequenceId(
+          attrs[SEQUENCE_ID_ATTRIBUTE] ?? resourceAttributes[SEQUENCE_ID_ATTRIBUTE],
+        );
+        if (sequenceId !== undefined) input.sequenceId = sequenceId;
         spans.push(input);
       }
     }

@@ -14,6 +14,7 @@ import type {
   WriteOptions,
 } from '../../rollouts/index.ts';
 import { referenceOperations } from '../agl/reference.ts';
+import { checkPaging, type ListedType, refuseNullFields } from '../agl/referenceChecks.ts';
 import {
   attemptToWire,
   camelCase,
@@ -33,8 +34,16 @@ import type { ServerMetrics } from '../metrics.ts';
 
 type Handler = (request: FastifyRequest) => Promise<unknown>;
 
-/** Paging fields of a query or search body, in the store's camelCase. */
-function page(w: Wire): { limit?: number; offset?: number; sortBy?: never; sortOrder?: 'asc' | 'desc' } {
+/**
+ * Paging fields of a query or search body of a listing of `type`, in the store's camelCase, after the
+ * reference's own paging checks.
+ */
+function page(
+  w: Wire,
+  type: ListedType,
+  location: 'body' | 'query',
+): { limit?: number; offset?: number; sortBy?: never; sortOrder?: 'asc' | 'desc' } {
+  checkPaging(w, type, location);
   const out: Record<string, unknown> = {};
   if (typeof w.limit === 'number') out.limit = w.limit;
   if (typeof w.offset === 'number') out.offset = w.offset;
@@ -86,12 +95,12 @@ const READ_ONLY_POSTS = new Set([
 export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, metrics: ServerMetrics): void {
   const time = <T>(operation: string, call: () => Promise<T>) => metrics.time('rollouts', operation, call);
 
-  const rolloutQuery = (w: Wire) => ({
-    ...page(w),
+  const rolloutQuery = (w: Wire, location: 'body' | 'query') => ({
+    ...page(w, 'Rollout', location),
     ...pick(w, ['status_in', 'rollout_id_in', 'rollout_id_contains', 'filter_logic']),
   });
-  const spanQuery = (w: Wire) => ({
-    ...page(w),
+  const spanQuery = (w: Wire, location: 'body' | 'query') => ({
+    ...page(w, 'Span-Output', location),
     ...pick(w, [
       'attempt_id',
       'trace_id',
@@ -105,11 +114,14 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       'filter_logic',
     ]),
   });
-  const workerQuery = (w: Wire) => ({
-    ...page(w),
+  const workerQuery = (w: Wire, location: 'body' | 'query') => ({
+    ...page(w, 'Worker', location),
     ...pick(w, ['status_in', 'worker_id_contains', 'filter_logic']),
   });
-  const resourcesQuery = (w: Wire) => ({ ...page(w), ...pick(w, ['resources_id', 'resources_id_contains']) });
+  const resourcesQuery = (w: Wire) => ({
+    ...page(w, 'ResourcesUpdate', 'query'),
+    ...pick(w, ['resources_id', 'resources_id_contains']),
+  });
 
   const handlers: Record<string, Handler> = {
     'GET /v1/agl/health': async () => ({ status: 'ok' }),
@@ -138,12 +150,12 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
     },
     'GET /v1/agl/rollouts': async (r) =>
       pageToWire(
-        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(query(r)))),
+        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(query(r), 'query'))),
         rolloutToWire,
       ),
     'POST /v1/agl/rollouts/search': async (r) =>
       pageToWire(
-        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(body(r)))),
+        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(body(r), 'body'))),
         rolloutToWire,
       ),
     'GET /v1/agl/rollouts/{rollout_id}': async (r) => {
@@ -151,13 +163,16 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       return rollout ? rolloutToWire(rollout) : null;
     },
     'POST /v1/agl/rollouts/{rollout_id}': async (r) => {
+      // Omitted: unchanged. null: cleared for input, mode, resources_id and metadata; refused for the two
+      // a rollout always has.
       const b = body(r);
+      refuseNullFields(b, ['status', 'config']);
       const patch: RolloutPatch = {};
       if (b.input !== undefined) patch.input = b.input;
       if (b.mode !== undefined) patch.mode = b.mode as RolloutPatch['mode'];
       if (b.resources_id !== undefined) patch.resourcesId = b.resources_id as string | null;
-      if (b.status !== undefined && b.status !== null) patch.status = b.status as RolloutPatch['status'];
-      if (b.config !== undefined && b.config !== null) patch.config = configFromWire(b.config as Wire) ?? {};
+      if (b.status !== undefined) patch.status = b.status as RolloutPatch['status'];
+      if (b.config !== undefined) patch.config = configFromWire(b.config as Wire) ?? {};
       if (b.metadata !== undefined) patch.metadata = b.metadata as Record<string, unknown> | null;
       const id = param(r, 'rollout_id');
       return rolloutToWire(
@@ -172,18 +187,24 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
     },
     'GET /v1/agl/rollouts/{rollout_id}/attempts': async (r) =>
       pageToWire(
-        await time('queryAttempts', () => store.queryAttempts(param(r, 'rollout_id'), page(query(r)))),
+        await time('queryAttempts', () =>
+          store.queryAttempts(param(r, 'rollout_id'), page(query(r), 'Attempt', 'query')),
+        ),
         attemptToWire,
       ),
     'POST /v1/agl/rollouts/{rollout_id}/attempts/search': async (r) =>
       pageToWire(
-        await time('queryAttempts', () => store.queryAttempts(param(r, 'rollout_id'), page(body(r)))),
+        await time('queryAttempts', () =>
+          store.queryAttempts(param(r, 'rollout_id'), page(body(r), 'Attempt', 'body')),
+        ),
         attemptToWire,
       ),
     'POST /v1/agl/rollouts/{rollout_id}/attempts/{attempt_id}': async (r) => {
+      // The reference refuses null for every field of this body (its store cannot clear them over HTTP).
       const b = body(r);
+      refuseNullFields(b, ['status', 'worker_id', 'last_heartbeat_time', 'metadata']);
       const patch: AttemptPatch = {};
-      if (b.status !== undefined && b.status !== null) patch.status = b.status as AttemptPatch['status'];
+      if (b.status !== undefined) patch.status = b.status as AttemptPatch['status'];
       if (b.worker_id !== undefined) patch.workerId = b.worker_id as string | null;
       if (b.last_heartbeat_time !== undefined)
         patch.lastHeartbeatTime = b.last_heartbeat_time as number | null;
@@ -194,15 +215,22 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       );
     },
     'GET /v1/agl/workers': async (r) =>
-      pageToWire(await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r)))), workerToWire),
+      pageToWire(
+        await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r), 'query'))),
+        workerToWire,
+      ),
     'POST /v1/agl/workers/search': async (r) =>
-      pageToWire(await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r)))), workerToWire),
+      pageToWire(
+        await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r), 'body'))),
+        workerToWire,
+      ),
     'GET /v1/agl/workers/{worker_id}': async (r) => {
       const worker = await time('getWorkerById', () => store.getWorkerById(param(r, 'worker_id')));
       return worker ? workerToWire(worker) : null;
     },
     'POST /v1/agl/workers/{worker_id}': async (r) => {
       const b = body(r);
+      refuseNullFields(b, ['heartbeat_stats']);
       const options = {
         ...writeOptions(r),
         ...(b.heartbeat_stats !== undefined
@@ -254,14 +282,14 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
     'GET /v1/agl/spans': async (r) => {
       const q = query(r);
       return pageToWire(
-        await time('querySpans', () => store.querySpans(q.rollout_id as string, spanQuery(q))),
+        await time('querySpans', () => store.querySpans(q.rollout_id as string, spanQuery(q, 'query'))),
         spanToWire,
       );
     },
     'POST /v1/agl/spans/search': async (r) => {
       const b = body(r);
       return pageToWire(
-        await time('querySpans', () => store.querySpans(b.rollout_id as string, spanQuery(b))),
+        await time('querySpans', () => store.querySpans(b.rollout_id as string, spanQuery(b, 'body'))),
         spanToWire,
       );
     },

@@ -1,9 +1,14 @@
 /** `/health`, `/metrics` and `/openapi.json`. */
 import type { FastifyInstance } from 'fastify';
+import type { PerformanceMonitor } from '../../persistence/index.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
-/** Registers the system routes. */
-export function registerSystemRoutes(app: FastifyInstance, metrics: ServerMetrics): void {
+/** Registers the system routes; with a persistence monitor, its metrics join /metrics. */
+export function registerSystemRoutes(
+  app: FastifyInstance,
+  metrics: ServerMetrics,
+  monitor?: PerformanceMonitor,
+): void {
   const startedAt = Date.now();
   app.get(
     '/health',
@@ -27,10 +32,22 @@ export function registerSystemRoutes(app: FastifyInstance, metrics: ServerMetric
     '/metrics',
     { config: { access: { scope: 'read' } }, schema: { tags: ['system'], summary: 'Prometheus metrics' } },
     async (_request, reply) => {
-      const body = await metrics.registry.metrics();
+      let body = await metrics.registry.metrics();
+      if (monitor) body += `\n${await monitor.registry.metrics()}`;
       return reply.header('content-type', metrics.registry.contentType).send(body);
     },
   );
+
+  if (monitor) {
+    app.get(
+      '/v1/persistence/report',
+      {
+        config: { access: { scope: 'read' } },
+        schema: { tags: ['system'], summary: 'Persistence performance report with recommendations' },
+      },
+      async () => monitor.report(),
+    );
+  }
 
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () =>
     app.swagger(),

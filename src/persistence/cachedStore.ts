@@ -1,0 +1,258 @@
+/**
+ * `CachedStore`: a size-bounded LRU with TTL in front of any `DocumentStore` (the seed's `StateLRUCache`
+ * and `get_cached_state`/`cache_state`), on lru-cache, bounded by entries AND by bytes.
+ *
+ * - Read-through and write-through: a miss reads the store and fills the cache; a put stores, then caches
+ *   what was stored, so a read after a write in this process never returns the old value.
+ * - Invalidated by the store's change feed: a write by another process (SQLite, PostgreSQL) evicts this
+ *   process's entry as soon as the driver reports it. A read that was in flight while any invalidation
+ *   arrived does not fill the cache, so a stale read can never be cached after its invalidation.
+ * - Hits are the hot path: one Map lookup in lru-cache and a counter, no copy. So cached values are
+ *   SHARED between readers and deep-frozen (objects and arrays; a Map, Set or Date inside cannot be
+ *   frozen by JavaScript): copy before you change one (`structuredClone`). The seed's cache handed out
+ *   its live objects unfrozen, so one caller's change silently altered every other reader's state.
+ */
+import { LRUCache } from 'lru-cache';
+import { checkTtlMs } from '../drivers/index.ts';
+import { deepFreeze } from '../drivers/shared/deepFreeze.ts';
+import type {
+  BatchOperation,
+  BatchResult,
+  ChangeEvent,
+  ChangeListener,
+  DeleteOptions,
+  DocumentStore,
+  ListOptions,
+  ListPage,
+  PutOptions,
+  StoredDocument,
+  Subscription,
+} from '../drivers/types.ts';
+import { InvalidInputError } from '../errors.ts';
+
+/** Options of `createCachedStore`. */
+export interface CachedStoreOptions {
+  /** Most documents kept (default 10 000). */
+  maxEntries?: number;
+  /** Most bytes kept, counted as each value's JSON size (default 64 MiB). */
+  maxBytes?: number;
+  /** How long an entry may be served without asking the store, ms (default 60 000). */
+  ttlMs?: number;
+  /** Clock for documents' own expiry, epoch ms (default `Date.now`; give the store's clock if injected). */
+  now?: () => number;
+}
+
+/** Counts of a `CachedStore`. */
+export interface CacheStatistics {
+  /** Reads answered from the cache. */
+  hits: number;
+  /** Reads that went to the store. */
+  misses: number;
+  /** Entries dropped to stay within maxEntries / maxBytes. */
+  evictions: number;
+  /** Entries dropped because the change feed reported a write, delete or expiry. */
+  invalidations: number;
+  /** hits / (hits + misses); 0 before any read. */
+  hitRate: number;
+  /** Entries now. */
+  entries: number;
+  /** Bytes now. */
+  bytes: number;
+  /** Configured bounds. */
+  maxEntries: number;
+  /** Configured bounds. */
+  maxBytes: number;
+  /** Configured TTL, ms. */
+  ttlMs: number;
+}
+
+/** A `DocumentStore` with a cache in front. */
+export interface CachedStore extends DocumentStore {
+  /** The store behind the cache. */
+  readonly inner: DocumentStore;
+  /** Hit, miss, eviction and invalidation counts. */
+  stats(): CacheStatistics;
+  /** Drops every entry. */
+  clear(): void;
+}
+
+const DEFAULTS = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 };
+// Size of a document written before sizes were kept: a guess that keeps the byte bound meaningful.
+const UNKNOWN_SIZE = 1024;
+
+/** Wraps `store` in a cache; closing the cached store closes `store` too. */
+export function createCachedStore(store: DocumentStore, options: CachedStoreOptions = {}): CachedStore {
+  const maxEntries = options.maxEntries ?? DEFAULTS.maxEntries;
+  const maxBytes = options.maxBytes ?? DEFAULTS.maxBytes;
+  const ttlMs = options.ttlMs ?? DEFAULTS.ttlMs;
+  const now = options.now ?? Date.now;
+  for (const [name, value] of [
+    ['maxEntries', maxEntries],
+    ['maxBytes', maxBytes],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new InvalidInputError(`cache ${name} must be a positive whole number, got ${String(value)}`, {
+        option: name,
+      });
+    }
+  }
+  checkTtlMs(ttlMs, { option: 'ttlMs' });
+  let hits = 0;
+  let misses = 0;
+  let evictions = 0;
+  let invalidations = 0;
+  // Bumped by every invalidation and write: a miss whose read overlapped one does not fill the cache.
+  let epoch = 0;
+  const cache = new LRUCache<string, StoredDocument>({
+    max: maxEntries,
+    maxSize: maxBytes,
+    sizeCalculation: (doc) => Math.max(1, doc.storage?.plainBytes ?? UNKNOWN_SIZE),
+    ttl: ttlMs,
+    // Expiry is checked on read only (lru-cache's default): no timer per entry.
+    dispose: (_doc, _key, reason) => {
+      if (reason === 'evict') evictions++;
+    },
+  });
+
+  const keyOf = (namespace: string, id: string) => `${namespace}\0${id}`;
+
+  function invalidate(event: ChangeEvent): void {
+    const key = keyOf(event.namespace, event.id);
+    const cached = cache.peek(key);
+    // Our own put reported back by the feed: the entry is already that revision.
+    if (event.type === 'put' && cached?.revision === event.revision) return;
+    epoch++;
+    if (cached && cache.delete(key)) invalidations++;
+  }
+
+  let watching: Promise<Subscription> | undefined;
+  let subscription: Subscription | undefined;
+  function ready(): Promise<Subscription> | undefined {
+    if (subscription) return undefined;
+    watching ??= store.watch('*', invalidate).then(
+      (s) => {
+        subscription = s;
+        return s;
+      },
+      (error: unknown) => {
+        watching = undefined; // retried by the next call
+        throw error;
+      },
+    );
+    return watching;
+  }
+  ready()?.catch(() => {});
+
+  function remember<V>(doc: StoredDocument<V>): StoredDocument<V> {
+    // Spreading reads a lazily decoded value once; the copy is then frozen as a whole.
+    const shared = { ...doc };
+    deepFreeze(shared.value);
+    Object.freeze(shared);
+    cache.set(keyOf(doc.namespace, doc.id), shared);
+    return shared;
+  }
+
+  async function miss<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+    const before = epoch;
+    misses++;
+    const doc = await store.get<V>(namespace, id);
+    if (!doc) return undefined;
+    if (epoch !== before) return doc;
+    return remember(doc);
+  }
+
+  const cached: CachedStore = {
+    name: store.name,
+    inner: store,
+
+    get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+      if (!subscription) return (ready() as Promise<unknown>).then(() => cached.get<V>(namespace, id));
+      const hit = cache.get(keyOf(namespace, id)) as StoredDocument<V> | undefined;
+      if (hit !== undefined) {
+        if (hit.expiresAt === undefined || hit.expiresAt > now()) {
+          hits++;
+          return Promise.resolve(hit);
+        }
+        cache.delete(keyOf(namespace, id));
+      }
+      return miss<V>(namespace, id);
+    },
+
+    async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
+      await ready();
+      epoch++;
+      try {
+        const doc = await store.put(namespace, id, value, opts);
+        epoch++;
+        return remember(doc);
+      } catch (error) {
+        // A conflict means another writer got there first: what we hold may be stale.
+        cache.delete(keyOf(namespace, id));
+        throw error;
+      }
+    },
+
+    async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
+      await ready();
+      epoch++;
+      try {
+        return await store.delete(namespace, id, opts);
+      } finally {
+        epoch++;
+        cache.delete(keyOf(namespace, id));
+      }
+    },
+
+    list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
+      return store.list<V>(namespace, opts);
+    },
+
+    async batch(operations: BatchOperation[]): Promise<BatchResult> {
+      await ready();
+      epoch++;
+      try {
+        return await store.batch(operations);
+      } finally {
+        epoch++;
+        if (Array.isArray(operations))
+          for (const op of operations) cache.delete(keyOf(op?.namespace, op?.id));
+      }
+    },
+
+    watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+      return store.watch(namespace, listener);
+    },
+
+    sweepExpired(): Promise<number> {
+      return store.sweepExpired();
+    },
+
+    async close(): Promise<void> {
+      cache.clear();
+      await subscription?.close().catch(() => {});
+      await store.close();
+    },
+
+    stats(): CacheStatistics {
+      const reads = hits + misses;
+      return {
+        hits,
+        misses,
+        evictions,
+        invalidations,
+        hitRate: reads === 0 ? 0 : hits / reads,
+        entries: cache.size,
+        bytes: cache.calculatedSize,
+        maxEntries,
+        maxBytes,
+        ttlMs,
+      };
+    },
+
+    clear(): void {
+      epoch++;
+      cache.clear();
+    },
+  };
+  return cached;
+}

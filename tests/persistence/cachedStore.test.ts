@@ -1,0 +1,63 @@
+/** CachedStore: bounds, statistics, read-after-write, and invalidation by another writer's changes. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCachedStore, createMemoryStore, createSqliteStore } from '../../src/index.ts';
+import { eventually } from '../conformance/documentStore.ts';
+
+describe('CachedStore', () => {
+  it('counts hits and misses, evicts by entries and by bytes, and never returns an old value', async () => {
+    const cached = createCachedStore(createMemoryStore(), { maxEntries: 3, maxBytes: 10_000 });
+    for (const id of ['a', 'b', 'c', 'd']) await cached.put('docs', id, { id });
+    expect(cached.stats()).toMatchObject({ entries: 3, evictions: 1 });
+    expect((await cached.get('docs', 'd'))?.value).toEqual({ id: 'd' });
+    expect((await cached.get('docs', 'a'))?.value).toEqual({ id: 'a' }); // evicted: read through
+    expect(cached.stats()).toMatchObject({ hits: 1, misses: 1, hitRate: 0.5 });
+    await cached.put('docs', 'a', { id: 'a', v: 2 });
+    expect((await cached.get('docs', 'a'))?.value).toEqual({ id: 'a', v: 2 });
+    await cached.delete('docs', 'a');
+    expect(await cached.get('docs', 'a')).toBeUndefined();
+    // A value bigger than the byte bound is served but not kept.
+    await cached.put('docs', 'big', { text: 'x'.repeat(20_000) });
+    expect(cached.stats().bytes).toBeLessThanOrEqual(10_000);
+    expect((await cached.get('docs', 'big'))?.value).toEqual({ text: 'x'.repeat(20_000) });
+    await cached.close();
+  });
+
+  it('hands out frozen shared values', async () => {
+    const cached = createCachedStore(createMemoryStore());
+    await cached.put('docs', 'a', { list: [1] });
+    const first = await cached.get<{ list: number[] }>('docs', 'a');
+    const second = await cached.get<{ list: number[] }>('docs', 'a');
+    expect(first).toBe(second);
+    expect(Object.isFrozen(first!.value.list)).toBe(true);
+    await cached.close();
+  });
+
+  it('is invalidated by a write through another connection (the change feed)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentstate-cache-'));
+    const path = join(dir, 'state.db');
+    const cached = createCachedStore(createSqliteStore({ path, watchPollMs: 20 }));
+    const other = createSqliteStore({ path });
+    try {
+      await cached.put('docs', 'x', 1);
+      expect((await cached.get('docs', 'x'))?.value).toBe(1);
+      await other.put('docs', 'x', 2);
+      await eventually(() => cached.stats().invalidations === 1, 2000);
+      expect((await cached.get('docs', 'x'))?.value).toBe(2);
+      await other.delete('docs', 'x');
+      await eventually(() => cached.stats().invalidations === 2, 2000);
+      expect(await cached.get('docs', 'x')).toBeUndefined();
+    } finally {
+      await cached.close();
+      await other.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses bounds that are not positive', () => {
+    expect(() => createCachedStore(createMemoryStore(), { maxEntries: 0 })).toThrow(/maxEntries/);
+    expect(() => createCachedStore(createMemoryStore(), { ttlMs: -1 })).toThrow(/ttlMs/);
+  });
+});
