@@ -65,6 +65,8 @@ describe('package entry points', () => {
     expect(run.native).toEqual([]);
     expect(run.sources.filter((s) => s.startsWith('server/') && s !== 'server/agl/wire.ts')).toEqual([]);
     expect(run.sources.filter((s) => s.startsWith('cli/'))).toEqual([]);
+    // The YAML parser is for persistence config files only.
+    expect(run.packages).not.toContain('yaml');
   });
 
   it('agentstate/server loads Fastify but no database driver until a store is created', () => {
