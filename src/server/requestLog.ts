@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { InvalidInputError } from '../errors.ts';
+import { redactUrl } from './redact.ts';
 
 /** Default threshold above which a request is logged at warn, ms. */
 export const DEFAULT_SLOW_REQUEST_MS = 1000;
@@ -29,9 +30,11 @@ export function registerRequestLog(app: FastifyInstance, slowMs: number = DEFAUL
     const slow = ms >= slowMs && !(route !== undefined && QUIET_ROUTES.has(route));
     const level = status >= 500 ? 'error' : slow ? 'warn' : 'debug';
     const rounded = Math.round(ms * 10) / 10;
+    // Secret-looking query parameters (token=..., api_key=...) never reach the log.
+    const url = redactUrl(request.url);
     request.log[level](
-      { method: request.method, url: request.url, status, ms: rounded },
-      `${request.method} ${request.url} ${status} ${rounded} ms${slow ? ' (slow)' : ''}`,
+      { method: request.method, url, status, ms: rounded },
+      `${request.method} ${url} ${status} ${rounded} ms${slow ? ' (slow)' : ''}`,
     );
   });
 }

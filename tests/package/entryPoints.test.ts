@@ -43,7 +43,7 @@ describe('package entry points', () => {
       expect(types, subpath).toBe(js.replace(/\.js$/, '.d.ts'));
     }
     expect(Object.keys(pkg.exports).sort()).toEqual(
-      ['.', './client', './keyv', './package.json', './server'].sort(),
+      ['.', './client', './keyv', './langgraph', './openai-agents', './package.json', './server'].sort(),
     );
   });
 
@@ -54,7 +54,8 @@ describe('package entry points', () => {
     expect(run.builtins).toEqual([]);
     expect(run.native).toEqual([]);
     // The client shares the wire format with the server (server/agl/wire.ts) and the rollout model types.
-    const allowed = /^(client\.ts|errors\.ts|client\/|server\/agl\/wire\.ts|rollouts\/(otel|types)\.ts)/;
+    const allowed =
+      /^(client\.ts|errors\.ts|client\/|server\/agl\/wire\.ts|rollouts\/(otel|types|normalize)\.ts|codec\/json\.ts|drivers\/shared\/storableText\.ts)/;
     expect(run.sources.filter((s) => !allowed.test(s))).toEqual([]);
   });
 
@@ -83,6 +84,15 @@ describe('package entry points', () => {
       run.sources.filter((s) => !/^(keyv\.ts|errors\.ts|ttl\/|codec\/|drivers\/shared\/)/.test(s)),
     ).toEqual([]);
   });
+
+  it.each([['./langgraph'], ['./openai-agents']])(
+    '%s loads no database driver and no native module',
+    (subpath) => {
+      const run = loadsOf(subpath);
+      expect(run.packages.filter((p) => DRIVERS.includes(p))).toEqual([]);
+      expect(run.native).toEqual([]);
+    },
+  );
 
   it('a SQLite store loads better-sqlite3 when it is created, and nothing for PostgreSQL or Redis', () => {
     const url = JSON.stringify(new URL('src/index.ts', `file://${ROOT}`).href);
