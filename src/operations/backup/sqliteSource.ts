@@ -14,9 +14,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Codec, JsonValue } from '../../codec/index.ts';
 import { createSqliteStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { AgentStateError } from '../../errors.ts';
 import { SqliteRolloutStore } from '../../rollouts/index.ts';
 import { sqliteRunner } from '../sql.ts';
@@ -25,6 +26,9 @@ import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
 import { emptyRestoreResult } from './source.ts';
 import { restoreTables } from './tableRestore.ts';
+
+// better-sqlite3 is loaded when a SQLite backup runs, not when agentstate is imported (a native module).
+const sqlite = (): typeof Database => loadPackage<typeof Database>('better-sqlite3', 'sqliteSource');
 
 /** Options of `sqliteSource`. */
 export interface SqliteSourceOptions {
@@ -73,7 +77,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
     holds: ['documents', 'rollouts'],
 
     async openRead(): Promise<BackupReadSession> {
-      const db = new Database(path, { fileMustExist: true });
+      const db = new (sqlite())(path, { fileMustExist: true });
       const tables = tableNames(db);
       const documents = tables.has(documentsTable) ? documentsOn(db, options) : undefined;
       // One read transaction for every section: the first read fixes the snapshot.
@@ -131,7 +135,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
       };
       await clear();
       if (existsSync(path)) {
-        const source = new Database(path, { fileMustExist: true });
+        const source = new (sqlite())(path, { fileMustExist: true });
         try {
           await source.backup(side);
         } finally {
@@ -142,7 +146,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
       try {
         // Creates the rollout schema (and its version row) on the side file when the original had none.
         await new SqliteRolloutStore({ path: side }).close();
-        const db = new Database(side);
+        const db = new (sqlite())(side);
         try {
           const documents = documentsOn(db, options);
           const docSections = plan.sections.filter((s) => s.kind === 'documents');
