@@ -6,13 +6,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createMemoryStore,
-  createServer,
   InMemoryRolloutStore,
   type JsonValue,
   SessionManager,
   ThreadStateRepository,
   TtlStore,
 } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { rewardOf, rolloutsPerMinute } from '../../src/server/routes/dashboardData.ts';
 import { changeKindOf } from '../../src/server/routes/events.ts';
 

@@ -4,9 +4,10 @@
  * NOTIFY and hears everyone's (its own included) through one LISTEN connection, so a dashboard connected to
  * any process sees the changes made through all of them.
  */
-import pg from 'pg';
+import type { Pool } from 'pg';
 import { channelFor } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { ChannelListener } from '../../rollouts/postgres/listener.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
 
@@ -80,7 +81,7 @@ function parseEvent(value: Partial<ChangeEventMessage> | null): ChangeEventMessa
 
 /** Change events across the server processes of one PostgreSQL schema, through LISTEN/NOTIFY. */
 export class PostgresEventRelay implements EventRelay {
-  readonly #pool: pg.Pool;
+  readonly #pool: Pool;
   readonly #ownsPool: boolean;
   readonly #channel: string;
   #listener: ChannelListener | undefined;
@@ -96,7 +97,7 @@ export class PostgresEventRelay implements EventRelay {
    * are cancelled after `statementTimeoutMs` (default 60000, as the stores' pools).
    */
   constructor(options: {
-    pool?: pg.Pool;
+    pool?: Pool;
     connectionString?: string;
     schema?: string;
     statementTimeoutMs?: number;
@@ -104,7 +105,7 @@ export class PostgresEventRelay implements EventRelay {
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
-      new pg.Pool({
+      new (loadPackage<typeof import('pg')>('pg', 'PostgresEventRelay').Pool)({
         connectionString: options.connectionString,
         max: 2,
         // A database that does not answer must not make NOTIFYs wait without end for a connection or a lock.
