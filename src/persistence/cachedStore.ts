@@ -116,8 +116,40 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
 
   const keyOf = (namespace: string, id: string) => `${namespace}\0${id}`;
 
+  // Keys with a write of this process in flight. Two overlapping writes of one key can return in either
+  // order, so a write may only fill the cache if nothing else touched the key while it was in flight:
+  // no other local write started (`generation`) and the feed reported no delete or expiry (which also
+  // bump `generation`) and no put of a later revision (`feedRevision`). Entries live only while a write
+  // is in flight, so the map is bounded by the writes in progress.
+  const writing = new Map<string, { generation: number; inFlight: number; feedRevision: number }>();
+
+  function writeStarted(key: string): number {
+    const state = writing.get(key);
+    if (state) {
+      state.inFlight++;
+      return ++state.generation;
+    }
+    writing.set(key, { generation: 1, inFlight: 1, feedRevision: 0 });
+    return 1;
+  }
+
+  /** Ends a write; true when its result may be cached (nothing else touched the key meanwhile). */
+  function writeSettled(key: string, generation: number, revision: number): boolean {
+    const state = writing.get(key);
+    if (!state) return false;
+    if (--state.inFlight === 0) writing.delete(key);
+    return state.generation === generation && state.feedRevision <= revision;
+  }
+
   function invalidate(event: ChangeEvent): void {
     const key = keyOf(event.namespace, event.id);
+    const state = writing.get(key);
+    if (state) {
+      // A put's own event may arrive before the put returns; a later revision or a delete means another
+      // writer got in between, and the returning write must not cache its (then stale) result.
+      if (event.type === 'put') state.feedRevision = Math.max(state.feedRevision, event.revision);
+      else state.generation++;
+    }
     const cached = cache.peek(key);
     // Our own put reported back by the feed: the entry is already that revision.
     if (event.type === 'put' && cached?.revision === event.revision) return;
@@ -180,26 +212,36 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
 
     async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
       await ready();
+      const key = keyOf(namespace, id);
       epoch++;
+      const generation = writeStarted(key);
+      let doc: StoredDocument<V>;
       try {
-        const doc = await store.put(namespace, id, value, opts);
-        epoch++;
-        return remember(doc);
+        doc = await store.put(namespace, id, value, opts);
       } catch (error) {
+        writeSettled(key, generation, 0);
         // A conflict means another writer got there first: what we hold may be stale.
-        cache.delete(keyOf(namespace, id));
+        cache.delete(key);
         throw error;
       }
+      epoch++;
+      if (writeSettled(key, generation, doc.revision)) return remember(doc);
+      // Another write of this key overlapped ours: which one the store holds last is unknown here.
+      cache.delete(key);
+      return doc;
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       await ready();
+      const key = keyOf(namespace, id);
       epoch++;
+      const generation = writeStarted(key);
       try {
         return await store.delete(namespace, id, opts);
       } finally {
         epoch++;
-        cache.delete(keyOf(namespace, id));
+        writeSettled(key, generation, 0);
+        cache.delete(key);
       }
     },
 
@@ -210,12 +252,16 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
     async batch(operations: BatchOperation[]): Promise<BatchResult> {
       await ready();
       epoch++;
+      const keys = Array.isArray(operations) ? operations.map((op) => keyOf(op?.namespace, op?.id)) : [];
+      const generations = keys.map(writeStarted);
       try {
         return await store.batch(operations);
       } finally {
         epoch++;
-        if (Array.isArray(operations))
-          for (const op of operations) cache.delete(keyOf(op?.namespace, op?.id));
+        keys.forEach((key, i) => {
+          writeSettled(key, generations[i]!, 0);
+          cache.delete(key);
+        });
       }
     },
 
@@ -251,6 +297,8 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
 
     clear(): void {
       epoch++;
+      // A write in flight may return a value some change already replaced: it must not refill.
+      for (const state of writing.values()) state.generation++;
       cache.clear();
     },
   };
