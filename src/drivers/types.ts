@@ -6,7 +6,10 @@ export interface StoredDocument<V = unknown> {
   readonly namespace: string;
   /** Id within the namespace. Data, never a path: drivers encode it safely. */
   readonly id: string;
-  /** The decoded value. */
+  /**
+   * The decoded value: a fresh copy per read from a driver; a store that hands one value to several
+   * readers (`CachedStore`) deep-freezes it, so a frozen value must be copied before it is changed.
+   */
   readonly value: V;
   /** 1 on creation, +1 on every write. A deleted and re-created document starts again at 1. */
   readonly revision: number;
