@@ -217,12 +217,16 @@ export class PerformanceMonitor {
     return {
       name: store.name,
       get: <V>(namespace: string, id: string) => timed('get', () => store.get<V>(namespace, id)),
-      put: <V>(namespace: string, id: string, value: V, options?: PutOptions) =>
-        timed('put', async () => {
-          const doc = await store.put(namespace, id, value, options);
-          this.#measure(state, backend, doc, value);
-          return doc;
-        }),
+      put: <V>(namespace: string, id: string, value: V, options?: PutOptions) => {
+        const stored = timed('put', () => store.put(namespace, id, value, options));
+        // Measured beside the caller's promise, outside the timing: a measurement never changes the
+        // outcome of the put (it was stored) nor its latency.
+        stored.then(
+          (doc) => this.#measure(state, backend, doc, value),
+          () => {},
+        );
+        return stored;
+      },
       delete: (namespace: string, id: string, options?: DeleteOptions) =>
         timed('delete', () => store.delete(namespace, id, options)),
       list: <V>(namespace: string, options?: ListOptions) =>
@@ -328,8 +332,15 @@ export class PerformanceMonitor {
     this.#bytes.inc({ backend, form: 'plain' }, storage.plainBytes);
     if (storage.compression !== 'none' || storage.plainBytes < LARGE_VALUE) return;
     if (state.largePlainPuts++ % SAMPLE_EVERY !== 0) return;
-    // Measure what gzip would save on this value, so the advice gives a number instead of a guess.
-    const text = Buffer.from(JSON.stringify(defaultCodec.encode(value)), 'utf8');
+    // Measure what gzip would save on this value, so the advice gives a number instead of a guess. The
+    // driver keeps its bytes to itself and may use another codec than the default: a value the default
+    // codec cannot encode is simply not sampled.
+    let text: Buffer;
+    try {
+      text = Buffer.from(JSON.stringify(defaultCodec.encode(value)), 'utf8');
+    } catch {
+      return;
+    }
     state.sampledPlain += text.byteLength;
     state.sampledGzip += compress(text, 'gzip').byteLength;
     state.sampled++;
