@@ -119,6 +119,11 @@ export interface DriverOptions {
   compressAboveBytes?: number;
   /** Check every value read against its SHA-256 (default false); a mismatch is `CORRUPT_STATE`. */
   verifyChecksums?: boolean;
+  /**
+   * Most bytes a stored compressed value may decompress to (default 256 MiB); a larger one is
+   * `CORRUPT_STATE` naming the document, so a decompression bomb cannot exhaust memory.
+   */
+  maxDecompressedBytes?: number;
   /** Encrypt values at rest with AES-256-GCM (see `EncryptionKeys`; keys never come from config text). */
   encryption?: EncryptionKeys;
 }

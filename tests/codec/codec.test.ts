@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compress, compressAsync, decompress, decompressAsync } from '../../src/codec/index.ts';
 import {
   Codec,
   CorruptStateError,
@@ -145,6 +146,19 @@ describe('serialize', () => {
   it('reports damaged compressed data as corrupt', () => {
     const bytes = serialize(value, { compression: 'gzip' });
     expect(() => deserialize(bytes.subarray(0, 20))).toThrow(CorruptStateError);
+  });
+
+  it('refuses a payload that decompresses beyond the bound, without inflating it', async () => {
+    const zeros = Buffer.alloc(8 * 1024 * 1024); // 8 MiB of zeros: a few KiB compressed
+    for (const method of ['gzip', 'brotli'] as const) {
+      const bomb = compress(zeros, method);
+      expect(bomb.byteLength).toBeLessThan(64 * 1024);
+      expect(() => decompress(bomb, 1024 * 1024)).toThrow(/decompresses to more than 1048576 bytes/);
+      await expect(decompressAsync(await compressAsync(zeros, method), 1024 * 1024)).rejects.toThrow(
+        CorruptStateError,
+      );
+      expect(decompress(bomb).byteLength).toBe(zeros.byteLength); // within the default bound
+    }
   });
 
   it('computes SHA-256 checksums', () => {

@@ -2,6 +2,7 @@ import {
   type Compression,
   checkEncryptionKeys,
   compress,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
   decompress,
   decrypt,
   type EncryptionKeys,
@@ -24,6 +25,7 @@ const SHARED_OPTIONS = [
   'compressAboveBytes',
   'verifyChecksums',
   'encryption',
+  'maxDecompressedBytes',
 ];
 
 /** How a driver turns a value's JSON text into stored bytes and back (see `packPayload`). */
@@ -32,6 +34,7 @@ export interface PayloadSettings {
   compressAboveBytes: number;
   verifyChecksums: boolean;
   encryption: EncryptionKeys | undefined;
+  maxDecompressedBytes: number;
 }
 
 /** A value ready to store: the bytes (the JSON text itself when neither compressed nor encrypted). */
@@ -84,7 +87,15 @@ export function payloadSettings(
     });
   }
   if (options.encryption !== undefined) checkEncryptionKeys(options.encryption);
+  const maxDecompressed = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+  if (!Number.isSafeInteger(maxDecompressed) || maxDecompressed < 1) {
+    throw new InvalidInputError(
+      `maxDecompressedBytes must be a positive whole number of bytes, got ${String(maxDecompressed)}`,
+      { driver, option: 'maxDecompressedBytes' },
+    );
+  }
   return {
+    maxDecompressedBytes: maxDecompressed,
     compression,
     compressAboveBytes: above,
     verifyChecksums: options.verifyChecksums ?? false,
@@ -163,7 +174,7 @@ export function unpackPayload(
   try {
     let bytes = stored;
     if (isEncrypted(bytes)) bytes = decrypt(bytes, settings.encryption);
-    return Buffer.from(decompress(bytes)).toString('utf8');
+    return Buffer.from(decompress(bytes, settings.maxDecompressedBytes)).toString('utf8');
   } catch (error) {
     if (!(error instanceof AgentStateError)) throw error;
     const message = `the stored value of ${namespace}/${id} in ${where} cannot be read: ${error.message}; the bytes are kept as they are`;
