@@ -1,5 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compress, compressAsync, decompress, decompressAsync } from '../../src/codec/index.ts';
+import {
+  compress,
+  compressAsync,
+  decompress,
+  decompressAsync,
+  decrypt,
+  encrypt,
+} from '../../src/codec/index.ts';
 import {
   Codec,
   CorruptStateError,
@@ -10,6 +18,7 @@ import {
   methodOf,
   serialize,
   sha256,
+  UnavailableError,
   UnknownTypeError,
   UnsupportedValueError,
 } from '../../src/index.ts';
@@ -164,5 +173,41 @@ describe('serialize', () => {
   it('computes SHA-256 checksums', () => {
     expect(sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(sha256(new Uint8Array([97, 98, 99]))).toBe(sha256('abc'));
+  });
+});
+
+describe('encryption at rest', () => {
+  const keys = { keyId: 'k1', keys: { k1: randomBytes(32) } };
+  const sealed = encrypt(Buffer.from('{"secret":1}'), keys);
+
+  it('reports a damaged header as CORRUPT_STATE, before looking for a key', () => {
+    const longId = Buffer.from(sealed);
+    longId[4] = 200; // key id length beyond the payload
+    const badId = Buffer.from(sealed);
+    badId[5] = 0x2f; // '/' is not a key id character
+    const zeroId = Buffer.from(sealed);
+    zeroId[4] = 0;
+    for (const damaged of [longId, badId, zeroId]) {
+      let caught: unknown;
+      try {
+        decrypt(damaged, keys);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(CorruptStateError);
+      expect((caught as CorruptStateError).details).toMatchObject({ reason: 'corrupt-header' });
+    }
+  });
+
+  it('reports a key that is not configured as an UnavailableError naming the key id', () => {
+    let caught: unknown;
+    try {
+      decrypt(sealed, { keyId: 'k2', keys: { k2: randomBytes(32) } });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(UnavailableError);
+    expect(caught).toMatchObject({ code: 'UNAVAILABLE', details: { keyId: 'k1' } });
+    expect(Buffer.from(decrypt(sealed, keys)).toString()).toBe('{"secret":1}');
   });
 });

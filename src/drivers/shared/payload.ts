@@ -10,7 +10,7 @@ import {
   isEncrypted,
   sha256,
 } from '../../codec/index.ts';
-import { AgentStateError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import { AgentStateError, CorruptStateError, InvalidInputError, UnavailableError } from '../../errors.ts';
 import type { DriverOptions, StorageInfo } from '../types.ts';
 
 /** Values smaller than this many bytes are stored uncompressed unless `compressAboveBytes` says otherwise. */
@@ -180,6 +180,7 @@ export function unpackPayload(
     const message = `the stored value of ${namespace}/${id} in ${where} cannot be read: ${error.message}; the bytes are kept as they are`;
     const details = { ...error.details, namespace, id, where };
     if (error.code === 'CORRUPT_STATE') throw new CorruptStateError(message, details, { cause: error });
+    if (error.code === 'UNAVAILABLE') throw new UnavailableError(message, details, { cause: error });
     throw new AgentStateError(error.code, message, details, { cause: error });
   }
 }
