@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/types.ts';
 import { CapacityExceededError, errorMessage, isAgentStateError } from '../errors.ts';
+import { wrapStore } from './wrapStore.ts';
 
 /** Options of `trackAccess`. */
 export interface AccessTrackingOptions {
@@ -72,7 +73,10 @@ export function accessCountId(namespace: string, id: string): string {
 }
 
 /** Wraps `store` so that every successful `get` is counted; counts are flushed in batches. */
-export function trackAccess(store: DocumentStore, options: AccessTrackingOptions = {}): AccessTrackedStore {
+export function trackAccess<S extends DocumentStore>(
+  store: S,
+  options: AccessTrackingOptions = {},
+): AccessTrackedStore & Omit<S, keyof AccessTrackedStore> {
   const countsNamespace = options.namespace ?? 'agentstate.access';
   const maxPending = options.maxPendingKeys ?? 10_000;
   const now = options.now ?? Date.now;
@@ -178,8 +182,7 @@ export function trackAccess(store: DocumentStore, options: AccessTrackingOptions
     }
   }
 
-  const tracked: AccessTrackedStore = {
-    name: store.name,
+  const overrides = {
     async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       const doc = await store.get<V>(namespace, id);
       if (doc && namespace !== countsNamespace) {
@@ -195,13 +198,6 @@ export function trackAccess(store: DocumentStore, options: AccessTrackingOptions
       }
       return doc;
     },
-    put: (namespace, id, value, opts) => store.put(namespace, id, value, opts),
-    delete: (namespace, id, opts) => store.delete(namespace, id, opts),
-    list: (namespace, opts) => store.list(namespace, opts),
-    batch: (operations) => store.batch(operations),
-    watch: (namespace, listener) => store.watch(namespace, listener),
-    sweepExpired: () => store.sweepExpired(),
-
     async accessInfo(namespace: string, id: string): Promise<AccessInfo | undefined> {
       const key = accessCountId(namespace, id);
       const stored = (await store.get<CountDocument>(countsNamespace, key))?.value;
@@ -232,6 +228,9 @@ export function trackAccess(store: DocumentStore, options: AccessTrackingOptions
       await tracked.flush().catch(onError);
       await store.close();
     },
-  };
+  } satisfies Partial<AccessTrackedStore>;
+  // Writes, lists and any extra of the wrapped store (versions, a cache's stats...) pass through.
+  const tracked = wrapStore(store, overrides) as unknown as AccessTrackedStore &
+    Omit<S, keyof AccessTrackedStore>;
   return tracked;
 }

@@ -19,16 +19,14 @@ import type {
   BatchOperation,
   BatchResult,
   ChangeEvent,
-  ChangeListener,
   DeleteOptions,
   DocumentStore,
-  ListOptions,
-  ListPage,
   PutOptions,
   StoredDocument,
   Subscription,
 } from '../drivers/types.ts';
 import { InvalidInputError } from '../errors.ts';
+import { wrapStore } from './wrapStore.ts';
 
 /** Options of `createCachedStore`. */
 export interface CachedStoreOptions {
@@ -80,8 +78,14 @@ const DEFAULTS = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000
 // Size of a document written before sizes were kept: a guess that keeps the byte bound meaningful.
 const UNKNOWN_SIZE = 1024;
 
-/** Wraps `store` in a cache; closing the cached store closes `store` too. */
-export function createCachedStore(store: DocumentStore, options: CachedStoreOptions = {}): CachedStore {
+/**
+ * Wraps `store` in a cache; closing the cached store closes `store` too. Members of `store` beyond
+ * `DocumentStore` (a driver's `versions`, `accessInfo`...) are passed through uncached.
+ */
+export function createCachedStore<S extends DocumentStore>(
+  store: S,
+  options: CachedStoreOptions = {},
+): CachedStore & Omit<S, keyof CachedStore> {
   const maxEntries = options.maxEntries ?? DEFAULTS.maxEntries;
   const maxBytes = options.maxBytes ?? DEFAULTS.maxBytes;
   const ttlMs = options.ttlMs ?? DEFAULTS.ttlMs;
@@ -193,9 +197,8 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
     return remember(doc);
   }
 
-  const cached: CachedStore = {
-    name: store.name,
-    inner: store,
+  const overrides = {
+    inner: store as DocumentStore,
 
     get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       if (!subscription) return (ready() as Promise<unknown>).then(() => cached.get<V>(namespace, id));
@@ -245,10 +248,6 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
       }
     },
 
-    list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
-      return store.list<V>(namespace, opts);
-    },
-
     async batch(operations: BatchOperation[]): Promise<BatchResult> {
       await ready();
       epoch++;
@@ -263,14 +262,6 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
           cache.delete(key);
         });
       }
-    },
-
-    watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
-      return store.watch(namespace, listener);
-    },
-
-    sweepExpired(): Promise<number> {
-      return store.sweepExpired();
     },
 
     async close(): Promise<void> {
@@ -301,6 +292,10 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
       for (const state of writing.values()) state.generation++;
       cache.clear();
     },
-  };
+  } satisfies Omit<CachedStore, 'name' | 'list' | 'watch' | 'sweepExpired'>;
+  // list, watch, sweepExpired and any extra of the wrapped store (versions, accessInfo...) pass through.
+  // TypeScript cannot relate Omit<S, ...> of a generic S to the members given; the overrides are checked
+  // against CachedStore by the `satisfies` above.
+  const cached = wrapStore(store, overrides) as unknown as CachedStore & Omit<S, keyof CachedStore>;
   return cached;
 }

@@ -15,6 +15,7 @@ import type {
   StoredDocument,
 } from '../drivers/types.ts';
 import type { CachedStore, CacheStatistics } from './cachedStore.ts';
+import { wrapStore } from './wrapStore.ts';
 
 /** Options of `PerformanceMonitor`. */
 export interface PerformanceMonitorOptions {
@@ -204,9 +205,9 @@ export class PerformanceMonitor {
    * Wraps a store so that its calls are timed and its writes measured under `backend`. A `CachedStore`
    * (or a store wrapping one) also reports its cache.
    */
-  instrument(store: DocumentStore, backend: string): DocumentStore {
+  instrument<S extends DocumentStore>(store: S, backend: string): S {
     const state = this.#state(backend);
-    if ('stats' in store && 'inner' in store) state.cache = store as CachedStore;
+    if ('stats' in store && 'inner' in store) state.cache = store as unknown as CachedStore;
     const timed = <T>(operation: string, call: () => Promise<T>): Promise<T> => {
       const started = performance.now();
       const done = () => this.#record(state, backend, operation, performance.now() - started);
@@ -214,8 +215,8 @@ export class PerformanceMonitor {
       promise.then(done, done);
       return promise;
     };
-    return {
-      name: store.name,
+    // watch and any extra of the wrapped store (versions, accessInfo, a cache's stats...) pass through.
+    return wrapStore(store, {
       get: <V>(namespace: string, id: string) => timed('get', () => store.get<V>(namespace, id)),
       put: <V>(namespace: string, id: string, value: V, options?: PutOptions) => {
         const stored = timed('put', () => store.put(namespace, id, value, options));
@@ -232,12 +233,8 @@ export class PerformanceMonitor {
       list: <V>(namespace: string, options?: ListOptions) =>
         timed('list', () => store.list<V>(namespace, options)),
       batch: (operations: BatchOperation[]) => timed('batch', () => store.batch(operations)),
-      watch: (namespace, listener) => store.watch(namespace, listener),
       sweepExpired: () => timed('sweepExpired', () => store.sweepExpired()),
-      close: async () => {
-        await store.close();
-      },
-    };
+    } satisfies Partial<DocumentStore>) as unknown as S;
   }
 
   /** Takes a sample now (the timer calls this every `sampleIntervalMs`). */
