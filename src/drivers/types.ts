@@ -99,6 +99,16 @@ export interface ChangeEvent {
 /** Receives change events. */
 export type ChangeListener = (event: ChangeEvent) => void;
 
+/** Options of `DocumentStore.watch`. */
+export interface WatchOptions {
+  /**
+   * Called when events may have been missed: the driver's feed connection (PostgreSQL LISTEN, Redis
+   * SUBSCRIBE) dropped and is back. Anything derived from earlier events must be re-read. Drivers whose
+   * feed cannot lose events (memory, filesystem, SQLite's change log) never call it.
+   */
+  onReset?: () => void;
+}
+
 /** An active `watch`; `close()` stops delivery. */
 export interface Subscription {
   /** Stops delivering events to the listener. */
@@ -146,7 +156,7 @@ export interface DocumentStore {
   /** Applies puts and deletes atomically: all of them or, on any error, none. */
   batch(operations: BatchOperation[]): Promise<BatchResult>;
   /** Subscribes to changes of a namespace (`*` for all). Resolves once delivery is set up. */
-  watch(namespace: string, listener: ChangeListener): Promise<Subscription>;
+  watch(namespace: string, listener: ChangeListener, options?: WatchOptions): Promise<Subscription>;
   /** Removes expired documents now; returns how many. The background sweep calls this. */
   sweepExpired(): Promise<number>;
   /** Stops timers and releases connections and files. Further calls throw `ClosedError`. */

@@ -165,7 +165,8 @@ export function createCachedStore<S extends DocumentStore>(
   let subscription: Subscription | undefined;
   function ready(): Promise<Subscription> | undefined {
     if (subscription) return undefined;
-    watching ??= store.watch('*', invalidate).then(
+    // A reset (the feed dropped and is back) means invalidations may have been missed: start over.
+    watching ??= store.watch('*', invalidate, { onReset: () => cached.clear() }).then(
       (s) => {
         subscription = s;
         return s;

@@ -17,6 +17,7 @@ import {
   type PutOptions,
   type StoredDocument,
   type Subscription,
+  type WatchOptions,
 } from '../drivers/index.ts';
 import { decodeCursor, encodeCursor } from '../drivers/shared/cursor.ts';
 import { checkDocumentKey, checkWatchNamespace } from '../drivers/shared/validate.ts';
@@ -220,7 +221,7 @@ export class PersistenceRouter implements DocumentStore {
   }
 
   /** Watches every backend that may hold the namespace (every backend for `*`). */
-  async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+  async watch(namespace: string, listener: ChangeListener, options?: WatchOptions): Promise<Subscription> {
     this.#open();
     checkWatchNamespace(namespace);
     const stores =
@@ -231,10 +232,14 @@ export class PersistenceRouter implements DocumentStore {
     try {
       for (const store of stores) {
         subscriptions.push(
-          await store.watch(namespace, (event) => {
-            // A document the rules send elsewhere is invisible through the router, and so are its events.
-            if (this.route(event.namespace, event.id).store === store) listener(event);
-          }),
+          await store.watch(
+            namespace,
+            (event) => {
+              // A document the rules send elsewhere is invisible through the router, and so are its events.
+              if (this.route(event.namespace, event.id).store === store) listener(event);
+            },
+            options,
+          ),
         );
       }
     } catch (error) {

@@ -108,3 +108,35 @@ describe('CachedStore', () => {
     await cached.close();
   });
 });
+
+describe('CachedStore and a change feed that was interrupted', () => {
+  it('drops every entry when the store reports that events may have been missed', async () => {
+    const inner = createMemoryStore();
+    let reset: (() => void) | undefined;
+    const store: DocumentStore = {
+      name: inner.name,
+      get: (ns, id) => inner.get(ns, id),
+      put: (ns, id, value, opts) => inner.put(ns, id, value, opts),
+      delete: (ns, id, opts) => inner.delete(ns, id, opts),
+      list: (ns, opts) => inner.list(ns, opts),
+      batch: (ops) => inner.batch(ops),
+      watch: (ns, listener, options) => {
+        reset = options?.onReset;
+        return inner.watch(ns, listener, options);
+      },
+      sweepExpired: () => inner.sweepExpired(),
+      close: () => inner.close(),
+    };
+    const cached = createCachedStore(store);
+    await cached.put('docs', 'x', 1);
+    expect(cached.stats().entries).toBe(1);
+    // Another process wrote while the feed was down: no event will ever say so.
+    await inner.put('docs', 'y', 0);
+    expect(reset).toBeTypeOf('function');
+    reset!();
+    expect(cached.stats().entries).toBe(0);
+    expect((await cached.get('docs', 'x'))?.value).toBe(1);
+    expect(cached.stats().misses).toBe(1);
+    await cached.close();
+  });
+});
