@@ -74,6 +74,13 @@ export interface CachedStore extends DocumentStore {
   clear(): void;
 }
 
+// A cached document and the settled promise every hit returns: one promise per entry, not one per read
+// (a resolved promise can be awaited any number of times, and the document in it is frozen).
+interface Entry {
+  doc: StoredDocument;
+  answer: Promise<StoredDocument>;
+}
+
 const DEFAULTS = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 };
 // Size of a document written before sizes were kept: a guess that keeps the byte bound meaningful.
 const UNKNOWN_SIZE = 1024;
@@ -107,10 +114,10 @@ export function createCachedStore<S extends DocumentStore>(
   let invalidations = 0;
   // Bumped by every invalidation and write: a miss whose read overlapped one does not fill the cache.
   let epoch = 0;
-  const cache = new LRUCache<string, StoredDocument>({
+  const cache = new LRUCache<string, Entry>({
     max: maxEntries,
     maxSize: maxBytes,
-    sizeCalculation: (doc) => Math.max(1, doc.storage?.plainBytes ?? UNKNOWN_SIZE),
+    sizeCalculation: (entry) => Math.max(1, entry.doc.storage?.plainBytes ?? UNKNOWN_SIZE),
     ttl: ttlMs,
     // Expiry is checked on read only (lru-cache's default): no timer per entry.
     dispose: (_doc, _key, reason) => {
@@ -156,7 +163,7 @@ export function createCachedStore<S extends DocumentStore>(
     }
     const cached = cache.peek(key);
     // Our own put reported back by the feed: the entry is already that revision.
-    if (event.type === 'put' && cached?.revision === event.revision) return;
+    if (event.type === 'put' && cached?.doc.revision === event.revision) return;
     epoch++;
     if (cached && cache.delete(key)) invalidations++;
   }
@@ -185,7 +192,7 @@ export function createCachedStore<S extends DocumentStore>(
     const shared = { ...doc };
     deepFreeze(shared.value);
     Object.freeze(shared);
-    cache.set(keyOf(doc.namespace, doc.id), shared);
+    cache.set(keyOf(doc.namespace, doc.id), { doc: shared, answer: Promise.resolve(shared) });
     return shared;
   }
 
@@ -203,13 +210,15 @@ export function createCachedStore<S extends DocumentStore>(
 
     get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       if (!subscription) return (ready() as Promise<unknown>).then(() => cached.get<V>(namespace, id));
-      const hit = cache.get(keyOf(namespace, id)) as StoredDocument<V> | undefined;
+      const key = keyOf(namespace, id);
+      const hit = cache.get(key);
       if (hit !== undefined) {
-        if (hit.expiresAt === undefined || hit.expiresAt > now()) {
+        const expiresAt = hit.doc.expiresAt;
+        if (expiresAt === undefined || expiresAt > now()) {
           hits++;
-          return Promise.resolve(hit);
+          return hit.answer as Promise<StoredDocument<V>>;
         }
-        cache.delete(keyOf(namespace, id));
+        cache.delete(key);
       }
       return miss<V>(namespace, id);
     },
