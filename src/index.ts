@@ -6,6 +6,7 @@ export * from './context/index.ts';
 export * from './drivers/index.ts';
 export * from './errors.ts';
 export * from './modules/index.ts';
+export * from './operations/index.ts';
 export * from './persistence/index.ts';
 export * from './rollouts/index.ts';
 export * from './server/index.ts';

@@ -3,7 +3,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, isAgentStateError } from '../errors.ts';
-import { BACKUP_HELP, backup, RESTORE_HELP, restore } from './commands/backup.ts';
+import { RESTORE_HELP, restore } from './commands/backup.ts';
+import { BACKUP_HELP, backup } from './commands/backups.ts';
+import { CHECK_HELP, check } from './commands/check.ts';
 import { ROLLOUTS_HELP, rollouts } from './commands/rollouts.ts';
 import { SERVE_HELP, serve } from './commands/serve.ts';
 import { SPANS_HELP, spans } from './commands/spans.ts';
@@ -20,8 +22,12 @@ Commands:
   rollouts list      List rollouts
   rollouts show <id> Show a rollout with its attempts
   spans tail <id>    Print (and follow) the spans of a rollout
-  backup <file>      Copy a consistent snapshot of the SQLite data to a file
-  restore <file>     Replace the SQLite data with a backup
+  backup create|list|verify|restore|delete
+                     Verified backups of documents and rollouts (SQLite or --postgres)
+  backup create --raw <file>
+                     Page copy of the SQLite file (restore it with 'restore <file>')
+  restore <file>     Replace the SQLite data with a raw page copy
+  check              Check stored state for consistency (--repair fixes what is safe)
   help               Show this help
   version            Print the version
 
@@ -45,6 +51,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   spans: { run: spans, help: SPANS_HELP },
   backup: { run: backup, help: BACKUP_HELP },
   restore: { run: restore, help: RESTORE_HELP },
+  check: { run: check, help: CHECK_HELP },
 };
 
 /** Runs the CLI with the given arguments; resolves to the process exit code. */
