@@ -34,7 +34,8 @@ export interface PayloadSettings {
   compressAboveBytes: number;
   verifyChecksums: boolean;
   encryption: EncryptionKeys | undefined;
-  maxDecompressedBytes: number;
+  /** Bound on a decompressed value (default `DEFAULT_MAX_DECOMPRESSED_BYTES`). */
+  maxDecompressedBytes?: number;
 }
 
 /** A value ready to store: the bytes (the JSON text itself when neither compressed nor encrypted). */
