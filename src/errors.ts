@@ -154,8 +154,15 @@ export class MissingDependencyError extends AgentStateError {
   }
 }
 
-// The subclass of each code that has one; the others (UNAUTHORIZED, FORBIDDEN, UNAVAILABLE, INTERNAL) are
-// plain AgentStateErrors with that code.
+/** Something needed is not there now: a server that cannot be reached, a key that is not configured. */
+export class UnavailableError extends AgentStateError {
+  constructor(message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, details, options);
+  }
+}
+
+// The subclass of each code that has one; the others (UNAUTHORIZED, FORBIDDEN, INTERNAL) are plain
+// AgentStateErrors with that code.
 const CLASS_BY_CODE: Partial<
   Record<ErrorCode, new (message: string, details: ErrorDetails) => AgentStateError>
 > = {
@@ -173,6 +180,7 @@ const CLASS_BY_CODE: Partial<
   TIMEOUT: TimeoutError,
   CLOSED: ClosedError,
   MISSING_DEPENDENCY: MissingDependencyError,
+  UNAVAILABLE: UnavailableError,
 };
 
 /** The error for `code` as the class thrown in-process (e.g. rebuilt from the server's JSON by the client). */

@@ -87,6 +87,7 @@ export {
   ParallelMergeConflictError,
   RevisionConflictError,
   TimeoutError,
+  UnavailableError,
   UnknownKeyError,
   UnknownTypeError,
   UnsupportedValueError,

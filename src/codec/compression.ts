@@ -25,6 +25,13 @@ const METHOD_BYTE = { gzip: 0x67, brotli: 0x62 } as const; // 'g', 'b'
 // Brotli's default quality (11) is far too slow for a write path; 5 is close in size at many times the speed.
 const BROTLI_OPTIONS = { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } };
 
+/**
+ * Most bytes a payload may decompress to (256 MiB) unless the caller sets another bound: a few KiB of
+ * crafted gzip or brotli can expand to gigabytes, and decompressing without a bound would let one stored
+ * value exhaust the process's memory.
+ */
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
+
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 const brotliAsync = promisify(brotliCompress);
@@ -44,23 +51,35 @@ export async function compressAsync(bytes: Uint8Array, method: Compression): Pro
   return frame(body, checkMethod(method));
 }
 
-/** Reverses `compress`; bytes without the header are returned as they are. */
-export function decompress(bytes: Uint8Array): Uint8Array {
+/**
+ * Reverses `compress`; bytes without the header are returned as they are. A payload that would
+ * decompress to more than `maxBytes` is `CORRUPT_STATE` (nothing beyond the bound is allocated).
+ */
+export function decompress(bytes: Uint8Array, maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES): Uint8Array {
   const method = methodOf(bytes);
   if (method === 'none') return bytes;
   const body = bytes.subarray(MAGIC.length + 1);
-  return unwrap(() => (method === 'gzip' ? gunzipSync(body) : brotliDecompressSync(body)), method);
+  const options = { maxOutputLength: maxBytes };
+  try {
+    return method === 'gzip' ? gunzipSync(body, options) : brotliDecompressSync(body, options);
+  } catch (error) {
+    throw corrupt(method, error, maxBytes);
+  }
 }
 
 /** Async `decompress`. */
-export async function decompressAsync(bytes: Uint8Array): Promise<Uint8Array> {
+export async function decompressAsync(
+  bytes: Uint8Array,
+  maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES,
+): Promise<Uint8Array> {
   const method = methodOf(bytes);
   if (method === 'none') return bytes;
   const body = bytes.subarray(MAGIC.length + 1);
+  const options = { maxOutputLength: maxBytes };
   try {
-    return method === 'gzip' ? await gunzipAsync(body) : await unbrotliAsync(body);
+    return method === 'gzip' ? await gunzipAsync(body, options) : await unbrotliAsync(body, options);
   } catch (error) {
-    throw corrupt(method, error);
+    throw corrupt(method, error, maxBytes);
   }
 }
 
@@ -89,15 +108,14 @@ function frame(body: Uint8Array, methodByte: number): Uint8Array {
   return out;
 }
 
-function unwrap(fn: () => Uint8Array, method: Compression): Uint8Array {
-  try {
-    return fn();
-  } catch (error) {
-    throw corrupt(method, error);
+function corrupt(method: Compression, error: unknown, maxBytes: number): CorruptStateError {
+  if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+    return new CorruptStateError(
+      `${method} payload decompresses to more than ${maxBytes} bytes (the bound on decompressed values); it is not read`,
+      { compression: method, maxDecompressedBytes: maxBytes, reason: 'decompressed-too-large' },
+      { cause: error },
+    );
   }
-}
-
-function corrupt(method: Compression, error: unknown): CorruptStateError {
   return new CorruptStateError(
     `${method} payload cannot be decompressed: ${(error as Error).message}`,
     { compression: method },

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { AgentStateError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { CorruptStateError, InvalidInputError, UnavailableError } from '../errors.ts';
 
 /**
  * Keys for encryption at rest: `keyId` names the key new values are written with; `keys` holds it and
@@ -66,7 +66,7 @@ export function encrypt(bytes: Uint8Array, encryption: EncryptionKeys): Uint8Arr
   return Buffer.concat([MAGIC, Buffer.from([FORMAT, keyId.length]), keyId, iv, cipher.getAuthTag(), body]);
 }
 
-/** The id of the key a payload was encrypted with. */
+/** The id of the key a payload was encrypted with (unchecked: `decrypt` validates the header). */
 export function encryptionKeyId(bytes: Uint8Array): string {
   const length = bytes[MAGIC.length + 1] ?? 0;
   const start = MAGIC.length + 2;
@@ -74,27 +74,35 @@ export function encryptionKeyId(bytes: Uint8Array): string {
 }
 
 /**
- * Reverses `encrypt`. A key id that is not configured is `UNAVAILABLE` (configure the old key to read
- * it); a failed authentication (wrong key bytes, or tampered data) is `CORRUPT_STATE`: never garbage.
+ * Reverses `encrypt`. A damaged header (format, key id, length) is `CORRUPT_STATE`; a well-formed key id
+ * that is not configured is `UNAVAILABLE` (configure the old key to read it); a failed authentication
+ * (wrong key bytes, or tampered data) is `CORRUPT_STATE`: never garbage.
  */
 export function decrypt(bytes: Uint8Array, encryption: EncryptionKeys | undefined): Uint8Array {
   if (bytes[MAGIC.length] !== FORMAT) {
-    throw new CorruptStateError(`unknown encryption format ${String(bytes[MAGIC.length])}`, {});
+    throw new CorruptStateError(`unknown encryption format ${String(bytes[MAGIC.length])}`, {
+      reason: 'corrupt-header',
+    });
   }
+  const idLength = bytes[MAGIC.length + 1] ?? 0;
+  const ivAt = MAGIC.length + 2 + idLength;
+  const tagAt = ivAt + IV_BYTES;
+  const bodyAt = tagAt + TAG_BYTES;
   const keyId = encryptionKeyId(bytes);
+  // Checked before the key lookup: a damaged header must read as damage, not as a key to configure.
+  if (bytes.length < bodyAt || !KEY_ID.test(keyId) || Buffer.byteLength(keyId, 'utf8') !== idLength) {
+    throw new CorruptStateError(
+      'the encryption header is damaged (key id or length out of range): the value cannot be read',
+      { reason: 'corrupt-header' },
+    );
+  }
   const key = encryption?.keys[keyId];
   if (!key) {
-    throw new AgentStateError(
-      'UNAVAILABLE',
+    throw new UnavailableError(
       `the value is encrypted with key '${keyId}', which is not configured: add it to the backend's encryption keys`,
       { keyId },
     );
   }
-  const idLength = bytes[MAGIC.length + 1]!;
-  const ivAt = MAGIC.length + 2 + idLength;
-  const tagAt = ivAt + IV_BYTES;
-  const bodyAt = tagAt + TAG_BYTES;
-  if (bytes.length < bodyAt) throw new CorruptStateError('encrypted value is truncated', { keyId });
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(ivAt, tagAt));
     decipher.setAAD(Buffer.from(keyId, 'utf8'));

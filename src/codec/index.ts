@@ -14,6 +14,7 @@ export {
   type Compression,
   compress,
   compressAsync,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
   decompress,
   decompressAsync,
   methodOf,

@@ -125,8 +125,19 @@ export const HEAD_BYTES = HEAD_PREFIX.length + 64;
 export async function parseFile(bytes: Uint8Array, path: string, codec: Codec): Promise<FileState> {
   let raw: Buffer;
   try {
-    raw = Buffer.from(await decompressAsync(bytes));
+    // Bounded by what one string can hold (the text is read as one): more could never be read, and a
+    // small compressed file must not make this process allocate gigabytes first.
+    raw = Buffer.from(await decompressAsync(bytes, bufferConstants.MAX_STRING_LENGTH));
   } catch (error) {
+    // Beyond the bound on decompressed bytes is size, not damage: reported apart, never quarantined.
+    if (isAgentStateError(error) && error.details.reason === 'decompressed-too-large') {
+      throw corrupt(
+        path,
+        'too-large',
+        `decompresses to more than ${String(error.details.maxDecompressedBytes)} bytes`,
+        error,
+      );
+    }
     throw corrupt(path, 'undecompressable', `cannot be decompressed`, error);
   }
   let text: string;

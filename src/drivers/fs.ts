@@ -6,7 +6,7 @@ import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument, parseDocument } f
 import { checkFsId } from './fs/fileNames.ts';
 import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
-import { keptRevisions, versionPath } from './fs/versions.ts';
+import { keptVersions } from './fs/versions.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
@@ -50,8 +50,10 @@ export interface FsStoreOptions extends DriverOptions {
   durable?: boolean;
   /**
    * Earlier versions kept per document (default 0): before a write or delete replaces a document's
-   * file, it is copied to `<namespace>/.versions/<file>/<revision>.jsonl` and only the newest
-   * `keepVersions` are kept. Listed by `versions()`, read by `getVersion()`. The first handle decides.
+   * file, it is copied (atomically; fsynced when durable) to
+   * `<namespace>/.versions/<file>/<sequence>-<revision>.jsonl` and only the newest `keepVersions` are
+   * kept, newest by a per-document sequence that keeps growing across delete and re-create. Listed by
+   * `versions()`, read by `getVersion()`. The first handle decides.
    */
   keepVersions?: number;
   /**
@@ -74,21 +76,29 @@ const FS_OPTIONS = ['dir', 'durable', 'onCorruption', 'keepVersions'];
 
 /** A version kept by `keepVersions`. */
 export interface DocumentVersion {
-  /** The revision the document had. */
+  /** The revision the document had (revisions restart at 1 when a document is deleted and re-created). */
   revision: number;
+  /** Order in which versions were kept: higher is newer, never reused, also across delete and re-create. */
+  sequence: number;
   /** When that revision was written, epoch ms. */
   updatedAt: number;
 }
 
 /** The filesystem driver's store: a `DocumentStore` that can also read the versions it keeps. */
 export interface FsDocumentStore extends DocumentStore {
-  /** Kept earlier versions of a document, newest first (empty without `keepVersions`). */
+  /**
+   * Kept earlier versions of a document, newest first (empty without `keepVersions`). A kept version
+   * that cannot be read is left out and reported to `onCorruption`.
+   */
   versions(namespace: string, id: string): Promise<DocumentVersion[]>;
-  /** One kept version, or undefined when it is not kept. */
+  /**
+   * One kept version, or undefined when it is not kept: by revision (the newest kept version with that
+   * revision) or by `{ sequence }` (exactly that one).
+   */
   getVersion<V = unknown>(
     namespace: string,
     id: string,
-    revision: number,
+    version: number | { sequence: number },
   ): Promise<StoredDocument<V> | undefined>;
 }
 
@@ -478,31 +488,48 @@ export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
     versions(namespace: string, id: string): Promise<DocumentVersion[]> {
       return run(async (core) => {
         checkDocument(namespace, id);
-        const path = core.pathOf(namespace, id);
-        const found = await mapLimit(await keptRevisions(path), READ_PARALLELISM, async (revision) => {
-          const text = await readText(versionPath(path, revision));
-          return text === undefined
-            ? undefined
-            : { revision, updatedAt: parseDocument(text, path).header.updatedAt };
-        });
+        const found = await mapLimit(
+          await keptVersions(core.pathOf(namespace, id)),
+          READ_PARALLELISM,
+          async ({ sequence, revision, file }) => {
+            const text = await readText(file);
+            if (text === undefined) return undefined; // pruned meanwhile
+            try {
+              return { revision, sequence, updatedAt: parseDocument(text, file).header.updatedAt };
+            } catch (error) {
+              // One damaged copy must not hide the others; it stays on disk for inspection.
+              if (!(error instanceof CorruptStateError)) throw error;
+              core.report(error);
+              return undefined;
+            }
+          },
+        );
         return found.filter((v): v is DocumentVersion => v !== undefined);
       });
     },
 
-    getVersion<V>(namespace: string, id: string, revision: number): Promise<StoredDocument<V> | undefined> {
+    getVersion<V>(
+      namespace: string,
+      id: string,
+      version: number | { sequence: number },
+    ): Promise<StoredDocument<V> | undefined> {
       return run(async (core) => {
         checkDocument(namespace, id);
-        if (!Number.isSafeInteger(revision) || revision < 1) {
-          throw new InvalidInputError(`revision must be a positive whole number, got ${String(revision)}`, {
-            namespace,
-            id,
-          });
+        const bySequence = typeof version === 'object' && version !== null;
+        const wanted = bySequence ? version.sequence : version;
+        if (!Number.isSafeInteger(wanted) || wanted < 1) {
+          throw new InvalidInputError(
+            `${bySequence ? 'sequence' : 'revision'} must be a positive whole number, got ${String(wanted)}`,
+            { namespace, id },
+          );
         }
-        const path = versionPath(core.pathOf(namespace, id), revision);
-        const text = await readText(path);
+        const kept = await keptVersions(core.pathOf(namespace, id));
+        const match = kept.find((v) => (bySequence ? v.sequence : v.revision) === wanted);
+        if (!match) return undefined;
+        const text = await readText(match.file);
         if (text === undefined) return undefined;
-        const parsed = parseDocument(text, path);
-        return toDocument<V>(parsed.header, parsed.value, parsed.valueText, path);
+        const parsed = parseDocument(text, match.file);
+        return toDocument<V>(parsed.header, parsed.value, parsed.valueText, match.file);
       });
     },
 

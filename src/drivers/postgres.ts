@@ -36,6 +36,7 @@ import type {
   StorageInfo,
   StoredDocument,
   Subscription,
+  WatchOptions,
 } from './types.ts';
 
 /** Options of `createPostgresStore`: a connection string or a pool, and the schema that holds the store. */
@@ -128,6 +129,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     beforeUnlisten: async (client) => {
       await client.query(sql.unregisterListener);
     },
+    onReconnect: () => hub.reset(),
   });
   let seq = 0;
   let closed = false;
@@ -492,7 +494,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       }
     },
 
-    async watch(namespace: string, listenerFn): Promise<Subscription> {
+    async watch(namespace: string, listenerFn, options?: WatchOptions): Promise<Subscription> {
       open();
       checkWatchNamespace(namespace);
       try {
@@ -500,7 +502,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       } catch (error) {
         throw failure(error, { operation: 'watch', namespace });
       }
-      return hub.subscribe(namespace, listenerFn);
+      return hub.subscribe(namespace, listenerFn, options);
     },
 
     sweepExpired,

@@ -31,6 +31,7 @@ import type {
   StorageInfo,
   StoredDocument,
   Subscription,
+  WatchOptions,
 } from './types.ts';
 
 /** Options of `createRedisStore`. */
@@ -204,7 +205,17 @@ export function createRedisStore(options: RedisStoreOptions): DocumentStore {
         revision: event.r,
       });
     });
-    await subscriber.subscribe(`${P}changes`);
+    const feed = subscriber;
+    await feed.subscribe(`${P}changes`);
+    // ioredis reconnects and resubscribes by itself, but messages published while the connection was
+    // down are gone (pub/sub keeps nothing). Once subscribed again, tell the watchers to re-read.
+    feed.on('ready', () => {
+      if (closed || subscriber !== feed) return;
+      feed.subscribe(`${P}changes`).then(
+        () => hub.reset(),
+        () => {}, // dropped again: the next 'ready' retries
+      );
+    });
   }
 
   return {
@@ -299,7 +310,7 @@ export function createRedisStore(options: RedisStoreOptions): DocumentStore {
       return { results: batchOutcome(operations, revisions).results };
     },
 
-    async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+    async watch(namespace: string, listener: ChangeListener, options?: WatchOptions): Promise<Subscription> {
       open();
       checkWatchNamespace(namespace);
       subscribing ??= startFeed().catch((error: unknown) => {
@@ -309,7 +320,7 @@ export function createRedisStore(options: RedisStoreOptions): DocumentStore {
         throw error;
       });
       await subscribing;
-      return hub.subscribe(namespace, listener);
+      return hub.subscribe(namespace, listener, options);
     },
 
     sweepExpired: async () => {

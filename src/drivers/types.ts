@@ -6,7 +6,10 @@ export interface StoredDocument<V = unknown> {
   readonly namespace: string;
   /** Id within the namespace. Data, never a path: drivers encode it safely. */
   readonly id: string;
-  /** The decoded value. */
+  /**
+   * The decoded value: a fresh copy per read from a driver; a store that hands one value to several
+   * readers (`CachedStore`) deep-freezes it, so a frozen value must be copied before it is changed.
+   */
   readonly value: V;
   /** 1 on creation, +1 on every write. A deleted and re-created document starts again at 1. */
   readonly revision: number;
@@ -96,6 +99,16 @@ export interface ChangeEvent {
 /** Receives change events. */
 export type ChangeListener = (event: ChangeEvent) => void;
 
+/** Options of `DocumentStore.watch`. */
+export interface WatchOptions {
+  /**
+   * Called when events may have been missed: the driver's feed connection (PostgreSQL LISTEN, Redis
+   * SUBSCRIBE) dropped and is back. Anything derived from earlier events must be re-read. Drivers whose
+   * feed cannot lose events (memory, filesystem, SQLite's change log) never call it.
+   */
+  onReset?: () => void;
+}
+
 /** An active `watch`; `close()` stops delivery. */
 export interface Subscription {
   /** Stops delivering events to the listener. */
@@ -116,6 +129,11 @@ export interface DriverOptions {
   compressAboveBytes?: number;
   /** Check every value read against its SHA-256 (default false); a mismatch is `CORRUPT_STATE`. */
   verifyChecksums?: boolean;
+  /**
+   * Most bytes a stored compressed value may decompress to (default 256 MiB); a larger one is
+   * `CORRUPT_STATE` naming the document, so a decompression bomb cannot exhaust memory.
+   */
+  maxDecompressedBytes?: number;
   /** Encrypt values at rest with AES-256-GCM (see `EncryptionKeys`; keys never come from config text). */
   encryption?: EncryptionKeys;
 }
@@ -138,7 +156,7 @@ export interface DocumentStore {
   /** Applies puts and deletes atomically: all of them or, on any error, none. */
   batch(operations: BatchOperation[]): Promise<BatchResult>;
   /** Subscribes to changes of a namespace (`*` for all). Resolves once delivery is set up. */
-  watch(namespace: string, listener: ChangeListener): Promise<Subscription>;
+  watch(namespace: string, listener: ChangeListener, options?: WatchOptions): Promise<Subscription>;
   /** Removes expired documents now; returns how many. The background sweep calls this. */
   sweepExpired(): Promise<number>;
   /** Stops timers and releases connections and files. Further calls throw `ClosedError`. */

@@ -17,6 +17,7 @@ import { CorruptStateError } from '../errors.ts';
 import { appendChunk, type Chunk } from '../state/threadDelta.ts';
 import type { ModuleTypeRegistry } from './moduleTypes.ts';
 import type { StateModule } from './stateModule.ts';
+import { isShared } from './stateRepository.ts';
 
 /** Which attribute grows and where its chunks go. */
 export interface AppendLogOptions {
@@ -210,9 +211,9 @@ export class IncrementalSaves {
     store: DocumentStore,
     id: string,
     stored: unknown,
-  ): Promise<{ envelope: unknown; log?: AppendLogRecord }> {
+  ): Promise<{ envelope: unknown; log?: AppendLogRecord; shared: boolean }> {
     if (typeof stored !== 'object' || stored === null || !('appendLog' in stored))
-      return { envelope: stored };
+      return { envelope: stored, shared: isShared(stored) };
     const { appendLog: log, ...plain } = stored as { appendLog: AppendLogRecord; state?: unknown };
     if (!Array.isArray(log?.chunks) || typeof plain.state !== 'object' || plain.state === null) {
       throw new CorruptStateError(`stored '${id}' has a malformed appendLog record`, { id });
@@ -221,6 +222,8 @@ export class IncrementalSaves {
       log.chunks.map((chunk) => store.get<unknown[]>(this.#options.namespace, this.#chunkId(id, chunk.rev))),
     );
     const items: unknown[] = [];
+    // Chunks read through a cache are shared: the module must then copy what it adopts.
+    let shared = isShared(stored);
     for (const [index, doc] of docs.entries()) {
       if (doc === undefined || !Array.isArray(doc.value)) {
         throw new CorruptStateError(`stored ${this.#options.attribute} of '${id}' miss chunk ${index}`, {
@@ -228,11 +231,16 @@ export class IncrementalSaves {
           chunk: log.chunks[index],
         });
       }
+      shared ||= isShared(doc.value);
       items.push(...doc.value);
     }
     const skip = log.chunks.length > 0 ? (log.offset ?? log.chunks[0]!.start) - log.chunks[0]!.start : 0;
     if (skip > 0) items.splice(0, skip);
-    return { envelope: { ...plain, state: { ...plain.state, [this.#options.attribute]: items } }, log };
+    return {
+      envelope: { ...plain, state: { ...plain.state, [this.#options.attribute]: items } },
+      log,
+      shared,
+    };
   }
 
   /** The namespace of the chunks and the id prefix of one module's chunks, for deleting it. */

@@ -225,10 +225,10 @@ export class ModuleCollection<M extends StateModule> {
         try {
           const read = await this.#incremental!.read(repository.store, doc.id, doc.value);
           logs.set(doc.id, read.log);
-          // Documents come freshly decoded from the driver, so the load need not copy them again.
+          // Documents freshly decoded by a driver need no copy; values shared by a cache do.
           loaded.set(
             doc.id,
-            repository.types.fromEnvelope<M>(read.envelope, { copy: false, ...options, expected }),
+            repository.types.fromEnvelope<M>(read.envelope, { copy: read.shared, ...options, expected }),
           );
         } catch (error) {
           throw withKey(

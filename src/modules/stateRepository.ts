@@ -124,9 +124,9 @@ export class StateRepository {
     if (!doc) return undefined;
     const { into, type, ...load } = options;
     try {
-      // The driver decoded a fresh copy for this call, so the load need not copy it again.
-      if (into) return this.types.loadInto(doc.value, into, { copy: false, ...load });
-      return this.types.fromEnvelope<M>(doc.value, { copy: false, ...load, ...(type && { expected: type }) });
+      const copy = isShared(doc.value);
+      if (into) return this.types.loadInto(doc.value, into, { copy, ...load });
+      return this.types.fromEnvelope<M>(doc.value, { copy, ...load, ...(type && { expected: type }) });
     } catch (error) {
       throw withKey(
         error,
@@ -208,7 +208,11 @@ export class StateRepository {
         try {
           loaded.set(
             doc.id,
-            this.types.fromEnvelope<M>(doc.value, { copy: false, ...load, ...(type && { expected: type }) }),
+            this.types.fromEnvelope<M>(doc.value, {
+              copy: isShared(doc.value),
+              ...load,
+              ...(type && { expected: type }),
+            }),
           );
         } catch (error) {
           throw withKey(
@@ -231,6 +235,15 @@ export class StateRepository {
       throw withKey(error, `cannot save ${label} '${id}'`, { namespace: category, id }, false);
     }
   }
+}
+
+/**
+ * Whether a loaded value may be shared with other readers. A driver decodes a fresh copy per read, which
+ * a module may adopt without copying; a store that hands one value to every reader (`CachedStore`)
+ * deep-freezes it, and a module must never adopt that one: it would be frozen, and shared.
+ */
+export function isShared(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && Object.isFrozen(value);
 }
 
 function envelopeOf(doc: StoredDocument, category: string): ModuleEnvelope {

@@ -19,16 +19,14 @@ import type {
   BatchOperation,
   BatchResult,
   ChangeEvent,
-  ChangeListener,
   DeleteOptions,
   DocumentStore,
-  ListOptions,
-  ListPage,
   PutOptions,
   StoredDocument,
   Subscription,
 } from '../drivers/types.ts';
 import { InvalidInputError } from '../errors.ts';
+import { wrapStore } from './wrapStore.ts';
 
 /** Options of `createCachedStore`. */
 export interface CachedStoreOptions {
@@ -76,12 +74,25 @@ export interface CachedStore extends DocumentStore {
   clear(): void;
 }
 
+// A cached document and the settled promise every hit returns: one promise per entry, not one per read
+// (a resolved promise can be awaited any number of times, and the document in it is frozen).
+interface Entry {
+  doc: StoredDocument;
+  answer: Promise<StoredDocument>;
+}
+
 const DEFAULTS = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 };
 // Size of a document written before sizes were kept: a guess that keeps the byte bound meaningful.
 const UNKNOWN_SIZE = 1024;
 
-/** Wraps `store` in a cache; closing the cached store closes `store` too. */
-export function createCachedStore(store: DocumentStore, options: CachedStoreOptions = {}): CachedStore {
+/**
+ * Wraps `store` in a cache; closing the cached store closes `store` too. Members of `store` beyond
+ * `DocumentStore` (a driver's `versions`, `accessInfo`...) are passed through uncached.
+ */
+export function createCachedStore<S extends DocumentStore>(
+  store: S,
+  options: CachedStoreOptions = {},
+): CachedStore & Omit<S, keyof CachedStore> {
   const maxEntries = options.maxEntries ?? DEFAULTS.maxEntries;
   const maxBytes = options.maxBytes ?? DEFAULTS.maxBytes;
   const ttlMs = options.ttlMs ?? DEFAULTS.ttlMs;
@@ -103,10 +114,10 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
   let invalidations = 0;
   // Bumped by every invalidation and write: a miss whose read overlapped one does not fill the cache.
   let epoch = 0;
-  const cache = new LRUCache<string, StoredDocument>({
+  const cache = new LRUCache<string, Entry>({
     max: maxEntries,
     maxSize: maxBytes,
-    sizeCalculation: (doc) => Math.max(1, doc.storage?.plainBytes ?? UNKNOWN_SIZE),
+    sizeCalculation: (entry) => Math.max(1, entry.doc.storage?.plainBytes ?? UNKNOWN_SIZE),
     ttl: ttlMs,
     // Expiry is checked on read only (lru-cache's default): no timer per entry.
     dispose: (_doc, _key, reason) => {
@@ -116,11 +127,43 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
 
   const keyOf = (namespace: string, id: string) => `${namespace}\0${id}`;
 
+  // Keys with a write of this process in flight. Two overlapping writes of one key can return in either
+  // order, so a write may only fill the cache if nothing else touched the key while it was in flight:
+  // no other local write started (`generation`) and the feed reported no delete or expiry (which also
+  // bump `generation`) and no put of a later revision (`feedRevision`). Entries live only while a write
+  // is in flight, so the map is bounded by the writes in progress.
+  const writing = new Map<string, { generation: number; inFlight: number; feedRevision: number }>();
+
+  function writeStarted(key: string): number {
+    const state = writing.get(key);
+    if (state) {
+      state.inFlight++;
+      return ++state.generation;
+    }
+    writing.set(key, { generation: 1, inFlight: 1, feedRevision: 0 });
+    return 1;
+  }
+
+  /** Ends a write; true when its result may be cached (nothing else touched the key meanwhile). */
+  function writeSettled(key: string, generation: number, revision: number): boolean {
+    const state = writing.get(key);
+    if (!state) return false;
+    if (--state.inFlight === 0) writing.delete(key);
+    return state.generation === generation && state.feedRevision <= revision;
+  }
+
   function invalidate(event: ChangeEvent): void {
     const key = keyOf(event.namespace, event.id);
+    const state = writing.get(key);
+    if (state) {
+      // A put's own event may arrive before the put returns; a later revision or a delete means another
+      // writer got in between, and the returning write must not cache its (then stale) result.
+      if (event.type === 'put') state.feedRevision = Math.max(state.feedRevision, event.revision);
+      else state.generation++;
+    }
     const cached = cache.peek(key);
     // Our own put reported back by the feed: the entry is already that revision.
-    if (event.type === 'put' && cached?.revision === event.revision) return;
+    if (event.type === 'put' && cached?.doc.revision === event.revision) return;
     epoch++;
     if (cached && cache.delete(key)) invalidations++;
   }
@@ -129,7 +172,8 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
   let subscription: Subscription | undefined;
   function ready(): Promise<Subscription> | undefined {
     if (subscription) return undefined;
-    watching ??= store.watch('*', invalidate).then(
+    // A reset (the feed dropped and is back) means invalidations may have been missed: start over.
+    watching ??= store.watch('*', invalidate, { onReset: () => cached.clear() }).then(
       (s) => {
         subscription = s;
         return s;
@@ -148,7 +192,7 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
     const shared = { ...doc };
     deepFreeze(shared.value);
     Object.freeze(shared);
-    cache.set(keyOf(doc.namespace, doc.id), shared);
+    cache.set(keyOf(doc.namespace, doc.id), { doc: shared, answer: Promise.resolve(shared) });
     return shared;
   }
 
@@ -161,70 +205,73 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
     return remember(doc);
   }
 
-  const cached: CachedStore = {
-    name: store.name,
-    inner: store,
+  const overrides = {
+    inner: store as DocumentStore,
 
     get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       if (!subscription) return (ready() as Promise<unknown>).then(() => cached.get<V>(namespace, id));
-      const hit = cache.get(keyOf(namespace, id)) as StoredDocument<V> | undefined;
+      const key = keyOf(namespace, id);
+      const hit = cache.get(key);
       if (hit !== undefined) {
-        if (hit.expiresAt === undefined || hit.expiresAt > now()) {
+        const expiresAt = hit.doc.expiresAt;
+        if (expiresAt === undefined || expiresAt > now()) {
           hits++;
-          return Promise.resolve(hit);
+          return hit.answer as Promise<StoredDocument<V>>;
         }
-        cache.delete(keyOf(namespace, id));
+        cache.delete(key);
       }
       return miss<V>(namespace, id);
     },
 
     async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
       await ready();
+      const key = keyOf(namespace, id);
       epoch++;
+      const generation = writeStarted(key);
+      let doc: StoredDocument<V>;
       try {
-        const doc = await store.put(namespace, id, value, opts);
-        epoch++;
-        return remember(doc);
+        doc = await store.put(namespace, id, value, opts);
       } catch (error) {
+        writeSettled(key, generation, 0);
         // A conflict means another writer got there first: what we hold may be stale.
-        cache.delete(keyOf(namespace, id));
+        cache.delete(key);
         throw error;
       }
+      epoch++;
+      if (writeSettled(key, generation, doc.revision)) return remember(doc);
+      // Another write of this key overlapped ours: which one the store holds last is unknown here.
+      cache.delete(key);
+      return doc;
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       await ready();
+      const key = keyOf(namespace, id);
       epoch++;
+      const generation = writeStarted(key);
       try {
         return await store.delete(namespace, id, opts);
       } finally {
         epoch++;
-        cache.delete(keyOf(namespace, id));
+        writeSettled(key, generation, 0);
+        cache.delete(key);
       }
-    },
-
-    list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
-      return store.list<V>(namespace, opts);
     },
 
     async batch(operations: BatchOperation[]): Promise<BatchResult> {
       await ready();
       epoch++;
+      const keys = Array.isArray(operations) ? operations.map((op) => keyOf(op?.namespace, op?.id)) : [];
+      const generations = keys.map(writeStarted);
       try {
         return await store.batch(operations);
       } finally {
         epoch++;
-        if (Array.isArray(operations))
-          for (const op of operations) cache.delete(keyOf(op?.namespace, op?.id));
+        keys.forEach((key, i) => {
+          writeSettled(key, generations[i]!, 0);
+          cache.delete(key);
+        });
       }
-    },
-
-    watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
-      return store.watch(namespace, listener);
-    },
-
-    sweepExpired(): Promise<number> {
-      return store.sweepExpired();
     },
 
     async close(): Promise<void> {
@@ -251,8 +298,14 @@ export function createCachedStore(store: DocumentStore, options: CachedStoreOpti
 
     clear(): void {
       epoch++;
+      // A write in flight may return a value some change already replaced: it must not refill.
+      for (const state of writing.values()) state.generation++;
       cache.clear();
     },
-  };
+  } satisfies Omit<CachedStore, 'name' | 'list' | 'watch' | 'sweepExpired'>;
+  // list, watch, sweepExpired and any extra of the wrapped store (versions, accessInfo...) pass through.
+  // TypeScript cannot relate Omit<S, ...> of a generic S to the members given; the overrides are checked
+  // against CachedStore by the `satisfies` above.
+  const cached = wrapStore(store, overrides) as unknown as CachedStore & Omit<S, keyof CachedStore>;
   return cached;
 }

@@ -45,6 +45,8 @@ export interface CommonBackendConfig {
   compressAboveBytes?: number;
   /** Verify the SHA-256 of every value read (default false). */
   verifyChecksums?: boolean;
+  /** Most bytes a stored compressed value may decompress to (default 256 MiB). */
+  maxDecompressedBytes?: number;
   /** Encryption at rest (AES-256-GCM). */
   encryption?: EncryptionConfig;
   /** Put a `CachedStore` in front of the backend. */
@@ -79,6 +81,7 @@ const COMMON: Record<string, Kind> = {
   compression: 'compression',
   compressAboveBytes: 'wholeNumber',
   verifyChecksums: 'boolean',
+  maxDecompressedBytes: 'wholeNumber',
   encryption: 'encryption',
   cache: 'cache',
   trackAccess: 'boolean',

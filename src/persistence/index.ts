@@ -36,3 +36,4 @@ export {
 } from './monitor.ts';
 export { PersistenceRouter, type PersistenceRouterOptions, type Route } from './router.ts';
 export type { PersistenceRule } from './rules.ts';
+export { type WrappedStore, wrapStore } from './wrapStore.ts';

@@ -15,6 +15,7 @@ import type {
   StoredDocument,
 } from '../drivers/types.ts';
 import type { CachedStore, CacheStatistics } from './cachedStore.ts';
+import { wrapStore } from './wrapStore.ts';
 
 /** Options of `PerformanceMonitor`. */
 export interface PerformanceMonitorOptions {
@@ -204,9 +205,9 @@ export class PerformanceMonitor {
    * Wraps a store so that its calls are timed and its writes measured under `backend`. A `CachedStore`
    * (or a store wrapping one) also reports its cache.
    */
-  instrument(store: DocumentStore, backend: string): DocumentStore {
+  instrument<S extends DocumentStore>(store: S, backend: string): S {
     const state = this.#state(backend);
-    if ('stats' in store && 'inner' in store) state.cache = store as CachedStore;
+    if ('stats' in store && 'inner' in store) state.cache = store as unknown as CachedStore;
     const timed = <T>(operation: string, call: () => Promise<T>): Promise<T> => {
       const started = performance.now();
       const done = () => this.#record(state, backend, operation, performance.now() - started);
@@ -214,26 +215,26 @@ export class PerformanceMonitor {
       promise.then(done, done);
       return promise;
     };
-    return {
-      name: store.name,
+    // watch and any extra of the wrapped store (versions, accessInfo, a cache's stats...) pass through.
+    return wrapStore(store, {
       get: <V>(namespace: string, id: string) => timed('get', () => store.get<V>(namespace, id)),
-      put: <V>(namespace: string, id: string, value: V, options?: PutOptions) =>
-        timed('put', async () => {
-          const doc = await store.put(namespace, id, value, options);
-          this.#measure(state, backend, doc, value);
-          return doc;
-        }),
+      put: <V>(namespace: string, id: string, value: V, options?: PutOptions) => {
+        const stored = timed('put', () => store.put(namespace, id, value, options));
+        // Measured beside the caller's promise, outside the timing: a measurement never changes the
+        // outcome of the put (it was stored) nor its latency.
+        stored.then(
+          (doc) => this.#measure(state, backend, doc, value),
+          () => {},
+        );
+        return stored;
+      },
       delete: (namespace: string, id: string, options?: DeleteOptions) =>
         timed('delete', () => store.delete(namespace, id, options)),
       list: <V>(namespace: string, options?: ListOptions) =>
         timed('list', () => store.list<V>(namespace, options)),
       batch: (operations: BatchOperation[]) => timed('batch', () => store.batch(operations)),
-      watch: (namespace, listener) => store.watch(namespace, listener),
       sweepExpired: () => timed('sweepExpired', () => store.sweepExpired()),
-      close: async () => {
-        await store.close();
-      },
-    };
+    } satisfies Partial<DocumentStore>) as unknown as S;
   }
 
   /** Takes a sample now (the timer calls this every `sampleIntervalMs`). */
@@ -328,8 +329,15 @@ export class PerformanceMonitor {
     this.#bytes.inc({ backend, form: 'plain' }, storage.plainBytes);
     if (storage.compression !== 'none' || storage.plainBytes < LARGE_VALUE) return;
     if (state.largePlainPuts++ % SAMPLE_EVERY !== 0) return;
-    // Measure what gzip would save on this value, so the advice gives a number instead of a guess.
-    const text = Buffer.from(JSON.stringify(defaultCodec.encode(value)), 'utf8');
+    // Measure what gzip would save on this value, so the advice gives a number instead of a guess. The
+    // driver keeps its bytes to itself and may use another codec than the default: a value the default
+    // codec cannot encode is simply not sampled.
+    let text: Buffer;
+    try {
+      text = Buffer.from(JSON.stringify(defaultCodec.encode(value)), 'utf8');
+    } catch {
+      return;
+    }
     state.sampledPlain += text.byteLength;
     state.sampledGzip += compress(text, 'gzip').byteLength;
     state.sampled++;

@@ -17,8 +17,9 @@ import {
   type PutOptions,
   type StoredDocument,
   type Subscription,
+  type WatchOptions,
 } from '../drivers/index.ts';
-import { encodeCursor } from '../drivers/shared/cursor.ts';
+import { decodeCursor, encodeCursor } from '../drivers/shared/cursor.ts';
 import { checkDocumentKey, checkWatchNamespace } from '../drivers/shared/validate.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { type CompiledRule, compileRules, failInObject, type PersistenceRule } from './rules.ts';
@@ -154,24 +155,45 @@ export class PersistenceRouter implements DocumentStore {
   /**
    * Lists a namespace. When rules split it over several backends, each is read from the same cursor and
    * the pages are merged in id order, keeping only documents the rules route to the backend holding them.
+   * A page never goes past the point where a backend with more to read stopped (or its documents in
+   * between would be skipped), and a round whose documents were all filtered out reads on from there,
+   * so a page is empty only when every backend is exhausted.
    */
   async list<V = unknown>(namespace: string, options?: ListOptions): Promise<ListPage<V>> {
     this.#open();
     checkNamespace(namespace);
     const routes = this.routesOfNamespace(namespace);
     if (routes.length === 1) return routes[0]!.store.list<V>(namespace, options);
-    const pages = await Promise.all(routes.map((route) => route.store.list<V>(namespace, options)));
     const limit = options?.limit ?? 100;
-    const merged = pages
-      .flatMap((page, i) =>
-        page.items.filter((doc) => this.route(namespace, doc.id).store === routes[i]!.store),
-      )
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const items = merged.slice(0, limit);
-    const more = merged.length > limit || pages.some((page) => page.cursor !== undefined);
-    return more && items.length > 0
-      ? { items, cursor: encodeCursor(items[items.length - 1]!.id) }
-      : { items };
+    let cursor = options?.cursor;
+    for (;;) {
+      const asked = { ...options, ...(cursor !== undefined && { cursor }) };
+      const pages = await Promise.all(routes.map((route) => route.store.list<V>(namespace, asked)));
+      // The furthest id every backend with more has read up to: nothing is known beyond it.
+      let bound: string | undefined;
+      for (const page of pages) {
+        if (page.cursor === undefined) continue;
+        const reached = decodeCursor(page.cursor, namespace)!;
+        if (bound === undefined || reached < bound) bound = reached;
+      }
+      const merged = pages
+        .flatMap((page, i) =>
+          page.items.filter(
+            (doc) =>
+              (bound === undefined || doc.id <= bound) &&
+              this.route(namespace, doc.id).store === routes[i]!.store,
+          ),
+        )
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const items = merged.slice(0, limit);
+      if (merged.length > limit) return { items, cursor: encodeCursor(items[items.length - 1]!.id) };
+      if (bound === undefined) return { items };
+      // Everything up to `bound` is in `items`: the next page starts after it.
+      const next = encodeCursor(bound);
+      // A backend that did not move past the cursor would make this loop forever: hand the page back.
+      if (items.length > 0 || next === cursor) return { items, cursor: next };
+      cursor = next;
+    }
   }
 
   /**
@@ -199,7 +221,7 @@ export class PersistenceRouter implements DocumentStore {
   }
 
   /** Watches every backend that may hold the namespace (every backend for `*`). */
-  async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+  async watch(namespace: string, listener: ChangeListener, options?: WatchOptions): Promise<Subscription> {
     this.#open();
     checkWatchNamespace(namespace);
     const stores =
@@ -210,10 +232,14 @@ export class PersistenceRouter implements DocumentStore {
     try {
       for (const store of stores) {
         subscriptions.push(
-          await store.watch(namespace, (event) => {
-            // A document the rules send elsewhere is invisible through the router, and so are its events.
-            if (this.route(event.namespace, event.id).store === store) listener(event);
-          }),
+          await store.watch(
+            namespace,
+            (event) => {
+              // A document the rules send elsewhere is invisible through the router, and so are its events.
+              if (this.route(event.namespace, event.id).store === store) listener(event);
+            },
+            options,
+          ),
         );
       }
     } catch (error) {

@@ -14,6 +14,7 @@ import {
   ParallelMergeConflictError,
   RevisionConflictError,
   TimeoutError,
+  UnavailableError,
   UnknownKeyError,
   UnknownTypeError,
 } from '../../src/errors.ts';
@@ -31,6 +32,7 @@ const thrownInProcess: AgentStateError[] = [
   new CapacityExceededError('too big', { bytes: 10 }),
   new TimeoutError('slow', { timeoutMs: 5 }),
   new ClosedError('closed'),
+  new UnavailableError('key k1 is not configured', { keyId: 'k1' }),
 ];
 
 describe('errors rebuilt from their code', () => {
@@ -55,14 +57,7 @@ describe('errors rebuilt from their code', () => {
   );
 
   it('codes without a subclass, and names of Object.prototype members, give the base class', () => {
-    for (const code of [
-      'UNAUTHORIZED',
-      'FORBIDDEN',
-      'UNAVAILABLE',
-      'INTERNAL',
-      'toString',
-      '__proto__',
-    ] as const) {
+    for (const code of ['UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL', 'toString', '__proto__'] as const) {
       // Codes the type does not allow, as a server or proxy could still send them.
       const error = errorForCode(code as string as ErrorCode, 'm');
       expect(error.constructor).toBe(AgentStateError);

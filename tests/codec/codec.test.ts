@@ -1,6 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/codec/checksum.ts';
 import { methodOf } from '../../src/codec/compression.ts';
+import {
+  compress,
+  compressAsync,
+  decompress,
+  decompressAsync,
+  decrypt,
+  encrypt,
+} from '../../src/codec/index.ts';
 import {
   Codec,
   CorruptStateError,
@@ -9,6 +18,7 @@ import {
   deserialize,
   encode,
   serialize,
+  UnavailableError,
   UnknownTypeError,
   UnsupportedValueError,
 } from '../../src/index.ts';
@@ -147,8 +157,57 @@ describe('serialize', () => {
     expect(() => deserialize(bytes.subarray(0, 20))).toThrow(CorruptStateError);
   });
 
+  it('refuses a payload that decompresses beyond the bound, without inflating it', async () => {
+    const zeros = Buffer.alloc(8 * 1024 * 1024); // 8 MiB of zeros: a few KiB compressed
+    for (const method of ['gzip', 'brotli'] as const) {
+      const bomb = compress(zeros, method);
+      expect(bomb.byteLength).toBeLessThan(64 * 1024);
+      expect(() => decompress(bomb, 1024 * 1024)).toThrow(/decompresses to more than 1048576 bytes/);
+      await expect(decompressAsync(await compressAsync(zeros, method), 1024 * 1024)).rejects.toThrow(
+        CorruptStateError,
+      );
+      expect(decompress(bomb).byteLength).toBe(zeros.byteLength); // within the default bound
+    }
+  });
+
   it('computes SHA-256 checksums', () => {
     expect(sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(sha256(new Uint8Array([97, 98, 99]))).toBe(sha256('abc'));
+  });
+});
+
+describe('encryption at rest', () => {
+  const keys = { keyId: 'k1', keys: { k1: randomBytes(32) } };
+  const sealed = encrypt(Buffer.from('{"secret":1}'), keys);
+
+  it('reports a damaged header as CORRUPT_STATE, before looking for a key', () => {
+    const longId = Buffer.from(sealed);
+    longId[4] = 200; // key id length beyond the payload
+    const badId = Buffer.from(sealed);
+    badId[5] = 0x2f; // '/' is not a key id character
+    const zeroId = Buffer.from(sealed);
+    zeroId[4] = 0;
+    for (const damaged of [longId, badId, zeroId]) {
+      let caught: unknown;
+      try {
+        decrypt(damaged, keys);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(CorruptStateError);
+      expect((caught as CorruptStateError).details).toMatchObject({ reason: 'corrupt-header' });
+    }
+  });
+
+  it('reports a key that is not configured as an UnavailableError naming the key id', () => {
+    let caught: unknown;
+    try {
+      decrypt(sealed, { keyId: 'k2', keys: { k2: randomBytes(32) } });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(UnavailableError);
+    expect(caught).toMatchObject({ code: 'UNAVAILABLE', details: { keyId: 'k1' } });
+    expect(Buffer.from(decrypt(sealed, keys)).toString()).toBe('{"secret":1}');
   });
 });

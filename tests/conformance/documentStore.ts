@@ -478,6 +478,28 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       },
     );
 
+    it.skipIf(!factory.durable)(
+      'refuses a value that decompresses beyond maxDecompressedBytes as CORRUPT_STATE, keeping it',
+      async () => {
+        const fixture = await open({ compression: 'gzip', compressAboveBytes: 0 });
+        const written = await fixture.store.put('states', 'bomb', large);
+        expect(written.storage!.plainBytes).toBeGreaterThan(10_000);
+        const strict = await fixture.reopen!({ maxDecompressedBytes: 10_000 });
+        try {
+          const error = await expectCode(strict.get('states', 'bomb'), 'CORRUPT_STATE');
+          expect(error.details).toMatchObject({
+            namespace: 'states',
+            id: 'bomb',
+            maxDecompressedBytes: 10_000,
+            reason: 'decompressed-too-large',
+          });
+        } finally {
+          await strict.close();
+        }
+        expect((await fixture.store.get('states', 'bomb'))?.value).toStrictEqual(large);
+      },
+    );
+
     it('encrypts at rest with AES-256-GCM, a key id per value, and rotates keys', async () => {
       const k1 = randomBytes(32);
       const k2 = randomBytes(32);
@@ -508,6 +530,7 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       for (const options of [
         { compression: 'zip' },
         { compressAboveBytes: -1 },
+        { maxDecompressedBytes: 0 },
         { compresion: 'gzip' },
         { encryption: { keyId: 'k', keys: { k: Buffer.alloc(16) } } },
       ]) {

@@ -8,6 +8,7 @@ import { channelFor } from '../../src/drivers/postgres/identifiers.ts';
 import { SCHEMA_VERSION } from '../../src/drivers/postgres/schema.ts';
 import {
   type ChangeEvent,
+  createCachedStore,
   createPostgresStore,
   type DocumentStore,
   isAgentStateError,
@@ -119,6 +120,21 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('tells watchers to re-read when LISTEN is back after its connection dropped, and a cache starts over', async () => {
+    const store = open({ now: Date.now });
+    let resets = 0;
+    await store.watch('*', () => {}, { onReset: () => resets++ });
+    const cached = createCachedStore(store);
+    await cached.put('agents', 'a', 1);
+    expect(cached.stats().entries).toBe(1);
+    // Kill this store's own LISTEN connection (its pid is registered in the schema's listeners table).
+    const [listening] = await admin<{ pid: number }>(`SELECT pid FROM "${schema}".listeners`);
+    await admin('SELECT pg_terminate_backend($1)', [listening!.pid]);
+    await eventually(() => resets === 1, 5000);
+    expect(cached.stats().entries).toBe(0);
+    expect((await cached.get('agents', 'a'))?.value).toBe(1);
   });
 
   it('migrates once when several stores start on a new schema at the same time', async () => {

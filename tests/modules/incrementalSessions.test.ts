@@ -5,7 +5,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchOperation } from '../../src/drivers/index.ts';
-import { moduleTypes, SessionManager, SessionStateModule } from '../../src/index.ts';
+import {
+  createCachedStore,
+  createMemoryStore,
+  moduleTypes,
+  SessionManager,
+  SessionStateModule,
+} from '../../src/index.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
 import { recordingBatches } from '../support/recording.ts';
 
@@ -149,3 +155,24 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
     });
   },
 );
+
+describe('incremental sessions through a CachedStore', () => {
+  it('loads sessions whose messages can be changed, though the cache shares frozen chunks', async () => {
+    const store = createCachedStore(createMemoryStore());
+    const manager = new SessionManager({ store });
+    const created = manager.createSession('s');
+    for (let i = 0; i < 3; i++) created.addMessage({ role: 'user', content: `m${i}` });
+    await manager.saveAll();
+    manager.getSession('s')!.addMessage({ role: 'user', content: 'appended' });
+    await manager.saveAll();
+    for (let read = 0; read < 2; read++) {
+      const other = new SessionManager({ store });
+      expect(await other.loadAll()).toBe(1);
+      const session = other.getSession('s')!;
+      expect(session.messages.map((m) => m.content)).toEqual(['m0', 'm1', 'm2', 'appended']);
+      session.messages[0]!.content = 'edited';
+      expect(session.messages[0]!.content).toBe('edited');
+    }
+    await store.close();
+  });
+});

@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   AgentStateManager,
   AgentStateModule,
+  createCachedStore,
+  createMemoryStore,
   type DocumentStore,
   isAgentStateError,
   ModuleTypeRegistry,
@@ -147,5 +149,27 @@ factories.forEach((factory, index) => {
       const again = new SessionManager({ repository });
       expect(await again.loadAll()).toBe(1);
     });
+  });
+});
+
+describe('StateRepository over a CachedStore', () => {
+  it('loads modules that can be changed, though the cache shares a frozen value', async () => {
+    const repo = new StateRepository(createCachedStore(createMemoryStore()));
+    const saved = new AgentStateModule('a1');
+    saved.addConversationMessage({ role: 'user', content: 'hello' });
+    await repo.save('agents', 'a1', saved);
+    for (let read = 0; read < 2; read++) {
+      const loaded = await repo.load('agents', 'a1', { type: AgentStateModule });
+      loaded!.addConversationMessage({ role: 'assistant', content: 'hi' });
+      expect(loaded!.conversation).toHaveLength(2);
+      const target = new AgentStateModule('a1');
+      await repo.load('agents', 'a1', { into: target });
+      target.addConversationMessage({ role: 'assistant', content: 'again' });
+      expect(target.conversation).toHaveLength(2);
+    }
+    const all = await repo.loadAll('agents', { type: AgentStateModule });
+    all.get('a1')!.addConversationMessage({ role: 'user', content: 'more' });
+    expect((await repo.load('agents', 'a1', { type: AgentStateModule }))!.conversation).toHaveLength(1);
+    await repo.store.close();
   });
 });

@@ -1,6 +1,12 @@
 /** trackAccess: read counts and last access time, written in batches, never one write per read. */
 import { describe, expect, it } from 'vitest';
-import { type BatchOperation, createMemoryStore, type DocumentStore, trackAccess } from '../../src/index.ts';
+import {
+  type BatchOperation,
+  createMemoryStore,
+  type DocumentStore,
+  isAgentStateError,
+  trackAccess,
+} from '../../src/index.ts';
 
 function countingWrites(store: DocumentStore) {
   const counts = { put: 0, batch: 0 };
@@ -54,5 +60,86 @@ describe('trackAccess', () => {
     await Promise.all([one.flush(), two.flush()]);
     expect((await one.accessInfo('agents', 'a'))?.count).toBe(20);
     await shared.close();
+  });
+
+  it('counts documents whose ids are as long as ids may be, beside the others', async () => {
+    const store = trackAccess(createMemoryStore(), { flushIntervalMs: 60_000 });
+    const long = 'x'.repeat(1024);
+    await store.put('agents', long, 1);
+    await store.put('agents', 'short', 2);
+    await store.get('agents', long);
+    await store.get('agents', 'short');
+    await store.flush();
+    expect((await store.accessInfo('agents', long))?.count).toBe(1);
+    expect((await store.accessInfo('agents', 'short'))?.count).toBe(1);
+    // The count document names what it counts.
+    const counts = await store.list<{ namespace: string; id: string }>('agentstate.access');
+    expect(counts.items.map((d) => d.value.id).sort()).toEqual(['short', long]);
+    await store.close();
+  });
+
+  it('writes the other counts when one key fails, and leaves that one out after 5 flushes, reported', async () => {
+    const inner = createMemoryStore();
+    const failing: DocumentStore = {
+      ...inner,
+      name: inner.name,
+      get: (n, i) => inner.get(n, i),
+      put: (n, i, v, o) => inner.put(n, i, v, o),
+      batch: async (ops: BatchOperation[]) => {
+        if (ops.some((op) => op.type === 'put' && (op.value as { id?: string }).id === 'bad'))
+          throw new Error('disk says no');
+        return inner.batch(ops);
+      },
+      list: (n, o) => inner.list(n, o),
+      close: () => inner.close(),
+    };
+    const reported: unknown[] = [];
+    const store = trackAccess(failing, { flushIntervalMs: 60_000, onError: (e) => reported.push(e) });
+    await store.put('agents', 'good', 1);
+    await store.put('agents', 'bad', 1);
+    await store.get('agents', 'good');
+    await store.get('agents', 'bad');
+    await expect(store.flush()).rejects.toThrow(/1 of 2 documents/);
+    expect((await store.accessInfo('agents', 'good'))?.count).toBe(1);
+    await store.get('agents', 'good');
+    for (let i = 0; i < 4; i++) await store.flush().catch(() => {});
+    expect((await store.accessInfo('agents', 'good'))?.count).toBe(2);
+    expect(reported).toHaveLength(1);
+    expect(isAgentStateError(reported[0], 'CAPACITY_EXCEEDED')).toBe(true);
+    expect(String(reported[0])).toContain('agents/bad');
+    expect(await store.accessInfo('agents', 'bad')).toBeUndefined(); // left out, no longer retried
+    await store.flush();
+    await store.close();
+  });
+
+  it('never keeps more than maxPendingKeys counts: the oldest is left out and reported', async () => {
+    const inner = createMemoryStore();
+    const down: DocumentStore = {
+      ...inner,
+      name: inner.name,
+      get: (n, i) => inner.get(n, i),
+      put: (n, i, v, o) => inner.put(n, i, v, o),
+      batch: async () => {
+        throw new Error('store unavailable');
+      },
+      close: () => inner.close(),
+    };
+    const reported: unknown[] = [];
+    const store = trackAccess(down, {
+      flushIntervalMs: 60_000,
+      maxPendingKeys: 3,
+      onError: (e) => reported.push(e),
+    });
+    for (let i = 0; i < 10; i++) await store.put('docs', `d${i}`, i);
+    for (let i = 0; i < 10; i++) await store.get('docs', `d${i}`);
+    await store.flush().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const known = await Promise.all(Array.from({ length: 10 }, (_, i) => store.accessInfo('docs', `d${i}`)));
+    expect(known.filter((info) => info !== undefined).length).toBeLessThanOrEqual(3);
+    expect(known.at(-1)?.count).toBe(1); // the newest is kept
+    const leftOut = reported.filter((e) => isAgentStateError(e, 'CAPACITY_EXCEEDED'));
+    expect(leftOut.length).toBeGreaterThanOrEqual(7);
+    expect(String(leftOut[0])).toMatch(/access count of docs\/d\d .*maxPendingKeys/);
+    await store.close().catch(() => {});
   });
 });

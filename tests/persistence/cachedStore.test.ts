@@ -3,7 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCachedStore, createMemoryStore, createSqliteStore } from '../../src/index.ts';
+import {
+  createCachedStore,
+  createMemoryStore,
+  createSqliteStore,
+  type DocumentStore,
+} from '../../src/index.ts';
 import { eventually } from '../conformance/documentStore.ts';
 
 describe('CachedStore', () => {
@@ -59,5 +64,79 @@ describe('CachedStore', () => {
   it('refuses bounds that are not positive', () => {
     expect(() => createCachedStore(createMemoryStore(), { maxEntries: 0 })).toThrow(/maxEntries/);
     expect(() => createCachedStore(createMemoryStore(), { ttlMs: -1 })).toThrow(/ttlMs/);
+  });
+
+  it('keeps no stale value when two writes of one key overlap and return out of order', async () => {
+    const inner = createMemoryStore();
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holdNext = true;
+    let firstStored = false;
+    // The first put is stored at once but its answer is held back, so the second one returns first.
+    const slow: DocumentStore = {
+      name: inner.name,
+      get: (ns, id) => inner.get(ns, id),
+      put: async (ns, id, value, opts) => {
+        const hold = holdNext;
+        holdNext = false;
+        const doc = await inner.put(ns, id, value, opts);
+        if (hold) {
+          firstStored = true;
+          await held;
+        }
+        return doc;
+      },
+      delete: (ns, id, opts) => inner.delete(ns, id, opts),
+      list: (ns, opts) => inner.list(ns, opts),
+      batch: (ops) => inner.batch(ops),
+      watch: (ns, listener) => inner.watch(ns, listener),
+      sweepExpired: () => inner.sweepExpired(),
+      close: () => inner.close(),
+    };
+    const cached = createCachedStore(slow);
+    const first = cached.put('docs', 'k', 'A');
+    await eventually(() => firstStored, 2000);
+    const second = await cached.put('docs', 'k', 'B');
+    expect(second.revision).toBe(2);
+    release();
+    expect((await first).revision).toBe(1);
+    const read = await cached.get('docs', 'k');
+    expect(read?.value).toBe('B');
+    expect(read?.revision).toBe(2);
+    await cached.close();
+  });
+});
+
+describe('CachedStore and a change feed that was interrupted', () => {
+  it('drops every entry when the store reports that events may have been missed', async () => {
+    const inner = createMemoryStore();
+    let reset: (() => void) | undefined;
+    const store: DocumentStore = {
+      name: inner.name,
+      get: (ns, id) => inner.get(ns, id),
+      put: (ns, id, value, opts) => inner.put(ns, id, value, opts),
+      delete: (ns, id, opts) => inner.delete(ns, id, opts),
+      list: (ns, opts) => inner.list(ns, opts),
+      batch: (ops) => inner.batch(ops),
+      watch: (ns, listener, options) => {
+        reset = options?.onReset;
+        return inner.watch(ns, listener, options);
+      },
+      sweepExpired: () => inner.sweepExpired(),
+      close: () => inner.close(),
+    };
+    const cached = createCachedStore(store);
+    await cached.put('docs', 'x', 1);
+    expect(cached.stats().entries).toBe(1);
+    // Another process wrote while the feed was down: no event will ever say so.
+    await inner.put('docs', 'y', 0);
+    expect(reset).toBeTypeOf('function');
+    reset!();
+    expect(cached.stats().entries).toBe(0);
+    expect((await cached.get('docs', 'x'))?.value).toBe(1);
+    expect(cached.stats().misses).toBe(1);
+    await cached.close();
   });
 });

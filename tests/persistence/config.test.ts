@@ -321,4 +321,39 @@ describe('PersistenceRouter from an object', () => {
     expect((await b.get('cache', 'y'))?.expiresAt).toBeDefined();
     await router.close();
   });
+
+  it('lists every routed document of a split namespace, across pages filtered out and backends that stopped early', async () => {
+    const a = createMemoryStore();
+    const b = createMemoryStore();
+    const router = new PersistenceRouter({
+      backends: { a, b },
+      defaultBackend: 'a',
+      rules: [{ pattern: 'docs:b-*', backend: 'b' }],
+    });
+    // Documents a backend holds but the rules route elsewhere (left from an earlier rule set) are
+    // filtered out of the listing.
+    for (const id of ['a-old1', 'a-old2']) await b.put('docs', id, 'stale');
+    for (const id of ['b-old1', 'b-old2', 'b-old3']) await a.put('docs', id, 'stale');
+    for (const id of ['a-x', 'c1', 'c2', 'd1']) await a.put('docs', id, 'live');
+    await b.put('docs', 'b-real', 'live');
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await router.list('docs', { limit: 2, ...(cursor !== undefined && { cursor }) });
+      expect(page.items.length > 0 || page.cursor === undefined).toBe(true);
+      listed.push(...page.items.map((doc) => doc.id));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 20);
+    expect(listed).toEqual(['a-x', 'b-real', 'c1', 'c2', 'd1']);
+    // A namespace whose only page is all filtered out still reaches what follows.
+    await a.delete('docs', 'a-x');
+    for (const id of ['c1', 'c2', 'd1']) await a.delete('docs', id);
+    await b.delete('docs', 'b-real');
+    await a.put('docs', 'z', 'live');
+    const all = await router.list('docs', { limit: 2 });
+    expect(all.items.map((doc) => doc.id)).toEqual(['z']);
+    await router.close();
+  });
 });

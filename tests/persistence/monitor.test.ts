@@ -1,6 +1,6 @@
 /** PerformanceMonitor: metrics per backend, and recommendations that name settings and measured numbers. */
 import { describe, expect, it } from 'vitest';
-import { createCachedStore, createMemoryStore, PerformanceMonitor } from '../../src/index.ts';
+import { Codec, createCachedStore, createMemoryStore, PerformanceMonitor } from '../../src/index.ts';
 
 const bigState = () => ({
   messages: Array.from({ length: 200 }, (_, i) => ({ role: 'user', content: `message ${i} about the plan` })),
@@ -75,6 +75,32 @@ describe('PerformanceMonitor', () => {
     const store = monitor.instrument(createMemoryStore({ compression: 'gzip' }), 'main');
     await store.put('agents', 'a', bigState());
     expect(monitor.report().recommendations).toEqual([]);
+    await store.close();
+  });
+
+  it("never fails a put it measures, even for values only the store's own codec can encode", async () => {
+    class Point {
+      readonly x: number;
+      readonly label: string;
+      constructor(x: number, label: string) {
+        this.x = x;
+        this.label = label;
+      }
+    }
+    const codec = new Codec().register('Point', {
+      class: Point,
+      encode: (p: Point) => [p.x, p.label],
+      decode: ([x, label]: [number, string]) => new Point(x, label),
+    });
+    const monitor = new PerformanceMonitor({ sampleIntervalMs: 0 });
+    const store = monitor.instrument(createMemoryStore({ codec }), 'custom');
+    const value = { points: Array.from({ length: 100 }, (_, i) => new Point(i, `point number ${i}`)) };
+    const doc = await store.put('shapes', 's1', value);
+    expect(doc.revision).toBe(1);
+    expect((await store.get<typeof value>('shapes', 's1'))?.value.points[3]).toEqual(
+      new Point(3, 'point number 3'),
+    );
+    expect(monitor.report().backends.find((b) => b.backend === 'custom')?.operations.put?.count).toBe(1);
     await store.close();
   });
 });

@@ -195,7 +195,7 @@ export class FsCore {
     const revision = this.entry(namespace, id)?.revision;
     if (this.keepVersions === 0 || revision === undefined) return;
     try {
-      await keepVersion(this.pathOf(namespace, id), revision, this.keepVersions);
+      await keepVersion(this.pathOf(namespace, id), revision, this.keepVersions, this.durable);
     } catch (error) {
       if (!isMissing(error)) throw error;
     }

@@ -23,13 +23,16 @@ export interface ListenerHooks {
   afterListen(client: PoolClient): Promise<void>;
   /** Runs before the connection stops listening. */
   beforeUnlisten(client: PoolClient): Promise<void>;
+  /** Runs when LISTEN is active again after the connection dropped: notifications may have been lost. */
+  onReconnect?(): void;
 }
 
 /**
  * The one connection per store that LISTENs on the store's channel. It is opened lazily (first
  * `watch`), held out of the pool until the store closes, and reopened with backoff when it drops.
  * Notifications sent while it is down are lost: LISTEN/NOTIFY is a live feed, not a log, so a watcher
- * that must not miss anything re-reads the documents it cares about after `watch` resolves.
+ * that must not miss anything re-reads the documents it cares about after `watch` resolves, and again
+ * when `onReconnect` reports that the connection came back.
  */
 export class ChannelListener {
   readonly #pool: Pool;
@@ -43,6 +46,8 @@ export class ChannelListener {
   #wanted = false;
   #detach: () => void = () => {};
   #closed = false;
+  // Set once LISTEN was active: a later successful connect is a reconnect, with a gap before it.
+  #listenedBefore = false;
   // seq -> resolve of a writer waiting for its own event to reach this store's watchers.
   readonly #waiters = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
 
@@ -141,6 +146,8 @@ export class ChannelListener {
     }
     this.#client = client;
     this.#retryMs = RECONNECT_MIN_MS;
+    if (this.#listenedBefore) this.#hooks.onReconnect?.();
+    this.#listenedBefore = true;
   }
 
   #lost(client: PoolClient, error?: Error): void {

@@ -1,5 +1,5 @@
 import { errorMessage } from '../../errors.ts';
-import type { ChangeEvent, ChangeListener, Subscription } from '../types.ts';
+import type { ChangeEvent, ChangeListener, Subscription, WatchOptions } from '../types.ts';
 
 /**
  * In-process fan-out of change events to `watch` listeners, by namespace and `*`. A listener that
@@ -7,6 +7,7 @@ import type { ChangeEvent, ChangeListener, Subscription } from '../types.ts';
  */
 export class ChangeHub {
   readonly #listeners = new Map<string, Set<ChangeListener>>();
+  readonly #resetHandlers = new Set<() => void>();
   readonly #onListenerError: (error: unknown, event: ChangeEvent) => void;
 
   constructor(onListenerError: (error: unknown, event: ChangeEvent) => void = reportListenerError) {
@@ -14,7 +15,9 @@ export class ChangeHub {
   }
 
   /** Adds a listener for a namespace or `*`. */
-  subscribe(namespace: string, listener: ChangeListener): Subscription {
+  subscribe(namespace: string, listener: ChangeListener, options: WatchOptions = {}): Subscription {
+    const onReset = options.onReset;
+    if (onReset) this.#resetHandlers.add(onReset);
     let set = this.#listeners.get(namespace);
     if (!set) {
       set = new Set();
@@ -23,6 +26,7 @@ export class ChangeHub {
     set.add(listener);
     return {
       close: async () => {
+        if (onReset) this.#resetHandlers.delete(onReset);
         set.delete(listener);
         if (set.size === 0 && this.#listeners.get(namespace) === set) this.#listeners.delete(namespace);
       },
@@ -46,9 +50,21 @@ export class ChangeHub {
     this.#deliver(this.#listeners.get('*'), event);
   }
 
+  /** Tells every subscriber that asked (`onReset`) that events may have been missed. */
+  reset(): void {
+    for (const onReset of this.#resetHandlers) {
+      try {
+        onReset();
+      } catch (error) {
+        this.#onListenerError(error, { type: 'put', namespace: '*', id: '', revision: 0 });
+      }
+    }
+  }
+
   /** Drops every listener. */
   clear(): void {
     this.#listeners.clear();
+    this.#resetHandlers.clear();
   }
 
   #deliver(set: Set<ChangeListener> | undefined, event: ChangeEvent): void {

@@ -2,6 +2,7 @@ import {
   type Compression,
   checkEncryptionKeys,
   compress,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
   decompress,
   decrypt,
   type EncryptionKeys,
@@ -9,7 +10,7 @@ import {
   isEncrypted,
   sha256,
 } from '../../codec/index.ts';
-import { AgentStateError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import { AgentStateError, CorruptStateError, InvalidInputError, UnavailableError } from '../../errors.ts';
 import type { DriverOptions, StorageInfo } from '../types.ts';
 
 /** Values smaller than this many bytes are stored uncompressed unless `compressAboveBytes` says otherwise. */
@@ -24,6 +25,7 @@ const SHARED_OPTIONS = [
   'compressAboveBytes',
   'verifyChecksums',
   'encryption',
+  'maxDecompressedBytes',
 ];
 
 /** How a driver turns a value's JSON text into stored bytes and back (see `packPayload`). */
@@ -32,6 +34,8 @@ export interface PayloadSettings {
   compressAboveBytes: number;
   verifyChecksums: boolean;
   encryption: EncryptionKeys | undefined;
+  /** Bound on a decompressed value (default `DEFAULT_MAX_DECOMPRESSED_BYTES`). */
+  maxDecompressedBytes?: number;
 }
 
 /** A value ready to store: the bytes (the JSON text itself when neither compressed nor encrypted). */
@@ -84,7 +88,15 @@ export function payloadSettings(
     });
   }
   if (options.encryption !== undefined) checkEncryptionKeys(options.encryption);
+  const maxDecompressed = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+  if (!Number.isSafeInteger(maxDecompressed) || maxDecompressed < 1) {
+    throw new InvalidInputError(
+      `maxDecompressedBytes must be a positive whole number of bytes, got ${String(maxDecompressed)}`,
+      { driver, option: 'maxDecompressedBytes' },
+    );
+  }
   return {
+    maxDecompressedBytes: maxDecompressed,
     compression,
     compressAboveBytes: above,
     verifyChecksums: options.verifyChecksums ?? false,
@@ -163,12 +175,13 @@ export function unpackPayload(
   try {
     let bytes = stored;
     if (isEncrypted(bytes)) bytes = decrypt(bytes, settings.encryption);
-    return Buffer.from(decompress(bytes)).toString('utf8');
+    return Buffer.from(decompress(bytes, settings.maxDecompressedBytes)).toString('utf8');
   } catch (error) {
     if (!(error instanceof AgentStateError)) throw error;
     const message = `the stored value of ${namespace}/${id} in ${where} cannot be read: ${error.message}; the bytes are kept as they are`;
     const details = { ...error.details, namespace, id, where };
     if (error.code === 'CORRUPT_STATE') throw new CorruptStateError(message, details, { cause: error });
+    if (error.code === 'UNAVAILABLE') throw new UnavailableError(message, details, { cause: error });
     throw new AgentStateError(error.code, message, details, { cause: error });
   }
 }
