@@ -53,7 +53,8 @@ interface Saved {
 /** What one module's save writes, and how to record it once the batch committed. */
 export interface PlannedSave {
   operations: BatchOperation[];
-  commit(): void;
+  /** Records the save; `revision` is the envelope's new document revision (from the batch result). */
+  commit(revision: number): void;
 }
 
 /** Tracks changes of the modules of one collection and plans their incremental saves. */
@@ -63,6 +64,11 @@ export class IncrementalSaves {
   readonly #saved = new Map<string, Saved>();
   readonly #dirty = new Set<string>();
   readonly #unsubscribe = new Map<string, () => void>();
+  // Document revision of each module's envelope as last read or written: every envelope write is a
+  // compare-and-set on it, so a writer holding an older envelope (whose chunks another writer may have
+  // merged away) fails with nothing written instead of leaving an envelope that points at deleted chunks.
+  // Kept after `untrack`, so a removed module's delete and a re-added id are checked too.
+  readonly #revisions = new Map<string, number>();
 
   readonly #types: ModuleTypeRegistry;
 
@@ -77,7 +83,8 @@ export class IncrementalSaves {
    * holds exactly its state; without it (new, or loaded from the whole-document format) the next save
    * writes it completely.
    */
-  track(id: string, module: StateModule, log?: AppendLogRecord): void {
+  track(id: string, module: StateModule, log?: AppendLogRecord, revision?: number): void {
+    if (revision !== undefined) this.#revisions.set(id, revision);
     this.#unsubscribe.get(id)?.();
     this.#unsubscribe.set(
       id,
@@ -106,6 +113,21 @@ export class IncrementalSaves {
     this.#unsubscribe.delete(id);
     this.#saved.delete(id);
     this.#dirty.delete(id);
+  }
+
+  /** Forgets every known revision (before a load replaces the collection). */
+  reset(): void {
+    this.#revisions.clear();
+  }
+
+  /** The compare-and-set revision of a module's document: last seen, or 0 (create-only) when never seen. */
+  expectedRevision(id: string): number {
+    return this.#revisions.get(id) ?? 0;
+  }
+
+  /** Records the revision a batch gave a module's document (0 once deleted). */
+  stored(id: string, revision: number): void {
+    this.#revisions.set(id, revision);
   }
 
   /** Whether a module is stored exactly as it is now (saved, and not changed since). */
@@ -165,10 +187,12 @@ export class IncrementalSaves {
       namespace,
       id,
       value: { ...envelope, state: { ...state, [this.#options.attribute]: [] } },
+      options: { expectedRevision: this.expectedRevision(id) },
     });
     return {
       operations,
-      commit: () => {
+      commit: (revision) => {
+        this.#revisions.set(id, revision);
         this.#saved.set(id, {
           envelope: text,
           offset,

@@ -134,6 +134,59 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual(['m2', 'm3', 'm4']);
     });
 
+    it('a second manager saving the same session gets a conflict naming it, and the store stays loadable', async () => {
+      const session = manager.createSession('s');
+      manager.createSession('other').addMessage({ content: 'unrelated' });
+      for (let i = 0; i < 6; i++) {
+        session.addMessage({ content: `m${i}` });
+        await manager.saveAll();
+      }
+      const a = new SessionManager({ store: fixture.store });
+      await a.loadAll();
+      const b = new SessionManager({ store: fixture.store });
+      await b.loadAll();
+      for (let i = 0; i < 3; i++) b.getSession('s')!.addMessage({ content: `b${i}` });
+      await b.saveAll();
+      a.getSession('s')!.addMessage({ content: 'a0' });
+      await expect(a.saveAll()).rejects.toMatchObject({
+        code: 'REVISION_CONFLICT',
+        message: expect.stringContaining("session 's'"),
+        details: expect.objectContaining({ id: 's' }),
+      });
+      // Still changed: a retry conflicts again rather than dropping the message silently.
+      await expect(a.saveAll()).rejects.toMatchObject({ code: 'REVISION_CONFLICT' });
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual([
+        ...Array.from({ length: 6 }, (_, i) => `m${i}`),
+        'b0',
+        'b1',
+        'b2',
+      ]);
+      // After a load, the writer that lost saves normally.
+      await a.loadAll();
+      a.getSession('s')!.addMessage({ content: 'a0' });
+      await a.saveAll();
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.at(-1)?.content).toBe('a0');
+    });
+
+    it('a session created under an existing id, or deleted by another manager, conflicts instead of overwriting', async () => {
+      manager.createSession('s').addMessage({ content: 'kept' });
+      await manager.saveAll();
+      const other = new SessionManager({ store: fixture.store });
+      other.createSession('s').addMessage({ content: 'clobber' });
+      await expect(other.saveAll()).rejects.toMatchObject({ code: 'REVISION_CONFLICT' });
+      const b = new SessionManager({ store: fixture.store });
+      await b.loadAll();
+      b.removeSession('s');
+      await b.saveAll();
+      manager.getSession('s')!.addMessage({ content: 'late' });
+      await expect(manager.saveAll()).rejects.toMatchObject({ code: 'REVISION_CONFLICT' });
+      const restored = new SessionManager({ store: fixture.store });
+      expect(await restored.loadAll()).toBe(0);
+    });
+
     it('loads sessions saved whole by the earlier format and converts them on the next save', async () => {
       const old = new SessionManager();
       const legacy = old.createSession('legacy');
