@@ -126,12 +126,43 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(
         Array.isArray(written?.type === 'put' && written.value) && (written as { value: unknown[] }).value,
       ).toHaveLength(5);
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages[0]?.content).toBe('edited');
       session.messages.splice(0, 2);
       session.markChanged('messages');
       await manager.saveAll();
-      const restored = new SessionManager({ store: fixture.store });
       await restored.loadAll();
       expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual(['m2', 'm3', 'm4']);
+    });
+
+    it('an edit in the middle, or a middle message removed, survives a reload', async () => {
+      const session = manager.createSession('s');
+      for (let i = 0; i < 5; i++) session.addMessage({ content: `m${i}` });
+      await manager.saveAll();
+      session.messages[2]!.content = 'EDITED';
+      session.markChanged('messages');
+      expect(await manager.saveAll()).toMatchObject({ written: 1 });
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual([
+        'm0',
+        'm1',
+        'EDITED',
+        'm3',
+        'm4',
+      ]);
+      session.messages = session.messages.filter((m) => m.content !== 'm3');
+      session.addMessage({ content: 'm5' });
+      await manager.saveAll();
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual([
+        'm0',
+        'm1',
+        'EDITED',
+        'm4',
+        'm5',
+      ]);
     });
 
     it('a second manager saving the same session gets a conflict naming it, and the store stays loadable', async () => {
