@@ -18,7 +18,7 @@ import {
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { readParts } from '../../drivers/shared/idParts.ts';
 import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
-import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import { AgentStateError, InvalidInputError, RevisionConflictError } from '../../errors.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
 import { dump, load, type Serialized } from './serialized.ts';
 
@@ -114,6 +114,19 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     this.#now = options.now ?? Date.now;
   }
 
+  /**
+   * A channel version unique to this write: the next integer plus a random fraction, as the official
+   * Python savers that support forks add a random part. With plain integers, a fork (`updateState` on an
+   * old checkpoint) produces version n + 1 of a channel that the original branch already stored as n + 1,
+   * and values are kept once per (channel, version). Still a number, because LangGraph.js types a
+   * checkpointer's versions as numbers; versions still increase (floor(v) + 1 + f > v).
+   */
+  override getNextVersion(current: number | undefined): number {
+    const base = typeof current === 'number' && Number.isFinite(current) ? Math.floor(current) : 0;
+    // Never exactly an integer, so never equal to a version of the earlier integer scheme.
+    return base + 1 + (Math.random() || 0.5);
+  }
+
   /** The checkpoint named by `config` (its `checkpoint_id`, else the thread's latest), with its writes. */
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     // No thread named: nothing to find (the official savers answer undefined too).
@@ -190,11 +203,13 @@ export class AgentStateSaver extends BaseCheckpointSaver {
         values !== undefined && channel in values
           ? await dump(this.serde, values[channel], { ...details, channel })
           : { t: EMPTY, s: '' };
+      // Insert-only: a stored (channel, version) is never replaced, whichever branch stored it.
       operations.push({
         type: 'put',
         namespace: this.#blobs,
         id: parts(threadId, ns, channel) + String(version),
         value,
+        options: { expectedRevision: 0 },
       });
     }
     const doc: CheckpointDoc = {
@@ -207,14 +222,36 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     try {
       if (operations.length === 0) await this.documents.put(this.#checkpoints, id, doc);
       else
-        await this.documents.batch([
-          ...operations,
-          { type: 'put', namespace: this.#checkpoints, id, value: doc },
-        ]);
+        await this.#putWithBlobs(operations, { type: 'put', namespace: this.#checkpoints, id, value: doc });
     } catch (error) {
       throw withDetails(error, details);
     }
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpointId } };
+  }
+
+  // One batch of the new channel values and the checkpoint. A value already stored under its (channel,
+  // version) is kept (a retried put, or a version from before unique versions): its put is left out and
+  // the batch is tried once more.
+  async #putWithBlobs(blobs: BatchOperation[], checkpoint: BatchOperation): Promise<void> {
+    try {
+      await this.documents.batch([...blobs, checkpoint]);
+      return;
+    } catch (error) {
+      if (!(error instanceof AgentStateError && error.code === 'REVISION_CONFLICT')) throw error;
+    }
+    const stored = await Promise.all(blobs.map((op) => this.documents.get(this.#blobs, op.id)));
+    for (const [index, doc] of stored.entries()) {
+      const op = blobs[index]!;
+      // Another branch stored a different value under this version: never read one branch's value in
+      // the other (with random versions this takes a collision of about one in 2^30).
+      if (doc !== undefined && op.type === 'put' && !isDeepStrictEqual(doc.value, op.value)) {
+        throw new RevisionConflictError(
+          `channel value ${op.id} is already stored with another value; put the checkpoint again`,
+          { namespace: this.#blobs, id: op.id },
+        );
+      }
+    }
+    await this.documents.batch([...blobs.filter((_, index) => stored[index] === undefined), checkpoint]);
   }
 
   /** Stores writes of task `taskId` against a checkpoint (see the class comment for the index rules). */
