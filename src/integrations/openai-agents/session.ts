@@ -1,7 +1,6 @@
 import type { AgentInputItem, Session } from '@openai/agents-core';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { part, revisionSuffix } from '../../drivers/shared/idParts.ts';
-import { deleteByPrefix } from '../../drivers/shared/paging.ts';
 import {
   AgentStateError,
   CorruptStateError,
@@ -134,14 +133,21 @@ export class AgentStateSession implements Session {
     );
   }
 
-  /** Deletes the whole history. */
+  /**
+   * Deletes the whole history. The head stays, at count 0, so its revision keeps counting: a writer that
+   * still holds the head from before the clear fails its compare-and-set and appends after the clear,
+   * and the pages go in the same batch as the head, so no page another writer adds later is swept.
+   */
   clearSession(): Promise<void> {
-    return this.#serial(async () => {
-      // The head goes first: without it the pages are unreachable, and a later add overwrites them.
-      await this.documents.delete(this.#heads, this.#sessionId);
-      this.#known = undefined;
-      await deleteByPrefix(this.documents, this.#pages, part(this.#sessionId), 500);
-    });
+    return this.#serial(() =>
+      this.#write(async (count) => {
+        const operations: BatchOperation[] = [];
+        for (let page = 0; page * this.#pageSize < count; page += 1) {
+          operations.push({ type: 'delete', namespace: this.#pages, id: this.#pageId(page) });
+        }
+        return { operations, count: 0, result: undefined };
+      }),
+    );
   }
 
   // Runs `plan` on the current item count and writes its pages and the new head in one batch, with
@@ -150,9 +156,21 @@ export class AgentStateSession implements Session {
     plan: (count: number) => Promise<{ operations: BatchOperation[]; count: number; result: T }>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
+      const remembered = this.#known !== undefined;
       const head = this.#known ?? (await this.#readHead());
       const revision = head?.revision ?? 0;
-      const planned = await plan(head?.value.count ?? 0);
+      let planned: Awaited<ReturnType<typeof plan>>;
+      try {
+        planned = await plan(head?.value.count ?? 0);
+      } catch (error) {
+        // A page missing under a remembered head: another writer cleared or shrank the session since;
+        // read the head again (the compare-and-set would have refused this plan anyway).
+        if (remembered && error instanceof CorruptStateError) {
+          this.#known = undefined;
+          continue;
+        }
+        throw error;
+      }
       if (planned.count === (head?.value.count ?? 0) && planned.operations.length === 0)
         return planned.result;
       try {
