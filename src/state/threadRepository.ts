@@ -1,7 +1,7 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
 import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
-import { deleteByPrefix, listAll } from '../drivers/shared/paging.ts';
+import { listAll } from '../drivers/shared/paging.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
@@ -127,7 +127,7 @@ export class ThreadStateRepository {
   /** Loads a thread with the base a delta save starts from (used by `ThreadSession`). */
   async loadBase(threadId: string): Promise<{ record: ThreadRecord; base: ThreadBase } | undefined> {
     const doc = await this.documents.get<unknown>(this.namespace, threadId);
-    if (doc === undefined) return undefined;
+    if (doc === undefined || isTombstone(doc.value)) return undefined;
     const corrupt = (reason: string, cause?: unknown) =>
       new CorruptStateError(
         `stored state of thread '${threadId}' is not a persisted state: ${reason}`,
@@ -189,7 +189,13 @@ export class ThreadStateRepository {
     base: ThreadBase,
   ): Promise<{ record: ThreadRecord; base: ThreadBase }> {
     checkPersistedState(state);
-    const expected = checkExpected(threadId, base.documentRevision);
+    let expected = checkExpected(threadId, base.documentRevision);
+    if (expected === 0) {
+      // Creating: over the tombstone of a deleted thread, the revision goes on counting from it, so a
+      // writer that still holds a revision from before the delete can never match the new thread's.
+      const head = await this.documents.get<unknown>(this.namespace, threadId);
+      if (head !== undefined && isTombstone(head.value)) expected = head.revision;
+    }
     const rev = expected + 1;
     const plan = planDelta(base, state.extensions, state.versions, state.revision, rev);
     const savedAt = this.#now();
@@ -310,20 +316,68 @@ export class ThreadStateRepository {
     return { ...record, documentRevision: result.results.at(-1)?.revision ?? rev, updatedAt: this.#now() };
   }
 
-  /** Deletes a thread (head, values, history); with `expectedRevision`, only if it is still at that revision. */
+  /**
+   * Deletes a thread (values and history; the head becomes a small tombstone); with `expectedRevision`,
+   * only if it is still at that revision. The tombstone is written with compare-and-set and keeps the
+   * head's revision counting, so a writer that loaded the thread before the delete gets a conflict, also
+   * after the thread is created again; the sweep removes only documents of revisions before the
+   * tombstone, never those of a thread created again meanwhile.
+   */
   async delete(threadId: string, options: { expectedRevision?: number } = {}): Promise<boolean> {
-    const deleted = await this.documents.delete(this.namespace, threadId, options);
-    // The head goes first: without it the values are unreachable, so a crash here leaves only garbage
+    let tombstone: number | undefined;
+    for (let attempt = 1; tombstone === undefined; attempt += 1) {
+      const head = await this.documents.get<unknown>(this.namespace, threadId);
+      const live = head !== undefined && !isTombstone(head.value);
+      const actual = live ? head.revision : 0;
+      if (options.expectedRevision !== undefined && options.expectedRevision !== actual)
+        throw conflictError(
+          new RevisionConflictError('stale', { actualRevision: actual }),
+          this.namespace,
+          threadId,
+          options.expectedRevision,
+        );
+      if (!live) return false;
+      try {
+        const written = await this.documents.put(
+          this.namespace,
+          threadId,
+          { format: 'deleted', deletedAt: this.#now() },
+          { expectedRevision: head.revision },
+        );
+        tombstone = written.revision;
+      } catch (error) {
+        // Saved meanwhile: an unconditional delete reads the head again and retries.
+        const conflict = error instanceof AgentStateError && error.code === 'REVISION_CONFLICT';
+        if (!conflict || options.expectedRevision !== undefined || attempt >= 3)
+          throw conflictError(error, this.namespace, threadId, head.revision);
+      }
+    }
+    // The head went first: without it the values are unreachable, so a crash here leaves only garbage
     // that the next delete of the same id removes.
-    await deleteByPrefix(this.documents, this.#values, part(threadId), PAGE);
-    await deleteByPrefix(this.documents, this.#history, part(threadId), PAGE);
-    return deleted;
+    for (const namespace of [this.#values, this.#history]) {
+      await this.#sweepBefore(namespace, threadId, tombstone);
+    }
+    return true;
+  }
+
+  // Deletes a thread's documents in `namespace` whose revision suffix is below `revision`.
+  async #sweepBefore(namespace: string, threadId: string, revision: number): Promise<void> {
+    const doomed: BatchOperation[] = [];
+    for await (const doc of listAll(this.documents, namespace, part(threadId), PAGE)) {
+      const rev = Number(doc.id.slice(-revisionSuffix(0).length));
+      if (rev < revision) doomed.push({ type: 'delete', namespace, id: doc.id });
+      if (doomed.length >= PAGE) await this.documents.batch(doomed.splice(0));
+    }
+    if (doomed.length > 0) await this.documents.batch(doomed);
   }
 
   /** Lists thread ids in id order, one page at a time. */
   async list(options: ListOptions = {}): Promise<ThreadPage> {
     const page = await this.documents.list(this.namespace, options);
-    const result: ThreadPage = { threadIds: page.items.map((item) => item.id) };
+    // Tombstones of deleted threads are left out (a page may hold fewer ids than `limit`).
+    const result: ThreadPage = {
+      threadIds: page.items.filter((item) => !isTombstone(item.value)).map((item) => item.id),
+    };
     if (page.cursor !== undefined) result.cursor = page.cursor;
     return result;
   }
@@ -371,6 +425,11 @@ export class ThreadStateRepository {
     }
     for (let i = 0; i < doomed.length; i += PAGE) await this.documents.batch(doomed.slice(i, i + PAGE));
   }
+}
+
+// The head left by `delete`: the thread reads as absent, its revision keeps counting.
+function isTombstone(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === 'deleted';
 }
 
 function isDeltaHead(value: unknown): value is ThreadHead {
