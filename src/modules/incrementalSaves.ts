@@ -151,9 +151,9 @@ export class IncrementalSaves {
     this.#revisions.set(id, revision);
   }
 
-  /** Whether a module is stored exactly as it is now (saved, and not changed since). */
-  isClean(id: string): boolean {
-    return this.#saved.has(id) && !this.#dirty.has(id);
+  /** Ids of the modules changed since their last save (or never saved): the only ones a save looks at. */
+  changed(): string[] {
+    return [...this.#dirty];
   }
 
   /** The writes of one module's save, or undefined when it did not change since its last save. */

@@ -125,9 +125,11 @@ export class ModuleCollection<M extends StateModule> {
       const operations: BatchOperation[] = [];
       // `envelope`: index in `operations` of the module's envelope put (the batch result gives its revision).
       const planned: Array<{ id: string; envelope: number; commit(revision: number): void }> = [];
-      for (const [id, module] of this.#modules) {
-        // Unchanged since its last save: nothing to check or write (an id change would have marked it).
-        if (incremental?.isClean(id)) continue;
+      // Incrementally, only the changed modules are visited (an id change marks a module changed too), so
+      // a save costs the same with 10 or 10,000 unchanged sessions stored.
+      const candidates: Iterable<[string, M]> =
+        incremental === undefined ? this.#modules : this.#changedModules(incremental);
+      for (const [id, module] of candidates) {
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
         if (this.#options.idOf(module) !== id) {
@@ -254,6 +256,13 @@ export class ModuleCollection<M extends StateModule> {
       cursor = page.cursor;
     } while (cursor !== undefined);
     return loaded;
+  }
+
+  *#changedModules(incremental: IncrementalSaves): Generator<[string, M]> {
+    for (const id of incremental.changed()) {
+      const module = this.#modules.get(id);
+      if (module !== undefined) yield [id, module];
+    }
   }
 
   #repository(): StateRepository {

@@ -5,7 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchOperation } from '../../src/drivers/index.ts';
+import { createMemoryStore } from '../../src/drivers/index.ts';
 import { moduleTypes, SessionManager, SessionStateModule } from '../../src/index.ts';
+import { ModuleCollection } from '../../src/modules/moduleCollection.ts';
+import { StateRepository } from '../../src/modules/stateRepository.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
 import { recordingBatches } from '../support/recording.ts';
 
@@ -233,3 +236,31 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
     });
   },
 );
+
+describe('an incremental save visits only the changed sessions', () => {
+  it('checks and writes the changed and removed sessions, not the unchanged ones', async () => {
+    const store = createMemoryStore();
+    let visited = 0;
+    const collection = new ModuleCollection<SessionStateModule>({
+      repository: new StateRepository(store),
+      namespace: 'sessions',
+      types: moduleTypes,
+      expected: SessionStateModule,
+      label: 'session',
+      idOf: (module) => {
+        visited += 1;
+        return module.sessionId;
+      },
+      onAdd: () => {},
+      onRemove: () => {},
+      appendLog: { attribute: 'messages', namespace: 'sessions.messages' },
+    });
+    for (let i = 0; i < 500; i++) collection.add(`s${i}`, new SessionStateModule(`s${i}`));
+    await collection.saveAll();
+    visited = 0;
+    collection.get('s7')!.addMessage({ content: 'one more' });
+    collection.remove('s9');
+    expect(await collection.saveAll()).toMatchObject({ saved: 499, written: 1, deleted: 1 });
+    expect(visited).toBeLessThanOrEqual(2);
+  });
+});
