@@ -194,7 +194,14 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const onlyId: unknown = configurable.checkpoint_id;
     const beforeId: unknown = before?.configurable?.checkpoint_id;
     const wantedNs: unknown = configurable.checkpoint_ns;
-    for await (const doc of listAll<CheckpointDoc>(this.documents, this.#checkpoints, prefix, PAGE)) {
+    // Thread and namespace known: `before` is a starting point (ids are descending, so the checkpoints
+    // older than it come right after its id), not a filter that skips the newer ones one by one.
+    let after: string | undefined;
+    const scoped = prefix !== '' && wantedNs !== undefined && wantedNs !== null;
+    if (scoped && typeof beforeId === 'string' && beforeId !== '') {
+      after = prefix + descendingId(checkIdentifier('checkpoint_id', beforeId));
+    }
+    for await (const doc of listAll<CheckpointDoc>(this.documents, this.#checkpoints, prefix, PAGE, after)) {
       if (limit !== undefined && limit <= 0) return;
       const [[threadId = '', ns = ''], rest] = readParts(doc.id, 2);
       if (wantedNs !== undefined && wantedNs !== null && ns !== wantedNs) continue;
