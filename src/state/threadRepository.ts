@@ -73,7 +73,7 @@ interface HistoryDoc {
   appended: string[];
 }
 
-// Age-based retention lists history records every RETENTION_EVERY saves, not on each one.
+// Retention lists history records every RETENTION_EVERY saves, not on each one.
 const RETENTION_EVERY = 16;
 const PAGE = 500;
 
@@ -221,15 +221,6 @@ export class ThreadStateRepository {
       id: part(threadId) + revisionSuffix(rev),
       value: history,
     });
-    // Retention by count costs one delete per save: the record that just fell out of `keepRevisions`
-    // (revisions are consecutive), with no listing. Age-based retention lists, every 16th save.
-    if (rev > this.#keepRevisions) {
-      operations.push({
-        type: 'delete',
-        namespace: this.#history,
-        id: part(threadId) + revisionSuffix(rev - this.#keepRevisions),
-      });
-    }
     operations.push({
       type: 'put',
       namespace: this.namespace,
@@ -244,8 +235,10 @@ export class ThreadStateRepository {
       throw conflictError(error, this.namespace, threadId, expected);
     }
     const documentRevision = result.results.at(-1)?.revision ?? rev;
-    if (this.#olderThanMs !== undefined && rev % RETENTION_EVERY === 0)
-      await this.#applyRetention(threadId, rev);
+    // Retention runs every 16th save, outside the save's batch: a save stays head + values + one history
+    // record, and the records beyond `keepRevisions` (all of them, also after it was lowered) or older
+    // than `olderThanMs` go in one batch. Up to 15 records beyond the bound may be visible in between.
+    if (rev % RETENTION_EVERY === 0) await this.#applyRetention(threadId, rev);
     const values = new Map<string, JsonValue>();
     for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
