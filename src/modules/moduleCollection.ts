@@ -11,6 +11,7 @@
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
 import { deleteByPrefix } from '../drivers/shared/paging.ts';
+import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import type { BatchOperation } from '../drivers/types.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
@@ -56,7 +57,7 @@ export class ModuleCollection<M extends StateModule> {
   readonly #removed = new Set<string>();
   readonly #options: ModuleCollectionOptions<M>;
   // saveAll and loadAll run one at a time, so a load never interleaves with a save's bookkeeping.
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   readonly #incremental: IncrementalSaves | undefined;
 
@@ -118,7 +119,7 @@ export class ModuleCollection<M extends StateModule> {
 
   /** Writes every module (or, incrementally, what changed), and deletes removed ones, in one atomic batch. */
   saveAll(): Promise<SaveAllResult> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const repository = this.#repository();
       const { namespace, label } = this.#options;
       const incremental = this.#incremental;
@@ -187,7 +188,7 @@ export class ModuleCollection<M extends StateModule> {
    * checked, migrated and loaded first; if any fails, memory is left unchanged and the error names the id.
    */
   loadAll(options: LoadStateOptions = {}): Promise<number> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const { namespace, label, expected, idOf } = this.#options;
       const logs = new Map<string, AppendLogRecord | undefined>();
       const revisions = new Map<string, number>();
@@ -273,11 +274,6 @@ export class ModuleCollection<M extends StateModule> {
       );
     }
     return this.#options.repository;
-  }
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
 

@@ -2,6 +2,7 @@ import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
 import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
 import { listAll } from '../drivers/shared/paging.ts';
+import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
@@ -465,7 +466,7 @@ export class ThreadSession {
   readonly #repository: ThreadStateRepository;
   #base: ThreadBase = { documentRevision: 0, head: undefined, values: new Map() };
   // Saves and reloads of one session run in call order; see save().
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /** Made by `ThreadStateRepository.open`. */
   constructor(repository: ThreadStateRepository, threadId: string, store: StateStore) {
@@ -485,7 +486,7 @@ export class ThreadSession {
    * saves in flight never conflict with each other.
    */
   save(): Promise<ThreadRecord> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const { record, base } = await this.#repository.saveDelta(
         this.threadId,
         this.store.exportPersisted(),
@@ -498,7 +499,7 @@ export class ThreadSession {
 
   /** Loads the saved state into the store, replacing its persistent state; undefined when nothing is saved. */
   reload(): Promise<RestoreReport | undefined> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const loaded = await this.#repository.loadBase(this.threadId);
       if (loaded === undefined) {
         this.#base = { documentRevision: 0, head: undefined, values: new Map() };
@@ -508,11 +509,5 @@ export class ThreadSession {
       this.#base = loaded.base;
       return report;
     });
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work);
-    this.#queue = run.catch(() => {});
-    return run;
   }
 }

@@ -4,6 +4,7 @@
  */
 import { InMemoryStore } from '@langchain/langgraph-checkpoint';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DocumentStore, ListOptions } from '../../src/drivers/index.ts';
 import { AgentStateStore } from '../../src/integrations/langgraph/index.ts';
 import { ManualClock } from '../support/clock.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
@@ -125,11 +126,11 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       const documents = fixture.store;
       const list = documents.list.bind(documents);
       let read = 0;
-      documents.list = async (namespace, options) => {
+      documents.list = (async (namespace: string, options?: ListOptions) => {
         const page = await list(namespace, options);
         read += page.items.length;
         return page;
-      };
+      }) as DocumentStore['list'];
       try {
         expect(await new AgentStateStore(documents).listNamespaces({ prefix: ['a'] })).toEqual([['a', 'x']]);
       } finally {

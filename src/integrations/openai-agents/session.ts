@@ -1,13 +1,14 @@
 import type { AgentInputItem, Session } from '@openai/agents-core';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { part, revisionSuffix } from '../../drivers/shared/idParts.ts';
+import { SerialQueue } from '../../drivers/shared/serialQueue.ts';
 import {
   AgentStateError,
   CorruptStateError,
   InvalidInputError,
   RevisionConflictError,
 } from '../../errors.ts';
-import { checkIdentifier } from '../langgraph/keys.ts';
+import { checkIdentifier } from '../identifiers.ts';
 
 /** Options of `new AgentStateSession`. */
 export interface AgentStateSessionOptions {
@@ -45,7 +46,7 @@ export class AgentStateSession implements Session {
   readonly #pageSize: number;
   // Head as last seen, to skip re-reading it on the next write; compare-and-set catches a stale one.
   #known: StoredDocument<Head> | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /** A session over `documents`. */
   constructor(documents: DocumentStore, options: AgentStateSessionOptions) {
@@ -95,7 +96,7 @@ export class AgentStateSession implements Session {
       );
     }
     if (items.length === 0) return Promise.resolve();
-    return this.#serial(() =>
+    return this.#queue.run(() =>
       this.#write(async (count) => {
         const operations: BatchOperation[] = [];
         let page = Math.floor(count / this.#pageSize);
@@ -117,7 +118,7 @@ export class AgentStateSession implements Session {
 
   /** Removes and returns the newest item, or undefined when the history is empty. */
   popItem(): Promise<AgentInputItem | undefined> {
-    return this.#serial(() =>
+    return this.#queue.run(() =>
       this.#write(async (count) => {
         if (count === 0) return { operations: [], count, result: undefined };
         const page = Math.floor((count - 1) / this.#pageSize);
@@ -139,7 +140,7 @@ export class AgentStateSession implements Session {
    * and the pages go in the same batch as the head, so no page another writer adds later is swept.
    */
   clearSession(): Promise<void> {
-    return this.#serial(() =>
+    return this.#queue.run(() =>
       this.#write(async (count) => {
         const operations: BatchOperation[] = [];
         for (let page = 0; page * this.#pageSize < count; page += 1) {
@@ -238,11 +239,5 @@ export class AgentStateSession implements Session {
 
   #pageId(page: number): string {
     return part(this.#sessionId) + revisionSuffix(page);
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work, work);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
