@@ -77,6 +77,7 @@ interface HistoryDoc {
 // Retention lists history records every RETENTION_EVERY saves, not on each one.
 const RETENTION_EVERY = 16;
 const PAGE = 500;
+const SWEPT_CAP = 10_000;
 
 /**
  * Saves and loads threads' persisted state on any `DocumentStore` (memory, fs, SQLite, PostgreSQL).
@@ -100,6 +101,8 @@ export class ThreadStateRepository {
   readonly #keepRevisions: number;
   readonly #olderThanMs: number | undefined;
   readonly #now: () => number;
+  // Threads whose history this repository listed once (bounded: cleared when full, which costs a listing).
+  readonly #swept = new Set<string>();
 
   /** A repository over `documents`. */
   constructor(documents: DocumentStore, options: ThreadStateRepositoryOptions = {}) {
@@ -239,7 +242,7 @@ export class ThreadStateRepository {
     // Retention runs every 16th save, outside the save's batch: a save stays head + values + one history
     // record, and the records beyond `keepRevisions` (all of them, also after it was lowered) or older
     // than `olderThanMs` go in one batch. Up to 15 records beyond the bound may be visible in between.
-    if (rev % RETENTION_EVERY === 0) await this.#applyRetention(threadId, rev);
+    if (rev % RETENTION_EVERY === 0) await this.#retainOnSave(threadId, rev);
     const values = new Map<string, JsonValue>();
     for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
@@ -406,6 +409,26 @@ export class ThreadStateRepository {
 
   // Drops history records beyond `keepRevisions` or older than `olderThanMs` (values are never touched:
   // only the head's locations are kept, and replaced values are deleted by the save that replaces them).
+  // Retention after a save. By count alone, once this repository has swept the thread, the records that
+  // fell out since the last run are known by id (revisions are consecutive): deleted without a listing.
+  // The first run per thread lists, so records left by a higher `keepRevisions` go too.
+  async #retainOnSave(threadId: string, rev: number): Promise<void> {
+    if (this.#olderThanMs !== undefined || !this.#swept.has(threadId)) {
+      await this.#applyRetention(threadId, rev);
+      if (this.#swept.size >= SWEPT_CAP) this.#swept.clear();
+      this.#swept.add(threadId);
+      return;
+    }
+    const doomed: BatchOperation[] = [];
+    for (
+      let old = rev - this.#keepRevisions;
+      old > Math.max(0, rev - this.#keepRevisions - RETENTION_EVERY);
+      old -= 1
+    )
+      doomed.push({ type: 'delete', namespace: this.#history, id: part(threadId) + revisionSuffix(old) });
+    if (doomed.length > 0) await this.documents.batch(doomed);
+  }
+
   async #applyRetention(threadId: string, rev: number): Promise<void> {
     const prefix = part(threadId);
     const cutoff = this.#olderThanMs === undefined ? undefined : this.#now() - this.#olderThanMs;
