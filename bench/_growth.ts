@@ -3,6 +3,8 @@
  * - delta thread saves on the long-thread workload (bench/_threadWorkload.ts: 1,000 steps, 50 KB of state
  *   in 10 keys, one key changed per step) against `MemorySaver.put` / `SqliteSaver.put` of the same steps,
  *   with bytes on disk after the run (SQLite);
+ * - one item appended to an `appendList` key and the thread saved, at 100, 1,000 and 10,000 items, against a
+ *   whole-state put;
  * - a session save (saveAll after one added message) at 100, 1,000 and 10,000 messages, against the full
  *   rewrite that saveAll did before (the session's whole envelope written), both on the SQLite driver;
  * - one message posted over HTTP (Fastify `inject`, the real route and its save) with 10, 1,000 and 10,000
@@ -17,7 +19,7 @@ import type { BatchOperation, DocumentStore } from '../src/drivers/types.ts';
 import { moduleTypes } from '../src/modules/moduleTypes.ts';
 import { SessionManager } from '../src/modules/sessionManager.ts';
 import { createServer } from '../src/server/createServer.ts';
-import { lastValue } from '../src/state/helpers.ts';
+import { appendList, lastValue } from '../src/state/helpers.ts';
 import type { AnyStateKey } from '../src/state/key.ts';
 import { StateStore } from '../src/state/store.ts';
 import { ThreadStateRepository } from '../src/state/threadRepository.ts';
@@ -146,6 +148,54 @@ async function deltaRows(): Promise<BenchRow[]> {
   return rows;
 }
 
+// ---------- a growing appendList key ----------
+
+/** One item appended to an `appendList` key and the thread saved, against a whole-state put. */
+// One item appended and the thread saved (commit + ThreadSession.save), at 100, 1,000 and 10,000 items,
+// against writing the whole persisted state (what a save did before delta saves), both on SQLite.
+export async function appendListRows(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const Log = appendList<{ role: string; content: string }>({ key: 'bench.log', scope: 'thread' });
+  for (const size of [100, 1_000, 10_000]) {
+    const { dir, cleanup } = await tempDir('appendlist');
+    const documents = createSqliteStore({ path: join(dir, 'state.db') });
+    const before = createSqliteStore({ path: join(dir, 'before.db') });
+    try {
+      const state = new StateStore({ keys: [Log] });
+      const session = await new ThreadStateRepository(documents).open('t', state);
+      let batch = state.batch();
+      for (let i = 0; i < size; i++) batch = batch.update(Log, message(i));
+      state.commit(batch);
+      await session.save();
+      const ours: number[] = [];
+      const full: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        let start = performance.now();
+        state.commit(state.batch().update(Log, message(size + i)));
+        await session.save();
+        ours.push(performance.now() - start);
+        start = performance.now();
+        await before.put('threads', 't', state.exportPersisted());
+        full.push(performance.now() - start);
+      }
+      const o = percentile(ours.slice(5), 50);
+      const f = percentile(full.slice(5), 50);
+      rows.push({
+        case: `thread commit + save of 1 appended item, appendList of ${size} (SQLite)`,
+        'ours median ms': round(o, 3),
+        peer: 'whole-state put (before)',
+        'peer median ms': round(f, 3),
+        'ours/peer time': `${round(o / f, 3)}x`,
+      });
+    } finally {
+      await documents.close();
+      await before.close();
+      await cleanup();
+    }
+  }
+  return rows;
+}
+
 // ---------- sessions ----------
 
 function message(i: number) {
@@ -257,9 +307,11 @@ async function httpRows(): Promise<BenchRow[]> {
 export async function growthRows(): Promise<BenchRow[]> {
   const rows = await deltaRows();
   console.table(rows);
+  const lists = await appendListRows();
+  console.table(lists);
   const sessions = await sessionSaveRows();
   console.table(sessions);
   const http = await httpRows();
   console.table(http);
-  return [...rows, ...sessions, ...http];
+  return [...rows, ...lists, ...sessions, ...http];
 }

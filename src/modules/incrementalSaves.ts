@@ -2,15 +2,17 @@
  * Incremental saves of a module collection with one growing list attribute (a session's `messages`),
  * as AgentScope's session stores do it: a module that did not change since its last save is not written
  * at all; when only the list grew, the new items are appended as one chunk document; any other change
- * rewrites that module's small record alone. "Only grew" is decided from the saved position and digests of
- * the first and last saved items, so a save costs the same with 10 or 10,000 items: the history is never
- * encoded again. The list lives in `<namespace>` as chunks (see `appendChunk`: at most log2(n) + 1).
+ * rewrites that module's small record alone. "Only grew" is known, not guessed: the list's own append method
+ * announces its change with `markAppended`, and any other change of the list (an assignment, a
+ * `markChanged`, a load) marks it rewritten. A save therefore costs the same with 10 or 10,000 items: the
+ * history is never encoded or compared again. (Comparing digests of a few saved items instead would miss
+ * an edit in the middle and read a removed middle item as a dropped oldest one.) The list lives in
+ * `<namespace>` as chunks (see `appendChunk`: at most log2(n) + 1).
  *
  * Changes are noticed through `onStateChange`: assignments and `markChanged` (which every method of
  * `SessionStateModule` calls). An in-place edit of a stored object that is not announced with
  * `markChanged` is not seen, as the change tracker does not see it either.
  */
-import { createHash } from 'node:crypto';
 import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
 import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
 import { CorruptStateError } from '../errors.ts';
@@ -46,15 +48,31 @@ interface Saved {
   envelope: string;
   offset: number;
   length: number;
-  first: string | undefined;
-  last: string | undefined;
   log: AppendLogRecord;
+}
+
+// Modules whose list attribute is being changed by a pure append right now (see `markAppended`).
+const appending = new WeakSet<StateModule>();
+
+/**
+ * Announces that items were pushed at the end of a growing list attribute (older items may have been
+ * dropped from its front), so an incremental save appends them. Any other change of that attribute makes
+ * the next save rewrite the list.
+ */
+export function markAppended(module: StateModule, attribute: string): void {
+  appending.add(module);
+  try {
+    module.markChanged(attribute);
+  } finally {
+    appending.delete(module);
+  }
 }
 
 /** What one module's save writes, and how to record it once the batch committed. */
 export interface PlannedSave {
   operations: BatchOperation[];
-  commit(): void;
+  /** Records the save; `revision` is the envelope's new document revision (from the batch result). */
+  commit(revision: number): void;
 }
 
 /** Tracks changes of the modules of one collection and plans their incremental saves. */
@@ -63,7 +81,14 @@ export class IncrementalSaves {
   readonly #omit: ReadonlySet<string>;
   readonly #saved = new Map<string, Saved>();
   readonly #dirty = new Set<string>();
+  // Modules whose list changed other than by `markAppended` since their last save: rewritten whole.
+  readonly #rewritten = new Set<string>();
   readonly #unsubscribe = new Map<string, () => void>();
+  // Document revision of each module's envelope as last read or written: every envelope write is a
+  // compare-and-set on it, so a writer holding an older envelope (whose chunks another writer may have
+  // merged away) fails with nothing written instead of leaving an envelope that points at deleted chunks.
+  // Kept after `untrack`, so a removed module's delete and a re-added id are checked too.
+  readonly #revisions = new Map<string, number>();
 
   readonly #types: ModuleTypeRegistry;
 
@@ -78,24 +103,26 @@ export class IncrementalSaves {
    * holds exactly its state; without it (new, or loaded from the whole-document format) the next save
    * writes it completely.
    */
-  track(id: string, module: StateModule, log?: AppendLogRecord): void {
+  track(id: string, module: StateModule, log?: AppendLogRecord, revision?: number): void {
+    if (revision !== undefined) this.#revisions.set(id, revision);
     this.#unsubscribe.get(id)?.();
     this.#unsubscribe.set(
       id,
-      module.onStateChange('*', () => this.#dirty.add(id)),
+      module.onStateChange('*', (attribute) => {
+        this.#dirty.add(id);
+        if (attribute === this.#options.attribute && !appending.has(module)) this.#rewritten.add(id);
+      }),
     );
+    this.#rewritten.delete(id);
     if (log === undefined) {
       this.#saved.delete(id);
       this.#dirty.add(id);
       return;
     }
-    const list = this.#list(module);
     this.#saved.set(id, {
       envelope: this.#record(module).text,
       offset: this.#offsetOf(module),
-      length: list.length,
-      first: list.length > 0 ? digest(module, list[0]) : undefined,
-      last: list.length > 0 ? digest(module, list[list.length - 1]) : undefined,
+      length: this.#list(module).length,
       log,
     });
     this.#dirty.delete(id);
@@ -107,11 +134,27 @@ export class IncrementalSaves {
     this.#unsubscribe.delete(id);
     this.#saved.delete(id);
     this.#dirty.delete(id);
+    this.#rewritten.delete(id);
   }
 
-  /** Whether a module is stored exactly as it is now (saved, and not changed since). */
-  isClean(id: string): boolean {
-    return this.#saved.has(id) && !this.#dirty.has(id);
+  /** Forgets every known revision (before a load replaces the collection). */
+  reset(): void {
+    this.#revisions.clear();
+  }
+
+  /** The compare-and-set revision of a module's document: last seen, or 0 (create-only) when never seen. */
+  expectedRevision(id: string): number {
+    return this.#revisions.get(id) ?? 0;
+  }
+
+  /** Records the revision a batch gave a module's document (0 once deleted). */
+  stored(id: string, revision: number): void {
+    this.#revisions.set(id, revision);
+  }
+
+  /** Ids of the modules changed since their last save (or never saved): the only ones a save looks at. */
+  changed(): string[] {
+    return [...this.#dirty];
   }
 
   /** The writes of one module's save, or undefined when it did not change since its last save. */
@@ -120,6 +163,7 @@ export class IncrementalSaves {
     if (saved !== undefined && !this.#dirty.has(id)) return undefined;
     // Cleared now, not after the batch: a change made while the batch is in flight marks it again.
     this.#dirty.delete(id);
+    const rewritten = this.#rewritten.delete(id);
     const { type, version, state, text } = this.#record(module);
     const list = this.#list(module);
     const length = list.length;
@@ -128,8 +172,7 @@ export class IncrementalSaves {
     const operations: BatchOperation[] = [];
     const seq = (saved?.log.seq ?? 0) + 1;
     let chunks: Chunk[];
-    const first = length > 0 ? digest(module, list[0]) : undefined;
-    if (saved !== undefined && this.#grew(module, saved, list, offset)) {
+    if (saved !== undefined && !rewritten && this.#grew(saved, length, offset)) {
       const savedEnd = saved.offset + saved.length;
       chunks = saved.log.chunks;
       if (end > savedEnd) {
@@ -166,32 +209,27 @@ export class IncrementalSaves {
       namespace,
       id,
       value: { ...envelope, state: { ...state, [this.#options.attribute]: [] } },
+      options: { expectedRevision: this.expectedRevision(id) },
     });
     return {
       operations,
-      commit: () => {
+      commit: (revision) => {
+        this.#revisions.set(id, revision);
         this.#saved.set(id, {
           envelope: text,
           offset,
           length,
-          first,
-          last: length > 0 ? digest(module, list[length - 1]) : undefined,
           log,
         });
       },
     };
   }
 
-  // Whether `list` (first item at `offset`) is the saved list with items appended, maybe with old items
-  // dropped from the front: the window did not move back, the last saved item is still there and
-  // unchanged, and without a known offset the first item is unchanged too. Two digests, whatever the length.
-  #grew(module: StateModule, saved: Saved, list: unknown[], offset: number): boolean {
+  // Whether a list known to have only had items appended (and maybe its oldest dropped) still covers the
+  // saved end: the window did not move back and did not shrink below what was saved.
+  #grew(saved: Saved, length: number, offset: number): boolean {
     const savedEnd = saved.offset + saved.length;
-    if (offset < saved.offset || offset + list.length < savedEnd) return false;
-    if (saved.length === 0) return offset <= savedEnd;
-    const lastIndex = savedEnd - 1 - offset;
-    if (lastIndex < 0 || digest(module, list[lastIndex]) !== saved.last) return false;
-    return this.#options.offsetOf !== undefined || digest(module, list[0]) === saved.first;
+    return offset >= saved.offset && offset <= savedEnd && offset + length >= savedEnd;
   }
 
   #offsetOf(module: StateModule): number {
@@ -200,7 +238,11 @@ export class IncrementalSaves {
 
   /** Marks modules whose batch failed as changed again, so the next save retries them. */
   failed(ids: Iterable<string>): void {
-    for (const id of ids) this.#dirty.add(id);
+    // Rewritten too: the plan consumed the module's rewrite mark, and a failed rewrite must be redone.
+    for (const id of ids) {
+      this.#dirty.add(id);
+      this.#rewritten.add(id);
+    }
   }
 
   /**
@@ -276,11 +318,4 @@ export class IncrementalSaves {
   #delete(id: string, rev: number): BatchOperation {
     return { type: 'delete', namespace: this.#options.namespace, id: this.#chunkId(id, rev) };
   }
-}
-
-// A short fingerprint of one list item, in the module's own encoding.
-function digest(module: StateModule, item: unknown): string {
-  return createHash('sha1')
-    .update(JSON.stringify(module.stateCodec().encode(item)))
-    .digest('base64');
 }

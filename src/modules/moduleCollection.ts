@@ -11,8 +11,9 @@
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
 import { deleteByPrefix } from '../drivers/shared/paging.ts';
+import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import type { BatchOperation } from '../drivers/types.ts';
-import { CorruptStateError, InvalidInputError } from '../errors.ts';
+import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';
@@ -56,7 +57,7 @@ export class ModuleCollection<M extends StateModule> {
   readonly #removed = new Set<string>();
   readonly #options: ModuleCollectionOptions<M>;
   // saveAll and loadAll run one at a time, so a load never interleaves with a save's bookkeeping.
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   readonly #incremental: IncrementalSaves | undefined;
 
@@ -118,15 +119,18 @@ export class ModuleCollection<M extends StateModule> {
 
   /** Writes every module (or, incrementally, what changed), and deletes removed ones, in one atomic batch. */
   saveAll(): Promise<SaveAllResult> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const repository = this.#repository();
       const { namespace, label } = this.#options;
       const incremental = this.#incremental;
       const operations: BatchOperation[] = [];
-      const planned: Array<{ id: string; commit(): void }> = [];
-      for (const [id, module] of this.#modules) {
-        // Unchanged since its last save: nothing to check or write (an id change would have marked it).
-        if (incremental?.isClean(id)) continue;
+      // `envelope`: index in `operations` of the module's envelope put (the batch result gives its revision).
+      const planned: Array<{ id: string; envelope: number; commit(revision: number): void }> = [];
+      // Incrementally, only the changed modules are visited (an id change marks a module changed too), so
+      // a save costs the same with 10 or 10,000 unchanged sessions stored.
+      const candidates: Iterable<[string, M]> =
+        incremental === undefined ? this.#modules : this.#changedModules(incremental);
+      for (const [id, module] of candidates) {
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
         if (this.#options.idOf(module) !== id) {
@@ -141,7 +145,7 @@ export class ModuleCollection<M extends StateModule> {
           const plan = incremental.plan(namespace, id, module);
           if (plan === undefined) continue;
           operations.push(...plan.operations);
-          planned.push({ id, commit: plan.commit });
+          planned.push({ id, envelope: operations.length - 1, commit: plan.commit });
         } catch (error) {
           incremental.failed([...planned.map((p) => p.id), id]);
           throw withKey(error, `cannot save ${label} '${id}'`, { namespace, id }, false);
@@ -153,16 +157,23 @@ export class ModuleCollection<M extends StateModule> {
         for (const id of deletions) this.#removed.delete(id);
         return { saved: this.#modules.size, deleted: deletions.length };
       }
-      for (const id of deletions) operations.push({ type: 'delete', namespace, id });
+      for (const id of deletions) {
+        const expectedRevision = incremental.expectedRevision(id);
+        // Never saved (or already gone): nothing to delete, and a delete cannot create-only check.
+        if (expectedRevision > 0)
+          operations.push({ type: 'delete', namespace, id, options: { expectedRevision } });
+      }
+      let results: Array<{ revision: number | null }> = [];
       try {
-        if (operations.length > 0) await repository.store.batch(operations);
+        if (operations.length > 0) results = (await repository.store.batch(operations)).results;
       } catch (error) {
         incremental.failed(planned.map((p) => p.id));
-        throw error;
+        throw conflictOf(error, namespace, label);
       }
-      for (const p of planned) p.commit();
+      for (const p of planned) p.commit(results[p.envelope]?.revision ?? 0);
       for (const id of deletions) {
         this.#removed.delete(id);
+        incremental.stored(id, 0);
         // Chunks of a removed module are unreachable once its envelope is gone; they are cleared after.
         const chunks = incremental.chunksOf(id);
         if (!this.#modules.has(id))
@@ -177,13 +188,14 @@ export class ModuleCollection<M extends StateModule> {
    * checked, migrated and loaded first; if any fails, memory is left unchanged and the error names the id.
    */
   loadAll(options: LoadStateOptions = {}): Promise<number> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const { namespace, label, expected, idOf } = this.#options;
       const logs = new Map<string, AppendLogRecord | undefined>();
+      const revisions = new Map<string, number>();
       const loaded =
         this.#incremental === undefined
           ? await this.#repository().loadAll(namespace, { ...options, type: expected, label })
-          : await this.#loadIncremental(options, logs);
+          : await this.#loadIncremental(options, logs, revisions);
       for (const [id, module] of loaded) {
         if (idOf(module) !== id) {
           throw new CorruptStateError(
@@ -196,11 +208,12 @@ export class ModuleCollection<M extends StateModule> {
         this.#incremental?.untrack(id);
         this.#options.onRemove(id, module);
       }
+      this.#incremental?.reset();
       this.#modules.clear();
       this.#removed.clear();
       for (const [id, module] of loaded) {
         this.#modules.set(id, module);
-        this.#incremental?.track(id, module, logs.get(id));
+        this.#incremental?.track(id, module, logs.get(id), revisions.get(id));
         this.#options.onAdd(id, module);
       }
       return loaded.size;
@@ -211,6 +224,7 @@ export class ModuleCollection<M extends StateModule> {
   async #loadIncremental(
     options: LoadStateOptions,
     logs: Map<string, AppendLogRecord | undefined>,
+    revisions: Map<string, number>,
   ): Promise<Map<string, M>> {
     const repository = this.#repository();
     const { namespace, label, expected } = this.#options;
@@ -225,6 +239,7 @@ export class ModuleCollection<M extends StateModule> {
         try {
           const read = await this.#incremental!.read(repository.store, doc.id, doc.value);
           logs.set(doc.id, read.log);
+          revisions.set(doc.id, doc.revision);
           // Documents freshly decoded by a driver need no copy; values shared by a cache do.
           loaded.set(
             doc.id,
@@ -244,6 +259,13 @@ export class ModuleCollection<M extends StateModule> {
     return loaded;
   }
 
+  *#changedModules(incremental: IncrementalSaves): Generator<[string, M]> {
+    for (const id of incremental.changed()) {
+      const module = this.#modules.get(id);
+      if (module !== undefined) yield [id, module];
+    }
+  }
+
   #repository(): StateRepository {
     if (!this.#options.repository) {
       throw new InvalidInputError(
@@ -253,9 +275,16 @@ export class ModuleCollection<M extends StateModule> {
     }
     return this.#options.repository;
   }
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
+}
+
+// A compare-and-set failure of one module's document, reworded to name the module: another writer saved
+// it since this collection loaded it. The module stays changed; `loadAll` and apply the change again.
+function conflictOf(error: unknown, namespace: string, label: string): unknown {
+  if (!(error instanceof AgentStateError) || error.code !== 'REVISION_CONFLICT') return error;
+  const id = error.details.id;
+  if (error.details.namespace !== namespace || typeof id !== 'string') return error;
+  return new RevisionConflictError(
+    `${label} '${id}' was saved or deleted by another writer since it was loaded; nothing was written, load it again and retry`,
+    { ...error.details, namespace, id },
+  );
 }

@@ -16,6 +16,7 @@ import {
   timestamp,
   timestampOrNull,
 } from './checks.ts';
+import { markAppended } from './incrementalSaves.ts';
 import { StateModule, type StateModuleOptions } from './stateModule.ts';
 
 /** Every status a session can be in. */
@@ -169,7 +170,8 @@ export class SessionStateModule extends StateModule {
     this.messages.push(stored);
     const excess = this.messages.length - this.maxMessages;
     if (excess > 0) this.messages.splice(0, excess);
-    this.markChanged('messages');
+    // A pure append (oldest dropped beyond maxMessages): an incremental save writes only the new message.
+    markAppended(this, 'messages');
     this.messageCount += 1;
     if (senderId !== undefined && this.participants.includes(senderId)) {
       this.participantActivity.set(senderId, timestamp);

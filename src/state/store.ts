@@ -2,7 +2,7 @@ import { type Codec, codec as defaultCodec, type JsonValue, setOwn } from '../co
 import { AlreadyExistsError, InvalidInputError, NotFoundError, RevisionConflictError } from '../errors.ts';
 import { MutationBatch } from './batch.ts';
 import { isInstalled, unknownKey } from './errors.ts';
-import { deepFreeze, isImmutable } from './freeze.ts';
+import { deepFreeze, frozenConcat, isImmutable } from './freeze.ts';
 import type { AnyStateKey, StateKey } from './key.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import { Snapshot } from './snapshot.ts';
@@ -386,13 +386,41 @@ export class StateStore {
   #encode(name: string, value: unknown): JsonValue {
     const cached = this.#encoded.get(name);
     if (cached !== undefined && cached.value === value) return cached.json;
-    const json = this.#codec.encode(value, `$.extensions[${JSON.stringify(name)}]`);
+    const path = `$.extensions[${JSON.stringify(name)}]`;
+    const grown = cached === undefined ? undefined : this.#encodeGrown(cached, value, path);
+    if (grown !== undefined) {
+      this.#encoded.set(name, { value, json: grown });
+      return grown;
+    }
+    const json = this.#codec.encode(value, path);
     // Only values nothing can change in place are cached (see deepFreeze: Date, Map, Set and typed arrays
     // are re-encoded every time, and so is everything in a store made with freezeValues: false). The
     // cached JSON is frozen because exports hand it out.
     if (this.#freeze && isImmutable(value)) this.#encoded.set(name, { value, json: deepFreezeJson(json) });
     else this.#encoded.delete(name);
     return json;
+  }
+  // A list that is the cached one with items appended (the same item objects first, as `appendList`
+  // builds it): only the new items are encoded, and the cached items' JSON objects are reused, so an
+  // export costs O(new items) and a delta save recognises the saved prefix by identity.
+  #encodeGrown(
+    cached: { value: unknown; json: JsonValue },
+    value: unknown,
+    path: string,
+  ): JsonValue | undefined {
+    const before = cached.value;
+    if (!Array.isArray(before) || !Array.isArray(value) || !Array.isArray(cached.json)) return undefined;
+    if (value.length <= before.length || !isImmutable(value)) return undefined;
+    for (let i = 0; i < before.length; i += 1) if (before[i] !== value[i]) return undefined;
+    let added: JsonValue;
+    try {
+      // Encoded as a list, so the depth limit counts as it does for the whole value.
+      added = this.#codec.encode(value.slice(before.length), path);
+    } catch {
+      // Encoded whole again, so the error names the item's real index.
+      return undefined;
+    }
+    return frozenConcat(cached.json as JsonValue[], added as JsonValue[]) as JsonValue;
   }
 
   // The value map, copied first if a snapshot shares it.

@@ -129,8 +129,10 @@ function planList(
   rev: number,
 ): { chunks: Chunk[]; writes: ValueWrite[] } | undefined {
   if (value.length <= old.length) return undefined;
-  // Item by item: the encoded items are fresh objects on every export, so identity cannot be used.
-  for (let i = 0; i < old.length; i += 1) if (!isDeepStrictEqual(old[i], value[i])) return undefined;
+  // Item by item: the store's export reuses the encoded items of a list that only grew, so identity
+  // settles almost every item; an equal item that is not the same object is compared deeply.
+  for (let i = 0; i < old.length; i += 1)
+    if (old[i] !== value[i] && !isDeepStrictEqual(old[i], value[i])) return undefined;
   const { chunks: next, merged } = appendChunk(chunks, old.length, value.length - old.length, rev);
   const writes: ValueWrite[] = merged.map((stale) => ({ key, rev: stale }));
   const tail = next[next.length - 1]!;

@@ -1,7 +1,8 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
 import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
-import { deleteByPrefix, listAll } from '../drivers/shared/paging.ts';
+import { listAll } from '../drivers/shared/paging.ts';
+import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
@@ -73,9 +74,10 @@ interface HistoryDoc {
   appended: string[];
 }
 
-// Age-based retention lists history records every RETENTION_EVERY saves, not on each one.
+// Retention lists history records every RETENTION_EVERY saves, not on each one.
 const RETENTION_EVERY = 16;
 const PAGE = 500;
+const SWEPT_CAP = 10_000;
 
 /**
  * Saves and loads threads' persisted state on any `DocumentStore` (memory, fs, SQLite, PostgreSQL).
@@ -99,6 +101,8 @@ export class ThreadStateRepository {
   readonly #keepRevisions: number;
   readonly #olderThanMs: number | undefined;
   readonly #now: () => number;
+  // Threads whose history this repository listed once (bounded: cleared when full, which costs a listing).
+  readonly #swept = new Set<string>();
 
   /** A repository over `documents`. */
   constructor(documents: DocumentStore, options: ThreadStateRepositoryOptions = {}) {
@@ -127,7 +131,7 @@ export class ThreadStateRepository {
   /** Loads a thread with the base a delta save starts from (used by `ThreadSession`). */
   async loadBase(threadId: string): Promise<{ record: ThreadRecord; base: ThreadBase } | undefined> {
     const doc = await this.documents.get<unknown>(this.namespace, threadId);
-    if (doc === undefined) return undefined;
+    if (doc === undefined || isTombstone(doc.value)) return undefined;
     const corrupt = (reason: string, cause?: unknown) =>
       new CorruptStateError(
         `stored state of thread '${threadId}' is not a persisted state: ${reason}`,
@@ -189,7 +193,13 @@ export class ThreadStateRepository {
     base: ThreadBase,
   ): Promise<{ record: ThreadRecord; base: ThreadBase }> {
     checkPersistedState(state);
-    const expected = checkExpected(threadId, base.documentRevision);
+    let expected = checkExpected(threadId, base.documentRevision);
+    if (expected === 0) {
+      // Creating: over the tombstone of a deleted thread, the revision goes on counting from it, so a
+      // writer that still holds a revision from before the delete can never match the new thread's.
+      const head = await this.documents.get<unknown>(this.namespace, threadId);
+      if (head !== undefined && isTombstone(head.value)) expected = head.revision;
+    }
     const rev = expected + 1;
     const plan = planDelta(base, state.extensions, state.versions, state.revision, rev);
     const savedAt = this.#now();
@@ -215,15 +225,6 @@ export class ThreadStateRepository {
       id: part(threadId) + revisionSuffix(rev),
       value: history,
     });
-    // Retention by count costs one delete per save: the record that just fell out of `keepRevisions`
-    // (revisions are consecutive), with no listing. Age-based retention lists, every 16th save.
-    if (rev > this.#keepRevisions) {
-      operations.push({
-        type: 'delete',
-        namespace: this.#history,
-        id: part(threadId) + revisionSuffix(rev - this.#keepRevisions),
-      });
-    }
     operations.push({
       type: 'put',
       namespace: this.namespace,
@@ -238,8 +239,10 @@ export class ThreadStateRepository {
       throw conflictError(error, this.namespace, threadId, expected);
     }
     const documentRevision = result.results.at(-1)?.revision ?? rev;
-    if (this.#olderThanMs !== undefined && rev % RETENTION_EVERY === 0)
-      await this.#applyRetention(threadId, rev);
+    // Retention runs every 16th save, outside the save's batch: a save stays head + values + one history
+    // record, and the records beyond `keepRevisions` (all of them, also after it was lowered) or older
+    // than `olderThanMs` go in one batch. Up to 15 records beyond the bound may be visible in between.
+    if (rev % RETENTION_EVERY === 0) await this.#retainOnSave(threadId, rev);
     const values = new Map<string, JsonValue>();
     for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
@@ -310,20 +313,68 @@ export class ThreadStateRepository {
     return { ...record, documentRevision: result.results.at(-1)?.revision ?? rev, updatedAt: this.#now() };
   }
 
-  /** Deletes a thread (head, values, history); with `expectedRevision`, only if it is still at that revision. */
+  /**
+   * Deletes a thread (values and history; the head becomes a small tombstone); with `expectedRevision`,
+   * only if it is still at that revision. The tombstone is written with compare-and-set and keeps the
+   * head's revision counting, so a writer that loaded the thread before the delete gets a conflict, also
+   * after the thread is created again; the sweep removes only documents of revisions before the
+   * tombstone, never those of a thread created again meanwhile.
+   */
   async delete(threadId: string, options: { expectedRevision?: number } = {}): Promise<boolean> {
-    const deleted = await this.documents.delete(this.namespace, threadId, options);
-    // The head goes first: without it the values are unreachable, so a crash here leaves only garbage
+    let tombstone: number | undefined;
+    for (let attempt = 1; tombstone === undefined; attempt += 1) {
+      const head = await this.documents.get<unknown>(this.namespace, threadId);
+      const live = head !== undefined && !isTombstone(head.value);
+      const actual = live ? head.revision : 0;
+      if (options.expectedRevision !== undefined && options.expectedRevision !== actual)
+        throw conflictError(
+          new RevisionConflictError('stale', { actualRevision: actual }),
+          this.namespace,
+          threadId,
+          options.expectedRevision,
+        );
+      if (!live) return false;
+      try {
+        const written = await this.documents.put(
+          this.namespace,
+          threadId,
+          { format: 'deleted', deletedAt: this.#now() },
+          { expectedRevision: head.revision },
+        );
+        tombstone = written.revision;
+      } catch (error) {
+        // Saved meanwhile: an unconditional delete reads the head again and retries.
+        const conflict = error instanceof AgentStateError && error.code === 'REVISION_CONFLICT';
+        if (!conflict || options.expectedRevision !== undefined || attempt >= 3)
+          throw conflictError(error, this.namespace, threadId, head.revision);
+      }
+    }
+    // The head went first: without it the values are unreachable, so a crash here leaves only garbage
     // that the next delete of the same id removes.
-    await deleteByPrefix(this.documents, this.#values, part(threadId), PAGE);
-    await deleteByPrefix(this.documents, this.#history, part(threadId), PAGE);
-    return deleted;
+    for (const namespace of [this.#values, this.#history]) {
+      await this.#sweepBefore(namespace, threadId, tombstone);
+    }
+    return true;
+  }
+
+  // Deletes a thread's documents in `namespace` whose revision suffix is below `revision`.
+  async #sweepBefore(namespace: string, threadId: string, revision: number): Promise<void> {
+    const doomed: BatchOperation[] = [];
+    for await (const doc of listAll(this.documents, namespace, part(threadId), PAGE)) {
+      const rev = Number(doc.id.slice(-revisionSuffix(0).length));
+      if (rev < revision) doomed.push({ type: 'delete', namespace, id: doc.id });
+      if (doomed.length >= PAGE) await this.documents.batch(doomed.splice(0));
+    }
+    if (doomed.length > 0) await this.documents.batch(doomed);
   }
 
   /** Lists thread ids in id order, one page at a time. */
   async list(options: ListOptions = {}): Promise<ThreadPage> {
     const page = await this.documents.list(this.namespace, options);
-    const result: ThreadPage = { threadIds: page.items.map((item) => item.id) };
+    // Tombstones of deleted threads are left out (a page may hold fewer ids than `limit`).
+    const result: ThreadPage = {
+      threadIds: page.items.filter((item) => !isTombstone(item.value)).map((item) => item.id),
+    };
     if (page.cursor !== undefined) result.cursor = page.cursor;
     return result;
   }
@@ -358,6 +409,26 @@ export class ThreadStateRepository {
 
   // Drops history records beyond `keepRevisions` or older than `olderThanMs` (values are never touched:
   // only the head's locations are kept, and replaced values are deleted by the save that replaces them).
+  // Retention after a save. By count alone, once this repository has swept the thread, the records that
+  // fell out since the last run are known by id (revisions are consecutive): deleted without a listing.
+  // The first run per thread lists, so records left by a higher `keepRevisions` go too.
+  async #retainOnSave(threadId: string, rev: number): Promise<void> {
+    if (this.#olderThanMs !== undefined || !this.#swept.has(threadId)) {
+      await this.#applyRetention(threadId, rev);
+      if (this.#swept.size >= SWEPT_CAP) this.#swept.clear();
+      this.#swept.add(threadId);
+      return;
+    }
+    const doomed: BatchOperation[] = [];
+    for (
+      let old = rev - this.#keepRevisions;
+      old > Math.max(0, rev - this.#keepRevisions - RETENTION_EVERY);
+      old -= 1
+    )
+      doomed.push({ type: 'delete', namespace: this.#history, id: part(threadId) + revisionSuffix(old) });
+    if (doomed.length > 0) await this.documents.batch(doomed);
+  }
+
   async #applyRetention(threadId: string, rev: number): Promise<void> {
     const prefix = part(threadId);
     const cutoff = this.#olderThanMs === undefined ? undefined : this.#now() - this.#olderThanMs;
@@ -371,6 +442,11 @@ export class ThreadStateRepository {
     }
     for (let i = 0; i < doomed.length; i += PAGE) await this.documents.batch(doomed.slice(i, i + PAGE));
   }
+}
+
+// The head left by `delete`: the thread reads as absent, its revision keeps counting.
+function isTombstone(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === 'deleted';
 }
 
 function isDeltaHead(value: unknown): value is ThreadHead {
@@ -413,7 +489,7 @@ export class ThreadSession {
   readonly #repository: ThreadStateRepository;
   #base: ThreadBase = { documentRevision: 0, head: undefined, values: new Map() };
   // Saves and reloads of one session run in call order; see save().
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /** Made by `ThreadStateRepository.open`. */
   constructor(repository: ThreadStateRepository, threadId: string, store: StateStore) {
@@ -433,7 +509,7 @@ export class ThreadSession {
    * saves in flight never conflict with each other.
    */
   save(): Promise<ThreadRecord> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const { record, base } = await this.#repository.saveDelta(
         this.threadId,
         this.store.exportPersisted(),
@@ -446,7 +522,7 @@ export class ThreadSession {
 
   /** Loads the saved state into the store, replacing its persistent state; undefined when nothing is saved. */
   reload(): Promise<RestoreReport | undefined> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const loaded = await this.#repository.loadBase(this.threadId);
       if (loaded === undefined) {
         this.#base = { documentRevision: 0, head: undefined, values: new Map() };
@@ -456,11 +532,5 @@ export class ThreadSession {
       this.#base = loaded.base;
       return report;
     });
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work);
-    this.#queue = run.catch(() => {});
-    return run;
   }
 }

@@ -77,5 +77,40 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       const state = await ours.getState(beforeApproval!.config);
       expect(state.values.approved).toBe(false);
     });
+
+    it('a fork (updateState on an old checkpoint) leaves the original branch as it was, as MemorySaver does', async () => {
+      const Fork = Annotation.Root({
+        value: Annotation<string>({ reducer: (_a, b) => b, default: () => '' }),
+        log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+      });
+      const forkGraph = (checkpointer: AgentStateSaver | MemorySaver) =>
+        new StateGraph(Fork)
+          .addNode('a', (state) => ({ log: [`a saw ${state.value}`] }))
+          .addNode('b', (state) => ({ log: [`b saw ${state.value}`] }))
+          .addEdge(START, 'a')
+          .addEdge('a', 'b')
+          .addEdge('b', END)
+          .compile({ checkpointer });
+      const config = { configurable: { thread_id: 'fork' } };
+      const results: Array<{ original: unknown; forked: unknown; history: unknown[] }> = [];
+      for (const app of [forkGraph(new AgentStateSaver(fixture.store)), forkGraph(new MemorySaver())]) {
+        await app.invoke({ value: 'original' }, config);
+        const history = [];
+        for await (const snapshot of app.getStateHistory(config)) history.push(snapshot);
+        const afterA = history.find((snapshot) => snapshot.next.includes('b'))!;
+        const forkConfig = await app.updateState(afterA.config, { value: 'forked', log: ['edit'] });
+        const forked = await app.invoke(null, forkConfig);
+        const replayed = [];
+        for (const snapshot of history) replayed.push((await app.getState(snapshot.config)).values);
+        results.push({
+          original: (await app.getState(history[0]!.config)).values,
+          forked,
+          history: replayed,
+        });
+        expect(replayed).toEqual(history.map((snapshot) => snapshot.values));
+      }
+      expect(results[0]!.original).toEqual({ value: 'original', log: ['a saw original', 'b saw original'] });
+      expect(results[0]).toEqual(results[1]);
+    });
   },
 );

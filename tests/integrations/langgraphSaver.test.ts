@@ -225,5 +225,51 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(left).toHaveLength(1);
       expect(left[0]?.checkpoint.channel_values).toMatchObject({ c3: 'value of c3 at step 3' });
     });
+
+    it('TTL goes by the newest checkpoint of any namespace: an idle subgraph does not expire a live thread', async () => {
+      const put = (ns: string, value: string, version: number) =>
+        saver.put(
+          { configurable: { thread_id: 't', checkpoint_ns: ns } },
+          checkpoint({ x: value }, { x: version }),
+          meta,
+          { x: version },
+        );
+      await put('sub', 'old sub', 1);
+      clock.advance(120_000);
+      await put('', 'fresh root', 2);
+      expect(await saver.prune()).toMatchObject({ expiredThreads: 0 });
+      const root = await saver.getTuple({ configurable: { thread_id: 't', checkpoint_ns: '' } });
+      expect(root?.checkpoint.channel_values).toEqual({ x: 'fresh root' });
+      clock.advance(61_000);
+      expect(await saver.prune()).toMatchObject({ expiredThreads: 1 });
+      expect(await saver.getTuple({ configurable: { thread_id: 't', checkpoint_ns: '' } })).toBeUndefined();
+    });
+
+    it('a put during prune keeps its values, and a missing value is reported, not read as empty', async () => {
+      const { config } = await grow(saver, 'u', 3, 1);
+      const store = saver.documents;
+      const list = store.list.bind(store);
+      let injected = false;
+      // The put lands between prune's listing of checkpoints and its listing of values.
+      store.list = async (namespace, options) => {
+        if (namespace === 'langgraph.blobs' && !injected) {
+          injected = true;
+          await saver.put(config, checkpoint({ c0: 'newest' }, { c0: 4 }), meta, { c0: 4 });
+        }
+        return list(namespace, options);
+      };
+      try {
+        await saver.prune({ keepLast: 1 });
+      } finally {
+        store.list = list;
+      }
+      expect(injected).toBe(true);
+      const latest = await saver.getTuple({ configurable: { thread_id: 'u' } });
+      expect(latest?.checkpoint.channel_values).toEqual({ c0: 'newest' });
+      await store.delete('langgraph.blobs', (await list('langgraph.blobs', {})).items.at(-1)!.id);
+      await expect(saver.getTuple({ configurable: { thread_id: 'u' } })).rejects.toMatchObject({
+        code: 'CORRUPT_STATE',
+      });
+    });
   },
 );

@@ -4,6 +4,7 @@
  */
 import { InMemoryStore } from '@langchain/langgraph-checkpoint';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DocumentStore, ListOptions } from '../../src/drivers/index.ts';
 import { AgentStateStore } from '../../src/integrations/langgraph/index.ts';
 import { ManualClock } from '../support/clock.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
@@ -117,6 +118,40 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       ]);
       clock.advance(20_000);
       expect((await store.search(['s'], { limit: 10 })).map((item) => item.key)).toEqual(['forever']);
+    });
+
+    it('listNamespaces with a prefix reads only the items under it', async () => {
+      await store.put(['a', 'x'], 'k', {});
+      for (let i = 0; i < 30; i++) await store.put(['z', String(i)], 'k', {});
+      const documents = fixture.store;
+      const list = documents.list.bind(documents);
+      let read = 0;
+      documents.list = (async (namespace: string, options?: ListOptions) => {
+        const page = await list(namespace, options);
+        read += page.items.length;
+        return page;
+      }) as DocumentStore['list'];
+      try {
+        expect(await new AgentStateStore(documents).listNamespaces({ prefix: ['a'] })).toEqual([['a', 'x']]);
+      } finally {
+        documents.list = list;
+      }
+      expect(read).toBe(1);
+    });
+
+    it('a refresh on read that fails for another reason than a concurrent write reports it', async () => {
+      const expiring = new AgentStateStore(fixture.store, { ttlMs: 10_000, refreshOnRead: true });
+      await expiring.put(['s'], 'a', { v: 1 });
+      const documents = fixture.store;
+      const batch = documents.batch.bind(documents);
+      documents.batch = async () => {
+        throw new Error('storage is gone');
+      };
+      try {
+        await expect(expiring.get(['s'], 'a')).rejects.toThrow('storage is gone');
+      } finally {
+        documents.batch = batch;
+      }
     });
   },
 );

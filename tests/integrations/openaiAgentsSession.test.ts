@@ -96,6 +96,17 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       for (const label of ['a0', 'a1', 'b0', 'a2', 'b1']) expect(items.join()).toContain(label);
     });
 
+    it('a writer holding the session from before a clear appends after the clear, never into the old history', async () => {
+      const a = new AgentStateSession(fixture.store, { sessionId: 'cleared', pageSize: 2 });
+      const b = new AgentStateSession(fixture.store, { sessionId: 'cleared', pageSize: 2 });
+      await a.addItems([user('x'), user('y'), user('z')]);
+      await b.getItems(); // b knows the head at three items
+      await a.clearSession();
+      await a.addItems([user('fresh')]);
+      await b.addItems([user('late')]);
+      expect((await a.getItems()).map(text)).toEqual([text(user('fresh')), text(user('late'))]);
+    });
+
     it('refuses a bad session id and a bad limit with coded errors', async () => {
       expect(() => new AgentStateSession(fixture.store, { sessionId: '../x' })).toThrow(
         expect.objectContaining({ code: 'INVALID_INPUT' }),

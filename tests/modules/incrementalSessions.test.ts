@@ -5,13 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchOperation } from '../../src/drivers/index.ts';
-import {
-  createCachedStore,
-  createMemoryStore,
-  moduleTypes,
-  SessionManager,
-  SessionStateModule,
-} from '../../src/index.ts';
+import { createMemoryStore } from '../../src/drivers/index.ts';
+import { createCachedStore, moduleTypes, SessionManager, SessionStateModule } from '../../src/index.ts';
+import { ModuleCollection } from '../../src/modules/moduleCollection.ts';
+import { StateRepository } from '../../src/modules/stateRepository.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
 import { recordingBatches } from '../support/recording.ts';
 
@@ -132,12 +129,96 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(
         Array.isArray(written?.type === 'put' && written.value) && (written as { value: unknown[] }).value,
       ).toHaveLength(5);
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages[0]?.content).toBe('edited');
       session.messages.splice(0, 2);
       session.markChanged('messages');
       await manager.saveAll();
-      const restored = new SessionManager({ store: fixture.store });
       await restored.loadAll();
       expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual(['m2', 'm3', 'm4']);
+    });
+
+    it('an edit in the middle, or a middle message removed, survives a reload', async () => {
+      const session = manager.createSession('s');
+      for (let i = 0; i < 5; i++) session.addMessage({ content: `m${i}` });
+      await manager.saveAll();
+      session.messages[2]!.content = 'EDITED';
+      session.markChanged('messages');
+      expect(await manager.saveAll()).toMatchObject({ written: 1 });
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual([
+        'm0',
+        'm1',
+        'EDITED',
+        'm3',
+        'm4',
+      ]);
+      session.messages = session.messages.filter((m) => m.content !== 'm3');
+      session.addMessage({ content: 'm5' });
+      await manager.saveAll();
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual([
+        'm0',
+        'm1',
+        'EDITED',
+        'm4',
+        'm5',
+      ]);
+    });
+
+    it('a second manager saving the same session gets a conflict naming it, and the store stays loadable', async () => {
+      const session = manager.createSession('s');
+      manager.createSession('other').addMessage({ content: 'unrelated' });
+      for (let i = 0; i < 6; i++) {
+        session.addMessage({ content: `m${i}` });
+        await manager.saveAll();
+      }
+      const a = new SessionManager({ store: fixture.store });
+      await a.loadAll();
+      const b = new SessionManager({ store: fixture.store });
+      await b.loadAll();
+      for (let i = 0; i < 3; i++) b.getSession('s')!.addMessage({ content: `b${i}` });
+      await b.saveAll();
+      a.getSession('s')!.addMessage({ content: 'a0' });
+      await expect(a.saveAll()).rejects.toMatchObject({
+        code: 'REVISION_CONFLICT',
+        message: expect.stringContaining("session 's'"),
+        details: expect.objectContaining({ id: 's' }),
+      });
+      // Still changed: a retry conflicts again rather than dropping the message silently.
+      await expect(a.saveAll()).rejects.toMatchObject({ code: 'REVISION_CONFLICT' });
+      const restored = new SessionManager({ store: fixture.store });
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.map((m) => m.content)).toEqual([
+        ...Array.from({ length: 6 }, (_, i) => `m${i}`),
+        'b0',
+        'b1',
+        'b2',
+      ]);
+      // After a load, the writer that lost saves normally.
+      await a.loadAll();
+      a.getSession('s')!.addMessage({ content: 'a0' });
+      await a.saveAll();
+      await restored.loadAll();
+      expect(restored.getSession('s')!.messages.at(-1)?.content).toBe('a0');
+    });
+
+    it('a session created under an existing id, or deleted by another manager, conflicts instead of overwriting', async () => {
+      manager.createSession('s').addMessage({ content: 'kept' });
+      await manager.saveAll();
+      const other = new SessionManager({ store: fixture.store });
+      other.createSession('s').addMessage({ content: 'clobber' });
+      await expect(other.saveAll()).rejects.toMatchObject({ code: 'REVISION_CONFLICT' });
+      const b = new SessionManager({ store: fixture.store });
+      await b.loadAll();
+      b.removeSession('s');
+      await b.saveAll();
+      manager.getSession('s')!.addMessage({ content: 'late' });
+      await expect(manager.saveAll()).rejects.toMatchObject({ code: 'REVISION_CONFLICT' });
+      const restored = new SessionManager({ store: fixture.store });
+      expect(await restored.loadAll()).toBe(0);
     });
 
     it('loads sessions saved whole by the earlier format and converts them on the next save', async () => {
@@ -174,5 +255,33 @@ describe('incremental sessions through a CachedStore', () => {
       expect(session.messages[0]!.content).toBe('edited');
     }
     await store.close();
+  });
+});
+
+describe('an incremental save visits only the changed sessions', () => {
+  it('checks and writes the changed and removed sessions, not the unchanged ones', async () => {
+    const store = createMemoryStore();
+    let visited = 0;
+    const collection = new ModuleCollection<SessionStateModule>({
+      repository: new StateRepository(store),
+      namespace: 'sessions',
+      types: moduleTypes,
+      expected: SessionStateModule,
+      label: 'session',
+      idOf: (module) => {
+        visited += 1;
+        return module.sessionId;
+      },
+      onAdd: () => {},
+      onRemove: () => {},
+      appendLog: { attribute: 'messages', namespace: 'sessions.messages' },
+    });
+    for (let i = 0; i < 500; i++) collection.add(`s${i}`, new SessionStateModule(`s${i}`));
+    await collection.saveAll();
+    visited = 0;
+    collection.get('s7')!.addMessage({ content: 'one more' });
+    collection.remove('s9');
+    expect(await collection.saveAll()).toMatchObject({ saved: 499, written: 1, deleted: 1 });
+    expect(visited).toBeLessThanOrEqual(2);
   });
 });

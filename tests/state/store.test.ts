@@ -391,3 +391,23 @@ describe('values the store cannot freeze or check synchronously', () => {
     expect(Object.isFrozen(first.extensions.messages)).toBe(true);
   });
 });
+
+describe('exporting a list that only grew', () => {
+  it('encodes only the new items: the saved items keep their encoded objects, and the export is right', () => {
+    const Log = appendList<{ text: string; n: bigint }>({ key: 'grow.log', scope: 'thread' });
+    const state = new StateStore({ keys: [Log] });
+    state.update(Log, { text: 'first', n: 1n });
+    const before = state.exportPersisted().extensions['grow.log'] as unknown[];
+    state.update(Log, { text: 'second', n: 2n });
+    const after = state.exportPersisted().extensions['grow.log'] as unknown[];
+    expect(after).toHaveLength(2);
+    expect(after[0]).toBe(before[0]);
+    expect(Object.isFrozen(after)).toBe(true);
+    const copy = new StateStore({ keys: [Log] });
+    copy.restore(state.exportPersisted());
+    expect(copy.get(Log)).toEqual([
+      { text: 'first', n: 1n },
+      { text: 'second', n: 2n },
+    ]);
+  });
+});

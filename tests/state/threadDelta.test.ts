@@ -126,14 +126,21 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         { documentRevision: 2, changed: ['log'], appended: [] },
         { documentRevision: 3, changed: [], appended: ['log'] },
       ]);
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < 45; i++) {
         state.update(Commits, 1);
         await session.save();
       }
       const history = await repo.history('t');
-      // Retention keeps exactly keepRevisions records, the newest.
+      // Retention (every 16th save, here the 48th) keeps exactly keepRevisions records, the newest.
       expect(history).toHaveLength(5);
-      expect(history.at(-1)?.documentRevision).toBe(43);
+      expect(history.at(-1)?.documentRevision).toBe(48);
+      // A lower keepRevisions removes every record beyond it, not one per save.
+      const lower = await new ThreadStateRepository(fixture.store, { keepRevisions: 2 }).open('t', state);
+      for (let i = 0; i < 16; i++) {
+        state.update(Commits, 1);
+        await lower.save();
+      }
+      expect((await repo.history('t')).map((entry) => entry.documentRevision)).toEqual([63, 64]);
     });
 
     it('a stale revision is a conflict naming the thread, and nothing is written', async () => {

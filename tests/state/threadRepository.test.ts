@@ -123,6 +123,32 @@ describe.each(driverFactories.map((f) => [f.name, f] as [string, DriverFactory])
       expect((await repo.list()).threadIds).toEqual(['a', 'c']);
     });
 
+    it('a writer from before a delete conflicts after the thread is created again, and keeps nothing of the old one', async () => {
+      const state = newState();
+      const session = await repo.open('d', state);
+      for (const line of ['one', 'two', 'three']) {
+        state.update(Log, line);
+        await session.save();
+      }
+      const stale = newState();
+      const staleSession = await repo.open('d', stale);
+      expect(await repo.delete('d')).toBe(true);
+      expect(await repo.load('d')).toBeUndefined();
+      expect((await repo.list()).threadIds).not.toContain('d');
+      expect(await repo.delete('d')).toBe(false);
+      const fresh = newState();
+      const freshSession = await repo.open('d', fresh);
+      for (const line of ['a', 'b', 'c']) {
+        fresh.update(Log, line);
+        await freshSession.save();
+      }
+      stale.update(Log, 'late');
+      await expect(staleSession.save()).rejects.toThrow(RevisionConflictError);
+      expect((await repo.load('d'))?.state.extensions.log).toEqual(['a', 'b', 'c']);
+      expect((await repo.history('d')).map((entry) => entry.revision)).toEqual([1, 2, 3]);
+      expect((await repo.list()).threadIds).toContain('d');
+    });
+
     it('round-trips a state of about 1 MB', async () => {
       const state = newState();
       const session = await repo.open('big', state);

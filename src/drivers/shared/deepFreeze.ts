@@ -57,3 +57,21 @@ export function deepFreeze(value: unknown): boolean {
 export function isImmutable(value: unknown): boolean {
   return typeof value !== 'object' || value === null || immutable.has(value);
 }
+
+/**
+ * `prefix` (an immutable list, as `deepFreeze` left it) followed by `added`, as one new deep-frozen list,
+ * walking only the added items: the prefix's items are known immutable, so appending to a long frozen
+ * list costs O(added items).
+ */
+export function frozenConcat<T>(prefix: readonly T[], added: readonly T[]): readonly T[] {
+  if (!immutable.has(prefix)) {
+    const list = prefix.concat(added);
+    deepFreeze(list);
+    return list;
+  }
+  let whole = true;
+  for (const item of added) if (!deepFreeze(item)) whole = false;
+  const list = Object.freeze(prefix.concat(added));
+  (whole ? immutable : frozenButMutable).add(list);
+  return list;
+}

@@ -1,13 +1,18 @@
 import type { DocumentStore, StoredDocument } from '../types.ts';
+import { encodeCursor } from './cursor.ts';
 
-/** Every document of `namespace` whose id starts with `prefix`, in id order, read one page at a time. */
+/**
+ * Every document of `namespace` whose id starts with `prefix`, in id order, read one page at a time;
+ * with `after`, only ids greater than it (every agentstate store reads the cursor of `encodeCursor`).
+ */
 export async function* listAll<V>(
   documents: DocumentStore,
   namespace: string,
   prefix: string,
   pageSize: number,
+  after?: string,
 ): AsyncGenerator<StoredDocument<V>> {
-  let cursor: string | undefined;
+  let cursor: string | undefined = after === undefined ? undefined : encodeCursor(after);
   do {
     const page = await documents.list<V>(namespace, {
       prefix,

@@ -18,7 +18,12 @@ import {
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { readParts } from '../../drivers/shared/idParts.ts';
 import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
-import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import {
+  AgentStateError,
+  CorruptStateError,
+  InvalidInputError,
+  RevisionConflictError,
+} from '../../errors.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
 import { dump, load, type Serialized } from './serialized.ts';
 
@@ -56,12 +61,39 @@ export interface PruneReport {
   expiredThreads: number;
 }
 
+// One (thread, checkpoint namespace) while prune streams through it.
+interface PruneGroup {
+  thread: string;
+  ns: string;
+  /** Position of the next checkpoint, newest first. */
+  index: number;
+  /** `part(channel) + version` of every value a kept checkpoint refers to. */
+  referenced: Set<string>;
+  /** Highest version of each channel among the listed checkpoints. */
+  highest: Map<string, number | string>;
+  /** Checkpoint ids to delete, not yet deleted. */
+  doomed: string[];
+  /** Whether any checkpoint of the group was deleted (only then can values have lost their last reader). */
+  pruned?: boolean;
+}
+
+// Channel versions ordered as LangGraph orders them: numbers by value (a stored id suffix is read back as
+// its number), anything else as text.
+function compareVersions(a: number | string, b: number | string): number {
+  const x = typeof a === 'number' ? a : Number(a);
+  const y = typeof b === 'number' ? b : Number(b);
+  if (Number.isFinite(x) && Number.isFinite(y)) return Math.sign(x - y);
+  return String(a).localeCompare(String(b));
+}
+
 // A checkpoint as stored: everything but the channel values, which live once per (channel, version).
 interface CheckpointDoc {
   checkpoint: Omit<Checkpoint, 'channel_values'>;
   metadata: Serialized;
   parentId: string | null;
   savedAt: number;
+  /** Channels whose value this put stored (its `newVersions`); absent in checkpoints of earlier releases. */
+  written?: string[];
 }
 
 type BlobDoc = Serialized;
@@ -114,6 +146,19 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     this.#now = options.now ?? Date.now;
   }
 
+  /**
+   * A channel version unique to this write: the next integer plus a random fraction, as the official
+   * Python savers that support forks add a random part. With plain integers, a fork (`updateState` on an
+   * old checkpoint) produces version n + 1 of a channel that the original branch already stored as n + 1,
+   * and values are kept once per (channel, version). Still a number, because LangGraph.js types a
+   * checkpointer's versions as numbers; versions still increase (floor(v) + 1 + f > v).
+   */
+  override getNextVersion(current: number | undefined): number {
+    const base = typeof current === 'number' && Number.isFinite(current) ? Math.floor(current) : 0;
+    // Never exactly an integer, so never equal to a version of the earlier integer scheme.
+    return base + 1 + (Math.random() || 0.5);
+  }
+
   /** The checkpoint named by `config` (its `checkpoint_id`, else the thread's latest), with its writes. */
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     // No thread named: nothing to find (the official savers answer undefined too).
@@ -149,7 +194,14 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const onlyId: unknown = configurable.checkpoint_id;
     const beforeId: unknown = before?.configurable?.checkpoint_id;
     const wantedNs: unknown = configurable.checkpoint_ns;
-    for await (const doc of listAll<CheckpointDoc>(this.documents, this.#checkpoints, prefix, PAGE)) {
+    // Thread and namespace known: `before` is a starting point (ids are descending, so the checkpoints
+    // older than it come right after its id), not a filter that skips the newer ones one by one.
+    let after: string | undefined;
+    const scoped = prefix !== '' && wantedNs !== undefined && wantedNs !== null;
+    if (scoped && typeof beforeId === 'string' && beforeId !== '') {
+      after = prefix + descendingId(checkIdentifier('checkpoint_id', beforeId));
+    }
+    for await (const doc of listAll<CheckpointDoc>(this.documents, this.#checkpoints, prefix, PAGE, after)) {
       if (limit !== undefined && limit <= 0) return;
       const [[threadId = '', ns = ''], rest] = readParts(doc.id, 2);
       if (wantedNs !== undefined && wantedNs !== null && ns !== wantedNs) continue;
@@ -190,11 +242,13 @@ export class AgentStateSaver extends BaseCheckpointSaver {
         values !== undefined && channel in values
           ? await dump(this.serde, values[channel], { ...details, channel })
           : { t: EMPTY, s: '' };
+      // Insert-only: a stored (channel, version) is never replaced, whichever branch stored it.
       operations.push({
         type: 'put',
         namespace: this.#blobs,
         id: parts(threadId, ns, channel) + String(version),
         value,
+        options: { expectedRevision: 0 },
       });
     }
     const doc: CheckpointDoc = {
@@ -202,19 +256,42 @@ export class AgentStateSaver extends BaseCheckpointSaver {
       metadata: await dump(this.serde, metadata, { ...details, field: 'metadata' }),
       parentId: typeof parentId === 'string' && parentId !== '' ? parentId : null,
       savedAt: this.#now(),
+      written: Object.keys(newVersions),
     };
     const id = parts(threadId, ns) + descendingId(checkpointId);
     try {
       if (operations.length === 0) await this.documents.put(this.#checkpoints, id, doc);
       else
-        await this.documents.batch([
-          ...operations,
-          { type: 'put', namespace: this.#checkpoints, id, value: doc },
-        ]);
+        await this.#putWithBlobs(operations, { type: 'put', namespace: this.#checkpoints, id, value: doc });
     } catch (error) {
       throw withDetails(error, details);
     }
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpointId } };
+  }
+
+  // One batch of the new channel values and the checkpoint. A value already stored under its (channel,
+  // version) is kept (a retried put, or a version from before unique versions): its put is left out and
+  // the batch is tried once more.
+  async #putWithBlobs(blobs: BatchOperation[], checkpoint: BatchOperation): Promise<void> {
+    try {
+      await this.documents.batch([...blobs, checkpoint]);
+      return;
+    } catch (error) {
+      if (!(error instanceof AgentStateError && error.code === 'REVISION_CONFLICT')) throw error;
+    }
+    const stored = await Promise.all(blobs.map((op) => this.documents.get(this.#blobs, op.id)));
+    for (const [index, doc] of stored.entries()) {
+      const op = blobs[index]!;
+      // Another branch stored a different value under this version: never read one branch's value in
+      // the other (with random versions this takes a collision of about one in 2^30).
+      if (doc !== undefined && op.type === 'put' && !isDeepStrictEqual(doc.value, op.value)) {
+        throw new RevisionConflictError(
+          `channel value ${op.id} is already stored with another value; put the checkpoint again`,
+          { namespace: this.#blobs, id: op.id },
+        );
+      }
+    }
+    await this.documents.batch([...blobs.filter((_, index) => stored[index] === undefined), checkpoint]);
   }
 
   /** Stores writes of task `taskId` against a checkpoint (see the class comment for the index rules). */
@@ -293,58 +370,61 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const report: PruneReport = { checkpoints: 0, blobs: 0, writes: 0, expiredThreads: 0 };
     const now = this.#now();
     const prefix = threadId === undefined ? '' : part(checkIdentifier('thread_id', threadId));
-    let group: { thread: string; ns: string; items: Array<{ id: string; doc: CheckpointDoc }> } | undefined;
-    const expired = new Set<string>();
-    const flush = async () => {
-      if (group === undefined) return;
-      const { thread, ns, items } = group;
-      group = undefined;
-      const newest = items[0]!;
-      if (this.#ttlMs !== undefined && now - newest.doc.savedAt > this.#ttlMs) {
-        expired.add(thread);
-        return;
-      }
-      const doomed = items.filter(
-        (item, index) =>
-          index > 0 &&
-          ((keepLast !== undefined && index >= keepLast) ||
-            (olderThanMs !== undefined && now - item.doc.savedAt > olderThanMs)),
-      );
-      if (doomed.length === 0) return;
-      await this.#pruneGroup(thread, ns, items, new Set(doomed.map((item) => item.id)), report);
+    // Checkpoints come ordered by thread, namespace, newest first; one group (thread, namespace) is pruned
+    // as it streams by: only the versions the kept checkpoints need and the doomed ids of one page are held.
+    let group: PruneGroup | undefined;
+    // A thread's newest checkpoint across all its namespaces decides its TTL: an idle subgraph namespace
+    // does not expire a thread whose root namespace is in use.
+    let thread: { id: string; newest: number } | undefined;
+    const expired: string[] = [];
+    const endThread = () => {
+      if (thread !== undefined && this.#ttlMs !== undefined && now - thread.newest > this.#ttlMs)
+        expired.push(thread.id);
     };
     for await (const doc of listAll<CheckpointDoc>(this.documents, this.#checkpoints, prefix, PAGE)) {
-      const [[thread = '', ns = '']] = readParts(doc.id, 2);
-      if (group !== undefined && (group.thread !== thread || group.ns !== ns)) await flush();
-      const current = group ?? { thread, ns, items: [] };
-      group = current;
-      current.items.push({ id: doc.id, doc: doc.value });
+      const [[threadOf = '', ns = '']] = readParts(doc.id, 2);
+      if (group !== undefined && (group.thread !== threadOf || group.ns !== ns)) {
+        await this.#endGroup(group, report);
+        group = undefined;
+      }
+      if (thread?.id !== threadOf) {
+        endThread();
+        thread = { id: threadOf, newest: doc.value.savedAt };
+      } else thread.newest = Math.max(thread.newest, doc.value.savedAt);
+      group ??= { thread: threadOf, ns, index: 0, referenced: new Set(), highest: new Map(), doomed: [] };
+      const versions = doc.value.checkpoint.channel_versions ?? {};
+      for (const [channel, version] of Object.entries(versions)) {
+        const seen = group.highest.get(channel);
+        if (seen === undefined || compareVersions(version, seen) > 0) group.highest.set(channel, version);
+      }
+      const index = group.index;
+      group.index += 1;
+      const doomed =
+        index > 0 &&
+        ((keepLast !== undefined && index >= keepLast) ||
+          (olderThanMs !== undefined && now - doc.value.savedAt > olderThanMs));
+      if (!doomed) {
+        for (const [channel, version] of Object.entries(versions))
+          group.referenced.add(part(channel) + String(version));
+        continue;
+      }
+      group.doomed.push(doc.id);
+      if (group.doomed.length >= PAGE) await this.#deleteCheckpoints(group, report);
     }
-    await flush();
-    for (const thread of expired) {
-      await this.deleteThread(thread);
+    if (group !== undefined) await this.#endGroup(group, report);
+    endThread();
+    for (const id of expired) {
+      await this.deleteThread(id);
       report.expiredThreads += 1;
     }
     return report;
   }
 
-  async #pruneGroup(
-    thread: string,
-    ns: string,
-    items: Array<{ id: string; doc: CheckpointDoc }>,
-    doomed: Set<string>,
-    report: PruneReport,
-  ): Promise<void> {
-    const scope = parts(thread, ns);
-    const referenced = new Set<string>();
-    for (const item of items) {
-      if (doomed.has(item.id)) continue;
-      for (const [channel, version] of Object.entries(item.doc.checkpoint.channel_versions ?? {})) {
-        referenced.add(part(channel) + String(version));
-      }
-    }
+  // Deletes the doomed checkpoints of a group collected so far, with their writes.
+  async #deleteCheckpoints(group: PruneGroup, report: PruneReport): Promise<void> {
+    const scope = parts(group.thread, group.ns);
     const operations: BatchOperation[] = [];
-    for (const id of doomed) {
+    for (const id of group.doomed) {
       operations.push({ type: 'delete', namespace: this.#checkpoints, id });
       const checkpointId = fromDescendingId(id.slice(scope.length));
       for await (const write of listAll(this.documents, this.#writes, scope + part(checkpointId), PAGE)) {
@@ -352,13 +432,34 @@ export class AgentStateSaver extends BaseCheckpointSaver {
         report.writes += 1;
       }
     }
+    report.checkpoints += group.doomed.length;
+    group.pruned = true;
+    group.doomed = [];
+    await this.#batchInPages(operations);
+  }
+
+  // Finishes a group: deletes its last doomed checkpoints, then the channel values no kept checkpoint
+  // refers to. A value newer than every version of its channel seen in the listed checkpoints is kept:
+  // a put that ran during the prune wrote it, and its checkpoint was not listed.
+  async #endGroup(group: PruneGroup, report: PruneReport): Promise<void> {
+    if (group.doomed.length > 0) await this.#deleteCheckpoints(group, report);
+    if (!group.pruned) return;
+    const scope = parts(group.thread, group.ns);
+    const operations: BatchOperation[] = [];
     for await (const blob of listAll(this.documents, this.#blobs, scope, PAGE)) {
-      if (!referenced.has(blob.id.slice(scope.length))) {
-        operations.push({ type: 'delete', namespace: this.#blobs, id: blob.id });
-        report.blobs += 1;
-      }
+      const key = blob.id.slice(scope.length);
+      if (group.referenced.has(key)) continue;
+      const [[channel = ''], version] = readParts(key, 1);
+      const highest = group.highest.get(channel);
+      if (highest === undefined || compareVersions(version, highest) > 0) continue;
+      operations.push({ type: 'delete', namespace: this.#blobs, id: blob.id });
+      report.blobs += 1;
+      if (operations.length >= PAGE) await this.#batchInPages(operations.splice(0));
     }
-    report.checkpoints += doomed.size;
+    await this.#batchInPages(operations);
+  }
+
+  async #batchInPages(operations: BatchOperation[]): Promise<void> {
     for (let i = 0; i < operations.length; i += PAGE) {
       await this.documents.batch(operations.slice(i, i + PAGE));
     }
@@ -373,7 +474,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const scope = parts(threadId, ns);
     const versions = doc.checkpoint.channel_versions ?? {};
     const [values, pendingWrites, metadata] = await Promise.all([
-      this.#values(scope, versions),
+      this.#values(scope, versions, new Set(doc.written ?? [])),
       this.#pendingWrites(scope + part(checkpointId)),
       load(this.serde, doc.metadata) as Promise<CheckpointMetadata>,
     ]);
@@ -400,11 +501,26 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     return tuple;
   }
 
-  async #values(scope: string, versions: ChannelVersions): Promise<Record<string, unknown>> {
+  async #values(
+    scope: string,
+    versions: ChannelVersions,
+    written: ReadonlySet<string>,
+  ): Promise<Record<string, unknown>> {
     const entries = await Promise.all(
       Object.entries(versions).map(async ([channel, version]) => {
-        const blob = await this.documents.get<BlobDoc>(this.#blobs, scope + part(channel) + String(version));
-        if (blob === undefined || blob.value.t === EMPTY) return undefined;
+        const id = scope + part(channel) + String(version);
+        const blob = await this.documents.get<BlobDoc>(this.#blobs, id);
+        if (blob === undefined) {
+          // A version no put stored reads as no value, as the official savers read it (the validation
+          // suite puts checkpoints whose versions name channels outside newVersions). But a value this
+          // very checkpoint stored is missing only through damage: an emptied channel has its 'empty' marker.
+          if (!written.has(channel)) return undefined;
+          throw new CorruptStateError(
+            `checkpoint value of channel '${channel}' at version ${String(version)} is missing`,
+            { namespace: this.#blobs, id, channel, version },
+          );
+        }
+        if (blob.value.t === EMPTY) return undefined;
         return [channel, await load(this.serde, blob.value)] as const;
       }),
     );

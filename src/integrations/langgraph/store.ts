@@ -13,7 +13,7 @@ import {
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { listAll } from '../../drivers/shared/paging.ts';
-import { InvalidInputError } from '../../errors.ts';
+import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import { checkIdentifier, part } from './keys.ts';
 
 /** Options of `new AgentStateStore`. */
@@ -160,10 +160,18 @@ export class AgentStateStore extends BaseStore {
     return found.map((doc) => ({ ...toItem(doc), score: undefined }));
   }
 
-  // Reads every item once, keeping each distinct namespace (cut to maxDepth) in memory.
+  // Reads the items under the literal leading labels of a prefix condition (every item without one),
+  // keeping each distinct namespace (cut to maxDepth) in memory.
   async #listNamespaces(op: ListNamespacesOperation): Promise<string[][]> {
     const seen = new Map<string, string[]>();
-    for await (const doc of listAll<ItemDoc>(this.documents, this.#namespace, '', PAGE)) {
+    const literal: string[] = [];
+    const prefixCondition = op.matchConditions?.find((condition) => condition.matchType === 'prefix');
+    for (const label of prefixCondition?.path ?? []) {
+      if (label === '*') break;
+      literal.push(checkIdentifier('namespace label', label));
+    }
+    const prefix = literal.map(part).join('');
+    for await (const doc of listAll<ItemDoc>(this.documents, this.#namespace, prefix, PAGE)) {
       let namespace = doc.value.namespace;
       if (
         op.matchConditions &&
@@ -191,7 +199,11 @@ export class AgentStateStore extends BaseStore {
         options: { ttlMs: doc.value.ttlMs!, expectedRevision: doc.revision },
       }));
     // A concurrent write already restarted the item's clock: losing the refresh then changes nothing.
-    if (again.length > 0) await this.documents.batch(again).catch(() => undefined);
+    // Any other failure (storage down, closed) is the caller's to see.
+    if (again.length > 0)
+      await this.documents.batch(again).catch((error: unknown) => {
+        if (!(error instanceof AgentStateError && error.code === 'REVISION_CONFLICT')) throw error;
+      });
   }
 }
 

@@ -1,14 +1,14 @@
 import type { AgentInputItem, Session } from '@openai/agents-core';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { part, revisionSuffix } from '../../drivers/shared/idParts.ts';
-import { deleteByPrefix } from '../../drivers/shared/paging.ts';
+import { SerialQueue } from '../../drivers/shared/serialQueue.ts';
 import {
   AgentStateError,
   CorruptStateError,
   InvalidInputError,
   RevisionConflictError,
 } from '../../errors.ts';
-import { checkIdentifier } from '../langgraph/keys.ts';
+import { checkIdentifier } from '../identifiers.ts';
 
 /** Options of `new AgentStateSession`. */
 export interface AgentStateSessionOptions {
@@ -46,7 +46,7 @@ export class AgentStateSession implements Session {
   readonly #pageSize: number;
   // Head as last seen, to skip re-reading it on the next write; compare-and-set catches a stale one.
   #known: StoredDocument<Head> | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /** A session over `documents`. */
   constructor(documents: DocumentStore, options: AgentStateSessionOptions) {
@@ -96,7 +96,7 @@ export class AgentStateSession implements Session {
       );
     }
     if (items.length === 0) return Promise.resolve();
-    return this.#serial(() =>
+    return this.#queue.run(() =>
       this.#write(async (count) => {
         const operations: BatchOperation[] = [];
         let page = Math.floor(count / this.#pageSize);
@@ -118,7 +118,7 @@ export class AgentStateSession implements Session {
 
   /** Removes and returns the newest item, or undefined when the history is empty. */
   popItem(): Promise<AgentInputItem | undefined> {
-    return this.#serial(() =>
+    return this.#queue.run(() =>
       this.#write(async (count) => {
         if (count === 0) return { operations: [], count, result: undefined };
         const page = Math.floor((count - 1) / this.#pageSize);
@@ -134,14 +134,21 @@ export class AgentStateSession implements Session {
     );
   }
 
-  /** Deletes the whole history. */
+  /**
+   * Deletes the whole history. The head stays, at count 0, so its revision keeps counting: a writer that
+   * still holds the head from before the clear fails its compare-and-set and appends after the clear,
+   * and the pages go in the same batch as the head, so no page another writer adds later is swept.
+   */
   clearSession(): Promise<void> {
-    return this.#serial(async () => {
-      // The head goes first: without it the pages are unreachable, and a later add overwrites them.
-      await this.documents.delete(this.#heads, this.#sessionId);
-      this.#known = undefined;
-      await deleteByPrefix(this.documents, this.#pages, part(this.#sessionId), 500);
-    });
+    return this.#queue.run(() =>
+      this.#write(async (count) => {
+        const operations: BatchOperation[] = [];
+        for (let page = 0; page * this.#pageSize < count; page += 1) {
+          operations.push({ type: 'delete', namespace: this.#pages, id: this.#pageId(page) });
+        }
+        return { operations, count: 0, result: undefined };
+      }),
+    );
   }
 
   // Runs `plan` on the current item count and writes its pages and the new head in one batch, with
@@ -150,9 +157,21 @@ export class AgentStateSession implements Session {
     plan: (count: number) => Promise<{ operations: BatchOperation[]; count: number; result: T }>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
+      const remembered = this.#known !== undefined;
       const head = this.#known ?? (await this.#readHead());
       const revision = head?.revision ?? 0;
-      const planned = await plan(head?.value.count ?? 0);
+      let planned: Awaited<ReturnType<typeof plan>>;
+      try {
+        planned = await plan(head?.value.count ?? 0);
+      } catch (error) {
+        // A page missing under a remembered head: another writer cleared or shrank the session since;
+        // read the head again (the compare-and-set would have refused this plan anyway).
+        if (remembered && error instanceof CorruptStateError) {
+          this.#known = undefined;
+          continue;
+        }
+        throw error;
+      }
       if (planned.count === (head?.value.count ?? 0) && planned.operations.length === 0)
         return planned.result;
       try {
@@ -220,11 +239,5 @@ export class AgentStateSession implements Session {
 
   #pageId(page: number): string {
     return part(this.#sessionId) + revisionSuffix(page);
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work, work);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }
