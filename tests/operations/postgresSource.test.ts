@@ -109,4 +109,38 @@ describe.skipIf(!pgOk)('postgresSource', () => {
     await docs.close();
     await restored.close();
   });
+
+  it('reads a backup from one snapshot: writes after the read began, to documents or rollouts, are not in it', async () => {
+    const schema = schemaName();
+    const { docs, rollouts } = await seeded(schema);
+    const session = await postgresSource({ pool, schema }).openRead();
+    const sections = await session.sections();
+    // Another connection writes after the snapshot was taken, between reading sections.
+    const collect = async (collection: string) => {
+      const out: unknown[] = [];
+      for await (const r of session.records(sections.find((x) => x.collection === collection)!)) out.push(r);
+      return out;
+    };
+    const agentsBefore = await collect('agents');
+    await docs.put('sessions', 'zz-late', { late: true });
+    await docs.delete('agents', 'a2');
+    await rollouts.startRollout({ input: 'late' });
+    const sessions = (await collect('sessions')) as Array<{
+      id: string;
+      revision: number;
+      createdAt: number;
+    }>;
+    const agentsAgain = await collect('agents');
+    const rolloutRows = (await collect('agl_rollouts')) as Array<{ input: string }>;
+    await session.close();
+    expect(sessions.map((d) => d.id)).not.toContain('zz-late');
+    expect(agentsAgain).toEqual(agentsBefore);
+    expect(rolloutRows.map((r) => r.input)).not.toContain('"late"');
+    expect(rolloutRows.length).toBe(((await rolloutSnapshot(rollouts)).rollouts as unknown[]).length - 1);
+    // Records carry the stored revision and times.
+    const stored = await docs.get('sessions', sessions[0]!.id);
+    expect(sessions[0]).toMatchObject({ revision: stored!.revision, createdAt: stored!.createdAt });
+    await docs.close();
+    await rollouts.close();
+  });
 });
