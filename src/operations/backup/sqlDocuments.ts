@@ -121,6 +121,42 @@ export function asDocumentRecord(raw: JsonValue, backup: string, section: string
   return r as DocumentRecord;
 }
 
+/**
+ * The document records of a backup section, checked: each has a document's shape, ids strictly increase,
+ * and the value decodes with the codec (an unknown type tag fails, naming backup, section and document).
+ * Calls `plan.onRecord` for each; yields each record with its decoded value.
+ */
+export async function* checkedDocuments(
+  plan: RestorePlan,
+  section: SectionEntry,
+  codec: Codec,
+): AsyncIterable<{ record: DocumentRecord; value: unknown }> {
+  let previous: string | undefined;
+  for await (const raw of plan.records(section)) {
+    const record = asDocumentRecord(raw, plan.backup, section.name);
+    if (previous !== undefined && !(record.id > previous)) {
+      throw new CorruptStateError(
+        `backup ${plan.backup} section ${section.name} is not in id order at ${record.id}`,
+        { backup: plan.backup, section: section.name, reason: 'order' },
+      );
+    }
+    previous = record.id;
+    plan.onRecord?.();
+    let value: unknown;
+    try {
+      value = codec.decode(record.value, `$.${section.collection}.${record.id}`);
+    } catch (error) {
+      if (isAgentStateError(error)) {
+        throw Object.assign(error, {
+          message: `backup ${plan.backup} section ${section.name} document ${record.id}: ${error.message}`,
+        });
+      }
+      throw error;
+    }
+    yield { record, value };
+  }
+}
+
 /** Most rows and bytes of one multi-row INSERT: 500 rows x 10 columns stays far below 65,535 parameters. */
 const INSERT_ROWS = 500;
 const INSERT_BYTES = 4 * 1024 * 1024;
@@ -198,27 +234,7 @@ export async function restoreSqlDocuments(
     const namespace = section.collection;
     if (plan.mode === 'replace')
       result.deleted += await sql.run(`DELETE FROM ${table} WHERE namespace = ?`, [namespace]);
-    let previous: string | undefined;
-    for await (const raw of plan.records(section)) {
-      const record = asDocumentRecord(raw, plan.backup, section.name);
-      if (previous !== undefined && !(record.id > previous)) {
-        throw new CorruptStateError(
-          `backup ${plan.backup} section ${section.name} is not in id order at ${record.id}`,
-          { backup: plan.backup, section: section.name, reason: 'order' },
-        );
-      }
-      previous = record.id;
-      plan.onRecord?.();
-      try {
-        codec.decode(record.value, `$.${namespace}.${record.id}`);
-      } catch (error) {
-        if (isAgentStateError(error)) {
-          throw Object.assign(error, {
-            message: `backup ${plan.backup} section ${section.name} document ${record.id}: ${error.message}`,
-          });
-        }
-        throw error;
-      }
+    for await (const { record } of checkedDocuments(plan, section, codec)) {
       // Expired since the backup: restoring it would only have it swept again.
       if (record.expiresAt !== undefined && record.expiresAt <= target.now) continue;
       const key = idKey(record.id);
