@@ -14,9 +14,8 @@ import {
   type DocumentStore,
   documentStoreSource,
   type SchedulerClock,
-  systemClock,
-  toPrune,
 } from '../../src/index.ts';
+import { systemClock, toPrune } from '../../src/operations/index.ts';
 
 /** Timers fired by `advance`, in time order; each fired run is awaited before the next timer. */
 class FakeClock implements SchedulerClock {

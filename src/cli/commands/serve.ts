@@ -7,6 +7,7 @@ import { normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
+import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
 import { intOption, parse } from '../args.ts';
 import { backupDir, openBackupSource } from '../backupStores.ts';
 import type { Io } from '../output.ts';
@@ -34,7 +35,9 @@ Options:
   --insecure           Allow a non-loopback --host without tokens
   --cors-origin <url>  Let browser pages of this origin call the server (CORS), repeatable, or * for any
                        origin (default: off). Tokens still apply; see docs/agent-lightning.md
-  --log-level <lvl>    fatal, error, warn, info (default), debug, trace
+  --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
+                       at debug, slow ones at warn and failures (5xx) at error, one line each
+  --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
   --backup-every <d>   Back up the data every <d> (e.g. 30m, 1h, 1d) while serving
   --backup-cron <expr> Or on a cron expression (UTC), e.g. "0 3 * * *"
   --backup-dir <dir>   Directory of scheduled backups (default <data>/backups)
@@ -131,6 +134,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'backup-cron': { type: 'string' },
     'backup-dir': { type: 'string' },
     'backup-keep': { type: 'string' },
+    'slow-ms': { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -145,6 +149,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ? await readTokensFile(values['tokens-file'])
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
+  const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
 
@@ -173,6 +178,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     tokens,
     corsOrigins,
     logger: { level: values['log-level'] },
+    slowRequestMs: slowMs,
     closeStores: true,
   });
   let address: string;
@@ -189,7 +195,9 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   } else {
     const auth = tokens.length > 0 ? `${tokens.length} token(s)` : 'no tokens: loopback only';
     const cors = corsOrigins.length > 0 ? `, CORS for ${corsOrigins.join(' ')}` : '';
-    io.out(`agentstate listening on ${address} (${stores.description}, ${auth}${cors})`);
+    io.out(`agentstate listening on ${address} (${auth}${cors})`);
+    io.out(`data: ${stores.description}`);
+    io.out(`dashboard: ${address}/`);
   }
 
   await new Promise<void>((resolveStop) => {

@@ -10,8 +10,9 @@
  * data is in memory anyway). Restore while the store is idle: waiters blocked on a dequeue are not woken
  * by restored queue entries until the next enqueue or their timeout.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { JsonValue } from '../../codec/index.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import type { MemoryRolloutState } from '../../rollouts/memory/repository.ts';
 import { type InMemoryRolloutStore, memoryRolloutRepository } from '../../rollouts/memory/store.ts';
 import { rowMappers } from '../../rollouts/sql/rowMapping.ts';
@@ -28,6 +29,9 @@ import type { SectionEntry } from './format.ts';
 import { portableRow, ROLLOUT_TABLES, type RolloutTable, rolloutTable } from './rolloutTables.ts';
 import { type BackupSource, emptyRestoreResult } from './source.ts';
 import { restoreTables } from './tableRestore.ts';
+
+// better-sqlite3 (the staging database of a restore) is loaded when a restore runs, not on import.
+const sqlite = (): typeof Database => loadPackage<typeof Database>('better-sqlite3', 'memoryRolloutSource');
 
 /** Options of `memoryRolloutSource`. */
 export interface MemoryRolloutSourceOptions {
@@ -133,7 +137,7 @@ export function memoryRolloutSource(options: MemoryRolloutSourceOptions): Backup
     },
     async restore(plan) {
       const result = emptyRestoreResult();
-      const db = new Database(':memory:');
+      const db = new (sqlite())(':memory:');
       try {
         db.exec(ROLLOUT_SCHEMA);
         const sql = sqliteRunner(db);

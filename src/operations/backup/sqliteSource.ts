@@ -15,9 +15,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
 import { createSqliteStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { AgentStateError } from '../../errors.ts';
 import { SqliteRolloutStore } from '../../rollouts/index.ts';
 import { sqliteRunner } from '../sql.ts';
@@ -27,6 +28,9 @@ import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
 import { emptyRestoreResult } from './source.ts';
 import { restoreSqlDocuments, storageSettings } from './sqlDocuments.ts';
 import { restoreTables } from './tableRestore.ts';
+
+// better-sqlite3 is loaded when a SQLite backup runs, not when agentstate is imported (a native module).
+const sqlite = (): typeof Database => loadPackage<typeof Database>('better-sqlite3', 'sqliteSource');
 
 /** Options of `sqliteSource`. */
 export interface SqliteSourceOptions {
@@ -75,7 +79,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
     holds: ['documents', 'rollouts'],
 
     async openRead(): Promise<BackupReadSession> {
-      const db = new Database(path, { fileMustExist: true });
+      const db = new (sqlite())(path, { fileMustExist: true });
       const tables = tableNames(db);
       const documents = tables.has(documentsTable) ? documentsOn(db, options) : undefined;
       // One read transaction for every section: the first read fixes the snapshot.
@@ -133,7 +137,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
       };
       await clear();
       if (existsSync(path)) {
-        const source = new Database(path, { fileMustExist: true });
+        const source = new (sqlite())(path, { fileMustExist: true });
         try {
           await source.backup(side);
         } finally {
@@ -144,7 +148,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
       try {
         // Creates the rollout schema (and its version row) on the side file when the original had none.
         await new SqliteRolloutStore({ path: side }).close();
-        const db = new Database(side);
+        const db = new (sqlite())(side);
         try {
           // Creates the documents table when missing (and validates the storage options as the store does).
           await documentsOn(db, options).close();
