@@ -7,11 +7,15 @@
  *   raw-sqlite <db> <file>                  SQLite's online backup API (better-sqlite3 db.backup)
  *   backup-postgres <url> <schema> <dir> <name> / restore-postgres <url> <schema> <dir> <name>
  *   check-sqlite <db>                       ConsistencyChecker.check over the file
+ *   seed-check <db> <docs> <rollouts>       documents and finished rollouts (1 attempt, 1 span each) by
+ *                                           direct multi-row INSERTs: millions of rows in seconds
+ *   quick-check <db>                        SQLite's PRAGMA quick_check (a full read of the file)
  */
 import { rm } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStore, createSqliteStore, type DocumentStore } from '../src/drivers/index.ts';
+import { idKey } from '../src/drivers/shared/idKey.ts';
 import {
   BackupManager,
   ConsistencyChecker,
@@ -127,6 +131,88 @@ switch (mode) {
     }).check();
     conn.close();
     done({ errors: report.errors.length, counts: report.counts });
+    break;
+  }
+  case 'seed-check': {
+    const [db, docs, rolloutCount] = args as [string, string, string];
+    await createSqliteStore({ path: db }).close();
+    await new SqliteRolloutStore({ path: db }).close();
+    const conn = new Database(db);
+    conn.pragma('synchronous = OFF');
+    // Bounded multi-row INSERTs (ROWS rows each) inside one transaction per table.
+    const ROWS = 500;
+    const insertMany = (table: string, columns: string[], count: number, row: (i: number) => unknown[]) => {
+      const one = `(${columns.map(() => '?').join(', ')})`;
+      const full = conn.prepare(
+        `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: ROWS }, () => one).join(', ')}`,
+      );
+      conn.transaction(() => {
+        for (let i = 0; i < count; i += ROWS) {
+          const n = Math.min(ROWS, count - i);
+          const params = Array.from({ length: n }, (_, k) => row(i + k)).flat();
+          if (n === ROWS) full.run(...params);
+          else
+            conn
+              .prepare(
+                `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: n }, () => one).join(', ')}`,
+              )
+              .run(...params);
+        }
+      })();
+    };
+    const t = Date.now();
+    insertMany(
+      'agentstate_documents',
+      ['namespace', 'id_key', 'id', 'value', 'revision', 'created_at', 'updated_at'],
+      Number(docs),
+      (i) => {
+        const id = `doc-${String(i).padStart(8, '0')}`;
+        return [`ns${i % 4}`, idKey(id), id, JSON.stringify({ i, text: FILLER.slice(0, 120) }), 1, t, t];
+      },
+    );
+    const rid = (i: number) => `ro-${String(i).padStart(8, '0')}`;
+    const s = t / 1000;
+    insertMany(
+      'agl_rollouts',
+      ['rollout_id', 'input', 'start_time', 'end_time', 'status', 'config', 'latest_attempt_id'],
+      Number(rolloutCount),
+      (i) => [rid(i), JSON.stringify({ i }), s, s + 1, 'succeeded', '{}', `at-${i}`],
+    );
+    insertMany(
+      'agl_attempts',
+      ['rollout_id', 'attempt_id', 'sequence_id', 'start_time', 'end_time', 'status'],
+      Number(rolloutCount),
+      (i) => [rid(i), `at-${i}`, 1, s, s + 1, 'succeeded'],
+    );
+    insertMany(
+      'agl_spans',
+      ['rollout_id', 'attempt_id', 'span_id', 'sequence_id', 'trace_id', 'name', 'body'],
+      Number(rolloutCount),
+      (i) => [
+        rid(i),
+        `at-${i}`,
+        'sp',
+        1,
+        `t${i}`,
+        'step',
+        JSON.stringify({ rolloutId: rid(i), name: 'step' }),
+      ],
+    );
+    insertMany('agl_span_sequences', ['rollout_id', 'last_sequence_id'], Number(rolloutCount), (i) => [
+      rid(i),
+      1,
+    ]);
+    conn.pragma('wal_checkpoint(TRUNCATE)');
+    conn.close();
+    done({});
+    break;
+  }
+  case 'quick-check': {
+    const [db] = args as [string];
+    const conn = new Database(db, { readonly: true });
+    const result = conn.pragma('quick_check', { simple: true });
+    conn.close();
+    done({ result });
     break;
   }
   default:

@@ -165,6 +165,8 @@ export {
   documentStoreSource,
   type Finding,
   type FindingKind,
+  type MemoryRolloutSourceOptions,
+  memoryRolloutSource,
   type PostgresSourceOptions,
   postgresRunner,
   postgresSource,

@@ -18,6 +18,7 @@ import {
   sqliteSource,
 } from '../operations/index.ts';
 import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../rollouts/index.ts';
+import type { CliStorage } from './storageOptions.ts';
 import { databasePath } from './stores.ts';
 
 /** Where the data is. */
@@ -25,6 +26,8 @@ export interface DataLocation {
   data: string;
   postgres?: string | undefined;
   postgresSchema?: string | undefined;
+  /** Encryption keys and compression the store is opened with (`--encryption-key-env`, ...). */
+  storage?: CliStorage | undefined;
 }
 
 /** Default directory of backup files: `<data>/backups`. */
@@ -39,11 +42,18 @@ export function openBackupSource(location: DataLocation): { source: BackupSource
       source: postgresSource({
         pool,
         ...(location.postgresSchema ? { schema: location.postgresSchema } : {}),
+        ...(location.storage ? { storage: location.storage } : {}),
       }),
       close: () => pool.end(),
     };
   }
-  return { source: sqliteSource({ path: databasePath(resolve(location.data)) }), close: async () => {} };
+  return {
+    source: sqliteSource({
+      path: databasePath(resolve(location.data)),
+      ...(location.storage ? { storage: location.storage } : {}),
+    }),
+    close: async () => {},
+  };
 }
 
 /** The stores and raw SQL access a consistency check needs. */
@@ -60,7 +70,7 @@ export function openCheckStores(location: DataLocation): CheckStores {
   if (location.postgres) {
     const pool = new pg.Pool({ connectionString: location.postgres, max: 4 });
     const schema = location.postgresSchema ?? 'agentstate';
-    const documents = createPostgresStore({ pool, schema });
+    const documents = createPostgresStore({ ...location.storage, pool, schema });
     const rollouts = new PostgresRolloutStore({ pool, schema });
     return {
       documents,
@@ -76,7 +86,7 @@ export function openCheckStores(location: DataLocation): CheckStores {
   }
   const path = databasePath(resolve(location.data));
   if (!existsSync(path)) throw new NotFoundError(`no database at ${path}; check --data`, { path });
-  const documents = createSqliteStore({ path });
+  const documents = createSqliteStore({ ...location.storage, path });
   const rollouts = new SqliteRolloutStore({ path });
   const db = new Database(path);
   return {

@@ -15,7 +15,7 @@ import {
   PostgresRolloutStore,
   SqliteRolloutStore,
 } from '../../src/index.ts';
-import { seedDocuments, seedRollouts } from '../operations/fixtures.ts';
+import { documentSnapshot, seedDocuments, seedRollouts } from '../operations/fixtures.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 const dirs: string[] = [];
@@ -207,5 +207,91 @@ describe('agentstate serve --backup-every', () => {
     expect(() => parseDuration('soon', 'backup-every')).toThrow(/backup-every/);
     const bad = await run(['serve', '--port', '0', '--data', tempDir(), '--backup-keep', '3']);
     expect(bad.code).toBe(2);
+  });
+});
+
+describe('agentstate backup and check on an encrypted store', () => {
+  it('take the key from an environment variable or a key file, never from the command line', async () => {
+    const data = tempDir();
+    const key = Buffer.alloc(32, 9);
+    const storage = {
+      compression: 'gzip' as const,
+      compressAboveBytes: 0,
+      encryption: { keyId: 'k1', keys: { k1: new Uint8Array(key) } },
+    };
+    const docs = createSqliteStore({ path: databasePath(data), ...storage });
+    await seedDocuments(docs, 10);
+    const before = await documentSnapshot(docs);
+    await docs.close();
+    const keyFile = join(data, 'key.hex');
+    writeFileSync(keyFile, `${key.toString('hex')}\n`);
+    process.env.AGENTSTATE_TEST_KEY = key.toString('base64');
+    try {
+      // Without the key: the values cannot be read, and the error says so.
+      const blind = await run(['backup', 'create', 'b0', '--data', data, '--json']);
+      expect(blind.code).not.toBe(0);
+      expect(blind.err).toMatch(/decrypt|key|encrypt/i);
+      const blindCheck = await run(['check', '--data', data, '--json']);
+      expect(blindCheck.code).toBe(5);
+
+      const withEnv = ['--encryption-key-env', 'k1=AGENTSTATE_TEST_KEY'];
+      const created = await run(['backup', 'create', 'b1', '--data', data, '--json', ...withEnv]);
+      expect(created.code, created.err).toBe(0);
+      const checked = await run([
+        'check',
+        '--data',
+        data,
+        '--json',
+        '--encryption-key-file',
+        `k1=${keyFile}`,
+      ]);
+      expect(checked.code, checked.out).toBe(0);
+      expect(JSON.parse(checked.out).errors).toEqual([]);
+
+      // Restore over changed data with the key (and compression) the store is opened with.
+      const changed = createSqliteStore({ path: databasePath(data), ...storage });
+      await changed.put('agents', 'a1', { replaced: true });
+      await changed.close();
+      const restored = await run([
+        'backup',
+        'restore',
+        'b1',
+        '--data',
+        data,
+        '--json',
+        '--compression',
+        'gzip',
+        '--encryption-key-file',
+        `k1=${keyFile}`,
+      ]);
+      expect(restored.code, restored.err).toBe(0);
+      const reopened = createSqliteStore({ path: databasePath(data), ...storage });
+      expect(await documentSnapshot(reopened)).toEqual(before);
+      await reopened.close();
+
+      // A literal key is not an option; a missing variable, a short key or an unknown key id are usage errors.
+      const literal = await run([
+        'backup',
+        'create',
+        'b2',
+        '--data',
+        data,
+        '--encryption-key',
+        key.toString('hex'),
+      ]);
+      expect(literal.code).toBe(2);
+      const unset = await run(['check', '--data', data, '--encryption-key-env', 'AGENTSTATE_TEST_UNSET_KEY']);
+      expect([unset.code, unset.err]).toEqual([
+        2,
+        expect.stringMatching(/AGENTSTATE_TEST_UNSET_KEY is not set/),
+      ]);
+      writeFileSync(keyFile, 'abcd');
+      const short = await run(['check', '--data', data, '--encryption-key-file', keyFile]);
+      expect([short.code, short.err]).toEqual([2, expect.stringMatching(/32 bytes/)]);
+      const wrongId = await run(['check', '--data', data, ...withEnv, '--encryption-key-id', 'k9']);
+      expect(wrongId.code).toBe(2);
+    } finally {
+      delete process.env.AGENTSTATE_TEST_KEY;
+    }
   });
 });

@@ -17,6 +17,7 @@ import {
 import { parse } from '../args.ts';
 import { backupDir, openBackupSource } from '../backupStores.ts';
 import { type Io, table, transferProgress } from '../output.ts';
+import { STORAGE_HELP, STORAGE_OPTIONS, storageFromArgs } from '../storageOptions.ts';
 import { DEFAULT_DATA_DIR } from '../stores.ts';
 import { rawBackup, restore as rawRestore } from './backup.ts';
 
@@ -43,6 +44,7 @@ Options:
   --mode <mode>         restore: replace (default) or merge
   --overwrite           restore --mode merge: overwrite records that differ (default: report and keep)
   --force               with --raw: overwrite the file / restore over an open-looking database
+${STORAGE_HELP}
   --json                Print the result as JSON
   -h, --help            Show this help
 
@@ -61,6 +63,7 @@ const OPTIONS = {
   force: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  ...STORAGE_OPTIONS,
 } as const;
 
 const SUBCOMMANDS = new Set(['create', 'list', 'verify', 'restore', 'delete']);
@@ -100,6 +103,7 @@ export async function backup(argv: string[], io: Io): Promise<number> {
     data: values.data,
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
+    storage: storageFromArgs(values),
   };
   const { source, close } = openBackupSource(location);
   const manager = new BackupManager({ dir: backupDir(location, values.dir), sources: [source] });

@@ -7,6 +7,7 @@ import { ConsistencyChecker, type Finding } from '../../operations/index.ts';
 import { parse } from '../args.ts';
 import { openCheckStores } from '../backupStores.ts';
 import type { Io } from '../output.ts';
+import { STORAGE_HELP, STORAGE_OPTIONS, storageFromArgs } from '../storageOptions.ts';
 import { DEFAULT_DATA_DIR } from '../stores.ts';
 
 /** Help text of `check`. */
@@ -25,6 +26,7 @@ Options:
   --require <ns/id,..>  Documents that must exist
   --repair              Fix the safe findings
   --dry-run             With --repair: list the changes only
+${STORAGE_HELP}
   --json                Print the report as JSON
   -h, --help            Show this help
 
@@ -39,6 +41,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  ...STORAGE_OPTIONS,
 } as const;
 
 function line(severity: string, f: Finding): string {
@@ -56,10 +59,12 @@ export async function check(argv: string[], io: Io): Promise<number> {
     io.out(CHECK_HELP);
     return 0;
   }
+  const storage = storageFromArgs(values);
   const stores = openCheckStores({
     data: values.data,
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
+    storage,
   });
   try {
     const required = (values.require ?? '')
@@ -75,6 +80,7 @@ export async function check(argv: string[], io: Io): Promise<number> {
       rolloutStore: stores.rollouts,
       sql: { runner: stores.sql, documentsTable: stores.documentsTable },
       required,
+      ...(storage?.encryption ? { encryption: storage.encryption } : {}),
     });
     if (values.repair) {
       const repaired = await checker.repair({ dryRun: values['dry-run'] });

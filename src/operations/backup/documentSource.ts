@@ -7,16 +7,15 @@
  * A restore is one `batch()` per store, which every driver applies atomically (a transaction on SQLite and
  * PostgreSQL, a write-ahead journal on fs), so a failed or killed restore leaves the old state. Every
  * value is decoded before the batch is sent: an unknown type tag fails the restore with nothing written.
- * The price is that the batch is held in memory while it is applied (the SQLite source writes a side
- * file in bounded batches instead and swaps it in, see `atomic`). Backup and store are read together in
+ * The price is that the batch is held in memory while it is applied (the SQL sources stream exact rows
+ * inside one transaction instead, see ./sqlDocuments.ts). Backup and store are read together in
  * id order (a merge join), so finding conflicts and removals holds one page of each, not the namespace. Restored documents get the store's
  * next revision (a restore is a write, so compare-and-set clients holding an old revision notice it);
- * their creation time is the restore's. For exact revisions and streaming restores, back up the whole
- * SQLite file or PostgreSQL schema instead (see ./sqliteSource.ts, ./postgresSource.ts).
+ * their creation time is the restore's (the interface cannot set them). For exact revisions and streaming
+ * restores, use the SQLite or PostgreSQL source (./sqliteSource.ts, ./postgresSource.ts).
  */
 import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { CorruptStateError, isAgentStateError } from '../../errors.ts';
 import type { SectionEntry } from './format.ts';
 import {
   type BackupReadSession,
@@ -25,6 +24,7 @@ import {
   type RestorePlan,
   type SourceRestoreResult,
 } from './source.ts';
+import { checkedDocuments } from './sqlDocuments.ts';
 
 /** A document as written in a backup section. */
 export interface DocumentRecord {
@@ -97,19 +97,6 @@ function sameDocument(current: DocumentRecord, record: DocumentRecord): boolean 
   );
 }
 
-/** Checks the shape of a record read from a verified backup (checksums do not prove the writer was sane). */
-function asDocumentRecord(raw: JsonValue, backup: string, section: string): DocumentRecord {
-  const r = raw as Partial<DocumentRecord> | null;
-  if (!r || typeof r !== 'object' || typeof r.id !== 'string' || !('value' in r)) {
-    throw new CorruptStateError(`backup ${backup} section ${section} holds a record that is not a document`, {
-      backup,
-      section,
-      reason: 'bad-record',
-    });
-  }
-  return r as DocumentRecord;
-}
-
 /** The store as a `BackupSource`. */
 export function documentStoreSource(options: DocumentStoreSourceOptions): BackupSource {
   const { store } = options;
@@ -142,38 +129,13 @@ export function documentStoreSource(options: DocumentStoreSourceOptions): Backup
       }
       head = await current.next();
     };
-    let previous: string | undefined;
     const t = now();
-    for await (const raw of plan.records(section)) {
-      const record = asDocumentRecord(raw, plan.backup, section.name);
-      if (previous !== undefined && !(record.id > previous)) {
-        throw new CorruptStateError(
-          `backup ${plan.backup} section ${section.name} is not in id order at ${record.id}`,
-          {
-            backup: plan.backup,
-            section: section.name,
-            reason: 'order',
-          },
-        );
-      }
-      previous = record.id;
-      plan.onRecord?.();
+    for await (const { record, value } of checkedDocuments(plan, section, codec)) {
       while (!head.done && head.value.id < record.id) await removeHead();
       let existing: DocumentRecord | undefined;
       if (!head.done && head.value.id === record.id) {
         existing = documentRecord(head.value, codec);
         head = await current.next();
-      }
-      let value: unknown;
-      try {
-        value = codec.decode(record.value, `$.${namespace}.${record.id}`);
-      } catch (error) {
-        if (isAgentStateError(error)) {
-          throw Object.assign(error, {
-            message: `backup ${plan.backup} section ${section.name} document ${record.id}: ${error.message}`,
-          });
-        }
-        throw error;
       }
       if (record.expiresAt !== undefined && record.expiresAt <= t) {
         // Expired since the backup: restoring it would only have it swept again.

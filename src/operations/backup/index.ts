@@ -21,6 +21,7 @@ export {
   type RestoreResult,
   type UnreadableBackup,
 } from './manager.ts';
+export { type MemoryRolloutSourceOptions, memoryRolloutSource } from './memoryRolloutSource.ts';
 export { type PostgresSourceOptions, postgresSource } from './postgresSource.ts';
 export { ROLLOUT_TABLES, type RolloutTable } from './rolloutTables.ts';
 export type {

@@ -1,22 +1,28 @@
 /**
  * A PostgreSQL schema (documents and rollouts, as `agentstate serve --postgres` keeps them) as one source.
  *
- * Rollout tables are read inside one REPEATABLE READ transaction through server-side cursors (a bounded
- * number of rows in memory, one snapshot for every table); documents through the DocumentStore interface.
- * Restore applies the documents in one transaction (the driver's batch) and all rollout tables in one
- * more, so each is all or nothing; a failure between the two leaves the documents restored and the
- * rollouts as they were, and running the restore again completes it.
+ * A backup reads documents and every rollout table on ONE connection inside one REPEATABLE READ, READ ONLY
+ * transaction, through server-side cursors (a bounded number of rows in memory): the backup is one
+ * consistent point in time. A restore applies documents and every rollout table in ONE transaction,
+ * streaming the backup's records into bounded multi-row INSERTs; a crash anywhere leaves the old state.
  */
 import type pg from 'pg';
-import type { Codec, JsonValue } from '../../codec/index.ts';
+import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
 import { createPostgresStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
 import { checkSchemaName, quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
+import { migrate } from '../../drivers/postgres/schema.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
 import { postgresRunner } from '../sql.ts';
-import { documentStoreSource } from './documentSource.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
 import { emptyRestoreResult } from './source.ts';
+import {
+  documentRecordOfRow,
+  restoreSqlDocuments,
+  SQL_DOCUMENT_COLUMNS,
+  type SqlDocumentRow,
+  storageSettings,
+} from './sqlDocuments.ts';
 import { restoreTables } from './tableRestore.ts';
 
 /** Options of `postgresSource`. */
@@ -57,100 +63,95 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
     );
     return new Set(rows.map((r) => r.table_name));
   };
+  const where = `schema ${schema}`;
+  const settings = storageSettings(options.storage);
+  const codec = options.codec ?? defaultCodec;
   return {
     name: options.name ?? 'postgres',
     backend: 'postgres',
     holds: ['documents', 'rollouts'],
 
     async openRead(): Promise<BackupReadSession> {
+      // Validates the storage options exactly as the store would (an unknown compression is refused).
+      await openDocuments().close();
       const client = await pool.connect();
-      const documents = openDocuments();
       try {
+        // One snapshot for documents and every rollout table, all read on this connection.
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         const tables = await existing(client);
-        const docs = documentStoreSource({
-          store: documents,
-          namespaces: async () =>
-            tables.has('documents')
-              ? (
-                  await client.query<{ namespace: string }>(`SELECT DISTINCT namespace FROM ${s}.documents`)
-                ).rows.map((r) => r.namespace)
-              : [],
-          ...(options.codec ? { codec: options.codec } : {}),
-        });
-        const docSession = await docs.openRead();
         return {
           async sections() {
-            const refs: SectionRef[] = await docSession.sections();
+            const refs: SectionRef[] = [];
+            if (tables.has('documents')) {
+              const { rows } = await client.query<{ namespace: string }>(
+                `SELECT DISTINCT namespace FROM ${s}.documents ORDER BY namespace`,
+              );
+              for (const r of rows) refs.push({ kind: 'documents', collection: r.namespace });
+            }
             for (const table of ROLLOUT_TABLES)
               if (tables.has(table.name)) refs.push({ kind: 'table', collection: table.name });
             return refs;
           },
           async *records(section) {
             if (section.kind === 'documents') {
-              yield* docSession.records(section);
+              // Documents whose TTL ran out are not live (the driver's reads skip them too).
+              const query = `SELECT ${SQL_DOCUMENT_COLUMNS.postgres} FROM ${s}.documents WHERE namespace = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id_key`;
+              for await (const row of cursorRows(client, query, [section.collection, Date.now()]))
+                yield documentRecordOfRow(
+                  row as unknown as SqlDocumentRow,
+                  section.collection,
+                  where,
+                  settings,
+                  codec,
+                ) as unknown as JsonValue;
               return;
             }
             const table = rolloutTable(section.collection)!;
             const select = table.columns
               .map(([c, type]) => (type === 'json' ? `${c}::text AS ${c}` : c))
               .join(', ');
-            await client.query(
-              `DECLARE backup_cursor NO SCROLL CURSOR FOR SELECT ${select} FROM ${s}.${table.name} ORDER BY ${table.order}`,
-            );
-            try {
-              for (;;) {
-                const { rows } = await client.query(`FETCH ${FETCH} FROM backup_cursor`);
-                for (const row of rows) yield portableRow(table, row) as JsonValue;
-                if (rows.length < FETCH) break;
-              }
-            } finally {
-              await client.query('CLOSE backup_cursor');
-            }
+            const query = `SELECT ${select} FROM ${s}.${table.name} ORDER BY ${table.order}`;
+            for await (const row of cursorRows(client, query, [])) yield portableRow(table, row) as JsonValue;
           },
           async close() {
             await client.query('COMMIT').catch(() => {});
             client.release();
-            await documents.close();
           },
         };
       } catch (error) {
         client.release();
-        await documents.close();
         throw error;
       }
     },
 
     async restore(plan) {
       const result = emptyRestoreResult();
-      const docSections = plan.sections.filter((x) => x.kind === 'documents');
-      if (docSections.length > 0) {
-        const documents = openDocuments();
-        try {
-          const docs = documentStoreSource({
-            store: documents,
-            namespaces: [],
-            ...(options.codec ? { codec: options.codec } : {}),
-          });
-          Object.assign(result, await docs.restore({ ...plan, sections: docSections }));
-        } finally {
-          await documents.close();
-        }
-      }
-      const tableSections = plan.sections.filter((x) => x.kind === 'table');
-      if (tableSections.length === 0) return result;
-      // Creates the rollout schema when the target has none yet (the store migrates on first use).
+      // Creates both schemas when the target has none yet, before the restore's transaction.
+      await openDocuments().close();
+      await migrate(pool, schema);
       const rollouts = new PostgresRolloutStore({ pool, schema });
       await rollouts.statistics();
       await rollouts.close();
       const client = await pool.connect();
       try {
+        // Documents and every rollout table in ONE transaction: a crash anywhere leaves the old state.
         await client.query('BEGIN');
-        await restoreTables(postgresRunner(client, schema), { ...plan, sections: tableSections }, result);
-        // New resource writes must order after the restored ones.
-        await client.query(
-          `SELECT setval('${s.replace(/'/g, "''")}.agl_resources_write_seq', GREATEST((SELECT MAX(write_seq) FROM ${s}.agl_resources), 1))`,
+        const sql = postgresRunner(client, schema);
+        const docSections = plan.sections.filter((x) => x.kind === 'documents');
+        await restoreSqlDocuments(
+          { sql, dialect: 'postgres', table: 'documents', settings, codec, now: Date.now(), where },
+          plan,
+          docSections,
+          result,
         );
+        const tableSections = plan.sections.filter((x) => x.kind === 'table');
+        if (tableSections.length > 0) {
+          await restoreTables(sql, { ...plan, sections: tableSections }, result);
+          // New resource writes must order after the restored ones.
+          await client.query(
+            `SELECT setval('${s.replace(/'/g, "''")}.agl_resources_write_seq', GREATEST((SELECT MAX(write_seq) FROM ${s}.agl_resources), 1))`,
+          );
+        }
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
@@ -161,4 +162,22 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
       return result;
     },
   };
+}
+
+/** The rows of a query through a server-side cursor, `FETCH` rows at a time, on the caller's transaction. */
+async function* cursorRows(
+  client: pg.PoolClient,
+  query: string,
+  params: unknown[],
+): AsyncIterable<Record<string, unknown>> {
+  await client.query(`DECLARE backup_cursor NO SCROLL CURSOR FOR ${query}`, params);
+  try {
+    for (;;) {
+      const { rows } = await client.query(`FETCH ${FETCH} FROM backup_cursor`);
+      yield* rows;
+      if (rows.length < FETCH) break;
+    }
+  } finally {
+    await client.query('CLOSE backup_cursor');
+  }
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { JsonValue } from '../../codec/index.ts';
 import { CorruptStateError, InvalidInputError } from '../../errors.ts';
@@ -144,7 +145,13 @@ export async function* sectionRecords(
       );
     }
   };
-  const text = sectionBytes(path, section).pipe(createGunzip()).setEncoding('utf8');
+  // pipeline, not .pipe(): .pipe() does not pass a read error on, so a file that fails to read (removed
+  // or unreadable after the verify) left the gunzip stream waiting for input forever and this loop
+  // awaiting a chunk that never came. pipeline destroys both streams with the error, and a consumer that
+  // stops early (a failed restore) closes the file too.
+  const gunzip = createGunzip();
+  pipeline(sectionBytes(path, section), gunzip, () => {});
+  const text = gunzip.setEncoding('utf8');
   for await (const chunk of text as AsyncIterable<string>) {
     const lines = (rest + chunk).split('\n');
     rest = lines.pop()!;
@@ -187,6 +194,9 @@ export async function verifySection(
     await done;
   } catch (error) {
     throw corrupt(backup, section.name, 'checksum', `section ${section.name} cannot be decompressed`, error);
+  } finally {
+    // A gunzip error unpipes the file stream and leaves it paused with its descriptor open.
+    input.destroy();
   }
   if (compressed !== section.length || hash.digest('hex') !== section.sha256) {
     throw corrupt(backup, section.name, 'checksum', `section ${section.name} does not match its checksum`);

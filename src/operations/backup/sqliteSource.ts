@@ -6,7 +6,8 @@
  * DocumentStore interface (./documentSource.ts), rollout tables with bounded keyset pages.
  *
  * Restore never writes the live file: it copies it with SQLite's online backup API to a side file,
- * applies the sections there (documents in one batch, tables in one transaction), closes it, and renames
+ * applies the sections there (documents as exact rows and every table in one transaction, streamed through
+ * bounded multi-row INSERTs, see ./sqlDocuments.ts), closes it, and renames
  * it over the original. A crash or `kill -9` at any moment leaves either the old file or the new one. The
  * database must not be open elsewhere during a restore (stop the server); a process that had it open keeps
  * reading the old file until it reopens it.
@@ -15,7 +16,7 @@ import { existsSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { Codec, JsonValue } from '../../codec/index.ts';
+import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
 import { createSqliteStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
 import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { AgentStateError } from '../../errors.ts';
@@ -25,6 +26,7 @@ import { documentStoreSource } from './documentSource.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
 import { emptyRestoreResult } from './source.ts';
+import { restoreSqlDocuments, storageSettings } from './sqlDocuments.ts';
 import { restoreTables } from './tableRestore.ts';
 
 // better-sqlite3 is loaded when a SQLite backup runs, not when agentstate is imported (a native module).
@@ -148,30 +150,32 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
         await new SqliteRolloutStore({ path: side }).close();
         const db = new (sqlite())(side);
         try {
-          const documents = documentsOn(db, options);
-          const docSections = plan.sections.filter((s) => s.kind === 'documents');
-          if (docSections.length > 0) {
-            const docs = documentStoreSource({
-              store: documents,
-              namespaces: [],
-              // The side file is swapped in whole afterwards: bounded batches keep memory flat.
-              atomic: false,
-              ...(options.codec ? { codec: options.codec } : {}),
-            });
-            const r = await docs.restore({ ...plan, sections: docSections });
-            Object.assign(result, { ...r, conflicts: [...result.conflicts, ...r.conflicts] });
-          }
-          await documents.close();
-          const tableSections = plan.sections.filter((s) => s.kind === 'table');
-          if (tableSections.length > 0) {
-            db.exec('BEGIN IMMEDIATE');
-            try {
+          // Creates the documents table when missing (and validates the storage options as the store does).
+          await documentsOn(db, options).close();
+          // Documents (exact rows) and rollout tables in one transaction on the side file.
+          db.exec('BEGIN IMMEDIATE');
+          try {
+            await restoreSqlDocuments(
+              {
+                sql: sqliteRunner(db),
+                dialect: 'sqlite',
+                table: documentsTable,
+                settings: storageSettings(options.storage),
+                codec: options.codec ?? defaultCodec,
+                now: Date.now(),
+                where: `SQLite table ${documentsTable}`,
+              },
+              plan,
+              plan.sections.filter((s) => s.kind === 'documents'),
+              result,
+            );
+            const tableSections = plan.sections.filter((s) => s.kind === 'table');
+            if (tableSections.length > 0)
               await restoreTables(sqliteRunner(db), { ...plan, sections: tableSections }, result);
-              db.exec('COMMIT');
-            } catch (error) {
-              db.exec('ROLLBACK');
-              throw error;
-            }
+            db.exec('COMMIT');
+          } catch (error) {
+            db.exec('ROLLBACK');
+            throw error;
           }
           // Folds the WAL into the file so the side file is complete on its own before the swap.
           db.pragma('wal_checkpoint(TRUNCATE)');

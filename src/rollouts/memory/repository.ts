@@ -69,6 +69,21 @@ interface RolloutSpans {
   bytes: number;
 }
 
+/** Everything a memory rollout store holds, as plain rows (see `exportState`). */
+export interface MemoryRolloutState {
+  rollouts: RolloutRow[];
+  /** Queued rollout ids, front first. */
+  queue: string[];
+  attempts: AttemptRow[];
+  spans: Span[];
+  /** Last issued span sequence id per rollout. */
+  sequences: Array<[string, number]>;
+  /** Resources with their write order (ties of "latest" on update time). */
+  resources: Array<{ update: ResourcesUpdate; writeSeq: number }>;
+  workers: Worker[];
+  idempotency: Array<IdempotencyRecord & { key: string; createdAt: number }>;
+}
+
 const DEFAULT_MAX_SPAN_BYTES = 256 * 1024 * 1024;
 
 function contains(value: string | null, part: string): boolean {
@@ -495,6 +510,68 @@ export class MemoryRolloutRepository implements RolloutRepository {
       }
     }
     return result;
+  }
+
+  // ------------------------------------------------------------ backups (src/operations)
+
+  /** A copy of everything stored, in creation/queue/write order (one moment: the store is synchronous). */
+  exportState(): MemoryRolloutState {
+    const live = this.#queue.slice(this.#head).filter((e) => this.#queued.get(e.id) === e.ticket);
+    return structuredClone({
+      rollouts: [...this.#rollouts.values()],
+      queue: live.map((e) => e.id),
+      attempts: [...this.#attempts.values()].flatMap((m) => [...m.values()]),
+      spans: [...this.#spans.values()].flatMap((b) => b.spans.map((x) => JSON.parse(x.json) as Span)),
+      sequences: [...this.#sequences.entries()],
+      resources: [...this.#resources.values()].map((update) => ({
+        update,
+        writeSeq: this.#resourceWrites.get(update.resourcesId)!,
+      })),
+      workers: [...this.#workers.values()],
+      idempotency: [...this.#idempotency.entries()].map(([key, r]) => ({ key, ...r })),
+    });
+  }
+
+  /**
+   * Replaces everything stored with `state`, all or nothing: the state is loaded into a fresh repository
+   * first (which applies the span byte budget and may refuse), then its maps are adopted in one
+   * synchronous step.
+   */
+  importState(state: MemoryRolloutState): void {
+    const next = new MemoryRolloutRepository({ maxSpanBytes: this.#maxSpanBytes, evictFinishedSpans: false });
+    for (const row of state.rollouts) next.insertRollout(row);
+    next.enqueue(state.queue);
+    for (const row of state.attempts) next.insertAttempt(row);
+    next.insertSpans(state.spans);
+    for (const [id, n] of state.sequences) next.#sequences.set(id, n);
+    for (const { update, writeSeq } of [...state.resources].sort((a, b) => a.writeSeq - b.writeSeq)) {
+      next.putResources(update);
+      next.#resourceWrites.set(update.resourcesId, writeSeq);
+      next.#writeCounter = Math.max(next.#writeCounter, writeSeq);
+    }
+    for (const worker of state.workers) next.putWorker(worker);
+    for (const r of state.idempotency) next.putIdempotent(r.key, r.operation, r.result, r.createdAt);
+    const adopt = <K, V>(mine: Map<K, V>, theirs: Map<K, V>) => {
+      mine.clear();
+      for (const [k, v] of theirs) mine.set(k, v);
+    };
+    adopt(this.#rollouts, next.#rollouts);
+    adopt(this.#attempts, next.#attempts);
+    adopt(this.#withDeadline, next.#withDeadline);
+    adopt(this.#queued, next.#queued);
+    adopt(this.#spans, next.#spans);
+    adopt(this.#sequences, next.#sequences);
+    adopt(this.#resources, next.#resources);
+    adopt(this.#resourceWrites, next.#resourceWrites);
+    adopt(this.#workers, next.#workers);
+    adopt(this.#idempotency, next.#idempotency);
+    this.#minDeadline = next.#minDeadline;
+    this.#queue = next.#queue;
+    this.#head = next.#head;
+    this.#tickets = next.#tickets;
+    this.#spanBytes = next.#spanBytes;
+    this.#spanCount = next.#spanCount;
+    this.#writeCounter = next.#writeCounter;
   }
 
   close(): void {

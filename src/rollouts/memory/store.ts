@@ -13,6 +13,16 @@ export interface InMemoryRolloutStoreOptions extends RolloutStoreOptions, Memory
 export class InMemoryRolloutStore extends RepositoryRolloutStore {
   /** A new empty store. */
   constructor(options: InMemoryRolloutStoreOptions = {}) {
-    super(new MemoryRolloutRepository(options), options);
+    const repository = new MemoryRolloutRepository(options);
+    super(repository, options);
+    repositories.set(this, repository);
   }
+}
+
+// The repository of each store, for backups (src/operations) only: not part of the store's public API.
+const repositories = new WeakMap<InMemoryRolloutStore, MemoryRolloutRepository>();
+
+/** The repository under a memory rollout store (internal: backups export and import its rows). */
+export function memoryRolloutRepository(store: InMemoryRolloutStore): MemoryRolloutRepository {
+  return repositories.get(store)!;
 }
