@@ -61,6 +61,7 @@ import {
   waitArguments,
   workerListing,
 } from './arguments.ts';
+import { batchLength, batchWeight, MAX_ROWS_PER_TRANSACTION } from './batching.ts';
 import type { RolloutRepository, RolloutRow } from './repository.ts';
 import { RepositoryWriteTransaction } from './repositoryTransaction.ts';
 import { toAttempt, toAttempted, toRollout } from './rows.ts';
@@ -87,7 +88,7 @@ const HEALTH_BATCH = 500;
 const DEFAULT_HEALTH_INTERVAL_MS = 1000;
 // Most operations one group-commit transaction takes; bounds how long one process holds the write lock.
 const MAX_BATCH = 256;
-const MAX_OPS_PER_TURN = 1024;
+const MAX_OPS_PER_TURN = MAX_ROWS_PER_TRANSACTION;
 
 /** A write waiting for the next group commit. */
 interface PendingWrite {
@@ -203,17 +204,10 @@ export class RepositoryRolloutStore implements RolloutStore {
     let budget = MAX_OPS_PER_TURN;
     const pending = this.#pending;
     while (pending.length > 0 && budget > 0) {
-      let count = 0;
-      let weight = 0;
       // The first operation of a turn runs however heavy it is; after it, only what the budget allows.
-      while (count < pending.length && count < this.#maxBatch) {
-        const next = pending[count]!.weight;
-        if (weight + next > budget && (count > 0 || budget < MAX_OPS_PER_TURN)) break;
-        weight += next;
-        count++;
-      }
+      const count = batchLength(pending, this.#maxBatch, budget, budget === MAX_OPS_PER_TURN);
       if (count === 0) break;
-      budget -= weight;
+      budget -= batchWeight(pending, count);
       this.#runBatch(pending.splice(0, count));
     }
     if (this.#pending.length > 0 && !this.#flushScheduled) {

@@ -42,6 +42,7 @@ import {
   waitArguments,
   workerListing,
 } from '../engine/arguments.ts';
+import { batchLength, MAX_ROWS_PER_TRANSACTION, type Weighted } from '../engine/batching.ts';
 import { toAttempt, toAttempted, toRollout } from '../engine/rows.ts';
 import { addSpans, firstStored, writeResult } from '../engine/spanWrites.ts';
 import { runAsync, type Steps } from '../engine/steps.ts';
@@ -141,7 +142,7 @@ const LOCK_CLASS = 0x61676c72;
 
 type Op<T> = (tx: RolloutTransaction) => Promise<T>;
 
-interface PendingWrite {
+interface PendingWrite extends Weighted {
   fn: Op<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -410,10 +411,15 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   /** Queues a write for the next group commit; settles after its transaction committed (or it failed). */
-  #submit<T>(fn: Op<T>): Promise<T> {
+  #submit<T>(fn: Op<T>, weight = 1): Promise<T> {
     this.#assertOpen();
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn: fn as Op<unknown>, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({
+        fn: fn as Op<unknown>,
+        weight,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       this.#scheduleFlush();
     });
   }
@@ -431,7 +437,12 @@ export class PostgresRolloutStore implements RolloutStore {
 
   #flush(): void {
     while (this.#pending.length > 0 && this.#inFlight < this.#maxInFlight) {
-      const ops = this.#pending.splice(0, this.#maxBatch);
+      // Bounded by operations and by rows (see batching.ts): a heavy dequeue shares its transaction only
+      // with what fits beside it.
+      const ops = this.#pending.splice(
+        0,
+        batchLength(this.#pending, this.#maxBatch, MAX_ROWS_PER_TRANSACTION),
+      );
       this.#inFlight++;
       this.#runBatch(ops).finally(() => {
         this.#inFlight--;
@@ -598,7 +609,9 @@ export class PostgresRolloutStore implements RolloutStore {
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
     const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     await this.#healthCheck();
-    return this.#inQueueOrder(() => this.#submit((tx) => runAsync(dequeue(tx, limit, workerId))));
+    return this.#inQueueOrder(() =>
+      this.#submit((tx) => runAsync(dequeue(tx, limit, workerId)), Math.max(1, limit)),
+    );
   }
 
   async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
