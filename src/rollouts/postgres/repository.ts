@@ -80,6 +80,22 @@ const SPAN_CHUNK = 64;
 export const MAX_BUFFERED_WRITES = 32;
 export const MAX_BUFFERED_PARAMS = 16_384;
 
+// Statement texts that get a prepared-statement name. The texts of single statements form a fixed set, but
+// a buffered flush joins whatever writes met in one transaction, and every distinct combination is a new
+// text: named without bound, each would stay in this map and in every connection's prepared statements for
+// the life of the process. Past this many, a new text is sent unnamed (parsed each time, nothing kept).
+export const MAX_NAMED_STATEMENTS = 512;
+
+/** A query config of `text`, named when `name` gives it a prepared-statement name. */
+export function statementConfig(
+  name: (text: string) => string | undefined,
+  text: string,
+  values: unknown[],
+): QueryConfig {
+  const named = name(text);
+  return named === undefined ? { text, values } : { name: named, text, values };
+}
+
 // pg parses `json` columns itself; nullable double precision columns go through Number.
 const ROWS = rowMappers({
   json: (value) => value ?? null,
@@ -147,12 +163,12 @@ const ATTEMPT_SELECT_A = ATTEMPT_SELECT_COLUMNS.map((c) => `a.${c} AS a_${c}`).j
  */
 export class BufferedWrites implements Queryable {
   readonly #q: Queryable;
-  readonly #name: (text: string) => string;
+  readonly #name: (text: string) => string | undefined;
   #items: Array<{ text: string; values: unknown[] }> = [];
   #params = 0;
   readonly #keys = new Set<string>();
 
-  constructor(q: Queryable, name: (text: string) => string) {
+  constructor(q: Queryable, name: (text: string) => string | undefined) {
     this.#q = q;
     this.#name = name;
   }
@@ -188,7 +204,7 @@ export class BufferedWrites implements Queryable {
     this.#keys.clear();
     if (items.length === 1) {
       const only = items[0]!;
-      await this.#q.query({ name: this.#name(only.text), text: only.text, values: only.values });
+      await this.#q.query(statementConfig(this.#name, only.text, only.values));
       return;
     }
     const values: unknown[] = [];
@@ -201,7 +217,7 @@ export class BufferedWrites implements Queryable {
       return `w${i} AS (${text})`;
     });
     const text = `WITH ${parts.join(', ')} SELECT 1`;
-    await this.#q.query({ name: this.#name(text), text, values });
+    await this.#q.query(statementConfig(this.#name, text, values));
   }
 }
 
@@ -229,7 +245,7 @@ export class PostgresRolloutRepository {
     text: string,
     values: unknown[],
   ): Promise<{ rows: R[]; rowCount: number | null }> {
-    return q.query<R>({ name: this.statementName(text), text, values });
+    return q.query<R>(statementConfig(this.#statementName, text, values));
   }
 
   // A write whose result nobody reads: buffered when running in a transaction (see BufferedWrites). `keys`
@@ -239,15 +255,23 @@ export class PostgresRolloutRepository {
     else await this.#run(q, text, values);
   }
 
-  /** The prepared-statement name of a text. */
-  statementName(text: string): string {
+  /** The prepared-statement name of a text; undefined (send it unnamed) once MAX_NAMED_STATEMENTS are named. */
+  statementName(text: string): string | undefined {
     let name = this.#names.get(text);
     if (name === undefined) {
+      if (this.#names.size >= MAX_NAMED_STATEMENTS) return undefined;
       name = `agl_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
       this.#names.set(text, name);
     }
     return name;
   }
+
+  /** How many texts have a prepared-statement name. */
+  get namedStatements(): number {
+    return this.#names.size;
+  }
+
+  readonly #statementName = (text: string): string | undefined => this.statementName(text);
 
   async #page<T>(
     q: Queryable,
