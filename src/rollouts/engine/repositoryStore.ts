@@ -19,6 +19,7 @@ import type {
   DequeueManyOptions,
   DequeueOptions,
   EnqueueRolloutRequest,
+  IterateOptions,
   NamedResources,
   PaginatedResult,
   PruneOptions,
@@ -54,6 +55,7 @@ import {
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
+  readPageRows,
   requireArray,
   resourcesListing,
   rolloutListing,
@@ -336,6 +338,18 @@ export class RepositoryRolloutStore implements RolloutStore {
     const result = this.repo.queryRollouts(filter, page);
     const items = result.items.map((row) => this.#withLatestAttempt(row));
     return this.repo.exportValue({ ...result, items });
+  }
+
+  async *iterateRollouts(
+    query: RolloutQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
+    const { page, filter } = rolloutListing(query);
+    const pageRows = readPageRows(options);
+    this.#healthCheck();
+    for (const rows of this.repo.rolloutPages(filter, page, pageRows)) {
+      yield this.repo.exportValue(rows.map((row) => this.#withLatestAttempt(row)));
+    }
   }
 
   async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {

@@ -37,6 +37,7 @@ import {
   spanWhere,
   workerWhere,
 } from '../sql/filters.ts';
+import { andWhere, type KeysetCursor, type KeysetRequest, keysetAfter, keysetCursor } from '../sql/keyset.ts';
 import { orderBy } from '../sql/order.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
@@ -408,6 +409,39 @@ export class PostgresRolloutRepository {
     const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
     const where = rolloutWhere(filter, FILTERS);
     return this.#page(q, 'agl_rollouts', where, order, page, toRolloutRow, ROLLOUT_SELECT);
+  }
+
+  /**
+   * One page of a rollout read in pages (see KeysetPlan): the rows of `request` in the order of
+   * `queryRollouts(filter, page)`, and the cursor after the last.
+   */
+  async rolloutPage(
+    q: Queryable,
+    filter: RolloutFilter,
+    page: Page<RolloutSortField>,
+    request: KeysetRequest,
+  ): Promise<{ rows: RolloutRow[]; last: KeysetCursor | null }> {
+    const column = sortColumn(ROLLOUT_COLUMNS, page.sortBy);
+    const order = orderBy(column, ['seq'], direction(page));
+    const base = rolloutWhere(filter, FILTERS);
+    let n = base.params.length;
+    const next = () => `$${++n}`;
+    const after =
+      request.after === null
+        ? null
+        : keysetAfter(column, 'seq', page.sortOrder === 'desc', request.after, next);
+    const sql = andWhere(base, after);
+    const where = sql.where === '' ? '' : `WHERE ${sql.where}`;
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ROLLOUT_SELECT}, seq FROM ${this.table('agl_rollouts')} ${where} ${order} LIMIT ${next()} OFFSET ${next()}`,
+      [...sql.params, request.limit, request.offset],
+    );
+    const last = rows.at(-1);
+    return {
+      rows: rows.map(toRolloutRow),
+      last: last === undefined ? null : keysetCursor(last, column, 'seq'),
+    };
   }
 
   // ------------------------------------------------------------ queue

@@ -35,6 +35,7 @@ import {
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
+  readPageRows,
   requireArray,
   resourcesListing,
   rolloutListing,
@@ -43,6 +44,7 @@ import {
   workerListing,
 } from '../engine/arguments.ts';
 import { batchLength, MAX_ROWS_PER_TRANSACTION, type Weighted } from '../engine/batching.ts';
+import type { RolloutRow } from '../engine/repository.ts';
 import { toAttempt, toAttempted, toRollout } from '../engine/rows.ts';
 import { addSpans, firstStored, writeResult } from '../engine/spanWrites.ts';
 import { runAsync, type Steps } from '../engine/steps.ts';
@@ -62,6 +64,7 @@ import {
   updateWorker,
 } from '../engine/writes.ts';
 import { normalizeAttemptPatch, normalizeResources, normalizeRolloutPatch, requireId } from '../normalize.ts';
+import { KeysetPlan } from '../sql/keyset.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AddOtelSpanOptions,
@@ -72,6 +75,7 @@ import type {
   DequeueManyOptions,
   DequeueOptions,
   EnqueueRolloutRequest,
+  IterateOptions,
   NamedResources,
   PaginatedResult,
   PruneOptions,
@@ -625,18 +629,39 @@ export class PostgresRolloutStore implements RolloutStore {
     const { page, filter } = rolloutListing(query);
     return this.#read(async (q) => {
       const result = await this.#repo.queryRollouts(q, filter, page);
-      // Latest attempts of the whole page in one query.
-      const keys = result.items.flatMap((row) =>
-        row.latestAttemptId === null ? [] : [[row.rolloutId, row.latestAttemptId] as const],
-      );
-      const attempts = new Map((await this.#repo.getAttempts(q, keys)).map((a) => [a.rolloutId, a]));
-      const items = result.items.map((row) => {
-        const attempt = attempts.get(row.rolloutId);
-        return attempt !== undefined && attempt.attemptId === row.latestAttemptId
-          ? toAttempted(row, attempt)
-          : toRollout(row);
+      return { ...result, items: await this.#withLatestAttempts(q, result.items) };
+    });
+  }
+
+  async *iterateRollouts(
+    query: RolloutQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
+    const { page, filter } = rolloutListing(query);
+    const plan = new KeysetPlan(page, readPageRows(options));
+    await this.#healthCheck();
+    for (let request = plan.next(); request !== null; request = plan.next()) {
+      const current = request;
+      const items = await this.#read(async (q) => {
+        const { rows, last } = await this.#repo.rolloutPage(q, filter, page, current);
+        plan.advance(current, rows.length, last);
+        return this.#withLatestAttempts(q, rows);
       });
-      return { ...result, items };
+      if (items.length > 0) yield items;
+    }
+  }
+
+  // The latest attempts of a page of rollouts in one query, attached.
+  async #withLatestAttempts(q: Queryable, rows: RolloutRow[]): Promise<Array<Rollout | AttemptedRollout>> {
+    const keys = rows.flatMap((row) =>
+      row.latestAttemptId === null ? [] : [[row.rolloutId, row.latestAttemptId] as const],
+    );
+    const attempts = new Map((await this.#repo.getAttempts(q, keys)).map((a) => [a.rolloutId, a]));
+    return rows.map((row) => {
+      const attempt = attempts.get(row.rolloutId);
+      return attempt !== undefined && attempt.attemptId === row.latestAttemptId
+        ? toAttempted(row, attempt)
+        : toRollout(row);
     });
   }
 
