@@ -11,7 +11,8 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createServer, type RolloutStore, SqliteRolloutStore } from '../src/index.ts';
+import { type RolloutStore, SqliteRolloutStore } from '../src/index.ts';
+import { createServer } from '../src/server/createServer.ts';
 import { tempDir } from '../tests/rollouts/backends.ts';
 import { report, round } from './_report.ts';
 

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec } from '../codec/index.ts';
+import { loadPackage } from '../drivers/shared/optionalPackage.ts';
 import {
   AgentStateError,
   ClosedError,
@@ -65,10 +66,12 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
         prefix: String(prefix),
       });
     }
+    // ioredis is loaded here, not at import: programs without Redis never load it.
+    const RedisClient = loadPackage<typeof import('ioredis')>('ioredis', 'RedisTtlStore').Redis;
     if (typeof redis === 'string') {
-      this.#redis = new Redis(redis);
+      this.#redis = new RedisClient(redis);
       this.#ownsClient = true;
-    } else if (redis instanceof Redis) {
+    } else if (redis instanceof RedisClient) {
       this.#redis = redis;
       this.#ownsClient = false;
     } else {

@@ -8,12 +8,8 @@ import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createServer,
-  PostgresRolloutStore,
-  type RolloutStore,
-  SqliteRolloutStore,
-} from '../../src/index.ts';
+import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { tempDir } from '../rollouts/backends.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 

@@ -21,10 +21,11 @@
  * - Deadlocks and serialization failures between concurrent transactions are retried (the transaction is
  *   re-run from the start), invisible to callers.
  */
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
@@ -220,7 +221,7 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
-      new pg.Pool({
+      new (loadPackage<typeof import('pg')>('pg', 'PostgresRolloutStore').Pool)({
         connectionString: options.connectionString,
         max: poolSize + 1,
         allowExitOnIdle: true,
