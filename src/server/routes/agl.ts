@@ -7,8 +7,10 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../errors.ts';
 import type {
+  AttemptedRollout,
   AttemptPatch,
   EnqueueRolloutRequest,
+  Rollout,
   RolloutPatch,
   RolloutQuery,
   RolloutStore,
@@ -139,12 +141,16 @@ export function registerAglRoutes(
     if (store.iterateRollouts === undefined || (limit !== -1 && limit <= STREAM_PAGE_ITEMS)) {
       return pageAnswer(await time('queryRollouts', () => store.queryRollouts(q)), rolloutToWire);
     }
+    // The first page is read before answering, so bad arguments are a coded error, not a cut-off stream.
+    const pages = store.iterateRollouts(q)[Symbol.asyncIterator]();
+    const first = await time('queryRollouts', () => pages.next());
     const counted = await time('queryRollouts', () => store.queryRollouts({ ...q, limit: 0 }));
-    return pagesAnswer(store.iterateRollouts(q), rolloutToWire, {
-      limit,
-      offset: counted.offset,
-      total: counted.total,
-    });
+    async function* all(): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await pages.next(); !next.done; next = await pages.next()) yield next.value;
+    }
+    return pagesAnswer(all(), rolloutToWire, { limit, offset: counted.offset, total: counted.total });
   };
 
   const handlers: Record<string, Handler> = {
