@@ -258,11 +258,17 @@ export class SqliteRolloutRepository implements RolloutRepository {
           : keysetAfter(column, 'seq', page.sortOrder === 'desc', request.after, () => '?');
       const sql = andWhere(base, after);
       const where = sql.where === '' ? '' : `WHERE ${sql.where}`;
-      const rows = this.#stmt(`SELECT * FROM agl_rollouts ${where} ${order} LIMIT ? OFFSET ?`).all(
-        ...sql.params,
-        request.limit,
-        request.offset,
-      ) as Row[];
+      let rows: Row[];
+      try {
+        rows = this.#stmt(`SELECT * FROM agl_rollouts ${where} ${order} LIMIT ? OFFSET ?`).all(
+          ...sql.params,
+          request.limit,
+          request.offset,
+        ) as Row[];
+      } catch (error) {
+        // Pages are read after the call returned, past the store's corruption wrapper: report here.
+        throw reportSqliteCorruption(error, this.#path);
+      }
       const last = rows.at(-1);
       plan.advance(request, rows.length, last === undefined ? null : keysetCursor(last, column, 'seq'));
       if (rows.length > 0) yield rows.map(toRolloutRow);
