@@ -47,3 +47,24 @@ export function intOption(value: string | undefined, name: string, fallback: num
     throw new InvalidInputError(`--${name} must be a whole number, got '${value}'`, { option: name });
   return n;
 }
+
+/** A whole-number cap option (`--name <n>`, at least `min`), or undefined when not given. */
+export function capOption(value: string | undefined, name: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+    throw new InvalidInputError(`--${name} must be a whole number >= ${min}, got '${value}'`, {
+      option: name,
+    });
+  }
+  return n;
+}
+
+/** The entries of `values` that are not undefined (for options objects under exactOptionalPropertyTypes). */
+export function definedOnly<T extends Record<string, unknown>>(
+  values: T,
+): Partial<{ [K in keyof T]: Exclude<T[K], undefined> }> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<{
+    [K in keyof T]: Exclude<T[K], undefined>;
+  }>;
+}

@@ -27,6 +27,10 @@ export interface StoreConfig {
   redis?: string | undefined;
   /** Persistence config file: documents and sessions go through its router (rollouts stay as above). */
   config?: string | undefined;
+  /** `maxDequeuePerCall` of the rollout store (default 1,000). */
+  maxDequeuePerCall?: number | undefined;
+  /** `statementTimeoutMs` of the PostgreSQL stores (default 60 s). */
+  statementTimeoutMs?: number | undefined;
 }
 
 /** The opened stores and a description for the start-up line. */
@@ -46,12 +50,17 @@ export const databasePath = (data: string): string => join(data, DATABASE_FILE);
 /** Opens the stores; sessions saved earlier are loaded. */
 export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   const path = databasePath(config.data);
-  const schema = config.postgresSchema ? { schema: config.postgresSchema } : {};
+  const schema = {
+    ...(config.postgresSchema ? { schema: config.postgresSchema } : {}),
+    ...(config.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: config.statementTimeoutMs }),
+  };
+  const dequeueCap =
+    config.maxDequeuePerCall === undefined ? {} : { maxDequeuePerCall: config.maxDequeuePerCall };
   // With PostgreSQL, documents and rollouts share one schema (their tables do not overlap), so any number
   // of servers can run on the same database.
   const rollouts: RolloutStore = config.postgres
-    ? new PostgresRolloutStore({ connectionString: config.postgres, ...schema })
-    : new SqliteRolloutStore({ path });
+    ? new PostgresRolloutStore({ connectionString: config.postgres, ...schema, ...dequeueCap })
+    : new SqliteRolloutStore({ path, ...dequeueCap });
   const monitor = config.config ? new PerformanceMonitor() : undefined;
   let documents: DocumentStore;
   try {

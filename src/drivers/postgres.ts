@@ -71,7 +71,14 @@ interface EncodedPut {
   metadataJson: JsonValue | undefined;
 }
 
-const POSTGRES_OPTIONS = ['connectionString', 'pool', 'schema', 'poolSize', 'sweepBatchSize'];
+const POSTGRES_OPTIONS = [
+  'connectionString',
+  'pool',
+  'schema',
+  'poolSize',
+  'sweepBatchSize',
+  'statementTimeoutMs',
+];
 
 /**
  * A `DocumentStore` on PostgreSQL: the system of record when many processes or machines share state.

@@ -313,6 +313,9 @@ export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit
   if (input.attributes !== undefined && input.attributes !== null && !isPlainObject(input.attributes)) {
     throw new InvalidInputError(`${field}.attributes must be an object`, { field: `${field}.attributes` });
   }
+  // A span is stored as one JSON value (unknown fields included): nested deeper than MAX_DEPTH, it could
+  // not be read back.
+  assertDepth(input, field);
   const span = {
     ...input,
     parentId: input.parentId ?? null,

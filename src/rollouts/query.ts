@@ -5,6 +5,9 @@
 import { InvalidInputError } from '../errors.ts';
 import type { FilterLogic, PageOptions, PaginatedResult, SortOrder } from './types.ts';
 
+/** Rows one page of a read in pages (`rolloutPages`, `iterateRollouts`) holds: what bounds its memory. */
+export const READ_PAGE_ROWS = 1000;
+
 /** Validated paging and sorting. */
 export interface Page<SortField extends string> {
   limit: number;

@@ -370,6 +370,12 @@ export interface PageOptions<SortField extends string> {
   sortOrder?: SortOrder;
 }
 
+/** Options of a read in pages (`iterateRollouts`). */
+export interface IterateOptions {
+  /** Items per page (one backend query each), 1 to 10,000; default 1,000. */
+  pageRows?: number;
+}
+
 /** Rollout fields `queryRollouts` can sort by. Default order: creation order. */
 export type RolloutSortField = 'rolloutId' | 'startTime' | 'endTime' | 'status' | 'mode' | 'resourcesId';
 
@@ -714,6 +720,16 @@ export interface RolloutStore {
 
   /** Rollouts matching the filters; each with its latest attempt attached when it has one. */
   queryRollouts(query?: RolloutQuery): Promise<PaginatedResult<Rollout | AttemptedRollout>>;
+  /**
+   * The items `queryRollouts(query)` returns, in the same order, in pages of at most 1,000, each read from
+   * the backend only when the one before was consumed: a read of any size (`limit: -1` = all) in bounded
+   * memory. The pages are not one snapshot; in creation order (the default) every rollout that exists
+   * throughout is returned exactly once. Optional: stores over HTTP do not implement it.
+   */
+  iterateRollouts?(
+    query?: RolloutQuery,
+    options?: IterateOptions,
+  ): AsyncIterable<Array<Rollout | AttemptedRollout>>;
   /** One rollout with its latest attempt attached when it has one; null when unknown. */
   getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null>;
   /** Changes a rollout's fields; see `RolloutPatch` for side effects. Unknown id: NotFoundError. */

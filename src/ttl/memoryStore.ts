@@ -1,3 +1,4 @@
+import { assertDepth } from '../codec/depth.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
@@ -121,6 +122,9 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Stores `value`; without `ttlMs` the key never expires (an earlier expiry is removed). */
   set(key: string, value: V, options?: TtlOptions): void {
     if (typeof key !== 'string') checkKey(key);
+    // Values stay references here, but a value nested deeper than MAX_DEPTH fails when it is serialized
+    // (a server answer, a snapshot, a Redis store): refused up front, naming the path.
+    if (typeof value === 'object' && value !== null) assertDepth(value, key);
     let expiry = 0;
     let now = 0;
     if (options !== undefined) {

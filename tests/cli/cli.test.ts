@@ -112,6 +112,80 @@ describe('agentstate CLI', () => {
     expect(fromFile.err).toContain('read, write, admin');
   });
 
+  it('applies the caps given as serve flags, documents them in --help and refuses bad values', async () => {
+    const flags = [
+      '--max-dequeue',
+      '--statement-timeout-ms',
+      '--max-waits',
+      '--max-waits-per-token',
+      '--idempotency-max-entries',
+      '--idempotency-max-bytes',
+      '--idempotency-ttl-ms',
+    ];
+    const help = (await run(['serve', '--help'])).out;
+    for (const flag of flags) expect(help).toContain(flag);
+    const data = tempDir();
+    const zero = await run(['serve', '--port', '0', '--data', data, '--max-dequeue', '0']);
+    expect(zero.code).toBe(2);
+    expect(zero.err).toContain("--max-dequeue must be a whole number >= 1, got '0'");
+    const notNumber = await run(['serve', '--port', '0', '--data', data, '--idempotency-max-bytes', '1e3x']);
+    expect(notNumber.code).toBe(2);
+    expect(notNumber.err).toContain('--idempotency-max-bytes');
+    const sqliteTimeout = await run([
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      data,
+      '--statement-timeout-ms',
+      '100',
+    ]);
+    expect(sqliteTimeout.code).toBe(2);
+    expect(sqliteTimeout.err).toContain('--postgres');
+
+    const server = await startServe(data, [
+      '--max-dequeue',
+      '2',
+      '--max-waits',
+      '1',
+      '--max-waits-per-token',
+      '1',
+      '--idempotency-max-entries',
+      '10',
+      '--idempotency-max-bytes',
+      '100000',
+      '--idempotency-ttl-ms',
+      '1000',
+    ]);
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    try {
+      const enqueued = await post('/v1/agl/queues/rollouts/enqueue', {
+        rollouts: Array.from({ length: 5 }, (_, i) => ({ input: i })),
+      });
+      expect(enqueued.status).toBe(201);
+      const [{ rollout_id: pending }] = (await enqueued.json()) as [{ rollout_id: string }];
+      const dequeued = await post('/v1/agl/queues/rollouts/dequeue', { limit: 10, worker_id: 'w' });
+      expect(((await dequeued.json()) as unknown[]).length).toBe(2);
+      // One wait open at once: a second is refused while the first is held.
+      // Held for a second, then answered (the rollout does not finish).
+      const first = post('/v1/agl/waits/rollouts', { rollout_ids: [pending], timeout: 1.5 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const second = await post('/v1/agl/waits/rollouts', { rollout_ids: [pending] });
+      expect(second.status).toBe(429);
+      expect(await second.json()).toMatchObject({
+        error: { code: 'RATE_LIMITED', details: { limit: 'maxWaits' } },
+      });
+      expect((await first)?.status).toBe(200);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   it('serves CORS for the --cors-origin origins only, and refuses an origin that is not one before opening stores', async () => {
     const data = tempDir();
     const server = await startServe(data, [
@@ -301,6 +375,10 @@ describe.skipIf(!pgOk || !redisOk)('agentstate serve --postgres --redis', () => 
         schema,
         '--redis',
         REDIS_URL,
+        '--statement-timeout-ms',
+        '30000',
+        '--max-dequeue',
+        '50',
         '--log-level',
         'warn',
         '--json',

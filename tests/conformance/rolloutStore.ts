@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
   AttemptedRollout,
   ReadableSpanLike,
+  RolloutQuery,
   RolloutStore,
   RolloutStoreOptions,
   SpanInput,
@@ -265,6 +266,60 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             const sortedIds = [a!, b!, c!].map((r) => r.rolloutId).sort();
             const byRolloutId = await store.queryRollouts({ sortBy: 'rolloutId', sortOrder: 'desc' });
             expect(byRolloutId.items.map((r) => r.rolloutId)).toEqual(sortedIds.reverse());
+          });
+
+          it('iterateRollouts reads in pages exactly the items of queryRollouts, in every order', async () => {
+            const iterate = store.iterateRollouts?.bind(store);
+            // Stores over HTTP read with queryRollouts only.
+            if (iterate === undefined) return;
+            // Ties and NULLs in every sort column: equal start times, modes and resources ids left null
+            // for some, end times only on the finished ones.
+            for (let i = 0; i < 23; i++) {
+              if (i % 4 === 0) clock.advance(SEC);
+              await store.enqueueRollout({
+                input: i,
+                ...(i % 3 === 0 ? {} : { mode: i % 2 === 0 ? 'train' : 'val' }),
+                ...(i % 5 === 0 ? {} : { resourcesId: `res-${i % 4}` }),
+              });
+            }
+            for (let i = 0; i < 9; i++) {
+              const taken = await store.dequeueRollout();
+              clock.advance(i % 2 === 0 ? 0 : SEC);
+              if (i % 3 === 0) await store.updateRollout(taken!.rolloutId, { status: 'succeeded' });
+            }
+            const fields = ['rolloutId', 'startTime', 'endTime', 'status', 'mode', 'resourcesId'] as const;
+            const queries: RolloutQuery[] = [
+              {},
+              { sortOrder: 'desc' },
+              { offset: 5 },
+              { limit: 7, offset: 3 },
+              { limit: 0 },
+              { statusIn: ['queuing'], sortOrder: 'desc' },
+              { statusIn: ['succeeded'], rolloutIdContains: 'ro-', filterLogic: 'or', offset: 2 },
+              ...fields.flatMap((sortBy) => [
+                { sortBy },
+                { sortBy, sortOrder: 'desc' as const },
+                { sortBy, offset: 6, limit: 11 },
+              ]),
+            ];
+            for (const query of queries) {
+              const expected = (await store.queryRollouts(query)).items;
+              for (const pageRows of [1, 4, 1000]) {
+                const read: unknown[] = [];
+                for await (const page of iterate(query, { pageRows })) {
+                  expect(page.length).toBeGreaterThan(0);
+                  expect(page.length).toBeLessThanOrEqual(pageRows);
+                  read.push(...page);
+                }
+                expect({ query, pageRows, read }).toEqual({ query, pageRows, read: expected });
+              }
+            }
+            await expectCode(
+              (async () => {
+                for await (const _ of iterate({}, { pageRows: 0 })) break;
+              })(),
+              'INVALID_INPUT',
+            );
           });
 
           it('updates rollout fields; finished statuses set endTime; queuing puts it back in the queue', async () => {

@@ -8,7 +8,7 @@ import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
 import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
-import { intOption, parse } from '../args.ts';
+import { capOption, definedOnly, intOption, parse } from '../args.ts';
 import { backupDir, openBackupSource } from '../backupStores.ts';
 import type { Io } from '../output.ts';
 import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
@@ -35,6 +35,19 @@ Options:
   --insecure           Allow a non-loopback --host, or --cors-origin, without tokens
   --cors-origin <url>  Let browser pages of this origin call the server (CORS), repeatable, or * for any
                        origin (default: off). Tokens still apply; see docs/agent-lightning.md
+  --max-dequeue <n>    Most rollouts one dequeue call returns (default 1000)
+  --statement-timeout-ms <n>
+                       With --postgres: cancel a statement running longer (default 60000; 0 = none)
+  --max-waits <n>      Long-poll waits (/v1/agl/waits/rollouts) open at once (default 10000)
+  --max-waits-per-token <n>
+                       Long-poll waits open at once per token (default 1000)
+  --idempotency-max-entries <n>
+                       Idempotency-Key answers kept in memory (default 20000)
+  --idempotency-max-bytes <n>
+                       Bytes of Idempotency-Key answers kept (default 67108864, 64 MiB)
+  --idempotency-ttl-ms <n>
+                       How long an Idempotency-Key answer is kept (default 600000)
+                       (all caps: see docs/limits.md)
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
                        at debug, slow ones at warn and failures (5xx) at error, one line each
   --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
@@ -129,6 +142,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'tokens-file': { type: 'string' },
     insecure: { type: 'boolean', default: false },
     'cors-origin': { type: 'string', multiple: true },
+    'max-dequeue': { type: 'string' },
+    'statement-timeout-ms': { type: 'string' },
+    'max-waits': { type: 'string' },
+    'max-waits-per-token': { type: 'string' },
+    'idempotency-max-entries': { type: 'string' },
+    'idempotency-max-bytes': { type: 'string' },
+    'idempotency-ttl-ms': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'backup-every': { type: 'string' },
     'backup-cron': { type: 'string' },
@@ -149,6 +169,23 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ? await readTokensFile(values['tokens-file'])
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
+  // The caps of docs/limits.md, checked before any store opens.
+  const cap = (name: keyof typeof values, min = 1): number | undefined =>
+    capOption(values[name] as string | undefined, name, min);
+  const caps = {
+    maxDequeuePerCall: cap('max-dequeue'),
+    statementTimeoutMs: cap('statement-timeout-ms', 0),
+    maxWaits: cap('max-waits'),
+    maxWaitsPerToken: cap('max-waits-per-token'),
+    idempotencyMaxEntries: cap('idempotency-max-entries'),
+    idempotencyMaxBytes: cap('idempotency-max-bytes'),
+    idempotencyTtlMs: cap('idempotency-ttl-ms'),
+  };
+  if (caps.statementTimeoutMs !== undefined && values.postgres === undefined) {
+    throw new InvalidInputError('--statement-timeout-ms applies to PostgreSQL: give --postgres too', {
+      option: 'statement-timeout-ms',
+    });
+  }
   const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
@@ -160,6 +197,8 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     postgresSchema: values['postgres-schema'],
     redis: values.redis,
     config: values.config === undefined ? undefined : resolve(values.config),
+    maxDequeuePerCall: caps.maxDequeuePerCall,
+    statementTimeoutMs: caps.statementTimeoutMs,
   });
   const app = await createServer({
     rollouts: stores.rollouts,
@@ -179,6 +218,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     tokens,
     corsOrigins,
     insecure: values.insecure,
+    ...definedOnly({
+      maxWaits: caps.maxWaits,
+      maxWaitsPerToken: caps.maxWaitsPerToken,
+      idempotencyMaxEntries: caps.idempotencyMaxEntries,
+      idempotencyMaxBytes: caps.idempotencyMaxBytes,
+      idempotencyTtlMs: caps.idempotencyTtlMs,
+    }),
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,
     closeStores: true,

@@ -8,7 +8,7 @@ import { integerOption } from '../../drivers/shared/integerOption.ts';
 import { InvalidInputError } from '../../errors.ts';
 import { optionalObject, requireAllOf, requireId, requireJson, requireText } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
-import { normalizeLogic, normalizePage, type Page } from '../query.ts';
+import { normalizeLogic, normalizePage, type Page, READ_PAGE_ROWS } from '../query.ts';
 import {
   ATTEMPT_COLUMNS,
   RESOURCES_COLUMNS,
@@ -22,6 +22,7 @@ import {
   type AttemptQuery,
   type AttemptSortField,
   type DequeueManyOptions,
+  type IterateOptions,
   type ReadableSpanLike,
   type ResourcesQuery,
   type ResourcesSortField,
@@ -88,6 +89,21 @@ export function rolloutListing(query: RolloutQuery): Listing<RolloutSortField, R
     logic: normalizeLogic(query.filterLogic),
   };
   return { page, filter };
+}
+
+/** Most items one page of `iterateRollouts` may hold. */
+export const MAX_READ_PAGE_ROWS = 10_000;
+
+/** The `pageRows` of a read in pages, checked (1 to MAX_READ_PAGE_ROWS). */
+export function readPageRows(options: IterateOptions | undefined): number {
+  const rows = integerOption(options?.pageRows, READ_PAGE_ROWS, 'pageRows', 1);
+  if (rows > MAX_READ_PAGE_ROWS) {
+    throw new InvalidInputError(`pageRows must be at most ${MAX_READ_PAGE_ROWS}`, {
+      field: 'pageRows',
+      value: rows,
+    });
+  }
+  return rows;
 }
 
 /** `queryAttempts` arguments: the rollout id and the page (sequenceId order by default). */

@@ -99,6 +99,15 @@ export interface RolloutRepository {
   updateRolloutState(row: RolloutRow): void;
   /** Rows in creation order unless sorted. */
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow>;
+  /**
+   * The rows `queryRollouts(filter, page)` returns, a page of at most `pageRows` at a time, each page read
+   * only when asked for (SQLite: one keyset statement per page): a read of any size in bounded memory.
+   */
+  rolloutPages(
+    filter: RolloutFilter,
+    page: Page<RolloutSortField>,
+    pageRows?: number,
+  ): Iterable<RolloutRow[]>;
 
   /** Appends to the FIFO queue; ids already queued keep their place. */
   enqueue(rolloutIds: readonly string[]): void;

@@ -19,6 +19,7 @@ import type {
   DequeueManyOptions,
   DequeueOptions,
   EnqueueRolloutRequest,
+  IterateOptions,
   NamedResources,
   PaginatedResult,
   PruneOptions,
@@ -54,6 +55,7 @@ import {
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
+  readPageRows,
   requireArray,
   resourcesListing,
   rolloutListing,
@@ -61,6 +63,7 @@ import {
   waitArguments,
   workerListing,
 } from './arguments.ts';
+import { batchLength, batchWeight, MAX_ROWS_PER_TRANSACTION } from './batching.ts';
 import type { RolloutRepository, RolloutRow } from './repository.ts';
 import { RepositoryWriteTransaction } from './repositoryTransaction.ts';
 import { toAttempt, toAttempted, toRollout } from './rows.ts';
@@ -87,7 +90,7 @@ const HEALTH_BATCH = 500;
 const DEFAULT_HEALTH_INTERVAL_MS = 1000;
 // Most operations one group-commit transaction takes; bounds how long one process holds the write lock.
 const MAX_BATCH = 256;
-const MAX_OPS_PER_TURN = 1024;
+const MAX_OPS_PER_TURN = MAX_ROWS_PER_TRANSACTION;
 
 /** A write waiting for the next group commit. */
 interface PendingWrite {
@@ -203,17 +206,10 @@ export class RepositoryRolloutStore implements RolloutStore {
     let budget = MAX_OPS_PER_TURN;
     const pending = this.#pending;
     while (pending.length > 0 && budget > 0) {
-      let count = 0;
-      let weight = 0;
       // The first operation of a turn runs however heavy it is; after it, only what the budget allows.
-      while (count < pending.length && count < this.#maxBatch) {
-        const next = pending[count]!.weight;
-        if (weight + next > budget && (count > 0 || budget < MAX_OPS_PER_TURN)) break;
-        weight += next;
-        count++;
-      }
+      const count = batchLength(pending, this.#maxBatch, budget, budget === MAX_OPS_PER_TURN);
       if (count === 0) break;
-      budget -= weight;
+      budget -= batchWeight(pending, count);
       this.#runBatch(pending.splice(0, count));
     }
     if (this.#pending.length > 0 && !this.#flushScheduled) {
@@ -342,6 +338,18 @@ export class RepositoryRolloutStore implements RolloutStore {
     const result = this.repo.queryRollouts(filter, page);
     const items = result.items.map((row) => this.#withLatestAttempt(row));
     return this.repo.exportValue({ ...result, items });
+  }
+
+  async *iterateRollouts(
+    query: RolloutQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
+    const { page, filter } = rolloutListing(query);
+    const pageRows = readPageRows(options);
+    this.#healthCheck();
+    for (const rows of this.repo.rolloutPages(filter, page, pageRows)) {
+      yield this.repo.exportValue(rows.map((row) => this.#withLatestAttempt(row)));
+    }
   }
 
   async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {

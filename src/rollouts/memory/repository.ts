@@ -25,7 +25,7 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import { spanJson } from '../normalize.ts';
-import { combine, type Page, sortAndPage } from '../query.ts';
+import { combine, type Page, READ_PAGE_ROWS, sortAndPage } from '../query.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AttemptSortField,
@@ -172,7 +172,7 @@ export class MemoryRolloutRepository implements RolloutRepository {
     });
   }
 
-  queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
+  #rolloutMatch(filter: RolloutFilter): (row: RolloutRow) => boolean {
     const predicates: Array<(row: RolloutRow) => boolean> = [];
     if (filter.statusIn !== null) {
       const set = new Set(filter.statusIn);
@@ -184,9 +184,49 @@ export class MemoryRolloutRepository implements RolloutRepository {
     }
     const part = filter.rolloutIdContains;
     if (part !== null) predicates.push((row) => row.rolloutId.includes(part));
-    const match = combine(predicates, filter.logic);
-    const rows = [...this.#rollouts.values()].filter(match);
+    return combine(predicates, filter.logic);
+  }
+
+  queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
+    const rows = [...this.#rollouts.values()].filter(this.#rolloutMatch(filter));
     return sortAndPage(rows, page, (row, field) => row[field]);
+  }
+
+  *rolloutPages(
+    filter: RolloutFilter,
+    page: Page<RolloutSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<RolloutRow[]> {
+    const match = this.#rolloutMatch(filter);
+    // Creation order ascending walks the live map (nothing copied; rollouts created meanwhile come last, as
+    // a later SQL page would see them). Another order needs the matching rows ordered: an array of
+    // references, not of copies (pages are copied one at a time as they leave the store).
+    const ordered: Iterable<RolloutRow> =
+      page.sortBy === null && page.sortOrder === 'asc'
+        ? this.#rollouts.values()
+        : sortAndPage(
+            [...this.#rollouts.values()].filter(match),
+            { ...page, limit: -1, offset: 0 },
+            (row, f) => row[f],
+          ).items;
+    let skip = page.offset;
+    let remaining = page.limit === -1 ? Number.POSITIVE_INFINITY : page.limit;
+    let rows: RolloutRow[] = [];
+    for (const row of ordered) {
+      if (remaining <= 0) break;
+      if (!match(row)) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      rows.push(row);
+      remaining--;
+      if (rows.length === pageRows) {
+        yield rows;
+        rows = [];
+      }
+    }
+    if (rows.length > 0) yield rows;
   }
 
   // ------------------------------------------------------------ queue

@@ -37,6 +37,7 @@ import {
   spanWhere,
   workerWhere,
 } from '../sql/filters.ts';
+import { andWhere, type KeysetCursor, type KeysetRequest, keysetAfter, keysetCursor } from '../sql/keyset.ts';
 import { orderBy } from '../sql/order.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
@@ -79,6 +80,22 @@ const SPAN_CHUNK = 64;
 // stays small, so a large operation costs a number of statements linear in its size.
 export const MAX_BUFFERED_WRITES = 32;
 export const MAX_BUFFERED_PARAMS = 16_384;
+
+// Statement texts that get a prepared-statement name. The texts of single statements form a fixed set, but
+// a buffered flush joins whatever writes met in one transaction, and every distinct combination is a new
+// text: named without bound, each would stay in this map and in every connection's prepared statements for
+// the life of the process. Past this many, a new text is sent unnamed (parsed each time, nothing kept).
+export const MAX_NAMED_STATEMENTS = 512;
+
+/** A query config of `text`, named when `name` gives it a prepared-statement name. */
+export function statementConfig(
+  name: (text: string) => string | undefined,
+  text: string,
+  values: unknown[],
+): QueryConfig {
+  const named = name(text);
+  return named === undefined ? { text, values } : { name: named, text, values };
+}
 
 // pg parses `json` columns itself; nullable double precision columns go through Number.
 const ROWS = rowMappers({
@@ -147,12 +164,12 @@ const ATTEMPT_SELECT_A = ATTEMPT_SELECT_COLUMNS.map((c) => `a.${c} AS a_${c}`).j
  */
 export class BufferedWrites implements Queryable {
   readonly #q: Queryable;
-  readonly #name: (text: string) => string;
+  readonly #name: (text: string) => string | undefined;
   #items: Array<{ text: string; values: unknown[] }> = [];
   #params = 0;
   readonly #keys = new Set<string>();
 
-  constructor(q: Queryable, name: (text: string) => string) {
+  constructor(q: Queryable, name: (text: string) => string | undefined) {
     this.#q = q;
     this.#name = name;
   }
@@ -188,7 +205,7 @@ export class BufferedWrites implements Queryable {
     this.#keys.clear();
     if (items.length === 1) {
       const only = items[0]!;
-      await this.#q.query({ name: this.#name(only.text), text: only.text, values: only.values });
+      await this.#q.query(statementConfig(this.#name, only.text, only.values));
       return;
     }
     const values: unknown[] = [];
@@ -201,7 +218,7 @@ export class BufferedWrites implements Queryable {
       return `w${i} AS (${text})`;
     });
     const text = `WITH ${parts.join(', ')} SELECT 1`;
-    await this.#q.query({ name: this.#name(text), text, values });
+    await this.#q.query(statementConfig(this.#name, text, values));
   }
 }
 
@@ -229,7 +246,7 @@ export class PostgresRolloutRepository {
     text: string,
     values: unknown[],
   ): Promise<{ rows: R[]; rowCount: number | null }> {
-    return q.query<R>({ name: this.statementName(text), text, values });
+    return q.query<R>(statementConfig(this.#statementName, text, values));
   }
 
   // A write whose result nobody reads: buffered when running in a transaction (see BufferedWrites). `keys`
@@ -239,15 +256,23 @@ export class PostgresRolloutRepository {
     else await this.#run(q, text, values);
   }
 
-  /** The prepared-statement name of a text. */
-  statementName(text: string): string {
+  /** The prepared-statement name of a text; undefined (send it unnamed) once MAX_NAMED_STATEMENTS are named. */
+  statementName(text: string): string | undefined {
     let name = this.#names.get(text);
     if (name === undefined) {
+      if (this.#names.size >= MAX_NAMED_STATEMENTS) return undefined;
       name = `agl_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
       this.#names.set(text, name);
     }
     return name;
   }
+
+  /** How many texts have a prepared-statement name. */
+  get namedStatements(): number {
+    return this.#names.size;
+  }
+
+  readonly #statementName = (text: string): string | undefined => this.statementName(text);
 
   async #page<T>(
     q: Queryable,
@@ -384,6 +409,39 @@ export class PostgresRolloutRepository {
     const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
     const where = rolloutWhere(filter, FILTERS);
     return this.#page(q, 'agl_rollouts', where, order, page, toRolloutRow, ROLLOUT_SELECT);
+  }
+
+  /**
+   * One page of a rollout read in pages (see KeysetPlan): the rows of `request` in the order of
+   * `queryRollouts(filter, page)`, and the cursor after the last.
+   */
+  async rolloutPage(
+    q: Queryable,
+    filter: RolloutFilter,
+    page: Page<RolloutSortField>,
+    request: KeysetRequest,
+  ): Promise<{ rows: RolloutRow[]; last: KeysetCursor | null }> {
+    const column = sortColumn(ROLLOUT_COLUMNS, page.sortBy);
+    const order = orderBy(column, ['seq'], direction(page));
+    const base = rolloutWhere(filter, FILTERS);
+    let n = base.params.length;
+    const next = () => `$${++n}`;
+    const after =
+      request.after === null
+        ? null
+        : keysetAfter(column, 'seq', page.sortOrder === 'desc', request.after, next);
+    const sql = andWhere(base, after);
+    const where = sql.where === '' ? '' : `WHERE ${sql.where}`;
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${ROLLOUT_SELECT}, seq FROM ${this.table('agl_rollouts')} ${where} ${order} LIMIT ${next()} OFFSET ${next()}`,
+      [...sql.params, request.limit, request.offset],
+    );
+    const last = rows.at(-1);
+    return {
+      rows: rows.map(toRolloutRow),
+      last: last === undefined ? null : keysetCursor(last, column, 'seq'),
+    };
   }
 
   // ------------------------------------------------------------ queue

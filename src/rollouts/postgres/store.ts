@@ -36,6 +36,7 @@ import {
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
+  readPageRows,
   requireArray,
   resourcesListing,
   rolloutListing,
@@ -43,6 +44,8 @@ import {
   waitArguments,
   workerListing,
 } from '../engine/arguments.ts';
+import { batchLength, MAX_ROWS_PER_TRANSACTION, type Weighted } from '../engine/batching.ts';
+import type { RolloutRow } from '../engine/repository.ts';
 import { toAttempt, toAttempted, toRollout } from '../engine/rows.ts';
 import { addSpans, firstStored, writeResult } from '../engine/spanWrites.ts';
 import { runAsync, type Steps } from '../engine/steps.ts';
@@ -62,6 +65,7 @@ import {
   updateWorker,
 } from '../engine/writes.ts';
 import { normalizeAttemptPatch, normalizeResources, normalizeRolloutPatch, requireId } from '../normalize.ts';
+import { KeysetPlan } from '../sql/keyset.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AddOtelSpanOptions,
@@ -72,6 +76,7 @@ import type {
   DequeueManyOptions,
   DequeueOptions,
   EnqueueRolloutRequest,
+  IterateOptions,
   NamedResources,
   PaginatedResult,
   PruneOptions,
@@ -142,7 +147,7 @@ const LOCK_CLASS = 0x61676c72;
 
 type Op<T> = (tx: RolloutTransaction) => Promise<T>;
 
-interface PendingWrite {
+interface PendingWrite extends Weighted {
   fn: Op<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -411,10 +416,15 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   /** Queues a write for the next group commit; settles after its transaction committed (or it failed). */
-  #submit<T>(fn: Op<T>): Promise<T> {
+  #submit<T>(fn: Op<T>, weight = 1): Promise<T> {
     this.#assertOpen();
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn: fn as Op<unknown>, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({
+        fn: fn as Op<unknown>,
+        weight,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       this.#scheduleFlush();
     });
   }
@@ -432,7 +442,12 @@ export class PostgresRolloutStore implements RolloutStore {
 
   #flush(): void {
     while (this.#pending.length > 0 && this.#inFlight < this.#maxInFlight) {
-      const ops = this.#pending.splice(0, this.#maxBatch);
+      // Bounded by operations and by rows (see batching.ts): a heavy dequeue shares its transaction only
+      // with what fits beside it.
+      const ops = this.#pending.splice(
+        0,
+        batchLength(this.#pending, this.#maxBatch, MAX_ROWS_PER_TRANSACTION),
+      );
       this.#inFlight++;
       this.#runBatch(ops).finally(() => {
         this.#inFlight--;
@@ -599,7 +614,9 @@ export class PostgresRolloutStore implements RolloutStore {
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
     const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     await this.#healthCheck();
-    return this.#inQueueOrder(() => this.#submit((tx) => runAsync(dequeue(tx, limit, workerId))));
+    return this.#inQueueOrder(() =>
+      this.#submit((tx) => runAsync(dequeue(tx, limit, workerId)), Math.max(1, limit)),
+    );
   }
 
   async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
@@ -613,18 +630,39 @@ export class PostgresRolloutStore implements RolloutStore {
     const { page, filter } = rolloutListing(query);
     return this.#read(async (q) => {
       const result = await this.#repo.queryRollouts(q, filter, page);
-      // Latest attempts of the whole page in one query.
-      const keys = result.items.flatMap((row) =>
-        row.latestAttemptId === null ? [] : [[row.rolloutId, row.latestAttemptId] as const],
-      );
-      const attempts = new Map((await this.#repo.getAttempts(q, keys)).map((a) => [a.rolloutId, a]));
-      const items = result.items.map((row) => {
-        const attempt = attempts.get(row.rolloutId);
-        return attempt !== undefined && attempt.attemptId === row.latestAttemptId
-          ? toAttempted(row, attempt)
-          : toRollout(row);
+      return { ...result, items: await this.#withLatestAttempts(q, result.items) };
+    });
+  }
+
+  async *iterateRollouts(
+    query: RolloutQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
+    const { page, filter } = rolloutListing(query);
+    const plan = new KeysetPlan(page, readPageRows(options));
+    await this.#healthCheck();
+    for (let request = plan.next(); request !== null; request = plan.next()) {
+      const current = request;
+      const items = await this.#read(async (q) => {
+        const { rows, last } = await this.#repo.rolloutPage(q, filter, page, current);
+        plan.advance(current, rows.length, last);
+        return this.#withLatestAttempts(q, rows);
       });
-      return { ...result, items };
+      if (items.length > 0) yield items;
+    }
+  }
+
+  // The latest attempts of a page of rollouts in one query, attached.
+  async #withLatestAttempts(q: Queryable, rows: RolloutRow[]): Promise<Array<Rollout | AttemptedRollout>> {
+    const keys = rows.flatMap((row) =>
+      row.latestAttemptId === null ? [] : [[row.rolloutId, row.latestAttemptId] as const],
+    );
+    const attempts = new Map((await this.#repo.getAttempts(q, keys)).map((a) => [a.rolloutId, a]));
+    return rows.map((row) => {
+      const attempt = attempts.get(row.rolloutId);
+      return attempt !== undefined && attempt.attemptId === row.latestAttemptId
+        ? toAttempted(row, attempt)
+        : toRollout(row);
     });
   }
 

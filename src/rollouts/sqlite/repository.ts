@@ -21,7 +21,7 @@ import type {
   SpanFilter,
   WorkerFilter,
 } from '../engine/repository.ts';
-import type { Page } from '../query.ts';
+import { type Page, READ_PAGE_ROWS } from '../query.ts';
 import {
   ATTEMPT_COLUMNS,
   FINISHED_STATUSES,
@@ -40,6 +40,7 @@ import {
   spanWhere,
   workerWhere,
 } from '../sql/filters.ts';
+import { andWhere, KeysetPlan, keysetAfter, keysetCursor } from '../sql/keyset.ts';
 import { orderBy } from '../sql/order.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
@@ -239,6 +240,39 @@ export class SqliteRolloutRepository implements RolloutRepository {
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
     const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
     return this.#page('agl_rollouts', rolloutWhere(filter, FILTERS), order, page, toRolloutRow);
+  }
+
+  *rolloutPages(
+    filter: RolloutFilter,
+    page: Page<RolloutSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<RolloutRow[]> {
+    const column = sortColumn(ROLLOUT_COLUMNS, page.sortBy);
+    const order = orderBy(column, ['seq'], direction(page));
+    const base = rolloutWhere(filter, FILTERS);
+    const plan = new KeysetPlan(page, pageRows);
+    for (let request = plan.next(); request !== null; request = plan.next()) {
+      const after =
+        request.after === null
+          ? null
+          : keysetAfter(column, 'seq', page.sortOrder === 'desc', request.after, () => '?');
+      const sql = andWhere(base, after);
+      const where = sql.where === '' ? '' : `WHERE ${sql.where}`;
+      let rows: Row[];
+      try {
+        rows = this.#stmt(`SELECT * FROM agl_rollouts ${where} ${order} LIMIT ? OFFSET ?`).all(
+          ...sql.params,
+          request.limit,
+          request.offset,
+        ) as Row[];
+      } catch (error) {
+        // Pages are read after the call returned, past the store's corruption wrapper: report here.
+        throw reportSqliteCorruption(error, this.#path);
+      }
+      const last = rows.at(-1);
+      plan.advance(request, rows.length, last === undefined ? null : keysetCursor(last, column, 'seq'));
+      if (rows.length > 0) yield rows.map(toRolloutRow);
+    }
   }
 
   // ------------------------------------------------------------ queue

@@ -2,7 +2,9 @@
  * Large pages are sent as a stream of JSON text, a few hundred items at a time, instead of one string:
  * `limit=-1` means "all" (as in Agent Lightning), and 200,000 rollouts as one JSON string, next to its
  * snake_case copy, took hundreds of megabytes at once (and text beyond V8's string limit cannot be built
- * at all). Each item is released once written, so the memory held falls as the answer goes out.
+ * at all). Each item is released once written, so the memory held falls as the answer goes out. A store
+ * that reads in pages (`iterateRollouts`) is streamed page by page: each page is read from the database
+ * only when the socket took the one before, so memory stays flat however many items match.
  */
 import { Readable } from 'node:stream';
 import type { PaginatedResult } from '../../rollouts/index.ts';
@@ -13,9 +15,13 @@ export const STREAM_PAGE_ITEMS = 1000;
 // Items serialized per chunk written to the socket.
 const CHUNK_ITEMS = 256;
 
-function* pageText<T>(page: PaginatedResult<T>, map: (item: T) => Wire): Generator<string> {
-  const items = page.items as Array<T | undefined>;
-  yield '{"items":[';
+// The items as JSON text chunks (each item released once written), `first` telling whether an item was
+// already written before these.
+function* itemsText<T>(
+  items: Array<T | undefined>,
+  map: (item: T) => Wire,
+  first: boolean,
+): Generator<string> {
   for (let start = 0; start < items.length; start += CHUNK_ITEMS) {
     const end = Math.min(items.length, start + CHUNK_ITEMS);
     const parts: string[] = [];
@@ -23,13 +29,48 @@ function* pageText<T>(page: PaginatedResult<T>, map: (item: T) => Wire): Generat
       parts.push(JSON.stringify(map(items[i] as T)));
       items[i] = undefined;
     }
-    yield (start === 0 ? '' : ',') + parts.join(',');
+    yield (start === 0 && first ? '' : ',') + parts.join(',');
   }
-  yield `],"limit":${JSON.stringify(page.limit)},"offset":${JSON.stringify(page.offset)},"total":${JSON.stringify(page.total)}}`;
+}
+
+/** The paging fields after the items. */
+type PageTail = Omit<PaginatedResult<unknown>, 'items'>;
+
+function tailText(page: PageTail): string {
+  return `],"limit":${JSON.stringify(page.limit)},"offset":${JSON.stringify(page.offset)},"total":${JSON.stringify(page.total)}}`;
+}
+
+function* pageText<T>(page: PaginatedResult<T>, map: (item: T) => Wire): Generator<string> {
+  yield '{"items":[';
+  yield* itemsText(page.items as Array<T | undefined>, map, true);
+  yield tailText(page);
 }
 
 /** The wire form of a page: one JSON value when small, a Readable of JSON text when large. */
 export function pageAnswer<T>(page: PaginatedResult<T>, map: (item: T) => Wire): Wire | Readable {
   if (page.items.length <= STREAM_PAGE_ITEMS) return pageToWire(page, map);
   return Readable.from(pageText(page, map), { objectMode: false });
+}
+
+async function* pagesText<T>(
+  pages: AsyncIterable<T[]>,
+  map: (item: T) => Wire,
+  tail: PageTail,
+): AsyncGenerator<string> {
+  yield '{"items":[';
+  let first = true;
+  for await (const items of pages) {
+    if (items.length === 0) continue;
+    yield* itemsText(items as Array<T | undefined>, map, first);
+    first = false;
+  }
+  yield tailText(tail);
+}
+
+/**
+ * A page read in pages from the store, as a Readable of JSON text in the shape of `pageAnswer`: pulled by
+ * the socket, so the next store page is read only once the text before it was taken.
+ */
+export function pagesAnswer<T>(pages: AsyncIterable<T[]>, map: (item: T) => Wire, tail: PageTail): Readable {
+  return Readable.from(pagesText(pages, map, tail), { objectMode: false });
 }

@@ -4,7 +4,7 @@
  * attributes, on the span or on its resource (span wins); `agentlightning.span_sequence_id` is optional
  * (the store issues the next one). Spans without ids are counted as rejected, per OTLP partial success.
  */
-import { setOwn } from '../../codec/index.ts';
+import { MAX_DEPTH, setOwn, tooDeepError } from '../../codec/index.ts';
 import { AgentStateError, errorMessage, InvalidInputError } from '../../errors.ts';
 import type { Attributes, AttributeValue, SpanContext, SpanInput } from '../../rollouts/index.ts';
 import { ExportTraceServiceRequest } from './traceProto.ts';
@@ -79,16 +79,22 @@ const seconds = (nanos: Long): number | null => {
   return Number(nanos) / 1e9;
 };
 
-function plainValue(value: AnyValue | undefined): unknown {
+/** Thrown by plainValue below MAX_DEPTH nested arrays and kvlists; `attributes` names the attribute. */
+class TooDeep extends Error {}
+
+// Recursive, so bounded: a value nested deeper than MAX_DEPTH would overflow the stack here (and its
+// JSON text in every later read).
+function plainValue(value: AnyValue | undefined, depth = 0): unknown {
   if (!value) return null;
+  if ((value.arrayValue || value.kvlistValue) && depth >= MAX_DEPTH) throw new TooDeep();
   if (value.stringValue !== undefined) return value.stringValue;
   if (value.boolValue !== undefined) return value.boolValue;
   if (value.intValue !== undefined) return Number(value.intValue);
   if (value.doubleValue !== undefined) return value.doubleValue;
-  if (value.arrayValue) return (value.arrayValue.values ?? []).map(plainValue);
+  if (value.arrayValue) return (value.arrayValue.values ?? []).map((v) => plainValue(v, depth + 1));
   if (value.kvlistValue) {
     const out: Record<string, unknown> = {};
-    for (const kv of value.kvlistValue.values ?? []) setOwn(out, kv.key, plainValue(kv.value));
+    for (const kv of value.kvlistValue.values ?? []) setOwn(out, kv.key, plainValue(kv.value, depth + 1));
     return out;
   }
   if (value.bytesValue !== undefined) {
@@ -110,10 +116,17 @@ function items<T>(value: T[] | undefined | null): T[] {
 }
 
 /** OTLP attributes -> span attributes; values outside the model's types (maps, mixed arrays) become JSON text. */
-function attributes(list: KeyValue[] | undefined): Attributes {
+function attributes(list: KeyValue[] | undefined, at: Position, part: string, index = -1): Attributes {
   const out: Attributes = {};
   for (const { key, value } of items(list)) {
-    const plain = plainValue(value);
+    let plain: unknown;
+    try {
+      plain = plainValue(value);
+    } catch (error) {
+      if (!(error instanceof TooDeep)) throw error;
+      at.part = `${index >= 0 ? `${part}[${index}].` : part === '' ? '' : `${part}.`}attributes.${key}`;
+      throw tooDeepError(otlpPath(at));
+    }
     let stored: AttributeValue;
     if (typeof plain === 'string' || typeof plain === 'number' || typeof plain === 'boolean') stored = plain;
     else if (
@@ -210,7 +223,7 @@ function convert(request: OtlpExportRequest, at: Position): { spans: SpanInput[]
     if (typeof resourceSpans !== 'object' || resourceSpans === null)
       throw new TypeError('expected an object');
     at.part = 'resource';
-    const resourceAttributes = attributes(resourceSpans.resource?.attributes);
+    const resourceAttributes = attributes(resourceSpans.resource?.attributes, at, 'resource');
     at.part = 'scopeSpans';
     const resource = { attributes: resourceAttributes, schemaUrl: resourceSpans.schemaUrl ?? '' };
     const scopeList = items(resourceSpans.scopeSpans);
@@ -222,7 +235,7 @@ function convert(request: OtlpExportRequest, at: Position): { spans: SpanInput[]
       for (let k = 0; k < spanList.length; k++) {
         at.span = k;
         const span = spanList[k]!;
-        const attrs = attributes(span.attributes);
+        const attrs = attributes(span.attributes, at, '');
         const rolloutId = idOf(attrs[ROLLOUT_ID_ATTRIBUTE]) ?? idOf(resourceAttributes[ROLLOUT_ID_ATTRIBUTE]);
         const attemptId = idOf(attrs[ATTEMPT_ID_ATTRIBUTE]) ?? idOf(resourceAttributes[ATTEMPT_ID_ATTRIBUTE]);
         if (rolloutId === undefined || attemptId === undefined) {
@@ -247,19 +260,19 @@ function convert(request: OtlpExportRequest, at: Position): { spans: SpanInput[]
           name: span.name ?? '',
           status: { statusCode: statusCode(span.status?.code), description: span.status?.message || null },
           attributes: attrs,
-          events: (span.events ?? []).map((e) => ({
+          events: (span.events ?? []).map((e, i) => ({
             name: e.name ?? '',
-            attributes: attributes(e.attributes),
+            attributes: attributes(e.attributes, at, 'events', i),
             timestamp: seconds(e.timeUnixNano),
           })),
-          links: (span.links ?? []).map((l) => ({
+          links: (span.links ?? []).map((l, i) => ({
             context: {
               traceId: hex(l.traceId),
               spanId: hex(l.spanId),
               isRemote: false,
               traceState: traceState(l.traceState),
             },
-            attributes: attributes(l.attributes),
+            attributes: attributes(l.attributes, at, 'links', i),
           })),
           startTime: seconds(span.startTimeUnixNano),
           endTime: seconds(span.endTimeUnixNano),

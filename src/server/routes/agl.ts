@@ -7,14 +7,17 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../errors.ts';
 import type {
+  AttemptedRollout,
   AttemptPatch,
   EnqueueRolloutRequest,
+  Rollout,
   RolloutPatch,
+  RolloutQuery,
   RolloutStore,
   StartRolloutRequest,
   WriteOptions,
 } from '../../rollouts/index.ts';
-import { pageAnswer } from '../agl/pageStream.ts';
+import { pageAnswer, pagesAnswer, STREAM_PAGE_ITEMS } from '../agl/pageStream.ts';
 import { referenceOperations } from '../agl/reference.ts';
 import { checkPaging, type ListedType, refuseNullFields } from '../agl/referenceChecks.ts';
 import {
@@ -131,6 +134,25 @@ export function registerAglRoutes(
     ...pick(w, ['resources_id', 'resources_id_contains']),
   });
 
+  // A listing of rollouts. One that may be large (all, or more than a streamed page) is read from the
+  // store in pages and streamed as it is read, when the store reads in pages; the total is counted first.
+  const rollouts = async (q: RolloutQuery): Promise<Wire | Readable> => {
+    const limit = q.limit ?? -1;
+    if (store.iterateRollouts === undefined || (limit !== -1 && limit <= STREAM_PAGE_ITEMS)) {
+      return pageAnswer(await time('queryRollouts', () => store.queryRollouts(q)), rolloutToWire);
+    }
+    // The first page is read before answering, so bad arguments are a coded error, not a cut-off stream.
+    const pages = store.iterateRollouts(q)[Symbol.asyncIterator]();
+    const first = await time('queryRollouts', () => pages.next());
+    const counted = await time('queryRollouts', () => store.queryRollouts({ ...q, limit: 0 }));
+    async function* all(): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await pages.next(); !next.done; next = await pages.next()) yield next.value;
+    }
+    return pagesAnswer(all(), rolloutToWire, { limit, offset: counted.offset, total: counted.total });
+  };
+
   const handlers: Record<string, Handler> = {
     'GET /v1/agl/health': async () => ({ status: 'ok' }),
 
@@ -156,16 +178,8 @@ export function registerAglRoutes(
       if (b.worker_id !== undefined) request.workerId = b.worker_id as string | null;
       return rolloutToWire(await time('startRollout', () => store.startRollout(request, writeOptions(r))));
     },
-    'GET /v1/agl/rollouts': async (r) =>
-      pageAnswer(
-        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(query(r), 'query'))),
-        rolloutToWire,
-      ),
-    'POST /v1/agl/rollouts/search': async (r) =>
-      pageAnswer(
-        await time('queryRollouts', () => store.queryRollouts(rolloutQuery(body(r), 'body'))),
-        rolloutToWire,
-      ),
+    'GET /v1/agl/rollouts': async (r) => rollouts(rolloutQuery(query(r), 'query')),
+    'POST /v1/agl/rollouts/search': async (r) => rollouts(rolloutQuery(body(r), 'body')),
     'GET /v1/agl/rollouts/{rollout_id}': async (r) => {
       const rollout = await time('getRolloutById', () => store.getRolloutById(param(r, 'rollout_id')));
       return rollout ? rolloutToWire(rollout) : null;
