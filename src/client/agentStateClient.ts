@@ -7,7 +7,7 @@
  * ```
  *
  * Rollout calls use the Agent Lightning routes (/v1/agl) and map snake_case to camelCase; documents use
- * /v1/state. Every POST carries an idempotency key, so retries after lost connections never duplicate.
+ * /v1/state. Every POST that writes carries an idempotency key, so retries after lost connections never duplicate.
  */
 import type { ListOptions, ListPage, PutOptions, StoredDocument } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -153,6 +153,17 @@ export class AgentStateClient implements RolloutStore {
     });
   }
 
+  // A read sent as POST (searches, waits): no idempotency key, so the server keeps nothing of its answer.
+  #search<T>(path: string, body: unknown, extraTimeoutMs?: number): Promise<T> {
+    return this.#http.json<T>({
+      method: 'POST',
+      path,
+      body: body ?? {},
+      read: true,
+      ...(extraTimeoutMs ? { extraTimeoutMs } : {}),
+    });
+  }
+
   #get<T>(path: string, query?: RequestQuery): Promise<T> {
     return this.#http.json<T>({ method: 'GET', path, ...(query ? { query } : {}) });
   }
@@ -279,7 +290,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.querySpans. */
   async querySpans(rolloutId: string, query?: SpanQuery): Promise<PaginatedResult<Span>> {
-    const wire = await this.#post<Wire>(`${A}/spans/search`, {
+    const wire = await this.#search<Wire>(`${A}/spans/search`, {
       ...pagedQueryToWire(query),
       rollout_id: rolloutId,
     });
@@ -288,7 +299,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryRollouts. */
   async queryRollouts(query?: RolloutQuery): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
-    const wire = await this.#post<Wire>(`${A}/rollouts/search`, pagedQueryToWire(query));
+    const wire = await this.#search<Wire>(`${A}/rollouts/search`, pagedQueryToWire(query));
     return trimPage(query, pageFromWire(wire, rolloutFromWire));
   }
 
@@ -314,7 +325,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryAttempts. */
   async queryAttempts(rolloutId: string, query?: AttemptQuery): Promise<PaginatedResult<Attempt>> {
-    const wire = await this.#post<Wire>(
+    const wire = await this.#search<Wire>(
       `${A}/rollouts/${enc(rolloutId)}/attempts/search`,
       pagedQueryToWire(query),
     );
@@ -384,7 +395,7 @@ export class AgentStateClient implements RolloutStore {
 
   /** See RolloutStore.queryWorkers. */
   async queryWorkers(query?: WorkerQuery): Promise<PaginatedResult<Worker>> {
-    const wire = await this.#post<Wire>(`${A}/workers/search`, pagedQueryToWire(query));
+    const wire = await this.#search<Wire>(`${A}/workers/search`, pagedQueryToWire(query));
     return trimPage(query, pageFromWire(wire, workerFromWire));
   }
 
@@ -403,13 +414,24 @@ export class AgentStateClient implements RolloutStore {
   /** See RolloutStore.waitForRollouts (`timeoutMs` travels as the reference's `timeout` in seconds). */
   async waitForRollouts(options: WaitForRolloutsOptions): Promise<Rollout[]> {
     const timeoutMs = options.timeoutMs ?? null;
-    const wire = await this.#post<Wire[]>(
-      `${A}/waits/rollouts`,
-      { rollout_ids: options.rolloutIds, timeout: timeoutMs === null ? null : timeoutMs / 1000 },
-      undefined,
-      // A wait without a limit may take as long as the rollouts do.
-      timeoutMs === null ? 24 * 3600_000 : timeoutMs,
-    );
+    const signal = options.signal;
+    let wire: Wire[];
+    try {
+      wire = await this.#http.json<Wire[]>({
+        method: 'POST',
+        path: `${A}/waits/rollouts`,
+        body: { rollout_ids: options.rolloutIds, timeout: timeoutMs === null ? null : timeoutMs / 1000 },
+        read: true,
+        // A wait without a limit may take as long as the rollouts do.
+        extraTimeoutMs: timeoutMs === null ? 24 * 3600_000 : timeoutMs,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      // Aborted: the connection closed (ending the server's wait); answer like a timeout, with those
+      // finished by now.
+      return this.waitForRollouts({ rolloutIds: options.rolloutIds, timeoutMs: 0 });
+    }
     return wire.map(rolloutFromWire);
   }
 

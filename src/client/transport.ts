@@ -1,7 +1,7 @@
 /**
  * The HTTP transport of AgentStateClient: timeouts, retries with exponential backoff and jitter on network
  * errors and 5xx answers (after asking /health whether the server is back), idempotency keys on every
- * POST so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
+ * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
  */
 import { randomUUID } from 'node:crypto';
@@ -34,8 +34,12 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /** Idempotency key of a POST (default: a fresh UUID per logical call, reused by its retries). */
   idempotencyKey?: string;
+  /** A POST that only reads (search, wait): sent without an idempotency key, as a retry just reads again. */
+  read?: boolean;
   /** Extra time this call may legitimately take (long waits), ms. */
   extraTimeoutMs?: number;
+  /** Aborts the call (and closes its connection, which ends a server-side wait). */
+  signal?: AbortSignal;
 }
 
 /** A response the caller wants to inspect (status, headers) rather than just the body. */
@@ -99,8 +103,9 @@ export class HttpTransport {
   /** Sends a request with retries; resolves with any final HTTP answer (4xx included). */
   async send(spec: RequestSpec): Promise<RawResponse> {
     if (this.#closed) throw new ClosedError('the client is closed', { url: this.#base });
-    const idempotencyKey = spec.method === 'POST' ? (spec.idempotencyKey ?? randomUUID()) : undefined;
-    const durableKey = spec.method === 'POST' && spec.idempotencyKey !== undefined;
+    const writes = spec.method === 'POST' && spec.read !== true;
+    const idempotencyKey = writes ? (spec.idempotencyKey ?? randomUUID()) : undefined;
+    const durableKey = writes && spec.idempotencyKey !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
       if (attempt > 0) {
@@ -121,6 +126,7 @@ export class HttpTransport {
         }
         return response;
       } catch (error) {
+        if (spec.signal?.aborted) throw error;
         if (error instanceof AgentStateError && error.code !== 'UNAVAILABLE') throw error;
         lastError = error;
       }
@@ -179,6 +185,8 @@ export class HttpTransport {
     }
     const controller = new AbortController();
     this.#inFlight.add(controller);
+    const abort = (): void => controller.abort(spec.signal?.reason);
+    spec.signal?.addEventListener('abort', abort, { once: true });
     const timeoutMs = this.#timeoutMs + (spec.extraTimeoutMs ?? 0);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -199,6 +207,7 @@ export class HttpTransport {
       return { status: response.status, headers: response.headers, body };
     } catch (error) {
       if (this.#closed) throw new ClosedError('the client was closed', { url: this.#base });
+      if (spec.signal?.aborted) throw spec.signal.reason;
       if (timedOut) {
         throw new TimeoutError(`${spec.method} ${spec.path} got no answer within ${timeoutMs} ms`, {
           url: this.#base,
@@ -216,6 +225,7 @@ export class HttpTransport {
       );
     } finally {
       clearTimeout(timer);
+      spec.signal?.removeEventListener('abort', abort);
       this.#inFlight.delete(controller);
     }
   }

@@ -1,4 +1,5 @@
 import { CorruptStateError, InvalidInputError, UnknownTypeError, UnsupportedValueError } from '../errors.ts';
+import { MAX_DEPTH, tooDeepError } from './depth.ts';
 import { type JsonObject, type JsonValue, setOwn } from './json.ts';
 import { indexPath, propertyPath } from './path.ts';
 import { ERROR_CLASSES, TAG, Tags, TYPED_ARRAYS } from './tags.ts';
@@ -138,6 +139,9 @@ export class Codec {
         path,
       });
     }
+    // The ancestors are the containers above this one: refusing here bounds the recursion of encode, and
+    // of every later decode and JSON.stringify of what was stored.
+    if (ancestors.size >= MAX_DEPTH) throw tooDeepError(path);
     ancestors.add(object);
     try {
       return this.#encodeObject(object, path, ancestors);

@@ -18,6 +18,7 @@ export {
   decompressAsync,
   methodOf,
 } from './compression.ts';
+export { assertDepth, exceedsDepth, MAX_DEPTH, tooDeepError, tooDeepPath } from './depth.ts';
 export {
   checkEncryptionKeys,
   decrypt,

@@ -7,6 +7,7 @@ import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { migrate } from './postgres/schema.ts';
 import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/statements.ts';
+import { statementTimeoutMs } from './postgres/statementTimeout.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
@@ -49,6 +50,11 @@ export interface PostgresStoreOptions extends DriverOptions {
   poolSize?: number;
   /** Most expired documents one sweep statement removes; the sweep repeats until none are due (default 1000). */
   sweepBatchSize?: number;
+  /**
+   * `statement_timeout` of every connection of the pool the store creates, ms (default 60000; 0 = none).
+   * A pool you pass keeps its own settings.
+   */
+  statementTimeoutMs?: number;
 }
 
 // A serialized put, ready to send: encoding happens before any SQL so bad values change nothing.
@@ -102,6 +108,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     new pg.Pool({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
+      statement_timeout: statementTimeoutMs(options.statementTimeoutMs),
       // Idle connections never keep the process alive; an open store with watchers does.
       allowExitOnIdle: true,
     });

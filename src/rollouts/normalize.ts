@@ -2,6 +2,7 @@
  * Validation and defaults for everything callers give the rollout store. Bad input is refused with an
  * `InvalidInputError` naming the field before anything is written. Shared by every backend.
  */
+import { assertDepth } from '../codec/index.ts';
 import { InvalidInputError } from '../errors.ts';
 import {
   ATTEMPT_STATUSES,
@@ -98,6 +99,8 @@ export function requireJson(value: unknown, field: string): void {
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new InvalidInputError(`${field} must be JSON-serializable`, { field });
   }
+  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts).
+  assertDepth(value, field);
 }
 
 /**

@@ -525,7 +525,10 @@ export interface DequeueOptions {
 
 /** Options of `dequeueManyRollouts`. */
 export interface DequeueManyOptions extends DequeueOptions {
-  /** At most this many rollouts (default 1). */
+  /**
+   * At most this many rollouts (default 1). One call returns at most the store's `maxDequeuePerCall`
+   * (default 1000) however large the limit: a dequeue may always return fewer than asked.
+   */
   limit?: number;
 }
 
@@ -553,6 +556,8 @@ export interface WaitForRolloutsOptions {
   rolloutIds: string[];
   /** Give up after this many ms and return those finished so far; absent = wait until all finish; 0 = no wait. */
   timeoutMs?: number | null;
+  /** Stops the wait early, like a timeout (those finished so far are returned); the server aborts it when the client goes away. */
+  signal?: AbortSignal;
 }
 
 /** Arguments of `pruneFinished`. */
@@ -771,4 +776,9 @@ export interface RolloutStoreOptions {
    * false: one transaction per call (the naive baseline of the benchmark).
    */
   groupCommit?: boolean;
+  /**
+   * Most rollouts one dequeue call takes, whatever limit it asks for (default 1000, see docs/limits.md):
+   * bounds the time and the statement size of one call. Callers wanting more call again.
+   */
+  maxDequeuePerCall?: number;
 }

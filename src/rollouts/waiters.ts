@@ -33,14 +33,28 @@ export class RolloutWaiters {
     for (const listener of listeners) listener(rollout);
   }
 
-  /** Waits until every id finished or `timeoutMs` passed; resolves with the finished rollouts by id. */
-  waitAll(rolloutIds: readonly string[], timeoutMs: number): Promise<Map<string, Rollout>> {
+  /**
+   * Waits until every id finished, `timeoutMs` passed or `signal` aborted; resolves with the finished
+   * rollouts by id. An aborted wait unregisters at once: a waiter kept after its client left would hold
+   * memory until the rollout finished, which may be never.
+   */
+  waitAll(
+    rolloutIds: readonly string[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Map<string, Rollout>> {
     const finished = new Map<string, Rollout>();
+    if (signal?.aborted) return Promise.resolve(finished);
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const registered: Array<[string, Listener]> = [];
+      const onAbort = (): void => {
+        finish();
+        resolve(finished);
+      };
       const finish = (): void => {
         if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         for (const [id, listener] of registered) {
           const set = this.#listeners.get(id);
           set?.delete(listener);
@@ -69,6 +83,7 @@ export class RolloutWaiters {
         set.add(listener);
       }
       this.#cancels.add(cancel);
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (Number.isFinite(timeoutMs)) {
         const deadline = Date.now() + timeoutMs;
         const arm = (delay: number): void => {

@@ -6,6 +6,7 @@
 import { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { errorCodes, type FastifyInstance } from 'fastify';
+import { exceedsDepth, MAX_DEPTH, tooDeepError, tooDeepPath } from '../codec/index.ts';
 import { InvalidInputError } from '../errors.ts';
 
 /** Registers gzip/deflate request decoding, the protobuf content type and the empty-body rule. */
@@ -57,7 +58,16 @@ function registerEmptyBodies(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text.trim() === '') return done(null, null);
-    return parseJson(request, text, done);
+    return parseJson(request, text, (error, value) => {
+      if (error) return done(error);
+      // JSON.parse does not recurse, but validation, the codec and every later JSON.stringify do: a body
+      // nested deeper than MAX_DEPTH is refused here, naming the path. Nesting d needs 2d characters, so
+      // short bodies (nearly all) skip the walk.
+      if (text.length > 2 * MAX_DEPTH && exceedsDepth(value)) {
+        return done(tooDeepError(tooDeepPath(value, MAX_DEPTH, 'body') ?? 'body'));
+      }
+      return done(null, value);
+    });
   });
   // Fastify's own text/plain parser would hand an empty body to the route as '' (a string, not "no body").
   app.removeContentTypeParser('text/plain');

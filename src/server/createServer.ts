@@ -57,6 +57,14 @@ export interface ServerOptions {
    * none (the default): CORS stays off. Tokens still apply to every cross-origin call.
    */
   corsOrigins?: readonly string[];
+  /** Most responses kept for Idempotency-Key replay (default 20,000). */
+  idempotencyMaxEntries?: number;
+  /** Most bytes of responses kept for Idempotency-Key replay (default 64 MiB). */
+  idempotencyMaxBytes?: number;
+  /** Long-poll waits open at once in this server (default 10,000); more are CAPACITY_EXCEEDED. */
+  maxWaits?: number;
+  /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
+  maxWaitsPerToken?: number;
   /** How `/v1/events` reaches other server processes (`PostgresEventRelay`); default: this process only. */
   events?: EventRelay;
   /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
@@ -131,7 +139,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   await registerCors(app, options.corsOrigins ?? []);
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
-  registerIdempotency(app, options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs });
+  registerIdempotency(app, {
+    ...(options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs }),
+    ...(options.idempotencyMaxEntries === undefined ? {} : { maxEntries: options.idempotencyMaxEntries }),
+    ...(options.idempotencyMaxBytes === undefined ? {} : { maxBytes: options.idempotencyMaxBytes }),
+  });
 
   registerSystemRoutes(app, metrics, options.monitor);
   registerEventRoutes(app, { documents: options.documents, relay: options.events });
@@ -141,7 +153,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
   if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);
   if (options.rollouts) {
-    registerAglRoutes(app, options.rollouts, metrics);
+    registerAglRoutes(app, options.rollouts, metrics, {
+      ...(options.maxWaits === undefined ? {} : { maxWaits: options.maxWaits }),
+      ...(options.maxWaitsPerToken === undefined ? {} : { maxWaitsPerToken: options.maxWaitsPerToken }),
+    });
     registerAglExtensionRoutes(app, options.rollouts, metrics);
     registerOtlpRoutes(app, options.rollouts, metrics);
   }

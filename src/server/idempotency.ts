@@ -1,22 +1,25 @@
 /**
- * Idempotency keys for POST requests: a client sends `Idempotency-Key: <unique>` and, if it retries after
- * a lost connection, the server answers with the first response instead of doing the work twice (no
- * duplicate rollout, no duplicate span). A retry that arrives while the first request is still running
- * waits for it.
+ * Idempotency keys for POST requests that write: a client sends `Idempotency-Key: <unique>` and, if it
+ * retries after a lost connection, the server answers with the first response instead of doing the work
+ * twice (no duplicate rollout, no duplicate span). A retry that arrives while the first request is still
+ * running waits for it.
  *
- * Responses are kept in memory for `ttlMs` (bounded by `maxEntries`), keyed by the caller's token name,
- * method, URL and key. This covers a client retrying against the same server process; several processes
- * behind a load balancer need sticky routing for the guarantee to hold across them.
- * A 5xx answer is not kept, so a retry after a failure runs again (store calls that fail roll back).
+ * Only writes take part: a POST that reads (searches, waits; routes whose access scope is `read`) runs
+ * again on a retry, which is what a read means, so its answers (up to megabytes of spans) are never kept.
+ * Only successful answers (2xx) are kept: a write that failed changed nothing, and its retry runs again.
+ * Kept answers live in an LRU bounded by entries and by bytes, and expire after `ttlMs` even if nobody
+ * asks again (a timer purges stale entries). Keys are scoped by the caller's token name, method, URL and
+ * key. This covers a client retrying against the same server process; several processes behind a load
+ * balancer need sticky routing, or keys the caller chose (kept by the rollout store itself).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 
 /** A response remembered for replay. */
 interface StoredResponse {
   status: number;
   contentType: string | undefined;
   payload: string | Buffer;
-  expiresAt: number;
 }
 
 interface Pending {
@@ -28,11 +31,20 @@ interface Pending {
 export interface IdempotencyOptions {
   /** How long a response is replayable, ms (default 10 minutes). */
   ttlMs?: number;
-  /** At most this many remembered responses; the oldest go first (default 20 000). */
+  /** At most this many remembered responses; the least recently used go first (default 20,000). */
   maxEntries?: number;
-  /** Clock, epoch ms. */
-  now?: () => number;
+  /** At most this many bytes of remembered responses (default 64 MiB); a larger answer is not kept. */
+  maxBytes?: number;
 }
+
+/** Default of `IdempotencyOptions.ttlMs`. */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 600_000;
+/** Default of `IdempotencyOptions.maxEntries`. */
+export const DEFAULT_IDEMPOTENCY_MAX_ENTRIES = 20_000;
+/** Default of `IdempotencyOptions.maxBytes`. */
+export const DEFAULT_IDEMPOTENCY_MAX_BYTES = 64 * 1024 * 1024;
+// Bytes counted per entry on top of its payload: the key, headers and the cache's own bookkeeping.
+const ENTRY_OVERHEAD_BYTES = 256;
 
 /** The header a client sets. */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -51,13 +63,23 @@ declare module 'fastify' {
   }
 }
 
-/** Adds idempotency-key handling to every POST route of `app`. */
+/** Adds idempotency-key handling to every POST route of `app` that writes. */
 export function registerIdempotency(app: FastifyInstance, options: IdempotencyOptions = {}): void {
-  const ttlMs = options.ttlMs ?? 600_000;
-  const maxEntries = options.maxEntries ?? 20_000;
-  const now = options.now ?? Date.now;
-  // Map keeps insertion order, so the first entries are the oldest: eviction is O(1).
-  const done = new Map<string, StoredResponse>();
+  const ttlMs = options.ttlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
+  const done = new LRUCache<string, StoredResponse>({
+    max: options.maxEntries ?? DEFAULT_IDEMPOTENCY_MAX_ENTRIES,
+    maxSize: options.maxBytes ?? DEFAULT_IDEMPOTENCY_MAX_BYTES,
+    sizeCalculation: (stored, key) =>
+      (typeof stored.payload === 'string' ? Buffer.byteLength(stored.payload) : stored.payload.length) +
+      key.length +
+      ENTRY_OVERHEAD_BYTES,
+    ttl: ttlMs,
+    // Per-entry timers (ttlAutopurge) cost a timer per write; one sweep per interval frees the same memory.
+    ttlAutopurge: false,
+  });
+  const purge = setInterval(() => done.purgeStale(), Math.max(1000, Math.min(ttlMs, 60_000)));
+  purge.unref();
+  app.addHook('onClose', async () => clearInterval(purge));
   const pending = new Map<string, Pending>();
 
   const replay = (reply: FastifyReply, stored: StoredResponse): FastifyReply => {
@@ -68,15 +90,16 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== 'POST') return;
+    // Reads sent as POST (searches, waits) are not writes: a retry simply reads again.
+    if (request.routeOptions.config.access?.scope === 'read') return;
     const header = request.headers[IDEMPOTENCY_HEADER];
     if (typeof header !== 'string' || header === '') return;
     const principal = request.agentstatePrincipal?.name ?? '';
     const key = `${principal}\u0000${request.url}\u0000${header}`;
     const stored = done.get(key);
-    if (stored && stored.expiresAt > now()) return replay(reply, stored);
-    if (stored) done.delete(key);
-    // A loop, not one wait: when the request waited for fails with a 5xx (not kept), the first waiter to
-    // resume runs for real and the others must wait for that one in turn, or each would run the work again.
+    if (stored) return replay(reply, stored);
+    // A loop, not one wait: when the request waited for fails (not kept), the first waiter to resume runs
+    // for real and the others must wait for that one in turn, or each would run the work again.
     for (let inFlight = pending.get(key); inFlight; inFlight = pending.get(key)) {
       const first = await inFlight.promise;
       if (first) return replay(reply, first);
@@ -95,7 +118,9 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
     const entry = pending.get(key);
     pending.delete(key);
     request.agentstateIdempotencyKey = undefined;
-    if (reply.statusCode >= 500 || !(typeof payload === 'string' || Buffer.isBuffer(payload))) {
+    // A failed write changed nothing: its answer is not kept, and a retry runs again.
+    const ok = reply.statusCode >= 200 && reply.statusCode < 300;
+    if (!ok || !(typeof payload === 'string' || Buffer.isBuffer(payload))) {
       entry?.resolve(undefined);
       return payload;
     }
@@ -104,13 +129,8 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
       status: reply.statusCode,
       contentType: typeof contentType === 'string' ? contentType : undefined,
       payload,
-      expiresAt: now() + ttlMs,
     };
     done.set(key, stored);
-    if (done.size > maxEntries) {
-      const oldest = done.keys().next().value;
-      if (oldest !== undefined) done.delete(oldest);
-    }
     entry?.resolve(stored);
     return payload;
   });

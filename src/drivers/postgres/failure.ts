@@ -1,4 +1,4 @@
-import { AgentStateError, ClosedError } from '../../errors.ts';
+import { AgentStateError, ClosedError, TimeoutError } from '../../errors.ts';
 
 // SQLSTATE class 08 (connection exceptions), admin/crash shutdown, cannot connect now, too many
 // connections, and the socket errors pg passes through: the server is unreachable, not the call wrong.
@@ -28,6 +28,13 @@ export function postgresFailure(
   if (error instanceof AgentStateError) return error;
   if (closed) return new ClosedError(`the ${what} was closed during the call`, details);
   const e = error as { message?: string; code?: string };
+  // 57014: cancelled, by the statement timeout of the store's pool (or an administrator).
+  if (e.code === '57014') {
+    return new TimeoutError(`${what}: the statement was cancelled (statementTimeoutMs): ${e.message}`, {
+      ...details,
+      pgCode: e.code,
+    });
+  }
   const unavailable =
     typeof e.code === 'string' && (e.code.startsWith('08') || UNAVAILABLE_CODES.has(e.code));
   return new AgentStateError(

@@ -3,8 +3,10 @@
  * before its read or write runs. A bad argument throws a coded error naming the field, the same on every
  * backend.
  */
+
+import { integerOption } from '../../drivers/shared/integerOption.ts';
 import { InvalidInputError } from '../../errors.ts';
-import { optionalObject, requireAllOf, requireId } from '../normalize.ts';
+import { optionalObject, requireAllOf, requireId, requireJson } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
 import { normalizeLogic, normalizePage, type Page } from '../query.ts';
 import {
@@ -143,14 +145,29 @@ export function optionalWorkerId(options: { workerId?: string | null } | undefin
   return workerId;
 }
 
-/** `dequeueManyRollouts` arguments. */
-export function dequeueArguments(options: DequeueManyOptions): { limit: number; workerId: string | null } {
+/** Default of `maxDequeuePerCall`: most rollouts one dequeue call takes. */
+export const DEFAULT_MAX_DEQUEUE_PER_CALL = 1000;
+
+/** The `maxDequeuePerCall` option, checked (an integer >= 1). */
+export function maxDequeuePerCall(value: number | undefined): number {
+  return integerOption(value, DEFAULT_MAX_DEQUEUE_PER_CALL, 'maxDequeuePerCall', 1);
+}
+
+/**
+ * `dequeueManyRollouts` arguments. The limit is capped at `max`: one call taking 200,000 rollouts held the
+ * write lock for seconds on SQLite and built statements PostgreSQL needed half an hour to parse. The
+ * reference's contract already allows fewer than asked (a queue may hold fewer), so the cap changes no meaning.
+ */
+export function dequeueArguments(
+  options: DequeueManyOptions,
+  max: number,
+): { limit: number; workerId: string | null } {
   const limit = options.limit ?? 1;
   // A safe integer, as for paging: larger ones are not bindable as an SQL LIMIT.
   if (!Number.isSafeInteger(limit) || limit < 0) {
     throw new InvalidInputError('limit must be an integer >= 0', { field: 'limit', value: limit });
   }
-  return { limit, workerId: optionalWorkerId(options) };
+  return { limit: Math.min(limit, max), workerId: optionalWorkerId(options) };
 }
 
 /** `addOtelSpan` arguments, converted to a span input. */
@@ -177,6 +194,7 @@ export function heartbeatStats(
 ): { given: boolean; value: Record<string, unknown> | null } {
   requireId(workerId, 'workerId');
   const value = optionalObject(options?.heartbeatStats, 'heartbeatStats');
+  requireJson(value, 'heartbeatStats');
   return { given: options !== undefined && 'heartbeatStats' in options, value };
 }
 

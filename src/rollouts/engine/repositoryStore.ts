@@ -50,6 +50,7 @@ import {
   dequeueArguments,
   healthCheckInterval,
   heartbeatStats,
+  maxDequeuePerCall,
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
@@ -91,6 +92,8 @@ const MAX_OPS_PER_TURN = 1024;
 /** A write waiting for the next group commit. */
 interface PendingWrite {
   fn: () => unknown;
+  /** Rows the operation may write (1 for most; a dequeue's limit): what the per-turn budget counts. */
+  weight: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -110,6 +113,7 @@ export class RepositoryRolloutStore implements RolloutStore {
   readonly #tx: RepositoryWriteTransaction;
   #pending: PendingWrite[] = [];
   readonly #maxBatch: number;
+  readonly #maxDequeue: number;
   #flushScheduled = false;
   #closed = false;
 
@@ -121,6 +125,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#createdAt = this.#now();
     this.#tx = new RepositoryWriteTransaction(repo, this.#now);
     this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
+    this.#maxDequeue = maxDequeuePerCall(options.maxDequeuePerCall);
     const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);
     if (interval > 0) {
       this.#timer = setInterval(() => this.#tick(), interval);
@@ -169,10 +174,10 @@ export class RepositoryRolloutStore implements RolloutStore {
    * phase delivered (a microtask flush committed each request alone and halved server throughput). A
    * caller's promise settles only after the batch committed, so an awaited write is durable and visible.
    */
-  #submit<T>(fn: () => T): Promise<T> {
+  #submit<T>(fn: () => T, weight = 1): Promise<T> {
     this.#assertOpen();
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({ fn, weight, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -193,12 +198,23 @@ export class RepositoryRolloutStore implements RolloutStore {
 
   #flush(): void {
     this.#flushScheduled = false;
-    // Bound the work of one turn so timers and I/O still get to run under a flood of writes.
+    // Bound the work of one turn so timers and I/O still get to run under a flood of writes. The budget
+    // counts rows, not calls: 256 dequeues of 1,000 rollouts in one turn would block the loop for seconds.
     let budget = MAX_OPS_PER_TURN;
-    while (this.#pending.length > 0 && budget > 0) {
-      const ops = this.#pending.splice(0, this.#maxBatch);
-      budget -= ops.length;
-      this.#runBatch(ops);
+    const pending = this.#pending;
+    while (pending.length > 0 && budget > 0) {
+      let count = 0;
+      let weight = 0;
+      // The first operation of a turn runs however heavy it is; after it, only what the budget allows.
+      while (count < pending.length && count < this.#maxBatch) {
+        const next = pending[count]!.weight;
+        if (weight + next > budget && (count > 0 || budget < MAX_OPS_PER_TURN)) break;
+        weight += next;
+        count++;
+      }
+      if (count === 0) break;
+      budget -= weight;
+      this.#runBatch(pending.splice(0, count));
     }
     if (this.#pending.length > 0 && !this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -305,9 +321,9 @@ export class RepositoryRolloutStore implements RolloutStore {
   }
 
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
-    const { limit, workerId } = dequeueArguments(options);
+    const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     this.#healthCheck();
-    const result = await this.#submit(() => runSync(dequeue(this.#tx, limit, workerId)));
+    const result = await this.#submit(() => runSync(dequeue(this.#tx, limit, workerId)), Math.max(1, limit));
     return this.repo.exportValue(result);
   }
 
@@ -488,7 +504,7 @@ export class RepositoryRolloutStore implements RolloutStore {
     // Registration happens in the same synchronous turn as the check above, so no finishing write can slip
     // between them.
     if (pending.length > 0 && timeoutMs > 0) {
-      const woken = await this.#waiters.waitAll(pending, timeoutMs);
+      const woken = await this.#waiters.waitAll(pending, timeoutMs, options.signal);
       for (const [id, rollout] of woken) finished.set(id, rollout);
       this.#assertOpen();
       for (const id of pending) {

@@ -73,6 +73,13 @@ export interface Queryable {
 // distinct statement shapes to prepare.
 const SPAN_CHUNK = 64;
 
+// Most writes one buffered statement carries, and most parameters. PostgreSQL's parse analysis of a
+// statement of data-modifying CTEs grows quadratically with their number (200,000 of them kept one backend
+// busy for half an hour), and a statement takes at most 65,535 parameters; with both caps every statement
+// stays small, so a large operation costs a number of statements linear in its size.
+export const MAX_BUFFERED_WRITES = 32;
+export const MAX_BUFFERED_PARAMS = 16_384;
+
 // pg parses `json` columns itself; nullable double precision columns go through Number.
 const ROWS = rowMappers({
   json: (value) => value ?? null,
@@ -135,12 +142,14 @@ const ATTEMPT_SELECT_A = ATTEMPT_SELECT_COLUMNS.map((c) => `a.${c} AS a_${c}`).j
  *
  * The CTEs of one statement all see the same snapshot and run in no promised order, so a write touching a
  * row already waiting in the buffer (same key), or appending where order matters (queue, creation order),
- * flushes the buffer first. The result is the same as running the writes one by one.
+ * flushes the buffer first. The result is the same as running the writes one by one. A full buffer
+ * (MAX_BUFFERED_WRITES writes or MAX_BUFFERED_PARAMS parameters) is flushed too.
  */
 export class BufferedWrites implements Queryable {
   readonly #q: Queryable;
   readonly #name: (text: string) => string;
   #items: Array<{ text: string; values: unknown[] }> = [];
+  #params = 0;
   readonly #keys = new Set<string>();
 
   constructor(q: Queryable, name: (text: string) => string) {
@@ -158,9 +167,16 @@ export class BufferedWrites implements Queryable {
 
   /** Holds a write back (flushing first when it touches a row already held). */
   async add(keys: readonly string[], text: string, values: unknown[]): Promise<void> {
-    if (keys.some((key) => this.#keys.has(key))) await this.flush();
+    if (
+      this.#items.length >= MAX_BUFFERED_WRITES ||
+      this.#params + values.length > MAX_BUFFERED_PARAMS ||
+      keys.some((key) => this.#keys.has(key))
+    ) {
+      await this.flush();
+    }
     for (const key of keys) this.#keys.add(key);
     this.#items.push({ text, values });
+    this.#params += values.length;
   }
 
   /** Sends the held writes as one statement. */
@@ -168,6 +184,7 @@ export class BufferedWrites implements Queryable {
     const items = this.#items;
     if (items.length === 0) return;
     this.#items = [];
+    this.#params = 0;
     this.#keys.clear();
     if (items.length === 1) {
       const only = items[0]!;

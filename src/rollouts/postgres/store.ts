@@ -24,12 +24,14 @@
 import pg, { type Pool, type PoolClient } from 'pg';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
+import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
 import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
   dequeueArguments,
   healthCheckInterval,
   heartbeatStats,
+  maxDequeuePerCall,
   optionalWorkerId,
   otelSpanInput,
   pruneAge,
@@ -115,6 +117,11 @@ export interface PostgresRolloutStoreOptions extends RolloutStoreOptions {
   poolSize?: number;
   /** Safety re-check of awaited rollouts, ms (default 30000): only matters if a notification was lost. */
   waitRecheckIntervalMs?: number;
+  /**
+   * `statement_timeout` of every connection of the pool the store creates, ms (default 60000; 0 = none).
+   * A pool you pass keeps its own settings.
+   */
+  statementTimeoutMs?: number;
 }
 
 const DEFAULT_POOL_SIZE = 24;
@@ -175,6 +182,7 @@ export class PostgresRolloutStore implements RolloutStore {
   readonly #listener: ChannelListener;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #maxBatch: number;
+  readonly #maxDequeue: number;
   readonly #maxInFlight: number;
   #ready: Promise<void> | undefined;
   #initialised = false;
@@ -207,12 +215,18 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
-      new pg.Pool({ connectionString: options.connectionString, max: poolSize + 1, allowExitOnIdle: true });
+      new pg.Pool({
+        connectionString: options.connectionString,
+        max: poolSize + 1,
+        allowExitOnIdle: true,
+        statement_timeout: statementTimeoutMs(options.statementTimeoutMs),
+      });
     // An idle connection that drops (server restart) must not crash the process; the next query reconnects.
     if (this.#ownsPool) this.#pool.on('error', () => {});
     const connections = this.#ownsPool ? poolSize : Math.max(3, (this.#pool.options.max ?? 10) - 1);
     this.#maxInFlight = Math.max(1, connections - 2);
     this.#maxBatch = options.groupCommit === false ? 1 : MAX_BATCH;
+    this.#maxDequeue = maxDequeuePerCall(options.maxDequeuePerCall);
     this.#repo = new PostgresRolloutRepository(schema);
     this.#channel = channelFor(schema, 'agentstate_rollouts_');
     this.#lockKey = schemaLockKey(schema);
@@ -582,7 +596,7 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
-    const { limit, workerId } = dequeueArguments(options);
+    const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     await this.#healthCheck();
     return this.#inQueueOrder(() => this.#submit((tx) => runAsync(dequeue(tx, limit, workerId))));
   }
@@ -778,7 +792,7 @@ export class PostgresRolloutStore implements RolloutStore {
     }
     if (pending.length > 0 && timeoutMs > 0) {
       this.#assertOpen();
-      const wait = this.#waiters.waitAll(pending, timeoutMs);
+      const wait = this.#waiters.waitAll(pending, timeoutMs, options.signal);
       // A notification handled between the read above and this registration found no waiter: read again now
       // that the waiters are registered, so no finishing write can slip between the two.
       this.#recheck(pending);

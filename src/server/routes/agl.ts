@@ -3,7 +3,8 @@
  * camelCase RolloutStore. Each route's path, method, parameters, body schema and success status come
  * from the document (agl/reference.ts); this file only says what each operation does.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../errors.ts';
 import type {
   AttemptPatch,
@@ -13,6 +14,7 @@ import type {
   StartRolloutRequest,
   WriteOptions,
 } from '../../rollouts/index.ts';
+import { pageAnswer } from '../agl/pageStream.ts';
 import { referenceOperations } from '../agl/reference.ts';
 import { checkPaging, type ListedType, refuseNullFields } from '../agl/referenceChecks.ts';
 import {
@@ -20,7 +22,6 @@ import {
   camelCase,
   configFromWire,
   namedResourcesFromWire,
-  pageToWire,
   resourcesUpdateToWire,
   rolloutToWire,
   spanFromWire,
@@ -31,8 +32,9 @@ import {
 } from '../agl/wire.ts';
 import { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER } from '../idempotency.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { type WaitLimitOptions, WaitLimits } from '../waitLimits.ts';
 
-type Handler = (request: FastifyRequest) => Promise<unknown>;
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 /**
  * Paging fields of a query or search body of a listing of `type`, in the store's camelCase, after the
@@ -92,7 +94,13 @@ const READ_ONLY_POSTS = new Set([
 ]);
 
 /** Registers every route of the reference document. */
-export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, metrics: ServerMetrics): void {
+export function registerAglRoutes(
+  app: FastifyInstance,
+  store: RolloutStore,
+  metrics: ServerMetrics,
+  waitLimits: WaitLimitOptions = {},
+): void {
+  const waits = new WaitLimits(waitLimits, metrics);
   const time = <T>(operation: string, call: () => Promise<T>) => metrics.time('rollouts', operation, call);
 
   const rolloutQuery = (w: Wire, location: 'body' | 'query') => ({
@@ -149,12 +157,12 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       return rolloutToWire(await time('startRollout', () => store.startRollout(request, writeOptions(r))));
     },
     'GET /v1/agl/rollouts': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryRollouts', () => store.queryRollouts(rolloutQuery(query(r), 'query'))),
         rolloutToWire,
       ),
     'POST /v1/agl/rollouts/search': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryRollouts', () => store.queryRollouts(rolloutQuery(body(r), 'body'))),
         rolloutToWire,
       ),
@@ -186,14 +194,14 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       return rolloutToWire(await time('startAttempt', () => store.startAttempt(id, options)));
     },
     'GET /v1/agl/rollouts/{rollout_id}/attempts': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryAttempts', () =>
           store.queryAttempts(param(r, 'rollout_id'), page(query(r), 'Attempt', 'query')),
         ),
         attemptToWire,
       ),
     'POST /v1/agl/rollouts/{rollout_id}/attempts/search': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryAttempts', () =>
           store.queryAttempts(param(r, 'rollout_id'), page(body(r), 'Attempt', 'body')),
         ),
@@ -215,12 +223,12 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       );
     },
     'GET /v1/agl/workers': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r), 'query'))),
         workerToWire,
       ),
     'POST /v1/agl/workers/search': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r), 'body'))),
         workerToWire,
       ),
@@ -248,7 +256,7 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       return attempt ? attemptToWire(attempt) : null;
     },
     'GET /v1/agl/resources': async (r) =>
-      pageToWire(
+      pageAnswer(
         await time('queryResources', () => store.queryResources(resourcesQuery(query(r)))),
         resourcesUpdateToWire,
       ),
@@ -281,14 +289,14 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
     },
     'GET /v1/agl/spans': async (r) => {
       const q = query(r);
-      return pageToWire(
+      return pageAnswer(
         await time('querySpans', () => store.querySpans(q.rollout_id as string, spanQuery(q, 'query'))),
         spanToWire,
       );
     },
     'POST /v1/agl/spans/search': async (r) => {
       const b = body(r);
-      return pageToWire(
+      return pageAnswer(
         await time('querySpans', () => store.querySpans(b.rollout_id as string, spanQuery(b, 'body'))),
         spanToWire,
       );
@@ -300,19 +308,34 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
       );
       return { sequence_id: sequenceId };
     },
-    'POST /v1/agl/waits/rollouts': async (r) => {
+    'POST /v1/agl/waits/rollouts': async (r, reply) => {
       const b = body(r);
       const timeout = b.timeout as number | null | undefined;
       if (typeof timeout === 'number' && timeout < 0) {
         throw new InvalidInputError('timeout must be >= 0 seconds', { field: 'body.timeout' });
       }
-      const rollouts = await time('waitForRollouts', () =>
-        store.waitForRollouts({
-          rolloutIds: b.rollout_ids as string[],
-          timeoutMs: typeof timeout === 'number' ? timeout * 1000 : null,
-        }),
-      );
-      return rollouts.map(rolloutToWire);
+      const release = waits.admit(r.agentstatePrincipal?.name);
+      // A client that goes away ends its wait: the waiter would otherwise live until the rollouts finish.
+      const gone = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      // The client may have left before this handler ran (its close event already passed).
+      if (reply.raw.destroyed || r.raw.socket?.destroyed) gone.abort();
+      try {
+        const rollouts = await time('waitForRollouts', () =>
+          store.waitForRollouts({
+            rolloutIds: b.rollout_ids as string[],
+            timeoutMs: typeof timeout === 'number' ? timeout * 1000 : null,
+            signal: gone.signal,
+          }),
+        );
+        return rollouts.map(rolloutToWire);
+      } finally {
+        reply.raw.off('close', onClose);
+        release();
+      }
     },
     // The reference's server also accepts OTLP metrics, logs and profiles; agentstate stores traces only
     // and acknowledges the rest so exporters pointed at it do not error.
@@ -349,7 +372,9 @@ export function registerAglRoutes(app: FastifyInstance, store: RolloutStore, met
         ...(op.params ? { params: op.params } : {}),
       },
       handler: async (request, reply) => {
-        const result = await handler(request);
+        const result = await handler(request, reply);
+        // A streamed page (see pageAnswer) is JSON text too.
+        if (result instanceof Readable) reply.type('application/json; charset=utf-8');
         return reply.status(op.successStatus).send(result);
       },
     });
