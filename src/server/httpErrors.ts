@@ -130,10 +130,15 @@ function errorResponse(error: unknown, agl: boolean): { status: number; body: Er
   };
 }
 
+/** Seconds a 503 asks the client to wait before trying again (`Retry-After`). */
+export const RETRY_AFTER_SECONDS = 1;
+
 /** Fastify error handler: logs unexpected errors, answers with the mapped status and body. */
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const agl = request.url.startsWith('/v1/agl/');
   const { status, body } = toErrorResponse(error, agl);
   if (status >= 500) request.log.error({ err: error }, 'request failed');
+  // 503: the database (or Redis, or the closing server) is away for now; clients retry after a pause.
+  if (status === 503) void reply.header('retry-after', RETRY_AFTER_SECONDS);
   void reply.status(status).send(body);
 }

@@ -15,17 +15,21 @@
  * - `waitForRollouts` wakes on the finishing write in any process: the writer sends NOTIFY inside its
  *   transaction, one LISTEN connection per store receives it. No polling; a long safety re-check
  *   (`waitRecheckIntervalMs`, default 30 s) only covers notifications lost while that connection was down.
- * - Health checks run on a timer (unref'd) and before reads, as in the other backends. A sweep takes a
- *   transaction-scoped advisory lock, so with many processes one sweeps at a time (the timer skips when
- *   another process holds it, a read waits for it).
+ * - Health checks run on a timer (unref'd) and before reads, as in the other backends. The timed pass runs
+ *   only in the process holding the cluster's health-check lease (./healthLease.ts), so N processes sweep
+ *   once per interval, not N times. A sweep takes a transaction-scoped advisory lock, so a sweep before a
+ *   read and the timed one never run at once (the timer skips, a read waits).
+ * - Every statement is counted per operation (./roundTrips.ts) for `/metrics`; `ready()` answers
+ *   `/health/ready`.
  * - Deadlocks and serialization failures between concurrent transactions are retried (the transaction is
  *   re-run from the start), invisible to callers.
  */
+import { randomUUID } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
-import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
   dequeueArguments,
@@ -82,6 +86,7 @@ import type {
   RolloutPatch,
   RolloutQuery,
   RolloutStore,
+  RolloutStoreOperationalStats,
   RolloutStoreOptions,
   RolloutStoreStatistics,
   Span,
@@ -97,8 +102,10 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
+import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
 import { ChannelListener } from './listener.ts';
 import { BufferedWrites, PostgresRolloutRepository, type Queryable } from './repository.ts';
+import { CountedRunner, RoundTripCounter, type StatementRunner } from './roundTrips.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { RolloutTransaction } from './transaction.ts';
 
@@ -136,12 +143,15 @@ const MAX_BATCH = 32;
 const MAX_TRANSIENT_RETRIES = 8;
 // NOTIFY payloads must stay under 8000 bytes.
 const NOTIFY_PAYLOAD_BYTES = 7000;
+// The health-check lease lasts this many intervals.
+const LEASE_INTERVALS = 3;
 // First key of the advisory locks: ASCII "aglr" (rollouts), apart from the document driver's "agst".
 const LOCK_CLASS = 0x61676c72;
 
 type Op<T> = (tx: RolloutTransaction) => Promise<T>;
 
 interface PendingWrite {
+  operation: string;
   fn: Op<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -199,6 +209,12 @@ export class PostgresRolloutStore implements RolloutStore {
   // leaves that query's promise unsettled forever.
   readonly #work = new Set<Promise<unknown>>();
   #closing = false;
+  readonly #roundTrips = new RoundTripCounter();
+  // Names this process in the cluster's health-check lease.
+  readonly #owner = randomUUID();
+  readonly #leaseMs: number;
+  #leader = false;
+  #healthRuns = 0;
 
   /** Connects lazily: the first operation creates the schema (under an advisory lock) when missing. */
   constructor(options: PostgresRolloutStoreOptions) {
@@ -239,6 +255,8 @@ export class PostgresRolloutStore implements RolloutStore {
       () => this.#recheck(this.#waiters.waitedIds()),
     );
     const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);
+    // The holder renews every interval; three missed renewals (a dead or stalled process) hand it over.
+    this.#leaseMs = interval * LEASE_INTERVALS;
     if (interval > 0) this.#every(interval, () => this.#tick());
     const recheck = options.waitRecheckIntervalMs ?? DEFAULT_WAIT_RECHECK_MS;
     if (!Number.isFinite(recheck) || recheck <= 0) {
@@ -343,15 +361,17 @@ export class PostgresRolloutStore implements RolloutStore {
     }
   }
 
-  /** A read on any pool connection, after the schema exists. */
-  #read<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+  /** A read on any pool connection, after the schema exists; its statements count for `operation`. */
+  #read<T>(operation: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
     this.#assertOpen();
+    const counted = new CountedRunner(this.#pool);
     return this.#track(
       this.#ensureSchema()
-        .then(() => fn(this.#pool as unknown as Queryable))
+        .then(() => fn(counted))
         .catch((error: unknown) => {
           throw this.#wrap(error);
-        }),
+        })
+        .finally(() => this.#roundTrips.record([operation], counted.count)),
     );
   }
 
@@ -366,13 +386,33 @@ export class PostgresRolloutStore implements RolloutStore {
    * One transaction running `fn`, re-run from the start after a deadlock or serialization failure. Rollouts
    * it finished are announced with NOTIFY inside the transaction and to this process's waiters after COMMIT.
    */
-  async #transaction<T>(fn: (tx: RolloutTransaction, client: PoolClient) => Promise<T>): Promise<T> {
+  async #transaction<T>(
+    operations: readonly string[],
+    fn: (tx: RolloutTransaction, client: StatementRunner) => Promise<T>,
+  ): Promise<T> {
     await this.#ensureSchema();
+    let roundTrips = 0;
+    try {
+      return await this.#transactionAttempts(fn, (n) => {
+        roundTrips += n;
+      });
+    } finally {
+      this.#roundTrips.record(operations, roundTrips);
+    }
+  }
+
+  async #transactionAttempts<T>(
+    fn: (tx: RolloutTransaction, client: StatementRunner) => Promise<T>,
+    counted: (roundTrips: number) => void,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const client = await this.#pool.connect();
-      const buffer = new BufferedWrites(client as unknown as Queryable, (text) =>
-        this.#repo.statementName(text),
-      );
+      const pooled = await this.#pool.connect();
+      const client = new CountedRunner(pooled);
+      const release = (broken?: boolean) => {
+        counted(client.count);
+        pooled.release(broken);
+      };
+      const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text));
       const tx = new RolloutTransaction(this.#repo, buffer, () => this.#seconds());
       let result: T;
       try {
@@ -386,17 +426,17 @@ export class PostgresRolloutStore implements RolloutStore {
         await client.query('ROLLBACK').catch(() => {
           broken = true;
         });
-        client.release(broken);
+        release(broken);
         if (isTransient(error) && attempt < MAX_TRANSIENT_RETRIES) continue;
         throw error;
       }
-      client.release();
+      release();
       for (const rollout of tx.finished) this.#waiters.notify(rollout);
       return result;
     }
   }
 
-  async #notify(client: PoolClient, finished: readonly Rollout[]): Promise<void> {
+  async #notify(client: StatementRunner, finished: readonly Rollout[]): Promise<void> {
     if (finished.length === 0) return;
     let payload = '';
     for (const rollout of finished) {
@@ -410,10 +450,15 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   /** Queues a write for the next group commit; settles after its transaction committed (or it failed). */
-  #submit<T>(fn: Op<T>): Promise<T> {
+  #submit<T>(operation: string, fn: Op<T>): Promise<T> {
     this.#assertOpen();
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn: fn as Op<unknown>, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({
+        operation,
+        fn: fn as Op<unknown>,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       this.#scheduleFlush();
     });
   }
@@ -446,7 +491,8 @@ export class PostgresRolloutStore implements RolloutStore {
     let ops = batch;
     while (ops.length > 0) {
       try {
-        const results = await this.#transaction(async (tx) => {
+        const names = ops.map((op) => op.operation);
+        const results = await this.#transaction(names, async (tx) => {
           const out: unknown[] = [];
           for (let i = 0; i < ops.length; i++) {
             try {
@@ -487,7 +533,9 @@ export class PostgresRolloutStore implements RolloutStore {
     options: WriteOptions | undefined,
     rule: (tx: RolloutTransaction) => Steps<T>,
   ): Promise<T> {
-    return this.#submit((tx) => runAsync(idempotent(tx, operation, options?.idempotencyKey, rule(tx))));
+    return this.#submit(operation, (tx) =>
+      runAsync(idempotent(tx, operation, options?.idempotencyKey, rule(tx))),
+    );
   }
 
   /** A write whose order against other queue writes of this store matters (enqueue, dequeue). */
@@ -525,9 +573,11 @@ export class PostgresRolloutStore implements RolloutStore {
    */
   async #sweep(wait: boolean): Promise<void> {
     await this.#ensureSchema();
-    const pool = this.#pool as unknown as Queryable;
-    if (!(await this.#repo.hasDueAttempts(pool, this.#seconds()))) return;
-    await this.#transaction(async (tx, client) => {
+    const probe = new CountedRunner(this.#pool);
+    const due = await this.#repo.hasDueAttempts(probe, this.#seconds());
+    this.#roundTrips.record(['healthCheck'], probe.count);
+    if (!due) return;
+    await this.#transaction(['healthCheck'], async (tx, client) => {
       if (wait) await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey + 1]);
       else {
         const { rows } = await client.query('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [
@@ -543,8 +593,9 @@ export class PostgresRolloutStore implements RolloutStore {
   #tick(): void {
     // The timer never creates the schema and never overlaps itself.
     if (this.#closing || !this.#initialised || this.#timerSweep !== undefined) return;
-    this.#timerSweep = this.#sweep(false)
+    this.#timerSweep = this.#leaderSweep()
       .catch(() => {
+        this.#leader = false;
         // A failing background pass (server briefly away) is retried on the next tick and before the
         // next read; it must not crash the process from a timer.
       })
@@ -553,13 +604,31 @@ export class PostgresRolloutStore implements RolloutStore {
       });
   }
 
+  /** The timed pass: only the holder of the cluster's health-check lease sweeps. */
+  async #leaderSweep(): Promise<void> {
+    const lease = new CountedRunner(this.#pool);
+    try {
+      this.#leader = await acquireHealthLease(
+        lease,
+        this.#repo.table('agl_meta'),
+        this.#owner,
+        this.#leaseMs,
+      );
+    } finally {
+      this.#roundTrips.record(['healthCheckLease'], lease.count);
+    }
+    if (!this.#leader) return;
+    this.#healthRuns++;
+    await this.#sweep(false);
+  }
+
   /** Re-reads rollouts someone waits for and wakes the waiters of those finished (NOTIFY, reconnect, backstop). */
   #recheck(ids: readonly string[]): void {
     if (this.#closing || ids.length === 0) return;
     const waited = new Set(this.#waiters.waitedIds());
     const wanted = ids.filter((id) => waited.has(id));
     if (wanted.length === 0) return;
-    this.#read((q) => this.#repo.getRollouts(q, wanted)).then(
+    this.#read('waitForRollouts', (q) => this.#repo.getRollouts(q, wanted)).then(
       (rows) => {
         for (const row of rows) if (isFinishedRollout(row.status)) this.#waiters.notify(toRollout(row));
       },
@@ -598,7 +667,9 @@ export class PostgresRolloutStore implements RolloutStore {
   async dequeueManyRollouts(options: DequeueManyOptions = {}): Promise<AttemptedRollout[]> {
     const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     await this.#healthCheck();
-    return this.#inQueueOrder(() => this.#submit((tx) => runAsync(dequeue(tx, limit, workerId))));
+    return this.#inQueueOrder(() =>
+      this.#submit('dequeueManyRollouts', (tx) => runAsync(dequeue(tx, limit, workerId))),
+    );
   }
 
   async startAttempt(rolloutId: string, options?: StartAttemptOptions): Promise<AttemptedRollout> {
@@ -610,7 +681,7 @@ export class PostgresRolloutStore implements RolloutStore {
   async queryRollouts(query: RolloutQuery = {}): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
     await this.#healthCheck();
     const { page, filter } = rolloutListing(query);
-    return this.#read(async (q) => {
+    return this.#read('queryRollouts', async (q) => {
       const result = await this.#repo.queryRollouts(q, filter, page);
       // Latest attempts of the whole page in one query.
       const keys = result.items.flatMap((row) =>
@@ -630,7 +701,7 @@ export class PostgresRolloutStore implements RolloutStore {
   async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {
     await this.#healthCheck();
     requireId(rolloutId, 'rolloutId');
-    return this.#read(async (q) => {
+    return this.#read('getRolloutById', async (q) => {
       const row = await this.#repo.getRollout(q, rolloutId, false);
       if (row === null) return null;
       const attempt =
@@ -650,14 +721,14 @@ export class PostgresRolloutStore implements RolloutStore {
   async queryAttempts(rolloutId: string, query: AttemptQuery = {}): Promise<PaginatedResult<Attempt>> {
     await this.#healthCheck();
     const page = attemptPage(rolloutId, query);
-    const result = await this.#read((q) => this.#repo.queryAttempts(q, rolloutId, page));
+    const result = await this.#read('queryAttempts', (q) => this.#repo.queryAttempts(q, rolloutId, page));
     return { ...result, items: result.items.map(toAttempt) };
   }
 
   async getLatestAttempt(rolloutId: string): Promise<Attempt | null> {
     await this.#healthCheck();
     requireId(rolloutId, 'rolloutId');
-    return this.#read(async (q) => {
+    return this.#read('getLatestAttempt', async (q) => {
       const row = await this.#repo.getRollout(q, rolloutId, false);
       if (row === null || row.latestAttemptId === null) return null;
       const attempt = await this.#repo.getAttempt(q, rolloutId, row.latestAttemptId);
@@ -699,13 +770,13 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number> {
     requireId(attemptId, 'attemptId');
-    return this.#submit((tx) => runAsync(nextSpanSequenceId(tx, rolloutId)));
+    return this.#submit('getNextSpanSequenceId', (tx) => runAsync(nextSpanSequenceId(tx, rolloutId)));
   }
 
   async querySpans(rolloutId: string, query: SpanQuery = {}): Promise<PaginatedResult<Span>> {
     await this.#healthCheck();
     const { page, filter } = spanListing(rolloutId, query);
-    return this.#read(async (q) => {
+    return this.#read('querySpans', async (q) => {
       let attemptId = query.attemptId ?? null;
       if (attemptId === 'latest') {
         attemptId = (await this.#repo.getRollout(q, rolloutId, false))?.latestAttemptId ?? null;
@@ -734,16 +805,16 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async queryResources(query: ResourcesQuery = {}): Promise<PaginatedResult<ResourcesUpdate>> {
     const { page, filter } = resourcesListing(query);
-    return this.#read((q) => this.#repo.queryResources(q, filter, page));
+    return this.#read('queryResources', (q) => this.#repo.queryResources(q, filter, page));
   }
 
   async getResourcesById(resourcesId: string): Promise<ResourcesUpdate | null> {
     requireId(resourcesId, 'resourcesId');
-    return this.#read((q) => this.#repo.getResources(q, resourcesId));
+    return this.#read('getResourcesById', (q) => this.#repo.getResources(q, resourcesId));
   }
 
   async getLatestResources(): Promise<ResourcesUpdate | null> {
-    return this.#read((q) => this.#repo.latestResources(q));
+    return this.#read('getLatestResources', (q) => this.#repo.latestResources(q));
   }
 
   // ---------------------------------------------------------------- workers
@@ -751,13 +822,13 @@ export class PostgresRolloutStore implements RolloutStore {
   async queryWorkers(query: WorkerQuery = {}): Promise<PaginatedResult<Worker>> {
     await this.#healthCheck();
     const { page, filter } = workerListing(query);
-    return this.#read((q) => this.#repo.queryWorkers(q, filter, page));
+    return this.#read('queryWorkers', (q) => this.#repo.queryWorkers(q, filter, page));
   }
 
   async getWorkerById(workerId: string): Promise<Worker | null> {
     await this.#healthCheck();
     requireId(workerId, 'workerId');
-    return this.#read((q) => this.#repo.getWorker(q, workerId, false));
+    return this.#read('getWorkerById', (q) => this.#repo.getWorker(q, workerId, false));
   }
 
   async updateWorker(workerId: string, options?: UpdateWorkerOptions): Promise<Worker> {
@@ -781,7 +852,10 @@ export class PostgresRolloutStore implements RolloutStore {
     const finished = new Map<string, Rollout>();
     const pending: string[] = [];
     const rows = new Map(
-      (await this.#read((q) => this.#repo.getRollouts(q, unique))).map((r) => [r.rolloutId, r]),
+      (await this.#read('waitForRollouts', (q) => this.#repo.getRollouts(q, unique))).map((r) => [
+        r.rolloutId,
+        r,
+      ]),
     );
     for (const id of unique) {
       const row = rows.get(id);
@@ -800,7 +874,7 @@ export class PostgresRolloutStore implements RolloutStore {
       for (const [id, rollout] of woken) finished.set(id, rollout);
       const missing = pending.filter((id) => !finished.has(id));
       if (missing.length > 0) {
-        for (const row of await this.#read((q) => this.#repo.getRollouts(q, missing))) {
+        for (const row of await this.#read('waitForRollouts', (q) => this.#repo.getRollouts(q, missing))) {
           if (isFinishedRollout(row.status)) finished.set(row.rolloutId, toRollout(row));
         }
       }
@@ -810,8 +884,46 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async statistics(): Promise<RolloutStoreStatistics> {
     await this.#healthCheck();
-    const counts = await this.#read((q) => this.#repo.statistics(q));
+    const counts = await this.#read('statistics', (q) => this.#repo.statistics(q));
     return { name: this.name, ...counts, uptimeMs: this.#now() - this.#createdAt };
+  }
+
+  /**
+   * Ready to serve: PostgreSQL answers and the schema is at this code's version (created on first use).
+   * Rejects with UNAVAILABLE while the server cannot be reached, CORRUPT_STATE for a newer schema.
+   */
+  async ready(): Promise<void> {
+    this.#assertOpen();
+    await this.#track(
+      this.#ensureSchema()
+        .then(async () => {
+          // The schema was found once; ask again, so a dropped database or lost server shows.
+          if (!(await this.#checkVersion(this.#pool))) {
+            throw new AgentStateError('UNAVAILABLE', `rollout schema ${this.schema} is missing its tables`, {
+              schema: this.schema,
+            });
+          }
+        })
+        .catch((error: unknown) => {
+          throw this.#wrap(error);
+        }),
+    );
+  }
+
+  /** Pool usage, round trips per operation and health-check leadership of this process. */
+  operationalStats(): RolloutStoreOperationalStats {
+    const pool = this.#pool;
+    return {
+      pool: {
+        max: pool.options.max ?? 10,
+        total: pool.totalCount,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+      },
+      roundTrips: this.#roundTrips.snapshot(),
+      healthCheckLeader: this.#leader,
+      healthCheckRuns: this.#healthRuns,
+    };
   }
 
   async runHealthCheck(): Promise<void> {
@@ -823,7 +935,7 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async pruneFinished(options: PruneOptions): Promise<PruneResult> {
     const olderThanMs = pruneAge(options);
-    return this.#submit((tx) => runAsync(prune(tx, olderThanMs)));
+    return this.#submit('pruneFinished', (tx) => runAsync(prune(tx, olderThanMs)));
   }
 
   /** Commits writes already submitted, stops timers and LISTEN, rejects pending waits with CLOSED, ends an owned pool. */
@@ -839,6 +951,11 @@ export class PostgresRolloutStore implements RolloutStore {
       });
     }
     await this.#timerSweep;
+    if (this.#leader) {
+      this.#leader = false;
+      // Hand the lease over now rather than after it expires; a failure just lets it expire.
+      await releaseHealthLease(this.#pool, this.#repo.table('agl_meta'), this.#owner).catch(() => {});
+    }
     this.#waiters.close();
     await Promise.allSettled([...this.#work]);
     await this.#listener.close();
