@@ -26,6 +26,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg, { type Pool, type PoolClient } from 'pg';
+import { checkOut } from '../../drivers/postgres/checkout.ts';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
@@ -340,7 +341,7 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async #runDdl(): Promise<void> {
-    const client = await this.#pool.connect();
+    const client = await checkOut(this.#pool);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey]);
@@ -406,7 +407,7 @@ export class PostgresRolloutStore implements RolloutStore {
     counted: (roundTrips: number) => void,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const pooled = await this.#pool.connect();
+      const pooled = await checkOut(this.#pool);
       const client = new CountedRunner(pooled);
       const release = (broken?: boolean) => {
         counted(client.count);
