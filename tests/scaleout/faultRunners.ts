@@ -1,11 +1,15 @@
 /**
- * Runners for the fault tests: enqueue -> dequeue -> 2 spans -> succeeded through AgentStateClient, going on
- * through failures (a step that still fails after the client's own retries is tried again after a pause),
- * and recording only what the server acknowledged, so a test can check that none of it was lost.
+ * Runners for the fault tests: dequeue -> 2 spans -> succeeded through AgentStateClient, going on through
+ * failures (a step that still fails after the client's own retries is tried again after a pause), and
+ * recording only what the servers acknowledged, so a test can check that none of it was lost.
  */
 import { AgentStateClient, type AgentStateClientOptions } from '../../src/client/index.ts';
+import { AgentStateError } from '../../src/errors.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Failures of the servers or the database, worth trying again; anything else is the step's own answer.
+const RETRYABLE = new Set(['UNAVAILABLE', 'INTERNAL', 'TIMEOUT', 'CLOSED']);
 
 /** What the servers acknowledged. */
 export interface Acknowledged {
@@ -15,9 +19,19 @@ export interface Acknowledged {
   spans: Map<string, string>;
   /** Steps that failed after the client's retries and were tried again. */
   failures: number;
+  /** Rollouts given up because a server refused a step (the attempt was taken over after a fault). */
+  refused: number;
 }
 
-/** Retries `step` until it succeeds or `stop()` says so; counts failures. */
+/** An empty record. */
+export function acknowledged(): Acknowledged {
+  return { succeeded: new Set(), spans: new Map(), failures: 0, refused: 0 };
+}
+
+/**
+ * Retries `step` while it fails for a retryable reason, until it succeeds, or undefined once `stop()` is
+ * true; other errors are thrown.
+ */
 async function persist<T>(
   ack: Acknowledged,
   stop: () => boolean,
@@ -26,7 +40,8 @@ async function persist<T>(
   for (;;) {
     try {
       return await step();
-    } catch {
+    } catch (error) {
+      if (!(error instanceof AgentStateError) || !RETRYABLE.has(error.code)) throw error;
       ack.failures++;
       if (stop()) return undefined;
       await sleep(100);
@@ -34,16 +49,19 @@ async function persist<T>(
   }
 }
 
-/** Runs `count` runners until `stop()` is true; each runner's options come from `options(i)`. */
+/** Runs `count` runners until `stop()` is true; each runner's client options come from `options(i)`. */
 export async function runRunners(
   count: number,
   options: (runner: number) => AgentStateClientOptions,
   stop: () => boolean,
   ack: Acknowledged,
-): Promise<void> {
+): Promise<AgentStateClient[]> {
+  const clients = Array.from(
+    { length: count },
+    (_, runner) => new AgentStateClient({ retryDelayMs: 50, maxRetryDelayMs: 500, ...options(runner) }),
+  );
   await Promise.all(
-    Array.from({ length: count }, async (_, runner) => {
-      const client = new AgentStateClient({ retryDelayMs: 50, maxRetryDelayMs: 500, ...options(runner) });
+    clients.map(async (client, runner) => {
       const workerId = `runner-${runner}`;
       while (!stop()) {
         const rollout = await persist(ack, stop, () => client.dequeueRollout({ workerId }));
@@ -62,20 +80,19 @@ export async function runRunners(
           name: `step-${sequenceId}`,
           attributes: { runner },
         }));
-        if ((await persist(ack, stop, () => client.addManySpans(spans))) === undefined) break;
-        ack.spans.set(rollout.rolloutId, attemptId);
-        const done = await persist(ack, stop, () =>
-          client.updateAttempt(rollout.rolloutId, attemptId, { status: 'succeeded', workerId }),
-        );
-        if (done === undefined) break;
-        ack.succeeded.add(rollout.rolloutId);
+        try {
+          if ((await persist(ack, stop, () => client.addManySpans(spans))) === undefined) break;
+          ack.spans.set(rollout.rolloutId, attemptId);
+          const update = () =>
+            client.updateAttempt(rollout.rolloutId, attemptId, { status: 'succeeded', workerId });
+          if ((await persist(ack, stop, update)) === undefined) break;
+          ack.succeeded.add(rollout.rolloutId);
+        } catch {
+          ack.refused++;
+        }
       }
       client.close();
     }),
   );
-}
-
-/** An empty record. */
-export function acknowledged(): Acknowledged {
-  return { succeeded: new Set(), spans: new Map(), failures: 0 };
+  return clients;
 }
