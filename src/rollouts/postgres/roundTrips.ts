@@ -1,7 +1,9 @@
 /**
- * Round trips per store operation: every statement sent to PostgreSQL (BEGIN and COMMIT included) is one
- * network round trip, the unit that dominates a small operation's cost. A group-commit batch shares its
- * round trips among the operations in it, so the count per operation falls as batches fill.
+ * Round trips per store operation: each time the store waits for PostgreSQL's answer is one network round
+ * trip, the unit that dominates a small operation's cost. Statements sent while an earlier one is still
+ * unanswered (pipelined: BEGIN with the first statement, the last writes with COMMIT) share its round trip.
+ * A group-commit batch shares its round trips among the operations in it, so the count per operation falls
+ * as batches fill.
  */
 import type { QueryConfig, QueryResultRow } from 'pg';
 
@@ -13,10 +15,11 @@ export interface StatementRunner {
   ): Promise<{ rows: R[]; rowCount: number | null }>;
 }
 
-/** A connection or pool whose statements are counted. */
+/** A connection or pool whose round trips are counted. */
 export class CountedRunner implements StatementRunner {
   readonly #inner: StatementRunner;
-  /** Statements sent so far. */
+  #unanswered = 0;
+  /** Round trips so far: statements sent while none was waiting for its answer. */
   count = 0;
 
   constructor(inner: StatementRunner) {
@@ -27,8 +30,14 @@ export class CountedRunner implements StatementRunner {
     config: QueryConfig | string,
     values?: unknown[],
   ): Promise<{ rows: R[]; rowCount: number | null }> {
-    this.count++;
-    return this.#inner.query<R>(config, values);
+    if (this.#unanswered === 0) this.count++;
+    this.#unanswered++;
+    const answered = () => {
+      this.#unanswered--;
+    };
+    const result = this.#inner.query<R>(config, values);
+    result.then(answered, answered);
+    return result;
   }
 }
 
