@@ -426,7 +426,7 @@ export class PostgresRolloutStore implements RolloutStore {
         counted(client.count);
         pooled.release(broken);
       };
-      const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text));
+      const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text), pipelined);
       const tx = new RolloutTransaction(this.#repo, buffer, () => this.#seconds());
       let result: T;
       try {
