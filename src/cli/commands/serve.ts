@@ -14,8 +14,9 @@ import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
 export const SERVE_HELP = `Usage: agentstate serve [options]
 
 Start the HTTP server: the Agent Lightning store API (/v1/agl), OTLP traces (/v1/traces),
-documents (/v1/state), TTL signals and locks (/v1/ttl), sessions (/v1/sessions), /health,
-/metrics and /openapi.json.
+documents (/v1/state), TTL signals and locks (/v1/ttl), sessions (/v1/sessions), /health
+(/health/live, and /health/ready: database reachable, schema applied), /metrics and /openapi.json.
+Any number of servers may share one --postgres database (and --redis); see docs/scale-out.md.
 
 Options:
   --port <n>           Port (default ${DEFAULT_PORT}; 0 = any free port)
