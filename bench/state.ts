@@ -17,10 +17,10 @@
  * set to `synchronous = NORMAL` like agentstate's SQLite driver so both pay the same commit cost (WAL, no
  * fsync per commit); it is the peer of "commit + thread save" on the SQLite driver and of the SQLite round
  * trip. (package.json's `overrides` gives it the project's better-sqlite3, which has a binary for Node 24.)
+ * The growing-state rows (delta thread saves, session saves, HTTP message posts) are in bench/_growth.ts.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -40,7 +40,9 @@ import type { AnyStateKey, StateKey } from '../src/state/key.ts';
 import { type ParallelTaskContext, runParallel } from '../src/state/parallel.ts';
 import { StateStore } from '../src/state/store.ts';
 import { ThreadStateRepository } from '../src/state/threadRepository.ts';
+import { growthRows } from './_growth.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
+import { postgresReachable } from './_threadWorkload.ts';
 
 const KEYS = 100;
 const OPS_PER_BATCH = 10;
@@ -410,20 +412,6 @@ async function parallelRows(): Promise<BenchRow[]> {
 
 // ---------- 1 MB thread round trip ----------
 
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(Number(port || 5432), hostname, () => done(true));
-  });
-}
-
 async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]> {
   const Messages = appendList<string>({ key: 'messages', scope: 'thread' });
   const Turns = counter({ key: 'turns', scope: 'thread' });
@@ -459,7 +447,7 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
     },
     { name: 'sqlite', open: openSqliteDocuments },
   ];
-  if (await reachable(POSTGRES_URL)) {
+  if (await postgresReachable()) {
     drivers.push({
       name: 'postgres',
       open: async () => {
@@ -528,5 +516,7 @@ export default async function run(): Promise<void> {
   const parallel = await parallelRows();
   console.table(parallel);
   const trips = await roundTripRows(notes);
-  await report('state', [...rows, ...parallel, ...trips], notes);
+  console.table(trips);
+  const growth = await growthRows();
+  await report('state', [...rows, ...parallel, ...trips, ...growth], notes);
 }

@@ -45,6 +45,7 @@ import type {
   WorkerQuery,
   WriteOptions,
 } from '../rollouts/index.ts';
+import { requireId } from '../rollouts/normalize.ts';
 import { spanFromOtel } from '../rollouts/otel.ts';
 import {
   attemptFromWire,
@@ -62,6 +63,8 @@ import {
 } from '../server/agl/wire.ts';
 import { SessionsClient, TtlClient } from './extras.ts';
 import { HttpTransport, type TransportOptions, throwIfError } from './transport.ts';
+
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** Options of AgentStateClient. */
 export type AgentStateClientOptions = TransportOptions;
@@ -145,7 +148,17 @@ export class AgentStateClient implements RolloutStore {
   }
 
   #write(options: WriteOptions | undefined): { idempotencyKey?: string } {
-    return options?.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {};
+    const key = options?.idempotencyKey;
+    if (!key) return {};
+    requireId(key, 'idempotencyKey');
+    // The key travels in the Idempotency-Key header, which carries printable ASCII only.
+    if (!HEADER_SAFE.test(key)) {
+      throw new InvalidInputError(
+        'idempotencyKey must be printable ASCII without leading or trailing spaces to travel in the Idempotency-Key header',
+        { field: 'idempotencyKey' },
+      );
+    }
+    return { idempotencyKey: key };
   }
 
   #post<T>(path: string, body: unknown, options?: WriteOptions, extraTimeoutMs?: number): Promise<T> {

@@ -15,6 +15,7 @@ import {
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
+import { reportSqliteCorruption, withCorruptionReports } from './shared/sqliteCorruption.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,
@@ -149,10 +150,10 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   const changeRetentionMs = options.changeRetentionMs ?? 300_000;
   let changes: SqliteChangeLog;
   let db: Database.Database;
+  const path = options.database?.name ?? options.path ?? DEFAULT_SQLITE_PATH;
   if (options.database) {
     db = options.database;
   } else {
-    const path = options.path ?? DEFAULT_SQLITE_PATH;
     if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
   }
@@ -162,7 +163,8 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     changes = new SqliteChangeLog(db, table, hub, options.watchPollMs ?? 100);
   } catch (error) {
     if (owned) db.close();
-    throw error;
+    // A damaged header or schema page shows here, at start-up: report it, never start over an empty file.
+    throw reportSqliteCorruption(error, path);
   }
 
   const live = '(expires_at IS NULL OR expires_at > ?)';
@@ -334,108 +336,112 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     return removed;
   }
 
-  return {
-    name: 'sqlite',
+  // A damaged page reached later (a read, a write, a sweep) is CORRUPT_STATE naming the file as well.
+  return withCorruptionReports<DocumentStore>(
+    {
+      name: 'sqlite',
 
-    async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
-      open();
-      checkDocumentKey(namespace, id);
-      const row = locked(() => selectDocument.get(namespace, idKey(id), now()));
-      return row && toDocument<V>(namespace, row);
-    },
+      async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
+        open();
+        checkDocumentKey(namespace, id);
+        const row = locked(() => selectDocument.get(namespace, idKey(id), now()));
+        return row && toDocument<V>(namespace, row);
+      },
 
-    async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
-      open();
-      checkDocumentKey(namespace, id);
-      checkPutOptions(opts, namespace, id);
-      const prepared = preparePut(namespace, id, value, opts);
-      const written = locked(() => putTransaction.immediate(prepared, now()));
-      hub.emit({ type: 'put', namespace, id, revision: written.revision });
-      return putResult<V>(codec, namespace, id, written, prepared.encoded, prepared.metadata);
-    },
+      async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
+        open();
+        checkDocumentKey(namespace, id);
+        checkPutOptions(opts, namespace, id);
+        const prepared = preparePut(namespace, id, value, opts);
+        const written = locked(() => putTransaction.immediate(prepared, now()));
+        hub.emit({ type: 'put', namespace, id, revision: written.revision });
+        return putResult<V>(codec, namespace, id, written, prepared.encoded, prepared.metadata);
+      },
 
-    async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
-      open();
-      checkDocumentKey(namespace, id);
-      checkDeleteOptions(opts, namespace, id);
-      const prepared: PreparedDelete = {
-        type: 'delete',
-        namespace,
-        id,
-        key: idKey(id),
-        ...(opts && { options: opts }),
-      };
-      const revision = locked(() => deleteTransaction.immediate(prepared, now()));
-      if (revision === 0) return false;
-      hub.emit({ type: 'delete', namespace, id, revision });
-      return true;
-    },
+      async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
+        open();
+        checkDocumentKey(namespace, id);
+        checkDeleteOptions(opts, namespace, id);
+        const prepared: PreparedDelete = {
+          type: 'delete',
+          namespace,
+          id,
+          key: idKey(id),
+          ...(opts && { options: opts }),
+        };
+        const revision = locked(() => deleteTransaction.immediate(prepared, now()));
+        if (revision === 0) return false;
+        hub.emit({ type: 'delete', namespace, id, revision });
+        return true;
+      },
 
-    async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
-      open();
-      const query = checkList(namespace, opts);
-      const { limit, after } = query;
-      const prefix = idKey(query.prefix);
-      const afterKey = after === undefined ? NO_KEY : idKey(after);
-      const upper = prefix.length > 0 ? keyUpperBound(prefix) : undefined;
-      const t = now();
-      const rows = locked(() =>
-        upper
-          ? listRange.all(namespace, prefix, afterKey, upper, t, limit + 1)
-          : listFrom.all(namespace, prefix, afterKey, t, limit + 1),
-      );
-      const items = rows.slice(0, limit).map((row) => toDocument<V>(namespace, row));
-      return rows.length > limit ? { items, cursor: encodeCursor(items[items.length - 1]!.id) } : { items };
-    },
+      async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {
+        open();
+        const query = checkList(namespace, opts);
+        const { limit, after } = query;
+        const prefix = idKey(query.prefix);
+        const afterKey = after === undefined ? NO_KEY : idKey(after);
+        const upper = prefix.length > 0 ? keyUpperBound(prefix) : undefined;
+        const t = now();
+        const rows = locked(() =>
+          upper
+            ? listRange.all(namespace, prefix, afterKey, upper, t, limit + 1)
+            : listFrom.all(namespace, prefix, afterKey, t, limit + 1),
+        );
+        const items = rows.slice(0, limit).map((row) => toDocument<V>(namespace, row));
+        return rows.length > limit ? { items, cursor: encodeCursor(items[items.length - 1]!.id) } : { items };
+      },
 
-    async batch(operations: BatchOperation[]): Promise<BatchResult> {
-      open();
-      checkBatch(operations);
-      const prepared = operations.map((op): PreparedPut | PreparedDelete =>
-        op.type === 'put'
-          ? preparePut(op.namespace, op.id, op.value, op.options)
-          : {
-              type: 'delete',
-              namespace: op.namespace,
-              id: op.id,
-              key: idKey(op.id),
-              ...(op.options && { options: op.options }),
-            },
-      );
-      const outcomes = locked(() => batchTransaction.immediate(prepared, now()));
-      const { results, events } = batchOutcome(
-        operations,
-        outcomes.map((outcome) => (typeof outcome === 'number' ? outcome : outcome.revision)),
-      );
-      for (const event of events) hub.emit(event);
-      return { results };
-    },
+      async batch(operations: BatchOperation[]): Promise<BatchResult> {
+        open();
+        checkBatch(operations);
+        const prepared = operations.map((op): PreparedPut | PreparedDelete =>
+          op.type === 'put'
+            ? preparePut(op.namespace, op.id, op.value, op.options)
+            : {
+                type: 'delete',
+                namespace: op.namespace,
+                id: op.id,
+                key: idKey(op.id),
+                ...(op.options && { options: op.options }),
+              },
+        );
+        const outcomes = locked(() => batchTransaction.immediate(prepared, now()));
+        const { results, events } = batchOutcome(
+          operations,
+          outcomes.map((outcome) => (typeof outcome === 'number' ? outcome : outcome.revision)),
+        );
+        for (const event of events) hub.emit(event);
+        return { results };
+      },
 
-    async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
-      open();
-      checkWatchNamespace(namespace);
-      const subscription = hub.subscribe(namespace, listener);
-      changes.start();
-      return {
-        close: async () => {
-          await subscription.close();
-          if (!hub.active) changes.stop();
-        },
-      };
-    },
+      async watch(namespace: string, listener: ChangeListener): Promise<Subscription> {
+        open();
+        checkWatchNamespace(namespace);
+        const subscription = hub.subscribe(namespace, listener);
+        changes.start();
+        return {
+          close: async () => {
+            await subscription.close();
+            if (!hub.active) changes.stop();
+          },
+        };
+      },
 
-    sweepExpired: async () => {
-      open();
-      return sweep();
-    },
+      sweepExpired: async () => {
+        open();
+        return sweep();
+      },
 
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      clearInterval(sweepTimer);
-      changes.stop();
-      hub.clear();
-      if (owned) db.close();
+      async close(): Promise<void> {
+        if (closed) return;
+        closed = true;
+        clearInterval(sweepTimer);
+        changes.stop();
+        hub.clear();
+        if (owned) db.close();
+      },
     },
-  };
+    path,
+  );
 }

@@ -6,7 +6,7 @@ import type { DocumentStore } from '../drivers/types.ts';
 import { AlreadyExistsError, InvalidInputError } from '../errors.ts';
 import { AGENT_STATUSES, AgentStateModule, type AgentStatus } from './agentState.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
-import { requireNonEmptyString } from './checks.ts';
+import { requireModuleId } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
 import { type ModuleTypeRegistry, moduleTypes } from './moduleTypes.ts';
 import type { LoadStateOptions } from './stateModule.ts';
@@ -80,7 +80,7 @@ export class AgentStateManager {
 
   /** Creates the state of a new agent. A taken id throws `ALREADY_EXISTS`. */
   createAgent(agentId: string): AgentStateModule {
-    requireNonEmptyString(agentId, 'agentId');
+    requireModuleId(agentId, 'agentId');
     if (this.#agents.has(agentId)) {
       throw new AlreadyExistsError(`agent '${agentId}' already exists`, { agentId });
     }

@@ -1,4 +1,6 @@
 /** Small argument checks shared by the built-in modules and managers. */
+import { storableTextProblem } from '../drivers/shared/storableText.ts';
+import { MAX_ID_LENGTH } from '../drivers/shared/validate.ts';
 import { InvalidInputError } from '../errors.ts';
 
 /** Throws `INVALID_INPUT` unless `value` is a non-empty string. */
@@ -67,4 +69,20 @@ export function nonEmptyString(value: unknown): true | string {
 /** A `validate` function for strings that may be null. */
 export function stringOrNull(value: unknown): true | string {
   return value === null || typeof value === 'string' || 'must be a string or null';
+}
+
+/**
+ * Throws `INVALID_INPUT` unless `value` can be a document id (managers save each module under its id): a
+ * non-empty string of at most MAX_ID_LENGTH code units without NUL. Checked when the module is created, so
+ * an id no store accepts never joins the manager and makes every later `saveAll` fail.
+ */
+export function requireModuleId(value: unknown, name: string): asserts value is string {
+  requireNonEmptyString(value, name);
+  const problem = storableTextProblem(value, MAX_ID_LENGTH);
+  if (problem !== undefined) {
+    throw new InvalidInputError(`${name} ${problem}`, {
+      field: name,
+      [name]: value.length > 64 ? `${value.slice(0, 64)}...` : value,
+    });
+  }
 }

@@ -10,15 +10,23 @@
  * `loadAll` reads and checks every document before it replaces anything in memory.
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
+import { deleteByPrefix } from '../drivers/shared/paging.ts';
+import type { BatchOperation } from '../drivers/types.ts';
 import { CorruptStateError, InvalidInputError } from '../errors.ts';
+import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';
-import type { StateRepository } from './stateRepository.ts';
+import { type StateRepository, withKey } from './stateRepository.ts';
+
+/** Page size when reading a namespace back incrementally. */
+const LOAD_PAGE = 1000;
 
 /** What `saveAll` wrote. */
 export interface SaveAllResult {
-  /** Modules written. */
+  /** Modules saved: every module of the collection is stored as it is now. */
   saved: number;
+  /** Modules whose documents were written by this save (unchanged ones are skipped when saving incrementally). */
+  written?: number;
   /** Documents of removed modules deleted. */
   deleted: number;
 }
@@ -37,6 +45,8 @@ export interface ModuleCollectionOptions<M extends StateModule> {
   onAdd(id: string, module: M): void;
   /** Called when a module leaves it (removed or replaced by a load). */
   onRemove(id: string, module: M): void;
+  /** Saves incrementally, with this list attribute stored as appended chunks (see incrementalSaves.ts). */
+  appendLog?: AppendLogOptions;
 }
 
 /** Modules by id, persisted as a whole. */
@@ -48,9 +58,15 @@ export class ModuleCollection<M extends StateModule> {
   // saveAll and loadAll run one at a time, so a load never interleaves with a save's bookkeeping.
   #queue: Promise<unknown> = Promise.resolve();
 
+  readonly #incremental: IncrementalSaves | undefined;
+
   constructor(options: ModuleCollectionOptions<M>) {
     checkNamespace(options.namespace);
     this.#options = options;
+    if (options.appendLog !== undefined) {
+      checkNamespace(options.appendLog.namespace);
+      this.#incremental = new IncrementalSaves(options.appendLog, options.types);
+    }
   }
 
   /** Number of modules. */
@@ -85,6 +101,7 @@ export class ModuleCollection<M extends StateModule> {
     this.#options.types.typeOf(module);
     this.#modules.set(id, module);
     this.#removed.delete(id);
+    this.#incremental?.track(id, module);
     this.#options.onAdd(id, module);
   }
 
@@ -94,29 +111,64 @@ export class ModuleCollection<M extends StateModule> {
     if (!module) return false;
     this.#modules.delete(id);
     this.#removed.add(id);
+    this.#incremental?.untrack(id);
     this.#options.onRemove(id, module);
     return true;
   }
 
-  /** Writes every module, and deletes removed ones, in one atomic batch. */
+  /** Writes every module (or, incrementally, what changed), and deletes removed ones, in one atomic batch. */
   saveAll(): Promise<SaveAllResult> {
     return this.#serial(async () => {
       const repository = this.#repository();
       const { namespace, label } = this.#options;
+      const incremental = this.#incremental;
+      const operations: BatchOperation[] = [];
+      const planned: Array<{ id: string; commit(): void }> = [];
       for (const [id, module] of this.#modules) {
+        // Unchanged since its last save: nothing to check or write (an id change would have marked it).
+        if (incremental?.isClean(id)) continue;
         // A module whose id attribute was reassigned would be saved under one id carrying another, which
         // loadAll refuses; refuse it here instead, before anything is written.
         if (this.#options.idOf(module) !== id) {
+          incremental?.failed(planned.map((p) => p.id));
           throw new InvalidInputError(
             `cannot save ${label} '${id}': its id was changed to '${this.#options.idOf(module)}'; ids are fixed once created`,
             { namespace, id, changedTo: this.#options.idOf(module) },
           );
         }
+        if (incremental === undefined) continue;
+        try {
+          const plan = incremental.plan(namespace, id, module);
+          if (plan === undefined) continue;
+          operations.push(...plan.operations);
+          planned.push({ id, commit: plan.commit });
+        } catch (error) {
+          incremental.failed([...planned.map((p) => p.id), id]);
+          throw withKey(error, `cannot save ${label} '${id}'`, { namespace, id }, false);
+        }
       }
       const deletions = [...this.#removed].filter((id) => !this.#modules.has(id));
-      await repository.saveAll(namespace, this.#modules, deletions, label);
-      for (const id of deletions) this.#removed.delete(id);
-      return { saved: this.#modules.size, deleted: deletions.length };
+      if (incremental === undefined) {
+        await repository.saveAll(namespace, this.#modules, deletions, label);
+        for (const id of deletions) this.#removed.delete(id);
+        return { saved: this.#modules.size, deleted: deletions.length };
+      }
+      for (const id of deletions) operations.push({ type: 'delete', namespace, id });
+      try {
+        if (operations.length > 0) await repository.store.batch(operations);
+      } catch (error) {
+        incremental.failed(planned.map((p) => p.id));
+        throw error;
+      }
+      for (const p of planned) p.commit();
+      for (const id of deletions) {
+        this.#removed.delete(id);
+        // Chunks of a removed module are unreachable once its envelope is gone; they are cleared after.
+        const chunks = incremental.chunksOf(id);
+        if (!this.#modules.has(id))
+          await deleteByPrefix(repository.store, chunks.namespace, chunks.prefix, LOAD_PAGE);
+      }
+      return { saved: this.#modules.size, written: planned.length, deleted: deletions.length };
     });
   }
 
@@ -127,7 +179,11 @@ export class ModuleCollection<M extends StateModule> {
   loadAll(options: LoadStateOptions = {}): Promise<number> {
     return this.#serial(async () => {
       const { namespace, label, expected, idOf } = this.#options;
-      const loaded = await this.#repository().loadAll(namespace, { ...options, type: expected, label });
+      const logs = new Map<string, AppendLogRecord | undefined>();
+      const loaded =
+        this.#incremental === undefined
+          ? await this.#repository().loadAll(namespace, { ...options, type: expected, label })
+          : await this.#loadIncremental(options, logs);
       for (const [id, module] of loaded) {
         if (idOf(module) !== id) {
           throw new CorruptStateError(
@@ -136,15 +192,56 @@ export class ModuleCollection<M extends StateModule> {
           );
         }
       }
-      for (const [id, module] of this.#modules) this.#options.onRemove(id, module);
+      for (const [id, module] of this.#modules) {
+        this.#incremental?.untrack(id);
+        this.#options.onRemove(id, module);
+      }
       this.#modules.clear();
       this.#removed.clear();
       for (const [id, module] of loaded) {
         this.#modules.set(id, module);
+        this.#incremental?.track(id, module, logs.get(id));
         this.#options.onAdd(id, module);
       }
       return loaded.size;
     });
+  }
+
+  // Reads the namespace page by page, filling each module's list from its chunks (incrementalSaves.ts).
+  async #loadIncremental(
+    options: LoadStateOptions,
+    logs: Map<string, AppendLogRecord | undefined>,
+  ): Promise<Map<string, M>> {
+    const repository = this.#repository();
+    const { namespace, label, expected } = this.#options;
+    const loaded = new Map<string, M>();
+    let cursor: string | undefined;
+    do {
+      const page = await repository.store.list(namespace, {
+        limit: LOAD_PAGE,
+        ...(cursor !== undefined && { cursor }),
+      });
+      for (const doc of page.items) {
+        try {
+          const read = await this.#incremental!.read(repository.store, doc.id, doc.value);
+          logs.set(doc.id, read.log);
+          // Documents come freshly decoded from the driver, so the load need not copy them again.
+          loaded.set(
+            doc.id,
+            repository.types.fromEnvelope<M>(read.envelope, { copy: false, ...options, expected }),
+          );
+        } catch (error) {
+          throw withKey(
+            error,
+            `stored ${label} '${doc.id}' cannot be loaded`,
+            { namespace, id: doc.id },
+            true,
+          );
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return loaded;
   }
 
   #repository(): StateRepository {

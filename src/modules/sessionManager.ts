@@ -6,7 +6,7 @@
 import type { DocumentStore } from '../drivers/types.ts';
 import { AlreadyExistsError, errorMessage, InvalidInputError } from '../errors.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
-import { requireNonEmptyString, requirePositive } from './checks.ts';
+import { requireModuleId, requirePositive } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
 import { type ModuleTypeRegistry, moduleTypes } from './moduleTypes.ts';
 import { SESSION_STATUSES, SessionStateModule, type SessionStatus } from './sessionState.ts';
@@ -89,12 +89,23 @@ export class SessionManager {
       onRemove: (id) => {
         this.tracker.unregister(id);
       },
+      // Messages are stored as appended chunks: a save writes only the sessions that changed, and of a
+      // session whose messages only grew, only the new messages.
+      appendLog: {
+        attribute: 'messages',
+        namespace: `${options.namespace ?? 'sessions'}.messages`,
+        // Messages beyond maxMessages are dropped from the front; messageCount counts every one added.
+        offsetOf: (module) => {
+          const session = module as SessionStateModule;
+          return session.messageCount - session.messages.length;
+        },
+      },
     });
   }
 
   /** Creates a session. A taken id throws `ALREADY_EXISTS`. */
   createSession(sessionId: string, options: CreateSessionOptions = {}): SessionStateModule {
-    requireNonEmptyString(sessionId, 'sessionId');
+    requireModuleId(sessionId, 'sessionId');
     if (this.#sessions.has(sessionId)) {
       throw new AlreadyExistsError(`session '${sessionId}' already exists`, { sessionId });
     }
@@ -190,7 +201,10 @@ export class SessionManager {
     this.#cleanupTimer = undefined;
   }
 
-  /** Writes every session (and deletes removed ones) in one atomic batch: all sessions or none. */
+  /**
+   * Saves the sessions (and deletes removed ones) in one atomic batch: all or none. Incremental: an
+   * unchanged session is not written, one whose messages only grew gets its new messages appended.
+   */
   saveAll(): Promise<SaveAllResult> {
     return this.#sessions.saveAll();
   }

@@ -169,10 +169,11 @@ export class StateModule {
   /**
    * The state as plain data the codec can store: nested modules first (by property order), then the
    * registered attributes (after `toJSON`). The result is a detached copy: changing it, or the module
-   * later, does not affect the other.
+   * later, does not affect the other. `omit` leaves out top-level attributes a caller stores on its own
+   * (sessions store their messages incrementally), so they are not copied for nothing.
    */
-  stateDict(): Record<string, unknown> {
-    return this.#collect('$', new Set(), undefined);
+  stateDict(options: { omit?: ReadonlySet<string> } = {}): Record<string, unknown> {
+    return this.#collect('$', new Set(), undefined, options.omit);
   }
 
   /**
@@ -284,6 +285,7 @@ export class StateModule {
     path: string,
     ancestors: Set<StateModule>,
     encodingWith: Codec | undefined,
+    omit?: ReadonlySet<string>,
   ): Record<string, unknown> {
     this.#enter(path, ancestors);
     const copy = this.#codec !== encodingWith;
@@ -291,6 +293,7 @@ export class StateModule {
     for (const [key, child] of this.#nested())
       setOwn(out, key, child.#collect(propertyPath(path, key), ancestors, encodingWith));
     for (const [attr, registration] of this.#registry) {
+      if (omit?.has(attr)) continue;
       const attrPath = path === '$' ? registration.rootPath : propertyPath(path, attr);
       const value = convertOut(registration.options, this.#values.get(attr), attrPath);
       setOwn(out, attr, copy ? this.#copy(value, attrPath) : value);

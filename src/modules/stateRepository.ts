@@ -268,7 +268,7 @@ function infoOf(doc: StoredDocument, envelope: ModuleEnvelope): StateInfo {
  * Adds which module failed to an error. An unknown type keeps its code; any other failure to load stored
  * data is `CORRUPT_STATE` (the document is left as it is), and a failure to save is `INVALID_INPUT`.
  */
-function withKey(
+export function withKey(
   error: unknown,
   prefix: string,
   details: Record<string, unknown>,

@@ -14,6 +14,7 @@ export { RepositoryRolloutStore } from './engine/repositoryStore.ts';
 export { newAttemptId, newResourcesId, newRolloutId } from './ids.ts';
 export { type MemoryRepositoryOptions, MemoryRolloutRepository } from './memory/repository.ts';
 export { InMemoryRolloutStore, type InMemoryRolloutStoreOptions } from './memory/store.ts';
+export { MAX_ROLLOUT_ID_LENGTH, MAX_SPAN_NAME_LENGTH } from './normalize.ts';
 export { spanFromOtel } from './otel.ts';
 export * from './postgres/index.ts';
 export {

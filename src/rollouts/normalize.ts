@@ -2,7 +2,9 @@
  * Validation and defaults for everything callers give the rollout store. Bad input is refused with an
  * `InvalidInputError` naming the field before anything is written. Shared by every backend.
  */
+
 import { assertDepth } from '../codec/index.ts';
+import { storableTextProblem } from '../drivers/shared/storableText.ts';
 import { InvalidInputError } from '../errors.ts';
 import {
   ATTEMPT_STATUSES,
@@ -33,12 +35,50 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Throws unless `value` is a non-empty string. */
-export function requireId(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new InvalidInputError(`${field} must be a non-empty string`, { field, value });
+/**
+ * Longest id of a rollout, attempt, span, trace, worker or resources update, and of an idempotency key, in
+ * UTF-16 code units. PostgreSQL indexes spans by (rollout_id, attempt_id, span_id), and a btree entry must
+ * stay under about 2,700 bytes: three ids of 256 code units are at most 2,304 UTF-8 bytes. Every backend
+ * refuses the same ids, so data accepted by one can move to another.
+ */
+export const MAX_ROLLOUT_ID_LENGTH = 256;
+
+/** Longest span name, in UTF-16 code units. */
+export const MAX_SPAN_NAME_LENGTH = 4096;
+
+// String.prototype.isWellFormed (native since Node 20; this project's TypeScript lib is ES2023, which does
+// not declare it). Native, it checks an id in a few nanoseconds where a /\p{Cs}/u test took about 40.
+const isWellFormed = (text: string): boolean => (text as string & { isWellFormed(): boolean }).isWellFormed();
+
+/**
+ * Throws unless `value` is a string a text column holds as given: at most `maxLength` code units, no NUL,
+ * well-formed Unicode; empty only when `allowEmpty`.
+ */
+export function requireText(value: unknown, field: string, maxLength: number, allowEmpty = false): string {
+  if (typeof value !== 'string' || (!allowEmpty && value.length === 0)) {
+    throw new InvalidInputError(`${field} must be a ${allowEmpty ? '' : 'non-empty '}string`, {
+      field,
+      value: typeof value === 'string' ? value : String(value),
+    });
+  }
+  // SQLite and PostgreSQL store these columns as UTF-8, into which a lone surrogate half becomes U+FFFD:
+  // the id read back would differ from the one written.
+  const problem =
+    storableTextProblem(value, maxLength) ??
+    (isWellFormed(value) ? undefined : 'contains a lone UTF-16 surrogate (not valid Unicode)');
+  if (problem) {
+    throw new InvalidInputError(`${field} ${problem}`, {
+      field,
+      value: value.length > 64 ? `${value.slice(0, 64)}...` : value,
+      maxLength,
+    });
   }
   return value;
+}
+
+/** Throws unless `value` is an id: a non-empty string of at most MAX_ROLLOUT_ID_LENGTH, no NUL. */
+export function requireId(value: unknown, field: string): string {
+  return requireText(value, field, MAX_ROLLOUT_ID_LENGTH);
 }
 
 /** Throws unless `value` is one of `allowed`; the message lists them. */
@@ -63,11 +103,12 @@ function requireObject(value: unknown, field: string): void {
   if (!isPlainObject(value)) throw new InvalidInputError(`${field} must be an object`, { field });
 }
 
-function optionalString(value: unknown, field: string): string | null {
+/** An optional id (worker, resources): null when absent, otherwise checked as `requireId` does. */
+function optionalId(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string')
     throw new InvalidInputError(`${field} must be a string or null`, { field, value });
-  return value;
+  return requireId(value, field);
 }
 
 /** A plain object, or null for null/undefined; throws for anything else. */
@@ -177,7 +218,7 @@ export function normalizeRolloutRequest(
   return {
     input: request.input === undefined ? null : request.input,
     mode: normalizeMode(request.mode, `${field}.mode`),
-    resourcesId: optionalString(request.resourcesId, `${field}.resourcesId`),
+    resourcesId: optionalId(request.resourcesId, `${field}.resourcesId`),
     config: normalizeConfig(request.config),
     metadata,
   };
@@ -204,7 +245,7 @@ export function normalizeRolloutPatch(patch: RolloutPatch): RolloutPatch {
     out.input = patch.input === undefined ? null : patch.input;
   }
   if ('mode' in patch) out.mode = normalizeMode(patch.mode);
-  if ('resourcesId' in patch) out.resourcesId = optionalString(patch.resourcesId, 'resourcesId');
+  if ('resourcesId' in patch) out.resourcesId = optionalId(patch.resourcesId, 'resourcesId');
   if (patch.status !== undefined) out.status = requireOneOf(patch.status, ROLLOUT_STATUSES, 'status');
   if (patch.config !== undefined) out.config = normalizeConfig(patch.config);
   if ('metadata' in patch) {
@@ -220,7 +261,7 @@ export function normalizeAttemptPatch(patch: AttemptPatch): AttemptPatch {
   refuseNull(patch, 'status');
   const out: AttemptPatch = {};
   if (patch.status !== undefined) out.status = requireAttemptStatus(patch.status);
-  if ('workerId' in patch) out.workerId = optionalString(patch.workerId, 'workerId');
+  if ('workerId' in patch) out.workerId = optionalId(patch.workerId, 'workerId');
   if ('lastHeartbeatTime' in patch)
     out.lastHeartbeatTime = optionalSeconds(patch.lastHeartbeatTime, 'lastHeartbeatTime');
   if ('metadata' in patch) {
@@ -253,10 +294,10 @@ export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit
   requireId(input.rolloutId, `${field}.rolloutId`);
   requireId(input.attemptId, `${field}.attemptId`);
   requireId(input.spanId, `${field}.spanId`);
-  if (typeof input.traceId !== 'string')
-    throw new InvalidInputError(`${field}.traceId must be a string`, { field });
-  if (typeof input.name !== 'string')
-    throw new InvalidInputError(`${field}.name must be a string`, { field });
+  requireText(input.traceId, `${field}.traceId`, MAX_ROLLOUT_ID_LENGTH, true);
+  requireText(input.name, `${field}.name`, MAX_SPAN_NAME_LENGTH, true);
+  if (input.parentId !== undefined && input.parentId !== null)
+    requireText(input.parentId, `${field}.parentId`, MAX_ROLLOUT_ID_LENGTH, true);
   if (input.sequenceId !== undefined && input.sequenceId !== null) {
     const sequenceId = input.sequenceId;
     if (!Number.isSafeInteger(sequenceId) || sequenceId < 0 || sequenceId > MAX_SPAN_SEQUENCE_ID) {

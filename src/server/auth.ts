@@ -25,6 +25,22 @@ export interface TokenSpec {
 
 const RANK: Readonly<Record<TokenScope, number>> = { read: 1, write: 2, admin: 3 };
 
+/** Every scope a token may have, lowest first. */
+export const TOKEN_SCOPES: readonly TokenScope[] = ['read', 'write', 'admin'];
+
+/** Whether `value` names a scope (own keys only: `in` would also accept inherited names such as 'toString'). */
+export function isTokenScope(value: unknown): value is TokenScope {
+  return typeof value === 'string' && Object.hasOwn(RANK, value);
+}
+
+/** The start-up error for a scope that is not one of TOKEN_SCOPES; `where` says which token it was. */
+function unknownScope(scope: unknown, where: Record<string, unknown>): InvalidInputError {
+  return new InvalidInputError(
+    `unknown token scope '${String(scope)}': use one of ${TOKEN_SCOPES.join(', ')}`,
+    { ...where, scope, validScopes: [...TOKEN_SCOPES] },
+  );
+}
+
 /** Whether `granted` includes `needed`. */
 export function scopeAllows(granted: TokenScope, needed: TokenScope): boolean {
   return RANK[granted] >= RANK[needed];
@@ -56,9 +72,7 @@ export class TokenAuthenticator {
         throw new InvalidInputError('a token must be a string of at least 8 characters', { index: i });
       }
       const scope = spec.scope ?? 'admin';
-      // Own keys only: `in` would also accept inherited names such as 'toString'.
-      if (!Object.hasOwn(RANK, scope))
-        throw new InvalidInputError(`unknown token scope '${scope}'`, { index: i, scope });
+      if (!isTokenScope(scope)) throw unknownScope(scope, { index: i });
       return { digest: digest(spec.token), scope, name: spec.name ?? `token${i + 1}` };
     });
   }
@@ -97,22 +111,37 @@ export async function readTokensFile(path: string): Promise<TokenSpec[]> {
   if (trimmed.startsWith('[')) {
     const parsed = JSON.parse(trimmed) as unknown;
     if (!Array.isArray(parsed)) throw new InvalidInputError('tokens file must hold a JSON array', { path });
+    parsed.forEach((spec: unknown, index) => {
+      const scope = (spec as { scope?: unknown } | null)?.scope;
+      if (scope !== undefined && !isTokenScope(scope)) throw unknownScope(scope, { path, index });
+    });
     return parsed as TokenSpec[];
   }
   const specs: TokenSpec[] = [];
-  for (const line of trimmed.split(/\r?\n/)) {
+  for (const [index, line] of text.split(/\r?\n/).entries()) {
     const content = line.trim();
     if (content === '' || content.startsWith('#')) continue;
-    const [token = '', scope, name] = content.split(/\s+/);
-    specs.push({ token, scope: (scope ?? 'admin') as TokenScope, ...(name ? { name } : {}) });
+    const [token = '', scope = 'admin', name] = content.split(/\s+/);
+    if (!isTokenScope(scope)) throw unknownScope(scope, { path, line: index + 1 });
+    specs.push({ token, scope, ...(name ? { name } : {}) });
   }
   return specs;
 }
 
-/** Parses `--token` values of the form `secret` or `secret:scope`. */
+/**
+ * Parses `--token` values of the form `secret` or `secret:scope`. Text after the last `:` is a scope and must
+ * be one of TOKEN_SCOPES: a mistyped scope (`secret:reader`) is refused instead of becoming part of an admin
+ * token. A secret that itself contains `:` is given with its scope (`a:b:admin`).
+ */
 export function parseTokenArgument(value: string): TokenSpec {
   const at = value.lastIndexOf(':');
-  const scope = at > 0 ? value.slice(at + 1) : '';
-  if (scope === 'read' || scope === 'write' || scope === 'admin') return { token: value.slice(0, at), scope };
-  return { token: value, scope: 'admin' };
+  if (at <= 0) return { token: value, scope: 'admin' };
+  const scope = value.slice(at + 1);
+  if (!isTokenScope(scope)) {
+    throw new InvalidInputError(
+      `unknown token scope '${scope}' in --token: use one of ${TOKEN_SCOPES.join(', ')} after the last ':' (a token containing ':' needs its scope, e.g. 'secret:admin')`,
+      { option: 'token', scope, validScopes: [...TOKEN_SCOPES] },
+    );
+  }
+  return { token: value.slice(0, at), scope };
 }

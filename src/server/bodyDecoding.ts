@@ -54,7 +54,10 @@ export function registerBodyDecoding(app: FastifyInstance): void {
  * chunked requests that announce no length too.
  */
 function registerEmptyBodies(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // `__proto__` and `constructor` keys are kept as plain data, as the library stores them: JSON.parse makes
+  // them own properties (it never sets a prototype), and every copy of request data in the server defines
+  // keys instead of assigning them (codec/json.ts setOwn).
+  const parseJson = app.getDefaultJsonParser('ignore', 'ignore');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text.trim() === '') return done(null, null);

@@ -4,7 +4,7 @@
  * that was not given are simply absent.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
 import type { PerformanceMonitor } from '../persistence/index.ts';
@@ -15,10 +15,11 @@ import { registerBodyDecoding } from './bodyDecoding.ts';
 import { registerCors } from './cors.ts';
 import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
-import { errorHandler } from './httpErrors.ts';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './httpErrors.ts';
 import { registerIdempotency } from './idempotency.ts';
+import { MAX_PATH_PARAM_LENGTH } from './limits.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
-import { REDACT_PATHS, scrubSecrets } from './redact.ts';
+import { REDACT_PATHS, redactUrl, scrubSecrets } from './redact.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
@@ -96,6 +97,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
           serializers: secretSafeSerializers,
         }) as FastifyServerOptions['logger'],
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    // Long enough for the longest id any route accepts, percent-encoded (Fastify's default of 100 made ids
+    // of 101 characters impossible to read back).
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    frameworkErrors: frameworkErrorHandler(MAX_PATH_PARAM_LENGTH),
+    clientErrorHandler,
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
   };
@@ -187,6 +193,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
 
 /** Pino serializers that never print secrets found in logged objects. */
 const secretSafeSerializers = {
+  // Fastify's request serializer, with secret-looking query parameters redacted from the URL.
+  req(request: FastifyRequest) {
+    return {
+      method: request.method,
+      url: redactUrl(request.url),
+      host: request.host,
+      remoteAddress: request.ip,
+      remotePort: request.socket?.remotePort,
+    };
+  },
   err(error: unknown) {
     if (!(error instanceof Error)) return scrubSecrets(error);
     const details = (error as { details?: unknown }).details;

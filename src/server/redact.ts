@@ -12,6 +12,34 @@ export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
+// Query parameters also carry secrets under short conventional names (`?key=` for API keys, `?sig=` for
+// signed URLs, `?auth=`), which would be too broad for object properties.
+const SECRET_QUERY_NAME = /^(key|sig|signature|auth|access|code)$/i;
+
+/**
+ * `url` with the value of every query parameter whose name looks like a secret replaced by `[redacted]`
+ * (`/v1/x?api_key=sk-1&limit=5` -> `/v1/x?api_key=[redacted]&limit=5`). The rest is kept byte for byte.
+ */
+export function redactUrl(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const query = url
+    .slice(at + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const rawName = eq < 0 ? pair : pair.slice(0, eq);
+      let name = rawName;
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      } catch {
+        // An undecodable name is judged as written.
+      }
+      return eq >= 0 && (isSecretName(name) || SECRET_QUERY_NAME.test(name)) ? `${rawName}=[redacted]` : pair;
+    });
+  return `${url.slice(0, at)}?${query.join('&')}`;
+}
+
 /** A deep copy of `value` with every secret-looking property replaced by `[redacted]`. */
 export function scrubSecrets(value: unknown, depth = 0): unknown {
   if (depth > 8 || value === null || typeof value !== 'object') return value;

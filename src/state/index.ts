@@ -37,9 +37,11 @@ export {
   type StateStoreOptions,
   type UninstallReport,
 } from './store.ts';
+export type { ThreadBase } from './threadDelta.ts';
 export {
   type ThreadPage,
   type ThreadRecord,
+  type ThreadRevision,
   type ThreadSaveOptions,
   ThreadSession,
   ThreadStateRepository,

@@ -1,7 +1,18 @@
-import type { DocumentStore, ListOptions } from '../drivers/index.ts';
+import { type JsonValue, setOwn } from '../codec/index.ts';
+import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
+import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+import { deleteByPrefix, listAll } from '../drivers/shared/paging.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
+import {
+  documentsOf,
+  type KeyLocation,
+  planDelta,
+  type ThreadBase,
+  type ThreadHead,
+  valueId,
+} from './threadDelta.ts';
 
 /** A thread's saved state as read from storage. */
 export interface ThreadRecord {
@@ -9,7 +20,7 @@ export interface ThreadRecord {
   threadId: string;
   /** The persisted state. */
   state: PersistedState;
-  /** Revision of the stored document: pass it as `expectedRevision` to the next `save`. */
+  /** Revision of the stored head: pass it as `expectedRevision` to the next `save`. */
   documentRevision: number;
   /** Last save, epoch milliseconds. */
   updatedAt: number;
@@ -17,8 +28,14 @@ export interface ThreadRecord {
 
 /** Options of `new ThreadStateRepository`. */
 export interface ThreadStateRepositoryOptions {
-  /** Namespace of the thread documents (default `agentstate.threads`). */
+  /** Namespace of the thread head records (default `agentstate.threads`); values and history use `<namespace>.values` and `<namespace>.history`. */
   namespace?: string;
+  /** Retention of `history`: keep this many newest revision records per thread (default 1000). */
+  keepRevisions?: number;
+  /** Retention of `history`: drop revision records older than this, ms (default: kept by count only). */
+  olderThanMs?: number;
+  /** Clock in epoch ms (default `Date.now`). */
+  now?: () => number;
 }
 
 /** Options of `ThreadStateRepository.save`. */
@@ -35,76 +52,272 @@ export interface ThreadPage {
   cursor?: string;
 }
 
+/** One saved revision of a thread, as `history` lists it. */
+export interface ThreadRevision {
+  /** Document revision of the head after that save. */
+  documentRevision: number;
+  /** State revision saved. */
+  revision: number;
+  /** Save time, epoch milliseconds. */
+  savedAt: number;
+  /** Keys written whole (or removed) by that save. */
+  changed: string[];
+  /** List keys that save only appended items to. */
+  appended: string[];
+}
+
+interface HistoryDoc {
+  revision: number;
+  savedAt: number;
+  changed: string[];
+  appended: string[];
+}
+
+// Age-based retention lists history records every RETENTION_EVERY saves, not on each one.
+const RETENTION_EVERY = 16;
+const PAGE = 500;
+
 /**
  * Saves and loads threads' persisted state on any `DocumentStore` (memory, fs, SQLite, PostgreSQL).
- * Every save is a compare-and-set on the stored document's revision, so when two processes load the same
- * thread and both commit, exactly one save wins and the other gets `RevisionConflictError` with nothing
- * overwritten: it must reload (and re-apply its work) before saving again. There is no blind overwrite.
+ *
+ * Saves are deltas: one small head record (the revision and where each key's value lives) plus only the
+ * keys whose value changed since the revision the save starts from; a list that only grew (an
+ * `appendList` key) stores only its new items (see threadDelta.ts). The head, the changed values, the
+ * deletes of replaced values and a history record are one atomic batch, and the head is written with
+ * compare-and-set on its revision: when two processes load the same thread and both save, exactly one
+ * wins and the other gets `RevisionConflictError` with nothing written. A crash mid-save leaves the
+ * previous revision intact. Heads written by earlier releases (the whole state in one document) load
+ * as before and are converted by their next save.
  */
 export class ThreadStateRepository {
   /** The storage. */
   readonly documents: DocumentStore;
-  /** Namespace of the thread documents. */
+  /** Namespace of the thread head records. */
   readonly namespace: string;
+  readonly #values: string;
+  readonly #history: string;
+  readonly #keepRevisions: number;
+  readonly #olderThanMs: number | undefined;
+  readonly #now: () => number;
 
   /** A repository over `documents`. */
   constructor(documents: DocumentStore, options: ThreadStateRepositoryOptions = {}) {
     this.documents = documents;
     this.namespace = options.namespace ?? 'agentstate.threads';
+    this.#values = `${this.namespace}.values`;
+    this.#history = `${this.namespace}.history`;
+    const keep = options.keepRevisions ?? 1000;
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new InvalidInputError('keepRevisions must be an integer >= 1', { keepRevisions: keep });
+    }
+    const olderThanMs = options.olderThanMs;
+    if (olderThanMs !== undefined && !(Number.isFinite(olderThanMs) && olderThanMs >= 0)) {
+      throw new InvalidInputError('olderThanMs must be a number of milliseconds >= 0', { olderThanMs });
+    }
+    this.#keepRevisions = keep;
+    this.#olderThanMs = olderThanMs;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The saved state of a thread, or undefined when it was never saved. Unreadable data is `CORRUPT_STATE`. */
   async load(threadId: string): Promise<ThreadRecord | undefined> {
+    return (await this.loadBase(threadId))?.record;
+  }
+
+  /** Loads a thread with the base a delta save starts from (used by `ThreadSession`). */
+  async loadBase(threadId: string): Promise<{ record: ThreadRecord; base: ThreadBase } | undefined> {
     const doc = await this.documents.get<unknown>(this.namespace, threadId);
     if (doc === undefined) return undefined;
+    const corrupt = (reason: string, cause?: unknown) =>
+      new CorruptStateError(
+        `stored state of thread '${threadId}' is not a persisted state: ${reason}`,
+        { namespace: this.namespace, threadId, documentRevision: doc.revision },
+        { cause },
+      );
+    if (isDeltaHead(doc.value)) {
+      const head = doc.value;
+      const values = new Map<string, JsonValue>();
+      const extensions: Record<string, JsonValue> = {};
+      await Promise.all(
+        Object.entries(head.keys).map(async ([key, location]) => {
+          const value = await this.#readValue(threadId, key, location);
+          if (value === undefined) throw corrupt(`the value of key '${key}' is missing`);
+          values.set(key, value);
+        }),
+      );
+      for (const key of Object.keys(head.keys)) setOwn(extensions, key, values.get(key));
+      const state: PersistedState = { revision: head.revision, extensions };
+      if (head.versions !== undefined) state.versions = head.versions;
+      return {
+        record: { threadId, state, documentRevision: doc.revision, updatedAt: doc.updatedAt },
+        base: { documentRevision: doc.revision, head, values },
+      };
+    }
     try {
       checkPersistedState(doc.value);
     } catch (error) {
-      throw new CorruptStateError(
-        `stored state of thread '${threadId}' is not a persisted state: ${(error as Error).message}`,
-        { namespace: this.namespace, threadId, documentRevision: doc.revision },
-        { cause: error },
-      );
+      throw corrupt((error as Error).message, error);
     }
-    return { threadId, state: doc.value, documentRevision: doc.revision, updatedAt: doc.updatedAt };
+    const state = doc.value;
+    return {
+      record: { threadId, state, documentRevision: doc.revision, updatedAt: doc.updatedAt },
+      // A whole-state head of an earlier release: the next save writes every key once, as a delta head.
+      base: { documentRevision: doc.revision, head: undefined, values: new Map() },
+    };
   }
 
   /**
-   * Saves a thread's state if its stored document is still at `expectedRevision` (0: create only).
-   * Otherwise throws `RevisionConflictError` naming the thread and both revisions, and writes nothing.
+   * Saves a thread's state if its head is still at `expectedRevision` (0: create only). Otherwise
+   * throws `RevisionConflictError` naming the thread and both revisions, and writes nothing.
+   * Without a base from a `ThreadSession`, the stored state is read first to compute the delta.
    */
   async save(threadId: string, state: PersistedState, options: ThreadSaveOptions): Promise<ThreadRecord> {
+    const expected = checkExpected(threadId, options?.expectedRevision);
     checkPersistedState(state);
-    const expected = options?.expectedRevision;
-    if (typeof expected !== 'number' || !Number.isSafeInteger(expected) || expected < 0) {
-      throw new InvalidInputError(
-        `save of thread '${threadId}' needs expectedRevision: the documentRevision last loaded, or 0 for a new thread`,
-        { threadId, expectedRevision: expected },
-      );
-    }
-    try {
-      const doc = await this.documents.put(this.namespace, threadId, state, {
-        expectedRevision: expected,
-        metadata: { stateRevision: state.revision },
-      });
-      return { threadId, state, documentRevision: doc.revision, updatedAt: doc.updatedAt };
-    } catch (error) {
-      if (error instanceof AgentStateError && error.code === 'REVISION_CONFLICT') {
-        const actual = error.details.actualRevision;
-        throw new RevisionConflictError(
-          expected === 0
-            ? `thread '${threadId}' already exists (document revision ${String(actual)}); load it and retry`
-            : `thread '${threadId}' was saved by someone else (document revision ${String(actual)}, expected ${expected}); load it again and re-apply your changes`,
-          { namespace: this.namespace, threadId, expectedRevision: expected, actualRevision: actual },
-        );
-      }
-      throw error;
-    }
+    const loaded = expected === 0 ? undefined : await this.loadBase(threadId);
+    const base: ThreadBase =
+      loaded !== undefined && loaded.base.documentRevision === expected
+        ? loaded.base
+        : { documentRevision: expected, head: undefined, values: new Map() };
+    return (await this.saveDelta(threadId, state, base)).record;
   }
 
-  /** Deletes a thread; with `expectedRevision`, only if it is still at that revision. */
-  delete(threadId: string, options: { expectedRevision?: number } = {}): Promise<boolean> {
-    return this.documents.delete(this.namespace, threadId, options);
+  /** Saves `state` as a delta over `base` (compare-and-set on `base.documentRevision`); returns the new base. */
+  async saveDelta(
+    threadId: string,
+    state: PersistedState,
+    base: ThreadBase,
+  ): Promise<{ record: ThreadRecord; base: ThreadBase }> {
+    checkPersistedState(state);
+    const expected = checkExpected(threadId, base.documentRevision);
+    const rev = expected + 1;
+    const plan = planDelta(base, state.extensions, state.versions, state.revision, rev);
+    const savedAt = this.#now();
+    const history: HistoryDoc = {
+      revision: state.revision,
+      savedAt,
+      changed: plan.changed,
+      appended: plan.appended,
+    };
+    const operations: BatchOperation[] = plan.writes.map((write) =>
+      write.value === undefined
+        ? { type: 'delete', namespace: this.#values, id: valueId(threadId, write.key, write.rev) }
+        : {
+            type: 'put',
+            namespace: this.#values,
+            id: valueId(threadId, write.key, write.rev),
+            value: write.value,
+          },
+    );
+    operations.push({
+      type: 'put',
+      namespace: this.#history,
+      id: part(threadId) + revisionSuffix(rev),
+      value: history,
+    });
+    // Retention by count costs one delete per save: the record that just fell out of `keepRevisions`
+    // (revisions are consecutive), with no listing. Age-based retention lists, every 16th save.
+    if (rev > this.#keepRevisions) {
+      operations.push({
+        type: 'delete',
+        namespace: this.#history,
+        id: part(threadId) + revisionSuffix(rev - this.#keepRevisions),
+      });
+    }
+    operations.push({
+      type: 'put',
+      namespace: this.namespace,
+      id: threadId,
+      value: plan.head,
+      options: { expectedRevision: expected, metadata: { stateRevision: state.revision } },
+    });
+    let result: BatchResult;
+    try {
+      result = await this.documents.batch(operations);
+    } catch (error) {
+      throw conflictError(error, this.namespace, threadId, expected);
+    }
+    const documentRevision = result.results.at(-1)?.revision ?? rev;
+    if (this.#olderThanMs !== undefined && rev % RETENTION_EVERY === 0)
+      await this.#applyRetention(threadId, rev);
+    const values = new Map<string, JsonValue>();
+    for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
+    return {
+      record: { threadId, state, documentRevision, updatedAt: savedAt },
+      base: { documentRevision, head: plan.head, values },
+    };
+  }
+
+  /** Revisions of a thread, newest last (as many as retention keeps). */
+  async history(threadId: string): Promise<ThreadRevision[]> {
+    const prefix = part(threadId);
+    const revisions: ThreadRevision[] = [];
+    for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, PAGE)) {
+      revisions.push({ documentRevision: Number(doc.id.slice(prefix.length)), ...doc.value });
+    }
+    return revisions;
+  }
+
+  /**
+   * Rewrites a thread so each list key is one chunk again (compare-and-set like a save; the state is
+   * unchanged). Delta saves keep at most log2(n) + 1 chunks per list, so this is rarely needed; it also
+   * applies the history retention now.
+   */
+  async compact(threadId: string): Promise<ThreadRecord | undefined> {
+    const loaded = await this.loadBase(threadId);
+    if (loaded === undefined) return undefined;
+    // An empty base makes every key a whole write; the delete list removes the old chunks.
+    const { base, record } = loaded;
+    const rev = base.documentRevision + 1;
+    const plan = planDelta(
+      { documentRevision: base.documentRevision, head: undefined, values: new Map() },
+      record.state.extensions,
+      record.state.versions,
+      record.state.revision,
+      rev,
+    );
+    const operations: BatchOperation[] = plan.writes.map((write) => ({
+      type: 'put',
+      namespace: this.#values,
+      id: valueId(threadId, write.key, write.rev),
+      value: write.value as JsonValue,
+    }));
+    // Old documents go, except those the rewrite itself puts (a whole value keeps its one document).
+    const rewritten = new Set(plan.writes.map((write) => valueId(threadId, write.key, write.rev)));
+    for (const [key, location] of Object.entries(base.head?.keys ?? {})) {
+      for (const stale of documentsOf(location)) {
+        const id = valueId(threadId, key, stale);
+        if (!rewritten.has(id)) operations.push({ type: 'delete', namespace: this.#values, id });
+      }
+    }
+    operations.push({
+      type: 'put',
+      namespace: this.namespace,
+      id: threadId,
+      value: plan.head,
+      options: {
+        expectedRevision: base.documentRevision,
+        metadata: { stateRevision: record.state.revision },
+      },
+    });
+    let result: BatchResult;
+    try {
+      result = await this.documents.batch(operations);
+    } catch (error) {
+      throw conflictError(error, this.namespace, threadId, base.documentRevision);
+    }
+    await this.#applyRetention(threadId, rev);
+    return { ...record, documentRevision: result.results.at(-1)?.revision ?? rev, updatedAt: this.#now() };
+  }
+
+  /** Deletes a thread (head, values, history); with `expectedRevision`, only if it is still at that revision. */
+  async delete(threadId: string, options: { expectedRevision?: number } = {}): Promise<boolean> {
+    const deleted = await this.documents.delete(this.namespace, threadId, options);
+    // The head goes first: without it the values are unreachable, so a crash here leaves only garbage
+    // that the next delete of the same id removes.
+    await deleteByPrefix(this.documents, this.#values, part(threadId), PAGE);
+    await deleteByPrefix(this.documents, this.#history, part(threadId), PAGE);
+    return deleted;
   }
 
   /** Lists thread ids in id order, one page at a time. */
@@ -124,6 +337,71 @@ export class ThreadStateRepository {
     await session.reload();
     return session;
   }
+
+  async #readValue(threadId: string, key: string, location: KeyLocation): Promise<JsonValue | undefined> {
+    if ('v' in location) return location.v;
+    if ('rev' in location) {
+      return (await this.documents.get<JsonValue>(this.#values, valueId(threadId, key, location.rev)))?.value;
+    }
+    const chunks = await Promise.all(
+      location.chunks.map((chunk) =>
+        this.documents.get<JsonValue[]>(this.#values, valueId(threadId, key, chunk.rev)),
+      ),
+    );
+    const items: JsonValue[] = [];
+    for (const chunk of chunks) {
+      if (chunk === undefined || !Array.isArray(chunk.value)) return undefined;
+      items.push(...chunk.value);
+    }
+    return items;
+  }
+
+  // Drops history records beyond `keepRevisions` or older than `olderThanMs` (values are never touched:
+  // only the head's locations are kept, and replaced values are deleted by the save that replaces them).
+  async #applyRetention(threadId: string, rev: number): Promise<void> {
+    const prefix = part(threadId);
+    const cutoff = this.#olderThanMs === undefined ? undefined : this.#now() - this.#olderThanMs;
+    const doomed: BatchOperation[] = [];
+    for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, RETENTION_EVERY * 2)) {
+      const documentRevision = Number(doc.id.slice(prefix.length));
+      const tooMany = documentRevision <= rev - this.#keepRevisions;
+      const tooOld = cutoff !== undefined && doc.value.savedAt < cutoff && documentRevision !== rev;
+      if (!tooMany && !tooOld) break;
+      doomed.push({ type: 'delete', namespace: this.#history, id: doc.id });
+    }
+    for (let i = 0; i < doomed.length; i += PAGE) await this.documents.batch(doomed.slice(i, i + PAGE));
+  }
+}
+
+function isDeltaHead(value: unknown): value is ThreadHead {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as ThreadHead).format === 'delta' &&
+    typeof (value as ThreadHead).revision === 'number' &&
+    typeof (value as ThreadHead).keys === 'object'
+  );
+}
+
+function checkExpected(threadId: string, expected: unknown): number {
+  if (typeof expected !== 'number' || !Number.isSafeInteger(expected) || expected < 0) {
+    throw new InvalidInputError(
+      `save of thread '${threadId}' needs expectedRevision: the documentRevision last loaded, or 0 for a new thread`,
+      { threadId, expectedRevision: expected },
+    );
+  }
+  return expected;
+}
+
+function conflictError(error: unknown, namespace: string, threadId: string, expected: number): unknown {
+  if (!(error instanceof AgentStateError && error.code === 'REVISION_CONFLICT')) return error;
+  const actual = error.details.actualRevision;
+  return new RevisionConflictError(
+    expected === 0
+      ? `thread '${threadId}' already exists (document revision ${String(actual)}); load it and retry`
+      : `thread '${threadId}' was saved by someone else (document revision ${String(actual)}, expected ${expected}); load it again and re-apply your changes`,
+    { namespace, threadId, expectedRevision: expected, actualRevision: actual },
+  );
 }
 
 /** A thread bound to a `StateStore`: `save()` writes the store's persisted state with compare-and-set. */
@@ -133,7 +411,7 @@ export class ThreadSession {
   /** The bound store. */
   readonly store: StateStore;
   readonly #repository: ThreadStateRepository;
-  #documentRevision = 0;
+  #base: ThreadBase = { documentRevision: 0, head: undefined, values: new Map() };
   // Saves and reloads of one session run in call order; see save().
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -146,7 +424,7 @@ export class ThreadSession {
 
   /** Revision of the stored document this session last loaded or saved (0: not stored yet). */
   get documentRevision(): number {
-    return this.#documentRevision;
+    return this.#base.documentRevision;
   }
 
   /**
@@ -156,10 +434,12 @@ export class ThreadSession {
    */
   save(): Promise<ThreadRecord> {
     return this.#serial(async () => {
-      const record = await this.#repository.save(this.threadId, this.store.exportPersisted(), {
-        expectedRevision: this.#documentRevision,
-      });
-      this.#documentRevision = record.documentRevision;
+      const { record, base } = await this.#repository.saveDelta(
+        this.threadId,
+        this.store.exportPersisted(),
+        this.#base,
+      );
+      this.#base = base;
       return record;
     });
   }
@@ -167,13 +447,13 @@ export class ThreadSession {
   /** Loads the saved state into the store, replacing its persistent state; undefined when nothing is saved. */
   reload(): Promise<RestoreReport | undefined> {
     return this.#serial(async () => {
-      const record = await this.#repository.load(this.threadId);
-      if (record === undefined) {
-        this.#documentRevision = 0;
+      const loaded = await this.#repository.loadBase(this.threadId);
+      if (loaded === undefined) {
+        this.#base = { documentRevision: 0, head: undefined, values: new Map() };
         return undefined;
       }
-      const report = this.store.restore(record.state);
-      this.#documentRevision = record.documentRevision;
+      const report = this.store.restore(loaded.record.state);
+      this.#base = loaded.base;
       return report;
     });
   }

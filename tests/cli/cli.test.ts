@@ -98,6 +98,20 @@ describe('agentstate CLI', () => {
     expect(result.err).toContain('FORBIDDEN');
   });
 
+  it('refuses to start with a token scope it does not know, naming it and the valid ones', async () => {
+    const data = tempDir();
+    const typo = await run(['serve', '--port', '0', '--data', data, '--token', 's3cretpass:reader']);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toContain("unknown token scope 'reader'");
+    expect(typo.err).toContain('read, write, admin');
+    const file = join(data, 'tokens.txt');
+    writeFileSync(file, '# tokens\nlong-enough-token read ci\nanother-long-token writer ops\n');
+    const fromFile = await run(['serve', '--port', '0', '--data', data, '--tokens-file', file]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.err).toContain("unknown token scope 'writer'");
+    expect(fromFile.err).toContain('read, write, admin');
+  });
+
   it('serves CORS for the --cors-origin origins only, and refuses an origin that is not one before opening stores', async () => {
     const data = tempDir();
     const server = await startServe(data, [

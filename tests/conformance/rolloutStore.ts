@@ -11,7 +11,7 @@ import type {
   RolloutStoreOptions,
   SpanInput,
 } from '../../src/index.ts';
-import { isAgentStateError } from '../../src/index.ts';
+import { isAgentStateError, MAX_ROLLOUT_ID_LENGTH, MAX_SPAN_NAME_LENGTH } from '../../src/index.ts';
 import { ManualClock } from '../support/clock.ts';
 
 /** A store made for one test. */
@@ -171,6 +171,59 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             await expectCode(store.queryRollouts({ limit: -2 }), 'INVALID_INPUT');
             await expectCode(store.queryRollouts({ sortBy: 'input' as 'status' }), 'INVALID_INPUT');
             expect((await store.queryRollouts()).total).toBe(0);
+          });
+
+          it('refuses ids and names no backend can store as given, naming the field, and keeps the longest allowed', async () => {
+            const started = await store.startRollout({ input: 1 });
+            const { rolloutId } = started;
+            const { attemptId } = started.attempt;
+            const span = (fields: Partial<SpanInput>): SpanInput => ({
+              rolloutId,
+              attemptId,
+              traceId: 't',
+              spanId: 's',
+              name: 'n',
+              ...fields,
+            });
+            const field = async (call: Promise<unknown>) => {
+              const error = await call.then(
+                () => undefined,
+                (e: unknown) => e,
+              );
+              expect(isAgentStateError(error, 'INVALID_INPUT'), String(error)).toBe(true);
+              return (error as { details: { field?: string } }).details.field;
+            };
+            expect(await field(store.getRolloutById('ro-\u0000'))).toBe('rolloutId');
+            expect(await field(store.updateWorker('w\u0000', {}))).toBe('workerId');
+            expect(await field(store.startRollout({ input: 1, workerId: 'w\ud800' }))).toBe('workerId');
+            expect(await field(store.addSpan(span({ spanId: 'x'.repeat(1_000_000) })))).toBe(
+              'spans[0].spanId',
+            );
+            expect(await field(store.addSpan(span({ name: 'a\u0000b' })))).toBe('spans[0].name');
+            expect(await field(store.addSpan(span({ traceId: '\udc00' })))).toBe('spans[0].traceId');
+            expect(await field(store.addSpan(span({ parentId: 'p\u0000' })))).toBe('spans[0].parentId');
+            expect(await field(store.querySpans(rolloutId, { nameContains: '\u0000' }))).toBe('nameContains');
+            expect(await field(store.queryRollouts({ rolloutIdIn: ['a\u0000'] }))).toBe('rolloutIdIn[]');
+            expect(await field(store.enqueueRollout({ input: 1 }, { idempotencyKey: 'k\u0000' }))).toBe(
+              'idempotencyKey',
+            );
+            expect((await store.querySpans(rolloutId)).total).toBe(0);
+            // The longest ids, of three-byte characters, fit every backend's indexes.
+            const longest = '\u20ac'.repeat(MAX_ROLLOUT_ID_LENGTH);
+            const stored = await store.addSpan(
+              span({
+                spanId: longest,
+                traceId: longest,
+                parentId: longest,
+                name: 'n'.repeat(MAX_SPAN_NAME_LENGTH),
+              }),
+            );
+            expect(stored?.spanId).toBe(longest);
+            expect((await store.updateWorker(longest, {})).workerId).toBe(longest);
+            // Values are JSON: NUL and lone surrogates in attributes and inputs are stored and read back.
+            await store.addSpan(span({ spanId: 'values', attributes: { text: 'a\u0000b\ud800' } }));
+            const [values] = (await store.querySpans(rolloutId, { spanId: 'values' })).items;
+            expect(values?.attributes.text).toBe('a\u0000b\ud800');
           });
 
           it('queries rollouts with filters, logic, sorting and paging', async () => {

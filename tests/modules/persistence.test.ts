@@ -76,7 +76,7 @@ for (const { factory, ok } of drivers) {
       s1.addMessage({ role: 'user', content: 'hello', at: new Date(5) }, 'u1');
       s1.updateContext('topic', { name: 'weather', tags: new Set(['a']) });
       manager.createSession('s2').pause('later');
-      expect(await manager.saveAll()).toEqual({ saved: 2, deleted: 0 });
+      expect(await manager.saveAll()).toEqual({ saved: 2, written: 2, deleted: 0 });
 
       const restored = new SessionManager({ store: await again(store), now: clock.now });
       expect(await restored.loadAll()).toBe(2);
@@ -114,7 +114,7 @@ for (const { factory, ok } of drivers) {
       manager.createSession('drop');
       await manager.saveAll();
       manager.removeSession('drop');
-      expect(await manager.saveAll()).toEqual({ saved: 1, deleted: 1 });
+      expect(await manager.saveAll()).toEqual({ saved: 1, written: 0, deleted: 1 });
       const restored = new SessionManager({ store });
       await restored.loadAll();
       expect(restored.sessionIds()).toEqual(['keep']);
@@ -197,7 +197,7 @@ for (const { factory, ok } of drivers) {
       manager.removeSession('a');
       await expect(manager.saveAll()).rejects.toThrow('disk full');
       broken = false;
-      expect(await manager.saveAll()).toEqual({ saved: 1, deleted: 1 });
+      expect(await manager.saveAll()).toEqual({ saved: 1, written: 0, deleted: 1 });
       const check = new SessionManager({ store });
       await check.loadAll();
       expect(check.sessionIds()).toEqual(['b']);

@@ -3,6 +3,7 @@
  * COMMIT. A write the database refuses still fails only its own call of a group-commit batch, whether it is
  * the first call of the batch or the last one (whose writes went out with the COMMIT).
  */
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresRolloutStore } from '../../src/rollouts/index.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
@@ -25,8 +26,19 @@ describe.skipIf(!pgOk)('pipelined PostgreSQL transactions', () => {
     });
     try {
       await store.statistics();
-      // PostgreSQL text cannot hold NUL: the database, not the store's checks, refuses this worker id.
-      const refused = 'worker\u0000nul';
+      // A trigger makes the database refuse one worker id when its row is written: the refusal comes from
+      // the buffered write itself, after every check the store makes.
+      const db = new pg.Client({ connectionString: POSTGRES_URL });
+      await db.connect();
+      try {
+        await db.query(`CREATE FUNCTION ${schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.worker_id = 'refused' THEN RAISE EXCEPTION 'refused by trigger'; END IF; RETURN NEW; END $$`);
+        await db.query(`CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON ${schema}.agl_workers
+          FOR EACH ROW EXECUTE FUNCTION ${schema}.refuse()`);
+      } finally {
+        await db.end();
+      }
+      const refused = 'refused';
       for (const ids of [
         ['w-first', refused],
         [refused, 'w-last'],

@@ -125,6 +125,43 @@ describe('POST /v1/traces (OTLP/HTTP)', () => {
     });
   });
 
+  it('rejects a bad span alone, storing the good spans of its attempt (OTLP partial success)', async () => {
+    const ids = [
+      { key: 'agentlightning.rollout_id', value: { stringValue: rollout.rolloutId } },
+      { key: 'agentlightning.attempt_id', value: { stringValue: rollout.attempt.attemptId } },
+    ];
+    const span = (spanId: string, name: string) => ({ ...jsonSpan(name, ids), spanId });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      payload: {
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  span('good-1', 'batch.good'),
+                  span('nul-name', 'bad\u0000name'),
+                  span('x'.repeat(1_000_000), 'batch.huge-id'),
+                  span('good-2', 'batch.good'),
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    });
+    expect(response.statusCode).toBe(200);
+    const { partialSuccess } = response.json();
+    expect(partialSuccess.rejectedSpans).toBe(2);
+    expect(partialSuccess.errorMessage).toContain('2 invalid span(s)');
+    expect(partialSuccess.errorMessage).toContain('name contains a NUL character');
+    expect(partialSuccess.errorMessage).toContain('spanId is 1000000 characters long');
+    expect(partialSuccess.errorMessage.length).toBeLessThan(2000);
+    const good = await store.querySpans(rollout.rolloutId, { name: 'batch.good' });
+    expect(good.items.map((s) => s.spanId)).toEqual(['good-1', 'good-2']);
+  });
+
   it('rejects spans of unknown rollouts without losing the others', async () => {
     const unknown = [
       { key: 'agentlightning.rollout_id', value: { stringValue: 'ro-unknown' } },

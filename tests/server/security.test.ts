@@ -1,12 +1,19 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  AgentStateError,
   createMemoryStore,
   createServer,
   InMemoryRolloutStore,
   isLoopbackHost,
   listenServer,
+  parseTokenArgument,
+  readTokensFile,
+  redactUrl,
   scrubSecrets,
   TokenAuthenticator,
   type TokenScope,
@@ -122,6 +129,36 @@ describe('bearer tokens and scopes', () => {
   });
 });
 
+describe('token specs', () => {
+  it('refuses a mistyped --token scope instead of granting admin to the whole text', () => {
+    expect(parseTokenArgument('s3cretpass')).toEqual({ token: 's3cretpass', scope: 'admin' });
+    expect(parseTokenArgument('s3cretpass:read')).toEqual({ token: 's3cretpass', scope: 'read' });
+    expect(parseTokenArgument('a:b:c:write')).toEqual({ token: 'a:b:c', scope: 'write' });
+    for (const spec of ['s3cretpass:reader', 's3cretpass:ADMIN', 's3cretpass:', 'x:toString']) {
+      expect(() => parseTokenArgument(spec), spec).toThrow(/unknown token scope .*read, write, admin/);
+    }
+  });
+
+  it('names the line or entry of a tokens file with an unknown scope', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentstate-tokens-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const lines = join(dir, 'tokens.txt');
+    await writeFile(lines, 'reader-token-123 read ci\n\nwriter-token-123 wirte ops\n');
+    await expect(readTokensFile(lines)).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      details: { line: 3, scope: 'wirte', validScopes: ['read', 'write', 'admin'] },
+    });
+    const json = join(dir, 'tokens.json');
+    await writeFile(json, JSON.stringify([{ token: 'reader-token-123', scope: 'reader' }]));
+    await expect(readTokensFile(json)).rejects.toMatchObject({ details: { index: 0, scope: 'reader' } });
+    await writeFile(lines, 'reader-token-123 read ci\nadmin-token-1234\n');
+    expect(await readTokensFile(lines)).toEqual([
+      { token: 'reader-token-123', scope: 'read', name: 'ci' },
+      { token: 'admin-token-1234', scope: 'admin' },
+    ]);
+  });
+});
+
 describe('binding', () => {
   it('refuses a non-loopback address without tokens unless insecure', async () => {
     const { app } = await server();
@@ -204,15 +241,37 @@ describe('limits and errors', () => {
   });
 });
 
+describe('internal errors', () => {
+  it("never sends a database's own text: INTERNAL errors answer with the generic message", async () => {
+    const { app, documents } = await server();
+    documents.get = async () => {
+      throw new AgentStateError('INTERNAL', 'postgres store (schema s): invalid byte sequence for encoding', {
+        pgCode: '22021',
+      });
+    };
+    const response = await app.inject({ method: 'GET', url: '/v1/state/ns/x' });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({
+      error: { code: 'INTERNAL', message: 'internal server error; see the server log', details: {} },
+    });
+  });
+});
+
+/** A log stream that keeps every line written to it. */
+function logCapture() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(String(chunk));
+      callback();
+    },
+  });
+  return { lines, stream };
+}
+
 describe('logging', () => {
   it('never logs bearer tokens or api keys', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, callback) {
-        lines.push(String(chunk));
-        callback();
-      },
-    });
+    const { lines, stream } = logCapture();
     const { app, rollouts } = await server({ tokens: TOKENS, logger: { level: 'trace', stream } });
     await app.inject({
       method: 'POST',
@@ -239,6 +298,28 @@ describe('logging', () => {
     expect(log).not.toContain('admin-token-1234');
     expect(log).not.toContain('SECRET');
     expect(log).not.toContain('hunter22');
+  });
+
+  it('redacts secret-looking query parameters from logged URLs', async () => {
+    const { lines, stream } = logCapture();
+    const { app } = await server({ logger: { level: 'info', stream } });
+    await app.inject({
+      method: 'GET',
+      url: '/v1/agl/rollouts?api_key=sk-live-SECRET-3&limit=5&token=tok-SECRET-4&Password=SECRET-5&key=SECRET-6',
+    });
+    await app.inject({ method: 'GET', url: '/no/such/route?access_token=SECRET-7' });
+    const log = lines.join('');
+    expect(log).toContain('/v1/agl/rollouts?api_key=[redacted]&limit=5&token=[redacted]');
+    expect(log).not.toContain('SECRET');
+  });
+
+  it('redacts only the values of secret-looking query parameters', () => {
+    expect(redactUrl('/a?b=1&client_secret=x&sig=y&c&d=%20')).toBe(
+      '/a?b=1&client_secret=[redacted]&sig=[redacted]&c&d=%20',
+    );
+    expect(redactUrl('/a?api%5Fkey=x')).toBe('/a?api%5Fkey=[redacted]');
+    expect(redactUrl('/a?%zz=1')).toBe('/a?%zz=1');
+    expect(redactUrl('/plain/path')).toBe('/plain/path');
   });
 
   it('scrubs secret-looking keys at any depth', () => {

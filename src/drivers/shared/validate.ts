@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../../errors.ts';
 import type { BatchOperation, DeleteOptions, ListOptions, PutOptions } from '../types.ts';
 import { decodeCursor } from './cursor.ts';
+import { storableTextProblem } from './storableText.ts';
 
 /** Longest accepted namespace, in UTF-16 code units. */
 export const MAX_NAMESPACE_LENGTH = 128;
@@ -24,20 +25,25 @@ export function checkNamespace(namespace: unknown): asserts namespace is string 
   ) {
     throw new InvalidInputError(
       `invalid namespace ${JSON.stringify(namespace)}: use 1-${MAX_NAMESPACE_LENGTH} letters, digits, '_', '.', ':' or '-', not starting with a symbol`,
-      { namespace },
+      { field: 'namespace', namespace },
     );
   }
 }
 
-/** Throws `INVALID_INPUT` unless `id` is a non-empty string without NUL bytes and not too long. */
+/**
+ * Throws `INVALID_INPUT` unless `id` is a non-empty string of at most MAX_ID_LENGTH code units, without NUL
+ * and without lone surrogates (see storableTextProblem).
+ */
 export function checkId(id: unknown, namespace?: string): asserts id is string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\0')) {
+  const problem =
+    typeof id !== 'string' || id.length === 0
+      ? 'is not a non-empty string'
+      : storableTextProblem(id, MAX_ID_LENGTH);
+  if (problem !== undefined) {
+    const shown = typeof id === 'string' && id.length > 64 ? `${id.slice(0, 64)}...` : id;
     throw new InvalidInputError(
-      `invalid document id ${JSON.stringify(id)}: use a non-empty string of at most ${MAX_ID_LENGTH} characters without NUL bytes`,
-      {
-        namespace,
-        id,
-      },
+      `invalid document id ${JSON.stringify(shown)}: it ${problem}; use a non-empty string of at most ${MAX_ID_LENGTH} characters without NUL`,
+      { field: 'id', namespace, id },
     );
   }
 }

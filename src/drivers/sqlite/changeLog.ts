@@ -73,7 +73,14 @@ export class SqliteChangeLog {
     if (this.#timer) return;
     this.#lastSeq = this.#last.get()?.seq ?? 0;
     this.#lastVersion = this.#dataVersion();
-    this.#timer = setInterval(() => this.poll(), this.#pollMs);
+    this.#timer = setInterval(() => {
+      // Nobody awaits the timer: a failed poll (a damaged page) becomes a warning instead of a crash.
+      try {
+        this.poll();
+      } catch (error) {
+        process.emitWarning(`agentstate: SQLite change feed poll failed: ${(error as Error).message}`);
+      }
+    }, this.#pollMs);
     this.#timer.unref();
   }
 

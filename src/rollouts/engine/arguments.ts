@@ -6,7 +6,7 @@
 
 import { integerOption } from '../../drivers/shared/integerOption.ts';
 import { InvalidInputError } from '../../errors.ts';
-import { optionalObject, requireAllOf, requireId, requireJson } from '../normalize.ts';
+import { optionalObject, requireAllOf, requireId, requireJson, requireText } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
 import { normalizeLogic, normalizePage, type Page } from '../query.ts';
 import {
@@ -57,11 +57,14 @@ export interface Listing<F extends string, Filter> {
 // string given for a list filter would otherwise match by characters (memory), as one value (SQLite), or
 // fail inside PostgreSQL.
 
-/** A text filter: a string, or null when absent. */
+/**
+ * A text filter: a string, or null when absent. It is compared with text columns, so it obeys their rules
+ * (no NUL, well-formed); its length is not limited, a long filter simply matches nothing.
+ */
 function textFilter(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`, { field, value });
-  return value;
+  return requireText(value, field, Number.MAX_SAFE_INTEGER, true);
 }
 
 /** A list filter: an array of strings, or null when absent. */
@@ -69,6 +72,7 @@ function listFilter(value: unknown, field: string): string[] | null {
   if (value === undefined || value === null) return null;
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string'))
     throw new InvalidInputError(`${field} must be an array of strings`, { field, value });
+  for (const item of value) requireText(item, `${field}[]`, Number.MAX_SAFE_INTEGER, true);
   return value;
 }
 
@@ -95,6 +99,7 @@ export function attemptPage(rolloutId: string, query: AttemptQuery): Page<Attemp
 /** `querySpans` arguments (the rollout id is checked; `attemptId` stays on the query). */
 export function spanListing(rolloutId: string, query: SpanQuery): Listing<SpanSortField, SpanFilter> {
   requireId(rolloutId, 'rolloutId');
+  if (query.attemptId !== undefined && query.attemptId !== null) requireId(query.attemptId, 'attemptId');
   const page = normalizePage(query, SPAN_SORT, 'sequenceId');
   const filter = {
     traceId: textFilter(query.traceId, 'traceId'),

@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { reportSqliteCorruption } from '../../drivers/shared/sqliteCorruption.ts';
 import { CorruptStateError, InvalidInputError, TimeoutError } from '../../errors.ts';
 import type {
   AttemptRow,
@@ -124,26 +125,32 @@ export class SqliteRolloutRepository implements RolloutRepository {
     }
     this.#path = path;
     this.#busyTimeoutMs = busy;
-    this.db.pragma(`busy_timeout = ${busy}`);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#transaction = this.db.transaction((fn: () => unknown) => fn());
-    this.#transaction.immediate(() => {
-      this.db.exec(ROLLOUT_SCHEMA);
-      const row = this.db.prepare("SELECT value FROM agl_meta WHERE key = 'schema_version'").get() as
-        | { value: string }
-        | undefined;
-      if (row === undefined) {
-        this.db
-          .prepare("INSERT INTO agl_meta (key, value) VALUES ('schema_version', ?)")
-          .run(String(ROLLOUT_SCHEMA_VERSION));
-      } else if (Number(row.value) > ROLLOUT_SCHEMA_VERSION) {
-        throw new CorruptStateError(
-          `rollout database ${path} has schema version ${row.value}, newer than this agentstate (${ROLLOUT_SCHEMA_VERSION}); upgrade agentstate`,
-          { path, schemaVersion: row.value },
-        );
-      }
-    });
+    try {
+      this.db.pragma(`busy_timeout = ${busy}`);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.#transaction.immediate(() => {
+        this.db.exec(ROLLOUT_SCHEMA);
+        const row = this.db.prepare("SELECT value FROM agl_meta WHERE key = 'schema_version'").get() as
+          | { value: string }
+          | undefined;
+        if (row === undefined) {
+          this.db
+            .prepare("INSERT INTO agl_meta (key, value) VALUES ('schema_version', ?)")
+            .run(String(ROLLOUT_SCHEMA_VERSION));
+        } else if (Number(row.value) > ROLLOUT_SCHEMA_VERSION) {
+          throw new CorruptStateError(
+            `rollout database ${path} has schema version ${row.value}, newer than this agentstate (${ROLLOUT_SCHEMA_VERSION}); upgrade agentstate`,
+            { path, schemaVersion: row.value },
+          );
+        }
+      });
+    } catch (error) {
+      this.db.close();
+      // A damaged header or schema page shows here, at start-up: report it, never start over an empty file.
+      throw reportSqliteCorruption(error, path);
+    }
   }
 
   #stmt(sql: string): Statement {

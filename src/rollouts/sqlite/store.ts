@@ -7,9 +7,15 @@
  * better-sqlite3 is synchronous: each operation blocks the event loop for its transaction (tens of
  * microseconds), and a writer blocked by another process waits up to `busyTimeoutMs`.
  */
+
+import { withCorruptionReports } from '../../drivers/shared/sqliteCorruption.ts';
 import { RepositoryRolloutStore } from '../engine/repositoryStore.ts';
 import type { RolloutStoreOptions } from '../types.ts';
-import { type SqliteRepositoryOptions, SqliteRolloutRepository } from './repository.ts';
+import {
+  DEFAULT_ROLLOUT_DB_PATH,
+  type SqliteRepositoryOptions,
+  SqliteRolloutRepository,
+} from './repository.ts';
 
 /** Options of `SqliteRolloutStore`. */
 export interface SqliteRolloutStoreOptions extends RolloutStoreOptions, SqliteRepositoryOptions {}
@@ -18,6 +24,10 @@ export interface SqliteRolloutStoreOptions extends RolloutStoreOptions, SqliteRe
 export class SqliteRolloutStore extends RepositoryRolloutStore {
   /** Opens (and creates when needed) the database at `options.path`. */
   constructor(options: SqliteRolloutStoreOptions = {}) {
-    super(new SqliteRolloutRepository(options), options);
+    // A damaged page reached by any call is CORRUPT_STATE naming the file, with the recovery steps.
+    super(
+      withCorruptionReports(new SqliteRolloutRepository(options), options.path ?? DEFAULT_ROLLOUT_DB_PATH),
+      options,
+    );
   }
 }

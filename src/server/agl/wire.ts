@@ -3,6 +3,8 @@
  * RolloutStore model. Field by field and explicit: user data (inputs, metadata, attributes, heartbeat
  * stats, sampling parameters, span extras) keeps its keys exactly as given in both directions.
  */
+
+import { setOwn } from '../../codec/index.ts';
 import type {
   Attempt,
   AttemptedRollout,
@@ -138,7 +140,7 @@ function resourceToWireOtel(r: OtelResource): Wire {
 export function spanToWire(s: Span): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(s)) {
-    if (!MODEL_SPAN_FIELDS.has(key)) wire[key] = value;
+    if (!MODEL_SPAN_FIELDS.has(key)) setOwn(wire, key, value);
   }
   Object.assign(wire, {
     rollout_id: s.rolloutId,
@@ -171,7 +173,7 @@ export function spanFromWire(w: Wire): SpanInput {
     name: w.name as string,
   };
   for (const [key, value] of Object.entries(w)) {
-    if (!WIRE_SPAN_FIELDS.has(key)) span[key] = value;
+    if (!WIRE_SPAN_FIELDS.has(key)) setOwn(span, key, value);
   }
   if (typeof w.sequence_id === 'number') span.sequenceId = w.sequence_id;
   if (has(w, 'parent_id')) span.parentId = (w.parent_id ?? null) as string | null;
@@ -307,7 +309,7 @@ export function statisticsFromWire(w: Wire): RolloutStoreStatistics {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(w)) {
     if (key === 'uptime') out.uptimeMs = Math.round((value as number) * 1000);
-    else out[camelCase(key)] = value;
+    else setOwn(out, camelCase(key), value);
   }
   return out as unknown as RolloutStoreStatistics;
 }
@@ -410,7 +412,7 @@ export function pageFromWire<T>(w: Wire, map: (item: Wire) => T): PaginatedResul
 export function spanInputToWire(s: SpanInput): Wire {
   const wire: Wire = {};
   for (const [key, value] of Object.entries(s)) {
-    if (!MODEL_SPAN_FIELDS.has(key)) wire[key] = value;
+    if (!MODEL_SPAN_FIELDS.has(key)) setOwn(wire, key, value);
   }
   wire.rollout_id = s.rolloutId;
   wire.attempt_id = s.attemptId;

@@ -4,6 +4,7 @@
  * attributes, on the span or on its resource (span wins); `agentlightning.span_sequence_id` is optional
  * (the store issues the next one). Spans without ids are counted as rejected, per OTLP partial success.
  */
+import { setOwn } from '../../codec/index.ts';
 import { AgentStateError, errorMessage, InvalidInputError } from '../../errors.ts';
 import type { Attributes, AttributeValue, SpanContext, SpanInput } from '../../rollouts/index.ts';
 import { ExportTraceServiceRequest } from './traceProto.ts';
@@ -87,7 +88,7 @@ function plainValue(value: AnyValue | undefined): unknown {
   if (value.arrayValue) return (value.arrayValue.values ?? []).map(plainValue);
   if (value.kvlistValue) {
     const out: Record<string, unknown> = {};
-    for (const kv of value.kvlistValue.values ?? []) out[kv.key] = plainValue(kv.value);
+    for (const kv of value.kvlistValue.values ?? []) setOwn(out, kv.key, plainValue(kv.value));
     return out;
   }
   if (value.bytesValue !== undefined) {
@@ -130,7 +131,7 @@ function traceState(text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const entry of (text ?? '').split(',')) {
     const at = entry.indexOf('=');
-    if (at > 0) out[entry.slice(0, at).trim()] = entry.slice(at + 1).trim();
+    if (at > 0) setOwn(out, entry.slice(0, at).trim(), entry.slice(at + 1).trim());
   }
   return out;
 }

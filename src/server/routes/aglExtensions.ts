@@ -25,6 +25,7 @@ export function registerAglExtensionRoutes(
         body: {
           type: 'object',
           required: ['spans'],
+          additionalProperties: false,
           properties: { spans: { type: 'array', items: spanInputSchema() } },
         },
       },
@@ -72,6 +73,7 @@ export function registerAglExtensionRoutes(
         body: {
           type: 'object',
           required: ['older_than_ms'],
+          additionalProperties: false,
           properties: { older_than_ms: { type: 'integer', minimum: 0 } },
         },
       },

@@ -8,7 +8,9 @@ import { codec } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { NotFoundError } from '../../errors.ts';
 import type { RolloutStore, Span } from '../../rollouts/index.ts';
+import { ThreadStateRepository } from '../../state/index.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
+import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
 /** Newest rollouts the per-minute chart reads at most (the chart says when it was cut). */
@@ -180,7 +182,7 @@ export function registerDashboardDataRoutes(
 
   if (stores.documents) {
     const documents = stores.documents;
-    const namespaceParam = { type: 'string', minLength: 1, maxLength: 512 } as const;
+    const namespaceParam = nameSchema(MAX_NAMESPACE_LENGTH);
     app.get(
       '/v1/dashboard/documents/:namespace',
       {
@@ -220,8 +222,8 @@ export function registerDashboardDataRoutes(
             type: 'object',
             required: ['namespace', 'id'],
             properties: {
-              namespace: { type: 'string', minLength: 1, maxLength: 512 },
-              id: { type: 'string', minLength: 1, maxLength: 1024 },
+              namespace: namespaceParam,
+              id: nameSchema(MAX_ID_LENGTH),
             },
           },
         },
@@ -232,6 +234,35 @@ export function registerDashboardDataRoutes(
         if (!doc)
           throw new NotFoundError(`no document '${id}' in namespace '${namespace}'`, { namespace, id });
         return { ...doc, value: codec.encode(doc.value) };
+      },
+    );
+
+    app.get(
+      '/v1/dashboard/threads/:namespace/:id',
+      {
+        config: READ,
+        schema: {
+          tags: ['dashboard'],
+          summary: 'Read a thread saved by ThreadStateRepository, its delta records put back together',
+          params: {
+            type: 'object',
+            required: ['namespace', 'id'],
+            properties: {
+              namespace: { type: 'string', minLength: 1, maxLength: 512 },
+              id: { type: 'string', minLength: 1, maxLength: 1024 },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const { namespace, id } = request.params as { namespace: string; id: string };
+        // A thread is a head record plus value documents (delta saves): the repository reassembles it.
+        const record = await metrics.time('documents', 'get', () =>
+          new ThreadStateRepository(documents, { namespace }).load(id),
+        );
+        if (!record)
+          throw new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
+        return { id, revision: record.documentRevision, updatedAt: record.updatedAt, value: record.state };
       },
     );
   }

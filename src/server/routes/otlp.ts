@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentStateError, errorMessage, InvalidInputError } from '../../errors.ts';
 import type { RolloutStore, SpanInput } from '../../rollouts/index.ts';
+import { normalizeSpan } from '../../rollouts/normalize.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { isProtobufRequest, otlpErrorHandler } from '../otlp/errorStatus.ts';
 import { decodeProtobufRequest, type OtlpExportRequest, otlpToSpans } from '../otlp/toSpans.ts';
@@ -22,21 +23,39 @@ export interface OtlpIngestResult {
   errorMessage: string;
 }
 
+/** How many individual span problems a partial-success message lists before summarising the rest. */
+const MAX_REASONS = 10;
+
 /** Stores the spans of an export request. */
 export async function ingestOtlp(store: RolloutStore, request: OtlpExportRequest): Promise<OtlpIngestResult> {
   const { spans, rejected: withoutIds } = otlpToSpans(request);
   const reasons: string[] = [];
   if (withoutIds > 0)
     reasons.push(`${withoutIds} span(s) without agentlightning.rollout_id/attempt_id attributes`);
+  // Each span is checked on its own first, so one bad span (a NUL in its name, a 1 MB id) is rejected alone
+  // instead of failing the transaction of every good span of its attempt.
+  const invalid: string[] = [];
   const groups = new Map<string, SpanInput[]>();
-  for (const span of spans) {
+  for (const [index, span] of spans.entries()) {
+    try {
+      normalizeSpan(span, index);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      invalid.push(error.message);
+      continue;
+    }
     const key = `${span.rolloutId}\u0000${span.attemptId}`;
     const group = groups.get(key);
     if (group) group.push(span);
     else groups.set(key, [span]);
   }
+  if (invalid.length > 0) {
+    const shown = invalid.slice(0, MAX_REASONS).join('; ');
+    const more = invalid.length > MAX_REASONS ? `; and ${invalid.length - MAX_REASONS} more` : '';
+    reasons.push(`${invalid.length} invalid span(s): ${shown}${more}`);
+  }
   let accepted = 0;
-  let rejected = withoutIds;
+  let rejected = withoutIds + invalid.length;
   for (const group of groups.values()) {
     try {
       await store.addManySpans(group);

@@ -9,12 +9,13 @@
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../errors.ts';
 import type { SessionManager, SessionStateModule, SessionStatus } from '../../modules/index.ts';
+import { MAX_ID_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
 const idParams = {
   type: 'object',
   required: ['sessionId'],
-  properties: { sessionId: { type: 'string', minLength: 1, maxLength: 512 } },
+  properties: { sessionId: nameSchema(MAX_ID_LENGTH) },
 } as const;
 const STATUSES = ['active', 'paused', 'ended', 'expired'];
 
@@ -60,7 +61,7 @@ export function registerSessionRoutes(
           required: ['sessionId'],
           additionalProperties: false,
           properties: {
-            sessionId: { type: 'string', minLength: 1, maxLength: 512 },
+            sessionId: nameSchema(MAX_ID_LENGTH),
             participants: { type: 'array', items: { type: 'string', minLength: 1 } },
             expiresInMs: { type: 'integer', minimum: 1 },
           },
@@ -195,7 +196,7 @@ export function registerSessionRoutes(
         params: {
           type: 'object',
           required: ['sessionId', 'key'],
-          properties: { ...idParams.properties, key: { type: 'string', minLength: 1 } },
+          properties: { ...idParams.properties, key: nameSchema(MAX_ID_LENGTH) },
         },
         body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: {} } },
       },

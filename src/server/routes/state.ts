@@ -6,14 +6,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { DocumentStore, PutOptions, StoredDocument } from '../../drivers/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
+import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
 const idParams = {
   type: 'object',
   required: ['namespace', 'id'],
   properties: {
-    namespace: { type: 'string', minLength: 1, maxLength: 256 },
-    id: { type: 'string', minLength: 1, maxLength: 1024 },
+    namespace: nameSchema(MAX_NAMESPACE_LENGTH),
+    id: nameSchema(MAX_ID_LENGTH),
   },
 } as const;
 

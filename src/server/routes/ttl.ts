@@ -9,17 +9,18 @@
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../errors.ts';
 import type { TtlLock, TtlStoreLike } from '../../ttl/index.ts';
+import { MAX_TTL_KEY_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
 const keyParams = {
   type: 'object',
   required: ['key'],
-  properties: { key: { type: 'string', minLength: 1, maxLength: 1024 } },
+  properties: { key: nameSchema(MAX_TTL_KEY_LENGTH) },
 } as const;
 const nameParams = {
   type: 'object',
   required: ['name'],
-  properties: { name: { type: 'string', minLength: 1, maxLength: 1024 } },
+  properties: { name: nameSchema(MAX_TTL_KEY_LENGTH) },
 } as const;
 const ttlMsSchema = { type: 'integer', minimum: 1 } as const;
 

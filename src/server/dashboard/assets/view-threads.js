@@ -98,8 +98,9 @@ export function threadsView(params, ticket) {
   const loadDetail = async () => {
     if (state.selected === '') return detail.replaceChildren();
     try {
+      // The thread as the repository loads it: delta saves keep values beside the head record.
       const doc = await api(
-        `/v1/state/${encodeURIComponent(state.namespace)}/${encodeURIComponent(state.selected)}`,
+        `/v1/dashboard/threads/${encodeURIComponent(state.namespace)}/${encodeURIComponent(state.selected)}`,
       );
       if (stale(ticket)) return;
       const seen = remember(`${state.namespace}\u0000${state.selected}`, doc);
@@ -165,7 +166,11 @@ export function threadsView(params, ticket) {
         [
           { title: 'Thread', cell: (d) => mono(d.id), className: 'nowrap' },
           { title: 'State revision', cell: (d) => String(d.value?.revision ?? '-') },
-          { title: 'Keys', cell: (d) => String(Object.keys(d.value?.extensions ?? {}).length) },
+          // A delta head lists its keys under `keys`; a whole-state record of earlier releases under `extensions`.
+          {
+            title: 'Keys',
+            cell: (d) => String(Object.keys(d.value?.keys ?? d.value?.extensions ?? {}).length),
+          },
           { title: 'Last save', cell: (d) => formatTime(d.updatedAt / 1000), className: 'nowrap' },
         ],
         docs,

@@ -1,0 +1,238 @@
+/**
+ * `npm run bench langgraph`: AgentStateSaver against LangGraph.js's own savers, measured in the same run
+ * on the same workload (bench/_threadWorkload.ts: a 1,000-step thread, 50 KB of state in 10 channels, one
+ * channel changed per step): put/s over the 1,000 steps, getTuple/s of the latest checkpoint afterwards,
+ * and bytes on disk after the run.
+ *
+ * Pairs: memory driver vs `MemorySaver`; SQLite driver vs `SqliteSaver` (both on a file, synchronous =
+ * NORMAL, WAL); PostgreSQL driver vs `PostgresSaver` (@langchain/langgraph-checkpoint-postgres), each in its
+ * own schema of the same server (skipped, and said so, when PostgreSQL is not reachable). Passes alternate
+ * which side goes first; the table shows medians of each side and the median of the per-pass ratios.
+ */
+
+import { join } from 'node:path';
+import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
+import { MemorySaver } from '@langchain/langgraph-checkpoint';
+import { PostgresSaver } from '@langchain/langgraph-checkpoint-postgres';
+import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
+import { createMemoryStore } from '../src/drivers/memory.ts';
+import { createPostgresStore } from '../src/drivers/postgres.ts';
+import { createSqliteStore } from '../src/drivers/sqlite.ts';
+import { AgentStateSaver } from '../src/integrations/langgraph/index.ts';
+import { type BenchRow, percentile, report, round } from './_report.ts';
+import {
+  bytesOnDisk,
+  CHANNEL_BYTES,
+  CHANNELS,
+  dropSchema,
+  POSTGRES_URL,
+  postgresReachable,
+  SaverThread,
+  STEPS,
+  schemaBytes,
+  tempDir,
+} from './_threadWorkload.ts';
+
+const PASSES = Number(process.env.BENCH_PASSES ?? 3);
+const GET_CALLS = 300;
+
+/** A saver on fresh storage, and how to measure and remove that storage. */
+interface Opened {
+  saver: BaseCheckpointSaver;
+  /** Closes the saver and returns its bytes on disk (undefined in memory). */
+  close(): Promise<number | undefined>;
+  cleanup(): Promise<void>;
+}
+
+interface Measured {
+  putPerSecond: number;
+  getPerSecond: number;
+  bytes: number | undefined;
+}
+
+async function measure(open: () => Promise<Opened>): Promise<Measured> {
+  const opened = await open();
+  try {
+    const thread = new SaverThread(opened.saver);
+    await thread.start();
+    const putStart = performance.now();
+    for (let i = 0; i < STEPS; i++) await thread.step();
+    const putSeconds = (performance.now() - putStart) / 1000;
+    const latest = await thread.latest();
+    const values = latest?.checkpoint.channel_values ?? {};
+    if (Object.keys(values).length !== CHANNELS || String(values.c0).length !== CHANNEL_BYTES) {
+      throw new Error('a saver lost channel values');
+    }
+    const getStart = performance.now();
+    for (let i = 0; i < GET_CALLS; i++) await thread.latest();
+    const getSeconds = (performance.now() - getStart) / 1000;
+    const bytes = await opened.close();
+    return { putPerSecond: STEPS / putSeconds, getPerSecond: GET_CALLS / getSeconds, bytes };
+  } finally {
+    await opened.cleanup();
+  }
+}
+
+interface Pair {
+  backend: string;
+  peerName: string;
+  ours: () => Promise<Opened>;
+  peer: () => Promise<Opened>;
+}
+
+function pairs(withPostgres: boolean): Pair[] {
+  const list: Pair[] = [
+    {
+      backend: 'memory',
+      peerName: 'MemorySaver',
+      ours: async () => {
+        const store = createMemoryStore();
+        return {
+          saver: new AgentStateSaver(store),
+          close: async () => undefined,
+          cleanup: () => store.close(),
+        };
+      },
+      peer: async () => ({ saver: new MemorySaver(), close: async () => undefined, cleanup: async () => {} }),
+    },
+    {
+      backend: 'SQLite',
+      peerName: 'SqliteSaver',
+      ours: async () => {
+        const { dir, cleanup } = await tempDir('lg-ours');
+        const store = createSqliteStore({ path: join(dir, 'state.db') });
+        let closed = false;
+        return {
+          saver: new AgentStateSaver(store),
+          close: async () => {
+            await store.close();
+            closed = true;
+            return bytesOnDisk(dir);
+          },
+          cleanup: async () => {
+            if (!closed) await store.close();
+            await cleanup();
+          },
+        };
+      },
+      peer: async () => {
+        const { dir, cleanup } = await tempDir('lg-peer');
+        const saver = SqliteSaver.fromConnString(join(dir, 'checkpoints.db'));
+        saver.db.pragma('journal_mode = WAL');
+        saver.db.pragma('synchronous = NORMAL');
+        return {
+          saver,
+          close: async () => {
+            saver.db.close();
+            return bytesOnDisk(dir);
+          },
+          cleanup: async () => {
+            if (saver.db.open) saver.db.close();
+            await cleanup();
+          },
+        };
+      },
+    },
+  ];
+  if (withPostgres) {
+    let n = 0;
+    list.push({
+      backend: 'PostgreSQL',
+      peerName: 'PostgresSaver',
+      ours: async () => {
+        const schema = `bench_lg_ours_${process.pid}_${n++}`;
+        const store = createPostgresStore({ connectionString: POSTGRES_URL, schema });
+        let closed = false;
+        return {
+          saver: new AgentStateSaver(store),
+          close: async () => {
+            await store.close();
+            closed = true;
+            return schemaBytes(schema);
+          },
+          cleanup: async () => {
+            if (!closed) await store.close();
+            await dropSchema(schema);
+          },
+        };
+      },
+      peer: async () => {
+        const schema = `bench_lg_peer_${process.pid}_${n++}`;
+        const saver = PostgresSaver.fromConnString(POSTGRES_URL, { schema });
+        await saver.setup();
+        let closed = false;
+        return {
+          saver,
+          close: async () => {
+            await saver.end();
+            closed = true;
+            return schemaBytes(schema);
+          },
+          cleanup: async () => {
+            if (!closed) await saver.end();
+            await dropSchema(schema);
+          },
+        };
+      },
+    });
+  }
+  return list;
+}
+
+export default async function run(): Promise<void> {
+  const notes: Record<string, unknown> = {
+    workload: `${STEPS} steps, ${CHANNELS} channels x ${CHANNEL_BYTES} B = ${(CHANNELS * CHANNEL_BYTES) / 1000} KB state, one channel changed per step`,
+    passes: PASSES,
+    peers:
+      'MemorySaver (@langchain/langgraph-checkpoint), SqliteSaver (@langchain/langgraph-checkpoint-sqlite, WAL, synchronous=NORMAL like ours), PostgresSaver (@langchain/langgraph-checkpoint-postgres), same run, alternating order',
+  };
+  const withPostgres = await postgresReachable();
+  if (!withPostgres) notes.postgres = `not reachable at ${POSTGRES_URL}; PostgreSQL rows skipped`;
+  const rows: BenchRow[] = [];
+  for (const pair of pairs(withPostgres)) {
+    const ours: Measured[] = [];
+    const peer: Measured[] = [];
+    for (let pass = 0; pass < PASSES; pass++) {
+      if (pass % 2 === 0) {
+        ours.push(await measure(pair.ours));
+        peer.push(await measure(pair.peer));
+      } else {
+        peer.push(await measure(pair.peer));
+        ours.push(await measure(pair.ours));
+      }
+    }
+    const median = (list: Measured[], pick: (m: Measured) => number) => percentile(list.map(pick), 50);
+    const ratio = (pick: (m: Measured) => number) =>
+      percentile(
+        ours.map((o, i) => pick(o) / pick(peer[i]!)),
+        50,
+      );
+    rows.push({
+      backend: pair.backend,
+      peer: pair.peerName,
+      'ours put/s': round(median(ours, (m) => m.putPerSecond)),
+      'peer put/s': round(median(peer, (m) => m.putPerSecond)),
+      'put ours/peer': `${round(
+        ratio((m) => m.putPerSecond),
+        2,
+      )}x`,
+      'ours getTuple/s': round(median(ours, (m) => m.getPerSecond)),
+      'peer getTuple/s': round(median(peer, (m) => m.getPerSecond)),
+      'getTuple ours/peer': `${round(
+        ratio((m) => m.getPerSecond),
+        2,
+      )}x`,
+      'ours MB': ours[0]?.bytes === undefined ? '-' : round(median(ours, (m) => m.bytes!) / 1e6, 2),
+      'peer MB': peer[0]?.bytes === undefined ? '-' : round(median(peer, (m) => m.bytes!) / 1e6, 2),
+      'bytes ours/peer':
+        ours[0]?.bytes === undefined
+          ? '-'
+          : `${round(
+              ratio((m) => m.bytes!),
+              3,
+            )}x`,
+    });
+    console.table(rows.slice(-1));
+  }
+  await report('langgraph', rows, notes);
+}

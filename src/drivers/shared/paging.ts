@@ -1,0 +1,37 @@
+import type { DocumentStore, StoredDocument } from '../types.ts';
+
+/** Every document of `namespace` whose id starts with `prefix`, in id order, read one page at a time. */
+export async function* listAll<V>(
+  documents: DocumentStore,
+  namespace: string,
+  prefix: string,
+  pageSize: number,
+): AsyncGenerator<StoredDocument<V>> {
+  let cursor: string | undefined;
+  do {
+    const page = await documents.list<V>(namespace, {
+      prefix,
+      limit: pageSize,
+      ...(cursor ? { cursor } : {}),
+    });
+    yield* page.items;
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
+/** Deletes every document of `namespace` whose id starts with `prefix`, one atomic batch per page. */
+export async function deleteByPrefix(
+  documents: DocumentStore,
+  namespace: string,
+  prefix: string,
+  pageSize: number,
+): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    // Always the first page: the previous batch removed what came before it.
+    const page = await documents.list(namespace, { prefix, limit: pageSize });
+    if (page.items.length === 0) return deleted;
+    await documents.batch(page.items.map((item) => ({ type: 'delete', namespace, id: item.id })));
+    deleted += page.items.length;
+  }
+}

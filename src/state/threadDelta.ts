@@ -1,0 +1,169 @@
+import { isDeepStrictEqual } from 'node:util';
+import { type JsonValue, setOwn } from '../codec/index.ts';
+import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+
+/**
+ * Where one key's value is stored: a whole value written at one revision, or a list stored as chunks of
+ * items, each written at the revision that appended it. Chunks follow a binary-counter rule (see
+ * `planList`), so a list of n items has O(log n) chunks and each item is rewritten O(log n) times in
+ * its life, never the whole history on every append.
+ */
+export type KeyLocation = { rev: number } | { chunks: Chunk[] } | { v: JsonValue };
+
+// Values whose JSON is at most this long live in the head itself: a separate document costs more to
+// write and read than the bytes it saves, and a state of many small keys stays one small record.
+const INLINE_CHARS = 256;
+// Whole values larger than that are overwritten in place, in one document per key (the batch is atomic,
+// so no revision suffix is needed); only list chunks carry the revision that wrote them.
+const WHOLE = 0;
+
+/** A run of list items `[start, start + length)` stored in the document of revision `rev`. */
+export interface Chunk {
+  rev: number;
+  start: number;
+  length: number;
+}
+
+/** The head record of a delta-saved thread: small, rewritten (compare-and-set) on every save. */
+export interface ThreadHead {
+  format: 'delta';
+  /** State revision of the saved state. */
+  revision: number;
+  /** Shape versions of keys above version 1. */
+  versions?: Record<string, number>;
+  /** Where each key's value lives. */
+  keys: Record<string, KeyLocation>;
+}
+
+/** What a thread looked like when last loaded or saved: the head and the encoded values it points to. */
+export interface ThreadBase {
+  documentRevision: number;
+  head: ThreadHead | undefined;
+  values: ReadonlyMap<string, JsonValue>;
+}
+
+/** One value document to write (`value`) or delete (`value` undefined). */
+export interface ValueWrite {
+  key: string;
+  rev: number;
+  value?: JsonValue;
+}
+
+/** The writes of one save: value documents and the new head. */
+export interface DeltaPlan {
+  head: ThreadHead;
+  writes: ValueWrite[];
+  /** Keys written whole, and keys that only had items appended. */
+  changed: string[];
+  appended: string[];
+}
+
+/** The id of a key's value document at a revision. */
+export function valueId(threadId: string, key: string, rev: number): string {
+  return part(threadId) + part(key) + revisionSuffix(rev);
+}
+
+/**
+ * Plans a save of `extensions` over `base` at revision `rev`: unchanged keys (the same encoded object,
+ * as `exportPersisted` reuses them, or an equal value) are not written; a list that only grew gets one
+ * chunk of the new items; anything else is written whole, and the documents it replaces are deleted.
+ */
+export function planDelta(
+  base: ThreadBase,
+  extensions: Record<string, JsonValue>,
+  versions: Record<string, number> | undefined,
+  revision: number,
+  rev: number,
+): DeltaPlan {
+  const keys: Record<string, KeyLocation> = {};
+  const writes: ValueWrite[] = [];
+  const changed: string[] = [];
+  const appended: string[] = [];
+  const previous = base.head?.keys ?? {};
+  for (const key of Object.keys(extensions)) {
+    const value = extensions[key] as JsonValue;
+    const old = base.values.get(key);
+    const location = Object.hasOwn(previous, key) ? previous[key] : undefined;
+    if (location !== undefined && old !== undefined && (old === value || isDeepStrictEqual(old, value))) {
+      setOwn(keys, key, location);
+      continue;
+    }
+    if (location !== undefined && 'chunks' in location && Array.isArray(value) && Array.isArray(old)) {
+      const grown = planList(key, location.chunks, old, value, rev);
+      if (grown !== undefined) {
+        setOwn(keys, key, { chunks: grown.chunks });
+        writes.push(...grown.writes);
+        appended.push(key);
+        continue;
+      }
+    }
+    // Written whole: inline when small, a list starts a new chunk series, anything else is one document.
+    let next: KeyLocation;
+    if (JSON.stringify(value).length <= INLINE_CHARS) next = { v: value };
+    else if (Array.isArray(value)) next = { chunks: [{ rev, start: 0, length: value.length }] };
+    else next = { rev: WHOLE };
+    setOwn(keys, key, next);
+    const kept = new Set(documentsOf(next));
+    if (!('v' in next)) writes.push({ key, rev: 'rev' in next ? WHOLE : rev, value });
+    changed.push(key);
+    if (location !== undefined) {
+      for (const stale of documentsOf(location)) if (!kept.has(stale)) writes.push({ key, rev: stale });
+    }
+  }
+  for (const key of Object.keys(previous)) {
+    if (Object.hasOwn(extensions, key)) continue;
+    changed.push(key);
+    for (const stale of documentsOf(previous[key] as KeyLocation)) writes.push({ key, rev: stale });
+  }
+  const head: ThreadHead = { format: 'delta', revision, keys };
+  if (versions !== undefined && Object.keys(versions).length > 0) head.versions = versions;
+  return { head, writes, changed, appended };
+}
+
+// The items appended to `old`, as a chunk plan; undefined when `value` is not `old` plus items at its end.
+function planList(
+  key: string,
+  chunks: Chunk[],
+  old: JsonValue[],
+  value: JsonValue[],
+  rev: number,
+): { chunks: Chunk[]; writes: ValueWrite[] } | undefined {
+  if (value.length <= old.length) return undefined;
+  // Item by item: the encoded items are fresh objects on every export, so identity cannot be used.
+  for (let i = 0; i < old.length; i += 1) if (!isDeepStrictEqual(old[i], value[i])) return undefined;
+  const { chunks: next, merged } = appendChunk(chunks, old.length, value.length - old.length, rev);
+  const writes: ValueWrite[] = merged.map((stale) => ({ key, rev: stale }));
+  const tail = next[next.length - 1]!;
+  writes.push({ key, rev, value: value.slice(tail.start, tail.start + tail.length) });
+  return { chunks: next, writes };
+}
+
+/**
+ * Adds the chunk `[start, start + length)` written at `rev` to a list's chunks. Binary counter: a chunk
+ * at least as long as the one before it is merged into it, so lengths halve from the first chunk to the
+ * last and there are at most log2(n) + 1 chunks. Returns the new chunks (the last one, at `rev`, is the
+ * one to write: it holds every item from its `start`) and the revisions of chunks merged away (delete).
+ */
+export function appendChunk(
+  chunks: readonly Chunk[],
+  start: number,
+  length: number,
+  rev: number,
+): { chunks: Chunk[]; merged: number[] } {
+  const next = [...chunks, { rev, start, length }];
+  const merged: number[] = [];
+  while (next.length >= 2 && next[next.length - 1]!.length >= next[next.length - 2]!.length) {
+    const last = next.pop()!;
+    const before = next.pop()!;
+    if (before.rev !== rev) merged.push(before.rev);
+    if (last.rev !== rev) merged.push(last.rev);
+    next.push({ rev, start: before.start, length: before.length + last.length });
+  }
+  return { chunks: next, merged };
+}
+
+/** The revisions of the value documents a location points to. */
+export function documentsOf(location: KeyLocation): number[] {
+  if ('v' in location) return [];
+  return 'rev' in location ? [location.rev] : location.chunks.map((chunk) => chunk.rev);
+}

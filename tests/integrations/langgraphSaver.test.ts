@@ -1,0 +1,229 @@
+/**
+ * AgentStateSaver beyond the official suite: values stored once per (channel, version), the writes index
+ * rules, coded errors for bad input, prune and per-thread TTL, on memory, SQLite and PostgreSQL.
+ */
+import { type Checkpoint, ERROR, INTERRUPT, uuid6 } from '@langchain/langgraph-checkpoint';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentStateSaver } from '../../src/integrations/langgraph/index.ts';
+import { ManualClock } from '../support/clock.ts';
+import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
+
+const factories = driverFactories.filter((f) => ['memory', 'sqlite', 'postgres'].includes(f.name));
+const available = new Map<string, boolean>();
+for (const factory of factories) available.set(factory.name, await factory.available());
+
+const meta = { source: 'loop' as const, step: 0, parents: {} };
+
+function checkpoint(values: Record<string, unknown>, versions: Record<string, number>): Checkpoint {
+  return {
+    v: 4,
+    id: uuid6(-3),
+    ts: new Date().toISOString(),
+    channel_values: values,
+    channel_versions: versions,
+    versions_seen: {},
+  };
+}
+
+async function count(saver: AgentStateSaver, namespace: string): Promise<number> {
+  let n = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await saver.documents.list(namespace, { limit: 1000, ...(cursor ? { cursor } : {}) });
+    n += page.items.length;
+    cursor = page.cursor;
+  } while (cursor);
+  return n;
+}
+
+// Runs `steps` steps on a thread of `channels` channels, changing channel step % channels each step.
+async function grow(saver: AgentStateSaver, threadId: string, steps: number, channels = 5) {
+  const values: Record<string, unknown> = {};
+  const versions: Record<string, number> = {};
+  for (let c = 0; c < channels; c += 1) {
+    values[`c${c}`] = `initial ${c}`;
+    versions[`c${c}`] = 1;
+  }
+  let config = await saver.put(
+    { configurable: { thread_id: threadId } },
+    checkpoint(values, versions),
+    meta,
+    {
+      ...versions,
+    },
+  );
+  for (let step = 1; step < steps; step += 1) {
+    const channel = `c${step % channels}`;
+    values[channel] = `value of ${channel} at step ${step}`;
+    versions[channel] = (versions[channel] ?? 0) + 1;
+    config = await saver.put(
+      config,
+      checkpoint({ ...values }, { ...versions }),
+      { ...meta, step },
+      {
+        [channel]: versions[channel]!,
+      },
+    );
+  }
+  return { config, values };
+}
+
+describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
+  'AgentStateSaver on %s',
+  (name, factory) => {
+    let fixture: DriverFixture;
+    let saver: AgentStateSaver;
+    let clock: ManualClock;
+
+    beforeEach(async (context) => {
+      if (!available.get(name)) context.skip();
+      fixture = await factory.create();
+      clock = new ManualClock();
+      saver = new AgentStateSaver(fixture.store, { now: clock.now, ttlMs: 60_000 });
+    });
+    afterEach(async () => {
+      await fixture?.cleanup();
+    });
+
+    it('stores each channel value once per version and reassembles every checkpoint', async () => {
+      const { values } = await grow(saver, 't', 20);
+      // 5 initial values and one per later step, not 20 copies of the state.
+      expect(await count(saver, 'langgraph.blobs')).toBe(5 + 19);
+      expect(await count(saver, 'langgraph.checkpoints')).toBe(20);
+      const latest = await saver.getTuple({ configurable: { thread_id: 't' } });
+      expect(latest?.checkpoint.channel_values).toEqual(values);
+      const all = [];
+      for await (const tuple of saver.list({ configurable: { thread_id: 't' } })) all.push(tuple);
+      expect(all).toHaveLength(20);
+      // Newest first; the oldest still has its initial values.
+      expect(all[0]?.checkpoint.id).toBe(latest?.checkpoint.id);
+      expect(all[19]?.checkpoint.channel_values).toEqual({
+        c0: 'initial 0',
+        c1: 'initial 1',
+        c2: 'initial 2',
+        c3: 'initial 3',
+        c4: 'initial 4',
+      });
+      const page = [];
+      for await (const tuple of saver.list(
+        { configurable: { thread_id: 't' } },
+        { before: all[5]?.config, limit: 3 },
+      )) {
+        page.push(tuple.checkpoint.id);
+      }
+      expect(page).toEqual([all[6], all[7], all[8]].map((t) => t?.checkpoint.id));
+    });
+
+    it('keeps regular writes on retry and never lets error or interrupt writes replace them', async () => {
+      const config = await saver.put({ configurable: { thread_id: 't' } }, checkpoint({}, {}), meta, {});
+      await saver.putWrites(
+        config,
+        [
+          ['a', 1],
+          ['b', 2],
+        ],
+        'task',
+      );
+      await saver.putWrites(
+        config,
+        [
+          ['a', 'retried'],
+          ['b', 'retried'],
+        ],
+        'task',
+      );
+      await saver.putWrites(config, [[ERROR, 'boom']], 'task');
+      await saver.putWrites(config, [[ERROR, 'boom again']], 'task');
+      await saver.putWrites(config, [[INTERRUPT, 'wait']], 'task');
+      const tuple = await saver.getTuple(config);
+      expect(tuple?.pendingWrites).toEqual([
+        ['task', INTERRUPT, 'wait'],
+        ['task', ERROR, 'boom again'],
+        ['task', 'a', 1],
+        ['task', 'b', 2],
+      ]);
+    });
+
+    it('answers bad input with coded errors naming the thread and keeps what was stored', async () => {
+      const config = await saver.put(
+        { configurable: { thread_id: 't' } },
+        checkpoint({ x: 1 }, { x: 1 }),
+        meta,
+        {
+          x: 1,
+        },
+      );
+      for (const threadId of ['a\0b', '../etc', 'a/../b', '']) {
+        await expect(
+          saver.put({ configurable: { thread_id: threadId } }, checkpoint({}, {}), meta, {}),
+        ).rejects.toMatchObject({ code: 'INVALID_INPUT', details: { thread_id: threadId } });
+      }
+      // The codec refuses a function in the checkpoint record; the error names the thread and checkpoint.
+      const odd = checkpoint({ x: 2 }, { x: 2 });
+      odd.versions_seen = { node: { x: (() => 1) as unknown as number } };
+      await expect(saver.put(config, odd, meta, { x: 2 })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        details: { threadId: 't', checkpointId: odd.id },
+      });
+      // A serializer that refuses a channel value: the error names the channel.
+      const strict = new AgentStateSaver(fixture.store, {
+        serde: {
+          dumpsTyped: async (value: unknown) => {
+            if (value === 'refused') throw new Error('not serializable');
+            return ['json', new TextEncoder().encode(JSON.stringify(value))];
+          },
+          loadsTyped: async (_type: string, data: Uint8Array | string) =>
+            JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)),
+        },
+      });
+      await expect(
+        strict.put(config, checkpoint({ x: 'refused' }, { x: 3 }), meta, { x: 3 }),
+      ).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        details: { threadId: 't', channel: 'x' },
+      });
+      // Writes for a checkpoint whose put has not landed yet are kept (LangGraph's loop sends them first).
+      const early = { configurable: { thread_id: 'early', checkpoint_ns: '', checkpoint_id: 'later' } };
+      await saver.putWrites(early, [['a', 1]], 'task');
+      await saver.put(
+        { configurable: { thread_id: 'early' } },
+        { ...checkpoint({}, {}), id: 'later' },
+        meta,
+        {},
+      );
+      expect((await saver.getTuple(early))?.pendingWrites).toEqual([['task', 'a', 1]]);
+      const latest = await saver.getTuple({ configurable: { thread_id: 't' } });
+      expect(latest?.checkpoint.channel_values).toEqual({ x: 1 });
+      expect(latest?.pendingWrites).toEqual([]);
+    });
+
+    it('prune keeps the newest checkpoints and every value they need', async () => {
+      const { values } = await grow(saver, 't', 20);
+      await grow(saver, 'other', 3);
+      const report = await saver.prune({ keepLast: 3, threadId: 't' });
+      expect(report.checkpoints).toBe(17);
+      const left = [];
+      for await (const tuple of saver.list({ configurable: { thread_id: 't' } })) left.push(tuple);
+      expect(left).toHaveLength(3);
+      expect(left[0]?.checkpoint.channel_values).toEqual(values);
+      // The oldest kept checkpoint still reads its values, some of which were written many steps before.
+      expect(Object.keys(left[2]?.checkpoint.channel_values ?? {})).toHaveLength(5);
+      // Only values of kept checkpoints remain: 5 current plus the 2 replaced within the kept window.
+      expect(await count(saver, 'langgraph.blobs')).toBe(7 + 5 + 2);
+    });
+
+    it('prune by age keeps the newest checkpoint, and TTL deletes threads left alone too long', async () => {
+      await grow(saver, 'old', 4);
+      clock.advance(30_000);
+      await grow(saver, 'recent', 4);
+      clock.advance(31_000);
+      const report = await saver.prune({ olderThanMs: 10_000 });
+      expect(report.expiredThreads).toBe(1);
+      expect(await saver.getTuple({ configurable: { thread_id: 'old' } })).toBeUndefined();
+      const left = [];
+      for await (const tuple of saver.list({ configurable: { thread_id: 'recent' } })) left.push(tuple);
+      expect(left).toHaveLength(1);
+      expect(left[0]?.checkpoint.channel_values).toMatchObject({ c3: 'value of c3 at step 3' });
+    });
+  },
+);

@@ -1,0 +1,213 @@
+/**
+ * Delta saves of ThreadStateRepository: only changed keys and appended items are written, the head is
+ * compare-and-set, history and retention, compact, and a SIGKILL in the middle of a save, on memory,
+ * SQLite and PostgreSQL.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type BatchOperation,
+  createPostgresStore,
+  createSqliteStore,
+  type DocumentStore,
+} from '../../src/drivers/index.ts';
+import { RevisionConflictError } from '../../src/errors.ts';
+import { lastValue, StateStore, ThreadStateRepository } from '../../src/state/index.ts';
+import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
+import { startLineChild } from '../support/lineChild.ts';
+import { recordingBatches } from '../support/recording.ts';
+import { dropSchema, POSTGRES_URL, uniqueName } from '../support/services.ts';
+import { Commits, Log } from './fixtures/keys.ts';
+
+const factories = driverFactories.filter((f) => ['memory', 'sqlite', 'postgres'].includes(f.name));
+const available = new Map<string, boolean>();
+for (const factory of factories) available.set(factory.name, await factory.available());
+
+const Big = lastValue<string>({ key: 'big', initial: () => '', scope: 'thread' });
+
+function valueWrites(batch: BatchOperation[] | undefined) {
+  return (batch ?? []).filter((op) => op.namespace === 'agentstate.threads.values');
+}
+
+describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
+  'delta thread saves on %s',
+  (name, factory) => {
+    let fixture: DriverFixture;
+    let batches: BatchOperation[][];
+    let repo: ThreadStateRepository;
+
+    beforeEach(async (context) => {
+      if (!available.get(name)) context.skip();
+      fixture = await factory.create();
+      const recorded = recordingBatches(fixture.store);
+      batches = recorded.batches;
+      repo = new ThreadStateRepository(recorded.store, { keepRevisions: 5 });
+    });
+    afterEach(async () => {
+      await fixture?.cleanup();
+    });
+
+    it('writes only changed keys, and only the appended items of a list', async () => {
+      const state = new StateStore({ keys: [Log, Commits, Big] });
+      const session = await repo.open('t', state);
+      const batch = state.batch().update(Big, 'y'.repeat(100_000)).update(Commits, 1);
+      for (let i = 0; i < 1000; i++) batch.update(Log, `line ${i}`);
+      state.commit(batch);
+      await session.save();
+      state.commit(state.batch().update(Commits, 1).update(Log, 'one more'));
+      await session.save();
+      const writes = valueWrites(batches.at(-1));
+      // The log's new item (the counter is small, so it lives in the head): the 100 KB value and the
+      // 1,000 old lines are not written.
+      const puts = writes.filter((op) => op.type === 'put');
+      expect(puts.map((op) => (op.type === 'put' ? op.value : undefined))).toEqual([['one more']]);
+      const head = batches.at(-1)?.find((op) => op.namespace === 'agentstate.threads');
+      expect(head?.type === 'put' && head.value).toMatchObject({ keys: { commits: { v: 2 } } });
+      expect(JSON.stringify(puts).length).toBeLessThan(1000);
+      const other = new StateStore({ keys: [Log, Commits, Big] });
+      await repo.open('t', other);
+      expect(other.get(Log)).toHaveLength(1001);
+      expect(other.get(Log)[1000]).toBe('one more');
+      expect(other.get(Commits)).toBe(2);
+      expect(other.get(Big)).toHaveLength(100_000);
+      // A save with nothing changed writes no value at all.
+      await session.save();
+      expect(valueWrites(batches.at(-1)).filter((op) => op.type === 'put')).toEqual([]);
+    });
+
+    it('keeps a growing list in few chunks, and compact makes it one again', async () => {
+      const state = new StateStore({ keys: [Log, Big] });
+      const session = await repo.open('t', state);
+      state.update(Big, 'z'.repeat(1000));
+      for (let i = 0; i < 100; i++) {
+        state.update(Log, `line ${i}`);
+        await session.save();
+      }
+      const stored = await fixture.store.get<{ keys: Record<string, { chunks: unknown[] }> }>(
+        repo.namespace,
+        't',
+      );
+      expect(stored?.value.keys.log?.chunks.length).toBeLessThanOrEqual(8);
+      const compacted = await repo.compact('t');
+      expect(compacted?.state.extensions.log).toHaveLength(100);
+      const after = await fixture.store.get<{ keys: Record<string, { chunks: unknown[] }> }>(
+        repo.namespace,
+        't',
+      );
+      expect(after?.value.keys.log?.chunks).toHaveLength(1);
+      const other = new StateStore({ keys: [Log, Big] });
+      const reopened = await repo.open('t', other);
+      expect(other.get(Log)).toEqual(Array.from({ length: 100 }, (_, i) => `line ${i}`));
+      expect(other.get(Big)).toBe('z'.repeat(1000));
+      // The compacted thread takes further delta saves.
+      other.update(Log, 'after compact');
+      await reopened.save();
+      expect((await repo.load('t'))?.state.extensions.log).toHaveLength(101);
+    });
+
+    it('lists revisions in history and keeps only as many as retention allows', async () => {
+      const state = new StateStore({ keys: [Log, Commits] });
+      const session = await repo.open('t', state);
+      state.update(Commits, 1);
+      await session.save();
+      // Items long enough that the list leaves the head and is stored as chunks.
+      state.update(Log, 'a'.repeat(300));
+      await session.save();
+      state.update(Log, 'b'.repeat(300));
+      await session.save();
+      const first = await repo.history('t');
+      expect(
+        first.map(({ documentRevision, changed, appended }) => ({ documentRevision, changed, appended })),
+      ).toEqual([
+        { documentRevision: 1, changed: ['log', 'commits'], appended: [] },
+        { documentRevision: 2, changed: ['log'], appended: [] },
+        { documentRevision: 3, changed: [], appended: ['log'] },
+      ]);
+      for (let i = 0; i < 40; i++) {
+        state.update(Commits, 1);
+        await session.save();
+      }
+      const history = await repo.history('t');
+      // Retention keeps exactly keepRevisions records, the newest.
+      expect(history).toHaveLength(5);
+      expect(history.at(-1)?.documentRevision).toBe(43);
+    });
+
+    it('a stale revision is a conflict naming the thread, and nothing is written', async () => {
+      const state = new StateStore({ keys: [Log, Commits] });
+      const session = await repo.open('t', state);
+      state.update(Log, 'first');
+      await session.save();
+      const stale = await repo.loadBase('t');
+      state.update(Log, 'second');
+      await session.save();
+      const error = await repo
+        .saveDelta('t', { revision: 9, extensions: { log: ['first', 'other'], commits: 5 } }, stale!.base)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RevisionConflictError);
+      expect((error as RevisionConflictError).details).toMatchObject({ threadId: 't', expectedRevision: 1 });
+      expect((await repo.load('t'))?.state.extensions).toEqual({ log: ['first', 'second'], commits: 0 });
+    });
+  },
+);
+
+const crasher = fileURLToPath(new URL('./fixtures/threadCrasher.ts', import.meta.url));
+const crashLocations: Record<
+  string,
+  () => Promise<{ location: object; open(): DocumentStore; cleanup(): Promise<void> }>
+> = {
+  async sqlite() {
+    const dir = await mkdtemp(join(tmpdir(), 'agentstate-crash-'));
+    const path = join(dir, 'state.db');
+    return {
+      location: { path },
+      open: () => createSqliteStore({ path }),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+  async postgres() {
+    const schema = uniqueName('as_crash');
+    return {
+      location: { connectionString: POSTGRES_URL, schema },
+      open: () => createPostgresStore({ connectionString: POSTGRES_URL, schema }),
+      cleanup: () => dropSchema(schema),
+    };
+  },
+};
+
+describe.each(['sqlite', 'postgres'])('kill -9 in the middle of delta saves on %s', (name) => {
+  it('leaves the last complete revision loadable', async (context) => {
+    if (!available.get(name)) context.skip();
+    const place = await crashLocations[name]!();
+    const child = startLineChild(crasher, [name, JSON.stringify(place.location)]);
+    child.done.catch(() => {});
+    try {
+      await child.ready;
+      // Let it save a few times, then kill it at a random moment of a save.
+      while (child.lines.length < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 30));
+      child.child.kill('SIGKILL');
+      await new Promise((resolve) => child.child.once('exit', resolve));
+      const lastReported = Number(child.lines.at(-1)?.split(' ')[1]);
+      const documents = place.open();
+      try {
+        const Big2 = lastValue<string>({ key: 'big', initial: () => '', scope: 'thread' });
+        const state = new StateStore({ keys: [Log, Commits, Big2] });
+        await new ThreadStateRepository(documents).open('crash', state);
+        const n = state.get(Commits);
+        // The saved revision is whole: every key is from the same save, which was reported or in flight.
+        expect(n).toBeGreaterThanOrEqual(lastReported);
+        expect(n).toBeLessThanOrEqual(lastReported + 1);
+        expect(state.get(Log)).toEqual(Array.from({ length: n }, (_, i) => `line ${i + 1}`));
+        expect(state.get(Big2).startsWith(`${n}:`)).toBe(true);
+      } finally {
+        await documents.close();
+      }
+    } finally {
+      await place.cleanup();
+    }
+  });
+});
