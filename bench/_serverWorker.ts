@@ -10,18 +10,10 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Fastify from 'fastify';
 import pg from 'pg';
-import {
-  attemptToWire,
-  createServer,
-  listenServer,
-  PostgresRolloutStore,
-  type RolloutStore,
-  rolloutToWire,
-  SqliteRolloutStore,
-  spanFromWire,
-  spanToWire,
-  type Wire,
-} from '../src/index.ts';
+import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../src/index.ts';
+import { attemptToWire, rolloutToWire, spanFromWire, spanToWire, type Wire } from '../src/server/agl/wire.ts';
+import { createServer } from '../src/server/createServer.ts';
+import { listenServer } from '../src/server/listen.ts';
 
 const { backend, postgresUrl } = workerData as { backend: 'sqlite' | 'postgres'; postgresUrl: string };
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-bench-server-'));

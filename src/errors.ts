@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'UNAVAILABLE'
+  | 'MISSING_DEPENDENCY'
   | 'INTERNAL';
 
 /** Extra facts about an error: the key, id, path or values involved. */
@@ -133,6 +134,13 @@ export class ClosedError extends AgentStateError {
   }
 }
 
+/** An optional package this call needs (a database driver) is not installed; `details.package` names it. */
+export class MissingDependencyError extends AgentStateError {
+  constructor(message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super('MISSING_DEPENDENCY', message, details, options);
+  }
+}
+
 // The subclass of each code that has one; the others (UNAUTHORIZED, FORBIDDEN, UNAVAILABLE, INTERNAL) are
 // plain AgentStateErrors with that code.
 const CLASS_BY_CODE: Partial<
@@ -150,6 +158,7 @@ const CLASS_BY_CODE: Partial<
   CAPACITY_EXCEEDED: CapacityExceededError,
   TIMEOUT: TimeoutError,
   CLOSED: ClosedError,
+  MISSING_DEPENDENCY: MissingDependencyError,
 };
 
 /** The error for `code` as the class thrown in-process (e.g. rebuilt from the server's JSON by the client). */

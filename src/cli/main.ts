@@ -1,13 +1,6 @@
-#!/usr/bin/env node
-/** The `agentstate` command. */
-import { readFileSync, realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+/** The `agentstate` command as a function; the executable is ./bin.ts. */
+import { readFileSync } from 'node:fs';
 import { errorMessage, isAgentStateError } from '../errors.ts';
-import { BACKUP_HELP, backup, RESTORE_HELP, restore } from './commands/backup.ts';
-import { ROLLOUTS_HELP, rollouts } from './commands/rollouts.ts';
-import { SERVE_HELP, serve } from './commands/serve.ts';
-import { SPANS_HELP, spans } from './commands/spans.ts';
-import { STATUS_HELP, status } from './commands/status.ts';
 import { type Io, processIo } from './output.ts';
 
 const HELP = `agentstate: the state layer for AI agent systems
@@ -20,8 +13,12 @@ Commands:
   rollouts list      List rollouts
   rollouts show <id> Show a rollout with its attempts
   spans tail <id>    Print (and follow) the spans of a rollout
-  backup <file>      Copy a consistent snapshot of the SQLite data to a file
-  restore <file>     Replace the SQLite data with a backup
+  backup create|list|verify|restore|delete
+                     Verified backups of documents and rollouts (SQLite or --postgres)
+  backup create --raw <file>
+                     Page copy of the SQLite file (restore it with 'restore <file>')
+  restore <file>     Replace the SQLite data with a raw page copy
+  check              Check stored state for consistency (--repair fixes what is safe)
   help               Show this help
   version            Print the version
 
@@ -38,14 +35,23 @@ function version(): string {
 
 type Command = (argv: string[], io: Io, signal?: AbortSignal) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  serve: { run: serve, help: SERVE_HELP },
-  status: { run: status, help: STATUS_HELP },
-  rollouts: { run: rollouts, help: ROLLOUTS_HELP },
-  spans: { run: spans, help: SPANS_HELP },
-  backup: { run: backup, help: BACKUP_HELP },
-  restore: { run: restore, help: RESTORE_HELP },
+type CommandEntry = { run: Command; help: string };
+
+// Each command's module is imported when that command runs: `agentstate status` loads neither Fastify
+// nor a database driver, and `--version` loads nothing at all.
+const COMMANDS: Record<string, () => Promise<CommandEntry>> = {
+  serve: () => import('./commands/serve.ts').then((m) => ({ run: m.serve, help: m.SERVE_HELP })),
+  status: () => import('./commands/status.ts').then((m) => ({ run: m.status, help: m.STATUS_HELP })),
+  rollouts: () => import('./commands/rollouts.ts').then((m) => ({ run: m.rollouts, help: m.ROLLOUTS_HELP })),
+  spans: () => import('./commands/spans.ts').then((m) => ({ run: m.spans, help: m.SPANS_HELP })),
+  backup: () => import('./commands/backups.ts').then((m) => ({ run: m.backup, help: m.BACKUP_HELP })),
+  restore: () => import('./commands/backup.ts').then((m) => ({ run: m.restore, help: m.RESTORE_HELP })),
+  check: () => import('./commands/check.ts').then((m) => ({ run: m.check, help: m.CHECK_HELP })),
 };
+
+function commandNamed(name: string | undefined): (() => Promise<CommandEntry>) | undefined {
+  return name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
 
 /** Runs the CLI with the given arguments; resolves to the process exit code. */
 export async function main(argv: string[], io: Io = processIo, signal?: AbortSignal): Promise<number> {
@@ -59,19 +65,20 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
     case 'help':
     case '--help':
     case '-h': {
-      const topic = rest[0] ? COMMANDS[rest[0]] : undefined;
-      io.out(topic ? topic.help : HELP);
+      const topic = commandNamed(rest[0]);
+      io.out(topic ? (await topic()).help : HELP);
       return 0;
     }
   }
-  const entry = COMMANDS[command];
-  if (!entry) {
+  const load = commandNamed(command);
+  if (!load) {
     io.err(`unknown command '${command}'\n`);
     io.err(HELP);
     return 2;
   }
   const json = rest.includes('--json');
   try {
+    const entry = await load();
     return await entry.run(rest, io, signal);
   } catch (error) {
     if (isAgentStateError(error)) {
@@ -82,20 +89,4 @@ export async function main(argv: string[], io: Io = processIo, signal?: AbortSig
     io.err(`error: ${errorMessage(error)}`);
     return 1;
   }
-}
-
-/** Whether this module is the program being run (an npm bin link points here through a symlink). */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-// Run only as the entry point, so tests can import `main`.
-if (isEntryPoint()) {
-  process.exitCode = await main(process.argv.slice(2));
 }

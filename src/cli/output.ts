@@ -63,3 +63,55 @@ export function progress(io: Io, enabled: boolean, label: string): Progress {
     },
   };
 }
+
+/** Progress of a backup, verify or restore (see `BackupProgress`). */
+export interface TransferUpdate {
+  records: number;
+  bytes: number;
+  totalRecords?: number;
+  totalBytes?: number;
+}
+
+/**
+ * A progress bar for backups on a terminal: records and megabytes, rate and ETA (nothing otherwise, and
+ * never with --json). Without a known total (create), the bar shows the counts and rate only.
+ */
+export function transferProgress(
+  io: Io,
+  enabled: boolean,
+  label: string,
+): { update(p: TransferUpdate): void; stop(): void } {
+  if (!enabled || !io.interactive) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% | {records} records | {mb} MB | {rate} MB/s | ETA {eta_formatted}`,
+      stream: process.stderr,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const started = performance.now();
+  let running = false;
+  return {
+    update(p) {
+      const total = p.totalBytes ?? Math.max(p.bytes, 1);
+      const seconds = Math.max((performance.now() - started) / 1000, 0.001);
+      const payload = {
+        records: p.records,
+        mb: (p.bytes / 1e6).toFixed(1),
+        rate: (p.bytes / 1e6 / seconds).toFixed(1),
+      };
+      if (!running) {
+        bar.start(total, p.bytes, payload);
+        running = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(p.bytes, payload);
+      }
+    },
+    stop() {
+      if (running) bar.stop();
+      running = false;
+    },
+  };
+}

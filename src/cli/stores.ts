@@ -70,7 +70,9 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   await sessions.loadAll();
   // Expired sessions are dropped once a minute (the timer never keeps the process alive).
   sessions.startCleanup(60_000);
-  const where = config.postgres ? 'PostgreSQL (documents and rollouts)' : `SQLite ${path}`;
+  const where = config.postgres
+    ? `PostgreSQL ${withoutPassword(config.postgres)} schema ${config.postgresSchema ?? 'agentstate'} (documents and rollouts)`
+    : `SQLite ${path}`;
   const routed = config.config ? `documents and sessions by ${config.config}, rollouts in ` : '';
   return {
     documents,
@@ -80,4 +82,15 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
     ...(monitor && { monitor }),
     description: `${routed}${where}, TTL ${config.redis ? 'in Redis' : 'in memory'}`,
   };
+}
+
+/** A connection URL as printed at start-up: the password never reaches the terminal or a log. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(connection string)';
+  }
 }

@@ -4,7 +4,6 @@
  * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
  */
-import { randomUUID } from 'node:crypto';
 import {
   AgentStateError,
   ClosedError,
@@ -143,7 +142,8 @@ export class HttpTransport {
   async send(spec: RequestSpec): Promise<RawResponse> {
     if (this.#closed) throw new ClosedError('the client is closed', { url: this.#base });
     const writes = spec.method === 'POST' && spec.read !== true;
-    const idempotencyKey = writes ? (spec.idempotencyKey ?? randomUUID()) : undefined;
+    // Web Crypto (global in Node and in edge runtimes), not node:crypto: the client needs only fetch and this.
+    const idempotencyKey = writes ? (spec.idempotencyKey ?? crypto.randomUUID()) : undefined;
     const durableKey = writes && spec.idempotencyKey !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { type AgentStateError, ClosedError, InvalidInputError } from '../errors.ts';
 import { checkOut } from './postgres/checkout.ts';
@@ -13,6 +13,7 @@ import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { loadPackage } from './shared/optionalPackage.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
@@ -106,7 +107,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   const ownsPool = !options.pool;
   const pool: Pool =
     options.pool ??
-    new pg.Pool({
+    new (loadPackage<typeof import('pg')>('pg', 'createPostgresStore').Pool)({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
       statement_timeout: statementTimeoutMs(options.statementTimeoutMs),

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { APPLY_BATCH, SWEEP } from './redis/scripts.ts';
@@ -6,6 +6,7 @@ import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { loadPackage } from './shared/optionalPackage.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
@@ -83,7 +84,10 @@ export function createRedisStore(options: RedisStoreOptions): DocumentStore {
   const clock = options.now ?? Date.now;
   const now = () => Math.floor(clock());
   const owns = typeof options.redis === 'string';
-  const redis = typeof options.redis === 'string' ? new Redis(options.redis) : options.redis;
+  const redis =
+    typeof options.redis === 'string'
+      ? new (loadPackage<typeof import('ioredis')>('ioredis', 'createRedisStore').Redis)(options.redis)
+      : options.redis;
   redis.defineCommand('agentstateDocBatch', { numberOfKeys: 0, lua: APPLY_BATCH });
   redis.defineCommand('agentstateDocSweep', { numberOfKeys: 0, lua: SWEEP });
   const scripts = redis as unknown as Scripts;

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, TimeoutError } from '../errors.ts';
 import { ChangeHub } from './shared/changeHub.ts';
@@ -13,6 +13,7 @@ import {
   type WrittenFields,
 } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
+import { loadPackage } from './shared/optionalPackage.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { reportSqliteCorruption, withCorruptionReports } from './shared/sqliteCorruption.ts';
@@ -155,7 +156,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     db = options.database;
   } else {
     if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
-    db = new Database(path);
+    db = new (loadPackage<typeof Database>('better-sqlite3', 'createSqliteStore'))(path);
   }
   try {
     configureConnection(db, options.synchronous ?? 'NORMAL', options.busyTimeoutMs ?? 5000);

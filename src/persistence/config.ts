@@ -17,7 +17,6 @@ import {
 import { InvalidInputError } from '../errors.ts';
 import { trackAccess } from './accessTracking.ts';
 import { type CachedStoreOptions, createCachedStore } from './cachedStore.ts';
-import { readConfigFile } from './configFile.ts';
 import type { PerformanceMonitor } from './monitor.ts';
 import { PersistenceRouter } from './router.ts';
 import { type ConfigFailure, compileRules, failInObject, type PersistenceRule } from './rules.ts';
@@ -216,6 +215,8 @@ export function checkPersistenceConfig(raw: unknown, fail: ConfigFailure = failI
 
 /** Reads and checks a config file; errors name the file, the line and the field. */
 export async function loadPersistenceConfig(path: string): Promise<PersistenceConfig> {
+  // The YAML parser loads when a config file is read, not with the package (see tests/package).
+  const { readConfigFile } = await import('./configFile.ts');
   const source = await readConfigFile(path);
   return checkPersistenceConfig(source.data, source.fail);
 }

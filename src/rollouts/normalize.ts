@@ -3,7 +3,7 @@
  * `InvalidInputError` naming the field before anything is written. Shared by every backend.
  */
 
-import { assertDepth } from '../codec/index.ts';
+import { assertDepth } from '../codec/depth.ts';
 import { storableTextProblem } from '../drivers/shared/storableText.ts';
 import { InvalidInputError } from '../errors.ts';
 import {

@@ -4,7 +4,12 @@
  * that was not given are simply absent.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import type { DocumentStore } from '../drivers/index.ts';
 import type { SessionManager } from '../modules/index.ts';
 import type { PerformanceMonitor } from '../persistence/index.ts';
@@ -20,6 +25,7 @@ import { registerIdempotency } from './idempotency.ts';
 import { MAX_PATH_PARAM_LENGTH } from './limits.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { REDACT_PATHS, redactUrl, scrubSecrets } from './redact.ts';
+import { registerRequestLog } from './requestLog.ts';
 import { registerAglRoutes } from './routes/agl.ts';
 import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
@@ -49,6 +55,11 @@ export interface ServerOptions {
   tokens?: readonly TokenSpec[];
   /** Pino logging: false (default in tests), true, or Fastify logger options (`{ level, stream }`). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Requests taking this long or longer are logged at warn, ms (default 1000); the others at debug, failures
+   * (5xx) at error. One line per request.
+   */
+  slowRequestMs?: number;
   /** Largest request body in bytes (default 16 MiB; gzip bodies are measured after inflating too). */
   bodyLimitBytes?: number;
   /** How long a POST with an Idempotency-Key replays its first response, ms (default 10 minutes). */
@@ -96,6 +107,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
           redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
           serializers: secretSafeSerializers,
         }) as FastifyServerOptions['logger'],
+    // Fastify logs two lines per request at info; ./requestLog.ts logs one, at a level that fits it.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     // Long enough for the longest id any route accepts, percent-encoded (Fastify's default of 100 made ids
     // of 101 characters impossible to read back).
@@ -148,6 +161,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   await registerCors(app, options.corsOrigins ?? []);
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
+  if (logger !== false) registerRequestLog(app, options.slowRequestMs);
   registerIdempotency(app, {
     ...(options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs }),
     ...(options.idempotencyMaxEntries === undefined ? {} : { maxEntries: options.idempotencyMaxEntries }),

@@ -27,6 +27,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   UNAVAILABLE: 503,
+  MISSING_DEPENDENCY: 500,
   INTERNAL: 500,
 };
 

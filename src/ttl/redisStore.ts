@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec } from '../codec/index.ts';
+import { loadPackage } from '../drivers/shared/optionalPackage.ts';
 import {
   AgentStateError,
   ClosedError,
@@ -66,16 +67,18 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
         prefix: String(prefix),
       });
     }
+    // ioredis is loaded here, not at import: programs without Redis never load it.
+    const RedisClient = loadPackage<typeof import('ioredis')>('ioredis', 'RedisTtlStore').Redis;
     if (typeof redis === 'string') {
       // While Redis is away a command waits for one reconnection attempt, then fails (UNAVAILABLE, a 503
       // from the server) instead of queueing through ioredis' default 20 attempts; the client keeps
       // reconnecting, so calls succeed again as soon as Redis is back.
-      this.#redis = new Redis(redis, { maxRetriesPerRequest: 1 });
+      this.#redis = new RedisClient(redis, { maxRetriesPerRequest: 1 });
       // Connection errors reach callers as UNAVAILABLE; without a listener ioredis would also print each
       // reconnection failure as an "unhandled error event".
       this.#redis.on('error', () => {});
       this.#ownsClient = true;
-    } else if (redis instanceof Redis) {
+    } else if (redis instanceof RedisClient) {
       this.#redis = redis;
       this.#ownsClient = false;
     } else {

@@ -231,7 +231,7 @@ describe('agentstate CLI', () => {
 
   it('npm start: a fresh data directory, curl /v1/agl/health, graceful SIGTERM', async () => {
     const data = tempDir();
-    const child = spawn(process.execPath, ['src/cli/main.ts', 'serve', '--port', '0', '--data', data], {
+    const child = spawn(process.execPath, ['src/cli/bin.ts', 'serve', '--port', '0', '--data', data], {
       cwd: new URL('../..', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -5,13 +5,13 @@ import {
   AgentStateClient,
   ClosedError,
   createMemoryStore,
-  createServer,
   InMemoryRolloutStore,
-  listenServer,
   NotFoundError,
   RevisionConflictError,
   TimeoutError,
 } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { listenServer } from '../../src/server/listen.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

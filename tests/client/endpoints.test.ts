@@ -4,13 +4,8 @@
  * runner goes on where it was.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  AgentStateClient,
-  createServer,
-  InMemoryRolloutStore,
-  InvalidInputError,
-  listenServer,
-} from '../../src/index.ts';
+import { AgentStateClient, InMemoryRolloutStore, InvalidInputError } from '../../src/index.ts';
+import { createServer, listenServer } from '../../src/server/index.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -3,7 +3,9 @@
  * guarantee of the suite is checked through the HTTP API too.
  */
 import { join } from 'node:path';
-import { AgentStateClient, createServer, listenServer, SqliteRolloutStore } from '../../src/index.ts';
+import { AgentStateClient, SqliteRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { listenServer } from '../../src/server/listen.ts';
 import type { RolloutStoreFactory } from '../conformance/rolloutStore.ts';
 import { tempDir } from '../rollouts/backends.ts';
 

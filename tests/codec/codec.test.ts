@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../src/codec/checksum.ts';
+import { methodOf } from '../../src/codec/compression.ts';
 import {
   Codec,
   CorruptStateError,
@@ -6,9 +8,7 @@ import {
   decode,
   deserialize,
   encode,
-  methodOf,
   serialize,
-  sha256,
   UnknownTypeError,
   UnsupportedValueError,
 } from '../../src/index.ts';

@@ -4,13 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256 } from '../../src/codec/checksum.ts';
 import {
   type AgentStateError,
   type ChangeEvent,
   type DocumentStore,
   type DriverOptions,
   isAgentStateError,
-  sha256,
 } from '../../src/index.ts';
 import { ManualClock } from '../support/clock.ts';
 import type { DriverFactory, DriverFixture } from '../support/drivers.ts';

@@ -11,7 +11,8 @@ import type {
   RolloutStoreOptions,
   SpanInput,
 } from '../../src/index.ts';
-import { isAgentStateError, MAX_ROLLOUT_ID_LENGTH, MAX_SPAN_NAME_LENGTH } from '../../src/index.ts';
+import { isAgentStateError } from '../../src/index.ts';
+import { MAX_ROLLOUT_ID_LENGTH, MAX_SPAN_NAME_LENGTH } from '../../src/rollouts/normalize.ts';
 import { ManualClock } from '../support/clock.ts';
 
 /** A store made for one test. */

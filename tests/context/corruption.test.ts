@@ -3,7 +3,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { backupPath, CorruptStateError, PersistentContext, type QuarantineEvent } from '../../src/index.ts';
+import { backupPath } from '../../src/context/backups.ts';
+import { CorruptStateError, PersistentContext, type QuarantineEvent } from '../../src/index.ts';
 import { tempDirs } from './helpers.ts';
 
 const newDir = tempDirs();

@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backupPath, PersistentContext } from '../../src/index.ts';
+import { backupPath } from '../../src/context/backups.ts';
+import { PersistentContext } from '../../src/index.ts';
 import { payloadFor } from './fixtures/payload.ts';
 import { startWorker } from './fixtures/spawn.ts';
 import { tempDirs } from './helpers.ts';

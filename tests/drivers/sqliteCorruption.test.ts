@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/index.ts';
-import { createServer, createSqliteStore, isAgentStateError, SqliteRolloutStore } from '../../src/index.ts';
+import { createSqliteStore, isAgentStateError, SqliteRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 const dirs: string[] = [];
 afterAll(() => {

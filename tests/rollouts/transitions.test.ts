@@ -1,11 +1,7 @@
 // The state machine rules shared by every backend, as a table.
 import { describe, expect, it } from 'vitest';
-import {
-  attemptDeadline,
-  healthVerdict,
-  type RolloutConfig,
-  rolloutStatusFromAttempt,
-} from '../../src/index.ts';
+import type { RolloutConfig } from '../../src/index.ts';
+import { attemptDeadline, healthVerdict, rolloutStatusFromAttempt } from '../../src/rollouts/transitions.ts';
 
 const config = (over: Partial<RolloutConfig> = {}): RolloutConfig => ({
   timeoutSeconds: null,

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, InMemoryRolloutStore } from '../../src/index.ts';
+import { InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 const SHARED = '/work/shared/reference/agent-lightning-store-openapi.json';
 const BUNDLED = new URL('../../src/server/agl/agentLightningOpenapi.json', import.meta.url);

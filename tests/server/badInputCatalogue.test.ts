@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AttemptedRollout,
   createPostgresStore,
-  createServer,
   createSqliteStore,
   type DocumentStore,
   PostgresRolloutStore,
@@ -20,6 +19,7 @@ import {
   TtlStore,
 } from '../../src/index.ts';
 import { referenceOperations } from '../../src/server/agl/reference.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 interface Backend {

@@ -4,7 +4,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, InMemoryRolloutStore } from '../../src/index.ts';
+import { InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

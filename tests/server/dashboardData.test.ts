@@ -4,13 +4,8 @@
  * the page (event-stream parsing, histogram quantiles, countdowns, the tagged-value viewer, revision diffs).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  InMemoryRolloutStore,
-  SessionManager,
-  TtlStore,
-} from '../../src/index.ts';
+import { createMemoryStore, InMemoryRolloutStore, SessionManager, TtlStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { rewardOf, rolloutsPerMinute } from '../../src/server/routes/dashboardData.ts';
 import { changeKindOf } from '../../src/server/routes/events.ts';
 

@@ -2,16 +2,16 @@
 // every route that stores one and in the codec itself; nothing deep is stored, so every read still works.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_DEPTH } from '../../src/codec/depth.ts';
 import {
   codec,
   createMemoryStore,
-  createServer,
   type DocumentStore,
   InMemoryRolloutStore,
-  MAX_DEPTH,
   SessionManager,
   TtlStore,
 } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 /** An array nested `depth` levels deep, e.g. 2 -> [[1]]. */
 function nested(depth: number): unknown {

@@ -6,14 +6,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  EventHub,
-  InMemoryRolloutStore,
-  PostgresEventRelay,
-  SessionManager,
-} from '../../src/index.ts';
+import { createMemoryStore, InMemoryRolloutStore, SessionManager } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { EventHub } from '../../src/server/events/hub.ts';
+import { PostgresEventRelay } from '../../src/server/events/relay.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -2,7 +2,9 @@
 // the coded shape; `__proto__` keys are stored as plain data over HTTP as in the library.
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createServer, MAX_ID_LENGTH, MAX_ROLLOUT_ID_LENGTH } from '../../src/index.ts';
+import { MAX_ID_LENGTH } from '../../src/drivers/shared/validate.ts';
+import { MAX_ROLLOUT_ID_LENGTH } from '../../src/rollouts/normalize.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { useMemoryServer } from '../support/memoryServer.ts';
 
 const server = useMemoryServer();

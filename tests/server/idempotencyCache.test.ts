@@ -1,7 +1,9 @@
 // What the Idempotency-Key cache keeps: answers of successful writes only, bounded by bytes and entries,
 // for a limited time; reads sent as POST are never kept, and the client sends keys only with writes.
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentStateClient, createServer, InMemoryRolloutStore, listenServer } from '../../src/index.ts';
+import { AgentStateClient, InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { listenServer } from '../../src/server/listen.ts';
 
 type App = Awaited<ReturnType<typeof createServer>>;
 

@@ -1,7 +1,8 @@
 // Retries of one Idempotency-Key that overlap a first request which then fails with a 5xx: exactly one of
 // them runs again, the others replay its answer, so the work is never done twice.
 import { describe, expect, it } from 'vitest';
-import { createServer, type EnqueueRolloutRequest, InMemoryRolloutStore } from '../../src/index.ts';
+import { type EnqueueRolloutRequest, InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 describe('idempotency keys after a failed first request', () => {
   it('runs one overlapping retry, not all of them', async () => {

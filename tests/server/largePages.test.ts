@@ -1,13 +1,9 @@
 // limit=-1 keeps its meaning "all": a large page is streamed as JSON text, item for item the same answer
 // as a small page, with every item and the right total.
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createServer,
-  InMemoryRolloutStore,
-  type RolloutStore,
-  SqliteRolloutStore,
-} from '../../src/index.ts';
+import { InMemoryRolloutStore, type RolloutStore, SqliteRolloutStore } from '../../src/index.ts';
 import { STREAM_PAGE_ITEMS } from '../../src/server/agl/pageStream.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { tempDir } from '../rollouts/backends.ts';
 
 const COUNT = 5000;

@@ -1,7 +1,8 @@
 // Malformed bodies and queries are the caller's error: 400/422 with INVALID_INPUT and the offending field,
 // never a 500, and nothing is stored from them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AttemptedRollout, createServer, InMemoryRolloutStore } from '../../src/index.ts';
+import { type AttemptedRollout, InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 describe('malformed requests', () => {
   let store: InMemoryRolloutStore;

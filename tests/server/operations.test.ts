@@ -1,11 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  type DocumentStore,
-  InMemoryRolloutStore,
-} from '../../src/index.ts';
+import { createMemoryStore, type DocumentStore, InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 let rollouts: InMemoryRolloutStore;
 let documents: DocumentStore;

@@ -6,14 +6,11 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AttemptedRollout,
-  createServer,
-  decodeProtobufRequest,
-  InMemoryRolloutStore,
-  listenServer,
-} from '../../src/index.ts';
+import { type AttemptedRollout, InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { listenServer } from '../../src/server/listen.ts';
 import { RpcStatus } from '../../src/server/otlp/errorStatus.ts';
+import { decodeProtobufRequest } from '../../src/server/otlp/toSpans.ts';
 
 describe('POST /v1/traces (OTLP/HTTP)', () => {
   let store: InMemoryRolloutStore;

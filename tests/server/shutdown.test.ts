@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createServer, InMemoryRolloutStore, listenServer } from '../../src/index.ts';
+import { InMemoryRolloutStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
+import { listenServer } from '../../src/server/listen.ts';
 
 describe('graceful shutdown', () => {
   it('lets a request in flight finish, then closes the stores', async () => {

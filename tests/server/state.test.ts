@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createMemoryStore, createServer, type DocumentStore } from '../../src/index.ts';
+import { createMemoryStore, type DocumentStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 describe('/v1/state documents', () => {
   let store: DocumentStore;

@@ -1,12 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  type DocumentStore,
-  SessionManager,
-  TtlStore,
-} from '../../src/index.ts';
+import { createMemoryStore, type DocumentStore, SessionManager, TtlStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 import { ManualClock } from '../support/clock.ts';
 
 let app: FastifyInstance;

@@ -8,7 +8,6 @@ import {
   appendList,
   counter,
   createMemoryStore,
-  createServer,
   InMemoryRolloutStore,
   lastValue,
   SessionManager,
@@ -16,6 +15,7 @@ import {
   ThreadStateRepository,
   TtlStore,
 } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 /** Tokens of the generated server: the page needs the reader's, the test writes with the writer's. */
 export const READ_TOKEN = 'dashboard-reader-token-0123456789';

@@ -4,13 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll } from 'vitest';
-import {
-  createMemoryStore,
-  createServer,
-  InMemoryRolloutStore,
-  SessionManager,
-  TtlStore,
-} from '../../src/index.ts';
+import { createMemoryStore, InMemoryRolloutStore, SessionManager, TtlStore } from '../../src/index.ts';
+import { createServer } from '../../src/server/createServer.ts';
 
 /** The stores behind the server, and the server once `beforeAll` has run. */
 export interface MemoryServer {

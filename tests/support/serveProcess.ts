@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 
-const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const CLI = new URL('../../src/cli/bin.ts', import.meta.url).pathname;
 
 /** A running server process. */
 export interface ServeProcess {

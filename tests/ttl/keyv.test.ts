@@ -6,7 +6,8 @@ import keyvTestSuite, { keyvIteratorTests } from '@keyv/test-suite';
 import { Redis } from 'ioredis';
 import Keyv from 'keyv';
 import * as vitest from 'vitest';
-import { KeyvTtlAdapter, keyvTtlAdapter, RedisTtlStore, TtlStore } from '../../src/index.ts';
+import { RedisTtlStore, TtlStore } from '../../src/index.ts';
+import { KeyvTtlAdapter, keyvTtlAdapter } from '../../src/ttl/keyv.ts';
 import { REDIS_URL, redisAvailable, uniqueName } from '../support/services.ts';
 
 const redisOk = await redisAvailable();

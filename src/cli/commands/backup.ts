@@ -1,5 +1,7 @@
 /**
- * `agentstate backup <file>` and `agentstate restore <file>` for the embedded SQLite data.
+ * `agentstate backup create --raw <file>` (also `backup <file>`) and `agentstate restore <file>` (also
+ * `backup restore --raw <file>`): the page copy of the embedded SQLite file. Logical backups of any store
+ * are ./backups.ts.
  *
  * Backup uses SQLite's online backup API: it copies a consistent snapshot page by page while the server
  * keeps running (WAL readers never block it), with a progress bar. Restore checks the file (integrity
@@ -17,8 +19,8 @@ import { parse } from '../args.ts';
 import { type Io, progress } from '../output.ts';
 import { DEFAULT_DATA_DIR, databasePath } from '../stores.ts';
 
-/** Help text of `backup`. */
-export const BACKUP_HELP = `Usage: agentstate backup <file> [--data DIR] [--json]
+/** Help text of the raw page copy, `backup create --raw <file>` (also `backup <file>`). */
+export const RAW_BACKUP_HELP = `Usage: agentstate backup create --raw <file> [--data DIR] [--json]
 
 Copy a consistent snapshot of the SQLite data (documents and rollouts) to <file>. Safe while the
 server runs. Shows a progress bar on a terminal.
@@ -51,11 +53,11 @@ const OPTIONS = {
 /** Tables a backup must contain to be restorable. */
 const REQUIRED_TABLES = ['agentstate_documents'];
 
-/** Runs `backup`. */
-export async function backup(argv: string[], io: Io): Promise<number> {
+/** Runs the raw page copy. */
+export async function rawBackup(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS);
   if (values.help) {
-    io.out(BACKUP_HELP);
+    io.out(RAW_BACKUP_HELP);
     return 0;
   }
   const [file] = positionals;

@@ -1,12 +1,15 @@
 /** `agentstate serve`: the HTTP server on SQLite (default) or PostgreSQL, with graceful shutdown. */
 import { resolve } from 'node:path';
 import { errorMessage, InvalidInputError } from '../../errors.ts';
+import { BackupManager, type BackupScheduler } from '../../operations/index.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
 import { normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
+import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
 import { intOption, parse } from '../args.ts';
+import { backupDir, openBackupSource } from '../backupStores.ts';
 import type { Io } from '../output.ts';
 import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
 
@@ -33,11 +36,85 @@ Options:
   --insecure           Allow a non-loopback --host without tokens
   --cors-origin <url>  Let browser pages of this origin call the server (CORS), repeatable, or * for any
                        origin (default: off). Tokens still apply; see docs/agent-lightning.md
-  --log-level <lvl>    fatal, error, warn, info (default), debug, trace
+  --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
+                       at debug, slow ones at warn and failures (5xx) at error, one line each
+  --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
+  --backup-every <d>   Back up the data every <d> (e.g. 30m, 1h, 1d) while serving
+  --backup-cron <expr> Or on a cron expression (UTC), e.g. "0 3 * * *"
+  --backup-dir <dir>   Directory of scheduled backups (default <data>/backups)
+  --backup-keep <n>    Keep the newest n scheduled backups (default: keep all)
   --json               Print the start-up line as JSON ({"listening": url, ...})
   -h, --help           Show this help
 
 SIGINT/SIGTERM stop the server gracefully: requests in flight finish, then the stores close.`;
+
+/** `30m`, `1h`, `1d`, `90s`, `500ms` or plain milliseconds, to milliseconds. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m)
+    throw new InvalidInputError(`--${option} must be a duration such as 30m, 1h or 1d, got '${text}'`, {
+      option,
+    });
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
+  return Number(m[1]) * unit;
+}
+
+/** Starts scheduled backups when --backup-every or --backup-cron is given; undefined otherwise. */
+function startBackups(
+  values: {
+    data: string;
+    postgres?: string | undefined;
+    'postgres-schema'?: string | undefined;
+    'backup-every'?: string | undefined;
+    'backup-cron'?: string | undefined;
+    'backup-dir'?: string | undefined;
+    'backup-keep'?: string | undefined;
+  },
+  io: Io,
+): { stop(): Promise<void> } | undefined {
+  const every = values['backup-every'];
+  const cron = values['backup-cron'];
+  if (every === undefined && cron === undefined) {
+    if (values['backup-dir'] !== undefined || values['backup-keep'] !== undefined) {
+      throw new InvalidInputError('--backup-dir and --backup-keep need --backup-every or --backup-cron', {
+        option: 'backup-every',
+      });
+    }
+    return undefined;
+  }
+  const location = {
+    data: resolve(values.data),
+    postgres: values.postgres,
+    postgresSchema: values['postgres-schema'],
+  };
+  const keep =
+    values['backup-keep'] === undefined ? undefined : intOption(values['backup-keep'], 'backup-keep', 0);
+  const opened = openBackupSource(location);
+  const manager = new BackupManager({
+    dir: backupDir(location, values['backup-dir']),
+    sources: [opened.source],
+  });
+  let scheduler: BackupScheduler;
+  try {
+    scheduler = manager.schedule({
+      ...(every !== undefined ? { intervalMs: parseDuration(every, 'backup-every') } : { cron: cron! }),
+      ...(keep !== undefined ? { keepLast: keep } : {}),
+      onBackup: (info, pruned) =>
+        io.err(
+          `backup ${info.name}: ${info.records} records, ${info.bytes} bytes${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`,
+        ),
+    });
+  } catch (error) {
+    void opened.close();
+    throw error;
+  }
+  return {
+    async stop() {
+      await scheduler.stop();
+      await opened.close();
+    },
+  };
+}
 
 /** Runs `serve` until a signal stops it; resolves with the exit code. */
 export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
@@ -54,6 +131,11 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     insecure: { type: 'boolean', default: false },
     'cors-origin': { type: 'string', multiple: true },
     'log-level': { type: 'string', default: 'info' },
+    'backup-every': { type: 'string' },
+    'backup-cron': { type: 'string' },
+    'backup-dir': { type: 'string' },
+    'backup-keep': { type: 'string' },
+    'slow-ms': { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -68,6 +150,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ? await readTokensFile(values['tokens-file'])
     : (values.token ?? []).map(parseTokenArgument);
   const port = intOption(values.port, 'port', DEFAULT_PORT);
+  const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
 
@@ -96,10 +179,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     tokens,
     corsOrigins,
     logger: { level: values['log-level'] },
+    slowRequestMs: slowMs,
     closeStores: true,
   });
   let address: string;
+  let backups: Awaited<ReturnType<typeof startBackups>>;
   try {
+    backups = startBackups(values, io);
     address = await listenServer(app, { host: values.host, port, insecure: values.insecure });
   } catch (error) {
     await app.close();
@@ -110,7 +196,9 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   } else {
     const auth = tokens.length > 0 ? `${tokens.length} token(s)` : 'no tokens: loopback only';
     const cors = corsOrigins.length > 0 ? `, CORS for ${corsOrigins.join(' ')}` : '';
-    io.out(`agentstate listening on ${address} (${stores.description}, ${auth}${cors})`);
+    io.out(`agentstate listening on ${address} (${auth}${cors})`);
+    io.out(`data: ${stores.description}`);
+    io.out(`dashboard: ${address}/`);
   }
 
   await new Promise<void>((resolveStop) => {
@@ -123,10 +211,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       }
       stopping = true;
       io.err(`${reason}: finishing requests in flight, then closing the stores`);
-      app.close().then(resolveStop, (error: unknown) => {
-        io.err(`error while closing: ${errorMessage(error)}`);
-        resolveStop();
-      });
+      // A scheduled backup in progress finishes first, so no partial file is left behind.
+      Promise.resolve(backups?.stop())
+        .then(() => app.close())
+        .then(resolveStop, (error: unknown) => {
+          io.err(`error while closing: ${errorMessage(error)}`);
+          resolveStop();
+        });
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -25,11 +25,12 @@
  *   re-run from the start), invisible to callers.
  */
 import { randomUUID } from 'node:crypto';
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { checkOut } from '../../drivers/postgres/checkout.ts';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
@@ -232,7 +233,7 @@ export class PostgresRolloutStore implements RolloutStore {
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
-      new pg.Pool({
+      new (loadPackage<typeof import('pg')>('pg', 'PostgresRolloutStore').Pool)({
         connectionString: options.connectionString,
         max: poolSize + 1,
         // Statements of a transaction are sent without waiting for the previous answer where the store

@@ -7,7 +7,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { reportSqliteCorruption } from '../../drivers/shared/sqliteCorruption.ts';
 import { CorruptStateError, InvalidInputError, TimeoutError } from '../../errors.ts';
 import type {
@@ -115,7 +116,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
   constructor(options: SqliteRepositoryOptions = {}) {
     const path = options.path ?? DEFAULT_ROLLOUT_DB_PATH;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    this.db = new (loadPackage<typeof Database>('better-sqlite3', 'SqliteRolloutStore'))(path);
     const busy = options.busyTimeoutMs ?? 5000;
     if (!Number.isInteger(busy) || busy < 0) {
       throw new InvalidInputError('busyTimeoutMs must be an integer >= 0', {

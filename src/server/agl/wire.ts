@@ -4,7 +4,7 @@
  * stats, sampling parameters, span extras) keeps its keys exactly as given in both directions.
  */
 
-import { setOwn } from '../../codec/index.ts';
+import { setOwn } from '../../codec/json.ts';
 import type {
   Attempt,
   AttemptedRollout,
@@ -26,7 +26,7 @@ import type {
   TraceStatus,
   Worker,
 } from '../../rollouts/index.ts';
-import { SPAN_FIELDS } from '../../rollouts/index.ts';
+import { SPAN_FIELDS } from '../../rollouts/types.ts';
 
 /** A JSON object on the wire. */
 export type Wire = Record<string, unknown>;

@@ -4,8 +4,9 @@
  * NOTIFY and hears everyone's (its own included) through one LISTEN connection, so a dashboard connected to
  * any process sees the changes made through all of them.
  */
-import pg from 'pg';
+import type { Pool } from 'pg';
 import { channelFor } from '../../drivers/postgres/identifiers.ts';
+import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { ChannelListener } from '../../rollouts/postgres/listener.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
 
@@ -77,7 +78,7 @@ function parseEvent(value: Partial<ChangeEventMessage> | null): ChangeEventMessa
 
 /** Change events across the server processes of one PostgreSQL schema, through LISTEN/NOTIFY. */
 export class PostgresEventRelay implements EventRelay {
-  readonly #pool: pg.Pool;
+  readonly #pool: Pool;
   readonly #ownsPool: boolean;
   readonly #channel: string;
   #listener: ChannelListener | undefined;
@@ -89,9 +90,14 @@ export class PostgresEventRelay implements EventRelay {
    * A relay for the servers of `schema` (default `agentstate`), on `pool` (yours, never ended here) or on
    * a two-connection pool of its own to `connectionString` (one LISTEN, one for NOTIFY).
    */
-  constructor(options: { pool?: pg.Pool; connectionString?: string; schema?: string }) {
+  constructor(options: { pool?: Pool; connectionString?: string; schema?: string }) {
     this.#ownsPool = options.pool === undefined;
-    this.#pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: 2 });
+    this.#pool =
+      options.pool ??
+      new (loadPackage<typeof import('pg')>('pg', 'PostgresEventRelay').Pool)({
+        connectionString: options.connectionString,
+        max: 2,
+      });
     if (this.#ownsPool) this.#pool.on('error', () => {});
     this.#channel = channelFor(options.schema ?? 'agentstate', 'agentstate_events_');
   }

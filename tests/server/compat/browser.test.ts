@@ -4,8 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, InMemoryRolloutStore, type ServerOptions } from '../../../src/index.ts';
+import { InMemoryRolloutStore } from '../../../src/index.ts';
 import { normalizeCorsOrigins } from '../../../src/server/cors.ts';
+import { createServer, type ServerOptions } from '../../../src/server/createServer.ts';
 
 const DASHBOARD = 'https://dash.example.com';
 const CHROME = {

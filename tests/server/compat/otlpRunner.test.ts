@@ -10,12 +10,9 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AttemptedRollout,
-  createServer,
-  InMemoryRolloutStore,
-  listenServer,
-} from '../../../src/index.ts';
+import { type AttemptedRollout, InMemoryRolloutStore } from '../../../src/index.ts';
+import { createServer } from '../../../src/server/createServer.ts';
+import { listenServer } from '../../../src/server/listen.ts';
 
 const SEQUENCE = 'agentlightning.span_sequence_id';
 

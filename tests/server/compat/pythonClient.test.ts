@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, listenServer, SqliteRolloutStore } from '../../../src/index.ts';
+import { SqliteRolloutStore } from '../../../src/index.ts';
+import { createServer } from '../../../src/server/createServer.ts';
+import { listenServer } from '../../../src/server/listen.ts';
 import { type AiohttpResponse, aiohttp } from './aiohttp.ts';
 
 type Json = Record<string, unknown>;

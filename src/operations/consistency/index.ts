@@ -1,0 +1,9 @@
+export { ConsistencyChecker, type ConsistencyCheckerOptions } from './checker.ts';
+export type {
+  ConsistencyReport,
+  Finding,
+  FindingKind,
+  FindingLocation,
+  RepairChange,
+  RepairReport,
+} from './report.ts';
