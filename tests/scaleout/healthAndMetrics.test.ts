@@ -100,7 +100,8 @@ describe.skipIf(!pgOk)('scale-out operations on PostgreSQL', () => {
   it('runs the timed health check in one of two processes on a schema, and hands it over on close', async () => {
     const schema = uniqueName('lease');
     schemas.push(schema);
-    const options = { connectionString: POSTGRES_URL, schema, poolSize: 3, healthCheckIntervalMs: 40 };
+    const interval = 100;
+    const options = { connectionString: POSTGRES_URL, schema, poolSize: 3, healthCheckIntervalMs: interval };
     const a = new PostgresRolloutStore(options);
     const b = new PostgresRolloutStore(options);
     try {
@@ -108,20 +109,25 @@ describe.skipIf(!pgOk)('scale-out operations on PostgreSQL', () => {
       await a.statistics();
       await b.statistics();
       const started = Date.now();
-      await sleep(1200);
+      await sleep(2000);
       const elapsed = Date.now() - started;
       const [sa, sb] = [a.operationalStats(), b.operationalStats()];
-      // Exactly one holds the lease, and only it swept: about one pass per interval for the pair, not two.
-      expect([sa.healthCheckLeader, sb.healthCheckLeader].filter(Boolean)).toHaveLength(1);
-      expect(Math.min(sa.healthCheckRuns, sb.healthCheckRuns)).toBeLessThanOrEqual(1);
-      expect(sa.healthCheckRuns + sb.healthCheckRuns).toBeLessThanOrEqual(elapsed / 40 + 2);
+      // About one pass per interval for the pair, where one per process would be twice that. (A process
+      // stalled past the lease under heavy load hands it over, so the split between them may vary.)
       expect(sa.healthCheckRuns + sb.healthCheckRuns).toBeGreaterThan(0);
-      const [leader, other] = sa.healthCheckLeader ? [a, b] : [b, a];
+      expect(sa.healthCheckRuns + sb.healthCheckRuns).toBeLessThanOrEqual(elapsed / interval + 3);
+      for (
+        let i = 0;
+        i < 100 && !a.operationalStats().healthCheckLeader && !b.operationalStats().healthCheckLeader;
+        i++
+      )
+        await sleep(20);
+      const [leader, other] = a.operationalStats().healthCheckLeader ? [a, b] : [b, a];
       const before = other.operationalStats().healthCheckRuns;
       await leader.close();
       for (let i = 0; i < 100 && !other.operationalStats().healthCheckLeader; i++) await sleep(20);
       expect(other.operationalStats().healthCheckLeader).toBe(true);
-      await sleep(200);
+      await sleep(500);
       expect(other.operationalStats().healthCheckRuns).toBeGreaterThan(before);
     } finally {
       await a.close();

@@ -25,7 +25,8 @@ describe.skipIf(!pgOk)('kill -9 of one server of three', () => {
   });
 
   it('fails runners over, loses nothing acknowledged, and retries the dead server attempts', async () => {
-    const args = ['--postgres', POSTGRES_URL, '--postgres-schema', schema];
+    // Small pools: these tests share the database's connection limit with the rest of the suite.
+    const args = ['--postgres', POSTGRES_URL, '--postgres-schema', schema, '--postgres-pool', '6'];
     servers.push(await startServe(args));
     servers.push(...(await Promise.all([startServe(args), startServe(args)])));
     const urls = servers.map((s) => s.url);

@@ -27,6 +27,9 @@ Options:
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
   --postgres <url>     Keep documents and rollouts in PostgreSQL instead (many servers can share it)
   --postgres-schema <s> PostgreSQL schema (default agentstate)
+  --postgres-pool <n>  Connections of the rollout store's pool (default 24, at least 3; plus one for
+                       LISTEN). With several servers on one database, keep their sum under its
+                       max_connections
   --config <file>      Persistence config (.yaml/.yml/.json): documents (/v1/state) and sessions go
                        through its routing rules and backends; /metrics and 'agentstate status'
                        then include the persistence report
@@ -124,6 +127,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     data: { type: 'string', default: DEFAULT_DATA_DIR },
     postgres: { type: 'string' },
     'postgres-schema': { type: 'string' },
+    'postgres-pool': { type: 'string' },
     redis: { type: 'string' },
     config: { type: 'string' },
     token: { type: 'string', multiple: true },
@@ -154,10 +158,15 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
 
+  const poolSize =
+    values['postgres-pool'] === undefined
+      ? undefined
+      : intOption(values['postgres-pool'], 'postgres-pool', 24);
   const stores = await openStores({
     data: resolve(values.data),
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
+    postgresPoolSize: poolSize,
     redis: values.redis,
     config: values.config === undefined ? undefined : resolve(values.config),
   });
