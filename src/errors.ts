@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'UNKNOWN_TYPE'
   | 'CORRUPT_STATE'
   | 'CAPACITY_EXCEEDED'
+  | 'RATE_LIMITED'
+  | 'NOT_REPRESENTABLE'
   | 'TIMEOUT'
   | 'CLOSED'
   | 'UNAUTHORIZED'
@@ -120,6 +122,17 @@ export class CapacityExceededError extends AgentStateError {
   }
 }
 
+/**
+ * Too many requests of a kind are in progress (open long-poll waits); nothing was done. Unlike
+ * CAPACITY_EXCEEDED (this request is too large), the same request succeeds later:
+ * `details.retryAfterSeconds` says when to try again.
+ */
+export class RateLimitedError extends AgentStateError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super('RATE_LIMITED', message, details);
+  }
+}
+
 /** An operation did not finish within its `timeoutMs`. */
 export class TimeoutError extends AgentStateError {
   constructor(message: string, details: ErrorDetails = {}) {
@@ -156,6 +169,7 @@ const CLASS_BY_CODE: Partial<
   UNKNOWN_TYPE: UnknownTypeError,
   CORRUPT_STATE: CorruptStateError,
   CAPACITY_EXCEEDED: CapacityExceededError,
+  RATE_LIMITED: RateLimitedError,
   TIMEOUT: TimeoutError,
   CLOSED: ClosedError,
   MISSING_DEPENDENCY: MissingDependencyError,

@@ -157,10 +157,19 @@ export class SessionsClient {
     return response.body as RemoteSession;
   }
 
-  /** Sessions, optionally by status or participant, with counts over all sessions. */
+  /**
+   * One page of sessions in id order (default 100, at most 1000), optionally by status, participant or id
+   * prefix, with counts over all sessions; pass the page's `cursor` for the next one.
+   */
   list(
-    filter: { status?: SessionStatus; participant?: string } = {},
-  ): Promise<{ sessions: SessionSummary[]; metrics: SessionMetrics }> {
+    filter: {
+      status?: SessionStatus;
+      participant?: string;
+      prefix?: string;
+      limit?: number;
+      cursor?: string;
+    } = {},
+  ): Promise<{ sessions: SessionSummary[]; cursor?: string; metrics: SessionMetrics }> {
     return this.#http.json({ method: 'GET', path: '/v1/sessions', query: { ...filter } });
   }
 

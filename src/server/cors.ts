@@ -1,12 +1,15 @@
 /**
  * Cross-origin access (CORS) for browser pages served from another origin, such as a dashboard that calls
  * the Agent Lightning routes (the reference server's `cors_allow_origins`). Off unless origins are given.
- * Bearer tokens travel in the `Authorization` header, never in cookies, so credentials mode stays off: a
- * page of an allowed origin still needs a token, and `*` exposes only what a token already grants.
+ * Bearer tokens travel in the `Authorization` header, never in cookies, so credentials mode stays off: on a
+ * server with tokens, a page of an allowed origin still needs a token, and `*` exposes only what a token
+ * already grants. On a server without tokens every request is granted, so CORS would let any allowed page
+ * (every page, with `*`) read and change the store through the user's browser, loopback binding or not:
+ * that combination is refused unless explicitly marked insecure (`checkCorsNeedsTokens`).
  */
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
-import { InvalidInputError } from '../errors.ts';
+import { AgentStateError, InvalidInputError } from '../errors.ts';
 import { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER, REPLAYED_HEADER } from './idempotency.ts';
 
 /** Request headers a cross-origin page may send (answered in the preflight). */
@@ -40,6 +43,23 @@ export function normalizeCorsOrigins(origins: readonly string[]): string[] {
     }
   }
   return cleaned;
+}
+
+/**
+ * Refuses CORS on a server without tokens unless `insecure` (the rule `listenServer` applies to
+ * non-loopback hosts): without tokens, an allowed page could use the store through any visitor's browser.
+ */
+export function checkCorsNeedsTokens(
+  origins: readonly string[],
+  tokensEnabled: boolean,
+  insecure: boolean,
+): void {
+  if (origins.length === 0 || tokensEnabled || insecure) return;
+  throw new AgentStateError(
+    'FORBIDDEN',
+    `refusing CORS for ${origins.join(' ')} without authentication: any page of those origins could read and change the store through a user's browser; give tokens (--token or --tokens-file), or pass --insecure`,
+    { field: 'corsOrigins' },
+  );
 }
 
 /** Registers CORS for `origins` (none: CORS stays off and browsers keep the same-origin rule). */

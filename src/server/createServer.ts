@@ -17,7 +17,7 @@ import type { RolloutStore } from '../rollouts/index.ts';
 import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
 import { registerBodyDecoding } from './bodyDecoding.ts';
-import { registerCors } from './cors.ts';
+import { checkCorsNeedsTokens, normalizeCorsOrigins, registerCors } from './cors.ts';
 import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './httpErrors.ts';
@@ -66,9 +66,12 @@ export interface ServerOptions {
   idempotencyTtlMs?: number;
   /**
    * Origins whose browser pages may call the server (CORS), e.g. `https://dash.example.com`, or `*` for any;
-   * none (the default): CORS stays off. Tokens still apply to every cross-origin call.
+   * none (the default): CORS stays off. Tokens still apply to every cross-origin call; without tokens CORS
+   * is refused unless `insecure` is set.
    */
   corsOrigins?: readonly string[];
+  /** Allow `corsOrigins` on a server without tokens (any allowed page could then use the store). */
+  insecure?: boolean;
   /** Most responses kept for Idempotency-Key replay (default 20,000). */
   idempotencyMaxEntries?: number;
   /** Most bytes of responses kept for Idempotency-Key replay (default 64 MiB). */
@@ -98,6 +101,9 @@ export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 /** Builds the server (not listening yet). */
 export async function createServer(options: ServerOptions = {}): Promise<FastifyInstance> {
   const authenticator = new TokenAuthenticator(options.tokens ?? []);
+  // Checked before the server is built, so a refused configuration leaves nothing open.
+  const corsOrigins = normalizeCorsOrigins(options.corsOrigins ?? []);
+  checkCorsNeedsTokens(corsOrigins, authenticator.enabled, options.insecure === true);
   const logger = options.logger ?? false;
   const fastifyOptions: FastifyServerOptions = {
     logger: (logger === false
@@ -158,7 +164,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   });
 
   // Before auth: a preflight carries no token, and is answered here before the auth hook would refuse it.
-  await registerCors(app, options.corsOrigins ?? []);
+  await registerCors(app, corsOrigins);
   registerAuth(app, authenticator);
   registerRequestMetrics(app, metrics);
   if (logger !== false) registerRequestLog(app, options.slowRequestMs);

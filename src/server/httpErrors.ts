@@ -9,6 +9,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentStateError, type ErrorCode, InvalidInputError } from '../errors.ts';
 import { ReferenceBadRequestError } from './agl/referenceChecks.ts';
 import { closestName } from './suggest.ts';
+import { isReferenceRoute } from './validation.ts';
 
 /** HTTP status for each error code. */
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
@@ -22,6 +23,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   UNKNOWN_TYPE: 422,
   CORRUPT_STATE: 500,
   CAPACITY_EXCEEDED: 413,
+  RATE_LIMITED: 429,
+  NOT_REPRESENTABLE: 422,
   TIMEOUT: 504,
   CLOSED: 503,
   UNAUTHORIZED: 401,
@@ -173,7 +176,7 @@ export function frameworkErrorHandler(maxParamLength: number) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     const send = (status: number, message: string, details: Record<string, unknown>) => {
       const coded = new InvalidInputError(message, { field: 'url', fastifyCode: error.code, ...details });
-      void reply.status(status).send(toErrorResponse(coded, request.url.startsWith('/v1/agl/')).body);
+      void reply.status(status).send(toErrorResponse(coded, isReferenceRoute(request.url)).body);
     };
     if (error.code === 'FST_ERR_BAD_URL') send(400, 'the URL path is not valid percent-encoded UTF-8', {});
     else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
@@ -210,10 +213,13 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
 
 /** Fastify error handler: logs unexpected errors, answers with the mapped status and body. */
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  const agl = request.url.startsWith('/v1/agl/');
-  const { status, body } = toErrorResponse(error, agl);
+  // The reference's shape (422, `detail`) only on the reference's routes; the /v1/agl/x extensions are
+  // agentstate's own and answer like the rest of it (their schemas refuse unknown fields, as 400).
+  const { status, body } = toErrorResponse(error, isReferenceRoute(request.url));
   if (status >= 500) request.log.error({ err: error }, 'request failed');
   // 503: the database (or Redis, or the closing server) is away for now; clients retry after a pause.
   if (status === 503) void reply.header('retry-after', RETRY_AFTER_SECONDS);
+  const retryAfter = body.error.details.retryAfterSeconds;
+  if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   void reply.status(status).send(body);
 }

@@ -13,8 +13,10 @@ export function isSecretName(name: string): boolean {
 }
 
 // Query parameters also carry secrets under short conventional names (`?key=` for API keys, `?sig=` for
-// signed URLs, `?auth=`), which would be too broad for object properties.
-const SECRET_QUERY_NAME = /^(key|sig|signature|auth|access|code)$/i;
+// signed URLs, `?auth=`), which would be too broad for object properties; and signed URLs name their
+// signature with a prefix (`X-Amz-Signature`, `X-Goog-Signature`, `hmac_sig`): any name ending in
+// `signature` or `sig` is one.
+const SECRET_QUERY_NAME = /^(key|auth|access|code)$|sig(nature)?$/i;
 
 /**
  * `url` with the value of every query parameter whose name looks like a secret replaced by `[redacted]`
@@ -40,9 +42,16 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, at)}?${query.join('&')}`;
 }
 
-/** A deep copy of `value` with every secret-looking property replaced by `[redacted]`. */
+/** Objects deeper than this are logged as `[truncated]`: they are not searched, so they cannot be shown. */
+const MAX_SCRUB_DEPTH = 8;
+
+/**
+ * A deep copy of `value` with every secret-looking property replaced by `[redacted]`, and every object or
+ * array nested deeper than 8 levels replaced by `[truncated]` (a secret inside it would not be found).
+ */
 export function scrubSecrets(value: unknown, depth = 0): unknown {
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_SCRUB_DEPTH) return '[truncated]';
   if (Array.isArray(value)) return value.map((item) => scrubSecrets(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorBody } from './httpErrors.ts';
+import { isReferenceRoute } from './validation.ts';
 
 /** A route pattern (`/v1/agl/rollouts/:rollout_id`) as a regular expression over request paths. */
 function patternOf(url: string): RegExp {
@@ -39,7 +40,7 @@ export function registerUnmatchedRoutes(app: FastifyInstance): void {
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedFor(path);
-    const agl = path.startsWith('/v1/agl/');
+    const agl = isReferenceRoute(path);
     // A route of this method that found nothing to serve (reply.callNotFound) is a plain 404 too.
     if (allowed.length === 0 || allowed.includes(request.method)) {
       const body: ErrorBody = {

@@ -1,12 +1,15 @@
 /**
  * Bounds on long-poll waits (`POST /v1/agl/waits/rollouts`): each open wait holds a socket and a waiter
  * until its rollouts finish, which may be never, so the number open at once is capped per server and per
- * token. Waits over the cap are refused with CAPACITY_EXCEEDED at once instead of queued.
+ * token. Waits over the cap are refused with RATE_LIMITED at once instead of queued.
  */
 import { Gauge } from 'prom-client';
 import { integerOption } from '../drivers/shared/integerOption.ts';
-import { CapacityExceededError } from '../errors.ts';
+import { RateLimitedError } from '../errors.ts';
 import type { ServerMetrics } from './metrics.ts';
+
+/** What a refused wait is told to wait before trying again (`Retry-After`): a wait frees its slot when it ends. */
+const RETRY_AFTER_SECONDS = 1;
 
 /** Default cap on waits open at once in one server process. */
 export const DEFAULT_MAX_WAITS = 10_000;
@@ -53,19 +56,19 @@ export class WaitLimits {
     return this.#open;
   }
 
-  /** Admits one wait of `token` (undefined: no tokens configured) and returns its release; CAPACITY_EXCEEDED over a cap. */
+  /** Admits one wait of `token` (undefined: no tokens configured) and returns its release; RATE_LIMITED over a cap. */
   admit(token: string | undefined): () => void {
     if (this.#open >= this.#max) {
-      throw new CapacityExceededError(
+      throw new RateLimitedError(
         `this server already holds ${this.#max} open waits (maxWaits); retry later or wait with a timeout`,
-        { limit: 'maxWaits', max: this.#max },
+        { limit: 'maxWaits', max: this.#max, retryAfterSeconds: RETRY_AFTER_SECONDS },
       );
     }
     const mine = token === undefined ? 0 : (this.#byToken.get(token) ?? 0);
     if (token !== undefined && mine >= this.#maxPerToken) {
-      throw new CapacityExceededError(
+      throw new RateLimitedError(
         `token ${token} already holds ${this.#maxPerToken} open waits (maxWaitsPerToken); retry later`,
-        { limit: 'maxWaitsPerToken', max: this.#maxPerToken, token },
+        { limit: 'maxWaitsPerToken', max: this.#maxPerToken, token, retryAfterSeconds: RETRY_AFTER_SECONDS },
       );
     }
     this.#open++;

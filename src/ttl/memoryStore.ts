@@ -4,8 +4,15 @@ import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListene
 import { ExpiryQueue } from './expiryQueue.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { hashKey, SlotIndex } from './slotIndex.ts';
-import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
-import { checkKey, checkStep, checkTtl, checkTtlOptions, MAX_TTL_MS } from './validate.ts';
+import type {
+  LockOptions,
+  ScanKeysOptions,
+  ScanKeysPage,
+  TtlLock,
+  TtlOptions,
+  TtlStoreLike,
+} from './types.ts';
+import { checkKey, checkStep, checkTtl, checkTtlOptions, MAX_TTL_MS, scanLimit } from './validate.ts';
 
 /** Options of `new TtlStore()`. */
 export interface TtlStoreOptions {
@@ -251,6 +258,16 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     const out: string[] = [];
     for (const key of this.#values.keys()) if (prefix === undefined || key.startsWith(prefix)) out.push(key);
     return out;
+  }
+
+  /** One page of live keys in key order (the cursor is the last key sent); see `TtlStoreLike.scanKeys`. */
+  scanKeys(options: ScanKeysOptions): ScanKeysPage {
+    const { prefix, cursor } = options;
+    const limit = scanLimit(options.limit);
+    const after = this.keys(prefix).filter((key) => cursor === undefined || key > cursor);
+    after.sort();
+    const keys = after.slice(0, limit);
+    return after.length > limit ? { keys, cursor: keys[keys.length - 1]! } : { keys };
   }
 
   /** Live `[key, value]` pairs (fresh arrays), optionally only keys starting with `prefix`. */

@@ -12,8 +12,15 @@ import {
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { redisFailure } from './redisFailure.ts';
 import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
-import type { LockOptions, TtlLock, TtlOptions, TtlStoreLike } from './types.ts';
-import { checkKey, checkStep, checkTtl, checkTtlOptions } from './validate.ts';
+import type {
+  LockOptions,
+  ScanKeysOptions,
+  ScanKeysPage,
+  TtlLock,
+  TtlOptions,
+  TtlStoreLike,
+} from './types.ts';
+import { checkKey, checkStep, checkTtl, checkTtlOptions, scanLimit } from './validate.ts';
 
 // Ends the tenant prefix in every key. Prefixes may not contain it, so the first one in a Redis key says
 // whose key it is: with plain concatenation, the prefix `p` would read and clear the keys of a tenant
@@ -196,6 +203,36 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     return (await this.#scan(this.#values + prefix)).map((redisKey) => redisKey.slice(start));
   }
 
+  /** One page of live keys, SCAN by SCAN from the Redis cursor; see `TtlStoreLike.scanKeys`. */
+  async scanKeys(options: ScanKeysOptions): Promise<ScanKeysPage> {
+    this.#assertOpen();
+    const prefix = options.prefix ?? '';
+    checkKey(prefix, 'prefix');
+    const limit = scanLimit(options.limit);
+    const match = `${escapeGlob(this.#values + prefix)}*`;
+    const start = this.#values.length;
+    const seen = new Set<string>();
+    let cursor = options.cursor ?? '0';
+    if (!/^\d+$/.test(cursor)) {
+      throw new InvalidInputError('cursor must be the cursor of a previous page', {
+        field: 'cursor',
+        value: cursor,
+      });
+    }
+    do {
+      const [next, batch] = await this.#redis.scan(
+        cursor,
+        'MATCH',
+        match,
+        'COUNT',
+        Math.min(limit, SCAN_COUNT),
+      );
+      for (const key of batch) seen.add(key.slice(start));
+      cursor = next;
+    } while (cursor !== '0' && seen.size < limit);
+    return cursor === '0' ? { keys: [...seen] } : { keys: [...seen], cursor };
+  }
+
   /** Live `[key, value]` pairs (optionally only keys starting with `prefix`). */
   async entries(prefix = ''): Promise<Array<[string, V]>> {
     const keys = await this.keys(prefix);
@@ -362,6 +399,7 @@ for (const name of [
   'entries',
   'clear',
   'cooldown',
+  'scanKeys',
 ] as const) {
   const proto = RedisTtlStore.prototype as unknown as Record<
     string,

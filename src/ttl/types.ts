@@ -33,6 +33,24 @@ export interface TtlLock {
  * What the memory `TtlStore` and the `RedisTtlStore` have in common. Code that accepts either awaits
  * every result (`await store.get(k)` works on a plain value too).
  */
+/** Options of `scanKeys`. */
+export interface ScanKeysOptions {
+  /** Only keys starting with this. */
+  prefix?: string;
+  /** The `cursor` of the previous page. */
+  cursor?: string;
+  /** Keys wanted in this page (>= 1). */
+  limit: number;
+}
+
+/** One page of `scanKeys`. */
+export interface ScanKeysPage {
+  /** Live keys of this page. */
+  keys: string[];
+  /** Where the next page starts; absent after the last page. */
+  cursor?: string;
+}
+
 export interface TtlStoreLike<V = unknown> {
   /** Stores a value; without `ttlMs` the key never expires. */
   set(key: string, value: V, options?: TtlOptions): MaybePromise<void>;
@@ -54,6 +72,12 @@ export interface TtlStoreLike<V = unknown> {
   increment(key: string, by?: number, options?: TtlOptions): MaybePromise<number>;
   /** Live keys (optionally only those starting with `prefix`), a snapshot. */
   keys(prefix?: string): MaybePromise<string[]>;
+  /**
+   * One page of live keys starting with `prefix`, for callers that must not read every key at once: about
+   * `limit` keys (Redis may add the rest of one SCAN batch) and the `cursor` to pass for the next page,
+   * absent after the last. A key changed while paging may be missed or repeated, as with SCAN.
+   */
+  scanKeys(options: ScanKeysOptions): MaybePromise<ScanKeysPage>;
   /** Live `[key, value]` pairs (optionally only keys starting with `prefix`), a snapshot. */
   entries(prefix?: string): MaybePromise<Array<[string, V]>>;
   /** Number of live keys. */

@@ -51,3 +51,11 @@ function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   return typeof value;
 }
+
+/** The `limit` of `scanKeys`, checked: a whole number >= 1. */
+export function scanLimit(limit: unknown): number {
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new InvalidInputError('limit must be a whole number >= 1', { field: 'limit', value: limit });
+  }
+  return limit;
+}

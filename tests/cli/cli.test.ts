@@ -119,6 +119,8 @@ describe('agentstate CLI', () => {
       'https://dash.example.com',
       '--cors-origin',
       'http://localhost:5173',
+      '--token',
+      'reader-token-123:read',
     ]);
     try {
       const preflight = (origin: string) =>
@@ -151,6 +153,26 @@ describe('agentstate CLI', () => {
     expect(bad.code).toBe(2); // a usage error
     expect(bad.err).toContain("CORS origin 'dash.example.com' is not an origin");
     expect(existsSync(join(data, 'never'))).toBe(false);
+  });
+
+  it('refuses --cors-origin on a server without tokens unless --insecure, before opening stores', async () => {
+    const data = tempDir();
+    const refused = await run(['serve', '--port', '0', '--data', join(data, 'never'), '--cors-origin', '*']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('refusing CORS for * without authentication');
+    expect(refused.err).toContain('--insecure');
+    expect(existsSync(join(data, 'never'))).toBe(false);
+
+    const server = await startServe(data, ['--cors-origin', 'http://localhost:5173', '--insecure']);
+    try {
+      const read = await fetch(`${server.url}/v1/agl/statistics`, {
+        headers: { origin: 'http://localhost:5173' },
+      });
+      expect(read.status).toBe(200);
+      expect(read.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
   });
 
   it('serves, reports status, lists and shows rollouts, tails spans, backs up and restores', async () => {

@@ -86,7 +86,7 @@ describe('abandoned long-poll waits', () => {
     expect((await wait).map((r) => r.status)).toEqual(['succeeded']);
   });
 
-  it('caps open waits per server and per token with CAPACITY_EXCEEDED', async () => {
+  it('caps open waits per server and per token with 429 RATE_LIMITED and Retry-After', async () => {
     store = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
     app = await createServer({
       rollouts: store,
@@ -108,16 +108,18 @@ describe('abandoned long-poll waits', () => {
     const dropOne = startWaits(base, running.rolloutId, 2, 'reader-one');
     await until(async () => (await openWaits(app!)) === 2);
     const perToken = await wait('reader-one');
-    expect(perToken.status).toBe(413);
+    expect(perToken.status).toBe(429);
+    expect(perToken.headers.get('retry-after')).toBe('1');
     expect(((await perToken.json()) as { error: unknown }).error).toMatchObject({
-      code: 'CAPACITY_EXCEEDED',
+      code: 'RATE_LIMITED',
       details: { limit: 'maxWaitsPerToken', max: 2 },
     });
     const dropTwo = startWaits(base, running.rolloutId, 1, 'reader-two');
     await until(async () => (await openWaits(app!)) === 3);
     const perServer = await wait('reader-two');
+    expect(perServer.status).toBe(429);
     expect(((await perServer.json()) as { error: unknown }).error).toMatchObject({
-      code: 'CAPACITY_EXCEEDED',
+      code: 'RATE_LIMITED',
       details: { limit: 'maxWaits' },
     });
     dropOne();

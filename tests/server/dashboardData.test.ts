@@ -4,7 +4,14 @@
  * the page (event-stream parsing, histogram quantiles, countdowns, the tagged-value viewer, revision diffs).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore, InMemoryRolloutStore, SessionManager, TtlStore } from '../../src/index.ts';
+import {
+  createMemoryStore,
+  InMemoryRolloutStore,
+  type JsonValue,
+  SessionManager,
+  ThreadStateRepository,
+  TtlStore,
+} from '../../src/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
 import { rewardOf, rolloutsPerMinute } from '../../src/server/routes/dashboardData.ts';
 import { changeKindOf } from '../../src/server/routes/events.ts';
@@ -46,6 +53,27 @@ async function server() {
 }
 
 describe('dashboard read routes', () => {
+  it("answers a thread's state in the codec's tagged form, so a Map or a Date keeps its value", async () => {
+    const { documents, get } = await server();
+    const extensions = {
+      seen: new Map([['a', 1]]),
+      at: new Date('2026-01-02T03:04:05Z'),
+      plain: { x: 1 },
+    } as unknown as Record<string, JsonValue>;
+    await new ThreadStateRepository(documents).save(
+      't-typed',
+      { revision: 3, extensions },
+      { expectedRevision: 0 },
+    );
+    const thread = await get('/v1/dashboard/threads/agentstate.threads/t-typed');
+    expect(thread.status, JSON.stringify(thread.body)).toBe(200);
+    expect(thread.body.value).toMatchObject({
+      revision: 3,
+      extensions: { seen: { $t: 'Map', v: [['a', 1]] }, at: { $t: 'Date' }, plain: { x: 1 } },
+    });
+    expect((await get(`/v1/dashboard/threads/agentstate.threads/${'x'.repeat(5000)}`)).status).toBe(400);
+  });
+
   it('chart series: rollouts per minute by status, rewards from reward spans, store figures', async () => {
     const { rollouts, get } = await server();
     for (const [i, attributes] of [{ 'agentlightning.reward': 0.5 }, { other: 1 }].entries() as Iterable<
@@ -119,12 +147,34 @@ describe('dashboard read routes', () => {
     });
     const token = (lock.json() as { token: string }).token;
     const entries = await get('/v1/dashboard/ttl-entries?prefix=cooldown');
-    expect(entries.body).toMatchObject({ total: 1, entries: [{ key: 'cooldown:a', value: 1 }] });
+    expect(entries.body).toEqual({ entries: [{ key: 'cooldown:a', value: 1, ttlMs: expect.any(Number) }] });
     const ttlMs = (entries.body.entries as Array<{ ttlMs: number }>)[0]!.ttlMs;
     expect(ttlMs).toBeGreaterThan(50_000);
     const locks = await get('/v1/ttl/locks');
     expect(locks.body).toMatchObject({ total: 1, locks: [{ name: 'nightly', owner: 'trainer' }] });
     expect(JSON.stringify(locks.body)).not.toContain(token);
+  });
+
+  it('pages TTL entries with a cursor instead of reading every key', async () => {
+    const { ttl, get } = await server();
+    for (let i = 0; i < 30; i++) await ttl.set(`k:${String(i).padStart(2, '0')}`, i);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await get(
+        `/v1/dashboard/ttl-entries?prefix=k:&limit=12${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      const entries = page.body.entries as Array<{ key: string }>;
+      expect(entries.length).toBeLessThanOrEqual(12);
+      seen.push(...entries.map((e) => e.key));
+      cursor = page.body.cursor as string | undefined;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `k:${String(i).padStart(2, '0')}`));
+    expect((await get('/v1/dashboard/ttl-entries?limit=501')).status).toBe(400);
   });
 
   it('are documented in /openapi.json and need a token', async () => {
@@ -197,6 +247,7 @@ describe('dashboard server helpers', () => {
 /** The page helpers' signatures (plain JavaScript served to browsers, loaded here by URL). */
 interface FormatModule {
   parseEventFrames(text: string): { events: unknown[]; rest: string };
+  nextRetryMs(previousMs: number, wentLive: boolean, minMs: number, maxMs: number): number;
   histogramQuantile(bounds: number[], cumulative: number[], q: number): number | undefined;
   formatRemaining(ms: unknown): string;
   describeTagged(value: unknown): { type: string; text?: string; children?: Array<[string, unknown]> };
@@ -217,6 +268,16 @@ describe('dashboard page helpers', () => {
     expect(first.events).toEqual([{ kind: 'span' }]);
     const second = format.parseEventFrames(`${first.rest}llout\r\ndata: {"kind":"rollout"}\r\n\r\n`);
     expect(second).toEqual({ events: [{ kind: 'rollout' }], rest: '' });
+  });
+
+  it('backs the live stream reconnects off, and starts over after a connection that went live', () => {
+    const waits: number[] = [];
+    let wait = 250;
+    for (const wentLive of [false, false, false, false, false, false, true, false]) {
+      wait = format.nextRetryMs(wait, wentLive, 500, 10_000);
+      waits.push(wait);
+    }
+    expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 10_000, 500, 1000]);
   });
 
   it('takes quantiles of a cumulative histogram by interpolating inside the bucket', () => {

@@ -4,7 +4,7 @@
  * is dropped instead of buffered; on PostgreSQL, a change made through one server process reaches a client
  * of another.
  */
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStore, InMemoryRolloutStore, SessionManager } from '../../src/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
@@ -185,6 +185,112 @@ describe('/v1/events', () => {
     expect(hub.size).toBe(0);
     expect(hub.dropped).toBe(1);
   });
+
+  it('closes the server while a stream is open, ending the stream', async () => {
+    const { app, base } = await listening();
+    const open = await subscribe(`${base}/v1/events`);
+    expect(open.response.status).toBe(200);
+    const closed = app.close().then(() => 'closed');
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('still open after 3 s'), 3000));
+    expect(await Promise.race([closed, timeout])).toBe('closed');
+  });
+
+  it('refuses a token beyond its share of the streams, while another token still connects', async () => {
+    const { base } = await listening({
+      tokens: [
+        { token: 'reader-token-aaa', scope: 'read', name: 'a' },
+        { token: 'reader-token-bbb', scope: 'read', name: 'b' },
+      ],
+    });
+    const a = { authorization: 'Bearer reader-token-aaa' };
+    for (let i = 0; i < 16; i++) expect((await subscribe(`${base}/v1/events`, a)).response.status).toBe(200);
+    const refused = await fetch(`${base}/v1/events`, { headers: a });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+    const b = await subscribe(`${base}/v1/events`, { authorization: 'Bearer reader-token-bbb' });
+    expect(b.response.status).toBe(200);
+    // A closed stream gives its slot back.
+    await cleanups.pop()!(); // b
+    await cleanups.pop()!(); // the 16th stream of a
+    let again: Response | undefined;
+    for (let i = 0; i < 50 && again?.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      again = await fetch(`${base}/v1/events`, { headers: a });
+      if (again.status === 200) cleanups.push(async () => again?.body?.cancel());
+    }
+    expect(again?.status).toBe(200);
+  });
+
+  it('sends the CORS headers of an allowed origin on the stream', async () => {
+    const origin = 'http://localhost:5173';
+    const { base } = await listening({
+      corsOrigins: [origin],
+      tokens: [{ token: 'reader-token-123', scope: 'read' }],
+    });
+    const stream = await subscribe(`${base}/v1/events`, { authorization: 'Bearer reader-token-123', origin });
+    expect(stream.response.status).toBe(200);
+    expect(stream.response.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(stream.response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+  });
+
+  it('sends one NOTIFY flush at a time while the database is slow, then the events gathered meanwhile', async () => {
+    const pending: Array<() => void> = [];
+    const sent: string[] = [];
+    const slowPool = {
+      query: (_sql: string, params: string[]) => {
+        sent.push(params[1]!);
+        return new Promise<void>((resolve) => pending.push(resolve));
+      },
+    };
+    const relay = new PostgresEventRelay({ pool: slowPool as never, schema: 'slow' });
+    relay.publish({ kind: 'rollout', action: 'first', at: 1 });
+    await until(() => sent.length === 1);
+    for (let i = 0; i < 5; i++) {
+      relay.publish({ kind: 'rollout', action: `later-${i}`, at: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 120)); // more than one flush interval
+    }
+    expect(sent).toHaveLength(1);
+    pending.shift()!();
+    await until(() => sent.length === 2);
+    expect(JSON.parse(sent[1]!).map((e: { action: string }) => e.action)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `later-${i}`),
+    );
+    pending.shift()!();
+    await relay.close();
+  });
+
+  it('drops a real client that stops reading, once its unsent bytes pass the limit', async () => {
+    const { app, documents } = await listening();
+    const { port } = app.server.address() as AddressInfo;
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      'GET /v1/events?kinds=document HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n',
+    );
+    let received = 0;
+    const first = new Promise((resolve) => socket.once('data', resolve));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    await first;
+    socket.pause(); // from here on the client reads nothing: the kernel buffers fill, then the server's
+    const ended = new Promise<string>((resolve) => socket.once('close', () => resolve('closed')));
+    const id = 'x'.repeat(1000);
+    let published = 0;
+    // Far more than loopback's kernel buffers and the 256 KiB limit together.
+    for (let i = 0; i < 20_000; i++) {
+      await documents.put('slow', `${id}${i}`, i);
+      published += 1100;
+    }
+    socket.resume(); // read what was sent before the drop; the stream must end there
+    const outcome = await Promise.race([
+      ended,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 5000)),
+    ]);
+    expect(outcome).toBe('closed');
+    expect(received).toBeLessThan(published);
+    socket.destroy();
+  }, 60_000);
 
   it('refuses a client beyond maxClients with 503 UNAVAILABLE', async () => {
     const { base } = await listening({});

@@ -319,6 +319,25 @@ describe('logging', () => {
     expect(redactUrl('/plain/path')).toBe('/plain/path');
   });
 
+  it('redacts the signature of signed URLs, whatever its prefix', () => {
+    expect(
+      redactUrl(
+        '/o?X-Amz-Algorithm=AWS4&X-Amz-Credential=c&X-Amz-Signature=s1&X-Goog-Signature=s2&hmac_sig=s3&config=1',
+      ),
+    ).toBe(
+      '/o?X-Amz-Algorithm=AWS4&X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]&X-Goog-Signature=[redacted]&hmac_sig=[redacted]&config=1',
+    );
+  });
+
+  it('logs what lies deeper than it searches as [truncated], never as is', () => {
+    let deep: unknown = { api_key: 'sk-deep', note: 'n' };
+    for (let i = 0; i < 12; i++) deep = { level: deep };
+    const scrubbed = JSON.stringify(scrubSecrets(deep));
+    expect(scrubbed).not.toContain('sk-deep');
+    expect(scrubbed).toContain('[truncated]');
+    expect(scrubSecrets({ a: { b: 1 } })).toEqual({ a: { b: 1 } });
+  });
+
   it('scrubs secret-looking keys at any depth', () => {
     expect(
       scrubSecrets({ a: { api_key: 'k', apiKey: 'k', token: 't', list: [{ password: 'p' }], model: 'm' } }),

@@ -117,6 +117,24 @@ describe('/v1/state documents', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('refuses a stored BigInt with 422 NOT_REPRESENTABLE naming the path and the tagged-form route', async () => {
+    await store.put('nums', 'n/1', { counts: [1, 2n ** 70n] });
+    await store.put('nums', 'n2', { plain: 1 });
+    const one = await app.inject({ method: 'GET', url: '/v1/state/nums/n%2F1' });
+    expect(one.statusCode).toBe(422);
+    expect(one.json().error).toMatchObject({
+      code: 'NOT_REPRESENTABLE',
+      details: { path: 'value.counts[1]', typedRoute: '/v1/dashboard/documents/nums/n%2F1' },
+    });
+    const typed = await app.inject({ method: 'GET', url: one.json().error.details.typedRoute });
+    expect(typed.statusCode).toBe(200);
+    expect(typed.json().value.counts[1]).toEqual({ $t: 'bigint', v: (2n ** 70n).toString() });
+    const list = await app.inject({ method: 'GET', url: '/v1/state/nums' });
+    expect(list.statusCode).toBe(422);
+    expect(list.json().error.details).toMatchObject({ id: 'n/1', path: 'value.counts[1]' });
+    expect((await app.inject({ method: 'GET', url: '/v1/state/nums/n2' })).statusCode).toBe(200);
+  });
+
   it('answers unknown routes with a NOT_FOUND error body', async () => {
     const response = await app.inject({ method: 'GET', url: '/v1/nothing' });
     expect(response.statusCode).toBe(404);

@@ -92,6 +92,43 @@ describe('/v1/ttl', () => {
 });
 
 describe('/v1/sessions', () => {
+  it('lists sessions one bounded page at a time in id order, with a cursor, a prefix and filters', async () => {
+    for (let i = 0; i < 105; i++) {
+      await app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        payload: { sessionId: `p-${String(104 - i).padStart(3, '0')}`, participants: i % 2 ? ['bob'] : [] },
+      });
+    }
+    const first = (await app.inject({ method: 'GET', url: '/v1/sessions' })).json();
+    expect(first.sessions).toHaveLength(100); // the default page
+    expect(first.sessions[0].sessionId).toBe('p-000');
+    expect(first.cursor).toBe('p-099');
+    expect(first.metrics).toBeDefined();
+    const rest = (
+      await app.inject({ method: 'GET', url: `/v1/sessions?cursor=${first.cursor}&limit=1000` })
+    ).json();
+    expect(rest.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual([
+      'p-100',
+      'p-101',
+      'p-102',
+      'p-103',
+      'p-104',
+    ]);
+    expect(rest).not.toHaveProperty('cursor');
+    const narrowed = (
+      await app.inject({ method: 'GET', url: '/v1/sessions?prefix=p-01&participant=bob&limit=3' })
+    ).json();
+    expect(narrowed.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual([
+      'p-011',
+      'p-013',
+      'p-015',
+    ]);
+    expect(narrowed.cursor).toBe('p-015');
+    const tooMany = await app.inject({ method: 'GET', url: '/v1/sessions?limit=1001' });
+    expect(tooMany.statusCode).toBe(400);
+  });
+
   it('creates a session, adds messages and context, ends it, and saves every change', async () => {
     const created = await app.inject({
       method: 'POST',

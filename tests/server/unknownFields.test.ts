@@ -54,8 +54,10 @@ describe('unknown fields', () => {
     ];
     for (const [method, url, payload, suggestion] of cases) {
       const res = await server.app.inject({ method: method as 'POST', url, payload });
-      expect(res.statusCode, url).toBe(url.startsWith('/v1/agl/') ? 422 : 400);
+      // The /v1/agl/x extensions are agentstate's own routes: 400 and no FastAPI `detail`, like the rest.
+      expect(res.statusCode, url).toBe(400);
       expect(res.json().error.code).toBe('INVALID_INPUT');
+      expect(res.json(), url).not.toHaveProperty('detail');
       expect(res.json().error.details.suggestion, url).toBe(suggestion);
     }
     const far = await server.app.inject({
@@ -73,6 +75,15 @@ describe('unknown fields', () => {
       suggestion: 'expectedRevision',
     });
     expect(manager()).toEqual([]);
+  });
+
+  it('answers unmatched /v1/agl/x paths in agentstate shape and reference paths in the reference shape', async () => {
+    const own = await server.app.inject({ method: 'GET', url: '/v1/agl/x/nothing-here' });
+    expect(own.statusCode).toBe(404);
+    expect(own.json()).not.toHaveProperty('detail');
+    const reference = await server.app.inject({ method: 'GET', url: '/v1/agl/nothing-here' });
+    expect(reference.statusCode).toBe(404);
+    expect(reference.json().detail).toBe('Not Found');
   });
 
   it('ignores unknown fields on the Agent Lightning routes, as the reference does', async () => {

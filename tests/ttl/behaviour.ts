@@ -215,6 +215,18 @@ export function ttlStoreBehaviour(factory: TtlStoreFactory, ok: boolean): void {
         ]);
         entries.pop();
         expect(await store.size).toBe(3);
+        // Paged: every key exactly once across pages, each page bounded.
+        for (let n = 0; n < 25; n++) await store.set(`page:${n}`, n);
+        const paged: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.scanKeys({ prefix: 'page:', limit: 10, ...(cursor ? { cursor } : {}) });
+          paged.push(...page.keys);
+          cursor = page.cursor;
+          pages++;
+        } while (cursor !== undefined && pages < 100);
+        expect(new Set(paged)).toEqual(new Set(Array.from({ length: 25 }, (_, n) => `page:${n}`)));
       }));
 
     it('clear removes every value but keeps locks and cooldowns', () =>

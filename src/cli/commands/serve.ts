@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { errorMessage, InvalidInputError } from '../../errors.ts';
 import { BackupManager, type BackupScheduler } from '../../operations/index.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
-import { normalizeCorsOrigins } from '../../server/cors.ts';
+import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
@@ -36,7 +36,7 @@ Options:
   --redis <url>        Keep TTL signals, locks and cooldowns (/v1/ttl) in Redis (default: memory)
   --token <t[:scope]>  Bearer token, repeatable; scope read, write or admin (default admin)
   --tokens-file <f>    Tokens file: JSON [{token, scope, name}] or lines "token scope name"
-  --insecure           Allow a non-loopback --host without tokens
+  --insecure           Allow a non-loopback --host, or --cors-origin, without tokens
   --cors-origin <url>  Let browser pages of this origin call the server (CORS), repeatable, or * for any
                        origin (default: off). Tokens still apply; see docs/agent-lightning.md
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
@@ -157,6 +157,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
+  checkCorsNeedsTokens(corsOrigins, tokens.length > 0, values.insecure);
 
   const poolSize =
     values['postgres-pool'] === undefined
@@ -187,6 +188,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       : {}),
     tokens,
     corsOrigins,
+    insecure: values.insecure,
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,
     closeStores: true,

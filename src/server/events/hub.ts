@@ -37,11 +37,13 @@ export interface ChangeEventMessage {
 export interface EventClient {
   /** The kinds it wants. */
   readonly kinds: ReadonlySet<ChangeKind>;
+  /** Name of the token it connected with (undefined on a server without tokens). */
+  readonly principal?: string | undefined;
   /** Bytes written but not yet sent to the socket. */
   bufferedBytes(): number;
   /** Writes one framed event. */
   write(frame: string): void;
-  /** Ends the connection (the client was too slow). */
+  /** Ends the connection (the client was too slow, or the server is closing). */
   drop(): void;
 }
 
@@ -49,6 +51,11 @@ export interface EventClient {
 export interface EventHubOptions {
   /** Clients at once; the next one is refused (default 64). */
   maxClients?: number;
+  /**
+   * Clients at once per token (default 16), so one token (one leaked read token, one page opened in many
+   * tabs) cannot take every stream of the server. Applies when tokens are configured.
+   */
+  maxClientsPerPrincipal?: number;
   /** Unsent bytes a client may have before it is dropped (default 256 KiB). */
   maxBufferedBytes?: number;
 }
@@ -57,12 +64,15 @@ export interface EventHubOptions {
 export class EventHub {
   readonly #clients = new Set<EventClient>();
   readonly #maxClients: number;
+  readonly #maxClientsPerPrincipal: number;
+  readonly #perPrincipal = new Map<string, number>();
   readonly #maxBufferedBytes: number;
   #dropped = 0;
 
   /** A hub with the given limits. */
   constructor(options: EventHubOptions = {}) {
     this.#maxClients = options.maxClients ?? 64;
+    this.#maxClientsPerPrincipal = options.maxClientsPerPrincipal ?? 16;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 256 * 1024;
   }
 
@@ -76,16 +86,31 @@ export class EventHub {
     return this.#dropped;
   }
 
-  /** Adds a client; false when the hub is full. */
+  /** Adds a client; false when the hub, or the client's share of it, is full. */
   add(client: EventClient): boolean {
     if (this.#clients.size >= this.#maxClients) return false;
+    const principal = client.principal;
+    if (principal !== undefined) {
+      const open = this.#perPrincipal.get(principal) ?? 0;
+      if (open >= this.#maxClientsPerPrincipal) return false;
+      this.#perPrincipal.set(principal, open + 1);
+    }
     this.#clients.add(client);
     return true;
   }
 
   /** Removes a client (its connection closed). */
   remove(client: EventClient): void {
-    this.#clients.delete(client);
+    if (!this.#clients.delete(client)) return;
+    this.#released(client);
+  }
+
+  #released(client: EventClient): void {
+    const principal = client.principal;
+    if (principal === undefined) return;
+    const open = (this.#perPrincipal.get(principal) ?? 1) - 1;
+    if (open > 0) this.#perPrincipal.set(principal, open);
+    else this.#perPrincipal.delete(principal);
   }
 
   /** Sends an event to every client that wants its kind. */
@@ -99,12 +124,25 @@ export class EventHub {
       // re-reads what it shows, so nothing is lost for the user.
       if (client.bufferedBytes() > this.#maxBufferedBytes) {
         this.#clients.delete(client);
+        this.#released(client);
         this.#dropped += 1;
         client.drop();
         continue;
       }
       client.write(frame);
     }
+  }
+
+  /**
+   * Ends every client's connection and forgets it. The streams were taken over from Fastify
+   * (`reply.hijack()`), so closing the server neither ends them nor waits less for them: without this,
+   * `close()` would wait on each open stream until its browser went away.
+   */
+  closeAll(): void {
+    const clients = [...this.#clients];
+    this.#clients.clear();
+    this.#perPrincipal.clear();
+    for (const client of clients) client.drop();
   }
 
   /** Sends a comment line to every client (keeps proxies from closing idle streams). */

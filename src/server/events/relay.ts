@@ -6,6 +6,7 @@
  */
 import type { Pool } from 'pg';
 import { channelFor } from '../../drivers/postgres/identifiers.ts';
+import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
 import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { ChannelListener } from '../../rollouts/postgres/listener.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
@@ -42,6 +43,8 @@ const MAX_PAYLOAD_BYTES = 7900;
  * 100 ms of batching costs them nothing.
  */
 const FLUSH_MS = 100;
+/** Longest wait for a connection of the relay's own pool, ms. */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** Distinct events one batch keeps; beyond that, one id-less event per kind still makes every page refresh. */
 const MAX_BATCH_EVENTS = 500;
 const KINDS = new Set<string>(CHANGE_KINDS);
@@ -85,18 +88,29 @@ export class PostgresEventRelay implements EventRelay {
   /** Events waiting for the next flush, by what they name (a repeat of the same change is sent once). */
   #batch = new Map<string, ChangeEventMessage>();
   #flushTimer: NodeJS.Timeout | undefined;
+  /** The flush whose NOTIFYs are being sent; the next one waits for it (see #flush). */
+  #inFlight: Promise<void> | undefined;
 
   /**
    * A relay for the servers of `schema` (default `agentstate`), on `pool` (yours, never ended here) or on
-   * a two-connection pool of its own to `connectionString` (one LISTEN, one for NOTIFY).
+   * a two-connection pool of its own to `connectionString` (one LISTEN, one for NOTIFY), whose statements
+   * are cancelled after `statementTimeoutMs` (default 60000, as the stores' pools).
    */
-  constructor(options: { pool?: Pool; connectionString?: string; schema?: string }) {
+  constructor(options: {
+    pool?: Pool;
+    connectionString?: string;
+    schema?: string;
+    statementTimeoutMs?: number;
+  }) {
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
       new (loadPackage<typeof import('pg')>('pg', 'PostgresEventRelay').Pool)({
         connectionString: options.connectionString,
         max: 2,
+        // A database that does not answer must not make NOTIFYs wait without end for a connection or a lock.
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        statement_timeout: statementTimeoutMs(options.statementTimeoutMs),
       });
     if (this.#ownsPool) this.#pool.on('error', () => {});
     this.#channel = channelFor(options.schema ?? 'agentstate', 'agentstate_events_');
@@ -116,6 +130,9 @@ export class PostgresEventRelay implements EventRelay {
 
   #flush(): void {
     this.#flushTimer = undefined;
+    // One flush at a time: while the database is slow, events gather in the (bounded) batch instead of
+    // NOTIFY calls piling up in the pool's queue; the flush in progress schedules the next when it ends.
+    if (this.#inFlight !== undefined) return;
     const events = [...this.#batch.values()];
     this.#batch.clear();
     const payloads: string[] = [];
@@ -136,10 +153,17 @@ export class PostgresEventRelay implements EventRelay {
       bytes += size;
     }
     if (current.length > 0) payloads.push(`[${current.join(',')}]`);
+    this.#inFlight = this.#send(payloads).finally(() => {
+      this.#inFlight = undefined;
+      if (this.#batch.size > 0) this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_MS).unref();
+    });
+  }
+
+  async #send(payloads: readonly string[]): Promise<void> {
     for (const payload of payloads) {
-      // Fire and forget: a lost event only delays a dashboard's refresh, and a failing database is
-      // reported by the store calls themselves.
-      this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, payload]).catch(() => {});
+      // A lost event only delays a dashboard's refresh, and a failing database is reported by the store
+      // calls themselves.
+      await this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, payload]).catch(() => {});
     }
   }
 
@@ -156,10 +180,12 @@ export class PostgresEventRelay implements EventRelay {
   }
 
   async close(): Promise<void> {
+    await this.#inFlight;
     if (this.#flushTimer !== undefined) {
       clearTimeout(this.#flushTimer);
       this.#flush();
     }
+    await this.#inFlight;
     await this.#listener?.close();
     if (this.#ownsPool) await this.#pool.end();
   }

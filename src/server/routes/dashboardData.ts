@@ -21,6 +21,8 @@ export const REWARD_MAX_ROLLOUTS = 100;
 const REWARD_SPAN_WINDOW = 500;
 /** TTL entries one page of the entries route returns at most. */
 const TTL_MAX_ENTRIES = 500;
+/** Keys of a TTL page read at once (each a get and a ttl). */
+const TTL_READ_CONCURRENCY = 25;
 
 const READ = { access: { scope: 'read' as const } };
 
@@ -248,8 +250,8 @@ export function registerDashboardDataRoutes(
             type: 'object',
             required: ['namespace', 'id'],
             properties: {
-              namespace: { type: 'string', minLength: 1, maxLength: 512 },
-              id: { type: 'string', minLength: 1, maxLength: 1024 },
+              namespace: namespaceParam,
+              id: nameSchema(MAX_ID_LENGTH),
             },
           },
         },
@@ -262,7 +264,14 @@ export function registerDashboardDataRoutes(
         );
         if (!record)
           throw new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
-        return { id, revision: record.documentRevision, updatedAt: record.updatedAt, value: record.state };
+        // In the codec's tagged form, as the documents route answers: a key's value may be a Map or a
+        // Date, which plain JSON would show as {} or as a string.
+        return {
+          id,
+          revision: record.documentRevision,
+          updatedAt: record.updatedAt,
+          value: codec.encode(record.state),
+        };
       },
     );
   }
@@ -275,27 +284,48 @@ export function registerDashboardDataRoutes(
         config: READ,
         schema: {
           tags: ['dashboard'],
-          summary: `Live TTL keys with their remaining time and value, by prefix (at most ${TTL_MAX_ENTRIES})`,
+          summary: `One page of live TTL keys with their remaining time and value, by prefix (at most ${TTL_MAX_ENTRIES} a page; follow \`cursor\`)`,
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { prefix: { type: 'string' } },
+            properties: {
+              prefix: { type: 'string' },
+              cursor: { type: 'string' },
+              limit: { type: 'integer', minimum: 1, maximum: TTL_MAX_ENTRIES },
+            },
           },
         },
       },
       async (request) => {
-        const { prefix } = request.query as { prefix?: string };
-        const keys = (await metrics.time('ttl', 'keys', async () => ttl.keys(prefix))).sort();
-        const shown = keys.slice(0, TTL_MAX_ENTRIES);
-        const missing = Symbol('missing');
-        const entries = await Promise.all(
-          shown.map(async (key) => {
-            const value = await ttl.get(key, missing);
-            const ttlMs = await ttl.ttl(key);
-            return value === missing ? undefined : { key, value: codec.encode(value), ttlMs: ttlMs ?? null };
+        const { prefix, cursor, limit } = request.query as {
+          prefix?: string;
+          cursor?: string;
+          limit?: number;
+        };
+        // One page of keys (never every key: on Redis that is a full SCAN), then their values and remaining
+        // times a few at a time, so a page costs at most TTL_READ_CONCURRENCY commands in flight.
+        const page = await metrics.time('ttl', 'keys', async () =>
+          ttl.scanKeys({
+            limit: limit ?? TTL_MAX_ENTRIES,
+            ...(prefix === undefined ? {} : { prefix }),
+            ...(cursor === undefined ? {} : { cursor }),
           }),
         );
-        return { entries: entries.filter((e) => e !== undefined), total: keys.length };
+        const keys = page.keys.sort();
+        const missing = Symbol('missing');
+        const entries: Array<{ key: string; value: unknown; ttlMs: number | null }> = [];
+        for (let i = 0; i < keys.length; i += TTL_READ_CONCURRENCY) {
+          const chunk = await Promise.all(
+            keys.slice(i, i + TTL_READ_CONCURRENCY).map(async (key) => {
+              const [value, ttlMs] = await Promise.all([ttl.get(key, missing), ttl.ttl(key)]);
+              return value === missing
+                ? undefined
+                : { key, value: codec.encode(value), ttlMs: ttlMs ?? null };
+            }),
+          );
+          for (const entry of chunk) if (entry !== undefined) entries.push(entry);
+        }
+        return page.cursor === undefined ? { entries } : { entries, cursor: page.cursor };
       },
     );
   }

@@ -114,6 +114,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     keepAlive.unref();
   });
   app.addHook('preClose', async () => {
+    // First: the open streams are hijacked, so the server's close would otherwise wait for them.
+    hub.closeAll();
     if (keepAlive) clearInterval(keepAlive);
     const feed = documentFeed;
     documentFeed = undefined;
@@ -162,6 +164,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       const raw = reply.raw;
       const client = {
         kinds,
+        principal: request.agentstatePrincipal?.name,
         bufferedBytes: () => raw.writableLength,
         write: (frame: string) => {
           raw.write(frame);
@@ -171,9 +174,11 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
         },
       };
       if (!hub.add(client)) {
-        throw new AgentStateError('UNAVAILABLE', 'too many event streams are open; try again later', {
-          clients: hub.size,
-        });
+        throw new AgentStateError(
+          'UNAVAILABLE',
+          'too many event streams are open (on this server or for this token); try again later',
+          { clients: hub.size },
+        );
       }
       const wantsDocuments = kinds.has('document');
       let closed = false;
@@ -187,6 +192,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       reply.hijack();
       if (closed) return;
       raw.writeHead(200, {
+        // Headers the hooks set on the reply (CORS among them) are not sent by a hijacked reply by themselves.
+        ...Object.fromEntries(Object.entries(reply.getHeaders()).filter(([, value]) => value !== undefined)),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',

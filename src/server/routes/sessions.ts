@@ -18,6 +18,9 @@ const idParams = {
   properties: { sessionId: nameSchema(MAX_ID_LENGTH) },
 } as const;
 const STATUSES = ['active', 'paused', 'ended', 'expired'];
+/** Sessions per page of `GET /v1/sessions` when no `limit` is given, and the most one page may hold. */
+const SESSION_PAGE_DEFAULT = 100;
+const SESSION_PAGE_MAX = 1000;
 
 function view(session: SessionStateModule) {
   return {
@@ -84,19 +87,52 @@ export function registerSessionRoutes(
     {
       schema: {
         tags: ['sessions'],
-        summary: 'List sessions, optionally by status or participant',
+        summary: `List sessions in id order, one page at a time (default ${SESSION_PAGE_DEFAULT}, at most ${SESSION_PAGE_MAX}), optionally by status, participant or id prefix`,
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { status: { type: 'string', enum: STATUSES }, participant: { type: 'string' } },
+          properties: {
+            status: { type: 'string', enum: STATUSES },
+            participant: { type: 'string' },
+            prefix: { type: 'string' },
+            limit: { type: 'integer', minimum: 1, maximum: SESSION_PAGE_MAX },
+            cursor: {
+              type: 'string',
+              description: 'The `cursor` of the previous page: the last session id it held',
+            },
+          },
         },
       },
     },
     async (request) => {
-      const query = request.query as { status?: SessionStatus; participant?: string };
-      let sessions = query.status ? manager.sessionsByStatus(query.status) : manager.listSessions();
-      if (query.participant) sessions = sessions.filter((s) => s.participants.includes(query.participant!));
-      return { sessions: sessions.map((s) => s.summary()), metrics: manager.metrics() };
+      const query = request.query as {
+        status?: SessionStatus;
+        participant?: string;
+        prefix?: string;
+        limit?: number;
+        cursor?: string;
+      };
+      const limit = query.limit ?? SESSION_PAGE_DEFAULT;
+      const { prefix, cursor, participant, status } = query;
+      // The sessions live in memory; the answer is what is bounded. Id order makes the cursor (the last id
+      // sent) stable while sessions come and go.
+      const matching = manager
+        .listSessions()
+        .filter(
+          (s) =>
+            (status === undefined || s.status === status) &&
+            (participant === undefined || participant === '' || s.participants.includes(participant)) &&
+            (prefix === undefined || s.sessionId.startsWith(prefix)) &&
+            (cursor === undefined || s.sessionId > cursor),
+        )
+        .sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+      const page = matching.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        sessions: page.map((s) => s.summary()),
+        ...(matching.length > limit && last ? { cursor: last.sessionId } : {}),
+        metrics: manager.metrics(),
+      };
     },
   );
 

@@ -8,6 +8,7 @@ import type { DocumentStore, PutOptions, StoredDocument } from '../../drivers/in
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { assertPlainJsonDocument } from '../plainJson.ts';
 
 const idParams = {
   type: 'object',
@@ -88,6 +89,7 @@ export function registerStateRoutes(
       const { namespace, id } = request.params as { namespace: string; id: string };
       const doc = await time('get', () => store.get(namespace, id));
       if (!doc) throw new NotFoundError(`no document '${id}' in namespace '${namespace}'`, { namespace, id });
+      assertPlainJsonDocument(doc);
       reply.header('etag', etag(doc));
       return doc;
     },
@@ -189,7 +191,9 @@ export function registerStateRoutes(
     async (request) => {
       const { namespace } = request.params as { namespace: string };
       const query = request.query as { prefix?: string; limit?: number; cursor?: string };
-      return time('list', () => store.list(namespace, query));
+      const page = await time('list', () => store.list(namespace, query));
+      for (const doc of page.items) assertPlainJsonDocument(doc);
+      return page;
     },
   );
 }

@@ -100,7 +100,10 @@ describe('browser pages on another origin (CORS)', () => {
   });
 
   it('gives other origins no CORS headers, so their pages cannot read the answers', async () => {
-    const target = await server({ corsOrigins: [DASHBOARD] });
+    const target = await server({
+      corsOrigins: [DASHBOARD],
+      tokens: [{ token: 'reader-token-123', scope: 'read' }],
+    });
     const response = await preflight(target, 'https://evil.example.net');
     expect(response.headers['access-control-allow-origin']).toBeUndefined();
     const read = await target.inject({
@@ -112,10 +115,20 @@ describe('browser pages on another origin (CORS)', () => {
   });
 
   it('allows every origin with *', async () => {
-    const target = await server({ corsOrigins: ['*'] });
+    const target = await server({
+      corsOrigins: ['*'],
+      tokens: [{ token: 'reader-token-123', scope: 'read' }],
+    });
     const response = await preflight(target, 'https://any.example.org');
     expect(response.statusCode).toBe(204);
     expect(response.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('refuses CORS on a server without tokens unless insecure is set', async () => {
+    await expect(server({ corsOrigins: ['*'] })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const open = await server({ corsOrigins: [DASHBOARD], insecure: true });
+    const response = await preflight(open, DASHBOARD);
+    expect(response.headers['access-control-allow-origin']).toBe(DASHBOARD);
   });
 
   it('refuses a configured origin that is not an origin, naming it', () => {

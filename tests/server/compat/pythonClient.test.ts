@@ -284,8 +284,12 @@ describe('Agent Lightning LightningStoreClient (aiohttp) against agentstate', ()
     expect(ok(await post('/spans/next', { rollout_id: 'ro-not-here', attempt_id: 'at-x' }))).toEqual({
       sequence_id: 1,
     });
-    const rollout = ok(await post('/rollouts', { input: 'spans' }), 201);
-    const attemptId = (rollout.attempt as Json).attempt_id as string;
+    // Created by another writer of the same database file (another process's store), not through this
+    // server: the server has never seen it when the client asks for a sequence id.
+    const other = new SqliteRolloutStore({ path: join(dir, 'agentstate.db'), healthCheckIntervalMs: 0 });
+    const started = await other.startRollout({ input: 'spans' });
+    const rollout: Json = { rollout_id: started.rolloutId };
+    const attemptId = started.attempt.attemptId;
     const { sequence_id } = ok(
       await post('/spans/next', { rollout_id: rollout.rollout_id, attempt_id: attemptId }),
     ) as {
@@ -320,6 +324,10 @@ describe('Agent Lightning LightningStoreClient (aiohttp) against agentstate', ()
       ]),
     );
     expect((stored.items as Json[]).map((s) => s.sequence_id)).toEqual([0, sequence_id]);
+    // And the other writer reads what this server stored.
+    const seenByOther = await other.querySpans(started.rolloutId);
+    expect(seenByOther.items.map((s) => s.sequenceId)).toEqual([0, sequence_id]);
+    await other.close();
   });
 
   it('answers a method not allowed on a known path with 405 and Allow', async () => {

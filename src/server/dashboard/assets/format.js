@@ -335,6 +335,20 @@ export function parseEventFrames(text) {
 }
 
 /**
+ * Wait before the next reconnect of the live stream: the minimum after a connection that went live (it
+ * dropped after working: try again soon), else twice the previous wait, capped (the server keeps refusing).
+ * @param {number} previousMs the wait used before the attempt that just ended
+ * @param {boolean} wentLive whether that attempt got the stream open
+ * @param {number} minMs
+ * @param {number} maxMs
+ * @returns {number}
+ */
+export function nextRetryMs(previousMs, wentLive, minMs, maxMs) {
+  if (wentLive) return minMs;
+  return Math.max(minMs, Math.min(previousMs * 2, maxMs));
+}
+
+/**
  * Quantile `q` (0..1) of a latency histogram given as bucket upper bounds and cumulative counts (as
  * Prometheus keeps them), interpolated linearly inside the bucket; undefined without observations.
  * @param {readonly number[]} bounds

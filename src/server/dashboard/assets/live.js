@@ -6,7 +6,7 @@
  * re-read, not one per change.
  */
 import { checkHealth, currentToken } from './api.js';
-import { parseEventFrames } from './format.js';
+import { nextRetryMs, parseEventFrames } from './format.js';
 
 const REDRAW_MS = 400;
 const RETRY_MIN_MS = 500;
@@ -50,8 +50,23 @@ function dispatch(event) {
   }
 }
 
-/** @param {AbortSignal} signal */
-async function readStream(signal) {
+/**
+ * Tells every view to re-read once the stream is (again) open: changes made while it was not connected
+ * (between a view's first read and the connection, or during a drop) sent no event the page heard. An
+ * event without an id means "something of this kind changed", which every view answers with a re-read.
+ */
+function resync() {
+  /** @type {Set<string>} */
+  const kinds = new Set();
+  for (const sub of subscribers) for (const kind of sub.kinds) kinds.add(kind);
+  for (const kind of kinds) dispatch({ kind, action: 'connected', at: Date.now() });
+}
+
+/**
+ * @param {AbortSignal} signal
+ * @param {() => void} onOpen called once the stream is open
+ */
+async function readStream(signal, onOpen) {
   /** @type {Record<string, string>} */
   const headers = { accept: 'text/event-stream' };
   const token = currentToken();
@@ -59,7 +74,9 @@ async function readStream(signal) {
   const response = await fetch('/v1/events', { headers, cache: 'no-store', signal });
   if (response.status === 401 || response.status === 403) return 'needs-token';
   if (!response.ok || !response.body) return 'failed';
+  onOpen();
   report('live');
+  resync();
   const decoder = new TextDecoder();
   let buffer = '';
   const reader = response.body.getReader();
@@ -77,20 +94,24 @@ async function run() {
   current?.abort();
   const controller = new AbortController();
   current = controller;
-  let retryMs = RETRY_MIN_MS;
+  // The first retry waits the minimum; each failed attempt doubles the wait, one that went live resets it.
+  let retryMs = RETRY_MIN_MS / 2;
   while (!controller.signal.aborted) {
     let outcome = 'failed';
+    let wentLive = false;
     try {
-      outcome = await readStream(controller.signal);
+      outcome = await readStream(controller.signal, () => {
+        wentLive = true;
+      });
     } catch {
       outcome = 'failed';
     }
+    retryMs = nextRetryMs(retryMs, wentLive, RETRY_MIN_MS, RETRY_MAX_MS);
     if (controller.signal.aborted) return;
     // The badge tells a server that is down (offline) from a stream that merely dropped (reconnecting).
     if (outcome === 'needs-token') report('needs-token');
     else report((await checkHealth()) ? 'reconnecting' : 'offline');
     await new Promise((resolve) => setTimeout(resolve, retryMs));
-    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
   }
 }
 

@@ -7,12 +7,14 @@ import { badge, countdown, facts, h, mono, pre, searchBox, selectBox, table, tit
 import { formatTime, prettyJson, previewValue } from './format.js';
 import { onLive } from './live.js';
 import { showError } from './page.js';
-import { replaceKeepingState } from './paged-list.js';
+import { cursorList } from './paged-list.js';
 import { onLeave, rememberRoute, stale } from './view-state.js';
 
 const STATUSES = ['active', 'paused', 'ended', 'expired'];
 /** Messages shown first, and added by each "Show older". */
 const MESSAGE_PAGE = 20;
+/** Sessions per page of the list (the server pages `/v1/sessions` by a cursor). */
+const SESSION_PAGE = 50;
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function sessionsView(params, ticket) {
@@ -29,10 +31,8 @@ export function sessionsView(params, ticket) {
   );
   const participant = searchBox('Participant', state.participant, 'search narrow');
   const search = searchBox('Search by session id', state.q, 'search narrow');
-  const listHost = h('div', {}, h('p', { className: 'muted' }, 'Loading…'));
   const detail = h('div');
   let messageLimit = MESSAGE_PAGE;
-  let shown = '';
 
   const remember = () => rememberRoute('sessions', { ...state, session: state.selected || undefined });
 
@@ -99,53 +99,52 @@ export function sessionsView(params, ticket) {
     }
   };
 
-  /** @param {boolean} live */
-  const load = async (live) => {
-    try {
-      const body = await api('/v1/sessions', { status: state.status, participant: state.participant });
-      if (stale(ticket)) return;
-      const rows = /** @type {any[]} */ (body.sessions ?? []).filter((s) => s.sessionId.includes(state.q));
-      const text = JSON.stringify(rows);
-      if (live && text === shown) return;
-      shown = text;
-      const nodes = [
-        table(
-          [
-            { title: 'Session', cell: (s) => mono(s.sessionId), className: 'nowrap' },
-            { title: 'Status', cell: (s) => badge(s.isExpired ? 'expired' : s.status) },
-            { title: 'Participants', cell: (s) => String(s.participantCount) },
-            { title: 'Messages', cell: (s) => String(s.messageCount) },
-            { title: 'Expires in', cell: (s) => countdown(s.expiresAt ?? undefined) },
-          ],
-          rows,
-          {
-            empty:
-              state.q || state.status || state.participant
-                ? 'No session matches these filters.'
-                : 'No sessions yet.',
-            rowKey: (s) => s.sessionId,
-            onRowClick: (s) => {
-              state.selected = s.sessionId;
-              messageLimit = MESSAGE_PAGE;
-              remember();
-              void loadDetail();
-            },
+  const list = cursorList(ticket, {
+    rowKey: (s) => s.sessionId,
+    fetchPage: async (cursor) => {
+      const body = await api('/v1/sessions', {
+        status: state.status,
+        participant: state.participant,
+        prefix: state.q,
+        limit: SESSION_PAGE,
+        cursor,
+      });
+      return { items: body.sessions ?? [], cursor: body.cursor };
+    },
+    render: (rows) => {
+      const node = table(
+        [
+          { title: 'Session', cell: (s) => mono(s.sessionId), className: 'nowrap' },
+          { title: 'Status', cell: (s) => badge(s.isExpired ? 'expired' : s.status) },
+          { title: 'Participants', cell: (s) => String(s.participantCount) },
+          { title: 'Messages', cell: (s) => String(s.messageCount) },
+          { title: 'Expires in', cell: (s) => countdown(s.expiresAt ?? undefined) },
+        ],
+        rows,
+        {
+          empty:
+            state.q || state.status || state.participant
+              ? 'No session matches these filters.'
+              : 'No sessions yet.',
+          rowKey: (s) => s.sessionId,
+          onRowClick: (s) => {
+            state.selected = s.sessionId;
+            messageLimit = MESSAGE_PAGE;
+            remember();
+            void loadDetail();
           },
-        ),
-        h('p', { className: 'muted' }, `${rows.length} session${rows.length === 1 ? '' : 's'}`),
-      ];
-      replaceKeepingState(listHost, nodes, new Set());
-      for (const tr of /** @type {NodeListOf<HTMLElement>} */ (listHost.querySelectorAll('tr[data-key]'))) {
+        },
+      );
+      for (const tr of /** @type {NodeListOf<HTMLElement>} */ (node.querySelectorAll('tr[data-key]'))) {
         if (tr.dataset.key === state.selected) tr.classList.add('selected');
       }
-    } catch (error) {
-      if (!stale(ticket)) showError(listHost, error);
-    }
-  };
+      return node;
+    },
+  });
 
   const reload = () => {
     remember();
-    void load(false);
+    void list.load();
   };
   status.addEventListener('change', () => {
     state.status = status.value;
@@ -164,18 +163,19 @@ export function sessionsView(params, ticket) {
       }, 300);
     });
   }
-  void load(false);
+  void list.load();
   void loadDetail();
   onLeave(
     onLive(['session'], (events) => {
-      void load(true);
+      // Re-reads the page shown (one bounded page), not every session.
+      void list.refresh();
       if (events.some((e) => e.id === undefined || e.id === state.selected)) void loadDetail();
     }),
   );
   return [
     titleRow('Sessions'),
     h('div', { className: 'toolbar' }, search, status, participant),
-    listHost,
+    list.host,
     detail,
   ];
 }

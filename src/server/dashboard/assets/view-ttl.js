@@ -45,7 +45,13 @@ export function ttlView(params, ticket) {
             entries.entries ?? [],
             { empty: state.prefix ? 'No live key starts with this.' : 'No live keys.', rowKey: (e) => e.key },
           ),
-          h('p', { className: 'muted' }, `${entries.entries?.length ?? 0} of ${entries.total ?? 0} keys`),
+          h(
+            'p',
+            { className: 'muted' },
+            entries.cursor
+              ? `The first ${entries.entries?.length ?? 0} keys found; narrow the prefix to see others.`
+              : `${entries.entries?.length ?? 0} keys`,
+          ),
         ],
         new Set(),
       );
