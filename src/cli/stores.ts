@@ -23,6 +23,8 @@ export interface StoreConfig {
   postgres?: string | undefined;
   /** PostgreSQL schema of the documents (default `agentstate`). */
   postgresSchema?: string | undefined;
+  /** Connections of the PostgreSQL rollout store's pool (default 24). */
+  postgresPoolSize?: number | undefined;
   /** Redis URL for TTL signals and locks shared by several servers, when given. */
   redis?: string | undefined;
   /** Persistence config file: documents and sessions go through its router (rollouts stay as above). */
@@ -59,7 +61,12 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   // With PostgreSQL, documents and rollouts share one schema (their tables do not overlap), so any number
   // of servers can run on the same database.
   const rollouts: RolloutStore = config.postgres
-    ? new PostgresRolloutStore({ connectionString: config.postgres, ...schema, ...dequeueCap })
+    ? new PostgresRolloutStore({
+        connectionString: config.postgres,
+        ...schema,
+        ...dequeueCap,
+        ...(config.postgresPoolSize === undefined ? {} : { poolSize: config.postgresPoolSize }),
+      })
     : new SqliteRolloutStore({ path, ...dequeueCap });
   const monitor = config.config ? new PerformanceMonitor() : undefined;
   let documents: DocumentStore;

@@ -137,9 +137,14 @@ export class AgentStateClient implements RolloutStore {
     this.sessions = new SessionsClient(this.#http);
   }
 
-  /** The server's base URL. */
+  /** The server's base URL (with several endpoints: the one requests go to now). */
   get url(): string {
     return this.#http.url;
+  }
+
+  /** Every endpoint, in failover order (`url` first when given). */
+  get endpoints(): readonly string[] {
+    return this.#http.endpoints;
   }
 
   #write(options: WriteOptions | undefined): { idempotencyKey?: string } {

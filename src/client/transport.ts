@@ -4,12 +4,26 @@
  * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
  */
-import { AgentStateError, ClosedError, type ErrorCode, errorForCode, TimeoutError } from '../errors.ts';
+import {
+  AgentStateError,
+  ClosedError,
+  type ErrorCode,
+  errorForCode,
+  InvalidInputError,
+  TimeoutError,
+} from '../errors.ts';
 
 /** Options of the HTTP transport. */
 export interface TransportOptions {
-  /** Base URL of the server, e.g. `http://127.0.0.1:4747`. */
-  url: string;
+  /** Base URL of the server, e.g. `http://127.0.0.1:4747` (give this, `endpoints`, or both). */
+  url?: string;
+  /**
+   * Base URLs of several servers sharing one database (after `url` when both are given). Requests go to
+   * the first; a request that cannot reach its server or gets a 5xx answer is retried on the next one in
+   * the list (in a ring), which then stays the current server. Give each runner the list in another order
+   * to spread runners over the servers.
+   */
+  endpoints?: readonly string[];
   /** Bearer token, when the server needs one. */
   token?: string;
   /** Per-request timeout, ms (default 30 000). Long waits add their own duration on top. */
@@ -67,7 +81,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Sends requests to one server. */
 export class HttpTransport {
-  readonly #base: string;
+  readonly #bases: readonly string[];
+  #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly #retries: number;
@@ -78,7 +93,17 @@ export class HttpTransport {
   #closed = false;
 
   constructor(options: TransportOptions) {
-    this.#base = options.url.replace(/\/+$/, '');
+    const urls = [...(options.url === undefined ? [] : [options.url]), ...(options.endpoints ?? [])];
+    this.#bases = [...new Set(urls.map((url) => url.replace(/\/+$/, '')))];
+    if (this.#bases.length === 0 || this.#bases.some((url) => !URL.canParse(url))) {
+      throw new InvalidInputError(
+        'the client needs a url or endpoints: base URLs such as http://127.0.0.1:4747',
+        {
+          field: 'endpoints',
+          value: urls,
+        },
+      );
+    }
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#retries = options.retries ?? 4;
@@ -87,9 +112,23 @@ export class HttpTransport {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  /** The server's base URL. */
+  /** The base URL requests go to now (with several endpoints: the one last answering). */
   get url(): string {
     return this.#base;
+  }
+
+  /** Every endpoint, in failover order. */
+  get endpoints(): readonly string[] {
+    return this.#bases;
+  }
+
+  get #base(): string {
+    return this.#bases[this.#current]!;
+  }
+
+  // The next endpoint of the ring becomes current (no-op with one endpoint).
+  #failOver(): void {
+    this.#current = (this.#current + 1) % this.#bases.length;
   }
 
   /** Sends a request and returns the decoded JSON body; non-2xx answers throw the server's error. */
@@ -115,6 +154,7 @@ export class HttpTransport {
         // After a failure, ask /health first: a server that is restarting answers it before anything else.
         if (!(await this.healthy())) {
           lastError ??= new AgentStateError('UNAVAILABLE', `server ${this.#base} is not answering`);
+          this.#failOver();
           continue;
         }
       }
@@ -122,6 +162,7 @@ export class HttpTransport {
         const response = await this.#once(spec, idempotencyKey, durableKey);
         if (response.status >= 500 && attempt < this.#retries) {
           lastError = errorFromBody(response.status, response.body);
+          this.#failOver();
           continue;
         }
         return response;
@@ -129,6 +170,7 @@ export class HttpTransport {
         if (spec.signal?.aborted) throw error;
         if (error instanceof AgentStateError && error.code !== 'UNAVAILABLE') throw error;
         lastError = error;
+        this.#failOver();
       }
     }
     if (lastError instanceof AgentStateError && lastError.code !== 'UNAVAILABLE') throw lastError;

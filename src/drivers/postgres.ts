@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { type AgentStateError, ClosedError, InvalidInputError } from '../errors.ts';
+import { checkOut } from './postgres/checkout.ts';
 import { postgresFailure } from './postgres/failure.ts';
 import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { ChannelListener } from './postgres/listener.ts';
@@ -447,7 +448,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       const seqs: number[] = [];
       try {
         await ready();
-        client = await pool.connect();
+        client = await checkOut(pool);
         await client.query('BEGIN');
         const revisions: number[] = [];
         for (const [index, op] of operations.entries()) {

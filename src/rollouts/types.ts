@@ -779,6 +779,26 @@ export interface RolloutStore {
   pruneFinished(options: PruneOptions): Promise<PruneResult>;
   /** Stops the health-check timer, rejects pending waits with ClosedError, releases the backend. */
   close(): Promise<void>;
+  /**
+   * Resolves when the backend can serve: its database answers and its schema is at the version this code
+   * reads (creating it on first use); rejects with a coded error (UNAVAILABLE, CORRUPT_STATE) otherwise.
+   * Backends without a database to reach leave it out (always ready).
+   */
+  ready?(): Promise<void>;
+  /** Counters for operators (connection pool, round trips, health-check leadership); synchronous, cheap. */
+  operationalStats?(): RolloutStoreOperationalStats;
+}
+
+/** What a rollout store reports to `/metrics` about its machinery (see `RolloutStore.operationalStats`). */
+export interface RolloutStoreOperationalStats {
+  /** Connection pool: its size limit, connections open, idle, and callers waiting for one. */
+  pool?: { max: number; total: number; idle: number; waiting: number };
+  /** Per store operation: calls completed and database round trips they took (BEGIN/COMMIT included). */
+  roundTrips: Record<string, { operations: number; roundTrips: number }>;
+  /** Whether this process currently holds the cluster's health-check lease (runs the timed health check). */
+  healthCheckLeader: boolean;
+  /** Timed health-check passes this process ran (as leader). */
+  healthCheckRuns: number;
 }
 
 /** Options every backend accepts. */

@@ -126,14 +126,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   };
   const app = Fastify(fastifyOptions);
   app.decorate('agentstateAuthEnabled', authenticator.enabled);
-  const metrics = createServerMetrics(async (m) => {
-    if (!options.rollouts) return;
-    const stats = await options.rollouts.statistics();
-    m.queueDepth.set(stats.queueLength);
-    m.rolloutsByStatus.reset();
-    for (const [status, count] of Object.entries(stats.rolloutsByStatus))
-      m.rolloutsByStatus.set({ status }, count ?? 0);
-  });
+  const metrics = createServerMetrics(
+    async (m) => {
+      if (!options.rollouts) return;
+      const stats = await options.rollouts.statistics();
+      m.queueDepth.set(stats.queueLength);
+      m.rolloutsByStatus.reset();
+      for (const [status, count] of Object.entries(stats.rolloutsByStatus))
+        m.rolloutsByStatus.set({ status }, count ?? 0);
+    },
+    () => options.rollouts?.operationalStats?.(),
+  );
   app.decorate('agentstateMetrics', metrics);
 
   registerBodyDecoding(app);
@@ -171,7 +174,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     ...(options.idempotencyMaxBytes === undefined ? {} : { maxBytes: options.idempotencyMaxBytes }),
   });
 
-  registerSystemRoutes(app, metrics, options.monitor);
+  registerSystemRoutes(app, metrics, options.monitor, options.rollouts);
   registerEventRoutes(app, { documents: options.documents, relay: options.events });
   registerDashboardRoutes(app);
   registerDashboardDataRoutes(app, options, metrics);

@@ -165,6 +165,8 @@ function errorResponse(error: unknown, agl: boolean): { status: number; body: Er
   };
 }
 
+/** Seconds a 503 asks the client to wait before trying again (`Retry-After`). */
+export const RETRY_AFTER_SECONDS = 1;
 /**
  * The router's own errors (Fastify `frameworkErrors`), which Fastify would otherwise answer in its own
  * format: a path that is not valid percent-encoded UTF-8 (`%ED%A0%80`, `%zz`), and a path parameter longer
@@ -215,6 +217,8 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   // agentstate's own and answer like the rest of it (their schemas refuse unknown fields, as 400).
   const { status, body } = toErrorResponse(error, isReferenceRoute(request.url));
   if (status >= 500) request.log.error({ err: error }, 'request failed');
+  // 503: the database (or Redis, or the closing server) is away for now; clients retry after a pause.
+  if (status === 503) void reply.header('retry-after', RETRY_AFTER_SECONDS);
   const retryAfter = body.error.details.retryAfterSeconds;
   if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   void reply.status(status).send(body);

@@ -4,6 +4,7 @@
  * label set.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RolloutStoreOperationalStats } from '../rollouts/index.ts';
 
 /** The metrics of one server. */
 export interface ServerMetrics {
@@ -27,9 +28,16 @@ export interface ServerMetrics {
   time<T>(store: string, operation: string, call: () => Promise<T>): Promise<T>;
 }
 
-/** Creates the metrics of one server; `refresh` runs before each scrape to update the gauges. */
-export function createServerMetrics(refresh?: (metrics: ServerMetrics) => Promise<void>): ServerMetrics {
+/**
+ * Creates the metrics of one server; `refresh` runs before each scrape to update the gauges; `operational`
+ * reports the rollout store's pool, round trips and health-check leadership when it has them.
+ */
+export function createServerMetrics(
+  refresh?: (metrics: ServerMetrics) => Promise<void>,
+  operational?: () => RolloutStoreOperationalStats | undefined,
+): ServerMetrics {
   const registry = new Registry();
+  if (operational) registerOperationalGauges(registry, operational);
   const requests = new Counter({
     name: 'agentstate_http_requests_total',
     help: 'HTTP requests by method, route and status',
@@ -104,4 +112,72 @@ export function createServerMetrics(refresh?: (metrics: ServerMetrics) => Promis
     },
   };
   return metrics;
+}
+
+/** Gauges read from the store's own counters at each scrape (nothing is kept twice). */
+function registerOperationalGauges(
+  registry: Registry,
+  operational: () => RolloutStoreOperationalStats | undefined,
+): void {
+  new Gauge({
+    name: 'agentstate_db_pool_connections',
+    help: "Rollout store's database connections: max (pool size), total (open), idle, waiting (callers queued)",
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const pool = operational()?.pool;
+      if (!pool) return;
+      for (const state of ['max', 'total', 'idle', 'waiting'] as const) this.set({ state }, pool[state]);
+    },
+  });
+  const perOperation = (
+    name: string,
+    help: string,
+    value: (e: { operations: number; roundTrips: number }) => number,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['operation'] as const,
+      registers: [registry],
+      collect() {
+        const stats = operational();
+        if (!stats) return;
+        for (const [operation, entry] of Object.entries(stats.roundTrips))
+          this.set({ operation }, value(entry));
+      },
+    });
+  perOperation(
+    'agentstate_store_operations',
+    'Rollout store operations completed, by operation',
+    (e) => e.operations,
+  );
+  perOperation(
+    'agentstate_store_round_trips',
+    'Database round trips (statements, BEGIN/COMMIT included) of rollout store operations, by operation',
+    (e) => e.roundTrips,
+  );
+  perOperation(
+    'agentstate_store_round_trips_per_operation',
+    'Mean database round trips per rollout store operation since start (group commit shares them)',
+    (e) => (e.operations === 0 ? 0 : e.roundTrips / e.operations),
+  );
+  new Gauge({
+    name: 'agentstate_health_check_leader',
+    help: '1 while this process holds the cluster health-check lease (runs the timed health check), else 0',
+    registers: [registry],
+    collect() {
+      const stats = operational();
+      if (stats) this.set(stats.healthCheckLeader ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'agentstate_health_check_runs',
+    help: 'Timed health-check passes this process ran as the lease holder',
+    registers: [registry],
+    collect() {
+      const stats = operational();
+      if (stats) this.set(stats.healthCheckRuns);
+    },
+  });
 }

@@ -10,6 +10,7 @@ import {
   UnsupportedValueError,
 } from '../errors.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
+import { redisFailure } from './redisFailure.ts';
 import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
 import type {
   LockOptions,
@@ -76,7 +77,13 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     // ioredis is loaded here, not at import: programs without Redis never load it.
     const RedisClient = loadPackage<typeof import('ioredis')>('ioredis', 'RedisTtlStore').Redis;
     if (typeof redis === 'string') {
-      this.#redis = new RedisClient(redis);
+      // While Redis is away a command waits for one reconnection attempt, then fails (UNAVAILABLE, a 503
+      // from the server) instead of queueing through ioredis' default 20 attempts; the client keeps
+      // reconnecting, so calls succeed again as soon as Redis is back.
+      this.#redis = new RedisClient(redis, { maxRetriesPerRequest: 1 });
+      // Connection errors reach callers as UNAVAILABLE; without a listener ioredis would also print each
+      // reconnection failure as an "unhandled error event".
+      this.#redis.on('error', () => {});
       this.#ownsClient = true;
     } else if (redis instanceof RedisClient) {
       this.#redis = redis;
@@ -291,15 +298,19 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #lockBackend: LockBackend = {
     tryAcquire: async (name, token, ttlMs) => {
       this.#assertOpen();
-      return (await this.#redis.set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
+      const reply = await this.#redis
+        .set(this.#locks + name, token, 'PX', Math.ceil(ttlMs), 'NX')
+        .catch(fail);
+      return reply === 'OK';
     },
     release: async (name, token) => {
       this.#assertOpen();
-      return (await this.#scripts.agentstateReleaseLock(this.#locks + name, token)) === 1;
+      return (await this.#scripts.agentstateReleaseLock(this.#locks + name, token).catch(fail)) === 1;
     },
     extend: async (name, token, ttlMs) => {
       this.#assertOpen();
-      return (await this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs))) === 1;
+      const extended = this.#scripts.agentstateExtendLock(this.#locks + name, token, Math.ceil(ttlMs));
+      return (await extended.catch(fail)) === 1;
     },
   };
 
@@ -365,4 +376,37 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
 /** Escapes Redis glob metacharacters so a prefix matches only itself. */
 function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+const fail = (error: unknown): never => {
+  throw redisFailure(error);
+};
+
+// Every data call of the store reports a Redis that is away as UNAVAILABLE (and any other client failure
+// as INTERNAL) in one place, rather than a try/catch in each method; lock handles do the same through the
+// lock backend above.
+for (const name of [
+  'set',
+  'get',
+  'has',
+  'delete',
+  'ttl',
+  'expire',
+  'persist',
+  'setIfAbsent',
+  'increment',
+  'keys',
+  'entries',
+  'clear',
+  'cooldown',
+  'scanKeys',
+] as const) {
+  const proto = RedisTtlStore.prototype as unknown as Record<
+    string,
+    (...args: unknown[]) => Promise<unknown>
+  >;
+  const call = proto[name]!;
+  proto[name] = function (this: RedisTtlStore, ...args: unknown[]) {
+    return call.apply(this, args).catch(fail);
+  };
 }

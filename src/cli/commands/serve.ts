@@ -17,8 +17,9 @@ import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
 export const SERVE_HELP = `Usage: agentstate serve [options]
 
 Start the HTTP server: the Agent Lightning store API (/v1/agl), OTLP traces (/v1/traces),
-documents (/v1/state), TTL signals and locks (/v1/ttl), sessions (/v1/sessions), /health,
-/metrics and /openapi.json.
+documents (/v1/state), TTL signals and locks (/v1/ttl), sessions (/v1/sessions), /health
+(/health/live, and /health/ready: database reachable, schema applied), /metrics and /openapi.json.
+Any number of servers may share one --postgres database (and --redis); see docs/scale-out.md.
 
 Options:
   --port <n>           Port (default ${DEFAULT_PORT}; 0 = any free port)
@@ -26,6 +27,9 @@ Options:
   --data <dir>         Data directory for SQLite (default ${DEFAULT_DATA_DIR})
   --postgres <url>     Keep documents and rollouts in PostgreSQL instead (many servers can share it)
   --postgres-schema <s> PostgreSQL schema (default agentstate)
+  --postgres-pool <n>  Connections of the rollout store's pool (default 24, at least 3; plus one for
+                       LISTEN). With several servers on one database, keep their sum under its
+                       max_connections
   --config <file>      Persistence config (.yaml/.yml/.json): documents (/v1/state) and sessions go
                        through its routing rules and backends; /metrics and 'agentstate status'
                        then include the persistence report
@@ -136,6 +140,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     data: { type: 'string', default: DEFAULT_DATA_DIR },
     postgres: { type: 'string' },
     'postgres-schema': { type: 'string' },
+    'postgres-pool': { type: 'string' },
     redis: { type: 'string' },
     config: { type: 'string' },
     token: { type: 'string', multiple: true },
@@ -191,10 +196,15 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
   checkCorsNeedsTokens(corsOrigins, tokens.length > 0, values.insecure);
 
+  const poolSize =
+    values['postgres-pool'] === undefined
+      ? undefined
+      : intOption(values['postgres-pool'], 'postgres-pool', 24);
   const stores = await openStores({
     data: resolve(values.data),
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
+    postgresPoolSize: poolSize,
     redis: values.redis,
     config: values.config === undefined ? undefined : resolve(values.config),
     maxDequeuePerCall: caps.maxDequeuePerCall,

@@ -14,6 +14,9 @@ const UNAVAILABLE_CODES = new Set([
   'EPIPE',
 ]);
 
+// pg's own words when the server went away under a query or a pooled connection (no SQLSTATE then).
+const LOST_CONNECTION = /connection terminated|not queryable|connection error|server closed the connection/i;
+
 /**
  * Turns a pg driver or network failure into an AgentStateError with a code: CLOSED when the store was
  * closed during the call, UNAVAILABLE when the server cannot be reached, INTERNAL otherwise (with the
@@ -36,7 +39,8 @@ export function postgresFailure(
     });
   }
   const unavailable =
-    typeof e.code === 'string' && (e.code.startsWith('08') || UNAVAILABLE_CODES.has(e.code));
+    (typeof e.code === 'string' && (e.code.startsWith('08') || UNAVAILABLE_CODES.has(e.code))) ||
+    LOST_CONNECTION.test(e.message ?? '');
   return new AgentStateError(
     unavailable ? 'UNAVAILABLE' : 'INTERNAL',
     `${what}: ${e.message ?? String(error)}`,

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { checkOut } from './checkout.ts';
 import { MIGRATION_LOCK_CLASS, quoteIdentifier, schemaLockKey } from './identifiers.ts';
 
 /**
@@ -50,7 +51,7 @@ export const SCHEMA_VERSION = migrations('s').length;
 export async function migrate(pool: Pool, schema: string): Promise<void> {
   const s = quoteIdentifier(schema);
   if ((await currentVersion(pool, schema)) >= SCHEMA_VERSION) return;
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   let failed: Error | undefined;
   try {
     await client.query('BEGIN');

@@ -168,18 +168,32 @@ export class BufferedWrites implements Queryable {
   #items: Array<{ text: string; values: unknown[] }> = [];
   #params = 0;
   readonly #keys = new Set<string>();
+  readonly #pipelined: boolean;
 
-  constructor(q: Queryable, name: (text: string) => string | undefined) {
+  /** `pipelined`: the connection takes a statement before the previous one is answered (pg `pipeline`). */
+  constructor(q: Queryable, name: (text: string) => string | undefined, pipelined = false) {
     this.#q = q;
     this.#name = name;
+    this.#pipelined = pipelined;
   }
 
-  /** A read: pending writes go first, so the read sees them. */
+  /**
+   * A read: pending writes go first, so the read sees them. On a pipelined connection both are sent at
+   * once (one round trip); if the writes fail, the read fails too (the transaction is aborted) and the
+   * writes' error is the one reported.
+   */
   async query<R extends QueryResultRow = QueryResultRow>(
     config: QueryConfig,
   ): Promise<{ rows: R[]; rowCount: number | null }> {
-    await this.flush();
-    return this.#q.query<R>(config);
+    if (!this.#pipelined || this.#items.length === 0) {
+      await this.flush();
+      return this.#q.query<R>(config);
+    }
+    const flushed = this.flush();
+    const read = this.#q.query<R>(config);
+    read.catch(() => {});
+    await flushed;
+    return read;
   }
 
   /** Holds a write back (flushing first when it touches a row already held). */

@@ -15,18 +15,23 @@
  * - `waitForRollouts` wakes on the finishing write in any process: the writer sends NOTIFY inside its
  *   transaction, one LISTEN connection per store receives it. No polling; a long safety re-check
  *   (`waitRecheckIntervalMs`, default 30 s) only covers notifications lost while that connection was down.
- * - Health checks run on a timer (unref'd) and before reads, as in the other backends. A sweep takes a
- *   transaction-scoped advisory lock, so with many processes one sweeps at a time (the timer skips when
- *   another process holds it, a read waits for it).
+ * - Health checks run on a timer (unref'd) and before reads, as in the other backends. The timed pass runs
+ *   only in the process holding the cluster's health-check lease (./healthLease.ts), so N processes sweep
+ *   once per interval, not N times. A sweep takes a transaction-scoped advisory lock, so a sweep before a
+ *   read and the timed one never run at once (the timer skips, a read waits).
+ * - Every statement is counted per operation (./roundTrips.ts) for `/metrics`; `ready()` answers
+ *   `/health/ready`.
  * - Deadlocks and serialization failures between concurrent transactions are retried (the transaction is
  *   re-run from the start), invisible to callers.
  */
+import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { checkOut } from '../../drivers/postgres/checkout.ts';
 import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
 import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
-import { type AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
 import {
   attemptPage,
   dequeueArguments,
@@ -88,6 +93,7 @@ import type {
   RolloutPatch,
   RolloutQuery,
   RolloutStore,
+  RolloutStoreOperationalStats,
   RolloutStoreOptions,
   RolloutStoreStatistics,
   Span,
@@ -103,8 +109,10 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
+import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
 import { ChannelListener } from './listener.ts';
 import { BufferedWrites, PostgresRolloutRepository, type Queryable } from './repository.ts';
+import { CountedRunner, RoundTripCounter, type StatementRunner } from './roundTrips.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { RolloutTransaction } from './transaction.ts';
 
@@ -142,12 +150,15 @@ const MAX_BATCH = 32;
 const MAX_TRANSIENT_RETRIES = 8;
 // NOTIFY payloads must stay under 8000 bytes.
 const NOTIFY_PAYLOAD_BYTES = 7000;
+// The health-check lease lasts this many intervals.
+const LEASE_INTERVALS = 3;
 // First key of the advisory locks: ASCII "aglr" (rollouts), apart from the document driver's "agst".
 const LOCK_CLASS = 0x61676c72;
 
 type Op<T> = (tx: RolloutTransaction) => Promise<T>;
 
 interface PendingWrite extends Weighted {
+  operation: string;
   fn: Op<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -205,6 +216,12 @@ export class PostgresRolloutStore implements RolloutStore {
   // leaves that query's promise unsettled forever.
   readonly #work = new Set<Promise<unknown>>();
   #closing = false;
+  readonly #roundTrips = new RoundTripCounter();
+  // Names this process in the cluster's health-check lease.
+  readonly #owner = randomUUID();
+  readonly #leaseMs: number;
+  #leader = false;
+  #healthRuns = 0;
 
   /** Connects lazily: the first operation creates the schema (under an advisory lock) when missing. */
   constructor(options: PostgresRolloutStoreOptions) {
@@ -224,6 +241,9 @@ export class PostgresRolloutStore implements RolloutStore {
       new (loadPackage<typeof import('pg')>('pg', 'PostgresRolloutStore').Pool)({
         connectionString: options.connectionString,
         max: poolSize + 1,
+        // Statements of a transaction are sent without waiting for the previous answer where the store
+        // allows it (see #transactionAttempts).
+        pipeline: true,
         allowExitOnIdle: true,
         statement_timeout: statementTimeoutMs(options.statementTimeoutMs),
       });
@@ -245,6 +265,8 @@ export class PostgresRolloutStore implements RolloutStore {
       () => this.#recheck(this.#waiters.waitedIds()),
     );
     const interval = healthCheckInterval(options.healthCheckIntervalMs, DEFAULT_HEALTH_INTERVAL_MS);
+    // The holder renews every interval; three missed renewals (a dead or stalled process) hand it over.
+    this.#leaseMs = interval * LEASE_INTERVALS;
     if (interval > 0) this.#every(interval, () => this.#tick());
     const recheck = options.waitRecheckIntervalMs ?? DEFAULT_WAIT_RECHECK_MS;
     if (!Number.isFinite(recheck) || recheck <= 0) {
@@ -328,7 +350,7 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async #runDdl(): Promise<void> {
-    const client = await this.#pool.connect();
+    const client = await checkOut(this.#pool);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey]);
@@ -349,15 +371,17 @@ export class PostgresRolloutStore implements RolloutStore {
     }
   }
 
-  /** A read on any pool connection, after the schema exists. */
-  #read<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+  /** A read on any pool connection, after the schema exists; its statements count for `operation`. */
+  #read<T>(operation: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
     this.#assertOpen();
+    const counted = new CountedRunner(this.#pool);
     return this.#track(
       this.#ensureSchema()
-        .then(() => fn(this.#pool as unknown as Queryable))
+        .then(() => fn(counted))
         .catch((error: unknown) => {
           throw this.#wrap(error);
-        }),
+        })
+        .finally(() => this.#roundTrips.record([operation], counted.count)),
     );
   }
 
@@ -372,37 +396,87 @@ export class PostgresRolloutStore implements RolloutStore {
    * One transaction running `fn`, re-run from the start after a deadlock or serialization failure. Rollouts
    * it finished are announced with NOTIFY inside the transaction and to this process's waiters after COMMIT.
    */
-  async #transaction<T>(fn: (tx: RolloutTransaction, client: PoolClient) => Promise<T>): Promise<T> {
+  async #transaction<T>(
+    operations: readonly string[],
+    fn: (tx: RolloutTransaction, client: StatementRunner) => Promise<T>,
+    lastWritesFailed: (error: unknown) => unknown = (error) => error,
+  ): Promise<T> {
     await this.#ensureSchema();
-    for (let attempt = 0; ; attempt++) {
-      const client = await this.#pool.connect();
-      const buffer = new BufferedWrites(client as unknown as Queryable, (text) =>
-        this.#repo.statementName(text),
+    let roundTrips = 0;
+    try {
+      return await this.#transactionAttempts(
+        fn,
+        (n) => {
+          roundTrips += n;
+        },
+        lastWritesFailed,
       );
+    } finally {
+      this.#roundTrips.record(operations, roundTrips);
+    }
+  }
+
+  async #transactionAttempts<T>(
+    fn: (tx: RolloutTransaction, client: StatementRunner) => Promise<T>,
+    counted: (roundTrips: number) => void,
+    lastWritesFailed: (error: unknown) => unknown,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const pooled = await checkOut(this.#pool);
+      // A pipelined connection takes a statement before the previous one is answered: BEGIN travels with
+      // the first statement, the last buffered writes with the NOTIFY and COMMIT, two round trips saved
+      // per transaction. A pool without pipeline mode (one passed in) gets the statements one at a time.
+      const pipelined = (pooled as { pipeline?: boolean }).pipeline === true;
+      const client = new CountedRunner(pooled);
+      const release = (broken?: boolean) => {
+        counted(client.count);
+        pooled.release(broken);
+      };
+      const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text), pipelined);
       const tx = new RolloutTransaction(this.#repo, buffer, () => this.#seconds());
       let result: T;
       try {
-        await client.query('BEGIN');
-        result = await fn(tx, client);
-        await tx.flush();
-        await this.#notify(client, tx.finished);
-        await client.query('COMMIT');
+        if (pipelined) {
+          const begun = client.query('BEGIN');
+          begun.catch(() => {});
+          result = await fn(tx, client);
+          await begun;
+          // Sent back to back. If the writes fail, PostgreSQL answers the COMMIT with a rollback.
+          const flushed = tx.flush();
+          const notified = this.#notify(client, tx.finished);
+          const committed = client.query('COMMIT');
+          notified.catch(() => {});
+          committed.catch(() => {});
+          await flushed.catch((error: unknown) => {
+            throw lastWritesFailed(error);
+          });
+          await notified;
+          await committed;
+        } else {
+          await client.query('BEGIN');
+          result = await fn(tx, client);
+          await tx.flush().catch((error: unknown) => {
+            throw lastWritesFailed(error);
+          });
+          await this.#notify(client, tx.finished);
+          await client.query('COMMIT');
+        }
       } catch (error) {
         let broken = false;
         await client.query('ROLLBACK').catch(() => {
           broken = true;
         });
-        client.release(broken);
+        release(broken);
         if (isTransient(error) && attempt < MAX_TRANSIENT_RETRIES) continue;
         throw error;
       }
-      client.release();
+      release();
       for (const rollout of tx.finished) this.#waiters.notify(rollout);
       return result;
     }
   }
 
-  async #notify(client: PoolClient, finished: readonly Rollout[]): Promise<void> {
+  async #notify(client: StatementRunner, finished: readonly Rollout[]): Promise<void> {
     if (finished.length === 0) return;
     let payload = '';
     for (const rollout of finished) {
@@ -416,10 +490,11 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   /** Queues a write for the next group commit; settles after its transaction committed (or it failed). */
-  #submit<T>(fn: Op<T>, weight = 1): Promise<T> {
+  #submit<T>(operation: string, fn: Op<T>, weight = 1): Promise<T> {
     this.#assertOpen();
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({
+        operation,
         fn: fn as Op<unknown>,
         weight,
         resolve: resolve as (value: unknown) => void,
@@ -462,20 +537,29 @@ export class PostgresRolloutStore implements RolloutStore {
     let ops = batch;
     while (ops.length > 0) {
       try {
-        const results = await this.#transaction(async (tx) => {
-          const out: unknown[] = [];
-          for (let i = 0; i < ops.length; i++) {
-            try {
-              out.push(await ops[i]!.fn(tx));
-              await tx.flush();
-            } catch (error) {
-              // A lost lock race is the whole transaction's problem: let #transaction re-run it.
-              if (isTransient(error)) throw error;
-              throw new OperationFailed(i, error);
+        const names = ops.map((op) => op.operation);
+        const last = ops.length - 1;
+        // A lost lock race is the whole transaction's problem: #transaction re-runs it.
+        const failed = (i: number, error: unknown) =>
+          isTransient(error) ? error : new OperationFailed(i, error);
+        const results = await this.#transaction(
+          names,
+          async (tx) => {
+            const out: unknown[] = [];
+            for (let i = 0; i < ops.length; i++) {
+              try {
+                out.push(await ops[i]!.fn(tx));
+                // Each operation's writes are sent before the next starts, so a failing write names its
+                // operation; the last one's go out with the COMMIT.
+                if (i < last) await tx.flush();
+              } catch (error) {
+                throw failed(i, error);
+              }
             }
-          }
-          return out;
-        });
+            return out;
+          },
+          (error) => failed(last, error),
+        );
         for (let i = 0; i < ops.length; i++) ops[i]!.resolve(results[i]);
         return;
       } catch (error) {
@@ -503,7 +587,9 @@ export class PostgresRolloutStore implements RolloutStore {
     options: WriteOptions | undefined,
     rule: (tx: RolloutTransaction) => Steps<T>,
   ): Promise<T> {
-    return this.#submit((tx) => runAsync(idempotent(tx, operation, options?.idempotencyKey, rule(tx))));
+    return this.#submit(operation, (tx) =>
+      runAsync(idempotent(tx, operation, options?.idempotencyKey, rule(tx))),
+    );
   }
 
   /** A write whose order against other queue writes of this store matters (enqueue, dequeue). */
@@ -541,9 +627,11 @@ export class PostgresRolloutStore implements RolloutStore {
    */
   async #sweep(wait: boolean): Promise<void> {
     await this.#ensureSchema();
-    const pool = this.#pool as unknown as Queryable;
-    if (!(await this.#repo.hasDueAttempts(pool, this.#seconds()))) return;
-    await this.#transaction(async (tx, client) => {
+    const probe = new CountedRunner(this.#pool);
+    const due = await this.#repo.hasDueAttempts(probe, this.#seconds());
+    this.#roundTrips.record(['healthCheck'], probe.count);
+    if (!due) return;
+    await this.#transaction(['healthCheck'], async (tx, client) => {
       if (wait) await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey + 1]);
       else {
         const { rows } = await client.query('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [
@@ -559,8 +647,9 @@ export class PostgresRolloutStore implements RolloutStore {
   #tick(): void {
     // The timer never creates the schema and never overlaps itself.
     if (this.#closing || !this.#initialised || this.#timerSweep !== undefined) return;
-    this.#timerSweep = this.#sweep(false)
+    this.#timerSweep = this.#leaderSweep()
       .catch(() => {
+        this.#leader = false;
         // A failing background pass (server briefly away) is retried on the next tick and before the
         // next read; it must not crash the process from a timer.
       })
@@ -569,13 +658,31 @@ export class PostgresRolloutStore implements RolloutStore {
       });
   }
 
+  /** The timed pass: only the holder of the cluster's health-check lease sweeps. */
+  async #leaderSweep(): Promise<void> {
+    const lease = new CountedRunner(this.#pool);
+    try {
+      this.#leader = await acquireHealthLease(
+        lease,
+        this.#repo.table('agl_meta'),
+        this.#owner,
+        this.#leaseMs,
+      );
+    } finally {
+      this.#roundTrips.record(['healthCheckLease'], lease.count);
+    }
+    if (!this.#leader) return;
+    this.#healthRuns++;
+    await this.#sweep(false);
+  }
+
   /** Re-reads rollouts someone waits for and wakes the waiters of those finished (NOTIFY, reconnect, backstop). */
   #recheck(ids: readonly string[]): void {
     if (this.#closing || ids.length === 0) return;
     const waited = new Set(this.#waiters.waitedIds());
     const wanted = ids.filter((id) => waited.has(id));
     if (wanted.length === 0) return;
-    this.#read((q) => this.#repo.getRollouts(q, wanted)).then(
+    this.#read('waitForRollouts', (q) => this.#repo.getRollouts(q, wanted)).then(
       (rows) => {
         for (const row of rows) if (isFinishedRollout(row.status)) this.#waiters.notify(toRollout(row));
       },
@@ -615,7 +722,7 @@ export class PostgresRolloutStore implements RolloutStore {
     const { limit, workerId } = dequeueArguments(options, this.#maxDequeue);
     await this.#healthCheck();
     return this.#inQueueOrder(() =>
-      this.#submit((tx) => runAsync(dequeue(tx, limit, workerId)), Math.max(1, limit)),
+      this.#submit('dequeueManyRollouts', (tx) => runAsync(dequeue(tx, limit, workerId)), Math.max(1, limit)),
     );
   }
 
@@ -628,7 +735,7 @@ export class PostgresRolloutStore implements RolloutStore {
   async queryRollouts(query: RolloutQuery = {}): Promise<PaginatedResult<Rollout | AttemptedRollout>> {
     await this.#healthCheck();
     const { page, filter } = rolloutListing(query);
-    return this.#read(async (q) => {
+    return this.#read('queryRollouts', async (q) => {
       const result = await this.#repo.queryRollouts(q, filter, page);
       return { ...result, items: await this.#withLatestAttempts(q, result.items) };
     });
@@ -643,7 +750,7 @@ export class PostgresRolloutStore implements RolloutStore {
     await this.#healthCheck();
     for (let request = plan.next(); request !== null; request = plan.next()) {
       const current = request;
-      const items = await this.#read(async (q) => {
+      const items = await this.#read('iterateRollouts', async (q) => {
         const { rows, last } = await this.#repo.rolloutPage(q, filter, page, current);
         plan.advance(current, rows.length, last);
         return this.#withLatestAttempts(q, rows);
@@ -669,7 +776,7 @@ export class PostgresRolloutStore implements RolloutStore {
   async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {
     await this.#healthCheck();
     requireId(rolloutId, 'rolloutId');
-    return this.#read(async (q) => {
+    return this.#read('getRolloutById', async (q) => {
       const row = await this.#repo.getRollout(q, rolloutId, false);
       if (row === null) return null;
       const attempt =
@@ -689,14 +796,14 @@ export class PostgresRolloutStore implements RolloutStore {
   async queryAttempts(rolloutId: string, query: AttemptQuery = {}): Promise<PaginatedResult<Attempt>> {
     await this.#healthCheck();
     const page = attemptPage(rolloutId, query);
-    const result = await this.#read((q) => this.#repo.queryAttempts(q, rolloutId, page));
+    const result = await this.#read('queryAttempts', (q) => this.#repo.queryAttempts(q, rolloutId, page));
     return { ...result, items: result.items.map(toAttempt) };
   }
 
   async getLatestAttempt(rolloutId: string): Promise<Attempt | null> {
     await this.#healthCheck();
     requireId(rolloutId, 'rolloutId');
-    return this.#read(async (q) => {
+    return this.#read('getLatestAttempt', async (q) => {
       const row = await this.#repo.getRollout(q, rolloutId, false);
       if (row === null || row.latestAttemptId === null) return null;
       const attempt = await this.#repo.getAttempt(q, rolloutId, row.latestAttemptId);
@@ -738,13 +845,13 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number> {
     requireId(attemptId, 'attemptId');
-    return this.#submit((tx) => runAsync(nextSpanSequenceId(tx, rolloutId)));
+    return this.#submit('getNextSpanSequenceId', (tx) => runAsync(nextSpanSequenceId(tx, rolloutId)));
   }
 
   async querySpans(rolloutId: string, query: SpanQuery = {}): Promise<PaginatedResult<Span>> {
     await this.#healthCheck();
     const { page, filter } = spanListing(rolloutId, query);
-    return this.#read(async (q) => {
+    return this.#read('querySpans', async (q) => {
       let attemptId = query.attemptId ?? null;
       if (attemptId === 'latest') {
         attemptId = (await this.#repo.getRollout(q, rolloutId, false))?.latestAttemptId ?? null;
@@ -773,16 +880,16 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async queryResources(query: ResourcesQuery = {}): Promise<PaginatedResult<ResourcesUpdate>> {
     const { page, filter } = resourcesListing(query);
-    return this.#read((q) => this.#repo.queryResources(q, filter, page));
+    return this.#read('queryResources', (q) => this.#repo.queryResources(q, filter, page));
   }
 
   async getResourcesById(resourcesId: string): Promise<ResourcesUpdate | null> {
     requireId(resourcesId, 'resourcesId');
-    return this.#read((q) => this.#repo.getResources(q, resourcesId));
+    return this.#read('getResourcesById', (q) => this.#repo.getResources(q, resourcesId));
   }
 
   async getLatestResources(): Promise<ResourcesUpdate | null> {
-    return this.#read((q) => this.#repo.latestResources(q));
+    return this.#read('getLatestResources', (q) => this.#repo.latestResources(q));
   }
 
   // ---------------------------------------------------------------- workers
@@ -790,13 +897,13 @@ export class PostgresRolloutStore implements RolloutStore {
   async queryWorkers(query: WorkerQuery = {}): Promise<PaginatedResult<Worker>> {
     await this.#healthCheck();
     const { page, filter } = workerListing(query);
-    return this.#read((q) => this.#repo.queryWorkers(q, filter, page));
+    return this.#read('queryWorkers', (q) => this.#repo.queryWorkers(q, filter, page));
   }
 
   async getWorkerById(workerId: string): Promise<Worker | null> {
     await this.#healthCheck();
     requireId(workerId, 'workerId');
-    return this.#read((q) => this.#repo.getWorker(q, workerId, false));
+    return this.#read('getWorkerById', (q) => this.#repo.getWorker(q, workerId, false));
   }
 
   async updateWorker(workerId: string, options?: UpdateWorkerOptions): Promise<Worker> {
@@ -820,7 +927,10 @@ export class PostgresRolloutStore implements RolloutStore {
     const finished = new Map<string, Rollout>();
     const pending: string[] = [];
     const rows = new Map(
-      (await this.#read((q) => this.#repo.getRollouts(q, unique))).map((r) => [r.rolloutId, r]),
+      (await this.#read('waitForRollouts', (q) => this.#repo.getRollouts(q, unique))).map((r) => [
+        r.rolloutId,
+        r,
+      ]),
     );
     for (const id of unique) {
       const row = rows.get(id);
@@ -839,7 +949,7 @@ export class PostgresRolloutStore implements RolloutStore {
       for (const [id, rollout] of woken) finished.set(id, rollout);
       const missing = pending.filter((id) => !finished.has(id));
       if (missing.length > 0) {
-        for (const row of await this.#read((q) => this.#repo.getRollouts(q, missing))) {
+        for (const row of await this.#read('waitForRollouts', (q) => this.#repo.getRollouts(q, missing))) {
           if (isFinishedRollout(row.status)) finished.set(row.rolloutId, toRollout(row));
         }
       }
@@ -849,8 +959,46 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async statistics(): Promise<RolloutStoreStatistics> {
     await this.#healthCheck();
-    const counts = await this.#read((q) => this.#repo.statistics(q));
+    const counts = await this.#read('statistics', (q) => this.#repo.statistics(q));
     return { name: this.name, ...counts, uptimeMs: this.#now() - this.#createdAt };
+  }
+
+  /**
+   * Ready to serve: PostgreSQL answers and the schema is at this code's version (created on first use).
+   * Rejects with UNAVAILABLE while the server cannot be reached, CORRUPT_STATE for a newer schema.
+   */
+  async ready(): Promise<void> {
+    this.#assertOpen();
+    await this.#track(
+      this.#ensureSchema()
+        .then(async () => {
+          // The schema was found once; ask again, so a dropped database or lost server shows.
+          if (!(await this.#checkVersion(this.#pool))) {
+            throw new AgentStateError('UNAVAILABLE', `rollout schema ${this.schema} is missing its tables`, {
+              schema: this.schema,
+            });
+          }
+        })
+        .catch((error: unknown) => {
+          throw this.#wrap(error);
+        }),
+    );
+  }
+
+  /** Pool usage, round trips per operation and health-check leadership of this process. */
+  operationalStats(): RolloutStoreOperationalStats {
+    const pool = this.#pool;
+    return {
+      pool: {
+        max: pool.options.max ?? 10,
+        total: pool.totalCount,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+      },
+      roundTrips: this.#roundTrips.snapshot(),
+      healthCheckLeader: this.#leader,
+      healthCheckRuns: this.#healthRuns,
+    };
   }
 
   async runHealthCheck(): Promise<void> {
@@ -862,7 +1010,7 @@ export class PostgresRolloutStore implements RolloutStore {
 
   async pruneFinished(options: PruneOptions): Promise<PruneResult> {
     const olderThanMs = pruneAge(options);
-    return this.#submit((tx) => runAsync(prune(tx, olderThanMs)));
+    return this.#submit('pruneFinished', (tx) => runAsync(prune(tx, olderThanMs)));
   }
 
   /** Commits writes already submitted, stops timers and LISTEN, rejects pending waits with CLOSED, ends an owned pool. */
@@ -878,6 +1026,11 @@ export class PostgresRolloutStore implements RolloutStore {
       });
     }
     await this.#timerSweep;
+    if (this.#leader) {
+      this.#leader = false;
+      // Hand the lease over now rather than after it expires; a failure just lets it expire.
+      await releaseHealthLease(this.#pool, this.#repo.table('agl_meta'), this.#owner).catch(() => {});
+    }
     this.#waiters.close();
     await Promise.allSettled([...this.#work]);
     await this.#listener.close();
