@@ -3,7 +3,7 @@
  * `InvalidInputError` naming the field before anything is written. Shared by every backend.
  */
 
-import { assertDepth } from '../codec/depth.ts';
+import { assertDepth, MAX_DEPTH } from '../codec/depth.ts';
 import { storableTextProblem } from '../drivers/shared/storableText.ts';
 import { InvalidInputError } from '../errors.ts';
 import {
@@ -132,16 +132,18 @@ function optionalSeconds(value: unknown, field: string): number | null {
 
 /** Checks that a value survives JSON (what every backend stores): no functions, cycles, BigInt. */
 export function requireJson(value: unknown, field: string): void {
+  let text: string | undefined;
   try {
-    JSON.stringify(value);
+    text = JSON.stringify(value);
   } catch (error) {
     throw new InvalidInputError(`${field} must be JSON-serializable`, { field }, { cause: error });
   }
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new InvalidInputError(`${field} must be JSON-serializable`, { field });
   }
-  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts).
-  assertDepth(value, field);
+  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts). Nesting
+  // d writes at least 2d brackets, so the text just built rules out most values without a second walk.
+  if (text !== undefined && text.length > 2 * MAX_DEPTH) assertDepth(value, field);
 }
 
 /**
