@@ -14,7 +14,8 @@ import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../supp
 const pgOk = await postgresAvailable();
 // Relative to tests/drivers/fixtures, where startChild resolves scripts.
 const script = '../../persistence/fixtures/syncChild.ts';
-const PER_PROCESS = 30;
+// Enough increments that the three writers overlap even when one starts a few milliseconds late.
+const PER_PROCESS = 200;
 const TOTAL = 3 * PER_PROCESS;
 
 async function race(driver: 'sqlite' | 'postgres', location: string, store: DocumentStore) {
