@@ -175,7 +175,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   });
 
   registerSystemRoutes(app, metrics, options.monitor, options.rollouts);
-  registerEventRoutes(app, { documents: options.documents, relay: options.events });
+  registerEventRoutes(app, { documents: options.documents, ttl: options.ttl, relay: options.events });
   registerDashboardRoutes(app);
   registerDashboardDataRoutes(app, options, metrics);
   if (options.documents) registerStateRoutes(app, options.documents, metrics);

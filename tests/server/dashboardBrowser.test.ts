@@ -266,6 +266,18 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.goto(`${server.base}/#/ttl`);
     await expect.poll(() => page.locator('.content').textContent()).toContain('nightly-export');
     expect(await page.locator('.content').textContent()).toContain('trainer');
+    // Live: a key set through the API shows up, and leaves when it expires, with no reload (the page's
+    // safety re-read comes only every 15 s).
+    const set = await fetch(`${server.base}/v1/ttl/keys/live-beacon`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'on', ttlMs: 2500 }),
+    });
+    expect(set.ok).toBe(true);
+    await expect.poll(() => page.locator('.content').textContent(), { timeout: 2000 }).toContain('live-beacon');
+    await expect
+      .poll(() => page.locator('.content').textContent(), { timeout: 5000 })
+      .not.toContain('live-beacon');
   });
 
   it('works from the keyboard, in a narrow window and in the light theme', async () => {

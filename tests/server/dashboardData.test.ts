@@ -238,6 +238,8 @@ describe('dashboard server helpers', () => {
     expect(changeKindOf('POST', '/v1/traces')).toBe('span');
     expect(changeKindOf('POST', '/v1/agl/workers/:worker_id')).toBe('worker');
     expect(changeKindOf('POST', '/v1/sessions/:sessionId/messages')).toBe('session');
+    expect(changeKindOf('PUT', '/v1/ttl/keys/:key')).toBe('ttl');
+    expect(changeKindOf('POST', '/v1/ttl/locks/:name/release')).toBe('ttl');
     expect(changeKindOf('POST', '/v1/agl/rollouts/search')).toBeUndefined();
     expect(changeKindOf('POST', '/v1/agl/waits/rollouts')).toBeUndefined();
     expect(changeKindOf('GET', '/v1/agl/rollouts')).toBeUndefined();

@@ -6,7 +6,7 @@
  */
 import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createMemoryStore, InMemoryRolloutStore, SessionManager } from '../../src/index.ts';
+import { createMemoryStore, InMemoryRolloutStore, SessionManager, TtlStore } from '../../src/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
 import { EventHub } from '../../src/server/events/hub.ts';
 import { PostgresEventRelay } from '../../src/server/events/relay.ts';
@@ -150,6 +150,76 @@ describe('/v1/events', () => {
     await cleanups.pop()!(); // second
     await cleanups.pop()!(); // first
     await until(() => close.mock.calls.length === 1);
+  });
+
+  it('streams TTL sets, deletes and expiries from the store, batched, only while a client wants them', async () => {
+    let now = 1_000_000;
+    const ttl = new TtlStore({ now: () => now });
+    cleanups.push(async () => ttl.close());
+    const realOn = ttl.on.bind(ttl);
+    const unsubscribed = vi.fn();
+    const on = vi.spyOn(ttl, 'on').mockImplementation(((event: 'set', listener: () => void) => {
+      const off = realOn(event, listener);
+      return () => {
+        unsubscribed();
+        off();
+      };
+    }) as never);
+    const { base } = await listening({ ttl });
+    const rolloutsOnly = await subscribe(`${base}/v1/events?kinds=rollout`);
+    expect(rolloutsOnly.response.status).toBe(200);
+    expect(on).not.toHaveBeenCalled();
+    const client = await subscribe(`${base}/v1/events?kinds=ttl`);
+    expect(on).toHaveBeenCalledTimes(3);
+    // Through the API and directly on the store: the store's feed announces both, a hot key once a batch.
+    const put = await fetch(`${base}/v1/ttl/keys/beacon`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'alive', ttlMs: 50 }),
+    });
+    expect(put.status).toBeLessThan(300);
+    for (let i = 0; i < 1000; i++) ttl.increment('counter');
+    ttl.set('gone', 1);
+    ttl.delete('gone');
+    now += 100;
+    ttl.sweep();
+    const seen = (action: string, id: string) =>
+      client.events.some((e) => e.event === 'ttl' && e.data.action === action && e.data.id === id);
+    await until(() => seen('set', 'beacon') && seen('delete', 'gone') && seen('expire', 'beacon'));
+    expect(client.events.filter((e) => e.data.id === 'counter').length).toBeLessThanOrEqual(2);
+    expect(rolloutsOnly.events).toEqual([]);
+    await cleanups.pop()!(); // client
+    await until(() => unsubscribed.mock.calls.length === 3);
+  });
+
+  it('announces TTL writes through the routes when the store has no change events of its own', async () => {
+    const memory = new TtlStore();
+    cleanups.push(async () => memory.close());
+    // The shape of a store without `on` (as the Redis one): every method but the events.
+    const plain = new Proxy(memory, {
+      get: (target, property) => {
+        if (property === 'on') return undefined;
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { base } = await listening({ ttl: plain });
+    const client = await subscribe(`${base}/v1/events?kinds=ttl`);
+    await fetch(`${base}/v1/ttl/keys/beacon`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'alive' }),
+    });
+    await fetch(`${base}/v1/ttl/locks/nightly`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ttlMs: 60_000 }),
+    });
+    await until(() => client.events.length >= 2);
+    expect(client.events.map((e) => e.data)).toMatchObject([
+      { kind: 'ttl', action: 'PUT /v1/ttl/keys/:key', id: 'beacon' },
+      { kind: 'ttl', action: 'POST /v1/ttl/locks/:name', id: 'nightly' },
+    ]);
   });
 
   it('refuses an unknown kind and needs a read token when tokens are configured', async () => {

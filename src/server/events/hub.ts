@@ -5,8 +5,16 @@
  * re-reads), never buffered without limit.
  */
 
-/** What changed: Agent Lightning rollouts, attempts and spans, resources, workers, sessions, documents. */
-export type ChangeKind = 'rollout' | 'attempt' | 'span' | 'resource' | 'worker' | 'session' | 'document';
+/** What changed: Agent Lightning rollouts, attempts and spans, resources, workers, sessions, documents, TTL keys and locks. */
+export type ChangeKind =
+  | 'rollout'
+  | 'attempt'
+  | 'span'
+  | 'resource'
+  | 'worker'
+  | 'session'
+  | 'document'
+  | 'ttl';
 
 /** Every kind, in the order the dashboard documents them. */
 export const CHANGE_KINDS: readonly ChangeKind[] = [
@@ -17,6 +25,7 @@ export const CHANGE_KINDS: readonly ChangeKind[] = [
   'worker',
   'session',
   'document',
+  'ttl',
 ];
 
 /** One change event as sent to the clients (ids only: a client reads the data it shows). */
@@ -25,7 +34,7 @@ export interface ChangeEventMessage {
   kind: ChangeKind;
   /** How it changed: the HTTP route that changed it (`POST /v1/agl/rollouts`) or a document change type. */
   action: string;
-  /** Id of the changed thing where one is known (rollout, session or document id). */
+  /** Id of the changed thing where one is known (rollout, session or document id, TTL key or lock name). */
   id?: string;
   /** Namespace of a changed document. */
   namespace?: string;

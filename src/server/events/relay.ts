@@ -9,6 +9,7 @@ import { channelFor } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
 import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { ChannelListener } from '../../rollouts/postgres/listener.ts';
+import { EventBatch } from './batch.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
 
 /** Carries change events from where they happen to every server's hub. */
@@ -45,8 +46,6 @@ const MAX_PAYLOAD_BYTES = 7900;
 const FLUSH_MS = 100;
 /** Longest wait for a connection of the relay's own pool, ms. */
 const CONNECT_TIMEOUT_MS = 10_000;
-/** Distinct events one batch keeps; beyond that, one id-less event per kind still makes every page refresh. */
-const MAX_BATCH_EVENTS = 500;
 const KINDS = new Set<string>(CHANGE_KINDS);
 
 /** Parses a notification (a JSON array of events) back into events; malformed ones are ignored. */
@@ -86,7 +85,7 @@ export class PostgresEventRelay implements EventRelay {
   readonly #channel: string;
   #listener: ChannelListener | undefined;
   /** Events waiting for the next flush, by what they name (a repeat of the same change is sent once). */
-  #batch = new Map<string, ChangeEventMessage>();
+  readonly #batch = new EventBatch();
   #flushTimer: NodeJS.Timeout | undefined;
   /** The flush whose NOTIFYs are being sent; the next one waits for it (see #flush). */
   #inFlight: Promise<void> | undefined;
@@ -117,14 +116,7 @@ export class PostgresEventRelay implements EventRelay {
   }
 
   publish(event: ChangeEventMessage): void {
-    const key = `${event.kind}\u0000${event.action}\u0000${event.namespace ?? ''}\u0000${event.id ?? ''}`;
-    if (this.#batch.size < MAX_BATCH_EVENTS || this.#batch.has(key)) this.#batch.set(key, event);
-    else
-      this.#batch.set(`${event.kind}\u0000overflow`, {
-        kind: event.kind,
-        action: 'many changes',
-        at: event.at,
-      });
+    this.#batch.add(event);
     this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_MS).unref();
   }
 
@@ -133,8 +125,7 @@ export class PostgresEventRelay implements EventRelay {
     // One flush at a time: while the database is slow, events gather in the (bounded) batch instead of
     // NOTIFY calls piling up in the pool's queue; the flush in progress schedules the next when it ends.
     if (this.#inFlight !== undefined) return;
-    const events = [...this.#batch.values()];
-    this.#batch.clear();
+    const events = this.#batch.take();
     const payloads: string[] = [];
     let current: string[] = [];
     let bytes = 2;

@@ -5,14 +5,18 @@
  *   announced once the response was sent, through the relay (PostgreSQL NOTIFY when the server runs on
  *   PostgreSQL, so every process's clients see them);
  * - the document store's own change feed (`watch('*')`), which already spans processes on PostgreSQL
- *   (LISTEN/NOTIFY) and SQLite (its change log).
+ *   (LISTEN/NOTIFY) and SQLite (its change log);
+ * - the TTL store's own events when it offers them (set, delete, expire of a key), else the /v1/ttl writes.
  * Events carry ids, never values: a client reads what it shows with its own token.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { DocumentStore, Subscription } from '../../drivers/index.ts';
+import type { DocumentStore } from '../../drivers/index.ts';
+import type { TtlStoreLike } from '../../ttl/index.ts';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind, EventHub } from '../events/hub.ts';
 import { type EventRelay, localRelay } from '../events/relay.ts';
+import { SharedFeed } from '../events/sharedFeed.ts';
+import { offersTtlEvents, openTtlFeed } from '../events/ttlFeed.ts';
 
 const KEEP_ALIVE_MS = 15_000;
 /** What a client waits before reconnecting after a drop (the SSE `retry` field), ms. */
@@ -22,6 +26,7 @@ const RETRY_MS = 1000;
 export function changeKindOf(method: string, url: string): ChangeKind | undefined {
   if (method === 'GET' || method === 'HEAD') return undefined;
   if (url.startsWith('/v1/sessions')) return 'session';
+  if (url.startsWith('/v1/ttl')) return 'ttl';
   if (url === '/v1/traces' || url.startsWith('/v1/agl/x/spans')) return 'span';
   if (!url.startsWith('/v1/agl/') || url.endsWith('/search') || url.startsWith('/v1/agl/waits')) {
     return undefined;
@@ -51,7 +56,7 @@ function parseKinds(raw: string | undefined): Set<ChangeKind> {
 
 function idOf(request: FastifyRequest): string | undefined {
   const params = (request.params ?? {}) as Record<string, unknown>;
-  for (const name of ['rollout_id', 'sessionId', 'resources_id', 'worker_id']) {
+  for (const name of ['rollout_id', 'sessionId', 'resources_id', 'worker_id', 'key', 'name']) {
     if (typeof params[name] === 'string') return params[name];
   }
   // A created session is named in the body.
@@ -65,6 +70,8 @@ export interface EventRouteOptions {
   documents?: DocumentStore | undefined;
   /** Carries events between processes (default: this process only). */
   relay?: EventRelay | undefined;
+  /** TTL store whose own change events (if it offers them) become `ttl` events. */
+  ttl?: TtlStoreLike | undefined;
   /** Limits per client (see EventHub). */
   hub?: EventHub | undefined;
 }
@@ -75,38 +82,40 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
   const relay = options.relay ?? localRelay();
   let keepAlive: NodeJS.Timeout | undefined;
 
-  // The document feed runs only while some client wants document events: on PostgreSQL a watched schema
-  // makes every write NOTIFY (see drivers/postgres.ts), which nobody should pay for while no page is open.
-  let documentClients = 0;
-  let documentFeed: Promise<Subscription | undefined> | undefined;
-  const watchDocuments = async (): Promise<void> => {
-    const documents = options.documents;
-    if (!documents) return;
-    documentClients += 1;
-    documentFeed ??= documents
-      .watch('*', (change) =>
-        hub.publish({
-          kind: 'document',
-          action: change.type,
-          namespace: change.namespace,
-          id: change.id,
-          at: Date.now(),
-        }),
+  // Each store's own change feed runs only while some client wants its kind (see SharedFeed).
+  const documents = options.documents;
+  const documentFeed = documents
+    ? new SharedFeed(
+        async () => {
+          const subscription = await documents.watch('*', (change) =>
+            hub.publish({
+              kind: 'document',
+              action: change.type,
+              namespace: change.namespace,
+              id: change.id,
+              at: Date.now(),
+            }),
+          );
+          return () => subscription.close();
+        },
+        (error) =>
+          app.log.warn({ err: error }, 'document change feed unavailable; /v1/events sends no document events'),
       )
-      .catch((error: unknown) => {
-        app.log.warn({ err: error }, 'document change feed unavailable; /v1/events sends no document events');
-        return undefined;
-      });
-    await documentFeed;
-  };
-  const unwatchDocuments = (): void => {
-    if (!options.documents) return;
-    documentClients -= 1;
-    if (documentClients > 0) return;
-    const feed = documentFeed;
-    documentFeed = undefined;
-    void feed?.then((subscription) => subscription?.close()).catch(() => {});
-  };
+    : undefined;
+  // A TTL store that announces its changes (the in-memory one) feeds `ttl` events itself, expiries
+  // included; its keys live in this process, so its events go to this hub only. Other stores (Redis) get
+  // `ttl` events from the writes through the /v1/ttl routes, relayed like every route's.
+  const ttl = options.ttl;
+  const ttlFeed = offersTtlEvents(ttl)
+    ? new SharedFeed(
+        () => openTtlFeed(ttl, (event) => hub.publish(event)),
+        (error) => app.log.warn({ err: error }, 'TTL change feed unavailable'),
+      )
+    : undefined;
+  const feeds = (kinds: ReadonlySet<ChangeKind>): SharedFeed[] => [
+    ...(documentFeed && kinds.has('document') ? [documentFeed] : []),
+    ...(ttlFeed && kinds.has('ttl') ? [ttlFeed] : []),
+  ];
 
   app.addHook('onReady', async () => {
     await relay.start((event) => hub.publish(event));
@@ -117,9 +126,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     // First: the open streams are hijacked, so the server's close would otherwise wait for them.
     hub.closeAll();
     if (keepAlive) clearInterval(keepAlive);
-    const feed = documentFeed;
-    documentFeed = undefined;
-    await feed?.then((subscription) => subscription?.close()).catch(() => {});
+    await Promise.all([documentFeed?.close(), ttlFeed?.close()]);
     await relay.close();
   });
 
@@ -129,6 +136,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     if (url === undefined) return;
     const kind = changeKindOf(request.method, url);
     if (kind === undefined) return;
+    // Key writes are announced by the TTL store's own feed when it has one (lock handles live in the routes).
+    if (kind === 'ttl' && ttlFeed && !url.startsWith('/v1/ttl/locks')) return;
     const event: ChangeEventMessage = { kind, action: `${request.method} ${url}`, at: Date.now() };
     const id = idOf(request);
     if (id !== undefined) event.id = id;
@@ -142,7 +151,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       schema: {
         tags: ['events'],
         summary:
-          'Server-sent events of changes (rollout, attempt, span, resource, worker, session, document)',
+          'Server-sent events of changes (rollout, attempt, span, resource, worker, session, document, ttl)',
         description:
           'A text/event-stream: each event is named by its kind and its data is JSON ' +
           '{ kind, action, id?, namespace?, at }. Events carry ids only; read the data with the usual routes. ' +
@@ -180,15 +189,15 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           { clients: hub.size },
         );
       }
-      const wantsDocuments = kinds.has('document');
+      const wanted = feeds(kinds);
       let closed = false;
       raw.on('close', () => {
         closed = true;
         hub.remove(client);
-        if (wantsDocuments) unwatchDocuments();
+        for (const feed of wanted) feed.release();
       });
       // Subscribed before the stream opens, so a change made right after the client connected is seen.
-      if (wantsDocuments) await watchDocuments();
+      await Promise.all(wanted.map((feed) => feed.acquire()));
       reply.hijack();
       if (closed) return;
       raw.writeHead(200, {

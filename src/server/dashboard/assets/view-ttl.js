@@ -1,16 +1,19 @@
 /**
  * The TTL view: live signals of the TTL store (cooldowns, beacons, counters) with their remaining time
- * counting down, and the locks held through this server with their owners. TTL changes are not streamed
- * (they are frequent and short-lived), so the page re-reads every POLL_MS while it is open.
+ * counting down, and the locks held through this server with their owners. The page re-reads when the
+ * live stream announces a `ttl` change (sets, deletes and expiries from a store that reports them, such as
+ * the in-memory one; lock and key writes through the API on the others), and every SAFETY_POLL_MS for
+ * what no event announces (a key expiring in Redis, a write made to Redis directly).
  */
 import { api } from './api.js';
 import { countdown, h, mono, searchBox, table, titleRow } from './dom.js';
 import { describeTagged, previewValue } from './format.js';
+import { onLive } from './live.js';
 import { showError } from './page.js';
 import { replaceKeepingState } from './paged-list.js';
 import { onLeave, rememberRoute, stale } from './view-state.js';
 
-const POLL_MS = 2000;
+const SAFETY_POLL_MS = 15_000;
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function ttlView(params, ticket) {
@@ -85,8 +88,9 @@ export function ttlView(params, ticket) {
     }, 300);
   });
   void load(false);
-  const timer = window.setInterval(() => void load(true), POLL_MS);
+  const timer = window.setInterval(() => void load(true), SAFETY_POLL_MS);
   onLeave(() => clearInterval(timer));
+  onLeave(onLive(['ttl'], () => void load(true)));
   return [
     titleRow('TTL signals and locks'),
     h('div', { className: 'toolbar' }, search),
