@@ -31,6 +31,7 @@ import { registerAglExtensionRoutes } from './routes/aglExtensions.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerDashboardDataRoutes } from './routes/dashboardData.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import { type OperationsRouteOptions, registerOperationsRoutes } from './routes/operations.ts';
 import { registerOtlpRoutes } from './routes/otlp.ts';
 import { registerSessionRoutes } from './routes/sessions.ts';
 import { registerStateRoutes } from './routes/state.ts';
@@ -80,6 +81,11 @@ export interface ServerOptions {
   maxWaits?: number;
   /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
   maxWaitsPerToken?: number;
+  /**
+   * Backups and consistency for `/v1/operations` (the dashboard's Backups page): the backup directory's
+   * manager (`serve --backup-dir`) and the consistency check run on request; each optional.
+   */
+  operations?: OperationsRouteOptions;
   /** How `/v1/events` reaches other server processes (`PostgresEventRelay`); default: this process only. */
   events?: EventRelay;
   /** Close the stores when the server closes (the CLI does; tests usually manage stores themselves). */
@@ -178,6 +184,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   registerEventRoutes(app, { documents: options.documents, ttl: options.ttl, relay: options.events });
   registerDashboardRoutes(app);
   registerDashboardDataRoutes(app, options, metrics);
+  registerOperationsRoutes(app, options.operations ?? {});
   if (options.documents) registerStateRoutes(app, options.documents, metrics);
   if (options.ttl) registerTtlRoutes(app, options.ttl, metrics);
   if (options.sessions) registerSessionRoutes(app, options.sessions, metrics);

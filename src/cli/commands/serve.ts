@@ -1,7 +1,12 @@
 /** `agentstate serve`: the HTTP server on SQLite (default) or PostgreSQL, with graceful shutdown. */
 import { resolve } from 'node:path';
 import { errorMessage, InvalidInputError } from '../../errors.ts';
-import { BackupManager, type BackupScheduler } from '../../operations/index.ts';
+import {
+  BackupManager,
+  type BackupScheduler,
+  ConsistencyChecker,
+  LatestConsistencyCheck,
+} from '../../operations/index.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
 import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
@@ -9,7 +14,7 @@ import { PostgresEventRelay } from '../../server/events/relay.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
 import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
 import { capOption, definedOnly, intOption, parse } from '../args.ts';
-import { backupDir, openBackupSource } from '../backupStores.ts';
+import { backupDir, type DataLocation, openBackupSource, openCheckStores } from '../backupStores.ts';
 import type { Io } from '../output.ts';
 import { DEFAULT_DATA_DIR, openStores } from '../stores.ts';
 
@@ -57,7 +62,8 @@ Options:
   --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
   --backup-every <d>   Back up the data every <d> (e.g. 30m, 1h, 1d) while serving
   --backup-cron <expr> Or on a cron expression (UTC), e.g. "0 3 * * *"
-  --backup-dir <dir>   Directory of scheduled backups (default <data>/backups)
+  --backup-dir <dir>   Directory of scheduled backups (default <data>/backups); also alone, so the
+                       dashboard's Backups page lists the backups there
   --backup-keep <n>    Keep the newest n scheduled backups (default: keep all)
   --json               Print the start-up line as JSON ({"listening": url, ...})
   -h, --help           Show this help
@@ -91,8 +97,8 @@ function startBackups(
   const every = values['backup-every'];
   const cron = values['backup-cron'];
   if (every === undefined && cron === undefined) {
-    if (values['backup-dir'] !== undefined || values['backup-keep'] !== undefined) {
-      throw new InvalidInputError('--backup-dir and --backup-keep need --backup-every or --backup-cron', {
+    if (values['backup-keep'] !== undefined) {
+      throw new InvalidInputError('--backup-keep needs --backup-every or --backup-cron', {
         option: 'backup-every',
       });
     }
@@ -129,6 +135,46 @@ function startBackups(
       await scheduler.stop();
       await opened.close();
     },
+  };
+}
+
+/** Findings per kind a report of the server's consistency check keeps (the CLI's `check` keeps 1000). */
+const SERVE_CHECK_MAX_FINDINGS = 100;
+
+/**
+ * What `/v1/operations` reads: the backup directory (listed when --backup-dir or a schedule is given) and a
+ * consistency check of the data as `agentstate check` does it, on connections opened for each run and
+ * closed after it, so an idle server holds nothing for it.
+ */
+function operationsOf(
+  values: {
+    'backup-dir'?: string | undefined;
+    'backup-every'?: string | undefined;
+    'backup-cron'?: string | undefined;
+  },
+  location: DataLocation,
+) {
+  const listed =
+    values['backup-dir'] !== undefined ||
+    values['backup-every'] !== undefined ||
+    values['backup-cron'] !== undefined;
+  return {
+    ...(listed
+      ? { backups: new BackupManager({ dir: backupDir(location, values['backup-dir']), sources: [] }) }
+      : {}),
+    consistency: new LatestConsistencyCheck(async () => {
+      const stores = openCheckStores(location);
+      try {
+        return await new ConsistencyChecker({
+          store: stores.documents,
+          rolloutStore: stores.rollouts,
+          sql: { runner: stores.sql, documentsTable: stores.documentsTable },
+          maxFindings: SERVE_CHECK_MAX_FINDINGS,
+        }).check();
+      } finally {
+        await stores.close();
+      }
+    }),
   };
 }
 
@@ -225,6 +271,11 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
           }),
         }
       : {}),
+    operations: operationsOf(values, {
+      data: resolve(values.data),
+      postgres: values.postgres,
+      postgresSchema: values['postgres-schema'],
+    }),
     tokens,
     corsOrigins,
     insecure: values.insecure,

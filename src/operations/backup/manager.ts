@@ -236,6 +236,12 @@ export class BackupManager {
     return { backups, unreadable };
   }
 
+  /** A backup's listing (manifest read through its trailer, file size), for one name of `names()`. */
+  async describe(name: string): Promise<BackupInfo> {
+    const file = await this.#existing(name);
+    return info(name, file, await readManifest(file, name), (await stat(file)).size);
+  }
+
   /** The manifest of a backup (read through its trailer; sections are not checked: see `verify`). */
   async manifest(name: string): Promise<BackupManifest> {
     return readManifest(await this.#existing(name), name);

@@ -1,4 +1,5 @@
 export { ConsistencyChecker, type ConsistencyCheckerOptions } from './checker.ts';
+export { type ConsistencyRun, LatestConsistencyCheck } from './latest.ts';
 export type {
   ConsistencyReport,
   Finding,

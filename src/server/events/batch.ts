@@ -29,7 +29,11 @@ export class EventBatch {
     const key = `${event.kind}\u0000${event.action}\u0000${event.namespace ?? ''}\u0000${event.id ?? ''}`;
     if (this.#events.size < this.#maxEvents || this.#events.has(key)) this.#events.set(key, event);
     else
-      this.#events.set(`${event.kind}\u0000overflow`, { kind: event.kind, action: 'many changes', at: event.at });
+      this.#events.set(`${event.kind}\u0000overflow`, {
+        kind: event.kind,
+        action: 'many changes',
+        at: event.at,
+      });
   }
 
   /** The events waiting, in the order first added; the batch is empty afterwards. */

@@ -99,7 +99,10 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           return () => subscription.close();
         },
         (error) =>
-          app.log.warn({ err: error }, 'document change feed unavailable; /v1/events sends no document events'),
+          app.log.warn(
+            { err: error },
+            'document change feed unavailable; /v1/events sends no document events',
+          ),
       )
     : undefined;
   // A TTL store that announces its changes (the in-memory one) feeds `ttl` events itself, expiries
