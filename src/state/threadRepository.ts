@@ -6,6 +6,7 @@ import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
+import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
 import {
   documentsOf,
   type KeyLocation,
@@ -64,13 +65,6 @@ export interface ThreadRevision {
   /** Keys written whole (or removed) by that save. */
   changed: string[];
   /** List keys that save only appended items to. */
-  appended: string[];
-}
-
-interface HistoryDoc {
-  revision: number;
-  savedAt: number;
-  changed: string[];
   appended: string[];
 }
 
@@ -259,6 +253,19 @@ export class ThreadStateRepository {
       revisions.push({ documentRevision: Number(doc.id.slice(prefix.length)), ...doc.value });
     }
     return revisions;
+  }
+
+  /**
+   * One page of a thread's revisions, newest first: up to `limit` below the document revision `before`
+   * (the head's `documentRevision + 1` for the newest), read by id without listing the whole history.
+   */
+  async historyBefore(threadId: string, before: number, limit: number): Promise<ThreadRevision[]> {
+    return readRevisionsBefore(this.documents, this.#history, threadId, before, limit);
+  }
+
+  /** The history record of one save (by its `documentRevision`), or undefined when retention removed it. */
+  async revision(threadId: string, documentRevision: number): Promise<ThreadRevision | undefined> {
+    return readRevision(this.documents, this.#history, threadId, documentRevision);
   }
 
   /**

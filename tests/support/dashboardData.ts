@@ -1,7 +1,8 @@
 /**
  * A server filled with generated data for the dashboard's browser test: many rollouts (most queued, some
  * finished with a reward span), one rollout with a long trace, runners, sessions with messages, saved
- * agents and threads, documents holding codec types, TTL signals and a held lock.
+ * agents and threads, documents holding codec types, TTL signals and a held lock, two backups and a
+ * consistency check.
  */
 import {
   AgentStateManager,
@@ -15,12 +16,23 @@ import {
   ThreadStateRepository,
   TtlStore,
 } from '../../src/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BackupManager,
+  ConsistencyChecker,
+  documentStoreSource,
+  LatestConsistencyCheck,
+} from '../../src/operations/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
 
 /** Tokens of the generated server: the page needs the reader's, the test writes with the writer's. */
 export const READ_TOKEN = 'dashboard-reader-token-0123456789';
 /** Write-scoped token for changes made during the test. */
 export const WRITE_TOKEN = 'dashboard-writer-token-0123456789';
+/** Admin-scoped token, for the Backups page. */
+export const ADMIN_TOKEN = 'dashboard-admin-token-0123456789';
 
 /** What the generator made, for the test to look for. */
 export interface GeneratedServer {
@@ -132,6 +144,16 @@ export async function generatedServer(options: {
     big: 12345678901234567890n,
   });
   await documents.put('config', 'short-lived', { on: true }, { ttlMs: 3_600_000 });
+  // Two backups of the documents, and a consistency check over them (a session names a missing agent).
+  const backupDir = mkdtempSync(join(tmpdir(), 'agentstate-dashboard-backups-'));
+  const namespaces = ['agents', 'sessions', 'config', 'agentstate.threads'];
+  const backups = new BackupManager({
+    dir: backupDir,
+    sources: [documentStoreSource({ store: documents, namespaces })],
+  });
+  await backups.create({ name: 'nightly-1' });
+  await backups.create({ name: 'nightly-2' });
+  const checker = new ConsistencyChecker({ store: documents, namespaces, maxFindings: 100 });
   await ttl.set('cooldown:agent-1', { reason: 'rate limit' }, { ttlMs: 600_000 });
   await ttl.set('beacon:runner-1', 'alive', { ttlMs: 300_000 });
 
@@ -140,9 +162,11 @@ export async function generatedServer(options: {
     documents,
     ttl,
     sessions,
+    operations: { backups, consistency: new LatestConsistencyCheck(() => checker.check()) },
     tokens: [
       { token: READ_TOKEN, scope: 'read', name: 'dashboard' },
       { token: WRITE_TOKEN, scope: 'write', name: 'trainer' },
+      { token: ADMIN_TOKEN, scope: 'admin', name: 'operator' },
     ],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -163,6 +187,7 @@ export async function generatedServer(options: {
       await app.close();
       sessions.close();
       await Promise.allSettled([rollouts.close(), documents.close(), ttl.close()]);
+      rmSync(backupDir, { recursive: true, force: true });
     },
   };
 }

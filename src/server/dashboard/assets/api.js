@@ -1,6 +1,6 @@
 /**
- * API access: GET only, bearer token from localStorage on every call, and the health check behind the
- * connection indicator.
+ * API access: GETs (and the one POST of the Backups page, which starts a consistency check), bearer token
+ * from localStorage on every call, and the health check behind the connection indicator.
  */
 import { buildQuery, describeApiError } from './format.js';
 
@@ -47,10 +47,11 @@ function requestHeaders() {
 }
 
 export class ApiError extends Error {
-  /** @param {string} message @param {boolean} needsToken */
-  constructor(message, needsToken) {
+  /** @param {string} message @param {boolean} needsToken @param {number} [status] */
+  constructor(message, needsToken, status = 0) {
     super(message);
     this.needsToken = needsToken;
+    this.status = status;
   }
 }
 
@@ -60,10 +61,24 @@ export class ApiError extends Error {
  * @param {Record<string, unknown>} [params]
  * @returns {Promise<any>}
  */
-export async function api(path, params = {}) {
+export function api(path, params = {}) {
+  return call(`${path}${buildQuery(params)}`, 'GET');
+}
+
+/**
+ * POSTs to the API (no body) and returns the JSON answer.
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
+export function apiPost(path) {
+  return call(path, 'POST');
+}
+
+/** @param {string} url @param {'GET' | 'POST'} method */
+async function call(url, method) {
   let response;
   try {
-    response = await fetch(`${path}${buildQuery(params)}`, { headers: requestHeaders(), cache: 'no-store' });
+    response = await fetch(url, { method, headers: requestHeaders(), cache: 'no-store' });
   } catch {
     throw new ApiError('The server cannot be reached.', false);
   }
@@ -76,7 +91,7 @@ export async function api(path, params = {}) {
   }
   if (!response.ok) {
     const { message, needsToken } = describeApiError(response.status, body);
-    throw new ApiError(message, needsToken);
+    throw new ApiError(message, needsToken, response.status);
   }
   return body;
 }

@@ -1,7 +1,8 @@
 /**
  * The agentstate dashboard: charts, rollouts, traces, resources and runners of the rollout store (through
- * the Agent Lightning routes), sessions, agents, threads, documents, TTL signals and locks. GET only, so a
- * read-scoped token is enough; `/v1/events` keeps every view up to date (live.js).
+ * the Agent Lightning routes), sessions, agents, threads, documents, TTL signals and locks (GET only, so a
+ * read-scoped token is enough), and backups and consistency reports (admin scope); `/v1/events` keeps every
+ * view up to date (live.js).
  *
  * Everything the server returns is untrusted (rollout inputs and span attributes come from agents), so it
  * only ever reaches the page as text nodes, `textContent` or `value`: no HTML parsing, no markup built from
@@ -15,6 +16,7 @@ import { startLive } from './live.js';
 import { setUpPageChrome, showConnection } from './page.js';
 import { agentsView } from './view-agents.js';
 import { documentsView } from './view-documents.js';
+import { operationsView } from './view-operations.js';
 import { overviewView } from './view-overview.js';
 import { resourcesView } from './view-resources.js';
 import { rolloutView } from './view-rollout.js';
@@ -40,6 +42,7 @@ const VIEWS = {
   threads: threadsView,
   documents: documentsView,
   ttl: ttlView,
+  operations: operationsView,
 };
 
 function render() {

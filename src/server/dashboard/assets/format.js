@@ -221,7 +221,7 @@ export function waterfallLayout(spans) {
 }
 
 /**
- * @typedef {{ view: 'rollouts' | 'rollout' | 'traces' | 'resources' | 'runners' | 'overview' | 'sessions' | 'agents' | 'threads' | 'documents' | 'ttl', params: Record<string, string> }} Route
+ * @typedef {{ view: 'rollouts' | 'rollout' | 'traces' | 'resources' | 'runners' | 'overview' | 'sessions' | 'agents' | 'threads' | 'documents' | 'ttl' | 'operations', params: Record<string, string> }} Route
  */
 
 const VIEWS = new Set([
@@ -235,11 +235,13 @@ const VIEWS = new Set([
   'threads',
   'documents',
   'ttl',
+  'operations',
 ]);
 
 /**
  * The view a location hash names: `#/rollouts`, `#/rollouts/<id>`, `#/traces?rollout=<id>&attempt=<id>`,
- * `#/resources`, `#/runners`, `#/overview`, `#/sessions`, `#/agents`, `#/threads`, `#/documents`, `#/ttl`;
+ * `#/resources`, `#/runners`, `#/overview`, `#/sessions`, `#/agents`, `#/threads`, `#/documents`, `#/ttl`,
+ * `#/operations`;
  * anything else is the rollouts list.
  * @param {string} hash
  * @returns {Route}
