@@ -17,6 +17,8 @@ import {
   checkDeleteOptions,
   checkDocumentKey,
   checkList,
+  checkNamespaceList,
+  namespacePage,
   checkPutOptions,
   checkWatchNamespace,
 } from './shared/validate.ts';
@@ -28,6 +30,8 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  NamespaceListOptions,
+  NamespacePage,
   ListPage,
   PutOptions,
   StorageInfo,
@@ -384,6 +388,10 @@ export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
         core.hub.emit({ type: 'delete', namespace, id, revision });
         return true;
       });
+    },
+
+    listNamespaces(opts?: NamespaceListOptions): Promise<NamespacePage> {
+      return run(async (core) => namespacePage(core.namespacesWithDocuments(), checkNamespaceList(opts)));
     },
 
     list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {

@@ -12,6 +12,8 @@ import {
   checkDeleteOptions,
   checkDocumentKey,
   checkList,
+  checkNamespaceList,
+  namespacePage,
   checkPutOptions,
   checkWatchNamespace,
 } from './shared/validate.ts';
@@ -23,6 +25,8 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  NamespaceListOptions,
+  NamespacePage,
   ListPage,
   PutOptions,
   StorageInfo,
@@ -236,6 +240,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       const page = ids.slice(0, limit);
       const items = page.map((id) => toDocument<V>(namespace, id, map.get(id)!));
       return ids.length > limit ? { items, cursor: encodeCursor(page[page.length - 1]!) } : { items };
+    },
+
+    async listNamespaces(opts?: NamespaceListOptions): Promise<NamespacePage> {
+      open();
+      const query = checkNamespaceList(opts);
+      // A namespace whose last document was deleted keeps an empty map until the sweep: not listed.
+      return namespacePage(
+        [...namespaces].filter(([, map]) => map.size > 0).map(([name]) => name),
+        query,
+      );
     },
 
     async batch(operations: BatchOperation[]): Promise<BatchResult> {

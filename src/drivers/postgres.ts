@@ -22,6 +22,8 @@ import {
   checkDeleteOptions,
   checkDocumentKey,
   checkList,
+  checkNamespaceList,
+  pageOf,
   checkPutOptions,
   checkWatchNamespace,
 } from './shared/validate.ts';
@@ -32,6 +34,8 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  NamespaceListOptions,
+  NamespacePage,
   ListPage,
   PutOptions,
   StorageInfo,
@@ -394,6 +398,32 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         return revision > 0;
       } catch (error) {
         throw failure(error, { operation: 'delete', namespace, id });
+      }
+    },
+
+    async listNamespaces(opts?: NamespaceListOptions): Promise<NamespacePage> {
+      open();
+      const { limit, after } = checkNamespaceList(opts);
+      try {
+        await ready();
+        // A loose index scan: each step seeks the primary key to the next namespace (COLLATE "C": code
+        // unit order), so a page costs one seek per namespace however many documents each holds.
+        // PostgreSQL computes only the rows of the recursive query the LIMIT takes.
+        const { rows } = await pool.query<{ namespace: string }>(
+          `WITH RECURSIVE ns AS (
+             (SELECT namespace FROM ${sql.table} WHERE namespace > $1 ORDER BY namespace LIMIT 1)
+             UNION ALL
+             SELECT (SELECT d.namespace FROM ${sql.table} d WHERE d.namespace > ns.namespace ORDER BY d.namespace LIMIT 1)
+             FROM ns WHERE ns.namespace IS NOT NULL
+           ) SELECT namespace FROM ns WHERE namespace IS NOT NULL LIMIT $2`,
+          [after ?? '', limit + 1],
+        );
+        return pageOf(
+          rows.map((row) => row.namespace),
+          limit,
+        );
+      } catch (error) {
+        throw failure(error, { operation: 'listNamespaces' });
       }
     },
 

@@ -15,6 +15,8 @@ import {
   checkDeleteOptions,
   checkDocumentKey,
   checkList,
+  checkNamespaceList,
+  namespacePage,
   checkPutOptions,
   checkWatchNamespace,
 } from './shared/validate.ts';
@@ -26,6 +28,8 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  NamespaceListOptions,
+  NamespacePage,
   ListPage,
   PutOptions,
   StorageInfo,
@@ -104,6 +108,28 @@ export function createRedisStore(options: RedisStoreOptions): DocumentStore {
 
   const docKey = (namespace: string, hex: string) => `${P}d:${namespace}:${hex}`;
   const where = `redis prefix ${prefix}`;
+
+  // The namespace index (`P ns`) is kept by the write scripts; data written before it existed is added
+  // once, by a SCAN of the `P i:` keys (one per namespace), after which a marker key says it is complete.
+  let namespaceIndex: Promise<void> | undefined;
+  const namespaceIndexReady = (): Promise<void> => {
+    namespaceIndex ??= (async () => {
+      if ((await redis.exists(`${P}ns:complete`)) === 1) return;
+      const pattern = `${P.replace(/[*?[\]\\]/g, '\\$&')}i:*`;
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        const names = keys.map((key) => key.slice(P.length + 2));
+        if (names.length > 0) await redis.zadd(`${P}ns`, ...names.flatMap((name) => [0, name]));
+      } while (cursor !== '0');
+      await redis.set(`${P}ns:complete`, '1');
+    })().catch((error: unknown) => {
+      namespaceIndex = undefined;
+      throw error;
+    });
+    return namespaceIndex;
+  };
 
   function toDocument<V>(
     namespace: string,
@@ -258,6 +284,30 @@ export function createRedisStore(options: RedisStoreOptions): DocumentStore {
       checkDeleteOptions(opts, namespace, id);
       const { revisions } = await apply([{ type: 'delete', namespace, id, ...(opts && { options: opts }) }]);
       return revisions[0]! > 0;
+    },
+
+    async listNamespaces(opts?: NamespaceListOptions): Promise<NamespacePage> {
+      open();
+      const { limit, after } = checkNamespaceList(opts);
+      await namespaceIndexReady();
+      const raw = await redis.zrangebylex(
+        `${P}ns`,
+        after === undefined ? '-' : `(${after}`,
+        '+',
+        'LIMIT',
+        0,
+        limit + 1,
+      );
+      const candidates = raw.slice(0, limit);
+      // The fill from before the index existed may have added a namespace emptied meanwhile: checked here.
+      const held = await Promise.all(candidates.map((name) => redis.exists(`${P}i:${name}`)));
+      const namespaces = candidates.filter((_, i) => held[i] === 1);
+      const gone = candidates.filter((_, i) => held[i] !== 1);
+      if (gone.length > 0) await redis.zrem(`${P}ns`, ...gone);
+      const last = candidates.at(-1);
+      return raw.length > limit && last !== undefined
+        ? { namespaces, cursor: encodeCursor(last) }
+        : { namespaces };
     },
 
     async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {

@@ -23,6 +23,8 @@ import {
   checkDeleteOptions,
   checkDocumentKey,
   checkList,
+  checkNamespaceList,
+  pageOf,
   checkPutOptions,
   checkWatchNamespace,
 } from './shared/validate.ts';
@@ -43,6 +45,8 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  NamespaceListOptions,
+  NamespacePage,
   ListPage,
   PutOptions,
   StorageInfo,
@@ -195,6 +199,18 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   const listRange = db.prepare<[string, Buffer, Buffer, Buffer, number, number], DocumentRow>(
     `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key >= ? AND id_key > ? AND id_key < ?
      AND ${live} ORDER BY id_key LIMIT ?`,
+  );
+  // Namespaces by a loose index scan: each step seeks the primary key to the next namespace, so a page
+  // costs one seek per namespace however many documents each holds. Namespaces are ASCII (see validate.ts),
+  // so SQLite's byte order is JavaScript's string order. The LIMIT bounds the recursion itself.
+  const namespacesAfter = db.prepare<[string, number], { name: string | null }>(
+    `WITH RECURSIVE ns(name) AS (
+       SELECT (SELECT namespace FROM ${table} WHERE namespace > ? ORDER BY namespace LIMIT 1)
+       UNION ALL
+       SELECT (SELECT namespace FROM ${table} WHERE namespace > ns.name ORDER BY namespace LIMIT 1)
+       FROM ns WHERE ns.name IS NOT NULL
+       LIMIT ?
+     ) SELECT name FROM ns`,
   );
   // Reads only due rows through the partial expires_at index; chunked to keep each write lock short.
   const sweepDue = db.prepare<[number, number], SweptRow>(
@@ -374,6 +390,15 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         if (revision === 0) return false;
         hub.emit({ type: 'delete', namespace, id, revision });
         return true;
+      },
+
+      async listNamespaces(opts?: NamespaceListOptions): Promise<NamespacePage> {
+        open();
+        const { limit, after } = checkNamespaceList(opts);
+        // One more than asked says whether another page exists, one more for the end marker (NULL).
+        const rows = locked(() => namespacesAfter.all(after ?? '', limit + 2));
+        const names = rows.flatMap((row) => (row.name === null ? [] : [row.name]));
+        return pageOf(names, limit);
       },
 
       async list<V>(namespace: string, opts?: ListOptions): Promise<ListPage<V>> {

@@ -73,6 +73,25 @@ export interface ListPage<V = unknown> {
   cursor?: string;
 }
 
+/** Options of `DocumentStore.listNamespaces`. */
+export interface NamespaceListOptions {
+  /** Page size: default 100, at most 1000. */
+  limit?: number;
+  /** Opaque cursor from the previous page's `cursor`. */
+  cursor?: string;
+}
+
+/**
+ * One page of `listNamespaces`: namespaces holding at least one stored document, in UTF-16 code unit
+ * order. A namespace whose documents have all expired is listed until the sweep removes them.
+ */
+export interface NamespacePage {
+  /** The namespaces of this page. */
+  namespaces: string[];
+  /** Pass to the next call; undefined when there are no more pages. */
+  cursor?: string;
+}
+
 /** One operation of an atomic batch. */
 export type BatchOperation =
   | { type: 'put'; namespace: string; id: string; value: unknown; options?: PutOptions }
@@ -153,6 +172,8 @@ export interface DocumentStore {
   delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean>;
   /** Lists a namespace in id order, one page at a time. */
   list<V = unknown>(namespace: string, options?: ListOptions): Promise<ListPage<V>>;
+  /** Lists the namespaces that hold documents, in order, one page at a time. */
+  listNamespaces(options?: NamespaceListOptions): Promise<NamespacePage>;
   /** Applies puts and deletes atomically: all of them or, on any error, none. */
   batch(operations: BatchOperation[]): Promise<BatchResult>;
   /** Subscribes to changes of a namespace (`*` for all). Resolves once delivery is set up. */

@@ -302,8 +302,8 @@ export function createCachedStore<S extends DocumentStore>(
       for (const state of writing.values()) state.generation++;
       cache.clear();
     },
-  } satisfies Omit<CachedStore, 'name' | 'list' | 'watch' | 'sweepExpired'>;
-  // list, watch, sweepExpired and any extra of the wrapped store (versions, accessInfo...) pass through.
+  } satisfies Omit<CachedStore, 'name' | 'list' | 'listNamespaces' | 'watch' | 'sweepExpired'>;
+  // list, listNamespaces, watch, sweepExpired and any extra of the wrapped store (versions, accessInfo...) pass through.
   // TypeScript cannot relate Omit<S, ...> of a generic S to the members given; the overrides are checked
   // against CachedStore by the `satisfies` above.
   const cached = wrapStore(store, overrides) as unknown as CachedStore & Omit<S, keyof CachedStore>;

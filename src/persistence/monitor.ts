@@ -11,6 +11,7 @@ import type {
   DeleteOptions,
   DocumentStore,
   ListOptions,
+  NamespaceListOptions,
   PutOptions,
   StoredDocument,
 } from '../drivers/types.ts';
@@ -232,6 +233,8 @@ export class PerformanceMonitor {
         timed('delete', () => store.delete(namespace, id, options)),
       list: <V>(namespace: string, options?: ListOptions) =>
         timed('list', () => store.list<V>(namespace, options)),
+      listNamespaces: (options?: NamespaceListOptions) =>
+        timed('listNamespaces', () => store.listNamespaces(options)),
       batch: (operations: BatchOperation[]) => timed('batch', () => store.batch(operations)),
       sweepExpired: () => timed('sweepExpired', () => store.sweepExpired()),
     } satisfies Partial<DocumentStore>) as unknown as S;

@@ -14,13 +14,15 @@ import {
   type DocumentStore,
   type ListOptions,
   type ListPage,
+  type NamespaceListOptions,
+  type NamespacePage,
   type PutOptions,
   type StoredDocument,
   type Subscription,
   type WatchOptions,
 } from '../drivers/index.ts';
 import { decodeCursor, encodeCursor } from '../drivers/shared/cursor.ts';
-import { checkDocumentKey, checkWatchNamespace } from '../drivers/shared/validate.ts';
+import { checkDocumentKey, checkNamespaceList, checkWatchNamespace } from '../drivers/shared/validate.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { type CompiledRule, compileRules, failInObject, type PersistenceRule } from './rules.ts';
 
@@ -150,6 +152,33 @@ export class PersistenceRouter implements DocumentStore {
   delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean> {
     if (this.#closed) return this.#closedError();
     return this.route(namespace, id).store.delete(namespace, id, options);
+  }
+
+  /**
+   * Namespaces holding documents in any backend. Each backend is read from the same cursor and the pages
+   * are merged; a page never goes past the smallest last name of a backend with more to read (a name of
+   * that backend beyond it could sort before the others').
+   */
+  async listNamespaces(options?: NamespaceListOptions): Promise<NamespacePage> {
+    this.#open();
+    const { limit } = checkNamespaceList(options);
+    const stores = [...new Set(this.#backends.values())];
+    if (stores.length === 1) return stores[0]!.listNamespaces(options);
+    const pages = await Promise.all(stores.map((store) => store.listNamespaces(options)));
+    let bound: string | undefined;
+    for (const page of pages) {
+      const last = page.namespaces.at(-1);
+      if (page.cursor !== undefined && last !== undefined && (bound === undefined || last < bound))
+        bound = last;
+    }
+    const union = [...new Set(pages.flatMap((page) => page.namespaces))]
+      .filter((name) => bound === undefined || name <= bound)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const namespaces = union.slice(0, limit);
+    const last = namespaces.at(-1);
+    return (bound !== undefined || union.length > limit) && last !== undefined
+      ? { namespaces, cursor: encodeCursor(last) }
+      : { namespaces };
   }
 
   /**

@@ -6,7 +6,6 @@ import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
-import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
 import {
   documentsOf,
   type KeyLocation,
@@ -15,6 +14,7 @@ import {
   type ThreadHead,
   valueId,
 } from './threadDelta.ts';
+import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
 
 /** A thread's saved state as read from storage. */
 export interface ThreadRecord {

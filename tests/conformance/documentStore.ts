@@ -238,6 +238,44 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       expect((await store.list('empty-namespace')).items).toEqual([]);
     });
 
+    it('lists the namespaces holding documents in order, paged; an emptied namespace leaves the list', async () => {
+      expect(await store.listNamespaces()).toEqual({ namespaces: [] });
+      const names = ['b.ns', 'a', 'A', 'a-b', 'a_b', 'a:b', 'z9', '0', 'ns.with.dots'];
+      for (const [i, namespace] of names.entries()) {
+        await store.put(namespace, 'x', i);
+        await store.put(namespace, 'y', i);
+      }
+      await store.batch([{ type: 'put', namespace: 'batched', id: '1', value: 1 }]);
+      const expected = [...names, 'batched'].sort();
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.listNamespaces({ limit: 4, ...(cursor && { cursor }) });
+        expect(page.namespaces.length).toBeLessThanOrEqual(4);
+        seen.push(...page.namespaces);
+        cursor = page.cursor;
+        pages++;
+      } while (cursor);
+      expect(seen).toEqual(expected);
+      expect(pages).toBe(3);
+      expect((await store.listNamespaces({ limit: 1000 })).namespaces).toEqual(expected);
+
+      await store.delete('z9', 'x');
+      expect((await store.listNamespaces()).namespaces).toContain('z9');
+      await store.batch([{ type: 'delete', namespace: 'z9', id: 'y' }]);
+      await store.delete('batched', '1');
+      await store.put('expiring', 'only', 1, { ttlMs: 1000 });
+      clock.advance(2000);
+      await store.sweepExpired();
+      expect((await store.listNamespaces()).namespaces).toEqual(
+        expected.filter((n) => n !== 'z9' && n !== 'batched'),
+      );
+      await expectCode(store.listNamespaces({ cursor: 'not-a-cursor' }), 'INVALID_INPUT');
+      await expectCode(store.listNamespaces({ limit: 0 }), 'INVALID_INPUT');
+      await expectCode(store.listNamespaces({ limit: 100_000 }), 'INVALID_INPUT');
+    });
+
     it('orders ids as JavaScript compares strings', async () => {
       const ids = ['b', 'a', 'B', 'a-b', 'a_b', 'a.b', '10', '9', 'Z', 'é'];
       for (const id of ids) await store.put('order', id, 1);

@@ -90,6 +90,7 @@ describe('CachedStore', () => {
       },
       delete: (ns, id, opts) => inner.delete(ns, id, opts),
       list: (ns, opts) => inner.list(ns, opts),
+      listNamespaces: (opts) => inner.listNamespaces(opts),
       batch: (ops) => inner.batch(ops),
       watch: (ns, listener) => inner.watch(ns, listener),
       sweepExpired: () => inner.sweepExpired(),
@@ -119,6 +120,7 @@ describe('CachedStore and a change feed that was interrupted', () => {
       put: (ns, id, value, opts) => inner.put(ns, id, value, opts),
       delete: (ns, id, opts) => inner.delete(ns, id, opts),
       list: (ns, opts) => inner.list(ns, opts),
+      listNamespaces: (opts) => inner.listNamespaces(opts),
       batch: (ops) => inner.batch(ops),
       watch: (ns, listener, options) => {
         reset = options?.onReset;

@@ -1,7 +1,7 @@
 /**
  * What the dashboard's new pages rely on: the read routes behind the charts, the typed document viewer
  * and the TTL page (documented in /openapi.json), uPlot served from its package, and the pure helpers of
- * the page (event-stream parsing, histogram quantiles, countdowns, the tagged-value viewer, revision diffs).
+ * the page (event-stream parsing, histogram quantiles, countdowns, the tagged-value viewer).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -253,10 +253,6 @@ interface FormatModule {
   histogramQuantile(bounds: number[], cumulative: number[], q: number): number | undefined;
   formatRemaining(ms: unknown): string;
   describeTagged(value: unknown): { type: string; text?: string; children?: Array<[string, unknown]> };
-  diffKeys(
-    before: Record<string, unknown>,
-    after: Record<string, unknown>,
-  ): Array<{ key: string; change: string; from?: unknown; to?: unknown }>;
 }
 const format = (await import(
   new URL('../../src/server/dashboard/assets/format.js', import.meta.url).href
@@ -312,13 +308,5 @@ describe('dashboard page helpers', () => {
     expect(format.describeTagged({ $t: 'class', n: 'Point', v: { x: 1 } }).type).toBe('class Point');
     expect(format.describeTagged('<b>').text).toBe('"<b>"');
     expect(format.describeTagged([1, 2]).type).toBe('array(2)');
-  });
-
-  it('diffs two saved states key by key', () => {
-    expect(format.diffKeys({ a: 1, b: [1], c: 'x' }, { a: 1, b: [1, 2], d: true })).toEqual([
-      { key: 'b', change: 'changed', from: [1], to: [1, 2] },
-      { key: 'c', change: 'removed', from: 'x' },
-      { key: 'd', change: 'added', to: true },
-    ]);
   });
 });

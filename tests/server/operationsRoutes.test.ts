@@ -36,7 +36,7 @@ async function server(options: Parameters<typeof createServer>[0] = {}) {
   cleanups.push(() => app.close());
   const call = async (method: 'GET' | 'POST', url: string, token = ADMIN) => {
     const res = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` } });
-    return { status: res.statusCode, body: res.json() as Record<string, any> };
+    return { status: res.statusCode, body: res.json() };
   };
   return { app, call };
 }
@@ -104,9 +104,7 @@ describe('/v1/operations', () => {
       started.body.runningSince,
     );
     release();
-    await expect
-      .poll(async () => (await call('GET', '/v1/operations/consistency')).body.running)
-      .toBe(false);
+    await expect.poll(async () => (await call('GET', '/v1/operations/consistency')).body.running).toBe(false);
     expect(runs).toBe(1);
     const { body } = await call('GET', '/v1/operations/consistency');
     expect(body.latest.startedAt).toBe(started.body.runningSince);

@@ -33,7 +33,7 @@ async function threadServer(saves: Array<Record<string, unknown>>, keepRevisions
   }
   const get = async (url: string) => {
     const res = await app.inject({ method: 'GET', url });
-    return { status: res.statusCode, body: res.json() as Record<string, any> };
+    return { status: res.statusCode, body: res.json() };
   };
   return { app, get, documentRevision };
 }
@@ -59,7 +59,9 @@ describe('thread history routes', () => {
     expect(first.body.revisions[1].changed.sort()).toEqual(['note', 'turns']);
     expect(typeof first.body.revisions[0].savedAt).toBe('number');
     const second = await get(`${BASE}/revisions?limit=2&before=${first.body.cursor}`);
-    expect(second.body.revisions.map((r: { documentRevision: number }) => r.documentRevision)).toEqual([3, 2]);
+    expect(second.body.revisions.map((r: { documentRevision: number }) => r.documentRevision)).toEqual([
+      3, 2,
+    ]);
     const last = await get(`${BASE}/revisions?limit=2&before=${second.body.cursor}`);
     expect(last.body.revisions.map((r: { documentRevision: number }) => r.documentRevision)).toEqual([1]);
     expect(last.body).not.toHaveProperty('cursor');

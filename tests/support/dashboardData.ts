@@ -4,6 +4,10 @@
  * agents and threads, documents holding codec types, TTL signals and a held lock, two backups and a
  * consistency check.
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   AgentStateManager,
   appendList,
@@ -16,9 +20,6 @@ import {
   ThreadStateRepository,
   TtlStore,
 } from '../../src/index.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   BackupManager,
   ConsistencyChecker,

@@ -113,6 +113,11 @@ export class FsCore {
     if (index?.entries.delete(id)) index.sorted = undefined;
   }
 
+  /** Namespaces holding at least one document (the index is loaded at open, so nothing is read). */
+  namespacesWithDocuments(): string[] {
+    return [...this.#namespaces].filter(([, index]) => index.entries.size > 0).map(([name]) => name);
+  }
+
   /** Ids of a namespace in JavaScript string order. */
   sortedIds(namespace: string): readonly string[] {
     const index = this.#namespaces.get(namespace);

@@ -3,7 +3,9 @@
  * with `#`): `P d:<namespace>:<id key hex>` a hash per document (v value, r revision, c created,
  * u updated, m metadata, e expires, s storage, i id); `P i:<namespace>` a sorted set of the namespace's id
  * keys (all score 0, so ZRANGEBYLEX pages them in byte order, which is JavaScript string order, see
- * ../shared/idKey.ts); `P x` the expiry index (score = expiresAt); `P changes` the change channel.
+ * ../shared/idKey.ts); `P ns` a sorted set of the namespaces that hold documents (score 0; kept by these
+ * scripts, filled once from the `P i:` keys for data written before it existed: see redis.ts);
+ * `P x` the expiry index (score = expiresAt); `P changes` the change channel.
  * Times travel as strings: Lua prints numbers with 14 significant digits, which would round them.
  */
 
@@ -54,10 +56,12 @@ for i, op in ipairs(ops) do
       redis.call('ZREM', P .. 'x', member)
     end
     redis.call('ZADD', P .. 'i:' .. op.n, 0, op.k)
+    redis.call('ZADD', P .. 'ns', 0, op.n)
     redis.call('PUBLISH', P .. 'changes', cjson.encode({ t = 'put', n = op.n, k = op.k, r = rev }))
   elseif rev > 0 then
     redis.call('DEL', dk)
     redis.call('ZREM', P .. 'i:' .. op.n, op.k)
+    if redis.call('EXISTS', P .. 'i:' .. op.n) == 0 then redis.call('ZREM', P .. 'ns', op.n) end
     redis.call('ZREM', P .. 'x', member)
     redis.call('PUBLISH', P .. 'changes', cjson.encode({ t = 'delete', n = op.n, k = op.k, r = rev }))
   end
@@ -84,6 +88,7 @@ for _, member in ipairs(due) do
   if h[2] and tonumber(h[2]) <= nowN then
     redis.call('DEL', dk)
     redis.call('ZREM', P .. 'i:' .. ns, k)
+    if redis.call('EXISTS', P .. 'i:' .. ns) == 0 then redis.call('ZREM', P .. 'ns', ns) end
     n = n + 1
     redis.call('PUBLISH', P .. 'changes', cjson.encode({ t = 'expire', n = ns, k = k, r = tonumber(h[1]) }))
   end

@@ -1,6 +1,13 @@
 import { InvalidInputError } from '../../errors.ts';
-import type { BatchOperation, DeleteOptions, ListOptions, PutOptions } from '../types.ts';
-import { decodeCursor } from './cursor.ts';
+import type {
+  BatchOperation,
+  DeleteOptions,
+  ListOptions,
+  NamespaceListOptions,
+  NamespacePage,
+  PutOptions,
+} from '../types.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
 import { storableTextProblem } from './storableText.ts';
 
 /** Longest accepted namespace, in UTF-16 code units. */
@@ -120,6 +127,39 @@ export function checkList(namespace: string, options: ListOptions | undefined): 
     throw new InvalidInputError('list prefix must be a string', { namespace });
   }
   return { limit, after: decodeCursor(options?.cursor, namespace), prefix: options?.prefix ?? '' };
+}
+
+/** A validated `listNamespaces` call: page size and the namespace after which the page starts. */
+export interface NamespaceQuery {
+  limit: number;
+  after: string | undefined;
+}
+
+/** Validates the options of `listNamespaces` and decodes its cursor. */
+export function checkNamespaceList(options: NamespaceListOptions | undefined): NamespaceQuery {
+  const limit = options?.limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new InvalidInputError(
+      `listNamespaces limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
+      { limit },
+    );
+  }
+  return { limit, after: decodeCursor(options?.cursor, '') };
+}
+
+/** The page of `names` (any order, no repeats) after `query.after`, sorted, with the cursor of the next. */
+export function namespacePage(names: Iterable<string>, query: NamespaceQuery): NamespacePage {
+  const after = query.after;
+  const sorted = [...names]
+    .filter((name) => after === undefined || name > after)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return pageOf(sorted, query.limit);
+}
+
+/** The first `limit` of sorted namespaces (one more may be given: it says another page exists). */
+export function pageOf(sorted: string[], limit: number): NamespacePage {
+  const namespaces = sorted.slice(0, limit);
+  return sorted.length > limit ? { namespaces, cursor: encodeCursor(namespaces.at(-1)!) } : { namespaces };
 }
 
 /** Validates every operation of a batch before anything is applied. */

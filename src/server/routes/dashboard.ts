@@ -38,6 +38,7 @@ const DASHBOARD_FILES: Readonly<Record<string, { path: string; type: string }>> 
   'view-threads.js': script('view-threads.js'),
   'view-documents.js': script('view-documents.js'),
   'view-ttl.js': script('view-ttl.js'),
+  'thread-history.js': script('thread-history.js'),
   'view-operations.js': script('view-operations.js'),
   'live.js': script('live.js'),
   'charts.js': script('charts.js'),

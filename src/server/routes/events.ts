@@ -11,8 +11,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DocumentStore } from '../../drivers/index.ts';
-import type { TtlStoreLike } from '../../ttl/index.ts';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import type { TtlStoreLike } from '../../ttl/index.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind, EventHub } from '../events/hub.ts';
 import { type EventRelay, localRelay } from '../events/relay.ts';
 import { SharedFeed } from '../events/sharedFeed.ts';

@@ -153,8 +153,8 @@ export function registerThreadHistoryRoutes(
           : await metrics.time('documents', 'get', () => threads.historyBefore(id, to + 1, to - from));
       const keys = new Map<string, { key: string; rewrittenIn: number[]; appendedIn: number[] }>();
       const entry = (key: string) => {
-        let found = keys.get(key);
-        if (!found) keys.set(key, (found = { key, rewrittenIn: [], appendedIn: [] }));
+        const found = keys.get(key) ?? { key, rewrittenIn: [], appendedIn: [] };
+        keys.set(key, found);
         return found;
       };
       for (const revision of [...revisions].reverse()) {

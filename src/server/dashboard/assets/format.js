@@ -458,26 +458,3 @@ export function describeTagged(value) {
       return { type: `tag ${String(tag)}`, text: previewValue(value, 200) };
   }
 }
-
-/**
- * Differences between two saved thread states' keys (`extensions`, encoded values): each key added,
- * removed or changed, in key order; unchanged keys are left out.
- * @param {Record<string, unknown>} before
- * @param {Record<string, unknown>} after
- * @returns {Array<{ key: string, change: 'added' | 'removed' | 'changed', from?: unknown, to?: unknown }>}
- */
-export function diffKeys(before, after) {
-  /** @type {Array<{ key: string, change: 'added' | 'removed' | 'changed', from?: unknown, to?: unknown }>} */
-  const out = [];
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  for (const key of keys) {
-    const inBefore = Object.hasOwn(before, key);
-    const inAfter = Object.hasOwn(after, key);
-    if (!inBefore) out.push({ key, change: 'added', to: after[key] });
-    else if (!inAfter) out.push({ key, change: 'removed', from: before[key] });
-    else if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
-      out.push({ key, change: 'changed', from: before[key], to: after[key] });
-    }
-  }
-  return out;
-}

@@ -1,41 +1,38 @@
 /**
  * The threads view: threads saved by ThreadStateRepository (namespace `agentstate.threads` by default),
- * a thread's typed state keys with their values, the revisions of it this page has seen, and the diff of
- * two of them. The store keeps only a thread's latest save, so the history starts when the page opens and
- * grows as saves arrive live.
+ * a thread's typed state keys with their values, its stored revision history and the keys changed between
+ * any two revisions (thread-history.js). The store keeps only current values; values of past revisions
+ * this page saw live are kept here (a few per thread) so their diff can show them too.
  */
 import { api } from './api.js';
-import { facts, h, mono, searchBox, selectBox, table, titleRow } from './dom.js';
-import { describeTagged, diffKeys, formatTime, previewValue } from './format.js';
+import { facts, h, mono, searchBox, table, titleRow } from './dom.js';
+import { describeTagged, formatTime } from './format.js';
 import { onLive } from './live.js';
 import { showError } from './page.js';
 import { cursorList } from './paged-list.js';
+import { threadHistory } from './thread-history.js';
 import { valueTree } from './value-view.js';
 import { onLeave, rememberRoute, stale } from './view-state.js';
 
 const PAGE = 50;
-/** Revisions of one thread kept for the history. */
-const MAX_HISTORY = 50;
+/** Revisions of one thread whose values the page keeps. */
+const MAX_SEEN = 20;
+/** Threads whose seen values the page keeps. */
+const MAX_SEEN_THREADS = 20;
 
-/** @typedef {{ documentRevision: number, revision: number, extensions: Record<string, unknown>, savedAt: number }} SeenRevision */
+/** Values of revisions seen while the page is open, by thread then document revision. */
+const seenValues = /** @type {Map<string, Map<number, Record<string, unknown>>>} */ (new Map());
 
-/** Revisions seen per thread (kept while the page is open, across views). */
-const history = /** @type {Map<string, SeenRevision[]>} */ (new Map());
-
-/** @param {string} key @param {any} doc */
-function remember(key, doc) {
-  const seen = history.get(key) ?? [];
-  if (!seen.some((r) => r.documentRevision === doc.revision)) {
-    seen.push({
-      documentRevision: doc.revision,
-      revision: doc.value?.revision ?? 0,
-      extensions: doc.value?.extensions ?? {},
-      savedAt: doc.updatedAt,
-    });
-    seen.sort((a, b) => a.documentRevision - b.documentRevision);
-    if (seen.length > MAX_HISTORY) seen.shift();
+/** @param {string} key @param {number} documentRevision @param {Record<string, unknown>} extensions */
+function remember(key, documentRevision, extensions) {
+  let seen = seenValues.get(key);
+  if (!seen) {
+    if (seenValues.size >= MAX_SEEN_THREADS) seenValues.delete(seenValues.keys().next().value ?? '');
+    seen = new Map();
+    seenValues.set(key, seen);
   }
-  history.set(key, seen);
+  seen.set(documentRevision, extensions);
+  if (seen.size > MAX_SEEN) seen.delete(Math.min(...seen.keys()));
   return seen;
 }
 
@@ -48,7 +45,6 @@ export function threadsView(params, ticket) {
   };
   const search = searchBox('Search threads by id prefix', state.q, 'search narrow');
   const detail = h('div');
-  const diffHost = h('div');
   const pick = { from: '', to: '' };
   const route = () =>
     rememberRoute('threads', {
@@ -57,74 +53,15 @@ export function threadsView(params, ticket) {
       thread: state.selected || undefined,
     });
 
-  /** @param {SeenRevision[]} seen */
-  const drawDiff = (seen) => {
-    const from = seen.find((r) => String(r.documentRevision) === pick.from);
-    const to = seen.find((r) => String(r.documentRevision) === pick.to);
-    if (!from || !to)
-      return diffHost.replaceChildren(h('p', { className: 'muted' }, 'Choose two revisions.'));
-    diffHost.replaceChildren(
-      table(
-        [
-          { title: 'Key', cell: (d) => mono(d.key), className: 'nowrap' },
-          {
-            title: 'Change',
-            cell: (d) =>
-              h(
-                'span',
-                {
-                  className: `diff-${d.change === 'added' ? 'added' : d.change === 'removed' ? 'removed' : ''}`,
-                },
-                d.change,
-              ),
-          },
-          {
-            title: `Save ${from.documentRevision}`,
-            cell: (d) => (d.change === 'added' ? '-' : mono(previewValue(d.from, 120))),
-            className: 'preview',
-          },
-          {
-            title: `Save ${to.documentRevision}`,
-            cell: (d) => (d.change === 'removed' ? '-' : mono(previewValue(d.to, 120))),
-            className: 'preview',
-          },
-        ],
-        diffKeys(from.extensions, to.extensions),
-        { empty: 'No key differs between these revisions.' },
-      ),
-    );
-  };
-
   const loadDetail = async () => {
     if (state.selected === '') return detail.replaceChildren();
+    const base = `/v1/dashboard/threads/${encodeURIComponent(state.namespace)}/${encodeURIComponent(state.selected)}`;
     try {
       // The thread as the repository loads it: delta saves keep values beside the head record.
-      const doc = await api(
-        `/v1/dashboard/threads/${encodeURIComponent(state.namespace)}/${encodeURIComponent(state.selected)}`,
-      );
+      const doc = await api(base);
       if (stale(ticket)) return;
-      const seen = remember(`${state.namespace}\u0000${state.selected}`, doc);
       const extensions = /** @type {Record<string, unknown>} */ (doc.value?.extensions ?? {});
-      const options = seen.map(
-        (r) =>
-          /** @type {[string, string]} */ ([
-            String(r.documentRevision),
-            `save ${r.documentRevision} (state revision ${r.revision}, ${formatTime(r.savedAt / 1000)})`,
-          ]),
-      );
-      if (!seen.some((r) => String(r.documentRevision) === pick.to)) pick.to = String(doc.revision);
-      if (!seen.some((r) => String(r.documentRevision) === pick.from))
-        pick.from = String(seen[Math.max(0, seen.length - 2)]?.documentRevision ?? doc.revision);
-      const fromSelect = selectBox('Compare from revision', options, pick.from);
-      const toSelect = selectBox('Compare to revision', options, pick.to);
-      fromSelect.addEventListener('change', () => {
-        pick.from = fromSelect.value;
-        drawDiff(seen);
-      });
-      toSelect.addEventListener('change', () => {
-        pick.to = toSelect.value;
-        drawDiff(seen);
-      });
+      const seen = remember(`${state.namespace}\u0000${state.selected}`, doc.revision, extensions);
       detail.replaceChildren(
         h(
           'section',
@@ -146,12 +83,16 @@ export function threadsView(params, ticket) {
             Object.entries(extensions).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
             { empty: 'No persistent keys saved.' },
           ),
-          h('h3', {}, `Revision history (${seen.length} seen since this page opened)`),
-          h('div', { className: 'toolbar' }, fromSelect, toSelect),
-          diffHost,
+          ...threadHistory({
+            base,
+            head: doc.revision,
+            current: extensions,
+            seen: (rev) => seen.get(rev),
+            isStale: () => stale(ticket),
+            pick,
+          }),
         ),
       );
-      drawDiff(seen);
     } catch (error) {
       if (!stale(ticket)) showError(detail, error);
     }
@@ -203,10 +144,8 @@ export function threadsView(params, ticket) {
     onLive(['document'], (events) => {
       if (!events.some((e) => e.namespace === state.namespace)) return;
       void list.refresh();
-      if (events.some((e) => e.id === state.selected)) {
-        pick.to = '';
-        void loadDetail();
-      }
+      // The user's chosen pair of revisions stays chosen across the redraw.
+      if (events.some((e) => e.id === state.selected)) void loadDetail();
     }),
   );
   return [titleRow('Threads'), h('div', { className: 'toolbar' }, search), list.host, detail];
