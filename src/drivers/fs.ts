@@ -18,9 +18,9 @@ import {
   checkDocumentKey,
   checkList,
   checkNamespaceList,
-  namespacePage,
   checkPutOptions,
   checkWatchNamespace,
+  namespacePage,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
@@ -30,9 +30,9 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  ListPage,
   NamespaceListOptions,
   NamespacePage,
-  ListPage,
   PutOptions,
   StorageInfo,
   StoredDocument,

@@ -13,9 +13,9 @@ import {
   checkDocumentKey,
   checkList,
   checkNamespaceList,
-  namespacePage,
   checkPutOptions,
   checkWatchNamespace,
+  namespacePage,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
@@ -25,9 +25,9 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  ListPage,
   NamespaceListOptions,
   NamespacePage,
-  ListPage,
   PutOptions,
   StorageInfo,
   StoredDocument,

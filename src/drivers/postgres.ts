@@ -23,9 +23,9 @@ import {
   checkDocumentKey,
   checkList,
   checkNamespaceList,
-  pageOf,
   checkPutOptions,
   checkWatchNamespace,
+  pageOf,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
@@ -34,9 +34,9 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  ListPage,
   NamespaceListOptions,
   NamespacePage,
-  ListPage,
   PutOptions,
   StorageInfo,
   StoredDocument,

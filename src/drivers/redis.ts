@@ -16,9 +16,9 @@ import {
   checkDocumentKey,
   checkList,
   checkNamespaceList,
-  namespacePage,
   checkPutOptions,
   checkWatchNamespace,
+  namespacePage,
 } from './shared/validate.ts';
 import type {
   BatchOperation,
@@ -28,9 +28,9 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  ListPage,
   NamespaceListOptions,
   NamespacePage,
-  ListPage,
   PutOptions,
   StorageInfo,
   StoredDocument,

@@ -24,9 +24,9 @@ import {
   checkDocumentKey,
   checkList,
   checkNamespaceList,
-  pageOf,
   checkPutOptions,
   checkWatchNamespace,
+  pageOf,
 } from './shared/validate.ts';
 import { SqliteChangeLog } from './sqlite/changeLog.ts';
 import {
@@ -45,9 +45,9 @@ import type {
   DocumentStore,
   DriverOptions,
   ListOptions,
+  ListPage,
   NamespaceListOptions,
   NamespacePage,
-  ListPage,
   PutOptions,
   StorageInfo,
   StoredDocument,
