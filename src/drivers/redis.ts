@@ -18,7 +18,6 @@ import {
   checkNamespaceList,
   checkPutOptions,
   checkWatchNamespace,
-  namespacePage,
 } from './shared/validate.ts';
 import type {
   BatchOperation,

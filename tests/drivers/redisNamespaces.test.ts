@@ -30,11 +30,11 @@ describe.skipIf(!redisOk)('redis namespace index', () => {
     // As a store of an earlier release left it: no index, no marker.
     await client.del(`${prefix}#ns`, `${prefix}#ns:complete`);
     // A namespace the fill will find in the index but that holds nothing when listed.
-    await client.zadd(`${prefix}#ns`, 0, 'ghost');
+    await client.zadd(`${prefix}#ns`, '0', 'ghost');
     const reader = createRedisStore({ redis: client, prefix });
     cleanups.push(() => reader.close());
     expect((await reader.listNamespaces()).namespaces).toEqual(['agents', 'sessions']);
-    expect(await client.zrange(`${prefix}#ns`, 0, -1)).toEqual(['agents', 'sessions']);
+    expect(await client.zrange(`${prefix}#ns`, '0', '-1')).toEqual(['agents', 'sessions']);
     expect(await client.exists(`${prefix}#ns:complete`)).toBe(1);
     await reader.put('notes', 'n1', 1);
     expect((await reader.listNamespaces()).namespaces).toEqual(['agents', 'notes', 'sessions']);
