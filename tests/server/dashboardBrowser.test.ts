@@ -295,6 +295,28 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await shot('document');
   });
 
+  it('picks a namespace from the store’s list, which grows live', async () => {
+    await page.goto(`${server.base}/#/documents`);
+    const picker = page.locator('select[aria-label="Namespaces"]');
+    const options = () => picker.locator('option').allTextContents();
+    await expect
+      .poll(options)
+      .toEqual(expect.arrayContaining(['agents', 'config', 'sessions', 'agentstate.threads']));
+    await picker.selectOption('config');
+    await page.locator('tbody tr[data-key="typed"]').waitFor();
+    expect(page.url()).toContain('namespace=config');
+    const put = await fetch(`${server.base}/v1/state/fresh.namespace/doc-1`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: { hello: 'world' } }),
+    });
+    expect(put.ok).toBe(true);
+    await expect.poll(options, { timeout: liveGoal().goalMs }).toContain('fresh.namespace');
+    // Picking it does not lose the page's place: the list shows its document.
+    await picker.selectOption('fresh.namespace');
+    await page.locator('tbody tr[data-key="doc-1"]').waitFor();
+  });
+
   it('lists TTL signals and the held lock with its owner', async () => {
     await page.goto(`${server.base}/#/ttl`);
     await expect.poll(() => page.locator('.content').textContent()).toContain('nightly-export');

@@ -177,6 +177,17 @@ describe('dashboard read routes', () => {
     expect((await get('/v1/dashboard/ttl-entries?limit=501')).status).toBe(400);
   });
 
+  it('lists the namespaces holding documents a page at a time, for the namespace picker', async () => {
+    const { documents, get } = await server();
+    for (const namespace of ['notes', 'agents', 'config']) await documents.put(namespace, 'x', 1);
+    const first = await get('/v1/dashboard/namespaces?limit=2');
+    expect(first.body.namespaces).toEqual(['agents', 'config']);
+    const next = await get(`/v1/dashboard/namespaces?limit=2&cursor=${String(first.body.cursor)}`);
+    expect(next.body).toEqual({ namespaces: ['notes'] });
+    expect((await get('/v1/dashboard/namespaces?limit=1001')).status).toBe(400);
+    expect((await get('/v1/dashboard/namespaces?cursor=forged')).status).toBe(400);
+  });
+
   it('are documented in /openapi.json and need a token', async () => {
     const { app } = await server();
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
@@ -190,6 +201,7 @@ describe('dashboard read routes', () => {
       '/v1/dashboard/documents/{namespace}',
       '/v1/dashboard/documents/{namespace}/{id}',
       '/v1/dashboard/ttl-entries',
+      '/v1/dashboard/namespaces',
       '/v1/ttl/locks',
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);

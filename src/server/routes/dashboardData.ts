@@ -12,6 +12,7 @@ import { ThreadStateRepository } from '../../state/index.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
 import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { registerNamespaceRoutes } from './dashboardNamespaces.ts';
 import { registerThreadHistoryRoutes } from './threadHistory.ts';
 
 /** Newest rollouts the per-minute chart reads at most (the chart says when it was cut). */
@@ -186,6 +187,7 @@ export function registerDashboardDataRoutes(
   if (stores.documents) {
     const documents = stores.documents;
     registerThreadHistoryRoutes(app, documents, metrics);
+    registerNamespaceRoutes(app, documents, metrics);
     const namespaceParam = nameSchema(MAX_NAMESPACE_LENGTH);
     app.get(
       '/v1/dashboard/documents/:namespace',

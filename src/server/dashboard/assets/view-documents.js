@@ -1,10 +1,11 @@
 /**
- * The documents view: any namespace of the document store, ids searched by prefix, and a chosen
- * document's value in the typed viewer (the codec's types: Map, Set, Date, bigint...). The store has no
- * list of namespaces, so the namespace is typed, with the well-known ones and those seen changing offered.
+ * The documents view: the namespaces of the document store (a picker filled from
+ * `/v1/dashboard/namespaces`, re-read when a document of a namespace not in it changes; any namespace can
+ * also be typed), ids searched by prefix, and a chosen document's value in the typed viewer (the codec's
+ * types: Map, Set, Date, bigint...).
  */
 import { api } from './api.js';
-import { countdown, facts, h, mono, pre, searchBox, table, titleRow } from './dom.js';
+import { countdown, facts, h, mono, pre, searchBox, selectBox, table, titleRow } from './dom.js';
 import { formatTime, prettyJson, previewValue } from './format.js';
 import { onLive } from './live.js';
 import { showError } from './page.js';
@@ -13,18 +14,34 @@ import { valueTree } from './value-view.js';
 import { onLeave, rememberRoute, stale } from './view-state.js';
 
 const PAGE = 50;
-/** Namespaces of agentstate's own components; more are added as their changes are seen. */
-const knownNamespaces = new Set(['agents', 'sessions', 'agentstate.threads']);
+/** Namespaces the picker lists at most (the first page of the store's list); others can be typed. */
+const MAX_PICKER = 500;
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function documentsView(params, ticket) {
   const state = { namespace: params.namespace || 'agents', q: params.q ?? '', selected: params.id ?? '' };
   const namespace = searchBox('Namespace', state.namespace, 'search narrow');
-  namespace.setAttribute('list', 'known-namespaces');
-  const namespaces = h('datalist', { id: 'known-namespaces' });
-  const fillNamespaces = () =>
-    namespaces.replaceChildren(...[...knownNamespaces].sort().map((n) => h('option', { value: n })));
-  fillNamespaces();
+  const picker = selectBox('Namespaces', [[state.namespace, state.namespace]], state.namespace);
+  const pickerNote = h('span', { className: 'muted' });
+  /** @type {Set<string>} */
+  let listed = new Set();
+  const loadNamespaces = async () => {
+    try {
+      const page = await api('/v1/dashboard/namespaces', { limit: MAX_PICKER });
+      if (stale(ticket)) return;
+      listed = new Set(page.namespaces);
+      // The namespace shown stays choosable even when it holds nothing (yet).
+      const names = [...new Set([...page.namespaces, state.namespace])].sort();
+      picker.replaceChildren(...names.map((n) => h('option', { value: n }, n)));
+      picker.value = state.namespace;
+      pickerNote.textContent = page.cursor
+        ? `The first ${page.namespaces.length} namespaces; type a name to open another.`
+        : `${page.namespaces.length} namespace${page.namespaces.length === 1 ? '' : 's'}`;
+    } catch (error) {
+      if (!stale(ticket)) pickerNote.textContent = error instanceof Error ? error.message : String(error);
+    }
+  };
+  void loadNamespaces();
   const search = searchBox('Search ids by prefix', state.q, 'search narrow');
   const detail = h('div');
   const remember = () =>
@@ -93,6 +110,19 @@ export function documentsView(params, ticket) {
       ),
   });
 
+  /** @param {string} value */
+  const openNamespace = (value) => {
+    state.namespace = value;
+    state.selected = '';
+    remember();
+    void list.load();
+    void loadDetail();
+  };
+  picker.addEventListener('change', () => {
+    namespace.value = picker.value;
+    openNamespace(picker.value);
+  });
+
   let typing = 0;
   for (const [input, field] of /** @type {Array<[HTMLInputElement, 'q' | 'namespace']>} */ ([
     [search, 'q'],
@@ -104,7 +134,10 @@ export function documentsView(params, ticket) {
         const value = input.value.trim();
         if (field === 'namespace' && value === '') return;
         state[field] = value;
-        if (field === 'namespace') state.selected = '';
+        if (field === 'namespace') {
+          state.selected = '';
+          void loadNamespaces();
+        }
         remember();
         void list.load();
         void loadDetail();
@@ -115,8 +148,10 @@ export function documentsView(params, ticket) {
   void loadDetail();
   onLeave(
     onLive(['document'], (events) => {
-      for (const e of events) if (e.namespace && knownNamespaces.size < 200) knownNamespaces.add(e.namespace);
-      fillNamespaces();
+      // A namespace the picker does not list has documents now (or a listed one may have none left).
+      if (events.some((e) => e.namespace && (!listed.has(e.namespace) || e.action !== 'put'))) {
+        void loadNamespaces();
+      }
       if (!events.some((e) => e.namespace === state.namespace)) return;
       void list.refresh();
       if (events.some((e) => e.id === state.selected)) void loadDetail();
@@ -124,7 +159,7 @@ export function documentsView(params, ticket) {
   );
   return [
     titleRow('Documents'),
-    h('div', { className: 'toolbar' }, namespace, namespaces, search),
+    h('div', { className: 'toolbar' }, picker, namespace, search, pickerNote),
     list.host,
     detail,
   ];
