@@ -199,6 +199,63 @@ describe('agentstate serve --backup-every', () => {
     expect(JSON.parse(list.out).backups).toHaveLength(2);
   }, 30_000);
 
+  it('with --backup-dir alone, lists that directory and runs consistency checks for admin tokens', async () => {
+    const data = tempDir();
+    const rollouts = new SqliteRolloutStore({ path: databasePath(data) });
+    await seedRollouts(rollouts, 3);
+    await rollouts.close();
+    const dir = tempDir();
+    expect((await run(['backup', 'create', 'first', '--data', data, '--dir', dir])).code).toBe(0);
+    const out: string[] = [];
+    const controller = new AbortController();
+    const io = { out: (t: string) => out.push(t), err: () => {}, interactive: false };
+    const token = 'serve-admin-token-123';
+    const done = main(
+      [
+        'serve',
+        '--port',
+        '0',
+        '--data',
+        data,
+        '--log-level',
+        'warn',
+        '--backup-dir',
+        dir,
+        '--token',
+        token,
+        '--json',
+      ],
+      io,
+      controller.signal,
+    );
+    try {
+      for (let i = 0; i < 400 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      const base = (JSON.parse(out[0]!) as { listening: string }).listening;
+      const call = async (path: string, method = 'GET') =>
+        (
+          await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` } })
+        ).json() as Promise<{
+          backups?: Array<{ name: string; records: number }>;
+          running?: boolean;
+          latest?: { report?: { counts: Record<string, number>; errors: unknown[] } } | null;
+        }>;
+      const listed = await call('/v1/operations/backups');
+      expect(listed.backups?.map((b) => b.name)).toEqual(['first']);
+      expect(listed.backups?.[0]?.records).toBeGreaterThan(0);
+      await call('/v1/operations/consistency/runs', 'POST');
+      let state = await call('/v1/operations/consistency');
+      for (let i = 0; i < 400 && (state.running || !state.latest); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        state = await call('/v1/operations/consistency');
+      }
+      expect(state.latest?.report?.counts.rollouts).toBeGreaterThanOrEqual(3);
+      expect(state.latest?.report?.errors).toEqual([]);
+    } finally {
+      controller.abort();
+      expect(await done).toBe(0);
+    }
+  }, 30_000);
+
   it('reads durations and refuses bad ones', async () => {
     const { parseDuration } = await import('../../src/cli/commands/serve.ts');
     expect(parseDuration('1h', 'x')).toBe(3_600_000);
