@@ -12,6 +12,7 @@ import {
   errorForCode,
   InvalidInputError,
   TimeoutError,
+  UnavailableError,
 } from '../errors.ts';
 
 /** Options of the HTTP transport. */
@@ -173,7 +174,7 @@ export class HttpTransport {
         if (this.#closed) throw new ClosedError('the client was closed while retrying', { url: this.#base });
         // After a failure, ask /health first: a server that is restarting answers it before anything else.
         if (!serverAnswering && !(await this.healthy())) {
-          lastError ??= new AgentStateError('UNAVAILABLE', `server ${this.#base} is not answering`);
+          lastError ??= new UnavailableError(`server ${this.#base} is not answering`);
           this.#failOver();
           continue;
         }
@@ -203,8 +204,7 @@ export class HttpTransport {
       }
     }
     if (lastError instanceof AgentStateError && lastError.code !== 'UNAVAILABLE') throw lastError;
-    throw new AgentStateError(
-      'UNAVAILABLE',
+    throw new UnavailableError(
       `server ${this.#base} is unreachable after ${this.#retries + 1} tries; check that agentstate serve is running`,
       { url: this.#base, path: spec.path },
       { cause: lastError },
@@ -288,12 +288,7 @@ export class HttpTransport {
       }
       if (error instanceof SyntaxError)
         throw new AgentStateError('INTERNAL', 'server answered with invalid JSON');
-      throw new AgentStateError(
-        'UNAVAILABLE',
-        `cannot reach ${this.#base}`,
-        { url: this.#base },
-        { cause: error },
-      );
+      throw new UnavailableError(`cannot reach ${this.#base}`, { url: this.#base }, { cause: error });
     } finally {
       clearTimeout(timer);
       spec.signal?.removeEventListener('abort', abort);

@@ -13,6 +13,7 @@ import {
   type DocumentStore,
   type FsStoreOptions,
   isAgentStateError,
+  UnavailableError,
 } from '../../src/index.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -208,6 +209,7 @@ describe('filesystem driver', () => {
     const held = store();
     const error = await codeOf(held.get('agents', 'a'));
     expect(error.code).toBe('UNAVAILABLE');
+    expect(error).toBeInstanceOf(UnavailableError);
     expect(error.details).toMatchObject({ pid: process.ppid });
 
     const deadPid = spawnSync(process.execPath, ['-e', '']).pid;

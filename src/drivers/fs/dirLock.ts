@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AgentStateError } from '../../errors.ts';
+import { UnavailableError } from '../../errors.ts';
 import { processAlive } from '../shared/processAlive.ts';
 
 /** Name of the lock file in a store directory. */
@@ -55,8 +55,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
         owner === undefined ||
         (owner.hostname === me.hostname && (owner.pid === process.pid || !processAlive(owner.pid)));
       if (!stale) {
-        throw new AgentStateError(
-          'UNAVAILABLE',
+        throw new UnavailableError(
           `store directory ${dir} is in use by process ${owner.pid} on ${owner.hostname}: the filesystem driver allows one process per directory (use the SQLite or PostgreSQL driver to share a store between processes; remove ${path} only if that process is gone)`,
           { dir, lockFile: path, pid: owner.pid, hostname: owner.hostname },
         );
