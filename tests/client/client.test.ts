@@ -293,6 +293,12 @@ describe('AgentStateClient TTL and sessions', () => {
     expect(await c.ttl.get('k')).toMatchObject({ value: { v: 1 } });
     expect(await c.ttl.increment('n', 5)).toBe(5);
     expect(await c.ttl.keys()).toEqual(expect.arrayContaining(['k', 'n']));
+    for (let i = 0; i < 1_200; i += 1) await ttl.set(`many:${i}`, i, { ttlMs: 60_000 });
+    // keys() follows the pages (1,000 keys each) to the end; scanKeys() hands out one page.
+    expect(await c.ttl.keys('many:')).toHaveLength(1_200);
+    const first = await c.ttl.scanKeys({ prefix: 'many:', limit: 500 });
+    expect(first.keys).toHaveLength(500);
+    expect(first.cursor).toBeDefined();
     const lock = (await c.ttl.acquireLock('job', { ttlMs: 10_000 }))!;
     expect(await c.ttl.acquireLock('job', { ttlMs: 10_000 })).toBeNull();
     expect(await lock.release()).toBe(true);
