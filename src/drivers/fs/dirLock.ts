@@ -10,7 +10,7 @@ export const LOCK_FILE = '.lock';
 
 /** A held directory lock. */
 export interface DirLock {
-  /** Removes the lock file. */
+  /** Removes the lock file, if it is still this lock's (never one another store has taken over since). */
   release(): Promise<void>;
 }
 
@@ -18,6 +18,8 @@ interface LockOwner {
   pid: number;
   hostname: string;
   since: string;
+  /** Random per acquisition: tells this lock from a later one taken by the same process. */
+  token?: string;
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
@@ -38,7 +40,8 @@ async function readOwner(path: string): Promise<LockOwner | undefined> {
  */
 export async function acquireDirLock(dir: string): Promise<DirLock> {
   const path = join(dir, LOCK_FILE);
-  const me: LockOwner = { pid: process.pid, hostname: hostname(), since: new Date().toISOString() };
+  const token = randomBytes(8).toString('hex');
+  const me: LockOwner = { pid: process.pid, hostname: hostname(), since: new Date().toISOString(), token };
   // Written aside and hard-linked into place: the lock file appears atomically with its content.
   const temp = join(dir, `${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await writeFile(temp, JSON.stringify(me));
@@ -46,7 +49,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     for (let attempt = 0; ; attempt++) {
       try {
         await link(temp, path);
-        return { release: () => unlink(path).catch(() => {}) };
+        return { release: () => releaseIfOwned(path, token) };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw error;
       }
@@ -65,4 +68,10 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
   } finally {
     await unlink(temp).catch(() => {});
   }
+}
+
+// A lock taken over in the meantime (a second store of this process on the same directory) stays in place.
+async function releaseIfOwned(path: string, token: string): Promise<void> {
+  if ((await readOwner(path))?.token !== token) return;
+  await unlink(path).catch(() => {});
 }
