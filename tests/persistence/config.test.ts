@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AgentStateError,
+  checkPersistenceConfig,
   createMemoryStore,
+  createSqliteStore,
   isAgentStateError,
   loadPersistenceConfig,
   openPersistenceRouter,
@@ -217,6 +219,122 @@ describe('persistence config files', () => {
     const error = await failure(loadPersistenceConfig(path));
     expect(error.message).toBe(
       `${path}:5: rules[0].backend: "nope" is not a declared backend (declared: main)`,
+    );
+  });
+
+  it('accepts every option the drivers accept (sqlite synchronous, busyTimeoutMs, watchPollMs, postgres sweepBatchSize...)', async () => {
+    const yaml = `defaultBackend: disk
+backends:
+  disk:
+    type: sqlite
+    path: ${dir}/tuned.db
+    table: tuned_documents
+    synchronous: FULL
+    busyTimeoutMs: 250
+    watchPollMs: 50
+    changeRetentionMs: 60000
+    sweepIntervalMs: 5000
+  database:
+    type: postgres
+    connectionString: postgres://agent@localhost/agentdb
+    schema: tuned
+    poolSize: 4
+    sweepBatchSize: 200
+    statementTimeoutMs: 0
+  files:
+    type: filesystem
+    dir: ${dir}/files
+    durable: false
+    keepVersions: 3
+  cache:
+    type: redis
+    url: redis://localhost:6379
+    prefix: "tuned:"
+`;
+    const config = await loadPersistenceConfig(await file('tuned.yaml', yaml));
+    expect(config.backends.disk).toMatchObject({ synchronous: 'FULL', busyTimeoutMs: 250, watchPollMs: 50 });
+    expect(config.backends.database).toMatchObject({ sweepBatchSize: 200, statementTimeoutMs: 0 });
+    // The sqlite backend opens with them (the options reach the driver unchanged).
+    const router = await openPersistenceRouter({
+      defaultBackend: 'disk',
+      backends: { disk: config.backends.disk! },
+    });
+    try {
+      expect((await router.put('a', 'b', 1)).revision).toBe(1);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('derives the options of each backend type from its driver: each driver option a file can write is accepted', async () => {
+    const { FS_STORE_OPTIONS } = await import('../../src/drivers/fs.ts');
+    const { SQLITE_STORE_OPTIONS } = await import('../../src/drivers/sqlite.ts');
+    const { POSTGRES_STORE_OPTIONS } = await import('../../src/drivers/postgres.ts');
+    const { REDIS_STORE_OPTIONS } = await import('../../src/drivers/redis.ts');
+    const { SHARED_DRIVER_OPTIONS } = await import('../../src/drivers/shared/payload.ts');
+    const sample = (kind: unknown): unknown =>
+      Array.isArray(kind)
+        ? kind[0]
+        : ({ string: 'x', boolean: true, wholeNumber: 0, positiveWholeNumber: 1 } as Record<string, unknown>)[
+            kind as string
+          ];
+    const types = {
+      filesystem: [FS_STORE_OPTIONS, { dir: 'd' }],
+      sqlite: [SQLITE_STORE_OPTIONS, { path: 'p.db' }],
+      postgres: [POSTGRES_STORE_OPTIONS, { connectionString: 'postgres://x@h/db' }],
+      redis: [REDIS_STORE_OPTIONS, { url: 'redis://h' }],
+      memory: [{}, {}],
+    } as const;
+    for (const [type, [own, required]] of Object.entries(types)) {
+      const schema: Record<string, unknown> = { ...own, ...SHARED_DRIVER_OPTIONS };
+      const options = Object.fromEntries(
+        Object.entries(schema)
+          .filter(([, kind]) => kind !== 'code')
+          .map(([key, kind]) => [key, sample(kind)]),
+      );
+      const config = { defaultBackend: 'b', backends: { b: { type, ...options, ...required } } };
+      expect(() => checkPersistenceConfig(config), type).not.toThrow();
+      // Options only code can give (a pool, a connection, a callback) are refused from a config.
+      for (const [key, kind] of Object.entries(schema)) {
+        if (kind !== 'code' || key === 'encryption') continue;
+        const refused = { defaultBackend: 'b', backends: { b: { type, ...required, [key]: 'x' } } };
+        expect(() => checkPersistenceConfig(refused), `${type}.${key}`).toThrow(/unknown option/);
+      }
+    }
+  });
+
+  it('refuses a driver option of the wrong kind naming file, line and field', async () => {
+    const yaml = `defaultBackend: disk
+backends:
+  disk:
+    type: sqlite
+    path: ${dir}/x.db
+    synchronous: OFF
+`;
+    const path = await file('kind.yaml', yaml);
+    const error = await failure(loadPersistenceConfig(path));
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toBe(`${path}:6: backends.disk.synchronous: must be 'NORMAL' or 'FULL', got "OFF"`);
+    const poll = await failure(
+      loadPersistenceConfig(await file('poll.yaml', yaml.replace('synchronous: OFF', 'watchPollMs: 0'))),
+    );
+    expect(poll.message).toMatch(
+      /:6: backends\.disk\.watchPollMs: must be a whole number of at least 1, got 0/,
+    );
+    const unknown = await failure(
+      loadPersistenceConfig(await file('unknown.yaml', yaml.replace('synchronous: OFF', 'journalMode: WAL'))),
+    );
+    expect(unknown.message).toMatch(
+      /:6: backends\.disk\.journalMode: unknown option; expected one of path, table, synchronous, busyTimeoutMs, watchPollMs/,
+    );
+  });
+
+  it('refuses the same wrong kinds when a driver is created from code', () => {
+    expect(() => createSqliteStore({ path: ':memory:', watchPollMs: 0 })).toThrow(
+      /watchPollMs must be a whole number of at least 1, got 0/,
+    );
+    expect(() => createSqliteStore({ path: ':memory:', synchronous: 'OFF' as 'FULL' })).toThrow(
+      /synchronous must be 'NORMAL' or 'FULL'/,
     );
   });
 
