@@ -169,6 +169,12 @@ describe('persistence config files', () => {
       26,
     ],
     [
+      'a pattern whose namespace part starts with a symbol',
+      seedExample('/tmp/x').replace('"cache:*"', '".cache:*"'),
+      /:26: persistence\.rules\[2\]\.pattern: '\.cache:\*' can never match: namespace part '\.cache' starts with '\.'/,
+      26,
+    ],
+    [
       'an unknown default backend',
       seedExample('/tmp/x').replace('defaultBackend: file', 'defaultBackend: files'),
       /:2: persistence\.defaultBackend: "files" is not a declared backend/,
@@ -415,6 +421,57 @@ describe('PersistenceRouter from an object', () => {
     }
     expect(isAgentStateError(caught, 'INVALID_INPUT')).toBe(true);
     expect((caught as Error).message).toBe('rules[1].backend: "b" is not a declared backend (declared: a)');
+  });
+
+  it('refuses every pattern that can never match a category:id key, naming rules[i].pattern', () => {
+    const never: Array<[string, RegExp]> = [
+      ['', /empty pattern/],
+      [':a1', /namespace part \(before the first ':'\) is empty/],
+      ['ca che:*', /namespace part 'ca che'/],
+      ['cache/x:*', /namespace part 'cache\/x'/],
+      ['.hidden:*', /starts with '\.'/],
+      ['-agents:*', /starts with '-'/],
+      [`${'n'.repeat(129)}:*`, /needs at least 129 characters; namespaces have at most 128/],
+      ['agents:', /empty id part/],
+      ['agents:a\u0000b', /holds NUL/],
+      [`agents:${'i'.repeat(1025)}*`, /needs at least 1025 characters; ids have at most 1024/],
+    ];
+    for (const [pattern, why] of never) {
+      let caught: unknown;
+      try {
+        new PersistenceRouter({
+          backends: { a: createMemoryStore(), b: createMemoryStore() },
+          defaultBackend: 'a',
+          rules: [
+            { pattern: 'ok:*', backend: 'a' },
+            { pattern, backend: 'b' },
+          ],
+        });
+      } catch (error) {
+        caught = error;
+      }
+      expect(isAgentStateError(caught, 'INVALID_INPUT'), pattern).toBe(true);
+      expect((caught as AgentStateError).details, pattern).toMatchObject({ field: 'rules[1].pattern' });
+      expect((caught as Error).message, pattern).toMatch(/^rules\[1\]\.pattern: '.*' can never match: /s);
+      expect((caught as Error).message, pattern).toMatch(why);
+    }
+  });
+
+  it('routes namespaces that hold ":" by globs in the namespace part', async () => {
+    const router = new PersistenceRouter({
+      backends: { a: createMemoryStore(), b: createMemoryStore() },
+      defaultBackend: 'a',
+      // The namespace part ends at the first ':', so 'agent:v2:*' means namespace 'agent', ids 'v2:...'.
+      rules: [
+        { pattern: 'agent?v2:*', backend: 'b' },
+        { pattern: 'agent:v2:*', backend: 'b' },
+      ],
+    });
+    expect(router.route('agent:v2', 'x').backend).toBe('b');
+    expect(router.route('agent', 'v2:x').backend).toBe('b');
+    expect(router.route('agent', 'v3:x').backend).toBe('a');
+    expect(router.route('agent:v3', 'x').backend).toBe('a');
+    await router.close();
   });
 
   it('refuses a batch that spans backends and writes nothing', async () => {
