@@ -15,8 +15,8 @@ export interface KeyPattern {
   readonly namespaceGlob: string;
   /** Matches the namespace part. */
   readonly namespace: RegExp;
-  /** Matches the id part; undefined when it is `*` (every id). */
-  readonly id: RegExp | undefined;
+  /** Whether an id matches the id part; undefined when it is `*` (every id). */
+  readonly id: ((id: string) => boolean) | undefined;
 }
 
 // Characters a namespace may hold (see drivers/shared/validate.ts) plus the glob characters, except ':':
@@ -33,6 +33,30 @@ function globToRegExp(glob: string): RegExp {
     else source += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }
   return new RegExp(`^${source}$`);
+}
+
+/**
+ * A test of one string against a glob. Ids are tested on every routed call when a rule looks at them,
+ * so the common globs skip the regular expression: a literal is a comparison, `prefix*` a startsWith,
+ * `*suffix` an endsWith.
+ */
+function globMatcher(glob: string): (text: string) => boolean {
+  const literal = (part: string) => !part.includes('*') && !part.includes('?');
+  if (literal(glob)) return (text) => text === glob;
+  if (glob.endsWith('*') && literal(glob.slice(0, -1))) {
+    const prefix = glob.slice(0, -1);
+    return (text) => text.startsWith(prefix);
+  }
+  if (glob.startsWith('*') && literal(glob.slice(1))) {
+    const suffix = glob.slice(1);
+    return (text) => text.endsWith(suffix);
+  }
+  const inner = glob.slice(1, -1);
+  if (glob.startsWith('*') && glob.endsWith('*') && glob.length > 1 && literal(inner)) {
+    return (text) => text.includes(inner);
+  }
+  const re = globToRegExp(glob);
+  return (text) => re.test(text);
 }
 
 // Fewest UTF-16 code units a glob matches: every character but '*' stands for one.
@@ -69,7 +93,7 @@ export function compileKeyPattern(pattern: string): KeyPattern | string {
     source: pattern,
     namespaceGlob,
     namespace: globToRegExp(namespaceGlob),
-    id: idGlob === '*' ? undefined : globToRegExp(idGlob),
+    id: idGlob === '*' ? undefined : globMatcher(idGlob),
   };
 }
 
@@ -81,5 +105,5 @@ export function shadows(earlier: KeyPattern, later: KeyPattern): boolean {
 
 /** Whether a key matches. */
 export function matchesKey(pattern: KeyPattern, namespace: string, id: string): boolean {
-  return pattern.namespace.test(namespace) && (pattern.id === undefined || pattern.id.test(id));
+  return pattern.namespace.test(namespace) && (pattern.id === undefined || pattern.id(id));
 }

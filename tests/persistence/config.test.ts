@@ -457,6 +457,57 @@ describe('PersistenceRouter from an object', () => {
     }
   });
 
+  it('routes by id globs of every shape, first match wins, the same on every call', async () => {
+    const router = new PersistenceRouter({
+      backends: {
+        lit: createMemoryStore(),
+        pre: createMemoryStore(),
+        suf: createMemoryStore(),
+        mid: createMemoryStore(),
+        re: createMemoryStore(),
+        ns: createMemoryStore(),
+        def: createMemoryStore(),
+      },
+      defaultBackend: 'def',
+      rules: [
+        { pattern: 'tasks:exact', backend: 'lit' },
+        { pattern: 'tasks:urgent-*', backend: 'pre' },
+        { pattern: 'tasks:*.tmp', backend: 'suf' },
+        { pattern: 'tasks:*:draft:*', backend: 'mid' },
+        { pattern: 'tasks:a?c*z', backend: 're' },
+        { pattern: 't*s', backend: 'ns' },
+      ],
+    });
+    const expected: Array<[string, string, string]> = [
+      ['tasks', 'exact', 'lit'],
+      ['tasks', 'exactly', 'ns'],
+      ['tasks', 'urgent-1', 'pre'],
+      ['tasks', 'urgent-1.tmp', 'pre'],
+      ['tasks', 'x.tmp', 'suf'],
+      ['tasks', 'u:draft:2', 'mid'],
+      ['tasks', 'abc-z', 're'],
+      ['tasks', 'ac-z', 'ns'],
+      ['tools', 'exact', 'ns'],
+      ['other', 'exact', 'def'],
+    ];
+    // Twice, and interleaved, so remembered namespace plans give the same answers as the first match.
+    for (let round = 0; round < 2; round++) {
+      for (const [namespace, id, backend] of expected) {
+        expect(router.route(namespace, id).backend, `${namespace}:${id}`).toBe(backend);
+      }
+    }
+    expect(router.routesOfNamespace('tasks').map((r) => r.backend)).toEqual([
+      'lit',
+      'pre',
+      'suf',
+      'mid',
+      're',
+      'ns',
+    ]);
+    expect(router.routesOfNamespace('other').map((r) => r.backend)).toEqual(['def']);
+    await router.close();
+  });
+
   it('routes namespaces that hold ":" by globs in the namespace part', async () => {
     const router = new PersistenceRouter({
       backends: { a: createMemoryStore(), b: createMemoryStore() },
