@@ -4,7 +4,7 @@
  * - Cache hit path: CachedStore.get of cached entries vs a bare lru-cache get of the same entries in an
  *   lru-cache configured as the cache's own (the goal's peer), both called from the same loop, which awaits
  *   every result as any caller of a DocumentStore does; the same gets in a loop without await are printed
- *   for reference.
+ *   for reference, and CachedStore.peek (the synchronous hit) is compared with them.
  * - Cached PostgreSQL get vs a bare PostgreSQL driver get (skipped when PostgreSQL is not reachable).
  * - Compression: a 100 KB JSON-like agent state on SQLite with none, gzip and brotli: bytes stored and
  *   put/get time.
@@ -33,7 +33,7 @@ import { type BenchRow, percentile, report, round } from './_report.ts';
 
 const PASSES = Number(process.env.BENCH_PASSES ?? 41);
 // Each side's block takes about this long, so a pass is two short blocks.
-const BLOCK_MS = 20;
+const BLOCK_MS = Number(process.env.BENCH_BLOCK_MS ?? 20);
 // Passes of the compression table: each is 60 puts and gets of 100 KB, far slower than a block.
 const COMPRESSION_PASSES = 7;
 const KEYS = 1000;
@@ -189,12 +189,17 @@ async function cacheHitPath(rows: BenchRow[]): Promise<void> {
   for (const id of ids) lru.set(`agents\0${id}`, await cached.put('agents', id, small));
   const ours = awaited((i) => cached.get('agents', ids[i % KEYS]!));
   const bare = awaited((i) => lru.get(`agents\0${ids[i % KEYS]!}`));
-  // The same gets without await: no DocumentStore can be called so, its calls return promises.
+  // The same gets without await: a DocumentStore's get cannot be called so (it returns a promise).
   const sync: Block = async (first, n) => {
     for (let i = first; i < first + n; i++) lru.get(`agents\0${ids[i % KEYS]!}`);
   };
+  // CachedStore.peek: the synchronous hit path, in the same loop without await as the bare get.
+  const peek: Block = async (first, n) => {
+    for (let i = first; i < first + n; i++) cached.peek('agents', ids[i % KEYS]!);
+  };
   const alike = await interleave(ours, bare, cpu);
   const unawaited = await interleave(ours, sync, cpu);
+  const peeked = await interleave(peek, sync, cpu);
   if (cached.stats().misses !== 0) throw new Error('the cache hit benchmark missed');
   rows.push({
     measure: 'cache hit get',
@@ -213,6 +218,15 @@ async function cacheHitPath(rows: BenchRow[]): Promise<void> {
     'ratio (median)': `${round(median(unawaited.ratios), 3)}x of peer speed`,
     'middle half': spread(unawaited.ratios),
     passes: unawaited.ratios.length,
+  });
+  rows.push({
+    measure: 'cache peek (synchronous hit)',
+    'agentstate ops/s': Math.round(peeked.ours),
+    'peer ops/s': Math.round(peeked.peer),
+    peer: 'lru-cache get, same loop without await',
+    'ratio (median)': `${round(median(peeked.ratios), 3)}x of peer speed (goal >= 0.8x)`,
+    'middle half': spread(peeked.ratios),
+    passes: peeked.ratios.length,
   });
   await cached.close();
 }
