@@ -1,17 +1,23 @@
 /**
  * `npm run bench persistence`: the persistence layer against its peers, measured in the same run.
- * - Router overhead: get/put through a PersistenceRouter vs the same driver called directly.
- * - Cache hit path: CachedStore.get of cached entries vs a bare, synchronous lru-cache get of the same
- *   entries (the goal's peer); lru-cache behind an async function is printed for reference.
+ * - Router overhead: get/put through a PersistenceRouter vs the same kind of driver called directly.
+ * - Cache hit path: CachedStore.get of cached entries vs a bare lru-cache get of the same entries in an
+ *   lru-cache configured as the cache's own (the goal's peer), both called from the same loop, which awaits
+ *   every result as any caller of a DocumentStore does; the same gets in a loop without await are printed
+ *   for reference, and CachedStore.peek (the synchronous hit) is compared with them.
  * - Cached PostgreSQL get vs a bare PostgreSQL driver get (skipped when PostgreSQL is not reachable).
  * - Compression: a 100 KB JSON-like agent state on SQLite with none, gzip and brotli: bytes stored and
  *   put/get time.
- * Passes are interleaved and each headline ratio is the median of the per-pass ratios, because load on
- * a shared machine moves a single pass by tens of percent.
+ * Each comparison runs PASSES passes; a pass times one block of each side (A then B, the next pass B then
+ * A), and the headline ratio is the median of the per-pass ratios: load on a shared machine moves single
+ * blocks by tens of percent, and a median of many short passes leaves those blocks out. In-process
+ * comparisons are timed by the process's CPU time (see `cpu`), the PostgreSQL one by the wall clock.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { LRUCache } from 'lru-cache';
 import {
   createCachedStore,
@@ -20,131 +26,207 @@ import {
   createSqliteStore,
   type DocumentStore,
   PersistenceRouter,
+  type StoredDocument,
 } from '../src/index.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../tests/support/services.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
 
-const PASSES = 7;
-const PHASE_MS = 200;
+const PASSES = Number(process.env.BENCH_PASSES ?? 41);
+// Each side's block takes about this long, so a pass is two short blocks.
+const BLOCK_MS = Number(process.env.BENCH_BLOCK_MS ?? 20);
+// Passes of the compression table: each is 60 puts and gets of 100 KB, far slower than a block.
+const COMPRESSION_PASSES = 7;
 const KEYS = 1000;
 const ids = Array.from({ length: KEYS }, (_, i) => `agent-${i}`);
 const small = { status: 'idle', messages: 3, owner: 'planner' };
 
-const SLICES = 20;
+// A full garbage collection before every timed block, outside the timing: each block then pays for the
+// young-generation collections of its own garbage only, instead of an old-generation collection that the
+// other side's garbage brought due landing in it (which, allocation being periodic, can fall on one side
+// pass after pass).
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/** Runs `n` operations from operation number `first` on; resolves when all are done. */
+type Block = (first: number, n: number) => Promise<void>;
+
+/** A block that awaits each call in turn, as a caller of a DocumentStore does. */
+const awaited =
+  (op: (i: number) => unknown): Block =>
+  async (first, n) => {
+    for (let i = first; i < first + n; i++) await op(i);
+  };
 
 /**
- * Runs `a` and `b` in alternating slices (SLICES of each within about 2 x PHASE_MS) and returns the
- * ops/s of each. Alternating finely means load that comes and goes on a shared machine hits both alike.
+ * A clock in ms. `cpu` is the process's CPU time (user + system): on a loaded machine the time the OS
+ * gives other processes is not counted, for either side. Both sides of a CPU comparison run on the main
+ * thread; the process's helper threads (garbage collection, compilation) count for whichever side is
+ * running, as in wall time. (`process.threadCpuUsage` would leave those out, but on Linux it advances in
+ * scheduler ticks of milliseconds, too coarse for short blocks.) `wall` is for comparisons that wait on a
+ * server.
  */
-async function pair(
-  a: (i: number) => Promise<unknown>,
-  b: (i: number) => Promise<unknown>,
-): Promise<[number, number]> {
-  const ops = [0, 0];
-  const ms = [0, 0];
-  const sliceMs = PHASE_MS / SLICES;
-  let i = 0;
-  for (let slice = 0; slice < SLICES * 2; slice++) {
-    const which = slice % 2;
-    const op = which ? b : a;
-    const started = performance.now();
-    const deadline = started + sliceMs;
-    let n = 0;
-    while (performance.now() < deadline) {
-      for (let j = 0; j < 64; j++) await op(i++);
-      n += 64;
+type Clock = () => number;
+const wall: Clock = () => performance.now();
+const cpu: Clock = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/** Ops per block of `block` so that one takes about BLOCK_MS: the fastest of a few tries (load only slows). */
+async function calibrate(block: Block, clock: Clock): Promise<number> {
+  let best = 0;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    for (let n = 16; ; n *= 2) {
+      const started = clock();
+      await block(0, n);
+      const ms = clock() - started;
+      if (ms >= BLOCK_MS / 2 || n >= 1 << 22) {
+        best = Math.max(best, n / Math.max(ms, 0.001));
+        break;
+      }
     }
-    ops[which]! += n;
-    ms[which]! += performance.now() - started;
   }
-  return [(ops[0]! / ms[0]!) * 1000, (ops[1]! / ms[1]!) * 1000];
+  return Math.max(1, Math.round(best * BLOCK_MS));
+}
+
+interface Interleaved {
+  /** Median ops/s of each side over the passes. */
+  ours: number;
+  peer: number;
+  /** ours / peer per pass (speed ratio). */
+  ratios: number[];
+}
+
+/**
+ * Times `ours` and `peer` in PASSES alternating passes (ours, peer; then peer, ours; ...), each side one
+ * block per pass of its own calibrated size, and returns the per-pass speed ratios.
+ */
+async function interleave(ours: Block, peer: Block, clock: Clock): Promise<Interleaved> {
+  const sizes = [await calibrate(ours, clock), await calibrate(peer, clock)];
+  const sides = [ours, peer];
+  const rates: number[][] = [[], []];
+  const ratios: number[] = [];
+  let next = 0;
+  for (let pass = 0; pass < PASSES; pass++) {
+    const rate = [0, 0];
+    for (const which of pass % 2 === 0 ? [0, 1] : [1, 0]) {
+      const n = sizes[which]!;
+      collectGarbage();
+      const started = clock();
+      await sides[which]!(next, n);
+      rate[which] = (n / Math.max(clock() - started, 0.001)) * 1000;
+      next += n;
+    }
+    rates[0]!.push(rate[0]!);
+    rates[1]!.push(rate[1]!);
+    ratios.push(rate[0]! / rate[1]!);
+  }
+  return { ours: median(rates[0]!), peer: median(rates[1]!), ratios };
 }
 
 const median = (xs: number[]) => percentile(xs, 50);
-const fmt = (xs: number[]) => xs.map((x) => round(x, 2)).join(' ');
+/** The middle half of the per-pass ratios, to show the spread. */
+const spread = (xs: number[], digits = 2) =>
+  `${round(percentile(xs, 25), digits)}-${round(percentile(xs, 75), digits)}`;
 
 async function routerOverhead(rows: BenchRow[]): Promise<void> {
+  // Like with like: the routed backend and the bare store are the same driver holding the same documents.
   const bare = createMemoryStore();
+  const routed = createMemoryStore();
   const router = new PersistenceRouter({
-    backends: { main: createMemoryStore(), other: createMemoryStore() },
+    backends: { main: routed, other: createMemoryStore() },
     defaultBackend: 'other',
     rules: [
       { pattern: 'cache:*', backend: 'other', ttlMs: 60_000 },
       { pattern: 'agents:*', backend: 'main' },
+      // A rule that looks at ids: its namespace is matched rule by rule on every call.
+      { pattern: 'tasks:urgent-*', backend: 'other' },
+      { pattern: 'tasks:*', backend: 'main' },
     ],
   });
   for (const id of ids) {
-    await bare.put('agents', id, small);
-    await router.put('agents', id, small);
-  }
-  for (const op of ['get', 'put'] as const) {
-    const call = (store: DocumentStore) => (i: number) =>
-      op === 'get' ? store.get('agents', ids[i % KEYS]!) : store.put('agents', ids[i % KEYS]!, small);
-    const ratios: number[] = [];
-    let bestBare = 0;
-    let bestRouted = 0;
-    for (let pass = 0; pass < PASSES; pass++) {
-      const [routedRate, bareRate] = await pair(call(router), call(bare));
-      bestBare = Math.max(bestBare, bareRate);
-      bestRouted = Math.max(bestRouted, routedRate);
-      ratios.push(bareRate / routedRate);
+    for (const ns of ['agents', 'tasks']) {
+      await bare.put(ns, id, small);
+      await router.put(ns, id, small);
     }
+  }
+  const cases = [
+    ['get', 'agents', 'namespace rule'],
+    ['put', 'agents', 'namespace rule'],
+    ['get', 'tasks', 'rules on ids'],
+  ] as const;
+  for (const [op, ns, rule] of cases) {
+    const call = (store: DocumentStore) =>
+      awaited((i) => (op === 'get' ? store.get(ns, ids[i % KEYS]!) : store.put(ns, ids[i % KEYS]!, small)));
+    const { ours, peer, ratios } = await interleave(call(router), call(bare), cpu);
+    // Time per call: the inverse of the speed ratio.
+    const times = ratios.map((r) => 1 / r);
     rows.push({
-      measure: `router ${op} (memory driver)`,
-      'agentstate ops/s': Math.round(bestRouted),
-      'peer ops/s': Math.round(bestBare),
+      measure: `router ${op}, ${rule} (memory driver)`,
+      'agentstate ops/s': Math.round(ours),
+      'peer ops/s': Math.round(peer),
       peer: 'same driver, called directly',
-      'ratio (median)': `time ${round(median(ratios), 3)}x of peer (goal <= 1.1x)`,
-      passes: fmt(ratios),
+      'ratio (median)': `time ${round(median(times), 3)}x of peer (goal <= 1.1x)`,
+      'middle half': spread(times, 3),
+      passes: times.length,
     });
   }
   await Promise.all([bare.close(), router.close()]);
 }
 
 async function cacheHitPath(rows: BenchRow[]): Promise<void> {
-  const cached = createCachedStore(createMemoryStore(), { maxEntries: KEYS * 2 });
-  const lru = new LRUCache<string, object>({ max: KEYS * 2, ttl: 60_000 });
-  for (const id of ids) {
-    const doc = await cached.put('agents', id, small);
-    lru.set(`agents\0${id}`, doc);
-  }
-  const lruAsync = async (key: string) => lru.get(key);
-  const ratios: number[] = [];
-  const syncRatios: number[] = [];
-  let best = { cached: 0, lru: 0, sync: 0 };
-  for (let pass = 0; pass < PASSES; pass++) {
-    const [c, l] = await pair(
-      (i) => cached.get('agents', ids[i % KEYS]!),
-      (i) => lruAsync(`agents\0${ids[i % KEYS]!}`),
-    );
-    // The synchronous call, for reference: no DocumentStore can be synchronous.
-    const started = performance.now();
-    let n = 0;
-    while (performance.now() - started < PHASE_MS / 2)
-      for (let j = 0; j < 4096; j++) lru.get(`agents\0${ids[n++ % KEYS]!}`);
-    const s = (n / (performance.now() - started)) * 1000;
-    best = { cached: Math.max(best.cached, c), lru: Math.max(best.lru, l), sync: Math.max(best.sync, s) };
-    ratios.push(c / l);
-    syncRatios.push(c / s);
-  }
+  const maxEntries = KEYS * 2;
+  const maxBytes = 64 * 1024 * 1024;
+  const ttlMs = 60_000;
+  const cached = createCachedStore(createMemoryStore(), { maxEntries, maxBytes, ttlMs });
+  // The peer: lru-cache set up as the cache's own (entries, bytes, TTL) holding the same documents.
+  const lru = new LRUCache<string, StoredDocument>({
+    max: maxEntries,
+    maxSize: maxBytes,
+    sizeCalculation: (doc) => Math.max(1, doc.storage?.plainBytes ?? 1024),
+    ttl: ttlMs,
+  });
+  for (const id of ids) lru.set(`agents\0${id}`, await cached.put('agents', id, small));
+  const ours = awaited((i) => cached.get('agents', ids[i % KEYS]!));
+  const bare = awaited((i) => lru.get(`agents\0${ids[i % KEYS]!}`));
+  // The same gets without await: a DocumentStore's get cannot be called so (it returns a promise).
+  const sync: Block = async (first, n) => {
+    for (let i = first; i < first + n; i++) lru.get(`agents\0${ids[i % KEYS]!}`);
+  };
+  // CachedStore.peek: the synchronous hit path, in the same loop without await as the bare get.
+  const peek: Block = async (first, n) => {
+    for (let i = first; i < first + n; i++) cached.peek('agents', ids[i % KEYS]!);
+  };
+  const alike = await interleave(ours, bare, cpu);
+  const unawaited = await interleave(ours, sync, cpu);
+  const peeked = await interleave(peek, sync, cpu);
   if (cached.stats().misses !== 0) throw new Error('the cache hit benchmark missed');
-  // The issue's peer is a bare (synchronous) lru-cache get; the async wrapper shows what the Promise
-  // every DocumentStore returns costs by itself.
   rows.push({
     measure: 'cache hit get',
-    'agentstate ops/s': Math.round(best.cached),
-    'peer ops/s': Math.round(best.sync),
-    peer: 'lru-cache get, synchronous (bare)',
-    'ratio (median)': `${round(median(syncRatios), 3)}x of peer speed (goal >= 0.8x)`,
-    passes: fmt(syncRatios),
+    'agentstate ops/s': Math.round(alike.ours),
+    'peer ops/s': Math.round(alike.peer),
+    peer: 'lru-cache get (same options and entries), same awaiting loop',
+    'ratio (median)': `${round(median(alike.ratios), 3)}x of peer speed (goal >= 0.8x)`,
+    'middle half': spread(alike.ratios),
+    passes: alike.ratios.length,
   });
   rows.push({
     measure: 'cache hit get (reference)',
-    'agentstate ops/s': Math.round(best.cached),
-    'peer ops/s': Math.round(best.lru),
-    peer: 'lru-cache get behind an async function',
-    'ratio (median)': `${round(median(ratios), 3)}x of peer speed`,
-    passes: fmt(ratios),
+    'agentstate ops/s': Math.round(unawaited.ours),
+    'peer ops/s': Math.round(unawaited.peer),
+    peer: 'lru-cache get in a loop without await',
+    'ratio (median)': `${round(median(unawaited.ratios), 3)}x of peer speed`,
+    'middle half': spread(unawaited.ratios),
+    passes: unawaited.ratios.length,
+  });
+  rows.push({
+    measure: 'cache peek (synchronous hit)',
+    'agentstate ops/s': Math.round(peeked.ours),
+    'peer ops/s': Math.round(peeked.peer),
+    peer: 'lru-cache get, same loop without await',
+    'ratio (median)': `${round(median(peeked.ratios), 3)}x of peer speed (goal >= 0.8x)`,
+    'middle half': spread(peeked.ratios),
+    passes: peeked.ratios.length,
   });
   await cached.close();
 }
@@ -161,23 +243,19 @@ async function cachedPostgres(rows: BenchRow[]): Promise<void> {
     const few = ids.slice(0, 100);
     for (const id of few) await bare.put('agents', id, small);
     for (const id of few) await cached.get('agents', id);
-    const ratios: number[] = [];
-    let best = { cached: 0, bare: 0 };
-    for (let pass = 0; pass < PASSES; pass++) {
-      const [c, b] = await pair(
-        (i) => cached.get('agents', few[i % few.length]!),
-        (i) => bare.get('agents', few[i % few.length]!),
-      );
-      best = { cached: Math.max(best.cached, c), bare: Math.max(best.bare, b) };
-      ratios.push(c / b);
-    }
+    const { ours, peer, ratios } = await interleave(
+      awaited((i) => cached.get('agents', few[i % few.length]!)),
+      awaited((i) => bare.get('agents', few[i % few.length]!)),
+      wall,
+    );
     rows.push({
       measure: 'cached PostgreSQL get',
-      'agentstate ops/s': Math.round(best.cached),
-      'peer ops/s': Math.round(best.bare),
+      'agentstate ops/s': Math.round(ours),
+      'peer ops/s': Math.round(peer),
       peer: 'bare PostgreSQL driver get (same documents)',
       'ratio (median)': `${round(median(ratios), 1)}x of peer speed (goal >= 20x)`,
-      passes: fmt(ratios),
+      'middle half': spread(ratios, 0),
+      passes: ratios.length,
     });
   } finally {
     await Promise.all([bare.close(), cached.close()]);
@@ -209,7 +287,7 @@ async function compressionTable(rows: BenchRow[]): Promise<void> {
   try {
     const times = Object.fromEntries(methods.map((m) => [m, { put: [] as number[], get: [] as number[] }]));
     let sizes: Record<string, { stored: number; plain: number }> = {};
-    for (let pass = 0; pass < PASSES; pass++) {
+    for (let pass = 0; pass < COMPRESSION_PASSES; pass++) {
       for (const m of methods) {
         const store = stores[m];
         let started = performance.now();
@@ -248,5 +326,9 @@ export default async function run(): Promise<void> {
   await cacheHitPath(rows);
   await cachedPostgres(rows);
   await compressionTable(rows);
-  await report('persistence', rows, { passes: PASSES, phaseMs: PHASE_MS });
+  await report('persistence', rows, {
+    passes: PASSES,
+    blockMs: BLOCK_MS,
+    compressionPasses: COMPRESSION_PASSES,
+  });
 }

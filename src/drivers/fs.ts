@@ -9,6 +9,7 @@ import { mapLimit } from './fs/mapLimit.ts';
 import { keptVersions } from './fs/versions.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
+import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
@@ -76,7 +77,13 @@ interface PreparedPut {
   metadata?: JsonValue;
 }
 
-const FS_OPTIONS = ['dir', 'durable', 'onCorruption', 'keepVersions'];
+/** The options of `createFsStore` beyond `DriverOptions`, by kind (the persistence config derives its own from them). */
+export const FS_STORE_OPTIONS = {
+  dir: 'string',
+  durable: 'boolean',
+  onCorruption: 'code',
+  keepVersions: 'wholeNumber',
+} as const satisfies OptionSchemaOf<Omit<FsStoreOptions, keyof DriverOptions>>;
 
 /** A version kept by `keepVersions`. */
 export interface DocumentVersion {
@@ -128,7 +135,7 @@ function warnCorruption(error: CorruptStateError): void {
  * process share the index, locks and change feed. Use SQLite or PostgreSQL to share between processes.
  */
 export function createFsStore(options: FsStoreOptions = {}): FsDocumentStore {
-  const settings = payloadSettings(options, 'filesystem', FS_OPTIONS);
+  const settings = payloadSettings(options, 'filesystem', FS_STORE_OPTIONS);
   const keepVersions = options.keepVersions ?? 0;
   if (!Number.isSafeInteger(keepVersions) || keepVersions < 0) {
     throw new InvalidInputError(`keepVersions must be a whole number, got ${String(keepVersions)}`, {

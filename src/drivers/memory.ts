@@ -4,6 +4,7 @@ import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import { ExpiryHeap } from './shared/expiryHeap.ts';
+import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
@@ -52,9 +53,14 @@ interface Entry {
 /** Options of `createMemoryStore`. */
 export type MemoryStoreOptions = DriverOptions;
 
+/** The memory driver has no options beyond `DriverOptions`. */
+export const MEMORY_STORE_OPTIONS = {} as const satisfies OptionSchemaOf<
+  Omit<MemoryStoreOptions, keyof DriverOptions>
+>;
+
 /** A `DocumentStore` in process memory: for tests, caches and single-process tools. Nothing survives a restart. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentStore {
-  const settings = payloadSettings(options, 'memory', []);
+  const settings = payloadSettings(options, 'memory', MEMORY_STORE_OPTIONS);
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const namespaces = new Map<string, Map<string, Entry>>();

@@ -14,6 +14,7 @@ import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
+import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
@@ -76,14 +77,15 @@ interface EncodedPut {
   metadataJson: JsonValue | undefined;
 }
 
-const POSTGRES_OPTIONS = [
-  'connectionString',
-  'pool',
-  'schema',
-  'poolSize',
-  'sweepBatchSize',
-  'statementTimeoutMs',
-];
+/** The options of `createPostgresStore` beyond `DriverOptions`, by kind (the persistence config derives its own from them). */
+export const POSTGRES_STORE_OPTIONS = {
+  connectionString: 'string',
+  pool: 'code',
+  schema: 'string',
+  poolSize: 'positiveWholeNumber',
+  sweepBatchSize: 'positiveWholeNumber',
+  statementTimeoutMs: 'wholeNumber',
+} as const satisfies OptionSchemaOf<Omit<PostgresStoreOptions, keyof DriverOptions>>;
 
 /**
  * A `DocumentStore` on PostgreSQL: the system of record when many processes or machines share state.
@@ -107,7 +109,7 @@ const POSTGRES_OPTIONS = [
  *   rows through a partial index (the seeds scan every key), and reports them as `expire` events.
  */
 export function createPostgresStore(options: PostgresStoreOptions = {}): DocumentStore {
-  const settings = payloadSettings(options, 'postgres', POSTGRES_OPTIONS);
+  const settings = payloadSettings(options, 'postgres', POSTGRES_STORE_OPTIONS);
   const schema = options.schema ?? 'agentstate';
   checkSchemaName(schema);
   if (!options.pool && !options.connectionString) {

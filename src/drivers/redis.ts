@@ -7,6 +7,7 @@ import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
+import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
@@ -64,7 +65,14 @@ interface WireOp {
   s: string;
 }
 
-const REDIS_OPTIONS = ['redis', 'prefix'];
+/**
+ * The options of `createRedisStore` beyond `DriverOptions`, by kind (the persistence config derives its
+ * own from them). `redis` is a client or a URL: from code; a config gives the URL as `url`.
+ */
+export const REDIS_STORE_OPTIONS = {
+  redis: 'code',
+  prefix: 'string',
+} as const satisfies OptionSchemaOf<Omit<RedisStoreOptions, keyof DriverOptions>>;
 const FIELDS = ['v', 'r', 'c', 'u', 'm', 'e', 's'] as const;
 const SWEEP_CHUNK = 500;
 const LIST_CHUNK = 200;
@@ -78,7 +86,7 @@ const LIST_CHUNK = 200;
  * reach keys they compute, which Redis Cluster does not allow.
  */
 export function createRedisStore(options: RedisStoreOptions): DocumentStore {
-  const settings = payloadSettings(options, 'redis', REDIS_OPTIONS);
+  const settings = payloadSettings(options, 'redis', REDIS_STORE_OPTIONS);
   const prefix = options.prefix ?? 'agentstate:doc:';
   if (typeof prefix !== 'string' || prefix.includes('#')) {
     throw new InvalidInputError("the redis driver's prefix must be a string without '#'", { prefix });

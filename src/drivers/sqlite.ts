@@ -14,6 +14,7 @@ import {
 } from './shared/documents.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
+import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
 import { reportSqliteCorruption, withCorruptionReports } from './shared/sqliteCorruption.ts';
@@ -125,15 +126,16 @@ interface PreparedDelete {
 const NO_KEY = Buffer.alloc(0);
 const SWEEP_CHUNK = 500;
 const COLUMNS = 'id_key, value, revision, created_at, updated_at, metadata, expires_at, storage';
-const SQLITE_OPTIONS = [
-  'path',
-  'database',
-  'table',
-  'synchronous',
-  'busyTimeoutMs',
-  'watchPollMs',
-  'changeRetentionMs',
-];
+/** The options of `createSqliteStore` beyond `DriverOptions`, by kind (the persistence config derives its own from them). */
+export const SQLITE_STORE_OPTIONS = {
+  path: 'string',
+  database: 'code',
+  table: 'string',
+  synchronous: ['NORMAL', 'FULL'] satisfies SqliteSynchronous[],
+  busyTimeoutMs: 'wholeNumber',
+  watchPollMs: 'positiveWholeNumber',
+  changeRetentionMs: 'positiveWholeNumber',
+} as const satisfies OptionSchemaOf<Omit<SqliteStoreOptions, keyof DriverOptions>>;
 
 /**
  * A `DocumentStore` in one SQLite table (better-sqlite3, WAL, prepared statements). Compare-and-set and
@@ -145,7 +147,7 @@ const SQLITE_OPTIONS = [
  * see `synchronous`; WAL with NORMAL survives `kill -9` of the process, FULL also survives power loss.
  */
 export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentStore {
-  const settings = payloadSettings(options, 'sqlite', SQLITE_OPTIONS);
+  const settings = payloadSettings(options, 'sqlite', SQLITE_STORE_OPTIONS);
   const codec: Codec = options.codec ?? defaultCodec;
   const now = options.now ?? Date.now;
   const table = options.table ?? 'agentstate_documents';

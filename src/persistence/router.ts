@@ -50,9 +50,19 @@ export interface Route {
   readonly pattern: string | undefined;
 }
 
-// Namespaces whose route does not depend on the id are remembered; bounded so that many namespaces
-// never grow it without limit (it is simply cleared when full).
+// The routing plan of each namespace is remembered; bounded so that many namespaces never grow it
+// without limit (it is simply cleared when full).
 const MAX_CACHED_NAMESPACES = 1024;
+
+/**
+ * How keys of one namespace are routed: the rules matching the namespace that look at ids, in order, each
+ * tried on the id, then the route of the first rule that takes every id (or the default backend). A
+ * namespace no id rule matches has no checks: its route is one Map lookup.
+ */
+interface NamespacePlan {
+  readonly checks: readonly { readonly id: (id: string) => boolean; readonly route: Route }[];
+  readonly fallback: Route;
+}
 
 /** Routes every document call to the backend its key's rule names. */
 export class PersistenceRouter implements DocumentStore {
@@ -61,7 +71,10 @@ export class PersistenceRouter implements DocumentStore {
   readonly #backends: ReadonlyMap<string, DocumentStore>;
   readonly #rules: readonly (CompiledRule & { route: Route })[];
   readonly #default: Route;
-  readonly #byNamespace = new Map<string, Route>();
+  readonly #byNamespace = new Map<string, NamespacePlan>();
+  // The last namespace routed and its plan: calls come in runs on one namespace, and this skips the Map.
+  #lastNamespace: string | undefined;
+  #lastPlan: NamespacePlan | undefined;
   readonly #closeBackends: boolean;
   #closed = false;
 
@@ -100,34 +113,40 @@ export class PersistenceRouter implements DocumentStore {
 
   /** Where a document goes: the first matching rule's backend and TTL, else the default backend. */
   route(namespace: string, id: string): Route {
-    const known = this.#byNamespace.get(namespace);
-    if (known) return known;
-    let dependsOnId = false;
+    let plan = namespace === this.#lastNamespace ? this.#lastPlan! : this.#byNamespace.get(namespace);
+    if (plan === undefined) plan = this.#plan(namespace);
+    this.#lastNamespace = namespace;
+    this.#lastPlan = plan;
+    const checks = plan.checks;
+    for (let i = 0; i < checks.length; i++) if (checks[i]!.id(id)) return checks[i]!.route;
+    return plan.fallback;
+  }
+
+  // Matches the rules' namespace parts once per namespace (see NamespacePlan).
+  #plan(namespace: string): NamespacePlan {
+    const checks: { id: (id: string) => boolean; route: Route }[] = [];
+    let fallback = this.#default;
     for (const rule of this.#rules) {
       if (!rule.pattern.namespace.test(namespace)) continue;
       if (rule.pattern.id === undefined) {
-        if (!dependsOnId) this.#remember(namespace, rule.route);
-        return rule.route;
+        fallback = rule.route;
+        break;
       }
-      dependsOnId = true;
-      if (rule.pattern.id.test(id)) return rule.route;
+      checks.push({ id: rule.pattern.id, route: rule.route });
     }
-    if (!dependsOnId) this.#remember(namespace, this.#default);
-    return this.#default;
+    const plan = { checks, fallback };
+    if (this.#byNamespace.size >= MAX_CACHED_NAMESPACES) this.#byNamespace.clear();
+    this.#byNamespace.set(namespace, plan);
+    return plan;
   }
 
   /** The backends that may hold documents of a namespace, in rule order. */
   routesOfNamespace(namespace: string): Route[] {
+    const plan = this.#byNamespace.get(namespace) ?? this.#plan(namespace);
     const routes: Route[] = [];
-    const add = (route: Route) => {
+    for (const route of [...plan.checks.map((check) => check.route), plan.fallback]) {
       if (!routes.some((r) => r.store === route.store)) routes.push(route);
-    };
-    for (const rule of this.#rules) {
-      if (!rule.pattern.namespace.test(namespace)) continue;
-      add(rule.route);
-      if (rule.pattern.id === undefined) return routes;
     }
-    add(this.#default);
     return routes;
   }
 
@@ -298,11 +317,6 @@ export class PersistenceRouter implements DocumentStore {
 
   #closedError(): Promise<never> {
     return Promise.reject(new ClosedError('the persistence router is closed'));
-  }
-
-  #remember(namespace: string, route: Route): void {
-    if (this.#byNamespace.size >= MAX_CACHED_NAMESPACES) this.#byNamespace.clear();
-    this.#byNamespace.set(namespace, route);
   }
 }
 

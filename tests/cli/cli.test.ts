@@ -8,8 +8,10 @@ import {
   AgentStateClient,
   createPostgresStore,
   createSqliteStore,
+  openPersistenceRouter,
   PostgresRolloutStore,
   SqliteRolloutStore,
+  ThreadStateRepository,
 } from '../../src/index.ts';
 import {
   dropSchema,
@@ -464,15 +466,39 @@ backends:
   fast:
     type: memory
     cache: { maxEntries: 100 }
+  threads:
+    type: sqlite
+    path: ${join(data, 'threads.db')}
 rules:
   - pattern: "cache:*"
     backend: fast
     ttlMs: 60000
+  # A thread's head, values and history namespaces together: a thread save is one batch.
+  - pattern: "agentstate.threads*"
+    backend: threads
 `,
     );
+    // The server has no routes that write threads (the library's ThreadStateRepository and LangGraph
+    // saver do); its dashboard reads them through the same router.
+    const writer = await openPersistenceRouter(config);
+    try {
+      await new ThreadStateRepository(writer).save(
+        't1',
+        { revision: 2, extensions: { step: 'plan' } },
+        { expectedRevision: 0 },
+      );
+    } finally {
+      await writer.close();
+    }
     const server = await startServe(data, ['--config', config]);
     const client = new AgentStateClient({ url: server.url });
     try {
+      const thread = await fetch(`${server.url}/v1/dashboard/threads/agentstate.threads/t1`);
+      expect(thread.status).toBe(200);
+      expect(((await thread.json()) as { value: unknown }).value).toMatchObject({
+        revision: 2,
+        extensions: { step: 'plan' },
+      });
       await client.putDocument('cache', 'c1', { hot: true });
       await client.putDocument('notes', 'n1', { text: 'x'.repeat(4000) });
       expect((await client.getDocument('cache', 'c1'))?.expiresAt).toBeDefined();
@@ -494,6 +520,7 @@ rules:
       expect(json.persistence.backends.map((b: { backend: string }) => b.backend).sort()).toEqual([
         'disk',
         'fast',
+        'threads',
       ]);
     } finally {
       await client.close();
@@ -505,8 +532,15 @@ rules:
       expect((await disk.get('sessions', 's1'))?.value).toMatchObject({ type: 'agentstate.session' });
       expect((await disk.get('notes', 'n1'))?.storage?.compression).toBe('gzip');
       expect(await disk.get('cache', 'c1')).toBeUndefined();
+      expect(await disk.get('agentstate.threads', 't1')).toBeUndefined();
     } finally {
       await disk.close();
+    }
+    const threads = createSqliteStore({ path: join(data, 'threads.db') });
+    try {
+      expect(await threads.get('agentstate.threads', 't1')).toBeDefined();
+    } finally {
+      await threads.close();
     }
   });
 

@@ -40,6 +40,35 @@ describe('CachedStore', () => {
     await cached.close();
   });
 
+  it('peek answers synchronously from the cache only: the same frozen document as get, never an old or expired one', async () => {
+    let clock = 1_000_000;
+    const store = createMemoryStore({ now: () => clock });
+    const cached = createCachedStore(store, { now: () => clock });
+    expect(cached.peek('docs', 'a')).toBeUndefined();
+    await cached.put('docs', 'a', { list: [1] });
+    const peeked = cached.peek<{ list: number[] }>('docs', 'a');
+    expect(peeked?.value).toEqual({ list: [1] });
+    expect(peeked).toBe(await cached.get('docs', 'a'));
+    expect(Object.isFrozen(peeked!.value.list)).toBe(true);
+    // A read after a write in this process sees the write; a delete leaves nothing to peek.
+    await cached.put('docs', 'a', { list: [2] });
+    expect(cached.peek<{ list: number[] }>('docs', 'a')?.value).toEqual({ list: [2] });
+    await cached.delete('docs', 'a');
+    expect(cached.peek('docs', 'a')).toBeUndefined();
+    // Never reads the store: a document only the store holds is not peeked (and no miss is counted).
+    await store.put('docs', 'b', 1);
+    const before = cached.stats();
+    expect(cached.peek('docs', 'b')).toBeUndefined();
+    expect(cached.stats().misses).toBe(before.misses);
+    // A document past its own expiry is not served.
+    await cached.put('docs', 'c', 'soon', { ttlMs: 1000 });
+    expect(cached.peek('docs', 'c')?.value).toBe('soon');
+    clock += 1001;
+    expect(cached.peek('docs', 'c')).toBeUndefined();
+    expect(cached.stats().hits).toBe(before.hits + 1);
+    await cached.close();
+  });
+
   it('is invalidated by a write through another connection (the change feed)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'agentstate-cache-'));
     const path = join(dir, 'state.db');

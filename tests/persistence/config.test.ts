@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AgentStateError,
+  checkPersistenceConfig,
   createMemoryStore,
+  createSqliteStore,
   isAgentStateError,
   loadPersistenceConfig,
   openPersistenceRouter,
@@ -167,6 +169,12 @@ describe('persistence config files', () => {
       26,
     ],
     [
+      'a pattern whose namespace part starts with a symbol',
+      seedExample('/tmp/x').replace('"cache:*"', '".cache:*"'),
+      /:26: persistence\.rules\[2\]\.pattern: '\.cache:\*' can never match: namespace part '\.cache' starts with '\.'/,
+      26,
+    ],
+    [
       'an unknown default backend',
       seedExample('/tmp/x').replace('defaultBackend: file', 'defaultBackend: files'),
       /:2: persistence\.defaultBackend: "files" is not a declared backend/,
@@ -217,6 +225,122 @@ describe('persistence config files', () => {
     const error = await failure(loadPersistenceConfig(path));
     expect(error.message).toBe(
       `${path}:5: rules[0].backend: "nope" is not a declared backend (declared: main)`,
+    );
+  });
+
+  it('accepts every option the drivers accept (sqlite synchronous, busyTimeoutMs, watchPollMs, postgres sweepBatchSize...)', async () => {
+    const yaml = `defaultBackend: disk
+backends:
+  disk:
+    type: sqlite
+    path: ${dir}/tuned.db
+    table: tuned_documents
+    synchronous: FULL
+    busyTimeoutMs: 250
+    watchPollMs: 50
+    changeRetentionMs: 60000
+    sweepIntervalMs: 5000
+  database:
+    type: postgres
+    connectionString: postgres://agent@localhost/agentdb
+    schema: tuned
+    poolSize: 4
+    sweepBatchSize: 200
+    statementTimeoutMs: 0
+  files:
+    type: filesystem
+    dir: ${dir}/files
+    durable: false
+    keepVersions: 3
+  cache:
+    type: redis
+    url: redis://localhost:6379
+    prefix: "tuned:"
+`;
+    const config = await loadPersistenceConfig(await file('tuned.yaml', yaml));
+    expect(config.backends.disk).toMatchObject({ synchronous: 'FULL', busyTimeoutMs: 250, watchPollMs: 50 });
+    expect(config.backends.database).toMatchObject({ sweepBatchSize: 200, statementTimeoutMs: 0 });
+    // The sqlite backend opens with them (the options reach the driver unchanged).
+    const router = await openPersistenceRouter({
+      defaultBackend: 'disk',
+      backends: { disk: config.backends.disk! },
+    });
+    try {
+      expect((await router.put('a', 'b', 1)).revision).toBe(1);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('derives the options of each backend type from its driver: each driver option a file can write is accepted', async () => {
+    const { FS_STORE_OPTIONS } = await import('../../src/drivers/fs.ts');
+    const { SQLITE_STORE_OPTIONS } = await import('../../src/drivers/sqlite.ts');
+    const { POSTGRES_STORE_OPTIONS } = await import('../../src/drivers/postgres.ts');
+    const { REDIS_STORE_OPTIONS } = await import('../../src/drivers/redis.ts');
+    const { SHARED_DRIVER_OPTIONS } = await import('../../src/drivers/shared/payload.ts');
+    const sample = (kind: unknown): unknown =>
+      Array.isArray(kind)
+        ? kind[0]
+        : ({ string: 'x', boolean: true, wholeNumber: 0, positiveWholeNumber: 1 } as Record<string, unknown>)[
+            kind as string
+          ];
+    const types = {
+      filesystem: [FS_STORE_OPTIONS, { dir: 'd' }],
+      sqlite: [SQLITE_STORE_OPTIONS, { path: 'p.db' }],
+      postgres: [POSTGRES_STORE_OPTIONS, { connectionString: 'postgres://x@h/db' }],
+      redis: [REDIS_STORE_OPTIONS, { url: 'redis://h' }],
+      memory: [{}, {}],
+    } as const;
+    for (const [type, [own, required]] of Object.entries(types)) {
+      const schema: Record<string, unknown> = { ...own, ...SHARED_DRIVER_OPTIONS };
+      const options = Object.fromEntries(
+        Object.entries(schema)
+          .filter(([, kind]) => kind !== 'code')
+          .map(([key, kind]) => [key, sample(kind)]),
+      );
+      const config = { defaultBackend: 'b', backends: { b: { type, ...options, ...required } } };
+      expect(() => checkPersistenceConfig(config), type).not.toThrow();
+      // Options only code can give (a pool, a connection, a callback) are refused from a config.
+      for (const [key, kind] of Object.entries(schema)) {
+        if (kind !== 'code' || key === 'encryption') continue;
+        const refused = { defaultBackend: 'b', backends: { b: { type, ...required, [key]: 'x' } } };
+        expect(() => checkPersistenceConfig(refused), `${type}.${key}`).toThrow(/unknown option/);
+      }
+    }
+  });
+
+  it('refuses a driver option of the wrong kind naming file, line and field', async () => {
+    const yaml = `defaultBackend: disk
+backends:
+  disk:
+    type: sqlite
+    path: ${dir}/x.db
+    synchronous: OFF
+`;
+    const path = await file('kind.yaml', yaml);
+    const error = await failure(loadPersistenceConfig(path));
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toBe(`${path}:6: backends.disk.synchronous: must be 'NORMAL' or 'FULL', got "OFF"`);
+    const poll = await failure(
+      loadPersistenceConfig(await file('poll.yaml', yaml.replace('synchronous: OFF', 'watchPollMs: 0'))),
+    );
+    expect(poll.message).toMatch(
+      /:6: backends\.disk\.watchPollMs: must be a whole number of at least 1, got 0/,
+    );
+    const unknown = await failure(
+      loadPersistenceConfig(await file('unknown.yaml', yaml.replace('synchronous: OFF', 'journalMode: WAL'))),
+    );
+    expect(unknown.message).toMatch(
+      /:6: backends\.disk\.journalMode: unknown option; expected one of path, table, synchronous, busyTimeoutMs, watchPollMs/,
+    );
+  });
+
+  it('refuses the same wrong kinds when a driver is created from code', () => {
+    expect(() => createSqliteStore({ path: ':memory:', watchPollMs: 0 })).toThrow(
+      /watchPollMs must be a whole number of at least 1, got 0/,
+    );
+    expect(() => createSqliteStore({ path: ':memory:', synchronous: 'OFF' as 'FULL' })).toThrow(
+      /synchronous must be 'NORMAL' or 'FULL'/,
     );
   });
 
@@ -297,6 +421,108 @@ describe('PersistenceRouter from an object', () => {
     }
     expect(isAgentStateError(caught, 'INVALID_INPUT')).toBe(true);
     expect((caught as Error).message).toBe('rules[1].backend: "b" is not a declared backend (declared: a)');
+  });
+
+  it('refuses every pattern that can never match a category:id key, naming rules[i].pattern', () => {
+    const never: Array<[string, RegExp]> = [
+      ['', /empty pattern/],
+      [':a1', /namespace part \(before the first ':'\) is empty/],
+      ['ca che:*', /namespace part 'ca che'/],
+      ['cache/x:*', /namespace part 'cache\/x'/],
+      ['.hidden:*', /starts with '\.'/],
+      ['-agents:*', /starts with '-'/],
+      [`${'n'.repeat(129)}:*`, /needs at least 129 characters; namespaces have at most 128/],
+      ['agents:', /empty id part/],
+      ['agents:a\u0000b', /holds NUL/],
+      [`agents:${'i'.repeat(1025)}*`, /needs at least 1025 characters; ids have at most 1024/],
+    ];
+    for (const [pattern, why] of never) {
+      let caught: unknown;
+      try {
+        new PersistenceRouter({
+          backends: { a: createMemoryStore(), b: createMemoryStore() },
+          defaultBackend: 'a',
+          rules: [
+            { pattern: 'ok:*', backend: 'a' },
+            { pattern, backend: 'b' },
+          ],
+        });
+      } catch (error) {
+        caught = error;
+      }
+      expect(isAgentStateError(caught, 'INVALID_INPUT'), pattern).toBe(true);
+      expect((caught as AgentStateError).details, pattern).toMatchObject({ field: 'rules[1].pattern' });
+      expect((caught as Error).message, pattern).toMatch(/^rules\[1\]\.pattern: '.*' can never match: /s);
+      expect((caught as Error).message, pattern).toMatch(why);
+    }
+  });
+
+  it('routes by id globs of every shape, first match wins, the same on every call', async () => {
+    const router = new PersistenceRouter({
+      backends: {
+        lit: createMemoryStore(),
+        pre: createMemoryStore(),
+        suf: createMemoryStore(),
+        mid: createMemoryStore(),
+        re: createMemoryStore(),
+        ns: createMemoryStore(),
+        def: createMemoryStore(),
+      },
+      defaultBackend: 'def',
+      rules: [
+        { pattern: 'tasks:exact', backend: 'lit' },
+        { pattern: 'tasks:urgent-*', backend: 'pre' },
+        { pattern: 'tasks:*.tmp', backend: 'suf' },
+        { pattern: 'tasks:*:draft:*', backend: 'mid' },
+        { pattern: 'tasks:a?c*z', backend: 're' },
+        { pattern: 't*s', backend: 'ns' },
+      ],
+    });
+    const expected: Array<[string, string, string]> = [
+      ['tasks', 'exact', 'lit'],
+      ['tasks', 'exactly', 'ns'],
+      ['tasks', 'urgent-1', 'pre'],
+      ['tasks', 'urgent-1.tmp', 'pre'],
+      ['tasks', 'x.tmp', 'suf'],
+      ['tasks', 'u:draft:2', 'mid'],
+      ['tasks', 'abc-z', 're'],
+      ['tasks', 'ac-z', 'ns'],
+      ['tools', 'exact', 'ns'],
+      ['other', 'exact', 'def'],
+    ];
+    // Twice, and interleaved, so remembered namespace plans give the same answers as the first match.
+    for (let round = 0; round < 2; round++) {
+      for (const [namespace, id, backend] of expected) {
+        expect(router.route(namespace, id).backend, `${namespace}:${id}`).toBe(backend);
+      }
+    }
+    expect(router.routesOfNamespace('tasks').map((r) => r.backend)).toEqual([
+      'lit',
+      'pre',
+      'suf',
+      'mid',
+      're',
+      'ns',
+    ]);
+    expect(router.routesOfNamespace('other').map((r) => r.backend)).toEqual(['def']);
+    await router.close();
+  });
+
+  it('routes namespaces that hold ":" by globs in the namespace part', async () => {
+    const router = new PersistenceRouter({
+      backends: { a: createMemoryStore(), b: createMemoryStore() },
+      defaultBackend: 'a',
+      // The namespace part ends at the first ':', so 'agent:v2:*' means namespace 'agent', ids 'v2:...'.
+      rules: [
+        { pattern: 'agent?v2:*', backend: 'b' },
+        { pattern: 'agent:v2:*', backend: 'b' },
+      ],
+    });
+    expect(router.route('agent:v2', 'x').backend).toBe('b');
+    expect(router.route('agent', 'v2:x').backend).toBe('b');
+    expect(router.route('agent', 'v3:x').backend).toBe('a');
+    expect(router.route('agent:v3', 'x').backend).toBe('a');
+    await router.close();
   });
 
   it('refuses a batch that spans backends and writes nothing', async () => {

@@ -12,21 +12,25 @@ import {
 } from '../../codec/index.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, UnavailableError } from '../../errors.ts';
 import type { DriverOptions, StorageInfo } from '../types.ts';
+import { checkDriverOptions, type OptionSchema, type OptionSchemaOf } from './optionSchema.ts';
 
 /** Values smaller than this many bytes are stored uncompressed unless `compressAboveBytes` says otherwise. */
 export const DEFAULT_COMPRESS_ABOVE_BYTES = 1024;
 
 const COMPRESSIONS: readonly string[] = ['none', 'gzip', 'brotli'];
-const SHARED_OPTIONS = [
-  'codec',
-  'now',
-  'sweepIntervalMs',
-  'compression',
-  'compressAboveBytes',
-  'verifyChecksums',
-  'encryption',
-  'maxDecompressedBytes',
-];
+
+/** The options every driver takes (`DriverOptions`), by kind. */
+export const SHARED_DRIVER_OPTIONS = {
+  codec: 'code',
+  now: 'code',
+  sweepIntervalMs: 'positiveWholeNumber',
+  compression: COMPRESSIONS,
+  compressAboveBytes: 'wholeNumber',
+  verifyChecksums: 'boolean',
+  // Key material: a config file names where keys come from instead (see persistence/config.ts).
+  encryption: 'code',
+  maxDecompressedBytes: 'positiveWholeNumber',
+} as const satisfies OptionSchemaOf<DriverOptions>;
 
 /** How a driver turns a value's JSON text into stored bytes and back (see `packPayload`). */
 export interface PayloadSettings {
@@ -56,17 +60,18 @@ export interface PackedPayload {
 export function payloadSettings(
   options: DriverOptions,
   driver: string,
-  driverOptions: readonly string[],
+  driverOptions: OptionSchema,
 ): PayloadSettings {
-  for (const [key, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    if (!SHARED_OPTIONS.includes(key) && !driverOptions.includes(key)) {
-      throw new InvalidInputError(
-        `the ${driver} driver has no option '${key}'; it accepts ${[...SHARED_OPTIONS, ...driverOptions].join(', ')}`,
-        { driver, option: key },
-      );
-    }
-  }
+  // The driver's own options are checked by kind here; the shared ones below, with their own messages.
+  checkDriverOptions(
+    options,
+    driver,
+    { ...SHARED_DRIVER_OPTIONS, ...driverOptions },
+    {
+      ...driverOptions,
+      sweepIntervalMs: SHARED_DRIVER_OPTIONS.sweepIntervalMs,
+    },
+  );
   const compression = options.compression ?? 'none';
   if (!COMPRESSIONS.includes(compression)) {
     throw new InvalidInputError(
