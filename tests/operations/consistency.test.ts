@@ -101,6 +101,40 @@ for (const [name, setup, ok] of backends) {
       expect(report.counts).toMatchObject({ documents: 2, rollouts: 6, spans: 12, workers: 1 });
     });
 
+    it('scans every document across pages and namespaces, and finds attempts started out of order', async () => {
+      s = await setup();
+      // 2,500 documents in 3 namespaces: the scan pages (1000 rows) cross namespace boundaries mid-page.
+      for (const [ns, n] of [
+        ['a', 1200],
+        ['b', 1],
+        ['c', 1299],
+      ] as const) {
+        const ids = Array.from({ length: n }, (_, i) => `d${String(i).padStart(5, '0')}`);
+        await s.docs.batch(ids.map((id) => ({ type: 'put' as const, namespace: ns, id, value: { id } })));
+      }
+      await seedRollouts(s.rollouts, 4);
+      const [first] = (await s.rollouts.queryRollouts({ limit: 1 })).items;
+      const attempt = (await s.rollouts.queryAttempts(first!.rolloutId)).items[0]!;
+      // A second attempt (sequence 2) that started before attempt 1, plus a third in order after both.
+      const t = (x: string) => s.sql.table(x);
+      for (const [id, seq, start] of [
+        ['at-early', 2, attempt.startTime - 100],
+        ['at-later', 3, attempt.startTime + 100],
+      ] as const) {
+        await s.sql.run(
+          `INSERT INTO ${t('agl_attempts')} (rollout_id, attempt_id, sequence_id, start_time, end_time, status)
+           VALUES (?, ?, ?, ?, ?, 'failed')`,
+          [first!.rolloutId, id, seq, start, start + 1],
+        );
+      }
+      const report = await checker({ moduleTypes: undefined, required: [] }).check();
+      expect(report.counts.documents).toBe(2500);
+      expect(report.counts.namespaces).toBe(3);
+      expect(report.warnings.map((f) => [f.kind, f.document])).toEqual([
+        ['attempt-order', { table: 'agl_attempts', key: `${first!.rolloutId}/at-early` }],
+      ]);
+    });
+
     it('reports every planted inconsistency with kind, document and fix, and repairs the safe ones', async () => {
       s = await setup();
       await s.docs.put('agents', 'a1', { name: 'agent' });
