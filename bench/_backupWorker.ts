@@ -25,7 +25,7 @@ import {
   sqliteSource,
 } from '../src/operations/index.ts';
 import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../src/rollouts/index.ts';
-import { insertDocuments } from './_seedDocuments.ts';
+import { insertDocuments, type SeedDocument } from './_seedDocuments.ts';
 
 const [mode, ...args] = process.argv.slice(2) as [string, ...string[]];
 const started = performance.now();
@@ -40,8 +40,13 @@ const FILLER = 'lorem ipsum dolor sit amet consectetur '.repeat(26);
 /** Documents per seeding transaction: bounded WAL (SQLite) and transaction size. */
 const SEED_CHUNK = 20_000;
 
-/** One benchmark document: ~1 KiB, with a Date so the codec's tagged form is exercised. */
-const documentValue = (j: number) => ({ j, at: new Date(j), text: `${j}:${FILLER}` });
+/** Benchmark documents `from`..`to - 1`: ~1 KiB, with a Date so the codec's tagged form is exercised. */
+function* benchDocuments(from: number, to: number): Iterable<SeedDocument> {
+  for (let j = from; j < to; j++) {
+    const value = { j, at: new Date(j), text: `${j}:${FILLER}` };
+    yield { namespace: `ns${j % 4}`, id: `doc-${String(j).padStart(8, '0')}`, value };
+  }
+}
 
 /**
  * `count` documents as the driver stores them (direct multi-row INSERTs, see ./_seedDocuments.ts), then
@@ -91,7 +96,7 @@ switch (mode) {
     await seed(
       async (from, to) => {
         conn.exec('BEGIN');
-        await insertDocuments(sqliteRunner(conn), 'sqlite', 'agentstate_documents', from, to, documentValue);
+        await insertDocuments(sqliteRunner(conn), 'sqlite', 'agentstate_documents', benchDocuments(from, to));
         conn.exec('COMMIT');
       },
       rollouts,
@@ -119,9 +124,7 @@ switch (mode) {
             postgresRunner(client, schema),
             'postgres',
             'documents',
-            from,
-            to,
-            documentValue,
+            benchDocuments(from, to),
           );
           await client.query('COMMIT');
         } finally {

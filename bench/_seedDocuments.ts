@@ -13,14 +13,19 @@ import type { SqlRunner } from '../src/operations/sql.ts';
 /** Rows per INSERT: 500 x 11 parameters, far below PostgreSQL's 65,535. */
 const ROWS = 500;
 
-/** Writes documents `from`..`to - 1` of the benchmark's shape (namespace `ns<i % 4>`, id `doc-<i>`). */
+/** A document to insert. */
+export interface SeedDocument {
+  namespace: string;
+  id: string;
+  value: unknown;
+}
+
+/** Writes `documents` (revision 1, no metadata or TTL), 500 rows per INSERT. */
 export async function insertDocuments(
   sql: SqlRunner,
   dialect: 'sqlite' | 'postgres',
   table: string,
-  from: number,
-  to: number,
-  value: (i: number) => unknown,
+  documents: Iterable<SeedDocument>,
 ): Promise<void> {
   const columns = [
     'namespace',
@@ -36,19 +41,23 @@ export async function insertDocuments(
   const one = `(${columns.map(() => '?').join(', ')})`;
   const settings = storageSettings();
   const now = Date.now();
-  for (let start = from; start < to; start += ROWS) {
-    const end = Math.min(to, start + ROWS);
-    const params: unknown[] = [];
-    for (let i = start; i < end; i++) {
-      const id = `doc-${String(i).padStart(8, '0')}`;
-      const packed = packPayload(JSON.stringify(codec.encode(value(i))), settings);
-      params.push(`ns${i % 4}`, idKey(id), id, packed.text);
-      if (dialect === 'postgres') params.push(null);
-      params.push(1, now, now, JSON.stringify(packed.storage));
-    }
+  let params: unknown[] = [];
+  let rows = 0;
+  const flush = async () => {
+    if (rows === 0) return;
     await sql.run(
-      `INSERT INTO ${sql.table(table)} (${columns.join(', ')}) VALUES ${Array.from({ length: end - start }, () => one).join(', ')}`,
+      `INSERT INTO ${sql.table(table)} (${columns.join(', ')}) VALUES ${Array.from({ length: rows }, () => one).join(', ')}`,
       params,
     );
+    params = [];
+    rows = 0;
+  };
+  for (const { namespace, id, value } of documents) {
+    const packed = packPayload(JSON.stringify(codec.encode(value)), settings);
+    params.push(namespace, idKey(id), id, packed.text);
+    if (dialect === 'postgres') params.push(null);
+    params.push(1, now, now, JSON.stringify(packed.storage));
+    if (++rows >= ROWS) await flush();
   }
+  await flush();
 }
