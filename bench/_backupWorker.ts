@@ -2,7 +2,7 @@
  * One step of `npm run bench backup` in a fresh process, so its peak RSS is its own. Prints one JSON line.
  *   seed-sqlite <db> <docs>                 documents of ~1 KiB plus docs/50 rollouts with 5 spans each
  *   seed-postgres <url> <schema> <docs>     the same in a PostgreSQL schema
- *   backup-sqlite <db> <dir> <name>         BackupManager.create + verify
+ *   backup-sqlite <db> <dir> <name> [only]  BackupManager.create (of the sections in `only`, a comma list) + verify
  *   restore-sqlite <db> <dir> <name>        BackupManager.restore (replace) into <db> (new or existing)
  *   raw-sqlite <db> <file>                  SQLite's online backup API (better-sqlite3 db.backup)
  *   backup-postgres <url> <schema> <dir> <name> / restore-postgres <url> <schema> <dir> <name>
@@ -14,16 +14,18 @@
 import { rm } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { createPostgresStore, createSqliteStore, type DocumentStore } from '../src/drivers/index.ts';
+import { createPostgresStore, createSqliteStore } from '../src/drivers/index.ts';
 import { idKey } from '../src/drivers/shared/idKey.ts';
 import {
   BackupManager,
   ConsistencyChecker,
+  postgresRunner,
   postgresSource,
   sqliteRunner,
   sqliteSource,
 } from '../src/operations/index.ts';
 import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../src/rollouts/index.ts';
+import { insertDocuments, type SeedDocument } from './_seedDocuments.ts';
 
 const [mode, ...args] = process.argv.slice(2) as [string, ...string[]];
 const started = performance.now();
@@ -35,19 +37,27 @@ const done = (figures: Record<string, unknown>) => {
 };
 const FILLER = 'lorem ipsum dolor sit amet consectetur '.repeat(26);
 
-async function seed(store: DocumentStore, rollouts: RolloutStore, count: number): Promise<void> {
-  for (let i = 0; i < count; i += 1000) {
-    const ops = [];
-    for (let j = i; j < Math.min(count, i + 1000); j++) {
-      ops.push({
-        type: 'put' as const,
-        namespace: `ns${j % 4}`,
-        id: `doc-${String(j).padStart(8, '0')}`,
-        value: { j, at: new Date(j), text: `${j}:${FILLER}` },
-      });
-    }
-    await store.batch(ops);
+/** Documents per seeding transaction: bounded WAL (SQLite) and transaction size. */
+const SEED_CHUNK = 20_000;
+
+/** Benchmark documents `from`..`to - 1`: ~1 KiB, with a Date so the codec's tagged form is exercised. */
+function* benchDocuments(from: number, to: number): Iterable<SeedDocument> {
+  for (let j = from; j < to; j++) {
+    const value = { j, at: new Date(j), text: `${j}:${FILLER}` };
+    yield { namespace: `ns${j % 4}`, id: `doc-${String(j).padStart(8, '0')}`, value };
   }
+}
+
+/**
+ * `count` documents as the driver stores them (direct multi-row INSERTs, see ./_seedDocuments.ts), then
+ * count/50 rollouts with 5 spans each through the rollout store's API.
+ */
+async function seed(
+  documents: (from: number, to: number) => Promise<void>,
+  rollouts: RolloutStore,
+  count: number,
+): Promise<void> {
+  for (let i = 0; i < count; i += SEED_CHUNK) await documents(i, Math.min(count, i + SEED_CHUNK));
   for (let r = 0; r < count / 50; r++) {
     const s = await rollouts.startRollout({ input: { r } });
     await rollouts.addManySpans(
@@ -64,10 +74,10 @@ async function seed(store: DocumentStore, rollouts: RolloutStore, count: number)
 }
 
 /** backup-*: create and verify `name`; restore-*: restore it (into the source, which may be empty). */
-async function step(manager: BackupManager, name: string): Promise<void> {
+async function step(manager: BackupManager, name: string, only?: string): Promise<void> {
   if (mode.startsWith('backup')) {
     await rm(manager.file(name), { force: true });
-    const info = await manager.create({ name });
+    const info = await manager.create({ name, ...(only ? { only: only.split(',') } : {}) });
     await manager.verify(name);
     const rawBytes = (await manager.manifest(name)).sections.reduce((n, s) => n + s.rawBytes, 0);
     done({ records: info.records, fileBytes: info.bytes, rawBytes });
@@ -80,10 +90,20 @@ async function step(manager: BackupManager, name: string): Promise<void> {
 switch (mode) {
   case 'seed-sqlite': {
     const [db, count] = args as [string, string];
-    const store = createSqliteStore({ path: db });
+    await createSqliteStore({ path: db }).close();
     const rollouts = new SqliteRolloutStore({ path: db });
-    await seed(store, rollouts, Number(count));
-    await store.close();
+    const conn = new Database(db);
+    await seed(
+      async (from, to) => {
+        conn.exec('BEGIN');
+        await insertDocuments(sqliteRunner(conn), 'sqlite', 'agentstate_documents', benchDocuments(from, to));
+        conn.exec('COMMIT');
+      },
+      rollouts,
+      Number(count),
+    );
+    conn.pragma('wal_checkpoint(TRUNCATE)');
+    conn.close();
     await rollouts.close();
     done({});
     break;
@@ -92,18 +112,45 @@ switch (mode) {
     const [url, schema, count] = args as [string, string, string];
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     const store = createPostgresStore({ pool, schema });
+    // Creates the schema and the documents table.
+    await store.delete('ns0', 'none');
     const rollouts = new PostgresRolloutStore({ pool, schema });
-    await seed(store, rollouts, Number(count));
+    await seed(
+      async (from, to) => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          await insertDocuments(
+            postgresRunner(client, schema),
+            'postgres',
+            'documents',
+            benchDocuments(from, to),
+          );
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+      },
+      rollouts,
+      Number(count),
+    );
     await store.close();
     await rollouts.close();
+    const [size] = (
+      await pool.query(
+        `SELECT SUM(pg_total_relation_size(c.oid))::bigint AS bytes FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
+        [schema],
+      )
+    ).rows as Array<{ bytes: string }>;
     await pool.end();
-    done({});
+    done({ storeBytes: Number(size?.bytes ?? 0) });
     break;
   }
   case 'backup-sqlite':
   case 'restore-sqlite': {
-    const [db, dir, name] = args as [string, string, string];
-    await step(new BackupManager({ dir, sources: [sqliteSource({ path: db })] }), name);
+    const [db, dir, name, only] = args as [string, string, string, string | undefined];
+    await step(new BackupManager({ dir, sources: [sqliteSource({ path: db })] }), name, only);
     break;
   }
   case 'raw-sqlite': {

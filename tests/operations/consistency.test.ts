@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { insertDocuments } from '../../bench/_seedDocuments.ts';
 import { openCheckStores } from '../../src/cli/backupStores.ts';
 import { databasePath } from '../../src/cli/stores.ts';
 import {
@@ -99,6 +100,63 @@ for (const [name, setup, ok] of backends) {
       expect(report.errors).toEqual([]);
       expect(report.warnings).toEqual([]);
       expect(report.counts).toMatchObject({ documents: 2, rollouts: 6, spans: 12, workers: 1 });
+    });
+
+    it('scans every document across pages and namespaces; finds missing participants and attempts out of order', async () => {
+      s = await setup();
+      // 700 sessions whose participants (1,400, looked up a batch at a time) are stored agents, but one.
+      await s.docs.batch(
+        ['a1', 'a2'].map((id) => ({ type: 'put' as const, namespace: 'agents', id, value: { id } })),
+      );
+      const dialect = name === 'postgres' ? 'postgres' : 'sqlite';
+      // The rows the driver writes, inserted in bulk (batch() of thousands of puts is slow on PostgreSQL);
+      // after the store's first write, which creates the table.
+      await insertDocuments(
+        s.sql,
+        dialect,
+        s.documentsTable,
+        Array.from({ length: 700 }, (_, i) => ({
+          namespace: 'sessions',
+          id: `s${String(i).padStart(4, '0')}`,
+          value: { state: { participants: i === 650 ? ['a1', 'ghost'] : ['a1', 'a2'] } },
+        })),
+      );
+      // 2,500 documents in 3 namespaces: the scan pages (1000 rows) cross namespace boundaries mid-page.
+      for (const [ns, n] of [
+        ['a', 1200],
+        ['b', 1],
+        ['c', 1299],
+      ] as const) {
+        const ids = Array.from({ length: n }, (_, i) => `d${String(i).padStart(5, '0')}`);
+        await insertDocuments(
+          s.sql,
+          dialect,
+          s.documentsTable,
+          ids.map((id) => ({ namespace: ns, id, value: { id } })),
+        );
+      }
+      await seedRollouts(s.rollouts, 4);
+      const [first] = (await s.rollouts.queryRollouts({ limit: 1 })).items;
+      const attempt = (await s.rollouts.queryAttempts(first!.rolloutId)).items[0]!;
+      // A second attempt (sequence 2) that started before attempt 1, plus a third in order after both.
+      const t = (x: string) => s.sql.table(x);
+      for (const [id, seq, start] of [
+        ['at-early', 2, attempt.startTime - 100],
+        ['at-later', 3, attempt.startTime + 100],
+      ] as const) {
+        await s.sql.run(
+          `INSERT INTO ${t('agl_attempts')} (rollout_id, attempt_id, sequence_id, start_time, end_time, status)
+           VALUES (?, ?, ?, ?, ?, 'failed')`,
+          [first!.rolloutId, id, seq, start, start + 1],
+        );
+      }
+      const report = await checker({ moduleTypes: undefined, required: [] }).check();
+      expect(report.counts.documents).toBe(3202);
+      expect(report.counts.namespaces).toBe(5);
+      expect(report.warnings.map((f) => [f.kind, f.document])).toEqual([
+        ['participant-not-agent', { namespace: 'sessions', id: 's0650' }],
+        ['attempt-order', { table: 'agl_attempts', key: `${first!.rolloutId}/at-early` }],
+      ]);
     });
 
     it('reports every planted inconsistency with kind, document and fix, and repairs the safe ones', async () => {
@@ -236,6 +294,18 @@ describe('ConsistencyChecker through the DocumentStore interface', () => {
     expect(report.errors[0]!.message).toMatch(/Point/);
     await reader.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('checks session participants against stored agents', async () => {
+    const store = createMemoryStore();
+    await store.put('agents', 'a1', { id: 'a1' });
+    for (let i = 0; i < 300; i++)
+      await store.put('sessions', `s${i}`, { state: { participants: ['a1', i === 7 ? 'ghost' : 'a1'] } });
+    const report = await new ConsistencyChecker({ store, namespaces: ['agents', 'sessions'] }).check();
+    expect(report.warnings.map((f) => [f.kind, f.document])).toEqual([
+      ['participant-not-agent', { namespace: 'sessions', id: 's7' }],
+    ]);
+    await store.close();
   });
 
   it('checks required documents', async () => {

@@ -12,6 +12,7 @@ import type { ModuleTypeRegistry } from '../../modules/index.ts';
 import { type RolloutStore, rolloutStatusFromAttempt } from '../../rollouts/index.ts';
 import type { SqlRunner } from '../sql.ts';
 import { checkDocument, type RawDocument, rawDocuments } from './documentChecks.ts';
+import { ParticipantCheck, type StoredIds, storedIdsBySql, storedIdsByStore } from './participants.ts';
 import type { ConsistencyReport, Finding, FindingKind, RepairChange, RepairReport } from './report.ts';
 import { checkRollouts } from './rolloutChecks.ts';
 
@@ -90,8 +91,6 @@ export class ConsistencyChecker {
     };
     const agentsNs = o.agentsNamespace ?? 'agents';
     const sessionsNs = o.sessionsNamespace ?? 'sessions';
-    const agents = new Set<string>();
-    const sessions: Array<{ id: string; participants: string[] }> = [];
     const namespaces = new Set<string>();
     let documents = 0;
     const ctx = {
@@ -101,43 +100,39 @@ export class ConsistencyChecker {
       now,
       report: add,
     };
-    for await (const doc of this.#documents(add)) {
-      documents++;
-      namespaces.add(doc.namespace);
-      const value = checkDocument(doc, ctx);
-      if (doc.namespace === agentsNs) agents.add(doc.id);
-      if (doc.namespace === sessionsNs) {
-        const participants = (value as { state?: { participants?: unknown } } | undefined)?.state
-          ?.participants;
-        // Kept only for sessions with participants, and only their ids: bounded by what sessions hold.
-        if (Array.isArray(participants) && participants.length > 0) {
-          sessions.push({
-            id: doc.id,
-            participants: participants.filter((p): p is string => typeof p === 'string'),
-          });
-        }
-      }
-    }
-    report.counts.documents = documents;
-    report.counts.namespaces = namespaces.size;
-    // Participants may be people as well as agents, so a missing agent is a warning, and only when agents are stored.
-    if (agents.size > 0) {
-      for (const session of sessions) {
-        for (const participant of session.participants) {
-          if (agents.has(participant)) continue;
+    // Participants may be people as well as agents, so a missing agent is a warning, and only when agents
+    // are stored. They are looked up in batches as the scan goes (./participants.ts): memory holds one
+    // batch, not every agent and session.
+    const participants = (await this.#anyStored(agentsNs))
+      ? new ParticipantCheck(this.#storedIds(), agentsNs, (session, participant) =>
           add(
             {
               kind: 'participant-not-agent',
-              document: { namespace: sessionsNs, id: session.id },
-              message: `participant ${participant} of session ${session.id} is not a stored agent`,
+              document: { namespace: sessionsNs, id: session },
+              message: `participant ${participant} of session ${session} is not a stored agent`,
               fix: `create agent ${participant}, or remove the participant if the agent was deleted`,
               repairable: false,
             },
             'warning',
+          ),
+        )
+      : undefined;
+    for await (const doc of this.#documents(add)) {
+      documents++;
+      namespaces.add(doc.namespace);
+      const value = checkDocument(doc, ctx);
+      if (participants && doc.namespace === sessionsNs) {
+        const list = (value as { state?: { participants?: unknown } } | undefined)?.state?.participants;
+        if (Array.isArray(list))
+          await participants.add(
+            doc.id,
+            list.filter((p): p is string => typeof p === 'string'),
           );
-        }
       }
     }
+    await participants?.flush();
+    report.counts.documents = documents;
+    report.counts.namespaces = namespaces.size;
     for (const { namespace, id } of o.required ?? []) {
       if (await this.#exists(namespace, id)) continue;
       add(
@@ -230,6 +225,29 @@ export class ConsistencyChecker {
       }
     }
     return { dryRun, changes, skipped, report };
+  }
+
+  /** Whether `namespace` holds any document (SQL when available, else the store's interface). */
+  async #anyStored(namespace: string): Promise<boolean> {
+    const o = this.#options;
+    if (o.sql?.documentsTable) {
+      const rows = await o.sql.runner.all(
+        `SELECT 1 AS x FROM ${o.sql.runner.table(o.sql.documentsTable)} WHERE namespace = ? LIMIT 1`,
+        [namespace],
+      );
+      return rows.length > 0;
+    }
+    if (!o.store) return false;
+    // A page that cannot be decoded still holds documents.
+    const page = await o.store.list(namespace, { limit: 1 }).catch(() => ({ items: [undefined] }));
+    return page.items.length > 0;
+  }
+
+  /** How the participant check looks ids up: SQL when the documents table is known, else the store. */
+  #storedIds(): StoredIds {
+    const o = this.#options;
+    if (o.sql?.documentsTable) return storedIdsBySql(o.sql.runner, o.sql.documentsTable);
+    return storedIdsByStore(o.store!);
   }
 
   async #exists(namespace: string, id: string): Promise<boolean> {

@@ -38,12 +38,13 @@ export async function* rawDocuments(
   let after: [string, unknown] | null = null;
   const where = namespace === undefined ? '' : 'namespace = ?';
   for (;;) {
-    const conditions = [where, after ? '(namespace > ? OR (namespace = ? AND id_key > ?))' : ''].filter(
-      Boolean,
-    );
+    // A row-value comparison, which SQLite and PostgreSQL both turn into a seek on the (namespace, id_key)
+    // key. The equivalent `namespace > ? OR (namespace = ? AND id_key > ?)` made SQLite scan the index from
+    // its start on every page, so a full scan cost O(n^2) (a million documents took minutes).
+    const conditions = [where, after ? '(namespace, id_key) > (?, ?)' : ''].filter(Boolean);
     const params: unknown[] = [
       ...(namespace === undefined ? [] : [namespace]),
-      ...(after ? [after[0], after[0], after[1]] : []),
+      ...(after ? [after[0], after[1]] : []),
     ];
     // Every column: older tables lack `storage` (and, on PostgreSQL, `value_bytes`) until a driver migrates them.
     const rows = await sql.all(

@@ -84,9 +84,13 @@ export const ROLLOUT_CHECKS: readonly RolloutCheck[] = [
     severity: 'warning',
     repairable: false,
     query: (t) =>
-      `SELECT a.rollout_id, a.attempt_id, a.sequence_id FROM ${t('agl_attempts')} a JOIN ${t('agl_attempts')} b
-       ON b.rollout_id = a.rollout_id AND b.sequence_id < a.sequence_id AND b.start_time > a.start_time
-       ORDER BY a.rollout_id, a.sequence_id LIMIT ?`,
+      // One pass in sequence order per rollout (a window over earlier attempts), not a self-join, which
+      // compared every pair of a rollout's attempts.
+      `SELECT rollout_id, attempt_id, sequence_id FROM (
+         SELECT rollout_id, attempt_id, sequence_id, start_time, MAX(start_time) OVER (
+           PARTITION BY rollout_id ORDER BY sequence_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+         ) AS earlier_start FROM ${t('agl_attempts')}) o
+       WHERE earlier_start > start_time ORDER BY rollout_id, sequence_id LIMIT ?`,
     finding: (r) => ({
       table: 'agl_attempts',
       key: `${r.rollout_id}/${r.attempt_id}`,
