@@ -12,6 +12,7 @@ import {
   valuePath,
   type WrittenFields,
 } from './shared/documents.ts';
+import { getManyInChunks } from './shared/getMany.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
@@ -172,6 +173,18 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   const selectDocument = db.prepare<[string, Buffer, number], DocumentRow>(
     `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
   );
+  // `getMany` statements by number of ids (getManyInChunks passes at most GET_MANY_CHUNK, so the cache is bounded).
+  const selectMany = new Map<number, Database.Statement<unknown[], DocumentRow>>();
+  function selectManyOf(count: number): Database.Statement<unknown[], DocumentRow> {
+    let statement = selectMany.get(count);
+    if (statement === undefined) {
+      statement = db.prepare<unknown[], DocumentRow>(
+        `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key IN (${new Array(count).fill('?').join(', ')}) AND ${live}`,
+      );
+      selectMany.set(count, statement);
+    }
+    return statement;
+  }
   const selectCurrent = db.prepare<[string, Buffer, number], CurrentRow>(
     `SELECT revision, created_at FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
   );
@@ -347,6 +360,18 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         checkDocumentKey(namespace, id);
         const row = locked(() => selectDocument.get(namespace, idKey(id), now()));
         return row && toDocument<V>(namespace, row);
+      },
+
+      async getMany<V>(
+        namespace: string,
+        ids: readonly string[],
+      ): Promise<Array<StoredDocument<V> | undefined>> {
+        open();
+        const t = now();
+        return getManyInChunks<V>(namespace, ids, (chunk) => {
+          const rows = locked(() => selectManyOf(chunk.length).all(namespace, ...chunk.map(idKey), t));
+          return rows.map((row) => toDocument<V>(namespace, row));
+        });
       },
 
       async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {
