@@ -8,6 +8,7 @@
  * NORMAL, WAL); PostgreSQL driver vs `PostgresSaver` (@langchain/langgraph-checkpoint-postgres), each in its
  * own schema of the same server (skipped, and said so, when PostgreSQL is not reachable). Passes alternate
  * which side goes first; the table shows medians of each side and the median of the per-pass ratios.
+ * `BENCH_PASSES=n` sets the number of passes (default 3), `BENCH_BACKENDS=sqlite,postgresql` the pairs.
  */
 
 import { join } from 'node:path';
@@ -189,7 +190,10 @@ export default async function run(): Promise<void> {
   const withPostgres = await postgresReachable();
   if (!withPostgres) notes.postgres = `not reachable at ${POSTGRES_URL}; PostgreSQL rows skipped`;
   const rows: BenchRow[] = [];
+  // BENCH_BACKENDS=sqlite,postgresql measures only those pairs (names as in the table, any case).
+  const only = process.env.BENCH_BACKENDS?.toLowerCase().split(',');
   for (const pair of pairs(withPostgres)) {
+    if (only !== undefined && !only.includes(pair.backend.toLowerCase())) continue;
     const ours: Measured[] = [];
     const peer: Measured[] = [];
     for (let pass = 0; pass < PASSES; pass++) {
