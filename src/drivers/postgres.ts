@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { type AgentStateError, ClosedError, InvalidInputError, UnavailableError } from '../errors.ts';
 import { checkOut } from './postgres/checkout.ts';
@@ -180,6 +180,18 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     return migrated;
   }
 
+  // The store's fixed statements run as named prepared statements: each connection parses and plans one
+  // once, not on every call. The names come from the texts, of which there is a fixed, small set.
+  const statementNames = new Map<string, string>();
+  function prepared(text: string, values: unknown[]): QueryConfig {
+    let name = statementNames.get(text);
+    if (name === undefined) {
+      name = `agentstate_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      statementNames.set(text, name);
+    }
+    return { name, text, values };
+  }
+
   // Whole milliseconds: the columns are BIGINT and clocks may return fractions.
   const now = (): number => Math.floor(clock());
 
@@ -237,7 +249,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   type Queryable = Pick<PoolClient, 'query'>;
 
   async function liveRevision(db: Queryable, namespace: string, id: string, t: number): Promise<number> {
-    const { rows } = await db.query<{ revision: string }>(sql.revision, [namespace, idKey(id), t]);
+    const { rows } = await db.query<{ revision: string }>(prepared(sql.revision, [namespace, idKey(id), t]));
     return rows[0] ? Number(rows[0].revision) : 0;
   }
 
@@ -282,7 +294,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     mySeq: number,
   ): Promise<{ revision: number; createdAt: number }> {
     const { text, params } = putStatement(namespace, id, put, expected, t, mySeq);
-    const { rows } = await db.query<{ revision: string; created_at: string }>(text, params);
+    const { rows } = await db.query<{ revision: string; created_at: string }>(prepared(text, params));
     const row = rows[0];
     if (!row) throw revisionConflict(namespace, id, expected ?? 0, await liveRevision(db, namespace, id, t));
     return { revision: Number(row.revision), createdAt: Number(row.created_at) };
@@ -306,8 +318,10 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     for (;;) {
       const { rows } =
         expected === undefined
-          ? await db.query<{ revision: string }>(sql.delete, [namespace, idKey(id), t, mySeq])
-          : await db.query<{ revision: string }>(sql.deleteAt, [namespace, idKey(id), t, mySeq, expected]);
+          ? await db.query<{ revision: string }>(prepared(sql.delete, [namespace, idKey(id), t, mySeq]))
+          : await db.query<{ revision: string }>(
+              prepared(sql.deleteAt, [namespace, idKey(id), t, mySeq, expected]),
+            );
       if (rows[0]) return Number(rows[0].revision);
       if (expected === undefined) return 0;
       const actual = await liveRevision(db, namespace, id, t);
@@ -370,8 +384,8 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         const statement = putStatement(op.namespace, op.id, encoded[index]!, expected, t, mySeq);
         if (expected === 0) statement.text = sql.createOrFail;
         else if (expected !== undefined) statement.text = sql.updateOrFail;
-        answers.push(client.query(statement.text, statement.params));
-      } else answers.push(client.query(sql.delete, [op.namespace, idKey(op.id), t, mySeq]));
+        answers.push(client.query(prepared(statement.text, statement.params)));
+      } else answers.push(client.query(prepared(sql.delete, [op.namespace, idKey(op.id), t, mySeq])));
     }
     const committed = client.query('COMMIT');
     // Every answer is awaited below; a failed statement fails the ones after it, which must not go unhandled.
@@ -430,7 +444,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       else if (expected === undefined)
         statement = { text: sql.delete, params: [op.namespace, key, t, mySeq] };
       else statement = { text: sql.deleteAt, params: [op.namespace, key, t, mySeq, expected] };
-      pending.push(client.query<{ revision: string }>(statement.text, statement.params));
+      pending.push(client.query<{ revision: string }>(prepared(statement.text, statement.params)));
     }
     for (const answer of pending) answer.catch(() => {});
     for (const answer of pending) await answer;
@@ -502,7 +516,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       checkDocumentKey(namespace, id);
       try {
         await ready();
-        const { rows } = await pool.query<DocumentRow>(sql.get, [namespace, idKey(id), now()]);
+        const { rows } = await pool.query<DocumentRow>(prepared(sql.get, [namespace, idKey(id), now()]));
         return rows[0] && rowToDocument<V>(namespace, id, rows[0]);
       } catch (error) {
         throw failure(error, { operation: 'get', namespace, id });
@@ -518,11 +532,9 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         await ready();
         const t = now();
         return await getManyInChunks<V>(namespace, ids, async (chunk) => {
-          const { rows } = await pool.query<DocumentRow & { id_key: Buffer }>(sql.getMany, [
-            namespace,
-            chunk.map(idKey),
-            t,
-          ]);
+          const { rows } = await pool.query<DocumentRow & { id_key: Buffer }>(
+            prepared(sql.getMany, [namespace, chunk.map(idKey), t]),
+          );
           return rows.map((row) => rowToDocument<V>(namespace, idFromKey(row.id_key), row));
         });
       } catch (error) {
