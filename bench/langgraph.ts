@@ -8,6 +8,8 @@
  * NORMAL, WAL); PostgreSQL driver vs `PostgresSaver` (@langchain/langgraph-checkpoint-postgres), each in its
  * own schema of the same server (skipped, and said so, when PostgreSQL is not reachable). Passes alternate
  * which side goes first; the table shows medians of each side and the median of the per-pass ratios.
+ * `BENCH_PASSES=n` sets the number of passes (default 3), `BENCH_BACKENDS=sqlite,postgresql` the pairs (by the start of their name). The "PostgreSQL, async commit"
+ * pair runs both sides with synchronous_commit = off.
  */
 
 import { join } from 'node:path';
@@ -134,49 +136,64 @@ function pairs(withPostgres: boolean): Pair[] {
       },
     },
   ];
-  if (withPostgres) {
-    let n = 0;
-    list.push({
-      backend: 'PostgreSQL',
-      peerName: 'PostgresSaver',
-      ours: async () => {
-        const schema = `bench_lg_ours_${process.pid}_${n++}`;
-        const store = createPostgresStore({ connectionString: POSTGRES_URL, schema });
-        let closed = false;
-        return {
-          saver: new AgentStateSaver(store),
-          close: async () => {
-            await store.close();
-            closed = true;
-            return schemaBytes(schema);
-          },
-          cleanup: async () => {
-            if (!closed) await store.close();
-            await dropSchema(schema);
-          },
-        };
-      },
-      peer: async () => {
-        const schema = `bench_lg_peer_${process.pid}_${n++}`;
-        const saver = PostgresSaver.fromConnString(POSTGRES_URL, { schema });
-        await saver.setup();
-        let closed = false;
-        return {
-          saver,
-          close: async () => {
-            await saver.end();
-            closed = true;
-            return schemaBytes(schema);
-          },
-          cleanup: async () => {
-            if (!closed) await saver.end();
-            await dropSchema(schema);
-          },
-        };
-      },
-    });
-  }
+  if (withPostgres) list.push(postgresPair('PostgreSQL', POSTGRES_URL));
+  // Both sides again without a WAL flush per commit (as SQLite's synchronous = NORMAL on both sides
+  // above): what remains is each saver's own work and round trips, not the disk's flush latency.
+  if (withPostgres) list.push(postgresPair('PostgreSQL, async commit', asyncCommitUrl()));
   return list;
+}
+
+// The PostgreSQL URL with `synchronous_commit = off` for every connection (a server setting per session).
+function asyncCommitUrl(): string {
+  const url = new URL(POSTGRES_URL);
+  url.searchParams.set('options', '-c synchronous_commit=off');
+  return url.toString();
+}
+
+let schemas = 0;
+
+// AgentStateSaver on the PostgreSQL driver against PostgresSaver, each in its own schema, over `url`.
+function postgresPair(backend: string, url: string): Pair {
+  const n = () => schemas++;
+  return {
+    backend,
+    peerName: 'PostgresSaver',
+    ours: async () => {
+      const schema = `bench_lg_ours_${process.pid}_${n()}`;
+      const store = createPostgresStore({ connectionString: url, schema });
+      let closed = false;
+      return {
+        saver: new AgentStateSaver(store),
+        close: async () => {
+          await store.close();
+          closed = true;
+          return schemaBytes(schema);
+        },
+        cleanup: async () => {
+          if (!closed) await store.close();
+          await dropSchema(schema);
+        },
+      };
+    },
+    peer: async () => {
+      const schema = `bench_lg_peer_${process.pid}_${n()}`;
+      const saver = PostgresSaver.fromConnString(url, { schema });
+      await saver.setup();
+      let closed = false;
+      return {
+        saver,
+        close: async () => {
+          await saver.end();
+          closed = true;
+          return schemaBytes(schema);
+        },
+        cleanup: async () => {
+          if (!closed) await saver.end();
+          await dropSchema(schema);
+        },
+      };
+    },
+  };
 }
 
 export default async function run(): Promise<void> {
@@ -189,7 +206,10 @@ export default async function run(): Promise<void> {
   const withPostgres = await postgresReachable();
   if (!withPostgres) notes.postgres = `not reachable at ${POSTGRES_URL}; PostgreSQL rows skipped`;
   const rows: BenchRow[] = [];
+  // BENCH_BACKENDS=sqlite,postgresql measures only the pairs whose backend starts with one of the names (any case).
+  const only = process.env.BENCH_BACKENDS?.toLowerCase().split(',');
   for (const pair of pairs(withPostgres)) {
+    if (only !== undefined && !only.some((name) => pair.backend.toLowerCase().startsWith(name))) continue;
     const ours: Measured[] = [];
     const peer: Measured[] = [];
     for (let pass = 0; pass < PASSES; pass++) {

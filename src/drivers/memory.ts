@@ -58,6 +58,22 @@ export const MEMORY_STORE_OPTIONS = {} as const satisfies OptionSchemaOf<
   Omit<MemoryStoreOptions, keyof DriverOptions>
 >;
 
+// Pages shorter than this are selected while scanning (see list); longer ones sort every matching id.
+const SHORT_PAGE = 64;
+
+// Inserts `id` into the sorted `ids` and drops the largest entry beyond `keep`.
+function insertSorted(ids: string[], id: string, keep: number): void {
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (ids[middle]! < id) low = middle + 1;
+    else high = middle;
+  }
+  ids.splice(low, 0, id);
+  if (ids.length > keep) ids.pop();
+}
+
 /** A `DocumentStore` in process memory: for tests, caches and single-process tools. Nothing survives a restart. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentStore {
   const settings = payloadSettings(options, 'memory', MEMORY_STORE_OPTIONS);
@@ -236,13 +252,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       const t = now();
       const map = namespaces.get(namespace);
       if (!map) return { items: [] };
+      // A short page (the latest checkpoint of a thread is a page of 1) keeps only the smallest limit + 1
+      // ids while scanning, in a sorted array of at most SHORT_PAGE entries, instead of sorting them all.
       const ids: string[] = [];
+      const short = limit < SHORT_PAGE;
       for (const [id, entry] of map) {
         if (!id.startsWith(prefix) || (after !== undefined && id <= after)) continue;
         if (entry.expiresAt !== undefined && entry.expiresAt <= t) continue;
-        ids.push(id);
+        if (!short) ids.push(id);
+        else if (ids.length <= limit || id < ids[limit]!) insertSorted(ids, id, limit + 1);
       }
-      ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      if (!short) ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const page = ids.slice(0, limit);
       const items = page.map((id) => toDocument<V>(namespace, id, map.get(id)!));
       return ids.length > limit ? { items, cursor: encodeCursor(page[page.length - 1]!) } : { items };

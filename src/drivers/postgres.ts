@@ -1,17 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
-import { type AgentStateError, ClosedError, InvalidInputError } from '../errors.ts';
+import { type AgentStateError, ClosedError, InvalidInputError, UnavailableError } from '../errors.ts';
 import { checkOut } from './postgres/checkout.ts';
 import { postgresFailure } from './postgres/failure.ts';
 import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { migrate } from './postgres/schema.ts';
-import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/statements.ts';
+import {
+  buildStatements,
+  CONFLICT_MARKER,
+  DOCUMENT_COLUMNS,
+  type DocumentRow,
+} from './postgres/statements.ts';
 import { statementTimeoutMs } from './postgres/statementTimeout.ts';
 import { ChangeHub } from './shared/changeHub.ts';
 import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
+import { getManyInChunks } from './shared/getMany.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
@@ -124,6 +130,8 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     new (loadPackage<typeof import('pg')>('pg', 'createPostgresStore').Pool)({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
+      // A batch sends its statements without waiting for each answer (see pipelinedWrites).
+      pipeline: true,
       statement_timeout: statementTimeoutMs(options.statementTimeoutMs),
       // Idle connections never keep the process alive; an open store with watchers does.
       allowExitOnIdle: true,
@@ -176,6 +184,18 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       },
     );
     return migrated;
+  }
+
+  // The store's fixed statements run as named prepared statements: each connection parses and plans one
+  // once, not on every call. The names come from the texts, of which there is a fixed, small set.
+  const statementNames = new Map<string, string>();
+  function prepared(text: string, values: unknown[]): QueryConfig {
+    let name = statementNames.get(text);
+    if (name === undefined) {
+      name = `agentstate_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      statementNames.set(text, name);
+    }
+    return { name, text, values };
   }
 
   // Whole milliseconds: the columns are BIGINT and clocks may return fractions.
@@ -235,20 +255,19 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
   type Queryable = Pick<PoolClient, 'query'>;
 
   async function liveRevision(db: Queryable, namespace: string, id: string, t: number): Promise<number> {
-    const { rows } = await db.query<{ revision: string }>(sql.revision, [namespace, idKey(id), t]);
+    const { rows } = await db.query<{ revision: string }>(prepared(sql.revision, [namespace, idKey(id), t]));
     return rows[0] ? Number(rows[0].revision) : 0;
   }
 
-  // One put as one statement (plus a read of the actual revision only when it conflicts).
-  async function writePut(
-    db: Queryable,
+  // The statement of one put: an upsert, a create-only insert (expected 0) or a compare-and-set update.
+  function putStatement(
     namespace: string,
     id: string,
     put: EncodedPut,
     expected: number | undefined,
     t: number,
     mySeq: number,
-  ): Promise<{ revision: number; createdAt: number }> {
+  ): { text: string; params: unknown[] } {
     const params: unknown[] = [
       namespace,
       idKey(id),
@@ -267,7 +286,21 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       text = sql.update;
       params.push(expected);
     }
-    const { rows } = await db.query<{ revision: string; created_at: string }>(text, params);
+    return { text, params };
+  }
+
+  // One put as one statement (plus a read of the actual revision only when it conflicts).
+  async function writePut(
+    db: Queryable,
+    namespace: string,
+    id: string,
+    put: EncodedPut,
+    expected: number | undefined,
+    t: number,
+    mySeq: number,
+  ): Promise<{ revision: number; createdAt: number }> {
+    const { text, params } = putStatement(namespace, id, put, expected, t, mySeq);
+    const { rows } = await db.query<{ revision: string; created_at: string }>(prepared(text, params));
     const row = rows[0];
     if (!row) throw revisionConflict(namespace, id, expected ?? 0, await liveRevision(db, namespace, id, t));
     return { revision: Number(row.revision), createdAt: Number(row.created_at) };
@@ -291,14 +324,166 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
     for (;;) {
       const { rows } =
         expected === undefined
-          ? await db.query<{ revision: string }>(sql.delete, [namespace, idKey(id), t, mySeq])
-          : await db.query<{ revision: string }>(sql.deleteAt, [namespace, idKey(id), t, mySeq, expected]);
+          ? await db.query<{ revision: string }>(prepared(sql.delete, [namespace, idKey(id), t, mySeq]))
+          : await db.query<{ revision: string }>(
+              prepared(sql.deleteAt, [namespace, idKey(id), t, mySeq, expected]),
+            );
       if (rows[0]) return Number(rows[0].revision);
       if (expected === undefined) return 0;
       const actual = await liveRevision(db, namespace, id, t);
       if (actual !== expected) throw revisionConflict(namespace, id, expected, actual);
       // Deleted and re-created up to the expected revision between the two statements: try again.
     }
+  }
+
+  // The writes of a batch one statement at a time (a pool passed in without pg's `pipeline` mode).
+  async function sequentialWrites(
+    client: PoolClient,
+    operations: BatchOperation[],
+    encoded: Array<EncodedPut | undefined>,
+    t: number,
+    seqs: number[],
+  ): Promise<number[]> {
+    await client.query('BEGIN');
+    const revisions: number[] = [];
+    for (const [index, op] of operations.entries()) {
+      const mySeq = ++seq;
+      const expected = op.options?.expectedRevision;
+      if (op.type === 'put') {
+        const written = await writePut(client, op.namespace, op.id, encoded[index]!, expected, t, mySeq);
+        seqs.push(mySeq);
+        revisions.push(written.revision);
+      } else {
+        const revision = await writeDelete(client, op.namespace, op.id, expected, t, mySeq);
+        if (revision > 0) seqs.push(mySeq);
+        revisions.push(revision);
+      }
+    }
+    return revisions;
+  }
+
+  /**
+   * A whole batch on a pipelined connection (pg's `pipeline` mode), where a batch whose answers need no
+   * look (puts, compare-and-set puts, unconditional deletes) costs one round trip: BEGIN, every statement
+   * and COMMIT are sent at once. Compare-and-set puts use the `...OrFail` statements, so a conflict aborts
+   * the transaction and the COMMIT that follows it rolls back; the actual revision is then read for the
+   * error. Returns undefined, having sent nothing, when the batch needs the answers before COMMIT (a
+   * conditional delete, or a watcher here that waits for this batch's own events).
+   */
+  async function oneTripBatch(
+    client: PoolClient,
+    operations: BatchOperation[],
+    encoded: Array<EncodedPut | undefined>,
+    t: number,
+  ): Promise<number[] | undefined> {
+    if (hub.active) return undefined;
+    if (operations.some((op) => op.type === 'delete' && op.options?.expectedRevision !== undefined)) {
+      return undefined;
+    }
+    const answers: Array<Promise<{ rows: Array<{ revision: string }>; command?: string }>> = [
+      client.query('BEGIN'),
+    ];
+    for (const [index, op] of operations.entries()) {
+      const mySeq = ++seq;
+      if (op.type === 'put') {
+        const expected = op.options?.expectedRevision;
+        const statement = putStatement(op.namespace, op.id, encoded[index]!, expected, t, mySeq);
+        if (expected === 0) statement.text = sql.createOrFail;
+        else if (expected !== undefined) statement.text = sql.updateOrFail;
+        answers.push(client.query(prepared(statement.text, statement.params)));
+      } else answers.push(client.query(prepared(sql.delete, [op.namespace, idKey(op.id), t, mySeq])));
+    }
+    const committed = client.query('COMMIT');
+    // Every answer is awaited below; a failed statement fails the ones after it, which must not go unhandled.
+    for (const answer of answers) answer.catch(() => {});
+    committed.catch(() => {});
+    const settled = await Promise.allSettled(answers);
+    const commit = await committed; // after a failed statement PostgreSQL answers COMMIT with a rollback
+    const failed = settled.findIndex((answer) => answer.status === 'rejected');
+    if (failed >= 0) {
+      const error = (settled[failed] as PromiseRejectedResult).reason as Error;
+      const op = operations[failed - 1];
+      if (op?.type === 'put' && String(error.message).includes(CONFLICT_MARKER)) {
+        throw revisionConflict(
+          op.namespace,
+          op.id,
+          op.options?.expectedRevision ?? 0,
+          await liveRevision(client, op.namespace, op.id, t),
+        );
+      }
+      throw error;
+    }
+    if ((commit as { command?: string }).command !== 'COMMIT') {
+      throw new UnavailableError('the batch transaction was rolled back by the server', { schema });
+    }
+    return settled.slice(1).map((answer) => {
+      const row = (answer as PromiseFulfilledResult<{ rows: Array<{ revision: string }> }>).value.rows[0];
+      return row ? Number(row.revision) : 0;
+    });
+  }
+
+  /**
+   * The writes of a batch on a pipelined connection when their answers decide whether to commit: BEGIN and
+   * the first statement of every operation are sent at once (one round trip instead of one each), then the
+   * answers are checked in order; an operation whose compare-and-set found another revision reads the
+   * actual one (inside the still open transaction) and fails the batch, and a conditional delete that met
+   * a concurrent delete-and-recreate falls back to `writeDelete`'s loop. The caller commits.
+   */
+  async function pipelinedWrites(
+    client: PoolClient,
+    operations: BatchOperation[],
+    encoded: Array<EncodedPut | undefined>,
+    t: number,
+    seqs: number[],
+  ): Promise<number[]> {
+    const pending: Array<Promise<{ rows: Array<{ revision: string }> }>> = [client.query('BEGIN')];
+    const opSeqs: number[] = [];
+    for (const [index, op] of operations.entries()) {
+      const mySeq = ++seq;
+      opSeqs.push(mySeq);
+      const expected = op.options?.expectedRevision;
+      const key = idKey(op.id);
+      let statement: { text: string; params: unknown[] };
+      if (op.type === 'put')
+        statement = putStatement(op.namespace, op.id, encoded[index]!, expected, t, mySeq);
+      else if (expected === 0) statement = { text: sql.revision, params: [op.namespace, key, t] };
+      else if (expected === undefined)
+        statement = { text: sql.delete, params: [op.namespace, key, t, mySeq] };
+      else statement = { text: sql.deleteAt, params: [op.namespace, key, t, mySeq, expected] };
+      pending.push(client.query<{ revision: string }>(prepared(statement.text, statement.params)));
+    }
+    for (const answer of pending) answer.catch(() => {});
+    for (const answer of pending) await answer;
+    const revisions: number[] = [];
+    for (const [index, op] of operations.entries()) {
+      const row = (await pending[index + 1]!).rows[0];
+      const expected = op.options?.expectedRevision;
+      const mySeq = opSeqs[index]!;
+      if (op.type === 'put') {
+        if (!row) {
+          throw revisionConflict(
+            op.namespace,
+            op.id,
+            expected ?? 0,
+            await liveRevision(client, op.namespace, op.id, t),
+          );
+        }
+        seqs.push(mySeq);
+        revisions.push(Number(row.revision));
+        continue;
+      }
+      let revision: number;
+      if (expected === 0) {
+        const actual = row ? Number(row.revision) : 0;
+        if (actual !== 0) throw revisionConflict(op.namespace, op.id, 0, actual);
+        revision = 0;
+      } else if (row) revision = Number(row.revision);
+      else if (expected === undefined) revision = 0;
+      else revision = await writeDelete(client, op.namespace, op.id, expected, t, mySeq);
+      if (revision > 0) seqs.push(mySeq);
+      revisions.push(revision);
+    }
+    return revisions;
   }
 
   async function sweepExpired(): Promise<number> {
@@ -337,10 +522,29 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       checkDocumentKey(namespace, id);
       try {
         await ready();
-        const { rows } = await pool.query<DocumentRow>(sql.get, [namespace, idKey(id), now()]);
+        const { rows } = await pool.query<DocumentRow>(prepared(sql.get, [namespace, idKey(id), now()]));
         return rows[0] && rowToDocument<V>(namespace, id, rows[0]);
       } catch (error) {
         throw failure(error, { operation: 'get', namespace, id });
+      }
+    },
+
+    async getMany<V>(
+      namespace: string,
+      ids: readonly string[],
+    ): Promise<Array<StoredDocument<V> | undefined>> {
+      open();
+      try {
+        await ready();
+        const t = now();
+        return await getManyInChunks<V>(namespace, ids, async (chunk) => {
+          const { rows } = await pool.query<DocumentRow & { id_key: Buffer }>(
+            prepared(sql.getMany, [namespace, chunk.map(idKey), t]),
+          );
+          return rows.map((row) => rowToDocument<V>(namespace, idFromKey(row.id_key), row));
+        });
+      } catch (error) {
+        throw failure(error, { operation: 'getMany', namespace });
       }
     },
 
@@ -481,35 +685,14 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       try {
         await ready();
         client = await checkOut(pool);
-        await client.query('BEGIN');
-        const revisions: number[] = [];
-        for (const [index, op] of operations.entries()) {
-          const mySeq = ++seq;
-          if (op.type === 'put') {
-            const written = await writePut(
-              client,
-              op.namespace,
-              op.id,
-              encoded[index]!,
-              op.options?.expectedRevision,
-              t,
-              mySeq,
-            );
-            seqs.push(mySeq);
-            revisions.push(written.revision);
-          } else {
-            const revision = await writeDelete(
-              client,
-              op.namespace,
-              op.id,
-              op.options?.expectedRevision,
-              t,
-              mySeq,
-            );
-            if (revision > 0) seqs.push(mySeq);
-            revisions.push(revision);
-          }
+        if (client.pipeline === true) {
+          const done = await oneTripBatch(client, operations, encoded, t);
+          if (done !== undefined) return { results: batchOutcome(operations, done).results };
         }
+        const revisions =
+          client.pipeline === true
+            ? await pipelinedWrites(client, operations, encoded, t, seqs)
+            : await sequentialWrites(client, operations, encoded, t, seqs);
         // Notifications of one transaction arrive in order, so the last one stands for all of them.
         const last = seqs.at(-1);
         const own = last === undefined ? undefined : expectOwn(last);

@@ -12,11 +12,12 @@ import {
   valuePath,
   type WrittenFields,
 } from './shared/documents.ts';
+import { getManyInChunks } from './shared/getMany.ts';
 import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
 import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
-import { checkRevision } from './shared/revisionConflict.ts';
+import { checkRevision, revisionConflict } from './shared/revisionConflict.ts';
 import { reportSqliteCorruption, withCorruptionReports } from './shared/sqliteCorruption.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
@@ -177,18 +178,54 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   const selectDocument = db.prepare<[string, Buffer, number], DocumentRow>(
     `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
   );
+  // `getMany` statements by number of ids (getManyInChunks passes at most GET_MANY_CHUNK, so the cache is bounded).
+  const selectMany = new Map<number, Database.Statement<unknown[], DocumentRow>>();
+  function selectManyOf(count: number): Database.Statement<unknown[], DocumentRow> {
+    let statement = selectMany.get(count);
+    if (statement === undefined) {
+      statement = db.prepare<unknown[], DocumentRow>(
+        `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key IN (${new Array(count).fill('?').join(', ')}) AND ${live}`,
+      );
+      selectMany.set(count, statement);
+    }
+    return statement;
+  }
   const selectCurrent = db.prepare<[string, Buffer, number], CurrentRow>(
     `SELECT revision, created_at FROM ${table} WHERE namespace = ? AND id_key = ? AND ${live}`,
   );
-  const upsert = db.prepare<
-    [string, Buffer, string, string | Buffer, number, number, number, string | null, number | null, string],
-    void
-  >(
-    `INSERT INTO ${table} (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at, storage)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  // A put is one statement that computes the new revision itself and returns it (a read before the write
+  // would be a second statement per document). An expired row counts as absent: its revision restarts at 1.
+  const expired = '(expires_at IS NOT NULL AND expires_at <= excluded.updated_at)';
+  const insertPut = `INSERT INTO ${table} (namespace, id_key, id, value, revision, created_at, updated_at, metadata, expires_at, storage)
+     VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
      ON CONFLICT (namespace, id_key) DO UPDATE SET id = excluded.id, value = excluded.value,
-       revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at,
-       metadata = excluded.metadata, expires_at = excluded.expires_at, storage = excluded.storage`,
+       revision = CASE WHEN ${expired} THEN 1 ELSE revision + 1 END,
+       created_at = CASE WHEN ${expired} THEN excluded.created_at ELSE created_at END,
+       updated_at = excluded.updated_at, metadata = excluded.metadata, expires_at = excluded.expires_at,
+       storage = excluded.storage`;
+  type PutParams = [
+    string,
+    Buffer,
+    string,
+    string | Buffer,
+    number,
+    number,
+    string | null,
+    number | null,
+    string,
+  ];
+  const upsert = db.prepare<PutParams, CurrentRow>(`${insertPut} RETURNING revision, created_at`);
+  // expectedRevision 0: writes only over nothing or an expired row; no row returned means a conflict.
+  const create = db.prepare<PutParams, CurrentRow>(
+    `${insertPut} WHERE ${expired} RETURNING revision, created_at`,
+  );
+  // expectedRevision n: writes only over live revision n; no row returned means a conflict.
+  const update = db.prepare<
+    [string, string | Buffer, number, string | null, number | null, string, string, Buffer, number, number],
+    CurrentRow
+  >(
+    `UPDATE ${table} SET id = ?, value = ?, revision = revision + 1, updated_at = ?, metadata = ?, expires_at = ?,
+       storage = ? WHERE namespace = ? AND id_key = ? AND revision = ? AND ${live} RETURNING revision, created_at`,
   );
   const deleteRow = db.prepare<[string, Buffer], void>(
     `DELETE FROM ${table} WHERE namespace = ? AND id_key = ?`,
@@ -287,29 +324,48 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     };
   }
 
-  // Runs inside a transaction: the revision read and the write see the same committed state.
+  // Runs inside a transaction: a conflict's actual revision is read under the same write lock.
   function applyPut(p: PreparedPut, t: number): WrittenFields {
-    const current = selectCurrent.get(p.namespace, p.key, t);
-    const revision = current?.revision ?? 0;
-    checkRevision(p.namespace, p.id, p.options?.expectedRevision, revision);
-    const createdAt = current?.created_at ?? t;
+    const expected = p.options?.expectedRevision;
     const expiresAt = p.options?.ttlMs !== undefined ? t + p.options.ttlMs : undefined;
-    upsert.run(
-      p.namespace,
-      p.key,
-      p.id,
-      p.stored,
-      revision + 1,
-      createdAt,
-      t,
-      p.metadata === undefined ? null : JSON.stringify(p.metadata),
-      expiresAt ?? null,
-      JSON.stringify(p.storage),
-    );
-    changes.record({ type: 'put', namespace: p.namespace, id: p.id, revision: revision + 1 }, t);
+    const metadata = p.metadata === undefined ? null : JSON.stringify(p.metadata);
+    const storage = JSON.stringify(p.storage);
+    let row: CurrentRow | undefined;
+    if (expected === undefined || expected === 0) {
+      const params: PutParams = [
+        p.namespace,
+        p.key,
+        p.id,
+        p.stored,
+        t,
+        t,
+        metadata,
+        expiresAt ?? null,
+        storage,
+      ];
+      row = expected === 0 ? create.get(...params) : upsert.get(...params);
+    } else {
+      row = update.get(
+        p.id,
+        p.stored,
+        t,
+        metadata,
+        expiresAt ?? null,
+        storage,
+        p.namespace,
+        p.key,
+        expected,
+        t,
+      );
+    }
+    if (row === undefined) {
+      const actual = selectCurrent.get(p.namespace, p.key, t)?.revision ?? 0;
+      throw revisionConflict(p.namespace, p.id, expected ?? 0, actual);
+    }
+    changes.record({ type: 'put', namespace: p.namespace, id: p.id, revision: row.revision }, t);
     return {
-      revision: revision + 1,
-      createdAt,
+      revision: row.revision,
+      createdAt: row.created_at,
       updatedAt: t,
       storage: p.storage,
       ...(expiresAt !== undefined && { expiresAt }),
@@ -369,6 +425,18 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         checkDocumentKey(namespace, id);
         const row = locked(() => selectDocument.get(namespace, idKey(id), now()));
         return row && toDocument<V>(namespace, row);
+      },
+
+      async getMany<V>(
+        namespace: string,
+        ids: readonly string[],
+      ): Promise<Array<StoredDocument<V> | undefined>> {
+        open();
+        const t = now();
+        return getManyInChunks<V>(namespace, ids, (chunk) => {
+          const rows = locked(() => selectManyOf(chunk.length).all(namespace, ...chunk.map(idKey), t));
+          return rows.map((row) => toDocument<V>(namespace, row));
+        });
       },
 
       async put<V>(namespace: string, id: string, value: V, opts?: PutOptions): Promise<StoredDocument<V>> {

@@ -168,6 +168,15 @@ export interface DocumentStore {
   get<V = unknown>(namespace: string, id: string): Promise<StoredDocument<V> | undefined>;
   /** Writes a document (compare-and-set with `expectedRevision`); returns what was stored. */
   put<V = unknown>(namespace: string, id: string, value: V, options?: PutOptions): Promise<StoredDocument<V>>;
+  /**
+   * Optional: reads several documents of one namespace at once (one statement where the driver can),
+   * in the order of `ids`, undefined for each missing one. Call it through `getMany` (shared/getMany.ts),
+   * which falls back to one `get` per id for drivers without it.
+   */
+  getMany?<V = unknown>(
+    namespace: string,
+    ids: readonly string[],
+  ): Promise<Array<StoredDocument<V> | undefined>>;
   /** Deletes a document; false when it did not exist. A stale `expectedRevision` throws. */
   delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean>;
   /** Lists a namespace in id order, one page at a time. */

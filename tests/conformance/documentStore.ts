@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/codec/checksum.ts';
+import { getMany } from '../../src/drivers/shared/getMany.ts';
 import {
   type AgentStateError,
   type ChangeEvent,
@@ -214,6 +215,45 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       expect(await store.get('agents', 'keep2')).toBeUndefined();
       expect(await store.get('agents', 'keep')).toMatchObject({ value: 'original', revision: 1 });
       expect(await store.get('agents', 'conflict')).toMatchObject({ value: 'v1', revision: 1 });
+    });
+
+    it('reads many documents at once, in the order asked, without missing or expired ones', async () => {
+      const ids = Array.from({ length: 70 }, (_, i) => `m${i}`); // more than one driver statement's worth
+      await store.batch(ids.map((id, i) => ({ type: 'put' as const, namespace: 'many', id, value: { i } })));
+      await store.put('many', 'short', 'gone soon', { ttlMs: 1000 });
+      await store.put('other', 'm1', 'another namespace');
+      clock.advance(1500);
+      const wanted = ['m69', 'absent', 'm0', 'short', ...ids.slice(1, 69)];
+      const docs = await getMany<{ i: number }>(store, 'many', wanted);
+      expect(docs).toHaveLength(wanted.length);
+      expect(docs[0]).toMatchObject({ namespace: 'many', id: 'm69', value: { i: 69 }, revision: 1 });
+      expect(docs[1]).toBeUndefined();
+      expect(docs[2]?.value).toEqual({ i: 0 });
+      expect(docs[3]).toBeUndefined();
+      expect(docs.slice(4).map((doc) => doc?.value.i)).toEqual(ids.slice(1, 69).map((_, i) => i + 1));
+      expect(await getMany(store, 'many', [])).toEqual([]);
+      await expectCode(getMany(store, 'many', ['m1', '']), 'INVALID_INPUT');
+    });
+
+    it('fails a batch whose create-only put meets a stored document, writing nothing', async () => {
+      await store.put('agents', 'taken', 'v1');
+      await expectCode(
+        store.batch([
+          { type: 'put', namespace: 'agents', id: 'fresh', value: 1, options: { expectedRevision: 0 } },
+          { type: 'put', namespace: 'agents', id: 'taken', value: 'v2', options: { expectedRevision: 0 } },
+          { type: 'put', namespace: 'agents', id: 'after', value: 2 },
+        ]),
+        'REVISION_CONFLICT',
+      );
+      expect(await store.get('agents', 'fresh')).toBeUndefined();
+      expect(await store.get('agents', 'after')).toBeUndefined();
+      expect(await store.get('agents', 'taken')).toMatchObject({ value: 'v1', revision: 1 });
+      const written = await store.batch([
+        { type: 'put', namespace: 'agents', id: 'fresh', value: 1, options: { expectedRevision: 0 } },
+        { type: 'put', namespace: 'agents', id: 'taken', value: 'v2', options: { expectedRevision: 1 } },
+        { type: 'delete', namespace: 'agents', id: 'nothing-here' },
+      ]);
+      expect(written.results.map((r) => r.revision)).toEqual([1, 2, null]);
     });
 
     it('lists in id order with paging, prefixes and namespace isolation', async () => {

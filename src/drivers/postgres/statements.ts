@@ -1,5 +1,8 @@
 import { quoteIdentifier } from './identifiers.ts';
 
+/** Text in the error of an `...OrFail` statement whose compare-and-set found another revision. */
+export const CONFLICT_MARKER = 'agentstate revision conflict';
+
 /** Columns `get` returns (it knows the id), in the shape `rowToDocument` expects. */
 export const DOCUMENT_COLUMNS =
   'value, value_bytes, revision, created_at, updated_at, metadata, expires_at, storage';
@@ -20,6 +23,8 @@ export interface DocumentRow {
 export interface Statements {
   /** $1 namespace, $2 id key, $3 now. */
   get: string;
+  /** $1 namespace, $2 array of id keys, $3 now -> the live documents among them, with `id_key`. */
+  getMany: string;
   /** $1 namespace, $2 id key, $3 now -> revision of the live document, if any. */
   revision: string;
   /**
@@ -31,6 +36,10 @@ export interface Statements {
   create: string;
   /** Compare-and-set update; parameters as `upsert` plus $11 expected revision. */
   update: string;
+  /** As `create`, but a conflict fails the statement (and its transaction) with CONFLICT_MARKER. */
+  createOrFail: string;
+  /** As `update`, but a conflict fails the statement (and its transaction) with CONFLICT_MARKER. */
+  updateOrFail: string;
   /** $1 namespace, $2 id key, $3 now, $4 seq -> revision of the deleted live document. */
   delete: string;
   /** As `delete` plus $5 expected revision. */
@@ -91,23 +100,34 @@ export function buildStatements(schema: string, channel: string, origin: string)
       updated_at = EXCLUDED.updated_at,
       metadata = EXCLUDED.metadata,
       expires_at = EXCLUDED.expires_at`;
+  const create = `${insert} WHERE ${expired('d.', '$5::bigint')}`;
+  const update = `UPDATE ${t} SET id = $3, value = $4, revision = revision + 1, updated_at = $5::bigint, metadata = $6,
+         expires_at = $7::bigint, value_bytes = $9, storage = $10
+       WHERE ${key} AND revision = $11 AND ${live('$5::bigint')}`;
   const wrapPut = (sql: string) =>
     `WITH w AS (${sql} RETURNING namespace, id_key, revision, created_at)
      SELECT w.revision, w.created_at, ${notify('put', '$8')} FROM w`;
+  // The same write, but a conflict (no row written) is an error: the cast of the marker text to an integer
+  // fails, which aborts the transaction, so a batch can send its COMMIT without waiting for the answers.
+  const wrapPutOrFail = (sql: string) =>
+    `WITH w AS (${sql} RETURNING namespace, id_key, revision, created_at)
+     SELECT w.revision, w.created_at,
+       CAST(CASE WHEN w.revision IS NULL THEN '${CONFLICT_MARKER}' ELSE '0' END AS int) AS written,
+       ${notify('put', '$8')}
+     FROM (SELECT 1) AS one LEFT JOIN w ON true`;
   const wrapDelete = (sql: string) =>
     `WITH w AS (${sql} RETURNING namespace, id_key, revision) SELECT w.revision, ${notify('delete', '$4')} FROM w`;
   return {
     table: t,
     get: `SELECT ${DOCUMENT_COLUMNS} FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
+    getMany: `SELECT id_key, ${DOCUMENT_COLUMNS} FROM ${t} WHERE namespace = $1 AND id_key = ANY($2::bytea[]) AND ${live('$3::bigint')}`,
     revision: `SELECT revision FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
     upsert: wrapPut(insert),
     // An expired row that the sweep has not removed yet counts as absent: it may be replaced.
-    create: wrapPut(`${insert} WHERE ${expired('d.', '$5::bigint')}`),
-    update: wrapPut(
-      `UPDATE ${t} SET id = $3, value = $4, revision = revision + 1, updated_at = $5::bigint, metadata = $6,
-         expires_at = $7::bigint, value_bytes = $9, storage = $10
-       WHERE ${key} AND revision = $11 AND ${live('$5::bigint')}`,
-    ),
+    create: wrapPut(create),
+    update: wrapPut(update),
+    createOrFail: wrapPutOrFail(create),
+    updateOrFail: wrapPutOrFail(update),
     // Expired rows are left to the sweep (which reports them as `expire`), as if already gone.
     delete: wrapDelete(`DELETE FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`),
     deleteAt: wrapDelete(`DELETE FROM ${t} WHERE ${key} AND revision = $5 AND ${live('$3::bigint')}`),

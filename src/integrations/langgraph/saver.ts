@@ -16,6 +16,7 @@ import {
   WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
+import { getMany } from '../../drivers/shared/getMany.ts';
 import { readParts } from '../../drivers/shared/idParts.ts';
 import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
 import {
@@ -506,10 +507,14 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     versions: ChannelVersions,
     written: ReadonlySet<string>,
   ): Promise<Record<string, unknown>> {
+    const wanted = Object.entries(versions);
+    const ids = wanted.map(([channel, version]) => scope + part(channel) + String(version));
+    // One read of every value (one statement on SQLite and PostgreSQL), not one per channel.
+    const blobs = await getMany<BlobDoc>(this.documents, this.#blobs, ids);
     const entries = await Promise.all(
-      Object.entries(versions).map(async ([channel, version]) => {
-        const id = scope + part(channel) + String(version);
-        const blob = await this.documents.get<BlobDoc>(this.#blobs, id);
+      wanted.map(async ([channel, version], index) => {
+        const id = ids[index]!;
+        const blob = blobs[index];
         if (blob === undefined) {
           // A version no put stored reads as no value, as the official savers read it (the validation
           // suite puts checkpoints whose versions name channels outside newVersions). But a value this
