@@ -3,7 +3,7 @@
  * `InvalidInputError` naming the field before anything is written. Shared by every backend.
  */
 
-import { assertDepth, MAX_DEPTH } from '../codec/depth.ts';
+import { assertDepth, textMayExceedDepth } from '../codec/depth.ts';
 import { storableTextProblem } from '../drivers/shared/storableText.ts';
 import { InvalidInputError } from '../errors.ts';
 import {
@@ -141,21 +141,31 @@ export function requireJson(value: unknown, field: string): void {
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new InvalidInputError(`${field} must be JSON-serializable`, { field });
   }
-  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts). Nesting
-  // d writes at least 2d brackets, so the text just built rules out most values without a second walk.
-  if (text !== undefined && text.length > 2 * MAX_DEPTH) assertDepth(value, field);
+  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts). The
+  // text just built rules out nearly every value without a second walk.
+  if (text !== undefined && textMayExceedDepth(text)) assertDepth(value, field);
 }
 
 /**
- * The JSON text every backend stores a span as. Attributes come from callers, so a cycle or a BigInt is the
- * caller's INVALID_INPUT, not a storage failure.
+ * The JSON text every backend stores a span as, `index` its place in the batch (for the error path).
+ * Attributes come from callers, so a cycle, a BigInt or nesting deeper than MAX_DEPTH is the caller's
+ * INVALID_INPUT, not a storage failure; every backend builds the text before its first write of the batch,
+ * and a failed operation undoes its writes (the memory store only leaves a gap in issued sequence ids).
  */
-export function spanJson(span: Span): string {
+export function spanJson(span: Span, index?: number): string {
+  const field = index === undefined ? 'span' : `spans[${index}]`;
+  let text: string;
   try {
-    return JSON.stringify(span);
+    text = JSON.stringify(span);
   } catch (error) {
+    // Nested too deep to stringify (the stack overflowed): say where.
+    assertDepth(span, field);
     throw new InvalidInputError('span must be JSON-serializable', { spanId: span.spanId }, { cause: error });
   }
+  // A span is stored as this one JSON value (unknown fields included): nested deeper than MAX_DEPTH, it
+  // could not be read back. Checked on the text just built, so a shallow span (nearly all) costs no walk.
+  if (textMayExceedDepth(text)) assertDepth(span, field);
+  return text;
 }
 
 /** A rollout mode or null. */
@@ -315,9 +325,7 @@ export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit
   if (input.attributes !== undefined && input.attributes !== null && !isPlainObject(input.attributes)) {
     throw new InvalidInputError(`${field}.attributes must be an object`, { field: `${field}.attributes` });
   }
-  // A span is stored as one JSON value (unknown fields included): nested deeper than MAX_DEPTH, it could
-  // not be read back.
-  assertDepth(input, field);
+  // The depth of the stored value is checked where its JSON text is built (spanJson), not by a second walk.
   const span = {
     ...input,
     parentId: input.parentId ?? null,

@@ -307,8 +307,9 @@ export class MemoryRolloutRepository implements RolloutRepository {
   insertSpans(spans: readonly Span[]): boolean[] {
     const encoded: Array<{ span: Span; json: string; key: string }> = [];
     let bytes = 0;
-    for (const span of spans) {
-      const json = spanJson(span);
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i]!;
+      const json = spanJson(span, i);
       encoded.push({ span, json, key: `${span.attemptId}\u0000${span.spanId}` });
       bytes += json.length;
     }

@@ -636,7 +636,7 @@ export class PostgresRolloutRepository {
    */
   async insertSpans(q: Queryable, spans: readonly Span[]): Promise<boolean[]> {
     const params: unknown[] = [];
-    for (const span of spans) params.push(...spanValues(span));
+    for (let i = 0; i < spans.length; i++) params.push(...spanValues(spans[i]!, i));
     const result: boolean[] = [];
     for (let from = 0; from < spans.length; from += SPAN_CHUNK) {
       const count = Math.min(SPAN_CHUNK, spans.length - from);

@@ -395,7 +395,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
        ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING`,
     );
     const result: boolean[] = [];
-    for (const span of spans) result.push(insert.run(...spanValues(span)).changes > 0);
+    for (let i = 0; i < spans.length; i++) result.push(insert.run(...spanValues(spans[i]!, i)).changes > 0);
     return result;
   }
 
