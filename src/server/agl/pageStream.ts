@@ -79,6 +79,7 @@ export function pagesAnswer<T>(pages: AsyncIterable<T[]>, map: (item: T) => Wire
 /** One listing of a route: its limit (-1 = all), and how the store reads it. */
 export interface Listing<T> {
   limit: number;
+  offset: number;
   /** The listing with one query (`queryX(query)`), or with `limit` in its place (0: the total only). */
   query(limit?: number): Promise<PaginatedResult<T>>;
   /** The listing in pages (`iterateX(query)`); undefined when the store cannot read in pages. */
@@ -89,9 +90,11 @@ export interface Listing<T> {
 
 /**
  * The answer of a listing: one query when it is small (at most STREAM_PAGE_ITEMS) or the store cannot read
- * in pages; otherwise read from the store in pages and streamed as it is read, the total counted first.
- * The first page is read before answering, so arguments only the read checks are a coded error, not a
- * stream cut off after the status line.
+ * in pages; otherwise read from the store in pages. Pages are read before answering until they hold more
+ * than STREAM_PAGE_ITEMS items or the read ends: a read that ends there (a trainer asking for all spans of
+ * a rollout, nearly always) is answered as one value, its total known without a count; a longer one is
+ * streamed as it is read, the total counted first. Either way arguments only the read checks are a coded
+ * error, not a stream cut off after the status line.
  */
 export async function listingAnswer<T>(
   listing: Listing<T>,
@@ -102,11 +105,29 @@ export async function listingAnswer<T>(
     return pageAnswer(await time(() => listing.query()), map);
   }
   const pages = iterate()[Symbol.asyncIterator]();
-  const first = await time(() => pages.next());
+  const head: T[][] = [];
+  let read = 0;
+  let done = false;
+  while (!done && read <= STREAM_PAGE_ITEMS) {
+    const next = await time(() => pages.next());
+    if (next.done) done = true;
+    else {
+      head.push(next.value);
+      read += next.value.length;
+    }
+  }
+  if (done) {
+    const items = head.flat();
+    const { offset } = listing;
+    // The read ended before its limit: what matched is what was skipped plus what was read. Nothing read
+    // past a non-zero offset says nothing of how many were skipped: count them.
+    const total =
+      items.length > 0 || offset === 0 ? offset + items.length : (await time(() => listing.query(0))).total;
+    return pageToWire({ items, limit, offset, total }, map);
+  }
   const counted = await time(() => listing.query(0));
   async function* all(): AsyncGenerator<T[]> {
-    if (first.done) return;
-    yield first.value;
+    yield* head.splice(0);
     for (let next = await pages.next(); !next.done; next = await pages.next()) yield next.value;
   }
   return pagesAnswer(all(), map, { limit, offset: counted.offset, total: counted.total });

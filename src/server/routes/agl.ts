@@ -142,17 +142,26 @@ export function registerAglRoutes(
   // `iterate()` the read in pages when the store has one.
   const listing = <T>(
     operation: string,
-    limit: number | undefined,
+    q: { limit?: number; offset?: number },
     read: (limit?: number) => Promise<PaginatedResult<T>>,
     iterate: (() => AsyncIterable<T[]>) | undefined,
     map: (item: T) => Wire,
   ): Promise<Wire | Readable> =>
-    listingAnswer({ limit: limit ?? -1, query: read, iterate, time: (call) => time(operation, call) }, map);
+    listingAnswer(
+      {
+        limit: q.limit ?? -1,
+        offset: q.offset ?? 0,
+        query: read,
+        iterate,
+        time: (call) => time(operation, call),
+      },
+      map,
+    );
 
   const rollouts = (q: RolloutQuery) =>
     listing(
       'queryRollouts',
-      q.limit,
+      q,
       (limit) => store.queryRollouts(limit === undefined ? q : { ...q, limit }),
       store.iterateRollouts && (() => store.iterateRollouts!(q)),
       rolloutToWire,
@@ -160,7 +169,7 @@ export function registerAglRoutes(
   const attempts = (rolloutId: string, q: AttemptQuery) =>
     listing(
       'queryAttempts',
-      q.limit,
+      q,
       (limit) => store.queryAttempts(rolloutId, limit === undefined ? q : { ...q, limit }),
       store.iterateAttempts && (() => store.iterateAttempts!(rolloutId, q)),
       attemptToWire,
@@ -168,7 +177,7 @@ export function registerAglRoutes(
   const workers = (q: WorkerQuery) =>
     listing(
       'queryWorkers',
-      q.limit,
+      q,
       (limit) => store.queryWorkers(limit === undefined ? q : { ...q, limit }),
       store.iterateWorkers && (() => store.iterateWorkers!(q)),
       workerToWire,
@@ -176,7 +185,7 @@ export function registerAglRoutes(
   const resources = (q: ResourcesQuery) =>
     listing(
       'queryResources',
-      q.limit,
+      q,
       (limit) => store.queryResources(limit === undefined ? q : { ...q, limit }),
       store.iterateResources && (() => store.iterateResources!(q)),
       resourcesUpdateToWire,
@@ -184,7 +193,7 @@ export function registerAglRoutes(
   const spans = (rolloutId: string, q: SpanQuery) =>
     listing(
       'querySpans',
-      q.limit,
+      q,
       (limit) => store.querySpans(rolloutId, limit === undefined ? q : { ...q, limit }),
       store.iterateSpans && (() => store.iterateSpans!(rolloutId, q)),
       spanToWire,
