@@ -51,6 +51,21 @@ export function exceedsDepth(value: unknown, max: number = MAX_DEPTH): boolean {
   return false;
 }
 
+/**
+ * Whether the JSON text of a value can nest deeper than `max` (a necessary condition, never a false "no"):
+ * each container on the way down opens with a bracket, so a text of at most `max` brackets (or of at most
+ * 2 * max characters) cannot. The brackets are found with indexOf (native, far cheaper than walking the
+ * value); only a text with more of them needs the walk (`exceedsDepth`). Made for the places that build or
+ * receive the text anyway: a stored span, a request body.
+ */
+export function textMayExceedDepth(text: string, max: number = MAX_DEPTH): boolean {
+  if (text.length <= 2 * max) return false;
+  let brackets = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++brackets > max) return true;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++brackets > max) return true;
+  return false;
+}
+
 /** Path (from `root`) of the first container nested deeper than `max`; undefined when none is. Iterative. */
 export function tooDeepPath(value: unknown, max: number = MAX_DEPTH, root = '$'): string | undefined {
   if (!exceedsDepth(value, max)) return undefined;

@@ -19,7 +19,14 @@ export {
   decompressAsync,
   methodOf,
 } from './compression.ts';
-export { assertDepth, exceedsDepth, MAX_DEPTH, tooDeepError, tooDeepPath } from './depth.ts';
+export {
+  assertDepth,
+  exceedsDepth,
+  MAX_DEPTH,
+  textMayExceedDepth,
+  tooDeepError,
+  tooDeepPath,
+} from './depth.ts';
 export {
   checkEncryptionKeys,
   decrypt,

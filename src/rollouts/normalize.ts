@@ -3,7 +3,7 @@
  * `InvalidInputError` naming the field before anything is written. Shared by every backend.
  */
 
-import { assertDepth, MAX_DEPTH } from '../codec/depth.ts';
+import { assertDepth, textMayExceedDepth } from '../codec/depth.ts';
 import { storableTextProblem } from '../drivers/shared/storableText.ts';
 import { InvalidInputError } from '../errors.ts';
 import {
@@ -51,10 +51,25 @@ export const MAX_SPAN_NAME_LENGTH = 4096;
 const isWellFormed = (text: string): boolean => (text as string & { isWellFormed(): boolean }).isWellFormed();
 
 /**
+ * Whether `value` passes `requireText(value, field, maxLength, allowEmpty)`: the checks alone, so a caller
+ * on the hot path (every span) builds no field name unless one fails.
+ */
+function isStorableText(value: unknown, maxLength: number, allowEmpty: boolean): value is string {
+  return (
+    typeof value === 'string' &&
+    (allowEmpty || value.length > 0) &&
+    value.length <= maxLength &&
+    !value.includes('\0') &&
+    isWellFormed(value)
+  );
+}
+
+/**
  * Throws unless `value` is a string a text column holds as given: at most `maxLength` code units, no NUL,
  * well-formed Unicode; empty only when `allowEmpty`.
  */
 export function requireText(value: unknown, field: string, maxLength: number, allowEmpty = false): string {
+  if (isStorableText(value, maxLength, allowEmpty)) return value;
   if (typeof value !== 'string' || (!allowEmpty && value.length === 0)) {
     throw new InvalidInputError(`${field} must be a ${allowEmpty ? '' : 'non-empty '}string`, {
       field,
@@ -141,21 +156,31 @@ export function requireJson(value: unknown, field: string): void {
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new InvalidInputError(`${field} must be JSON-serializable`, { field });
   }
-  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts). Nesting
-  // d writes at least 2d brackets, so the text just built rules out most values without a second walk.
-  if (text !== undefined && text.length > 2 * MAX_DEPTH) assertDepth(value, field);
+  // Deep enough to stringify now may still be too deep to read back everywhere (see codec/depth.ts). The
+  // text just built rules out nearly every value without a second walk.
+  if (text !== undefined && textMayExceedDepth(text)) assertDepth(value, field);
 }
 
 /**
- * The JSON text every backend stores a span as. Attributes come from callers, so a cycle or a BigInt is the
- * caller's INVALID_INPUT, not a storage failure.
+ * The JSON text every backend stores a span as, `index` its place in the batch (for the error path).
+ * Attributes come from callers, so a cycle, a BigInt or nesting deeper than MAX_DEPTH is the caller's
+ * INVALID_INPUT, not a storage failure; every backend builds the text before its first write of the batch,
+ * and a failed operation undoes its writes (the memory store only leaves a gap in issued sequence ids).
  */
-export function spanJson(span: Span): string {
+export function spanJson(span: Span, index?: number): string {
+  const field = index === undefined ? 'span' : `spans[${index}]`;
+  let text: string;
   try {
-    return JSON.stringify(span);
+    text = JSON.stringify(span);
   } catch (error) {
+    // Nested too deep to stringify (the stack overflowed): say where.
+    assertDepth(span, field);
     throw new InvalidInputError('span must be JSON-serializable', { spanId: span.spanId }, { cause: error });
   }
+  // A span is stored as this one JSON value (unknown fields included): nested deeper than MAX_DEPTH, it
+  // could not be read back. Checked on the text just built, so a shallow span (nearly all) costs no walk.
+  if (textMayExceedDepth(text)) assertDepth(span, field);
+  return text;
 }
 
 /** A rollout mode or null. */
@@ -286,20 +311,43 @@ export function normalizeResources(resources: NamedResources): NamedResources {
   return resources;
 }
 
+// A text field (`key`) of span `index` checked as requireText does, unless it is the same string as in the
+// span before it in the batch (`previous`, already checked: the spans of a batch nearly always share their
+// rollout, attempt, trace and parent ids). Its path is built only when the check fails. Values are passed,
+// not read here by key: one property read site for six keys would be a slow megamorphic lookup.
+function spanText(
+  value: unknown,
+  previous: unknown,
+  index: number,
+  key: string,
+  maxLength: number,
+  allowEmpty: boolean,
+): void {
+  if (value === previous && value !== undefined) return;
+  if (!isStorableText(value, maxLength, allowEmpty)) {
+    requireText(value, `spans[${index}].${key}`, maxLength, allowEmpty);
+  }
+}
+
 /**
  * A complete span from caller input, without its sequence id (the store assigns it when absent). Unknown
- * fields are kept. Throws on missing ids or wrongly typed modelled fields.
+ * fields are kept. Throws on missing ids or wrongly typed modelled fields. `previous`: the span before it in
+ * the batch, when that one passed (its ids are not checked twice).
  */
-export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit<SpanFields, 'sequenceId'> {
+export function normalizeSpan(
+  input: SpanInput,
+  index: number,
+  previous?: SpanInput,
+): SpanInput & Omit<SpanFields, 'sequenceId'> {
   const field = `spans[${index}]`;
   requireObject(input, field);
-  requireId(input.rolloutId, `${field}.rolloutId`);
-  requireId(input.attemptId, `${field}.attemptId`);
-  requireId(input.spanId, `${field}.spanId`);
-  requireText(input.traceId, `${field}.traceId`, MAX_ROLLOUT_ID_LENGTH, true);
-  requireText(input.name, `${field}.name`, MAX_SPAN_NAME_LENGTH, true);
+  spanText(input.rolloutId, previous?.rolloutId, index, 'rolloutId', MAX_ROLLOUT_ID_LENGTH, false);
+  spanText(input.attemptId, previous?.attemptId, index, 'attemptId', MAX_ROLLOUT_ID_LENGTH, false);
+  spanText(input.spanId, previous?.spanId, index, 'spanId', MAX_ROLLOUT_ID_LENGTH, false);
+  spanText(input.traceId, previous?.traceId, index, 'traceId', MAX_ROLLOUT_ID_LENGTH, true);
+  spanText(input.name, previous?.name, index, 'name', MAX_SPAN_NAME_LENGTH, true);
   if (input.parentId !== undefined && input.parentId !== null)
-    requireText(input.parentId, `${field}.parentId`, MAX_ROLLOUT_ID_LENGTH, true);
+    spanText(input.parentId, previous?.parentId, index, 'parentId', MAX_ROLLOUT_ID_LENGTH, true);
   if (input.sequenceId !== undefined && input.sequenceId !== null) {
     const sequenceId = input.sequenceId;
     if (!Number.isSafeInteger(sequenceId) || sequenceId < 0 || sequenceId > MAX_SPAN_SEQUENCE_ID) {
@@ -315,9 +363,7 @@ export function normalizeSpan(input: SpanInput, index: number): SpanInput & Omit
   if (input.attributes !== undefined && input.attributes !== null && !isPlainObject(input.attributes)) {
     throw new InvalidInputError(`${field}.attributes must be an object`, { field: `${field}.attributes` });
   }
-  // A span is stored as one JSON value (unknown fields included): nested deeper than MAX_DEPTH, it could
-  // not be read back.
-  assertDepth(input, field);
+  // The depth of the stored value is checked where its JSON text is built (spanJson), not by a second walk.
   const span = {
     ...input,
     parentId: input.parentId ?? null,

@@ -106,3 +106,45 @@ export function sortAndPage<T, F extends string>(
     total: items.length,
   };
 }
+
+/**
+ * The matching items of `ordered` (already in the page's order) from `page.offset` on, at most `page.limit`
+ * (-1 = all), as pages of at most `pageRows` references: the in-process form of a read in pages. `ordered`
+ * may be a live iterator (items added behind the cursor are then read too, as a later SQL page would).
+ */
+export function* pagesOf<T>(
+  ordered: Iterable<T>,
+  match: (item: T) => boolean,
+  page: Page<string>,
+  pageRows: number,
+): Generator<T[]> {
+  let skip = page.offset;
+  let remaining = page.limit === -1 ? Number.POSITIVE_INFINITY : page.limit;
+  let rows: T[] = [];
+  for (const item of ordered) {
+    if (remaining <= 0) break;
+    if (!match(item)) continue;
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    rows.push(item);
+    remaining--;
+    if (rows.length === pageRows) {
+      yield rows;
+      rows = [];
+    }
+  }
+  if (rows.length > 0) yield rows;
+}
+
+/** `items` (matching, in natural order) in the order of `page`, then in pages of references (`pagesOf`). */
+export function sortedPagesOf<T, F extends string>(
+  items: T[],
+  page: Page<F>,
+  key: (item: T, field: F) => Sortable,
+  pageRows: number,
+): Generator<T[]> {
+  const ordered = sortAndPage(items, { ...page, limit: -1, offset: 0 }, key).items;
+  return pagesOf(ordered, () => true, page, pageRows);
+}

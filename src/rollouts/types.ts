@@ -370,7 +370,7 @@ export interface PageOptions<SortField extends string> {
   sortOrder?: SortOrder;
 }
 
-/** Options of a read in pages (`iterateRollouts`). */
+/** Options of a read in pages (`iterateRollouts`, `iterateSpans`, `iterateAttempts`, `iterateResources`, `iterateWorkers`). */
 export interface IterateOptions {
   /** Items per page (one backend query each), 1 to 10,000; default 1,000. */
   pageRows?: number;
@@ -717,6 +717,11 @@ export interface RolloutStore {
   getNextSpanSequenceId(rolloutId: string, attemptId: string): Promise<number>;
   /** Spans of a rollout (all attempts, one attempt, or `'latest'`), filtered, sorted by sequenceId by default. */
   querySpans(rolloutId: string, query?: SpanQuery): Promise<PaginatedResult<Span>>;
+  /**
+   * The spans `querySpans(rolloutId, query)` returns, in the same order, in pages (see `iterateRollouts`).
+   * Spans added during the read may or may not be seen; every span that exists throughout is read once.
+   */
+  iterateSpans?(rolloutId: string, query?: SpanQuery, options?: IterateOptions): AsyncIterable<Span[]>;
 
   /** Rollouts matching the filters; each with its latest attempt attached when it has one. */
   queryRollouts(query?: RolloutQuery): Promise<PaginatedResult<Rollout | AttemptedRollout>>;
@@ -737,6 +742,12 @@ export interface RolloutStore {
 
   /** Attempts of a rollout, by sequenceId by default. */
   queryAttempts(rolloutId: string, query?: AttemptQuery): Promise<PaginatedResult<Attempt>>;
+  /** The attempts `queryAttempts(rolloutId, query)` returns, in the same order, in pages (see `iterateRollouts`). */
+  iterateAttempts?(
+    rolloutId: string,
+    query?: AttemptQuery,
+    options?: IterateOptions,
+  ): AsyncIterable<Attempt[]>;
   /** The latest attempt of a rollout; null when none. */
   getLatestAttempt(rolloutId: string): Promise<Attempt | null>;
   /** Changes an attempt (`'latest'` = the latest); a status change of the latest attempt propagates to the rollout. */
@@ -757,6 +768,8 @@ export interface RolloutStore {
   ): Promise<ResourcesUpdate>;
   /** Resource snapshots, creation order by default. */
   queryResources(query?: ResourcesQuery): Promise<PaginatedResult<ResourcesUpdate>>;
+  /** The snapshots `queryResources(query)` returns, in the same order, in pages (see `iterateRollouts`). */
+  iterateResources?(query?: ResourcesQuery, options?: IterateOptions): AsyncIterable<ResourcesUpdate[]>;
   /** One snapshot; null when unknown. */
   getResourcesById(resourcesId: string): Promise<ResourcesUpdate | null>;
   /** The snapshot with the greatest updateTime (ties: the last written); null when none. */
@@ -764,6 +777,8 @@ export interface RolloutStore {
 
   /** Workers matching the filters. */
   queryWorkers(query?: WorkerQuery): Promise<PaginatedResult<Worker>>;
+  /** The workers `queryWorkers(query)` returns, in the same order, in pages (see `iterateRollouts`). */
+  iterateWorkers?(query?: WorkerQuery, options?: IterateOptions): AsyncIterable<Worker[]>;
   /** One worker; null when unknown. */
   getWorkerById(workerId: string): Promise<Worker | null>;
   /** Records a worker heartbeat (creates the worker when new). */

@@ -6,7 +6,7 @@
 import { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { errorCodes, type FastifyInstance } from 'fastify';
-import { exceedsDepth, MAX_DEPTH, tooDeepError, tooDeepPath } from '../codec/index.ts';
+import { exceedsDepth, MAX_DEPTH, textMayExceedDepth, tooDeepError, tooDeepPath } from '../codec/index.ts';
 import { InvalidInputError } from '../errors.ts';
 
 /** Registers gzip/deflate request decoding, the protobuf content type and the empty-body rule. */
@@ -64,9 +64,9 @@ function registerEmptyBodies(app: FastifyInstance): void {
     return parseJson(request, text, (error, value) => {
       if (error) return done(error);
       // JSON.parse does not recurse, but validation, the codec and every later JSON.stringify do: a body
-      // nested deeper than MAX_DEPTH is refused here, naming the path. Nesting d needs 2d characters, so
-      // short bodies (nearly all) skip the walk.
-      if (text.length > 2 * MAX_DEPTH && exceedsDepth(value)) {
+      // nested deeper than MAX_DEPTH is refused here, naming the path. Nesting d needs d opening brackets
+      // in the text, so bodies with fewer (nearly all, span batches included) skip the walk.
+      if (textMayExceedDepth(text) && exceedsDepth(value)) {
         return done(tooDeepError(tooDeepPath(value, MAX_DEPTH, 'body') ?? 'body'));
       }
       return done(null, value);

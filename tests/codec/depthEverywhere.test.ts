@@ -2,8 +2,10 @@
 // protobuf), spans added through the library API, and the in-memory TTL store used as a library.
 import { describe, expect, it } from 'vitest';
 import { MAX_DEPTH } from '../../src/codec/index.ts';
-import { InMemoryRolloutStore, TtlStore } from '../../src/index.ts';
+import { TtlStore } from '../../src/index.ts';
 import { otlpToSpans } from '../../src/server/otlp/toSpans.ts';
+import { memoryRolloutFactory, sqliteRolloutFactory } from '../rollouts/backends.ts';
+import { postgresRolloutFactory } from '../rollouts/postgresBackend.ts';
 
 function nested(depth: number): unknown {
   let value: unknown = 1;
@@ -67,34 +69,43 @@ describe('depth limit on every way in', () => {
     }
   });
 
-  it('library spans: addSpan and addManySpans refuse a value too deep, naming the path; nothing stored', async () => {
-    const store = new InMemoryRolloutStore({ healthCheckIntervalMs: 0 });
-    try {
-      const rollout = await store.startRollout({ input: 1 });
-      const span = (attributes: Record<string, unknown>, spanId = 's1') => ({
-        rolloutId: rollout.rolloutId,
-        attemptId: rollout.attempt.attemptId,
-        traceId: 't',
-        spanId,
-        name: 'n',
-        attributes: attributes as never,
-      });
-      await expect(store.addSpan(span({ deep: nested(100_000) }))).rejects.toMatchObject({
-        code: 'INVALID_INPUT',
-        details: { path: expect.stringMatching(/^spans\[0\]\.attributes\.deep\[0\]/), maxDepth: MAX_DEPTH },
-      });
-      await expect(
-        store.addManySpans([span({ a: 1 }, 's2'), span({ deep: nested(MAX_DEPTH) }, 's3')]),
-      ).rejects.toMatchObject({
-        code: 'INVALID_INPUT',
-        details: { path: expect.stringMatching(/^spans\[1\]/) },
-      });
-      expect((await store.querySpans(rollout.rolloutId)).items).toEqual([]);
-      expect(await store.addSpan(span({ fine: nested(10) }, 's4'))).toMatchObject({ spanId: 's4' });
-    } finally {
-      await store.close();
-    }
-  });
+  // Every backend checks the depth on the JSON text it stores, so each is tried.
+  it.each([memoryRolloutFactory, sqliteRolloutFactory, postgresRolloutFactory])(
+    'library spans ($name): addSpan and addManySpans refuse a value too deep, naming the path; nothing stored',
+    async (factory) => {
+      if (!(await factory.available())) return;
+      const fixture = await factory.create({ healthCheckIntervalMs: 0 });
+      const store = fixture.store;
+      try {
+        const rollout = await store.startRollout({ input: 1 });
+        const span = (attributes: Record<string, unknown>, spanId = 's1') => ({
+          rolloutId: rollout.rolloutId,
+          attemptId: rollout.attempt.attemptId,
+          traceId: 't',
+          spanId,
+          name: 'n',
+          attributes: attributes as never,
+        });
+        await expect(store.addSpan(span({ deep: nested(100_000) }))).rejects.toMatchObject({
+          code: 'INVALID_INPUT',
+          details: { path: expect.stringMatching(/^spans\[0\]\.attributes\.deep\[0\]/), maxDepth: MAX_DEPTH },
+        });
+        await expect(
+          store.addManySpans([span({ a: 1 }, 's2'), span({ deep: nested(MAX_DEPTH) }, 's3')]),
+        ).rejects.toMatchObject({
+          code: 'INVALID_INPUT',
+          details: { path: expect.stringMatching(/^spans\[1\]/) },
+        });
+        expect((await store.querySpans(rollout.rolloutId)).items).toEqual([]);
+        expect(await store.addSpan(span({ fine: nested(10) }, 's4'))).toMatchObject({ spanId: 's4' });
+        // Many shallow containers (more brackets than MAX_DEPTH) are walked and accepted.
+        const wide = Array.from({ length: 2 * MAX_DEPTH }, (_, i) => ({ i }));
+        expect(await store.addSpan(span({ wide }, 's5'))).toMatchObject({ spanId: 's5' });
+      } finally {
+        await fixture.cleanup();
+      }
+    },
+  );
 
   it('TtlStore: set refuses a value too deep with INVALID_INPUT naming the key path; the old value stays', () => {
     const ttl = new TtlStore<unknown>();

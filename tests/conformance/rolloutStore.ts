@@ -11,6 +11,7 @@ import type {
   RolloutStore,
   RolloutStoreOptions,
   SpanInput,
+  SpanQuery,
 } from '../../src/index.ts';
 import { isAgentStateError } from '../../src/index.ts';
 import { MAX_ROLLOUT_ID_LENGTH, MAX_SPAN_NAME_LENGTH } from '../../src/rollouts/normalize.ts';
@@ -65,6 +66,35 @@ function span(rollout: AttemptedRollout, spanId: string, extra: Partial<SpanInpu
 
 function hr(seconds: number): [number, number] {
   return [Math.floor(seconds), Math.round((seconds % 1) * 1e9)];
+}
+
+/** Pages of every size of a read in pages: each page non-empty and at most `pageRows` long. */
+async function readPages<T>(pages: AsyncIterable<T[]>, pageRows: number): Promise<T[]> {
+  const read: T[] = [];
+  for await (const page of pages) {
+    expect(page.length).toBeGreaterThan(0);
+    expect(page.length).toBeLessThanOrEqual(pageRows);
+    read.push(...page);
+  }
+  return read;
+}
+
+/**
+ * For each query and page size, the read in pages (`iterate`) returns exactly the items of the one-query
+ * read (`query`), in the same order.
+ */
+async function expectPagedReads<Q, T>(
+  queries: Q[],
+  query: (q: Q) => Promise<{ items: T[] }>,
+  iterate: (q: Q, options: { pageRows: number }) => AsyncIterable<T[]>,
+): Promise<void> {
+  for (const q of queries) {
+    const expected = (await query(q)).items;
+    for (const pageRows of [1, 4, 1000]) {
+      const read = await readPages(iterate(q, { pageRows }), pageRows);
+      expect({ q, pageRows, read }).toEqual({ q, pageRows, read: expected });
+    }
+  }
 }
 
 /** Registers the conformance suite for each factory. */
@@ -942,6 +972,188 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             await store.dequeueRollout({ workerId: 'w9' });
             clock.advance(2 * SEC);
             expect((await store.getWorkerById('w9'))?.status).toBe('unknown');
+          });
+        });
+
+        describe('reads in pages', () => {
+          it('iterateSpans reads exactly the spans of querySpans, in every order and filter', async () => {
+            const iterate = store.iterateSpans?.bind(store);
+            if (iterate === undefined) return;
+            await store.enqueueRollout({ input: 1 });
+            const first = (await store.dequeueRollout())!;
+            const second = await store.startAttempt(first.rolloutId);
+            const other = await store.startRollout({ input: 2 });
+            const spans: SpanInput[] = [];
+            // Ties in every sort column: equal sequence ids (given), names, start times; NULL parents and
+            // end times on some.
+            for (let i = 0; i < 19; i++) {
+              const attempt = i % 3 === 0 ? first : second;
+              spans.push(
+                span(attempt, `s-${String(i).padStart(2, '0')}`, {
+                  sequenceId: 1 + Math.floor(i / 3),
+                  name: `n-${i % 4}`,
+                  traceId: `t-${i % 2}`,
+                  ...(i % 5 === 0 ? {} : { parentId: `p-${i % 3}` }),
+                  startTime: 100 + (i % 6),
+                  ...(i % 4 === 0 ? {} : { endTime: 200 + (i % 7) }),
+                }),
+              );
+            }
+            await store.addManySpans(spans);
+            await store.addManySpans([span(other, 'x1'), span(other, 'x2')]);
+            const fields = [
+              'sequenceId',
+              'startTime',
+              'endTime',
+              'name',
+              'spanId',
+              'traceId',
+              'parentId',
+            ] as const;
+            const queries: SpanQuery[] = [
+              {},
+              { sortOrder: 'desc' },
+              { attemptId: 'latest' },
+              { attemptId: first.attempt.attemptId, sortOrder: 'desc' },
+              { limit: 5, offset: 3 },
+              { limit: 0 },
+              { offset: 30 },
+              { nameContains: 'n-1', traceId: 't-0', filterLogic: 'or' },
+              { parentId: 'p-1', nameContains: 'n' },
+              ...fields.flatMap((sortBy) => [
+                { sortBy },
+                { sortBy, sortOrder: 'desc' as const },
+                { sortBy, offset: 4, limit: 9 },
+              ]),
+            ];
+            await expectPagedReads(
+              queries,
+              (q) => store.querySpans(first.rolloutId, q),
+              (q, options) => iterate(first.rolloutId, q, options),
+            );
+            // A rollout without attempts has no latest attempt: nothing to read.
+            const queued = await store.enqueueRollout({ input: 3 });
+            expect(await readPages(iterate(queued.rolloutId, { attemptId: 'latest' }), 1000)).toEqual([]);
+            await expectCode(
+              (async () => {
+                for await (const _ of iterate('', {})) break;
+              })(),
+              'INVALID_INPUT',
+            );
+          });
+
+          it('iterateAttempts reads exactly the attempts of queryAttempts, in every order', async () => {
+            const iterate = store.iterateAttempts?.bind(store);
+            if (iterate === undefined) return;
+            const rollout = await store.startRollout({ input: 1 });
+            for (let i = 0; i < 8; i++) {
+              if (i % 3 === 0) clock.advance(SEC);
+              const next = await store.startAttempt(
+                rollout.rolloutId,
+                i % 2 === 0 ? {} : { workerId: `w-${i % 3}` },
+              );
+              if (i % 4 === 1) {
+                await store.updateAttempt(rollout.rolloutId, next.attempt.attemptId, { status: 'failed' });
+              }
+            }
+            const fields = ['sequenceId', 'startTime', 'endTime', 'status', 'attemptId', 'workerId'] as const;
+            const queries = [
+              {},
+              { sortOrder: 'desc' as const },
+              { limit: 3, offset: 2 },
+              ...fields.flatMap((sortBy) => [{ sortBy }, { sortBy, sortOrder: 'desc' as const }]),
+            ];
+            await expectPagedReads(
+              queries,
+              (q) => store.queryAttempts(rollout.rolloutId, q),
+              (q, options) => iterate(rollout.rolloutId, q, options),
+            );
+          });
+
+          it('iterateResources reads exactly the snapshots of queryResources, in every order', async () => {
+            const iterate = store.iterateResources?.bind(store);
+            if (iterate === undefined) return;
+            const ids: string[] = [];
+            for (let i = 0; i < 9; i++) {
+              if (i % 3 === 0) clock.advance(SEC);
+              ids.push((await store.addResources({})).resourcesId);
+            }
+            clock.advance(SEC);
+            await store.updateResources(ids[4]!, {});
+            await store.updateResources(ids[1]!, {});
+            const fields = ['resourcesId', 'createTime', 'updateTime', 'version'] as const;
+            const queries = [
+              {},
+              { sortOrder: 'desc' as const },
+              { limit: 4, offset: 1 },
+              { resourcesIdContains: ids[2]!.slice(-3) },
+              ...fields.flatMap((sortBy) => [{ sortBy }, { sortBy, sortOrder: 'desc' as const }]),
+            ];
+            await expectPagedReads(
+              queries,
+              (q) => store.queryResources(q),
+              (q, options) => iterate(q, options),
+            );
+          });
+
+          it('iterateWorkers reads exactly the workers of queryWorkers, in every order', async () => {
+            const iterate = store.iterateWorkers?.bind(store);
+            if (iterate === undefined) return;
+            for (let i = 0; i < 9; i++) {
+              if (i % 3 === 0) clock.advance(SEC);
+              await store.updateWorker(`w-${(i * 7) % 9}`, {});
+            }
+            await store.enqueueRollout({ input: 1 });
+            await store.dequeueRollout({ workerId: 'w-3' });
+            await store.dequeueRollout({ workerId: 'w-5' });
+            const fields = [
+              'workerId',
+              'status',
+              'lastHeartbeatTime',
+              'lastDequeueTime',
+              'lastBusyTime',
+              'lastIdleTime',
+            ] as const;
+            const queries = [
+              {},
+              { sortOrder: 'desc' as const },
+              { limit: 4, offset: 2 },
+              { statusIn: ['busy' as const], workerIdContains: '1', filterLogic: 'or' as const },
+              ...fields.flatMap((sortBy) => [{ sortBy }, { sortBy, sortOrder: 'desc' as const }]),
+            ];
+            await expectPagedReads(
+              queries,
+              (q) => store.queryWorkers(q),
+              (q, options) => iterate(q, options),
+            );
+          });
+
+          it('a read in pages returns every row that existed before it once, while rows are added', async () => {
+            const iterateRollouts = store.iterateRollouts?.bind(store);
+            const iterateSpans = store.iterateSpans?.bind(store);
+            if (iterateRollouts === undefined || iterateSpans === undefined) return;
+            const before = await store.enqueueManyRollouts(
+              Array.from({ length: 10 }, (_, i) => ({ input: i })),
+            );
+            const read: string[] = [];
+            for await (const page of iterateRollouts({}, { pageRows: 3 })) {
+              read.push(...page.map((r) => r.rolloutId));
+              await store.enqueueRollout({ input: 'later' });
+            }
+            // In creation order the rollouts added meanwhile come after those that were there.
+            expect(read.slice(0, 10)).toEqual(before.map((r) => r.rolloutId));
+            expect(new Set(read).size).toBe(read.length);
+
+            const started = (await store.dequeueRollout())!;
+            await store.addManySpans(Array.from({ length: 10 }, (_, i) => span(started, `a-${i}`)));
+            const spanIds: string[] = [];
+            let added = 0;
+            for await (const page of iterateSpans(started.rolloutId, {}, { pageRows: 3 })) {
+              spanIds.push(...page.map((s) => s.spanId));
+              await store.addSpan(span(started, `b-${added++}`));
+            }
+            expect(spanIds.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `a-${i}`));
+            expect(new Set(spanIds).size).toBe(spanIds.length);
           });
         });
 

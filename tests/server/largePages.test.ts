@@ -1,5 +1,5 @@
 // limit=-1 keeps its meaning "all": a large page is streamed as JSON text, item for item the same answer
-// as a small page, with every item and the right total.
+// as a small page, with every item and the right total; a small one is one JSON value with the same total.
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryRolloutStore, type RolloutStore, SqliteRolloutStore } from '../../src/index.ts';
 import { STREAM_PAGE_ITEMS } from '../../src/server/agl/pageStream.ts';
@@ -59,6 +59,64 @@ describe('large pages over HTTP', () => {
       });
       expect(searched.json().items).toHaveLength(COUNT);
       expect(searched.json().total).toBe(COUNT);
+    });
+  }
+
+  for (const kind of ['memory', 'sqlite'] as const) {
+    it(`${kind}: every listing answers limit=-1 and large limits with the items and total of the store's query`, async () => {
+      const store = await withStore(kind);
+      const app = await createServer({ rollouts: store });
+      cleanups.push(() => app.close());
+      const started = await store.startRollout({ input: 1, workerId: 'w-1' });
+      await store.startAttempt(started.rolloutId);
+      await store.addManySpans(
+        Array.from({ length: 5 }, (_, i) => ({
+          rolloutId: started.rolloutId,
+          attemptId: started.attempt.attemptId,
+          traceId: 't',
+          spanId: `s-${i}`,
+          name: `n-${i % 2}`,
+        })),
+      );
+      await store.updateWorker('w-2');
+      await store.addResources({});
+      const id = started.rolloutId;
+      const listings: Array<
+        [
+          string,
+          (paging: { limit?: number; offset?: number }) => Promise<{ items: unknown[]; total: number }>,
+        ]
+      > = [
+        [`/v1/agl/spans?rollout_id=${id}`, (p) => store.querySpans(id, p)],
+        [`/v1/agl/spans?rollout_id=${id}&name=n-1`, (p) => store.querySpans(id, { ...p, name: 'n-1' })],
+        [`/v1/agl/rollouts/${id}/attempts?x=1`, (p) => store.queryAttempts(id, p)],
+        ['/v1/agl/workers?x=1', (p) => store.queryWorkers(p)],
+        ['/v1/agl/resources?x=1', (p) => store.queryResources(p)],
+        ['/v1/agl/rollouts?x=1', (p) => store.queryRollouts(p)],
+      ];
+      for (const [url, query] of listings) {
+        for (const paging of [
+          {},
+          { limit: -1 },
+          { limit: -1, offset: 1 },
+          { limit: -1, offset: 9 },
+          { limit: 1500, offset: 2 },
+        ]) {
+          const params = Object.entries(paging)
+            .map(([k, v]) => `&${k}=${v}`)
+            .join('');
+          const answer = await app.inject({ method: 'GET', url: `${url}${params}` });
+          expect(answer.statusCode).toBe(200);
+          const expected = await query(paging);
+          const got = answer.json();
+          expect({ url, paging, total: got.total, count: got.items.length }).toEqual({
+            url,
+            paging,
+            total: expected.total,
+            count: expected.items.length,
+          });
+        }
+      }
     });
   }
 });

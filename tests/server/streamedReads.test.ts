@@ -1,6 +1,7 @@
-// GET /v1/agl/rollouts?limit=-1 ("all") with 30,000 rollouts: every rollout exactly once and in order, no
-// database statement returning more than one page (1,000 rows), and the server's live heap during the read
-// far below the size of the answer (pages are read from the database as the socket takes the text).
+// GET /v1/agl/rollouts?limit=-1 ("all") with 30,000 rollouts, and GET /v1/agl/spans?limit=-1 with 30,000
+// spans of one rollout: every item exactly once and in order, no database statement returning more than one
+// page (1,000 rows), and the server's live heap during the read far below the size of the answer (pages are
+// read from the database as the socket takes the text).
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -65,11 +66,43 @@ async function readAll(url: string, sampleEvery: number): Promise<{ body: Buffer
   });
 }
 
-describe('reads of all rollouts are paged through the database and streamed', () => {
+describe('reads of all rollouts and spans are paged through the database and streamed', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
+
+  // Serves `store`, reads `path` over a socket and checks the answer is `ids` (by `idKey`) with `total`,
+  // read in pages no larger than PAGE_ROWS, with the live heap growing by a fraction of the answer.
+  async function expectStreamed(
+    store: RolloutStore,
+    path: string,
+    idKey: string,
+    ids: string[],
+  ): Promise<void> {
+    const app = await createServer({ rollouts: store });
+    cleanups.push(() => app.close());
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+
+    largest.rows = 0;
+    const before = liveHeap();
+    const { body, peak } = await readAll(`http://127.0.0.1:${port}${path}`, 40);
+    const growth = peak - before;
+    console.log(
+      `${path}, ${ids.length} items: answer ${(body.length / 2 ** 20).toFixed(1)} MiB, live heap growth during the read ${(growth / 2 ** 20).toFixed(1)} MiB, largest statement result ${largest.rows} rows`,
+    );
+    const page = JSON.parse(body.toString('utf8')) as {
+      items: Array<Record<string, unknown>>;
+      total: number;
+    };
+    expect(page.total).toBe(ids.length);
+    expect(page.items.map((item) => item[idKey])).toEqual(ids);
+    expect(largest.rows).toBeGreaterThan(0);
+    expect(largest.rows).toBeLessThanOrEqual(PAGE_ROWS);
+    // Reading everything at once held every item (several times the answer's text in objects).
+    expect(growth).toBeLessThan(body.length / 4);
+  }
 
   async function check(store: RolloutStore): Promise<void> {
     const ids: string[] = [];
@@ -79,26 +112,24 @@ describe('reads of all rollouts are paged through the database and streamed', ()
       }));
       for (const rollout of await store.enqueueManyRollouts(batch)) ids.push(rollout.rolloutId);
     }
-    const app = await createServer({ rollouts: store });
-    cleanups.push(() => app.close());
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = app.server.address() as AddressInfo;
-    const url = `http://127.0.0.1:${port}/v1/agl/rollouts?limit=-1`;
+    await expectStreamed(store, '/v1/agl/rollouts?limit=-1', 'rollout_id', ids);
 
-    largest.rows = 0;
-    const before = liveHeap();
-    const { body, peak } = await readAll(url, 40);
-    const growth = peak - before;
-    console.log(
-      `limit=-1, ${COUNT} rollouts: answer ${(body.length / 2 ** 20).toFixed(1)} MiB, live heap growth during the read ${(growth / 2 ** 20).toFixed(1)} MiB, largest statement result ${largest.rows} rows`,
-    );
-    const page = JSON.parse(body.toString('utf8')) as { items: Array<{ rollout_id: string }>; total: number };
-    expect(page.total).toBe(COUNT);
-    expect(page.items.map((r) => r.rollout_id)).toEqual(ids);
-    expect(largest.rows).toBeGreaterThan(0);
-    expect(largest.rows).toBeLessThanOrEqual(PAGE_ROWS);
-    // Reading everything at once held every rollout (several times the answer's text in objects).
-    expect(growth).toBeLessThan(body.length / 4);
+    // Spans of one rollout, in sequence order.
+    const rollout = (await store.dequeueRollout())!;
+    const spanIds: string[] = [];
+    for (let done = 0; done < COUNT; done += 3000) {
+      const batch = Array.from({ length: 3000 }, (_, i) => ({
+        rolloutId: rollout.rolloutId,
+        attemptId: rollout.attempt.attemptId,
+        traceId: 't',
+        spanId: `s-${done + i}`,
+        name: 'llm',
+        attributes: { prompt: 'x'.repeat(600) },
+      }));
+      await store.addManySpans(batch);
+      spanIds.push(...batch.map((span) => span.spanId));
+    }
+    await expectStreamed(store, `/v1/agl/spans?rollout_id=${rollout.rolloutId}&limit=-1`, 'span_id', spanIds);
   }
 
   it('sqlite', { timeout: 120_000 }, async () => {

@@ -120,6 +120,8 @@ export interface RolloutRepository {
   insertAttempt(row: AttemptRow): void;
   updateAttempt(row: AttemptRow): void;
   queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow>;
+  /** The rows `queryAttempts(rolloutId, page)` returns, in pages (see `rolloutPages`). */
+  attemptPages(rolloutId: string, page: Page<AttemptSortField>, pageRows?: number): Iterable<AttemptRow[]>;
   /** Whether any attempt's deadline is before `nowSeconds` (a cheap check, run before reads). */
   hasDueAttempts(nowSeconds: number): boolean;
   /** Attempts whose deadline is before `nowSeconds`, earliest first, at most `limit`. */
@@ -134,6 +136,14 @@ export interface RolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): PaginatedResult<Span>;
+  /** The spans `querySpans(rolloutId, attemptId, filter, page)` returns, in pages (see `rolloutPages`). */
+  spanPages(
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+    pageRows?: number,
+  ): Iterable<Span[]>;
   /** Reserves `count` consecutive span sequence ids of a rollout; returns the first. */
   reserveSpanSequenceIds(rolloutId: string, count: number): number;
   /** Makes sure ids issued later are greater than `sequenceId`. */
@@ -144,10 +154,18 @@ export interface RolloutRepository {
   putResources(update: ResourcesUpdate): void;
   latestResources(): ResourcesUpdate | null;
   queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate>;
+  /** The snapshots `queryResources(filter, page)` returns, in pages (see `rolloutPages`). */
+  resourcesPages(
+    filter: ResourcesFilter,
+    page: Page<ResourcesSortField>,
+    pageRows?: number,
+  ): Iterable<ResourcesUpdate[]>;
 
   getWorker(workerId: string): Worker | null;
   putWorker(worker: Worker): void;
   queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker>;
+  /** The workers `queryWorkers(filter, page)` returns, in pages (see `rolloutPages`). */
+  workerPages(filter: WorkerFilter, page: Page<WorkerSortField>, pageRows?: number): Iterable<Worker[]>;
 
   getIdempotent(key: string): IdempotencyRecord | null;
   putIdempotent(key: string, operation: string, result: string, createdAtSeconds: number): void;

@@ -347,9 +347,14 @@ export class RepositoryRolloutStore implements RolloutStore {
     const { page, filter } = rolloutListing(query);
     const pageRows = readPageRows(options);
     this.#healthCheck();
-    for (const rows of this.repo.rolloutPages(filter, page, pageRows)) {
-      yield this.repo.exportValue(rows.map((row) => this.#withLatestAttempt(row)));
-    }
+    yield* this.#exported(this.repo.rolloutPages(filter, page, pageRows), (row) =>
+      this.#withLatestAttempt(row),
+    );
+  }
+
+  // The pages of a read in pages as they leave the store (mapped, then copied when the backend shares rows).
+  async *#exported<R, T>(pages: Iterable<R[]>, map: (row: R) => T): AsyncGenerator<T[]> {
+    for (const rows of pages) yield this.repo.exportValue(rows.map(map));
   }
 
   async getRolloutById(rolloutId: string): Promise<Rollout | AttemptedRollout | null> {
@@ -374,6 +379,17 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#healthCheck();
     const result = this.repo.queryAttempts(rolloutId, attemptPage(rolloutId, query));
     return this.repo.exportValue({ ...result, items: result.items.map(toAttempt) });
+  }
+
+  async *iterateAttempts(
+    rolloutId: string,
+    query: AttemptQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Attempt[]> {
+    const page = attemptPage(rolloutId, query);
+    const pageRows = readPageRows(options);
+    this.#healthCheck();
+    yield* this.#exported(this.repo.attemptPages(rolloutId, page, pageRows), toAttempt);
   }
 
   async getLatestAttempt(rolloutId: string): Promise<Attempt | null> {
@@ -429,12 +445,30 @@ export class RepositoryRolloutStore implements RolloutStore {
   async querySpans(rolloutId: string, query: SpanQuery = {}): Promise<PaginatedResult<Span>> {
     this.#healthCheck();
     const { page, filter } = spanListing(rolloutId, query);
-    let attemptId = query.attemptId ?? null;
-    if (attemptId === 'latest') {
-      attemptId = this.repo.getRollout(rolloutId)?.latestAttemptId ?? null;
-      if (attemptId === null) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
-    }
+    const attemptId = this.#spanAttempt(rolloutId, query);
+    if (attemptId === undefined) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
     return this.repo.exportValue(this.repo.querySpans(rolloutId, attemptId, filter, page));
+  }
+
+  async *iterateSpans(
+    rolloutId: string,
+    query: SpanQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Span[]> {
+    const { page, filter } = spanListing(rolloutId, query);
+    const pageRows = readPageRows(options);
+    this.#healthCheck();
+    const attemptId = this.#spanAttempt(rolloutId, query);
+    if (attemptId === undefined) return;
+    yield* this.#exported(this.repo.spanPages(rolloutId, attemptId, filter, page, pageRows), (span) => span);
+  }
+
+  // The attempt a span query reads (null: every attempt), 'latest' resolved; undefined when it asks for the
+  // latest attempt of a rollout that has none.
+  #spanAttempt(rolloutId: string, query: SpanQuery): string | null | undefined {
+    const attemptId = query.attemptId ?? null;
+    if (attemptId !== 'latest') return attemptId;
+    return this.repo.getRollout(rolloutId)?.latestAttemptId ?? undefined;
   }
 
   // ---------------------------------------------------------------- resources
@@ -464,6 +498,16 @@ export class RepositoryRolloutStore implements RolloutStore {
     return this.repo.exportValue(this.repo.queryResources(filter, page));
   }
 
+  async *iterateResources(
+    query: ResourcesQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<ResourcesUpdate[]> {
+    const { page, filter } = resourcesListing(query);
+    const pageRows = readPageRows(options);
+    this.#assertOpen();
+    yield* this.#exported(this.repo.resourcesPages(filter, page, pageRows), (update) => update);
+  }
+
   async getResourcesById(resourcesId: string): Promise<ResourcesUpdate | null> {
     this.#assertOpen();
     requireId(resourcesId, 'resourcesId');
@@ -481,6 +525,13 @@ export class RepositoryRolloutStore implements RolloutStore {
     this.#healthCheck();
     const { page, filter } = workerListing(query);
     return this.repo.exportValue(this.repo.queryWorkers(filter, page));
+  }
+
+  async *iterateWorkers(query: WorkerQuery = {}, options?: IterateOptions): AsyncGenerator<Worker[]> {
+    const { page, filter } = workerListing(query);
+    const pageRows = readPageRows(options);
+    this.#healthCheck();
+    yield* this.#exported(this.repo.workerPages(filter, page, pageRows), (worker) => worker);
   }
 
   async getWorkerById(workerId: string): Promise<Worker | null> {

@@ -35,7 +35,8 @@ export function* addSpans<T>(
   shape: (added: AddedSpans) => T,
 ): Steps<T> {
   const now = tx.seconds();
-  const spans = inputs.map((input, index) => normalizeSpan(input, index));
+  // Each span is checked after the one before it passed, so it may skip the ids they share.
+  const spans = inputs.map((input, index) => normalizeSpan(input, index, inputs[index - 1]));
   const targets = new Map<string, { rollout: RolloutRow; attempt: AttemptRow; inserted: boolean }>();
   const rollouts = new Map<string, RolloutRow>();
   const perRollout = new Map<string, { missing: number; maxGiven: number }>();

@@ -25,7 +25,7 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import { spanJson } from '../normalize.ts';
-import { combine, type Page, READ_PAGE_ROWS, sortAndPage } from '../query.ts';
+import { combine, type Page, pagesOf, READ_PAGE_ROWS, sortAndPage, sortedPagesOf } from '../query.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AttemptSortField,
@@ -192,7 +192,7 @@ export class MemoryRolloutRepository implements RolloutRepository {
     return sortAndPage(rows, page, (row, field) => row[field]);
   }
 
-  *rolloutPages(
+  rolloutPages(
     filter: RolloutFilter,
     page: Page<RolloutSortField>,
     pageRows = READ_PAGE_ROWS,
@@ -201,32 +201,11 @@ export class MemoryRolloutRepository implements RolloutRepository {
     // Creation order ascending walks the live map (nothing copied; rollouts created meanwhile come last, as
     // a later SQL page would see them). Another order needs the matching rows ordered: an array of
     // references, not of copies (pages are copied one at a time as they leave the store).
-    const ordered: Iterable<RolloutRow> =
-      page.sortBy === null && page.sortOrder === 'asc'
-        ? this.#rollouts.values()
-        : sortAndPage(
-            [...this.#rollouts.values()].filter(match),
-            { ...page, limit: -1, offset: 0 },
-            (row, f) => row[f],
-          ).items;
-    let skip = page.offset;
-    let remaining = page.limit === -1 ? Number.POSITIVE_INFINITY : page.limit;
-    let rows: RolloutRow[] = [];
-    for (const row of ordered) {
-      if (remaining <= 0) break;
-      if (!match(row)) continue;
-      if (skip > 0) {
-        skip--;
-        continue;
-      }
-      rows.push(row);
-      remaining--;
-      if (rows.length === pageRows) {
-        yield rows;
-        rows = [];
-      }
+    if (page.sortBy === null && page.sortOrder === 'asc') {
+      return pagesOf(this.#rollouts.values(), match, page, pageRows);
     }
-    if (rows.length > 0) yield rows;
+    const rows = [...this.#rollouts.values()].filter(match);
+    return sortedPagesOf(rows, page, (row, f) => row[f], pageRows);
   }
 
   // ------------------------------------------------------------ queue
@@ -291,11 +270,21 @@ export class MemoryRolloutRepository implements RolloutRepository {
     this.insertAttempt(row);
   }
 
+  // A rollout's attempts in sequence order (references).
+  #attemptRows(rolloutId: string): AttemptRow[] {
+    return [...(this.#attempts.get(rolloutId)?.values() ?? [])].sort((a, b) => a.sequenceId - b.sequenceId);
+  }
+
   queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow> {
-    const rows = [...(this.#attempts.get(rolloutId)?.values() ?? [])].sort(
-      (a, b) => a.sequenceId - b.sequenceId,
-    );
-    return sortAndPage(rows, page, (row, field) => row[field]);
+    return sortAndPage(this.#attemptRows(rolloutId), page, (row, field) => row[field]);
+  }
+
+  attemptPages(
+    rolloutId: string,
+    page: Page<AttemptSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<AttemptRow[]> {
+    return sortedPagesOf(this.#attemptRows(rolloutId), page, (row, field) => row[field], pageRows);
   }
 
   hasDueAttempts(nowSeconds: number): boolean {
@@ -318,8 +307,9 @@ export class MemoryRolloutRepository implements RolloutRepository {
   insertSpans(spans: readonly Span[]): boolean[] {
     const encoded: Array<{ span: Span; json: string; key: string }> = [];
     let bytes = 0;
-    for (const span of spans) {
-      const json = spanJson(span);
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i]!;
+      const json = spanJson(span, i);
       encoded.push({ span, json, key: `${span.attemptId}\u0000${span.spanId}` });
       bytes += json.length;
     }
@@ -385,14 +375,10 @@ export class MemoryRolloutRepository implements RolloutRepository {
     }
   }
 
-  querySpans(
-    rolloutId: string,
-    attemptId: string | null,
-    filter: SpanFilter,
-    page: Page<SpanSortField>,
-  ): PaginatedResult<Span> {
+  // The stored spans of a rollout (and attempt) matching the filter, in sequence order (references).
+  #spanRows(rolloutId: string, attemptId: string | null, filter: SpanFilter): StoredSpan[] {
     const bucket = this.#spans.get(rolloutId);
-    if (bucket === undefined) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
+    if (bucket === undefined) return [];
     const predicates: Array<(span: StoredSpan) => boolean> = [];
     const exact = (value: string | null, get: (span: StoredSpan) => string | null) => {
       if (value !== null) predicates.push((span) => get(span) === value);
@@ -409,11 +395,34 @@ export class MemoryRolloutRepository implements RolloutRepository {
     exact(filter.name, (s) => s.name);
     part(filter.nameContains, (s) => s.name);
     const match = combine(predicates, filter.logic);
-    const rows = bucket.spans
+    return bucket.spans
       .filter((span) => (attemptId === null || span.attemptId === attemptId) && match(span))
       .sort((a, b) => a.sequenceId - b.sequenceId);
+  }
+
+  querySpans(
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+  ): PaginatedResult<Span> {
+    const rows = this.#spanRows(rolloutId, attemptId, filter);
     const result = sortAndPage(rows, page, (span, field) => span[field]);
     return { ...result, items: result.items.map((span) => JSON.parse(span.json) as Span) };
+  }
+
+  *spanPages(
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<Span[]> {
+    const rows = this.#spanRows(rolloutId, attemptId, filter);
+    // Spans are kept as JSON text: a page is parsed only when it is read.
+    for (const stored of sortedPagesOf(rows, page, (span, field) => span[field], pageRows)) {
+      yield stored.map((span) => JSON.parse(span.json) as Span);
+    }
   }
 
   reserveSpanSequenceIds(rolloutId: string, count: number): number {
@@ -454,13 +463,29 @@ export class MemoryRolloutRepository implements RolloutRepository {
     return best;
   }
 
+  #resourcesMatch(filter: ResourcesFilter): (row: ResourcesUpdate) => boolean {
+    return (row) =>
+      (filter.resourcesId === null || row.resourcesId === filter.resourcesId) &&
+      (filter.resourcesIdContains === null || row.resourcesId.includes(filter.resourcesIdContains));
+  }
+
   queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate> {
-    const rows = [...this.#resources.values()].filter(
-      (row) =>
-        (filter.resourcesId === null || row.resourcesId === filter.resourcesId) &&
-        (filter.resourcesIdContains === null || row.resourcesId.includes(filter.resourcesIdContains)),
-    );
+    const rows = [...this.#resources.values()].filter(this.#resourcesMatch(filter));
     return sortAndPage(rows, page, (row, field) => row[field]);
+  }
+
+  resourcesPages(
+    filter: ResourcesFilter,
+    page: Page<ResourcesSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<ResourcesUpdate[]> {
+    const match = this.#resourcesMatch(filter);
+    // Creation order ascending walks the live map, as rolloutPages does.
+    if (page.sortBy === null && page.sortOrder === 'asc') {
+      return pagesOf(this.#resources.values(), match, page, pageRows);
+    }
+    const rows = [...this.#resources.values()].filter(match);
+    return sortedPagesOf(rows, page, (row, field) => row[field], pageRows);
   }
 
   // ------------------------------------------------------------ workers
@@ -473,7 +498,8 @@ export class MemoryRolloutRepository implements RolloutRepository {
     this.#workers.set(worker.workerId, structuredClone(worker));
   }
 
-  queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
+  // The workers matching the filter in workerId order (references).
+  #workerRows(filter: WorkerFilter): Worker[] {
     const predicates: Array<(worker: Worker) => boolean> = [];
     if (filter.statusIn !== null) {
       const set = new Set(filter.statusIn);
@@ -482,10 +508,21 @@ export class MemoryRolloutRepository implements RolloutRepository {
     const part = filter.workerIdContains;
     if (part !== null) predicates.push((worker) => worker.workerId.includes(part));
     const match = combine(predicates, filter.logic);
-    const rows = [...this.#workers.values()]
+    return [...this.#workers.values()]
       .filter(match)
       .sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
-    return sortAndPage(rows, page, (worker, field) => worker[field]);
+  }
+
+  queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
+    return sortAndPage(this.#workerRows(filter), page, (worker, field) => worker[field]);
+  }
+
+  workerPages(
+    filter: WorkerFilter,
+    page: Page<WorkerSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<Worker[]> {
+    return sortedPagesOf(this.#workerRows(filter), page, (worker, field) => worker[field], pageRows);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention

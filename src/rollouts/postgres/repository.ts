@@ -33,12 +33,19 @@ import {
   type FilterDialect,
   resourcesWhere,
   rolloutWhere,
-  type Sql,
   spanWhere,
   workerWhere,
 } from '../sql/filters.ts';
-import { andWhere, type KeysetCursor, type KeysetRequest, keysetAfter, keysetCursor } from '../sql/keyset.ts';
-import { orderBy } from '../sql/order.ts';
+import {
+  type KeysetCursor,
+  type KeysetOrder,
+  type KeysetRequest,
+  keysetCursor,
+  keysetOrder,
+  keysetOrderBy,
+  keysetPageClauses,
+  type SqlListing,
+} from '../sql/keyset.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
   attemptFields,
@@ -122,8 +129,49 @@ function transpose(rows: readonly (readonly unknown[])[]): unknown[][] {
 }
 
 // NULLS FIRST ascending / NULLS LAST descending, as SQLite orders and as the memory backend's sort does.
-function direction(page: Page<string>): string {
-  return page.sortOrder === 'desc' ? 'DESC NULLS LAST' : 'ASC NULLS FIRST';
+function direction(desc: boolean): string {
+  return desc ? 'DESC NULLS LAST' : 'ASC NULLS FIRST';
+}
+
+// The listings: table, filter and order of each (seq: insertion order among equal sort values).
+function rolloutsListing(filter: RolloutFilter, page: Page<RolloutSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], page);
+  return { table: 'agl_rollouts', filter: rolloutWhere(filter, FILTERS), order };
+}
+function attemptsListing(rolloutId: string, page: Page<AttemptSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], page);
+  return { table: 'agl_attempts', filter: attemptWhere(rolloutId, FILTERS), order };
+}
+function spansListing(
+  rolloutId: string,
+  attemptId: string | null,
+  filter: SpanFilter,
+  page: Page<SpanSortField>,
+): SqlListing {
+  const order = keysetOrder(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'seq'], page);
+  return { table: 'agl_spans', filter: spanWhere(rolloutId, attemptId, filter, FILTERS), order };
+}
+function resourcesListing(filter: ResourcesFilter, page: Page<ResourcesSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], page);
+  return { table: 'agl_resources', filter: resourcesWhere(filter, FILTERS), order };
+}
+function workersListing(filter: WorkerFilter, page: Page<WorkerSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], page);
+  return { table: 'agl_workers', filter: workerWhere(filter, FILTERS), order };
+}
+
+// `columns` with the sort and tie columns of `order` added when missing (a keyset page reads them back).
+function withKeyColumns(columns: string, order: KeysetOrder): string {
+  if (columns === '*') return columns;
+  const have = new Set(columns.split(', '));
+  const keys = [...(order.column === null ? [] : [order.column]), ...order.ties].filter((c) => !have.has(c));
+  return keys.length === 0 ? columns : `${columns}, ${keys.join(', ')}`;
+}
+
+/** One page of a read in pages: its items and the cursor after the last row. */
+export interface KeysetPage<T> {
+  rows: T[];
+  last: KeysetCursor | null;
 }
 
 const WORKER_FIELDS: Record<keyof Worker, string> = {
@@ -290,14 +338,15 @@ export class PostgresRolloutRepository {
 
   async #page<T>(
     q: Queryable,
-    table: string,
-    filter: Sql,
-    order: string,
+    listing: SqlListing,
     page: Page<string>,
     map: (row: Row) => T,
     columns = '*',
   ): Promise<PaginatedResult<T>> {
+    const { filter } = listing;
+    const table = this.table(listing.table);
     const where = filter.where === '' ? '' : `WHERE ${filter.where}`;
+    const order = keysetOrderBy(listing.order, direction);
     const n = filter.params.length;
     const limit = page.limit === -1 ? 'ALL' : `$${n + 1}`;
     const params =
@@ -306,20 +355,39 @@ export class PostgresRolloutRepository {
     // One round trip: the total rides along on every row; an empty page falls back to a count.
     const { rows } = await this.#run(
       q,
-      `SELECT ${columns}, COUNT(*) OVER ()::int AS agl_total FROM ${this.table(table)} ${where} ${order} LIMIT ${limit} OFFSET ${offset}`,
+      `SELECT ${columns}, COUNT(*) OVER ()::int AS agl_total FROM ${table} ${where} ${order} LIMIT ${limit} OFFSET ${offset}`,
       params,
     );
     let total: number;
     if (rows.length > 0) total = rows[0]!.agl_total as number;
     else {
-      const count = await this.#run(
-        q,
-        `SELECT COUNT(*)::int AS n FROM ${this.table(table)} ${where}`,
-        filter.params,
-      );
+      const count = await this.#run(q, `SELECT COUNT(*)::int AS n FROM ${table} ${where}`, filter.params);
       total = count.rows[0]!.n as number;
     }
     return { items: rows.map(map), limit: page.limit, offset: page.offset, total };
+  }
+
+  /**
+   * One page of a read in pages (see KeysetPlan): the rows of `request` in the order of the listing's
+   * `#page`, and the cursor after the last.
+   */
+  async #keysetPage<T>(
+    q: Queryable,
+    listing: SqlListing,
+    request: KeysetRequest,
+    map: (row: Row) => T,
+    columns = '*',
+  ): Promise<KeysetPage<T>> {
+    let n = listing.filter.params.length;
+    const { where, orderLimit, params } = keysetPageClauses(listing, request, () => `$${++n}`, direction);
+    const select = withKeyColumns(columns, listing.order);
+    const { rows } = await this.#run(
+      q,
+      `SELECT ${select} FROM ${this.table(listing.table)} ${where} ${orderLimit}`,
+      params,
+    );
+    const last = rows.at(-1);
+    return { rows: rows.map(map), last: last === undefined ? null : keysetCursor(last, listing.order) };
   }
 
   // ------------------------------------------------------------ rollouts
@@ -420,42 +488,17 @@ export class PostgresRolloutRepository {
     filter: RolloutFilter,
     page: Page<RolloutSortField>,
   ): Promise<PaginatedResult<RolloutRow>> {
-    const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
-    const where = rolloutWhere(filter, FILTERS);
-    return this.#page(q, 'agl_rollouts', where, order, page, toRolloutRow, ROLLOUT_SELECT);
+    return this.#page(q, rolloutsListing(filter, page), page, toRolloutRow, ROLLOUT_SELECT);
   }
 
-  /**
-   * One page of a rollout read in pages (see KeysetPlan): the rows of `request` in the order of
-   * `queryRollouts(filter, page)`, and the cursor after the last.
-   */
+  /** One page of a rollout read in pages (the order of `queryRollouts(filter, page)`). */
   async rolloutPage(
     q: Queryable,
     filter: RolloutFilter,
     page: Page<RolloutSortField>,
     request: KeysetRequest,
-  ): Promise<{ rows: RolloutRow[]; last: KeysetCursor | null }> {
-    const column = sortColumn(ROLLOUT_COLUMNS, page.sortBy);
-    const order = orderBy(column, ['seq'], direction(page));
-    const base = rolloutWhere(filter, FILTERS);
-    let n = base.params.length;
-    const next = () => `$${++n}`;
-    const after =
-      request.after === null
-        ? null
-        : keysetAfter(column, 'seq', page.sortOrder === 'desc', request.after, next);
-    const sql = andWhere(base, after);
-    const where = sql.where === '' ? '' : `WHERE ${sql.where}`;
-    const { rows } = await this.#run(
-      q,
-      `SELECT ${ROLLOUT_SELECT}, seq FROM ${this.table('agl_rollouts')} ${where} ${order} LIMIT ${next()} OFFSET ${next()}`,
-      [...sql.params, request.limit, request.offset],
-    );
-    const last = rows.at(-1);
-    return {
-      rows: rows.map(toRolloutRow),
-      last: last === undefined ? null : keysetCursor(last, column, 'seq'),
-    };
+  ): Promise<KeysetPage<RolloutRow>> {
+    return this.#keysetPage(q, rolloutsListing(filter, page), request, toRolloutRow, ROLLOUT_SELECT);
   }
 
   // ------------------------------------------------------------ queue
@@ -550,9 +593,17 @@ export class PostgresRolloutRepository {
     rolloutId: string,
     page: Page<AttemptSortField>,
   ): Promise<PaginatedResult<AttemptRow>> {
-    const order = orderBy(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], direction(page));
-    const where = attemptWhere(rolloutId, FILTERS);
-    return this.#page(q, 'agl_attempts', where, order, page, toAttemptRow, ATTEMPT_SELECT);
+    return this.#page(q, attemptsListing(rolloutId, page), page, toAttemptRow, ATTEMPT_SELECT);
+  }
+
+  /** One page of an attempt read in pages (the order of `queryAttempts(rolloutId, page)`). */
+  async attemptPage(
+    q: Queryable,
+    rolloutId: string,
+    page: Page<AttemptSortField>,
+    request: KeysetRequest,
+  ): Promise<KeysetPage<AttemptRow>> {
+    return this.#keysetPage(q, attemptsListing(rolloutId, page), request, toAttemptRow, ATTEMPT_SELECT);
   }
 
   /** Whether any attempt's deadline is before `nowSeconds` (an index probe). */
@@ -585,7 +636,7 @@ export class PostgresRolloutRepository {
    */
   async insertSpans(q: Queryable, spans: readonly Span[]): Promise<boolean[]> {
     const params: unknown[] = [];
-    for (const span of spans) params.push(...spanValues(span));
+    for (let i = 0; i < spans.length; i++) params.push(...spanValues(spans[i]!, i));
     const result: boolean[] = [];
     for (let from = 0; from < spans.length; from += SPAN_CHUNK) {
       const count = Math.min(SPAN_CHUNK, spans.length - from);
@@ -625,10 +676,20 @@ export class PostgresRolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): Promise<PaginatedResult<Span>> {
-    const where = spanWhere(rolloutId, attemptId, filter, FILTERS);
-    // seq: insertion order among spans of one sequence id.
-    const order = orderBy(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'seq'], direction(page));
-    return this.#page(q, 'agl_spans', where, order, page, ROWS.toSpan, 'body');
+    return this.#page(q, spansListing(rolloutId, attemptId, filter, page), page, ROWS.toSpan, 'body');
+  }
+
+  /** One page of a span read in pages (the order of `querySpans(rolloutId, attemptId, filter, page)`). */
+  async spanPage(
+    q: Queryable,
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+    request: KeysetRequest,
+  ): Promise<KeysetPage<Span>> {
+    const listing = spansListing(rolloutId, attemptId, filter, page);
+    return this.#keysetPage(q, listing, request, ROWS.toSpan, 'body');
   }
 
   /**
@@ -694,8 +755,17 @@ export class PostgresRolloutRepository {
     filter: ResourcesFilter,
     page: Page<ResourcesSortField>,
   ): Promise<PaginatedResult<ResourcesUpdate>> {
-    const order = orderBy(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], direction(page));
-    return this.#page(q, 'agl_resources', resourcesWhere(filter, FILTERS), order, page, toResources);
+    return this.#page(q, resourcesListing(filter, page), page, toResources);
+  }
+
+  /** One page of a resources read in pages (the order of `queryResources(filter, page)`). */
+  async resourcesPage(
+    q: Queryable,
+    filter: ResourcesFilter,
+    page: Page<ResourcesSortField>,
+    request: KeysetRequest,
+  ): Promise<KeysetPage<ResourcesUpdate>> {
+    return this.#keysetPage(q, resourcesListing(filter, page), request, toResources);
   }
 
   // ------------------------------------------------------------ workers
@@ -747,8 +817,17 @@ export class PostgresRolloutRepository {
     filter: WorkerFilter,
     page: Page<WorkerSortField>,
   ): Promise<PaginatedResult<Worker>> {
-    const order = orderBy(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], direction(page));
-    return this.#page(q, 'agl_workers', workerWhere(filter, FILTERS), order, page, toWorker);
+    return this.#page(q, workersListing(filter, page), page, toWorker);
+  }
+
+  /** One page of a worker read in pages (the order of `queryWorkers(filter, page)`). */
+  async workerPage(
+    q: Queryable,
+    filter: WorkerFilter,
+    page: Page<WorkerSortField>,
+    request: KeysetRequest,
+  ): Promise<KeysetPage<Worker>> {
+    return this.#keysetPage(q, workersListing(filter, page), request, toWorker);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention

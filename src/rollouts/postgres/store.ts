@@ -76,7 +76,8 @@ import {
   updateWorker,
 } from '../engine/writes.ts';
 import { normalizeAttemptPatch, normalizeResources, normalizeRolloutPatch, requireId } from '../normalize.ts';
-import { KeysetPlan } from '../sql/keyset.ts';
+import type { Page } from '../query.ts';
+import { KeysetPlan, type KeysetRequest } from '../sql/keyset.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AddOtelSpanOptions,
@@ -117,7 +118,7 @@ import type {
 import { RolloutWaiters } from '../waiters.ts';
 import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
 import { ChannelListener } from './listener.ts';
-import { BufferedWrites, PostgresRolloutRepository, type Queryable } from './repository.ts';
+import { BufferedWrites, type KeysetPage, PostgresRolloutRepository, type Queryable } from './repository.ts';
 import { CountedRunner, RoundTripCounter, type StatementRunner } from './roundTrips.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { RolloutTransaction } from './transaction.ts';
@@ -752,16 +753,30 @@ export class PostgresRolloutStore implements RolloutStore {
     options?: IterateOptions,
   ): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
     const { page, filter } = rolloutListing(query);
-    const plan = new KeysetPlan(page, readPageRows(options));
+    const pageRows = readPageRows(options);
     await this.#healthCheck();
+    yield* this.#pages('iterateRollouts', page, pageRows, async (q, request) => {
+      const { rows, last } = await this.#repo.rolloutPage(q, filter, page, request);
+      return { rows: await this.#withLatestAttempts(q, rows), last };
+    });
+  }
+
+  /**
+   * A read in pages: each page one read (`readPage` of the next keyset request, see KeysetPlan), run only
+   * when the page before was consumed.
+   */
+  async *#pages<T>(
+    operation: string,
+    page: Page<string>,
+    pageRows: number,
+    readPage: (q: Queryable, request: KeysetRequest) => Promise<KeysetPage<T>>,
+  ): AsyncGenerator<T[]> {
+    const plan = new KeysetPlan(page, pageRows);
     for (let request = plan.next(); request !== null; request = plan.next()) {
       const current = request;
-      const items = await this.#read('iterateRollouts', async (q) => {
-        const { rows, last } = await this.#repo.rolloutPage(q, filter, page, current);
-        plan.advance(current, rows.length, last);
-        return this.#withLatestAttempts(q, rows);
-      });
-      if (items.length > 0) yield items;
+      const { rows, last } = await this.#read(operation, (q) => readPage(q, current));
+      plan.advance(current, rows.length, last);
+      if (rows.length > 0) yield rows;
     }
   }
 
@@ -804,6 +819,20 @@ export class PostgresRolloutStore implements RolloutStore {
     const page = attemptPage(rolloutId, query);
     const result = await this.#read('queryAttempts', (q) => this.#repo.queryAttempts(q, rolloutId, page));
     return { ...result, items: result.items.map(toAttempt) };
+  }
+
+  async *iterateAttempts(
+    rolloutId: string,
+    query: AttemptQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Attempt[]> {
+    const page = attemptPage(rolloutId, query);
+    const pageRows = readPageRows(options);
+    await this.#healthCheck();
+    yield* this.#pages('iterateAttempts', page, pageRows, async (q, request) => {
+      const { rows, last } = await this.#repo.attemptPage(q, rolloutId, page, request);
+      return { rows: rows.map(toAttempt), last };
+    });
   }
 
   async getLatestAttempt(rolloutId: string): Promise<Attempt | null> {
@@ -858,13 +887,33 @@ export class PostgresRolloutStore implements RolloutStore {
     await this.#healthCheck();
     const { page, filter } = spanListing(rolloutId, query);
     return this.#read('querySpans', async (q) => {
-      let attemptId = query.attemptId ?? null;
-      if (attemptId === 'latest') {
-        attemptId = (await this.#repo.getRollout(q, rolloutId, false))?.latestAttemptId ?? null;
-        if (attemptId === null) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
-      }
+      const attemptId = await this.#spanAttempt(q, rolloutId, query);
+      if (attemptId === undefined) return { items: [], limit: page.limit, offset: page.offset, total: 0 };
       return this.#repo.querySpans(q, rolloutId, attemptId, filter, page);
     });
+  }
+
+  async *iterateSpans(
+    rolloutId: string,
+    query: SpanQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<Span[]> {
+    const { page, filter } = spanListing(rolloutId, query);
+    const pageRows = readPageRows(options);
+    await this.#healthCheck();
+    const attemptId = await this.#read('iterateSpans', (q) => this.#spanAttempt(q, rolloutId, query));
+    if (attemptId === undefined) return;
+    yield* this.#pages('iterateSpans', page, pageRows, (q, request) =>
+      this.#repo.spanPage(q, rolloutId, attemptId, filter, page, request),
+    );
+  }
+
+  // The attempt a span query reads (null: every attempt), 'latest' resolved; undefined when it asks for the
+  // latest attempt of a rollout that has none.
+  async #spanAttempt(q: Queryable, rolloutId: string, query: SpanQuery): Promise<string | null | undefined> {
+    const attemptId = query.attemptId ?? null;
+    if (attemptId !== 'latest') return attemptId;
+    return (await this.#repo.getRollout(q, rolloutId, false))?.latestAttemptId ?? undefined;
   }
 
   // ---------------------------------------------------------------- resources
@@ -889,6 +938,17 @@ export class PostgresRolloutStore implements RolloutStore {
     return this.#read('queryResources', (q) => this.#repo.queryResources(q, filter, page));
   }
 
+  async *iterateResources(
+    query: ResourcesQuery = {},
+    options?: IterateOptions,
+  ): AsyncGenerator<ResourcesUpdate[]> {
+    const { page, filter } = resourcesListing(query);
+    const pageRows = readPageRows(options);
+    yield* this.#pages('iterateResources', page, pageRows, (q, request) =>
+      this.#repo.resourcesPage(q, filter, page, request),
+    );
+  }
+
   async getResourcesById(resourcesId: string): Promise<ResourcesUpdate | null> {
     requireId(resourcesId, 'resourcesId');
     return this.#read('getResourcesById', (q) => this.#repo.getResources(q, resourcesId));
@@ -904,6 +964,15 @@ export class PostgresRolloutStore implements RolloutStore {
     await this.#healthCheck();
     const { page, filter } = workerListing(query);
     return this.#read('queryWorkers', (q) => this.#repo.queryWorkers(q, filter, page));
+  }
+
+  async *iterateWorkers(query: WorkerQuery = {}, options?: IterateOptions): AsyncGenerator<Worker[]> {
+    const { page, filter } = workerListing(query);
+    const pageRows = readPageRows(options);
+    await this.#healthCheck();
+    yield* this.#pages('iterateWorkers', page, pageRows, (q, request) =>
+      this.#repo.workerPage(q, filter, page, request),
+    );
   }
 
   async getWorkerById(workerId: string): Promise<Worker | null> {

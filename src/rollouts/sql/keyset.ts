@@ -1,42 +1,74 @@
 /**
  * Keyset paging for reads of any size (`limit: -1` is "all"): the rows are read a page at a time, each page
- * starting after the last row of the one before (by the sort column and a unique tie-break column), so every
- * page costs an index seek, not an OFFSET past everything already read: linear in the whole, bounded per
- * statement. Shared by SQLite and PostgreSQL; both order NULLs first ascending and last descending.
+ * starting after the last row of the one before (by the sort column and the tie-break columns, which
+ * together are unique), so every page costs an index seek, not an OFFSET past everything already read:
+ * linear in the whole, bounded per statement. Shared by SQLite and PostgreSQL and by every listing
+ * (rollouts, attempts, spans, resources, workers); both databases order NULLs first ascending and last
+ * descending.
  */
 import { type Page, READ_PAGE_ROWS } from '../query.ts';
 import type { Sql } from './filters.ts';
-
-/** Where the next page starts: the sort column's value and the tie-break column's value of the last row. */
-export interface KeysetCursor {
-  value: unknown;
-  tie: unknown;
-}
+import { orderBy } from './order.ts';
 
 /**
- * The condition "after `cursor`" in the order `ORDER BY column dir, tie dir` (orderBy of ./order.ts), `next`
- * giving each parameter's placeholder. `column` null (or the tie column itself): the tie column alone.
+ * The order of a listing: `ORDER BY column dir, ties... dir`. `column` null (no sort field) or equal to the
+ * first tie column: the tie columns alone. The tie columns are never NULL and together unique.
  */
-export function keysetAfter(
-  column: string | null,
-  tie: string,
-  desc: boolean,
-  cursor: KeysetCursor,
-  next: () => string,
-): Sql {
-  const beyond = desc ? '<' : '>';
-  if (column === null || column === tie) return { where: `${tie} ${beyond} ${next()}`, params: [cursor.tie] };
+export interface KeysetOrder {
+  column: string | null;
+  ties: readonly string[];
+  desc: boolean;
+}
+
+/** What one listing reads: its table, its filter and its order (the same for a paged read and a count). */
+export interface SqlListing {
+  table: string;
+  filter: Sql;
+  order: KeysetOrder;
+}
+
+/** The order of `page` on `column` (null: none), ties broken by `ties`. */
+export function keysetOrder(column: string | null, ties: readonly string[], page: Page<string>): KeysetOrder {
+  return { column: column === ties[0] ? null : column, ties, desc: page.sortOrder === 'desc' };
+}
+
+/** `ORDER BY` of a listing, `dir(desc)` spelling the backend's direction. */
+export function keysetOrderBy(order: KeysetOrder, dir: (desc: boolean) => string): string {
+  return orderBy(order.column, order.ties, dir(order.desc));
+}
+
+/** Where the next page starts: the sort column's value and the tie columns' values of the last row. */
+export interface KeysetCursor {
+  value: unknown;
+  ties: unknown[];
+}
+
+/** The condition "after `cursor`" in `order`, `next` giving each parameter's placeholder. */
+export function keysetAfter(order: KeysetOrder, cursor: KeysetCursor, next: () => string): Sql {
+  const beyond = order.desc ? '<' : '>';
+  // One tie column compares as itself; several as a row value (both databases compare those in order).
+  const tieAfter = (): Sql => {
+    const marks = order.ties.map(() => next());
+    return order.ties.length === 1
+      ? { where: `${order.ties[0]} ${beyond} ${marks[0]}`, params: [...cursor.ties] }
+      : { where: `(${order.ties.join(', ')}) ${beyond} (${marks.join(', ')})`, params: [...cursor.ties] };
+  };
+  const { column, desc } = order;
+  if (column === null) return tieAfter();
   if (cursor.value === null || cursor.value === undefined) {
     // NULLs come first ascending: after a NULL come the later NULLs, then every non-NULL value. Descending
     // they come last: only the later NULLs.
-    const tail = `${column} IS NULL AND ${tie} ${beyond} ${next()}`;
-    return { where: desc ? `(${tail})` : `((${tail}) OR ${column} IS NOT NULL)`, params: [cursor.tie] };
+    const tie = tieAfter();
+    const tail = `${column} IS NULL AND ${tie.where}`;
+    return { where: desc ? `(${tail})` : `((${tail}) OR ${column} IS NOT NULL)`, params: tie.params };
   }
   const strictly = `${column} ${beyond} ${next()}`;
-  const tieCase = `(${column} = ${next()} AND ${tie} ${beyond} ${next()})`;
+  const equal = `${column} = ${next()}`;
+  const tie = tieAfter();
+  const tieCase = `(${equal} AND ${tie.where})`;
   return {
     where: desc ? `(${strictly} OR ${column} IS NULL OR ${tieCase})` : `(${strictly} OR ${tieCase})`,
-    params: [cursor.value, cursor.value, cursor.tie],
+    params: [cursor.value, cursor.value, ...tie.params],
   };
 }
 
@@ -86,7 +118,26 @@ export function andWhere(filter: Sql, more: Sql | null): Sql {
   return { where: `${filter.where} AND ${more.where}`, params: [...filter.params, ...more.params] };
 }
 
-/** The cursor after a raw row: its `column` value (null when unsorted) and its `tie` value. */
-export function keysetCursor(row: Record<string, unknown>, column: string | null, tie: string): KeysetCursor {
-  return { value: column === null ? null : row[column], tie: row[tie] };
+/**
+ * The `WHERE` (possibly empty) of the page `request` of `listing`, its `ORDER BY`, and its parameters with
+ * the `LIMIT` and `OFFSET` values last (`next` numbers placeholders; it has already given the filter's).
+ */
+export function keysetPageClauses(
+  listing: SqlListing,
+  request: KeysetRequest,
+  next: () => string,
+  dir: (desc: boolean) => string,
+): { where: string; orderLimit: string; params: unknown[] } {
+  const after = request.after === null ? null : keysetAfter(listing.order, request.after, next);
+  const sql = andWhere(listing.filter, after);
+  return {
+    where: sql.where === '' ? '' : `WHERE ${sql.where}`,
+    orderLimit: `${keysetOrderBy(listing.order, dir)} LIMIT ${next()} OFFSET ${next()}`,
+    params: [...sql.params, request.limit, request.offset],
+  };
+}
+
+/** The cursor after a raw row of `order` (its sort and tie columns must be among the row's columns). */
+export function keysetCursor(row: Record<string, unknown>, order: KeysetOrder): KeysetCursor {
+  return { value: order.column === null ? null : row[order.column], ties: order.ties.map((t) => row[t]) };
 }

@@ -84,9 +84,10 @@ export function resourcesValues(update: ResourcesUpdate): unknown[] {
 
 /**
  * A span's values: rollout_id, attempt_id, span_id, sequence_id, trace_id, parent_id, name, start_time,
- * end_time, body (the whole span as JSON; reads return it as is).
+ * end_time, body (the whole span as JSON; reads return it as is). `index`: its place in the batch, named by
+ * an error.
  */
-export function spanValues(span: Span): unknown[] {
+export function spanValues(span: Span, index?: number): unknown[] {
   return [
     span.rolloutId,
     span.attemptId,
@@ -97,6 +98,6 @@ export function spanValues(span: Span): unknown[] {
     span.name,
     span.startTime,
     span.endTime,
-    spanJson(span),
+    spanJson(span, index),
   ];
 }

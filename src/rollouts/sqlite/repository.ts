@@ -36,12 +36,17 @@ import {
   type FilterDialect,
   resourcesWhere,
   rolloutWhere,
-  type Sql,
   spanWhere,
   workerWhere,
 } from '../sql/filters.ts';
-import { andWhere, KeysetPlan, keysetAfter, keysetCursor } from '../sql/keyset.ts';
-import { orderBy } from '../sql/order.ts';
+import {
+  KeysetPlan,
+  keysetCursor,
+  keysetOrder,
+  keysetOrderBy,
+  keysetPageClauses,
+  type SqlListing,
+} from '../sql/keyset.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
   attemptFields,
@@ -100,8 +105,36 @@ const FILTERS: FilterDialect = {
 };
 
 // SQLite already puts NULLs first ascending and last descending, the order every backend promises.
-function direction(page: Page<string>): string {
-  return page.sortOrder === 'desc' ? 'DESC' : 'ASC';
+function direction(desc: boolean): string {
+  return desc ? 'DESC' : 'ASC';
+}
+
+// The listings: table, filter and order of each (rowid: insertion order among spans of one sequence id,
+// the spans table has no seq column).
+function rolloutsListing(filter: RolloutFilter, page: Page<RolloutSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], page);
+  return { table: 'agl_rollouts', filter: rolloutWhere(filter, FILTERS), order };
+}
+function attemptsListing(rolloutId: string, page: Page<AttemptSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], page);
+  return { table: 'agl_attempts', filter: attemptWhere(rolloutId, FILTERS), order };
+}
+function spansListing(
+  rolloutId: string,
+  attemptId: string | null,
+  filter: SpanFilter,
+  page: Page<SpanSortField>,
+): SqlListing {
+  const order = keysetOrder(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'rowid'], page);
+  return { table: 'agl_spans', filter: spanWhere(rolloutId, attemptId, filter, FILTERS), order };
+}
+function resourcesListing(filter: ResourcesFilter, page: Page<ResourcesSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], page);
+  return { table: 'agl_resources', filter: resourcesWhere(filter, FILTERS), order };
+}
+function workersListing(filter: WorkerFilter, page: Page<WorkerSortField>): SqlListing {
+  const order = keysetOrder(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], page);
+  return { table: 'agl_workers', filter: workerWhere(filter, FILTERS), order };
 }
 
 /** SQLite implementation of `RolloutRepository`. */
@@ -189,23 +222,49 @@ export class SqliteRolloutRepository implements RolloutRepository {
     return value;
   }
 
-  #page<T>(
-    table: string,
-    filter: Sql,
-    order: string,
-    page: Page<string>,
-    map: (row: Row) => T,
-  ): PaginatedResult<T> {
+  #page<T>(listing: SqlListing, page: Page<string>, map: (row: Row) => T): PaginatedResult<T> {
+    const { table, filter } = listing;
     const where = filter.where === '' ? '' : `WHERE ${filter.where}`;
     const total = (
       this.#stmt(`SELECT COUNT(*) AS n FROM ${table} ${where}`).get(...filter.params) as { n: number }
     ).n;
+    const order = keysetOrderBy(listing.order, direction);
     const rows = this.#stmt(`SELECT * FROM ${table} ${where} ${order} LIMIT ? OFFSET ?`).all(
       ...filter.params,
       page.limit,
       page.offset,
     ) as Row[];
     return { items: rows.map(map), limit: page.limit, offset: page.offset, total };
+  }
+
+  /**
+   * The rows `#page(listing, page, map)` returns, read by keyset a page of at most `pageRows` at a time
+   * (see KeysetPlan), each page read only when asked for.
+   */
+  *#pages<T>(
+    listing: SqlListing,
+    page: Page<string>,
+    pageRows: number,
+    map: (row: Row) => T,
+  ): Generator<T[]> {
+    const plan = new KeysetPlan(page, pageRows);
+    // rowid is not part of `*`; the spans' keyset needs it.
+    const columns = listing.order.ties.includes('rowid') ? '*, rowid' : '*';
+    for (let request = plan.next(); request !== null; request = plan.next()) {
+      const { where, orderLimit, params } = keysetPageClauses(listing, request, () => '?', direction);
+      let rows: Row[];
+      try {
+        rows = this.#stmt(`SELECT ${columns} FROM ${listing.table} ${where} ${orderLimit}`).all(
+          ...params,
+        ) as Row[];
+      } catch (error) {
+        // Pages are read after the call returned, past the store's corruption wrapper: report here.
+        throw reportSqliteCorruption(error, this.#path);
+      }
+      const last = rows.at(-1);
+      plan.advance(request, rows.length, last === undefined ? null : keysetCursor(last, listing.order));
+      if (rows.length > 0) yield rows.map(map);
+    }
   }
 
   // ------------------------------------------------------------ rollouts
@@ -238,41 +297,15 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
-    const order = orderBy(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], direction(page));
-    return this.#page('agl_rollouts', rolloutWhere(filter, FILTERS), order, page, toRolloutRow);
+    return this.#page(rolloutsListing(filter, page), page, toRolloutRow);
   }
 
-  *rolloutPages(
+  rolloutPages(
     filter: RolloutFilter,
     page: Page<RolloutSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<RolloutRow[]> {
-    const column = sortColumn(ROLLOUT_COLUMNS, page.sortBy);
-    const order = orderBy(column, ['seq'], direction(page));
-    const base = rolloutWhere(filter, FILTERS);
-    const plan = new KeysetPlan(page, pageRows);
-    for (let request = plan.next(); request !== null; request = plan.next()) {
-      const after =
-        request.after === null
-          ? null
-          : keysetAfter(column, 'seq', page.sortOrder === 'desc', request.after, () => '?');
-      const sql = andWhere(base, after);
-      const where = sql.where === '' ? '' : `WHERE ${sql.where}`;
-      let rows: Row[];
-      try {
-        rows = this.#stmt(`SELECT * FROM agl_rollouts ${where} ${order} LIMIT ? OFFSET ?`).all(
-          ...sql.params,
-          request.limit,
-          request.offset,
-        ) as Row[];
-      } catch (error) {
-        // Pages are read after the call returned, past the store's corruption wrapper: report here.
-        throw reportSqliteCorruption(error, this.#path);
-      }
-      const last = rows.at(-1);
-      plan.advance(request, rows.length, last === undefined ? null : keysetCursor(last, column, 'seq'));
-      if (rows.length > 0) yield rows.map(toRolloutRow);
-    }
+    return this.#pages(rolloutsListing(filter, page), page, pageRows, toRolloutRow);
   }
 
   // ------------------------------------------------------------ queue
@@ -324,8 +357,15 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow> {
-    const order = orderBy(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], direction(page));
-    return this.#page('agl_attempts', attemptWhere(rolloutId, FILTERS), order, page, toAttemptRow);
+    return this.#page(attemptsListing(rolloutId, page), page, toAttemptRow);
+  }
+
+  attemptPages(
+    rolloutId: string,
+    page: Page<AttemptSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<AttemptRow[]> {
+    return this.#pages(attemptsListing(rolloutId, page), page, pageRows, toAttemptRow);
   }
 
   hasDueAttempts(nowSeconds: number): boolean {
@@ -355,7 +395,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
        ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING`,
     );
     const result: boolean[] = [];
-    for (const span of spans) result.push(insert.run(...spanValues(span)).changes > 0);
+    for (let i = 0; i < spans.length; i++) result.push(insert.run(...spanValues(spans[i]!, i)).changes > 0);
     return result;
   }
 
@@ -365,10 +405,17 @@ export class SqliteRolloutRepository implements RolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): PaginatedResult<Span> {
-    const where = spanWhere(rolloutId, attemptId, filter, FILTERS);
-    // rowid: insertion order among spans of one sequence id (the table has no seq column).
-    const order = orderBy(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'rowid'], direction(page));
-    return this.#page('agl_spans', where, order, page, ROWS.toSpan);
+    return this.#page(spansListing(rolloutId, attemptId, filter, page), page, ROWS.toSpan);
+  }
+
+  spanPages(
+    rolloutId: string,
+    attemptId: string | null,
+    filter: SpanFilter,
+    page: Page<SpanSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<Span[]> {
+    return this.#pages(spansListing(rolloutId, attemptId, filter, page), page, pageRows, ROWS.toSpan);
   }
 
   reserveSpanSequenceIds(rolloutId: string, count: number): number {
@@ -413,8 +460,15 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate> {
-    const order = orderBy(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], direction(page));
-    return this.#page('agl_resources', resourcesWhere(filter, FILTERS), order, page, toResources);
+    return this.#page(resourcesListing(filter, page), page, toResources);
+  }
+
+  resourcesPages(
+    filter: ResourcesFilter,
+    page: Page<ResourcesSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<ResourcesUpdate[]> {
+    return this.#pages(resourcesListing(filter, page), page, pageRows, toResources);
   }
 
   // ------------------------------------------------------------ workers
@@ -436,8 +490,15 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
-    const order = orderBy(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], direction(page));
-    return this.#page('agl_workers', workerWhere(filter, FILTERS), order, page, toWorker);
+    return this.#page(workersListing(filter, page), page, toWorker);
+  }
+
+  workerPages(
+    filter: WorkerFilter,
+    page: Page<WorkerSortField>,
+    pageRows = READ_PAGE_ROWS,
+  ): Generator<Worker[]> {
+    return this.#pages(workersListing(filter, page), page, pageRows, toWorker);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention

@@ -3,8 +3,9 @@
  * `limit=-1` means "all" (as in Agent Lightning), and 200,000 rollouts as one JSON string, next to its
  * snake_case copy, took hundreds of megabytes at once (and text beyond V8's string limit cannot be built
  * at all). Each item is released once written, so the memory held falls as the answer goes out. A store
- * that reads in pages (`iterateRollouts`) is streamed page by page: each page is read from the database
- * only when the socket took the one before, so memory stays flat however many items match.
+ * that reads in pages (`iterateRollouts`, `iterateSpans`, `iterateAttempts`, `iterateResources`,
+ * `iterateWorkers`) is streamed page by page: each page is read from the database only when the socket took
+ * the one before, so memory stays flat however many items match.
  */
 import { Readable } from 'node:stream';
 import type { PaginatedResult } from '../../rollouts/index.ts';
@@ -73,4 +74,61 @@ async function* pagesText<T>(
  */
 export function pagesAnswer<T>(pages: AsyncIterable<T[]>, map: (item: T) => Wire, tail: PageTail): Readable {
   return Readable.from(pagesText(pages, map, tail), { objectMode: false });
+}
+
+/** One listing of a route: its limit (-1 = all), and how the store reads it. */
+export interface Listing<T> {
+  limit: number;
+  offset: number;
+  /** The listing with one query (`queryX(query)`), or with `limit` in its place (0: the total only). */
+  query(limit?: number): Promise<PaginatedResult<T>>;
+  /** The listing in pages (`iterateX(query)`); undefined when the store cannot read in pages. */
+  iterate: (() => AsyncIterable<T[]>) | undefined;
+  /** Times the store reads made before answering (the query, or the first page and the count). */
+  time<R>(read: () => Promise<R>): Promise<R>;
+}
+
+/**
+ * The answer of a listing: one query when it is small (at most STREAM_PAGE_ITEMS) or the store cannot read
+ * in pages; otherwise read from the store in pages. Pages are read before answering until they hold more
+ * than STREAM_PAGE_ITEMS items or the read ends: a read that ends there (a trainer asking for all spans of
+ * a rollout, nearly always) is answered as one value, its total known without a count; a longer one is
+ * streamed as it is read, the total counted first. Either way arguments only the read checks are a coded
+ * error, not a stream cut off after the status line.
+ */
+export async function listingAnswer<T>(
+  listing: Listing<T>,
+  map: (item: T) => Wire,
+): Promise<Wire | Readable> {
+  const { limit, iterate, time } = listing;
+  if (iterate === undefined || (limit !== -1 && limit <= STREAM_PAGE_ITEMS)) {
+    return pageAnswer(await time(() => listing.query()), map);
+  }
+  const pages = iterate()[Symbol.asyncIterator]();
+  const head: T[][] = [];
+  let read = 0;
+  let done = false;
+  while (!done && read <= STREAM_PAGE_ITEMS) {
+    const next = await time(() => pages.next());
+    if (next.done) done = true;
+    else {
+      head.push(next.value);
+      read += next.value.length;
+    }
+  }
+  if (done) {
+    const items = head.flat();
+    const { offset } = listing;
+    // The read ended before its limit: what matched is what was skipped plus what was read. Nothing read
+    // past a non-zero offset says nothing of how many were skipped: count them.
+    const total =
+      items.length > 0 || offset === 0 ? offset + items.length : (await time(() => listing.query(0))).total;
+    return pageToWire({ items, limit, offset, total }, map);
+  }
+  const counted = await time(() => listing.query(0));
+  async function* all(): AsyncGenerator<T[]> {
+    yield* head.splice(0);
+    for (let next = await pages.next(); !next.done; next = await pages.next()) yield next.value;
+  }
+  return pagesAnswer(all(), map, { limit, offset: counted.offset, total: counted.total });
 }

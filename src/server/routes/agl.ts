@@ -7,17 +7,20 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../errors.ts';
 import type {
-  AttemptedRollout,
   AttemptPatch,
+  AttemptQuery,
   EnqueueRolloutRequest,
-  Rollout,
+  PaginatedResult,
+  ResourcesQuery,
   RolloutPatch,
   RolloutQuery,
   RolloutStore,
+  SpanQuery,
   StartRolloutRequest,
+  WorkerQuery,
   WriteOptions,
 } from '../../rollouts/index.ts';
-import { pageAnswer, pagesAnswer, STREAM_PAGE_ITEMS } from '../agl/pageStream.ts';
+import { listingAnswer } from '../agl/pageStream.ts';
 import { referenceOperations } from '../agl/reference.ts';
 import { checkPaging, type ListedType, refuseNullFields } from '../agl/referenceChecks.ts';
 import {
@@ -134,24 +137,67 @@ export function registerAglRoutes(
     ...pick(w, ['resources_id', 'resources_id_contains']),
   });
 
-  // A listing of rollouts. One that may be large (all, or more than a streamed page) is read from the
-  // store in pages and streamed as it is read, when the store reads in pages; the total is counted first.
-  const rollouts = async (q: RolloutQuery): Promise<Wire | Readable> => {
-    const limit = q.limit ?? -1;
-    if (store.iterateRollouts === undefined || (limit !== -1 && limit <= STREAM_PAGE_ITEMS)) {
-      return pageAnswer(await time('queryRollouts', () => store.queryRollouts(q)), rolloutToWire);
-    }
-    // The first page is read before answering, so bad arguments are a coded error, not a cut-off stream.
-    const pages = store.iterateRollouts(q)[Symbol.asyncIterator]();
-    const first = await time('queryRollouts', () => pages.next());
-    const counted = await time('queryRollouts', () => store.queryRollouts({ ...q, limit: 0 }));
-    async function* all(): AsyncGenerator<Array<Rollout | AttemptedRollout>> {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await pages.next(); !next.done; next = await pages.next()) yield next.value;
-    }
-    return pagesAnswer(all(), rolloutToWire, { limit, offset: counted.offset, total: counted.total });
-  };
+  // A listing answered by `listingAnswer` (streamed page by page when large), its store reads timed as
+  // `operation`. `read(limit)` is the one-query read (with `limit` in place of the query's own when given),
+  // `iterate()` the read in pages when the store has one.
+  const listing = <T>(
+    operation: string,
+    q: { limit?: number; offset?: number },
+    read: (limit?: number) => Promise<PaginatedResult<T>>,
+    iterate: (() => AsyncIterable<T[]>) | undefined,
+    map: (item: T) => Wire,
+  ): Promise<Wire | Readable> =>
+    listingAnswer(
+      {
+        limit: q.limit ?? -1,
+        offset: q.offset ?? 0,
+        query: read,
+        iterate,
+        time: (call) => time(operation, call),
+      },
+      map,
+    );
+
+  const rollouts = (q: RolloutQuery) =>
+    listing(
+      'queryRollouts',
+      q,
+      (limit) => store.queryRollouts(limit === undefined ? q : { ...q, limit }),
+      store.iterateRollouts && (() => store.iterateRollouts!(q)),
+      rolloutToWire,
+    );
+  const attempts = (rolloutId: string, q: AttemptQuery) =>
+    listing(
+      'queryAttempts',
+      q,
+      (limit) => store.queryAttempts(rolloutId, limit === undefined ? q : { ...q, limit }),
+      store.iterateAttempts && (() => store.iterateAttempts!(rolloutId, q)),
+      attemptToWire,
+    );
+  const workers = (q: WorkerQuery) =>
+    listing(
+      'queryWorkers',
+      q,
+      (limit) => store.queryWorkers(limit === undefined ? q : { ...q, limit }),
+      store.iterateWorkers && (() => store.iterateWorkers!(q)),
+      workerToWire,
+    );
+  const resources = (q: ResourcesQuery) =>
+    listing(
+      'queryResources',
+      q,
+      (limit) => store.queryResources(limit === undefined ? q : { ...q, limit }),
+      store.iterateResources && (() => store.iterateResources!(q)),
+      resourcesUpdateToWire,
+    );
+  const spans = (rolloutId: string, q: SpanQuery) =>
+    listing(
+      'querySpans',
+      q,
+      (limit) => store.querySpans(rolloutId, limit === undefined ? q : { ...q, limit }),
+      store.iterateSpans && (() => store.iterateSpans!(rolloutId, q)),
+      spanToWire,
+    );
 
   const handlers: Record<string, Handler> = {
     'GET /v1/agl/health': async () => ({ status: 'ok' }),
@@ -208,19 +254,9 @@ export function registerAglRoutes(
       return rolloutToWire(await time('startAttempt', () => store.startAttempt(id, options)));
     },
     'GET /v1/agl/rollouts/{rollout_id}/attempts': async (r) =>
-      pageAnswer(
-        await time('queryAttempts', () =>
-          store.queryAttempts(param(r, 'rollout_id'), page(query(r), 'Attempt', 'query')),
-        ),
-        attemptToWire,
-      ),
+      attempts(param(r, 'rollout_id'), page(query(r), 'Attempt', 'query')),
     'POST /v1/agl/rollouts/{rollout_id}/attempts/search': async (r) =>
-      pageAnswer(
-        await time('queryAttempts', () =>
-          store.queryAttempts(param(r, 'rollout_id'), page(body(r), 'Attempt', 'body')),
-        ),
-        attemptToWire,
-      ),
+      attempts(param(r, 'rollout_id'), page(body(r), 'Attempt', 'body')),
     'POST /v1/agl/rollouts/{rollout_id}/attempts/{attempt_id}': async (r) => {
       // The reference refuses null for every field of this body (its store cannot clear them over HTTP).
       const b = body(r);
@@ -236,16 +272,8 @@ export function registerAglRoutes(
         await time('updateAttempt', () => store.updateAttempt(rolloutId, attemptId, patch, writeOptions(r))),
       );
     },
-    'GET /v1/agl/workers': async (r) =>
-      pageAnswer(
-        await time('queryWorkers', () => store.queryWorkers(workerQuery(query(r), 'query'))),
-        workerToWire,
-      ),
-    'POST /v1/agl/workers/search': async (r) =>
-      pageAnswer(
-        await time('queryWorkers', () => store.queryWorkers(workerQuery(body(r), 'body'))),
-        workerToWire,
-      ),
+    'GET /v1/agl/workers': async (r) => workers(workerQuery(query(r), 'query')),
+    'POST /v1/agl/workers/search': async (r) => workers(workerQuery(body(r), 'body')),
     'GET /v1/agl/workers/{worker_id}': async (r) => {
       const worker = await time('getWorkerById', () => store.getWorkerById(param(r, 'worker_id')));
       return worker ? workerToWire(worker) : null;
@@ -269,11 +297,7 @@ export function registerAglRoutes(
       const attempt = await time('getLatestAttempt', () => store.getLatestAttempt(param(r, 'rollout_id')));
       return attempt ? attemptToWire(attempt) : null;
     },
-    'GET /v1/agl/resources': async (r) =>
-      pageAnswer(
-        await time('queryResources', () => store.queryResources(resourcesQuery(query(r)))),
-        resourcesUpdateToWire,
-      ),
+    'GET /v1/agl/resources': async (r) => resources(resourcesQuery(query(r))),
     'POST /v1/agl/resources': async (r) =>
       resourcesUpdateToWire(
         await time('addResources', () =>
@@ -303,17 +327,11 @@ export function registerAglRoutes(
     },
     'GET /v1/agl/spans': async (r) => {
       const q = query(r);
-      return pageAnswer(
-        await time('querySpans', () => store.querySpans(q.rollout_id as string, spanQuery(q, 'query'))),
-        spanToWire,
-      );
+      return spans(q.rollout_id as string, spanQuery(q, 'query'));
     },
     'POST /v1/agl/spans/search': async (r) => {
       const b = body(r);
-      return pageAnswer(
-        await time('querySpans', () => store.querySpans(b.rollout_id as string, spanQuery(b, 'body'))),
-        spanToWire,
-      );
+      return spans(b.rollout_id as string, spanQuery(b, 'body'));
     },
     'POST /v1/agl/spans/next': async (r) => {
       const b = body(r);
@@ -387,7 +405,7 @@ export function registerAglRoutes(
       },
       handler: async (request, reply) => {
         const result = await handler(request, reply);
-        // A streamed page (see pageAnswer) is JSON text too.
+        // A streamed page (see listingAnswer) is JSON text too.
         if (result instanceof Readable) reply.type('application/json; charset=utf-8');
         return reply.status(op.successStatus).send(result);
       },
