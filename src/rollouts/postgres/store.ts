@@ -109,6 +109,7 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
+import { CoalescedWrites } from './coalescedWrites.ts';
 import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
 import { ChannelListener } from './listener.ts';
 import {
@@ -439,7 +440,7 @@ export class PostgresRolloutStore implements RolloutStore {
       // the first statement, the last buffered writes with the NOTIFY and COMMIT, two round trips saved
       // per transaction. A pool without pipeline mode (one passed in) gets the statements one at a time.
       const pipelined = (pooled as { pipeline?: boolean }).pipeline === true;
-      const client = new CountedRunner(pooled);
+      const client = new CountedRunner(pipelined ? new CoalescedWrites(pooled) : pooled);
       const release = (broken?: boolean) => {
         counted(client.count);
         pooled.release(broken);
