@@ -196,7 +196,10 @@ export default async function bench(): Promise<void> {
   const schema = `bench_scaleout_${process.pid}`;
   // The servers' connections carry the schema as application name, so their backends' CPU can be read.
   const serverUrl = `${POSTGRES_URL}${POSTGRES_URL.includes('?') ? '&' : '?'}application_name=${schema}`;
-  const args = ['--postgres', serverUrl, '--postgres-schema', schema];
+  // Pools of 12: three servers x (12 + 1 LISTEN) stay well under PostgreSQL's default max_connections
+  // (100) on a database other jobs use too; 256 runners need no more (one server runs up to 10 group-commit
+  // batches of 32 calls at once).
+  const args = ['--postgres', serverUrl, '--postgres-schema', schema, '--postgres-pool', '12'];
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
   const servers: ServeProcess[] = [await startServe(args)];
