@@ -59,14 +59,27 @@ export class TtlClient {
     return true;
   }
 
-  /** Live keys, optionally by prefix. */
+  /** Every live key, optionally by prefix, read page by page (see `scanKeys` to hold one page at a time). */
   async keys(prefix?: string): Promise<string[]> {
-    const body = await this.#http.json<{ keys: string[] }>({
+    const keys: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.scanKeys({ prefix, cursor });
+      keys.push(...page.keys);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return keys;
+  }
+
+  /** One page of live keys and the `cursor` of the next page (absent after the last). */
+  async scanKeys(
+    options: { prefix?: string | undefined; cursor?: string | undefined; limit?: number | undefined } = {},
+  ): Promise<{ keys: string[]; cursor?: string }> {
+    return this.#http.json<{ keys: string[]; cursor?: string }>({
       method: 'GET',
       path: '/v1/ttl/keys',
-      query: { prefix },
+      query: { prefix: options.prefix, cursor: options.cursor, limit: options.limit },
     });
-    return body.keys;
   }
 
   /** Adds `by` (default 1) to a counter; a new counter starts at `by` with `ttlMs`. */

@@ -1,6 +1,7 @@
 /**
  * The HTTP transport of AgentStateClient: timeouts, retries with exponential backoff and jitter on network
- * errors and 5xx answers (after asking /health whether the server is back), idempotency keys on every
+ * errors and 5xx answers (after asking /health whether the server is back) and on 429 answers (after the
+ * server's `Retry-After`, which also lengthens the wait before retrying a 503), idempotency keys on every
  * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
  */
@@ -11,6 +12,7 @@ import {
   errorForCode,
   InvalidInputError,
   TimeoutError,
+  UnavailableError,
 } from '../errors.ts';
 
 /** Options of the HTTP transport. */
@@ -28,12 +30,17 @@ export interface TransportOptions {
   token?: string;
   /** Per-request timeout, ms (default 30 000). Long waits add their own duration on top. */
   timeoutMs?: number;
-  /** Retries after the first try on network errors and 5xx (default 4). */
+  /** Retries after the first try on network errors, 5xx and 429 answers (default 4). */
   retries?: number;
   /** First backoff delay, ms; doubles on each retry (default 100). */
   retryDelayMs?: number;
   /** Longest backoff delay, ms (default 2 000). */
   maxRetryDelayMs?: number;
+  /**
+   * Longest `Retry-After` (on 429 and 503 answers) the client waits out before retrying, ms (default
+   * 30 000). A server asking for a longer pause gets its answer returned to the caller instead.
+   */
+  maxRetryAfterMs?: number;
   /** The fetch to use (default the global undici fetch, which keeps connections alive). */
   fetch?: typeof fetch;
 }
@@ -79,6 +86,15 @@ export function throwIfError(response: RawResponse): void {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The pause a `Retry-After` header asks for (delay-seconds or an HTTP date), ms; undefined when absent or unreadable. */
+function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
+  const value = headers.get('retry-after')?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 /** Sends requests to one server. */
 export class HttpTransport {
   readonly #bases: readonly string[];
@@ -88,6 +104,7 @@ export class HttpTransport {
   readonly #retries: number;
   readonly #retryDelayMs: number;
   readonly #maxRetryDelayMs: number;
+  readonly #maxRetryAfterMs: number;
   readonly #fetch: typeof fetch;
   readonly #inFlight = new Set<AbortController>();
   #closed = false;
@@ -109,6 +126,7 @@ export class HttpTransport {
     this.#retries = options.retries ?? 4;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 2_000;
+    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
     this.#fetch = options.fetch ?? fetch;
   }
 
@@ -146,23 +164,33 @@ export class HttpTransport {
     const idempotencyKey = writes ? (spec.idempotencyKey ?? crypto.randomUUID()) : undefined;
     const durableKey = writes && spec.idempotencyKey !== undefined;
     let lastError: unknown;
+    // What the last answer asked for: a pause (Retry-After) and whether the server is known to be up.
+    let askedPauseMs = 0;
+    let serverAnswering = false;
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
       if (attempt > 0) {
         const base = Math.min(this.#maxRetryDelayMs, this.#retryDelayMs * 2 ** (attempt - 1));
-        await sleep(base / 2 + Math.random() * (base / 2));
+        await sleep(Math.max(askedPauseMs, base / 2 + Math.random() * (base / 2)));
         if (this.#closed) throw new ClosedError('the client was closed while retrying', { url: this.#base });
         // After a failure, ask /health first: a server that is restarting answers it before anything else.
-        if (!(await this.healthy())) {
-          lastError ??= new AgentStateError('UNAVAILABLE', `server ${this.#base} is not answering`);
+        if (!serverAnswering && !(await this.healthy())) {
+          lastError ??= new UnavailableError(`server ${this.#base} is not answering`);
           this.#failOver();
           continue;
         }
       }
       try {
         const response = await this.#once(spec, idempotencyKey, durableKey);
-        if (response.status >= 500 && attempt < this.#retries) {
+        const limited = response.status === 429;
+        if ((limited || response.status >= 500) && attempt < this.#retries) {
+          const pause = retryAfterMs(response.headers) ?? 0;
+          // A pause longer than the caller accepts: the answer goes back to the caller as it is.
+          if (pause > this.#maxRetryAfterMs) return response;
+          askedPauseMs = pause;
           lastError = errorFromBody(response.status, response.body);
-          this.#failOver();
+          // A 429 comes from a server that works and chose to refuse for now: retry it, after its pause.
+          serverAnswering = limited;
+          if (!limited) this.#failOver();
           continue;
         }
         return response;
@@ -170,12 +198,13 @@ export class HttpTransport {
         if (spec.signal?.aborted) throw error;
         if (error instanceof AgentStateError && error.code !== 'UNAVAILABLE') throw error;
         lastError = error;
+        askedPauseMs = 0;
+        serverAnswering = false;
         this.#failOver();
       }
     }
     if (lastError instanceof AgentStateError && lastError.code !== 'UNAVAILABLE') throw lastError;
-    throw new AgentStateError(
-      'UNAVAILABLE',
+    throw new UnavailableError(
       `server ${this.#base} is unreachable after ${this.#retries + 1} tries; check that agentstate serve is running`,
       { url: this.#base, path: spec.path },
       { cause: lastError },
@@ -259,12 +288,7 @@ export class HttpTransport {
       }
       if (error instanceof SyntaxError)
         throw new AgentStateError('INTERNAL', 'server answered with invalid JSON');
-      throw new AgentStateError(
-        'UNAVAILABLE',
-        `cannot reach ${this.#base}`,
-        { url: this.#base },
-        { cause: error },
-      );
+      throw new UnavailableError(`cannot reach ${this.#base}`, { url: this.#base }, { cause: error });
     } finally {
       clearTimeout(timer);
       spec.signal?.removeEventListener('abort', abort);

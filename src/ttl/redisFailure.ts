@@ -3,7 +3,7 @@
  * up on a command while reconnecting) is UNAVAILABLE, which the server answers with 503 and `Retry-After`;
  * anything else the client throws is INTERNAL. AgentStateErrors pass through unchanged.
  */
-import { AgentStateError } from '../errors.ts';
+import { AgentStateError, UnavailableError } from '../errors.ts';
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
 // ioredis' own words for "not connected": the retry limit of a queued command, a closed connection, a
@@ -19,10 +19,11 @@ export function redisFailure(error: unknown): AgentStateError {
     (typeof e?.code === 'string' && UNAVAILABLE_CODES.has(e.code)) ||
     e?.name === 'MaxRetriesPerRequestError' ||
     UNAVAILABLE_MESSAGE.test(message);
-  return new AgentStateError(
-    unavailable ? 'UNAVAILABLE' : 'INTERNAL',
-    unavailable ? `Redis is not reachable now (${message}); retry shortly` : `Redis failed: ${message}`,
-    { store: 'redis' },
-    { cause: error },
-  );
+  return unavailable
+    ? new UnavailableError(
+        `Redis is not reachable now (${message}); retry shortly`,
+        { store: 'redis' },
+        { cause: error },
+      )
+    : new AgentStateError('INTERNAL', `Redis failed: ${message}`, { store: 'redis' }, { cause: error });
 }

@@ -176,6 +176,65 @@ describe('AgentStateClient resilience', () => {
     expect(paths).toEqual(['/v1/agl/statistics', '/health', '/v1/agl/statistics']);
   });
 
+  it('retries a 429 after the pause its Retry-After asks for, on the same server and without /health', async () => {
+    const { url } = await serve();
+    const calls: Array<{ path: string; at: number }> = [];
+    let refusals = 1;
+    const limited: typeof fetch = async (input, init) => {
+      calls.push({ path: new URL(String(input)).pathname, at: Date.now() });
+      if (refusals > 0 && String(input).includes('/statistics')) {
+        refusals -= 1;
+        return new Response(
+          JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'too many waits', details: {} } }),
+          { status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' } },
+        );
+      }
+      return fetch(input, init);
+    };
+    const stats = await client(url, { fetch: limited }).statistics();
+    expect(stats.totalRollouts).toBe(0);
+    expect(calls.map((call) => call.path)).toEqual(['/v1/agl/statistics', '/v1/agl/statistics']);
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(990);
+  });
+
+  it('gives a 429 back at once when its Retry-After is longer than maxRetryAfterMs', async () => {
+    const { url } = await serve();
+    let calls = 0;
+    const limited: typeof fetch = async () => {
+      calls += 1;
+      return new Response(
+        JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down', details: {} } }),
+        { status: 429, headers: { 'retry-after': '3600', 'content-type': 'application/json' } },
+      );
+    };
+    await expect(client(url, { fetch: limited }).statistics()).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { status: 429 },
+    });
+    expect(calls).toBe(1);
+  });
+
+  it("waits at least a 503's Retry-After (an HTTP date) before retrying", async () => {
+    const { url } = await serve();
+    const statsCalls: number[] = [];
+    const unavailable: typeof fetch = async (input, init) => {
+      if (String(input).includes('/statistics')) {
+        statsCalls.push(Date.now());
+        if (statsCalls.length === 1) {
+          const later = new Date(Date.now() + 2000).toUTCString();
+          return new Response(
+            JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'starting', details: {} } }),
+            { status: 503, headers: { 'retry-after': later, 'content-type': 'application/json' } },
+          );
+        }
+      }
+      return fetch(input, init);
+    };
+    await client(url, { fetch: unavailable }).statistics();
+    // An HTTP date has whole seconds: at least one second of the two asked for remains.
+    expect(statsCalls[1]! - statsCalls[0]!).toBeGreaterThanOrEqual(990);
+  });
+
   it('waits for a restarting server', async () => {
     const first = await serve();
     await first.app.close();
@@ -234,6 +293,12 @@ describe('AgentStateClient TTL and sessions', () => {
     expect(await c.ttl.get('k')).toMatchObject({ value: { v: 1 } });
     expect(await c.ttl.increment('n', 5)).toBe(5);
     expect(await c.ttl.keys()).toEqual(expect.arrayContaining(['k', 'n']));
+    for (let i = 0; i < 1_200; i += 1) await ttl.set(`many:${i}`, i, { ttlMs: 60_000 });
+    // keys() follows the pages (1,000 keys each) to the end; scanKeys() hands out one page.
+    expect(await c.ttl.keys('many:')).toHaveLength(1_200);
+    const first = await c.ttl.scanKeys({ prefix: 'many:', limit: 500 });
+    expect(first.keys).toHaveLength(500);
+    expect(first.cursor).toBeDefined();
     const lock = (await c.ttl.acquireLock('job', { ttlMs: 10_000 }))!;
     expect(await c.ttl.acquireLock('job', { ttlMs: 10_000 })).toBeNull();
     expect(await lock.release()).toBe(true);

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acquireDirLock } from '../../src/drivers/fs/dirLock.ts';
 import { formatDocument } from '../../src/drivers/fs/envelope.ts';
 import { documentFileName, namespaceDirName } from '../../src/drivers/fs/fileNames.ts';
 import { writeJournal } from '../../src/drivers/fs/journal.ts';
@@ -13,6 +14,7 @@ import {
   type DocumentStore,
   type FsStoreOptions,
   isAgentStateError,
+  UnavailableError,
 } from '../../src/index.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -208,6 +210,7 @@ describe('filesystem driver', () => {
     const held = store();
     const error = await codeOf(held.get('agents', 'a'));
     expect(error.code).toBe('UNAVAILABLE');
+    expect(error).toBeInstanceOf(UnavailableError);
     expect(error.details).toMatchObject({ pid: process.ppid });
 
     const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
@@ -216,6 +219,17 @@ describe('filesystem driver', () => {
     await s.put('agents', 'a', 1);
     expect(JSON.parse(await readFile(join(dir, '.lock'), 'utf8'))).toMatchObject({ pid: process.pid });
     await s.close();
+    await expect(readFile(join(dir, '.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('releases a directory lock only while it still owns it', async () => {
+    await mkdir(dir, { recursive: true });
+    const first = await acquireDirLock(dir);
+    // The same process may take its own lock over (a store reopened after a crash of its handle).
+    const second = await acquireDirLock(dir);
+    await first.release();
+    expect(JSON.parse(await readFile(join(dir, '.lock'), 'utf8'))).toMatchObject({ pid: process.pid });
+    await second.release();
     await expect(readFile(join(dir, '.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -13,6 +13,7 @@ import {
   type DocumentStore,
   isAgentStateError,
   type PostgresStoreOptions,
+  UnavailableError,
 } from '../../src/index.ts';
 import { eventually } from '../conformance/documentStore.ts';
 import { ManualClock } from '../support/clock.ts';
@@ -72,6 +73,7 @@ describe('postgres driver options', () => {
     const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
     try {
       expect(await rejectionCode(store.get('agents', 'a'))).toBe('UNAVAILABLE');
+      await expect(store.get('agents', 'a')).rejects.toBeInstanceOf(UnavailableError);
     } finally {
       await store.close();
     }

@@ -135,6 +135,32 @@ describe('/v1/state documents', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/state/nums/n2' })).statusCode).toBe(200);
   });
 
+  it('refuses Maps, Sets, bytes, RegExps, Errors and NaN that plain JSON would change, and answers Dates as ISO text', async () => {
+    const cases: Array<[unknown, string, string]> = [
+      [{ seen: new Map([['a', 1]]) }, 'value.seen', 'a Map'],
+      [{ tags: new Set(['x']) }, 'value.tags', 'a Set'],
+      [{ blob: new Uint8Array([1, 2]) }, 'value.blob', 'bytes'],
+      [{ rules: [/a+/] }, 'value.rules[0]', 'a RegExp'],
+      [{ last: new Error('boom') }, 'value.last', 'an Error'],
+      [{ score: Number.NaN }, 'value.score', 'the number NaN'],
+    ];
+    for (const [index, [value, path, kind]] of cases.entries()) {
+      await store.put('typed', `t${index}`, value);
+      const answer = await app.inject({ method: 'GET', url: `/v1/state/typed/t${index}` });
+      expect(answer.statusCode).toBe(422);
+      expect(answer.json().error).toMatchObject({ code: 'NOT_REPRESENTABLE', details: { path } });
+      expect(answer.json().error.message).toContain(kind);
+      // The tagged form carries it whole.
+      expect(
+        (await app.inject({ method: 'GET', url: answer.json().error.details.typedRoute })).statusCode,
+      ).toBe(200);
+    }
+    await store.put('dated', 'd', { at: new Date('2026-01-02T03:04:05.000Z') });
+    const dated = await app.inject({ method: 'GET', url: '/v1/state/dated/d' });
+    expect(dated.statusCode).toBe(200);
+    expect(dated.json().value).toEqual({ at: '2026-01-02T03:04:05.000Z' });
+  });
+
   it('answers unknown routes with a NOT_FOUND error body', async () => {
     const response = await app.inject({ method: 'GET', url: '/v1/nothing' });
     expect(response.statusCode).toBe(404);

@@ -50,6 +50,33 @@ describe('/v1/ttl', () => {
     expect((await app.inject({ method: 'DELETE', url: '/v1/ttl/keys/hits' })).statusCode).toBe(204);
   });
 
+  it('lists keys a page at a time: 1,000 by default, a cursor to the next page, each key once', async () => {
+    for (let i = 0; i < 2_500; i += 1) ttl.set(`job:${String(i).padStart(4, '0')}`, i, { ttlMs: 60_000 });
+    ttl.set('other', 1, { ttlMs: 60_000 });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const query = new URLSearchParams({ prefix: 'job:', ...(cursor === undefined ? {} : { cursor }) });
+      const page = (await app.inject({ method: 'GET', url: `/v1/ttl/keys?${query}` })).json() as {
+        keys: string[];
+        cursor?: string;
+      };
+      expect(page.keys.length).toBeLessThanOrEqual(1_000);
+      seen.push(...page.keys);
+      cursor = page.cursor;
+      pages += 1;
+    } while (cursor !== undefined);
+    expect(pages).toBe(3);
+    expect(new Set(seen).size).toBe(2_500);
+    expect(seen.every((key) => key.startsWith('job:'))).toBe(true);
+    const small = (await app.inject({ method: 'GET', url: '/v1/ttl/keys?limit=2' })).json();
+    expect(small).toEqual({ keys: ['job:0000', 'job:0001'], cursor: 'job:0001' });
+    const tooMany = await app.inject({ method: 'GET', url: '/v1/ttl/keys?limit=10001' });
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().error).toMatchObject({ code: 'INVALID_INPUT' });
+  });
+
   it('grants a lock to one holder, releases only with its token', async () => {
     const first = await app.inject({ method: 'POST', url: '/v1/ttl/locks/job-1', payload: { ttlMs: 5000 } });
     expect(first.json()).toMatchObject({ acquired: true, name: 'job-1' });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AgentStateError } from '../../errors.ts';
+import { UnavailableError } from '../../errors.ts';
 import { processAlive } from '../shared/processAlive.ts';
 
 /** Name of the lock file in a store directory. */
@@ -10,7 +10,7 @@ export const LOCK_FILE = '.lock';
 
 /** A held directory lock. */
 export interface DirLock {
-  /** Removes the lock file. */
+  /** Removes the lock file, if it is still this lock's (never one another store has taken over since). */
   release(): Promise<void>;
 }
 
@@ -18,6 +18,8 @@ interface LockOwner {
   pid: number;
   hostname: string;
   since: string;
+  /** Random per acquisition: tells this lock from a later one taken by the same process. */
+  token?: string;
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
@@ -38,7 +40,8 @@ async function readOwner(path: string): Promise<LockOwner | undefined> {
  */
 export async function acquireDirLock(dir: string): Promise<DirLock> {
   const path = join(dir, LOCK_FILE);
-  const me: LockOwner = { pid: process.pid, hostname: hostname(), since: new Date().toISOString() };
+  const token = randomBytes(8).toString('hex');
+  const me: LockOwner = { pid: process.pid, hostname: hostname(), since: new Date().toISOString(), token };
   // Written aside and hard-linked into place: the lock file appears atomically with its content.
   const temp = join(dir, `${LOCK_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   await writeFile(temp, JSON.stringify(me));
@@ -46,7 +49,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     for (let attempt = 0; ; attempt++) {
       try {
         await link(temp, path);
-        return { release: () => unlink(path).catch(() => {}) };
+        return { release: () => releaseIfOwned(path, token) };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw error;
       }
@@ -55,8 +58,7 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
         owner === undefined ||
         (owner.hostname === me.hostname && (owner.pid === process.pid || !processAlive(owner.pid)));
       if (!stale) {
-        throw new AgentStateError(
-          'UNAVAILABLE',
+        throw new UnavailableError(
           `store directory ${dir} is in use by process ${owner.pid} on ${owner.hostname}: the filesystem driver allows one process per directory (use the SQLite or PostgreSQL driver to share a store between processes; remove ${path} only if that process is gone)`,
           { dir, lockFile: path, pid: owner.pid, hostname: owner.hostname },
         );
@@ -66,4 +68,10 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
   } finally {
     await unlink(temp).catch(() => {});
   }
+}
+
+// A lock taken over in the meantime (a second store of this process on the same directory) stays in place.
+async function releaseIfOwned(path: string, token: string): Promise<void> {
+  if ((await readOwner(path))?.token !== token) return;
+  await unlink(path).catch(() => {});
 }

@@ -1,4 +1,4 @@
-import { AgentStateError, ClosedError, TimeoutError } from '../../errors.ts';
+import { AgentStateError, ClosedError, TimeoutError, UnavailableError } from '../../errors.ts';
 
 // SQLSTATE class 08 (connection exceptions), admin/crash shutdown, cannot connect now, too many
 // connections, and the socket errors pg passes through: the server is unreachable, not the call wrong.
@@ -41,10 +41,9 @@ export function postgresFailure(
   const unavailable =
     (typeof e.code === 'string' && (e.code.startsWith('08') || UNAVAILABLE_CODES.has(e.code))) ||
     LOST_CONNECTION.test(e.message ?? '');
-  return new AgentStateError(
-    unavailable ? 'UNAVAILABLE' : 'INTERNAL',
-    `${what}: ${e.message ?? String(error)}`,
-    { ...details, ...(e.code !== undefined && { pgCode: e.code }) },
-    { cause: error },
-  );
+  const message = `${what}: ${e.message ?? String(error)}`;
+  const allDetails = { ...details, ...(e.code !== undefined && { pgCode: e.code }) };
+  return unavailable
+    ? new UnavailableError(message, allDetails, { cause: error })
+    : new AgentStateError('INTERNAL', message, allDetails, { cause: error });
 }

@@ -31,7 +31,13 @@ import { postgresFailure } from '../../drivers/postgres/failure.ts';
 import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
 import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
-import { AgentStateError, ClosedError, CorruptStateError, InvalidInputError } from '../../errors.ts';
+import {
+  type AgentStateError,
+  ClosedError,
+  CorruptStateError,
+  InvalidInputError,
+  UnavailableError,
+} from '../../errors.ts';
 import {
   attemptPage,
   dequeueArguments,
@@ -999,7 +1005,7 @@ export class PostgresRolloutStore implements RolloutStore {
         .then(async () => {
           // The schema was found once; ask again, so a dropped database or lost server shows.
           if (!(await this.#checkVersion(this.#pool))) {
-            throw new AgentStateError('UNAVAILABLE', `rollout schema ${this.schema} is missing its tables`, {
+            throw new UnavailableError(`rollout schema ${this.schema} is missing its tables`, {
               schema: this.schema,
             });
           }

@@ -23,6 +23,9 @@ const nameParams = {
   properties: { name: nameSchema(MAX_TTL_KEY_LENGTH) },
 } as const;
 const ttlMsSchema = { type: 'integer', minimum: 1 } as const;
+/** Keys one page of `GET /v1/ttl/keys` holds at most, and when the request names no `limit`. */
+const MAX_TTL_KEYS_PAGE = 10_000;
+const DEFAULT_TTL_KEYS_PAGE = 1_000;
 
 interface HeldLock {
   lock: TtlLock;
@@ -109,17 +112,29 @@ export function registerTtlRoutes(app: FastifyInstance, ttl: TtlStoreLike, metri
     {
       schema: {
         tags: ['ttl'],
-        summary: 'List live keys, optionally by prefix',
+        summary: `One page of live keys, optionally by prefix (at most ${MAX_TTL_KEYS_PAGE} a page, ${DEFAULT_TTL_KEYS_PAGE} by default; follow \`cursor\` until it is absent)`,
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { prefix: { type: 'string' } },
+          properties: {
+            prefix: { type: 'string' },
+            cursor: { type: 'string' },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_TTL_KEYS_PAGE },
+          },
         },
       },
     },
     async (request) => {
-      const { prefix } = request.query as { prefix?: string };
-      return { keys: await time('keys', () => ttl.keys(prefix)) };
+      const { prefix, cursor, limit } = request.query as { prefix?: string; cursor?: string; limit?: number };
+      // A page, never every key at once: on Redis "every key" is a full SCAN held in one answer.
+      const page = await time('keys', () =>
+        ttl.scanKeys({
+          limit: limit ?? DEFAULT_TTL_KEYS_PAGE,
+          ...(prefix === undefined ? {} : { prefix }),
+          ...(cursor === undefined ? {} : { cursor }),
+        }),
+      );
+      return page.cursor === undefined ? { keys: page.keys } : { keys: page.keys, cursor: page.cursor };
     },
   );
 
