@@ -9,7 +9,7 @@
  * spans vs one transaction per span). A backend is one entry of `backends`; PostgreSQL joins automatically
  * when src/rollouts/postgres/ exists and a server is reachable.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -25,7 +25,14 @@ interface BenchBackend {
   name: string;
   /** Rollouts per scenario run (sized so the whole benchmark stays around a minute on 2 cores). */
   rollouts: number;
-  open(options: RolloutStoreOptions): Promise<{ store: RolloutStore; cleanup(): Promise<void> }>;
+  open(options: RolloutStoreOptions): Promise<OpenedStore>;
+}
+
+interface OpenedStore {
+  store: RolloutStore;
+  cleanup(): Promise<void>;
+  /** CPU seconds the database server's processes serving this store used so far (PostgreSQL only). */
+  databaseCpu?(): Promise<number>;
 }
 
 // Deterministic pseudo-random numbers, so every backend gets the same workload.
@@ -103,10 +110,34 @@ async function postgresBackend(): Promise<BenchBackend | null> {
       rollouts: 2000,
       async open(options) {
         const schema = `bench_rollouts_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-        const store = new Store({ ...options, connectionString: url, schema });
+        // The store's connections carry the schema as application name, so their backends' CPU can be read.
+        const named = `${url}${url.includes('?') ? '&' : '?'}application_name=${schema}`;
+        const store = new Store({ ...options, connectionString: named, schema });
+        const admin = new pg.Client({ connectionString: url });
+        await admin.connect();
+        // Backends seen so far and their last CPU reading: a connection the pool closes keeps its last one.
+        const seen = new Map<number, number>();
         return {
           store,
+          databaseCpu: async () => {
+            const { rows } = await admin.query<{ pid: number }>(
+              'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+              [schema],
+            );
+            for (const { pid } of rows) {
+              try {
+                const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+                seen.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+              } catch {
+                // Not on this machine, or gone.
+              }
+            }
+            let total = 0;
+            for (const seconds of seen.values()) total += seconds;
+            return total;
+          },
           cleanup: async () => {
+            await admin.end();
             await store.close();
             const client = new pg.Client({ connectionString: url });
             await client.connect();
@@ -127,11 +158,14 @@ interface ScenarioResult {
   rollouts: number;
   spans: number;
   dequeueMs: number[];
+  /** CPU seconds of this process (store, runners) and of the database server, during the timed part. */
+  processCpu: number;
+  databaseCpu: number | null;
 }
 
 /** The scenario: `runners` loops of dequeue -> spans -> succeeded until the queue is empty. */
 async function scenario(
-  store: RolloutStore,
+  { store, databaseCpu }: OpenedStore,
   rollouts: number,
   runners: number,
   batched: boolean,
@@ -146,6 +180,8 @@ async function scenario(
   const dequeueMs: number[] = [];
   let spans = 0;
   let done = 0;
+  const databaseBefore = (await databaseCpu?.()) ?? null;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: runners }, async (_, r) => {
@@ -179,8 +215,17 @@ async function scenario(
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const databaseAfter = (await databaseCpu?.()) ?? null;
   if (done !== rollouts) throw new Error(`expected ${rollouts} rollouts, ran ${done}`);
-  return { seconds, rollouts: done, spans, dequeueMs };
+  return {
+    seconds,
+    rollouts: done,
+    spans,
+    dequeueMs,
+    processCpu: (cpu.user + cpu.system) / 1e6,
+    databaseCpu: databaseBefore === null || databaseAfter === null ? null : databaseAfter - databaseBefore,
+  };
 }
 
 /** Raw span ingest into one running attempt: batches of `batch` spans. */
@@ -228,11 +273,11 @@ export default async function run(): Promise<void> {
       const results: Record<'batched' | 'naive', ScenarioResult> = {} as never;
       for (const mode of ['batched', 'naive'] as const) {
         // The naive baseline writes one transaction per span: no span batches and no group commit.
-        const { store, cleanup } = await backend.open({ groupCommit: mode === 'batched' });
+        const opened = await backend.open({ groupCommit: mode === 'batched' });
         try {
-          results[mode] = await scenario(store, backend.rollouts, runners, mode === 'batched', pool);
+          results[mode] = await scenario(opened, backend.rollouts, runners, mode === 'batched', pool);
         } finally {
-          await cleanup();
+          await opened.cleanup();
         }
       }
       const b = results.batched;
@@ -246,6 +291,10 @@ export default async function run(): Promise<void> {
         'spans/s': round(b.spans / b.seconds),
         'dequeue p50 ms': round(percentile(b.dequeueMs, 50), 3),
         'dequeue p99 ms': round(percentile(b.dequeueMs, 99), 3),
+        // Where the CPU goes: on a machine whose cores are full, these bound the rate.
+        'process CPU ms/rollout': round((b.processCpu * 1000) / b.rollouts, 2),
+        'database CPU ms/rollout':
+          b.databaseCpu === null ? '-' : round((b.databaseCpu * 1000) / b.rollouts, 2),
       });
       baselineRows.push({
         backend: backend.name,

@@ -6,8 +6,10 @@
  * machine whose load changes during the run does not favour either side.
  *
  * Also printed: database round trips per store operation, read from the servers' /metrics (a count, not a
- * timing, so it does not depend on the machine's load), and the CPU seconds the server processes used
- * per pass (the rest of the machine's CPU is PostgreSQL, the load generator and whatever else runs).
+ * timing, so it does not depend on the machine's load), and the CPU milliseconds per rollout, split
+ * into the server processes, their PostgreSQL backends, this load generator and the whole machine (the
+ * difference is whatever else runs): on a machine whose cores are full, these shares bound the rate and
+ * show whether more server processes can help.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -56,13 +58,55 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds the whole machine spent busy so far (all cores), from /proc/stat. */
+function machineBusySeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+}
+
+/** The PostgreSQL backends serving this benchmark's servers (their connections carry its application name). */
+async function backendPids(admin: pg.Client, application: string): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+    [application],
+  );
+  return rows.map((row) => row.pid);
+}
+
+/** CPU seconds of processes that may have exited meanwhile (counted as 0 then). */
+function cpuOf(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      out.set(pid, cpuSeconds(pid));
+    } catch {
+      // Gone (an idle connection closed): its CPU since the last reading is lost, a small undercount.
+    }
+  }
+  return out;
+}
+
+/** Where the CPU of a pass went: server processes, their PostgreSQL backends, this load generator, the rest. */
+interface CpuShares {
+  serverCpu: number;
+  databaseCpu: number;
+  loadCpu: number;
+  machineCpu: number;
+}
+
 interface WireRollout {
   rollout_id: string;
   attempt: { attempt_id: string };
 }
 
 /** One pass: fill the queue, then 256 runners over `urls` until it is empty. */
-async function pass(urls: readonly string[], servers: readonly ServeProcess[]) {
+async function pass(
+  urls: readonly string[],
+  servers: readonly ServeProcess[],
+  admin: pg.Client,
+  application: string,
+): Promise<{ rate: number; seconds: number } & CpuShares> {
   const pools = urls.map((url) => new Pool(url, { connections: Math.ceil(RUNNERS / urls.length) + 4 }));
   for (let i = 0; i < ROLLOUTS; i += 500) {
     const batch = Array.from({ length: Math.min(500, ROLLOUTS - i) }, (_, k) => ({
@@ -71,6 +115,9 @@ async function pass(urls: readonly string[], servers: readonly ServeProcess[]) {
     await post(pools[0]!, '/v1/agl/queues/rollouts/enqueue', { rollouts: batch });
   }
   const cpuBefore = servers.map((s) => cpuSeconds(s.child.pid!));
+  const backendsBefore = cpuOf(await backendPids(admin, application));
+  const loadBefore = process.cpuUsage();
+  const machineBefore = machineBusySeconds();
   let rollouts = 0;
   const started = performance.now();
   await Promise.all(
@@ -104,8 +151,21 @@ async function pass(urls: readonly string[], servers: readonly ServeProcess[]) {
   );
   const seconds = (performance.now() - started) / 1000;
   const serverCpu = servers.reduce((sum, s, i) => sum + cpuSeconds(s.child.pid!) - cpuBefore[i]!, 0);
+  const load = process.cpuUsage(loadBefore);
+  const machineCpu = machineBusySeconds() - machineBefore;
+  let databaseCpu = 0;
+  for (const [pid, now] of cpuOf(await backendPids(admin, application))) {
+    databaseCpu += now - (backendsBefore.get(pid) ?? 0);
+  }
   await Promise.all(pools.map((p) => p.close()));
-  return { rate: rollouts / seconds, seconds, serverCpu };
+  return {
+    rate: rollouts / seconds,
+    seconds,
+    serverCpu,
+    databaseCpu,
+    loadCpu: (load.user + load.system) / 1e6,
+    machineCpu,
+  };
 }
 
 /** Round trips per operation, summed over the servers' /metrics. */
@@ -134,36 +194,52 @@ export default async function bench(): Promise<void> {
     return;
   }
   const schema = `bench_scaleout_${process.pid}`;
-  const args = ['--postgres', POSTGRES_URL, '--postgres-schema', schema];
+  // The servers' connections carry the schema as application name, so their backends' CPU can be read.
+  const serverUrl = `${POSTGRES_URL}${POSTGRES_URL.includes('?') ? '&' : '?'}application_name=${schema}`;
+  // Pools of 12: three servers x (12 + 1 LISTEN) stay well under PostgreSQL's default max_connections
+  // (100) on a database other jobs use too; 256 runners need no more (one server runs up to 10 group-commit
+  // batches of 32 calls at once).
+  const args = ['--postgres', serverUrl, '--postgres-schema', schema, '--postgres-pool', '12'];
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
   const servers: ServeProcess[] = [await startServe(args)];
   servers.push(...(await Promise.all([startServe(args), startServe(args)])));
   const urls = servers.map((s) => s.url);
-  const ones: Array<{ rate: number; serverCpu: number }> = [];
-  const threes: Array<{ rate: number; serverCpu: number }> = [];
+  const ones: Array<{ rate: number } & CpuShares> = [];
+  const threes: Array<{ rate: number } & CpuShares> = [];
   const ratios: number[] = [];
   try {
     // Warm-up (prepared statements, pools, JIT), not counted.
-    await pass(urls, servers);
+    await pass(urls, servers, admin, schema);
     for (let i = 0; i < PASSES; i++) {
-      const one = await pass(urls.slice(0, 1), servers.slice(0, 1));
-      const three = await pass(urls, servers);
+      const one = await pass(urls.slice(0, 1), servers.slice(0, 1), admin, schema);
+      const three = await pass(urls, servers, admin, schema);
       ones.push(one);
       threes.push(three);
       ratios.push(three.rate / one.rate);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const trips = await roundTrips(urls);
+    // CPU milliseconds per rollout, medians over the passes: what bounds the rate when the cores are full.
+    const perRollout = (passes: ReadonlyArray<CpuShares>, key: keyof CpuShares) =>
+      round((median(passes.map((p) => p[key])) * 1000) / ROLLOUTS, 2);
+    const cpu = (passes: ReadonlyArray<CpuShares>) => ({
+      'server CPU ms/rollout': perRollout(passes, 'serverCpu'),
+      'database CPU ms/rollout': perRollout(passes, 'databaseCpu'),
+      'load generator CPU ms/rollout': perRollout(passes, 'loadCpu'),
+      'machine CPU ms/rollout (all processes)': perRollout(passes, 'machineCpu'),
+    });
     const rows = [
       {
         case: `1 server process, ${RUNNERS} HTTP runners, PostgreSQL`,
         'rollouts/s (median)': round(median(ones.map((o) => o.rate))),
-        'server CPU s/pass (median)': round(median(ones.map((o) => o.serverCpu)), 2),
+        ...cpu(ones),
         ratio: '1',
       },
       {
         case: `3 server processes, ${RUNNERS} HTTP runners round-robin, same schema`,
         'rollouts/s (median)': round(median(threes.map((o) => o.rate))),
-        'server CPU s/pass (median)': round(median(threes.map((o) => o.serverCpu)), 2),
+        ...cpu(threes),
         ratio: `${round(median(ratios), 2)}x (median of per-pass ratios ${ratios.map((r) => round(r, 2)).join(', ')})`,
       },
     ];
@@ -177,9 +253,7 @@ export default async function bench(): Promise<void> {
     });
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
   }
 }

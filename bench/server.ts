@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { ExportTraceServiceRequest } from '../src/server/otlp/traceProto.ts';
-import { report, round } from './_report.ts';
+import { percentile, report, round } from './_report.ts';
 
 const RUNNERS = 256;
 const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 1500);
@@ -88,8 +88,16 @@ type SpanMode = 'per-span' | 'otlp-batch';
 async function rolloutScenario(
   url: string,
   mode: SpanMode,
-): Promise<{ seconds: number; rollouts: number; spans: number; requests: number }> {
+): Promise<{ seconds: number; rollouts: number; spans: number; requests: number; p99Ms: number }> {
   const pool = new Pool(url, { connections: RUNNERS, pipelining: 1 });
+  // Every timed request's latency, for the p99.
+  const latencies: number[] = [];
+  const timed = async <T>(request: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const result = await request();
+    latencies.push(performance.now() - t0);
+    return result;
+  };
   // Fill the queue first (not timed), in batches of 500.
   for (let i = 0; i < ROLLOUTS; i += 500) {
     const batch = Array.from({ length: Math.min(500, ROLLOUTS - i) }, (_, k) => ({
@@ -105,42 +113,48 @@ async function rolloutScenario(
   const runner = async (index: number) => {
     const workerId = `w-${index}`;
     for (;;) {
-      const taken = (await post(pool, '/v1/agl/queues/rollouts/dequeue', {
-        limit: 1,
-        worker_id: workerId,
-      })) as WireRollout[];
+      const taken = (await timed(() =>
+        post(pool, '/v1/agl/queues/rollouts/dequeue', { limit: 1, worker_id: workerId }),
+      )) as WireRollout[];
       requests += 1;
       const rollout = taken[0];
       if (!rollout) return;
       const count = 2 + Math.floor(Math.random() * 19);
       if (mode === 'otlp-batch') {
-        const response = await pool.request({
-          method: 'POST',
-          path: '/v1/traces',
-          headers: { 'content-type': 'application/x-protobuf' },
-          body: otlpBody(rollout.rollout_id, rollout.attempt.attempt_id, index, count),
+        const response = await timed(async () => {
+          const answer = await pool.request({
+            method: 'POST',
+            path: '/v1/traces',
+            headers: { 'content-type': 'application/x-protobuf' },
+            body: otlpBody(rollout.rollout_id, rollout.attempt.attempt_id, index, count),
+          });
+          await answer.body.arrayBuffer();
+          return answer;
         });
-        await response.body.arrayBuffer();
         if (response.statusCode !== 200) throw new Error(`OTLP HTTP ${response.statusCode}`);
         requests += 1;
       }
       for (let s = 0; mode === 'per-span' && s < count; s++) {
-        await post(pool, '/v1/agl/spans', {
-          rollout_id: rollout.rollout_id,
-          attempt_id: rollout.attempt.attempt_id,
-          trace_id: 'a'.repeat(32),
-          span_id: `${index.toString(16).padStart(8, '0')}${s.toString(16).padStart(8, '0')}`,
-          name: s === 0 ? 'agent.run' : 'llm.call',
-          attributes: { 'gen_ai.usage.tokens': 120 + s, 'gen_ai.model': 'qwen' },
-          start_time: 1767225600 + s,
-          end_time: 1767225600.5 + s,
-        });
+        await timed(() =>
+          post(pool, '/v1/agl/spans', {
+            rollout_id: rollout.rollout_id,
+            attempt_id: rollout.attempt.attempt_id,
+            trace_id: 'a'.repeat(32),
+            span_id: `${index.toString(16).padStart(8, '0')}${s.toString(16).padStart(8, '0')}`,
+            name: s === 0 ? 'agent.run' : 'llm.call',
+            attributes: { 'gen_ai.usage.tokens': 120 + s, 'gen_ai.model': 'qwen' },
+            start_time: 1767225600 + s,
+            end_time: 1767225600.5 + s,
+          }),
+        );
         requests += 1;
       }
       spans += count;
-      await post(pool, `/v1/agl/rollouts/${rollout.rollout_id}/attempts/${rollout.attempt.attempt_id}`, {
-        status: 'succeeded',
-      });
+      await timed(() =>
+        post(pool, `/v1/agl/rollouts/${rollout.rollout_id}/attempts/${rollout.attempt.attempt_id}`, {
+          status: 'succeeded',
+        }),
+      );
       requests += 1;
       rollouts += 1;
     }
@@ -148,7 +162,7 @@ async function rolloutScenario(
   await Promise.all(Array.from({ length: RUNNERS }, (_, i) => runner(i)));
   const seconds = (performance.now() - started) / 1000;
   await pool.close();
-  return { seconds, rollouts, spans, requests };
+  return { seconds, rollouts, spans, requests, p99Ms: percentile(latencies, 99) };
 }
 
 async function bareCeiling(url: string, requests: number): Promise<{ seconds: number; requests: number }> {
@@ -249,6 +263,7 @@ export default async function bench(): Promise<void> {
     spansPerRollout: '2..20 (uniform)',
   };
   const backends = (await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite'];
+  const rates: Record<string, { perSpan: number; otlpBatch: number }> = {};
   for (const backend of backends) {
     const server = await startWorker(backend);
     try {
@@ -268,6 +283,7 @@ export default async function bench(): Promise<void> {
           'rollouts/s': round(scenario.rollouts / scenario.seconds),
           'spans/s': round(scenario.spans / scenario.seconds),
           'requests/s': round(requestRate),
+          'p99 ms': round(scenario.p99Ms, 1),
           'vs ceiling': `${round((scenario.rollouts / scenario.seconds / (bareRate / (scenario.requests / scenario.rollouts))) * 100, 1)}% of ceiling rollouts/s`,
         });
       }
@@ -277,6 +293,7 @@ export default async function bench(): Promise<void> {
           'rollouts/s': round(minimal.rollouts / minimal.seconds),
           'spans/s': round(minimal.spans / minimal.seconds),
           'requests/s': round(minimal.requests / minimal.seconds),
+          'p99 ms': round(minimal.p99Ms, 1),
           'vs ceiling': `agentstate per-span = ${round((perSpan.rollouts / perSpan.seconds / (minimal.rollouts / minimal.seconds)) * 100)}% of this`,
         },
         {
@@ -284,6 +301,7 @@ export default async function bench(): Promise<void> {
           'rollouts/s': round(bareRate / (perSpan.requests / perSpan.rollouts)),
           'spans/s': '-',
           'requests/s': round(bareRate),
+          'p99 ms': '-',
           'vs ceiling': '100%',
         },
         {
@@ -291,9 +309,14 @@ export default async function bench(): Promise<void> {
           'rollouts/s': '-',
           'spans/s': round(otlp.spans / otlp.seconds),
           'requests/s': round(OTLP_REQUESTS / otlp.seconds),
+          'p99 ms': '-',
           'vs ceiling': `${round((OTLP_REQUESTS / otlp.seconds / bareRate) * 100, 1)}% of bare req/s`,
         },
       );
+      rates[backend] = {
+        perSpan: perSpan.rollouts / perSpan.seconds,
+        otlpBatch: batched.rollouts / batched.seconds,
+      };
       notes[`${backend}Seconds`] = {
         perSpan: round(perSpan.seconds, 2),
         otlpBatch: round(batched.seconds, 2),
@@ -304,5 +327,17 @@ export default async function bench(): Promise<void> {
   }
   if (!backends.includes('postgres'))
     notes.postgres = `not measured: PostgreSQL not reachable at ${POSTGRES_URL}`;
+  else {
+    // The same server on PostgreSQL against SQLite, same run.
+    const { sqlite, postgres } = rates as Record<
+      'sqlite' | 'postgres',
+      { perSpan: number; otlpBatch: number }
+    >;
+    notes.postgresVsSqlite = {
+      perSpan: `${round((postgres.perSpan / sqlite.perSpan) * 100)}%`,
+      otlpBatch: `${round((postgres.otlpBatch / sqlite.otlpBatch) * 100)}%`,
+    };
+    console.log('PostgreSQL rollouts/s as a share of SQLite, same run:', notes.postgresVsSqlite);
+  }
   await report('server', rows, notes);
 }

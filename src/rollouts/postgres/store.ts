@@ -116,8 +116,16 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { RolloutWaiters } from '../waiters.ts';
+import { CoalescedWrites } from './coalescedWrites.ts';
 import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
 import { ChannelListener } from './listener.ts';
+import {
+  type BatchOperation,
+  batchFailure,
+  OperationFailed,
+  OperationsOverlapped,
+  runOperations,
+} from './operations.ts';
 import { BufferedWrites, type KeysetPage, PostgresRolloutRepository, type Queryable } from './repository.ts';
 import { CountedRunner, RoundTripCounter, type StatementRunner } from './roundTrips.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
@@ -164,23 +172,25 @@ const LOCK_CLASS = 0x61676c72;
 
 type Op<T> = (tx: RolloutTransaction) => Promise<T>;
 
-interface PendingWrite extends Weighted {
+interface PendingWrite extends Weighted, BatchOperation {
   operation: string;
-  fn: Op<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
-/** Thrown inside a batch to say which operation failed (the batch is re-run without it). */
-class OperationFailed extends Error {
-  readonly index: number;
-  readonly error: unknown;
-  constructor(index: number, error: unknown) {
-    super('operation failed');
-    this.index = index;
-    this.error = error;
-  }
-}
+// Operations that touch only the rows their `Touched` keys name, so a batch may run them side by side
+// (./operations.ts). The others (enqueue and startRollout append in creation order, resources, prune) run
+// one at a time in their place in the batch.
+const CONCURRENT_OPERATIONS = new Set([
+  'dequeueManyRollouts',
+  'addSpan',
+  'addManySpans',
+  'updateAttempt',
+  'updateRollout',
+  'startAttempt',
+  'getNextSpanSequenceId',
+  'updateWorker',
+]);
 
 /** Deadlock, serialization failure, or a concurrent first use of the same idempotency key: re-run the transaction. */
 function isTransient(error: unknown): boolean {
@@ -400,13 +410,16 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   /**
-   * One transaction running `fn`, re-run from the start after a deadlock or serialization failure. Rollouts
-   * it finished are announced with NOTIFY inside the transaction and to this process's waiters after COMMIT.
+   * One transaction running `fn`, re-run from the start after a deadlock or serialization failure. `fn`
+   * opens one `RolloutTransaction` per operation (`open`); the writes they still hold back at the end are
+   * sent with the COMMIT, and a failure among them is reported by `lastWritesFailed` with the index of the
+   * transaction that held them. Rollouts they finished are announced with NOTIFY inside the transaction and
+   * to this process's waiters after COMMIT.
    */
   async #transaction<T>(
     operations: readonly string[],
-    fn: (tx: RolloutTransaction, client: StatementRunner) => Promise<T>,
-    lastWritesFailed: (error: unknown) => unknown = (error) => error,
+    fn: (open: () => RolloutTransaction, client: StatementRunner) => Promise<T>,
+    lastWritesFailed: (error: unknown, index: number) => unknown = (error) => error,
   ): Promise<T> {
     await this.#ensureSchema();
     let roundTrips = 0;
@@ -424,9 +437,9 @@ export class PostgresRolloutStore implements RolloutStore {
   }
 
   async #transactionAttempts<T>(
-    fn: (tx: RolloutTransaction, client: StatementRunner) => Promise<T>,
+    fn: (open: () => RolloutTransaction, client: StatementRunner) => Promise<T>,
     counted: (roundTrips: number) => void,
-    lastWritesFailed: (error: unknown) => unknown,
+    lastWritesFailed: (error: unknown, index: number) => unknown,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const pooled = await checkOut(this.#pool);
@@ -434,38 +447,48 @@ export class PostgresRolloutStore implements RolloutStore {
       // the first statement, the last buffered writes with the NOTIFY and COMMIT, two round trips saved
       // per transaction. A pool without pipeline mode (one passed in) gets the statements one at a time.
       const pipelined = (pooled as { pipeline?: boolean }).pipeline === true;
-      const client = new CountedRunner(pooled);
+      const client = new CountedRunner(pipelined ? new CoalescedWrites(pooled) : pooled);
       const release = (broken?: boolean) => {
         counted(client.count);
         pooled.release(broken);
       };
-      const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text), pipelined);
-      const tx = new RolloutTransaction(this.#repo, buffer, () => this.#seconds());
+      const txs: RolloutTransaction[] = [];
+      const open = () => {
+        const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text), pipelined);
+        const tx = new RolloutTransaction(this.#repo, buffer, () => this.#seconds());
+        txs.push(tx);
+        return tx;
+      };
       let result: T;
       try {
         if (pipelined) {
           const begun = client.query('BEGIN');
           begun.catch(() => {});
-          result = await fn(tx, client);
+          result = await fn(open, client);
           await begun;
           // Sent back to back. If the writes fail, PostgreSQL answers the COMMIT with a rollback.
-          const flushed = tx.flush();
-          const notified = this.#notify(client, tx.finished);
+          const flushed = txs.map((tx) => tx.flush());
+          for (const f of flushed) f.catch(() => {});
+          const notified = this.#notify(client, txs);
           const committed = client.query('COMMIT');
           notified.catch(() => {});
           committed.catch(() => {});
-          await flushed.catch((error: unknown) => {
-            throw lastWritesFailed(error);
-          });
+          for (let i = 0; i < flushed.length; i++) {
+            await flushed[i]!.catch((error: unknown) => {
+              throw lastWritesFailed(error, i);
+            });
+          }
           await notified;
           await committed;
         } else {
           await client.query('BEGIN');
-          result = await fn(tx, client);
-          await tx.flush().catch((error: unknown) => {
-            throw lastWritesFailed(error);
-          });
-          await this.#notify(client, tx.finished);
+          result = await fn(open, client);
+          for (let i = 0; i < txs.length; i++) {
+            await txs[i]!.flush().catch((error: unknown) => {
+              throw lastWritesFailed(error, i);
+            });
+          }
+          await this.#notify(client, txs);
           await client.query('COMMIT');
         }
       } catch (error) {
@@ -478,12 +501,14 @@ export class PostgresRolloutStore implements RolloutStore {
         throw error;
       }
       release();
-      for (const rollout of tx.finished) this.#waiters.notify(rollout);
+      for (const tx of txs) for (const rollout of tx.finished) this.#waiters.notify(rollout);
       return result;
     }
   }
 
-  async #notify(client: StatementRunner, finished: readonly Rollout[]): Promise<void> {
+  async #notify(client: StatementRunner, txs: readonly RolloutTransaction[]): Promise<void> {
+    const finished: Rollout[] = [];
+    for (const tx of txs) finished.push(...tx.finished);
     if (finished.length === 0) return;
     let payload = '';
     for (const rollout of finished) {
@@ -503,6 +528,7 @@ export class PostgresRolloutStore implements RolloutStore {
       this.#pending.push({
         operation,
         fn: fn as Op<unknown>,
+        concurrent: CONCURRENT_OPERATIONS.has(operation),
         weight,
         resolve: resolve as (value: unknown) => void,
         reject,
@@ -539,37 +565,35 @@ export class PostgresRolloutStore implements RolloutStore {
     }
   }
 
-  /** Runs a batch in one transaction; a failing operation is dropped (rejected) and the rest re-run. */
+  /**
+   * Runs a batch in one transaction (./operations.ts); a failing operation is dropped (rejected) and the
+   * rest re-run; operations that ran side by side and touched the same rows are re-run one at a time.
+   */
   async #runBatch(batch: PendingWrite[]): Promise<void> {
     let ops = batch;
+    let serial = false;
     while (ops.length > 0) {
       try {
         const names = ops.map((op) => op.operation);
-        const last = ops.length - 1;
-        // A lost lock race is the whole transaction's problem: #transaction re-runs it.
-        const failed = (i: number, error: unknown) =>
-          isTransient(error) ? error : new OperationFailed(i, error);
         const results = await this.#transaction(
           names,
-          async (tx) => {
-            const out: unknown[] = [];
-            for (let i = 0; i < ops.length; i++) {
-              try {
-                out.push(await ops[i]!.fn(tx));
-                // Each operation's writes are sent before the next starts, so a failing write names its
-                // operation; the last one's go out with the COMMIT.
-                if (i < last) await tx.flush();
-              } catch (error) {
-                throw failed(i, error);
-              }
-            }
-            return out;
-          },
-          (error) => failed(last, error),
+          (open) =>
+            runOperations(
+              ops,
+              ops.map(() => open()),
+              serial,
+              isTransient,
+            ),
+          // A lost lock race is the whole transaction's problem: #transaction re-runs it.
+          (error, index) => batchFailure([{ index, error }], isTransient),
         );
         for (let i = 0; i < ops.length; i++) ops[i]!.resolve(results[i]);
         return;
       } catch (error) {
+        if (error instanceof OperationsOverlapped) {
+          serial = true;
+          continue;
+        }
         if (error instanceof OperationFailed) {
           ops[error.index]!.reject(this.#wrap(error.error));
           ops = ops.filter((_, i) => i !== error.index);
@@ -638,7 +662,8 @@ export class PostgresRolloutStore implements RolloutStore {
     const due = await this.#repo.hasDueAttempts(probe, this.#seconds());
     this.#roundTrips.record(['healthCheck'], probe.count);
     if (!due) return;
-    await this.#transaction(['healthCheck'], async (tx, client) => {
+    await this.#transaction(['healthCheck'], async (open, client) => {
+      const tx = open();
       if (wait) await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey + 1]);
       else {
         const { rows } = await client.query('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [

@@ -41,15 +41,29 @@ function workerProbes(workerId: string): [Worker, Worker] {
   ];
 }
 
-/** One open transaction: the connection, the clock, and the rollouts it finished (to notify after commit). */
+/**
+ * The rows one operation touched, by key: `r:<rolloutId>` (the rollout and everything under it: attempts,
+ * spans, span counter, queue entry), `w:<workerId>` for a worker written without reading it, `W:<workerId>`
+ * for a worker read and written, `i:<key>` for an idempotency key, `*` for anything wider (resources, prune,
+ * the health check's scan). Operations of one group-commit batch run side by side only when their keys show
+ * they did not touch the same rows (see ./operations.ts).
+ */
+export type Touched = Set<string>;
+
+/**
+ * What one operation sees of the open transaction: the connection (its writes held back in its own buffer),
+ * the clock, the rollouts it finished (to notify after commit), and the rows it touched.
+ */
 export class RolloutTransaction implements RolloutWriteTransaction {
   readonly #repo: PostgresRolloutRepository;
   readonly #q: BufferedWrites;
   readonly #seconds: () => number;
   /** Rollouts this transaction finished; waiters are woken (and NOTIFY sent) with the commit. */
   readonly finished: Rollout[] = [];
+  /** The rows touched so far (see `Touched`). */
+  readonly touched: Touched = new Set();
 
-  /** A transaction on the connection behind `q` (BEGIN already sent). */
+  /** An operation's view of the transaction on the connection behind `q` (BEGIN already sent). */
   constructor(repo: PostgresRolloutRepository, q: BufferedWrites, seconds: () => number) {
     this.#repo = repo;
     this.#q = q;
@@ -66,6 +80,7 @@ export class RolloutTransaction implements RolloutWriteTransaction {
   }
 
   getRollout(rolloutId: string): Promise<RolloutRow | null> {
+    this.touched.add(`r:${rolloutId}`);
     return this.#repo.getRollout(this.#q, rolloutId, true);
   }
 
@@ -73,79 +88,100 @@ export class RolloutTransaction implements RolloutWriteTransaction {
     rolloutId: string,
     attemptId: string | null,
   ): Promise<{ rollout: RolloutRow; attempt: AttemptRow | null } | null> {
+    this.touched.add(`r:${rolloutId}`);
     return this.#repo.getRolloutAndAttempt(this.#q, rolloutId, attemptId);
   }
 
   insertRollouts(rows: readonly RolloutRow[]): Promise<void> {
+    // Creation order is shared by every insert.
+    this.touched.add('*');
     return this.#repo.insertRollouts(this.#q, rows);
   }
 
   updateRollout(row: RolloutRow): Promise<void> {
+    this.touched.add(`r:${row.rolloutId}`);
     return this.#repo.updateRollout(this.#q, row);
   }
 
   updateRolloutState(row: RolloutRow): Promise<void> {
+    this.touched.add(`r:${row.rolloutId}`);
     return this.#repo.updateRolloutState(this.#q, row);
   }
 
   enqueue(rolloutIds: readonly string[]): Promise<void> {
+    for (const id of rolloutIds) this.touched.add(`r:${id}`);
     return this.#repo.enqueue(this.#q, rolloutIds);
   }
 
   /** The rollouts come locked with their queue entries (one statement, not one read per id). */
-  takeQueued(limit: number): Promise<RolloutRow[]> {
-    return this.#repo.takeQueued(this.#q, limit);
+  async takeQueued(limit: number): Promise<RolloutRow[]> {
+    const rows = await this.#repo.takeQueued(this.#q, limit);
+    for (const row of rows) this.touched.add(`r:${row.rolloutId}`);
+    return rows;
   }
 
   removeQueued(rolloutId: string): Promise<void> {
+    this.touched.add(`r:${rolloutId}`);
     return this.#repo.removeQueued(this.#q, rolloutId);
   }
 
   getAttempt(rolloutId: string, attemptId: string): Promise<AttemptRow | null> {
+    this.touched.add(`r:${rolloutId}`);
     return this.#repo.getAttempt(this.#q, rolloutId, attemptId);
   }
 
   insertAttempt(row: AttemptRow): Promise<void> {
+    this.touched.add(`r:${row.rolloutId}`);
     return this.#repo.insertAttempt(this.#q, row);
   }
 
   updateAttempt(row: AttemptRow): Promise<void> {
+    this.touched.add(`r:${row.rolloutId}`);
     return this.#repo.updateAttempt(this.#q, row);
   }
 
   dueAttempts(nowSeconds: number, limit: number): Promise<AttemptRow[]> {
+    this.touched.add('*');
     return this.#repo.dueAttempts(this.#q, nowSeconds, limit);
   }
 
   insertSpans(spans: readonly Span[]): Promise<boolean[]> {
+    for (const span of spans) this.touched.add(`r:${span.rolloutId}`);
     return this.#repo.insertSpans(this.#q, spans);
   }
 
   reserveSpanSequenceIds(rolloutId: string, count: number): Promise<number> {
+    this.touched.add(`r:${rolloutId}`);
     return this.#repo.reserveSpanSequenceIds(this.#q, rolloutId, count);
   }
 
   raiseSpanSequenceId(rolloutId: string, sequenceId: number): Promise<void> {
+    this.touched.add(`r:${rolloutId}`);
     return this.#repo.raiseSpanSequenceId(this.#q, rolloutId, sequenceId);
   }
 
   getResources(resourcesId: string): Promise<ResourcesUpdate | null> {
+    this.touched.add('*');
     return this.#repo.getResources(this.#q, resourcesId);
   }
 
   putResources(update: ResourcesUpdate): Promise<void> {
+    this.touched.add('*');
     return this.#repo.putResources(this.#q, update);
   }
 
   latestResources(): Promise<ResourcesUpdate | null> {
+    this.touched.add('*');
     return this.#repo.latestResources(this.#q);
   }
 
   getWorker(workerId: string): Promise<Worker | null> {
+    this.touched.add(`W:${workerId}`);
     return this.#repo.getWorker(this.#q, workerId, true);
   }
 
   putWorker(worker: Worker): Promise<void> {
+    this.touched.add(`W:${worker.workerId}`);
     return this.#repo.putWorker(this.#q, worker);
   }
 
@@ -167,23 +203,28 @@ export class RolloutTransaction implements RolloutWriteTransaction {
       else if (a[key] !== probeA[key] || b[key] !== probeB[key]) pure = false;
     }
     if (!pure) {
+      this.touched.add(`W:${workerId}`);
       const worker = (await this.#repo.getWorker(this.#q, workerId, true)) ?? emptyWorker(workerId);
       await this.#repo.putWorker(this.#q, workerAfterAttempt(worker, attempt, now, dequeued));
       return;
     }
+    this.touched.add(`w:${workerId}`);
     const insert = workerAfterAttempt(emptyWorker(workerId), attempt, now, dequeued);
     await this.#repo.patchWorker(this.#q, insert, set);
   }
 
   getIdempotent(key: string): Promise<IdempotencyRecord | null> {
+    this.touched.add(`i:${key}`);
     return this.#repo.getIdempotent(this.#q, key);
   }
 
   putIdempotent(key: string, operation: string, result: string, createdAtSeconds: number): Promise<void> {
+    this.touched.add(`i:${key}`);
     return this.#repo.putIdempotent(this.#q, key, operation, result, createdAtSeconds);
   }
 
   pruneFinished(cutoffSeconds: number): Promise<PruneResult> {
+    this.touched.add('*');
     return this.#repo.pruneFinished(this.#q, cutoffSeconds);
   }
 }
