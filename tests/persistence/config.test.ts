@@ -342,6 +342,13 @@ backends:
     expect(() => createSqliteStore({ path: ':memory:', synchronous: 'OFF' as 'FULL' })).toThrow(
       /synchronous must be 'NORMAL' or 'FULL'/,
     );
+    // Options only code gives (a connection, a pool) are not printed or checked by kind: they may hold
+    // circular references.
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(() => createSqliteStore({ path: circular as unknown as string })).toThrow(
+      /path must be a non-empty string, got \[object Object\]/,
+    );
   });
 
   it('reads encryption keys from an environment variable or a key file, never from the config', async () => {

@@ -27,27 +27,36 @@ export type OptionSchemaOf<O> = { readonly [K in keyof Required<O>]: OptionKind 
 
 /** Why `value` is not of `kind` ("must be a whole number, got -1"), or undefined when it is. */
 export function optionProblem(value: unknown, kind: OptionKind): string | undefined {
-  const got = JSON.stringify(value) ?? String(value);
+  // Given by code (a pool, a client, a function): its type is TypeScript's to check, and it may not
+  // even be printable (a pool holds circular references).
+  if (kind === 'code') return undefined;
+  const got = () => {
+    try {
+      return JSON.stringify(value) ?? String(value);
+    } catch {
+      return String(value); // circular
+    }
+  };
   if (Array.isArray(kind)) {
     return kind.includes(value as string)
       ? undefined
-      : `must be ${kind.map((k) => `'${k}'`).join(' or ')}, got ${got}`;
+      : `must be ${kind.map((k) => `'${k}'`).join(' or ')}, got ${got()}`;
   }
   switch (kind) {
     case 'string':
-      return typeof value === 'string' && value !== '' ? undefined : `must be a non-empty string, got ${got}`;
+      return typeof value === 'string' && value !== ''
+        ? undefined
+        : `must be a non-empty string, got ${got()}`;
     case 'boolean':
-      return typeof value === 'boolean' ? undefined : `must be true or false, got ${got}`;
+      return typeof value === 'boolean' ? undefined : `must be true or false, got ${got()}`;
     case 'wholeNumber':
       return Number.isSafeInteger(value) && (value as number) >= 0
         ? undefined
-        : `must be a whole number, got ${got}`;
-    case 'positiveWholeNumber':
+        : `must be a whole number, got ${got()}`;
+    default:
       return Number.isSafeInteger(value) && (value as number) >= 1
         ? undefined
-        : `must be a whole number of at least 1, got ${got}`;
-    default:
-      return undefined; // given by code: its type is TypeScript's to check
+        : `must be a whole number of at least 1, got ${got()}`;
   }
 }
 
