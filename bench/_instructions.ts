@@ -1,0 +1,91 @@
+/**
+ * One run of the rollout scenario of bench/rollouts.ts (N runners: dequeue -> 2..20 spans -> succeeded),
+ * for counting instructions, which stay repeatable on a loaded machine where timings do not:
+ *
+ *   ROOT=<checkout> BACKEND=memory|sqlite ROLLOUTS=1000 \
+ *     valgrind --tool=callgrind npx node bench/_instructions.ts
+ *
+ * `ROOT` is the checkout whose `src/` is measured (this one by default), so the same script measures an
+ * older commit checked out elsewhere. Run it with ROLLOUTS=0 too: the difference is the scenario's cost
+ * without start-up. Prints rollouts/s and CPU microseconds per rollout (both noisy; the count is the figure).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RolloutStore } from '../src/rollouts/index.ts';
+
+const root = process.env.ROOT ?? new URL('..', import.meta.url).pathname;
+const rollouts = await import(`${root}/src/rollouts/index.ts`);
+const backend = process.env.BACKEND ?? 'memory';
+const runners = Number(process.env.RUNNERS ?? 256);
+const count = Number(process.env.ROLLOUTS ?? 1000);
+
+// The same deterministic workload as bench/rollouts.ts.
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const attributeRandom = prng(7);
+const pool = Array.from({ length: 64 }, () => {
+  const attrs: Record<string, string | number | boolean> = {};
+  const size = 5 + Math.floor(attributeRandom() * 36);
+  for (let i = 0; i < size; i++) {
+    const kind = i % 4;
+    attrs[`gen_ai.attr_${i}`] =
+      kind === 0
+        ? `value-${Math.floor(attributeRandom() * 1e6)}`
+        : kind === 1
+          ? Math.floor(attributeRandom() * 4096)
+          : kind === 2
+            ? attributeRandom()
+            : attributeRandom() < 0.5;
+  }
+  return attrs;
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'agentstate-instructions-'));
+const store: RolloutStore =
+  backend === 'sqlite'
+    ? new rollouts.SqliteRolloutStore({ path: join(dir, 'rollouts.sqlite') })
+    : new rollouts.InMemoryRolloutStore({});
+const random = prng(42);
+for (let i = 0; i < count; i += 500) {
+  const chunk = Math.min(500, count - i);
+  await store.enqueueManyRollouts(Array.from({ length: chunk }, (_, j) => ({ input: { task: i + j } })));
+}
+const started = performance.now();
+const cpu = process.cpuUsage();
+await Promise.all(
+  Array.from({ length: runners }, async (_, r) => {
+    for (;;) {
+      const rollout = await store.dequeueRollout({ workerId: `runner-${r}` });
+      if (rollout === null) return;
+      const spans = Array.from({ length: 2 + Math.floor(random() * 19) }, (_, s) => ({
+        rolloutId: rollout.rolloutId,
+        attemptId: rollout.attempt.attemptId,
+        traceId: rollout.rolloutId,
+        spanId: `span-${s}`,
+        parentId: s === 0 ? null : 'span-0',
+        name: s % 3 === 0 ? 'openai.chat' : 'tool.call',
+        attributes: pool[(r + s) % pool.length]!,
+        startTime: Date.now() / 1000,
+        endTime: Date.now() / 1000,
+      }));
+      await store.addManySpans(spans);
+      await store.updateAttempt(rollout.rolloutId, rollout.attempt.attemptId, { status: 'succeeded' });
+    }
+  }),
+);
+const used = process.cpuUsage(cpu);
+const seconds = (performance.now() - started) / 1000;
+console.log(
+  `${backend}, ${runners} runners, ${count} rollouts: ${Math.round(count / seconds)} rollouts/s, ${Math.round((used.user + used.system) / Math.max(1, count))} CPU us/rollout`,
+);
+await store.close();
+rmSync(dir, { recursive: true, force: true });
