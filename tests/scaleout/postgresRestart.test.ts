@@ -82,7 +82,9 @@ describe.skipIf(!possible)('PostgreSQL restarted mid-load', () => {
       }
       finished = true;
       await runners;
-      expect(ack.failures).toBeGreaterThan(0);
+      // The outage is asserted above (the direct dequeue's 503). The runners' clients wait out each 503's
+      // Retry-After before retrying, so they may ride the outage out without a step failing: no count of
+      // failed steps is asserted.
 
       // Nothing acknowledged is lost.
       for (const id of ack.succeeded) expect((await store.getRolloutById(id))?.status).toBe('succeeded');
