@@ -19,33 +19,18 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import type { Page } from '../query.ts';
-import {
-  ATTEMPT_COLUMNS,
-  FINISHED_STATUSES,
-  RESOURCES_COLUMNS,
-  ROLLOUT_COLUMNS,
-  SPAN_COLUMNS,
-  sortColumn,
-  WORKER_COLUMNS,
-} from '../sql/columns.ts';
-import {
-  attemptWhere,
-  type FilterDialect,
-  resourcesWhere,
-  rolloutWhere,
-  spanWhere,
-  workerWhere,
-} from '../sql/filters.ts';
+import { FINISHED_STATUSES } from '../sql/columns.ts';
+import type { FilterDialect } from '../sql/filters.ts';
 import {
   type KeysetCursor,
   type KeysetOrder,
   type KeysetRequest,
   keysetCursor,
-  keysetOrder,
   keysetOrderBy,
   keysetPageClauses,
   type SqlListing,
 } from '../sql/keyset.ts';
+import { sqlListings } from '../sql/listings.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
   attemptFields,
@@ -133,32 +118,8 @@ function direction(desc: boolean): string {
   return desc ? 'DESC NULLS LAST' : 'ASC NULLS FIRST';
 }
 
-// The listings: table, filter and order of each (seq: insertion order among equal sort values).
-function rolloutsListing(filter: RolloutFilter, page: Page<RolloutSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], page);
-  return { table: 'agl_rollouts', filter: rolloutWhere(filter, FILTERS), order };
-}
-function attemptsListing(rolloutId: string, page: Page<AttemptSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], page);
-  return { table: 'agl_attempts', filter: attemptWhere(rolloutId, FILTERS), order };
-}
-function spansListing(
-  rolloutId: string,
-  attemptId: string | null,
-  filter: SpanFilter,
-  page: Page<SpanSortField>,
-): SqlListing {
-  const order = keysetOrder(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'seq'], page);
-  return { table: 'agl_spans', filter: spanWhere(rolloutId, attemptId, filter, FILTERS), order };
-}
-function resourcesListing(filter: ResourcesFilter, page: Page<ResourcesSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], page);
-  return { table: 'agl_resources', filter: resourcesWhere(filter, FILTERS), order };
-}
-function workersListing(filter: WorkerFilter, page: Page<WorkerSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], page);
-  return { table: 'agl_workers', filter: workerWhere(filter, FILTERS), order };
-}
+// The listings (spans of one sequence id in insertion order: `seq`).
+const LISTINGS = sqlListings(FILTERS, 'seq');
 
 // `columns` with the sort and tie columns of `order` added when missing (a keyset page reads them back).
 function withKeyColumns(columns: string, order: KeysetOrder): string {
@@ -488,7 +449,7 @@ export class PostgresRolloutRepository {
     filter: RolloutFilter,
     page: Page<RolloutSortField>,
   ): Promise<PaginatedResult<RolloutRow>> {
-    return this.#page(q, rolloutsListing(filter, page), page, toRolloutRow, ROLLOUT_SELECT);
+    return this.#page(q, LISTINGS.rollouts(filter, page), page, toRolloutRow, ROLLOUT_SELECT);
   }
 
   /** One page of a rollout read in pages (the order of `queryRollouts(filter, page)`). */
@@ -498,7 +459,7 @@ export class PostgresRolloutRepository {
     page: Page<RolloutSortField>,
     request: KeysetRequest,
   ): Promise<KeysetPage<RolloutRow>> {
-    return this.#keysetPage(q, rolloutsListing(filter, page), request, toRolloutRow, ROLLOUT_SELECT);
+    return this.#keysetPage(q, LISTINGS.rollouts(filter, page), request, toRolloutRow, ROLLOUT_SELECT);
   }
 
   // ------------------------------------------------------------ queue
@@ -593,7 +554,7 @@ export class PostgresRolloutRepository {
     rolloutId: string,
     page: Page<AttemptSortField>,
   ): Promise<PaginatedResult<AttemptRow>> {
-    return this.#page(q, attemptsListing(rolloutId, page), page, toAttemptRow, ATTEMPT_SELECT);
+    return this.#page(q, LISTINGS.attempts(rolloutId, page), page, toAttemptRow, ATTEMPT_SELECT);
   }
 
   /** One page of an attempt read in pages (the order of `queryAttempts(rolloutId, page)`). */
@@ -603,7 +564,7 @@ export class PostgresRolloutRepository {
     page: Page<AttemptSortField>,
     request: KeysetRequest,
   ): Promise<KeysetPage<AttemptRow>> {
-    return this.#keysetPage(q, attemptsListing(rolloutId, page), request, toAttemptRow, ATTEMPT_SELECT);
+    return this.#keysetPage(q, LISTINGS.attempts(rolloutId, page), request, toAttemptRow, ATTEMPT_SELECT);
   }
 
   /** Whether any attempt's deadline is before `nowSeconds` (an index probe). */
@@ -676,7 +637,7 @@ export class PostgresRolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): Promise<PaginatedResult<Span>> {
-    return this.#page(q, spansListing(rolloutId, attemptId, filter, page), page, ROWS.toSpan, 'body');
+    return this.#page(q, LISTINGS.spans(rolloutId, attemptId, filter, page), page, ROWS.toSpan, 'body');
   }
 
   /** One page of a span read in pages (the order of `querySpans(rolloutId, attemptId, filter, page)`). */
@@ -688,7 +649,7 @@ export class PostgresRolloutRepository {
     page: Page<SpanSortField>,
     request: KeysetRequest,
   ): Promise<KeysetPage<Span>> {
-    const listing = spansListing(rolloutId, attemptId, filter, page);
+    const listing = LISTINGS.spans(rolloutId, attemptId, filter, page);
     return this.#keysetPage(q, listing, request, ROWS.toSpan, 'body');
   }
 
@@ -755,7 +716,7 @@ export class PostgresRolloutRepository {
     filter: ResourcesFilter,
     page: Page<ResourcesSortField>,
   ): Promise<PaginatedResult<ResourcesUpdate>> {
-    return this.#page(q, resourcesListing(filter, page), page, toResources);
+    return this.#page(q, LISTINGS.resources(filter, page), page, toResources);
   }
 
   /** One page of a resources read in pages (the order of `queryResources(filter, page)`). */
@@ -765,7 +726,7 @@ export class PostgresRolloutRepository {
     page: Page<ResourcesSortField>,
     request: KeysetRequest,
   ): Promise<KeysetPage<ResourcesUpdate>> {
-    return this.#keysetPage(q, resourcesListing(filter, page), request, toResources);
+    return this.#keysetPage(q, LISTINGS.resources(filter, page), request, toResources);
   }
 
   // ------------------------------------------------------------ workers
@@ -817,7 +778,7 @@ export class PostgresRolloutRepository {
     filter: WorkerFilter,
     page: Page<WorkerSortField>,
   ): Promise<PaginatedResult<Worker>> {
-    return this.#page(q, workersListing(filter, page), page, toWorker);
+    return this.#page(q, LISTINGS.workers(filter, page), page, toWorker);
   }
 
   /** One page of a worker read in pages (the order of `queryWorkers(filter, page)`). */
@@ -827,7 +788,7 @@ export class PostgresRolloutRepository {
     page: Page<WorkerSortField>,
     request: KeysetRequest,
   ): Promise<KeysetPage<Worker>> {
-    return this.#keysetPage(q, workersListing(filter, page), request, toWorker);
+    return this.#keysetPage(q, LISTINGS.workers(filter, page), request, toWorker);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention

@@ -22,31 +22,16 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import { type Page, READ_PAGE_ROWS } from '../query.ts';
-import {
-  ATTEMPT_COLUMNS,
-  FINISHED_STATUSES,
-  RESOURCES_COLUMNS,
-  ROLLOUT_COLUMNS,
-  SPAN_COLUMNS,
-  sortColumn,
-  WORKER_COLUMNS,
-} from '../sql/columns.ts';
-import {
-  attemptWhere,
-  type FilterDialect,
-  resourcesWhere,
-  rolloutWhere,
-  spanWhere,
-  workerWhere,
-} from '../sql/filters.ts';
+import { FINISHED_STATUSES } from '../sql/columns.ts';
+import type { FilterDialect } from '../sql/filters.ts';
 import {
   KeysetPlan,
   keysetCursor,
-  keysetOrder,
   keysetOrderBy,
   keysetPageClauses,
   type SqlListing,
 } from '../sql/keyset.ts';
+import { sqlListings } from '../sql/listings.ts';
 import { type Row, rowMappers } from '../sql/rowMapping.ts';
 import {
   attemptFields,
@@ -109,33 +94,8 @@ function direction(desc: boolean): string {
   return desc ? 'DESC' : 'ASC';
 }
 
-// The listings: table, filter and order of each (rowid: insertion order among spans of one sequence id,
-// the spans table has no seq column).
-function rolloutsListing(filter: RolloutFilter, page: Page<RolloutSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(ROLLOUT_COLUMNS, page.sortBy), ['seq'], page);
-  return { table: 'agl_rollouts', filter: rolloutWhere(filter, FILTERS), order };
-}
-function attemptsListing(rolloutId: string, page: Page<AttemptSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(ATTEMPT_COLUMNS, page.sortBy), ['sequence_id'], page);
-  return { table: 'agl_attempts', filter: attemptWhere(rolloutId, FILTERS), order };
-}
-function spansListing(
-  rolloutId: string,
-  attemptId: string | null,
-  filter: SpanFilter,
-  page: Page<SpanSortField>,
-): SqlListing {
-  const order = keysetOrder(sortColumn(SPAN_COLUMNS, page.sortBy), ['sequence_id', 'rowid'], page);
-  return { table: 'agl_spans', filter: spanWhere(rolloutId, attemptId, filter, FILTERS), order };
-}
-function resourcesListing(filter: ResourcesFilter, page: Page<ResourcesSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(RESOURCES_COLUMNS, page.sortBy), ['seq'], page);
-  return { table: 'agl_resources', filter: resourcesWhere(filter, FILTERS), order };
-}
-function workersListing(filter: WorkerFilter, page: Page<WorkerSortField>): SqlListing {
-  const order = keysetOrder(sortColumn(WORKER_COLUMNS, page.sortBy), ['worker_id'], page);
-  return { table: 'agl_workers', filter: workerWhere(filter, FILTERS), order };
-}
+// The listings (spans of one sequence id in insertion order: `rowid`, the spans table has no seq column).
+const LISTINGS = sqlListings(FILTERS, 'rowid');
 
 /** SQLite implementation of `RolloutRepository`. */
 export class SqliteRolloutRepository implements RolloutRepository {
@@ -297,7 +257,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryRollouts(filter: RolloutFilter, page: Page<RolloutSortField>): PaginatedResult<RolloutRow> {
-    return this.#page(rolloutsListing(filter, page), page, toRolloutRow);
+    return this.#page(LISTINGS.rollouts(filter, page), page, toRolloutRow);
   }
 
   rolloutPages(
@@ -305,7 +265,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
     page: Page<RolloutSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<RolloutRow[]> {
-    return this.#pages(rolloutsListing(filter, page), page, pageRows, toRolloutRow);
+    return this.#pages(LISTINGS.rollouts(filter, page), page, pageRows, toRolloutRow);
   }
 
   // ------------------------------------------------------------ queue
@@ -357,7 +317,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryAttempts(rolloutId: string, page: Page<AttemptSortField>): PaginatedResult<AttemptRow> {
-    return this.#page(attemptsListing(rolloutId, page), page, toAttemptRow);
+    return this.#page(LISTINGS.attempts(rolloutId, page), page, toAttemptRow);
   }
 
   attemptPages(
@@ -365,7 +325,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
     page: Page<AttemptSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<AttemptRow[]> {
-    return this.#pages(attemptsListing(rolloutId, page), page, pageRows, toAttemptRow);
+    return this.#pages(LISTINGS.attempts(rolloutId, page), page, pageRows, toAttemptRow);
   }
 
   hasDueAttempts(nowSeconds: number): boolean {
@@ -405,7 +365,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
     filter: SpanFilter,
     page: Page<SpanSortField>,
   ): PaginatedResult<Span> {
-    return this.#page(spansListing(rolloutId, attemptId, filter, page), page, ROWS.toSpan);
+    return this.#page(LISTINGS.spans(rolloutId, attemptId, filter, page), page, ROWS.toSpan);
   }
 
   spanPages(
@@ -415,7 +375,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
     page: Page<SpanSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<Span[]> {
-    return this.#pages(spansListing(rolloutId, attemptId, filter, page), page, pageRows, ROWS.toSpan);
+    return this.#pages(LISTINGS.spans(rolloutId, attemptId, filter, page), page, pageRows, ROWS.toSpan);
   }
 
   reserveSpanSequenceIds(rolloutId: string, count: number): number {
@@ -460,7 +420,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryResources(filter: ResourcesFilter, page: Page<ResourcesSortField>): PaginatedResult<ResourcesUpdate> {
-    return this.#page(resourcesListing(filter, page), page, toResources);
+    return this.#page(LISTINGS.resources(filter, page), page, toResources);
   }
 
   resourcesPages(
@@ -468,7 +428,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
     page: Page<ResourcesSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<ResourcesUpdate[]> {
-    return this.#pages(resourcesListing(filter, page), page, pageRows, toResources);
+    return this.#pages(LISTINGS.resources(filter, page), page, pageRows, toResources);
   }
 
   // ------------------------------------------------------------ workers
@@ -490,7 +450,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
   }
 
   queryWorkers(filter: WorkerFilter, page: Page<WorkerSortField>): PaginatedResult<Worker> {
-    return this.#page(workersListing(filter, page), page, toWorker);
+    return this.#page(LISTINGS.workers(filter, page), page, toWorker);
   }
 
   workerPages(
@@ -498,7 +458,7 @@ export class SqliteRolloutRepository implements RolloutRepository {
     page: Page<WorkerSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<Worker[]> {
-    return this.#pages(workersListing(filter, page), page, pageRows, toWorker);
+    return this.#pages(LISTINGS.workers(filter, page), page, pageRows, toWorker);
   }
 
   // ------------------------------------------------------------ idempotency, statistics, retention
