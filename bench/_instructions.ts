@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RolloutStore } from '../src/rollouts/index.ts';
+import { attributePool, prng } from './_workload.ts';
 
 const root = process.env.ROOT ?? new URL('..', import.meta.url).pathname;
 const rollouts = await import(`${root}/src/rollouts/index.ts`);
@@ -21,33 +22,7 @@ const runners = Number(process.env.RUNNERS ?? 256);
 const count = Number(process.env.ROLLOUTS ?? 1000);
 
 // The same deterministic workload as bench/rollouts.ts.
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const attributeRandom = prng(7);
-const pool = Array.from({ length: 64 }, () => {
-  const attrs: Record<string, string | number | boolean> = {};
-  const size = 5 + Math.floor(attributeRandom() * 36);
-  for (let i = 0; i < size; i++) {
-    const kind = i % 4;
-    attrs[`gen_ai.attr_${i}`] =
-      kind === 0
-        ? `value-${Math.floor(attributeRandom() * 1e6)}`
-        : kind === 1
-          ? Math.floor(attributeRandom() * 4096)
-          : kind === 2
-            ? attributeRandom()
-            : attributeRandom() < 0.5;
-  }
-  return attrs;
-});
+const pool = attributePool(prng(7), 64);
 
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-instructions-'));
 const store: RolloutStore =
