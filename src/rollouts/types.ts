@@ -23,6 +23,8 @@
  * ```
  */
 
+import type { BackgroundErrorHandler } from '../shared/backgroundErrors.ts';
+
 /** Rollout status. Finished: `succeeded`, `failed`, `cancelled`. In the queue: `queuing`, `requeuing`. */
 export type RolloutStatus =
   | 'queuing'
@@ -832,4 +834,9 @@ export interface RolloutStoreOptions {
    * bounds the time and the statement size of one call. Callers wanting more call again.
    */
   maxDequeuePerCall?: number;
+  /**
+   * Where failures of background work go (the health-check timer, the re-check of awaited rollouts, the
+   * PostgreSQL pool and listener): default a process warning (see `BackgroundErrorHandler`).
+   */
+  onError?: BackgroundErrorHandler;
 }

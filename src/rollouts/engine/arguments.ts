@@ -240,8 +240,9 @@ export function pruneAge(options: { olderThanMs?: unknown } | undefined): number
 }
 
 /** The health-check interval option, checked (ms; 0 = no timer). */
-export function healthCheckInterval(value: number | undefined, fallback: number): number {
-  return requireMs(value ?? fallback, 'healthCheckIntervalMs');
+export function healthCheckInterval(value: number | undefined): number {
+  // One second by default: an expired attempt is marked within a second, at one index probe per second.
+  return requireMs(value ?? 1000, 'healthCheckIntervalMs');
 }
 
 // A finite duration in ms, >= 0.
