@@ -71,7 +71,8 @@ export function combine<T>(
     : (item) => predicates.some((p) => p(item));
 }
 
-type Sortable = string | number | null | undefined;
+/** A value rows sort by. */
+export type Sortable = string | number | null | undefined;
 
 // Nulls sort first ascending (as SQLite and PostgreSQL NULLS FIRST do), so all backends agree on order.
 function compareValues(a: Sortable, b: Sortable): number {

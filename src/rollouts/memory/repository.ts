@@ -25,7 +25,15 @@ import type {
   WorkerFilter,
 } from '../engine/repository.ts';
 import { spanJson } from '../normalize.ts';
-import { combine, type Page, pagesOf, READ_PAGE_ROWS, sortAndPage, sortedPagesOf } from '../query.ts';
+import {
+  combine,
+  type Page,
+  pagesOf,
+  READ_PAGE_ROWS,
+  type Sortable,
+  sortAndPage,
+  sortedPagesOf,
+} from '../query.ts';
 import { isFinishedRollout } from '../transitions.ts';
 import type {
   AttemptSortField,
@@ -88,6 +96,27 @@ const DEFAULT_MAX_SPAN_BYTES = 256 * 1024 * 1024;
 
 function contains(value: string | null, part: string): boolean {
   return value?.includes(part) === true;
+}
+
+/**
+ * The pages of the rows of a live map (creation order) matching `match`. Creation order ascending walks the
+ * map itself (nothing copied; rows created meanwhile come last, as a later SQL page would see them). Another
+ * order needs the matching rows ordered: an array of references, not of copies (pages are copied one at a
+ * time as they leave the store).
+ */
+function livePages<T, F extends string & keyof T>(
+  rows: ReadonlyMap<string, T>,
+  match: (row: T) => boolean,
+  page: Page<F>,
+  pageRows: number,
+): Generator<T[]> {
+  if (page.sortBy === null && page.sortOrder === 'asc') return pagesOf(rows.values(), match, page, pageRows);
+  return sortedPagesOf(
+    [...rows.values()].filter(match),
+    page,
+    (row, field) => row[field] as Sortable,
+    pageRows,
+  );
 }
 
 /** Memory implementation of `RolloutRepository`. */
@@ -197,15 +226,7 @@ export class MemoryRolloutRepository implements RolloutRepository {
     page: Page<RolloutSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<RolloutRow[]> {
-    const match = this.#rolloutMatch(filter);
-    // Creation order ascending walks the live map (nothing copied; rollouts created meanwhile come last, as
-    // a later SQL page would see them). Another order needs the matching rows ordered: an array of
-    // references, not of copies (pages are copied one at a time as they leave the store).
-    if (page.sortBy === null && page.sortOrder === 'asc') {
-      return pagesOf(this.#rollouts.values(), match, page, pageRows);
-    }
-    const rows = [...this.#rollouts.values()].filter(match);
-    return sortedPagesOf(rows, page, (row, f) => row[f], pageRows);
+    return livePages(this.#rollouts, this.#rolloutMatch(filter), page, pageRows);
   }
 
   // ------------------------------------------------------------ queue
@@ -479,13 +500,7 @@ export class MemoryRolloutRepository implements RolloutRepository {
     page: Page<ResourcesSortField>,
     pageRows = READ_PAGE_ROWS,
   ): Generator<ResourcesUpdate[]> {
-    const match = this.#resourcesMatch(filter);
-    // Creation order ascending walks the live map, as rolloutPages does.
-    if (page.sortBy === null && page.sortOrder === 'asc') {
-      return pagesOf(this.#resources.values(), match, page, pageRows);
-    }
-    const rows = [...this.#resources.values()].filter(match);
-    return sortedPagesOf(rows, page, (row, field) => row[field], pageRows);
+    return livePages(this.#resources, this.#resourcesMatch(filter), page, pageRows);
   }
 
   // ------------------------------------------------------------ workers
