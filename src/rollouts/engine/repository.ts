@@ -1,6 +1,7 @@
 /**
- * The storage contract under the shared rollout-store engine (`RepositoryRolloutStore`). A repository only
- * stores and finds rows; every rule of the state machine lives once in the engine. Calls are synchronous:
+ * The synchronous storage contract of memory and SQLite (`RepositoryRolloutStore`), adapted to the one
+ * store's asynchronous one by ./syncRepository.ts. A repository only stores and finds rows; every rule of
+ * the state machine lives once in the engine. Calls are synchronous:
  * the memory backend and better-sqlite3 are, which lets a whole operation run as one transaction without a
  * single await (and so without interleaving). The write rules themselves (./writes.ts) see the repository
  * through `RolloutWriteTransaction` (./repositoryTransaction.ts), the same interface PostgreSQL implements.

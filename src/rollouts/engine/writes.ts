@@ -1,7 +1,7 @@
 /**
  * The rules of every write of the rollout store, written once. Each operation is a generator over one open
- * `RolloutWriteTransaction`: `RepositoryRolloutStore` (memory, SQLite) runs it with `runSync` inside one
- * synchronous transaction, `PostgresRolloutStore` with `runAsync` inside one database transaction.
+ * `RolloutWriteTransaction`: memory and SQLite (./syncRepository.ts) run it with `runSync` inside one
+ * synchronous transaction, PostgreSQL (../postgres/batches.ts) with `runAsync` inside one database transaction.
  */
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { newResourcesId } from '../ids.ts';
