@@ -8,6 +8,10 @@
  * `ROOT` is the checkout whose `src/` is measured (this one by default), so the same script measures an
  * older commit checked out elsewhere. Run it with ROLLOUTS=0 too: the difference is the scenario's cost
  * without start-up. Prints rollouts/s and CPU microseconds per rollout (both noisy; the count is the figure).
+ *
+ * BACKEND=postgres runs the same scenario on PostgreSQL (AGENTSTATE_TEST_POSTGRES, a fresh schema dropped
+ * after), for wall-clock passes: there the database's round trips, not this process's instructions, are
+ * the cost, so compare two checkouts by interleaved passes (alternate order, median of per-pass ratios).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,10 +29,14 @@ const count = Number(process.env.ROLLOUTS ?? 1000);
 const pool = attributePool(prng(7), 64);
 
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-instructions-'));
+const postgresUrl = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `bench_instructions_${process.pid}`;
 const store: RolloutStore =
   backend === 'sqlite'
     ? new rollouts.SqliteRolloutStore({ path: join(dir, 'rollouts.sqlite') })
-    : new rollouts.InMemoryRolloutStore({});
+    : backend === 'postgres'
+      ? new rollouts.PostgresRolloutStore({ connectionString: postgresUrl, schema })
+      : new rollouts.InMemoryRolloutStore({});
 const random = prng(42);
 for (let i = 0; i < count; i += 500) {
   const chunk = Math.min(500, count - i);
@@ -64,3 +72,10 @@ console.log(
 );
 await store.close();
 rmSync(dir, { recursive: true, force: true });
+if (backend === 'postgres') {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
+}
