@@ -67,8 +67,14 @@ await Promise.all(
 );
 const used = process.cpuUsage(cpu);
 const seconds = (performance.now() - started) / 1000;
+// PostgreSQL: the round trips the store waited for, per rollout (statements sent together count once).
+const stats = store.operationalStats?.();
+const roundTrips =
+  stats === undefined
+    ? ''
+    : `, ${(Object.values(stats.roundTrips).reduce((sum, e) => sum + e.roundTrips, 0) / Math.max(1, count)).toFixed(2)} round trips/rollout`;
 console.log(
-  `${backend}, ${runners} runners, ${count} rollouts: ${Math.round(count / seconds)} rollouts/s, ${Math.round((used.user + used.system) / Math.max(1, count))} CPU us/rollout`,
+  `${backend}, ${runners} runners, ${count} rollouts: ${Math.round(count / seconds)} rollouts/s, ${Math.round((used.user + used.system) / Math.max(1, count))} CPU us/rollout${roundTrips}`,
 );
 await store.close();
 rmSync(dir, { recursive: true, force: true });
