@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   MemoryRolloutRepository,
   PostgresRolloutStore,
+  type PostgresRolloutStoreOptions,
   RepositoryRolloutStore,
   type RolloutStoreOptions,
 } from '../../src/rollouts/index.ts';
@@ -97,6 +98,29 @@ describe.skipIf(!pgOk)('PostgresRolloutStore: background errors', () => {
     for (const schema of schemas) await dropSchema(schema);
   });
 
+  /** A store on a fresh schema reporting to a new recorder, its schema created by a first write. */
+  async function opened(options: PostgresRolloutStoreOptions) {
+    const errors = recorder();
+    const schema = fresh();
+    const store = new PostgresRolloutStore({
+      connectionString: POSTGRES_URL,
+      schema,
+      poolSize: 3,
+      ...options,
+      onError: errors.onError,
+    });
+    const rollout = await store.enqueueRollout({ input: 1 });
+    return { errors, schema, store, rollout };
+  }
+
+  /** Waits until `store` holds the cluster's health-check lease. */
+  async function leader(store: PostgresRolloutStore): Promise<void> {
+    for (let i = 0; i < 100 && !store.operationalStats().healthCheckLeader; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(store.operationalStats().healthCheckLeader).toBe(true);
+  }
+
   async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
@@ -108,20 +132,8 @@ describe.skipIf(!pgOk)('PostgresRolloutStore: background errors', () => {
   }
 
   it('reports a failing timed health check', async () => {
-    const errors = recorder();
-    const schema = fresh();
-    const store = new PostgresRolloutStore({
-      connectionString: POSTGRES_URL,
-      schema,
-      poolSize: 3,
-      healthCheckIntervalMs: 20,
-      onError: errors.onError,
-    });
-    await store.enqueueRollout({ input: 1 });
-    for (let i = 0; i < 100 && !store.operationalStats().healthCheckLeader; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(store.operationalStats().healthCheckLeader).toBe(true);
+    const { errors, schema, store } = await opened({ healthCheckIntervalMs: 20 });
+    await leader(store);
     // The lease lives in agl_meta: without it the next pass fails.
     await admin((c) => c.query(`DROP TABLE "${schema}".agl_meta`));
     const { context } = await errors.until('health check');
@@ -131,20 +143,9 @@ describe.skipIf(!pgOk)('PostgresRolloutStore: background errors', () => {
   });
 
   it('reports a failing lease release on close', async () => {
-    const errors = recorder();
-    const schema = fresh();
-    const store = new PostgresRolloutStore({
-      connectionString: POSTGRES_URL,
-      schema,
-      poolSize: 3,
-      // Long enough that no pass runs between the rename and the close.
-      healthCheckIntervalMs: 300,
-      onError: errors.onError,
-    });
-    await store.enqueueRollout({ input: 1 });
-    for (let i = 0; i < 100 && !store.operationalStats().healthCheckLeader; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // Long enough that no pass runs between the rename and the close.
+    const { errors, schema, store } = await opened({ healthCheckIntervalMs: 300 });
+    await leader(store);
     // Renamed, not dropped, between two passes: the release on close cannot find the lease table.
     await admin((c) => c.query(`ALTER TABLE "${schema}".agl_meta RENAME TO agl_meta_moved`));
     await store.close();
@@ -154,17 +155,10 @@ describe.skipIf(!pgOk)('PostgresRolloutStore: background errors', () => {
   });
 
   it('reports a failing re-check of awaited rollouts', async () => {
-    const errors = recorder();
-    const schema = fresh();
-    const store = new PostgresRolloutStore({
-      connectionString: POSTGRES_URL,
-      schema,
-      poolSize: 3,
+    const { errors, schema, store, rollout } = await opened({
       healthCheckIntervalMs: 0,
       waitRecheckIntervalMs: 20,
-      onError: errors.onError,
     });
-    const rollout = await store.enqueueRollout({ input: 1 });
     const wait = store.waitForRollouts({ rolloutIds: [rollout.rolloutId], timeoutMs: 10_000 });
     wait.catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -175,16 +169,7 @@ describe.skipIf(!pgOk)('PostgresRolloutStore: background errors', () => {
   });
 
   it("reports an idle connection's error from its own pool", async () => {
-    const errors = recorder();
-    const schema = fresh();
-    const store = new PostgresRolloutStore({
-      connectionString: POSTGRES_URL,
-      schema,
-      poolSize: 3,
-      healthCheckIntervalMs: 0,
-      onError: errors.onError,
-    });
-    await store.enqueueRollout({ input: 1 });
+    const { errors, schema, store } = await opened({ healthCheckIntervalMs: 0 });
     // A read last: its connection goes back idle with a statement naming the schema.
     await store.queryRollouts();
     // Only this store's idle connections: their last statement named its unique schema.
