@@ -22,6 +22,8 @@ export {
 export { type EventRelay, PostgresEventRelay } from './server/events/relay.ts';
 export { type ErrorBody, STATUS_BY_CODE } from './server/httpErrors.ts';
 export { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER, REPLAYED_HEADER } from './server/idempotency.ts';
+export { type PostgresIdempotencyOptions, PostgresIdempotencyRecords } from './server/idempotencyPostgres.ts';
+export type { ClaimOutcome, SharedIdempotencyRecords, StoredResponse } from './server/idempotencyRecords.ts';
 export { DEFAULT_PORT, type ListenOptions, listenServer } from './server/listen.ts';
 export { createServerMetrics, type ServerMetrics } from './server/metrics.ts';
 export {

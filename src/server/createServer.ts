@@ -22,6 +22,7 @@ import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './httpErrors.ts';
 import { registerIdempotency } from './idempotency.ts';
+import type { SharedIdempotencyRecords } from './idempotencyRecords.ts';
 import { MAX_PATH_PARAM_LENGTH } from './limits.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { REDACT_PATHS, redactUrl, scrubSecrets } from './redact.ts';
@@ -77,6 +78,14 @@ export interface ServerOptions {
   idempotencyMaxEntries?: number;
   /** Most bytes of responses kept for Idempotency-Key replay (default 64 MiB). */
   idempotencyMaxBytes?: number;
+  /**
+   * Idempotency records every server process sees (`PostgresIdempotencyRecords`, which `serve --postgres`
+   * uses), so a retry on another process replays the first answer; default: this process's memory only.
+   * Closed with the server.
+   */
+  idempotencyRecords?: SharedIdempotencyRecords;
+  /** How long a claim in `idempotencyRecords` holds a key without renewal, ms (default 10 s). */
+  idempotencyLeaseMs?: number;
   /** Long-poll waits open at once in this server (default 10,000); more are CAPACITY_EXCEEDED. */
   maxWaits?: number;
   /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
@@ -178,6 +187,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     ...(options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs }),
     ...(options.idempotencyMaxEntries === undefined ? {} : { maxEntries: options.idempotencyMaxEntries }),
     ...(options.idempotencyMaxBytes === undefined ? {} : { maxBytes: options.idempotencyMaxBytes }),
+    ...(options.idempotencyRecords === undefined ? {} : { shared: options.idempotencyRecords }),
+    ...(options.idempotencyLeaseMs === undefined ? {} : { leaseMs: options.idempotencyLeaseMs }),
   });
 
   registerSystemRoutes(app, metrics, options.monitor, options.rollouts);

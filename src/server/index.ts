@@ -7,6 +7,8 @@ export * from './events/hub.ts';
 export * from './events/relay.ts';
 export * from './httpErrors.ts';
 export * from './idempotency.ts';
+export * from './idempotencyPostgres.ts';
+export * from './idempotencyRecords.ts';
 export * from './listen.ts';
 export * from './metrics.ts';
 export * from './otlp/toSpans.ts';

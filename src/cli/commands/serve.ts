@@ -11,6 +11,7 @@ import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server
 import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
+import { PostgresIdempotencyRecords } from '../../server/idempotencyPostgres.ts';
 import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
 import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
 import { capOption, definedOnly, intOption, parse } from '../args.ts';
@@ -51,11 +52,15 @@ Options:
   --max-waits-per-token <n>
                        Long-poll waits open at once per token (default 1000)
   --idempotency-max-entries <n>
-                       Idempotency-Key answers kept in memory (default 20000)
+                       Idempotency-Key answers kept in memory, and with --postgres in its
+                       table shared by the servers (default 20000)
   --idempotency-max-bytes <n>
                        Bytes of Idempotency-Key answers kept (default 67108864, 64 MiB)
   --idempotency-ttl-ms <n>
                        How long an Idempotency-Key answer is kept (default 600000)
+  --idempotency-lease-ms <n>
+                       With --postgres: how long a server that died mid-request holds its
+                       Idempotency-Key before another server may run a retry (default 10000)
                        (all caps: see docs/limits.md)
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
                        at debug, slow ones at warn and failures (5xx) at error, one line each
@@ -200,6 +205,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'idempotency-max-entries': { type: 'string' },
     'idempotency-max-bytes': { type: 'string' },
     'idempotency-ttl-ms': { type: 'string' },
+    'idempotency-lease-ms': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'backup-every': { type: 'string' },
     'backup-cron': { type: 'string' },
@@ -231,10 +237,16 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     idempotencyMaxEntries: cap('idempotency-max-entries'),
     idempotencyMaxBytes: cap('idempotency-max-bytes'),
     idempotencyTtlMs: cap('idempotency-ttl-ms'),
+    idempotencyLeaseMs: cap('idempotency-lease-ms'),
   };
   if (caps.statementTimeoutMs !== undefined && values.postgres === undefined) {
     throw new InvalidInputError('--statement-timeout-ms applies to PostgreSQL: give --postgres too', {
       option: 'statement-timeout-ms',
+    });
+  }
+  if (caps.idempotencyLeaseMs !== undefined && values.postgres === undefined) {
+    throw new InvalidInputError('--idempotency-lease-ms applies to PostgreSQL: give --postgres too', {
+      option: 'idempotency-lease-ms',
     });
   }
   const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
@@ -271,6 +283,17 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
           }),
         }
       : {}),
+    // Idempotency-Key answers in a table every server of the schema sees: a client's retry on another
+    // server replays the first answer instead of writing twice.
+    ...(values.postgres
+      ? {
+          idempotencyRecords: new PostgresIdempotencyRecords({
+            connectionString: values.postgres,
+            schema: values['postgres-schema'] ?? 'agentstate',
+            ...definedOnly({ statementTimeoutMs: caps.statementTimeoutMs }),
+          }),
+        }
+      : {}),
     operations: operationsOf(values, {
       data: resolve(values.data),
       postgres: values.postgres,
@@ -285,6 +308,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       idempotencyMaxEntries: caps.idempotencyMaxEntries,
       idempotencyMaxBytes: caps.idempotencyMaxBytes,
       idempotencyTtlMs: caps.idempotencyTtlMs,
+      idempotencyLeaseMs: caps.idempotencyLeaseMs,
     }),
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,
