@@ -3,8 +3,11 @@
  * it with `app.inject` and the CLI calls `listenServer`. Every store is optional; the routes of a store
  * that was not given are simply absent.
  */
+
+import type { Server } from 'node:http';
 import swagger from '@fastify/swagger';
 import Fastify, {
+  type FastifyHttpOptions,
   type FastifyInstance,
   type FastifyRequest,
   type FastifyServerOptions,
@@ -17,6 +20,12 @@ import type { RolloutStore } from '../rollouts/index.ts';
 import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
 import { registerBodyDecoding } from './bodyDecoding.ts';
+import {
+  type ConnectionTimeoutOptions,
+  connectionTimeouts,
+  fastifyTimeoutOptions,
+  guardConnections,
+} from './connectionTimeouts.ts';
 import { checkCorsNeedsTokens, normalizeCorsOrigins, registerCors } from './cors.ts';
 import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
@@ -41,8 +50,8 @@ import { registerTtlRoutes } from './routes/ttl.ts';
 import { registerUnmatchedRoutes } from './unmatchedRoutes.ts';
 import { registerValidation } from './validation.ts';
 
-/** Options of `createServer`. */
-export interface ServerOptions {
+/** Options of `createServer` (the connection timeouts and cap: see `ConnectionTimeoutOptions`). */
+export interface ServerOptions extends ConnectionTimeoutOptions {
   /** Rollout store behind /v1/agl and /v1/traces. */
   rollouts?: RolloutStore;
   /** Document store behind /v1/state. */
@@ -119,8 +128,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   // Checked before the server is built, so a refused configuration leaves nothing open.
   const corsOrigins = normalizeCorsOrigins(options.corsOrigins ?? []);
   checkCorsNeedsTokens(corsOrigins, authenticator.enabled, options.insecure === true);
+  const timeouts = connectionTimeouts(options);
   const logger = options.logger ?? false;
-  const fastifyOptions: FastifyServerOptions = {
+  const fastifyOptions: FastifyHttpOptions<Server> = {
     logger: (logger === false
       ? false
       : {
@@ -138,8 +148,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     clientErrorHandler,
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
+    // Slow or stalled clients (slowloris, trickled bodies, idle keep-alive) are cut off: connectionTimeouts.ts.
+    ...fastifyTimeoutOptions(timeouts),
   };
   const app = Fastify(fastifyOptions);
+  guardConnections(app, timeouts);
   app.decorate('agentstateAuthEnabled', authenticator.enabled);
   const metrics = createServerMetrics(
     async (m) => {

@@ -8,6 +8,7 @@ import {
   LatestConsistencyCheck,
 } from '../../operations/index.ts';
 import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
+import { connectionTimeouts } from '../../server/connectionTimeouts.ts';
 import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
 import { createServer } from '../../server/createServer.ts';
 import { PostgresEventRelay } from '../../server/events/relay.ts';
@@ -62,6 +63,20 @@ Options:
                        With --postgres: how long a server that died mid-request holds its
                        Idempotency-Key before another server may run a retry (default 10000)
                        (all caps: see docs/limits.md)
+  --headers-timeout-ms <n>
+                       Time to receive a request's headers (default 30000); slower: 408, closed
+  --request-timeout-ms <n>
+                       Time to receive a whole request, body included (default 120000)
+  --keep-alive-timeout-ms <n>
+                       Close a keep-alive connection idle this long (default 72000)
+  --send-timeout-ms <n>
+                       Close a connection whose client takes no byte of its response this
+                       long (default 60000)
+  --connections-check-ms <n>
+                       How often those timeouts are checked (default 1000)
+  --max-connections <n>
+                       Most connections open at once; more are closed on arrival (default: no cap)
+                       (timeouts: 0 = none; see docs/server.md)
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
                        at debug, slow ones at warn and failures (5xx) at error, one line each
   --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
@@ -206,6 +221,12 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'idempotency-max-bytes': { type: 'string' },
     'idempotency-ttl-ms': { type: 'string' },
     'idempotency-lease-ms': { type: 'string' },
+    'headers-timeout-ms': { type: 'string' },
+    'request-timeout-ms': { type: 'string' },
+    'keep-alive-timeout-ms': { type: 'string' },
+    'send-timeout-ms': { type: 'string' },
+    'connections-check-ms': { type: 'string' },
+    'max-connections': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'backup-every': { type: 'string' },
     'backup-cron': { type: 'string' },
@@ -238,6 +259,12 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     idempotencyMaxBytes: cap('idempotency-max-bytes'),
     idempotencyTtlMs: cap('idempotency-ttl-ms'),
     idempotencyLeaseMs: cap('idempotency-lease-ms'),
+    headersTimeoutMs: cap('headers-timeout-ms', 0),
+    requestTimeoutMs: cap('request-timeout-ms', 0),
+    keepAliveTimeoutMs: cap('keep-alive-timeout-ms', 0),
+    sendTimeoutMs: cap('send-timeout-ms', 0),
+    connectionsCheckingIntervalMs: cap('connections-check-ms'),
+    maxConnections: cap('max-connections'),
   };
   if (caps.statementTimeoutMs !== undefined && values.postgres === undefined) {
     throw new InvalidInputError('--statement-timeout-ms applies to PostgreSQL: give --postgres too', {
@@ -249,6 +276,10 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       option: 'idempotency-lease-ms',
     });
   }
+  // The timeouts checked before any store opens (a headers timeout longer than the request's is refused).
+  connectionTimeouts(
+    definedOnly({ headersTimeoutMs: caps.headersTimeoutMs, requestTimeoutMs: caps.requestTimeoutMs }),
+  );
   const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
@@ -309,6 +340,12 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       idempotencyMaxBytes: caps.idempotencyMaxBytes,
       idempotencyTtlMs: caps.idempotencyTtlMs,
       idempotencyLeaseMs: caps.idempotencyLeaseMs,
+      headersTimeoutMs: caps.headersTimeoutMs,
+      requestTimeoutMs: caps.requestTimeoutMs,
+      keepAliveTimeoutMs: caps.keepAliveTimeoutMs,
+      sendTimeoutMs: caps.sendTimeoutMs,
+      connectionsCheckingIntervalMs: caps.connectionsCheckingIntervalMs,
+      maxConnections: caps.maxConnections,
     }),
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,
