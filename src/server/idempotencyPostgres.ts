@@ -1,8 +1,9 @@
 /**
  * Idempotency records in PostgreSQL, so a client that retries a write on another server process (its
  * first server died, or answered 5xx) gets the first answer instead of the write done twice. One small
- * table per schema (`agentstate_idempotency`), keyed by a SHA-256 of the scoped key; each request costs
- * one statement to claim its key and one to keep its answer (or drop the claim).
+ * table per schema (`agentstate_idempotency`), keyed by a SHA-256 of the scoped key. The requests of one
+ * event-loop turn claim their keys with one statement and keep their answers with one more (a failed
+ * request drops its claim with a statement of its own).
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool, QueryConfig } from 'pg';
@@ -11,6 +12,7 @@ import { postgresFailure } from '../drivers/postgres/failure.ts';
 import { checkSchemaName, quoteIdentifier } from '../drivers/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../drivers/postgres/statementTimeout.ts';
 import { loadPackage } from '../drivers/shared/optionalPackage.ts';
+import { TurnBatcher } from './idempotencyBatch.ts';
 import {
   type ClaimOutcome,
   payloadBytes,
@@ -34,6 +36,25 @@ export interface PostgresIdempotencyOptions {
 }
 
 const WHAT = 'idempotency records';
+/** Most claims or answers one statement carries (its parameters are arrays, so this bounds its size). */
+const MAX_BATCH_ITEMS = 256;
+/** Most payload bytes one statement of answers carries (one larger answer still goes alone). */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+interface ClaimRequest {
+  keyHash: string;
+  token: string;
+  leaseMs: number;
+}
+
+interface Completion {
+  keyHash: string;
+  token: string;
+  status: number;
+  contentType: string | undefined;
+  payload: Buffer;
+  ttlMs: number;
+}
 /** Longest wait for a connection of the pool, ms: a database that does not answer fails the request. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -45,6 +66,12 @@ export class PostgresIdempotencyRecords implements SharedIdempotencyRecords {
   readonly #schema: string;
   #ready: Promise<void> | undefined;
   #closed = false;
+  readonly #claims = new TurnBatcher<ClaimRequest, ClaimOutcome>((c) => this.#claimBatch(c), MAX_BATCH_ITEMS);
+  readonly #completions = new TurnBatcher<Completion, undefined>(
+    (a) => this.#completeBatch(a),
+    MAX_BATCH_ITEMS,
+    MAX_BATCH_BYTES,
+  );
 
   /** Records in `schema` (default `agentstate`); the table is created on first use. */
   constructor(options: PostgresIdempotencyOptions) {
@@ -64,45 +91,64 @@ export class PostgresIdempotencyRecords implements SharedIdempotencyRecords {
         // can lose the last fraction of a second of them, which only lets a retry of those requests run
         // again (as without shared records); the writes they guard commit durably on their own.
         options: '-c synchronous_commit=off',
+        // Idle connections never keep the process alive.
+        allowExitOnIdle: true,
       });
     // An idle connection that dies (database restart) must not crash the process; the next query reconnects.
     if (this.#ownsPool) this.#pool.on('error', () => {});
   }
 
-  async claim(key: string, leaseMs: number): Promise<ClaimOutcome> {
-    const token = randomUUID();
-    // One statement: take the key if nobody holds it or the holder's lease ran out, and in the same
-    // snapshot read what holds it otherwise. The LEFT JOIN keeps one row even when the holder's insert
-    // committed after the snapshot (then the caller simply asks again).
+  claim(key: string, leaseMs: number): Promise<ClaimOutcome> {
+    return this.#claims.add({ keyHash: sha256(key), token: randomUUID(), leaseMs });
+  }
+
+  /**
+   * One statement for the claims of a turn: take each key nobody holds or whose holder's lease ran out,
+   * and in the same snapshot read what holds the others. The LEFT JOIN keeps a row per key even when its
+   * holder's insert committed after the snapshot (that caller then simply asks again). Keys are inserted
+   * in order, so two processes claiming overlapping keys cannot deadlock.
+   */
+  async #claimBatch(all: ClaimRequest[]): Promise<ClaimOutcome[]> {
+    // One row per key in the statement (PostgreSQL refuses to upsert a row twice in one statement): a
+    // second claim of a key in the same turn finds it busy and asks again.
+    const seen = new Set<string>();
+    const claims = all.filter((c) => !seen.has(c.keyHash) && seen.add(c.keyHash));
     const { rows } = await this.#query<{
-      claimed: number;
+      key_hash: string;
+      claimed: boolean;
       status: number | null;
       content_type: string | null;
       payload: Buffer | null;
     }>({
       name: `idem-claim-${this.#schema}`,
-      text: `WITH claimed AS (
+      text: `WITH input AS (
+          SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) AS i(key_hash, owner, lease_ms)),
+        claimed AS (
           INSERT INTO ${this.#table} AS r (key_hash, owner, expires_at)
-          VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+          SELECT key_hash, owner, now() + lease_ms * interval '1 millisecond' FROM input ORDER BY key_hash
           ON CONFLICT (key_hash) DO UPDATE
             SET owner = EXCLUDED.owner, status = NULL, content_type = NULL, payload = NULL, bytes = 0,
                 created_at = now(), expires_at = EXCLUDED.expires_at
             WHERE r.expires_at <= now()
-          RETURNING 1)
-        SELECT (SELECT count(*) FROM claimed)::int AS claimed, r.status, r.content_type, r.payload
-        FROM (VALUES (1)) AS one(x)
-        LEFT JOIN ${this.#table} AS r ON r.key_hash = $1 AND r.expires_at > now()`,
-      values: [sha256(key), token, leaseMs],
+          RETURNING r.key_hash, r.owner)
+        SELECT i.key_hash, c.owner IS NOT NULL AS claimed, r.status, r.content_type, r.payload
+        FROM input AS i
+        LEFT JOIN claimed AS c ON c.key_hash = i.key_hash AND c.owner = i.owner
+        LEFT JOIN ${this.#table} AS r ON r.key_hash = i.key_hash AND r.expires_at > now()`,
+      values: [claims.map((c) => c.keyHash), claims.map((c) => c.token), claims.map((c) => c.leaseMs)],
     });
-    const row = rows[0]!;
-    if (row.claimed === 1) return { kind: 'claimed', token };
-    if (row.status !== null && row.payload !== null) {
-      return {
-        kind: 'answered',
-        response: { status: row.status, contentType: row.content_type ?? undefined, payload: row.payload },
-      };
-    }
-    return { kind: 'busy' };
+    const byKey = new Map(rows.map((row) => [row.key_hash, row]));
+    return all.map((claim): ClaimOutcome => {
+      const row = byKey.get(claim.keyHash);
+      if (row?.claimed && claims.includes(claim)) return { kind: 'claimed', token: claim.token };
+      if (row?.status != null && row.payload !== null) {
+        return {
+          kind: 'answered',
+          response: { status: row.status, contentType: row.content_type ?? undefined, payload: row.payload },
+        };
+      }
+      return { kind: 'busy' };
+    });
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
@@ -117,24 +163,43 @@ export class PostgresIdempotencyRecords implements SharedIdempotencyRecords {
 
   async complete(key: string, token: string, response: StoredResponse, ttlMs: number): Promise<void> {
     const payload = typeof response.payload === 'string' ? Buffer.from(response.payload) : response.payload;
-    // Only the claim's holder writes the answer: a claim taken over after its lease ran out stays the
-    // newer holder's.
+    await this.#completions.add(
+      {
+        keyHash: sha256(key),
+        token,
+        status: response.status,
+        contentType: response.contentType,
+        payload,
+        ttlMs,
+      },
+      payload.length,
+    );
+  }
+
+  /**
+   * One statement for the answers of a turn. Only a claim's holder writes its answer: a claim taken over
+   * after its lease ran out stays the newer holder's.
+   */
+  async #completeBatch(answers: Completion[]): Promise<undefined[]> {
     await this.#query({
       name: `idem-complete-${this.#schema}`,
-      text: `UPDATE ${this.#table}
-        SET owner = NULL, status = $3, content_type = $4, payload = $5, bytes = $6,
-            expires_at = now() + $7 * interval '1 millisecond'
-        WHERE key_hash = $1 AND owner = $2`,
+      text: `UPDATE ${this.#table} AS r
+        SET owner = NULL, status = i.status, content_type = i.content_type, payload = i.payload,
+            bytes = i.bytes, expires_at = now() + i.ttl_ms * interval '1 millisecond'
+        FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[], $6::int[], $7::int[])
+          AS i(key_hash, owner, status, content_type, payload, bytes, ttl_ms)
+        WHERE r.key_hash = i.key_hash AND r.owner = i.owner`,
       values: [
-        sha256(key),
-        token,
-        response.status,
-        response.contentType ?? null,
-        payload,
-        payloadBytes(payload) + RECORD_OVERHEAD_BYTES,
-        ttlMs,
+        answers.map((a) => a.keyHash),
+        answers.map((a) => a.token),
+        answers.map((a) => a.status),
+        answers.map((a) => a.contentType ?? null),
+        answers.map((a) => a.payload),
+        answers.map((a) => payloadBytes(a.payload) + RECORD_OVERHEAD_BYTES),
+        answers.map((a) => a.ttlMs),
       ],
     });
+    return answers.map(() => undefined);
   }
 
   async release(key: string, token: string): Promise<void> {

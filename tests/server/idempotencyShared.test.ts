@@ -69,6 +69,27 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     }
   });
 
+  it('claims the keys of one turn in one statement: distinct keys all run, a repeated one runs once', async () => {
+    // Two servers on one records object: their claims of a turn meet in one batch, the same key twice.
+    const shared = records();
+    const [a, b] = await Promise.all(
+      [0, 1].map(async () => {
+        const app = await createServer({ rollouts, idempotencyRecords: shared });
+        closers.push(() => app.close());
+        return app;
+      }),
+    );
+    const answers = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => a.inject(request(`turn-${i}`))),
+      a.inject(request('turn-twice')),
+      b.inject(request('turn-twice')),
+    ]);
+    expect(answers.map((x) => x.statusCode)).toEqual(answers.map(() => 201));
+    for (let i = 0; i < 20; i++) expect(await count(`turn-${i}`)).toBe(1);
+    expect(await count('turn-twice')).toBe(1);
+    expect(answers.at(-1)!.body).toBe(answers.at(-2)!.body);
+  });
+
   it('takes over the claim of a server that died, once its lease ran out', async () => {
     const dead = records();
     closers.push(() => dead.close());
