@@ -72,13 +72,12 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
   it('claims the keys of one turn in one statement: distinct keys all run, a repeated one runs once', async () => {
     // Two servers on one records object: their claims of a turn meet in one batch, the same key twice.
     const shared = records();
-    const [a, b] = await Promise.all(
-      [0, 1].map(async () => {
-        const app = await createServer({ rollouts, idempotencyRecords: shared });
-        closers.push(() => app.close());
-        return app;
-      }),
-    );
+    const onShared = async () => {
+      const app = await createServer({ rollouts, idempotencyRecords: shared });
+      closers.push(() => app.close());
+      return app;
+    };
+    const [a, b] = [await onShared(), await onShared()];
     const answers = await Promise.all([
       ...Array.from({ length: 20 }, (_, i) => a.inject(request(`turn-${i}`))),
       a.inject(request('turn-twice')),
