@@ -65,5 +65,5 @@ describe.skipIf(!pgOk)('idempotency keys across two server processes', () => {
     } finally {
       await db.end();
     }
-  });
+  }, 120_000);
 });

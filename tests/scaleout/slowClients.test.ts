@@ -19,7 +19,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 500;
 const SEND_TIMEOUT_MS = 1000;
 const CHECK_MS = 100;
 // Room for a loaded machine (the shared CI box runs other suites at the same time): the bound on a held
-// socket's life past its timeout, and on a well-behaved request's latency meanwhile (some 10 ms when quiet).
+// socket's life past its timeout (a well-behaved request meanwhile takes some 5 ms when quiet).
 const SLACK_MS = 2500;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -208,9 +208,12 @@ describe('slow clients holding connections', () => {
     await probes;
     expect(statuses.every((s) => s === 200 || s === 201)).toBe(true);
     expect(latencies.length).toBeGreaterThan(10);
-    // Served all along with bounded latency: the held sockets cost the event loop next to nothing.
-    expect(Math.max(...latencies)).toBeLessThan(SLACK_MS);
-  });
+    // Served all along with bounded latency: the held sockets cost the event loop next to nothing (the
+    // worst case includes the burst of answers the non-readers asked for, on a machine shared with others).
+    const sorted = [...latencies].sort((x, y) => x - y);
+    expect(sorted[Math.floor(sorted.length / 2)]!).toBeLessThan(250);
+    expect(sorted.at(-1)!).toBeLessThan(2 * SLACK_MS);
+  }, 120_000);
 
   it('turns connections beyond --max-connections away, and serves again once the held ones time out', async () => {
     const server = await serve(['--max-connections', '20']);
@@ -229,5 +232,5 @@ describe('slow clients holding connections', () => {
     // The held ones are cut by the headers timeout; then the server takes connections again.
     await Promise.all(held.map((h) => h.closedAt));
     expect((await probe(server.url, 'GET', '/health')).status).toBe(200);
-  });
+  }, 120_000);
 });

@@ -67,7 +67,7 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     } finally {
       rollouts.enqueueManyRollouts = enqueue;
     }
-  });
+  }, 60_000);
 
   it('claims the keys of one turn in one statement: distinct keys all run, a repeated one runs once', async () => {
     // Two servers on one records object: their claims of a turn meet in one batch, the same key twice.
@@ -87,7 +87,7 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     for (let i = 0; i < 20; i++) expect(await count(`turn-${i}`)).toBe(1);
     expect(await count('turn-twice')).toBe(1);
     expect(answers.at(-1)!.body).toBe(answers.at(-2)!.body);
-  });
+  }, 60_000);
 
   it('takes over the claim of a server that died, once its lease ran out', async () => {
     const dead = records();
@@ -99,7 +99,7 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     expect(answer.statusCode).toBe(201);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(await count('orphan')).toBe(1);
-  });
+  }, 60_000);
 
   it('answers 409 with Retry-After when the other server is still running it after the lease', async () => {
     const live = records();
@@ -117,7 +117,7 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     } finally {
       clearInterval(renewal);
     }
-  });
+  }, 60_000);
 
   it('lets the retry run when the first request failed', async () => {
     const [a, b] = [await server(), await server()];
@@ -134,7 +134,7 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     expect(retry.statusCode).toBe(201);
     expect(retry.headers['idempotent-replayed']).toBeUndefined();
     expect(await count('failed')).toBe(1);
-  });
+  }, 60_000);
 
   it('trims the table to its entry and byte bounds, newest kept', async () => {
     const trimmed = records();
@@ -169,5 +169,5 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     expect(held.kind).toBe('claimed');
     expect((await trimmed.claim('trim-4', 10_000)).kind).toBe('answered');
     expect((await trimmed.claim('trim-0', 10_000)).kind).toBe('claimed');
-  });
+  }, 60_000);
 });
