@@ -48,14 +48,20 @@ describe.skipIf(!pgOk)('idempotency records shared by server processes', () => {
     const slow = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let entered!: () => void;
+    const running = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     const enqueue = rollouts.enqueueManyRollouts.bind(rollouts);
     rollouts.enqueueManyRollouts = async (requests: EnqueueRolloutRequest[]) => {
+      entered();
       await slow;
       return enqueue(requests);
     };
     try {
       const first = a.inject(request('slow'));
-      await sleep(100);
+      // The first request holds the key (it reached the store) before the retry is sent.
+      await running;
       const retry = b.inject(request('slow'));
       await sleep(100);
       release();
