@@ -14,7 +14,10 @@ import { InvalidInputError } from '../errors.ts';
 
 /** Connection timeouts and cap of the server (each in ms; 0 turns a timeout off). */
 export interface ConnectionTimeoutOptions {
-  /** Time to receive a request's line and headers, from its first byte (default 30 s); then 408, closed. */
+  /**
+   * Time to receive a request's line and headers (default 30 s), from its first byte, or for a
+   * connection's first request from its accept; then 408, closed.
+   */
   headersTimeoutMs?: number;
   /** Time to receive a whole request, body included (default 120 s); then 408, closed. */
   requestTimeoutMs?: number;
