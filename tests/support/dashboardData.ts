@@ -135,6 +135,12 @@ export async function generatedServer(options: {
     state.commit(state.batch().update(Notes, 'again').update(Turns, 1));
     await thread.save();
   }
+  // thread-2's first save as an earlier release wrote it: without the values its successor replaced, so
+  // the Threads page must say revision 1's values are not kept.
+  await documents.delete(
+    'agentstate.threads.replaced',
+    `${'thread-2'.length}:thread-2${'2'.padStart(16, '0')}`,
+  );
   await documents.put('config', 'typed', {
     limits: new Map([
       ['alpha', 1],
