@@ -10,8 +10,17 @@ import {
   UnsupportedValueError,
 } from '../errors.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
+import { type ExpiryWatchOptions, watchIndexedExpiries } from './redisExpiries.ts';
 import { redisFailure } from './redisFailure.ts';
-import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
+import {
+  DELETE_INDEXED,
+  DUE_EXPIRIES,
+  EXPIRE_INDEXED,
+  EXTEND_LOCK,
+  INCREMENT,
+  RELEASE_LOCK,
+  SET_EXPIRING,
+} from './redisScripts.ts';
 import type {
   LockOptions,
   ScanKeysOptions,
@@ -45,7 +54,24 @@ export interface RedisTtlStoreOptions {
 interface ScriptCommands {
   agentstateReleaseLock(key: string, token: string): Promise<number>;
   agentstateExtendLock(key: string, token: string, ms: number): Promise<number>;
-  agentstateIncrement(key: string, by: number, ms: number | ''): Promise<string>;
+  agentstateIncrement(
+    key: string,
+    index: string,
+    by: number,
+    ms: number | '',
+    member: string,
+  ): Promise<string>;
+  agentstateSetExpiring(
+    key: string,
+    index: string,
+    text: string,
+    ms: number,
+    member: string,
+    nx: 'NX' | '',
+  ): Promise<number>;
+  agentstateExpire(key: string, index: string, ms: number, member: string): Promise<number>;
+  agentstateDelete(key: string, index: string, member: string): Promise<number>;
+  agentstateDueExpiries(index: string, from: number | '+inf', count: number): Promise<[number, string[]]>;
 }
 
 const SCAN_COUNT = 1000;
@@ -54,8 +80,10 @@ const BATCH = 500;
 /**
  * The `TtlStore` API on Redis, so processes and machines share signals, cooldowns and locks. Expiry is
  * Redis's own (`PX`), so there is nothing to sweep here; values are stored as codec JSON text; locks are
- * `SET NX PX` with owner-checked Lua release/extend. Enable ioredis `enableAutoPipelining` on the client
- * to batch concurrent calls into one round trip.
+ * `SET NX PX` with owner-checked Lua release/extend. Writes that set an expiry also note it in an expiry
+ * index (a sorted set under `<prefix>#x`, in the same script), which `watchExpiries` reads to announce
+ * expiries within about a second. Enable ioredis `enableAutoPipelining` on the client to batch
+ * concurrent calls into one round trip.
  */
 export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #redis: Redis;
@@ -64,6 +92,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #values: string;
   readonly #locks: string;
   readonly #cooldowns: string;
+  readonly #expiries: string;
   readonly #codec: Codec;
   #closed = false;
 
@@ -103,11 +132,16 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     this.#redis.defineCommand('agentstateReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
     this.#redis.defineCommand('agentstateExtendLock', { numberOfKeys: 1, lua: EXTEND_LOCK });
-    this.#redis.defineCommand('agentstateIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    this.#redis.defineCommand('agentstateIncrement', { numberOfKeys: 2, lua: INCREMENT });
+    this.#redis.defineCommand('agentstateSetExpiring', { numberOfKeys: 2, lua: SET_EXPIRING });
+    this.#redis.defineCommand('agentstateExpire', { numberOfKeys: 2, lua: EXPIRE_INDEXED });
+    this.#redis.defineCommand('agentstateDelete', { numberOfKeys: 2, lua: DELETE_INDEXED });
+    this.#redis.defineCommand('agentstateDueExpiries', { numberOfKeys: 1, lua: DUE_EXPIRIES });
     this.#scripts = this.#redis as unknown as ScriptCommands;
     this.#values = `${prefix}${PREFIX_END}v:`;
     this.#locks = `${prefix}${PREFIX_END}l:`;
     this.#cooldowns = `${prefix}${PREFIX_END}c:`;
+    this.#expiries = `${prefix}${PREFIX_END}x`;
     this.#codec = codec;
   }
 
@@ -121,8 +155,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const text = this.#encode(key, value);
     const px = this.#ttlArg(key, options);
     const redisKey = this.#values + key;
+    // Without an expiry a stale index entry may stay: the watcher finds the key still there and skips it.
     if (px === undefined) await this.#redis.set(redisKey, text);
-    else await this.#redis.set(redisKey, text, 'PX', px);
+    else await this.#scripts.agentstateSetExpiring(redisKey, this.#expiries, text, px, key, '');
   }
 
   /** The value, or `fallback` when missing or expired. */
@@ -141,7 +176,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Removes the key; true when it was there. */
   async delete(key: string): Promise<boolean> {
     this.#check(key);
-    return (await this.#redis.del(this.#values + key)) === 1;
+    return (await this.#scripts.agentstateDelete(this.#values + key, this.#expiries, key)) === 1;
   }
 
   /** Remaining ms of life, or undefined when the key is missing or never expires. */
@@ -155,7 +190,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   async expire(key: string, ttlMs: number): Promise<boolean> {
     this.#check(key);
     checkTtl(ttlMs, key);
-    return (await this.#redis.pexpire(this.#values + key, Math.ceil(ttlMs))) === 1;
+    return (
+      (await this.#scripts.agentstateExpire(this.#values + key, this.#expiries, Math.ceil(ttlMs), key)) === 1
+    );
   }
 
   /** Drops the key's expiry; true when it had one. */
@@ -169,11 +206,10 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const text = this.#encode(key, value);
     const px = this.#ttlArg(key, options);
     const redisKey = this.#values + key;
-    const reply =
-      px === undefined
-        ? await this.#redis.set(redisKey, text, 'NX')
-        : await this.#redis.set(redisKey, text, 'PX', px, 'NX');
-    return reply === 'OK';
+    if (px !== undefined) {
+      return (await this.#scripts.agentstateSetExpiring(redisKey, this.#expiries, text, px, key, 'NX')) === 1;
+    }
+    return (await this.#redis.set(redisKey, text, 'NX')) === 'OK';
   }
 
   /** Adds `by` (default 1) atomically; a new counter starts at `by` with `ttlMs`, an existing one keeps its expiry. */
@@ -182,7 +218,8 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     checkStep(by, key);
     const px = this.#ttlArg(key, options);
     try {
-      return Number(await this.#scripts.agentstateIncrement(this.#values + key, by, px ?? ''));
+      const redisKey = this.#values + key;
+      return Number(await this.#scripts.agentstateIncrement(redisKey, this.#expiries, by, px ?? '', key));
     } catch (error) {
       const message = (error as Error).message ?? '';
       if (message.includes('AGENTSTATE_NOT_A_NUMBER')) {
@@ -258,6 +295,34 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#assertOpen();
     const keys = await this.#scan(this.#values);
     for (let i = 0; i < keys.length; i += BATCH) await this.#redis.unlink(...keys.slice(i, i + BATCH));
+    await this.#redis.unlink(this.#expiries);
+  }
+
+  /**
+   * Calls `onExpire` with each key that expires from now on, found by reading the expiry index every
+   * `intervalMs` (default 1000) up to `batchSize` entries at a time; a key deleted or made persistent
+   * before its time is not announced. Every process may watch: each watcher announces each expiry once.
+   * Returns the function that stops watching.
+   */
+  watchExpiries(onExpire: (key: string) => void, options: ExpiryWatchOptions = {}): () => Promise<void> {
+    this.#assertOpen();
+    return watchIndexedExpiries(
+      {
+        due: (from, count) => this.#scripts.agentstateDueExpiries(this.#expiries, from, count),
+        existing: async (keys) => {
+          const pipeline = this.#redis.pipeline();
+          for (const key of keys) pipeline.exists(this.#values + key);
+          const replies = (await pipeline.exec()) ?? [];
+          return keys.map((_, i) => {
+            const [error, count] = replies[i] ?? [new Error('no reply')];
+            if (error) throw error;
+            return count === 1;
+          });
+        },
+      },
+      onExpire,
+      options,
+    );
   }
 
   /** Redis expires keys itself; nothing to sweep. Returns 0 (kept for API symmetry with `TtlStore`). */

@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JsonValue } from '../../src/codec/index.ts';
 import {
   type BatchOperation,
   createPostgresStore,
   createSqliteStore,
   type DocumentStore,
 } from '../../src/drivers/index.ts';
-import type { JsonValue } from '../../src/codec/index.ts';
 import { RevisionConflictError } from '../../src/errors.ts';
 import { lastValue, StateStore, ThreadStateRepository } from '../../src/state/index.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
