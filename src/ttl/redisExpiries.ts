@@ -22,11 +22,13 @@ export interface ExpiryWatchOptions {
 export interface ExpiryIndex {
   /** The Redis time and up to `count` `[member, time, ...]` due from `from` (inclusive) to now - 1. */
   due(from: number | '+inf', count: number): Promise<[number, string[]]>;
-  /** Whether each key still exists. */
-  existing(keys: string[]): Promise<boolean[]>;
+  /** Each key's remaining life, ms, as PTTL answers: -2 gone, -1 no expiry. */
+  remainingMs(keys: string[]): Promise<number[]>;
 }
 
 const BATCHES_PER_TICK = 10;
+/** Keys still alive at their noted time (a writer's clock behind Redis's) re-checked later, at most. */
+const MAX_PENDING = 10_000;
 
 /** Polls `index` and calls `onExpire` with each key that expired since the watch began; returns the stop function. */
 export function watchIndexedExpiries(
@@ -41,10 +43,14 @@ export function watchIndexedExpiries(
   let from: number | undefined;
   let doneAtFrom = new Set<string>();
   let stopped = false;
+  let redisNow = 0;
+  // Keys found alive at their noted time, by when Redis expires them (its clock): checked again then.
+  const pending = new Map<string, number>();
   let running: Promise<void> | undefined;
 
   const readBatch = async (): Promise<boolean> => {
     const [now, flat] = await index.due(from ?? '+inf', batchSize + doneAtFrom.size);
+    redisNow = now;
     if (from === undefined) {
       // The first read only learns the Redis time: expiries before the watch began are not news.
       from = now;
@@ -57,12 +63,9 @@ export function watchIndexedExpiries(
       if (at === from && doneAtFrom.has(key)) continue;
       due.push({ key, at });
     }
-    if (due.length > 0) {
-      const exists = await index.existing(due.map((entry) => entry.key));
-      due.forEach((entry, i) => {
-        if (!exists[i] && !stopped) onExpire(entry.key);
-      });
-    }
+    // The index entry is the latest write's: it supersedes a re-check left by an earlier one.
+    for (const entry of due) pending.delete(entry.key);
+    await check(due.map((entry) => entry.key));
     if (flat.length / 2 < batchSize + doneAtFrom.size) {
       // The whole due range was read: next time, from now on.
       from = now;
@@ -76,9 +79,31 @@ export function watchIndexedExpiries(
     return true;
   };
 
+  // Announces the keys that are gone; a key still expiring is checked again when Redis says it is due.
+  const check = async (keys: string[]) => {
+    if (keys.length === 0) return;
+    const remaining = await index.remainingMs(keys);
+    keys.forEach((key, i) => {
+      const ms = remaining[i]!;
+      if (ms === -2 && !stopped) onExpire(key);
+      else if (ms >= 0 && pending.size < MAX_PENDING) pending.set(key, redisNow + ms);
+    });
+  };
+
+  const recheck = async () => {
+    const dueNow: string[] = [];
+    for (const [key, at] of pending) {
+      if (at >= redisNow || dueNow.length >= batchSize) continue;
+      dueNow.push(key);
+      pending.delete(key);
+    }
+    await check(dueNow);
+  };
+
   const tick = async () => {
     try {
       for (let i = 0; i < BATCHES_PER_TICK && !stopped; i += 1) if (!(await readBatch())) break;
+      await recheck();
     } catch (error) {
       reportBackgroundError(options.onError, error, { source: 'redis ttl expiry watch' });
     }

@@ -55,16 +55,18 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return n`;
 
 /**
- * KEYS[1] index; ARGV[1] lowest time (inclusive, or '+inf' for none), ARGV[2] count: the Redis time now
- * and up to `count` members (with their times) due at `[ARGV[1], now - 1]`, oldest first. Up to now - 1:
+ * KEYS[1] index, KEYS[2] watch flag; ARGV[1] lowest time (inclusive, or '+inf' for none), ARGV[2] count,
+ * ARGV[3] flag ms: renews the flag that tells writers someone watches, and returns the Redis time now and
+ * up to `count` members (with their times) due at `[ARGV[1], now - 1]`, oldest first. Up to now - 1:
  * Redis counts a key as expired only once its time is strictly past.
  */
 export const DUE_EXPIRIES = `${NOW}
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
 return { now, redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], now - 1, 'WITHSCORES', 'LIMIT', 0, ARGV[2]) }`;
 
 /**
- * KEYS[1] value key, KEYS[2] expiry index, ARGV[1] step, ARGV[2] ms or '', ARGV[3] index member: adds the
- * step to a stored JSON number. A new counter gets the expiry (indexed); an existing one keeps its own (KEEPTTL, Redis >= 6). The result is written with 17
+ * KEYS[1] value key, KEYS[2] expiry index, ARGV[1] step, ARGV[2] ms or '', ARGV[3] index member or '' (not
+ * indexed): adds the step to a stored JSON number. A new counter gets the expiry; an existing one keeps its own (KEEPTTL, Redis >= 6). The result is written with 17
  * significant digits, so it reads back in JavaScript as exactly the double Lua computed (INCRBYFLOAT
  * would round through long double and disagree with the memory store).
  */
@@ -82,7 +84,7 @@ if current then
   redis.call('SET', KEYS[1], text, 'KEEPTTL')
 elseif ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], text, 'PX', ARGV[2])
-  index(ARGV[3], ARGV[2])
+  if ARGV[3] ~= '' then index(ARGV[3], ARGV[2]) end
 else
   redis.call('SET', KEYS[1], text)
 end

@@ -18,6 +18,7 @@ import {
   EXPIRE_INDEXED,
   EXTEND_LOCK,
   INCREMENT,
+  INDEX_KEEP_MS,
   RELEASE_LOCK,
   SET_EXPIRING,
 } from './redisScripts.ts';
@@ -71,10 +72,21 @@ interface ScriptCommands {
   ): Promise<number>;
   agentstateExpire(key: string, index: string, ms: number, member: string): Promise<number>;
   agentstateDelete(key: string, index: string, member: string): Promise<number>;
-  agentstateDueExpiries(index: string, from: number | '+inf', count: number): Promise<[number, string[]]>;
+  agentstateDueExpiries(
+    index: string,
+    flag: string,
+    from: number | '+inf',
+    count: number,
+    flagMs: number,
+  ): Promise<[number, string[]]>;
 }
 
 const SCAN_COUNT = 1000;
+const TRIM_EVERY = 256;
+// A watcher renews the flag each read (every second by default); it outlives a few missed reads.
+const WATCH_FLAG_MS = 10_000;
+// How often a store asks whether someone watches, ms: a write within this of a watch's start may go unnoted.
+const WATCH_CHECK_MS = 2000;
 const BATCH = 500;
 
 /**
@@ -95,6 +107,14 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #expiries: string;
   readonly #codec: Codec;
   #closed = false;
+  readonly #watchFlag: string;
+  // TTL writes by `set`, which trims the expiry index every TRIM_EVERY of them (the scripts trim each time).
+  #expiringWrites = 0;
+  // Writes note expiries only while some process watches them (`watchExpiries` renews a flag key): nobody
+  // pays for the index while no dashboard is open (noting every expiry halved the rate of TTL writes).
+  #watchedElsewhere = false;
+  #watchCheckedAt = Number.NEGATIVE_INFINITY;
+  #watchersHere = 0;
 
   constructor(options: RedisTtlStoreOptions) {
     const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec } = options ?? {};
@@ -136,13 +156,16 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#redis.defineCommand('agentstateSetExpiring', { numberOfKeys: 2, lua: SET_EXPIRING });
     this.#redis.defineCommand('agentstateExpire', { numberOfKeys: 2, lua: EXPIRE_INDEXED });
     this.#redis.defineCommand('agentstateDelete', { numberOfKeys: 2, lua: DELETE_INDEXED });
-    this.#redis.defineCommand('agentstateDueExpiries', { numberOfKeys: 1, lua: DUE_EXPIRIES });
+    this.#redis.defineCommand('agentstateDueExpiries', { numberOfKeys: 2, lua: DUE_EXPIRIES });
     this.#scripts = this.#redis as unknown as ScriptCommands;
     this.#values = `${prefix}${PREFIX_END}v:`;
     this.#locks = `${prefix}${PREFIX_END}l:`;
     this.#cooldowns = `${prefix}${PREFIX_END}c:`;
     this.#expiries = `${prefix}${PREFIX_END}x`;
+    this.#watchFlag = `${prefix}${PREFIX_END}w`;
     this.#codec = codec;
+    // Asked now, so the first TTL writes already know whether some process watches expiries.
+    this.#noting();
   }
 
   /** The underlying client. */
@@ -156,8 +179,26 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const px = this.#ttlArg(key, options);
     const redisKey = this.#values + key;
     // Without an expiry a stale index entry may stay: the watcher finds the key still there and skips it.
-    if (px === undefined) await this.#redis.set(redisKey, text);
-    else await this.#scripts.agentstateSetExpiring(redisKey, this.#expiries, text, px, key, '');
+    if (px === undefined) {
+      await this.#redis.set(redisKey, text);
+      return;
+    }
+    if (!this.#noting()) {
+      await this.#redis.set(redisKey, text, 'PX', px);
+      return;
+    }
+    // The hot path: SET and ZADD sent together (one round trip), not a script, which halved the rate of
+    // TTL writes. The index time is this process's clock; the watcher re-checks a key still alive at its
+    // noted time by its remaining PTTL, so a clock behind Redis's delays nothing, one ahead delays events.
+    const writes: Array<Promise<unknown>> = [
+      this.#redis.set(redisKey, text, 'PX', px),
+      this.#redis.zadd(this.#expiries, Date.now() + px, key),
+    ];
+    this.#expiringWrites += 1;
+    if (this.#expiringWrites % TRIM_EVERY === 0) {
+      writes.push(this.#redis.zremrangebyscore(this.#expiries, '-inf', Date.now() - INDEX_KEEP_MS));
+    }
+    await Promise.all(writes);
   }
 
   /** The value, or `fallback` when missing or expired. */
@@ -176,6 +217,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Removes the key; true when it was there. */
   async delete(key: string): Promise<boolean> {
     this.#check(key);
+    if (!this.#noting()) return (await this.#redis.del(this.#values + key)) === 1;
     return (await this.#scripts.agentstateDelete(this.#values + key, this.#expiries, key)) === 1;
   }
 
@@ -190,9 +232,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   async expire(key: string, ttlMs: number): Promise<boolean> {
     this.#check(key);
     checkTtl(ttlMs, key);
-    return (
-      (await this.#scripts.agentstateExpire(this.#values + key, this.#expiries, Math.ceil(ttlMs), key)) === 1
-    );
+    const ms = Math.ceil(ttlMs);
+    if (!this.#noting()) return (await this.#redis.pexpire(this.#values + key, ms)) === 1;
+    return (await this.#scripts.agentstateExpire(this.#values + key, this.#expiries, ms, key)) === 1;
   }
 
   /** Drops the key's expiry; true when it had one. */
@@ -206,10 +248,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const text = this.#encode(key, value);
     const px = this.#ttlArg(key, options);
     const redisKey = this.#values + key;
-    if (px !== undefined) {
-      return (await this.#scripts.agentstateSetExpiring(redisKey, this.#expiries, text, px, key, 'NX')) === 1;
-    }
-    return (await this.#redis.set(redisKey, text, 'NX')) === 'OK';
+    if (px === undefined) return (await this.#redis.set(redisKey, text, 'NX')) === 'OK';
+    if (!this.#noting()) return (await this.#redis.set(redisKey, text, 'PX', px, 'NX')) === 'OK';
+    return (await this.#scripts.agentstateSetExpiring(redisKey, this.#expiries, text, px, key, 'NX')) === 1;
   }
 
   /** Adds `by` (default 1) atomically; a new counter starts at `by` with `ttlMs`, an existing one keeps its expiry. */
@@ -219,7 +260,8 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const px = this.#ttlArg(key, options);
     try {
       const redisKey = this.#values + key;
-      return Number(await this.#scripts.agentstateIncrement(redisKey, this.#expiries, by, px ?? '', key));
+      const member = this.#noting() ? key : '';
+      return Number(await this.#scripts.agentstateIncrement(redisKey, this.#expiries, by, px ?? '', member));
     } catch (error) {
       const message = (error as Error).message ?? '';
       if (message.includes('AGENTSTATE_NOT_A_NUMBER')) {
@@ -306,23 +348,31 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
    */
   watchExpiries(onExpire: (key: string) => void, options: ExpiryWatchOptions = {}): () => Promise<void> {
     this.#assertOpen();
-    return watchIndexedExpiries(
+    this.#watchersHere += 1;
+    const stop = watchIndexedExpiries(
       {
-        due: (from, count) => this.#scripts.agentstateDueExpiries(this.#expiries, from, count),
-        existing: async (keys) => {
+        due: (from, count) =>
+          this.#scripts.agentstateDueExpiries(this.#expiries, this.#watchFlag, from, count, WATCH_FLAG_MS),
+        remainingMs: async (keys) => {
           const pipeline = this.#redis.pipeline();
-          for (const key of keys) pipeline.exists(this.#values + key);
+          for (const key of keys) pipeline.pttl(this.#values + key);
           const replies = (await pipeline.exec()) ?? [];
           return keys.map((_, i) => {
-            const [error, count] = replies[i] ?? [new Error('no reply')];
+            const [error, ms] = replies[i] ?? [new Error('no reply')];
             if (error) throw error;
-            return count === 1;
+            return Number(ms);
           });
         },
       },
       onExpire,
       options,
     );
+    let stopped = false;
+    return async () => {
+      if (!stopped) this.#watchersHere -= 1;
+      stopped = true;
+      await stop();
+    };
   }
 
   /** Redis expires keys itself; nothing to sweep. Returns 0 (kept for API symmetry with `TtlStore`). */
@@ -378,6 +428,23 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
       return (await extended.catch(fail)) === 1;
     },
   };
+
+  // Whether writes note expiries now: while this store watches, or the flag said some process does (asked
+  // again every WATCH_CHECK_MS, in the background: a write never waits for the answer).
+  #noting(): boolean {
+    if (this.#watchersHere > 0) return true;
+    const now = Date.now();
+    if (now - this.#watchCheckedAt >= WATCH_CHECK_MS) {
+      this.#watchCheckedAt = now;
+      this.#redis.exists(this.#watchFlag).then(
+        (count) => {
+          this.#watchedElsewhere = count === 1;
+        },
+        () => {},
+      );
+    }
+    return this.#watchedElsewhere;
+  }
 
   async #scan(prefix: string): Promise<string[]> {
     const match = `${escapeGlob(prefix)}*`;

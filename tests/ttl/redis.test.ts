@@ -144,6 +144,11 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
       store.watchExpiries((key) => seen[1]!.push(key), { intervalMs: 100 }),
     ];
     await new Promise((resolve) => setTimeout(resolve, 150));
+    // Another process's store: it notes expiries because the watch's flag says someone watches.
+    const writer = new RedisTtlStore({ redis: REDIS_URL, prefix: `${prefix}watch:` });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writer.set('elsewhere', 1, { ttlMs: 300 });
+    await writer.close();
     const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
     await Promise.all(keys.map((key) => store.set(key, 1, { ttlMs: 300 })));
     await store.setIfAbsent('nx', 1, { ttlMs: 300 });
@@ -154,7 +159,10 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
     await store.delete('deleted');
     await store.set('kept', 1, { ttlMs: 300 });
     await store.persist('kept');
-    const expected = [...keys, 'nx', 'counter'].sort();
+    // Noted earlier than Redis expires it (a writer whose clock is behind): re-checked, announced once.
+    await store.set('skewed', 1, { ttlMs: 700 });
+    await client.zadd(`${prefix}watch:#x`, Date.now() + 100, 'skewed');
+    const expected = [...keys, 'nx', 'counter', 'skewed', 'elsewhere'].sort();
     const started = Date.now();
     while (seen.some((list) => list.length < expected.length) && Date.now() - started < 3000) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -166,6 +174,13 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
     // The index keeps entries only about a minute past their time, trimmed by later writes.
     expect(await client.zcard(`${prefix}watch:#x`)).toBeLessThanOrEqual(expected.length + 3);
     await store.clear();
+    expect(await client.exists(`${prefix}watch:#x`)).toBe(0);
+    // Nobody watches any more: once the flag lapses, TTL writes add nothing to the index.
+    await client.del(`${prefix}watch:#w`);
+    const quiet = new RedisTtlStore({ redis: REDIS_URL, prefix: `${prefix}watch:` });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await quiet.set('unwatched', 1, { ttlMs: 60_000 });
+    await quiet.close();
     expect(await client.exists(`${prefix}watch:#x`)).toBe(0);
   });
 
