@@ -194,6 +194,67 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     expect(ms).toBeLessThan(5000);
   });
 
+  it('keeps the filter, the scroll position and the selected row when a live change redraws a table', async () => {
+    await page.goto(`${server.base}/#/traces?rollout=${encodeURIComponent(server.bigTraceRolloutId)}`);
+    await page.locator('tbody tr[data-key]').first().waitFor();
+    await page.fill('input[aria-label="Search spans by name"]', 'llm.call');
+    await expect
+      .poll(() => page.locator('.pager .muted').textContent())
+      .toContain(`of ${Math.ceil(SPANS / 3)}`);
+    const box = page.locator('.table-wrap.virtual');
+    await box.evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop = 3000;
+    });
+    await expect
+      .poll(() => box.locator('tbody tr[data-key]').first().getAttribute('data-index'))
+      .not.toBe('0');
+    // A handle, not a locator: the row clicked is the one whose key was read, whatever is redrawn (some
+    // drawn rows sit under the sticky header, so the click is the row's own).
+    const row = await box.locator('tbody tr[data-key]').nth(12).elementHandle();
+    const key = await row?.getAttribute('data-key');
+    await row?.evaluate((tr) => (tr as unknown as { click(): void }).click());
+    // Read without waiting for a selected row to appear (a locator would wait its 30 s).
+    const selectedKey = () =>
+      box.evaluate(
+        (el) =>
+          (el as unknown as { querySelector(s: string): { dataset: { key?: string } } | null }).querySelector(
+            'tr.selected',
+          )?.dataset.key ?? null,
+      );
+    await expect.poll(selectedKey).toBe(key);
+    const scrollTop = () => box.evaluate((el) => (el as unknown as { scrollTop: number }).scrollTop);
+    const before = await scrollTop();
+    // A span added through the API: the trace re-reads and redraws in place.
+    const added = await fetch(`${server.base}/v1/agl/spans`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        rollout_id: server.bigTraceRolloutId,
+        attempt_id: server.bigTraceAttemptId,
+        trace_id: 'trace-big',
+        span_id: 'span-live',
+        name: 'llm.call',
+      }),
+    });
+    expect(added.ok).toBe(true);
+    await expect
+      .poll(() => page.locator('.pager .muted').textContent(), { timeout: liveGoal().goalMs })
+      .toContain(`of ${Math.ceil(SPANS / 3) + 1}`);
+    expect(await page.locator('input[aria-label="Search spans by name"]').inputValue()).toBe('llm.call');
+    expect(Math.abs((await scrollTop()) - before)).toBeLessThanOrEqual(1);
+    expect(await selectedKey()).toBe(key);
+    // Still selected once the virtual table draws another window of rows.
+    await box.evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop += 400;
+    });
+    await expect.poll(() => scrollTop()).toBeGreaterThan(before + 300);
+    await box.evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop -= 400;
+    });
+    await expect.poll(selectedKey).toBe(key);
+    await shot('traces-live-kept');
+  });
+
   it('shows a rollout with its attempts and spans', async () => {
     await page.goto(`${server.base}/#/rollouts/${encodeURIComponent(server.bigTraceRolloutId)}`);
     await expect

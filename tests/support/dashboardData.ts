@@ -41,6 +41,8 @@ export interface GeneratedServer {
   base: string;
   /** Rollout with `spanCount` spans. */
   bigTraceRolloutId: string;
+  /** The attempt of that rollout (to add spans to it). */
+  bigTraceAttemptId: string;
   /** Rollout whose input is markup, which must show as text. */
   markupRolloutId: string;
   /** Stops the server and the stores. */
@@ -189,6 +191,7 @@ export async function generatedServer(options: {
   return {
     base,
     bigTraceRolloutId: big.rolloutId,
+    bigTraceAttemptId: big.attempt.attemptId,
     markupRolloutId: markup.rolloutId,
     close: async () => {
       await app.close();
