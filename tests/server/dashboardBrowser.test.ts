@@ -363,7 +363,13 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.goto(`${server.base}/#/threads`);
     await page.locator('tbody tr[data-key="thread-1"]').click();
     await expect.poll(() => page.locator('.panel').textContent()).toContain('lastSeen');
-    expect(await page.locator('.panel').textContent()).toContain('Date');
+    // The stored value is shown with its codec type (a Date), not as its tagged form `{ $t, v }`.
+    const lastSeen = page
+      .locator('.panel table')
+      .first()
+      .locator('tr', { hasText: 'lastSeen' })
+      .locator('td');
+    expect(await lastSeen.nth(1).textContent()).toBe('Date');
     // Both saves are stored (the page opened after them), newest first.
     const history = page.locator('.panel table').nth(1);
     await expect
@@ -387,6 +393,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     expect(notes[2]).toContain('hello');
     expect(notes[2]).not.toContain('again');
     expect(notes[3]).toContain('again');
+    await diff.scrollIntoViewIfNeeded();
+    await shot('thread-diff');
     await page.selectOption('select[aria-label="Compare from revision"]', '2');
     await expect
       .poll(() => page.locator('.panel').textContent())
@@ -399,7 +407,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     // thread-2's first save kept no replaced values (as an earlier release wrote it): said so, not guessed.
     await page.locator('tbody tr[data-key="thread-2"]').click();
     const note = page.locator('.note-box[data-code="REVISION_NOT_RETAINED"]');
-    await expect.poll(() => note.textContent()).toContain('Save 1 is older than the values this store keeps');
+    await expect.poll(() => note.textContent()).toContain('The values of save 1 are no longer kept');
+    await note.scrollIntoViewIfNeeded();
     expect(await page.locator('.panel table').nth(2).locator('tr[data-key="turns"]').textContent()).toContain(
       'not kept',
     );

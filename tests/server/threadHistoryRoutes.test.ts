@@ -5,7 +5,7 @@
  * revisions whose values are no longer kept).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore, type JsonValue, ThreadStateRepository } from '../../src/index.ts';
+import { codec, createMemoryStore, type JsonValue, ThreadStateRepository } from '../../src/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -71,7 +71,11 @@ describe('thread history routes', () => {
   });
 
   it('answers a revision with its record and its state, current or past', async () => {
-    const { get } = await threadServer([{ at: new Date('2026-01-02T00:00:00Z') }, { at: new Date(0), n: 1 }]);
+    // Values as a StateStore exports them: in the codec's tagged form.
+    const { get } = await threadServer([
+      { at: codec.encode(new Date('2026-01-02T00:00:00Z')) },
+      { at: codec.encode(new Date(0)), n: 1 },
+    ]);
     const current = await get(`${BASE}/revisions/2`);
     expect(current.body).toMatchObject({ documentRevision: 2, current: true, retained: true });
     expect(current.body.value.extensions).toMatchObject({ at: { $t: 'Date' }, n: 1 });

@@ -7,7 +7,6 @@
  * `REVISION_NOT_RETAINED`), never with a guess. Read scope; every answer is bounded.
  */
 import type { FastifyInstance } from 'fastify';
-import { codec } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { type ThreadStateAt, ThreadStateRepository } from '../../state/index.ts';
@@ -21,7 +20,10 @@ export const MAX_DIFF_SPAN = 500;
 /** Most saves below the head one answer undoes to rebuild a past state (beyond: not retained). */
 export const MAX_REBUILD_SAVES = 2000;
 
-/** A past state as the routes answer it: its values in the codec's tagged form, or why it is not kept. */
+/**
+ * A past state as the routes answer it: its values (a persisted state's values are the codec's tagged form
+ * already, as `StateStore.exportPersisted` wrote them), or why it is not kept.
+ */
 function pastState(state: ThreadStateAt, keys?: readonly string[]): Record<string, unknown> {
   if (!state.retained) {
     return {
@@ -38,7 +40,7 @@ function pastState(state: ThreadStateAt, keys?: readonly string[]): Record<strin
   const values: Record<string, unknown> = {};
   for (const key of shown) {
     if (Object.hasOwn(state.extensions, key)) {
-      Object.defineProperty(values, key, { value: codec.encode(state.extensions[key]), enumerable: true });
+      Object.defineProperty(values, key, { value: state.extensions[key], enumerable: true });
     }
   }
   return { revision: state.documentRevision, retained: true, values };
@@ -139,7 +141,7 @@ export function registerThreadHistoryRoutes(
         });
       }
       const current = revision === record.documentRevision;
-      if (current) return { ...saved, current, retained: true, value: codec.encode(record.state) };
+      if (current) return { ...saved, current, retained: true, value: record.state };
       const states = await metrics.time('documents', 'get', () =>
         threads.statesAt(id, [revision], { maxSaves: MAX_REBUILD_SAVES }),
       );
@@ -147,7 +149,7 @@ export function registerThreadHistoryRoutes(
       if (state === undefined) throw gone(namespace, id);
       if (!state.retained)
         return { ...saved, current, retained: false, value: null, notRetained: pastState(state) };
-      const value = codec.encode({ revision: state.revision, extensions: state.extensions });
+      const value = { revision: state.revision, extensions: state.extensions };
       return { ...saved, current, retained: true, value };
     },
   );

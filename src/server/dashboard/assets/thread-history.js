@@ -55,9 +55,9 @@ export function threadHistory(spec) {
         : h(
             'p',
             { className: 'note-box', role: 'note', 'data-code': side.code },
-            `Save ${side.revision} is older than the values this store keeps (retention or compaction ` +
-              `removed them), so its values are not shown. The oldest save shown with values is ` +
-              `${side.oldestRetained}.`,
+            `The values of save ${side.revision} are no longer kept (removed by retention or compaction, ` +
+              `or never kept by an earlier release), so they are not shown. The oldest save shown with ` +
+              `values is ${side.oldestRetained}.`,
           ),
     );
 
