@@ -300,6 +300,7 @@ export {
   type ThreadRevision,
   type ThreadSaveOptions,
   ThreadSession,
+  type ThreadStateAt,
   ThreadStateRepository,
   type ThreadStateRepositoryOptions,
   type UninstallReport,
@@ -307,6 +308,7 @@ export {
 // ttl: short-lived signals, cooldowns and locks, in memory or Redis.
 export {
   type DeleteReason,
+  type ExpiryWatchOptions,
   type LockOptions,
   type MaybePromise,
   RedisTtlStore,

@@ -38,6 +38,7 @@ export {
   type UninstallReport,
 } from './store.ts';
 export type { ThreadBase } from './threadDelta.ts';
+export type { ThreadStateAt } from './threadPast.ts';
 export {
   type ThreadPage,
   type ThreadRecord,

@@ -56,6 +56,24 @@ export interface DeltaPlan {
   /** Keys written whole, and keys that only had items appended. */
   changed: string[];
   appended: string[];
+  /**
+   * What the save replaced, so a past revision can be rebuilt from the current one; undefined when the
+   * base does not say (a thread created, or a whole-state head of an earlier release).
+   */
+  replaced: ReplacedValues | undefined;
+}
+
+/**
+ * The values one save replaced: undoing a save turns the state after it into the state before it. Kept
+ * per save (for the revisions retention keeps), so the history can show any retained revision's values.
+ */
+export interface ReplacedValues {
+  /** Keys the save rewrote or removed, with their encoded value before it. */
+  before: Record<string, JsonValue>;
+  /** Keys the save created (absent before it). */
+  created: string[];
+  /** Lists the save only appended to, with their length before it. */
+  lengths: Record<string, number>;
 }
 
 /** The id of a key's value document at a revision. */
@@ -80,6 +98,14 @@ export function planDelta(
   const changed: string[] = [];
   const appended: string[] = [];
   const previous = base.head?.keys ?? {};
+  // Without a head the base's values are unknown (nothing to undo to): no record of replaced values.
+  let replaced: ReplacedValues | undefined =
+    base.head === undefined ? undefined : { before: {}, created: [], lengths: {} };
+  const keepOld = (key: string, old: JsonValue | undefined) => {
+    if (replaced === undefined) return;
+    if (old === undefined) replaced = undefined;
+    else setOwn(replaced.before, key, old);
+  };
   for (const key of Object.keys(extensions)) {
     const value = extensions[key] as JsonValue;
     const old = base.values.get(key);
@@ -94,6 +120,7 @@ export function planDelta(
         setOwn(keys, key, { chunks: grown.chunks });
         writes.push(...grown.writes);
         appended.push(key);
+        if (replaced !== undefined) setOwn(replaced.lengths, key, (old as JsonValue[]).length);
         continue;
       }
     }
@@ -106,6 +133,8 @@ export function planDelta(
     const kept = new Set(documentsOf(next));
     if (!('v' in next)) writes.push({ key, rev: 'rev' in next ? WHOLE : rev, value });
     changed.push(key);
+    if (location === undefined) replaced?.created.push(key);
+    else keepOld(key, old);
     if (location !== undefined) {
       for (const stale of documentsOf(location)) if (!kept.has(stale)) writes.push({ key, rev: stale });
     }
@@ -113,11 +142,12 @@ export function planDelta(
   for (const key of Object.keys(previous)) {
     if (Object.hasOwn(extensions, key)) continue;
     changed.push(key);
+    keepOld(key, base.values.get(key));
     for (const stale of documentsOf(previous[key] as KeyLocation)) writes.push({ key, rev: stale });
   }
   const head: ThreadHead = { format: 'delta', revision, keys };
   if (versions !== undefined && Object.keys(versions).length > 0) head.versions = versions;
-  return { head, writes, changed, appended };
+  return { head, writes, changed, appended, replaced };
 }
 
 // The items appended to `old`, as a chunk plan; undefined when `value` is not `old` plus items at its end.
