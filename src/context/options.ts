@@ -1,7 +1,7 @@
 import type { Codec, Compression } from '../codec/index.ts';
 import type { CorruptStateError } from '../errors.ts';
 import { InvalidInputError } from '../errors.ts';
-import type { FileLockOptions } from './fileLock.ts';
+import type { FileLockOptions } from '../shared/fileLock.ts';
 
 /** Saving shortly after changes, without an explicit `save()`. */
 export interface AutosaveOptions {

@@ -2,8 +2,9 @@ import { type BigIntStats, closeSync, fstatSync, openSync, readSync, statSync } 
 import { lstat, mkdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Codec, type Compression, codec as defaultCodec, setOwn } from '../codec/index.ts';
-import { quarantineFile, writeFileAtomic } from '../drivers/shared/atomicWrite.ts';
 import { ClosedError, type CorruptStateError, InvalidInputError } from '../errors.ts';
+import { quarantineFile, writeFileAtomic } from '../shared/atomicWrite.ts';
+import { acquireFileLock, type FileLock, type FileLockOptions } from '../shared/fileLock.ts';
 import { rotateBackups } from './backups.ts';
 import { decodeEntry, encodeEntry } from './entry.ts';
 import {
@@ -17,7 +18,6 @@ import {
   parseFile,
   renderFile,
 } from './fileFormat.ts';
-import { acquireFileLock, type FileLock, type FileLockOptions } from './fileLock.ts';
 import { type AutosaveOptions, checkOptions, type PersistentContextOptions } from './options.ts';
 import { removeOrphanTemps } from './orphans.ts';
 

@@ -1,4 +1,11 @@
 export {
+  type AtomicWriteOptions,
+  fsyncDirectory,
+  quarantineFile,
+  writeFileAtomic,
+} from '../shared/atomicWrite.ts';
+export { ExpiryHeap, type ExpiryItem } from '../shared/expiryHeap.ts';
+export {
   createFsStore,
   DEFAULT_FS_DIR,
   type DocumentVersion,
@@ -8,14 +15,7 @@ export {
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
 export { createRedisStore, type RedisStoreOptions } from './redis.ts';
-export {
-  type AtomicWriteOptions,
-  fsyncDirectory,
-  quarantineFile,
-  writeFileAtomic,
-} from './shared/atomicWrite.ts';
 export { ChangeHub } from './shared/changeHub.ts';
-export { ExpiryHeap, type ExpiryItem } from './shared/expiryHeap.ts';
 export { revisionConflict } from './shared/revisionConflict.ts';
 export {
   checkId,

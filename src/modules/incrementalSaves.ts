@@ -13,9 +13,10 @@
  * `SessionStateModule` calls). An in-place edit of a stored object that is not announced with
  * `markChanged` is not seen, as the change tracker does not see it either.
  */
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+
 import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
 import { CorruptStateError } from '../errors.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
 import { appendChunk, type Chunk } from '../state/threadDelta.ts';
 import type { ModuleTypeRegistry } from './moduleTypes.ts';
 import type { StateModule } from './stateModule.ts';

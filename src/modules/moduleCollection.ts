@@ -11,9 +11,9 @@
  */
 import { checkId, checkNamespace } from '../drivers/index.ts';
 import { deleteByPrefix } from '../drivers/shared/paging.ts';
-import { SerialQueue } from '../drivers/shared/serialQueue.ts';
 import type { BatchOperation } from '../drivers/types.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
+import { SerialQueue } from '../shared/serialQueue.ts';
 import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';

@@ -14,7 +14,6 @@
  */
 import { LRUCache } from 'lru-cache';
 import { checkTtlMs } from '../drivers/index.ts';
-import { deepFreeze } from '../drivers/shared/deepFreeze.ts';
 import type {
   BatchOperation,
   BatchResult,
@@ -26,6 +25,7 @@ import type {
   Subscription,
 } from '../drivers/types.ts';
 import { InvalidInputError } from '../errors.ts';
+import { deepFreeze } from '../shared/deepFreeze.ts';
 import { wrapStore } from './wrapStore.ts';
 
 /** Options of `createCachedStore`. */

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec } from '../codec/index.ts';
-import { loadPackage } from '../drivers/shared/optionalPackage.ts';
 import {
   AgentStateError,
   ClosedError,
@@ -9,6 +8,7 @@ import {
   UnknownTypeError,
   UnsupportedValueError,
 } from '../errors.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { redisFailure } from './redisFailure.ts';
 import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';

@@ -3,7 +3,7 @@ import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UnavailableError } from '../../errors.ts';
-import { processAlive } from '../shared/processAlive.ts';
+import { processAlive } from '../../shared/processAlive.ts';
 
 /** Name of the lock file in a store directory. */
 export const LOCK_FILE = '.lock';

@@ -1,7 +1,7 @@
 import type { Notification, Pool, PoolClient } from 'pg';
-import { idFromKey } from '../shared/idKey.ts';
+import { idFromKey } from '../../shared/idKey.ts';
+import { quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 import type { ChangeEvent } from '../types.ts';
-import { quoteIdentifier } from './identifiers.ts';
 
 /** How long a writer waits for its own notification before giving up waiting (never fails the write). */
 const OWN_EVENT_TIMEOUT_MS = 1000;

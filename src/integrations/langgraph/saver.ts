@@ -17,7 +17,6 @@ import {
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
 import { getMany } from '../../drivers/shared/getMany.ts';
-import { readParts } from '../../drivers/shared/idParts.ts';
 import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
 import {
   AgentStateError,
@@ -25,6 +24,7 @@ import {
   InvalidInputError,
   RevisionConflictError,
 } from '../../errors.ts';
+import { readParts } from '../../shared/idParts.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
 import { dump, load, type Serialized } from './serialized.ts';
 

@@ -9,9 +9,9 @@
 import type pg from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
 import { createPostgresStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
-import { checkSchemaName, quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
 import { migrate } from '../../drivers/postgres/schema.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
+import { checkSchemaName, quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 import { postgresRunner } from '../sql.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';

@@ -5,10 +5,10 @@
  * any process sees the changes made through all of them.
  */
 import type { Pool } from 'pg';
-import { channelFor } from '../../drivers/postgres/identifiers.ts';
-import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
-import { ChannelListener } from '../../rollouts/postgres/listener.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
+import { channelFor } from '../../shared/postgres/identifiers.ts';
+import { ChannelListener } from '../../shared/postgres/listener.ts';
+import { statementTimeoutMs } from '../../shared/postgres/statementTimeout.ts';
 import { EventBatch } from './batch.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
 

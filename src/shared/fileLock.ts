@@ -12,8 +12,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { processAlive } from '../drivers/shared/processAlive.ts';
 import { TimeoutError } from '../errors.ts';
+import { processAlive } from './processAlive.ts';
 
 /** Options of the cross-process file lock. */
 export interface FileLockOptions {

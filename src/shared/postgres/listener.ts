@@ -9,7 +9,7 @@
  * down are lost, so after every (re)connect `onListening` runs and the store re-reads the rollouts it waits for.
  */
 import type { Notification, Pool, PoolClient } from 'pg';
-import { quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
+import { quoteIdentifier } from './identifiers.ts';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
