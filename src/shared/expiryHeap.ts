@@ -1,3 +1,5 @@
+import { TimeHeap } from './timeHeap.ts';
+
 /** A document key with the expiry time it was scheduled for. */
 export interface ExpiryItem {
   /** Epoch ms at which the document expires. */
@@ -9,57 +11,45 @@ export interface ExpiryItem {
 }
 
 /**
- * Binary min-heap of expiry times. Sweeping pops only the items that are due, so its cost follows the
- * number of documents that expire, not the number stored. Entries are never removed on overwrite: a
+ * Expiry times of documents, earliest first. Sweeping pops only the items that are due, so its cost follows
+ * the number of documents that expire, not the number stored. Entries are never removed on overwrite: a
  * popped item is checked against the document's current expiry and ignored when it no longer matches.
+ *
+ * The ordering is the package's one heap (`TimeHeap`, also under the TTL store); this class only keeps
+ * the items in numbered slots (reused after a pop) and gives the heap their slot numbers.
  */
 export class ExpiryHeap {
-  readonly #items: ExpiryItem[] = [];
+  readonly #heap = new TimeHeap(64);
+  readonly #items: Array<ExpiryItem | undefined> = [];
+  readonly #freeSlots: number[] = [];
 
   /** Number of scheduled items (including stale ones). */
   get size(): number {
-    return this.#items.length;
+    return this.#heap.length;
   }
 
   /** Schedules an expiry. */
   push(item: ExpiryItem): void {
-    const items = this.#items;
-    items.push(item);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (items[parent]!.at <= item.at) break;
-      items[i] = items[parent]!;
-      i = parent;
-    }
-    items[i] = item;
+    const slot = this.#freeSlots.pop() ?? this.#items.length;
+    this.#items[slot] = item;
+    this.#heap.push(item.at, slot);
   }
 
   /** Removes and returns the earliest item if it is due at `now`. */
   popDue(now: number): ExpiryItem | undefined {
-    const items = this.#items;
-    const top = items[0];
-    if (!top || top.at > now) return undefined;
-    const last = items.pop()!;
-    if (items.length > 0) {
-      let i = 0;
-      const n = items.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const child = r < n && items[r]!.at < items[l]!.at ? r : l;
-        if (items[child]!.at >= last.at) break;
-        items[i] = items[child]!;
-        i = child;
-      }
-      items[i] = last;
-    }
-    return top;
+    if (this.#heap.peekTime() > now) return undefined;
+    const slot = this.#heap.peekSlot();
+    this.#heap.pop();
+    const item = this.#items[slot];
+    this.#items[slot] = undefined;
+    this.#freeSlots.push(slot);
+    return item;
   }
 
   /** Drops everything. */
   clear(): void {
+    this.#heap.clear();
     this.#items.length = 0;
+    this.#freeSlots.length = 0;
   }
 }
