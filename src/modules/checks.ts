@@ -1,6 +1,6 @@
 /** Small argument checks shared by the built-in modules and managers. */
 
-import { MAX_ID_LENGTH } from '../drivers/shared/validate.ts';
+import { MAX_ID_LENGTH } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
 import { storableTextProblem } from '../shared/storableText.ts';
 

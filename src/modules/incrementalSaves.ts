@@ -14,10 +14,10 @@
  * `markChanged` is not seen, as the change tracker does not see it either.
  */
 
-import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
+import type { BatchOperation, DocumentStore } from '../drivers/index.ts';
 import { CorruptStateError } from '../errors.ts';
 import { part, revisionSuffix } from '../shared/idParts.ts';
-import { appendChunk, type Chunk } from '../state/threadDelta.ts';
+import { appendChunk, type Chunk } from '../state/index.ts';
 import type { ModuleTypeRegistry } from './moduleTypes.ts';
 import type { StateModule } from './stateModule.ts';
 import { isShared } from './stateRepository.ts';

@@ -3,7 +3,7 @@
  * load. Expiry uses the injected clock; the periodic cleanup timer is unref()'d so it never keeps the
  * process alive (the seed's asyncio task did), and an error in it is reported instead of ending it.
  */
-import type { DocumentStore } from '../drivers/types.ts';
+import type { DocumentStore } from '../drivers/index.ts';
 import { AlreadyExistsError, errorMessage, InvalidInputError } from '../errors.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
 import { requireModuleId, requirePositive } from './checks.ts';

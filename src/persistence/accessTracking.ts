@@ -11,7 +11,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/types.ts';
+import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/index.ts';
 import { CapacityExceededError, errorMessage, isAgentStateError } from '../errors.ts';
 import { wrapStore } from './wrapStore.ts';
 

@@ -13,7 +13,6 @@
  *   its live objects unfrozen, so one caller's change silently altered every other reader's state.
  */
 import { LRUCache } from 'lru-cache';
-import { checkTtlMs } from '../drivers/index.ts';
 import type {
   BatchOperation,
   BatchResult,
@@ -23,7 +22,8 @@ import type {
   PutOptions,
   StoredDocument,
   Subscription,
-} from '../drivers/types.ts';
+} from '../drivers/index.ts';
+import { checkTtlMs } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
 import { deepFreeze } from '../shared/deepFreeze.ts';
 import { wrapStore } from './wrapStore.ts';

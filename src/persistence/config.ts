@@ -6,18 +6,28 @@
  */
 import { readFileSync } from 'node:fs';
 import type { EncryptionKeys } from '../codec/index.ts';
-import { createFsStore, FS_STORE_OPTIONS, type FsStoreOptions } from '../drivers/fs.ts';
-import type { DocumentStore } from '../drivers/index.ts';
-import { createMemoryStore, MEMORY_STORE_OPTIONS, type MemoryStoreOptions } from '../drivers/memory.ts';
 import {
+  createFsStore,
+  createMemoryStore,
   createPostgresStore,
+  createRedisStore,
+  createSqliteStore,
+  type DocumentStore,
+  FS_STORE_OPTIONS,
+  type FsStoreOptions,
+  MEMORY_STORE_OPTIONS,
+  type MemoryStoreOptions,
+  type OptionKind,
+  type OptionSchema,
+  optionProblem,
   POSTGRES_STORE_OPTIONS,
   type PostgresStoreOptions,
-} from '../drivers/postgres.ts';
-import { createRedisStore, REDIS_STORE_OPTIONS, type RedisStoreOptions } from '../drivers/redis.ts';
-import { type OptionKind, type OptionSchema, optionProblem } from '../drivers/shared/optionSchema.ts';
-import { SHARED_DRIVER_OPTIONS } from '../drivers/shared/payload.ts';
-import { createSqliteStore, SQLITE_STORE_OPTIONS, type SqliteStoreOptions } from '../drivers/sqlite.ts';
+  REDIS_STORE_OPTIONS,
+  type RedisStoreOptions,
+  SHARED_DRIVER_OPTIONS,
+  SQLITE_STORE_OPTIONS,
+  type SqliteStoreOptions,
+} from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
 import { trackAccess } from './accessTracking.ts';
 import { type CachedStoreOptions, createCachedStore } from './cachedStore.ts';

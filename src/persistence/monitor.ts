@@ -14,7 +14,7 @@ import type {
   NamespaceListOptions,
   PutOptions,
   StoredDocument,
-} from '../drivers/types.ts';
+} from '../drivers/index.ts';
 import type { CachedStore, CacheStatistics } from './cachedStore.ts';
 import { wrapStore } from './wrapStore.ts';
 

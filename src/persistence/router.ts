@@ -9,7 +9,10 @@ import {
   type BatchOperation,
   type BatchResult,
   type ChangeListener,
+  checkDocumentKey,
   checkNamespace,
+  checkNamespaceList,
+  checkWatchNamespace,
   type DeleteOptions,
   type DocumentStore,
   type ListOptions,
@@ -21,7 +24,6 @@ import {
   type Subscription,
   type WatchOptions,
 } from '../drivers/index.ts';
-import { checkDocumentKey, checkNamespaceList, checkWatchNamespace } from '../drivers/shared/validate.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../shared/cursor.ts';
 import { type CompiledRule, compileRules, failInObject, type PersistenceRule } from './rules.ts';

@@ -1,6 +1,6 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
-import { listAll } from '../drivers/shared/paging.ts';
+import { listAll } from '../drivers/index.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { part, revisionSuffix } from '../shared/idParts.ts';
 import { SerialQueue } from '../shared/serialQueue.ts';

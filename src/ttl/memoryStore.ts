@@ -1,4 +1,4 @@
-import { assertDepth } from '../codec/depth.ts';
+import { assertDepth } from '../codec/index.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';

@@ -7,12 +7,18 @@ import {
   ConsistencyChecker,
   LatestConsistencyCheck,
 } from '../../operations/index.ts';
-import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
-import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
-import { createServer } from '../../server/createServer.ts';
-import { PostgresEventRelay } from '../../server/events/relay.ts';
-import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
-import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
+import {
+  checkCorsNeedsTokens,
+  createServer,
+  DEFAULT_PORT,
+  DEFAULT_SLOW_REQUEST_MS,
+  listenServer,
+  normalizeCorsOrigins,
+  PostgresEventRelay,
+  parseTokenArgument,
+  readTokensFile,
+  type TokenSpec,
+} from '../../server/index.ts';
 import { capOption, definedOnly, intOption, parse } from '../args.ts';
 import { backupDir, type DataLocation, openBackupSource, openCheckStores } from '../backupStores.ts';
 import type { Io } from '../output.ts';

@@ -16,8 +16,7 @@ import {
   WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { getMany } from '../../drivers/shared/getMany.ts';
-import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
+import { deleteByPrefix, getMany, listAll } from '../../drivers/index.ts';
 import {
   AgentStateError,
   CorruptStateError,

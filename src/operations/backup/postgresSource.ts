@@ -8,8 +8,12 @@
  */
 import type pg from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
-import { createPostgresStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
-import { migrate } from '../../drivers/postgres/schema.ts';
+import {
+  createPostgresStore,
+  type DocumentStore,
+  type DriverOptions,
+  migratePostgresDocuments,
+} from '../../drivers/index.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
 import { checkSchemaName, quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 import { postgresRunner } from '../sql.ts';
@@ -128,7 +132,7 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
       const result = emptyRestoreResult();
       // Creates both schemas when the target has none yet, before the restore's transaction.
       await openDocuments().close();
-      await migrate(pool, schema);
+      await migratePostgresDocuments(pool, schema);
       const rollouts = new PostgresRolloutStore({ pool, schema });
       await rollouts.statistics();
       await rollouts.close();

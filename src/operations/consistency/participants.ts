@@ -4,7 +4,7 @@
  * the checker holds one batch, not every agent id and every session of the store.
  */
 
-import type { DocumentStore } from '../../drivers/types.ts';
+import type { DocumentStore } from '../../drivers/index.ts';
 import { idKey } from '../../shared/idKey.ts';
 import type { SqlRunner } from '../sql.ts';
 
