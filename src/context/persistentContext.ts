@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { type Codec, type Compression, codec as defaultCodec, setOwn } from '../codec/index.ts';
 import { ClosedError, type CorruptStateError, InvalidInputError } from '../errors.ts';
 import { quarantineFile, writeFileAtomic } from '../shared/atomicWrite.ts';
+import { reportBackgroundError } from '../shared/backgroundErrors.ts';
 import { acquireFileLock, type FileLock, type FileLockOptions } from '../shared/fileLock.ts';
 import { rotateBackups } from './backups.ts';
 import { decodeEntry, encodeEntry } from './entry.ts';
@@ -73,7 +74,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     this.#options = options;
     this.#codec = options.codec ?? defaultCodec;
     this.#compression = options.compression ?? 'none';
-    this.#lockOptions = options.lock ?? {};
+    this.#lockOptions = { ...(options.onError && { onError: options.onError }), ...options.lock };
     this.#autosave = options.autosave;
   }
 
@@ -353,8 +354,9 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     const event = { path: this.path, quarantinedPath, error };
     if (this.#options.onQuarantine) this.#options.onQuarantine(event);
     else {
-      process.emitWarning(`${error.message}; it was moved to ${quarantinedPath}`, {
-        code: 'AGENTSTATE_CONTEXT_QUARANTINED',
+      reportBackgroundError(this.#options.onError, error, {
+        source: 'PersistentContext quarantine',
+        details: { path: this.path, quarantinedPath },
       });
     }
     return null;
@@ -397,8 +399,9 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       this.#serial(() => this.#saveNow(false)).catch((error: unknown) => {
         if (this.#options.onAutosaveError) this.#options.onAutosaveError(error);
         else
-          process.emitWarning(`autosave of ${this.path} failed: ${(error as Error).message}`, {
-            code: 'AGENTSTATE_CONTEXT_AUTOSAVE_FAILED',
+          reportBackgroundError(this.#options.onError, error, {
+            source: 'PersistentContext autosave',
+            details: { path: this.path },
           });
       });
     }, delayMs);
