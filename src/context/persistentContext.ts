@@ -6,6 +6,7 @@ import { ClosedError, type CorruptStateError, InvalidInputError } from '../error
 import { quarantineFile, writeFileAtomic } from '../shared/atomicWrite.ts';
 import { reportBackgroundError } from '../shared/backgroundErrors.ts';
 import { acquireFileLock, type FileLock, type FileLockOptions } from '../shared/fileLock.ts';
+import { settled } from '../shared/settled.ts';
 import { rotateBackups } from './backups.ts';
 import { decodeEntry, encodeEntry } from './entry.ts';
 import {
@@ -378,7 +379,8 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   /** Runs `task` after every earlier save/reload/close of this context has finished. */
   #serial<R>(task: () => Promise<R>): Promise<R> {
     const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => {});
+    // The task's failure goes to the caller of `run`; the next task runs either way.
+    this.#queue = settled(run);
     return run;
   }
 

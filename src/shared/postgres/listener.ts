@@ -12,6 +12,7 @@ import type { Notification, Pool, PoolClient } from 'pg';
 import { ClosedError } from '../../errors.ts';
 import { type BackgroundErrorHandler, reportBackgroundError } from '../backgroundErrors.ts';
 import { Backoff } from '../backoff.ts';
+import { settled } from '../settled.ts';
 import { quoteIdentifier } from './identifiers.ts';
 
 const RECONNECT_MIN_MS = 100;
@@ -87,10 +88,7 @@ export class ChannelListener {
     clearTimeout(this.#retryTimer);
     // A connect in progress either fails (its error went to the caller of start(); nothing to close) or
     // ends with #client set, closed below.
-    await this.#connecting?.then(
-      () => undefined,
-      () => undefined,
-    );
+    await settled(this.#connecting);
     const client = this.#client;
     this.#client = undefined;
     if (!client) return;
