@@ -2,6 +2,7 @@
 
 export * from './agl/wire.ts';
 export * from './auth.ts';
+export { logBackgroundErrors } from './backgroundLog.ts';
 export { checkCorsNeedsTokens, normalizeCorsOrigins } from './cors.ts';
 export * from './createServer.ts';
 export * from './events/hub.ts';

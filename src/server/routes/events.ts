@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
+import { logBackgroundErrors } from '../backgroundLog.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind, EventHub } from '../events/hub.ts';
 import { type EventRelay, localRelay } from '../events/relay.ts';
 import { SharedFeed } from '../events/sharedFeed.ts';
@@ -98,10 +99,12 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           );
           return () => subscription.close();
         },
-        (error) =>
+        (error, what) =>
           app.log.warn(
             { err: error },
-            'document change feed unavailable; /v1/events sends no document events',
+            what === 'open'
+              ? 'document change feed unavailable; /v1/events sends no document events'
+              : 'document change feed failed to close',
           ),
       )
     : undefined;
@@ -112,7 +115,11 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
   const ttlFeed = offersTtlEvents(ttl)
     ? new SharedFeed(
         () => openTtlFeed(ttl, (event) => hub.publish(event)),
-        (error) => app.log.warn({ err: error }, 'TTL change feed unavailable'),
+        (error, what) =>
+          app.log.warn(
+            { err: error },
+            what === 'open' ? 'TTL change feed unavailable' : 'TTL change feed failed to close',
+          ),
       )
     : undefined;
   const feeds = (kinds: ReadonlySet<ChangeKind>): SharedFeed[] => [
@@ -121,7 +128,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
   ];
 
   app.addHook('onReady', async () => {
-    await relay.start((event) => hub.publish(event));
+    await relay.start((event) => hub.publish(event), logBackgroundErrors(app.log));
     keepAlive = setInterval(() => hub.keepAlive(), KEEP_ALIVE_MS);
     keepAlive.unref();
   });
