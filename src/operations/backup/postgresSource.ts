@@ -118,6 +118,8 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
             for await (const row of cursorRows(client, query, [])) yield portableRow(table, row) as JsonValue;
           },
           async close() {
+            // Ends a read-only snapshot: nothing to commit, so a failure here loses nothing (the
+            // connection is released either way).
             await client.query('COMMIT').catch(() => {});
             client.release();
           },
@@ -158,6 +160,8 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
         }
         await client.query('COMMIT');
       } catch (error) {
+        // The restore's error is the one thrown; a failed ROLLBACK means a broken connection, which the
+        // server rolls back itself.
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {

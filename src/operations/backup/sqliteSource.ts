@@ -201,6 +201,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
         await rm(`${path}-wal`, { force: true });
         await rename(side, path);
         const dir = await open(dirname(path), 'r');
+        // Some platforms cannot fsync a directory (Windows: EPERM/EISDIR); the restored file itself is synced.
         await dir.sync().catch(() => {});
         await dir.close();
         return result;
