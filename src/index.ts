@@ -264,6 +264,12 @@ export type {
   WorkerStatus,
   WriteOptions,
 } from './rollouts/types.ts';
+// shared: where errors of background work go (the `onError` option of every long-lived object).
+export {
+  BACKGROUND_ERROR_WARNING,
+  type BackgroundErrorContext,
+  type BackgroundErrorHandler,
+} from './shared/backgroundErrors.ts';
 // state: typed, scoped, revisioned state keys.
 export {
   type AnyStateKey,

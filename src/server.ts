@@ -13,6 +13,7 @@ export {
   type TokenScope,
   type TokenSpec,
 } from './server/auth.ts';
+export { logBackgroundErrors } from './server/backgroundLog.ts';
 export { createServer, DEFAULT_BODY_LIMIT_BYTES, type ServerOptions } from './server/createServer.ts';
 export {
   CHANGE_KINDS,

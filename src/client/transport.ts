@@ -14,6 +14,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../errors.ts';
+import { Backoff, sleep } from '../shared/backoff.ts';
 
 /** Options of the HTTP transport. */
 export interface TransportOptions {
@@ -83,8 +84,6 @@ function errorFromBody(status: number, body: unknown): AgentStateError {
 export function throwIfError(response: RawResponse): void {
   if (response.status >= 400) throw errorFromBody(response.status, response.body);
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The pause a `Retry-After` header asks for (delay-seconds or an HTTP date), ms; undefined when absent or unreadable. */
 function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
@@ -167,10 +166,10 @@ export class HttpTransport {
     // What the last answer asked for: a pause (Retry-After) and whether the server is known to be up.
     let askedPauseMs = 0;
     let serverAnswering = false;
+    const backoff = new Backoff(this.#retryDelayMs, this.#maxRetryDelayMs);
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
       if (attempt > 0) {
-        const base = Math.min(this.#maxRetryDelayMs, this.#retryDelayMs * 2 ** (attempt - 1));
-        await sleep(Math.max(askedPauseMs, base / 2 + Math.random() * (base / 2)));
+        await sleep(Math.max(askedPauseMs, backoff.next()));
         if (this.#closed) throw new ClosedError('the client was closed while retrying', { url: this.#base });
         // After a failure, ask /health first: a server that is restarting answers it before anything else.
         if (!serverAnswering && !(await this.healthy())) {

@@ -1,9 +1,9 @@
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError } from '../errors.ts';
+import { encodeCursor } from '../shared/cursor.ts';
+import { ExpiryHeap } from '../shared/expiryHeap.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
-import { ExpiryHeap } from './shared/expiryHeap.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';

@@ -3,8 +3,11 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, TimeoutError } from '../errors.ts';
+import { encodeCursor } from '../shared/cursor.ts';
+import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
+import { reportSqliteCorruption, withCorruptionReports } from '../shared/sqliteCorruption.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import {
   batchOutcome,
   parseStoredJson,
@@ -13,12 +16,9 @@ import {
   type WrittenFields,
 } from './shared/documents.ts';
 import { getManyInChunks } from './shared/getMany.ts';
-import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision, revisionConflict } from './shared/revisionConflict.ts';
-import { reportSqliteCorruption, withCorruptionReports } from './shared/sqliteCorruption.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,

@@ -9,8 +9,8 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { integerOption } from '../drivers/shared/integerOption.ts';
 import { InvalidInputError } from '../errors.ts';
+import { integerOption } from '../shared/integerOption.ts';
 
 /** Connection timeouts and cap of the server (each in ms; 0 turns a timeout off). */
 export interface ConnectionTimeoutOptions {

@@ -8,10 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, QueryConfig } from 'pg';
 import { sha256 } from '../codec/index.ts';
-import { postgresFailure } from '../drivers/postgres/failure.ts';
-import { checkSchemaName, quoteIdentifier } from '../drivers/postgres/identifiers.ts';
-import { statementTimeoutMs } from '../drivers/postgres/statementTimeout.ts';
-import { loadPackage } from '../drivers/shared/optionalPackage.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
+import { postgresFailure } from '../shared/postgres/failure.ts';
+import { checkSchemaName, quoteIdentifier } from '../shared/postgres/identifiers.ts';
+import { statementTimeoutMs } from '../shared/postgres/statementTimeout.ts';
 import { TurnBatcher } from './idempotencyBatch.ts';
 import {
   type ClaimOutcome,

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type JsonValue, setOwn } from '../codec/index.ts';
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
 
 /**
  * Where one key's value is stored: a whole value written at one revision, or a list stored as chunks of

@@ -8,7 +8,7 @@
  */
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { DocumentStore } from '../drivers/index.ts';
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
 import type { ReplacedValues } from './threadDelta.ts';
 import { readRevision } from './threadHistory.ts';
 import type { ThreadRevision } from './threadRepository.ts';

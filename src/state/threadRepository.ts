@@ -1,9 +1,9 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
-import { listAll } from '../drivers/shared/paging.ts';
-import { SerialQueue } from '../drivers/shared/serialQueue.ts';
+import { listAll } from '../drivers/index.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
+import { SerialQueue } from '../shared/serialQueue.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
 import {

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec } from '../codec/index.ts';
-import { loadPackage } from '../drivers/shared/optionalPackage.ts';
 import {
   AgentStateError,
   ClosedError,
@@ -9,6 +8,8 @@ import {
   UnknownTypeError,
   UnsupportedValueError,
 } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
 import { type ExpiryWatchOptions, watchIndexedExpiries } from './redisExpiries.ts';
 import { redisFailure } from './redisFailure.ts';
@@ -49,6 +50,11 @@ export interface RedisTtlStoreOptions {
   prefix?: string;
   /** Codec for values (register your classes on it). Default: the package's `codec`. */
   codec?: Codec;
+  /**
+   * Receives the connection errors of a client the store owns (a URL given as `redis`), once per outage:
+   * calls fail with UNAVAILABLE meanwhile, and this says why (default: a process warning).
+   */
+  onError?: BackgroundErrorHandler;
 }
 
 /** The Lua commands registered on the client with `defineCommand`. */
@@ -117,7 +123,7 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   #watchersHere = 0;
 
   constructor(options: RedisTtlStoreOptions) {
-    const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec } = options ?? {};
+    const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec, onError } = options ?? {};
     if (typeof prefix !== 'string' || prefix.includes(PREFIX_END)) {
       throw new InvalidInputError(`RedisTtlStore option prefix must be a string without '${PREFIX_END}'`, {
         prefix: String(prefix),
@@ -131,8 +137,17 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
       // reconnecting, so calls succeed again as soon as Redis is back.
       this.#redis = new RedisClient(redis, { maxRetriesPerRequest: 1 });
       // Connection errors reach callers as UNAVAILABLE; without a listener ioredis would also print each
-      // reconnection failure as an "unhandled error event".
-      this.#redis.on('error', () => {});
+      // reconnection failure as an "unhandled error event". Reported once per outage: ioredis retries
+      // every few hundred ms, and one report per retry would bury everything else in the log.
+      let down = false;
+      this.#redis.on('error', (error: Error) => {
+        if (down) return;
+        down = true;
+        reportBackgroundError(onError, error, { source: 'RedisTtlStore connection', details: { prefix } });
+      });
+      this.#redis.on('ready', () => {
+        down = false;
+      });
       this.#ownsClient = true;
     } else if (redis instanceof RedisClient) {
       this.#redis = redis;

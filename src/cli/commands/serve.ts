@@ -7,14 +7,22 @@ import {
   ConsistencyChecker,
   LatestConsistencyCheck,
 } from '../../operations/index.ts';
-import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
-import { connectionTimeouts } from '../../server/connectionTimeouts.ts';
-import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
-import { createServer } from '../../server/createServer.ts';
-import { PostgresEventRelay } from '../../server/events/relay.ts';
-import { PostgresIdempotencyRecords } from '../../server/idempotencyPostgres.ts';
-import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
-import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
+import {
+  checkCorsNeedsTokens,
+  connectionTimeouts,
+  createServer,
+  DEFAULT_PORT,
+  DEFAULT_SLOW_REQUEST_MS,
+  listenServer,
+  logBackgroundErrors,
+  normalizeCorsOrigins,
+  PostgresEventRelay,
+  PostgresIdempotencyRecords,
+  parseTokenArgument,
+  readTokensFile,
+  type TokenSpec,
+} from '../../server/index.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../../shared/backgroundErrors.ts';
 import { capOption, definedOnly, intOption, parse } from '../args.ts';
 import { backupDir, type DataLocation, openBackupSource, openCheckStores } from '../backupStores.ts';
 import type { Io } from '../output.ts';
@@ -113,6 +121,7 @@ function startBackups(
     'backup-keep'?: string | undefined;
   },
   io: Io,
+  onError: BackgroundErrorHandler,
 ): { stop(): Promise<void> } | undefined {
   const every = values['backup-every'];
   const cron = values['backup-cron'];
@@ -141,6 +150,7 @@ function startBackups(
     scheduler = manager.schedule({
       ...(every !== undefined ? { intervalMs: parseDuration(every, 'backup-every') } : { cron: cron! }),
       ...(keep !== undefined ? { keepLast: keep } : {}),
+      onError,
       onBackup: (info, pruned) =>
         io.err(
           `backup ${info.name}: ${info.records} records, ${info.bytes} bytes${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`,
@@ -289,7 +299,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     values['postgres-pool'] === undefined
       ? undefined
       : intOption(values['postgres-pool'], 'postgres-pool', 24);
+  // The stores open before the server exists, so their background errors go to a process warning until
+  // the server's log takes over.
+  let serverLog: BackgroundErrorHandler | undefined;
+  const onError: BackgroundErrorHandler = (error, context) =>
+    reportBackgroundError(serverLog, error, context);
   const stores = await openStores({
+    onError,
     data: resolve(values.data),
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
@@ -309,6 +325,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ...(values.postgres
       ? {
           events: new PostgresEventRelay({
+            onError,
             connectionString: values.postgres,
             schema: values['postgres-schema'] ?? 'agentstate',
           }),
@@ -351,10 +368,11 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     slowRequestMs: slowMs,
     closeStores: true,
   });
+  serverLog = logBackgroundErrors(app.log);
   let address: string;
   let backups: Awaited<ReturnType<typeof startBackups>>;
   try {
-    backups = startBackups(values, io);
+    backups = startBackups(values, io, onError);
     address = await listenServer(app, { host: values.host, port, insecure: values.insecure });
   } catch (error) {
     await app.close();

@@ -1,4 +1,4 @@
-import { quoteIdentifier } from './identifiers.ts';
+import { quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 
 /** Text in the error of an `...OrFail` statement whose compare-and-set found another revision. */
 export const CONFLICT_MARKER = 'agentstate revision conflict';

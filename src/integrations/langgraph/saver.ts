@@ -16,15 +16,14 @@ import {
   WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { getMany } from '../../drivers/shared/getMany.ts';
-import { readParts } from '../../drivers/shared/idParts.ts';
-import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
+import { deleteByPrefix, getMany, listAll } from '../../drivers/index.ts';
 import {
   AgentStateError,
   CorruptStateError,
   InvalidInputError,
   RevisionConflictError,
 } from '../../errors.ts';
+import { readParts } from '../../shared/idParts.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
 import { dump, load, type Serialized } from './serialized.ts';
 

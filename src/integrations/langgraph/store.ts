@@ -12,7 +12,7 @@ import {
   type SearchOperation,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { listAll } from '../../drivers/shared/paging.ts';
+import { listAll } from '../../drivers/index.ts';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import { checkIdentifier, part } from './keys.ts';
 

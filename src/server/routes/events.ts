@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
+import { logBackgroundErrors } from '../backgroundLog.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind, EventHub } from '../events/hub.ts';
 import { type EventRelay, localRelay } from '../events/relay.ts';
 import { SharedFeed } from '../events/sharedFeed.ts';
@@ -99,10 +100,12 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           );
           return () => subscription.close();
         },
-        (error) =>
+        (error, what) =>
           app.log.warn(
             { err: error },
-            'document change feed unavailable; /v1/events sends no document events',
+            what === 'open'
+              ? 'document change feed unavailable; /v1/events sends no document events'
+              : 'document change feed failed to close',
           ),
       )
     : undefined;
@@ -112,13 +115,22 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
   // expiries from the store's expiry watch: every process watches for its own clients (each expiry
   // reaches each client once), so expiries go to this hub only too.
   const ttl = options.ttl;
-  const ttlFeedFailed = (error: unknown) => app.log.warn({ err: error }, 'TTL change feed unavailable');
+  const ttlFeedFailed = (error: unknown, what: 'open' | 'close' = 'open') =>
+    app.log.warn(
+      { err: error },
+      what === 'open' ? 'TTL change feed unavailable' : 'TTL change feed failed to close',
+    );
   const announcesTtlWrites = offersTtlEvents(ttl);
   const ttlFeed = offersTtlEvents(ttl)
     ? new SharedFeed(() => openTtlFeed(ttl, (event) => hub.publish(event)), ttlFeedFailed)
     : offersTtlExpiries(ttl)
       ? new SharedFeed(
-          () => openTtlExpiryFeed(ttl, (event) => hub.publish(event), ttlFeedFailed),
+          () =>
+            openTtlExpiryFeed(
+              ttl,
+              (event) => hub.publish(event),
+              (error) => ttlFeedFailed(error),
+            ),
           ttlFeedFailed,
         )
       : undefined;
@@ -128,7 +140,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
   ];
 
   app.addHook('onReady', async () => {
-    await relay.start((event) => hub.publish(event));
+    await relay.start((event) => hub.publish(event), logBackgroundErrors(app.log));
     keepAlive = setInterval(() => hub.keepAlive(), KEEP_ALIVE_MS);
     keepAlive.unref();
   });
