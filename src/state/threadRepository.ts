@@ -8,10 +8,13 @@ import { checkPersistedState, type PersistedState, type RestoreReport } from './
 import type { StateStore } from './store.ts';
 import {
   documentsOf,
+  fromStoredHead,
   type KeyLocation,
   planDelta,
+  type StoredThreadHead,
   type ThreadBase,
   type ThreadHead,
+  toStoredHead,
   valueId,
 } from './threadDelta.ts';
 import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
@@ -133,7 +136,12 @@ export class ThreadStateRepository {
         { cause },
       );
     if (isDeltaHead(doc.value)) {
-      const head = doc.value;
+      let head: ThreadHead;
+      try {
+        head = fromStoredHead(doc.value);
+      } catch (error) {
+        throw corrupt((error as Error).message, error);
+      }
       const values = new Map<string, JsonValue>();
       const extensions: Record<string, JsonValue> = {};
       await Promise.all(
@@ -223,7 +231,7 @@ export class ThreadStateRepository {
       type: 'put',
       namespace: this.namespace,
       id: threadId,
-      value: plan.head,
+      value: toStoredHead(plan.head),
       options: { expectedRevision: expected, metadata: { stateRevision: state.revision } },
     });
     let result: BatchResult;
@@ -304,7 +312,7 @@ export class ThreadStateRepository {
       type: 'put',
       namespace: this.namespace,
       id: threadId,
-      value: plan.head,
+      value: toStoredHead(plan.head),
       options: {
         expectedRevision: base.documentRevision,
         metadata: { stateRevision: record.state.revision },
@@ -456,13 +464,14 @@ function isTombstone(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === 'deleted';
 }
 
-function isDeltaHead(value: unknown): value is ThreadHead {
+function isDeltaHead(value: unknown): value is StoredThreadHead {
   return (
     typeof value === 'object' &&
     value !== null &&
-    (value as ThreadHead).format === 'delta' &&
-    typeof (value as ThreadHead).revision === 'number' &&
-    typeof (value as ThreadHead).keys === 'object'
+    (value as StoredThreadHead).format === 'delta' &&
+    typeof (value as StoredThreadHead).revision === 'number' &&
+    typeof (value as StoredThreadHead).keys === 'object' &&
+    ((value as StoredThreadHead).inline === undefined || typeof (value as StoredThreadHead).inline === 'string')
   );
 }
 
