@@ -89,7 +89,8 @@ export function fromStoredHead(stored: StoredThreadHead): ThreadHead {
     throw new TypeError('the values kept in the head are not a JSON object');
   }
   const keys: Record<string, KeyLocation> = { ...stored.keys };
-  for (const key of Object.keys(inline)) setOwn(keys, key, { v: (inline as Record<string, JsonValue>)[key]! });
+  for (const key of Object.keys(inline))
+    setOwn(keys, key, { v: (inline as Record<string, JsonValue>)[key]! });
   head.keys = keys;
   return head;
 }

@@ -471,7 +471,8 @@ function isDeltaHead(value: unknown): value is StoredThreadHead {
     (value as StoredThreadHead).format === 'delta' &&
     typeof (value as StoredThreadHead).revision === 'number' &&
     typeof (value as StoredThreadHead).keys === 'object' &&
-    ((value as StoredThreadHead).inline === undefined || typeof (value as StoredThreadHead).inline === 'string')
+    ((value as StoredThreadHead).inline === undefined ||
+      typeof (value as StoredThreadHead).inline === 'string')
   );
 }
 

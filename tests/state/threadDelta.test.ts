@@ -244,7 +244,12 @@ describe('stored thread heads', () => {
 
   it('reports a head whose inline text is damaged as CORRUPT_STATE naming the thread', async () => {
     const documents = createMemoryStore();
-    await documents.put('agentstate.threads', 'bad', { format: 'delta', revision: 1, keys: {}, inline: '{"a":' });
+    await documents.put('agentstate.threads', 'bad', {
+      format: 'delta',
+      revision: 1,
+      keys: {},
+      inline: '{"a":',
+    });
     await expect(new ThreadStateRepository(documents).load('bad')).rejects.toMatchObject({
       code: 'CORRUPT_STATE',
       details: { threadId: 'bad' },

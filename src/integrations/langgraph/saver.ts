@@ -548,7 +548,8 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const docs = await this.#writeDocs(prefix);
     return Promise.all(
       docs.map(
-        async (doc) => [doc.taskId, doc.channel, await this.#serializer.load(doc.value)] as CheckpointPendingWrite,
+        async (doc) =>
+          [doc.taskId, doc.channel, await this.#serializer.load(doc.value)] as CheckpointPendingWrite,
       ),
     );
   }
