@@ -227,6 +227,9 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     `UPDATE ${table} SET id = ?, value = ?, revision = revision + 1, updated_at = ?, metadata = ?, expires_at = ?,
        storage = ? WHERE namespace = ? AND id_key = ? AND revision = ? AND ${live} RETURNING revision, created_at`,
   );
+  const touchRow = db.prepare<[number, string, Buffer, number], void>(
+    `UPDATE ${table} SET expires_at = ? WHERE namespace = ? AND id_key = ? AND ${live}`,
+  );
   const deleteRow = db.prepare<[string, Buffer], void>(
     `DELETE FROM ${table} WHERE namespace = ? AND id_key = ?`,
   );
@@ -457,6 +460,14 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         const written = locked(() => putTransaction.immediate(prepared, now()));
         hub.emit({ type: 'put', namespace, id, revision: written.revision });
         return putResult<V>(codec, namespace, id, written, prepared.encoded, prepared.metadata);
+      },
+
+      async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+        open();
+        checkDocumentKey(namespace, id);
+        checkPutOptions({ ttlMs }, namespace, id);
+        const t = now();
+        return locked(() => touchRow.run(t + ttlMs, namespace, idKey(id), t)).changes > 0;
       },
 
       async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
