@@ -198,7 +198,8 @@ export class AgentStateStore extends BaseStore {
         if (listed.length === op.maxDepth) skipPast = listed.map(part).join('') + PAST_EVERY_PART;
       }
       // Never backwards, even over an item whose stored namespace does not match its id.
-      after = skipPast > doc.id ? skipPast : doc.id;
+      if (skipPast <= doc.id) skipPast = doc.id;
+      after = skipPast;
     }
     const sorted = [...seen.values()].sort((a, b) => a.join(':').localeCompare(b.join(':')));
     const offset = op.offset ?? 0;
