@@ -39,7 +39,7 @@ export class ValueSerializer {
     this.#isDefault = isDefault;
   }
 
-  /** Serializes `value`; a value the serializer refuses is `UNSUPPORTED_VALUE` naming where it was going. */
+  /** Serializes `value`; a value the serializer refuses is `INVALID_INPUT` naming where it was going. */
   async dump(value: unknown, details: Record<string, unknown>): Promise<Serialized> {
     if (this.#isDefault) {
       if (isPrimitive(value)) return { t: 'json', v: value };
