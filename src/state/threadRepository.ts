@@ -16,6 +16,7 @@ import {
   type ThreadHead,
   toStoredHead,
   valueId,
+  valuesOf,
 } from './threadDelta.ts';
 import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
 
@@ -245,11 +246,9 @@ export class ThreadStateRepository {
     // record, and the records beyond `keepRevisions` (all of them, also after it was lowered) or older
     // than `olderThanMs` go in one batch. Up to 15 records beyond the bound may be visible in between.
     if (rev % RETENTION_EVERY === 0) await this.#retainOnSave(threadId, rev);
-    const values = new Map<string, JsonValue>();
-    for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
       record: { threadId, state, documentRevision, updatedAt: savedAt },
-      base: { documentRevision, head: plan.head, values },
+      base: { documentRevision, head: plan.head, values: valuesOf(state.extensions) },
     };
   }
 
@@ -527,11 +526,10 @@ export class ThreadSession {
    */
   save(): Promise<ThreadRecord> {
     return this.#queue.run(async () => {
-      const { record, base } = await this.#repository.saveDelta(
-        this.threadId,
-        this.store.exportPersisted(),
-        this.#base,
-      );
+      const state = this.store.exportPersisted();
+      // The next save's base reads these values (see valuesOf): the record handed back cannot change them.
+      Object.freeze(state.extensions);
+      const { record, base } = await this.#repository.saveDelta(this.threadId, state, this.#base);
       this.#base = base;
       return record;
     });
