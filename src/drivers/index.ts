@@ -24,6 +24,7 @@ export { type OptionKind, type OptionSchema, optionProblem } from './shared/opti
 export { deleteByPrefix, listAll } from './shared/paging.ts';
 export { type PayloadSettings, packPayload, SHARED_DRIVER_OPTIONS, unpackPayload } from './shared/payload.ts';
 export { revisionConflict } from './shared/revisionConflict.ts';
+export { touchExpiry } from './shared/touchExpiry.ts';
 export {
   checkDocumentKey,
   checkId,

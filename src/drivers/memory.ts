@@ -235,6 +235,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       return withStorage(putResult<V>(codec, namespace, id, entry, encoded, entry.metadata), entry);
     },
 
+    async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+      open();
+      checkDocumentKey(namespace, id);
+      checkPutOptions({ ttlMs }, namespace, id);
+      const entry = live(namespace, id);
+      if (entry === undefined) return false;
+      // The heap item of the old expiry goes stale (the sweep skips it, see sweep()).
+      entry.expiresAt = now() + ttlMs;
+      expiries.push({ at: entry.expiresAt, namespace, id });
+      return true;
+    },
+
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       open();
       checkDocumentKey(namespace, id);

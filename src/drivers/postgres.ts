@@ -584,6 +584,21 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       }
     },
 
+    async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+      open();
+      checkDocumentKey(namespace, id);
+      checkPutOptions({ ttlMs }, namespace, id);
+      const t = now();
+      const expiresAt = Math.min(t + Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER);
+      try {
+        await ready();
+        const { rowCount } = await pool.query(prepared(sql.touch, [namespace, idKey(id), t, expiresAt]));
+        return (rowCount ?? 0) > 0;
+      } catch (error) {
+        throw failure(error, { operation: 'touch', namespace, id });
+      }
+    },
+
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
       open();
       checkDocumentKey(namespace, id);

@@ -8,11 +8,15 @@ import { checkPersistedState, type PersistedState, type RestoreReport } from './
 import type { StateStore } from './store.ts';
 import {
   documentsOf,
+  fromStoredHead,
   type KeyLocation,
   planDelta,
+  type StoredThreadHead,
   type ThreadBase,
   type ThreadHead,
+  toStoredHead,
   valueId,
+  valuesOf,
 } from './threadDelta.ts';
 import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
 import { replacedId, statesAt, type ThreadStateAt } from './threadPast.ts';
@@ -142,7 +146,12 @@ export class ThreadStateRepository {
         { cause },
       );
     if (isDeltaHead(doc.value)) {
-      const head = doc.value;
+      let head: ThreadHead;
+      try {
+        head = fromStoredHead(doc.value);
+      } catch (error) {
+        throw corrupt((error as Error).message, error);
+      }
       const values = new Map<string, JsonValue>();
       const extensions: Record<string, JsonValue> = {};
       await Promise.all(
@@ -241,7 +250,7 @@ export class ThreadStateRepository {
       type: 'put',
       namespace: this.namespace,
       id: threadId,
-      value: plan.head,
+      value: toStoredHead(plan.head),
       options: { expectedRevision: expected, metadata: { stateRevision: state.revision } },
     });
     let result: BatchResult;
@@ -255,11 +264,9 @@ export class ThreadStateRepository {
     // record, and the records beyond `keepRevisions` (all of them, also after it was lowered) or older
     // than `olderThanMs` go in one batch. Up to 15 records beyond the bound may be visible in between.
     if (rev % RETENTION_EVERY === 0) await this.#retainOnSave(threadId, rev);
-    const values = new Map<string, JsonValue>();
-    for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
       record: { threadId, state, documentRevision, updatedAt: savedAt },
-      base: { documentRevision, head: plan.head, values },
+      base: { documentRevision, head: plan.head, values: valuesOf(state.extensions) },
     };
   }
 
@@ -364,7 +371,7 @@ export class ThreadStateRepository {
       type: 'put',
       namespace: this.namespace,
       id: threadId,
-      value: plan.head,
+      value: toStoredHead(plan.head),
       options: {
         expectedRevision: base.documentRevision,
         metadata: { stateRevision: record.state.revision },
@@ -526,13 +533,15 @@ function isTombstone(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === 'deleted';
 }
 
-function isDeltaHead(value: unknown): value is ThreadHead {
+function isDeltaHead(value: unknown): value is StoredThreadHead {
   return (
     typeof value === 'object' &&
     value !== null &&
-    (value as ThreadHead).format === 'delta' &&
-    typeof (value as ThreadHead).revision === 'number' &&
-    typeof (value as ThreadHead).keys === 'object'
+    (value as StoredThreadHead).format === 'delta' &&
+    typeof (value as StoredThreadHead).revision === 'number' &&
+    typeof (value as StoredThreadHead).keys === 'object' &&
+    ((value as StoredThreadHead).inline === undefined ||
+      typeof (value as StoredThreadHead).inline === 'string')
   );
 }
 
@@ -587,11 +596,10 @@ export class ThreadSession {
    */
   save(): Promise<ThreadRecord> {
     return this.#queue.run(async () => {
-      const { record, base } = await this.#repository.saveDelta(
-        this.threadId,
-        this.store.exportPersisted(),
-        this.#base,
-      );
+      const state = this.store.exportPersisted();
+      // The next save's base reads these values (see valuesOf): the record handed back cannot change them.
+      Object.freeze(state.extensions);
+      const { record, base } = await this.#repository.saveDelta(this.threadId, state, this.#base);
       this.#base = base;
       return record;
     });
