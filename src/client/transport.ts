@@ -1,6 +1,7 @@
 /**
  * The HTTP transport of AgentStateClient: timeouts, retries with exponential backoff and jitter on network
- * errors and 5xx answers (after asking /health whether the server is back) and on 429 answers (after the
+ * errors and 5xx answers (after asking /health whether the server is back) and on 429 answers, and 409s to a
+ * write whose idempotency key is still running on another server (after the
  * server's `Retry-After`, which also lengthens the wait before retrying a 503), idempotency keys on every
  * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
@@ -180,7 +181,12 @@ export class HttpTransport {
       }
       try {
         const response = await this.#once(spec, idempotencyKey, durableKey);
-        const limited = response.status === 429;
+        // A 409 with Retry-After to a keyed write: the same key is still running on another server process
+        // (shared idempotency records); like a 429, a working server asks to come back after the pause, and
+        // the retry then gets the first request's answer. Other 409s carry no Retry-After and are final.
+        const limited =
+          response.status === 429 ||
+          (response.status === 409 && idempotencyKey !== undefined && response.headers.has('retry-after'));
         if ((limited || response.status >= 500) && attempt < this.#retries) {
           const pause = retryAfterMs(response.headers) ?? 0;
           // A pause longer than the caller accepts: the answer goes back to the caller as it is.
