@@ -22,11 +22,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { postgresFailure } from '../../drivers/postgres/failure.ts';
-import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
-import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { type AgentStateError, ClosedError, InvalidInputError, UnavailableError } from '../../errors.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
+import { postgresFailure } from '../../shared/postgres/failure.ts';
+import { channelFor, checkSchemaName, schemaLockKey } from '../../shared/postgres/identifiers.ts';
+import { ChannelListener } from '../../shared/postgres/listener.ts';
+import { statementTimeoutMs } from '../../shared/postgres/statementTimeout.ts';
 import { healthCheckInterval } from '../engine/arguments.ts';
 import type {
   AsyncRolloutRepository,
@@ -61,7 +62,6 @@ import type {
 } from '../types.ts';
 import { commitBatch } from './batches.ts';
 import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
-import { ChannelListener } from './listener.ts';
 import { postgresReads } from './reads.ts';
 import { type KeysetPage, PostgresRolloutRepository, type Queryable } from './repository.ts';
 import { CountedRunner, RoundTripCounter } from './roundTrips.ts';
@@ -166,6 +166,8 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
       channel,
       (payload) => this.#context.changed(payload.split(',')),
       () => this.#context.changed(this.#context.waitedIds()),
+      // A dropped connection and each failed reconnect.
+      { onError: (error) => this.#context.backgroundError(error, 'listener') },
     );
     // The holder renews every interval; three missed renewals (a dead or stalled process) hand it over.
     this.#leaseMs = healthCheckInterval(options.healthCheckIntervalMs) * LEASE_INTERVALS;

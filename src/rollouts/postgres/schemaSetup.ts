@@ -3,8 +3,8 @@
  * (many processes starting at once) do not race, and checked against this code's version.
  */
 import type { Pool, PoolClient } from 'pg';
-import { checkOut } from '../../drivers/postgres/checkout.ts';
 import { CorruptStateError } from '../../errors.ts';
+import { checkOut } from '../../shared/postgres/checkout.ts';
 import type { PostgresRolloutRepository } from './repository.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { isTransient, LOCK_CLASS, MAX_TRANSIENT_RETRIES } from './transient.ts';

@@ -4,7 +4,7 @@
  * process hears of them exactly when it commits) and to this process's waiters after COMMIT.
  */
 import type { Pool } from 'pg';
-import { checkOut } from '../../drivers/postgres/checkout.ts';
+import { checkOut } from '../../shared/postgres/checkout.ts';
 import type { Rollout } from '../types.ts';
 import { CoalescedWrites } from './coalescedWrites.ts';
 import { BufferedWrites, type PostgresRolloutRepository } from './repository.ts';
