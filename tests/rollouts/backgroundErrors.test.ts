@@ -10,6 +10,7 @@ import {
   type RolloutStoreOptions,
 } from '../../src/rollouts/index.ts';
 import type { BackgroundErrorContext } from '../../src/shared/backgroundErrors.ts';
+import { channelFor } from '../../src/shared/postgres/identifiers.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 /** An `onError` that records what it was given, and resolves `next()` on the next report. */
@@ -183,6 +184,25 @@ describe.skipIf(!pgOk)('PostgresRolloutStore: background errors', () => {
     expect(rowCount).toBeGreaterThan(0);
     const { context } = await errors.until('pool');
     expect(context.source).toBe('postgres rollout store pool');
+    await store.close();
+  });
+
+  it('reports a dropped LISTEN connection', async () => {
+    const { errors, schema, store, rollout } = await opened({ healthCheckIntervalMs: 0 });
+    const wait = store.waitForRollouts({ rolloutIds: [rollout.rolloutId], timeoutMs: 10_000 });
+    wait.catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const channel = channelFor(schema, 'agentstate_rollouts_');
+    const { rowCount } = await admin((c) =>
+      c.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN %' AND strpos(query, $1) > 0`,
+        [channel],
+      ),
+    );
+    expect(rowCount).toBe(1);
+    const { context } = await errors.until('listener');
+    expect(context.source).toBe('postgres rollout store listener');
     await store.close();
   });
 });
