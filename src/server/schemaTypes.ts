@@ -1,8 +1,10 @@
 /**
  * Request types from the routes' own JSON schemas. A route registered on `typedRoutes(app)` gets
  * `request.params`, `.query`, `.body` and `.headers` typed by json-schema-to-ts from the schema object it
- * hands Fastify (declared `as const`), so the handler's type and what ajv validates are one object and
- * cannot drift apart. Types only: validation, coercion and defaults stay ajv's (./validation.ts).
+ * hands Fastify, so the handler's type and what ajv validates are one object and cannot drift apart.
+ * A schema written inline in the route keeps its literal types by itself; one declared apart (shared by
+ * several routes) needs `as const`. Types only: validation, coercion and defaults stay ajv's
+ * (./validation.ts).
  */
 import type { FastifyInstance, FastifyTypeProvider } from 'fastify';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';

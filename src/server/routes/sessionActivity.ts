@@ -20,7 +20,7 @@ export function registerSessionActivityRoutes(app: TypedApp, { save, find }: Ses
             message: { type: 'object', additionalProperties: true },
             senderId: { type: 'string' },
           },
-        } as const,
+        },
       },
     },
     async (request, reply) => {
@@ -42,7 +42,7 @@ export function registerSessionActivityRoutes(app: TypedApp, { save, find }: Ses
           type: 'object',
           additionalProperties: false,
           properties: { limit: { type: 'integer', minimum: 1 }, senderId: { type: 'string' } },
-        } as const,
+        },
       },
     },
     async (request) => ({ messages: find(request.params.sessionId).getMessages(request.query) }),
@@ -60,7 +60,7 @@ export function registerSessionActivityRoutes(app: TypedApp, { save, find }: Ses
           required: ['participantId'],
           additionalProperties: false,
           properties: { participantId: { type: 'string', minLength: 1 } },
-        } as const,
+        },
       },
     },
     async (request) => {
@@ -81,13 +81,13 @@ export function registerSessionActivityRoutes(app: TypedApp, { save, find }: Ses
           type: 'object',
           required: ['sessionId', 'key'],
           properties: { ...idParams.properties, key: nameSchema(MAX_ID_LENGTH) },
-        } as const,
+        },
         body: {
           type: 'object',
           required: ['value'],
           additionalProperties: false,
           properties: { value: {} },
-        } as const,
+        },
       },
     },
     async (request) => {
@@ -111,12 +111,12 @@ export function registerSessionActivityRoutes(app: TypedApp, { save, find }: Ses
             ...idParams.properties,
             action: { type: 'string', enum: ['pause', 'resume', 'end'] },
           },
-        } as const,
+        },
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
           properties: { reason: { type: 'string' } },
-        } as const,
+        },
       },
     },
     async (request) => {

@@ -45,7 +45,7 @@ export function registerSessionRoutes(
             participants: { type: 'array', items: { type: 'string', minLength: 1 } },
             expiresInMs: { type: 'integer', minimum: 1 },
           },
-        } as const,
+        },
       },
     },
     async (request, reply) => {
@@ -78,7 +78,7 @@ export function registerSessionRoutes(
               description: 'The `cursor` of the previous page: the last session id it held',
             },
           },
-        } as const,
+        },
       },
     },
     async (request) => {

@@ -39,7 +39,7 @@ export function registerTtlKeyRoutes(app: TypedApp, ttl: TtlStoreLike, metrics: 
           required: ['value'],
           additionalProperties: false,
           properties: { value: {}, ttlMs: ttlMsSchema, ifAbsent: { type: 'boolean' } },
-        } as const,
+        },
       },
     },
     async (request) => {
@@ -78,7 +78,7 @@ export function registerTtlKeyRoutes(app: TypedApp, ttl: TtlStoreLike, metrics: 
             cursor: { type: 'string' },
             limit: { type: 'integer', minimum: 1, maximum: MAX_TTL_KEYS_PAGE },
           },
-        } as const,
+        },
       },
     },
     async (request) => {
@@ -106,7 +106,7 @@ export function registerTtlKeyRoutes(app: TypedApp, ttl: TtlStoreLike, metrics: 
           type: 'object',
           additionalProperties: false,
           properties: { by: { type: 'number' }, ttlMs: ttlMsSchema },
-        } as const,
+        },
       },
     },
     async (request) => {

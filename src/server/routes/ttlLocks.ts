@@ -76,7 +76,7 @@ export function registerTtlLockRoutes(app: TypedApp, ttl: TtlStoreLike, metrics:
           required: ['ttlMs'],
           additionalProperties: false,
           properties: { ttlMs: ttlMsSchema, waitMs: { type: 'integer', minimum: 0, maximum: 60_000 } },
-        } as const,
+        },
       },
     },
     async (request) => {
@@ -104,7 +104,7 @@ export function registerTtlLockRoutes(app: TypedApp, ttl: TtlStoreLike, metrics:
           required: ['token'],
           additionalProperties: false,
           properties: { token: tokenSchema },
-        } as const,
+        },
       },
     },
     async (request) => {
@@ -129,7 +129,7 @@ export function registerTtlLockRoutes(app: TypedApp, ttl: TtlStoreLike, metrics:
           required: ['token', 'ttlMs'],
           additionalProperties: false,
           properties: { token: tokenSchema, ttlMs: ttlMsSchema },
-        } as const,
+        },
       },
     },
     async (request) => {
