@@ -11,21 +11,18 @@ import { codec } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { ThreadStateRepository } from '../../state/index.ts';
-import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { typedRoutes } from '../schemaTypes.ts';
+import {
+  threadParams as params,
+  registerThreadRevisionListRoute,
+  revisionNumber,
+} from './threadRevisions.ts';
 
-/** Revisions one page lists at most. */
-export const MAX_REVISIONS_PAGE = 100;
 /** Most revisions apart two compared revisions may be (each one's record is read). */
 export const MAX_DIFF_SPAN = 500;
 
 const READ = { access: { scope: 'read' as const } };
-const params = {
-  type: 'object',
-  required: ['namespace', 'id'],
-  properties: { namespace: nameSchema(MAX_NAMESPACE_LENGTH), id: nameSchema(MAX_ID_LENGTH) },
-};
-const revisionNumber = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
 
 /** Registers the thread history routes over `documents`. */
 export function registerThreadHistoryRoutes(
@@ -33,6 +30,7 @@ export function registerThreadHistoryRoutes(
   documents: DocumentStore,
   metrics: ServerMetrics,
 ): void {
+  const typed = typedRoutes(app);
   // The head's revision, or 404 for a thread that was never saved (or was deleted).
   const head = async (namespace: string, id: string) => {
     const threads = new ThreadStateRepository(documents, { namespace });
@@ -41,43 +39,9 @@ export function registerThreadHistoryRoutes(
     return { threads, record };
   };
 
-  app.get(
-    '/v1/dashboard/threads/:namespace/:id/revisions',
-    {
-      config: READ,
-      schema: {
-        tags: ['dashboard'],
-        summary: `A thread's saved revisions, newest first, at most ${MAX_REVISIONS_PAGE} a page`,
-        description:
-          'Each: documentRevision, state revision, savedAt, keys written whole (changed) and keys appended to. ' +
-          'Pass `cursor` as `before` for the next (older) page.',
-        params,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            before: revisionNumber,
-            limit: { type: 'integer', minimum: 1, maximum: MAX_REVISIONS_PAGE },
-          },
-        },
-      },
-    },
-    async (request) => {
-      const { namespace, id } = request.params as { namespace: string; id: string };
-      const { before, limit = 50 } = request.query as { before?: number; limit?: number };
-      const { threads, record } = await head(namespace, id);
-      const start = Math.min(before ?? Number.POSITIVE_INFINITY, record.documentRevision + 1);
-      const revisions = await metrics.time('documents', 'get', () => threads.historyBefore(id, start, limit));
-      const oldest = revisions.at(-1)?.documentRevision;
-      return {
-        head: record.documentRevision,
-        revisions,
-        ...(revisions.length === limit && oldest !== undefined && oldest > 1 ? { cursor: oldest } : {}),
-      };
-    },
-  );
+  registerThreadRevisionListRoute(typed, head, metrics);
 
-  app.get(
+  typed.get(
     '/v1/dashboard/threads/:namespace/:id/revisions/:revision',
     {
       config: READ,
@@ -95,11 +59,7 @@ export function registerThreadHistoryRoutes(
       },
     },
     async (request) => {
-      const { namespace, id, revision } = request.params as {
-        namespace: string;
-        id: string;
-        revision: number;
-      };
+      const { namespace, id, revision } = request.params;
       const { threads, record } = await head(namespace, id);
       const saved = await metrics.time('documents', 'get', () => threads.revision(id, revision));
       if (!saved) {
@@ -114,7 +74,7 @@ export function registerThreadHistoryRoutes(
     },
   );
 
-  app.get(
+  typed.get(
     '/v1/dashboard/threads/:namespace/:id/diff',
     {
       config: READ,
@@ -135,8 +95,8 @@ export function registerThreadHistoryRoutes(
       },
     },
     async (request) => {
-      const { namespace, id } = request.params as { namespace: string; id: string };
-      const query = request.query as { from: number; to: number };
+      const { namespace, id } = request.params;
+      const query = request.query;
       const from = Math.min(query.from, query.to);
       const to = Math.max(query.from, query.to);
       if (to - from > MAX_DIFF_SPAN) {
