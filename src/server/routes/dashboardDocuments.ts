@@ -7,9 +7,9 @@ import { codec } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { NotFoundError } from '../../errors.ts';
 import { ThreadStateRepository } from '../../state/index.ts';
-import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { TypedApp } from '../schemaTypes.ts';
+import { idParams } from './documentSchemas.ts';
 
 const READ = { access: { scope: 'read' as const } };
 
@@ -19,7 +19,6 @@ export function registerDashboardDocumentRoutes(
   documents: DocumentStore,
   metrics: ServerMetrics,
 ): void {
-  const namespaceParam = nameSchema(MAX_NAMESPACE_LENGTH);
   app.get(
     '/v1/dashboard/documents/:namespace',
     {
@@ -27,7 +26,11 @@ export function registerDashboardDocumentRoutes(
       schema: {
         tags: ['dashboard'],
         summary: "List a namespace's documents by id prefix, values in the codec's tagged form",
-        params: { type: 'object', required: ['namespace'], properties: { namespace: namespaceParam } },
+        params: {
+          type: 'object',
+          required: ['namespace'],
+          properties: { namespace: idParams.properties.namespace },
+        },
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -54,14 +57,7 @@ export function registerDashboardDocumentRoutes(
       schema: {
         tags: ['dashboard'],
         summary: "Read a document with its value in the codec's tagged form ($t names the type)",
-        params: {
-          type: 'object',
-          required: ['namespace', 'id'],
-          properties: {
-            namespace: namespaceParam,
-            id: nameSchema(MAX_ID_LENGTH),
-          },
-        },
+        params: idParams,
       },
     },
     async (request) => {
@@ -79,14 +75,7 @@ export function registerDashboardDocumentRoutes(
       schema: {
         tags: ['dashboard'],
         summary: 'Read a thread saved by ThreadStateRepository, its delta records put back together',
-        params: {
-          type: 'object',
-          required: ['namespace', 'id'],
-          properties: {
-            namespace: namespaceParam,
-            id: nameSchema(MAX_ID_LENGTH),
-          },
-        },
+        params: idParams,
       },
     },
     async (request) => {

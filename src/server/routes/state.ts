@@ -9,7 +9,7 @@ import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { assertPlainJsonDocument } from '../plainJson.ts';
 import { typedRoutes } from '../schemaTypes.ts';
-import { documentSchema, errorSchema, idParams } from './stateSchemas.ts';
+import { documentSchema, errorSchema, idParams } from './documentSchemas.ts';
 
 /** Reads a revision from `If-Match: "3"` (quotes and a weak prefix allowed). */
 function ifMatchRevision(header: string | undefined): number | undefined {

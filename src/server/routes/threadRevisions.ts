@@ -3,21 +3,17 @@
  * first, and the schemas the thread history routes (./threadHistory.ts) share.
  */
 import type { ThreadRecord, ThreadStateRepository } from '../../state/index.ts';
-import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { TypedApp } from '../schemaTypes.ts';
+import { idParams } from './documentSchemas.ts';
 
 /** Revisions one page lists at most. */
 export const MAX_REVISIONS_PAGE = 100;
 
 const READ = { access: { scope: 'read' as const } };
 
-/** Path parameters naming a thread. */
-export const threadParams = {
-  type: 'object',
-  required: ['namespace', 'id'],
-  properties: { namespace: nameSchema(MAX_NAMESPACE_LENGTH), id: nameSchema(MAX_ID_LENGTH) },
-} as const;
+/** Path parameters naming a thread: a thread is saved as a document, so its namespace and id. */
+export const threadParams = idParams;
 
 /** A saved revision's number. */
 export const revisionNumber = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;

@@ -1,4 +1,4 @@
-/** JSON schemas of the `/v1/state` routes (`as const`, so handlers take their types from them). */
+/** JSON schemas of the routes over documents: `/v1/state` and the dashboard's document and thread reads. */
 import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 
 /** Path parameters of a document route. */
