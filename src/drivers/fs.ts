@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, CorruptStateError, InvalidInputError } from '../errors.ts';
+import { encodeCursor } from '../shared/cursor.ts';
 import { type FsCore, type IndexEntry, isMissing, releaseCore, retainCore } from './fs/core.ts';
 import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument, parseDocument } from './fs/envelope.ts';
 import { checkFsId } from './fs/fileNames.ts';
 import type { JournalEntry } from './fs/journal.ts';
 import { mapLimit } from './fs/mapLimit.ts';
 import { keptVersions } from './fs/versions.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';

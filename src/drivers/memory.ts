@@ -1,9 +1,9 @@
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError } from '../errors.ts';
+import { encodeCursor } from '../shared/cursor.ts';
+import { ExpiryHeap } from '../shared/expiryHeap.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, putResult, valuePath } from './shared/documents.ts';
-import { ExpiryHeap } from './shared/expiryHeap.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision } from './shared/revisionConflict.ts';
@@ -233,6 +233,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       commitPut(namespace, id, entry);
       hub.emit({ type: 'put', namespace, id, revision: entry.revision });
       return withStorage(putResult<V>(codec, namespace, id, entry, encoded, entry.metadata), entry);
+    },
+
+    async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+      open();
+      checkDocumentKey(namespace, id);
+      checkPutOptions({ ttlMs }, namespace, id);
+      const entry = live(namespace, id);
+      if (entry === undefined) return false;
+      // The heap item of the old expiry goes stale (the sweep skips it, see sweep()).
+      entry.expiresAt = now() + ttlMs;
+      expiries.push({ at: entry.expiresAt, namespace, id });
+      return true;
     },
 
     async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {

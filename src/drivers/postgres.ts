@@ -2,9 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { type AgentStateError, ClosedError, InvalidInputError, UnavailableError } from '../errors.ts';
-import { checkOut } from './postgres/checkout.ts';
-import { postgresFailure } from './postgres/failure.ts';
-import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
+import { encodeCursor } from '../shared/cursor.ts';
+import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
+import { checkOut } from '../shared/postgres/checkout.ts';
+import { postgresFailure } from '../shared/postgres/failure.ts';
+import { channelFor, checkSchemaName } from '../shared/postgres/identifiers.ts';
+import { statementTimeoutMs } from '../shared/postgres/statementTimeout.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { migrate } from './postgres/schema.ts';
 import {
@@ -13,13 +17,9 @@ import {
   DOCUMENT_COLUMNS,
   type DocumentRow,
 } from './postgres/statements.ts';
-import { statementTimeoutMs } from './postgres/statementTimeout.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
 import { getManyInChunks } from './shared/getMany.ts';
-import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
@@ -581,6 +581,21 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         );
       } catch (error) {
         throw failure(error, { operation: 'put', namespace, id });
+      }
+    },
+
+    async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+      open();
+      checkDocumentKey(namespace, id);
+      checkPutOptions({ ttlMs }, namespace, id);
+      const t = now();
+      const expiresAt = Math.min(t + Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER);
+      try {
+        await ready();
+        const { rowCount } = await pool.query(prepared(sql.touch, [namespace, idKey(id), t, expiresAt]));
+        return (rowCount ?? 0) > 0;
+      } catch (error) {
+        throw failure(error, { operation: 'touch', namespace, id });
       }
     },
 

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
+import { encodeCursor } from '../shared/cursor.ts';
+import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
 import { APPLY_BATCH, SWEEP } from './redis/scripts.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import { batchOutcome, parseStoredJson, putResult, valuePath } from './shared/documents.ts';
-import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';

@@ -3,8 +3,11 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../codec/index.ts';
 import { ClosedError, TimeoutError } from '../errors.ts';
+import { encodeCursor } from '../shared/cursor.ts';
+import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
+import { reportSqliteCorruption, withCorruptionReports } from '../shared/sqliteCorruption.ts';
 import { ChangeHub } from './shared/changeHub.ts';
-import { encodeCursor } from './shared/cursor.ts';
 import {
   batchOutcome,
   parseStoredJson,
@@ -13,12 +16,9 @@ import {
   type WrittenFields,
 } from './shared/documents.ts';
 import { getManyInChunks } from './shared/getMany.ts';
-import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { packPayload, payloadSettings, unpackPayload } from './shared/payload.ts';
 import { checkRevision, revisionConflict } from './shared/revisionConflict.ts';
-import { reportSqliteCorruption, withCorruptionReports } from './shared/sqliteCorruption.ts';
 import { startSweepTimer } from './shared/sweepTimer.ts';
 import {
   checkBatch,
@@ -227,6 +227,9 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     `UPDATE ${table} SET id = ?, value = ?, revision = revision + 1, updated_at = ?, metadata = ?, expires_at = ?,
        storage = ? WHERE namespace = ? AND id_key = ? AND revision = ? AND ${live} RETURNING revision, created_at`,
   );
+  const touchRow = db.prepare<[number, string, Buffer, number], void>(
+    `UPDATE ${table} SET expires_at = ? WHERE namespace = ? AND id_key = ? AND ${live}`,
+  );
   const deleteRow = db.prepare<[string, Buffer], void>(
     `DELETE FROM ${table} WHERE namespace = ? AND id_key = ?`,
   );
@@ -234,15 +237,25 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   // per call. Given both (`id_key >= ? AND id_key > ?`), SQLite seeks to the first and filters the second
   // row by row, so every page re-read the namespace from the prefix up to the cursor: paging through a
   // namespace cost O(n^2) (the pages of a 150,000-document namespace took ~0.5 s each near its end).
-  const listStatement = (lower: '>=' | '>', bounded: boolean) =>
-    db.prepare<unknown[], DocumentRow>(
-      `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key ${lower} ?${bounded ? ' AND id_key < ?' : ''}
-       AND ${live} ORDER BY id_key LIMIT ?`,
-    );
-  const listFrom = listStatement('>=', false);
-  const listAfter = listStatement('>', false);
-  const listRange = listStatement('>=', true);
-  const listRangeAfter = listStatement('>', true);
+  // Bounds are row values on (namespace, id_key) and the LIMIT is a literal: better-sqlite3's SQLite is
+  // built with STAT4, which re-prepares a statement on every call when a bound `namespace = ?` meets the
+  // ORDER BY or the LIMIT is a parameter (~10 us per listing, more than the read itself). One statement per
+  // (bounds, limit); the few limits callers use keep the cache small, and it is cleared if they do not.
+  const listStatements = new Map<string, Database.Statement<unknown[], DocumentRow>>();
+  function listStatement(lower: '>=' | '>', bounded: boolean, limit: number) {
+    const key = `${lower}${bounded}${limit}`;
+    let statement = listStatements.get(key);
+    if (statement === undefined) {
+      if (listStatements.size >= 64) listStatements.clear();
+      statement = db.prepare<unknown[], DocumentRow>(
+        `SELECT ${COLUMNS} FROM ${table} WHERE (namespace, id_key) ${lower} (?, ?)
+         AND ${bounded ? '(namespace, id_key) < (?, ?)' : 'namespace <= ?'}
+         AND ${live} ORDER BY namespace, id_key LIMIT ${limit}`,
+      );
+      listStatements.set(key, statement);
+    }
+    return statement;
+  }
   // Namespaces by a loose index scan: each step seeks the primary key to the next namespace, so a page
   // costs one seek per namespace however many documents each holds. Namespaces are ASCII (see validate.ts),
   // so SQLite's byte order is JavaScript's string order. The LIMIT bounds the recursion itself.
@@ -449,6 +462,14 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         return putResult<V>(codec, namespace, id, written, prepared.encoded, prepared.metadata);
       },
 
+      async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+        open();
+        checkDocumentKey(namespace, id);
+        checkPutOptions({ ttlMs }, namespace, id);
+        const t = now();
+        return locked(() => touchRow.run(t + ttlMs, namespace, idKey(id), t)).changes > 0;
+      },
+
       async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
         open();
         checkDocumentKey(namespace, id);
@@ -487,10 +508,11 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         // or lies past the range, which `upper` cuts); otherwise the prefix is.
         const fromCursor = afterKey !== undefined && Buffer.compare(afterKey, prefix) >= 0;
         const lower = fromCursor ? afterKey : prefix;
+        const statement = listStatement(fromCursor ? '>' : '>=', upper !== undefined, limit + 1);
         const rows = locked(() =>
           upper
-            ? (fromCursor ? listRangeAfter : listRange).all(namespace, lower, upper, t, limit + 1)
-            : (fromCursor ? listAfter : listFrom).all(namespace, lower, t, limit + 1),
+            ? statement.all(namespace, lower, namespace, upper, t)
+            : statement.all(namespace, lower, namespace, t),
         );
         const items = rows.slice(0, limit).map((row) => toDocument<V>(namespace, row));
         return rows.length > limit ? { items, cursor: encodeCursor(items[items.length - 1]!.id) } : { items };

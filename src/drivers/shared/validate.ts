@@ -1,4 +1,6 @@
 import { InvalidInputError } from '../../errors.ts';
+import { decodeCursor, encodeCursor } from '../../shared/cursor.ts';
+import { storableTextProblem } from '../../shared/storableText.ts';
 import type {
   BatchOperation,
   DeleteOptions,
@@ -7,8 +9,6 @@ import type {
   NamespacePage,
   PutOptions,
 } from '../types.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
-import { storableTextProblem } from './storableText.ts';
 
 /** Longest accepted namespace, in UTF-16 code units. */
 export const MAX_NAMESPACE_LENGTH = 128;
