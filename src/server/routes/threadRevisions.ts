@@ -1,7 +1,9 @@
 /**
  * `GET /v1/dashboard/threads/:namespace/:id/revisions`: a page of a thread's saved revisions, newest
- * first, and the schemas the thread history routes (./threadHistory.ts) share.
+ * first, and what the thread history routes (./threadHistory.ts, ./threadDiff.ts) share: the schemas,
+ * the head lookup's type, the not-found answer.
  */
+import { NotFoundError } from '../../errors.ts';
 import type { ThreadRecord, ThreadStateRepository } from '../../state/index.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { TypedApp } from '../schemaTypes.ts';
@@ -17,6 +19,10 @@ export const threadParams = idParams;
 
 /** A saved revision's number. */
 export const revisionNumber = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+
+/** The answer for a thread that was never saved (or was deleted). */
+export const threadNotFound = (namespace: string, id: string): NotFoundError =>
+  new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
 
 /** The thread's repository and head record, or a NotFoundError for a thread that was never saved. */
 export type ThreadHead = (
