@@ -101,9 +101,9 @@ const SPAN_REQUIRED = ['rollout_id', 'attempt_id', 'trace_id', 'span_id', 'name'
  * issues the sequence id and fills empty defaults), so it accepts everything the reference accepts, and
  * more. The field types stay the reference's, so both routes refuse the same malformed spans.
  */
-export function spanInputSchema(): JsonSchema {
+export function spanInputSchema(): JsonSchema & { type: 'object' } {
   return {
-    ...(inlineSchema(AGL_REFERENCE.components.schemas['Span-Input']) as JsonSchema),
+    ...(inlineSchema(AGL_REFERENCE.components.schemas['Span-Input']) as JsonSchema & { type: 'object' }),
     required: [...SPAN_REQUIRED],
   };
 }

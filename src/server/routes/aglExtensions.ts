@@ -6,9 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { RolloutStore } from '../../rollouts/index.ts';
 import { spanInputSchema } from '../agl/reference.ts';
-import { spanFromWire, type Wire } from '../agl/wire.ts';
+import { spanFromWire } from '../agl/wire.ts';
 import type { ServerMetrics } from '../metrics.ts';
-import { writeOptions } from './agl.ts';
+import { typedRoutes } from '../schemaTypes.ts';
+import { writeOptions } from './aglContext.ts';
 
 /** Registers the extension routes. */
 export function registerAglExtensionRoutes(
@@ -16,7 +17,8 @@ export function registerAglExtensionRoutes(
   store: RolloutStore,
   metrics: ServerMetrics,
 ): void {
-  app.post(
+  const typed = typedRoutes(app);
+  typed.post(
     '/v1/agl/x/spans/batch',
     {
       schema: {
@@ -31,7 +33,7 @@ export function registerAglExtensionRoutes(
       },
     },
     async (request) => {
-      const spans = ((request.body as Wire).spans as Wire[]).map(spanFromWire);
+      const spans = request.body.spans.map(spanFromWire);
       const result = await metrics.time('rollouts', 'addManySpans', () =>
         store.addManySpans(spans, writeOptions(request)),
       );
@@ -48,7 +50,7 @@ export function registerAglExtensionRoutes(
     },
   );
 
-  app.post(
+  typed.post(
     '/v1/agl/x/health-check',
     {
       config: { access: { scope: 'admin' } },
@@ -63,7 +65,7 @@ export function registerAglExtensionRoutes(
     },
   );
 
-  app.post(
+  typed.post(
     '/v1/agl/x/prune',
     {
       config: { access: { scope: 'admin' } },
@@ -79,7 +81,7 @@ export function registerAglExtensionRoutes(
       },
     },
     async (request) => {
-      const olderThanMs = (request.body as { older_than_ms: number }).older_than_ms;
+      const olderThanMs = request.body.older_than_ms;
       const result = await metrics.time('rollouts', 'pruneFinished', () =>
         store.pruneFinished({ olderThanMs }),
       );

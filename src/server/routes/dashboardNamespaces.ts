@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DocumentStore } from '../../drivers/index.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { typedRoutes } from '../schemaTypes.ts';
 
 /** Namespaces one page lists at most. */
 export const MAX_NAMESPACES_PAGE = 1000;
@@ -15,7 +16,7 @@ export function registerNamespaceRoutes(
   documents: DocumentStore,
   metrics: ServerMetrics,
 ): void {
-  app.get(
+  typedRoutes(app).get(
     '/v1/dashboard/namespaces',
     {
       config: { access: { scope: 'read' } },
@@ -33,7 +34,7 @@ export function registerNamespaceRoutes(
       },
     },
     async (request) => {
-      const { limit = 200, cursor } = request.query as { limit?: number; cursor?: string };
+      const { limit = 200, cursor } = request.query;
       return metrics.time('documents', 'listNamespaces', () =>
         documents.listNamespaces({ limit, ...(cursor === undefined ? {} : { cursor }) }),
       );

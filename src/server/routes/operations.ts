@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../errors.ts';
 import type { BackupManager, LatestConsistencyCheck } from '../../operations/index.ts';
+import { typedRoutes } from '../schemaTypes.ts';
 
 /** Backups one page lists at most. */
 export const MAX_BACKUPS_PAGE = 100;
@@ -24,7 +25,7 @@ export interface OperationsRouteOptions {
 
 /** Registers `/v1/operations/backups` and `/v1/operations/consistency`. */
 export function registerOperationsRoutes(app: FastifyInstance, options: OperationsRouteOptions): void {
-  app.get(
+  typedRoutes(app).get(
     '/v1/operations/backups',
     {
       config: ADMIN,
@@ -51,7 +52,7 @@ export function registerOperationsRoutes(app: FastifyInstance, options: Operatio
           option: 'backup-dir',
         });
       }
-      const { limit = 50, cursor } = request.query as { limit?: number; cursor?: string };
+      const { limit = 50, cursor } = request.query;
       // Names only (a directory listing); files are opened for the page shown, never for all of them.
       const names = (await backups.names()).reverse();
       const start = cursor === undefined ? 0 : names.findIndex((name) => name < cursor);

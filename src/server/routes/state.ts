@@ -6,53 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { DocumentStore, PutOptions, StoredDocument } from '../../drivers/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
-import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { assertPlainJsonDocument } from '../plainJson.ts';
-
-const idParams = {
-  type: 'object',
-  required: ['namespace', 'id'],
-  properties: {
-    namespace: nameSchema(MAX_NAMESPACE_LENGTH),
-    id: nameSchema(MAX_ID_LENGTH),
-  },
-} as const;
-
-const documentSchema = {
-  type: 'object',
-  properties: {
-    namespace: { type: 'string' },
-    id: { type: 'string' },
-    value: {},
-    revision: { type: 'integer' },
-    createdAt: { type: 'number' },
-    updatedAt: { type: 'number' },
-    metadata: { type: 'object', additionalProperties: true },
-    expiresAt: { type: 'number' },
-  },
-} as const;
-
-const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: {
-        code: { type: 'string' },
-        message: { type: 'string' },
-        details: { type: 'object', additionalProperties: true },
-      },
-    },
-  },
-} as const;
-
-interface PutBody {
-  value: unknown;
-  expectedRevision?: number;
-  ttlMs?: number;
-  metadata?: Record<string, unknown>;
-}
+import { typedRoutes } from '../schemaTypes.ts';
+import { documentSchema, errorSchema, idParams } from './documentSchemas.ts';
 
 /** Reads a revision from `If-Match: "3"` (quotes and a weak prefix allowed). */
 function ifMatchRevision(header: string | undefined): number | undefined {
@@ -73,9 +30,10 @@ export function registerStateRoutes(
   store: DocumentStore,
   metrics: ServerMetrics,
 ): void {
+  const typed = typedRoutes(app);
   const time = <T>(operation: string, call: () => Promise<T>) => metrics.time('documents', operation, call);
 
-  app.get(
+  typed.get(
     '/v1/state/:namespace/:id',
     {
       schema: {
@@ -86,7 +44,7 @@ export function registerStateRoutes(
       },
     },
     async (request, reply) => {
-      const { namespace, id } = request.params as { namespace: string; id: string };
+      const { namespace, id } = request.params;
       const doc = await time('get', () => store.get(namespace, id));
       if (!doc) throw new NotFoundError(`no document '${id}' in namespace '${namespace}'`, { namespace, id });
       assertPlainJsonDocument(doc);
@@ -95,7 +53,7 @@ export function registerStateRoutes(
     },
   );
 
-  app.put(
+  typed.put(
     '/v1/state/:namespace/:id',
     {
       schema: {
@@ -121,9 +79,9 @@ export function registerStateRoutes(
       },
     },
     async (request, reply) => {
-      const { namespace, id } = request.params as { namespace: string; id: string };
-      const body = request.body as PutBody;
-      const headers = request.headers as { 'if-match'?: string; 'if-none-match'?: string };
+      const { namespace, id } = request.params;
+      const body = request.body;
+      const headers = request.headers;
       const options: PutOptions = {};
       const expected =
         ifMatchRevision(headers['if-match']) ??
@@ -137,7 +95,7 @@ export function registerStateRoutes(
     },
   );
 
-  app.delete(
+  typed.delete(
     '/v1/state/:namespace/:id',
     {
       schema: {
@@ -152,9 +110,8 @@ export function registerStateRoutes(
       },
     },
     async (request, reply) => {
-      const { namespace, id } = request.params as { namespace: string; id: string };
-      const query = request.query as { expectedRevision?: number };
-      const expected = ifMatchRevision(request.headers['if-match']) ?? query.expectedRevision;
+      const { namespace, id } = request.params;
+      const expected = ifMatchRevision(request.headers['if-match']) ?? request.query.expectedRevision;
       const deleted = await time('delete', () =>
         store.delete(namespace, id, expected === undefined ? {} : { expectedRevision: expected }),
       );
@@ -164,7 +121,7 @@ export function registerStateRoutes(
     },
   );
 
-  app.get(
+  typed.get(
     '/v1/state/:namespace',
     {
       schema: {
@@ -189,9 +146,8 @@ export function registerStateRoutes(
       },
     },
     async (request) => {
-      const { namespace } = request.params as { namespace: string };
-      const query = request.query as { prefix?: string; limit?: number; cursor?: string };
-      const page = await time('list', () => store.list(namespace, query));
+      const { namespace } = request.params;
+      const page = await time('list', () => store.list(namespace, request.query));
       for (const doc of page.items) assertPlainJsonDocument(doc);
       return page;
     },
