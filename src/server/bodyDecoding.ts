@@ -12,13 +12,16 @@ import { InvalidInputError } from '../errors.ts';
 /** Registers gzip/deflate request decoding, the protobuf content type and the empty-body rule. */
 export function registerBodyDecoding(app: FastifyInstance): void {
   registerEmptyBodies(app);
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  // A callback hook, not an async one: nearly every request has no encoding, and pays no promise for it.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const encoding = request.headers['content-encoding'];
-    if (encoding === undefined || encoding === 'identity') return payload;
+    if (encoding === undefined || encoding === 'identity') return done(null, payload);
     if (encoding !== 'gzip' && encoding !== 'deflate') {
-      throw new InvalidInputError(`unsupported Content-Encoding '${encoding}'; use gzip, deflate or none`, {
-        field: 'headers.content-encoding',
-      });
+      return done(
+        new InvalidInputError(`unsupported Content-Encoding '${encoding}'; use gzip, deflate or none`, {
+          field: 'headers.content-encoding',
+        }),
+      );
     }
     // Fastify compares the bytes received with Content-Length through `receivedEncodedLength`.
     let received = 0;
@@ -35,7 +38,7 @@ export function registerBodyDecoding(app: FastifyInstance): void {
     Object.defineProperty(decoded, 'receivedEncodedLength', { get: () => received });
     payload.on('error', (error) => decoded.destroy(error));
     delete request.headers['content-encoding'];
-    return decoded;
+    done(null, decoded);
   });
 
   app.addContentTypeParser(

@@ -227,9 +227,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // Per-request hooks take a callback, not an async function: no promise and no extra turn per request.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
   if (options.closeStores) {

@@ -62,10 +62,11 @@ export function registerAuth(app: FastifyInstance, authenticator: TokenAuthentic
 
 /** Counts requests and records their latency per route pattern. */
 export function registerRequestMetrics(app: FastifyInstance, metrics: ServerMetrics): void {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route };
     metrics.requests.inc({ ...labels, status: String(reply.statusCode) });
     metrics.requestSeconds.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 }

@@ -144,12 +144,18 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
     }
   };
 
-  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.method !== 'POST') return;
+  // The three hooks take callbacks and decide synchronously whether a request has anything to do here
+  // (nearly all have no key): only keyed writes pay for a promise.
+  app.addHook('preHandler', (request, reply, next) => {
+    if (request.method !== 'POST') return next();
     // Reads sent as POST (searches, waits) are not writes: a retry simply reads again.
-    if (request.routeOptions.config.access?.scope === 'read') return;
+    if (request.routeOptions.config.access?.scope === 'read') return next();
     const header = request.headers[IDEMPOTENCY_HEADER];
-    if (typeof header !== 'string' || header === '') return;
+    if (typeof header !== 'string' || header === '') return next();
+    claim(request, reply, header).then(() => next(), next);
+  });
+
+  const claim = async (request: FastifyRequest, reply: FastifyReply, header: string): Promise<unknown> => {
     const principal = request.agentstatePrincipal?.name ?? '';
     const key = `${principal}\u0000${request.url}\u0000${header}`;
     const stored = done.get(key);
@@ -193,18 +199,23 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
       request.agentstateIdempotencyClaim = { token, renewal };
     }
     request.agentstateIdempotencyKey = key;
+    return undefined;
+  };
+
+  app.addHook('onSend', (request, reply, payload, next) => {
+    const key = request.agentstateIdempotencyKey;
+    if (key === undefined) return next(null, payload);
+    request.agentstateIdempotencyKey = undefined;
+    keep(request, reply, key, payload).then(() => next(null, payload), next);
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    const key = request.agentstateIdempotencyKey;
-    if (key === undefined) return payload;
-    request.agentstateIdempotencyKey = undefined;
+  const keep = async (request: FastifyRequest, reply: FastifyReply, key: string, payload: unknown) => {
     // A failed write changed nothing: its answer is not kept, and a retry runs again.
     const ok = reply.statusCode >= 200 && reply.statusCode < 300;
     if (!ok || !(typeof payload === 'string' || Buffer.isBuffer(payload))) {
       await finishClaim(request, key);
       settle(key, undefined);
-      return payload;
+      return;
     }
     const contentType = reply.getHeader('content-type');
     const stored: StoredResponse = {
@@ -217,16 +228,17 @@ export function registerIdempotency(app: FastifyInstance, options: IdempotencyOp
     await finishClaim(request, key, stored);
     done.set(key, stored);
     settle(key, stored);
-    return payload;
-  });
+  };
 
   // A request aborted before onSend must not leave waiters hanging, nor its claim held.
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onResponse', (request, _reply, next) => {
     const key = request.agentstateIdempotencyKey;
-    if (key === undefined) return;
+    if (key === undefined) return next();
     request.agentstateIdempotencyKey = undefined;
-    await finishClaim(request, key);
-    settle(key, undefined);
+    finishClaim(request, key).then(() => {
+      settle(key, undefined);
+      next();
+    }, next);
   });
 }
 

@@ -23,12 +23,16 @@ export function registerRequestLog(app: FastifyInstance, slowMs: number = DEFAUL
       value: slowMs,
     });
   }
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook (no promise per request); the line is built only when its level is logged, which at
+  // the default level (info) is only for slow or failed requests.
+  app.addHook('onResponse', (request, reply, done) => {
+    done();
     const status = reply.statusCode;
     const ms = reply.elapsedTime;
     const route = request.routeOptions.url;
     const slow = ms >= slowMs && !(route !== undefined && QUIET_ROUTES.has(route));
     const level = status >= 500 ? 'error' : slow ? 'warn' : 'debug';
+    if (!levelEnabled(request.log, level)) return;
     const rounded = Math.round(ms * 10) / 10;
     // Secret-looking query parameters (token=..., api_key=...) never reach the log.
     const url = redactUrl(request.url);
@@ -37,4 +41,10 @@ export function registerRequestLog(app: FastifyInstance, slowMs: number = DEFAUL
       `${request.method} ${url} ${status} ${rounded} ms${slow ? ' (slow)' : ''}`,
     );
   });
+}
+
+// pino's isLevelEnabled, which Fastify's logger type does not declare; a logger without it logs everything.
+function levelEnabled(log: object, level: string): boolean {
+  const check = (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled;
+  return check === undefined || check.call(log, level);
 }

@@ -10,7 +10,7 @@
  *   and, from a store that watches its expiries (Redis), the expiries.
  * Events carry ids, never values: a client reads what it shows with its own token.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DocumentStore } from '../../drivers/index.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
 import { logBackgroundErrors } from '../backgroundLog.ts';
@@ -111,8 +111,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     await relay.close();
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode >= 400) return;
+  const announce = (request: FastifyRequest, status: number): void => {
+    if (status >= 400) return;
     const url = request.routeOptions.url;
     if (url === undefined) return;
     const kind = changeKindOf(request.method, url);
@@ -123,6 +123,11 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     const id = idOf(request);
     if (id !== undefined) event.id = id;
     relay.publish(event);
+  };
+  // A callback hook, not an async one: no promise and no extra turn per request.
+  app.addHook('onResponse', (request, reply, done) => {
+    announce(request, reply.statusCode);
+    done();
   });
 
   registerEventStreamRoute(app, hub, feeds);
