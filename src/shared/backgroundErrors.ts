@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.ts';
 
 /**
  * Where an error goes that no caller can catch: a failed sweep, poll, health check, autosave or listener
