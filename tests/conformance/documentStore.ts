@@ -355,6 +355,25 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       expect((await store.get('ttl', 'k'))?.expiresAt).toBeUndefined();
     });
 
+    it('computes expiry by the one TTL rule: whole ms, TTL rounded up, capped at MAX_SAFE_INTEGER', async () => {
+      const start = clock.time;
+      clock.time = start + 0.6; // a clock with fractions: stored times are whole milliseconds
+      const doc = await store.put('ttl', 'fraction', 1, { ttlMs: 0.2 });
+      expect([doc.createdAt, doc.updatedAt, doc.expiresAt]).toEqual([start, start, start + 1]);
+      expect((await store.get('ttl', 'fraction'))?.expiresAt).toBe(start + 1);
+      clock.time = start + 0.9; // still before the expiry's millisecond
+      expect((await store.get('ttl', 'fraction'))?.value).toBe(1);
+      clock.time = start + 1; // expired from expiresAt on
+      expect(await store.get('ttl', 'fraction')).toBeUndefined();
+      const far = await store.put('ttl', 'far', 2, { ttlMs: Number.MAX_SAFE_INTEGER });
+      expect(far.expiresAt).toBe(Number.MAX_SAFE_INTEGER);
+      expect((await store.get('ttl', 'far'))?.expiresAt).toBe(Number.MAX_SAFE_INTEGER);
+      for (const ttlMs of [2 ** 53, Number.POSITIVE_INFINITY, 0]) {
+        await expectCode(store.put('ttl', 'refused', 3, { ttlMs }), 'INVALID_INPUT');
+      }
+      expect(await store.get('ttl', 'refused')).toBeUndefined();
+    });
+
     it('delivers change events for a namespace and for *', async () => {
       const events: ChangeEvent[] = [];
       const all: ChangeEvent[] = [];
