@@ -5,6 +5,19 @@ export {
   type FsDocumentStore,
   type FsStoreOptions,
 } from './fs.ts';
+export { createDocumentStore, type DriverSpec } from './kernel/documentStore.ts';
+export { planWrites } from './kernel/revisions.ts';
+export type {
+  DeleteOp,
+  DriverContext,
+  Page,
+  PutOp,
+  StorageDriver,
+  StoredRow,
+  WriteOp,
+  Written,
+} from './kernel/storage.ts';
+export { expiryTime, MAX_TTL_MS } from './kernel/ttl.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres.ts';
 export { createRedisStore, type RedisStoreOptions } from './redis.ts';

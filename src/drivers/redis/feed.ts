@@ -10,17 +10,15 @@ import { idFromKey } from '../shared/idKey.ts';
  */
 export class RedisFeed {
   readonly #subscriber: Redis;
-  readonly #channel: string;
   #closed = false;
 
-  private constructor(subscriber: Redis, channel: string) {
+  private constructor(subscriber: Redis) {
     this.#subscriber = subscriber;
-    this.#channel = channel;
   }
 
   /** Subscribes a duplicate of `redis` to `channel`; a failed resubscription goes to `report`. */
   static async start(redis: Redis, channel: string, hub: ChangeHub, report: (error: unknown) => void) {
-    const feed = new RedisFeed(redis.duplicate(), channel);
+    const feed = new RedisFeed(redis.duplicate());
     const subscriber = feed.#subscriber;
     subscriber.on('message', (_channel: string, message: string) => {
       let event: { t: 'put' | 'delete' | 'expire'; n: string; k: string; r: number };
