@@ -5,7 +5,8 @@ export {
   type FsDocumentStore,
   type FsStoreOptions,
 } from './fs.ts';
-export { createDocumentStore, type DriverSpec } from './kernel/documentStore.ts';
+export type { DriverSpec } from './kernel/context.ts';
+export { createDocumentStore } from './kernel/documentStore.ts';
 export { planWrites } from './kernel/revisions.ts';
 export type {
   DeleteOp,

@@ -1,12 +1,7 @@
-import { codec as defaultCodec } from '../../codec/index.ts';
 import { ClosedError } from '../../errors.ts';
-import { reportBackgroundError } from '../../shared/backgroundErrors.ts';
-import { ChangeHub } from '../shared/changeHub.ts';
 import { encodeCursor } from '../shared/cursor.ts';
 import { batchOutcome, putResult } from '../shared/documents.ts';
 import { getManyInChunks } from '../shared/getMany.ts';
-import type { OptionSchema } from '../shared/optionSchema.ts';
-import { payloadSettings } from '../shared/payload.ts';
 import { startSweepTimer } from '../shared/sweepTimer.ts';
 import {
   checkBatch,
@@ -17,29 +12,11 @@ import {
   checkPutOptions,
   checkWatchNamespace,
 } from '../shared/validate.ts';
-import type {
-  DeleteOptions,
-  DocumentStore,
-  DriverOptions,
-  ListOptions,
-  NamespaceListOptions,
-  PutOptions,
-  StoredDocument,
-} from '../types.ts';
+import type { DocumentStore, DriverOptions, ListOptions, PutOptions, StoredDocument } from '../types.ts';
+import { type DriverSpec, driverContext } from './context.ts';
 import { prepareBatch, prepareDelete, preparePut } from './ops.ts';
 import { type RowReader, rowReader, withLazyStorage } from './rows.ts';
-import type { DriverContext, Page, StorageDriver, StoredRow, Written } from './storage.ts';
-import { wholeMilliseconds } from './ttl.ts';
-
-/** What the shared layer needs to know of a driver besides its storage. */
-export interface DriverSpec {
-  /** `store.name`: `memory`, `sqlite`, ... */
-  readonly name: string;
-  /** The driver's name in messages about its options and background work (`SQLite`, `filesystem`). */
-  readonly label: string;
-  /** The driver's own options by kind (see shared/optionSchema.ts). */
-  readonly options: OptionSchema;
-}
+import type { DriverContext, MaybePromise, StorageDriver, StoredRow, Written } from './storage.ts';
 
 /**
  * A `DocumentStore` over a driver's storage: every argument check, the closed check, codec and payload,
@@ -53,26 +30,21 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
   make: (context: DriverContext) => D,
   extra?: (tools: { driver: D; toDocument: RowReader; open: () => void }) => X,
 ): DocumentStore & X {
-  const settings = payloadSettings(options, spec.label, spec.options);
-  const codec = options.codec ?? defaultCodec;
-  const now = wholeMilliseconds(options.now ?? Date.now);
-  const onError = options.onError;
-  const reportError = (error: unknown, source: string, details?: Record<string, unknown>) =>
-    reportBackgroundError(onError, error, { source: `${spec.label} ${source}`, ...(details && { details }) });
-  const hub = new ChangeHub((error, event) =>
-    reportError(error, 'watch listener', { namespace: event.namespace, id: event.id }),
-  );
-  const context: DriverContext = { codec, settings, now, hub, reportError, onError };
+  const context = driverContext(spec, options);
+  const { codec, settings, now, hub, reportError } = context;
   const driver = make(context);
   const keepsEncoded = driver.keepsEncoded === true;
   const emitsWrites = driver.feedsOwnWrites !== true;
   const toDocument = rowReader(context, driver.where, driver.whereDetails ?? {});
   let closed = false;
+  // Nobody awaits the timer: a failed sweep, thrown or rejected, goes to onError (unless closing).
   const sweepTimer = startSweepTimer(options.sweepIntervalMs, () => {
-    if (closed) return undefined;
-    return Promise.resolve(driver.sweep(now(), true)).catch((error: unknown) => {
-      if (!closed) reportError(error, 'sweep');
-    });
+    if (closed) return;
+    Promise.resolve()
+      .then(() => driver.sweep(now(), true))
+      .catch((error: unknown) => {
+        if (!closed) reportError(driver.failure ? driver.failure(error, 'sweep', {}) : error, 'sweep');
+      });
   });
 
   function open(): void {
@@ -86,10 +58,17 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
   function fail(error: unknown, operation: string, details: Record<string, unknown> = {}): never {
     throw driver.failure ? driver.failure(error, operation, details) : error;
   }
+  // A driver call off the hot paths (get and put inline theirs), its failure passed through `fail`.
+  async function guard<T>(call: () => MaybePromise<T>, operation: string, details?: Record<string, unknown>) {
+    try {
+      return await call();
+    } catch (error) {
+      fail(error, operation, details);
+    }
+  }
 
   const store: DocumentStore = {
     name: spec.name,
-
     async get<V>(namespace: string, id: string): Promise<StoredDocument<V> | undefined> {
       open();
       checkKey(namespace, id);
@@ -127,16 +106,14 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
       return op.packed === undefined ? withLazyStorage(doc, op.storage) : doc;
     },
 
-    async delete(namespace: string, id: string, opts?: DeleteOptions) {
+    async delete(namespace, id, opts) {
       open();
       checkKey(namespace, id);
       checkDeleteOptions(opts, namespace, id);
-      let written: Written[];
-      try {
-        written = await driver.write([prepareDelete(namespace, id, opts)], now());
-      } catch (error) {
-        fail(error, 'delete', { namespace, id });
-      }
+      const written = await guard(() => driver.write([prepareDelete(namespace, id, opts)], now()), 'delete', {
+        namespace,
+        id,
+      });
       const revision = written[0]!.revision;
       if (revision === 0) return false;
       if (emitsWrites) hub.emit({ type: 'delete', namespace, id, revision });
@@ -146,25 +123,15 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
     async list<V>(namespace: string, opts?: ListOptions) {
       open();
       const query = checkList(namespace, opts);
-      let page: Page<StoredRow>;
-      try {
-        page = await driver.scan(namespace, query, now());
-      } catch (error) {
-        fail(error, 'list', { namespace });
-      }
+      const page = await guard(() => driver.scan(namespace, query, now()), 'list', { namespace });
       const items = page.items.map((row) => toDocument<V>(namespace, row.id!, row));
       return page.last === undefined ? { items } : { items, cursor: encodeCursor(page.last) };
     },
 
-    async listNamespaces(opts?: NamespaceListOptions) {
+    async listNamespaces(opts) {
       open();
       const query = checkNamespaceList(opts);
-      let page: Page<string>;
-      try {
-        page = await driver.namespaces(query);
-      } catch (error) {
-        fail(error, 'listNamespaces');
-      }
+      const page = await guard(() => driver.namespaces(query), 'listNamespaces');
       const namespaces = page.items;
       return page.last === undefined ? { namespaces } : { namespaces, cursor: encodeCursor(page.last) };
     },
@@ -176,12 +143,7 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
       if (operations.length === 0) return { results: [] };
       const t = now();
       const ops = prepareBatch(codec, settings, keepsEncoded, operations, t);
-      let written: Written[];
-      try {
-        written = await driver.write(ops, t);
-      } catch (error) {
-        fail(error, 'batch');
-      }
+      const written = await guard(() => driver.write(ops, t), 'batch');
       const { results, events } = batchOutcome(
         operations,
         written.map((w) => w.revision),
@@ -193,11 +155,7 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
     async watch(namespace, listener, watchOptions) {
       open();
       checkWatchNamespace(namespace);
-      try {
-        await driver.startFeed?.();
-      } catch (error) {
-        fail(error, 'watch', { namespace });
-      }
+      await guard(() => driver.startFeed?.(), 'watch', { namespace });
       const subscription = hub.subscribe(namespace, listener, watchOptions);
       if (!driver.stopFeed) return subscription;
       return {
@@ -210,11 +168,7 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
 
     async sweepExpired() {
       open();
-      try {
-        return await driver.sweep(now(), false);
-      } catch (error) {
-        fail(error, 'sweepExpired');
-      }
+      return guard(() => driver.sweep(now(), false), 'sweepExpired');
     },
 
     async close() {
@@ -230,13 +184,11 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
     store.getMany = async <V>(namespace: string, ids: readonly string[]) => {
       open();
       const t = now();
-      try {
-        return await getManyInChunks<V>(namespace, ids, async (chunk) =>
-          (await readMany(namespace, chunk, t)).map((row) => toDocument<V>(namespace, row.id!, row)),
+      const read = async (chunk: readonly string[]) =>
+        (await guard(() => readMany(namespace, chunk, t), 'getMany', { namespace })).map((row) =>
+          toDocument<V>(namespace, row.id!, row),
         );
-      } catch (error) {
-        fail(error, 'getMany', { namespace });
-      }
+      return getManyInChunks<V>(namespace, ids, read);
     };
   }
   return Object.assign(store, extra?.({ driver, toDocument, open })) as DocumentStore & X;
