@@ -43,7 +43,15 @@ async function tempDir(): Promise<string> {
 }
 
 describe('background errors of drivers', () => {
-  it('reports a failed sweep of the timer', async () => {
+  it.each([
+    ['rejected', () => Promise.reject(new Error('disk on fire'))],
+    [
+      'thrown',
+      (): never => {
+        throw new Error('disk on fire');
+      },
+    ],
+  ])('reports a failed sweep of the timer (%s)', async (_how, sweep) => {
     const { reports, onError } = collector();
     const store = createDocumentStore(
       { name: 'broken', label: 'broken', options: {} },
@@ -54,7 +62,7 @@ describe('background errors of drivers', () => {
         write: () => [],
         scan: () => ({ items: [] }),
         namespaces: () => ({ items: [] }),
-        sweep: () => Promise.reject(new Error('disk on fire')),
+        sweep,
         close: () => {},
       }),
     );
