@@ -36,11 +36,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       },
       namespaces: (query) => namespacePage(table.namespaces(), query),
       write(ops, now) {
-        const written = planWrites(ops, now, (namespace, id) => table.live(namespace, id, now));
-        ops.forEach((op, i) => {
+        const written = planWrites(ops, now, table);
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
           if (op.type === 'put') table.put(op, written[i]!, now);
           else if (written[i]!.revision > 0) table.delete(op.namespace, op.id);
-        });
+        }
         return written;
       },
       sweep: (now) =>

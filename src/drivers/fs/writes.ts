@@ -35,7 +35,7 @@ export async function writeFiles(core: FsCore, ops: readonly WriteOp[], now: num
   let written: Written[];
   try {
     if (core.failure) throw core.failure;
-    written = planWrites(ops, now, (namespace, id) => core.live(namespace, id, now));
+    written = planWrites(ops, now, core);
     // The final state of each touched document: its entry and file, or null when deleted.
     const finals = new Map<string, { op: WriteOp; entry: IndexEntry | null; content: string | null }>();
     ops.forEach((op, i) => {
