@@ -15,7 +15,6 @@ import { rm } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStore, createSqliteStore } from '../src/drivers/index.ts';
-import { idKey } from '../src/drivers/shared/idKey.ts';
 import {
   BackupManager,
   ConsistencyChecker,
@@ -25,6 +24,7 @@ import {
   sqliteSource,
 } from '../src/operations/index.ts';
 import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../src/rollouts/index.ts';
+import { idKey } from '../src/shared/idKey.ts';
 import { insertDocuments, type SeedDocument } from './_seedDocuments.ts';
 
 const [mode, ...args] = process.argv.slice(2) as [string, ...string[]];

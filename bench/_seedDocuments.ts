@@ -7,10 +7,10 @@
  * `storage`).
  */
 import { codec } from '../src/codec/index.ts';
-import { idKey } from '../src/drivers/shared/idKey.ts';
 import { packPayload } from '../src/drivers/shared/payload.ts';
 import { storageSettings } from '../src/operations/backup/sqlDocuments.ts';
 import type { SqlRunner } from '../src/operations/sql.ts';
+import { idKey } from '../src/shared/idKey.ts';
 
 /** Rows per INSERT: 500 x 11 parameters, far below PostgreSQL's 65,535. */
 const ROWS = 500;

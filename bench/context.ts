@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codec } from '../src/codec/index.ts';
 import { PersistentContext } from '../src/context/index.ts';
-import { writeFileAtomic } from '../src/drivers/shared/atomicWrite.ts';
+import { writeFileAtomic } from '../src/shared/atomicWrite.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
 
 interface Size {

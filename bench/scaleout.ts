@@ -22,6 +22,9 @@ import { report, round } from './_report.ts';
 const RUNNERS = 256;
 const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 600);
 const PASSES = Number(process.env.BENCH_PASSES ?? 3);
+// BENCH_IDEMPOTENCY_KEYS=1: every POST carries a fresh Idempotency-Key, as AgentStateClient's writes do
+// (the servers then claim and keep each in the schema's shared idempotency table).
+const IDEMPOTENCY_KEYS = process.env.BENCH_IDEMPOTENCY_KEYS === '1';
 const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function postgresReachable(): Promise<boolean> {
@@ -43,7 +46,10 @@ async function post(pool: Pool, path: string, body: unknown): Promise<unknown> {
   const response = await pool.request({
     method: 'POST',
     path,
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(IDEMPOTENCY_KEYS ? { 'idempotency-key': crypto.randomUUID() } : {}),
+    },
     body: JSON.stringify(body),
   });
   const text = await response.body.text();

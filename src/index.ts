@@ -264,6 +264,12 @@ export type {
   WorkerStatus,
   WriteOptions,
 } from './rollouts/types.ts';
+// shared: where errors of background work go (the `onError` option of every long-lived object).
+export {
+  BACKGROUND_ERROR_WARNING,
+  type BackgroundErrorContext,
+  type BackgroundErrorHandler,
+} from './shared/backgroundErrors.ts';
 // state: typed, scoped, revisioned state keys.
 export {
   type AnyStateKey,
@@ -300,6 +306,7 @@ export {
   type ThreadRevision,
   type ThreadSaveOptions,
   ThreadSession,
+  type ThreadStateAt,
   ThreadStateRepository,
   type ThreadStateRepositoryOptions,
   type UninstallReport,
@@ -307,6 +314,7 @@ export {
 // ttl: short-lived signals, cooldowns and locks, in memory or Redis.
 export {
   type DeleteReason,
+  type ExpiryWatchOptions,
   type LockOptions,
   type MaybePromise,
   RedisTtlStore,

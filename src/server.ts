@@ -13,6 +13,7 @@ export {
   type TokenScope,
   type TokenSpec,
 } from './server/auth.ts';
+export { logBackgroundErrors } from './server/backgroundLog.ts';
 export { createServer, DEFAULT_BODY_LIMIT_BYTES, type ServerOptions } from './server/createServer.ts';
 export {
   CHANGE_KINDS,
@@ -22,6 +23,8 @@ export {
 export { type EventRelay, PostgresEventRelay } from './server/events/relay.ts';
 export { type ErrorBody, STATUS_BY_CODE } from './server/httpErrors.ts';
 export { DURABLE_KEY_HEADER, IDEMPOTENCY_HEADER, REPLAYED_HEADER } from './server/idempotency.ts';
+export { type PostgresIdempotencyOptions, PostgresIdempotencyRecords } from './server/idempotencyPostgres.ts';
+export type { ClaimOutcome, SharedIdempotencyRecords, StoredResponse } from './server/idempotencyRecords.ts';
 export { DEFAULT_PORT, type ListenOptions, listenServer } from './server/listen.ts';
 export { createServerMetrics, type ServerMetrics } from './server/metrics.ts';
 export {

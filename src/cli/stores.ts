@@ -8,6 +8,7 @@ import { createPostgresStore, createSqliteStore, type DocumentStore } from '../d
 import { SessionManager } from '../modules/index.ts';
 import { openPersistenceRouter, PerformanceMonitor } from '../persistence/index.ts';
 import { PostgresRolloutStore, type RolloutStore, SqliteRolloutStore } from '../rollouts/index.ts';
+import type { BackgroundErrorHandler } from '../shared/backgroundErrors.ts';
 import { RedisTtlStore, TtlStore, type TtlStoreLike } from '../ttl/index.ts';
 
 /** Default data directory. */
@@ -33,6 +34,8 @@ export interface StoreConfig {
   maxDequeuePerCall?: number | undefined;
   /** `statementTimeoutMs` of the PostgreSQL stores (default 60 s). */
   statementTimeoutMs?: number | undefined;
+  /** Receives the stores' background errors (`serve`: the server's log). */
+  onError?: BackgroundErrorHandler | undefined;
 }
 
 /** The opened stores and a description for the start-up line. */
@@ -68,11 +71,12 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
         ...(config.postgresPoolSize === undefined ? {} : { poolSize: config.postgresPoolSize }),
       })
     : new SqliteRolloutStore({ path, ...dequeueCap });
-  const monitor = config.config ? new PerformanceMonitor() : undefined;
+  const reporting = config.onError && { onError: config.onError };
+  const monitor = config.config ? new PerformanceMonitor({ ...reporting }) : undefined;
   let documents: DocumentStore;
   try {
     documents = config.config
-      ? await openPersistenceRouter(config.config, { ...(monitor && { monitor }) })
+      ? await openPersistenceRouter(config.config, { ...(monitor && { monitor }), ...reporting })
       : config.postgres
         ? createPostgresStore({ connectionString: config.postgres, ...schema })
         : createSqliteStore({ path });
@@ -81,8 +85,10 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
     await rollouts.close();
     throw error;
   }
-  const ttl: TtlStoreLike = config.redis ? new RedisTtlStore({ redis: config.redis }) : new TtlStore();
-  const sessions = new SessionManager({ store: documents });
+  const ttl: TtlStoreLike = config.redis
+    ? new RedisTtlStore({ redis: config.redis, ...reporting })
+    : new TtlStore({ ...reporting });
+  const sessions = new SessionManager({ store: documents, ...reporting });
   await sessions.loadAll();
   // Expired sessions are dropped once a minute (the timer never keeps the process alive).
   sessions.startCleanup(60_000);

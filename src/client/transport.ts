@@ -1,6 +1,7 @@
 /**
  * The HTTP transport of AgentStateClient: timeouts, retries with exponential backoff and jitter on network
- * errors and 5xx answers (after asking /health whether the server is back) and on 429 answers (after the
+ * errors and 5xx answers (after asking /health whether the server is back) and on 429 answers, and 409s to a
+ * write whose idempotency key is still running on another server (after the
  * server's `Retry-After`, which also lengthens the wait before retrying a 503), idempotency keys on every
  * POST that writes so a retry never does the work twice, and errors rebuilt as the AgentStateError subclass the server
  * reported.
@@ -14,6 +15,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../errors.ts';
+import { Backoff, sleep } from '../shared/backoff.ts';
 
 /** Options of the HTTP transport. */
 export interface TransportOptions {
@@ -83,8 +85,6 @@ function errorFromBody(status: number, body: unknown): AgentStateError {
 export function throwIfError(response: RawResponse): void {
   if (response.status >= 400) throw errorFromBody(response.status, response.body);
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The pause a `Retry-After` header asks for (delay-seconds or an HTTP date), ms; undefined when absent or unreadable. */
 function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
@@ -167,10 +167,10 @@ export class HttpTransport {
     // What the last answer asked for: a pause (Retry-After) and whether the server is known to be up.
     let askedPauseMs = 0;
     let serverAnswering = false;
+    const backoff = new Backoff(this.#retryDelayMs, this.#maxRetryDelayMs);
     for (let attempt = 0; attempt <= this.#retries; attempt += 1) {
       if (attempt > 0) {
-        const base = Math.min(this.#maxRetryDelayMs, this.#retryDelayMs * 2 ** (attempt - 1));
-        await sleep(Math.max(askedPauseMs, base / 2 + Math.random() * (base / 2)));
+        await sleep(Math.max(askedPauseMs, backoff.next()));
         if (this.#closed) throw new ClosedError('the client was closed while retrying', { url: this.#base });
         // After a failure, ask /health first: a server that is restarting answers it before anything else.
         if (!serverAnswering && !(await this.healthy())) {
@@ -181,7 +181,12 @@ export class HttpTransport {
       }
       try {
         const response = await this.#once(spec, idempotencyKey, durableKey);
-        const limited = response.status === 429;
+        // A 409 with Retry-After to a keyed write: the same key is still running on another server process
+        // (shared idempotency records); like a 429, a working server asks to come back after the pause, and
+        // the retry then gets the first request's answer. Other 409s carry no Retry-After and are final.
+        const limited =
+          response.status === 429 ||
+          (response.status === 409 && idempotencyKey !== undefined && response.headers.has('retry-after'));
         if ((limited || response.status >= 500) && attempt < this.#retries) {
           const pause = retryAfterMs(response.headers) ?? 0;
           // A pause longer than the caller accepts: the answer goes back to the caller as it is.

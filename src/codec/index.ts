@@ -38,6 +38,7 @@ export {
 export { type JsonObject, type JsonValue, setOwn } from './json.ts';
 export { indexPath, propertyPath } from './path.ts';
 export type { SerializeOptions } from './serialize.ts';
+export { TAG } from './tags.ts';
 
 /** The default codec; register application classes on it or create your own `Codec`. */
 export const codec: Codec = new Codec();

@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
 import type { Codec } from '../codec/index.ts';
-import { propertyPath } from '../codec/index.ts';
-import { TAG } from '../codec/tags.ts';
+import { propertyPath, TAG } from '../codec/index.ts';
 import { UnsupportedValueError } from '../errors.ts';
 
 /**

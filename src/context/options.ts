@@ -1,7 +1,8 @@
 import type { Codec, Compression } from '../codec/index.ts';
 import type { CorruptStateError } from '../errors.ts';
 import { InvalidInputError } from '../errors.ts';
-import type { FileLockOptions } from './fileLock.ts';
+import type { BackgroundErrorHandler } from '../shared/backgroundErrors.ts';
+import type { FileLockOptions } from '../shared/fileLock.ts';
 
 /** Saving shortly after changes, without an explicit `save()`. */
 export interface AutosaveOptions {
@@ -34,13 +35,19 @@ export interface PersistentContextOptions {
    * and leave the file untouched; or `quarantine`: rename it aside, report it, and start empty.
    */
   onCorrupt?: 'throw' | 'quarantine';
-  /** Called when a corrupt file was moved aside. Without it, a process warning is emitted. */
+  /** Called when a corrupt file was moved aside. Without it, the `CorruptStateError` goes to `onError`. */
   onQuarantine?: (event: QuarantineEvent) => void;
   /** Keep this many previous versions next to the file as `<file>.bak.1` (newest) ... `.bak.N` (default 0). */
   backups?: number;
   /** Cross-process lock timing. */
   lock?: FileLockOptions;
-  /** Called when an autosave fails (the changes stay unsaved). Without it, a process warning is emitted. */
+  /**
+   * Receives errors no call can throw: a failed autosave (the changes stay unsaved and the next save
+   * retries them), a quarantined file without `onQuarantine`, a failed refresh of a held lock (default:
+   * a process warning).
+   */
+  onError?: BackgroundErrorHandler;
+  /** @deprecated Use `onError`, which receives autosave failures too; when both are given, this one gets them. */
   onAutosaveError?: (error: unknown) => void;
 }
 

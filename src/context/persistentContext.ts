@@ -2,8 +2,11 @@ import { type BigIntStats, closeSync, fstatSync, openSync, readSync, statSync } 
 import { lstat, mkdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Codec, type Compression, codec as defaultCodec, setOwn } from '../codec/index.ts';
-import { quarantineFile, writeFileAtomic } from '../drivers/shared/atomicWrite.ts';
 import { ClosedError, type CorruptStateError, InvalidInputError } from '../errors.ts';
+import { quarantineFile, writeFileAtomic } from '../shared/atomicWrite.ts';
+import { reportBackgroundError } from '../shared/backgroundErrors.ts';
+import { acquireFileLock, type FileLock, type FileLockOptions } from '../shared/fileLock.ts';
+import { settled } from '../shared/settled.ts';
 import { rotateBackups } from './backups.ts';
 import { decodeEntry, encodeEntry } from './entry.ts';
 import {
@@ -17,7 +20,6 @@ import {
   parseFile,
   renderFile,
 } from './fileFormat.ts';
-import { acquireFileLock, type FileLock, type FileLockOptions } from './fileLock.ts';
 import { type AutosaveOptions, checkOptions, type PersistentContextOptions } from './options.ts';
 import { removeOrphanTemps } from './orphans.ts';
 
@@ -73,7 +75,7 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     this.#options = options;
     this.#codec = options.codec ?? defaultCodec;
     this.#compression = options.compression ?? 'none';
-    this.#lockOptions = options.lock ?? {};
+    this.#lockOptions = { ...(options.onError && { onError: options.onError }), ...options.lock };
     this.#autosave = options.autosave;
   }
 
@@ -353,8 +355,9 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
     const event = { path: this.path, quarantinedPath, error };
     if (this.#options.onQuarantine) this.#options.onQuarantine(event);
     else {
-      process.emitWarning(`${error.message}; it was moved to ${quarantinedPath}`, {
-        code: 'AGENTSTATE_CONTEXT_QUARANTINED',
+      reportBackgroundError(this.#options.onError, error, {
+        source: 'PersistentContext quarantine',
+        details: { path: this.path, quarantinedPath },
       });
     }
     return null;
@@ -376,7 +379,8 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
   /** Runs `task` after every earlier save/reload/close of this context has finished. */
   #serial<R>(task: () => Promise<R>): Promise<R> {
     const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => {});
+    // The task's failure goes to the caller of `run`; the next task runs either way.
+    this.#queue = settled(run);
     return run;
   }
 
@@ -397,8 +401,9 @@ export class PersistentContext<T extends Record<string, unknown> = Record<string
       this.#serial(() => this.#saveNow(false)).catch((error: unknown) => {
         if (this.#options.onAutosaveError) this.#options.onAutosaveError(error);
         else
-          process.emitWarning(`autosave of ${this.path} failed: ${(error as Error).message}`, {
-            code: 'AGENTSTATE_CONTEXT_AUTOSAVE_FAILED',
+          reportBackgroundError(this.#options.onError, error, {
+            source: 'PersistentContext autosave',
+            details: { path: this.path },
           });
       });
     }, delayMs);

@@ -24,6 +24,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DocumentSto
       where: 'memory',
       keepsEncoded: true,
       read: (namespace, id, now) => table.live(namespace, id, now),
+      touch: (namespace, id, expiresAt, now) => table.touch(namespace, id, expiresAt, now),
       scan(namespace, query, now) {
         const rows = table.rows(namespace);
         if (!rows) return { items: [] };

@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { InvalidInputError } from '../errors.ts';
+import { idKey, keyUpperBound } from '../shared/idKey.ts';
+import { postgresFailure } from '../shared/postgres/failure.ts';
+import { channelFor, checkSchemaName } from '../shared/postgres/identifiers.ts';
 import { createDocumentStore } from './kernel/documentStore.ts';
 import { pageOf } from './kernel/pages.ts';
 import { writePostgres } from './postgres/batch.ts';
-import { postgresFailure } from './postgres/failure.ts';
-import { channelFor, checkSchemaName } from './postgres/identifiers.ts';
 import { ChannelListener } from './postgres/listener.ts';
 import { createPool } from './postgres/pool.ts';
 import { statementNamer } from './postgres/preparedNames.ts';
 import { listQuery, storedRow } from './postgres/rows.ts';
 import { migrate } from './postgres/schema.ts';
 import { buildStatements, DOCUMENT_COLUMNS, type DocumentRow } from './postgres/statements.ts';
-import { idKey, keyUpperBound } from './shared/idKey.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import type { DocumentStore, DriverOptions } from './types.ts';
 
@@ -68,7 +68,7 @@ const SPEC = { name: 'postgres', label: 'postgres', options: POSTGRES_STORE_OPTI
  *   rows through a partial index (the seeds scan every key), and reports them as `expire` events.
  */
 export function createPostgresStore(options: PostgresStoreOptions = {}): DocumentStore {
-  return createDocumentStore(SPEC, options, ({ hub, now, reportError }) => {
+  return createDocumentStore(SPEC, options, ({ hub, now, reportError, onError }) => {
     const schema = options.schema ?? 'agentstate';
     checkSchemaName(schema);
     if (!options.pool && !options.connectionString) {
@@ -91,6 +91,7 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         await client.query(sql.unregisterListener);
       },
       onReconnect: () => hub.reset(),
+      ...(onError && { onError }),
     });
     let seq = 0;
     let closed = false;
@@ -145,6 +146,11 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
         await ready();
         const query = prepared(sql.getMany, [namespace, ids.map(idKey), t]);
         return (await pool.query<DocumentRow & { id_key: Buffer }>(query)).rows.map(storedRow);
+      },
+      async touch(namespace, id, expiresAt, t) {
+        await ready();
+        const { rowCount } = await pool.query(prepared(sql.touch, [namespace, idKey(id), t, expiresAt]));
+        return (rowCount ?? 0) > 0;
       },
       async write(ops, t) {
         await ready();

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { InvalidInputError } from '../errors.ts';
+import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
 import { createDocumentStore } from './kernel/documentStore.ts';
 import type { StoredRow } from './kernel/storage.ts';
 import { RedisFeed } from './redis/feed.ts';
@@ -7,8 +9,6 @@ import { namespaceIndex } from './redis/namespaces.ts';
 import { FIELDS, rowOf } from './redis/rows.ts';
 import { APPLY_BATCH, SWEEP } from './redis/scripts.ts';
 import { wireOps } from './redis/wire.ts';
-import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
 import { revisionConflict } from './shared/revisionConflict.ts';
 import type { DocumentStore, DriverOptions } from './types.ts';

@@ -2,13 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { TimeoutError } from '../errors.ts';
+import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
+import { reportSqliteCorruption } from '../shared/sqliteCorruption.ts';
 import { createDocumentStore } from './kernel/documentStore.ts';
 import { pageOf } from './kernel/pages.ts';
 import type { StoredRow } from './kernel/storage.ts';
-import { idFromKey, idKey, keyUpperBound } from './shared/idKey.ts';
-import { loadPackage } from './shared/optionalPackage.ts';
 import type { OptionSchemaOf } from './shared/optionSchema.ts';
-import { reportSqliteCorruption } from './shared/sqliteCorruption.ts';
 import { SqliteChangeLog } from './sqlite/changeLog.ts';
 import {
   checkTableName,
@@ -126,6 +126,8 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         }
         return statement.all(namespace, ...ids.map(idKey), now).map(withId);
       },
+      touch: (namespace, id, expiresAt, now) =>
+        sql.touch.run(expiresAt, namespace, idKey(id), now).changes > 0,
       write: sqliteWriter(db, sql, changes),
       scan(namespace, { limit, after, prefix: idPrefix }, now) {
         const prefix = idKey(idPrefix);
@@ -135,9 +137,10 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         // or lies past the range, which `upper` cuts); otherwise the prefix is.
         const fromCursor = afterKey !== undefined && Buffer.compare(afterKey, prefix) >= 0;
         const lower = fromCursor ? afterKey : prefix;
+        const statement = sql.list(fromCursor ? '>' : '>=', upper !== undefined, limit + 1);
         const rows = upper
-          ? (fromCursor ? sql.listRangeAfter : sql.listRange).all(namespace, lower, upper, now, limit + 1)
-          : (fromCursor ? sql.listAfter : sql.listFrom).all(namespace, lower, now, limit + 1);
+          ? statement.all(namespace, lower, namespace, upper, now)
+          : statement.all(namespace, lower, namespace, now);
         return pageOf(rows.map(withId), limit, (row) => row.id!);
       },
       namespaces({ limit, after }) {

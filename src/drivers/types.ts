@@ -183,6 +183,12 @@ export interface DocumentStore {
     namespace: string,
     ids: readonly string[],
   ): Promise<Array<StoredDocument<V> | undefined>>;
+  /**
+   * Optional: restarts a live document's time to live (expires `ttlMs` from now) without writing its
+   * value, revision or update time; false when it is missing or expired. Call it through `touchExpiry`
+   * (shared/touchExpiry.ts), which rewrites the document on drivers without it.
+   */
+  touch?(namespace: string, id: string, ttlMs: number): Promise<boolean>;
   /** Deletes a document; false when it did not exist. A stale `expectedRevision` throws. */
   delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean>;
   /** Lists a namespace in id order, one page at a time. */

@@ -2,7 +2,7 @@
  * `AgentStateManager`: the agents of a process (seed 004, section 3.2), with change tracking, global
  * snapshots, system metrics and persistence to any `DocumentStore` (namespace `agents` by default).
  */
-import type { DocumentStore } from '../drivers/types.ts';
+import type { DocumentStore } from '../drivers/index.ts';
 import { AlreadyExistsError, InvalidInputError } from '../errors.ts';
 import { AGENT_STATUSES, AgentStateModule, type AgentStatus } from './agentState.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';

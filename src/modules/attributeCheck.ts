@@ -1,7 +1,7 @@
 /** Checks a value against the validator and schema a registered state attribute was given. */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { errorMessage, InvalidInputError } from '../errors.ts';
-import { validateSync } from '../state/schema.ts';
+import { validateSync } from '../state/index.ts';
 
 /** Returns `true` to accept a value; `false` or a reason (string) to refuse it. */
 export type StateValidator<T> = (value: T) => boolean | string;

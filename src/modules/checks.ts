@@ -1,7 +1,8 @@
 /** Small argument checks shared by the built-in modules and managers. */
-import { storableTextProblem } from '../drivers/shared/storableText.ts';
-import { MAX_ID_LENGTH } from '../drivers/shared/validate.ts';
+
+import { MAX_ID_LENGTH } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
+import { storableTextProblem } from '../shared/storableText.ts';
 
 /** Throws `INVALID_INPUT` unless `value` is a non-empty string. */
 export function requireNonEmptyString(value: unknown, name: string): asserts value is string {

@@ -13,10 +13,11 @@
  * `SessionStateModule` calls). An in-place edit of a stored object that is not announced with
  * `markChanged` is not seen, as the change tracker does not see it either.
  */
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
-import type { BatchOperation, DocumentStore } from '../drivers/types.ts';
+
+import type { BatchOperation, DocumentStore } from '../drivers/index.ts';
 import { CorruptStateError } from '../errors.ts';
-import { appendChunk, type Chunk } from '../state/threadDelta.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
+import { appendChunk, type Chunk } from '../state/index.ts';
 import type { ModuleTypeRegistry } from './moduleTypes.ts';
 import type { StateModule } from './stateModule.ts';
 import { isShared } from './stateRepository.ts';

@@ -9,11 +9,11 @@
  * applies all-or-nothing. An interrupted save therefore leaves the previous saved state, complete.
  * `loadAll` reads and checks every document before it replaces anything in memory.
  */
-import { checkId, checkNamespace } from '../drivers/index.ts';
-import { deleteByPrefix } from '../drivers/shared/paging.ts';
-import { SerialQueue } from '../drivers/shared/serialQueue.ts';
-import type { BatchOperation } from '../drivers/types.ts';
+
+import type { BatchOperation } from '../drivers/index.ts';
+import { checkId, checkNamespace, deleteByPrefix } from '../drivers/index.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
+import { SerialQueue } from '../shared/serialQueue.ts';
 import { type AppendLogOptions, type AppendLogRecord, IncrementalSaves } from './incrementalSaves.ts';
 import type { ModuleTypeRegistry, StateModuleClass } from './moduleTypes.ts';
 import type { LoadStateOptions, StateModule } from './stateModule.ts';

@@ -3,8 +3,9 @@
  * load. Expiry uses the injected clock; the periodic cleanup timer is unref()'d so it never keeps the
  * process alive (the seed's asyncio task did), and an error in it is reported instead of ending it.
  */
-import type { DocumentStore } from '../drivers/types.ts';
-import { AlreadyExistsError, errorMessage, InvalidInputError } from '../errors.ts';
+import type { DocumentStore } from '../drivers/index.ts';
+import { AlreadyExistsError, InvalidInputError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
 import { StateChangeTracker, type StateChangeTrackerOptions } from './changeTracker.ts';
 import { requireModuleId, requirePositive } from './checks.ts';
 import { ModuleCollection, type SaveAllResult } from './moduleCollection.ts';
@@ -29,7 +30,9 @@ export interface SessionManagerOptions {
   createSession?: (sessionId: string) => SessionStateModule;
   /** Options of the change tracker. */
   tracker?: StateChangeTrackerOptions;
-  /** Receives errors of the periodic cleanup (default: `process.emitWarning`). */
+  /** Receives errors of the periodic cleanup (`startCleanup`) (default: a process warning). */
+  onError?: BackgroundErrorHandler;
+  /** @deprecated Use `onError`; when both are given, this one gets the cleanup errors. */
   onCleanupError?: (error: unknown) => void;
 }
 
@@ -62,18 +65,14 @@ export class SessionManager {
   readonly #sessions: ModuleCollection<SessionStateModule>;
   readonly #now: () => number;
   readonly #create: (sessionId: string) => SessionStateModule;
-  readonly #onCleanupError: (error: unknown) => void;
+  readonly #onError: BackgroundErrorHandler | undefined;
   #cleanupTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SessionManagerOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#create = options.createSession ?? ((id) => new SessionStateModule(id, { now: this.#now }));
-    this.#onCleanupError =
-      options.onCleanupError ??
-      ((error) =>
-        process.emitWarning(`session cleanup failed: ${errorMessage(error)}`, {
-          code: 'AGENTSTATE_SESSION_CLEANUP',
-        }));
+    const { onCleanupError } = options;
+    this.#onError = onCleanupError ? (error) => onCleanupError(error) : options.onError;
     this.tracker = new StateChangeTracker({ now: this.#now, ...options.tracker });
     this.#sessions = new ModuleCollection<SessionStateModule>({
       repository: managerRepository(options),
@@ -189,7 +188,7 @@ export class SessionManager {
       try {
         this.cleanupExpired();
       } catch (error) {
-        this.#onCleanupError(error);
+        reportBackgroundError(this.#onError, error, { source: 'SessionManager cleanup' });
       }
     }, intervalMs);
     this.#cleanupTimer.unref();

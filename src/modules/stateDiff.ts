@@ -1,6 +1,5 @@
 /** Structural difference between two saved states (snapshots or `stateDict()` results). */
-import { type Codec, indexPath, type JsonValue, propertyPath } from '../codec/index.ts';
-import { TAG } from '../codec/tags.ts';
+import { type Codec, indexPath, type JsonValue, propertyPath, TAG } from '../codec/index.ts';
 
 /** One difference: a value added, removed or changed at `path` (`$.memory.items[3]`). */
 export interface StateDifference {

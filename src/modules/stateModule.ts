@@ -18,20 +18,29 @@
  */
 import { type Codec, codec as defaultCodec, type JsonValue, propertyPath, setOwn } from '../codec/index.ts';
 import { errorMessage, InvalidInputError, UnknownKeyError, UnsupportedValueError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
 import { checkAttributeValue, type StateAttributeOptions } from './attributeCheck.ts';
 import { isPlainObject } from './checks.ts';
 
 /** Called after a registered attribute is assigned: `(attribute, oldValue, newValue)`. */
 export type StateChangeListener = (attribute: string, oldValue: unknown, newValue: unknown) => void;
 
-/** Receives an error thrown by a change listener (the assignment itself still succeeds). */
+/**
+ * Receives an error thrown by a change listener (the assignment itself still succeeds).
+ * @deprecated The handler type of the deprecated `onListenerError`; use `onError` (a `BackgroundErrorHandler`).
+ */
 export type ListenerErrorHandler = (error: unknown, attribute: string, module: StateModule) => void;
 
 /** Options of the `StateModule` constructor. */
 export interface StateModuleOptions {
   /** Codec that checks and copies state values (default: the package's default codec). */
   codec?: Codec;
-  /** Where listener errors go (default: `process.emitWarning` with code `AGENTSTATE_LISTENER_ERROR`). */
+  /**
+   * Receives an error thrown by a change listener, with the module class and attribute in its details
+   * (default: a process warning); the assignment itself stands.
+   */
+  onError?: BackgroundErrorHandler;
+  /** @deprecated Use `onError`; when both are given, this one gets the listener errors. */
   onListenerError?: ListenerErrorHandler;
 }
 
@@ -66,13 +75,6 @@ interface Assignment {
   readonly value: unknown;
 }
 
-const defaultListenerErrorHandler: ListenerErrorHandler = (error, attribute, module) => {
-  process.emitWarning(
-    `a state change listener of ${module.constructor.name}.${attribute} threw: ${errorMessage(error)}`,
-    { code: 'AGENTSTATE_LISTENER_ERROR', detail: (error as Error)?.stack },
-  );
-};
-
 /** Base class of objects with saveable state: registered attributes plus nested modules. */
 export class StateModule {
   readonly #values = new Map<string, unknown>();
@@ -80,11 +82,14 @@ export class StateModule {
   readonly #registry = new Map<string, Registration>();
   readonly #listeners = new Map<string, Set<StateChangeListener>>();
   readonly #codec: Codec;
-  readonly #onListenerError: ListenerErrorHandler;
+  readonly #onError: BackgroundErrorHandler | undefined;
 
   constructor(options: StateModuleOptions = {}) {
     this.#codec = options.codec ?? defaultCodec;
-    this.#onListenerError = options.onListenerError ?? defaultListenerErrorHandler;
+    const { onListenerError } = options;
+    this.#onError = onListenerError
+      ? (error, context) => onListenerError(error, context.details?.attribute as string, this)
+      : options.onError;
   }
 
   /** The codec this module checks and copies its values with. */
@@ -248,11 +253,11 @@ export class StateModule {
       try {
         listener(attr, oldValue, newValue);
       } catch (error) {
-        try {
-          this.#onListenerError(error, attr, this);
-        } catch {
-          // An error handler that throws has nowhere left to report to; the assignment stands.
-        }
+        // Never throws (a handler that throws becomes a warning): the assignment stands.
+        reportBackgroundError(this.#onError, error, {
+          source: 'StateModule change listener',
+          details: { module: this.constructor.name, attribute: attr },
+        });
       }
     }
   }

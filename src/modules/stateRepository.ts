@@ -6,8 +6,9 @@
  * resolves a class from a name found in data (the seed imported whatever module path the file named).
  * The agent and session managers store through it.
  */
+
+import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/index.ts';
 import { checkId, checkNamespace } from '../drivers/index.ts';
-import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/types.ts';
 import {
   AgentStateError,
   CorruptStateError,

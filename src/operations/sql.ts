@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import { quoteIdentifier } from '../drivers/postgres/identifiers.ts';
+import { quoteIdentifier } from '../shared/postgres/identifiers.ts';
 
 /** Runs SQL with `?` placeholders (inside the caller's transaction, if any). */
 export interface SqlRunner {

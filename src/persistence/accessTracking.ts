@@ -11,8 +11,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/types.ts';
+import type { BatchOperation, DocumentStore, StoredDocument } from '../drivers/index.ts';
 import { CapacityExceededError, errorMessage, isAgentStateError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
+import { settled } from '../shared/settled.ts';
 import { wrapStore } from './wrapStore.ts';
 
 /** Options of `trackAccess`. */
@@ -30,7 +32,7 @@ export interface AccessTrackingOptions {
    * Receives errors of background flushes and counts left out (default: a process warning). Counts of
    * a failed flush are retried by the next ones, up to 5 times, then left out and reported.
    */
-  onError?: (error: unknown) => void;
+  onError?: BackgroundErrorHandler;
   /** Clock, epoch ms (default `Date.now`). */
   now?: () => number;
 }
@@ -80,12 +82,11 @@ export function trackAccess<S extends DocumentStore>(
   const countsNamespace = options.namespace ?? 'agentstate.access';
   const maxPending = options.maxPendingKeys ?? 10_000;
   const now = options.now ?? Date.now;
-  const onError =
-    options.onError ??
-    ((error: unknown) =>
-      process.emitWarning(`access counts could not be written: ${errorMessage(error)}`, {
-        code: 'AGENTSTATE_ACCESS_TRACKING',
-      }));
+  const onError = (error: unknown): void =>
+    reportBackgroundError(options.onError, error, {
+      source: 'access tracking flush',
+      details: { namespace: countsNamespace },
+    });
   // Keyed by the count id; Map order is insertion order, so the first entry is the oldest.
   let pending = new Map<string, PendingCount>();
   let flushing: Promise<void> = Promise.resolve();
@@ -212,12 +213,11 @@ export function trackAccess<S extends DocumentStore>(
     flush(): Promise<void> {
       // One flush at a time, and at most one waiting: it takes all counts gathered until it starts.
       if (queued) return queued;
-      const next = flushing
-        .catch(() => {})
-        .then(() => {
-          queued = undefined;
-          return flushPending();
-        });
+      // The previous flush's failure went to its own caller.
+      const next = settled(flushing).then(() => {
+        queued = undefined;
+        return flushPending();
+      });
       queued = next;
       flushing = next;
       return next;

@@ -13,8 +13,6 @@
  *   its live objects unfrozen, so one caller's change silently altered every other reader's state.
  */
 import { LRUCache } from 'lru-cache';
-import { checkTtlMs } from '../drivers/index.ts';
-import { deepFreeze } from '../drivers/shared/deepFreeze.ts';
 import type {
   BatchOperation,
   BatchResult,
@@ -24,8 +22,11 @@ import type {
   PutOptions,
   StoredDocument,
   Subscription,
-} from '../drivers/types.ts';
+} from '../drivers/index.ts';
+import { checkTtlMs } from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
+import { deepFreeze } from '../shared/deepFreeze.ts';
 import { wrapStore } from './wrapStore.ts';
 
 /** Options of `createCachedStore`. */
@@ -38,6 +39,11 @@ export interface CachedStoreOptions {
   ttlMs?: number;
   /** Clock for documents' own expiry, epoch ms (default `Date.now`; give the store's clock if injected). */
   now?: () => number;
+  /**
+   * Receives a failure of the invalidation feed opened at creation (the next call retries it and
+   * throws it to its caller) or of closing it (default: a process warning).
+   */
+  onError?: BackgroundErrorHandler;
 }
 
 /** Counts of a `CachedStore`. */
@@ -191,7 +197,12 @@ export function createCachedStore<S extends DocumentStore>(
     );
     return watching;
   }
-  ready()?.catch(() => {});
+  const reportFeedError = (error: unknown, what: string): void =>
+    reportBackgroundError(options.onError, error, {
+      source: 'CachedStore invalidation feed',
+      details: { what },
+    });
+  ready()?.catch((error: unknown) => reportFeedError(error, 'watch'));
 
   function remember<V>(doc: StoredDocument<V>): StoredDocument<V> {
     // Spreading reads a lazily decoded value once; the copy is then frozen as a whole.
@@ -295,7 +306,8 @@ export function createCachedStore<S extends DocumentStore>(
 
     async close(): Promise<void> {
       cache.clear();
-      await subscription?.close().catch(() => {});
+      // The store is closed next either way; a feed that fails to stop is reported, not thrown.
+      await subscription?.close().catch((error: unknown) => reportFeedError(error, 'close'));
       await store.close();
     },
 

@@ -6,19 +6,30 @@
  */
 import { readFileSync } from 'node:fs';
 import type { EncryptionKeys } from '../codec/index.ts';
-import { createFsStore, FS_STORE_OPTIONS, type FsStoreOptions } from '../drivers/fs.ts';
-import type { DocumentStore } from '../drivers/index.ts';
-import { createMemoryStore, MEMORY_STORE_OPTIONS, type MemoryStoreOptions } from '../drivers/memory.ts';
 import {
+  createFsStore,
+  createMemoryStore,
   createPostgresStore,
+  createRedisStore,
+  createSqliteStore,
+  type DocumentStore,
+  FS_STORE_OPTIONS,
+  type FsStoreOptions,
+  MEMORY_STORE_OPTIONS,
+  type MemoryStoreOptions,
+  type OptionKind,
+  type OptionSchema,
+  optionProblem,
   POSTGRES_STORE_OPTIONS,
   type PostgresStoreOptions,
-} from '../drivers/postgres.ts';
-import { createRedisStore, REDIS_STORE_OPTIONS, type RedisStoreOptions } from '../drivers/redis.ts';
-import { type OptionKind, type OptionSchema, optionProblem } from '../drivers/shared/optionSchema.ts';
-import { SHARED_DRIVER_OPTIONS } from '../drivers/shared/payload.ts';
-import { createSqliteStore, SQLITE_STORE_OPTIONS, type SqliteStoreOptions } from '../drivers/sqlite.ts';
+  REDIS_STORE_OPTIONS,
+  type RedisStoreOptions,
+  SHARED_DRIVER_OPTIONS,
+  SQLITE_STORE_OPTIONS,
+  type SqliteStoreOptions,
+} from '../drivers/index.ts';
 import { InvalidInputError } from '../errors.ts';
+import type { BackgroundErrorHandler } from '../shared/backgroundErrors.ts';
 import { trackAccess } from './accessTracking.ts';
 import { type CachedStoreOptions, createCachedStore } from './cachedStore.ts';
 import type { PerformanceMonitor } from './monitor.ts';
@@ -253,8 +264,11 @@ function encryptionKeys(config: EncryptionConfig): EncryptionKeys {
   return { keyId: config.keyId, keys };
 }
 
-/** Opens the store of one backend (wrapped in a `CachedStore` when it has `cache`). */
-export function openBackend(config: BackendConfig): DocumentStore {
+/**
+ * Opens the store of one backend (wrapped in a `CachedStore` when it has `cache`); `onError` receives the
+ * background errors of the cache's invalidation feed and of access counting.
+ */
+export function openBackend(config: BackendConfig, onError?: BackgroundErrorHandler): DocumentStore {
   // A checked config names driver options exactly as the drivers do, so they pass through unchanged.
   const { type, cache, trackAccess: counted, encryption, ...options } = config;
   const driverOptions = { ...options, ...(encryption && { encryption: encryptionKeys(encryption) }) };
@@ -280,14 +294,17 @@ export function openBackend(config: BackendConfig): DocumentStore {
   }
   // Counting sits behind the cache: only reads that reach the backend are counted (hits are in the cache's
   // own statistics), so a hot document costs no extra work on the hit path.
-  if (counted) store = trackAccess(store);
-  return cache ? createCachedStore(store, cache) : store;
+  const reporting = onError && { onError };
+  if (counted) store = trackAccess(store, { ...reporting });
+  return cache ? createCachedStore(store, { ...cache, ...reporting }) : store;
 }
 
 /** Options of `openPersistenceRouter`. */
 export interface OpenRouterOptions {
   /** Time and measure every backend under its name. */
   monitor?: PerformanceMonitor;
+  /** Receives the background errors of the backends' caches and access counting (default: a process warning). */
+  onError?: BackgroundErrorHandler;
 }
 
 /**
@@ -303,7 +320,7 @@ export async function openPersistenceRouter(
   const backends: Record<string, DocumentStore> = {};
   try {
     for (const [name, backend] of Object.entries(checked.backends)) {
-      const store = openBackend(backend);
+      const store = openBackend(backend, options.onError);
       backends[name] = options.monitor ? options.monitor.instrument(store, name) : store;
     }
     return new PersistenceRouter({

@@ -5,7 +5,7 @@
  * and ids are data that may contain `/` and `:`.
  */
 
-import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH } from '../drivers/shared/validate.ts';
+import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH } from '../drivers/index.ts';
 
 /** A compiled pattern. */
 export interface KeyPattern {

@@ -14,7 +14,8 @@ import type {
   NamespaceListOptions,
   PutOptions,
   StoredDocument,
-} from '../drivers/types.ts';
+} from '../drivers/index.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
 import type { CachedStore, CacheStatistics } from './cachedStore.ts';
 import { wrapStore } from './wrapStore.ts';
 
@@ -32,6 +33,8 @@ export interface PerformanceMonitorOptions {
   minCacheReads?: number;
   /** Reads process memory (default `process.memoryUsage`); inject one to test the leak warning. */
   memoryUsage?: () => { rss: number; heapUsed: number };
+  /** Receives a failure of the timed sample (default: a process warning). */
+  onError?: BackgroundErrorHandler;
 }
 
 /** One sample. */
@@ -197,7 +200,13 @@ export class PerformanceMonitor {
     });
     const interval = options.sampleIntervalMs ?? 10_000;
     if (interval > 0) {
-      this.#timer = setInterval(() => this.sample(), interval);
+      this.#timer = setInterval(() => {
+        try {
+          this.sample();
+        } catch (error) {
+          reportBackgroundError(options.onError, error, { source: 'PerformanceMonitor sample' });
+        }
+      }, interval);
       this.#timer.unref();
     }
   }

@@ -9,7 +9,10 @@ import {
   type BatchOperation,
   type BatchResult,
   type ChangeListener,
+  checkDocumentKey,
   checkNamespace,
+  checkNamespaceList,
+  checkWatchNamespace,
   type DeleteOptions,
   type DocumentStore,
   type ListOptions,
@@ -21,9 +24,8 @@ import {
   type Subscription,
   type WatchOptions,
 } from '../drivers/index.ts';
-import { decodeCursor, encodeCursor } from '../drivers/shared/cursor.ts';
-import { checkDocumentKey, checkNamespaceList, checkWatchNamespace } from '../drivers/shared/validate.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
+import { decodeCursor, encodeCursor } from '../shared/cursor.ts';
 import { type CompiledRule, compileRules, failInObject, type PersistenceRule } from './rules.ts';
 
 /** Options of `PersistenceRouter`. */

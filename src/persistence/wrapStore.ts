@@ -5,7 +5,7 @@
  * `getVersion`, `accessInfo`, `stats`...) stay reachable through any stack of wrappers instead of being
  * dropped by a hand-written copy of the `DocumentStore` interface.
  */
-import type { DocumentStore } from '../drivers/types.ts';
+import type { DocumentStore } from '../drivers/index.ts';
 
 /** What `wrapStore` returns: the overrides, and every other member of the wrapped store. */
 export type WrappedStore<S extends DocumentStore, O extends object> = Omit<S, keyof O> & O;

@@ -4,8 +4,8 @@
  */
 
 import { assertDepth, textMayExceedDepth } from '../codec/depth.ts';
-import { storableTextProblem } from '../drivers/shared/storableText.ts';
 import { InvalidInputError } from '../errors.ts';
+import { storableTextProblem } from '../shared/storableText.ts';
 import {
   ATTEMPT_STATUSES,
   type AttemptPatch,

@@ -3,8 +3,11 @@
  * it with `app.inject` and the CLI calls `listenServer`. Every store is optional; the routes of a store
  * that was not given are simply absent.
  */
+
+import type { Server } from 'node:http';
 import swagger from '@fastify/swagger';
 import Fastify, {
+  type FastifyHttpOptions,
   type FastifyInstance,
   type FastifyRequest,
   type FastifyServerOptions,
@@ -17,11 +20,18 @@ import type { RolloutStore } from '../rollouts/index.ts';
 import type { TtlStoreLike } from '../ttl/index.ts';
 import { TokenAuthenticator, type TokenSpec } from './auth.ts';
 import { registerBodyDecoding } from './bodyDecoding.ts';
+import {
+  type ConnectionTimeoutOptions,
+  connectionTimeouts,
+  fastifyTimeoutOptions,
+  guardConnections,
+} from './connectionTimeouts.ts';
 import { checkCorsNeedsTokens, normalizeCorsOrigins, registerCors } from './cors.ts';
 import type { EventRelay } from './events/relay.ts';
 import { registerAuth, registerRequestMetrics } from './hooks.ts';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './httpErrors.ts';
 import { registerIdempotency } from './idempotency.ts';
+import type { SharedIdempotencyRecords } from './idempotencyRecords.ts';
 import { MAX_PATH_PARAM_LENGTH } from './limits.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { REDACT_PATHS, redactUrl, scrubSecrets } from './redact.ts';
@@ -40,8 +50,8 @@ import { registerTtlRoutes } from './routes/ttl.ts';
 import { registerUnmatchedRoutes } from './unmatchedRoutes.ts';
 import { registerValidation } from './validation.ts';
 
-/** Options of `createServer`. */
-export interface ServerOptions {
+/** Options of `createServer` (the connection timeouts and cap: see `ConnectionTimeoutOptions`). */
+export interface ServerOptions extends ConnectionTimeoutOptions {
   /** Rollout store behind /v1/agl and /v1/traces. */
   rollouts?: RolloutStore;
   /** Document store behind /v1/state. */
@@ -77,6 +87,14 @@ export interface ServerOptions {
   idempotencyMaxEntries?: number;
   /** Most bytes of responses kept for Idempotency-Key replay (default 64 MiB). */
   idempotencyMaxBytes?: number;
+  /**
+   * Idempotency records every server process sees (`PostgresIdempotencyRecords`, which `serve --postgres`
+   * uses), so a retry on another process replays the first answer; default: this process's memory only.
+   * Closed with the server.
+   */
+  idempotencyRecords?: SharedIdempotencyRecords;
+  /** How long a claim in `idempotencyRecords` holds a key without renewal, ms (default 10 s). */
+  idempotencyLeaseMs?: number;
   /** Long-poll waits open at once in this server (default 10,000); more are CAPACITY_EXCEEDED. */
   maxWaits?: number;
   /** Long-poll waits open at once per token (default 1,000; applies when tokens are configured). */
@@ -110,8 +128,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
   // Checked before the server is built, so a refused configuration leaves nothing open.
   const corsOrigins = normalizeCorsOrigins(options.corsOrigins ?? []);
   checkCorsNeedsTokens(corsOrigins, authenticator.enabled, options.insecure === true);
+  const timeouts = connectionTimeouts(options);
   const logger = options.logger ?? false;
-  const fastifyOptions: FastifyServerOptions = {
+  const fastifyOptions: FastifyHttpOptions<Server> = {
     logger: (logger === false
       ? false
       : {
@@ -129,8 +148,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     clientErrorHandler,
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
+    // Slow or stalled clients (slowloris, trickled bodies, idle keep-alive) are cut off: connectionTimeouts.ts.
+    ...fastifyTimeoutOptions(timeouts),
   };
   const app = Fastify(fastifyOptions);
+  guardConnections(app, timeouts);
   app.decorate('agentstateAuthEnabled', authenticator.enabled);
   const metrics = createServerMetrics(
     async (m) => {
@@ -178,6 +200,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Fastify
     ...(options.idempotencyTtlMs === undefined ? {} : { ttlMs: options.idempotencyTtlMs }),
     ...(options.idempotencyMaxEntries === undefined ? {} : { maxEntries: options.idempotencyMaxEntries }),
     ...(options.idempotencyMaxBytes === undefined ? {} : { maxBytes: options.idempotencyMaxBytes }),
+    ...(options.idempotencyRecords === undefined ? {} : { shared: options.idempotencyRecords }),
+    ...(options.idempotencyLeaseMs === undefined ? {} : { leaseMs: options.idempotencyLeaseMs }),
   });
 
   registerSystemRoutes(app, metrics, options.monitor, options.rollouts);

@@ -3,8 +3,8 @@
  * own checks and the router agree: an id a route accepts in a body can always be read back in a path.
  * Lengths are UTF-16 code units (JavaScript `string.length`), as the stores count them.
  */
-import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH } from '../drivers/shared/validate.ts';
-import { MAX_ROLLOUT_ID_LENGTH } from '../rollouts/normalize.ts';
+import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH } from '../drivers/index.ts';
+import { MAX_ROLLOUT_ID_LENGTH } from '../rollouts/index.ts';
 
 /** Longest TTL key, lock name or cooldown name. */
 export const MAX_TTL_KEY_LENGTH = 1024;

@@ -4,8 +4,8 @@
  * token. Waits over the cap are refused with RATE_LIMITED at once instead of queued.
  */
 import { Gauge } from 'prom-client';
-import { integerOption } from '../drivers/shared/integerOption.ts';
 import { RateLimitedError } from '../errors.ts';
+import { integerOption } from '../shared/integerOption.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 /** What a refused wait is told to wait before trying again (`Retry-After`): a wait frees its slot when it ends. */

@@ -18,9 +18,10 @@ export interface BackgroundErrorContext {
 /** Warning code of background errors reported by the default handler. */
 export const BACKGROUND_ERROR_WARNING = 'AGENTSTATE_BACKGROUND_ERROR';
 
-/** The default handler: a process warning `agentstate: <source> failed: <message>`. */
+/** The default handler: a process warning `agentstate: <source> failed: <message> <details as JSON>`. */
 export const emitBackgroundWarning: BackgroundErrorHandler = (error, context) => {
-  process.emitWarning(`agentstate: ${context.source} failed: ${errorMessage(error)}`, {
+  const details = context.details === undefined ? '' : ` ${safeJson(context.details)}`;
+  process.emitWarning(`agentstate: ${context.source} failed: ${errorMessage(error)}${details}`, {
     code: BACKGROUND_ERROR_WARNING,
   });
 };
@@ -38,5 +39,15 @@ export function reportBackgroundError(
     (handler ?? emitBackgroundWarning)(error, context);
   } catch (handlerError) {
     emitBackgroundWarning(handlerError, { source: `onError handler for ${context.source}` });
+  }
+}
+
+// Details are facts the reporter chose (paths, names, counts); one that cannot be written as JSON (a cycle,
+// a BigInt) must not turn the report itself into a failure.
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return '(details not printable)';
   }
 }

@@ -1,2 +1,2 @@
 // Deep freezing is shared with the persistence cache, so it lives with the other shared helpers.
-export { deepFreeze, frozenConcat, isImmutable } from '../drivers/shared/deepFreeze.ts';
+export { deepFreeze, frozenConcat, isImmutable } from '../shared/deepFreeze.ts';

@@ -28,6 +28,7 @@ export {
   runParallel,
 } from './parallel.ts';
 export type { PersistedState, RestoreReport } from './persisted.ts';
+export { validateSync } from './schema.ts';
 export { Snapshot } from './snapshot.ts';
 export { StateMap } from './stateMap.ts';
 export {
@@ -37,7 +38,8 @@ export {
   type StateStoreOptions,
   type UninstallReport,
 } from './store.ts';
-export type { ThreadBase } from './threadDelta.ts';
+export { appendChunk, type Chunk, type ThreadBase } from './threadDelta.ts';
+export type { ThreadStateAt } from './threadPast.ts';
 export {
   type ThreadPage,
   type ThreadRecord,

@@ -1,5 +1,6 @@
 import { type Codec, codec as defaultCodec, type JsonValue, setOwn } from '../codec/index.ts';
 import { AlreadyExistsError, InvalidInputError, NotFoundError, RevisionConflictError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
 import { MutationBatch } from './batch.ts';
 import { isInstalled, unknownKey } from './errors.ts';
 import { deepFreeze, frozenConcat, isImmutable } from './freeze.ts';
@@ -36,7 +37,12 @@ export interface StateStoreOptions {
    * values instead of copying them; turn it off only when every `apply` is known to return new objects.
    */
   freezeValues?: boolean;
-  /** Called when a listener throws (default: `console.error`); the change itself stands. */
+  /**
+   * Receives an error thrown by a commit listener, with the new revision in its details (default: a
+   * process warning); the change itself stands.
+   */
+  onError?: BackgroundErrorHandler;
+  /** @deprecated Use `onError`; when both are given, this one gets the listener errors, with the event. */
   onListenerError?: (error: unknown, event: CommitEvent) => void;
 }
 
@@ -83,7 +89,8 @@ export class StateStore {
   readonly #encoded = new Map<string, { value: unknown; json: JsonValue }>();
   readonly #codec: Codec;
   readonly #freeze: boolean;
-  readonly #onListenerError: (error: unknown, event: CommitEvent) => void;
+  readonly #onError: BackgroundErrorHandler | undefined;
+  readonly #onListenerError: ((error: unknown, event: CommitEvent) => void) | undefined;
   readonly #checkKey = (key: AnyStateKey): void => {
     if (!isInstalled(this.#keys, key)) throw unknownKey(key, this.#keys);
   };
@@ -92,11 +99,8 @@ export class StateStore {
   constructor(options: StateStoreOptions = {}) {
     this.#codec = options.codec ?? defaultCodec;
     this.#freeze = options.freezeValues ?? true;
-    this.#onListenerError =
-      options.onListenerError ??
-      ((error) => {
-        console.error('agentstate: a StateStore commit listener threw', error);
-      });
+    this.#onError = options.onError;
+    this.#onListenerError = options.onListenerError;
     if (options.keys && options.keys.length > 0) this.install(CORE_PLUGIN, options.keys);
   }
 
@@ -443,7 +447,11 @@ export class StateStore {
         try {
           listener(event);
         } catch (error) {
-          this.#onListenerError(error, event);
+          const legacy = this.#onListenerError;
+          reportBackgroundError(legacy ? (e) => legacy(e, event) : this.#onError, error, {
+            source: 'StateStore commit listener',
+            details: { revision: newRevision },
+          });
         }
       }
     }

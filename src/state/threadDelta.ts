@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type JsonValue, setOwn } from '../codec/index.ts';
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
 
 /**
  * Where one key's value is stored: a whole value written at one revision, or a list stored as chunks of
@@ -35,11 +35,72 @@ export interface ThreadHead {
   keys: Record<string, KeyLocation>;
 }
 
+/**
+ * The head as stored. The values kept in the head are one JSON text (`inline`): they are encoded already,
+ * and as objects the driver's codec would walk every one of them again on every save (a state of 100
+ * small keys spent most of a save there). Heads written before `inline` keep `{ v }` locations; both read.
+ */
+export interface StoredThreadHead {
+  format: 'delta';
+  revision: number;
+  versions?: Record<string, number>;
+  /** Locations of the keys not kept in the head. */
+  keys: Record<string, KeyLocation>;
+  /** JSON text of `{ key: value }` for the keys kept in the head. */
+  inline?: string;
+}
+
+// JSON text of frozen encoded values. A store's export hands out the same frozen object for a key until
+// its value changes (see StateStore.exportPersisted), so a save re-stringifies only the changed keys.
+const jsonOfFrozen = new WeakMap<object, string>();
+
+function jsonOf(value: JsonValue): string {
+  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) return JSON.stringify(value);
+  let text = jsonOfFrozen.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    jsonOfFrozen.set(value, text);
+  }
+  return text;
+}
+
+/** The stored form of a head. */
+export function toStoredHead(head: ThreadHead): StoredThreadHead {
+  const keys: Record<string, KeyLocation> = {};
+  let inline = '';
+  for (const key of Object.keys(head.keys)) {
+    const location = head.keys[key] as KeyLocation;
+    if ('v' in location) inline += `${inline === '' ? '{' : ','}${JSON.stringify(key)}:${jsonOf(location.v)}`;
+    else setOwn(keys, key, location);
+  }
+  const stored: StoredThreadHead = { format: 'delta', revision: head.revision, keys };
+  if (head.versions !== undefined) stored.versions = head.versions;
+  if (inline !== '') stored.inline = `${inline}}`;
+  return stored;
+}
+
+/** A head back from its stored form; `inline` that is not a JSON object throws (the caller reports it). */
+export function fromStoredHead(stored: StoredThreadHead): ThreadHead {
+  const head: ThreadHead = { format: 'delta', revision: stored.revision, keys: stored.keys };
+  if (stored.versions !== undefined) head.versions = stored.versions;
+  if (stored.inline === undefined) return head;
+  const inline: unknown = JSON.parse(stored.inline);
+  if (typeof inline !== 'object' || inline === null || Array.isArray(inline)) {
+    throw new TypeError('the values kept in the head are not a JSON object');
+  }
+  const keys: Record<string, KeyLocation> = { ...stored.keys };
+  for (const key of Object.keys(inline))
+    setOwn(keys, key, { v: (inline as Record<string, JsonValue>)[key]! });
+  head.keys = keys;
+  return head;
+}
+
 /** What a thread looked like when last loaded or saved: the head and the encoded values it points to. */
 export interface ThreadBase {
   documentRevision: number;
   head: ThreadHead | undefined;
-  values: ReadonlyMap<string, JsonValue>;
+  /** The encoded values by key (a Map, or the saved state's own extensions: see `valuesOf`). */
+  values: { get(key: string): JsonValue | undefined };
 }
 
 /** One value document to write (`value`) or delete (`value` undefined). */
@@ -56,6 +117,33 @@ export interface DeltaPlan {
   /** Keys written whole, and keys that only had items appended. */
   changed: string[];
   appended: string[];
+  /**
+   * What the save replaced, so a past revision can be rebuilt from the current one; undefined when the
+   * base does not say (a thread created, or a whole-state head of an earlier release).
+   */
+  replaced: ReplacedValues | undefined;
+}
+
+/**
+ * The values one save replaced: undoing a save turns the state after it into the state before it. Kept
+ * per save (for the revisions retention keeps), so the history can show any retained revision's values.
+ */
+export interface ReplacedValues {
+  /** Keys the save rewrote or removed, with their encoded value before it. */
+  before: Record<string, JsonValue>;
+  /** Keys the save created (absent before it). */
+  created: string[];
+  /** Lists the save only appended to, with their length before it. */
+  lengths: Record<string, number>;
+}
+
+/**
+ * The values of a saved state as a base's lookup, without copying them (a state of 100 keys spent a tenth
+ * of a save copying them into a Map). The caller keeps `extensions` unchanged: `ThreadSession` freezes the
+ * export it saves, and `ThreadStateRepository.save` drops the base.
+ */
+export function valuesOf(extensions: Readonly<Record<string, JsonValue>>): ThreadBase['values'] {
+  return { get: (key) => (Object.hasOwn(extensions, key) ? extensions[key] : undefined) };
 }
 
 /** The id of a key's value document at a revision. */
@@ -80,6 +168,14 @@ export function planDelta(
   const changed: string[] = [];
   const appended: string[] = [];
   const previous = base.head?.keys ?? {};
+  // Without a head the base's values are unknown (nothing to undo to): no record of replaced values.
+  let replaced: ReplacedValues | undefined =
+    base.head === undefined ? undefined : { before: {}, created: [], lengths: {} };
+  const keepOld = (key: string, old: JsonValue | undefined) => {
+    if (replaced === undefined) return;
+    if (old === undefined) replaced = undefined;
+    else setOwn(replaced.before, key, old);
+  };
   for (const key of Object.keys(extensions)) {
     const value = extensions[key] as JsonValue;
     const old = base.values.get(key);
@@ -94,18 +190,21 @@ export function planDelta(
         setOwn(keys, key, { chunks: grown.chunks });
         writes.push(...grown.writes);
         appended.push(key);
+        if (replaced !== undefined) setOwn(replaced.lengths, key, (old as JsonValue[]).length);
         continue;
       }
     }
     // Written whole: inline when small, a list starts a new chunk series, anything else is one document.
     let next: KeyLocation;
-    if (JSON.stringify(value).length <= INLINE_CHARS) next = { v: value };
+    if (jsonOf(value).length <= INLINE_CHARS) next = { v: value };
     else if (Array.isArray(value)) next = { chunks: [{ rev, start: 0, length: value.length }] };
     else next = { rev: WHOLE };
     setOwn(keys, key, next);
     const kept = new Set(documentsOf(next));
     if (!('v' in next)) writes.push({ key, rev: 'rev' in next ? WHOLE : rev, value });
     changed.push(key);
+    if (location === undefined) replaced?.created.push(key);
+    else keepOld(key, old);
     if (location !== undefined) {
       for (const stale of documentsOf(location)) if (!kept.has(stale)) writes.push({ key, rev: stale });
     }
@@ -113,11 +212,12 @@ export function planDelta(
   for (const key of Object.keys(previous)) {
     if (Object.hasOwn(extensions, key)) continue;
     changed.push(key);
+    keepOld(key, base.values.get(key));
     for (const stale of documentsOf(previous[key] as KeyLocation)) writes.push({ key, rev: stale });
   }
   const head: ThreadHead = { format: 'delta', revision, keys };
   if (versions !== undefined && Object.keys(versions).length > 0) head.versions = versions;
-  return { head, writes, changed, appended };
+  return { head, writes, changed, appended, replaced };
 }
 
 // The items appended to `old`, as a chunk plan; undefined when `value` is not `old` plus items at its end.

@@ -4,7 +4,7 @@
  * so a page is read by id, going down from a revision, without listing the thread's whole history.
  */
 import type { DocumentStore } from '../drivers/index.ts';
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
 import type { ThreadRevision } from './threadRepository.ts';
 
 /** Reads done at once while paging. */

@@ -1,20 +1,25 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
-import { part, revisionSuffix } from '../drivers/shared/idParts.ts';
-import { listAll } from '../drivers/shared/paging.ts';
-import { SerialQueue } from '../drivers/shared/serialQueue.ts';
+import { listAll } from '../drivers/index.ts';
 import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
+import { part, revisionSuffix } from '../shared/idParts.ts';
+import { SerialQueue } from '../shared/serialQueue.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
 import type { StateStore } from './store.ts';
 import {
   documentsOf,
+  fromStoredHead,
   type KeyLocation,
   planDelta,
+  type StoredThreadHead,
   type ThreadBase,
   type ThreadHead,
+  toStoredHead,
   valueId,
+  valuesOf,
 } from './threadDelta.ts';
 import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
+import { replacedId, statesAt, type ThreadStateAt } from './threadPast.ts';
 
 /** A thread's saved state as read from storage. */
 export interface ThreadRecord {
@@ -30,9 +35,15 @@ export interface ThreadRecord {
 
 /** Options of `new ThreadStateRepository`. */
 export interface ThreadStateRepositoryOptions {
-  /** Namespace of the thread head records (default `agentstate.threads`); values and history use `<namespace>.values` and `<namespace>.history`. */
+  /**
+   * Namespace of the thread head records (default `agentstate.threads`); values, history and the values
+   * saves replaced use `<namespace>.values`, `<namespace>.history` and `<namespace>.replaced`.
+   */
   namespace?: string;
-  /** Retention of `history`: keep this many newest revision records per thread (default 1000). */
+  /**
+   * Retention of `history`: keep this many newest revision records per thread (default 1000), and the
+   * values those saves replaced, so `statesAt` rebuilds any of them.
+   */
   keepRevisions?: number;
   /** Retention of `history`: drop revision records older than this, ms (default: kept by count only). */
   olderThanMs?: number;
@@ -92,6 +103,7 @@ export class ThreadStateRepository {
   readonly namespace: string;
   readonly #values: string;
   readonly #history: string;
+  readonly #replaced: string;
   readonly #keepRevisions: number;
   readonly #olderThanMs: number | undefined;
   readonly #now: () => number;
@@ -104,6 +116,7 @@ export class ThreadStateRepository {
     this.namespace = options.namespace ?? 'agentstate.threads';
     this.#values = `${this.namespace}.values`;
     this.#history = `${this.namespace}.history`;
+    this.#replaced = `${this.namespace}.replaced`;
     const keep = options.keepRevisions ?? 1000;
     if (!Number.isSafeInteger(keep) || keep < 1) {
       throw new InvalidInputError('keepRevisions must be an integer >= 1', { keepRevisions: keep });
@@ -133,7 +146,12 @@ export class ThreadStateRepository {
         { cause },
       );
     if (isDeltaHead(doc.value)) {
-      const head = doc.value;
+      let head: ThreadHead;
+      try {
+        head = fromStoredHead(doc.value);
+      } catch (error) {
+        throw corrupt((error as Error).message, error);
+      }
       const values = new Map<string, JsonValue>();
       const extensions: Record<string, JsonValue> = {};
       await Promise.all(
@@ -219,11 +237,20 @@ export class ThreadStateRepository {
       id: part(threadId) + revisionSuffix(rev),
       value: history,
     });
+    // What the save replaced, for rebuilding past revisions (a save that changed nothing needs none).
+    if (plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0) {
+      operations.push({
+        type: 'put',
+        namespace: this.#replaced,
+        id: replacedId(threadId, rev),
+        value: plan.replaced as unknown as JsonValue,
+      });
+    }
     operations.push({
       type: 'put',
       namespace: this.namespace,
       id: threadId,
-      value: plan.head,
+      value: toStoredHead(plan.head),
       options: { expectedRevision: expected, metadata: { stateRevision: state.revision } },
     });
     let result: BatchResult;
@@ -237,11 +264,9 @@ export class ThreadStateRepository {
     // record, and the records beyond `keepRevisions` (all of them, also after it was lowered) or older
     // than `olderThanMs` go in one batch. Up to 15 records beyond the bound may be visible in between.
     if (rev % RETENTION_EVERY === 0) await this.#retainOnSave(threadId, rev);
-    const values = new Map<string, JsonValue>();
-    for (const key of Object.keys(state.extensions)) values.set(key, state.extensions[key] as JsonValue);
     return {
       record: { threadId, state, documentRevision, updatedAt: savedAt },
-      base: { documentRevision, head: plan.head, values },
+      base: { documentRevision, head: plan.head, values: valuesOf(state.extensions) },
     };
   }
 
@@ -269,9 +294,51 @@ export class ThreadStateRepository {
   }
 
   /**
+   * The thread's state at each of `documentRevisions` (saves up to the head), rebuilt from the current
+   * state and the values later saves replaced; a save older than retention keeps (or more than
+   * `maxSaves` below the head, default unbounded) is answered `retained: false` with the oldest one that
+   * can be rebuilt. Undefined when the thread does not exist.
+   */
+  async statesAt(
+    threadId: string,
+    documentRevisions: readonly number[],
+    options: { maxSaves?: number } = {},
+  ): Promise<ThreadStateAt[] | undefined> {
+    const loaded = await this.load(threadId);
+    if (loaded === undefined) return undefined;
+    for (const documentRevision of documentRevisions) {
+      if (
+        !Number.isSafeInteger(documentRevision) ||
+        documentRevision < 1 ||
+        documentRevision > loaded.documentRevision
+      ) {
+        throw new InvalidInputError(
+          `thread '${threadId}' has no save ${documentRevision}: saves are 1 to ${loaded.documentRevision}`,
+          { threadId, documentRevision, head: loaded.documentRevision },
+        );
+      }
+    }
+    const head = {
+      documentRevision: loaded.documentRevision,
+      revision: loaded.state.revision,
+      savedAt: loaded.updatedAt,
+      extensions: loaded.state.extensions,
+    };
+    const source = {
+      documents: this.documents,
+      history: this.#history,
+      replaced: this.#replaced,
+      threadId,
+      head,
+    };
+    return statesAt(source, documentRevisions, options.maxSaves ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
    * Rewrites a thread so each list key is one chunk again (compare-and-set like a save; the state is
    * unchanged). Delta saves keep at most log2(n) + 1 chunks per list, so this is rarely needed; it also
-   * applies the history retention now.
+   * applies the history retention now and drops the values past saves replaced (revisions before the
+   * compaction are no longer rebuilt by `statesAt`).
    */
   async compact(threadId: string): Promise<ThreadRecord | undefined> {
     const loaded = await this.loadBase(threadId);
@@ -304,7 +371,7 @@ export class ThreadStateRepository {
       type: 'put',
       namespace: this.namespace,
       id: threadId,
-      value: plan.head,
+      value: toStoredHead(plan.head),
       options: {
         expectedRevision: base.documentRevision,
         metadata: { stateRevision: record.state.revision },
@@ -317,6 +384,7 @@ export class ThreadStateRepository {
       throw conflictError(error, this.namespace, threadId, base.documentRevision);
     }
     await this.#applyRetention(threadId, rev);
+    await this.#sweepBefore(this.#replaced, threadId, rev + 1);
     return { ...record, documentRevision: result.results.at(-1)?.revision ?? rev, updatedAt: this.#now() };
   }
 
@@ -358,7 +426,7 @@ export class ThreadStateRepository {
     }
     // The head went first: without it the values are unreachable, so a crash here leaves only garbage
     // that the next delete of the same id removes.
-    for (const namespace of [this.#values, this.#history]) {
+    for (const namespace of [this.#values, this.#history, this.#replaced]) {
       await this.#sweepBefore(namespace, threadId, tombstone);
     }
     return true;
@@ -414,8 +482,8 @@ export class ThreadStateRepository {
     return items;
   }
 
-  // Drops history records beyond `keepRevisions` or older than `olderThanMs` (values are never touched:
-  // only the head's locations are kept, and replaced values are deleted by the save that replaces them).
+  // Drops history records beyond `keepRevisions` or older than `olderThanMs`, with the values those saves
+  // replaced (the head's value documents are never touched: a save deletes the ones it replaces).
   // Retention after a save. By count alone, once this repository has swept the thread, the records that
   // fell out since the last run are known by id (revisions are consecutive): deleted without a listing.
   // The first run per thread lists, so records left by a higher `keepRevisions` go too.
@@ -432,8 +500,17 @@ export class ThreadStateRepository {
       old > Math.max(0, rev - this.#keepRevisions - RETENTION_EVERY);
       old -= 1
     )
-      doomed.push({ type: 'delete', namespace: this.#history, id: part(threadId) + revisionSuffix(old) });
+      doomed.push(...this.#forget(threadId, old));
     if (doomed.length > 0) await this.documents.batch(doomed);
+  }
+
+  // Deleting a save's history record and the values it replaced.
+  #forget(threadId: string, documentRevision: number): BatchOperation[] {
+    const id = part(threadId) + revisionSuffix(documentRevision);
+    return [
+      { type: 'delete', namespace: this.#history, id },
+      { type: 'delete', namespace: this.#replaced, id },
+    ];
   }
 
   async #applyRetention(threadId: string, rev: number): Promise<void> {
@@ -445,7 +522,7 @@ export class ThreadStateRepository {
       const tooMany = documentRevision <= rev - this.#keepRevisions;
       const tooOld = cutoff !== undefined && doc.value.savedAt < cutoff && documentRevision !== rev;
       if (!tooMany && !tooOld) break;
-      doomed.push({ type: 'delete', namespace: this.#history, id: doc.id });
+      doomed.push(...this.#forget(threadId, documentRevision));
     }
     for (let i = 0; i < doomed.length; i += PAGE) await this.documents.batch(doomed.slice(i, i + PAGE));
   }
@@ -456,13 +533,15 @@ function isTombstone(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === 'deleted';
 }
 
-function isDeltaHead(value: unknown): value is ThreadHead {
+function isDeltaHead(value: unknown): value is StoredThreadHead {
   return (
     typeof value === 'object' &&
     value !== null &&
-    (value as ThreadHead).format === 'delta' &&
-    typeof (value as ThreadHead).revision === 'number' &&
-    typeof (value as ThreadHead).keys === 'object'
+    (value as StoredThreadHead).format === 'delta' &&
+    typeof (value as StoredThreadHead).revision === 'number' &&
+    typeof (value as StoredThreadHead).keys === 'object' &&
+    ((value as StoredThreadHead).inline === undefined ||
+      typeof (value as StoredThreadHead).inline === 'string')
   );
 }
 
@@ -517,11 +596,10 @@ export class ThreadSession {
    */
   save(): Promise<ThreadRecord> {
     return this.#queue.run(async () => {
-      const { record, base } = await this.#repository.saveDelta(
-        this.threadId,
-        this.store.exportPersisted(),
-        this.#base,
-      );
+      const state = this.store.exportPersisted();
+      // The next save's base reads these values (see valuesOf): the record handed back cannot change them.
+      Object.freeze(state.extensions);
+      const { record, base } = await this.#repository.saveDelta(this.threadId, state, this.#base);
       this.#base = base;
       return record;
     });

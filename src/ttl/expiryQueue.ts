@@ -1,4 +1,4 @@
-import { TimeHeap } from './timeHeap.ts';
+import { TimeHeap } from '../shared/timeHeap.ts';
 import { fitsRun, TimeRun } from './timeRun.ts';
 
 // Enough FIFO runs for the handful of TTL classes a store typically mixes (cooldowns, locks, cached

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidInputError } from '../errors.ts';
+import { Backoff, sleep } from '../shared/backoff.ts';
 import type { LockOptions, MaybePromise, TtlLock } from './types.ts';
 import { checkKey, checkTtl } from './validate.ts';
 
@@ -40,14 +40,12 @@ export async function acquireLockWith(
   }
   const token = randomUUID();
   const deadline = performance.now() + waitMs;
-  let delay = FIRST_RETRY_MS;
+  const backoff = new Backoff(FIRST_RETRY_MS, MAX_RETRY_MS);
   for (;;) {
     if (await backend.tryAcquire(name, token, options.ttlMs)) return lockHandle(backend, name, token);
     const remaining = deadline - performance.now();
     if (remaining <= 0) return null;
-    // Jitter spreads competing waiters so they do not retry in lockstep.
-    await sleep(Math.min(remaining, delay * (0.5 + Math.random())));
-    delay = Math.min(MAX_RETRY_MS, delay * 2);
+    await sleep(Math.min(remaining, backoff.next()));
   }
 }
 

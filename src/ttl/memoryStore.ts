@@ -1,5 +1,6 @@
-import { assertDepth } from '../codec/depth.ts';
+import { assertDepth } from '../codec/index.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
 import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
 import { ExpiryQueue } from './expiryQueue.ts';
@@ -30,6 +31,11 @@ export interface TtlStoreOptions {
   maxEntries?: number;
   /** How often the background sweep runs, in ms (default 1000; 0 disables the timer). */
   sweepIntervalMs?: number;
+  /**
+   * Receives a failure of the background sweep, such as a `delete`/`expire` listener that threw
+   * (default: a process warning). Without it such an error would be thrown from a timer and end the process.
+   */
+  onError?: BackgroundErrorHandler;
 }
 
 const INITIAL_CAPACITY = 1024;
@@ -88,7 +94,7 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
   #cooldowns: TtlStore<true> | undefined;
 
   constructor(options: TtlStoreOptions = {}) {
-    const { now, maxEntries = Number.POSITIVE_INFINITY, sweepIntervalMs = 1000 } = options;
+    const { now, maxEntries = Number.POSITIVE_INFINITY, sweepIntervalMs = 1000, onError } = options;
     if (now !== undefined && typeof now !== 'function') {
       throw new InvalidInputError('TtlStore option now must be a function returning epoch ms', {});
     }
@@ -113,7 +119,13 @@ export class TtlStore<V = unknown> implements TtlStoreLike<V> {
     // One ms before now, so every expiry set from now on is at least 1 (0 is "no expiry").
     this.#base = this.#clock.read() - 1;
     if (sweepIntervalMs > 0) {
-      this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
+      this.#timer = setInterval(() => {
+        try {
+          this.sweep();
+        } catch (error) {
+          reportBackgroundError(onError, error, { source: 'TtlStore sweep' });
+        }
+      }, sweepIntervalMs);
       // The sweep only frees memory; it must never be the reason a process stays alive.
       this.#timer.unref();
     }

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import { type Codec, codec as defaultCodec } from '../codec/index.ts';
-import { loadPackage } from '../drivers/shared/optionalPackage.ts';
 import {
   AgentStateError,
   ClosedError,
@@ -9,9 +8,21 @@ import {
   UnknownTypeError,
   UnsupportedValueError,
 } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
+import { loadPackage } from '../shared/optionalPackage.ts';
 import { acquireLockWith, type LockBackend } from './locks.ts';
+import { type ExpiryWatchOptions, watchIndexedExpiries } from './redisExpiries.ts';
 import { redisFailure } from './redisFailure.ts';
-import { EXTEND_LOCK, INCREMENT, RELEASE_LOCK } from './redisScripts.ts';
+import {
+  DELETE_INDEXED,
+  DUE_EXPIRIES,
+  EXPIRE_INDEXED,
+  EXTEND_LOCK,
+  INCREMENT,
+  INDEX_KEEP_MS,
+  RELEASE_LOCK,
+  SET_EXPIRING,
+} from './redisScripts.ts';
 import type {
   LockOptions,
   ScanKeysOptions,
@@ -39,23 +50,58 @@ export interface RedisTtlStoreOptions {
   prefix?: string;
   /** Codec for values (register your classes on it). Default: the package's `codec`. */
   codec?: Codec;
+  /**
+   * Receives the connection errors of a client the store owns (a URL given as `redis`), once per outage:
+   * calls fail with UNAVAILABLE meanwhile, and this says why (default: a process warning).
+   */
+  onError?: BackgroundErrorHandler;
 }
 
 /** The Lua commands registered on the client with `defineCommand`. */
 interface ScriptCommands {
   agentstateReleaseLock(key: string, token: string): Promise<number>;
   agentstateExtendLock(key: string, token: string, ms: number): Promise<number>;
-  agentstateIncrement(key: string, by: number, ms: number | ''): Promise<string>;
+  agentstateIncrement(
+    key: string,
+    index: string,
+    by: number,
+    ms: number | '',
+    member: string,
+  ): Promise<string>;
+  agentstateSetExpiring(
+    key: string,
+    index: string,
+    text: string,
+    ms: number,
+    member: string,
+    nx: 'NX' | '',
+  ): Promise<number>;
+  agentstateExpire(key: string, index: string, ms: number, member: string): Promise<number>;
+  agentstateDelete(key: string, index: string, member: string): Promise<number>;
+  agentstateDueExpiries(
+    index: string,
+    flag: string,
+    from: number | '+inf',
+    count: number,
+    flagMs: number,
+  ): Promise<[number, string[]]>;
 }
 
 const SCAN_COUNT = 1000;
+const TRIM_EVERY = 256;
+// A watcher renews the flag each read (every second by default); it outlives a few missed reads.
+const WATCH_FLAG_MS = 10_000;
+// How often a store asks whether someone watches, ms: a write within this of a watch's start may go unnoted.
+const WATCH_CHECK_MS = 2000;
 const BATCH = 500;
 
 /**
  * The `TtlStore` API on Redis, so processes and machines share signals, cooldowns and locks. Expiry is
  * Redis's own (`PX`), so there is nothing to sweep here; values are stored as codec JSON text; locks are
- * `SET NX PX` with owner-checked Lua release/extend. Enable ioredis `enableAutoPipelining` on the client
- * to batch concurrent calls into one round trip.
+ * `SET NX PX` with owner-checked Lua release/extend. Writes that set an expiry also note it in an expiry
+ * index (a sorted set under `<prefix>#x`, in the same script), which `watchExpiries` reads to announce
+ * expiries within about a second. Enable ioredis `enableAutoPipelining` on the client to batch
+ * concurrent calls into one round trip.
  */
 export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #redis: Redis;
@@ -64,11 +110,20 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   readonly #values: string;
   readonly #locks: string;
   readonly #cooldowns: string;
+  readonly #expiries: string;
   readonly #codec: Codec;
   #closed = false;
+  readonly #watchFlag: string;
+  // TTL writes by `set`, which trims the expiry index every TRIM_EVERY of them (the scripts trim each time).
+  #expiringWrites = 0;
+  // Writes note expiries only while some process watches them (`watchExpiries` renews a flag key): nobody
+  // pays for the index while no dashboard is open (noting every expiry halved the rate of TTL writes).
+  #watchedElsewhere = false;
+  #watchCheckedAt = Number.NEGATIVE_INFINITY;
+  #watchersHere = 0;
 
   constructor(options: RedisTtlStoreOptions) {
-    const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec } = options ?? {};
+    const { redis, prefix = 'agentstate:ttl:', codec = defaultCodec, onError } = options ?? {};
     if (typeof prefix !== 'string' || prefix.includes(PREFIX_END)) {
       throw new InvalidInputError(`RedisTtlStore option prefix must be a string without '${PREFIX_END}'`, {
         prefix: String(prefix),
@@ -82,8 +137,17 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
       // reconnecting, so calls succeed again as soon as Redis is back.
       this.#redis = new RedisClient(redis, { maxRetriesPerRequest: 1 });
       // Connection errors reach callers as UNAVAILABLE; without a listener ioredis would also print each
-      // reconnection failure as an "unhandled error event".
-      this.#redis.on('error', () => {});
+      // reconnection failure as an "unhandled error event". Reported once per outage: ioredis retries
+      // every few hundred ms, and one report per retry would bury everything else in the log.
+      let down = false;
+      this.#redis.on('error', (error: Error) => {
+        if (down) return;
+        down = true;
+        reportBackgroundError(onError, error, { source: 'RedisTtlStore connection', details: { prefix } });
+      });
+      this.#redis.on('ready', () => {
+        down = false;
+      });
       this.#ownsClient = true;
     } else if (redis instanceof RedisClient) {
       this.#redis = redis;
@@ -103,12 +167,20 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     }
     this.#redis.defineCommand('agentstateReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
     this.#redis.defineCommand('agentstateExtendLock', { numberOfKeys: 1, lua: EXTEND_LOCK });
-    this.#redis.defineCommand('agentstateIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    this.#redis.defineCommand('agentstateIncrement', { numberOfKeys: 2, lua: INCREMENT });
+    this.#redis.defineCommand('agentstateSetExpiring', { numberOfKeys: 2, lua: SET_EXPIRING });
+    this.#redis.defineCommand('agentstateExpire', { numberOfKeys: 2, lua: EXPIRE_INDEXED });
+    this.#redis.defineCommand('agentstateDelete', { numberOfKeys: 2, lua: DELETE_INDEXED });
+    this.#redis.defineCommand('agentstateDueExpiries', { numberOfKeys: 2, lua: DUE_EXPIRIES });
     this.#scripts = this.#redis as unknown as ScriptCommands;
     this.#values = `${prefix}${PREFIX_END}v:`;
     this.#locks = `${prefix}${PREFIX_END}l:`;
     this.#cooldowns = `${prefix}${PREFIX_END}c:`;
+    this.#expiries = `${prefix}${PREFIX_END}x`;
+    this.#watchFlag = `${prefix}${PREFIX_END}w`;
     this.#codec = codec;
+    // Asked now, so the first TTL writes already know whether some process watches expiries.
+    this.#noting();
   }
 
   /** The underlying client. */
@@ -121,8 +193,27 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const text = this.#encode(key, value);
     const px = this.#ttlArg(key, options);
     const redisKey = this.#values + key;
-    if (px === undefined) await this.#redis.set(redisKey, text);
-    else await this.#redis.set(redisKey, text, 'PX', px);
+    // Without an expiry a stale index entry may stay: the watcher finds the key still there and skips it.
+    if (px === undefined) {
+      await this.#redis.set(redisKey, text);
+      return;
+    }
+    if (!this.#noting()) {
+      await this.#redis.set(redisKey, text, 'PX', px);
+      return;
+    }
+    // The hot path: SET and ZADD sent together (one round trip), not a script, which halved the rate of
+    // TTL writes. The index time is this process's clock; the watcher re-checks a key still alive at its
+    // noted time by its remaining PTTL, so a clock behind Redis's delays nothing, one ahead delays events.
+    const writes: Array<Promise<unknown>> = [
+      this.#redis.set(redisKey, text, 'PX', px),
+      this.#redis.zadd(this.#expiries, Date.now() + px, key),
+    ];
+    this.#expiringWrites += 1;
+    if (this.#expiringWrites % TRIM_EVERY === 0) {
+      writes.push(this.#redis.zremrangebyscore(this.#expiries, '-inf', Date.now() - INDEX_KEEP_MS));
+    }
+    await Promise.all(writes);
   }
 
   /** The value, or `fallback` when missing or expired. */
@@ -141,7 +232,8 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   /** Removes the key; true when it was there. */
   async delete(key: string): Promise<boolean> {
     this.#check(key);
-    return (await this.#redis.del(this.#values + key)) === 1;
+    if (!this.#noting()) return (await this.#redis.del(this.#values + key)) === 1;
+    return (await this.#scripts.agentstateDelete(this.#values + key, this.#expiries, key)) === 1;
   }
 
   /** Remaining ms of life, or undefined when the key is missing or never expires. */
@@ -155,7 +247,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
   async expire(key: string, ttlMs: number): Promise<boolean> {
     this.#check(key);
     checkTtl(ttlMs, key);
-    return (await this.#redis.pexpire(this.#values + key, Math.ceil(ttlMs))) === 1;
+    const ms = Math.ceil(ttlMs);
+    if (!this.#noting()) return (await this.#redis.pexpire(this.#values + key, ms)) === 1;
+    return (await this.#scripts.agentstateExpire(this.#values + key, this.#expiries, ms, key)) === 1;
   }
 
   /** Drops the key's expiry; true when it had one. */
@@ -169,11 +263,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     const text = this.#encode(key, value);
     const px = this.#ttlArg(key, options);
     const redisKey = this.#values + key;
-    const reply =
-      px === undefined
-        ? await this.#redis.set(redisKey, text, 'NX')
-        : await this.#redis.set(redisKey, text, 'PX', px, 'NX');
-    return reply === 'OK';
+    if (px === undefined) return (await this.#redis.set(redisKey, text, 'NX')) === 'OK';
+    if (!this.#noting()) return (await this.#redis.set(redisKey, text, 'PX', px, 'NX')) === 'OK';
+    return (await this.#scripts.agentstateSetExpiring(redisKey, this.#expiries, text, px, key, 'NX')) === 1;
   }
 
   /** Adds `by` (default 1) atomically; a new counter starts at `by` with `ttlMs`, an existing one keeps its expiry. */
@@ -182,7 +274,9 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     checkStep(by, key);
     const px = this.#ttlArg(key, options);
     try {
-      return Number(await this.#scripts.agentstateIncrement(this.#values + key, by, px ?? ''));
+      const redisKey = this.#values + key;
+      const member = this.#noting() ? key : '';
+      return Number(await this.#scripts.agentstateIncrement(redisKey, this.#expiries, by, px ?? '', member));
     } catch (error) {
       const message = (error as Error).message ?? '';
       if (message.includes('AGENTSTATE_NOT_A_NUMBER')) {
@@ -258,6 +352,42 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
     this.#assertOpen();
     const keys = await this.#scan(this.#values);
     for (let i = 0; i < keys.length; i += BATCH) await this.#redis.unlink(...keys.slice(i, i + BATCH));
+    await this.#redis.unlink(this.#expiries);
+  }
+
+  /**
+   * Calls `onExpire` with each key that expires from now on, found by reading the expiry index every
+   * `intervalMs` (default 1000) up to `batchSize` entries at a time; a key deleted or made persistent
+   * before its time is not announced. Every process may watch: each watcher announces each expiry once.
+   * Returns the function that stops watching.
+   */
+  watchExpiries(onExpire: (key: string) => void, options: ExpiryWatchOptions = {}): () => Promise<void> {
+    this.#assertOpen();
+    this.#watchersHere += 1;
+    const stop = watchIndexedExpiries(
+      {
+        due: (from, count) =>
+          this.#scripts.agentstateDueExpiries(this.#expiries, this.#watchFlag, from, count, WATCH_FLAG_MS),
+        remainingMs: async (keys) => {
+          const pipeline = this.#redis.pipeline();
+          for (const key of keys) pipeline.pttl(this.#values + key);
+          const replies = (await pipeline.exec()) ?? [];
+          return keys.map((_, i) => {
+            const [error, ms] = replies[i] ?? [new Error('no reply')];
+            if (error) throw error;
+            return Number(ms);
+          });
+        },
+      },
+      onExpire,
+      options,
+    );
+    let stopped = false;
+    return async () => {
+      if (!stopped) this.#watchersHere -= 1;
+      stopped = true;
+      await stop();
+    };
   }
 
   /** Redis expires keys itself; nothing to sweep. Returns 0 (kept for API symmetry with `TtlStore`). */
@@ -313,6 +443,23 @@ export class RedisTtlStore<V = unknown> implements TtlStoreLike<V> {
       return (await extended.catch(fail)) === 1;
     },
   };
+
+  // Whether writes note expiries now: while this store watches, or the flag said some process does (asked
+  // again every WATCH_CHECK_MS, in the background: a write never waits for the answer).
+  #noting(): boolean {
+    if (this.#watchersHere > 0) return true;
+    const now = Date.now();
+    if (now - this.#watchCheckedAt >= WATCH_CHECK_MS) {
+      this.#watchCheckedAt = now;
+      this.#redis.exists(this.#watchFlag).then(
+        (count) => {
+          this.#watchedElsewhere = count === 1;
+        },
+        () => {},
+      );
+    }
+    return this.#watchedElsewhere;
+  }
 
   async #scan(prefix: string): Promise<string[]> {
     const match = `${escapeGlob(prefix)}*`;

@@ -197,6 +197,46 @@ describe('AgentStateClient resilience', () => {
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(990);
   });
 
+  it('retries a keyed write answered 409 with Retry-After (its key still running on another server), with the same key', async () => {
+    const { url } = await serve();
+    const keys: Array<string | null> = [];
+    let refusals = 1;
+    const busyElsewhere: typeof fetch = async (input, init) => {
+      if (String(input).includes('/enqueue')) {
+        keys.push(new Headers(init?.headers).get('idempotency-key'));
+        if (refusals > 0) {
+          refusals -= 1;
+          return new Response(
+            JSON.stringify({ error: { code: 'ALREADY_EXISTS', message: 'still running', details: {} } }),
+            { status: 409, headers: { 'retry-after': '1', 'content-type': 'application/json' } },
+          );
+        }
+      }
+      return fetch(input, init);
+    };
+    const [rollout] = await client(url, { fetch: busyElsewhere }).enqueueManyRollouts([{ input: 'once' }]);
+    expect(rollout?.input).toBe('once');
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toBeTruthy();
+    expect(keys[1]).toBe(keys[0]);
+  });
+
+  it('gives a 409 without Retry-After back at once (a real conflict, not a key in flight)', async () => {
+    const { url } = await serve();
+    let calls = 0;
+    const conflict: typeof fetch = async () => {
+      calls += 1;
+      return new Response(
+        JSON.stringify({ error: { code: 'ALREADY_EXISTS', message: 'exists', details: {} } }),
+        { status: 409, headers: { 'content-type': 'application/json' } },
+      );
+    };
+    await expect(client(url, { fetch: conflict }).enqueueManyRollouts([{ input: 1 }])).rejects.toMatchObject({
+      code: 'ALREADY_EXISTS',
+    });
+    expect(calls).toBe(1);
+  });
+
   it('gives a 429 back at once when its Retry-After is longer than maxRetryAfterMs', async () => {
     const { url } = await serve();
     let calls = 0;

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PersistentContext } from '../../src/index.ts';
+import type { BackgroundErrorContext } from '../../src/shared/backgroundErrors.ts';
 import { tempDirs } from './helpers.ts';
 
 const newDir = tempDirs();
@@ -73,5 +74,21 @@ describe('PersistentContext autosave', () => {
     await vi.waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]).toMatchObject({ code: 'CORRUPT_STATE' });
     expect(ctx.dirty).toBe(true);
+  });
+
+  it('reports a failed autosave through onError, naming the source and the file', async () => {
+    const path = join(await newDir(), 'ctx.json');
+    const reports: Array<[unknown, BackgroundErrorContext]> = [];
+    const ctx = await PersistentContext.create(path, {
+      autosave: { debounceMs: 10 },
+      onError: (error, context) => reports.push([error, context]),
+    });
+    await ctx.save();
+    await writeFile(path, 'corrupted by someone');
+    ctx.set('a', 1);
+    vi.advanceTimersByTime(10);
+    await vi.waitFor(() => expect(reports).toHaveLength(1));
+    expect(reports[0]![0]).toMatchObject({ code: 'CORRUPT_STATE' });
+    expect(reports[0]![1]).toEqual({ source: 'PersistentContext autosave', details: { path } });
   });
 });

@@ -4,8 +4,8 @@ import { lutimes, readdir, readFile, stat, symlink, unlink, writeFile } from 'no
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireFileLock } from '../../src/context/fileLock.ts';
 import { PersistentContext, TimeoutError } from '../../src/index.ts';
+import { acquireFileLock } from '../../src/shared/fileLock.ts';
 import { tempDirs } from './helpers.ts';
 
 const newDir = tempDirs();

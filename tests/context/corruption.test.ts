@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { backupPath } from '../../src/context/backups.ts';
 import { CorruptStateError, PersistentContext, type QuarantineEvent } from '../../src/index.ts';
+import type { BackgroundErrorContext } from '../../src/shared/backgroundErrors.ts';
 import { tempDirs } from './helpers.ts';
 
 const newDir = tempDirs();
@@ -63,6 +64,23 @@ describe('PersistentContext with a corrupt file', () => {
     await ctx.close();
     expect((await PersistentContext.create(path)).get('fresh')).toBe(true);
     expect(await readFile(ctx.quarantinedPath!, 'utf8')).toBe('torn{');
+  });
+
+  it('without onQuarantine, reports the quarantined file through onError', async () => {
+    const path = await savedFile({ note: 'important' });
+    await writeFile(path, 'torn{');
+    const reports: Array<[unknown, BackgroundErrorContext]> = [];
+    const ctx = await PersistentContext.create(path, {
+      onCorrupt: 'quarantine',
+      onError: (error, context) => reports.push([error, context]),
+    });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]![0]).toBeInstanceOf(CorruptStateError);
+    expect(reports[0]![1]).toEqual({
+      source: 'PersistentContext quarantine',
+      details: { path, quarantinedPath: ctx.quarantinedPath },
+    });
+    await ctx.close();
   });
 
   it('never quarantines a file from a newer format version', async () => {

@@ -4,7 +4,6 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { channelFor } from '../../src/drivers/postgres/identifiers.ts';
 import { SCHEMA_VERSION } from '../../src/drivers/postgres/schema.ts';
 import {
   type ChangeEvent,
@@ -15,6 +14,7 @@ import {
   type PostgresStoreOptions,
   UnavailableError,
 } from '../../src/index.ts';
+import { channelFor } from '../../src/shared/postgres/identifiers.ts';
 import { eventually } from '../conformance/documentStore.ts';
 import { ManualClock } from '../support/clock.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';

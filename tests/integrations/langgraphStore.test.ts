@@ -4,7 +4,7 @@
  */
 import { InMemoryStore } from '@langchain/langgraph-checkpoint';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DocumentStore, ListOptions } from '../../src/drivers/index.ts';
+import { createMemoryStore, type DocumentStore, type ListOptions } from '../../src/drivers/index.ts';
 import { AgentStateStore } from '../../src/integrations/langgraph/index.ts';
 import { ManualClock } from '../support/clock.ts';
 import { type DriverFactory, type DriverFixture, driverFactories } from '../support/drivers.ts';
@@ -139,19 +139,86 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(read).toBe(1);
     });
 
+    it('listNamespaces without a prefix reads one item per namespace, and lists as InMemoryStore', async () => {
+      const reference = new InMemoryStore();
+      for (const target of [store, reference]) {
+        for (let i = 0; i < 40; i++) await target.put(['many'], `k${i}`, {});
+        for (const ns of [['a'], ['a', 'x'], ['a', 'y', 'x'], ['b', 'x'], ['b', 'y'], ['c10'], ['c2']]) {
+          await target.put(ns, 'k1', {});
+          await target.put(ns, 'k2', {});
+        }
+      }
+      const documents = fixture.store;
+      const list = documents.list.bind(documents);
+      let read = 0;
+      documents.list = (async (namespace: string, options?: ListOptions) => {
+        const page = await list(namespace, options);
+        read += page.items.length;
+        return page;
+      }) as DocumentStore['list'];
+      try {
+        expect(await store.listNamespaces()).toEqual(await reference.listNamespaces());
+        expect(read).toBe(8);
+        read = 0;
+        expect(await store.listNamespaces({ maxDepth: 1 })).toEqual(
+          await reference.listNamespaces({ maxDepth: 1 }),
+        );
+        expect(read).toBe(5);
+        for (const options of [
+          { suffix: ['x'], maxDepth: 1 },
+          { prefix: ['a'], maxDepth: 2 },
+          { prefix: ['*', 'y'] },
+          { limit: 2, offset: 3 },
+        ]) {
+          expect(await store.listNamespaces(options)).toEqual(await reference.listNamespaces(options));
+        }
+      } finally {
+        documents.list = list;
+      }
+    });
+
+    it('a refresh on read writes only the expiry: value, revision and update time stay', async () => {
+      const expiring = new AgentStateStore(fixture.store, { ttlMs: 10_000, refreshOnRead: true });
+      await expiring.put(['s'], 'a', { v: 1 });
+      const [stored] = (await fixture.store.list('langgraph.store')).items;
+      clock.advance(6_000);
+      expect((await expiring.get(['s'], 'a'))?.value).toEqual({ v: 1 });
+      const after = await fixture.store.get('langgraph.store', stored!.id);
+      expect(after).toMatchObject({ revision: stored!.revision, updatedAt: stored!.updatedAt });
+      expect(after?.expiresAt).toBe(clock.now() + 10_000);
+    });
+
     it('a refresh on read that fails for another reason than a concurrent write reports it', async () => {
       const expiring = new AgentStateStore(fixture.store, { ttlMs: 10_000, refreshOnRead: true });
       await expiring.put(['s'], 'a', { v: 1 });
       const documents = fixture.store;
-      const batch = documents.batch.bind(documents);
-      documents.batch = async () => {
+      const { touch, put } = documents;
+      const gone = async () => {
         throw new Error('storage is gone');
       };
+      if (touch) documents.touch = gone;
+      documents.put = gone;
       try {
         await expect(expiring.get(['s'], 'a')).rejects.toThrow('storage is gone');
       } finally {
-        documents.batch = batch;
+        documents.touch = touch;
+        documents.put = put;
       }
     });
   },
 );
+
+describe('AgentStateStore on a driver without touch', () => {
+  it('refreshes an item read by writing it again with compare-and-set', async () => {
+    const clock = new ManualClock();
+    const memory = createMemoryStore({ now: clock.now });
+    const documents: DocumentStore = { ...memory, touch: undefined };
+    const expiring = new AgentStateStore(documents, { ttlMs: 10_000, refreshOnRead: true });
+    await expiring.put(['s'], 'a', { v: 1 });
+    clock.advance(6_000);
+    expect(await expiring.get(['s'], 'a')).not.toBeNull();
+    clock.advance(6_000);
+    expect((await expiring.get(['s'], 'a'))?.value).toEqual({ v: 1 });
+    await memory.close();
+  });
+});

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SessionManager, SessionStateModule } from '../../src/index.ts';
+import type { BackgroundErrorContext } from '../../src/shared/backgroundErrors.ts';
 import { ManualClock } from '../support/clock.ts';
 
 describe('SessionStateModule', () => {
@@ -198,6 +199,26 @@ describe('SessionManager (in memory)', () => {
     fail = false;
     vi.advanceTimersByTime(100);
     expect(errors).toHaveLength(1);
+    manager.close();
+  });
+
+  it('reports a failing cleanup through onError', () => {
+    vi.useFakeTimers();
+    const reports: Array<[unknown, BackgroundErrorContext]> = [];
+    let fail = true;
+    const manager = new SessionManager({
+      now: () => {
+        if (fail) throw new Error('clock broke');
+        return 0;
+      },
+      onError: (error, context) => reports.push([error, context]),
+    });
+    manager.startCleanup(100);
+    vi.advanceTimersByTime(100);
+    expect(reports).toHaveLength(1);
+    expect((reports[0]![0] as Error).message).toBe('clock broke');
+    expect(reports[0]![1]).toEqual({ source: 'SessionManager cleanup' });
+    fail = false;
     manager.close();
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { Codec, StateModule } from '../../src/index.ts';
+import type { BackgroundErrorContext } from '../../src/shared/backgroundErrors.ts';
 
 class Leaf extends StateModule {
   value = 1;
@@ -397,6 +398,29 @@ describe('change listeners', () => {
     expect(reported[0]![1]).toBe('n');
   });
 
+  it('a throwing listener is reported through onError, naming the module and attribute', () => {
+    const reported: Array<[unknown, BackgroundErrorContext]> = [];
+    class Reporting extends StateModule {
+      n = 0;
+      constructor() {
+        super({ onError: (error, context) => reported.push([error, context]) });
+        this.registerState('n');
+      }
+    }
+    const m = new Reporting();
+    m.onStateChange('n', () => {
+      throw new Error('listener broke');
+    });
+    m.n = 1;
+    expect(m.n).toBe(1);
+    expect(reported).toHaveLength(1);
+    expect((reported[0]![0] as Error).message).toBe('listener broke');
+    expect(reported[0]![1]).toEqual({
+      source: 'StateModule change listener',
+      details: { module: 'Reporting', attribute: 'n' },
+    });
+  });
+
   it('by default a throwing listener becomes a process warning', () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
@@ -408,7 +432,7 @@ describe('change listeners', () => {
       expect(root.count).toBe(1);
       expect(warn).toHaveBeenCalledWith(
         expect.stringContaining('boom'),
-        expect.objectContaining({ code: 'AGENTSTATE_LISTENER_ERROR' }),
+        expect.objectContaining({ code: 'AGENTSTATE_BACKGROUND_ERROR' }),
       );
     } finally {
       warn.mockRestore();

@@ -139,13 +139,18 @@ describe('BackupScheduler', () => {
       restore: async () => ({ written: 0, deleted: 0, unchanged: 0, conflicts: [] }),
     };
     const errors: unknown[] = [];
+    const sources: unknown[] = [];
     const scheduler = new BackupManager({ dir, now: clock.now, sources: [slow] }).schedule({
       intervalMs: 60_000,
       clock,
-      onError: (e) => errors.push(e),
+      onError: (e, context) => {
+        errors.push(e);
+        sources.push(context);
+      },
     });
     await clock.advanceTo(clock.time + 60_000);
     expect(errors.map((e) => (e as Error).message)).toEqual(['disk full']);
+    expect(sources).toEqual([{ source: 'scheduled backup', details: { prefix: 'auto' } }]);
     fail = false;
     const [a, b] = [scheduler.runNow(), scheduler.runNow()];
     expect(a).toBe(b);

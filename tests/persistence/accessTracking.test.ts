@@ -1,12 +1,14 @@
 /** trackAccess: read counts and last access time, written in batches, never one write per read. */
 import { describe, expect, it } from 'vitest';
 import {
+  type BackgroundErrorContext,
   type BatchOperation,
   createMemoryStore,
   type DocumentStore,
   isAgentStateError,
   trackAccess,
 } from '../../src/index.ts';
+import { eventually } from '../conformance/documentStore.ts';
 
 function countingWrites(store: DocumentStore) {
   const counts = { put: 0, batch: 0 };
@@ -141,5 +143,33 @@ describe('trackAccess', () => {
     expect(leftOut.length).toBeGreaterThanOrEqual(7);
     expect(String(leftOut[0])).toMatch(/access count of docs\/d\d .*maxPendingKeys/);
     await store.close().catch(() => {});
+  });
+
+  it('reports a failing background flush through onError', async () => {
+    const inner = createMemoryStore();
+    const down: DocumentStore = {
+      ...inner,
+      name: inner.name,
+      get: (n, i) => inner.get(n, i),
+      put: (n, i, v, o) => inner.put(n, i, v, o),
+      batch: async () => {
+        throw new Error('store unavailable');
+      },
+      close: () => inner.close(),
+    };
+    const reported: Array<[unknown, BackgroundErrorContext]> = [];
+    const store = trackAccess(down, {
+      flushIntervalMs: 10,
+      onError: (error, context) => reported.push([error, context]),
+    });
+    await store.put('docs', 'd', 1);
+    await store.get('docs', 'd');
+    await eventually(() => reported.length > 0, 2000);
+    expect(String(reported[0]![0])).toContain('store unavailable');
+    expect(reported[0]![1]).toEqual({
+      source: 'access tracking flush',
+      details: { namespace: 'agentstate.access' },
+    });
+    await store.close();
   });
 });

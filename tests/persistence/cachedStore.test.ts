@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  type BackgroundErrorContext,
   createCachedStore,
   createMemoryStore,
   createSqliteStore,
@@ -168,6 +169,24 @@ describe('CachedStore and a change feed that was interrupted', () => {
     expect(cached.stats().entries).toBe(0);
     expect((await cached.get('docs', 'x'))?.value).toBe(1);
     expect(cached.stats().misses).toBe(1);
+    await cached.close();
+  });
+
+  it('reports an invalidation feed that cannot open through onError; the next call throws it', async () => {
+    const inner = createMemoryStore();
+    const noFeed = Object.assign(Object.create(inner) as typeof inner, {
+      watch: async () => {
+        throw new Error('feed down');
+      },
+    });
+    const reported: Array<[unknown, BackgroundErrorContext]> = [];
+    const cached = createCachedStore(noFeed, {
+      onError: (error, context) => reported.push([error, context]),
+    });
+    await eventually(() => reported.length > 0, 2000);
+    expect((reported[0]![0] as Error).message).toBe('feed down');
+    expect(reported[0]![1]).toEqual({ source: 'CachedStore invalidation feed', details: { what: 'watch' } });
+    await expect(cached.get('docs', 'x')).rejects.toThrow('feed down');
     await cached.close();
   });
 });

@@ -1,6 +1,13 @@
 /** PerformanceMonitor: metrics per backend, and recommendations that name settings and measured numbers. */
 import { describe, expect, it } from 'vitest';
-import { Codec, createCachedStore, createMemoryStore, PerformanceMonitor } from '../../src/index.ts';
+import {
+  type BackgroundErrorContext,
+  Codec,
+  createCachedStore,
+  createMemoryStore,
+  PerformanceMonitor,
+} from '../../src/index.ts';
+import { eventually } from '../conformance/documentStore.ts';
 
 const bigState = () => ({
   messages: Array.from({ length: 200 }, (_, i) => ({ role: 'user', content: `message ${i} about the plan` })),
@@ -102,5 +109,20 @@ describe('PerformanceMonitor', () => {
     );
     expect(monitor.report().backends.find((b) => b.backend === 'custom')?.operations.put?.count).toBe(1);
     await store.close();
+  });
+
+  it('reports a failing timed sample through onError', async () => {
+    const reported: Array<[unknown, BackgroundErrorContext]> = [];
+    const monitor = new PerformanceMonitor({
+      sampleIntervalMs: 5,
+      memoryUsage: () => {
+        throw new Error('no memory figures');
+      },
+      onError: (error, context) => reported.push([error, context]),
+    });
+    await eventually(() => reported.length > 0, 2000);
+    expect((reported[0]![0] as Error).message).toBe('no memory figures');
+    expect(reported[0]![1]).toEqual({ source: 'PerformanceMonitor sample' });
+    monitor.stop();
   });
 });

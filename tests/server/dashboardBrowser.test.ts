@@ -50,13 +50,18 @@ const SPANS = 5_000;
 const SHOTS = join(process.cwd(), 'test-results', 'dashboard');
 
 /**
- * The 2 s goal of a live change, as is when the machine has room and scaled by the load otherwise (the full
- * suite on 2 cores slows the browser and the server alike).
+ * A time goal (`ms`), as is when the machine has room and scaled by the load otherwise (the full suite on
+ * 2 cores slows the browser and the server alike).
  */
-function liveGoal(): { goalMs: number; load: number } {
+function goal(ms: number): { goalMs: number; load: number } {
   const load = loadavg()[0]! / availableParallelism();
-  return { goalMs: load > 1 ? Math.round(2000 * Math.min(load, 10)) : 2000, load };
+  return { goalMs: load > 1 ? Math.round(ms * Math.min(load, 10)) : ms, load };
 }
+
+/** The 2 s goal of a live change. */
+const liveGoal = () => goal(2000);
+/** The 1 s goal of a first render. */
+const renderGoal = () => goal(1000);
 
 describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   let server: GeneratedServer;
@@ -122,10 +127,13 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.goto(`${server.base}/#/rollouts`);
     await page.locator('tbody tr[data-key]').first().waitFor();
     const ms = Date.now() - start;
-    console.log(`dashboard: rollouts page (${ROLLOUTS} rollouts) first render ${ms} ms`);
+    const { goalMs, load } = renderGoal();
+    console.log(
+      `dashboard: rollouts page (${ROLLOUTS} rollouts) first render ${ms} ms (goal ${goalMs} ms, load ${load.toFixed(2)} per core)`,
+    );
     expect(await page.locator('.pager .muted').textContent()).toContain(`of ${ROLLOUTS + 32}`);
     await shot('rollouts');
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBeLessThan(goalMs);
 
     // The markup input shows as text; nothing of it became an element.
     await page.fill('input[type=search]', server.markupRolloutId);
@@ -173,7 +181,10 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.goto(`${server.base}/#/traces?rollout=${encodeURIComponent(server.bigTraceRolloutId)}`);
     await page.locator('tbody tr').first().waitFor();
     const ms = Date.now() - start;
-    console.log(`dashboard: traces page (${SPANS}-span rollout) first render ${ms} ms`);
+    const { goalMs, load } = renderGoal();
+    console.log(
+      `dashboard: traces page (${SPANS}-span rollout) first render ${ms} ms (goal ${goalMs} ms, load ${load.toFixed(2)} per core)`,
+    );
     expect(await page.locator('.pager .muted').textContent()).toContain(`of ${SPANS}`);
     await shot('traces');
     // Virtualised: a page of 500 spans draws a few dozen rows, and scrolling draws the ones in view.
@@ -191,7 +202,85 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.keyboard.press('ArrowUp');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('.panel h2').first().textContent()).toMatch(/llm.call|tool.run/);
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBeLessThan(goalMs);
+  });
+
+  it('keeps the filter, the scroll position and the selected row when a live change redraws a table', async () => {
+    await page.goto(`${server.base}/#/traces?rollout=${encodeURIComponent(server.bigTraceRolloutId)}`);
+    await page.locator('tbody tr[data-key]').first().waitFor();
+    await page.fill('input[aria-label="Search spans by name"]', 'llm.call');
+    await expect
+      .poll(() => page.locator('.pager .muted').textContent())
+      .toContain(`of ${Math.ceil(SPANS / 3)}`);
+    const box = page.locator('.table-wrap.virtual');
+    await box.evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop = 3000;
+    });
+    await expect
+      .poll(() => box.locator('tbody tr[data-key]').first().getAttribute('data-index'))
+      .not.toBe('0');
+    // A handle, not a locator: the row clicked is the one whose key was read, whatever is redrawn (some
+    // drawn rows sit under the sticky header, so the click is the row's own).
+    const row = await box.locator('tbody tr[data-key]').nth(12).elementHandle();
+    const key = await row?.getAttribute('data-key');
+    await row?.evaluate((tr) => (tr as unknown as { click(): void }).click());
+    // Read without waiting for a selected row to appear (a locator would wait its 30 s).
+    const selectedKey = () =>
+      box.evaluate(
+        (el) =>
+          (el as unknown as { querySelector(s: string): { dataset: { key?: string } } | null }).querySelector(
+            'tr.selected',
+          )?.dataset.key ?? null,
+      );
+    await expect.poll(selectedKey).toBe(key);
+    const scrollTop = () => box.evaluate((el) => (el as unknown as { scrollTop: number }).scrollTop);
+    const before = await scrollTop();
+    // A span added through the API: the trace re-reads and redraws in place.
+    const added = await fetch(`${server.base}/v1/agl/spans`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        rollout_id: server.bigTraceRolloutId,
+        attempt_id: server.bigTraceAttemptId,
+        trace_id: 'trace-big',
+        span_id: 'span-live',
+        name: 'llm.call',
+      }),
+    });
+    expect(added.ok).toBe(true);
+    await expect
+      .poll(() => page.locator('.pager .muted').textContent(), { timeout: liveGoal().goalMs })
+      .toContain(`of ${Math.ceil(SPANS / 3) + 1}`);
+    expect(await page.locator('input[aria-label="Search spans by name"]').inputValue()).toBe('llm.call');
+    expect(Math.abs((await scrollTop()) - before)).toBeLessThanOrEqual(1);
+    expect(await selectedKey()).toBe(key);
+    // Still selected once the virtual table draws another window of rows.
+    await box.evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop += 400;
+    });
+    await expect.poll(() => scrollTop()).toBeGreaterThan(before + 300);
+    await box.evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop -= 400;
+    });
+    await expect.poll(selectedKey).toBe(key);
+    await shot('traces-live-kept');
+  });
+
+  it('shows RECONNECTING while the stream is refused and the server answers, then LIVE again', async () => {
+    const badge = () => page.locator('#connection').textContent();
+    await page.goto(`${server.base}/#/rollouts`);
+    await expect.poll(badge, { timeout: 10_000 }).toBe('LIVE');
+    const before = problems.length;
+    await page.route('**/v1/events**', (route) => route.fulfill({ status: 503, body: '' }));
+    // Entering the token again restarts the stream, which is now refused.
+    await page.fill('#token', READ_TOKEN);
+    await page.press('#token', 'Enter');
+    await expect.poll(badge, { timeout: 5000 }).toBe('RECONNECTING');
+    await shot('reconnecting');
+    await page.unroute('**/v1/events**');
+    await expect.poll(badge, { timeout: 15_000 }).toBe('LIVE');
+    // The browser logs each refused stream request (503) as a console error: expected here, only those.
+    expect(problems.splice(before).every((p) => p.includes('503'))).toBe(true);
   });
 
   it('shows a rollout with its attempts and spans', async () => {
@@ -201,6 +290,24 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       .toBeGreaterThan(5);
     expect(await page.locator('.content').textContent()).toContain(server.bigTraceRolloutId);
     await shot('rollout');
+    // Live: a span added through the API is counted without a reload.
+    const heading = page.locator('h2', { hasText: 'Spans (' });
+    const total = Number(/Spans \((\d+)/.exec((await heading.textContent()) ?? '')?.[1]);
+    const added = await fetch(`${server.base}/v1/agl/spans`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        rollout_id: server.bigTraceRolloutId,
+        attempt_id: server.bigTraceAttemptId,
+        trace_id: 'trace-big',
+        span_id: 'span-live-rollout',
+        name: 'tool.run',
+      }),
+    });
+    expect(added.ok).toBe(true);
+    await expect
+      .poll(() => heading.textContent(), { timeout: liveGoal().goalMs })
+      .toContain(`Spans (${total + 1}`);
   });
 
   it('draws the charts of the overview', async () => {
@@ -256,7 +363,13 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.goto(`${server.base}/#/threads`);
     await page.locator('tbody tr[data-key="thread-1"]').click();
     await expect.poll(() => page.locator('.panel').textContent()).toContain('lastSeen');
-    expect(await page.locator('.panel').textContent()).toContain('Date');
+    // The stored value is shown with its codec type (a Date), not as its tagged form `{ $t, v }`.
+    const lastSeen = page
+      .locator('.panel table')
+      .first()
+      .locator('tr', { hasText: 'lastSeen' })
+      .locator('td');
+    expect(await lastSeen.nth(1).textContent()).toBe('Date');
     // Both saves are stored (the page opened after them), newest first.
     const history = page.locator('.panel table').nth(1);
     await expect
@@ -273,9 +386,15 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     // A short list lives inside the head record, so its append is stored as a rewrite.
     expect(await diff.locator('tr[data-key="notes"]').textContent()).toContain('rewritten in save 2');
     expect(await diff.locator('tbody tr[data-key]').count()).toBe(2);
-    // Save 1's values are not kept by the store (the page did not see it live); save 2 is the current one.
-    expect(await diff.locator('tr[data-key="turns"]').textContent()).toContain('not kept');
-    expect(await diff.locator('tr[data-key="notes"]').textContent()).toContain('again');
+    // Old -> new: save 1's values are rebuilt from what save 2 replaced.
+    const turns = await diff.locator('tr[data-key="turns"] td').allTextContents();
+    expect(turns.slice(2)).toEqual(['1', '2']);
+    const notes = await diff.locator('tr[data-key="notes"] td').allTextContents();
+    expect(notes[2]).toContain('hello');
+    expect(notes[2]).not.toContain('again');
+    expect(notes[3]).toContain('again');
+    await diff.scrollIntoViewIfNeeded();
+    await shot('thread-diff');
     await page.selectOption('select[aria-label="Compare from revision"]', '2');
     await expect
       .poll(() => page.locator('.panel').textContent())
@@ -285,6 +404,15 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await expect
       .poll(() => page.locator('tbody tr[data-key]').first().getAttribute('data-key'))
       .toBe('thread-2');
+    // thread-2's first save kept no replaced values (as an earlier release wrote it): said so, not guessed.
+    await page.locator('tbody tr[data-key="thread-2"]').click();
+    const note = page.locator('.note-box[data-code="REVISION_NOT_RETAINED"]');
+    await expect.poll(() => note.textContent()).toContain('The values of save 1 are no longer kept');
+    await note.scrollIntoViewIfNeeded();
+    expect(await page.locator('.panel table').nth(2).locator('tr[data-key="turns"]').textContent()).toContain(
+      'not kept',
+    );
+    await shot('thread-not-retained');
   });
 
   it('shows a document’s codec types and finds ids by prefix', async () => {

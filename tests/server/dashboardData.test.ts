@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  codec,
   createMemoryStore,
   InMemoryRolloutStore,
   type JsonValue,
@@ -55,11 +56,12 @@ async function server() {
 describe('dashboard read routes', () => {
   it("answers a thread's state in the codec's tagged form, so a Map or a Date keeps its value", async () => {
     const { documents, get } = await server();
-    const extensions = {
+    // As a StateStore exports them: each value in the codec's tagged form, answered as is (not twice).
+    const extensions = codec.encode({
       seen: new Map([['a', 1]]),
       at: new Date('2026-01-02T03:04:05Z'),
       plain: { x: 1 },
-    } as unknown as Record<string, JsonValue>;
+    }) as Record<string, JsonValue>;
     await new ThreadStateRepository(documents).save(
       't-typed',
       { revision: 3, extensions },

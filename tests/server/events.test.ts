@@ -5,12 +5,28 @@
  * of another.
  */
 import { type AddressInfo, connect } from 'node:net';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createMemoryStore, InMemoryRolloutStore, SessionManager, TtlStore } from '../../src/index.ts';
+import {
+  createMemoryStore,
+  InMemoryRolloutStore,
+  RedisTtlStore,
+  SessionManager,
+  TtlStore,
+} from '../../src/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
 import { EventHub } from '../../src/server/events/hub.ts';
 import { PostgresEventRelay } from '../../src/server/events/relay.ts';
-import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
+import {
+  dropSchema,
+  POSTGRES_URL,
+  postgresAvailable,
+  REDIS_URL,
+  redisAvailable,
+  uniqueName,
+} from '../support/services.ts';
+
+const redisOk = await redisAvailable();
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -221,6 +237,39 @@ describe('/v1/events', () => {
       { kind: 'ttl', action: 'POST /v1/ttl/locks/:name', id: 'nightly' },
     ]);
   });
+
+  it.skipIf(!redisOk)(
+    'announces expiries on Redis within 2 s, once to each client of each process',
+    async () => {
+      const prefix = `${uniqueName('events_ttl')}:`;
+      const stores = [0, 1].map(() => new RedisTtlStore({ redis: REDIS_URL, prefix }));
+      cleanups.push(async () => {
+        const redis = new Redis(REDIS_URL);
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+        await redis.quit();
+        await Promise.all(stores.map((store) => store.close()));
+      });
+      const servers = [await listening({ ttl: stores[0] }), await listening({ ttl: stores[1] })];
+      const clients = [
+        await subscribe(`${servers[0]!.base}/v1/events?kinds=ttl`),
+        await subscribe(`${servers[1]!.base}/v1/events?kinds=ttl`),
+      ];
+      // Written straight to Redis through one store (no route announces it); the other process sees it too.
+      await stores[0]!.set('beacon', 'alive', { ttlMs: 200 });
+      await stores[0]!.set('removed', 'x', { ttlMs: 200 });
+      await stores[0]!.delete('removed');
+      const expiresAt = Date.now() + 200;
+      const expired = (client: (typeof clients)[number]) =>
+        client.events.filter((e) => e.data.action === 'expire').map((e) => e.data.id);
+      await until(() => clients.every((client) => expired(client).length > 0), 4000);
+      const lateMs = Date.now() - expiresAt;
+      console.log(`events: a Redis expiry reached both processes' clients ${lateMs} ms after it was due`);
+      expect(lateMs).toBeLessThan(2000);
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      for (const client of clients) expect(expired(client)).toEqual(['beacon']);
+    },
+  );
 
   it('refuses an unknown kind and needs a read token when tokens are configured', async () => {
     const { base } = await listening({ tokens: [{ token: 'reader-token-123', scope: 'read' }] });

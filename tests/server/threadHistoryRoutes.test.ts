@@ -1,10 +1,11 @@
 /**
  * The Threads page's history routes: a thread's stored revisions newest first a page at a time, one
- * revision's record (with the state when it is the current one: the store keeps only current values), the
- * keys changed between two revisions, and the bounds (page size, span of a diff, retention).
+ * revision's record and state (past states rebuilt from the values later saves replaced), the keys changed
+ * between two revisions with their values at both, and the bounds (page size, span of a diff, retention,
+ * revisions whose values are no longer kept).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore, type JsonValue, ThreadStateRepository } from '../../src/index.ts';
+import { codec, createMemoryStore, type JsonValue, ThreadStateRepository } from '../../src/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -35,7 +36,7 @@ async function threadServer(saves: Array<Record<string, unknown>>, keepRevisions
     const res = await app.inject({ method: 'GET', url });
     return { status: res.statusCode, body: res.json() };
   };
-  return { app, get, documentRevision };
+  return { app, get, documentRevision, threads };
 }
 
 describe('thread history routes', () => {
@@ -69,13 +70,21 @@ describe('thread history routes', () => {
     expect((await get('/v1/dashboard/threads/agentstate.threads/nope/revisions')).status).toBe(404);
   });
 
-  it('answers a revision with its state when current, and its record only when past', async () => {
-    const { get } = await threadServer([{ at: new Date('2026-01-02T00:00:00Z') }, { at: new Date(0), n: 1 }]);
+  it('answers a revision with its record and its state, current or past', async () => {
+    // Values as a StateStore exports them: in the codec's tagged form.
+    const { get } = await threadServer([
+      { at: codec.encode(new Date('2026-01-02T00:00:00Z')) },
+      { at: codec.encode(new Date(0)), n: 1 },
+    ]);
     const current = await get(`${BASE}/revisions/2`);
-    expect(current.body).toMatchObject({ documentRevision: 2, current: true });
+    expect(current.body).toMatchObject({ documentRevision: 2, current: true, retained: true });
     expect(current.body.value.extensions).toMatchObject({ at: { $t: 'Date' }, n: 1 });
     const past = await get(`${BASE}/revisions/1`);
-    expect(past.body).toMatchObject({ documentRevision: 1, current: false, value: null });
+    expect(past.body).toMatchObject({ documentRevision: 1, current: false, retained: true });
+    expect(past.body.value).toEqual({
+      revision: 1,
+      extensions: { at: { $t: 'Date', v: '2026-01-02T00:00:00.000Z' } },
+    });
     expect(past.body.changed).toEqual(['at']);
     expect((await get(`${BASE}/revisions/3`)).status).toBe(404);
   });
@@ -98,12 +107,21 @@ describe('thread history routes', () => {
         { key: 'b', rewrittenIn: [3], appendedIn: [] },
         { key: 'c', rewrittenIn: [4], appendedIn: [] },
       ],
-      values: { a: 3, b: 2, c: 1 },
+      // Old -> new; `c` did not exist at save 1.
+      before: { revision: 1, retained: true, values: { a: 1, b: 1 } },
+      after: { revision: 4, retained: true, values: { a: 3, b: 2, c: 1 } },
     });
+    // Two past revisions: both sides rebuilt.
     const older = await get(`${BASE}/diff?from=3&to=2`);
-    expect(older.body).toMatchObject({ from: 2, to: 3, keys: [{ key: 'b', rewrittenIn: [3] }] });
-    expect(older.body).not.toHaveProperty('values');
+    expect(older.body).toMatchObject({
+      from: 2,
+      to: 3,
+      keys: [{ key: 'b', rewrittenIn: [3] }],
+      before: { retained: true, values: { b: 1 } },
+      after: { retained: true, values: { b: 2 } },
+    });
     expect((await get(`${BASE}/diff?from=1&to=600`)).status).toBe(400);
+    expect((await get(`${BASE}/diff?from=1&to=5`)).status).toBe(404);
   });
 
   it('stops at the revisions retention removed, and says a diff across them is incomplete', async () => {
@@ -116,7 +134,35 @@ describe('thread history routes', () => {
     expect(listed.length).toBeGreaterThanOrEqual(5);
     expect(listed.length).toBeLessThanOrEqual(20);
     expect(page.body).not.toHaveProperty('cursor');
-    expect((await get(`${BASE}/diff?from=1&to=40`)).body.complete).toBe(false);
+    const across = (await get(`${BASE}/diff?from=1&to=40`)).body;
+    expect(across.complete).toBe(false);
+    // The values of save 1 are gone with its record: said so, with the oldest save still shown; never a
+    // wrong "before".
+    const oldest = listed.at(-1);
+    expect(across.before).toMatchObject({
+      revision: 1,
+      retained: false,
+      code: 'REVISION_NOT_RETAINED',
+      oldestRetained: oldest,
+    });
+    expect(across.before).not.toHaveProperty('values');
+    expect(across.after).toEqual({ revision: 40, retained: true, values: { n: 39 } });
+    const gone = (await get(`${BASE}/revisions/${oldest - 1}`)).status;
+    expect(gone).toBe(404);
+    const kept = (await get(`${BASE}/diff?from=${oldest}&to=${oldest + 1}`)).body;
+    expect(kept.before).toEqual({ revision: oldest, retained: true, values: { n: oldest - 1 } });
+  });
+
+  it('says a revision from before a compaction is not retained', async () => {
+    const { get, threads } = await threadServer([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect((await threads.compact('t1'))?.documentRevision).toBe(4);
+    const past = await get(`${BASE}/revisions/2`);
+    expect(past.body).toMatchObject({
+      documentRevision: 2,
+      retained: false,
+      value: null,
+      notRetained: { code: 'REVISION_NOT_RETAINED', oldestRetained: 4 },
+    });
   });
 
   it('are documented in /openapi.json', async () => {

@@ -254,6 +254,19 @@ describe('commit listeners', () => {
     expect(onListenerError).toHaveBeenCalledTimes(1);
     expect(store.get(Count)).toBe(1);
   });
+
+  it('a throwing listener is reported through onError with the revision', () => {
+    const onError = vi.fn();
+    const store = new StateStore({ keys: [Count], onError });
+    store.onCommit(() => {
+      throw new Error('listener');
+    });
+    store.update(Count, 1);
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'listener' }), {
+      source: 'StateStore commit listener',
+      details: { revision: 1 },
+    });
+  });
 });
 
 describe('scopes', () => {

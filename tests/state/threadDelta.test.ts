@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JsonValue } from '../../src/codec/index.ts';
 import {
   type BatchOperation,
+  createMemoryStore,
   createPostgresStore,
   createSqliteStore,
   type DocumentStore,
@@ -65,7 +67,8 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       const puts = writes.filter((op) => op.type === 'put');
       expect(puts.map((op) => (op.type === 'put' ? op.value : undefined))).toEqual([['one more']]);
       const head = batches.at(-1)?.find((op) => op.namespace === 'agentstate.threads');
-      expect(head?.type === 'put' && head.value).toMatchObject({ keys: { commits: { v: 2 } } });
+      // Values kept in the head are one JSON text, not objects the driver's codec walks on every save.
+      expect(head?.type === 'put' && head.value).toMatchObject({ inline: '{"commits":2}' });
       expect(JSON.stringify(puts).length).toBeLessThan(1000);
       const other = new StateStore({ keys: [Log, Commits, Big] });
       await repo.open('t', other);
@@ -158,6 +161,71 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect((error as RevisionConflictError).details).toMatchObject({ threadId: 't', expectedRevision: 1 });
       expect((await repo.load('t'))?.state.extensions).toEqual({ log: ['first', 'second'], commits: 0 });
     });
+
+    it('rebuilds the state of any retained revision from the values later saves replaced', async () => {
+      const item = (n: number) => `${n}`.repeat(200);
+      const saves: Array<Record<string, JsonValue>> = [
+        { a: 1, big: 'p'.repeat(300), list: [item(1), item(2)] },
+        { a: 2, big: 'p'.repeat(300), list: [item(1), item(2), item(3)] }, // a rewritten, list appended
+        { a: 2, big: 'q'.repeat(300), list: [item(1), item(2), item(3)], c: true }, // big rewritten, c created
+        { a: 2, list: [item(1), item(2), item(3), item(4)], c: true }, // big removed, list appended
+        { a: 3, list: ['x'], c: true }, // list rewritten (now inline), a rewritten
+        { a: 3, list: ['x'], c: true }, // nothing changed
+      ];
+      let documentRevision = 0;
+      for (const [i, extensions] of saves.entries()) {
+        const saved = await repo.save(
+          't',
+          { revision: i + 1, extensions },
+          { expectedRevision: documentRevision },
+        );
+        documentRevision = saved.documentRevision;
+      }
+      const states = await repo.statesAt('t', [1, 2, 3, 4, 5, 6]);
+      expect(states?.map((s) => (s.retained ? s.extensions : s))).toEqual(saves);
+      expect(states?.map((s) => (s.retained ? s.revision : 0))).toEqual([1, 2, 3, 4, 5, 6]);
+      // Through a session (the base it keeps), as agents save.
+      const state = new StateStore({ keys: [Log, Commits] });
+      const session = await repo.open('s', state);
+      const seen: Array<Record<string, JsonValue>> = [];
+      for (const line of ['one', 'two', 'three']) {
+        state.commit(state.batch().update(Log, line.repeat(100)).update(Commits, 1));
+        await session.save();
+        seen.push(structuredClone(state.exportPersisted().extensions));
+      }
+      expect((await repo.statesAt('s', [1, 2, 3]))?.map((s) => s.retained && s.extensions)).toEqual(seen);
+      // A bounded walk answers what is beyond it as not retained.
+      expect(await repo.statesAt('s', [1], { maxSaves: 1 })).toEqual([
+        { documentRevision: 1, retained: false, oldestRetained: 2 },
+      ]);
+      await expect(repo.statesAt('s', [4])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    });
+
+    it('keeps replaced values only as long as retention keeps the revision, and compact and delete drop them', async () => {
+      const replacedOf = async (threadId: string) =>
+        (await fixture.store.list(`${repo.namespace}.replaced`, { prefix: `${threadId.length}:${threadId}` }))
+          .items.length;
+      let documentRevision = 0;
+      for (let i = 1; i <= 20; i++) {
+        const extensions = { n: i, text: `${i}`.repeat(300) };
+        documentRevision = (
+          await repo.save('t', { revision: i, extensions }, { expectedRevision: documentRevision })
+        ).documentRevision;
+      }
+      // Retention ran at save 16 (keepRevisions 5): records up to 11 are gone with their replaced values.
+      expect(await replacedOf('t')).toBeLessThanOrEqual(5 + 15);
+      const [gone, kept] = (await repo.statesAt('t', [11, 12])) ?? [];
+      expect(gone).toEqual({ documentRevision: 11, retained: false, oldestRetained: 12 });
+      expect(kept).toMatchObject({ retained: true, extensions: { n: 12, text: '12'.repeat(300) } });
+      await repo.compact('t');
+      expect(await replacedOf('t')).toBe(0);
+      expect((await repo.statesAt('t', [20]))?.[0]).toMatchObject({ retained: false, oldestRetained: 21 });
+      const extensions = { n: 22, text: 'x'.repeat(300) };
+      await repo.save('t', { revision: 22, extensions }, { expectedRevision: 21 });
+      expect(await replacedOf('t')).toBe(1);
+      expect(await repo.delete('t')).toBe(true);
+      expect(await replacedOf('t')).toBe(0);
+    });
   },
 );
 
@@ -216,5 +284,41 @@ describe.each(['sqlite', 'postgres'])('kill -9 in the middle of delta saves on %
     } finally {
       await place.cleanup();
     }
+  });
+});
+
+describe('stored thread heads', () => {
+  it('loads heads whose small values are locations of their own (written before the inline text)', async () => {
+    const documents = createMemoryStore();
+    await documents.put('agentstate.threads', 'old', {
+      format: 'delta',
+      revision: 3,
+      keys: { commits: { v: 3 }, log: { v: ['a', 'b'] } },
+    });
+    const state = new StateStore({ keys: [Log, Commits] });
+    const session = await new ThreadStateRepository(documents).open('old', state);
+    expect(state.get(Commits)).toBe(3);
+    expect(state.get(Log)).toEqual(['a', 'b']);
+    // Its next save writes the current form, which loads the same.
+    state.update(Commits, 1);
+    await session.save();
+    const again = new StateStore({ keys: [Log, Commits] });
+    await new ThreadStateRepository(documents).open('old', again);
+    expect(again.get(Commits)).toBe(4);
+    expect(again.get(Log)).toEqual(['a', 'b']);
+  });
+
+  it('reports a head whose inline text is damaged as CORRUPT_STATE naming the thread', async () => {
+    const documents = createMemoryStore();
+    await documents.put('agentstate.threads', 'bad', {
+      format: 'delta',
+      revision: 1,
+      keys: {},
+      inline: '{"a":',
+    });
+    await expect(new ThreadStateRepository(documents).load('bad')).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      details: { threadId: 'bad' },
+    });
   });
 });

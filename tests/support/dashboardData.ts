@@ -41,6 +41,8 @@ export interface GeneratedServer {
   base: string;
   /** Rollout with `spanCount` spans. */
   bigTraceRolloutId: string;
+  /** The attempt of that rollout (to add spans to it). */
+  bigTraceAttemptId: string;
   /** Rollout whose input is markup, which must show as text. */
   markupRolloutId: string;
   /** Stops the server and the stores. */
@@ -135,6 +137,12 @@ export async function generatedServer(options: {
     state.commit(state.batch().update(Notes, 'again').update(Turns, 1));
     await thread.save();
   }
+  // thread-2's first save as an earlier release wrote it: without the values its successor replaced, so
+  // the Threads page must say revision 1's values are not kept.
+  await documents.delete(
+    'agentstate.threads.replaced',
+    `${'thread-2'.length}:thread-2${'2'.padStart(16, '0')}`,
+  );
   await documents.put('config', 'typed', {
     limits: new Map([
       ['alpha', 1],
@@ -183,6 +191,7 @@ export async function generatedServer(options: {
   return {
     base,
     bigTraceRolloutId: big.rolloutId,
+    bigTraceAttemptId: big.attempt.attemptId,
     markupRolloutId: markup.rolloutId,
     close: async () => {
       await app.close();

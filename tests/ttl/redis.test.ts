@@ -135,6 +135,55 @@ describe.skipIf(!redisOk)('RedisTtlStore', () => {
     expect(await store.size).toBe(0);
   });
 
+  it('announces expiries from its expiry index, each once per watcher, in bounded batches', async () => {
+    const store = new RedisTtlStore({ redis: client, prefix: `${prefix}watch:` });
+    const seen: string[][] = [[], []];
+    // Two watchers (as two server processes), one reading 7 entries per round trip.
+    const stops = [
+      store.watchExpiries((key) => seen[0]!.push(key), { intervalMs: 100, batchSize: 7 }),
+      store.watchExpiries((key) => seen[1]!.push(key), { intervalMs: 100 }),
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Another process's store: it notes expiries because the watch's flag says someone watches.
+    const writer = new RedisTtlStore({ redis: REDIS_URL, prefix: `${prefix}watch:` });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writer.set('elsewhere', 1, { ttlMs: 300 });
+    await writer.close();
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((key) => store.set(key, 1, { ttlMs: 300 })));
+    await store.setIfAbsent('nx', 1, { ttlMs: 300 });
+    await store.increment('counter', 1, { ttlMs: 300 });
+    await store.set('extended', 1, { ttlMs: 300 });
+    await store.expire('extended', 60_000);
+    await store.set('deleted', 1, { ttlMs: 300 });
+    await store.delete('deleted');
+    await store.set('kept', 1, { ttlMs: 300 });
+    await store.persist('kept');
+    // Noted earlier than Redis expires it (a writer whose clock is behind): re-checked, announced once.
+    await store.set('skewed', 1, { ttlMs: 700 });
+    await client.zadd(`${prefix}watch:#x`, Date.now() + 100, 'skewed');
+    const expected = [...keys, 'nx', 'counter', 'skewed', 'elsewhere'].sort();
+    const started = Date.now();
+    while (seen.some((list) => list.length < expected.length) && Date.now() - started < 3000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await Promise.all(stops.map((stop) => stop()));
+    expect(seen[0]!.sort()).toEqual(expected);
+    expect(seen[1]!.sort()).toEqual(expected);
+    // The index keeps entries only about a minute past their time, trimmed by later writes.
+    expect(await client.zcard(`${prefix}watch:#x`)).toBeLessThanOrEqual(expected.length + 3);
+    await store.clear();
+    expect(await client.exists(`${prefix}watch:#x`)).toBe(0);
+    // Nobody watches any more: once the flag lapses, TTL writes add nothing to the index.
+    await client.del(`${prefix}watch:#w`);
+    const quiet = new RedisTtlStore({ redis: REDIS_URL, prefix: `${prefix}watch:` });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await quiet.set('unwatched', 1, { ttlMs: 60_000 });
+    await quiet.close();
+    expect(await client.exists(`${prefix}watch:#x`)).toBe(0);
+  });
+
   it('owns a client made from a URL and closes it; refuses a client with keyPrefix', async () => {
     const store = new RedisTtlStore({ redis: REDIS_URL, prefix });
     await store.set('owned', 1);

@@ -7,12 +7,22 @@ import {
   ConsistencyChecker,
   LatestConsistencyCheck,
 } from '../../operations/index.ts';
-import { parseTokenArgument, readTokensFile, type TokenSpec } from '../../server/auth.ts';
-import { checkCorsNeedsTokens, normalizeCorsOrigins } from '../../server/cors.ts';
-import { createServer } from '../../server/createServer.ts';
-import { PostgresEventRelay } from '../../server/events/relay.ts';
-import { DEFAULT_PORT, listenServer } from '../../server/listen.ts';
-import { DEFAULT_SLOW_REQUEST_MS } from '../../server/requestLog.ts';
+import {
+  checkCorsNeedsTokens,
+  connectionTimeouts,
+  createServer,
+  DEFAULT_PORT,
+  DEFAULT_SLOW_REQUEST_MS,
+  listenServer,
+  logBackgroundErrors,
+  normalizeCorsOrigins,
+  PostgresEventRelay,
+  PostgresIdempotencyRecords,
+  parseTokenArgument,
+  readTokensFile,
+  type TokenSpec,
+} from '../../server/index.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../../shared/backgroundErrors.ts';
 import { capOption, definedOnly, intOption, parse } from '../args.ts';
 import { backupDir, type DataLocation, openBackupSource, openCheckStores } from '../backupStores.ts';
 import type { Io } from '../output.ts';
@@ -51,12 +61,30 @@ Options:
   --max-waits-per-token <n>
                        Long-poll waits open at once per token (default 1000)
   --idempotency-max-entries <n>
-                       Idempotency-Key answers kept in memory (default 20000)
+                       Idempotency-Key answers kept in memory, and with --postgres in its
+                       table shared by the servers (default 20000)
   --idempotency-max-bytes <n>
                        Bytes of Idempotency-Key answers kept (default 67108864, 64 MiB)
   --idempotency-ttl-ms <n>
                        How long an Idempotency-Key answer is kept (default 600000)
+  --idempotency-lease-ms <n>
+                       With --postgres: how long a server that died mid-request holds its
+                       Idempotency-Key before another server may run a retry (default 10000)
                        (all caps: see docs/limits.md)
+  --headers-timeout-ms <n>
+                       Time to receive a request's headers (default 30000); slower: 408, closed
+  --request-timeout-ms <n>
+                       Time to receive a whole request, body included (default 120000)
+  --keep-alive-timeout-ms <n>
+                       Close a keep-alive connection idle this long (default 72000)
+  --send-timeout-ms <n>
+                       Close a connection whose client takes no byte of its response this
+                       long (default 60000)
+  --connections-check-ms <n>
+                       How often those timeouts are checked (default 1000)
+  --max-connections <n>
+                       Most connections open at once; more are closed on arrival (default: no cap)
+                       (timeouts: 0 = none; see docs/server.md)
   --log-level <lvl>    fatal, error, warn, info (default), debug, trace; requests are logged
                        at debug, slow ones at warn and failures (5xx) at error, one line each
   --slow-ms <n>        Log requests taking n ms or longer at warn (default ${DEFAULT_SLOW_REQUEST_MS})
@@ -93,6 +121,7 @@ function startBackups(
     'backup-keep'?: string | undefined;
   },
   io: Io,
+  onError: BackgroundErrorHandler,
 ): { stop(): Promise<void> } | undefined {
   const every = values['backup-every'];
   const cron = values['backup-cron'];
@@ -121,6 +150,7 @@ function startBackups(
     scheduler = manager.schedule({
       ...(every !== undefined ? { intervalMs: parseDuration(every, 'backup-every') } : { cron: cron! }),
       ...(keep !== undefined ? { keepLast: keep } : {}),
+      onError,
       onBackup: (info, pruned) =>
         io.err(
           `backup ${info.name}: ${info.records} records, ${info.bytes} bytes${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`,
@@ -200,6 +230,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     'idempotency-max-entries': { type: 'string' },
     'idempotency-max-bytes': { type: 'string' },
     'idempotency-ttl-ms': { type: 'string' },
+    'idempotency-lease-ms': { type: 'string' },
+    'headers-timeout-ms': { type: 'string' },
+    'request-timeout-ms': { type: 'string' },
+    'keep-alive-timeout-ms': { type: 'string' },
+    'send-timeout-ms': { type: 'string' },
+    'connections-check-ms': { type: 'string' },
+    'max-connections': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'backup-every': { type: 'string' },
     'backup-cron': { type: 'string' },
@@ -231,12 +268,28 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     idempotencyMaxEntries: cap('idempotency-max-entries'),
     idempotencyMaxBytes: cap('idempotency-max-bytes'),
     idempotencyTtlMs: cap('idempotency-ttl-ms'),
+    idempotencyLeaseMs: cap('idempotency-lease-ms'),
+    headersTimeoutMs: cap('headers-timeout-ms', 0),
+    requestTimeoutMs: cap('request-timeout-ms', 0),
+    keepAliveTimeoutMs: cap('keep-alive-timeout-ms', 0),
+    sendTimeoutMs: cap('send-timeout-ms', 0),
+    connectionsCheckingIntervalMs: cap('connections-check-ms'),
+    maxConnections: cap('max-connections'),
   };
   if (caps.statementTimeoutMs !== undefined && values.postgres === undefined) {
     throw new InvalidInputError('--statement-timeout-ms applies to PostgreSQL: give --postgres too', {
       option: 'statement-timeout-ms',
     });
   }
+  if (caps.idempotencyLeaseMs !== undefined && values.postgres === undefined) {
+    throw new InvalidInputError('--idempotency-lease-ms applies to PostgreSQL: give --postgres too', {
+      option: 'idempotency-lease-ms',
+    });
+  }
+  // The timeouts checked before any store opens (a headers timeout longer than the request's is refused).
+  connectionTimeouts(
+    definedOnly({ headersTimeoutMs: caps.headersTimeoutMs, requestTimeoutMs: caps.requestTimeoutMs }),
+  );
   const slowMs = intOption(values['slow-ms'], 'slow-ms', DEFAULT_SLOW_REQUEST_MS);
   // Checked before any store opens, so a mistyped origin leaves nothing to close.
   const corsOrigins = normalizeCorsOrigins(values['cors-origin'] ?? []);
@@ -246,7 +299,13 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     values['postgres-pool'] === undefined
       ? undefined
       : intOption(values['postgres-pool'], 'postgres-pool', 24);
+  // The stores open before the server exists, so their background errors go to a process warning until
+  // the server's log takes over.
+  let serverLog: BackgroundErrorHandler | undefined;
+  const onError: BackgroundErrorHandler = (error, context) =>
+    reportBackgroundError(serverLog, error, context);
   const stores = await openStores({
+    onError,
     data: resolve(values.data),
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
@@ -266,8 +325,20 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     ...(values.postgres
       ? {
           events: new PostgresEventRelay({
+            onError,
             connectionString: values.postgres,
             schema: values['postgres-schema'] ?? 'agentstate',
+          }),
+        }
+      : {}),
+    // Idempotency-Key answers in a table every server of the schema sees: a client's retry on another
+    // server replays the first answer instead of writing twice.
+    ...(values.postgres
+      ? {
+          idempotencyRecords: new PostgresIdempotencyRecords({
+            connectionString: values.postgres,
+            schema: values['postgres-schema'] ?? 'agentstate',
+            ...definedOnly({ statementTimeoutMs: caps.statementTimeoutMs }),
           }),
         }
       : {}),
@@ -285,15 +356,23 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
       idempotencyMaxEntries: caps.idempotencyMaxEntries,
       idempotencyMaxBytes: caps.idempotencyMaxBytes,
       idempotencyTtlMs: caps.idempotencyTtlMs,
+      idempotencyLeaseMs: caps.idempotencyLeaseMs,
+      headersTimeoutMs: caps.headersTimeoutMs,
+      requestTimeoutMs: caps.requestTimeoutMs,
+      keepAliveTimeoutMs: caps.keepAliveTimeoutMs,
+      sendTimeoutMs: caps.sendTimeoutMs,
+      connectionsCheckingIntervalMs: caps.connectionsCheckingIntervalMs,
+      maxConnections: caps.maxConnections,
     }),
     logger: { level: values['log-level'] },
     slowRequestMs: slowMs,
     closeStores: true,
   });
+  serverLog = logBackgroundErrors(app.log);
   let address: string;
   let backups: Awaited<ReturnType<typeof startBackups>>;
   try {
-    backups = startBackups(values, io);
+    backups = startBackups(values, io, onError);
     address = await listenServer(app, { host: values.host, port, insecure: values.insecure });
   } catch (error) {
     await app.close();

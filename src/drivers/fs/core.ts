@@ -1,9 +1,9 @@
 import { mkdir, readdir, realpath, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CorruptStateError } from '../../errors.ts';
-import { fsyncDirectory, quarantineFile, writeFileAtomic } from '../shared/atomicWrite.ts';
+import { fsyncDirectory, quarantineFile, writeFileAtomic } from '../../shared/atomicWrite.ts';
+import { ExpiryHeap } from '../../shared/expiryHeap.ts';
 import { ChangeHub } from '../shared/changeHub.ts';
-import { ExpiryHeap } from '../shared/expiryHeap.ts';
 import { acquireDirLock, type DirLock } from './dirLock.ts';
 import { type DocumentHeader, readHeader } from './envelope.ts';
 import { DOCUMENT_EXTENSION, documentFileName, namespaceDirName } from './fileNames.ts';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptStateError } from '../../errors.ts';
-import { fsyncDirectory, writeFileAtomic } from '../shared/atomicWrite.ts';
+import { fsyncDirectory, writeFileAtomic } from '../../shared/atomicWrite.ts';
 
 /** Directory (inside the store directory) holding the journals of batches being applied. */
 export const JOURNAL_DIR = '.journal';

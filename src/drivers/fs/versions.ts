@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDirectory, writeFileAtomic } from '../shared/atomicWrite.ts';
+import { fsyncDirectory, writeFileAtomic } from '../../shared/atomicWrite.ts';
 import { DOCUMENT_EXTENSION } from './fileNames.ts';
 
 /**

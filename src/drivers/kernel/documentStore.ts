@@ -1,7 +1,6 @@
 import { ClosedError } from '../../errors.ts';
-import { encodeCursor } from '../shared/cursor.ts';
+import { encodeCursor } from '../../shared/cursor.ts';
 import { batchOutcome, putResult } from '../shared/documents.ts';
-import { getManyInChunks } from '../shared/getMany.ts';
 import { startSweepTimer } from '../shared/sweepTimer.ts';
 import {
   checkBatch,
@@ -15,6 +14,7 @@ import {
 import type { DocumentStore, DriverOptions, ListOptions, PutOptions, StoredDocument } from '../types.ts';
 import { type DriverSpec, driverContext } from './context.ts';
 import { prepareBatch, prepareDelete, preparePut } from './ops.ts';
+import { addOptionalMethods } from './optional.ts';
 import { type RowReader, rowReader, withLazyStorage } from './rows.ts';
 import type { DriverContext, MaybePromise, StorageDriver, StoredRow, Written } from './storage.ts';
 
@@ -182,17 +182,6 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
       await driver.close();
     },
   };
-  if (driver.readMany) {
-    const readMany = driver.readMany.bind(driver);
-    store.getMany = async <V>(namespace: string, ids: readonly string[]) => {
-      open();
-      const t = now();
-      const read = async (chunk: readonly string[]) =>
-        (await guard(() => readMany(namespace, chunk, t), 'getMany', { namespace })).map((row) =>
-          toDocument<V>(namespace, row.id!, row),
-        );
-      return getManyInChunks<V>(namespace, ids, read);
-    };
-  }
+  addOptionalMethods(store, driver, { open, checkKey, guard, toDocument, now });
   return Object.assign(store, extra?.({ driver, toDocument, open })) as DocumentStore & X;
 }

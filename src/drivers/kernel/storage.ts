@@ -114,6 +114,11 @@ export interface StorageDriver {
   read(namespace: string, id: string, now: number): MaybePromise<StoredRow | undefined>;
   /** Live rows of at most GET_MANY_CHUNK ids of a namespace, any order, each with its `id`. */
   readMany?(namespace: string, ids: readonly string[], now: number): MaybePromise<StoredRow[]>;
+  /**
+   * Optional: sets a live document's expiry to `expiresAt` without writing anything else; false when it
+   * is missing or expired at `now`. Without it, `touchExpiry` rewrites the document.
+   */
+  touch?(namespace: string, id: string, expiresAt: number, now: number): MaybePromise<boolean>;
   /** Applies the operations in one transaction, all or none; one `Written` per operation. */
   write(ops: readonly WriteOp[], now: number): MaybePromise<Written[]>;
   /** Live rows of a namespace in id order (UTF-16 code units) after `query.after` with `query.prefix`. */

@@ -1,5 +1,5 @@
+import { ExpiryHeap } from '../../shared/expiryHeap.ts';
 import type { PutOp, StoredRow, Written } from '../kernel/storage.ts';
-import { ExpiryHeap } from '../shared/expiryHeap.ts';
 
 /**
  * The memory driver's rows by namespace and id, with a heap of expiry times so a sweep pops only the due
@@ -48,6 +48,15 @@ export class MemoryTable {
     }
     rows.set(id, row);
     if (expiresAt !== undefined) this.#expiries.push({ at: expiresAt, namespace, id });
+  }
+
+  /** Moves a live row's expiry (the heap item of the old one goes stale: the sweep skips it). */
+  touch(namespace: string, id: string, expiresAt: number, now: number): boolean {
+    const row = this.live(namespace, id, now);
+    if (!row) return false;
+    this.#namespaces.get(namespace)!.set(id, { ...row, expiresAt });
+    this.#expiries.push({ at: expiresAt, namespace, id });
+    return true;
   }
 
   /** Removes a row. */

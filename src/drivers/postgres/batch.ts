@@ -1,8 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
+import { idKey } from '../../shared/idKey.ts';
+import { checkOut } from '../../shared/postgres/checkout.ts';
 import type { WriteOp, Written } from '../kernel/storage.ts';
-import { idKey } from '../shared/idKey.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
-import { checkOut } from './checkout.ts';
 import { oneTripBatch } from './oneTrip.ts';
 import { liveRevision, type PgStatements, putStatement, writeDelete, writePut } from './writeOne.ts';
 

@@ -1,12 +1,11 @@
-import type { Notification, Pool, PoolClient } from 'pg';
-import { idFromKey } from '../shared/idKey.ts';
+import type { Pool, PoolClient } from 'pg';
+import type { BackgroundErrorHandler } from '../../shared/backgroundErrors.ts';
+import { idFromKey } from '../../shared/idKey.ts';
+import { ChannelListener as Listener } from '../../shared/postgres/listener.ts';
 import type { ChangeEvent } from '../types.ts';
-import { quoteIdentifier } from './identifiers.ts';
 
 /** How long a writer waits for its own notification before giving up waiting (never fails the write). */
 const OWN_EVENT_TIMEOUT_MS = 1000;
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5000;
 
 interface Payload {
   t?: unknown;
@@ -25,33 +24,23 @@ export interface ListenerHooks {
   beforeUnlisten(client: PoolClient): Promise<void>;
   /** Runs when LISTEN is active again after the connection dropped: notifications may have been lost. */
   onReconnect?(): void;
+  /** Receives a dropped connection and each failed reconnect (default: a process warning). */
+  onError?: BackgroundErrorHandler;
 }
 
 /**
- * The one connection per store that LISTENs on the store's channel. It is opened lazily (first
- * `watch`), held out of the pool until the store closes, and reopened with backoff when it drops.
- * Notifications sent while it is down are lost: LISTEN/NOTIFY is a live feed, not a log, so a watcher
- * that must not miss anything re-reads the documents it cares about after `watch` resolves, and again
- * when `onReconnect` reports that the connection came back.
+ * The document store's change feed over the package's LISTEN connection (`shared/postgres/listener.ts`):
+ * decodes the store's notifications into change events, and lets a writer wait for its own event. Opened
+ * lazily (first `watch`); notifications sent while the connection is down are lost, so a watcher that must
+ * not miss anything re-reads the documents it cares about after `watch` resolves, and again when
+ * `onReconnect` reports that the connection came back.
  */
 export class ChannelListener {
-  readonly #pool: Pool;
-  readonly #channel: string;
   readonly #origin: string;
   readonly #onEvent: (event: ChangeEvent) => void;
-  #client: PoolClient | undefined;
-  #connecting: Promise<void> | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryMs = RECONNECT_MIN_MS;
-  #wanted = false;
-  #detach: () => void = () => {};
-  #closed = false;
-  // Set once LISTEN was active: a later successful connect is a reconnect, with a gap before it.
-  #listenedBefore = false;
+  readonly #listener: Listener;
   // seq -> resolve of a writer waiting for its own event to reach this store's watchers.
   readonly #waiters = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
-
-  readonly #hooks: ListenerHooks;
 
   constructor(
     pool: Pool,
@@ -60,26 +49,34 @@ export class ChannelListener {
     onEvent: (event: ChangeEvent) => void,
     hooks: ListenerHooks,
   ) {
-    this.#pool = pool;
-    this.#channel = channel;
     this.#origin = origin;
     this.#onEvent = onEvent;
-    this.#hooks = hooks;
+    this.#listener = new Listener(
+      pool,
+      channel,
+      (payload) => this.#receive(payload),
+      (reconnected) => {
+        if (reconnected) hooks.onReconnect?.();
+      },
+      {
+        afterListen: hooks.afterListen,
+        beforeUnlisten: hooks.beforeUnlisten,
+        // Writers waiting for their own events would wait for nothing now.
+        onLost: () => this.#settleAll(),
+        source: 'postgres document store listener',
+        ...(hooks.onError && { onError: hooks.onError }),
+      },
+    );
   }
 
   /** Whether LISTEN is active right now. */
   get listening(): boolean {
-    return this.#client !== undefined;
+    return this.#listener.listening;
   }
 
   /** Starts listening (idempotent); resolves once LISTEN is active, rejects if the first connect fails. */
   start(): Promise<void> {
-    this.#wanted = true;
-    if (this.#client) return Promise.resolve();
-    this.#connecting ??= this.#connect().finally(() => {
-      this.#connecting = undefined;
-    });
-    return this.#connecting;
+    return this.#listener.start();
   }
 
   /**
@@ -87,7 +84,7 @@ export class ChannelListener {
    * can arrive before the write's reply). Undefined when not listening: there is nothing to wait for.
    */
   expect(seq: number): Promise<void> | undefined {
-    if (!this.#client) return undefined;
+    if (!this.#listener.listening) return undefined;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.#settle(seq), OWN_EVENT_TIMEOUT_MS);
       timer.unref();
@@ -102,80 +99,14 @@ export class ChannelListener {
 
   /** Stops listening and returns the connection to the pool. */
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    await this.#connecting?.catch(() => {});
-    const client = this.#client;
-    this.#client = undefined;
+    await this.#listener.close();
     this.#settleAll();
-    if (!client) return;
-    this.#detach();
-    try {
-      await this.#hooks.beforeUnlisten(client);
-      await client.query(`UNLISTEN ${quoteIdentifier(this.#channel)}`);
-      client.release();
-    } catch (error) {
-      client.release(error as Error);
-    }
   }
 
-  async #connect(): Promise<void> {
-    const client = await this.#pool.connect();
-    if (this.#closed) {
-      client.release();
-      return;
-    }
-    const onError = (error: Error) => this.#lost(client, error);
-    const onEnd = () => this.#lost(client);
-    const onNotification = (message: Notification) => this.#receive(message);
-    client.on('error', onError);
-    client.on('end', onEnd);
-    client.on('notification', onNotification);
-    this.#detach = () => {
-      client.off('end', onEnd);
-      client.off('notification', onNotification);
-      // The error handler stays: a destroyed socket may still report an error after release.
-    };
-    try {
-      await client.query(`LISTEN ${quoteIdentifier(this.#channel)}`);
-      await this.#hooks.afterListen(client);
-    } catch (error) {
-      this.#detach();
-      client.release(error as Error);
-      throw error;
-    }
-    this.#client = client;
-    this.#retryMs = RECONNECT_MIN_MS;
-    if (this.#listenedBefore) this.#hooks.onReconnect?.();
-    this.#listenedBefore = true;
-  }
-
-  #lost(client: PoolClient, error?: Error): void {
-    if (this.#client !== client) return;
-    this.#client = undefined;
-    // Writers waiting for their own events would wait for nothing now.
-    this.#settleAll();
-    this.#detach();
-    client.release(error ?? true);
-    if (!this.#closed && this.#wanted) this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => {
-      this.start().catch(() => {
-        this.#retryMs = Math.min(this.#retryMs * 2, RECONNECT_MAX_MS);
-        if (!this.#closed) this.#scheduleReconnect();
-      });
-    }, this.#retryMs);
-    this.#retryTimer.unref();
-  }
-
-  #receive(message: Notification): void {
-    if (message.channel !== this.#channel || message.payload === undefined) return;
+  #receive(text: string): void {
     let payload: Payload;
     try {
-      payload = JSON.parse(message.payload) as Payload;
+      payload = JSON.parse(text) as Payload;
     } catch {
       return; // not ours: someone else NOTIFYing on the channel
     }

@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { UnavailableError } from '../../errors.ts';
+import { idKey } from '../../shared/idKey.ts';
 import type { WriteOp } from '../kernel/storage.ts';
-import { idKey } from '../shared/idKey.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import { type Answer, type PgWriter, written } from './batch.ts';
 import { CONFLICT_MARKER } from './statements.ts';

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { loadPackage } from '../shared/optionalPackage.ts';
-import { statementTimeoutMs } from './statementTimeout.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
+import { statementTimeoutMs } from '../../shared/postgres/statementTimeout.ts';
 
 /**
  * The pool a store creates from `connectionString` and ends on close. An idle connection that drops (a

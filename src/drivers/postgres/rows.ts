@@ -1,5 +1,5 @@
+import { idFromKey } from '../../shared/idKey.ts';
 import type { StoredRow } from '../kernel/storage.ts';
-import { idFromKey } from '../shared/idKey.ts';
 import type { DocumentRow } from './statements.ts';
 
 /** A row of the documents table as the shared layer reads it (pg returns BIGINT as a string). */

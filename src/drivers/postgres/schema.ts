@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { checkOut } from './checkout.ts';
-import { MIGRATION_LOCK_CLASS, quoteIdentifier, schemaLockKey } from './identifiers.ts';
+import { checkOut } from '../../shared/postgres/checkout.ts';
+import { MIGRATION_LOCK_CLASS, quoteIdentifier, schemaLockKey } from '../../shared/postgres/identifiers.ts';
 
 /**
  * Schema migrations, in order; the position is the version. Never edit a shipped entry: append one.

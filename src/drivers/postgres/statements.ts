@@ -1,4 +1,4 @@
-import { quoteIdentifier } from './identifiers.ts';
+import { quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 
 /** Text in the error of an `...OrFail` statement whose compare-and-set found another revision. */
 export const CONFLICT_MARKER = 'agentstate revision conflict';
@@ -27,6 +27,8 @@ export interface Statements {
   getMany: string;
   /** $1 namespace, $2 id key, $3 now -> revision of the live document, if any. */
   revision: string;
+  /** $1 namespace, $2 id key, $3 now, $4 new expires_at: restarts a live document's time to live. */
+  touch: string;
   /**
    * Upsert: $1 namespace, $2 id key, $3 id, $4 value text, $5 now, $6 metadata, $7 expires_at, $8 seq,
    * $9 value bytes, $10 storage.
@@ -133,6 +135,7 @@ export function buildStatements(schema: string, channel: string, origin: string)
     get: `SELECT ${DOCUMENT_COLUMNS} FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
     getMany: `SELECT id_key, ${DOCUMENT_COLUMNS} FROM ${t} WHERE namespace = $1 AND id_key = ANY($2::bytea[]) AND ${live('$3::bigint')}`,
     revision: `SELECT revision FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
+    touch: `UPDATE ${t} SET expires_at = $4::bigint WHERE ${key} AND ${live('$3::bigint')}`,
     upsert: wrapPut(insert),
     // An expired row that the sweep has not removed yet counts as absent: it may be replaced.
     create: wrapPut(create),

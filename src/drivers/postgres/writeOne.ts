@@ -1,6 +1,6 @@
 import type { PoolClient, QueryConfig } from 'pg';
+import { idKey } from '../../shared/idKey.ts';
 import type { PutOp, Written } from '../kernel/storage.ts';
-import { idKey } from '../shared/idKey.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import type { Statements } from './statements.ts';
 

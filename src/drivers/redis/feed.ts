@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
+import { idFromKey } from '../../shared/idKey.ts';
 import type { ChangeHub } from '../shared/changeHub.ts';
-import { idFromKey } from '../shared/idKey.ts';
 
 /**
  * The Redis driver's change feed: a second connection SUBSCRIBEd to the store's channel, delivering the

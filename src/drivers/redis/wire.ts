@@ -1,5 +1,5 @@
+import { idKey } from '../../shared/idKey.ts';
 import type { WriteOp } from '../kernel/storage.ts';
-import { idKey } from '../shared/idKey.ts';
 
 /** One operation as the batch script reads it (see redis/scripts.ts). */
 export interface WireOp {

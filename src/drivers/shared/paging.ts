@@ -1,5 +1,5 @@
+import { encodeCursor } from '../../shared/cursor.ts';
 import type { DocumentStore, StoredDocument } from '../types.ts';
-import { encodeCursor } from './cursor.ts';
 
 /**
  * Every document of `namespace` whose id starts with `prefix`, in id order, read one page at a time;

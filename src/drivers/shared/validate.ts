@@ -1,4 +1,6 @@
 import { InvalidInputError } from '../../errors.ts';
+import { decodeCursor } from '../../shared/cursor.ts';
+import { storableTextProblem } from '../../shared/storableText.ts';
 import { MAX_TTL_MS } from '../kernel/ttl.ts';
 import type {
   BatchOperation,
@@ -7,8 +9,6 @@ import type {
   NamespaceListOptions,
   PutOptions,
 } from '../types.ts';
-import { decodeCursor } from './cursor.ts';
-import { storableTextProblem } from './storableText.ts';
 
 /** Longest accepted namespace, in UTF-16 code units. */
 export const MAX_NAMESPACE_LENGTH = 128;

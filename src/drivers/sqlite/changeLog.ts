@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
+import { idFromKey, idKey } from '../../shared/idKey.ts';
 import type { ChangeHub } from '../shared/changeHub.ts';
-import { idFromKey, idKey } from '../shared/idKey.ts';
 import type { ChangeEvent } from '../types.ts';
 
 interface ChangeRow {

@@ -50,11 +50,25 @@ export function sqliteStatements(db: Database.Database, table: string) {
   // per call. Given both (`id_key >= ? AND id_key > ?`), SQLite seeks to the first and filters the second
   // row by row, so every page re-read the namespace from the prefix up to the cursor: paging through a
   // namespace cost O(n^2) (the pages of a 150,000-document namespace took ~0.5 s each near its end).
-  const list = (lower: '>=' | '>', bounded: boolean) =>
-    db.prepare<unknown[], SqliteRow>(
-      `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key ${lower} ?${bounded ? ' AND id_key < ?' : ''}
-       AND ${LIVE} ORDER BY id_key LIMIT ?`,
-    );
+  // Bounds are row values on (namespace, id_key) and the LIMIT is a literal: better-sqlite3's SQLite is
+  // built with STAT4, which re-prepares a statement on every call when a bound `namespace = ?` meets the
+  // ORDER BY or the LIMIT is a parameter (~10 us per listing, more than the read itself). One statement per
+  // (bounds, limit); the few limits callers use keep the cache small, and it is cleared if they do not.
+  const lists = new Map<string, Database.Statement<unknown[], SqliteRow>>();
+  function list(lower: '>=' | '>', bounded: boolean, limit: number) {
+    const key = `${lower}${bounded}${limit}`;
+    let statement = lists.get(key);
+    if (statement === undefined) {
+      if (lists.size >= 64) lists.clear();
+      statement = db.prepare<unknown[], SqliteRow>(
+        `SELECT ${COLUMNS} FROM ${table} WHERE (namespace, id_key) ${lower} (?, ?)
+         AND ${bounded ? '(namespace, id_key) < (?, ?)' : 'namespace <= ?'}
+         AND ${LIVE} ORDER BY namespace, id_key LIMIT ${limit}`,
+      );
+      lists.set(key, statement);
+    }
+    return statement;
+  }
   return {
     select: db.prepare<[string, Buffer, number], SqliteRow>(
       `SELECT ${COLUMNS} FROM ${table} WHERE namespace = ? AND id_key = ? AND ${LIVE}`,
@@ -76,10 +90,11 @@ export function sqliteStatements(db: Database.Database, table: string) {
          storage = ? WHERE namespace = ? AND id_key = ? AND revision = ? AND ${LIVE} ${returning}`,
     ),
     delete: db.prepare<[string, Buffer], void>(`DELETE FROM ${table} WHERE namespace = ? AND id_key = ?`),
-    listFrom: list('>=', false),
-    listAfter: list('>', false),
-    listRange: list('>=', true),
-    listRangeAfter: list('>', true),
+    touch: db.prepare<[number, string, Buffer, number], void>(
+      `UPDATE ${table} SET expires_at = ? WHERE namespace = ? AND id_key = ? AND ${LIVE}`,
+    ),
+    /** The listing statement of a lower bound (`>=` prefix or `>` cursor), an upper bound or none, a limit. */
+    list,
     // Namespaces by a loose index scan: each step seeks the primary key to the next namespace, so a page
     // costs one seek per namespace however many documents each holds. Namespaces are ASCII (see
     // validate.ts), so SQLite's byte order is JavaScript's string order. The LIMIT bounds the recursion.

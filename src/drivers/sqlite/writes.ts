@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
+import { idKey } from '../../shared/idKey.ts';
 import type { DeleteOp, PutOp, WriteOp, Written } from '../kernel/storage.ts';
-import { idKey } from '../shared/idKey.ts';
 import { checkRevision, revisionConflict } from '../shared/revisionConflict.ts';
 import type { SqliteChangeLog } from './changeLog.ts';
 import type { PutParams, SqliteStatements } from './statements.ts';

@@ -1,4 +1,4 @@
-export { part, parts } from '../../drivers/shared/idParts.ts';
+export { part, parts } from '../../shared/idParts.ts';
 export { checkIdentifier } from '../identifiers.ts';
 
 /**

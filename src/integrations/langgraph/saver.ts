@@ -16,17 +16,16 @@ import {
   WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { getMany } from '../../drivers/shared/getMany.ts';
-import { readParts } from '../../drivers/shared/idParts.ts';
-import { deleteByPrefix, listAll } from '../../drivers/shared/paging.ts';
+import { deleteByPrefix, getMany, listAll } from '../../drivers/index.ts';
 import {
   AgentStateError,
   CorruptStateError,
   InvalidInputError,
   RevisionConflictError,
 } from '../../errors.ts';
+import { readParts } from '../../shared/idParts.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
-import { dump, load, type Serialized } from './serialized.ts';
+import { type Serialized, ValueSerializer } from './serialized.ts';
 
 /** Options of `new AgentStateSaver`. */
 export interface AgentStateSaverOptions {
@@ -129,11 +128,13 @@ export class AgentStateSaver extends BaseCheckpointSaver {
   readonly #writes: string;
   readonly #ttlMs: number | undefined;
   readonly #now: () => number;
+  readonly #serializer: ValueSerializer;
 
   /** A saver over `documents`. */
   constructor(documents: DocumentStore, options: AgentStateSaverOptions = {}) {
     super(options.serde);
     this.documents = documents;
+    this.#serializer = new ValueSerializer(this.serde, options.serde === undefined);
     const prefix = options.namespace ?? 'langgraph';
     this.#checkpoints = `${prefix}.checkpoints`;
     this.#blobs = `${prefix}.blobs`;
@@ -210,7 +211,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
       if (onlyId && checkpointId !== onlyId) continue;
       if (typeof beforeId === 'string' && beforeId !== '' && checkpointId >= beforeId) continue;
       if (filter !== undefined && Object.keys(filter).length > 0) {
-        const metadata = (await load(this.serde, doc.value.metadata)) as Record<string, unknown>;
+        const metadata = (await this.#serializer.load(doc.value.metadata)) as Record<string, unknown>;
         if (!Object.entries(filter).every(([key, value]) => isDeepStrictEqual(metadata?.[key], value)))
           continue;
       }
@@ -241,7 +242,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     for (const [channel, version] of Object.entries(newVersions)) {
       const value: BlobDoc =
         values !== undefined && channel in values
-          ? await dump(this.serde, values[channel], { ...details, channel })
+          ? await this.#serializer.dump(values[channel], { ...details, channel })
           : { t: EMPTY, s: '' };
       // Insert-only: a stored (channel, version) is never replaced, whichever branch stored it.
       operations.push({
@@ -254,7 +255,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     }
     const doc: CheckpointDoc = {
       checkpoint: rest,
-      metadata: await dump(this.serde, metadata, { ...details, field: 'metadata' }),
+      metadata: await this.#serializer.dump(metadata, { ...details, field: 'metadata' }),
       parentId: typeof parentId === 'string' && parentId !== '' ? parentId : null,
       savedAt: this.#now(),
       written: Object.keys(newVersions),
@@ -314,7 +315,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
           taskId,
           idx,
           channel,
-          value: await dump(this.serde, value, { ...details, channel }),
+          value: await this.#serializer.dump(value, { ...details, channel }),
         };
         return { id: base + String(idx), doc };
       }),
@@ -477,7 +478,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const [values, pendingWrites, metadata] = await Promise.all([
       this.#values(scope, versions, new Set(doc.written ?? [])),
       this.#pendingWrites(scope + part(checkpointId)),
-      load(this.serde, doc.metadata) as Promise<CheckpointMetadata>,
+      this.#serializer.load(doc.metadata) as CheckpointMetadata,
     ]);
     const checkpoint = {
       ...doc.checkpoint,
@@ -526,7 +527,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
           );
         }
         if (blob.value.t === EMPTY) return undefined;
-        return [channel, await load(this.serde, blob.value)] as const;
+        return [channel, await this.#serializer.load(blob.value)] as const;
       }),
     );
     const values: Record<string, unknown> = {};
@@ -546,7 +547,8 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const docs = await this.#writeDocs(prefix);
     return Promise.all(
       docs.map(
-        async (doc) => [doc.taskId, doc.channel, await load(this.serde, doc.value)] as CheckpointPendingWrite,
+        async (doc) =>
+          [doc.taskId, doc.channel, await this.#serializer.load(doc.value)] as CheckpointPendingWrite,
       ),
     );
   }
@@ -555,7 +557,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
   // TASKS channel value, so they are moved there on read, as the official savers do.
   async #migratePendingSends(checkpoint: Checkpoint, parentPrefix: string): Promise<void> {
     const docs = (await this.#writeDocs(parentPrefix)).filter((doc) => doc.channel === TASKS);
-    const sends = await Promise.all(docs.map((doc) => load(this.serde, doc.value)));
+    const sends = await Promise.all(docs.map((doc) => this.#serializer.load(doc.value)));
     checkpoint.channel_values[TASKS] = sends;
     const versions = Object.values(checkpoint.channel_versions);
     checkpoint.channel_versions[TASKS] =

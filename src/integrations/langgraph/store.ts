@@ -12,8 +12,9 @@ import {
   type SearchOperation,
 } from '@langchain/langgraph-checkpoint';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { listAll } from '../../drivers/shared/paging.ts';
-import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import { listAll, touchExpiry } from '../../drivers/index.ts';
+import { InvalidInputError } from '../../errors.ts';
+import { encodeCursor } from '../../shared/cursor.ts';
 import { checkIdentifier, part } from './keys.ts';
 
 /** Options of `new AgentStateStore`. */
@@ -36,6 +37,9 @@ interface ItemDoc {
 // Namespace labels are written as `<length>:<label>` parts (see keys.ts) and the key follows `#`, which
 // cannot start a part: a namespace prefix is then an id prefix that matches whole labels only.
 const KEY_MARK = '#';
+// Above every character that can start a part (a digit) or follow the key mark: `<id prefix>` + this sorts
+// after every id with that prefix.
+const PAST_EVERY_PART = '\uffff';
 const PAGE = 500;
 const FILTER_OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin']);
 
@@ -160,8 +164,10 @@ export class AgentStateStore extends BaseStore {
     return found.map((doc) => ({ ...toItem(doc), score: undefined }));
   }
 
-  // Reads the items under the literal leading labels of a prefix condition (every item without one),
-  // keeping each distinct namespace (cut to maxDepth) in memory.
+  // A skip scan over item ids, which are ordered by namespace (see itemId): one item is read per distinct
+  // namespace, then the listing jumps past the rest of that namespace (past everything under its first
+  // `maxDepth` labels once those are listed), so the cost follows the number of namespaces, not of items.
+  // The literal leading labels of a prefix condition narrow the scan. Sorted as InMemoryStore sorts.
   async #listNamespaces(op: ListNamespacesOperation): Promise<string[][]> {
     const seen = new Map<string, string[]>();
     const literal: string[] = [];
@@ -171,39 +177,42 @@ export class AgentStateStore extends BaseStore {
       literal.push(checkIdentifier('namespace label', label));
     }
     const prefix = literal.map(part).join('');
-    for await (const doc of listAll<ItemDoc>(this.documents, this.#namespace, prefix, PAGE)) {
-      let namespace = doc.value.namespace;
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.documents.list<ItemDoc>(this.#namespace, {
+        prefix,
+        limit: 1,
+        ...(after !== undefined && { cursor: encodeCursor(after) }),
+      });
+      const doc = page.items[0];
+      if (doc === undefined) break;
+      const namespace = doc.value.namespace;
+      let skipPast = namespace.map(part).join('') + KEY_MARK + PAST_EVERY_PART;
       if (
-        op.matchConditions &&
-        !op.matchConditions.every((condition) => matchesCondition(condition, namespace))
+        !op.matchConditions ||
+        op.matchConditions.every((condition) => matchesCondition(condition, namespace))
       ) {
-        continue;
+        const listed = op.maxDepth === undefined ? namespace : namespace.slice(0, op.maxDepth);
+        seen.set(JSON.stringify(listed), listed);
+        if (listed.length === op.maxDepth) skipPast = listed.map(part).join('') + PAST_EVERY_PART;
       }
-      if (op.maxDepth !== undefined) namespace = namespace.slice(0, op.maxDepth);
-      seen.set(JSON.stringify(namespace), namespace);
+      // Never backwards, even over an item whose stored namespace does not match its id.
+      if (skipPast <= doc.id) skipPast = doc.id;
+      after = skipPast;
     }
     const sorted = [...seen.values()].sort((a, b) => a.join(':').localeCompare(b.join(':')));
     const offset = op.offset ?? 0;
     return sorted.slice(offset, offset + (op.limit ?? sorted.length));
   }
 
+  // Restarts the clock of items read: only their expiry is written where the driver can (see touchExpiry).
   async #refresh(docs: StoredDocument<ItemDoc>[]): Promise<void> {
     if (!this.#refreshOnRead) return;
-    const again: BatchOperation[] = docs
-      .filter((doc) => doc.value.ttlMs !== undefined)
-      .map((doc) => ({
-        type: 'put',
-        namespace: this.#namespace,
-        id: doc.id,
-        value: doc.value,
-        options: { ttlMs: doc.value.ttlMs!, expectedRevision: doc.revision },
-      }));
-    // A concurrent write already restarted the item's clock: losing the refresh then changes nothing.
-    // Any other failure (storage down, closed) is the caller's to see.
-    if (again.length > 0)
-      await this.documents.batch(again).catch((error: unknown) => {
-        if (!(error instanceof AgentStateError && error.code === 'REVISION_CONFLICT')) throw error;
-      });
+    await Promise.all(
+      docs
+        .filter((doc) => doc.value.ttlMs !== undefined)
+        .map((doc) => touchExpiry(this.documents, doc, doc.value.ttlMs!)),
+    );
   }
 }
 

@@ -1,13 +1,13 @@
 import type { AgentInputItem, Session } from '@openai/agents-core';
 import type { BatchOperation, DocumentStore, StoredDocument } from '../../drivers/index.ts';
-import { part, revisionSuffix } from '../../drivers/shared/idParts.ts';
-import { SerialQueue } from '../../drivers/shared/serialQueue.ts';
 import {
   AgentStateError,
   CorruptStateError,
   InvalidInputError,
   RevisionConflictError,
 } from '../../errors.ts';
+import { part, revisionSuffix } from '../../shared/idParts.ts';
+import { SerialQueue } from '../../shared/serialQueue.ts';
 import { checkIdentifier } from '../identifiers.ts';
 
 /** Options of `new AgentStateSession`. */

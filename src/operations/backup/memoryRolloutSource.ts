@@ -12,7 +12,6 @@
  */
 import type Database from 'better-sqlite3';
 import type { JsonValue } from '../../codec/index.ts';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import type { MemoryRolloutState } from '../../rollouts/memory/repository.ts';
 import { type InMemoryRolloutStore, memoryRolloutRepository } from '../../rollouts/memory/store.ts';
 import { rowMappers } from '../../rollouts/sql/rowMapping.ts';
@@ -24,6 +23,7 @@ import {
   workerValues,
 } from '../../rollouts/sql/rowValues.ts';
 import { ROLLOUT_SCHEMA } from '../../rollouts/sqlite/schema.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
 import { sqliteRunner } from '../sql.ts';
 import type { SectionEntry } from './format.ts';
 import { portableRow, ROLLOUT_TABLES, type RolloutTable, rolloutTable } from './rolloutTables.ts';

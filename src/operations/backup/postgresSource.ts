@@ -8,10 +8,14 @@
  */
 import type pg from 'pg';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
-import { createPostgresStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
-import { checkSchemaName, quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
-import { migrate } from '../../drivers/postgres/schema.ts';
+import {
+  createPostgresStore,
+  type DocumentStore,
+  type DriverOptions,
+  migratePostgresDocuments,
+} from '../../drivers/index.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
+import { checkSchemaName, quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 import { postgresRunner } from '../sql.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
@@ -114,6 +118,8 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
             for await (const row of cursorRows(client, query, [])) yield portableRow(table, row) as JsonValue;
           },
           async close() {
+            // Ends a read-only snapshot: nothing to commit, so a failure here loses nothing (the
+            // connection is released either way).
             await client.query('COMMIT').catch(() => {});
             client.release();
           },
@@ -128,7 +134,7 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
       const result = emptyRestoreResult();
       // Creates both schemas when the target has none yet, before the restore's transaction.
       await openDocuments().close();
-      await migrate(pool, schema);
+      await migratePostgresDocuments(pool, schema);
       const rollouts = new PostgresRolloutStore({ pool, schema });
       await rollouts.statistics();
       await rollouts.close();
@@ -154,6 +160,8 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
         }
         await client.query('COMMIT');
       } catch (error) {
+        // The restore's error is the one thrown; a failed ROLLBACK means a broken connection, which the
+        // server rolls back itself.
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {

@@ -12,10 +12,10 @@
  * store them; `storage` (size, SHA-256, compression, key id) describes those bytes.
  */
 import type { Codec, JsonValue } from '../../codec/index.ts';
-import { idFromKey, idKey } from '../../drivers/shared/idKey.ts';
-import { type PayloadSettings, packPayload, unpackPayload } from '../../drivers/shared/payload.ts';
-import type { DriverOptions } from '../../drivers/types.ts';
+import type { DriverOptions } from '../../drivers/index.ts';
+import { type PayloadSettings, packPayload, unpackPayload } from '../../drivers/index.ts';
 import { CorruptStateError, isAgentStateError } from '../../errors.ts';
+import { idFromKey, idKey } from '../../shared/idKey.ts';
 import type { SqlRunner } from '../sql.ts';
 import type { DocumentRecord } from './documentSource.ts';
 import type { SectionEntry } from './format.ts';

@@ -18,9 +18,9 @@ import { basename, dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { type Codec, codec as defaultCodec, type JsonValue } from '../../codec/index.ts';
 import { createSqliteStore, type DocumentStore, type DriverOptions } from '../../drivers/index.ts';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import { AgentStateError } from '../../errors.ts';
 import { SqliteRolloutStore } from '../../rollouts/index.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
 import { sqliteRunner } from '../sql.ts';
 import { documentStoreSource } from './documentSource.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
@@ -201,6 +201,7 @@ export function sqliteSource(options: SqliteSourceOptions): BackupSource {
         await rm(`${path}-wal`, { force: true });
         await rename(side, path);
         const dir = await open(dirname(path), 'r');
+        // Some platforms cannot fsync a directory (Windows: EPERM/EISDIR); the restored file itself is synced.
         await dir.sync().catch(() => {});
         await dir.close();
         return result;

@@ -127,6 +127,7 @@ export async function writeBackupFile(
     await rename(partial, path);
     return manifest;
   } catch (error) {
+    // The write's error is the one thrown; closing the handle of a failed write may fail the same way.
     await handle.close().catch(() => {});
     await rm(partial, { force: true });
     throw error;

@@ -6,7 +6,7 @@
  * registered module types, revision and time order, expired documents the sweep has not removed yet.
  */
 import type { Codec, EncryptionKeys } from '../../codec/index.ts';
-import { unpackPayload } from '../../drivers/shared/payload.ts';
+import { unpackPayload } from '../../drivers/index.ts';
 import { isAgentStateError } from '../../errors.ts';
 import type { ModuleTypeRegistry } from '../../modules/index.ts';
 import type { SqlRunner } from '../sql.ts';

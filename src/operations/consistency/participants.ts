@@ -3,8 +3,9 @@
  * participants, and every `BATCH` of them is looked up at once (one `IN (...)` query with SQL access), so
  * the checker holds one batch, not every agent id and every session of the store.
  */
-import { idKey } from '../../drivers/shared/idKey.ts';
-import type { DocumentStore } from '../../drivers/types.ts';
+
+import type { DocumentStore } from '../../drivers/index.ts';
+import { idKey } from '../../shared/idKey.ts';
 import type { SqlRunner } from '../sql.ts';
 
 /** Participants looked up per query: 500 ids is 501 parameters, within every backend's limit. */

@@ -7,6 +7,8 @@
  */
 import { Cron } from 'croner';
 import { InvalidInputError } from '../../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../../shared/backgroundErrors.ts';
+import { settled } from '../../shared/settled.ts';
 import type { BackupInfo, BackupManager } from '../backup/manager.ts';
 import { hasRetention, type RetentionPolicy, toPrune } from './retention.ts';
 
@@ -40,8 +42,8 @@ export interface ScheduleOptions extends RetentionPolicy {
   only?: readonly string[];
   /** Clock (default: the system clock with unref'd timers). */
   clock?: SchedulerClock;
-  /** Receives failures (default: `process.emitWarning`). */
-  onError?: (error: unknown) => void;
+  /** Receives the failure of a scheduled run (default: a process warning). */
+  onError?: BackgroundErrorHandler;
   /** Called after each backup and pruning. */
   onBackup?: (info: BackupInfo, pruned: string[]) => void;
 }
@@ -129,7 +131,7 @@ export class BackupScheduler {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#running?.catch(() => {});
+    await settled(this.#running);
   }
 
   /** Runs a backup and pruning now; a run already in progress is joined, never doubled. */
@@ -177,10 +179,10 @@ export class BackupScheduler {
       return info;
     } catch (error) {
       this.stats.failures++;
-      const report =
-        this.#options.onError ??
-        ((e: unknown) => process.emitWarning(`agentstate: scheduled backup failed: ${(e as Error).message}`));
-      report(error);
+      reportBackgroundError(this.#options.onError, error, {
+        source: 'scheduled backup',
+        details: { prefix: this.#prefix },
+      });
       return undefined;
     }
   }

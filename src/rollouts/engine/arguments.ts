@@ -4,8 +4,8 @@
  * backend.
  */
 
-import { integerOption } from '../../drivers/shared/integerOption.ts';
 import { InvalidInputError } from '../../errors.ts';
+import { integerOption } from '../../shared/integerOption.ts';
 import { optionalObject, requireAllOf, requireId, requireJson, requireText } from '../normalize.ts';
 import { spanFromOtel } from '../otel.ts';
 import { normalizeLogic, normalizePage, type Page, READ_PAGE_ROWS } from '../query.ts';

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { QueryConfig, QueryResultRow } from 'pg';
-import { quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
+import { quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 import type {
   AttemptRow,
   IdempotencyRecord,

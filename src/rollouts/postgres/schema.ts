@@ -12,7 +12,7 @@
  *   concurrent transactions could both read.
  * - `agl_rollouts.seq` is creation order; two processes enqueueing at once get interleaved, still unique values.
  */
-import { quoteIdentifier } from '../../drivers/postgres/identifiers.ts';
+import { quoteIdentifier } from '../../shared/postgres/identifiers.ts';
 
 /** Schema version stored in `agl_meta`; a schema with a newer one is refused. */
 export const POSTGRES_ROLLOUT_SCHEMA_VERSION = 1;

@@ -26,11 +26,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { checkOut } from '../../drivers/postgres/checkout.ts';
-import { postgresFailure } from '../../drivers/postgres/failure.ts';
-import { channelFor, checkSchemaName, schemaLockKey } from '../../drivers/postgres/identifiers.ts';
-import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
 import {
   type AgentStateError,
   ClosedError,
@@ -38,6 +33,12 @@ import {
   InvalidInputError,
   UnavailableError,
 } from '../../errors.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
+import { checkOut } from '../../shared/postgres/checkout.ts';
+import { postgresFailure } from '../../shared/postgres/failure.ts';
+import { channelFor, checkSchemaName, schemaLockKey } from '../../shared/postgres/identifiers.ts';
+import { ChannelListener } from '../../shared/postgres/listener.ts';
+import { statementTimeoutMs } from '../../shared/postgres/statementTimeout.ts';
 import {
   attemptPage,
   dequeueArguments,
@@ -118,7 +119,6 @@ import type {
 import { RolloutWaiters } from '../waiters.ts';
 import { CoalescedWrites } from './coalescedWrites.ts';
 import { acquireHealthLease, releaseHealthLease } from './healthLease.ts';
-import { ChannelListener } from './listener.ts';
 import {
   type BatchOperation,
   batchFailure,

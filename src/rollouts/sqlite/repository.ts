@@ -8,9 +8,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
-import { reportSqliteCorruption } from '../../drivers/shared/sqliteCorruption.ts';
 import { CorruptStateError, InvalidInputError, TimeoutError } from '../../errors.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
+import { reportSqliteCorruption } from '../../shared/sqliteCorruption.ts';
 import type {
   AttemptRow,
   IdempotencyRecord,

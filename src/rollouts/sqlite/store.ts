@@ -8,7 +8,7 @@
  * microseconds), and a writer blocked by another process waits up to `busyTimeoutMs`.
  */
 
-import { withCorruptionReports } from '../../drivers/shared/sqliteCorruption.ts';
+import { withCorruptionReports } from '../../shared/sqliteCorruption.ts';
 import { RepositoryRolloutStore } from '../engine/repositoryStore.ts';
 import type { RolloutStoreOptions } from '../types.ts';
 import {

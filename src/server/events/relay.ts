@@ -5,10 +5,11 @@
  * any process sees the changes made through all of them.
  */
 import type { Pool } from 'pg';
-import { channelFor } from '../../drivers/postgres/identifiers.ts';
-import { statementTimeoutMs } from '../../drivers/postgres/statementTimeout.ts';
-import { loadPackage } from '../../drivers/shared/optionalPackage.ts';
-import { ChannelListener } from '../../rollouts/postgres/listener.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from '../../shared/backgroundErrors.ts';
+import { loadPackage } from '../../shared/optionalPackage.ts';
+import { channelFor } from '../../shared/postgres/identifiers.ts';
+import { ChannelListener } from '../../shared/postgres/listener.ts';
+import { statementTimeoutMs } from '../../shared/postgres/statementTimeout.ts';
 import { EventBatch } from './batch.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts';
 
@@ -16,8 +17,11 @@ import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind } from './hub.ts
 export interface EventRelay {
   /** Announces an event (to this process's hub, and to the others' where the relay reaches them). */
   publish(event: ChangeEventMessage): void;
-  /** Starts delivering events to `deliver`. */
-  start(deliver: (event: ChangeEventMessage) => void): Promise<void>;
+  /**
+   * Starts delivering events to `deliver`; `onError` (the server's log) receives the relay's background
+   * errors unless the relay was given its own.
+   */
+  start(deliver: (event: ChangeEventMessage) => void, onError?: BackgroundErrorHandler): Promise<void>;
   /** Stops delivering and releases connections. */
   close(): Promise<void>;
 }
@@ -89,18 +93,28 @@ export class PostgresEventRelay implements EventRelay {
   #flushTimer: NodeJS.Timeout | undefined;
   /** The flush whose NOTIFYs are being sent; the next one waits for it (see #flush). */
   #inFlight: Promise<void> | undefined;
+  /** Where background errors go: the constructor's `onError`, else the one `start` was given. */
+  #onError: BackgroundErrorHandler | undefined;
+  readonly #ownOnError: boolean;
+  /** Set after a NOTIFY failed, until one succeeds: an outage is reported once, not once per flush. */
+  #sendFailing = false;
 
   /**
    * A relay for the servers of `schema` (default `agentstate`), on `pool` (yours, never ended here) or on
    * a two-connection pool of its own to `connectionString` (one LISTEN, one for NOTIFY), whose statements
-   * are cancelled after `statementTimeoutMs` (default 60000, as the stores' pools).
+   * are cancelled after `statementTimeoutMs` (default 60000, as the stores' pools). `onError` receives
+   * background errors: a lost connection, failed NOTIFYs, LISTEN reconnects (default: the server's log,
+   * given by `start`, or a process warning before that).
    */
   constructor(options: {
     pool?: Pool;
     connectionString?: string;
     schema?: string;
     statementTimeoutMs?: number;
+    onError?: BackgroundErrorHandler;
   }) {
+    this.#onError = options.onError;
+    this.#ownOnError = options.onError !== undefined;
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
@@ -111,7 +125,9 @@ export class PostgresEventRelay implements EventRelay {
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
         statement_timeout: statementTimeoutMs(options.statementTimeoutMs),
       });
-    if (this.#ownsPool) this.#pool.on('error', () => {});
+    // An idle connection of our own pool that the server closed: pg-pool drops it and opens another on the
+    // next query; without a listener the 'error' event would end the process.
+    if (this.#ownsPool) this.#pool.on('error', (error) => this.#report(error, 'idle connection lost'));
     this.#channel = channelFor(options.schema ?? 'agentstate', 'agentstate_events_');
   }
 
@@ -152,13 +168,19 @@ export class PostgresEventRelay implements EventRelay {
 
   async #send(payloads: readonly string[]): Promise<void> {
     for (const payload of payloads) {
-      // A lost event only delays a dashboard's refresh, and a failing database is reported by the store
-      // calls themselves.
-      await this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, payload]).catch(() => {});
+      // A lost event only delays a dashboard's refresh: reported once per outage, never retried.
+      try {
+        await this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, payload]);
+        this.#sendFailing = false;
+      } catch (error) {
+        if (!this.#sendFailing) this.#report(error, 'NOTIFY failed');
+        this.#sendFailing = true;
+      }
     }
   }
 
-  async start(deliver: (event: ChangeEventMessage) => void): Promise<void> {
+  async start(deliver: (event: ChangeEventMessage) => void, onError?: BackgroundErrorHandler): Promise<void> {
+    if (!this.#ownOnError) this.#onError = onError;
     this.#listener = new ChannelListener(
       this.#pool,
       this.#channel,
@@ -166,8 +188,19 @@ export class PostgresEventRelay implements EventRelay {
         for (const event of parseEvents(payload)) deliver(event);
       },
       () => {},
+      {
+        source: 'event relay listener',
+        onError: (error, context) => this.#report(error, context.details?.what),
+      },
     );
     await this.#listener.start();
+  }
+
+  #report(error: unknown, what: unknown): void {
+    reportBackgroundError(this.#onError, error, {
+      source: 'event relay',
+      details: { channel: this.#channel, what },
+    });
   }
 
   async close(): Promise<void> {

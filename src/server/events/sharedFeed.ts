@@ -10,12 +10,15 @@ export type FeedOpener = () => Promise<() => Promise<void>>;
 /** A reference-counted change source. */
 export class SharedFeed {
   readonly #open: FeedOpener;
-  readonly #onError: (error: unknown) => void;
+  readonly #onError: (error: unknown, what: 'open' | 'close') => void;
   #clients = 0;
   #opened: Promise<(() => Promise<void>) | undefined> | undefined;
 
-  /** A feed opened with `open`; an opening that fails is reported to `onError` and the clients get no events. */
-  constructor(open: FeedOpener, onError: (error: unknown) => void) {
+  /**
+   * A feed opened with `open`; an opening that fails is reported to `onError` and the clients get no
+   * events; a closing that fails is reported too.
+   */
+  constructor(open: FeedOpener, onError: (error: unknown, what: 'open' | 'close') => void) {
     this.#open = open;
     this.#onError = onError;
   }
@@ -24,7 +27,7 @@ export class SharedFeed {
   async acquire(): Promise<void> {
     this.#clients += 1;
     this.#opened ??= this.#open().catch((error: unknown) => {
-      this.#onError(error);
+      this.#onError(error, 'open');
       return undefined;
     });
     await this.#opened;
@@ -41,6 +44,7 @@ export class SharedFeed {
   async close(): Promise<void> {
     const opened = this.#opened;
     this.#opened = undefined;
-    await opened?.then((close) => close?.()).catch(() => {});
+    // An opening that failed resolved to undefined (already reported): only the close can fail here.
+    await opened?.then((close) => close?.()).catch((error: unknown) => this.#onError(error, 'close'));
   }
 }

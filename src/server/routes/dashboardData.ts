@@ -268,14 +268,9 @@ export function registerDashboardDataRoutes(
         );
         if (!record)
           throw new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
-        // In the codec's tagged form, as the documents route answers: a key's value may be a Map or a
-        // Date, which plain JSON would show as {} or as a string.
-        return {
-          id,
-          revision: record.documentRevision,
-          updatedAt: record.updatedAt,
-          value: codec.encode(record.state),
-        };
+        // A persisted state's values are in the codec's tagged form already (`exportPersisted` encodes
+        // them): answered as stored, not encoded again (which would show a Date as an object `{ $t, v }`).
+        return { id, revision: record.documentRevision, updatedAt: record.updatedAt, value: record.state };
       },
     );
   }

@@ -6,17 +6,19 @@
  *   PostgreSQL, so every process's clients see them);
  * - the document store's own change feed (`watch('*')`), which already spans processes on PostgreSQL
  *   (LISTEN/NOTIFY) and SQLite (its change log);
- * - the TTL store's own events when it offers them (set, delete, expire of a key), else the /v1/ttl writes.
+ * - the TTL store's own events when it offers them (set, delete, expire of a key), else the /v1/ttl writes
+ *   and, from a store that watches its expiries (Redis), the expiries.
  * Events carry ids, never values: a client reads what it shows with its own token.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { AgentStateError, InvalidInputError } from '../../errors.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
+import { logBackgroundErrors } from '../backgroundLog.ts';
 import { CHANGE_KINDS, type ChangeEventMessage, type ChangeKind, EventHub } from '../events/hub.ts';
 import { type EventRelay, localRelay } from '../events/relay.ts';
 import { SharedFeed } from '../events/sharedFeed.ts';
-import { offersTtlEvents, openTtlFeed } from '../events/ttlFeed.ts';
+import { offersTtlEvents, offersTtlExpiries, openTtlExpiryFeed, openTtlFeed } from '../events/ttlFeed.ts';
 
 const KEEP_ALIVE_MS = 15_000;
 /** What a client waits before reconnecting after a drop (the SSE `retry` field), ms. */
@@ -98,30 +100,47 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
           );
           return () => subscription.close();
         },
-        (error) =>
+        (error, what) =>
           app.log.warn(
             { err: error },
-            'document change feed unavailable; /v1/events sends no document events',
+            what === 'open'
+              ? 'document change feed unavailable; /v1/events sends no document events'
+              : 'document change feed failed to close',
           ),
       )
     : undefined;
   // A TTL store that announces its changes (the in-memory one) feeds `ttl` events itself, expiries
   // included; its keys live in this process, so its events go to this hub only. Other stores (Redis) get
-  // `ttl` events from the writes through the /v1/ttl routes, relayed like every route's.
+  // `ttl` events from the writes through the /v1/ttl routes, relayed like every route's, and their
+  // expiries from the store's expiry watch: every process watches for its own clients (each expiry
+  // reaches each client once), so expiries go to this hub only too.
   const ttl = options.ttl;
+  const ttlFeedFailed = (error: unknown, what: 'open' | 'close' = 'open') =>
+    app.log.warn(
+      { err: error },
+      what === 'open' ? 'TTL change feed unavailable' : 'TTL change feed failed to close',
+    );
+  const announcesTtlWrites = offersTtlEvents(ttl);
   const ttlFeed = offersTtlEvents(ttl)
-    ? new SharedFeed(
-        () => openTtlFeed(ttl, (event) => hub.publish(event)),
-        (error) => app.log.warn({ err: error }, 'TTL change feed unavailable'),
-      )
-    : undefined;
+    ? new SharedFeed(() => openTtlFeed(ttl, (event) => hub.publish(event)), ttlFeedFailed)
+    : offersTtlExpiries(ttl)
+      ? new SharedFeed(
+          () =>
+            openTtlExpiryFeed(
+              ttl,
+              (event) => hub.publish(event),
+              (error) => ttlFeedFailed(error),
+            ),
+          ttlFeedFailed,
+        )
+      : undefined;
   const feeds = (kinds: ReadonlySet<ChangeKind>): SharedFeed[] => [
     ...(documentFeed && kinds.has('document') ? [documentFeed] : []),
     ...(ttlFeed && kinds.has('ttl') ? [ttlFeed] : []),
   ];
 
   app.addHook('onReady', async () => {
-    await relay.start((event) => hub.publish(event));
+    await relay.start((event) => hub.publish(event), logBackgroundErrors(app.log));
     keepAlive = setInterval(() => hub.keepAlive(), KEEP_ALIVE_MS);
     keepAlive.unref();
   });
@@ -140,7 +159,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     const kind = changeKindOf(request.method, url);
     if (kind === undefined) return;
     // Key writes are announced by the TTL store's own feed when it has one (lock handles live in the routes).
-    if (kind === 'ttl' && ttlFeed && !url.startsWith('/v1/ttl/locks')) return;
+    if (kind === 'ttl' && announcesTtlWrites && !url.startsWith('/v1/ttl/locks')) return;
     const event: ChangeEventMessage = { kind, action: `${request.method} ${url}`, at: Date.now() };
     const id = idOf(request);
     if (id !== undefined) event.id = id;

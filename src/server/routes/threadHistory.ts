@@ -1,16 +1,15 @@
 /**
  * `/v1/dashboard/threads/:namespace/:id/...`: a thread's stored revision history (the records
  * `ThreadStateRepository` writes with every save) for the dashboard's Threads page: a page of revisions
- * newest first, one revision's record, and which keys changed between two revisions. The store keeps only
- * the current values (a save deletes the ones it replaces), so a past revision answers its record (when, which
- * keys it wrote or appended to) and the state only when it is the current one. Read scope; every answer
- * is bounded.
+ * newest first, one revision's record and state, and which keys changed between two revisions with their
+ * values at both. Past states are rebuilt from the values later saves replaced, which the repository keeps
+ * as long as retention keeps the revision: an older one is answered as not retained (code
+ * `REVISION_NOT_RETAINED`), never with a guess. Read scope; every answer is bounded.
  */
 import type { FastifyInstance } from 'fastify';
-import { codec } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
-import { ThreadStateRepository } from '../../state/index.ts';
+import { type ThreadStateAt, ThreadStateRepository } from '../../state/index.ts';
 import { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, nameSchema } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
@@ -18,6 +17,34 @@ import type { ServerMetrics } from '../metrics.ts';
 export const MAX_REVISIONS_PAGE = 100;
 /** Most revisions apart two compared revisions may be (each one's record is read). */
 export const MAX_DIFF_SPAN = 500;
+/** Most saves below the head one answer undoes to rebuild a past state (beyond: not retained). */
+export const MAX_REBUILD_SAVES = 2000;
+
+/**
+ * A past state as the routes answer it: its values (a persisted state's values are the codec's tagged form
+ * already, as `StateStore.exportPersisted` wrote them), or why it is not kept.
+ */
+function pastState(state: ThreadStateAt, keys?: readonly string[]): Record<string, unknown> {
+  if (!state.retained) {
+    return {
+      revision: state.documentRevision,
+      retained: false,
+      code: 'REVISION_NOT_RETAINED',
+      message:
+        `the values of save ${state.documentRevision} are no longer kept (retention, compaction, or more than ` +
+        `${MAX_REBUILD_SAVES} saves ago); the oldest save shown with its values is ${state.oldestRetained}`,
+      oldestRetained: state.oldestRetained,
+    };
+  }
+  const shown = keys ?? Object.keys(state.extensions);
+  const values: Record<string, unknown> = {};
+  for (const key of shown) {
+    if (Object.hasOwn(state.extensions, key)) {
+      Object.defineProperty(values, key, { value: state.extensions[key], enumerable: true });
+    }
+  }
+  return { revision: state.documentRevision, retained: true, values };
+}
 
 const READ = { access: { scope: 'read' as const } };
 const params = {
@@ -26,6 +53,9 @@ const params = {
   properties: { namespace: nameSchema(MAX_NAMESPACE_LENGTH), id: nameSchema(MAX_ID_LENGTH) },
 };
 const revisionNumber = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
+
+const gone = (namespace: string, id: string) =>
+  new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
 
 /** Registers the thread history routes over `documents`. */
 export function registerThreadHistoryRoutes(
@@ -37,7 +67,7 @@ export function registerThreadHistoryRoutes(
   const head = async (namespace: string, id: string) => {
     const threads = new ThreadStateRepository(documents, { namespace });
     const record = await metrics.time('documents', 'get', () => threads.load(id));
-    if (!record) throw new NotFoundError(`no thread '${id}' in namespace '${namespace}'`, { namespace, id });
+    if (!record) throw gone(namespace, id);
     return { threads, record };
   };
 
@@ -83,10 +113,11 @@ export function registerThreadHistoryRoutes(
       config: READ,
       schema: {
         tags: ['dashboard'],
-        summary: "One saved revision's record; its state (codec's tagged form) when it is the current one",
+        summary: "One saved revision's record and its state (codec's tagged form)",
         description:
-          'The store keeps only the current values, so `value` is null for a past revision; `changed` and ' +
-          '`appended` say which keys that save wrote.',
+          '`changed` and `appended` say which keys that save wrote. `value` is the state at that save, rebuilt ' +
+          'from the values later saves replaced; null when they are no longer kept, with `retained: false` and ' +
+          '`notRetained` saying why (code REVISION_NOT_RETAINED) and the oldest save still shown.',
         params: {
           ...params,
           required: [...params.required, 'revision'],
@@ -110,7 +141,16 @@ export function registerThreadHistoryRoutes(
         });
       }
       const current = revision === record.documentRevision;
-      return { ...saved, current, value: current ? codec.encode(record.state) : null };
+      if (current) return { ...saved, current, retained: true, value: record.state };
+      const states = await metrics.time('documents', 'get', () =>
+        threads.statesAt(id, [revision], { maxSaves: MAX_REBUILD_SAVES }),
+      );
+      const state = states?.[0];
+      if (state === undefined) throw gone(namespace, id);
+      if (!state.retained)
+        return { ...saved, current, retained: false, value: null, notRetained: pastState(state) };
+      const value = { revision: state.revision, extensions: state.extensions };
+      return { ...saved, current, retained: true, value };
     },
   );
 
@@ -124,7 +164,9 @@ export function registerThreadHistoryRoutes(
         description:
           'For each key written or appended to by a save after `from` up to `to`: the saves that rewrote it and ' +
           'those that appended to it. `complete` is false when retention removed records of that range. ' +
-          "When `to` is the current revision, `values` holds those keys' current values (tagged form).",
+          "`before` and `after` hold those keys' values at `from` and at `to` (tagged form; a key absent at that " +
+          "save is left out), or `retained: false` with code REVISION_NOT_RETAINED when that save's values are " +
+          'no longer kept.',
         params,
         querystring: {
           type: 'object',
@@ -147,6 +189,16 @@ export function registerThreadHistoryRoutes(
         });
       }
       const { threads, record } = await head(namespace, id);
+      if (to > record.documentRevision) {
+        throw new NotFoundError(
+          `thread '${id}' has no save ${to} (the newest is ${record.documentRevision})`,
+          {
+            namespace,
+            id,
+            revision: to,
+          },
+        );
+      }
       const revisions =
         to === from
           ? []
@@ -168,14 +220,13 @@ export function registerThreadHistoryRoutes(
         complete: revisions.length === to - from,
         keys: changed,
       };
-      if (to === record.documentRevision) {
-        const extensions = record.state.extensions as Record<string, unknown>;
-        answer.values = Object.fromEntries(
-          changed
-            .filter((k) => Object.hasOwn(extensions, k.key))
-            .map((k) => [k.key, codec.encode(extensions[k.key])]),
-        );
-      }
+      const states = await metrics.time('documents', 'get', () =>
+        threads.statesAt(id, [from, to], { maxSaves: MAX_REBUILD_SAVES }),
+      );
+      if (states === undefined) throw gone(namespace, id);
+      const names = changed.map((k) => k.key);
+      answer.before = pastState(states[0]!, names);
+      answer.after = pastState(states[1]!, names);
       return answer;
     },
   );

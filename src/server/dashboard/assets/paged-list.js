@@ -11,13 +11,19 @@ import { stale } from './view-state.js';
  * @param {HTMLElement} host @param {Node[]} nodes @param {Set<string>} changedKeys
  */
 export function replaceKeepingState(host, nodes, changedKeys) {
-  const selected = /** @type {HTMLElement | null} */ (host.querySelector('tr.selected'))?.dataset.key;
+  // A virtual table names its selected row itself: it may be scrolled out of the rows drawn.
+  const selected =
+    /** @type {HTMLElement | null} */ (host.querySelector('tr.selected'))?.dataset.key ??
+    /** @type {HTMLElement | null} */ (host.querySelector('.table-wrap[data-selected]'))?.dataset.selected;
   const active = document.activeElement;
   const focusedKey =
     active instanceof HTMLElement && host.contains(active) ? active.closest('tr')?.dataset.key : undefined;
   const scrolls = [...host.querySelectorAll('.table-wrap')].map((el) => [el.scrollTop, el.scrollLeft]);
   host.replaceChildren(...nodes);
   [...host.querySelectorAll('.table-wrap')].forEach((el, i) => {
+    if (selected !== undefined && el.classList.contains('virtual')) {
+      /** @type {HTMLElement} */ (el).dataset.selected = selected;
+    }
     const [top = 0, left = 0] = scrolls[i] ?? [];
     el.scrollTop = top;
     el.scrollLeft = left;

@@ -1,8 +1,8 @@
 /**
  * A thread's stored revision history on the Threads page: the revisions `ThreadStateRepository` recorded
  * (newest first, older ones on request), and the keys changed between any two of them with the saves that
- * changed them. The store keeps only a thread's current values, so a key's value is shown for the current
- * revision and for revisions this page saw live; for other past revisions it says so.
+ * changed them, old -> new. The server rebuilds past values from what later saves replaced, as long as
+ * retention keeps the revision; for an older one it says so (REVISION_NOT_RETAINED), and so does this page.
  */
 import { api } from './api.js';
 import { h, mono, selectBox, table } from './dom.js';
@@ -20,14 +20,14 @@ const keyList = (keys) => (keys.length === 0 ? '-' : mono(keys.join(', ')));
 const saves = (label, saves) =>
   saves.length === 0 ? '' : `${label} in save${saves.length > 1 ? 's' : ''} ${saves.join(', ')}`;
 
+/** @typedef {{ revision: number, retained: true, values: Record<string, unknown> }
+ *   | { revision: number, retained: false, code: string, message: string, oldestRetained: number }} SideOfDiff */
+
 /**
  * The history panel of one thread.
- * @param {{ base: string, head: number, current: Record<string, unknown>,
- *   seen: (documentRevision: number) => Record<string, unknown> | undefined, isStale: () => boolean,
- *   pick: { from: string, to: string } }} spec
- *   `base` is the thread's route (`/v1/dashboard/threads/<ns>/<id>`), `current` the current state's keys,
- *   `seen` the keys of a revision the page saw live, `pick` the compared revisions (kept by the caller
- *   across live redraws; `''` picks the newest two).
+ * @param {{ base: string, isStale: () => boolean, pick: { from: string, to: string } }} spec
+ *   `base` is the thread's route (`/v1/dashboard/threads/<ns>/<id>`), `pick` the compared revisions (kept
+ *   by the caller across live redraws; `''` picks the newest two).
  */
 export function threadHistory(spec) {
   /** @type {StoredRevision[]} */
@@ -39,14 +39,27 @@ export function threadHistory(spec) {
   const pickers = h('div', { className: 'toolbar' });
   const diffHost = h('div');
 
-  /** @param {number} rev @param {string} key */
-  const valueAt = (rev, key, /** @type {Record<string, unknown> | undefined} */ values) => {
-    const keys = rev === spec.head ? spec.current : (values ?? spec.seen(rev));
-    if (keys === undefined) return h('span', { className: 'muted' }, 'not kept');
-    return Object.hasOwn(keys, key)
-      ? mono(previewValue(keys[key], 120))
+  /** @param {SideOfDiff} side @param {string} key */
+  const valueAt = (side, key) => {
+    if (!side.retained) return h('span', { className: 'muted' }, 'not kept');
+    return Object.hasOwn(side.values, key)
+      ? mono(previewValue(side.values[key], 120))
       : h('span', { className: 'diff-removed' }, 'absent');
   };
+
+  /** A clear note for each compared save whose values are no longer kept. @param {SideOfDiff[]} sides */
+  const notKept = (sides) =>
+    sides.map((side) =>
+      side.retained
+        ? ''
+        : h(
+            'p',
+            { className: 'note-box', role: 'note', 'data-code': side.code },
+            `The values of save ${side.revision} are no longer kept (removed by retention or compaction, ` +
+              `or never kept by an earlier release), so they are not shown. The oldest save shown with ` +
+              `values is ${side.oldestRetained}.`,
+          ),
+    );
 
   const drawDiff = async () => {
     const from = Number(pick.from);
@@ -57,6 +70,7 @@ export function threadHistory(spec) {
       const diff = await api(`${spec.base}/diff`, { from, to });
       if (spec.isStale()) return;
       diffHost.replaceChildren(
+        ...notKept([diff.before, diff.after]),
         diff.complete
           ? ''
           : h(
@@ -74,10 +88,14 @@ export function threadHistory(spec) {
                   .filter(Boolean)
                   .join('; '),
             },
-            { title: `Save ${diff.from}`, cell: (d) => valueAt(diff.from, d.key), className: 'preview' },
             {
-              title: `Save ${diff.to}`,
-              cell: (d) => valueAt(diff.to, d.key, diff.values),
+              title: `Before (save ${diff.from})`,
+              cell: (d) => valueAt(diff.before, d.key),
+              className: 'preview',
+            },
+            {
+              title: `After (save ${diff.to})`,
+              cell: (d) => valueAt(diff.after, d.key),
               className: 'preview',
             },
           ],

@@ -1,19 +1,26 @@
 /**
- * The view of one rollout: its facts, input, attempts, spans, config and metadata.
+ * The view of one rollout: its facts, input, attempts, spans, config and metadata. Live: a change to the
+ * rollout, its attempts or spans re-reads it and redraws in place (scroll, selection and the open span
+ * detail stay).
  */
 import { api } from './api.js';
 import { badge, facts, h, link, mono, pre, table } from './dom.js';
 import { formatDuration, formatTime, prettyJson } from './format.js';
+import { onLive } from './live.js';
 import { showError } from './page.js';
-import { SPAN_PAGE_SIZE } from './paged-list.js';
+import { replaceKeepingState, SPAN_PAGE_SIZE } from './paged-list.js';
 import { spansTable } from './spans.js';
-import { stale } from './view-state.js';
+import { onLeave, stale } from './view-state.js';
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function rolloutView(params, ticket) {
   const id = params.id ?? '';
   const host = h('div', {}, h('p', { className: 'muted' }, 'Loading…'));
-  (async () => {
+  // One detail panel for the page's life: a live redraw keeps the span the user opened.
+  const detail = h('div');
+  let shown = '';
+  /** @param {boolean} live */
+  const load = async (live) => {
     try {
       const [rollout, attempts, spans] = await Promise.all([
         api(`/v1/agl/rollouts/${encodeURIComponent(id)}`),
@@ -33,9 +40,11 @@ export function rolloutView(params, ticket) {
         host.replaceChildren(h('div', { className: 'error-box' }, `No rollout with id ${id}.`));
         return;
       }
-      const detail = h('div');
+      const text = JSON.stringify([rollout, attempts, spans]);
+      if (live && text === shown) return;
+      shown = text;
       const spanItems = spans.items ?? [];
-      host.replaceChildren(
+      const nodes = [
         h('div', { className: 'title-row' }, h('h1', {}, id), badge(rollout.status)),
         facts([
           ['Mode', String(rollout.mode ?? '-')],
@@ -63,7 +72,7 @@ export function rolloutView(params, ticket) {
             { title: 'Last heartbeat', cell: (a) => formatTime(a.last_heartbeat_time), className: 'nowrap' },
           ],
           /** @type {any[]} */ (attempts.items ?? []),
-          { empty: 'No attempt yet.' },
+          { empty: 'No attempt yet.', rowKey: (a) => a.attempt_id },
         ),
         h(
           'h2',
@@ -74,10 +83,19 @@ export function rolloutView(params, ticket) {
         detail,
         h('h2', {}, 'Config and metadata'),
         pre(prettyJson({ config: rollout.config, metadata: rollout.metadata })),
-      );
+      ];
+      if (live) replaceKeepingState(host, nodes, new Set());
+      else host.replaceChildren(...nodes);
     } catch (error) {
-      if (!stale(ticket)) showError(host, error);
+      // A failed live re-read keeps what is shown; the connection badge tells the user.
+      if (!stale(ticket) && !live) showError(host, error);
     }
-  })();
+  };
+  void load(false);
+  onLeave(
+    onLive(['rollout', 'attempt', 'span'], (events) => {
+      if (events.some((e) => e.id === undefined || e.id === id)) void load(true);
+    }),
+  );
   return [h('p', {}, link('rollouts', {}, '← Rollouts')), host];
 }

@@ -1,8 +1,7 @@
 /**
  * The threads view: threads saved by ThreadStateRepository (namespace `agentstate.threads` by default),
  * a thread's typed state keys with their values, its stored revision history and the keys changed between
- * any two revisions (thread-history.js). The store keeps only current values; values of past revisions
- * this page saw live are kept here (a few per thread) so their diff can show them too.
+ * any two revisions with their values before and after (thread-history.js).
  */
 import { api } from './api.js';
 import { facts, h, mono, searchBox, table, titleRow } from './dom.js';
@@ -15,26 +14,6 @@ import { valueTree } from './value-view.js';
 import { onLeave, rememberRoute, stale } from './view-state.js';
 
 const PAGE = 50;
-/** Revisions of one thread whose values the page keeps. */
-const MAX_SEEN = 20;
-/** Threads whose seen values the page keeps. */
-const MAX_SEEN_THREADS = 20;
-
-/** Values of revisions seen while the page is open, by thread then document revision. */
-const seenValues = /** @type {Map<string, Map<number, Record<string, unknown>>>} */ (new Map());
-
-/** @param {string} key @param {number} documentRevision @param {Record<string, unknown>} extensions */
-function remember(key, documentRevision, extensions) {
-  let seen = seenValues.get(key);
-  if (!seen) {
-    if (seenValues.size >= MAX_SEEN_THREADS) seenValues.delete(seenValues.keys().next().value ?? '');
-    seen = new Map();
-    seenValues.set(key, seen);
-  }
-  seen.set(documentRevision, extensions);
-  if (seen.size > MAX_SEEN) seen.delete(Math.min(...seen.keys()));
-  return seen;
-}
 
 /** @param {Record<string, string>} params @param {number} ticket */
 export function threadsView(params, ticket) {
@@ -61,7 +40,6 @@ export function threadsView(params, ticket) {
       const doc = await api(base);
       if (stale(ticket)) return;
       const extensions = /** @type {Record<string, unknown>} */ (doc.value?.extensions ?? {});
-      const seen = remember(`${state.namespace}\u0000${state.selected}`, doc.revision, extensions);
       detail.replaceChildren(
         h(
           'section',
@@ -83,14 +61,7 @@ export function threadsView(params, ticket) {
             Object.entries(extensions).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
             { empty: 'No persistent keys saved.' },
           ),
-          ...threadHistory({
-            base,
-            head: doc.revision,
-            current: extensions,
-            seen: (rev) => seen.get(rev),
-            isStale: () => stale(ticket),
-            pick,
-          }),
+          ...threadHistory({ base, isStale: () => stale(ticket), pick }),
         ),
       );
     } catch (error) {

@@ -2,8 +2,8 @@
  * The TTL view: live signals of the TTL store (cooldowns, beacons, counters) with their remaining time
  * counting down, and the locks held through this server with their owners. The page re-reads when the
  * live stream announces a `ttl` change (sets, deletes and expiries from a store that reports them, such as
- * the in-memory one; lock and key writes through the API on the others), and every SAFETY_POLL_MS for
- * what no event announces (a key expiring in Redis, a write made to Redis directly).
+ * the in-memory one; lock and key writes through the API and the watched expiries on Redis), and every
+ * SAFETY_POLL_MS for what no event announces (a write made to Redis directly, not through the server).
  */
 import { api } from './api.js';
 import { countdown, h, mono, searchBox, table, titleRow } from './dom.js';

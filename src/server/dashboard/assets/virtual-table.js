@@ -6,6 +6,9 @@
  *
  * Keyboard: each drawn row is focusable; Arrow Up/Down move between rows (scrolling as needed), Enter
  * selects, as in the plain tables.
+ *
+ * The selected row is named by its key in the box's `data-selected`, not held as a drawn row: it may be
+ * scrolled out of the drawn window, and a live redraw (replaceKeepingState) hands it to the new table.
  */
 import { h } from './dom.js';
 
@@ -43,6 +46,7 @@ export function virtualTable(columns, rows, options = {}) {
     return box;
   }
   let rowPx = DEFAULT_ROW_PX;
+  // Without row keys the selection is the row's index.
   let selected = -1;
   let first = -1;
   let last = -1;
@@ -61,13 +65,15 @@ export function virtualTable(columns, rows, options = {}) {
       columns.map((c) => h('td', { className: c.className }, c.cell(row))),
     );
     tr.dataset.index = String(index);
-    if (options.rowKey) tr.dataset.key = options.rowKey(row);
-    if (index === selected) tr.classList.add('selected');
+    const key = options.rowKey?.(row);
+    if (key !== undefined) tr.dataset.key = key;
+    if (key === undefined ? index === selected : key === box.dataset.selected) tr.classList.add('selected');
     if (options.onRowClick) {
       tr.classList.add('clickable');
       tr.tabIndex = 0;
       const select = () => {
         selected = index;
+        if (key !== undefined) box.dataset.selected = key;
         for (const other of body.querySelectorAll('tr.selected')) other.classList.remove('selected');
         tr.classList.add('selected');
         options.onRowClick?.(row, tr);

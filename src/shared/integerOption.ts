@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../../errors.ts';
+import { InvalidInputError } from '../errors.ts';
 
 /**
  * A whole-number option (a cap, a timeout in ms): `value`, or `fallback` when absent; INVALID_INPUT naming

@@ -1,3 +1,5 @@
+import { settled } from './settled.ts';
+
 /**
  * Runs async tasks one at a time, in call order; a task that fails does not stop the ones after it
  * (each caller sees its own task's outcome). Saves and loads of one collection, thread or session go
@@ -9,7 +11,8 @@ export class SerialQueue {
   /** Runs `task` after every task queued before it; resolves or rejects with its result. */
   run<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#tail.then(task, task);
-    this.#tail = run.catch(() => undefined);
+    // The task's failure goes to the caller of `run`; the next task runs either way.
+    this.#tail = settled(run);
     return run;
   }
 }

@@ -1,4 +1,4 @@
-import { integerOption } from '../shared/integerOption.ts';
+import { integerOption } from '../integerOption.ts';
 
 /**
  * Default `statementTimeoutMs` of the pools the PostgreSQL stores create: a statement running longer is

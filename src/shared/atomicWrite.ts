@@ -30,6 +30,8 @@ export async function writeFileAtomic(
     else await writeChunks(handle, data);
     if (durable) await handle.sync();
   } catch (error) {
+    // Cleanup after a failed write: the write's error is the one thrown; the temp file's own cleanup
+    // failing (the disk that failed the write) adds nothing the caller can act on.
     await handle.close().catch(() => {});
     await unlink(temp).catch(() => {});
     throw error;
@@ -38,7 +40,7 @@ export async function writeFileAtomic(
   try {
     await rename(temp, path);
   } catch (error) {
-    await unlink(temp).catch(() => {});
+    await unlink(temp).catch(() => {}); // as above: the rename's error is the one thrown
     throw error;
   }
   if (durable) await fsyncDirectory(dir);
@@ -69,6 +71,8 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 export async function quarantineFile(path: string, now: number = Date.now()): Promise<string> {
   const aside = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
   await rename(path, aside);
+  // The file is aside either way; a failed directory fsync only risks a crash undoing the rename, which
+  // leaves the corrupt file where it was: nothing is lost, so the quarantine does not fail for it.
   await fsyncDirectory(dirname(path)).catch(() => {});
   return aside;
 }

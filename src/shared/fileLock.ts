@@ -12,8 +12,10 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { processAlive } from '../drivers/shared/processAlive.ts';
 import { TimeoutError } from '../errors.ts';
+import { type BackgroundErrorHandler, reportBackgroundError } from './backgroundErrors.ts';
+import { Backoff, sleep } from './backoff.ts';
+import { processAlive } from './processAlive.ts';
 
 /** Options of the cross-process file lock. */
 export interface FileLockOptions {
@@ -24,6 +26,8 @@ export interface FileLockOptions {
   staleMs?: number;
   /** How long to wait for a busy lock before failing with `TimeoutError` (default 10 000). */
   timeoutMs?: number;
+  /** Receives a failed refresh of the held lock's mtime (default: a process warning). */
+  onError?: BackgroundErrorHandler;
 }
 
 /** A held lock; `release()` removes it if it is still ours. */
@@ -32,10 +36,13 @@ export interface FileLock {
   release(): Promise<void>;
 }
 
-interface LockOwner {
+/** The holder a lock file names. */
+export interface LockHolder {
+  /** Process id of the holder. */
   pid: number;
   /** First 8 hex digits of SHA-256 of the holder's hostname. */
   host: string;
+  /** Random per acquisition: tells this lock from a later one taken by the same process. */
   token: string;
 }
 
@@ -45,8 +52,12 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const BREAK_LOCK_STALE_MS = 2_000;
 // The hostname is hashed to keep the lock text under 60 bytes: ext4 and others store such a symlink
 // target inside the inode ("fast symlink"); a longer one costs a data block and ~4x the time.
-const HOST = hash('sha256', hostname()).slice(0, 8);
+const HOST = hostHash(hostname());
 const OWNER_TEXT = /^(\d+):([0-9a-f]{8}):([0-9a-f]{16})$/;
+
+function hostHash(name: string): string {
+  return hash('sha256', name).slice(0, 8);
+}
 
 /**
  * Takes an exclusive lock shared by every process on this machine (and on a shared filesystem) by
@@ -70,30 +81,57 @@ const OWNER_TEXT = /^(\d+):([0-9a-f]{8}):([0-9a-f]{16})$/;
  * the lock asynchronously cost ~0.4 ms, half the time of a durable 1 KB write; now it is ~0.05 ms.
  */
 export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
-  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const owner: LockOwner = { pid: process.pid, host: HOST, token: randomBytes(8).toString('hex') };
-  const content = `${owner.pid}:${owner.host}:${owner.token}`;
   const deadline = Date.now() + timeoutMs;
-  let delayMs = 2;
+  const backoff = new Backoff(2, 50);
   for (;;) {
-    if (tryCreate(lockPath, content)) return heldLock(lockPath, owner.token, staleMs);
+    const attempt = tryFileLock(lockPath, options);
+    if ('lock' in attempt) return attempt.lock;
+    if (Date.now() >= deadline) {
+      throw new TimeoutError(
+        `could not lock ${lockPath} within ${timeoutMs} ms: it is held by ${describeHolder(attempt.holder)}`,
+        { path: lockPath, timeoutMs, holder: attempt.holder },
+      );
+    }
+    await sleep(backoff.next());
+  }
+}
+
+/** Options of one attempt to take a lock (`tryFileLock`). */
+export interface LockAttemptOptions extends FileLockOptions {
+  /**
+   * Whether a lock that names this very process is stale. Only for a caller that knows this process
+   * holds no other lock on the path (the filesystem driver, one store core per directory and process):
+   * such a lock was left by an earlier process that had the same pid (a container restarted).
+   */
+  reclaimOwnProcess?: boolean;
+}
+
+/** Outcome of `tryFileLock`: the lock, or who holds it (null: a holder this module cannot name). */
+export type LockAttempt = { lock: FileLock } | { holder: LockHolder | null };
+
+/**
+ * One attempt to take the lock, without waiting: breaks a stale lock first (see `acquireFileLock`).
+ * A `staleMs` of Infinity judges holders by their pid only: one on another host is never guessed about.
+ */
+export function tryFileLock(lockPath: string, options: LockAttemptOptions = {}): LockAttempt {
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const token = randomBytes(8).toString('hex');
+  const content = `${process.pid}:${HOST}:${token}`;
+  for (;;) {
+    if (tryCreate(lockPath, content)) return { lock: heldLock(lockPath, token, staleMs, options.onError) };
     const holder = readOwner(lockPath);
     if (holder === 'gone') continue;
     // A stale lock is broken and the lock retried at once; if it could not be removed (no permission,
-    // or another breaker is at work), the deadline below still applies.
-    if (isStale(lockPath, holder, staleMs) && breakLock(lockPath, holder) && readOwner(lockPath) === 'gone') {
+    // or another breaker is at work), the caller sees the holder.
+    if (
+      isStale(lockPath, holder, staleMs, options.reclaimOwnProcess === true) &&
+      breakLock(lockPath, holder) &&
+      readOwner(lockPath) === 'gone'
+    ) {
       continue;
     }
-    if (Date.now() >= deadline) {
-      throw new TimeoutError(
-        `could not lock ${lockPath} within ${timeoutMs} ms: it is held by ${describe(holder)}`,
-        { path: lockPath, timeoutMs, holder },
-      );
-    }
-    // Jittered backoff: two waiters must not retry in lockstep.
-    await sleep(delayMs * (0.5 + Math.random()));
-    delayMs = Math.min(delayMs * 2, 50);
+    return { holder };
   }
 }
 
@@ -134,7 +172,7 @@ function tryCreateFile(lockPath: string, content: string): boolean {
 }
 
 /** The holder recorded in the lock; null when unreadable; 'gone' when the lock vanished meanwhile. */
-function readOwner(lockPath: string): LockOwner | null | 'gone' {
+function readOwner(lockPath: string): LockHolder | null | 'gone' {
   let text: string;
   try {
     text = readlinkSync(lockPath);
@@ -151,19 +189,38 @@ function readOwner(lockPath: string): LockOwner | null | 'gone' {
     }
   }
   const match = OWNER_TEXT.exec(text);
+  if (match) return { pid: Number(match[1]), host: match[2]!, token: match[3]! };
   // Anything else is not ours or damaged: judged by age alone.
-  return match ? { pid: Number(match[1]), host: match[2]!, token: match[3]! } : null;
+  return legacyOwner(text);
 }
 
-function isStale(lockPath: string, holder: LockOwner | null, staleMs: number): boolean {
-  if (holder && holder.host === HOST && !processAlive(holder.pid)) return true;
+/** The JSON lock file the filesystem driver wrote before it used this lock (`{ pid, hostname, token }`). */
+function legacyOwner(text: string): LockHolder | null {
+  try {
+    const { pid, hostname: name, token } = JSON.parse(text) as Record<string, unknown>;
+    if (typeof pid !== 'number' || typeof name !== 'string') return null;
+    return { pid, host: hostHash(name), token: typeof token === 'string' ? token : '' };
+  } catch {
+    return null; // not JSON either
+  }
+}
+
+function isStale(lockPath: string, holder: LockHolder | null, staleMs: number, reclaimOwn: boolean): boolean {
+  if (
+    holder &&
+    holder.host === HOST &&
+    (!processAlive(holder.pid) || (reclaimOwn && holder.pid === process.pid))
+  ) {
+    return true;
+  }
+  if (staleMs === Number.POSITIVE_INFINITY) return false;
   // lstat: the lock itself, never what a symlink's text might name.
   const mtimeMs = lstatSync(lockPath, { throwIfNoEntry: false })?.mtimeMs;
   return mtimeMs !== undefined && Date.now() - mtimeMs > staleMs;
 }
 
 /** Removes the lock judged stale, unless someone else is breaking it; false if it had to back off. */
-function breakLock(lockPath: string, judged: LockOwner | null): boolean {
+function breakLock(lockPath: string, judged: LockHolder | null): boolean {
   const breakPath = `${lockPath}.break`;
   let fd: number;
   try {
@@ -187,16 +244,32 @@ function breakLock(lockPath: string, judged: LockOwner | null): boolean {
   return true;
 }
 
-function heldLock(lockPath: string, token: string, staleMs: number): FileLock {
-  // Refreshing the mtime tells other hosts (which cannot check our pid) that the holder is alive.
-  const refresh = setInterval(
-    () => {
-      const now = new Date();
-      lutimes(lockPath, now, now, () => {});
-    },
-    Math.max(1, Math.floor(staleMs / 3)),
-  );
-  refresh.unref();
+function heldLock(
+  lockPath: string,
+  token: string,
+  staleMs: number,
+  onError: BackgroundErrorHandler | undefined,
+): FileLock {
+  // Refreshing the mtime tells other hosts (which cannot check our pid) that the holder is alive; a lock
+  // never judged by age needs none.
+  const refresh =
+    staleMs === Number.POSITIVE_INFINITY
+      ? undefined
+      : setInterval(
+          () => {
+            const now = new Date();
+            lutimes(lockPath, now, now, (error) => {
+              if (error) {
+                reportBackgroundError(onError, error, {
+                  source: 'file lock refresh',
+                  details: { path: lockPath },
+                });
+              }
+            });
+          },
+          Math.max(1, Math.floor(staleMs / 3)),
+        );
+  refresh?.unref();
   let released = false;
   return {
     async release() {
@@ -209,7 +282,8 @@ function heldLock(lockPath: string, token: string, staleMs: number): FileLock {
   };
 }
 
-function describe(holder: LockOwner | null): string {
+/** The holder in words, for error messages: `pid 12 on this host`. */
+export function describeHolder(holder: LockHolder | null): string {
   if (!holder) return 'an unknown holder';
   return holder.host === HOST ? `pid ${holder.pid} on this host` : `pid ${holder.pid} on another host`;
 }
@@ -224,8 +298,4 @@ function ignoreErrors(fn: () => void): void {
   } catch {
     // Best effort: the file may already be gone.
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -2,7 +2,8 @@
  * 4-ary min-heap of (time, slot) pairs in two typed arrays: 12 bytes per item, no object per entry, and
  * comparisons read the time stored beside the slot instead of chasing the slot. Four children per node
  * halve the depth of a binary heap, and the four candidate times sit side by side in one cache line.
- * `ExpiryQueue` uses it for the items that arrive out of time order.
+ * The package's one heap: the TTL store's `ExpiryQueue` uses it for the items that arrive out of time
+ * order, the document drivers' `ExpiryHeap` for document expiries.
  */
 export class TimeHeap {
   #times: Float64Array;

@@ -8,7 +8,7 @@
  * how to install it, instead of Node's bare "Cannot find package" from deep inside a constructor.
  */
 import { createRequire } from 'node:module';
-import { MissingDependencyError } from '../../errors.ts';
+import { MissingDependencyError } from '../errors.ts';
 
 /** The packages agentstate loads on demand. */
 export type OptionalPackage = 'pg' | 'ioredis' | 'better-sqlite3';

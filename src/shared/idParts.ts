@@ -1,4 +1,4 @@
-import { CorruptStateError } from '../../errors.ts';
+import { CorruptStateError } from '../errors.ts';
 
 /**
  * Document ids made of several values (thread, key, revision, ...). `list({ prefix })` must select

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../../errors.ts';
+import { InvalidInputError } from '../errors.ts';
 
 /** Encodes the last id of a page as an opaque cursor. */
 export function encodeCursor(lastId: string): string {

@@ -4,7 +4,7 @@
  * both become a `CorruptStateError` naming the file with the steps to recover, whether they happen at
  * start-up or when a query reaches a damaged page later. Nothing here writes to the file.
  */
-import { CorruptStateError } from '../../errors.ts';
+import { CorruptStateError } from '../errors.ts';
 
 /** Whether `error` is SQLite saying that the file is damaged or not a database. */
 export function isSqliteCorruption(error: unknown): boolean {
