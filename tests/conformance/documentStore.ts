@@ -374,6 +374,20 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       expect(await store.get('ttl', 'refused')).toBeUndefined();
     });
 
+    it("restarts a live document's expiry with touch, by the same TTL rule, without writing it", async () => {
+      if (store.touch === undefined) return; // optional: touchExpiry rewrites the document instead
+      const written = await store.put('ttl', 'touched', 1, { ttlMs: 1000 });
+      clock.advance(500);
+      expect(await store.touch('ttl', 'touched', 1000.5)).toBe(true);
+      const doc = await store.get('ttl', 'touched');
+      expect(doc?.expiresAt).toBe(clock.time + 1001);
+      expect([doc?.revision, doc?.updatedAt]).toEqual([written.revision, written.updatedAt]);
+      expect(await store.touch('ttl', 'missing', 1000)).toBe(false);
+      await expectCode(store.touch('ttl', 'touched', 0), 'INVALID_INPUT');
+      clock.advance(1001);
+      expect(await store.touch('ttl', 'touched', 1000)).toBe(false);
+    });
+
     it('delivers change events for a namespace and for *', async () => {
       const events: ChangeEvent[] = [];
       const all: ChangeEvent[] = [];
