@@ -93,10 +93,8 @@ export function createPostgresStore(options: PostgresStoreOptions = {}): Documen
       onReconnect: () => hub.reset(),
       ...(onError && { onError }),
     });
-    let seq = 0;
-    let closed = false;
+    let [seq, closed, initialised] = [0, false, false];
     let migrated: Promise<void> | undefined;
-    let initialised = false;
     let sweeping: Promise<number> | undefined;
     function ready(): Promise<void> {
       migrated ??= migrate(pool, schema).then(
