@@ -13,6 +13,20 @@ export {
   type FsDocumentStore,
   type FsStoreOptions,
 } from './fs.ts';
+export type { DriverSpec } from './kernel/context.ts';
+export { createDocumentStore } from './kernel/documentStore.ts';
+export { planWrites } from './kernel/revisions.ts';
+export type {
+  DeleteOp,
+  DriverContext,
+  Page,
+  PutOp,
+  StorageDriver,
+  StoredRow,
+  WriteOp,
+  Written,
+} from './kernel/storage.ts';
+export { expiryTime, MAX_TTL_MS } from './kernel/ttl.ts';
 export { createMemoryStore, MEMORY_STORE_OPTIONS, type MemoryStoreOptions } from './memory.ts';
 // The document tables' migration, for a backup restored into an empty PostgreSQL schema.
 export { migrate as migratePostgresDocuments } from './postgres/schema.ts';

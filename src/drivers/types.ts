@@ -1,4 +1,5 @@
 import type { Codec, Compression, EncryptionKeys } from '../codec/index.ts';
+import type { BackgroundErrorHandler } from '../shared/backgroundErrors.ts';
 
 /** A stored document: a codec-encoded value with its revision and timestamps. */
 export interface StoredDocument<V = unknown> {
@@ -155,6 +156,11 @@ export interface DriverOptions {
   maxDecompressedBytes?: number;
   /** Encrypt values at rest with AES-256-GCM (see `EncryptionKeys`; keys never come from config text). */
   encryption?: EncryptionKeys;
+  /**
+   * Receives failures of the store's background work: the sweep timer, change-feed polls and listener
+   * reconnects, watch listeners that throw, corrupt files found (default: a process warning).
+   */
+  onError?: BackgroundErrorHandler;
 }
 
 /**

@@ -355,6 +355,39 @@ export function describeDocumentStoreConformance(factory: DriverFactory, availab
       expect((await store.get('ttl', 'k'))?.expiresAt).toBeUndefined();
     });
 
+    it('computes expiry by the one TTL rule: whole ms, TTL rounded up, capped at MAX_SAFE_INTEGER', async () => {
+      const start = clock.time;
+      clock.time = start + 0.6; // a clock with fractions: stored times are whole milliseconds
+      const doc = await store.put('ttl', 'fraction', 1, { ttlMs: 0.2 });
+      expect([doc.createdAt, doc.updatedAt, doc.expiresAt]).toEqual([start, start, start + 1]);
+      expect((await store.get('ttl', 'fraction'))?.expiresAt).toBe(start + 1);
+      clock.time = start + 0.9; // still before the expiry's millisecond
+      expect((await store.get('ttl', 'fraction'))?.value).toBe(1);
+      clock.time = start + 1; // expired from expiresAt on
+      expect(await store.get('ttl', 'fraction')).toBeUndefined();
+      const far = await store.put('ttl', 'far', 2, { ttlMs: Number.MAX_SAFE_INTEGER });
+      expect(far.expiresAt).toBe(Number.MAX_SAFE_INTEGER);
+      expect((await store.get('ttl', 'far'))?.expiresAt).toBe(Number.MAX_SAFE_INTEGER);
+      for (const ttlMs of [2 ** 53, Number.POSITIVE_INFINITY, 0]) {
+        await expectCode(store.put('ttl', 'refused', 3, { ttlMs }), 'INVALID_INPUT');
+      }
+      expect(await store.get('ttl', 'refused')).toBeUndefined();
+    });
+
+    it("restarts a live document's expiry with touch, by the same TTL rule, without writing it", async () => {
+      if (store.touch === undefined) return; // optional: touchExpiry rewrites the document instead
+      const written = await store.put('ttl', 'touched', 1, { ttlMs: 1000 });
+      clock.advance(500);
+      expect(await store.touch('ttl', 'touched', 1000.5)).toBe(true);
+      const doc = await store.get('ttl', 'touched');
+      expect(doc?.expiresAt).toBe(clock.time + 1001);
+      expect([doc?.revision, doc?.updatedAt]).toEqual([written.revision, written.updatedAt]);
+      expect(await store.touch('ttl', 'missing', 1000)).toBe(false);
+      await expectCode(store.touch('ttl', 'touched', 0), 'INVALID_INPUT');
+      clock.advance(1001);
+      expect(await store.touch('ttl', 'touched', 1000)).toBe(false);
+    });
+
     it('delivers change events for a namespace and for *', async () => {
       const events: ChangeEvent[] = [];
       const all: ChangeEvent[] = [];

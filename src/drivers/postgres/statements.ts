@@ -56,6 +56,8 @@ export interface Statements {
   unregisterListener: string;
   /** Forgets listeners whose backend is gone (a process that crashed while watching). */
   pruneListeners: string;
+  /** $1 namespace after which to start, $2 limit -> namespaces holding documents, in order. */
+  namespaces: string;
 }
 
 /**
@@ -121,6 +123,15 @@ export function buildStatements(schema: string, channel: string, origin: string)
     `WITH w AS (${sql} RETURNING namespace, id_key, revision) SELECT w.revision, ${notify('delete', '$4')} FROM w`;
   return {
     table: t,
+    // A loose index scan: each step seeks the primary key to the next namespace (COLLATE "C": code unit
+    // order), so a page costs one seek per namespace however many documents each holds. PostgreSQL
+    // computes only the rows of the recursive query the LIMIT takes.
+    namespaces: `WITH RECURSIVE ns AS (
+        (SELECT namespace FROM ${t} WHERE namespace > $1 ORDER BY namespace LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.namespace FROM ${t} d WHERE d.namespace > ns.namespace ORDER BY d.namespace LIMIT 1)
+        FROM ns WHERE ns.namespace IS NOT NULL
+      ) SELECT namespace FROM ns WHERE namespace IS NOT NULL LIMIT $2`,
     get: `SELECT ${DOCUMENT_COLUMNS} FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,
     getMany: `SELECT id_key, ${DOCUMENT_COLUMNS} FROM ${t} WHERE namespace = $1 AND id_key = ANY($2::bytea[]) AND ${live('$3::bigint')}`,
     revision: `SELECT revision FROM ${t} WHERE ${key} AND ${live('$3::bigint')}`,

@@ -1,4 +1,4 @@
-import { errorMessage } from '../../errors.ts';
+import { reportBackgroundError } from '../../shared/backgroundErrors.ts';
 import type { ChangeEvent, ChangeListener, Subscription, WatchOptions } from '../types.ts';
 
 /**
@@ -79,8 +79,10 @@ export class ChangeHub {
   }
 }
 
+// Without a handler, a listener's failure goes where every background error does by default.
 function reportListenerError(error: unknown, event: ChangeEvent): void {
-  process.emitWarning(`agentstate: a watch listener for ${event.namespace} threw: ${errorMessage(error)}`, {
-    code: 'AGENTSTATE_LISTENER_ERROR',
+  reportBackgroundError(undefined, error, {
+    source: 'watch listener',
+    details: { namespace: event.namespace, id: event.id },
   });
 }

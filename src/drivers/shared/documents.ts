@@ -73,7 +73,7 @@ export function putResult<V>(
  * new revision of a put, the deleted revision of a delete (0 when nothing was there).
  */
 export function batchOutcome(
-  operations: readonly BatchOperation[],
+  operations: ReadonlyArray<Pick<BatchOperation, 'type' | 'namespace' | 'id'>>,
   revisions: readonly number[],
 ): BatchResult & { events: ChangeEvent[] } {
   const events: ChangeEvent[] = [];

@@ -30,6 +30,7 @@ export const SHARED_DRIVER_OPTIONS = {
   // Key material: a config file names where keys come from instead (see persistence/config.ts).
   encryption: 'code',
   maxDecompressedBytes: 'positiveWholeNumber',
+  onError: 'code',
 } as const satisfies OptionSchemaOf<DriverOptions>;
 
 /** How a driver turns a value's JSON text into stored bytes and back (see `packPayload`). */

@@ -1,12 +1,12 @@
 import { InvalidInputError } from '../../errors.ts';
-import { decodeCursor, encodeCursor } from '../../shared/cursor.ts';
+import { decodeCursor } from '../../shared/cursor.ts';
 import { storableTextProblem } from '../../shared/storableText.ts';
+import { MAX_TTL_MS } from '../kernel/ttl.ts';
 import type {
   BatchOperation,
   DeleteOptions,
   ListOptions,
   NamespaceListOptions,
-  NamespacePage,
   PutOptions,
 } from '../types.ts';
 
@@ -96,11 +96,11 @@ export function checkDeleteOptions(options: DeleteOptions | undefined, namespace
   if (options !== undefined) checkExpectedRevision(options.expectedRevision, namespace, id);
 }
 
-/** Throws `INVALID_INPUT` unless `ttlMs` is a finite, positive number. */
+/** Throws `INVALID_INPUT` unless `ttlMs` is a number of ms in (0, MAX_TTL_MS] (see kernel/ttl.ts). */
 export function checkTtlMs(ttlMs: unknown, details: Record<string, unknown> = {}): asserts ttlMs is number {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+  if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs <= MAX_TTL_MS)) {
     throw new InvalidInputError(
-      `ttlMs must be a finite number of milliseconds greater than 0, got ${String(ttlMs)}`,
+      `ttlMs must be a number of milliseconds greater than 0 and at most ${MAX_TTL_MS}, got ${String(ttlMs)}`,
       { ...details, ttlMs },
     );
   }
@@ -145,21 +145,6 @@ export function checkNamespaceList(options: NamespaceListOptions | undefined): N
     );
   }
   return { limit, after: decodeCursor(options?.cursor, '') };
-}
-
-/** The page of `names` (any order, no repeats) after `query.after`, sorted, with the cursor of the next. */
-export function namespacePage(names: Iterable<string>, query: NamespaceQuery): NamespacePage {
-  const after = query.after;
-  const sorted = [...names]
-    .filter((name) => after === undefined || name > after)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return pageOf(sorted, query.limit);
-}
-
-/** The first `limit` of sorted namespaces (one more may be given: it says another page exists). */
-export function pageOf(sorted: string[], limit: number): NamespacePage {
-  const namespaces = sorted.slice(0, limit);
-  return sorted.length > limit ? { namespaces, cursor: encodeCursor(namespaces.at(-1)!) } : { namespaces };
 }
 
 /** Validates every operation of a batch before anything is applied. */

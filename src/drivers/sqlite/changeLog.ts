@@ -37,8 +37,12 @@ export class SqliteChangeLog {
   #lastSeq = 0;
   #lastVersion = 0;
 
-  constructor(db: Database, table: string, hub: ChangeHub, pollMs: number) {
+  readonly #report: (error: unknown) => void;
+
+  /** `report` receives a failed poll: nobody awaits the timer, so it goes to the store's `onError`. */
+  constructor(db: Database, table: string, hub: ChangeHub, pollMs: number, report: (error: unknown) => void) {
     this.#db = db;
+    this.#report = report;
     this.#hub = hub;
     this.#pollMs = pollMs;
     const changes = `${table}_changes`;
@@ -74,11 +78,11 @@ export class SqliteChangeLog {
     this.#lastSeq = this.#last.get()?.seq ?? 0;
     this.#lastVersion = this.#dataVersion();
     this.#timer = setInterval(() => {
-      // Nobody awaits the timer: a failed poll (a damaged page) becomes a warning instead of a crash.
+      // Nobody awaits the timer: a failed poll (a damaged page) is reported instead of crashing.
       try {
         this.poll();
       } catch (error) {
-        process.emitWarning(`agentstate: SQLite change feed poll failed: ${(error as Error).message}`);
+        this.#report(error);
       }
     }, this.#pollMs);
     this.#timer.unref();
