@@ -232,6 +232,33 @@ export function createCachedStore<S extends DocumentStore>(
     return remember(doc);
   }
 
+  // A write whose result is not cached (delete, touch): the key is dropped once it settled, and no read
+  // that overlapped it may refill the cache with what it read before.
+  async function uncaching<T>(namespace: string, id: string, write: () => Promise<T>): Promise<T> {
+    await ready();
+    const key = keyOf(namespace, id);
+    epoch++;
+    const generation = writeStarted(key);
+    try {
+      return await write();
+    } finally {
+      epoch++;
+      writeSettled(key, generation, 0);
+      cache.delete(key);
+    }
+  }
+
+  // A driver's one-step `touch` changes the expiry of a cached document: offered only when the driver has
+  // it (callers fall back to a rewrite through `touchExpiry` otherwise, which put already handles).
+  const innerTouch = store.touch;
+  const touch =
+    innerTouch === undefined
+      ? {}
+      : {
+          touch: (namespace: string, id: string, ttlMs: number): Promise<boolean> =>
+            uncaching(namespace, id, () => innerTouch.call(store, namespace, id, ttlMs)),
+        };
+
   const overrides = {
     inner: store as DocumentStore,
 
@@ -274,18 +301,8 @@ export function createCachedStore<S extends DocumentStore>(
       return doc;
     },
 
-    async delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
-      await ready();
-      const key = keyOf(namespace, id);
-      epoch++;
-      const generation = writeStarted(key);
-      try {
-        return await store.delete(namespace, id, opts);
-      } finally {
-        epoch++;
-        writeSettled(key, generation, 0);
-        cache.delete(key);
-      }
+    delete(namespace: string, id: string, opts?: DeleteOptions): Promise<boolean> {
+      return uncaching(namespace, id, () => store.delete(namespace, id, opts));
     },
 
     async batch(operations: BatchOperation[]): Promise<BatchResult> {
@@ -337,6 +354,7 @@ export function createCachedStore<S extends DocumentStore>(
   // list, listNamespaces, watch, sweepExpired and any extra of the wrapped store (versions, accessInfo...) pass through.
   // TypeScript cannot relate Omit<S, ...> of a generic S to the members given; the overrides are checked
   // against CachedStore by the `satisfies` above.
-  const cached = wrapStore(store, overrides) as unknown as CachedStore & Omit<S, keyof CachedStore>;
+  const cached = wrapStore(store, { ...overrides, ...touch }) as unknown as CachedStore &
+    Omit<S, keyof CachedStore>;
   return cached;
 }

@@ -22,6 +22,7 @@ import {
   type PutOptions,
   type StoredDocument,
   type Subscription,
+  touchExpiry,
   type WatchOptions,
 } from '../drivers/index.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
@@ -173,6 +174,21 @@ export class PersistenceRouter implements DocumentStore {
   delete(namespace: string, id: string, options?: DeleteOptions): Promise<boolean> {
     if (this.#closed) return this.#closedError();
     return this.route(namespace, id).store.delete(namespace, id, options);
+  }
+
+  /**
+   * Restarts a live document's time to live in the backend its rules pick, without rewriting it where the
+   * backend can (see `DocumentStore.touch`); on one that cannot, the document is rewritten with its
+   * revision checked. False when it is missing or expired.
+   */
+  async touch(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+    this.#open();
+    const { store } = this.route(namespace, id);
+    if (store.touch !== undefined) return store.touch(namespace, id, ttlMs);
+    const doc = await store.get(namespace, id);
+    if (doc === undefined) return false;
+    await touchExpiry(store, doc, ttlMs);
+    return true;
   }
 
   /**
