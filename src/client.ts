@@ -45,4 +45,4 @@ export type {
   SpanInput,
   SpanQuery,
   Worker,
-} from './rollouts/types.ts';
+} from './rollouts/model.ts';

@@ -61,6 +61,8 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
   };
   const dequeueCap =
     config.maxDequeuePerCall === undefined ? {} : { maxDequeuePerCall: config.maxDequeuePerCall };
+  // Every store's background failures (health checks, sweeps, feeds, pools) go to the caller's handler.
+  const reporting = config.onError && { onError: config.onError };
   // With PostgreSQL, documents and rollouts share one schema (their tables do not overlap), so any number
   // of servers can run on the same database.
   const rollouts: RolloutStore = config.postgres
@@ -69,17 +71,17 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
         ...schema,
         ...dequeueCap,
         ...(config.postgresPoolSize === undefined ? {} : { poolSize: config.postgresPoolSize }),
+        ...reporting,
       })
-    : new SqliteRolloutStore({ path, ...dequeueCap });
-  const reporting = config.onError && { onError: config.onError };
+    : new SqliteRolloutStore({ path, ...dequeueCap, ...reporting });
   const monitor = config.config ? new PerformanceMonitor({ ...reporting }) : undefined;
   let documents: DocumentStore;
   try {
     documents = config.config
       ? await openPersistenceRouter(config.config, { ...(monitor && { monitor }), ...reporting })
       : config.postgres
-        ? createPostgresStore({ connectionString: config.postgres, ...schema })
-        : createSqliteStore({ path });
+        ? createPostgresStore({ connectionString: config.postgres, ...schema, ...reporting })
+        : createSqliteStore({ path, ...reporting });
   } catch (error) {
     monitor?.stop();
     await rollouts.close();

@@ -44,9 +44,8 @@ import type {
   Worker,
   WorkerQuery,
   WriteOptions,
-} from '../rollouts/index.ts';
-import { requireId } from '../rollouts/normalize.ts';
-import { spanFromOtel } from '../rollouts/otel.ts';
+} from '../rollouts/model.ts';
+import { requireId, spanFromOtel } from '../rollouts/model.ts';
 import {
   attemptFromWire,
   configInputToWire,

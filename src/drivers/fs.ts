@@ -1,6 +1,7 @@
 import type { CorruptStateError } from '../errors.ts';
 import { InvalidInputError } from '../errors.ts';
-import { type FsCore, releaseCore, retainCore } from './fs/core.ts';
+import type { FsCore } from './fs/core.ts';
+import { releaseCore, retainCore } from './fs/coreRegistry.ts';
 import { checkFsId } from './fs/fileNames.ts';
 import { type DocumentVersion, listVersions, readVersion } from './fs/history.ts';
 import { mapLimit } from './fs/mapLimit.ts';
@@ -105,11 +106,11 @@ function fsDriver(
     run,
     checkId: (namespace, id) => checkFsId(id, namespace),
     read: (namespace, id, now) =>
-      run((core) => (core.live(namespace, id, now) ? readRow(core, namespace, id, now) : undefined)),
+      run((core) => (core.index.live(namespace, id, now) ? readRow(core, namespace, id, now) : undefined)),
     write: (ops, now) => run((core) => writeFiles(core, ops, now)),
     scan: (namespace, { limit, after, prefix }, now) =>
       run(async (core) => {
-        const ids = core.sortedIds(namespace);
+        const ids = core.index.sortedIds(namespace);
         // Binary search for the first id that can be on this page.
         const from = after !== undefined && after >= prefix ? after : prefix;
         let lo = 0;
@@ -123,14 +124,14 @@ function fsDriver(
         for (let i = lo; i < ids.length && picked.length <= limit; i++) {
           const id = ids[i]!;
           if (!id.startsWith(prefix)) break;
-          if ((after === undefined || id > after) && core.live(namespace, id, now)) picked.push(id);
+          if ((after === undefined || id > after) && core.index.live(namespace, id, now)) picked.push(id);
         }
         const page = picked.slice(0, limit);
         const rows = await mapLimit(page, READ_PARALLELISM, (id) => readRow(core, namespace, id, now));
         const items = rows.filter((row): row is StoredRow => row !== undefined);
         return picked.length > limit ? { items, last: page.at(-1)! } : { items };
       }),
-    namespaces: (query) => run((core) => namespacePage(core.namespacesWithDocuments(), query)),
+    namespaces: (query) => run((core) => namespacePage(core.index.namespacesWithDocuments(), query)),
     sweep: (now) => run((core) => sweepFiles(core, now)),
     async startFeed() {
       feed ??= await run((core) => core.hub.subscribe('*', (event) => hub.emit(event)));

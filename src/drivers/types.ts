@@ -1,5 +1,9 @@
 import type { Codec, Compression, EncryptionKeys } from '../codec/index.ts';
 import type { BackgroundErrorHandler } from '../shared/backgroundErrors.ts';
+import type { ChangeListener, Subscription, WatchOptions } from './changeTypes.ts';
+
+// The change-feed types live in their own file; they are part of this interface file's exports.
+export type { ChangeEvent, ChangeListener, Subscription, WatchOptions } from './changeTypes.ts';
 
 /** A stored document: a codec-encoded value with its revision and timestamps. */
 export interface StoredDocument<V = unknown> {
@@ -102,37 +106,6 @@ export type BatchOperation =
 export interface BatchResult {
   /** Per-operation outcome in the order given. */
   results: Array<{ namespace: string; id: string; revision: number | null; deleted?: boolean }>;
-}
-
-/** A change seen by `watch`. Values are not included: read the document if you need it. */
-export interface ChangeEvent {
-  /** What happened. */
-  type: 'put' | 'delete' | 'expire';
-  /** Namespace of the document. */
-  namespace: string;
-  /** Id of the document. */
-  id: string;
-  /** Revision after a put; the last revision for a delete or expiry (0 when unknown). */
-  revision: number;
-}
-
-/** Receives change events. */
-export type ChangeListener = (event: ChangeEvent) => void;
-
-/** Options of `DocumentStore.watch`. */
-export interface WatchOptions {
-  /**
-   * Called when events may have been missed: the driver's feed connection (PostgreSQL LISTEN, Redis
-   * SUBSCRIBE) dropped and is back. Anything derived from earlier events must be re-read. Drivers whose
-   * feed cannot lose events (memory, filesystem, SQLite's change log) never call it.
-   */
-  onReset?: () => void;
-}
-
-/** An active `watch`; `close()` stops delivery. */
-export interface Subscription {
-  /** Stops delivering events to the listener. */
-  close(): Promise<void>;
 }
 
 /** Options every driver accepts. */

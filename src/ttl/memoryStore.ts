@@ -1,6 +1,7 @@
 import { assertDepth } from '../codec/index.ts';
 import { ClosedError, InvalidInputError } from '../errors.ts';
 import { type BackgroundErrorHandler, reportBackgroundError } from '../shared/backgroundErrors.ts';
+import { MAX_TTL_MS } from '../shared/maxTtl.ts';
 import { CachedClock } from './clock.ts';
 import { type DeleteReason, Listeners, type TtlStoreEvents, type TtlStoreListener } from './events.ts';
 import { ExpiryQueue } from './expiryQueue.ts';
@@ -14,7 +15,7 @@ import type {
   TtlOptions,
   TtlStoreLike,
 } from './types.ts';
-import { checkKey, checkStep, checkTtl, checkTtlOptions, MAX_TTL_MS, scanLimit } from './validate.ts';
+import { checkKey, checkStep, checkTtl, checkTtlOptions, scanLimit } from './validate.ts';
 
 /** Options of `new TtlStore()`. */
 export interface TtlStoreOptions {

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.ts';
+import { MAX_TTL_MS } from '../shared/maxTtl.ts';
 
 /** Throws `INVALID_INPUT` unless `key` is a string. */
 export function checkKey(key: unknown, what = 'key'): asserts key is string {
@@ -6,12 +7,6 @@ export function checkKey(key: unknown, what = 'key'): asserts key is string {
     throw new InvalidInputError(`${what} must be a string, got ${describe(key)}`, { key: describe(key) });
   }
 }
-
-/**
- * Largest accepted ttlMs (about 285,000 years). Redis refuses a PX whose expiry overflows its 64-bit
- * ms clock, and a larger number is sent as "1e+21", not an integer; both stores share the bound.
- */
-export const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
 
 /** Throws `INVALID_INPUT` unless `ttlMs` is a number in (0, MAX_TTL_MS]; the error names the key. */
 export function checkTtl(ttlMs: unknown, key: string): asserts ttlMs is number {

@@ -1,31 +1,17 @@
-import { mkdir, readdir, realpath, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CorruptStateError } from '../../errors.ts';
 import { fsyncDirectory, quarantineFile, writeFileAtomic } from '../../shared/atomicWrite.ts';
 import { ExpiryHeap } from '../../shared/expiryHeap.ts';
 import { ChangeHub } from '../shared/changeHub.ts';
 import { acquireDirLock, type DirLock } from './dirLock.ts';
-import { type DocumentHeader, readHeader } from './envelope.ts';
-import { DOCUMENT_EXTENSION, documentFileName, namespaceDirName } from './fileNames.ts';
+import { DocumentIndex } from './documentIndex.ts';
+import { documentFileName, namespaceDirName } from './fileNames.ts';
 import { type JournalEntry, readPendingJournals, removeJournal, writeJournal } from './journal.ts';
 import { KeyedMutex } from './keyedMutex.ts';
-import { mapLimit } from './mapLimit.ts';
+import { IO_PARALLELISM, mapLimit } from './mapLimit.ts';
+import { indexDocumentFiles } from './scan.ts';
 import { keepVersion } from './versions.ts';
-
-/** What the index knows about a document without reading its file. */
-export interface IndexEntry {
-  revision: number;
-  createdAt: number;
-  expiresAt?: number;
-}
-
-interface NamespaceIndex {
-  path: string;
-  entries: Map<string, IndexEntry>;
-  // Ids in JavaScript string order, rebuilt lazily after an id is added or removed.
-  sorted: string[] | undefined;
-  dirReady: boolean;
-}
 
 /** Settings fixed by the first handle that opens a directory. */
 export interface FsCoreOptions {
@@ -34,8 +20,6 @@ export interface FsCoreOptions {
   keepVersions: number;
   report: (error: CorruptStateError) => void;
 }
-
-const IO_PARALLELISM = 16;
 
 /** Whether a filesystem call failed because the file or directory does not exist. */
 export const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
@@ -53,12 +37,13 @@ export class FsCore {
   readonly mutex = new KeyedMutex();
   readonly hub = new ChangeHub();
   readonly expiries = new ExpiryHeap();
+  /** Revisions and expiries of every document, by namespace. */
+  readonly index: DocumentIndex;
   /** Set when a batch could not be completed: writes are refused until the store is reopened. */
   failure: Error | undefined;
   /** Handles using this core. */
   refs = 0;
   closed = false;
-  readonly #namespaces = new Map<string, NamespaceIndex>();
   #lock: DirLock | undefined;
 
   private constructor(dir: string, options: FsCoreOptions) {
@@ -66,6 +51,7 @@ export class FsCore {
     this.durable = options.durable;
     this.keepVersions = options.keepVersions;
     this.report = options.report;
+    this.index = new DocumentIndex(dir, this.expiries);
   }
 
   /** Locks the directory, completes interrupted batches, and indexes every document header. */
@@ -74,7 +60,7 @@ export class FsCore {
     core.#lock = await acquireDirLock(dir);
     try {
       await core.#recover();
-      await core.#scan();
+      await indexDocumentFiles(dir, core.index, (path, error) => core.quarantine(path, error));
     } catch (error) {
       await core.#lock.release();
       throw error;
@@ -85,45 +71,6 @@ export class FsCore {
   /** Path of a document's file. */
   pathOf(namespace: string, id: string): string {
     return join(this.dir, namespaceDirName(namespace), documentFileName(id));
-  }
-
-  /** The indexed entry of a document if it exists and has not expired at `now`. */
-  live(namespace: string, id: string, now: number): IndexEntry | undefined {
-    const entry = this.#namespaces.get(namespace)?.entries.get(id);
-    if (entry?.expiresAt !== undefined && entry.expiresAt <= now) return undefined;
-    return entry;
-  }
-
-  /** The indexed entry, expired or not. */
-  entry(namespace: string, id: string): IndexEntry | undefined {
-    return this.#namespaces.get(namespace)?.entries.get(id);
-  }
-
-  /** Records a written document. */
-  set(namespace: string, id: string, entry: IndexEntry): void {
-    const index = this.#index(namespace);
-    if (!index.entries.has(id)) index.sorted = undefined;
-    index.entries.set(id, entry);
-    if (entry.expiresAt !== undefined) this.expiries.push({ at: entry.expiresAt, namespace, id });
-  }
-
-  /** Forgets a deleted document. */
-  remove(namespace: string, id: string): void {
-    const index = this.#namespaces.get(namespace);
-    if (index?.entries.delete(id)) index.sorted = undefined;
-  }
-
-  /** Namespaces holding at least one document (the index is loaded at open, so nothing is read). */
-  namespacesWithDocuments(): string[] {
-    return [...this.#namespaces].filter(([, index]) => index.entries.size > 0).map(([name]) => name);
-  }
-
-  /** Ids of a namespace in JavaScript string order. */
-  sortedIds(namespace: string): readonly string[] {
-    const index = this.#namespaces.get(namespace);
-    if (!index) return [];
-    index.sorted ??= [...index.entries.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return index.sorted;
   }
 
   /** Atomically replaces one document file (creating its namespace directory on first use). */
@@ -176,7 +123,7 @@ export class FsCore {
     id?: string,
   ): Promise<CorruptStateError> {
     const aside = await quarantineFile(path);
-    if (namespace !== undefined && id !== undefined) this.remove(namespace, id);
+    if (namespace !== undefined && id !== undefined) this.index.remove(namespace, id);
     const error = new CorruptStateError(
       `${cause.message}; it was moved to ${aside} (nothing was overwritten)${namespace !== undefined ? ' and the document is treated as missing' : ''}`,
       { ...cause.details, path, quarantinedTo: aside, ...(namespace !== undefined && { namespace, id }) },
@@ -191,13 +138,13 @@ export class FsCore {
     this.closed = true;
     this.hub.clear();
     this.expiries.clear();
-    this.#namespaces.clear();
+    this.index.clear();
     await this.#lock?.release();
   }
 
   // The version kept is the one on disk now, named by the revision in the index (no file read needed).
   async #keepVersion(namespace: string, id: string): Promise<void> {
-    const revision = this.entry(namespace, id)?.revision;
+    const revision = this.index.entry(namespace, id)?.revision;
     if (this.keepVersions === 0 || revision === undefined) return;
     try {
       await keepVersion(this.pathOf(namespace, id), revision, this.keepVersions, this.durable);
@@ -206,22 +153,8 @@ export class FsCore {
     }
   }
 
-  #index(namespace: string): NamespaceIndex {
-    let index = this.#namespaces.get(namespace);
-    if (!index) {
-      index = {
-        path: join(this.dir, namespaceDirName(namespace)),
-        entries: new Map(),
-        sorted: undefined,
-        dirReady: false,
-      };
-      this.#namespaces.set(namespace, index);
-    }
-    return index;
-  }
-
   async #namespaceDir(namespace: string): Promise<void> {
-    const index = this.#index(namespace);
+    const index = this.index.namespace(namespace);
     if (index.dirReady) return;
     await mkdir(index.path, { recursive: true });
     // The new directory entry must be durable too, or the files inside it could vanish on power loss.
@@ -246,78 +179,4 @@ export class FsCore {
       await removeJournal(journal.path, this.durable);
     }
   }
-
-  async #scan(): Promise<void> {
-    const dirs = await readdir(this.dir, { withFileTypes: true });
-    for (const dirent of dirs) {
-      if (!dirent.isDirectory() || dirent.name.startsWith('.')) continue;
-      const dirPath = join(this.dir, dirent.name);
-      const names = await readdir(dirPath);
-      await mapLimit(names, IO_PARALLELISM, async (name) => {
-        const path = join(dirPath, name);
-        // Leftover temp file of an atomic write interrupted by a crash: its rename never happened.
-        if (name.startsWith('.') && name.endsWith('.tmp')) return unlink(path).catch(() => {});
-        if (!name.endsWith(DOCUMENT_EXTENSION)) return;
-        let header: DocumentHeader;
-        try {
-          header = await readHeader(path);
-          if (namespaceDirName(header.namespace) !== dirent.name || documentFileName(header.id) !== name) {
-            throw new CorruptStateError(
-              `document file ${path} holds ${header.namespace}/${header.id}, which belongs elsewhere`,
-              { path, namespace: header.namespace, id: header.id },
-            );
-          }
-        } catch (error) {
-          if (isMissing(error)) return;
-          if (error instanceof CorruptStateError) return void (await this.quarantine(path, error));
-          throw error;
-        }
-        const index = this.#index(header.namespace);
-        index.dirReady = true;
-        this.set(header.namespace, header.id, {
-          revision: header.revision,
-          createdAt: header.createdAt,
-          ...(header.expiresAt !== undefined && { expiresAt: header.expiresAt }),
-        });
-      });
-    }
-  }
-}
-
-const cores = new Map<string, Promise<FsCore>>();
-const closing = new Map<string, Promise<void>>();
-
-/** Opens (or joins) the core of a directory for one more handle. */
-export async function retainCore(dir: string, options: FsCoreOptions): Promise<FsCore> {
-  const created = await mkdir(dir, { recursive: true });
-  if (created !== undefined && options.durable) await fsyncDirectory(dirname(created));
-  const key = await realpath(dir);
-  for (;;) {
-    const shutting = closing.get(key);
-    if (shutting) {
-      await shutting;
-      continue;
-    }
-    let opening = cores.get(key);
-    if (!opening) {
-      opening = FsCore.open(key, options);
-      cores.set(key, opening);
-      opening.catch(() => {
-        if (cores.get(key) === opening) cores.delete(key);
-      });
-    }
-    const core = await opening;
-    if (core.closed || closing.has(key)) continue;
-    core.refs++;
-    return core;
-  }
-}
-
-/** Gives a handle's share of a core back; the last one closes it and unlocks the directory. */
-export async function releaseCore(core: FsCore): Promise<void> {
-  if (--core.refs > 0) return;
-  cores.delete(core.dir);
-  const done = core.close().finally(() => closing.delete(core.dir));
-  closing.set(core.dir, done);
-  await done;
 }

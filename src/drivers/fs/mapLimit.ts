@@ -1,3 +1,6 @@
+/** File operations a store directory runs at once when it opens, applies a batch or lists. */
+export const IO_PARALLELISM = 16;
+
 /**
  * `Promise.all(items.map(fn))` with at most `limit` calls in flight: listing or opening a large directory
  * must not hold thousands of file descriptors open at once (EMFILE).

@@ -1,7 +1,8 @@
 import { planWrites } from '../kernel/revisions.ts';
 import type { PutOp, WriteOp, Written } from '../kernel/storage.ts';
 import { batchOutcome } from '../shared/documents.ts';
-import type { FsCore, IndexEntry } from './core.ts';
+import type { FsCore } from './core.ts';
+import type { IndexEntry } from './documentIndex.ts';
 import { DOCUMENT_FORMAT, type DocumentHeader, formatDocument } from './envelope.ts';
 
 const keyOf = (op: WriteOp) => `${op.namespace}\0${op.id}`;
@@ -35,7 +36,7 @@ export async function writeFiles(core: FsCore, ops: readonly WriteOp[], now: num
   let written: Written[];
   try {
     if (core.failure) throw core.failure;
-    written = planWrites(ops, now, core);
+    written = planWrites(ops, now, core.index);
     // The final state of each touched document: its entry and file, or null when deleted.
     const finals = new Map<string, { op: WriteOp; entry: IndexEntry | null; content: string | null }>();
     ops.forEach((op, i) => {
@@ -57,8 +58,8 @@ export async function writeFiles(core: FsCore, ops: readonly WriteOp[], now: num
       );
     }
     for (const { op, entry } of changes) {
-      if (entry) core.set(op.namespace, op.id, entry);
-      else core.remove(op.namespace, op.id);
+      if (entry) core.index.set(op.namespace, op.id, entry);
+      else core.index.remove(op.namespace, op.id);
     }
   } finally {
     release();
@@ -77,13 +78,13 @@ export async function sweepFiles(core: FsCore, now: number): Promise<number> {
   for (let item = core.expiries.popDue(now); item; item = core.expiries.popDue(now)) {
     const { namespace, id, at } = item;
     // Stale heap items (rewritten with another expiry, or deleted) are skipped.
-    if (core.entry(namespace, id)?.expiresAt !== at) continue;
+    if (core.index.entry(namespace, id)?.expiresAt !== at) continue;
     const release = await core.mutex.lock([`${namespace}\0${id}`]);
     try {
-      const entry = core.entry(namespace, id);
+      const entry = core.index.entry(namespace, id);
       if (entry?.expiresAt !== at) continue;
       await core.deleteDocument(namespace, id);
-      core.remove(namespace, id);
+      core.index.remove(namespace, id);
       removed++;
       core.hub.emit({ type: 'expire', namespace, id, revision: entry.revision });
     } finally {

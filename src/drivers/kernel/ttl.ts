@@ -7,8 +7,10 @@
  * A document is live while `now < expiresAt` and expired from `expiresAt` on.
  */
 
-/** Largest accepted `ttlMs` and latest expiry time (about 285,000 years): the largest exact integer. */
-export const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
+import { MAX_TTL_MS } from '../../shared/maxTtl.ts';
+
+/** Largest accepted `ttlMs` and latest expiry time (see shared/maxTtl.ts; `TtlStore` has the same bound). */
+export { MAX_TTL_MS };
 
 /** The expiry time of a write at `now` (whole ms) with a valid `ttlMs`. */
 export function expiryTime(now: number, ttlMs: number): number {

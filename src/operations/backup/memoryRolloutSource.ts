@@ -12,17 +12,18 @@
  */
 import type Database from 'better-sqlite3';
 import type { JsonValue } from '../../codec/index.ts';
-import type { MemoryRolloutState } from '../../rollouts/memory/repository.ts';
-import { type InMemoryRolloutStore, memoryRolloutRepository } from '../../rollouts/memory/store.ts';
-import { rowMappers } from '../../rollouts/sql/rowMapping.ts';
 import {
   attemptInsertValues,
+  type InMemoryRolloutStore,
+  type MemoryRolloutState,
+  memoryRolloutRepository,
+  ROLLOUT_SCHEMA,
   resourcesValues,
   rolloutFields,
+  rowMappers,
   spanValues,
   workerValues,
-} from '../../rollouts/sql/rowValues.ts';
-import { ROLLOUT_SCHEMA } from '../../rollouts/sqlite/schema.ts';
+} from '../../rollouts/index.ts';
 import { loadPackage } from '../../shared/optionalPackage.ts';
 import { sqliteRunner } from '../sql.ts';
 import type { SectionEntry } from './format.ts';

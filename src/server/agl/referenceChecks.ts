@@ -11,7 +11,7 @@ import {
   ROLLOUT_COLUMNS,
   SPAN_COLUMNS,
   WORKER_COLUMNS,
-} from '../../rollouts/sql/columns.ts';
+} from '../../rollouts/index.ts';
 import { AGL_REFERENCE } from './reference.ts';
 import type { Wire } from './wire.ts';
 

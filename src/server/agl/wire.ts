@@ -25,8 +25,8 @@ import type {
   SpanLink,
   TraceStatus,
   Worker,
-} from '../../rollouts/index.ts';
-import { SPAN_FIELDS } from '../../rollouts/types.ts';
+} from '../../rollouts/model.ts';
+import { SPAN_FIELDS } from '../../rollouts/model.ts';
 
 /** A JSON object on the wire. */
 export type Wire = Record<string, unknown>;

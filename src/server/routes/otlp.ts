@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentStateError, errorMessage, InvalidInputError } from '../../errors.ts';
 import type { RolloutStore, SpanInput } from '../../rollouts/index.ts';
-import { normalizeSpan } from '../../rollouts/normalize.ts';
+import { normalizeSpan } from '../../rollouts/index.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { isProtobufRequest, otlpErrorHandler } from '../otlp/errorStatus.ts';
 import { decodeProtobufRequest, type OtlpExportRequest, otlpToSpans } from '../otlp/toSpans.ts';
