@@ -2,6 +2,7 @@
  * The body of the two-process queue tests (SQLite and PostgreSQL): fills the queue, lets consumer processes
  * drain it and checks that every rollout was handed to exactly one consumer, with both processes taking part.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { RolloutStore } from '../../src/rollouts/index.ts';
 import { startLineChild } from '../support/lineChild.ts';
@@ -26,6 +27,12 @@ export async function expectEachRolloutDequeuedOnce(store: RolloutStore, run: Co
   const children = Array.from({ length: processes }, (_, i) => startLineChild(run.script, run.args(`p${i}`)));
   await Promise.all(children.map((c) => c.ready));
   for (const c of children) c.child.stdin.write('go\n');
+  // Each process has taken its first rollout before any drains the rest: both take part, whatever the load.
+  // (A child that exits first ends the wait: `done` then fails with its stderr.)
+  const waiting = () =>
+    !children.every((c) => c.lines.includes('started')) && children.every((c) => c.child.exitCode === null);
+  while (waiting()) await sleep(5);
+  for (const c of children) c.child.stdin.write('all\n');
   await Promise.all(children.map((c) => c.done));
 
   const perProcess = children.map((c) => JSON.parse(c.lines.at(-1)!) as string[]);
