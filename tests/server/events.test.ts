@@ -324,8 +324,9 @@ describe('/v1/events', () => {
     const a = { authorization: 'Bearer reader-token-aaa' };
     for (let i = 0; i < 16; i++) expect((await subscribe(`${base}/v1/events`, a)).response.status).toBe(200);
     const refused = await fetch(`${base}/v1/events`, { headers: a });
-    expect(refused.status).toBe(503);
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('RATE_LIMITED');
     const b = await subscribe(`${base}/v1/events`, { authorization: 'Bearer reader-token-bbb' });
     expect(b.response.status).toBe(200);
     // A closed stream gives its slot back.
@@ -411,13 +412,14 @@ describe('/v1/events', () => {
     socket.destroy();
   }, 60_000);
 
-  it('refuses a client beyond maxClients with 503 UNAVAILABLE', async () => {
+  it('refuses a client beyond maxClients with 429 RATE_LIMITED and Retry-After', async () => {
     const { base } = await listening({});
     const streams = [];
     for (let i = 0; i < 64; i++) streams.push(await subscribe(`${base}/v1/events`));
     const refused = await fetch(`${base}/v1/events`);
-    expect(refused.status).toBe(503);
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('RATE_LIMITED');
   });
 });
 

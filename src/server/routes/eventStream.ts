@@ -3,10 +3,13 @@
  * hub that ./events.ts feeds.
  */
 import type { FastifyInstance } from 'fastify';
-import { AgentStateError, InvalidInputError } from '../../errors.ts';
+import { InvalidInputError, RateLimitedError } from '../../errors.ts';
 import { CHANGE_KINDS, type ChangeKind, type EventHub } from '../events/hub.ts';
 import type { SharedFeed } from '../events/sharedFeed.ts';
 import { typedRoutes } from '../schemaTypes.ts';
+
+// Seconds a client refused by the stream caps is asked to wait before trying again.
+const EVENT_STREAM_RETRY_SECONDS = 5;
 
 /** What a client waits before reconnecting after a drop (the SSE `retry` field), ms. */
 const RETRY_MS = 1000;
@@ -75,10 +78,11 @@ export function registerEventStreamRoute(
         },
       };
       if (!hub.add(client)) {
-        throw new AgentStateError(
-          'UNAVAILABLE',
+        // A cap, like the one on long-poll waits: the server works and refuses for now (429, not 503, so a
+        // client retries here after the pause instead of failing over to another server).
+        throw new RateLimitedError(
           'too many event streams are open (on this server or for this token); try again later',
-          { clients: hub.size },
+          { limit: 'eventStreams', clients: hub.size, retryAfterSeconds: EVENT_STREAM_RETRY_SECONDS },
         );
       }
       const wanted = feeds(kinds);
