@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Pool } from 'undici';
-import { ExportTraceServiceRequest } from '../src/server/otlp/traceProto.ts';
+import { otlpBody } from './_otlpBody.ts';
 
 const root = process.env.ROOT ?? new URL('..', import.meta.url).pathname;
 
@@ -126,43 +126,4 @@ async function drive(): Promise<void> {
       rolloutsPerSecond: done / seconds,
     }),
   );
-}
-
-/** One OTLP protobuf export of `spans` spans of one attempt, as an exporter sends it. */
-function otlpBody(rolloutId: string, attemptId: string, runner: number, spans: number): Buffer {
-  const text = (value: string) => ({ stringValue: value });
-  const message = ExportTraceServiceRequest.fromObject({
-    resourceSpans: [
-      {
-        resource: {
-          attributes: [
-            { key: 'service.name', value: text('bench-runner') },
-            { key: 'agentlightning.rollout_id', value: text(rolloutId) },
-            { key: 'agentlightning.attempt_id', value: text(attemptId) },
-          ],
-        },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: spans }, (_, i) => ({
-              traceId: Buffer.alloc(16, 7),
-              spanId: Buffer.from(
-                `${runner.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
-                'hex',
-              ),
-              name: 'llm.call',
-              kind: 3,
-              startTimeUnixNano: String(1767225600000000000n + BigInt(i) * 1000000n),
-              endTimeUnixNano: String(1767225600500000000n + BigInt(i) * 1000000n),
-              attributes: [
-                { key: 'gen_ai.model', value: text('qwen') },
-                { key: 'gen_ai.usage.tokens', value: { intValue: 120 + i } },
-              ],
-              status: { code: 1 },
-            })),
-          },
-        ],
-      },
-    ],
-  });
-  return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
 }

@@ -10,7 +10,7 @@
 import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
-import { ExportTraceServiceRequest } from '../src/server/otlp/traceProto.ts';
+import { otlpBody } from './_otlpBody.ts';
 import { percentile, report, round } from './_report.ts';
 
 const RUNNERS = 256;
@@ -182,54 +182,11 @@ async function bareCeiling(url: string, requests: number): Promise<{ seconds: nu
   return { seconds, requests: sent };
 }
 
-function otlpBody(
-  rolloutId: string,
-  attemptId: string,
-  batch: number,
-  spanCount = OTLP_SPANS_PER_REQUEST,
-): Buffer {
-  const str = (value: string) => ({ stringValue: value });
-  const message = ExportTraceServiceRequest.fromObject({
-    resourceSpans: [
-      {
-        resource: {
-          attributes: [
-            { key: 'service.name', value: str('bench-runner') },
-            { key: 'agentlightning.rollout_id', value: str(rolloutId) },
-            { key: 'agentlightning.attempt_id', value: str(attemptId) },
-          ],
-        },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: spanCount }, (_, i) => ({
-              traceId: Buffer.alloc(16, 7),
-              spanId: Buffer.from(
-                `${batch.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
-                'hex',
-              ),
-              name: 'llm.call',
-              kind: 3,
-              startTimeUnixNano: String(1767225600000000000n + BigInt(i) * 1000000n),
-              endTimeUnixNano: String(1767225600500000000n + BigInt(i) * 1000000n),
-              attributes: [
-                { key: 'gen_ai.model', value: str('qwen') },
-                { key: 'gen_ai.usage.tokens', value: { intValue: 120 + i } },
-              ],
-              status: { code: 1 },
-            })),
-          },
-        ],
-      },
-    ],
-  });
-  return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
-}
-
 async function otlpIngest(url: string): Promise<{ seconds: number; spans: number }> {
   const pool = new Pool(url, { connections: OTLP_CONCURRENCY });
   const started0 = (await post(pool, '/v1/agl/rollouts', { input: 'otlp-bench' })) as WireRollout;
   const bodies = Array.from({ length: OTLP_REQUESTS }, (_, b) =>
-    otlpBody(started0.rollout_id, started0.attempt.attempt_id, b),
+    otlpBody(started0.rollout_id, started0.attempt.attempt_id, b, OTLP_SPANS_PER_REQUEST),
   );
   let next = 0;
   let spans = 0;
