@@ -90,6 +90,11 @@ export interface RolloutRepository {
    * transaction goes on (SQLite: SAVEPOINT). The memory backend validates before writing and just runs `fn`.
    */
   atomic<T>(fn: () => T): T;
+  /**
+   * Whether `write` undoes everything `fn` wrote when `fn` throws (SQLite: ROLLBACK). A batch of writes then
+   * runs without a savepoint each, and again with them only if one write fails (see SyncRepositoryBackend).
+   */
+  readonly undoesFailedWrite: boolean;
   /** Copies a value before it leaves the store when the backend shares objects (memory); identity otherwise. */
   exportValue<T>(value: T): T;
 

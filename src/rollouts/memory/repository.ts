@@ -122,6 +122,8 @@ function livePages<T, F extends string & keyof T>(
 /** Memory implementation of `RolloutRepository`. */
 export class MemoryRolloutRepository implements RolloutRepository {
   readonly name = 'memory';
+  // Writes are applied as they run; the write rules validate before writing (see `atomic`).
+  readonly undoesFailedWrite = false;
   readonly #maxSpanBytes: number;
   readonly #evict: boolean;
   // Map iteration order is insertion order: that is the "creation order" of rollouts and resources.
