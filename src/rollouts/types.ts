@@ -91,7 +91,7 @@ export type RolloutConfigInput = Partial<RolloutConfig>;
 
 /** One task to run (reference `Rollout`); ids look like `ro-…`. */
 export interface Rollout {
-  /** `ro-` followed by 12 random characters. */
+  /** `ro-` followed by the creation time (9 base-36 characters, so ids sort by it) and 9 random characters. */
   rolloutId: string;
   /** The task input: any JSON value. */
   input: unknown;

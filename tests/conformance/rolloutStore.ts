@@ -124,7 +124,7 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
         describe('rollouts and the queue', () => {
           it('enqueues a rollout with reference defaults', async () => {
             const rollout = await store.enqueueRollout({ input: { task: 'add', a: 1 } });
-            expect(rollout.rolloutId).toMatch(/^ro-[a-z0-9]{12}$/);
+            expect(rollout.rolloutId).toMatch(/^ro-[a-z0-9]{18}$/);
             expect(rollout).toEqual({
               rolloutId: rollout.rolloutId,
               input: { task: 'add', a: 1 },
@@ -275,7 +275,7 @@ export function rolloutStoreConformance(factories: RolloutStoreFactory[]): void 
             expect(queuing.items.map((r) => r.rolloutId)).toEqual([b!.rolloutId, c!.rolloutId]);
             const byId = await store.queryRollouts({ rolloutIdIn: [c!.rolloutId, a!.rolloutId] });
             expect(byId.items.map((r) => r.rolloutId)).toEqual([a!.rolloutId, c!.rolloutId]);
-            const contains = await store.queryRollouts({ rolloutIdContains: b!.rolloutId.slice(3, 9) });
+            const contains = await store.queryRollouts({ rolloutIdContains: b!.rolloutId.slice(-6) });
             expect(contains.items.map((r) => r.rolloutId)).toEqual([b!.rolloutId]);
             const both = await store.queryRollouts({ statusIn: ['preparing'], rolloutIdIn: [c!.rolloutId] });
             expect(both.total).toBe(0);
