@@ -3,8 +3,10 @@
  * comparing two checkouts on a shared machine: the server runs in a worker thread and reports the CPU time
  * of that thread per rollout, which load on the machine blurs far less than throughput.
  *
- *   ROOT=<checkout> MODE=otlp|per-span ROLLOUTS=1500 npx node bench/_serverCpu.ts
+ *   ROOT=<checkout> MODE=otlp|per-span BACKEND=sqlite|postgres ROLLOUTS=1500 npx node bench/_serverCpu.ts
  *
+ * BACKEND=postgres serves from PostgreSQL (AGENTSTATE_TEST_POSTGRES, a fresh schema dropped after); there the
+ * database's CPU is not in the server's figure, so compare rollouts/s (interleaved passes) as well.
  * `ROOT` is the checkout whose `src/` serves (this one by default); the load generator is this file's, so
  * both checkouts get the same requests. Run the two checkouts alternately, several passes, and take the
  * median of the per-pass ratios. Prints one JSON line: rollouts, server CPU ms per rollout, rollouts/s.
@@ -13,21 +15,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { otlpBody } from './_otlpBody.ts';
 
 const root = process.env.ROOT ?? new URL('..', import.meta.url).pathname;
 
+const backend = process.env.BACKEND ?? 'sqlite';
+const postgresUrl = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+
 if (!isMainThread) await serve(workerData as string);
 else await drive();
 
-/** The worker: the server of checkout `root` on a fresh SQLite file; answers 'reset' and 'stop'. */
+/** The worker: the server of checkout `root` on a fresh SQLite file or schema; answers 'reset' and 'stop'. */
 async function serve(root: string): Promise<void> {
-  const { SqliteRolloutStore } = await import(`${root}/src/index.ts`);
+  const { PostgresRolloutStore, SqliteRolloutStore } = await import(`${root}/src/index.ts`);
   const { createServer } = await import(`${root}/src/server/createServer.ts`);
   const { listenServer } = await import(`${root}/src/server/listen.ts`);
   const dir = mkdtempSync(join(tmpdir(), 'agentstate-server-cpu-'));
-  const store = new SqliteRolloutStore({ path: join(dir, 'rollouts.db') });
+  const schema = `bench_server_cpu_${process.pid}`;
+  const store =
+    backend === 'postgres'
+      ? new PostgresRolloutStore({ connectionString: postgresUrl, schema })
+      : new SqliteRolloutStore({ path: join(dir, 'rollouts.db') });
   const app = await createServer({ rollouts: store, closeStores: true });
   const url: string = await listenServer(app, { host: '127.0.0.1', port: 0 });
   let start = process.threadCpuUsage();
@@ -39,6 +49,12 @@ async function serve(root: string): Promise<void> {
       const used = process.threadCpuUsage(start);
       await app.close();
       rmSync(dir, { recursive: true, force: true });
+      if (backend === 'postgres') {
+        const client = new pg.Client({ connectionString: postgresUrl });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      }
       parentPort!.postMessage((used.user + used.system) / 1000);
     }
   });
@@ -121,6 +137,7 @@ async function drive(): Promise<void> {
     JSON.stringify({
       root,
       mode,
+      backend,
       rollouts: done,
       serverCpuMsPerRollout: serverCpuMs / done,
       rolloutsPerSecond: done / seconds,
