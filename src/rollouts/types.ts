@@ -683,7 +683,7 @@ export interface ReadableSpanLike {
  * - `waitForRollouts` wakes on the write that finishes the rollout; it does not poll.
  * - Writes accept an `idempotencyKey`.
  * - A write's promise settles after its transaction committed. Writes issued in the same tick share one
- *   transaction (group commit), each in its own savepoint, so one failing write never undoes another.
+ *   transaction (group commit), each isolated, so one failing write never undoes another.
  * - Nothing stored is dropped silently: the memory backend refuses spans beyond its byte budget with a
  *   `CapacityExceededError` instead of evicting spans of running rollouts as the reference does.
  */
