@@ -63,9 +63,10 @@ export class SaverThread {
       channel_versions: { ...this.#checkpoint.channel_versions },
       versions_seen: { node: { ...this.#checkpoint.channel_versions } },
     };
-    const newVersions: Record<string, number> = {};
+    const newVersions: Record<string, number | string> = {};
     for (const k of Object.keys(changes)) {
-      const v = (Number(next.channel_versions[k]) || 0) + 1;
+      // As Pregel does: the checkpointer names each new version (`getNextVersion`).
+      const v = this.saver.getNextVersion(next.channel_versions[k] as number | undefined);
       next.channel_versions[k] = v;
       newVersions[k] = v;
     }

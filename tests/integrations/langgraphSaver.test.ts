@@ -267,9 +267,88 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       const latest = await saver.getTuple({ configurable: { thread_id: 'u' } });
       expect(latest?.checkpoint.channel_values).toEqual({ c0: 'newest' });
       await store.delete('langgraph.blobs', (await list('langgraph.blobs', {})).items.at(-1)!.id);
-      await expect(saver.getTuple({ configurable: { thread_id: 'u' } })).rejects.toMatchObject({
+      // A reader that has not seen the value (another process; this one keeps the values it wrote).
+      const reader = new AgentStateSaver(store);
+      await expect(reader.getTuple({ configurable: { thread_id: 'u' } })).rejects.toMatchObject({
         code: 'CORRUPT_STATE',
       });
+    });
+
+    it('reads each value from the store once, and never hands two readers the same object', async () => {
+      const reader = new AgentStateSaver(saver.documents);
+      const version = reader.getNextVersion(undefined);
+      const config = await reader.put(
+        { configurable: { thread_id: 'cache' } },
+        checkpoint({ list: [1, 2], text: 'x' }, { list: version, text: version }),
+        meta,
+        { list: version, text: version },
+      );
+      const first = await reader.getTuple(config);
+      (first!.checkpoint.channel_values.list as number[]).push(3);
+      const reads: string[] = [];
+      const getMany = reader.documents.getMany?.bind(reader.documents);
+      const get = reader.documents.get.bind(reader.documents);
+      reader.documents.get = async (namespace, id) => {
+        reads.push(`${namespace} ${id}`);
+        return get(namespace, id);
+      };
+      if (getMany) {
+        reader.documents.getMany = async (namespace, ids) => {
+          reads.push(...ids.map((id) => `${namespace} ${id}`));
+          return getMany(namespace, ids);
+        };
+      }
+      try {
+        const second = await reader.getTuple(config);
+        expect(second!.checkpoint.channel_values).toEqual({ list: [1, 2], text: 'x' });
+        // Another process's values are read once, then kept.
+        const other = new AgentStateSaver(saver.documents);
+        await other.getTuple(config);
+        await other.getTuple(config);
+      } finally {
+        reader.documents.get = get;
+        if (getMany) reader.documents.getMany = getMany;
+      }
+      expect(reads.filter((read) => read.startsWith('langgraph.blobs')).length).toBe(2);
+    });
+
+    it('a thread deleted and begun again elsewhere with the same integer versions reads its new values', async () => {
+      const config = await saver.put(
+        { configurable: { thread_id: 'again' } },
+        checkpoint({ c: 'first life' }, { c: 1 }),
+        meta,
+        { c: 1 },
+      );
+      expect((await saver.getTuple(config))?.checkpoint.channel_values).toEqual({ c: 'first life' });
+      // Another process deletes the thread and begins it again: the same (channel, version), another value.
+      const other = new AgentStateSaver(saver.documents);
+      await other.deleteThread('again');
+      await other.put(
+        { configurable: { thread_id: 'again' } },
+        checkpoint({ c: 'second life' }, { c: 1 }),
+        meta,
+        { c: 1 },
+      );
+      expect(
+        (await saver.getTuple({ configurable: { thread_id: 'again' } }))?.checkpoint.channel_values,
+      ).toEqual({ c: 'second life' });
+    });
+
+    it('valueCacheBytes: 0 keeps no values, and a bad size is refused', async () => {
+      const uncached = new AgentStateSaver(saver.documents, { valueCacheBytes: 0 });
+      const version = uncached.getNextVersion(undefined);
+      const config = await uncached.put(
+        { configurable: { thread_id: 'nocache' } },
+        checkpoint({ c: 'v' }, { c: version }),
+        meta,
+        { c: version },
+      );
+      const blobs = (await saver.documents.list('langgraph.blobs', {})).items;
+      await saver.documents.delete('langgraph.blobs', blobs.find((b) => b.id.includes('nocache'))!.id);
+      await expect(uncached.getTuple(config)).rejects.toMatchObject({ code: 'CORRUPT_STATE' });
+      expect(() => new AgentStateSaver(saver.documents, { valueCacheBytes: -1 })).toThrow(
+        expect.objectContaining({ code: 'INVALID_INPUT' }),
+      );
     });
   },
 );

@@ -25,7 +25,8 @@ import {
 } from '../../errors.ts';
 import { readParts } from '../../shared/idParts.ts';
 import { checkIdentifier, descendingId, fromDescendingId, part, parts } from './keys.ts';
-import { type Serialized, ValueSerializer } from './serialized.ts';
+import { NEEDS_SERDE, type Serialized, ValueSerializer } from './serialized.ts';
+import { ValueCache } from './valueCache.ts';
 
 /** Options of `new AgentStateSaver`. */
 export interface AgentStateSaverOptions {
@@ -37,6 +38,11 @@ export interface AgentStateSaverOptions {
   ttlMs?: number;
   /** Clock in epoch ms (default `Date.now`). */
   now?: () => number;
+  /**
+   * Bytes of channel values kept in this process (default 16 MiB; 0: none), so `getTuple` reads from the
+   * store only the values it has not written or read before (see valueCache.ts).
+   */
+  valueCacheBytes?: number;
 }
 
 /** Options of `AgentStateSaver.prune`. */
@@ -129,6 +135,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
   readonly #ttlMs: number | undefined;
   readonly #now: () => number;
   readonly #serializer: ValueSerializer;
+  readonly #values: ValueCache;
 
   /** A saver over `documents`. */
   constructor(documents: DocumentStore, options: AgentStateSaverOptions = {}) {
@@ -146,6 +153,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     }
     this.#ttlMs = options.ttlMs;
     this.#now = options.now ?? Date.now;
+    this.#values = new ValueCache(options.valueCacheBytes);
   }
 
   /**
@@ -264,7 +272,12 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     try {
       if (operations.length === 0) await this.documents.put(this.#checkpoints, id, doc);
       else
-        await this.#putWithBlobs(operations, { type: 'put', namespace: this.#checkpoints, id, value: doc });
+        await this.#putWithBlobs(operations, Object.values(newVersions), {
+          type: 'put',
+          namespace: this.#checkpoints,
+          id,
+          value: doc,
+        });
     } catch (error) {
       throw withDetails(error, details);
     }
@@ -274,9 +287,14 @@ export class AgentStateSaver extends BaseCheckpointSaver {
   // One batch of the new channel values and the checkpoint. A value already stored under its (channel,
   // version) is kept (a retried put, or a version from before unique versions): its put is left out and
   // the batch is tried once more.
-  async #putWithBlobs(blobs: BatchOperation[], checkpoint: BatchOperation): Promise<void> {
+  async #putWithBlobs(
+    blobs: BatchOperation[],
+    versions: readonly unknown[],
+    checkpoint: BatchOperation,
+  ): Promise<void> {
     try {
       await this.documents.batch([...blobs, checkpoint]);
+      this.#keep(blobs, versions);
       return;
     } catch (error) {
       if (!(error instanceof AgentStateError && error.code === 'REVISION_CONFLICT')) throw error;
@@ -294,6 +312,16 @@ export class AgentStateSaver extends BaseCheckpointSaver {
       }
     }
     await this.documents.batch([...blobs.filter((_, index) => stored[index] === undefined), checkpoint]);
+    // The ones left out are stored with these very values (checked above).
+    this.#keep(blobs, versions);
+  }
+
+  // Keeps the values of committed blob puts for later reads.
+  #keep(blobs: BatchOperation[], versions: readonly unknown[]): void {
+    for (let i = 0; i < blobs.length; i++) {
+      const op = blobs[i]!;
+      if (op.type === 'put') this.#values.set(op.id, versions[i], op.value as BlobDoc);
+    }
   }
 
   /** Stores writes of task `taskId` against a checkpoint (see the class comment for the index rules). */
@@ -354,6 +382,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     await deleteByPrefix(this.documents, this.#checkpoints, prefix, PAGE);
     await deleteByPrefix(this.documents, this.#writes, prefix, PAGE);
     await deleteByPrefix(this.documents, this.#blobs, prefix, PAGE);
+    this.#values.clear();
   }
 
   /**
@@ -419,6 +448,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
       await this.deleteThread(id);
       report.expiredThreads += 1;
     }
+    if (report.blobs > 0) this.#values.clear();
     return report;
   }
 
@@ -476,7 +506,7 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     const scope = parts(threadId, ns);
     const versions = doc.checkpoint.channel_versions ?? {};
     const [values, pendingWrites, metadata] = await Promise.all([
-      this.#values(scope, versions, new Set(doc.written ?? [])),
+      this.#channelValues(scope, versions, new Set(doc.written ?? [])),
       this.#pendingWrites(scope + part(checkpointId)),
       this.#serializer.load(doc.metadata) as CheckpointMetadata,
     ]);
@@ -503,35 +533,39 @@ export class AgentStateSaver extends BaseCheckpointSaver {
     return tuple;
   }
 
-  async #values(
+  async #channelValues(
     scope: string,
     versions: ChannelVersions,
     written: ReadonlySet<string>,
   ): Promise<Record<string, unknown>> {
     const wanted = Object.entries(versions);
     const ids = wanted.map(([channel, version]) => scope + part(channel) + String(version));
-    // One read of every value (one statement on SQLite and PostgreSQL), not one per channel.
-    const blobs = await getMany<BlobDoc>(this.documents, this.#blobs, ids);
-    const entries = await Promise.all(
-      wanted.map(async ([channel, version], index) => {
-        const id = ids[index]!;
-        const blob = blobs[index];
-        if (blob === undefined) {
-          // A version no put stored reads as no value, as the official savers read it (the validation
-          // suite puts checkpoints whose versions name channels outside newVersions). But a value this
-          // very checkpoint stored is missing only through damage: an emptied channel has its 'empty' marker.
-          if (!written.has(channel)) return undefined;
-          throw new CorruptStateError(
-            `checkpoint value of channel '${channel}' at version ${String(version)} is missing`,
-            { namespace: this.#blobs, id, channel, version },
-          );
-        }
-        if (blob.value.t === EMPTY) return undefined;
-        return [channel, await this.#serializer.load(blob.value)] as const;
-      }),
+    // One read of every value not seen before (one statement on SQLite and PostgreSQL), not one per channel.
+    const blobs = await this.#values.getMany(
+      ids,
+      wanted.map(([, version]) => version),
+      async (missing) =>
+        (await getMany<BlobDoc>(this.documents, this.#blobs, missing)).map((doc) => doc?.value),
     );
     const values: Record<string, unknown> = {};
-    for (const entry of entries) if (entry !== undefined) values[entry[0]] = entry[1];
+    for (let index = 0; index < wanted.length; index++) {
+      const [channel, version] = wanted[index]!;
+      const blob = blobs[index];
+      if (blob === undefined) {
+        // A version no put stored reads as no value, as the official savers read it (the validation
+        // suite puts checkpoints whose versions name channels outside newVersions). But a value this
+        // very checkpoint stored is missing only through damage: an emptied channel has its 'empty' marker.
+        if (!written.has(channel)) continue;
+        throw new CorruptStateError(
+          `checkpoint value of channel '${channel}' at version ${String(version)} is missing`,
+          { namespace: this.#blobs, id: ids[index], channel, version },
+        );
+      }
+      if (blob.t === EMPTY) continue;
+      // Plain JSON is read at once; only a value needing LangGraph's (async) serializer waits for it.
+      const plain = this.#serializer.plain(blob);
+      values[channel] = plain === NEEDS_SERDE ? await this.#serializer.load(blob) : plain;
+    }
     return values;
   }
 

@@ -21,6 +21,9 @@ export type Serialized =
       v: string | number | boolean | null;
     };
 
+/** What `ValueSerializer.plain` answers for a value only LangGraph's serializer can read. */
+export const NEEDS_SERDE: unique symbol = Symbol('needs the serializer');
+
 /**
  * LangGraph's serializer as the saver and store use it. With LangGraph's default serializer
  * (`JsonPlusSerializer`), plain JSON data skips it both ways and gives the same text and the same value:
@@ -61,13 +64,22 @@ export class ValueSerializer {
 
   /** Reads back a value written by `dump`. */
   load(value: Serialized): unknown {
+    const plain = this.plain(value);
+    return plain === NEEDS_SERDE ? this.serde.loadsTyped(value.t, (value as { s: string }).s) : plain;
+  }
+
+  /**
+   * The value written by `dump` when reading it needs no serializer call (so no promise to wait for);
+   * NEEDS_SERDE when it does (then `load`).
+   */
+  plain(value: Serialized): unknown {
     if (!('s' in value)) return value.v;
     // Without an `lc` key nothing in the text is one of the default serializer's records (an `"lc"` inside
     // a string is escaped as `\"lc\"`, so it never matches here).
     if (this.#isDefault && value.t === 'json' && typeof value.s === 'string' && !value.s.includes('"lc"')) {
       return JSON.parse(value.s);
     }
-    return this.serde.loadsTyped(value.t, value.s);
+    return NEEDS_SERDE;
   }
 }
 
