@@ -155,6 +155,29 @@ describe('SQLite driver', () => {
     expect(raw().prepare('SELECT count(*) AS n FROM agentstate_documents_changes').get()).toEqual({ n: 1 });
   });
 
+  it('a watcher misses no change after the change log was pruned of every old row', async () => {
+    const clock = new ManualClock();
+    const watcher = store({ watchPollMs: 5, now: clock.now, changeRetentionMs: 1000 });
+    const writer = store({ now: clock.now, changeRetentionMs: 1000 });
+    const events: string[] = [];
+    const sub = await watcher.watch('agents', (e) => events.push(`${e.type} ${e.id}`));
+    for (let i = 0; i < 5; i++) await writer.put('agents', `a${i}`, i);
+    await eventually(() => events.length >= 5);
+    const before = raw().prepare('SELECT max(seq) AS seq FROM agentstate_documents_changes').get() as {
+      seq: number;
+    };
+    clock.advance(2000);
+    await writer.sweepExpired();
+    await writer.put('agents', 'late', 1);
+    await eventually(() => events.length >= 6);
+    expect(events.at(-1)).toBe('put late');
+    const after = raw().prepare('SELECT max(seq) AS seq FROM agentstate_documents_changes').get() as {
+      seq: number;
+    };
+    expect(after.seq).toBeGreaterThan(before.seq);
+    await sub.close();
+  });
+
   it('sees writes of another connection on the same file', async () => {
     const a = store();
     const b = store();

@@ -46,8 +46,11 @@ export class SqliteChangeLog {
     this.#hub = hub;
     this.#pollMs = pollMs;
     const changes = `${table}_changes`;
+    // A plain rowid key, not AUTOINCREMENT (which also rewrites a page of sqlite_sequence in every write
+    // transaction): a new row gets the largest seq + 1, and `prune` always keeps the newest row, so seq
+    // only grows and a poller's `seq > last` misses nothing. Files made before keep AUTOINCREMENT.
     db.exec(`CREATE TABLE IF NOT EXISTS ${changes} (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      seq INTEGER PRIMARY KEY,
       at INTEGER NOT NULL,
       origin TEXT NOT NULL,
       type TEXT NOT NULL,
@@ -116,11 +119,14 @@ export class SqliteChangeLog {
     }
   }
 
-  /** Deletes changes older than `cutoff` (epoch ms). */
+  /** Deletes changes older than `cutoff` (epoch ms), always keeping the newest (see the table's key). */
   prune(cutoff: number): void {
     const first = this.#firstKept.get(cutoff);
     if (first) this.#prune.run(first.seq);
-    else if ((this.#last.get()?.seq ?? 0) > 0) this.#prune.run(Number.MAX_SAFE_INTEGER);
+    else {
+      const last = this.#last.get()?.seq ?? 0;
+      if (last > 0) this.#prune.run(last);
+    }
   }
 
   #dataVersion(): number {
