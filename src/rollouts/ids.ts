@@ -1,9 +1,10 @@
 /**
  * Ids of rollouts (`ro-`), attempts (`at-`) and resources (`rs-`), as in the reference. Random, not
  * sequential, so ids from many processes never collide and leak nothing about volume. A rollout id starts
- * with its creation time (as ULIDs and UUIDv7 do): every table is indexed by rollout id, and the rollouts
- * being worked on, created close together, then share index pages instead of touching one random page
- * each per write (measured on SQLite: a third fewer page writes per rollout, 6% less CPU).
+ * with its creation time (as ULIDs and UUIDv7 do, so it tells when the rollout was created): every table
+ * is indexed by rollout id, and the rollouts being worked on, created close together, then share index
+ * pages instead of touching one random page each per write (measured on SQLite: a quarter fewer page
+ * writes per rollout, 6% less CPU).
  */
 import { randomBytes } from 'node:crypto';
 

@@ -47,6 +47,60 @@ describe('SqliteRolloutStore', () => {
   });
 });
 
+describe('SqliteRolloutStore group commit', () => {
+  const temp = tempDir('agentstate-rollouts-sqlite-batch-');
+  afterAll(() => temp.remove());
+  const span = (r: { rolloutId: string; attempt: { attemptId: string } }, spanId: string) => ({
+    rolloutId: r.rolloutId,
+    attemptId: r.attempt.attemptId,
+    traceId: 't',
+    spanId,
+    name: 'n',
+  });
+
+  it('a write refused by its rule fails alone, however many batches after it fail too', async () => {
+    const store = new SqliteRolloutStore({ path: join(temp.dir, 'rules.sqlite'), healthCheckIntervalMs: 0 });
+    const r = await store.startRollout({ input: 1 });
+    // Twenty batches in a row with a failing write: each stores exactly its good writes, once.
+    for (let i = 0; i < 20; i++) {
+      const results = await Promise.allSettled([
+        store.addSpan(span(r, `a${i}`)),
+        store.updateRollout('ro-missing', { status: 'failed' }),
+        store.enqueueRollout({ input: i }),
+      ]);
+      expect(results.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    }
+    expect((await store.querySpans(r.rolloutId)).total).toBe(20);
+    expect((await store.queryRollouts()).total).toBe(21);
+    await store.close();
+  });
+
+  it('a failure of the database under a write fails the batch and stores none of it', async () => {
+    const store = new SqliteRolloutStore({ path: join(temp.dir, 'full.sqlite'), healthCheckIntervalMs: 0 });
+    const r = await store.startRollout({ input: 1 });
+    const repo = (store as unknown as { repo: { insertSpans: (...args: unknown[]) => unknown } }).repo;
+    const insertSpans = repo.insertSpans;
+    repo.insertSpans = () => {
+      repo.insertSpans = insertSpans;
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const results = await Promise.allSettled([
+      store.enqueueRollout({ input: 2 }),
+      store.addSpan(span(r, 'a')),
+      store.enqueueRollout({ input: 3 }),
+    ]);
+    expect(
+      results.map((x) => (x.status === 'rejected' ? (x.reason as { code?: string }).code : 'ok')),
+    ).toEqual(['SQLITE_FULL', 'SQLITE_FULL', 'SQLITE_FULL']);
+    expect((await store.queryRollouts()).total).toBe(1);
+    expect((await store.querySpans(r.rolloutId)).total).toBe(0);
+    // The next batch is written as usual.
+    await store.addSpan(span(r, 'b'));
+    expect((await store.querySpans(r.rolloutId)).total).toBe(1);
+    await store.close();
+  });
+});
+
 describe('SqliteRolloutStore under a foreign write lock', () => {
   const temp = tempDir('agentstate-rollouts-busy-');
   afterAll(() => temp.remove());

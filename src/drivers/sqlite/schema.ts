@@ -28,8 +28,6 @@ export function configureConnection(
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
   if (!db.memory && !db.readonly) db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
-  // Savepoint and statement journals in memory, not in a temporary file opened for each one past 64 KiB.
-  db.pragma('temp_store = MEMORY');
 }
 
 /**

@@ -93,8 +93,9 @@ export interface RolloutRepository {
   /**
    * Whether `write` undoes everything `fn` wrote when `fn` throws (SQLite: ROLLBACK). A batch of writes then
    * runs without a savepoint each, and again with them only if one write fails (see SyncRepositoryBackend).
+   * Absent: false.
    */
-  readonly undoesFailedWrite: boolean;
+  readonly undoesFailedWrite?: boolean;
   /** Copies a value before it leaves the store when the backend shares objects (memory); identity otherwise. */
   exportValue<T>(value: T): T;
 

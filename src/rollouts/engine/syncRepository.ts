@@ -20,6 +20,15 @@ import { RepositoryWriteTransaction } from './repositoryTransaction.ts';
 import { runSync } from './steps.ts';
 import { sweep } from './writes.ts';
 
+// Batches run with a savepoint per write straight away after one failed without them.
+const SAVEPOINT_BATCHES_AFTER_FAILURE = 16;
+
+// An error of the database itself (better-sqlite3's SqliteError: SQLITE_FULL, SQLITE_IOERR...), not of a rule.
+function isDatabaseError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_') || code === 'CORRUPT_STATE');
+}
+
 /** What one write of a batch gave: its value, or what it threw. */
 interface Outcome {
   ok: boolean;
@@ -44,6 +53,8 @@ export class SyncRepositoryBackend implements AsyncRolloutRepository {
   readonly #tx: RepositoryWriteTransaction;
   readonly #reads: RolloutReads;
   #context: RepositoryContext | undefined;
+  // Batches left to run with savepoints at once (see commit).
+  #savepointBatches = 0;
 
   /** Wraps `repo` for a store with these options. */
   constructor(repo: RolloutRepository, options: RolloutStoreOptions) {
@@ -128,10 +139,15 @@ export class SyncRepositoryBackend implements AsyncRolloutRepository {
     finished.length = 0;
     let outcomes: Outcome[] | undefined;
     try {
-      outcomes = this.#repo.undoesFailedWrite ? this.#withoutSavepoints(batch) : undefined;
+      if (this.#repo.undoesFailedWrite === true && this.#savepointBatches === 0) {
+        outcomes = this.#withoutSavepoints(batch);
+        // Writes are failing: the next batches take savepoints at once rather than run twice each.
+        if (outcomes === undefined) this.#savepointBatches = SAVEPOINT_BATCHES_AFTER_FAILURE;
+      } else if (this.#savepointBatches > 0) this.#savepointBatches--;
       outcomes ??= this.#repo.write(() => this.#withSavepoints(batch));
     } catch (error) {
-      // The commit itself failed (another process held the lock past busyTimeoutMs): nothing was written.
+      // The commit itself failed (another process held the lock past busyTimeoutMs), or the database did
+      // under a write (see #withoutSavepoints): nothing was written.
       finished.length = 0;
       for (const op of batch) op.reject(error);
       return;
@@ -164,7 +180,9 @@ export class SyncRepositoryBackend implements AsyncRolloutRepository {
         return outcomes;
       });
     } catch (error) {
-      if (!threw) throw error;
+      // Not a write rule's refusal but the database's own failure (disk full, I/O, corruption), after which
+      // SQLite may have rolled the transaction back itself: nothing was written, every write gets it.
+      if (!threw || isDatabaseError(thrown)) throw error;
       this.#tx.finished.length = 0;
       // A write alone in its batch failed as it would in a savepoint: nothing to run again.
       return batch.length === 1 ? [{ ok: false, value: thrown }] : undefined;

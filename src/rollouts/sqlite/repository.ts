@@ -100,6 +100,7 @@ const LISTINGS = sqlListings(FILTERS, 'rowid');
 /** SQLite implementation of `RolloutRepository`. */
 export class SqliteRolloutRepository implements RolloutRepository {
   readonly name = 'sqlite';
+  /** A transaction that throws is rolled back whole (better-sqlite3's transaction function). */
   readonly undoesFailedWrite = true;
   /** The open database (for tools and tests; do not write to the agl_ tables directly). */
   readonly db: Database.Database;
@@ -125,9 +126,6 @@ export class SqliteRolloutRepository implements RolloutRepository {
     try {
       this.db.pragma(`busy_timeout = ${busy}`);
       this.db.pragma('journal_mode = WAL');
-      // Savepoint and statement journals in memory: on disk (the default) each one past 64 KiB opened,
-      // wrote and dropped a temporary file, a third of the write calls of a busy store.
-      this.db.pragma('temp_store = MEMORY');
       this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.#transaction.immediate(() => {
         this.db.exec(ROLLOUT_SCHEMA);
