@@ -312,6 +312,23 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(reads.filter((read) => read.startsWith('langgraph.blobs')).length).toBe(2);
     });
 
+    it('a kept byte value is the one stored, whatever the caller does with its array later', async () => {
+      const version = saver.getNextVersion(undefined);
+      const bytes = new Uint8Array([1, 2, 3]);
+      const config = await saver.put(
+        { configurable: { thread_id: 'bytes' } },
+        checkpoint({ b: bytes }, { b: version }),
+        meta,
+        { b: version },
+      );
+      bytes[0] = 99;
+      const first = (await saver.getTuple(config))!.checkpoint.channel_values.b as Uint8Array;
+      expect([...first]).toEqual([1, 2, 3]);
+      first[1] = 42;
+      const second = (await saver.getTuple(config))!.checkpoint.channel_values.b as Uint8Array;
+      expect([...second]).toEqual([1, 2, 3]);
+    });
+
     it('a thread deleted and begun again elsewhere with the same integer versions reads its new values', async () => {
       const config = await saver.put(
         { configurable: { thread_id: 'again' } },

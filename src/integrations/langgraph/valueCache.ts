@@ -22,6 +22,8 @@ const ENTRY_OVERHEAD = 128;
  */
 export class ValueCache {
   readonly #cache: LRUCache<string, Serialized> | undefined;
+  // Moves on every clear: a read that began before a clear does not put back what the clear removed.
+  #epoch = 0;
 
   /** A cache of at most `maxBytes` (0: none). */
   constructor(maxBytes: number = DEFAULT_VALUE_CACHE_BYTES) {
@@ -45,28 +47,32 @@ export class ValueCache {
   ): Promise<Array<Serialized | undefined>> {
     const cache = this.#cache;
     if (cache === undefined) return read([...ids]);
-    const values = ids.map((id) => cache.get(id));
+    const values = ids.map((id) => own(cache.get(id)));
     const missing: string[] = [];
     for (let i = 0; i < ids.length; i++) if (values[i] === undefined) missing.push(ids[i]!);
     if (missing.length === 0) return values;
+    const epoch = this.#epoch;
     const fetched = await read(missing);
+    const keep = epoch === this.#epoch;
     let next = 0;
     for (let i = 0; i < ids.length; i++) {
       if (values[i] !== undefined) continue;
       const value = fetched[next++];
       values[i] = value;
-      if (value !== undefined) this.set(ids[i]!, versions[i], value);
+      if (keep && value !== undefined) this.set(ids[i]!, versions[i], value);
     }
     return values;
   }
 
   /** Keeps a value stored under `id` (of channel `version`) when its version may be kept. */
   set(id: string, version: unknown, value: Serialized): void {
-    if (isUniqueVersion(version)) this.#cache?.set(id, value);
+    // A copy of bytes: the caller's array (LangGraph's serializer passes a Uint8Array through) may change.
+    if (isUniqueVersion(version)) this.#cache?.set(id, own(value)!);
   }
 
   /** Forgets every value (after values were deleted). */
   clear(): void {
+    this.#epoch++;
     this.#cache?.clear();
   }
 }
@@ -74,6 +80,14 @@ export class ValueCache {
 /** Whether `version` is one of the saver's unique versions (an integer plus a random fraction). */
 export function isUniqueVersion(version: unknown): boolean {
   return typeof version === 'number' && Number.isFinite(version) && !Number.isInteger(version);
+}
+
+// `value` with bytes of its own: LangGraph's serializer reads bytes back as the very array it is given, so
+// each reader gets its own copy and nobody can change the kept one.
+function own(value: Serialized | undefined): Serialized | undefined {
+  return value !== undefined && 's' in value && value.s instanceof Uint8Array
+    ? { t: value.t, s: value.s.slice() }
+    : value;
 }
 
 // Bytes a value holds: strings at two bytes a character (V8 may store one), bytes as they are.
