@@ -65,7 +65,8 @@ export class ValueSerializer {
   /** Reads back a value written by `dump`. */
   load(value: Serialized): unknown {
     const plain = this.plain(value);
-    return plain === NEEDS_SERDE ? this.serde.loadsTyped(value.t, (value as { s: string }).s) : plain;
+    if (plain !== NEEDS_SERDE || !('s' in value)) return plain;
+    return this.serde.loadsTyped(value.t, value.s);
   }
 
   /**
