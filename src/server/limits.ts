@@ -20,4 +20,17 @@ export function nameSchema(maxLength: number): { type: 'string'; minLength: 1; m
   return { type: 'string', minLength: 1, maxLength };
 }
 
+/** JSON schema of the query of a listing paged by cursor: an optional id prefix, cursor and page size. */
+export function prefixPageQuery(maximum: number) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      prefix: { type: 'string' },
+      cursor: { type: 'string' },
+      limit: { type: 'integer', minimum: 1, maximum },
+    },
+  } as const;
+}
+
 export { MAX_ID_LENGTH, MAX_NAMESPACE_LENGTH, MAX_ROLLOUT_ID_LENGTH };

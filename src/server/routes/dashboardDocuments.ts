@@ -7,6 +7,7 @@ import { codec } from '../../codec/index.ts';
 import type { DocumentStore } from '../../drivers/index.ts';
 import { NotFoundError } from '../../errors.ts';
 import { ThreadStateRepository } from '../../state/index.ts';
+import { prefixPageQuery } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { TypedApp } from '../schemaTypes.ts';
 import { idParams } from './documentSchemas.ts';
@@ -31,15 +32,7 @@ export function registerDashboardDocumentRoutes(
           required: ['namespace'],
           properties: { namespace: idParams.properties.namespace },
         },
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            prefix: { type: 'string' },
-            limit: { type: 'integer', minimum: 1, maximum: 1000 },
-            cursor: { type: 'string' },
-          },
-        },
+        querystring: prefixPageQuery(1000),
       },
     },
     async (request) => {

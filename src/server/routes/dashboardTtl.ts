@@ -4,6 +4,7 @@
  */
 import { codec } from '../../codec/index.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
+import { prefixPageQuery } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { TypedApp } from '../schemaTypes.ts';
 
@@ -23,15 +24,7 @@ export function registerDashboardTtlRoutes(app: TypedApp, ttl: TtlStoreLike, met
       schema: {
         tags: ['dashboard'],
         summary: `One page of live TTL keys with their remaining time and value, by prefix (at most ${TTL_MAX_ENTRIES} a page; follow \`cursor\`)`,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            prefix: { type: 'string' },
-            cursor: { type: 'string' },
-            limit: { type: 'integer', minimum: 1, maximum: TTL_MAX_ENTRIES },
-          },
-        },
+        querystring: prefixPageQuery(TTL_MAX_ENTRIES),
       },
     },
     async (request) => {

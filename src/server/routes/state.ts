@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DocumentStore, PutOptions, StoredDocument } from '../../drivers/index.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
+import { prefixPageQuery } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { assertPlainJsonDocument } from '../plainJson.ts';
 import { typedRoutes } from '../schemaTypes.ts';
@@ -128,15 +129,7 @@ export function registerStateRoutes(
         tags: ['state'],
         summary: 'List documents of a namespace by id, one page at a time',
         params: { type: 'object', required: ['namespace'], properties: idParams.properties },
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            prefix: { type: 'string' },
-            limit: { type: 'integer', minimum: 1, maximum: 1000 },
-            cursor: { type: 'string' },
-          },
-        },
+        querystring: prefixPageQuery(1000),
         response: {
           200: {
             type: 'object',

@@ -1,6 +1,7 @@
 /** `/v1/ttl/keys/...`: values with a time to live, counters and their expiry. */
 import { NotFoundError } from '../../errors.ts';
 import type { TtlStoreLike } from '../../ttl/index.ts';
+import { prefixPageQuery } from '../limits.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { TypedApp } from '../schemaTypes.ts';
 import { keyParams, ttlMsBody, ttlMsSchema } from './ttlSchemas.ts';
@@ -70,15 +71,7 @@ export function registerTtlKeyRoutes(app: TypedApp, ttl: TtlStoreLike, metrics: 
       schema: {
         tags: ['ttl'],
         summary: `One page of live keys, optionally by prefix (at most ${MAX_TTL_KEYS_PAGE} a page, ${DEFAULT_TTL_KEYS_PAGE} by default; follow \`cursor\` until it is absent)`,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            prefix: { type: 'string' },
-            cursor: { type: 'string' },
-            limit: { type: 'integer', minimum: 1, maximum: MAX_TTL_KEYS_PAGE },
-          },
-        },
+        querystring: prefixPageQuery(MAX_TTL_KEYS_PAGE),
       },
     },
     async (request) => {
