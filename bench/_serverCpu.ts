@@ -18,6 +18,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import pg from 'pg';
 import { Pool } from 'undici';
 import { otlpBody } from './_otlpBody.ts';
+import { postJson } from './_postJson.ts';
 
 const root = process.env.ROOT ?? new URL('..', import.meta.url).pathname;
 
@@ -70,17 +71,7 @@ async function drive(): Promise<void> {
   const next = () => new Promise<unknown>((resolve) => worker.once('message', resolve));
   const url = (await next()) as string;
   const pool = new Pool(url, { connections: runners, pipelining: 1 });
-  const post = async (path: string, body: unknown): Promise<unknown> => {
-    const response = await pool.request({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await response.body.text();
-    if (response.statusCode >= 300) throw new Error(`${path}: HTTP ${response.statusCode} ${text}`);
-    return text === '' ? null : JSON.parse(text);
-  };
+  const post = (path: string, body: unknown) => postJson(pool, path, body);
   for (let i = 0; i < count; i += 500) {
     const batch = Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ input: { index: i + k } }));
     await post('/v1/agl/queues/rollouts/enqueue', { rollouts: batch });

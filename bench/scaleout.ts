@@ -17,6 +17,7 @@ import { loadavg } from 'node:os';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { type ServeProcess, startServe } from '../tests/support/serveProcess.ts';
+import { postJson } from './_postJson.ts';
 import { report, round } from './_report.ts';
 
 const RUNNERS = 256;
@@ -42,20 +43,8 @@ function postgresReachable(): Promise<boolean> {
   });
 }
 
-async function post(pool: Pool, path: string, body: unknown): Promise<unknown> {
-  const response = await pool.request({
-    method: 'POST',
-    path,
-    headers: {
-      'content-type': 'application/json',
-      ...(IDEMPOTENCY_KEYS ? { 'idempotency-key': crypto.randomUUID() } : {}),
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  if (response.statusCode >= 300) throw new Error(`${path}: HTTP ${response.statusCode} ${text}`);
-  return text === '' ? null : JSON.parse(text);
-}
+const post = (pool: Pool, path: string, body: unknown) =>
+  postJson(pool, path, body, IDEMPOTENCY_KEYS ? { 'idempotency-key': crypto.randomUUID() } : {});
 
 /** CPU seconds (user + system) a process used so far, from /proc. */
 function cpuSeconds(pid: number): number {

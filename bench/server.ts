@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { otlpBody } from './_otlpBody.ts';
+import { postJson } from './_postJson.ts';
 import { percentile, report, round } from './_report.ts';
 
 const RUNNERS = 256;
@@ -65,18 +66,6 @@ async function stopWorker(started: Started): Promise<void> {
   await started.worker.terminate();
 }
 
-async function post(pool: Pool, path: string, body: unknown): Promise<unknown> {
-  const response = await pool.request({
-    method: 'POST',
-    path,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  if (response.statusCode >= 300) throw new Error(`${path}: HTTP ${response.statusCode} ${text}`);
-  return text === '' ? null : JSON.parse(text);
-}
-
 interface WireRollout {
   rollout_id: string;
   attempt: { attempt_id: string };
@@ -104,7 +93,7 @@ async function rolloutScenario(
       input: { task: 'bench', index: i + k },
       mode: 'train',
     }));
-    await post(pool, '/v1/agl/queues/rollouts/enqueue', { rollouts: batch });
+    await postJson(pool, '/v1/agl/queues/rollouts/enqueue', { rollouts: batch });
   }
   let rollouts = 0;
   let spans = 0;
@@ -114,7 +103,7 @@ async function rolloutScenario(
     const workerId = `w-${index}`;
     for (;;) {
       const taken = (await timed(() =>
-        post(pool, '/v1/agl/queues/rollouts/dequeue', { limit: 1, worker_id: workerId }),
+        postJson(pool, '/v1/agl/queues/rollouts/dequeue', { limit: 1, worker_id: workerId }),
       )) as WireRollout[];
       requests += 1;
       const rollout = taken[0];
@@ -136,7 +125,7 @@ async function rolloutScenario(
       }
       for (let s = 0; mode === 'per-span' && s < count; s++) {
         await timed(() =>
-          post(pool, '/v1/agl/spans', {
+          postJson(pool, '/v1/agl/spans', {
             rollout_id: rollout.rollout_id,
             attempt_id: rollout.attempt.attempt_id,
             trace_id: 'a'.repeat(32),
@@ -151,7 +140,7 @@ async function rolloutScenario(
       }
       spans += count;
       await timed(() =>
-        post(pool, `/v1/agl/rollouts/${rollout.rollout_id}/attempts/${rollout.attempt.attempt_id}`, {
+        postJson(pool, `/v1/agl/rollouts/${rollout.rollout_id}/attempts/${rollout.attempt.attempt_id}`, {
           status: 'succeeded',
         }),
       );
@@ -173,7 +162,7 @@ async function bareCeiling(url: string, requests: number): Promise<{ seconds: nu
     Array.from({ length: RUNNERS }, async () => {
       while (sent < requests) {
         sent += 1;
-        await post(pool, '/bare', { limit: 1, worker_id: 'w' });
+        await postJson(pool, '/bare', { limit: 1, worker_id: 'w' });
       }
     }),
   );
@@ -184,7 +173,7 @@ async function bareCeiling(url: string, requests: number): Promise<{ seconds: nu
 
 async function otlpIngest(url: string): Promise<{ seconds: number; spans: number }> {
   const pool = new Pool(url, { connections: OTLP_CONCURRENCY });
-  const started0 = (await post(pool, '/v1/agl/rollouts', { input: 'otlp-bench' })) as WireRollout;
+  const started0 = (await postJson(pool, '/v1/agl/rollouts', { input: 'otlp-bench' })) as WireRollout;
   const bodies = Array.from({ length: OTLP_REQUESTS }, (_, b) =>
     otlpBody(started0.rollout_id, started0.attempt.attempt_id, b, OTLP_SPANS_PER_REQUEST),
   );
