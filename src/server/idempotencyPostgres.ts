@@ -12,6 +12,7 @@ import { loadPackage } from '../shared/optionalPackage.ts';
 import { postgresFailure } from '../shared/postgres/failure.ts';
 import { checkSchemaName, quoteIdentifier } from '../shared/postgres/identifiers.ts';
 import { statementTimeoutMs } from '../shared/postgres/statementTimeout.ts';
+import { inTransaction } from '../shared/postgres/transaction.ts';
 import { TurnBatcher } from './idempotencyBatch.ts';
 import {
   type ClaimOutcome,
@@ -250,13 +251,8 @@ export class PostgresIdempotencyRecords implements SharedIdempotencyRecords {
   }
 
   async #createTable(): Promise<void> {
-    const client = await this.#pool.connect();
-    // A checked-out connection that dies mid-transaction emits 'error'; unheard, it would end the process.
-    const ignore = () => {};
-    client.on('error', ignore);
-    try {
-      // Under a lock: CREATE ... IF NOT EXISTS run by two processes at once can still collide.
-      await client.query('BEGIN');
+    // Under a lock: CREATE ... IF NOT EXISTS run by two processes at once can still collide.
+    await inTransaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
         `agentstate_idempotency:${this.#schema}`,
       ]);
@@ -270,13 +266,6 @@ export class PostgresIdempotencyRecords implements SharedIdempotencyRecords {
         bytes integer NOT NULL DEFAULT 0,
         created_at timestamptz NOT NULL DEFAULT now(),
         expires_at timestamptz NOT NULL)`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.off('error', ignore);
-      client.release();
-    }
+    });
   }
 }

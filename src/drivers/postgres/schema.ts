@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { checkOut } from '../../shared/postgres/checkout.ts';
 import { MIGRATION_LOCK_CLASS, quoteIdentifier, schemaLockKey } from '../../shared/postgres/identifiers.ts';
+import { inTransaction } from '../../shared/postgres/transaction.ts';
 
 /**
  * Schema migrations, in order; the position is the version. Never edit a shipped entry: append one.
@@ -51,10 +51,7 @@ export const SCHEMA_VERSION = migrations('s').length;
 export async function migrate(pool: Pool, schema: string): Promise<void> {
   const s = quoteIdentifier(schema);
   if ((await currentVersion(pool, schema)) >= SCHEMA_VERSION) return;
-  const client = await checkOut(pool);
-  let failed: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [MIGRATION_LOCK_CLASS, schemaLockKey(schema)]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(
@@ -72,14 +69,7 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
         Date.now(),
       ]);
     }
-    await client.query('COMMIT');
-  } catch (error) {
-    failed = error as Error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release(failed);
-  }
+  });
 }
 
 async function currentVersion(pool: Pool, schema: string): Promise<number> {

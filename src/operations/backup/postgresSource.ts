@@ -16,6 +16,7 @@ import {
 } from '../../drivers/index.ts';
 import { PostgresRolloutStore } from '../../rollouts/index.ts';
 import { checkSchemaName, quoteIdentifier } from '../../shared/postgres/identifiers.ts';
+import { inTransaction } from '../../shared/postgres/transaction.ts';
 import { postgresRunner } from '../sql.ts';
 import { portableRow, ROLLOUT_TABLES, rolloutTable } from './rolloutTables.ts';
 import type { BackupReadSession, BackupSource, SectionRef } from './source.ts';
@@ -138,10 +139,8 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
       const rollouts = new PostgresRolloutStore({ pool, schema });
       await rollouts.statistics();
       await rollouts.close();
-      const client = await pool.connect();
-      try {
-        // Documents and every rollout table in ONE transaction: a crash anywhere leaves the old state.
-        await client.query('BEGIN');
+      // Documents and every rollout table in ONE transaction: a crash anywhere leaves the old state.
+      await inTransaction(pool, async (client) => {
         const sql = postgresRunner(client, schema);
         const docSections = plan.sections.filter((x) => x.kind === 'documents');
         await restoreSqlDocuments(
@@ -158,15 +157,7 @@ export function postgresSource(options: PostgresSourceOptions): BackupSource {
             `SELECT setval('${s.replace(/'/g, "''")}.agl_resources_write_seq', GREATEST((SELECT MAX(write_seq) FROM ${s}.agl_resources), 1))`,
           );
         }
-        await client.query('COMMIT');
-      } catch (error) {
-        // The restore's error is the one thrown; a failed ROLLBACK means a broken connection, which the
-        // server rolls back itself.
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
+      });
       return result;
     },
   };

@@ -4,7 +4,7 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { CorruptStateError } from '../../errors.ts';
-import { checkOut } from '../../shared/postgres/checkout.ts';
+import { inTransaction } from '../../shared/postgres/transaction.ts';
 import type { PostgresRolloutRepository } from './repository.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
 import { isTransient, LOCK_CLASS, MAX_TRANSIENT_RETRIES } from './transient.ts';
@@ -76,9 +76,7 @@ export class SchemaSetup {
   }
 
   async #runDdl(): Promise<void> {
-    const client = await checkOut(this.#pool);
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey]);
       // Another process may have created it while this one waited for the lock.
       if (!(await this.exists(client))) {
@@ -88,13 +86,6 @@ export class SchemaSetup {
           [String(POSTGRES_ROLLOUT_SCHEMA_VERSION)],
         );
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      // The DDL's own error is the one thrown; a connection that cannot even roll back is dropped by pg.
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
