@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { idKey } from '../../shared/idKey.ts';
 import { checkOut } from '../../shared/postgres/checkout.ts';
+import { writeTogether } from '../../shared/postgres/coalescedWrites.ts';
 import type { WriteOp, Written } from '../kernel/storage.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import { oneTripBatch } from './oneTrip.ts';
@@ -116,7 +117,8 @@ async function sequentialWrites(
 
 /**
  * The writes of a batch on a pipelined connection when their answers decide whether to commit: BEGIN and
- * the first statement of every operation are sent at once (one round trip instead of one each), then the
+ * the first statement of every operation are sent at once (one round trip and one socket write instead of
+ * one each), then the
  * answers are checked in order; an operation whose compare-and-set found another revision reads the
  * actual one (inside the still open transaction) and fails the batch, and a conditional delete that met
  * a concurrent delete-and-recreate falls back to `writeDelete`'s loop. The caller commits.
@@ -129,20 +131,23 @@ async function pipelinedWrites(
   seqs: number[],
 ) {
   const { sql, prepared } = w;
-  const pending: Array<Promise<Answer>> = [client.query('BEGIN')];
   const opSeqs: number[] = [];
-  for (const op of ops) {
-    const seq = w.nextSeq();
-    opSeqs.push(seq);
-    const expected = op.expectedRevision;
-    const key = idKey(op.id);
-    let statement: { text: string; params: unknown[] };
-    if (op.type === 'put') statement = putStatement(sql, op, t, seq);
-    else if (expected === 0) statement = { text: sql.revision, params: [op.namespace, key, t] };
-    else if (expected === undefined) statement = { text: sql.delete, params: [op.namespace, key, t, seq] };
-    else statement = { text: sql.deleteAt, params: [op.namespace, key, t, seq, expected] };
-    pending.push(client.query(prepared(statement.text, statement.params)));
-  }
+  const pending = writeTogether(client, () => {
+    const sent: Array<Promise<Answer>> = [client.query('BEGIN')];
+    for (const op of ops) {
+      const seq = w.nextSeq();
+      opSeqs.push(seq);
+      const expected = op.expectedRevision;
+      const key = idKey(op.id);
+      let statement: { text: string; params: unknown[] };
+      if (op.type === 'put') statement = putStatement(sql, op, t, seq);
+      else if (expected === 0) statement = { text: sql.revision, params: [op.namespace, key, t] };
+      else if (expected === undefined) statement = { text: sql.delete, params: [op.namespace, key, t, seq] };
+      else statement = { text: sql.deleteAt, params: [op.namespace, key, t, seq, expected] };
+      sent.push(client.query(prepared(statement.text, statement.params)));
+    }
+    return sent;
+  });
   for (const answer of pending) answer.catch(() => {});
   for (const answer of pending) await answer;
   const results: Written[] = [];

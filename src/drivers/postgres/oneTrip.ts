@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import { UnavailableError } from '../../errors.ts';
 import { idKey } from '../../shared/idKey.ts';
+import { writeTogether } from '../../shared/postgres/coalescedWrites.ts';
 import type { WriteOp } from '../kernel/storage.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import { type Answer, type PgWriter, written } from './batch.ts';
@@ -10,7 +11,7 @@ import { liveRevision, putStatement } from './writeOne.ts';
 /**
  * A whole batch on a pipelined connection (pg's `pipeline` mode), where a batch whose answers need no
  * look (puts, compare-and-set puts, unconditional deletes) costs one round trip: BEGIN, every statement
- * and COMMIT are sent at once. Compare-and-set puts use the `...OrFail` statements, so a conflict aborts
+ * and COMMIT are sent at once, in one socket write. Compare-and-set puts use the `...OrFail` statements, so a conflict aborts
  * the transaction and the COMMIT that follows it rolls back; the actual revision is then read for the
  * error. Returns undefined, having sent nothing, when the batch needs the answers before COMMIT (a
  * conditional delete, or a watcher here that waits for this batch's own events).
@@ -19,17 +20,19 @@ export async function oneTripBatch(w: PgWriter, client: PoolClient, ops: readonl
   if (w.watching()) return undefined;
   if (ops.some((op) => op.type === 'delete' && op.expectedRevision !== undefined)) return undefined;
   const { sql, prepared } = w;
-  const answers: Array<Promise<Answer>> = [client.query('BEGIN')];
-  for (const op of ops) {
-    const seq = w.nextSeq();
-    if (op.type === 'put') {
-      const statement = putStatement(sql, op, t, seq);
-      if (op.expectedRevision === 0) statement.text = sql.createOrFail;
-      else if (op.expectedRevision !== undefined) statement.text = sql.updateOrFail;
-      answers.push(client.query(prepared(statement.text, statement.params)));
-    } else answers.push(client.query(prepared(sql.delete, [op.namespace, idKey(op.id), t, seq])));
-  }
-  const committed = client.query('COMMIT');
+  const [answers, committed] = writeTogether(client, () => {
+    const sent: Array<Promise<Answer>> = [client.query('BEGIN')];
+    for (const op of ops) {
+      const seq = w.nextSeq();
+      if (op.type === 'put') {
+        const statement = putStatement(sql, op, t, seq);
+        if (op.expectedRevision === 0) statement.text = sql.createOrFail;
+        else if (op.expectedRevision !== undefined) statement.text = sql.updateOrFail;
+        sent.push(client.query(prepared(statement.text, statement.params)));
+      } else sent.push(client.query(prepared(sql.delete, [op.namespace, idKey(op.id), t, seq])));
+    }
+    return [sent, client.query('COMMIT')] as const;
+  });
   // Every answer is awaited below; a failed statement fails the ones after it, which must not go unhandled.
   for (const answer of answers) answer.catch(() => {});
   committed.catch(() => {});

@@ -5,7 +5,7 @@
  * processes the timed check runs once per interval, not N times. A process that closes gives it up, so a
  * successor takes over at its next tick rather than after the lease runs out.
  */
-import type { StatementRunner } from './roundTrips.ts';
+import type { StatementRunner } from '../../shared/postgres/coalescedWrites.ts';
 
 const KEY = 'health_leader';
 

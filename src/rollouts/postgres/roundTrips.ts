@@ -6,14 +6,7 @@
  * as batches fill.
  */
 import type { QueryConfig, QueryResultRow } from 'pg';
-
-/** Something that runs a statement (a pool or one of its connections). */
-export interface StatementRunner {
-  query<R extends QueryResultRow = QueryResultRow>(
-    config: QueryConfig | string,
-    values?: unknown[],
-  ): Promise<{ rows: R[]; rowCount: number | null }>;
-}
+import type { StatementRunner } from '../../shared/postgres/coalescedWrites.ts';
 
 /** A connection or pool whose round trips are counted. */
 export class CountedRunner implements StatementRunner {

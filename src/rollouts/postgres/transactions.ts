@@ -5,10 +5,10 @@
  */
 import type { Pool } from 'pg';
 import { checkOut } from '../../shared/postgres/checkout.ts';
+import { CoalescedWrites, type StatementRunner } from '../../shared/postgres/coalescedWrites.ts';
 import type { Rollout } from '../types.ts';
-import { CoalescedWrites } from './coalescedWrites.ts';
 import { BufferedWrites, type PostgresRolloutRepository } from './repository.ts';
-import { CountedRunner, type RoundTripCounter, type StatementRunner } from './roundTrips.ts';
+import { CountedRunner, type RoundTripCounter } from './roundTrips.ts';
 import { RolloutTransaction } from './transaction.ts';
 import { isTransient, MAX_TRANSIENT_RETRIES } from './transient.ts';
 
