@@ -112,6 +112,43 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     await b.close();
   });
 
+  it.each([
+    ['pipelined', true],
+    ['one statement at a time', false],
+  ])(
+    'takes the head of the queue once for the dequeues of one turn, in call order (%s)',
+    async (_, pipeline) => {
+      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6, pipeline });
+      const texts: string[] = [];
+      pool.on('connect', (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        client.query = ((config: unknown, ...rest: unknown[]) => {
+          texts.push(typeof config === 'string' ? config : String((config as { text?: unknown }).text));
+          return query(config, ...rest);
+        }) as typeof client.query;
+      });
+      const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
+      const queued = await store.enqueueManyRollouts(Array.from({ length: 15 }, (_, i) => ({ input: i })));
+      texts.length = 0;
+      // Twelve runners ask in the same turn, three of them for two rollouts: one group-commit batch.
+      const taken = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          i % 5 === 1
+            ? store.dequeueManyRollouts({ limit: 2, workerId: `w${i}` })
+            : store.dequeueRollout({ workerId: `w${i}` }).then((r) => (r === null ? [] : [r])),
+        ),
+      );
+      expect(taken.map((rollouts) => rollouts.length)).toEqual([1, 2, 1, 1, 1, 1, 2, 1, 1, 1, 1, 2]);
+      expect(taken.flat().map((r) => r.rolloutId)).toEqual(queued.map((r) => r.rolloutId));
+      expect(texts.filter((text) => text.includes('SKIP LOCKED'))).toHaveLength(1);
+      // Each got its own attempt, and the queue is empty.
+      expect(new Set(taken.flat().map((r) => r.attempt.attemptId)).size).toBe(15);
+      expect(await store.dequeueRollout()).toBeNull();
+      await store.close();
+      await pool.end();
+    },
+  );
+
   it('issues span sequence ids without gaps or repeats across handles', async () => {
     const schema = fresh();
     const a = new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 });

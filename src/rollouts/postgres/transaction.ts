@@ -8,6 +8,7 @@ import type { AttemptRow, IdempotencyRecord, RolloutRow } from '../engine/reposi
 import type { RolloutWriteTransaction } from '../engine/writeTransaction.ts';
 import { emptyWorker, workerAfterAttempt } from '../transitions.ts';
 import type { Attempt, PruneResult, ResourcesUpdate, Rollout, Span, Worker } from '../types.ts';
+import type { QueueTakes } from './queueTakes.ts';
 import type { BufferedWrites, PostgresRolloutRepository } from './repository.ts';
 
 // Every field of a worker but its key, taken from a complete worker so a new field cannot be missed.
@@ -56,6 +57,7 @@ export type Touched = Set<string>;
  */
 export class RolloutTransaction implements RolloutWriteTransaction {
   readonly #repo: PostgresRolloutRepository;
+  readonly #takes: QueueTakes;
   readonly #q: BufferedWrites;
   readonly #seconds: () => number;
   /** Rollouts this transaction finished; waiters are woken (and NOTIFY sent) with the commit. */
@@ -63,11 +65,15 @@ export class RolloutTransaction implements RolloutWriteTransaction {
   /** The rows touched so far (see `Touched`). */
   readonly touched: Touched = new Set();
 
-  /** An operation's view of the transaction on the connection behind `q` (BEGIN already sent). */
-  constructor(repo: PostgresRolloutRepository, q: BufferedWrites, seconds: () => number) {
+  /**
+   * An operation's view of the transaction on the connection behind `q` (BEGIN already sent); `takes`
+   * merges the queue takes of the transaction's operations.
+   */
+  constructor(repo: PostgresRolloutRepository, q: BufferedWrites, seconds: () => number, takes: QueueTakes) {
     this.#repo = repo;
     this.#q = q;
     this.#seconds = seconds;
+    this.#takes = takes;
   }
 
   /** Sends writes still held back; run after each operation so an error belongs to the operation that caused it. */
@@ -115,7 +121,7 @@ export class RolloutTransaction implements RolloutWriteTransaction {
 
   /** The rollouts come locked with their queue entries (one statement, not one read per id). */
   async takeQueued(limit: number): Promise<RolloutRow[]> {
-    const rows = await this.#repo.takeQueued(this.#q, limit);
+    const rows = await this.#takes.take(this.#q, limit);
     for (const row of rows) this.touched.add(`r:${row.rolloutId}`);
     return rows;
   }

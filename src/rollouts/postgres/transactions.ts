@@ -7,6 +7,7 @@ import type { Pool } from 'pg';
 import { checkOut } from '../../shared/postgres/checkout.ts';
 import { CoalescedWrites, type StatementRunner } from '../../shared/postgres/coalescedWrites.ts';
 import type { Rollout } from '../types.ts';
+import { QueueTakes } from './queueTakes.ts';
 import { BufferedWrites, type PostgresRolloutRepository } from './repository.ts';
 import { CountedRunner, type RoundTripCounter } from './roundTrips.ts';
 import { RolloutTransaction } from './transaction.ts';
@@ -85,9 +86,10 @@ export class Transactions {
         pooled.release(broken);
       };
       const txs: RolloutTransaction[] = [];
+      const takes = new QueueTakes(this.#repo);
       const open = () => {
         const buffer = new BufferedWrites(client, (text) => this.#repo.statementName(text), pipelined);
-        const tx = new RolloutTransaction(this.#repo, buffer, this.#seconds);
+        const tx = new RolloutTransaction(this.#repo, buffer, this.#seconds, takes);
         txs.push(tx);
         return tx;
       };
