@@ -149,6 +149,40 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     },
   );
 
+  it('commits at most four group-commit batches at once; calls arriving meanwhile share the next ones', async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 24, pipeline: true });
+    let open = 0;
+    let mostOpen = 0;
+    let commits = 0;
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      client.query = ((config: unknown, ...rest: unknown[]) => {
+        const result = query(config, ...rest);
+        if (config === 'BEGIN') mostOpen = Math.max(mostOpen, ++open);
+        if (config === 'COMMIT' || config === 'ROLLBACK') {
+          commits++;
+          void result.finally(() => open--);
+        }
+        return result;
+      }) as typeof client.query;
+    });
+    const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
+    await store.enqueueRollout({ input: 'warm-up' });
+    commits = 0;
+    // 200 calls, one per event-loop turn, as requests of many HTTP clients arrive.
+    const calls: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 200; i++) {
+      calls.push(store.enqueueRollout({ input: i }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(calls);
+    expect(mostOpen).toBeLessThanOrEqual(4);
+    expect(commits).toBeLessThan(200);
+    expect((await store.statistics()).queueLength).toBe(201);
+    await store.close();
+    await pool.end();
+  });
+
   it('issues span sequence ids without gaps or repeats across handles', async () => {
     const schema = fresh();
     const a = new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema, healthCheckIntervalMs: 0 });
