@@ -26,15 +26,18 @@ export function channelValue(c: number, step: number): string {
   return head + 'x'.repeat(CHANNEL_BYTES - head.length);
 }
 
+/** What the workload's puts need of a saver (bench/_postgresFloor.ts has only this). */
+export type PutOnlySaver = Pick<BaseCheckpointSaver<number | string>, 'put' | 'getNextVersion'>;
+
 /** A thread of the workload on a LangGraph saver: `step()` puts the next checkpoint, as Pregel does. */
-export class SaverThread {
-  readonly saver: BaseCheckpointSaver;
+export class SaverThread<S extends PutOnlySaver = BaseCheckpointSaver> {
+  readonly saver: S;
   readonly threadId: string;
   #config: { configurable: Record<string, string> };
   #checkpoint: Checkpoint;
   #step = 0;
 
-  constructor(saver: BaseCheckpointSaver, threadId = 'bench') {
+  constructor(saver: S, threadId = 'bench') {
     this.saver = saver;
     this.threadId = threadId;
     this.#config = { configurable: { thread_id: threadId, checkpoint_ns: '' } };
@@ -81,7 +84,7 @@ export class SaverThread {
   }
 
   /** The latest checkpoint of the thread, read back. */
-  latest() {
+  latest(this: SaverThread<BaseCheckpointSaver>) {
     return this.saver.getTuple({ configurable: { thread_id: this.threadId, checkpoint_ns: '' } });
   }
 }

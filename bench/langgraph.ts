@@ -9,7 +9,9 @@
  * own schema of the same server (skipped, and said so, when PostgreSQL is not reachable). Passes alternate
  * which side goes first; the table shows medians of each side and the median of the per-pass ratios.
  * `BENCH_PASSES=n` sets the number of passes (default 3), `BENCH_BACKENDS=sqlite,postgresql` the pairs (by the start of their name). The "PostgreSQL, async commit"
- * pair runs both sides with synchronous_commit = off.
+ * pair runs both sides with synchronous_commit = off. The PostgreSQL rows also measure the floor
+ * (./_postgresFloor.ts: one statement per put, nothing else) in each pass: "floor/peer" is the most any
+ * saver can reach against PostgresSaver on this server, since both wait for the same WAL flush per put.
  */
 
 import { join } from 'node:path';
@@ -21,6 +23,7 @@ import { createMemoryStore } from '../src/drivers/memory.ts';
 import { createPostgresStore } from '../src/drivers/postgres.ts';
 import { createSqliteStore } from '../src/drivers/sqlite.ts';
 import { AgentStateSaver } from '../src/integrations/langgraph/index.ts';
+import { type FloorSaver, openFloorSaver } from './_postgresFloor.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
 import {
   bytesOnDisk,
@@ -80,6 +83,22 @@ interface Pair {
   peerName: string;
   ours: () => Promise<Opened>;
   peer: () => Promise<Opened>;
+  /** The least any saver can do per put on this backend (PostgreSQL only, see ./_postgresFloor.ts). */
+  floor?: () => Promise<FloorSaver>;
+}
+
+// Put/s of the floor on the same workload.
+async function measureFloor(open: () => Promise<FloorSaver>): Promise<number> {
+  const saver = await open();
+  try {
+    const thread = new SaverThread(saver);
+    await thread.start();
+    const start = performance.now();
+    for (let i = 0; i < STEPS; i++) await thread.step();
+    return STEPS / ((performance.now() - start) / 1000);
+  } finally {
+    await saver.end();
+  }
 }
 
 function pairs(withPostgres: boolean): Pair[] {
@@ -175,6 +194,17 @@ function postgresPair(backend: string, url: string): Pair {
         },
       };
     },
+    floor: async () => {
+      const schema = `bench_lg_floor_${process.pid}_${n()}`;
+      const saver = await openFloorSaver(url, schema);
+      return {
+        ...saver,
+        end: async () => {
+          await saver.end();
+          await dropSchema(schema);
+        },
+      };
+    },
     peer: async () => {
       const schema = `bench_lg_peer_${process.pid}_${n()}`;
       const saver = PostgresSaver.fromConnString(url, { schema });
@@ -212,11 +242,14 @@ export default async function run(): Promise<void> {
     if (only !== undefined && !only.some((name) => pair.backend.toLowerCase().startsWith(name))) continue;
     const ours: Measured[] = [];
     const peer: Measured[] = [];
+    const floor: number[] = [];
     for (let pass = 0; pass < PASSES; pass++) {
       if (pass % 2 === 0) {
         ours.push(await measure(pair.ours));
         peer.push(await measure(pair.peer));
+        if (pair.floor) floor.push(await measureFloor(pair.floor));
       } else {
+        if (pair.floor) floor.push(await measureFloor(pair.floor));
         peer.push(await measure(pair.peer));
         ours.push(await measure(pair.ours));
       }
@@ -236,6 +269,17 @@ export default async function run(): Promise<void> {
         ratio((m) => m.putPerSecond),
         2,
       )}x`,
+      'floor put/s': floor.length === 0 ? '-' : round(percentile(floor, 50)),
+      'floor/peer':
+        floor.length === 0
+          ? '-'
+          : `${round(
+              percentile(
+                floor.map((f, i) => f / peer[i]!.putPerSecond),
+                50,
+              ),
+              2,
+            )}x`,
       'ours getTuple/s': round(median(ours, (m) => m.getPerSecond)),
       'peer getTuple/s': round(median(peer, (m) => m.getPerSecond)),
       'getTuple ours/peer': `${round(
