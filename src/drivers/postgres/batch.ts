@@ -118,10 +118,9 @@ async function sequentialWrites(
 /**
  * The writes of a batch on a pipelined connection when their answers decide whether to commit: BEGIN and
  * the first statement of every operation are sent at once (one round trip and one socket write instead of
- * one each), then the
- * answers are checked in order; an operation whose compare-and-set found another revision reads the
- * actual one (inside the still open transaction) and fails the batch, and a conditional delete that met
- * a concurrent delete-and-recreate falls back to `writeDelete`'s loop. The caller commits.
+ * one each), then the answers are checked in order; an operation whose compare-and-set found another
+ * revision reads the actual one (inside the still open transaction) and fails the batch, and a conditional
+ * delete that met a concurrent delete-and-recreate falls back to `writeDelete`'s loop. The caller commits.
  */
 async function pipelinedWrites(
   w: PgWriter,

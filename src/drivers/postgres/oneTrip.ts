@@ -11,10 +11,10 @@ import { liveRevision, putStatement } from './writeOne.ts';
 /**
  * A whole batch on a pipelined connection (pg's `pipeline` mode), where a batch whose answers need no
  * look (puts, compare-and-set puts, unconditional deletes) costs one round trip: BEGIN, every statement
- * and COMMIT are sent at once, in one socket write. Compare-and-set puts use the `...OrFail` statements, so a conflict aborts
- * the transaction and the COMMIT that follows it rolls back; the actual revision is then read for the
- * error. Returns undefined, having sent nothing, when the batch needs the answers before COMMIT (a
- * conditional delete, or a watcher here that waits for this batch's own events).
+ * and COMMIT are sent at once, in one socket write. Compare-and-set puts use the `...OrFail` statements,
+ * so a conflict aborts the transaction and the COMMIT that follows it rolls back; the actual revision is
+ * then read for the error. Returns undefined, having sent nothing, when the batch needs the answers before
+ * COMMIT (a conditional delete, or a watcher here that waits for this batch's own events).
  */
 export async function oneTripBatch(w: PgWriter, client: PoolClient, ops: readonly WriteOp[], t: number) {
   if (w.watching()) return undefined;
