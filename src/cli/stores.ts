@@ -26,6 +26,8 @@ export interface StoreConfig {
   postgresSchema?: string | undefined;
   /** Connections of the PostgreSQL rollout store's pool (default 24). */
   postgresPoolSize?: number | undefined;
+  /** Group-commit batches of the PostgreSQL rollout store committing at once (default 4). */
+  postgresConcurrentCommits?: number | undefined;
   /** Redis URL for TTL signals and locks shared by several servers, when given. */
   redis?: string | undefined;
   /** Persistence config file: documents and sessions go through its router (rollouts stay as above). */
@@ -71,6 +73,9 @@ export async function openStores(config: StoreConfig): Promise<OpenedStores> {
         ...schema,
         ...dequeueCap,
         ...(config.postgresPoolSize === undefined ? {} : { poolSize: config.postgresPoolSize }),
+        ...(config.postgresConcurrentCommits === undefined
+          ? {}
+          : { concurrentCommits: config.postgresConcurrentCommits }),
         ...reporting,
       })
     : new SqliteRolloutStore({ path, ...dequeueCap, ...reporting });

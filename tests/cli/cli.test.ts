@@ -123,6 +123,7 @@ describe('agentstate CLI', () => {
       '--idempotency-max-entries',
       '--idempotency-max-bytes',
       '--idempotency-ttl-ms',
+      '--postgres-commits',
     ];
     const help = (await run(['serve', '--help'])).out;
     for (const flag of flags) expect(help).toContain(flag);
@@ -130,6 +131,9 @@ describe('agentstate CLI', () => {
     const zero = await run(['serve', '--port', '0', '--data', data, '--max-dequeue', '0']);
     expect(zero.code).toBe(2);
     expect(zero.err).toContain("--max-dequeue must be a whole number >= 1, got '0'");
+    const noCommits = await run(['serve', '--port', '0', '--data', data, '--postgres-commits', '0']);
+    expect(noCommits.code).toBe(2);
+    expect(noCommits.err).toContain("--postgres-commits must be a whole number >= 1, got '0'");
     const notNumber = await run(['serve', '--port', '0', '--data', data, '--idempotency-max-bytes', '1e3x']);
     expect(notNumber.code).toBe(2);
     expect(notNumber.err).toContain('--idempotency-max-bytes');

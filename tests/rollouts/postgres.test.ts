@@ -22,6 +22,17 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
       expect.objectContaining({ code: 'INVALID_INPUT' }),
     );
     expect(() => new PostgresRolloutStore({})).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    for (const concurrentCommits of [0, 1.5, Number.NaN]) {
+      expect(
+        () =>
+          new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema: 'unused', concurrentCommits }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_INPUT',
+          details: { field: 'concurrentCommits', value: concurrentCommits },
+        }),
+      );
+    }
   });
 
   it('reports an unreachable server as UNAVAILABLE, on reads and writes', async () => {
@@ -149,39 +160,68 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     },
   );
 
-  it('commits at most four group-commit batches at once; calls arriving meanwhile share the next ones', async () => {
-    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 24, pipeline: true });
-    let open = 0;
-    let mostOpen = 0;
-    let commits = 0;
-    pool.on('connect', (client) => {
-      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
-      client.query = ((config: unknown, ...rest: unknown[]) => {
-        const result = query(config, ...rest);
-        if (config === 'BEGIN') mostOpen = Math.max(mostOpen, ++open);
-        if (config === 'COMMIT' || config === 'ROLLBACK') {
-          commits++;
-          void result.finally(() => open--);
-        }
-        return result;
-      }) as typeof client.query;
+  it('merges takes past the literal-limit texts: 20 runners asking for 2 get 40 rollouts in queue order', async () => {
+    const store = new PostgresRolloutStore({
+      connectionString: POSTGRES_URL,
+      schema: fresh(),
+      healthCheckIntervalMs: 0,
     });
-    const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
-    await store.enqueueRollout({ input: 'warm-up' });
-    commits = 0;
-    // 200 calls, one per event-loop turn, as requests of many HTTP clients arrive.
-    const calls: Array<Promise<unknown>> = [];
-    for (let i = 0; i < 200; i++) {
-      calls.push(store.enqueueRollout({ input: i }));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await Promise.all(calls);
-    expect(mostOpen).toBeLessThanOrEqual(4);
-    expect(commits).toBeLessThan(200);
-    expect((await store.statistics()).queueLength).toBe(201);
+    const queued = await store.enqueueManyRollouts(Array.from({ length: 45 }, (_, i) => ({ input: i })));
+    const taken = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.dequeueManyRollouts({ limit: 2, workerId: `w${i}` })),
+    );
+    expect(taken.map((rollouts) => rollouts.length)).toEqual(Array.from({ length: 20 }, () => 2));
+    expect(taken.flat().map((r) => r.rolloutId)).toEqual(queued.slice(0, 40).map((r) => r.rolloutId));
+    expect((await store.dequeueManyRollouts({ limit: 10 })).map((r) => r.rolloutId)).toEqual(
+      queued.slice(40).map((r) => r.rolloutId),
+    );
     await store.close();
-    await pool.end();
   });
+
+  it.each([
+    [4, undefined],
+    [1, 1],
+  ])(
+    'commits at most %i group-commit batches at once; calls arriving meanwhile share the next ones',
+    async (most, concurrentCommits) => {
+      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 24, pipeline: true });
+      let open = 0;
+      let mostOpen = 0;
+      let commits = 0;
+      pool.on('connect', (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+        client.query = ((config: unknown, ...rest: unknown[]) => {
+          const result = query(config, ...rest);
+          if (config === 'BEGIN') mostOpen = Math.max(mostOpen, ++open);
+          if (config === 'COMMIT' || config === 'ROLLBACK') {
+            commits++;
+            void result.finally(() => open--);
+          }
+          return result;
+        }) as typeof client.query;
+      });
+      const store = new PostgresRolloutStore({
+        pool,
+        schema: fresh(),
+        healthCheckIntervalMs: 0,
+        concurrentCommits,
+      });
+      await store.enqueueRollout({ input: 'warm-up' });
+      commits = 0;
+      // 200 calls, one per event-loop turn, as requests of many HTTP clients arrive.
+      const calls: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 200; i++) {
+        calls.push(store.enqueueRollout({ input: i }));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(calls);
+      expect(mostOpen).toBeLessThanOrEqual(most);
+      expect(commits).toBeLessThan(200);
+      expect((await store.statistics()).queueLength).toBe(201);
+      await store.close();
+      await pool.end();
+    },
+  );
 
   it('issues span sequence ids without gaps or repeats across handles', async () => {
     const schema = fresh();

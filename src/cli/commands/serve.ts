@@ -45,6 +45,8 @@ Options:
   --postgres-pool <n>  Connections of the rollout store's pool (default 24, at least 3; plus one for
                        LISTEN). With several servers on one database, keep their sum under its
                        max_connections
+  --postgres-commits <n> Group-commit batches of the rollout store committing at once (default 4):
+                       fewer make bigger batches, more keep writes moving past slow ones
   --config <file>      Persistence config (.yaml/.yml/.json): documents (/v1/state) and sessions go
                        through its routing rules and backends; /metrics and 'agentstate status'
                        then include the persistence report
@@ -217,6 +219,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     postgres: { type: 'string' },
     'postgres-schema': { type: 'string' },
     'postgres-pool': { type: 'string' },
+    'postgres-commits': { type: 'string' },
     redis: { type: 'string' },
     config: { type: 'string' },
     token: { type: 'string', multiple: true },
@@ -299,6 +302,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     values['postgres-pool'] === undefined
       ? undefined
       : intOption(values['postgres-pool'], 'postgres-pool', 24);
+  const concurrentCommits = capOption(values['postgres-commits'], 'postgres-commits', 1);
   // The stores open before the server exists, so their background errors go to a process warning until
   // the server's log takes over.
   let serverLog: BackgroundErrorHandler | undefined;
@@ -310,6 +314,7 @@ export async function serve(argv: string[], io: Io, signal?: AbortSignal): Promi
     postgres: values.postgres,
     postgresSchema: values['postgres-schema'],
     postgresPoolSize: poolSize,
+    postgresConcurrentCommits: concurrentCommits,
     redis: values.redis,
     config: values.config === undefined ? undefined : resolve(values.config),
     maxDequeuePerCall: caps.maxDequeuePerCall,

@@ -77,11 +77,11 @@ const HEALTH_BATCH = 500;
 // Operations per group-commit transaction: big enough to amortize BEGIN/COMMIT, small enough that a
 // transaction holds its row locks briefly and several batches run side by side.
 const MAX_BATCH = 32;
-// Group-commit transactions committing at once. Over HTTP, requests arrive a few per event-loop turn; with
-// one transaction per turn and up to 22 in flight (the pool's writers), batches held 1-3 calls. With 4, the
-// calls arriving while they commit queue up and share the next one: server CPU per rollout -10%, rollouts/s
-// +13% (`bench/_serverCpu.ts`, PostgreSQL, alternated passes); in process, where batches are full anyway,
-// no change. More would not run in parallel on a small server anyway.
+// Group-commit transactions committing at once by default (`concurrentCommits`). Over HTTP, requests
+// arrive a few per event-loop turn; with one transaction per turn and up to 22 in flight (the pool's
+// writers), batches held 1-3 calls. With 4, the calls arriving while they commit queue up and share the
+// next one: server CPU per rollout -10%, rollouts/s +13% (`bench/_serverCpu.ts`, PostgreSQL, alternated
+// passes); in process, where batches are full anyway, no change.
 const GROUP_COMMITS_IN_FLIGHT = 4;
 // The health-check lease lasts this many intervals.
 const LEASE_INTERVALS = 3;
@@ -149,12 +149,19 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
     if (this.#ownsPool) this.#pool.on('error', (error) => this.#context.backgroundError(error, 'pool'));
     const connections = this.#ownsPool ? poolSize : Math.max(3, (this.#pool.options.max ?? 10) - 1);
     // Two connections stay free for reads and the health check. With group commit, at most
-    // GROUP_COMMITS_IN_FLIGHT batches commit at once: the writes arriving meanwhile wait and leave together
-    // in the next, bigger batch (fewer transactions, statements and socket writes per call).
+    // `concurrentCommits` batches commit at once: the writes arriving meanwhile wait and leave together in
+    // the next, bigger batch (fewer transactions, statements and socket writes per call).
     const writers = Math.max(1, connections - 2);
+    const commits = options.concurrentCommits ?? GROUP_COMMITS_IN_FLIGHT;
+    if (!Number.isInteger(commits) || commits < 1) {
+      throw new InvalidInputError('concurrentCommits must be an integer >= 1', {
+        field: 'concurrentCommits',
+        value: commits,
+      });
+    }
     this.limits = {
       maxBatch: options.groupCommit === false ? 1 : MAX_BATCH,
-      maxInFlight: options.groupCommit === false ? writers : Math.min(writers, GROUP_COMMITS_IN_FLIGHT),
+      maxInFlight: options.groupCommit === false ? writers : Math.min(writers, commits),
       rowsPerTurn: Number.POSITIVE_INFINITY,
     };
     this.#repo = new PostgresRolloutRepository(schema);

@@ -22,6 +22,12 @@ export interface PostgresRolloutStoreOptions extends RolloutStoreOptions {
    * this many minus two connections at once (two stay free for reads and the health check).
    */
   poolSize?: number;
+  /**
+   * Group-commit batches committing at once (default 4, at most the pool's writers). Fewer make bigger
+   * batches (less CPU per call when requests arrive a few at a time); more keep writes moving when some
+   * batches are slow (a large prune, a batch waiting on a row another session holds).
+   */
+  concurrentCommits?: number;
   /** Safety re-check of awaited rollouts, ms (default 30000): only matters if a notification was lost. */
   waitRecheckIntervalMs?: number;
   /**
