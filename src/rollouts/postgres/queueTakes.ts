@@ -43,9 +43,10 @@ export class QueueTakes {
     rows.catch(() => {});
     if (this.#waiting.length === 1) {
       this.#q = q;
-      // nextTick runs once this turn's microtasks are done: the operations started side by side with this
-      // one ask for theirs before it (their steps before a take do no I/O).
-      process.nextTick(() => this.#send());
+      // The operations of a batch are started one after the other in one synchronous loop and reach their
+      // first take before any await, so a microtask sees every take of that round. It also runs before
+      // the turn's socket write (CoalescedWrites uncorks on nextTick), so the take leaves with BEGIN.
+      queueMicrotask(() => void this.#send());
     }
     await flushed;
     return rows;
