@@ -254,6 +254,7 @@ export class PostgresRolloutRepository {
   readonly schema: string;
   readonly #s: string;
   readonly #names = new Map<string, string>();
+  readonly #spanInsertTexts: string[] = [];
 
   constructor(schema: string) {
     this.schema = schema;
@@ -628,7 +629,18 @@ export class PostgresRolloutRepository {
     return result;
   }
 
+  // The text for `rows` spans, built once per row count (at most SPAN_CHUNK texts): the same string each
+  // call also keeps its hash for the prepared-statement name lookup, which a rebuilt 7 KB text pays again.
   #spanInsert(rows: number): string {
+    let text = this.#spanInsertTexts[rows];
+    if (text === undefined) {
+      text = this.#buildSpanInsert(rows);
+      this.#spanInsertTexts[rows] = text;
+    }
+    return text;
+  }
+
+  #buildSpanInsert(rows: number): string {
     const values: string[] = [];
     for (let r = 0; r < rows; r++) {
       const b = r * 10;
