@@ -195,7 +195,10 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
           if (config === 'BEGIN') mostOpen = Math.max(mostOpen, ++open);
           if (config === 'COMMIT' || config === 'ROLLBACK') {
             commits++;
-            void result.finally(() => open--);
+            const closed = () => {
+              open--;
+            };
+            result.then(closed, closed);
           }
           return result;
         }) as typeof client.query;
