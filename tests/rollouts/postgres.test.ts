@@ -127,7 +127,7 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     ['pipelined', true],
     ['one statement at a time', false],
   ])(
-    'takes the head of the queue once for the dequeues of one turn, in call order (%s)',
+    'takes the head of the queue for the dequeues of one turn in call order, once when pipelined (%s)',
     async (_, pipeline) => {
       const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6, pipeline });
       const texts: string[] = [];
@@ -151,7 +151,8 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
       );
       expect(taken.map((rollouts) => rollouts.length)).toEqual([1, 2, 1, 1, 1, 1, 2, 1, 1, 1, 1, 2]);
       expect(taken.flat().map((r) => r.rolloutId)).toEqual(queued.map((r) => r.rolloutId));
-      expect(texts.filter((text) => text.includes('SKIP LOCKED'))).toHaveLength(1);
+      // Without pipelining the operations run one at a time (one statement in flight), each its own take.
+      expect(texts.filter((text) => text.includes('SKIP LOCKED'))).toHaveLength(pipeline ? 1 : 12);
       // Each got its own attempt, and the queue is empty.
       expect(new Set(taken.flat().map((r) => r.attempt.attemptId)).size).toBe(15);
       expect(await store.dequeueRollout()).toBeNull();
@@ -159,6 +160,61 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
       await pool.end();
     },
   );
+
+  it('sends one statement at a time on a pool passed in without pipeline mode, however many calls share a batch', async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6 });
+    let mostInFlight = 0;
+    pool.on('connect', (client) => {
+      let inFlight = 0;
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      client.query = ((...args: unknown[]) => {
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        const settled = () => {
+          inFlight--;
+        };
+        // pg-pool's own reads pass a callback (and get no promise back).
+        const callback = args.at(-1);
+        if (typeof callback === 'function') {
+          args[args.length - 1] = (...answer: unknown[]) => {
+            settled();
+            return (callback as (...a: unknown[]) => unknown)(...answer);
+          };
+          return query(...args);
+        }
+        const result = query(...args);
+        result.then(settled, settled);
+        return result;
+      }) as typeof client.query;
+    });
+    const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
+    await store.enqueueManyRollouts(Array.from({ length: 12 }, (_, i) => ({ input: i })));
+    // Dequeues, spans and updates of one turn: one batch, whose operations would run side by side.
+    const taken = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => store.dequeueRollout({ workerId: `w${i}` })),
+    );
+    await Promise.all(
+      taken.flatMap((r) => [
+        store.addSpan({
+          rolloutId: r!.rolloutId,
+          attemptId: r!.attempt.attemptId,
+          traceId: 't',
+          spanId: 's',
+          name: 'n',
+        }),
+        store.updateAttempt(r!.rolloutId, r!.attempt.attemptId, { metadata: { seen: true } }),
+      ]),
+    );
+    await Promise.all(
+      taken.map((r) => store.updateAttempt(r!.rolloutId, r!.attempt.attemptId, { status: 'succeeded' })),
+    );
+    expect(mostInFlight).toBe(1);
+    expect(new Set(taken.map((r) => r!.rolloutId)).size).toBe(12);
+    const spans = await store.querySpans(taken[0]!.rolloutId);
+    expect(spans.items.map((span) => span.spanId)).toEqual(['s']);
+    expect((await store.statistics()).queueLength).toBe(0);
+    await store.close();
+    await pool.end();
+  });
 
   it('merges takes past the literal-limit texts: 20 runners asking for 2 get 40 rollouts in queue order', async () => {
     const store = new PostgresRolloutStore({

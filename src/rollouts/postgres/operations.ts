@@ -86,7 +86,8 @@ export function overlapped(txs: readonly RolloutTransaction[], from: number, to:
 
 /**
  * Runs the operations of a batch on transactions `txs` (one per operation, in order) and returns their
- * results. Consecutive concurrent operations run side by side unless `serial`; the others one at a time.
+ * results. Consecutive concurrent operations run side by side unless `serial` or the connection is not
+ * pipelined; the others one at a time.
  * The writes an operation holds back at its end travel with the next operations' first statements; the
  * last ones are left for the commit. Throws `OperationFailed`, `OperationsOverlapped` or a transient error.
  */
@@ -97,10 +98,13 @@ export async function runOperations(
   isTransient: (error: unknown) => boolean,
 ): Promise<unknown[]> {
   const out: unknown[] = new Array(ops.length);
+  // Without pipelining (a pool passed in without pg's `pipeline` mode) one statement at a time may be in
+  // flight on the connection: operations run one by one, each one's last writes sent before the next starts.
+  const pipelined = txs[0]?.pipelined ?? true;
   let outstanding: Array<{ index: number; flushed: Promise<void> }> = [];
   for (let from = 0; from < ops.length; ) {
     let to = from + 1;
-    if (!serial && ops[from]!.concurrent) while (to < ops.length && ops[to]!.concurrent) to++;
+    if (!serial && pipelined && ops[from]!.concurrent) while (to < ops.length && ops[to]!.concurrent) to++;
     const running: Array<Promise<unknown>> = [];
     for (let k = from; k < to; k++) running.push(ops[k]!.fn(txs[k]!));
     const settled = await Promise.allSettled(running);
@@ -123,6 +127,13 @@ export async function runOperations(
         const flushed = txs[k]!.flush();
         flushed.catch(() => {});
         outstanding.push({ index: k, flushed });
+      }
+      if (!pipelined) {
+        for (const { index, flushed } of outstanding) {
+          await flushed.catch((error: unknown) => failures.push({ index, error }));
+        }
+        if (failures.length > 0) throw batchFailure(failures, isTransient);
+        outstanding = [];
       }
     }
     from = to;

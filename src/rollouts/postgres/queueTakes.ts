@@ -60,6 +60,8 @@ export class QueueTakes {
     let total = 0;
     for (const take of takes) total += take.limit;
     try {
+      // A connection without pipelining takes one statement at a time: the askers' writes go first.
+      if (!q.pipelined) for (const take of takes) await take.flushed;
       const rows = await this.#repo.takeQueued(q, total);
       let next = 0;
       for (const take of takes) {

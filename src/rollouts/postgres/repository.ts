@@ -189,6 +189,11 @@ export class BufferedWrites implements Queryable {
     this.#pipelined = pipelined;
   }
 
+  /** Whether the connection takes a statement before the previous one is answered. */
+  get pipelined(): boolean {
+    return this.#pipelined;
+  }
+
   /**
    * A read: pending writes go first, so the read sees them. On a pipelined connection both are sent at
    * once (one round trip); if the writes fail, the read fails too (the transaction is aborted) and the

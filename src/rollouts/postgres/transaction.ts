@@ -76,6 +76,14 @@ export class RolloutTransaction implements RolloutWriteTransaction {
     this.#takes = takes;
   }
 
+  /**
+   * Whether the connection takes a statement before the previous one is answered; without it (a pool
+   * passed in without pg's `pipeline` mode) one statement at a time may be in flight.
+   */
+  get pipelined(): boolean {
+    return this.#q.pipelined;
+  }
+
   /** Sends writes still held back; run after each operation so an error belongs to the operation that caused it. */
   flush(): Promise<void> {
     return this.#q.flush();
