@@ -15,15 +15,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import pg from 'pg';
 import { Pool } from 'undici';
 import { otlpBody } from './_otlpBody.ts';
+import { dropSchema, POSTGRES_URL } from './_postgres.ts';
 import { postJson } from './_postJson.ts';
 
 const root = process.env.ROOT ?? new URL('..', import.meta.url).pathname;
 
 const backend = process.env.BACKEND ?? 'sqlite';
-const postgresUrl = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 if (!isMainThread) await serve(workerData as string);
 else await drive();
@@ -37,7 +36,7 @@ async function serve(root: string): Promise<void> {
   const schema = `bench_server_cpu_${process.pid}`;
   const store =
     backend === 'postgres'
-      ? new PostgresRolloutStore({ connectionString: postgresUrl, schema })
+      ? new PostgresRolloutStore({ connectionString: POSTGRES_URL, schema })
       : new SqliteRolloutStore({ path: join(dir, 'rollouts.db') });
   const app = await createServer({ rollouts: store, closeStores: true });
   const url: string = await listenServer(app, { host: '127.0.0.1', port: 0 });
@@ -50,12 +49,7 @@ async function serve(root: string): Promise<void> {
       const used = process.threadCpuUsage(start);
       await app.close();
       rmSync(dir, { recursive: true, force: true });
-      if (backend === 'postgres') {
-        const client = new pg.Client({ connectionString: postgresUrl });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        await client.end();
-      }
+      if (backend === 'postgres') await dropSchema(schema);
       parentPort!.postMessage((used.user + used.system) / 1000);
     }
   });

@@ -4,7 +4,6 @@
  * channel changed per step, driven the way LangGraph's Pregel loop drives a checkpointer.
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,12 +12,10 @@ import {
   emptyCheckpoint,
   uuid6,
 } from '@langchain/langgraph-checkpoint';
-import pg from 'pg';
 
 export const STEPS = 1000;
 export const CHANNELS = 10;
 export const CHANNEL_BYTES = 5_000;
-export const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** The value of channel `c` at step `step`: CHANNEL_BYTES of text that differ from step to step. */
 export function channelValue(c: number, step: number): string {
@@ -100,47 +97,4 @@ export async function bytesOnDisk(dir: string): Promise<number> {
   let total = 0;
   for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
   return total;
-}
-
-/** Bytes PostgreSQL uses for every table (with indexes and TOAST) of a schema. */
-export async function schemaBytes(schema: string): Promise<number> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ bytes: string }>(
-      `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::text AS bytes
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind = 'r'`,
-      [schema],
-    );
-    return Number(rows[0]?.bytes ?? 0);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Drops a schema. */
-export async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Whether PostgreSQL answers at POSTGRES_URL. */
-export function postgresReachable(): Promise<boolean> {
-  const { hostname, port } = new URL(POSTGRES_URL);
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(Number(port || 5432), hostname, () => done(true));
-  });
 }

@@ -12,12 +12,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createFsStore, createMemoryStore, createSqliteStore, type DocumentStore } from '../src/index.ts';
+import { reachable } from '../tests/support/services.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
 
 const POSTGRES_URL = process.env.AGENTSTATE_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -149,27 +149,13 @@ const rawSqliteTarget: Target = {
   },
 };
 
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(Number(port || 5432), hostname, () => done(true));
-  });
-}
-
 // PostgreSQL is one more entry of the list, present only when its driver and a server are there.
 async function postgresTarget(): Promise<Target | undefined> {
   const drivers = (await import('../src/index.ts')) as Record<string, unknown>;
   const create = drivers.createPostgresStore as
     | ((options: { connectionString: string; schema: string }) => DocumentStore)
     | undefined;
-  if (!create || !(await reachable(POSTGRES_URL))) return undefined;
+  if (!create || !(await reachable(POSTGRES_URL, 5432))) return undefined;
   return {
     name: 'postgres',
     async setup() {

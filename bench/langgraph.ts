@@ -23,20 +23,10 @@ import { createMemoryStore } from '../src/drivers/memory.ts';
 import { createPostgresStore } from '../src/drivers/postgres.ts';
 import { createSqliteStore } from '../src/drivers/sqlite.ts';
 import { AgentStateSaver } from '../src/integrations/langgraph/index.ts';
+import { dropSchema, POSTGRES_URL, postgresReachable, schemaBytes } from './_postgres.ts';
 import { type FloorSaver, openFloorSaver } from './_postgresFloor.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
-import {
-  bytesOnDisk,
-  CHANNEL_BYTES,
-  CHANNELS,
-  dropSchema,
-  POSTGRES_URL,
-  postgresReachable,
-  SaverThread,
-  STEPS,
-  schemaBytes,
-  tempDir,
-} from './_threadWorkload.ts';
+import { bytesOnDisk, CHANNEL_BYTES, CHANNELS, SaverThread, STEPS, tempDir } from './_threadWorkload.ts';
 
 const PASSES = Number(process.env.BENCH_PASSES ?? 3);
 const GET_CALLS = 300;

@@ -12,11 +12,11 @@
  * show whether more server processes can help.
  */
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { type ServeProcess, startServe } from '../tests/support/serveProcess.ts';
+import { POSTGRES_URL, postgresReachable } from './_postgres.ts';
 import { postJson } from './_postJson.ts';
 import { report, round } from './_report.ts';
 
@@ -26,23 +26,6 @@ const PASSES = Number(process.env.BENCH_PASSES ?? 3);
 // BENCH_IDEMPOTENCY_KEYS=1: every POST carries a fresh Idempotency-Key, as AgentStateClient's writes do
 // (the servers then claim and keep each in the schema's shared idempotency table).
 const IDEMPOTENCY_KEYS = process.env.BENCH_IDEMPOTENCY_KEYS === '1';
-const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-function postgresReachable(): Promise<boolean> {
-  const { hostname, port } = new URL(POSTGRES_URL);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port || 5432), hostname, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 const post = (pool: Pool, path: string, body: unknown) =>
   postJson(pool, path, body, IDEMPOTENCY_KEYS ? { 'idempotency-key': crypto.randomUUID() } : {});
 

@@ -7,10 +7,10 @@
  *
  * The server runs in a worker thread (its own core); the load generator uses undici's Pool with keep-alive.
  */
-import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { otlpBody } from './_otlpBody.ts';
+import { POSTGRES_URL, postgresReachable } from './_postgres.ts';
 import { postJson } from './_postJson.ts';
 import { percentile, report, round } from './_report.ts';
 
@@ -26,24 +26,6 @@ interface Started {
   minimalUrl: string;
   backend: string;
   worker: Worker;
-}
-
-const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** Whether PostgreSQL answers; the PostgreSQL rows are skipped (and say so) when it does not. */
-function postgresReachable(): Promise<boolean> {
-  const { hostname, port } = new URL(POSTGRES_URL);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port || 5432), hostname, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function startWorker(backend: string): Promise<Started> {

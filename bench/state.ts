@@ -30,7 +30,6 @@ import {
   uuid6,
 } from '@langchain/langgraph-checkpoint';
 import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
-import pg from 'pg';
 import { createMemoryStore } from '../src/drivers/memory.ts';
 import { createPostgresStore } from '../src/drivers/postgres.ts';
 import { createSqliteStore } from '../src/drivers/sqlite.ts';
@@ -41,15 +40,14 @@ import { type ParallelTaskContext, runParallel } from '../src/state/parallel.ts'
 import { StateStore } from '../src/state/store.ts';
 import { ThreadStateRepository } from '../src/state/threadRepository.ts';
 import { growthRows } from './_growth.ts';
+import { dropSchema, POSTGRES_URL, postgresReachable } from './_postgres.ts';
 import { type BenchRow, percentile, report, round } from './_report.ts';
-import { postgresReachable } from './_threadWorkload.ts';
 
 const KEYS = 100;
 const OPS_PER_BATCH = 10;
 const TASKS = 32;
 // Interleaved rounds per rate row; the median is reported (the machine may be shared, so more than a few).
 const ROUNDS = 9;
-const POSTGRES_URL = process.env.AGENTSTATE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 type Checkpoint = ReturnType<typeof emptyCheckpoint>;
 type ThreadConfig = { configurable: { thread_id: string; checkpoint_ns: string; checkpoint_id?: string } };
@@ -457,10 +455,7 @@ async function roundTripRows(notes: Record<string, unknown>): Promise<BenchRow[]
           store,
           cleanup: async () => {
             await store.close();
-            const client = new pg.Client({ connectionString: POSTGRES_URL });
-            await client.connect();
-            await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-            await client.end();
+            await dropSchema(schema);
           },
         };
       },

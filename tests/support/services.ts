@@ -16,7 +16,8 @@ const START_HINT = {
   redis: "start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no",
 } as const;
 
-function reachable(url: string, fallbackPort: number): Promise<boolean> {
+/** Whether a TCP connection to `url`'s host and port (or `fallbackPort`) opens within a second. */
+export function reachable(url: string, fallbackPort: number): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = new Socket();
