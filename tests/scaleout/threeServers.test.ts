@@ -24,8 +24,18 @@ describe.skipIf(!pgOk)('three server processes on one PostgreSQL', () => {
   });
 
   it(`runs ${ROLLOUTS} rollouts with ${RUNNERS} runners round-robin: each dequeued once, every span stored, waits answered across processes`, async () => {
-    // Small pools: these tests share the database's connection limit with the rest of the suite.
-    const args = ['--postgres', POSTGRES_URL, '--postgres-schema', schema, '--postgres-pool', '6'];
+    // Small pools: these tests share the database's connection limit with the rest of the suite. Two
+    // batches committing at once per server (of its four writers), as an operator may set it.
+    const args = [
+      '--postgres',
+      POSTGRES_URL,
+      '--postgres-schema',
+      schema,
+      '--postgres-pool',
+      '6',
+      '--postgres-commits',
+      '2',
+    ];
     // The first creates the schema; the others start in parallel after it.
     servers.push(await startServe(args));
     servers.push(...(await Promise.all([startServe(args), startServe(args)])));
