@@ -1,9 +1,10 @@
 /**
- * `npm run bench scaleout`: three `agentstate serve` processes against one, on one PostgreSQL schema, same
- * run, same scenario. 256 HTTP runners each loop: dequeue -> 2 spans (one POST /v1/agl/spans each) ->
- * mark the attempt succeeded. With three servers the runners are spread round-robin over them. Passes
- * alternate (one server, three servers, ...) and the ratio is the median of the per-pass ratios, so a
- * machine whose load changes during the run does not favour either side.
+ * `npm run bench scaleout`: three `agentstate serve` processes against one, on one PostgreSQL schema, and
+ * one on the embedded SQLite default, same run, same scenario. 256 HTTP runners each loop: dequeue -> 2
+ * spans (one POST /v1/agl/spans each) -> mark the attempt succeeded. With three servers the runners are
+ * spread round-robin over them. Passes alternate (one server, three servers, SQLite, ...) and each ratio
+ * is the median of the per-pass ratios, so a machine whose load changes during the run favours no side.
+ * p99 is the latency of single requests, all three kinds together.
  *
  * Also printed: database round trips per store operation, read from the servers' /metrics (a count, not a
  * timing, so it does not depend on the machine's load), and the CPU milliseconds per rollout, split
@@ -11,14 +12,15 @@
  * difference is whatever else runs): on a machine whose cores are full, these shares bound the rate and
  * show whether more server processes can help.
  */
-import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { type ServeProcess, startServe } from '../tests/support/serveProcess.ts';
 import { POSTGRES_URL, postgresReachable } from './_postgres.ts';
 import { postJson } from './_postJson.ts';
-import { report, round } from './_report.ts';
+import { percentile, report, round } from './_report.ts';
 
 const RUNNERS = 256;
 const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 600);
@@ -28,6 +30,7 @@ const PASSES = Number(process.env.BENCH_PASSES ?? 3);
 const IDEMPOTENCY_KEYS = process.env.BENCH_IDEMPOTENCY_KEYS === '1';
 const post = (pool: Pool, path: string, body: unknown) =>
   postJson(pool, path, body, IDEMPOTENCY_KEYS ? { 'idempotency-key': crypto.randomUUID() } : {});
+const CORES = availableParallelism();
 
 /** CPU seconds (user + system) a process used so far, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -73,6 +76,13 @@ interface CpuShares {
   machineCpu: number;
 }
 
+/** One pass: its rate, the p99 latency of its requests and where its CPU went. */
+interface Measured extends CpuShares {
+  rate: number;
+  seconds: number;
+  p99: number;
+}
+
 interface WireRollout {
   rollout_id: string;
   attempt: { attempt_id: string };
@@ -84,7 +94,7 @@ async function pass(
   servers: readonly ServeProcess[],
   admin: pg.Client,
   application: string,
-): Promise<{ rate: number; seconds: number } & CpuShares> {
+): Promise<Measured> {
   const pools = urls.map((url) => new Pool(url, { connections: Math.ceil(RUNNERS / urls.length) + 4 }));
   for (let i = 0; i < ROLLOUTS; i += 500) {
     const batch = Array.from({ length: Math.min(500, ROLLOUTS - i) }, (_, k) => ({
@@ -97,19 +107,26 @@ async function pass(
   const loadBefore = process.cpuUsage();
   const machineBefore = machineBusySeconds();
   let rollouts = 0;
+  const latencies: number[] = [];
+  const timed = async (pool: Pool, path: string, body: unknown) => {
+    const sent = performance.now();
+    const answer = await post(pool, path, body);
+    latencies.push(performance.now() - sent);
+    return answer;
+  };
   const started = performance.now();
   await Promise.all(
     Array.from({ length: RUNNERS }, async (_, runner) => {
       const pool = pools[runner % pools.length]!;
       for (;;) {
-        const [rollout] = (await post(pool, '/v1/agl/queues/rollouts/dequeue', {
+        const [rollout] = (await timed(pool, '/v1/agl/queues/rollouts/dequeue', {
           limit: 1,
           worker_id: `w-${runner}`,
         })) as WireRollout[];
         if (!rollout) return;
         const { rollout_id, attempt } = rollout;
         for (let s = 0; s < 2; s++) {
-          await post(pool, '/v1/agl/spans', {
+          await timed(pool, '/v1/agl/spans', {
             rollout_id,
             attempt_id: attempt.attempt_id,
             trace_id: 'a'.repeat(32),
@@ -120,7 +137,7 @@ async function pass(
             end_time: 1767225600.5 + s,
           });
         }
-        await post(pool, `/v1/agl/rollouts/${rollout_id}/attempts/${attempt.attempt_id}`, {
+        await timed(pool, `/v1/agl/rollouts/${rollout_id}/attempts/${attempt.attempt_id}`, {
           status: 'succeeded',
         });
         rollouts++;
@@ -139,6 +156,7 @@ async function pass(
   return {
     rate: rollouts / seconds,
     seconds,
+    p99: percentile(latencies, 99),
     serverCpu,
     databaseCpu,
     loadCpu: (load.user + load.system) / 1e6,
@@ -182,31 +200,46 @@ export default async function bench(): Promise<void> {
   await admin.connect();
   const servers: ServeProcess[] = [await startServe(args)];
   servers.push(...(await Promise.all([startServe(args), startServe(args)])));
+  // The same server on the embedded SQLite default, for the PostgreSQL/SQLite ratio of one server.
+  const dataDir = mkdtempSync(join(tmpdir(), 'agentstate-bench-scaleout-'));
+  const sqlite = await startServe(['--data', dataDir]);
   const urls = servers.map((s) => s.url);
-  const ones: Array<{ rate: number } & CpuShares> = [];
-  const threes: Array<{ rate: number } & CpuShares> = [];
+  const ones: Measured[] = [];
+  const threes: Measured[] = [];
+  const sqlites: Measured[] = [];
   const ratios: number[] = [];
+  const shares: number[] = [];
   try {
     // Warm-up (prepared statements, pools, JIT), not counted.
     await pass(urls, servers, admin, schema);
+    await pass([sqlite.url], [sqlite], admin, 'none');
     for (let i = 0; i < PASSES; i++) {
       const one = await pass(urls.slice(0, 1), servers.slice(0, 1), admin, schema);
       const three = await pass(urls, servers, admin, schema);
+      const embedded = await pass([sqlite.url], [sqlite], admin, 'none');
       ones.push(one);
       threes.push(three);
+      sqlites.push(embedded);
       ratios.push(three.rate / one.rate);
+      shares.push(one.rate / embedded.rate);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const trips = await roundTrips(urls);
     // CPU milliseconds per rollout, medians over the passes: what bounds the rate when the cores are full.
     const perRollout = (passes: ReadonlyArray<CpuShares>, key: keyof CpuShares) =>
       round((median(passes.map((p) => p[key])) * 1000) / ROLLOUTS, 2);
-    const cpu = (passes: ReadonlyArray<CpuShares>) => ({
+    const cpu = (passes: readonly Measured[]) => ({
+      'p99 ms (median)': round(median(passes.map((p) => p.p99)), 1),
       'server CPU ms/rollout': perRollout(passes, 'serverCpu'),
       'database CPU ms/rollout': perRollout(passes, 'databaseCpu'),
       'load generator CPU ms/rollout': perRollout(passes, 'loadCpu'),
       'machine CPU ms/rollout (all processes)': perRollout(passes, 'machineCpu'),
+      // Busy share of all cores during the passes; near 100% the cores, not the software, set the rate.
+      'machine busy': `${round(median(passes.map((p) => (p.machineCpu / p.seconds / CORES) * 100)))}%`,
+      // The most this configuration could do on these cores at its CPU cost per rollout.
+      'CPU ceiling rollouts/s': round((CORES * 1000) / perRollout(passes, 'machineCpu')),
     });
+    const list = (xs: number[]) => xs.map((r) => round(r, 2)).join(', ');
     const rows = [
       {
         case: `1 server process, ${RUNNERS} HTTP runners, PostgreSQL`,
@@ -218,7 +251,13 @@ export default async function bench(): Promise<void> {
         case: `3 server processes, ${RUNNERS} HTTP runners round-robin, same schema`,
         'rollouts/s (median)': round(median(threes.map((o) => o.rate))),
         ...cpu(threes),
-        ratio: `${round(median(ratios), 2)}x (median of per-pass ratios ${ratios.map((r) => round(r, 2)).join(', ')})`,
+        ratio: `${round(median(ratios), 2)}x (median of per-pass ratios ${list(ratios)})`,
+      },
+      {
+        case: `1 server process, ${RUNNERS} HTTP runners, SQLite (embedded default)`,
+        'rollouts/s (median)': round(median(sqlites.map((o) => o.rate))),
+        ...cpu(sqlites),
+        ratio: `PostgreSQL (1 server) = ${round(median(shares) * 100)}% of this (per-pass ${list(shares)})`,
       },
     ];
     console.log('round trips per store operation (all passes, all servers):', trips);
@@ -226,11 +265,13 @@ export default async function bench(): Promise<void> {
       runners: RUNNERS,
       rolloutsPerPass: ROLLOUTS,
       passes: PASSES,
+      cores: CORES,
       loadavg: loadavg().map((l) => round(l, 2)),
       roundTripsPerOperation: trips,
     });
   } finally {
-    await Promise.all(servers.map((s) => s.stop()));
+    await Promise.all([...servers, sqlite].map((s) => s.stop()));
+    rmSync(dataDir, { recursive: true, force: true });
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await admin.end();
   }
