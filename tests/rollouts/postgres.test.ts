@@ -297,6 +297,55 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     await b.close();
   });
 
+  it('shares a health-check probe with the calls made while it is on its way, and still sweeps a deadline that passed since it started', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6, pipeline: true } as pg.PoolConfig);
+    const store = new PostgresRolloutStore({
+      pool,
+      schema: fresh(),
+      now: () => now,
+      healthCheckIntervalMs: 0,
+    });
+    const [rollout] = await store.enqueueManyRollouts([
+      { input: 1, config: { timeoutSeconds: 1, maxAttempts: 2, retryCondition: ['timeout'] } },
+    ]);
+    await store.dequeueRollout({ workerId: 'w' });
+    // Probes are held until `release`, so the calls below all arrive while the first one is on its way.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let probes = 0;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    pool.query = ((config: unknown, ...rest: unknown[]) => {
+      const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text);
+      if (!text.includes('ORDER BY deadline LIMIT 1')) return query(config, ...rest);
+      probes++;
+      return query(config, ...rest).then(async (answer) => {
+        await gate;
+        return answer;
+      });
+    }) as typeof pool.query;
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const early = Array.from({ length: 5 }, async (_, i) => {
+      await new Promise((resolve) => setTimeout(resolve, i));
+      return store.getRolloutById(rollout!.rolloutId);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The attempt's deadline (1 s after the dequeue) is past for this call, not for the probe's start.
+    now += 5000;
+    const late = store.getRolloutById(rollout!.rolloutId);
+    await turn();
+    expect(probes).toBe(1);
+    release();
+    await Promise.all(early);
+    // The late call's check swept: the attempt timed out and the rollout went back to the queue.
+    expect((await late)?.status).toBe('requeuing');
+    expect((await store.queryAttempts(rollout!.rolloutId)).items.map((a) => a.status)).toEqual(['timeout']);
+    await store.close();
+    await pool.end();
+  });
+
   it('sweeps expired attempts once when several handles run the health check together', async () => {
     const schema = fresh();
     let now = Date.UTC(2026, 0, 1);
