@@ -124,6 +124,80 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     }
   });
 
+  it('writes a batch of up to four puts of distinct documents as one statement, all or nothing', async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 3, pipeline: true } as pg.PoolConfig);
+    const texts: string[] = [];
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    pool.query = ((config: unknown, ...rest: unknown[]) => {
+      texts.push(typeof config === 'string' ? config : String((config as { text?: unknown }).text));
+      return query(config, ...rest);
+    }) as typeof pool.query;
+    pool.on('connect', (client) => {
+      const inner = client.query.bind(client) as (...args: unknown[]) => unknown;
+      client.query = ((config: unknown, ...rest: unknown[]) => {
+        if (config === 'BEGIN') texts.push('BEGIN');
+        return inner(config, ...rest);
+      }) as typeof client.query;
+    });
+    try {
+      const store = open({ pool });
+      await store.put('docs', 'c', 'c1');
+      texts.length = 0;
+      const written = await store.batch([
+        { type: 'put', namespace: 'docs', id: 'a', value: 'a1' },
+        { type: 'put', namespace: 'docs', id: 'b', value: 'b1', options: { expectedRevision: 0 } },
+        { type: 'put', namespace: 'docs', id: 'c', value: 'c2', options: { expectedRevision: 1 } },
+        { type: 'put', namespace: 'other', id: 'a', value: 'x', options: { ttlMs: 60_000 } },
+      ]);
+      expect(written.results.map((r) => r.revision)).toEqual([1, 1, 2, 1]);
+      expect(texts).toHaveLength(1);
+      expect(texts[0]).toContain('UNION ALL');
+      expect((await store.get('other', 'a'))?.expiresAt).toBe(clock.time + 60_000);
+      // A stale revision of one put fails the statement: the other put is not written either.
+      const stale = store.batch([
+        { type: 'put', namespace: 'docs', id: 'a', value: 'a2' },
+        { type: 'put', namespace: 'docs', id: 'c', value: 'c3', options: { expectedRevision: 1 } },
+      ]);
+      await expect(stale).rejects.toMatchObject({
+        code: 'REVISION_CONFLICT',
+        details: { namespace: 'docs', id: 'c', expectedRevision: 1, actualRevision: 2 },
+      });
+      const exists = store.batch([
+        { type: 'put', namespace: 'docs', id: 'b', value: 'b2', options: { expectedRevision: 0 } },
+        { type: 'put', namespace: 'docs', id: 'd', value: 'd1' },
+      ]);
+      await expect(exists).rejects.toMatchObject({
+        code: 'REVISION_CONFLICT',
+        details: { namespace: 'docs', id: 'b', expectedRevision: 0, actualRevision: 1 },
+      });
+      expect((await store.get('docs', 'a'))?.value).toBe('a1');
+      expect((await store.get('docs', 'b'))?.value).toBe('b1');
+      expect((await store.get('docs', 'c'))?.value).toBe('c2');
+      expect(await store.get('docs', 'd')).toBeUndefined();
+      // One document twice, or five puts: a transaction, with the same results as before.
+      texts.length = 0;
+      const twice = await store.batch([
+        { type: 'put', namespace: 'docs', id: 'e', value: 1 },
+        { type: 'put', namespace: 'docs', id: 'e', value: 2 },
+      ]);
+      expect(twice.results.map((r) => r.revision)).toEqual([1, 2]);
+      const five = await store.batch(
+        Array.from({ length: 5 }, (_, i) => ({
+          type: 'put' as const,
+          namespace: 'five',
+          id: `k${i}`,
+          value: i,
+        })),
+      );
+      expect(five.results.map((r) => r.revision)).toEqual([1, 1, 1, 1, 1]);
+      expect(texts.filter((text) => text === 'BEGIN')).toHaveLength(2);
+      expect((await store.get('docs', 'e'))?.value).toBe(2);
+    } finally {
+      await Promise.all(stores.splice(0).map((store) => store.close()));
+      await pool.end();
+    }
+  });
+
   it('tells watchers to re-read when LISTEN is back after its connection dropped, and a cache starts over', async () => {
     const store = open({ now: Date.now });
     let resets = 0;

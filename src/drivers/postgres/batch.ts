@@ -4,6 +4,7 @@ import { checkOut } from '../../shared/postgres/checkout.ts';
 import { writeTogether } from '../../shared/postgres/coalescedWrites.ts';
 import type { WriteOp, Written } from '../kernel/storage.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
+import { oneStatementBatch } from './oneStatement.ts';
 import { oneTripBatch } from './oneTrip.ts';
 import { liveRevision, type PgStatements, putStatement, writeDelete, writePut } from './writeOne.ts';
 
@@ -30,8 +31,8 @@ export const written = (row: Answer['rows'][number] | undefined): Written =>
     : { revision: 0, createdAt: 0 };
 
 /**
- * The PostgreSQL driver's `write`. One operation is one statement on the pool; several are one
- * transaction on one connection. A write resolves after this store's watchers got its events.
+ * The PostgreSQL driver's `write`. One operation is one statement on the pool; a few puts are one
+ * statement too (./oneStatement.ts); other batches are one transaction on one connection. A write resolves after this store's watchers got its events.
  */
 export async function writePostgres(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
   if (ops.length > 1) return writeBatch(w, ops, t);
@@ -57,6 +58,8 @@ export async function writePostgres(w: PgWriter, ops: readonly WriteOp[], t: num
 }
 
 async function writeBatch(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
+  const single = await oneStatementBatch(w, ops, t);
+  if (single !== undefined) return single;
   const client = await checkOut(w.pool);
   let broken: Error | undefined;
   const seqs: number[] = [];

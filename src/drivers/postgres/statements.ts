@@ -56,6 +56,13 @@ export interface Statements {
   unregisterListener: string;
   /** Forgets listeners whose backend is gone (a process that crashed while watching). */
   pruneListeners: string;
+  /**
+   * The text of several puts of distinct documents as one statement, one kind per put: `u` upsert, `c`
+   * create-only, `U` compare-and-set update. Put i's parameters are those of `upsert` (`update` for `U`),
+   * numbered on after put i-1's. Answers one row per put, `i` its position; a create or update that finds
+   * another revision fails the statement (so writes nothing) with CONFLICT_MARKER and ` #i` in the error.
+   */
+  putMany(kinds: string): string;
   /** $1 namespace after which to start, $2 limit -> namespaces holding documents, in order. */
   namespaces: string;
 }
@@ -121,7 +128,37 @@ export function buildStatements(schema: string, channel: string, origin: string)
      FROM (SELECT 1) AS one LEFT JOIN w ON true`;
   const wrapDelete = (sql: string) =>
     `WITH w AS (${sql} RETURNING namespace, id_key, revision) SELECT w.revision, ${notify('delete', '$4')} FROM w`;
+  const bodies: Record<string, string> = { u: insert, c: create, U: update };
+  const putManyTexts = new Map<string, string>();
+  const putMany = (kinds: string) => {
+    const known = putManyTexts.get(kinds);
+    if (known !== undefined) return known;
+    const parts: string[] = [];
+    const rows: string[] = [];
+    let offset = 0;
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = kinds[i]!;
+      const at = offset;
+      const shift = (sql: string) => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + at}`);
+      parts.push(`w${i} AS (${shift(bodies[kind]!)} RETURNING namespace, id_key, revision, created_at)`);
+      // A create or update that wrote no row lost its compare-and-set: the failing cast aborts the statement.
+      const check =
+        kind === 'u'
+          ? '0'
+          : `CAST(CASE WHEN w.revision IS NULL THEN '${CONFLICT_MARKER} #${i}' ELSE '0' END AS int)`;
+      const from = kind === 'u' ? `w${i} AS w` : `(SELECT 1) AS one LEFT JOIN w${i} AS w ON true`;
+      rows.push(
+        `SELECT ${i} AS i, w.revision, w.created_at, ${check} AS checked, ${shift(notify('put', '$8'))} AS notified FROM ${from}`,
+      );
+      offset += kind === 'U' ? 11 : 10;
+    }
+    const text = `WITH ${parts.join(',\n')}\n${rows.join('\nUNION ALL ')}`;
+    // Callers bound the kinds (see oneStatement.ts), so this holds a few texts.
+    putManyTexts.set(kinds, text);
+    return text;
+  };
   return {
+    putMany,
     table: t,
     // A loose index scan: each step seeks the primary key to the next namespace (COLLATE "C": code unit
     // order), so a page costs one seek per namespace however many documents each holds. PostgreSQL
