@@ -38,7 +38,9 @@ export function putStatement(
     op.namespace,
     idKey(op.id),
     op.id,
-    packed.text ?? null,
+    // The UTF-8 bytes of the text, already made for its checksum: pg sends a Buffer as is (binary format,
+    // which PostgreSQL reads into TEXT as UTF-8 and validates), instead of encoding the text again.
+    packed.text === undefined ? null : packed.bytes,
     t,
     op.metadata === undefined ? null : JSON.stringify(op.metadata),
     op.expiresAt ?? null,
