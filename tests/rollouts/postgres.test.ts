@@ -297,51 +297,108 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     await b.close();
   });
 
-  it('shares a health-check probe with the calls made while it is on its way, and still sweeps a deadline that passed since it started', async () => {
-    let now = Date.UTC(2026, 0, 1);
+  // A pool that counts health-check probes and sweeps, and whose probes sent between `hold()` and
+  // `release()` answer only at `release()` (the server answers at once: their snapshots are taken then).
+  function gatedPool() {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6, pipeline: true } as pg.PoolConfig);
+    let gate: Promise<void> | undefined;
+    let open = () => {};
+    const sent = { probes: 0, sweeps: 0 };
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    pool.query = ((config: unknown, ...rest: unknown[]) => {
+      const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text);
+      if (!text.includes('ORDER BY deadline LIMIT 1')) return query(config, ...rest);
+      sent.probes++;
+      const held = gate;
+      return query(config, ...rest).then(async (answer) => {
+        await held;
+        return answer;
+      });
+    }) as typeof pool.query;
+    pool.on('connect', (client) => {
+      const inner = client.query.bind(client) as (...args: unknown[]) => unknown;
+      client.query = ((config: unknown, ...rest: unknown[]) => {
+        const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text);
+        if (text.includes('pg_advisory_xact_lock')) sent.sweeps++;
+        return inner(config, ...rest);
+      }) as typeof client.query;
+    });
+    const hold = () => {
+      gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+    };
+    const release = () => {
+      gate = undefined;
+      open();
+    };
+    return { pool, hold, release, sent };
+  }
+  const timeoutConfig = (timeoutSeconds: number) => ({
+    timeoutSeconds,
+    maxAttempts: 2,
+    retryCondition: ['timeout' as const],
+  });
+
+  it('lets the calls made while a health check is on its way share the next one, which sees what they saw', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const { pool, hold, release, sent } = gatedPool();
+    const schema = fresh();
+    const store = new PostgresRolloutStore({ pool, schema, now: () => now, healthCheckIntervalMs: 0 });
+    const other = new PostgresRolloutStore({
+      connectionString: POSTGRES_URL,
+      schema,
+      now: () => now,
+      healthCheckIntervalMs: 0,
+    });
+    const [rollout] = await store.enqueueManyRollouts([{ input: 1, config: timeoutConfig(3600) }]);
+    await store.dequeueRollout({ workerId: 'w' });
+    sent.probes = 0;
+    sent.sweeps = 0;
+    hold();
+    const first = store.getRolloutById(rollout!.rolloutId);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Another process shortens the timeout while the first probe is on its way: the attempt is due now.
+    now += 10_000;
+    await other.updateRollout(rollout!.rolloutId, { config: timeoutConfig(1) });
+    const later = Array.from({ length: 20 }, () => store.getRolloutById(rollout!.rolloutId));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent.probes).toBe(1);
+    release();
+    await first;
+    // The calls made after that write all see it: one more probe, one sweep, and the rollout went back to
+    // the queue with its attempt timed out.
+    expect((await Promise.all(later)).map((r) => r?.status)).toEqual(Array(20).fill('requeuing'));
+    expect(sent.probes).toBe(2);
+    expect(sent.sweeps).toBe(1);
+    expect((await store.queryAttempts(rollout!.rolloutId)).items.map((a) => a.status)).toEqual(['timeout']);
+    await other.close();
+    await store.close();
+    await pool.end();
+  });
+
+  it('sweeps once for all the calls sharing a health check that finds an attempt due', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const { pool, sent } = gatedPool();
     const store = new PostgresRolloutStore({
       pool,
       schema: fresh(),
       now: () => now,
       healthCheckIntervalMs: 0,
     });
-    const [rollout] = await store.enqueueManyRollouts([
-      { input: 1, config: { timeoutSeconds: 1, maxAttempts: 2, retryCondition: ['timeout'] } },
-    ]);
-    await store.dequeueRollout({ workerId: 'w' });
-    // Probes are held until `release`, so the calls below all arrive while the first one is on its way.
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let probes = 0;
-    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
-    pool.query = ((config: unknown, ...rest: unknown[]) => {
-      const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text);
-      if (!text.includes('ORDER BY deadline LIMIT 1')) return query(config, ...rest);
-      probes++;
-      return query(config, ...rest).then(async (answer) => {
-        await gate;
-        return answer;
-      });
-    }) as typeof pool.query;
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-    const early = Array.from({ length: 5 }, async (_, i) => {
-      await new Promise((resolve) => setTimeout(resolve, i));
-      return store.getRolloutById(rollout!.rolloutId);
-    });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    // The attempt's deadline (1 s after the dequeue) is past for this call, not for the probe's start.
+    const rollouts = await store.enqueueManyRollouts(
+      Array.from({ length: 3 }, (_, i) => ({ input: i, config: timeoutConfig(1) })),
+    );
+    await store.dequeueManyRollouts({ limit: 3, workerId: 'w' });
     now += 5000;
-    const late = store.getRolloutById(rollout!.rolloutId);
-    await turn();
-    expect(probes).toBe(1);
-    release();
-    await Promise.all(early);
-    // The late call's check swept: the attempt timed out and the rollout went back to the queue.
-    expect((await late)?.status).toBe('requeuing');
-    expect((await store.queryAttempts(rollout!.rolloutId)).items.map((a) => a.status)).toEqual(['timeout']);
+    sent.probes = 0;
+    sent.sweeps = 0;
+    const seen = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => store.getRolloutById(rollouts[i % 3]!.rolloutId)),
+    );
+    expect(seen.every((r) => r?.status === 'requeuing')).toBe(true);
+    expect(sent.sweeps).toBe(1);
+    expect(sent.probes).toBe(1);
     await store.close();
     await pool.end();
   });

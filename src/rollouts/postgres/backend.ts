@@ -103,8 +103,9 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
   readonly #listener: ChannelListener;
   readonly #roundTrips = new RoundTripCounter();
   #context!: RepositoryContext;
-  // The health-check probe on its way, if any, and the clock (seconds) when it started.
-  #probe: { startedAt: number; earliest: Promise<number> } | undefined;
+  // The health check on its way, and the one that starts when it ends (shared by the calls made meanwhile).
+  #check: Promise<void> | undefined;
+  #nextCheck: Promise<void> | undefined;
   // Reads and sweeps in progress: close() waits for them, because ending a pool under a running query
   // leaves that query's promise unsettled forever.
   readonly #work = new Set<Promise<unknown>>();
@@ -323,31 +324,41 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
 
   /**
    * The health check before an operation: one index probe reads the earliest deadline of any attempt, and
-   * only when it is before the call's time does a sweep run. A call made while a probe is on its way
-   * shares it (over HTTP nearly every call arrives in a turn of its own, and a probe each cost two
-   * statements per rollout, about a tenth of the throughput): a deadline the probe saw still ahead of the
-   * call's time is ahead of it, and the probe started no earlier than the call, so it saw every attempt
-   * committed before the call, except ones committed while it ran, which a probe of the call's own could
-   * miss in the same way. Only a clock that went back since the probe started makes a call probe again.
+   * only when it is before the check's start does a sweep run. One check is on its way at a time; the calls
+   * made meanwhile share the next one, which starts when it ends (over HTTP nearly every call arrives in a
+   * turn of its own, and a probe each cost two statements per rollout, about a tenth of the throughput);
+   * with none on its way, the calls of the current turn share the one that starts after it.
+   * A call never shares a check that started before it: that probe's snapshot could predate a write the
+   * caller made or saw (a shortened timeout), and the call would miss an attempt due by then. The callers
+   * of one check share its sweep too.
    */
   healthCheck(): Promise<void> {
     this.#assertOpen();
-    const calledAt = this.#now() / 1000;
-    let probe = this.#probe;
-    if (probe === undefined || probe.startedAt > calledAt) {
-      const started = { startedAt: calledAt, earliest: this.#earliestDeadline() };
-      const done = () => {
-        if (this.#probe === started) this.#probe = undefined;
-      };
-      started.earliest.then(done, done);
-      this.#probe = probe = started;
+    if (this.#nextCheck === undefined) {
+      // It starts after the running check, or after this turn's calls (which all share it) when none runs.
+      const start = () => this.#startCheck();
+      this.#nextCheck = (this.#check ?? Promise.resolve()).then(start, start);
     }
-    return this.#track(probe.earliest).then(
-      (earliest) => (earliest < calledAt ? this.sweep() : undefined),
-      (error: unknown) => {
-        throw this.#wrap(error);
-      },
-    );
+    return this.#nextCheck;
+  }
+
+  #startCheck(): Promise<void> {
+    this.#nextCheck = undefined;
+    const check = this.#track(this.#probeAndSweep()).catch((error: unknown) => {
+      throw this.#wrap(error);
+    });
+    this.#check = check;
+    const done = () => {
+      if (this.#check === check) this.#check = undefined;
+    };
+    check.then(done, done);
+    return check;
+  }
+
+  async #probeAndSweep(): Promise<void> {
+    this.#assertOpen();
+    const startedAt = this.#now() / 1000;
+    if ((await this.#earliestDeadline()) < startedAt) await this.#sweepDue(true);
   }
 
   // The earliest deadline of any attempt in seconds (Infinity: none), from one index probe on the pool.
@@ -373,8 +384,11 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
    * (before reads, which must see the result); the timer passes false and skips while another process sweeps.
    */
   async #sweep(wait: boolean): Promise<void> {
-    await this.#setup.ensure();
-    if ((await this.#earliestDeadline()) >= this.#now() / 1000) return;
+    if ((await this.#earliestDeadline()) < this.#now() / 1000) await this.#sweepDue(wait);
+  }
+
+  // The sweep itself, once a probe found an attempt due (see `#sweep` for `wait`).
+  async #sweepDue(wait: boolean): Promise<void> {
     await this.#transactions.run(['healthCheck'], async (open, client) => {
       const tx = open();
       if (wait) await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey + 1]);
