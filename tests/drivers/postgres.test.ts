@@ -174,6 +174,28 @@ describe.skipIf(!pgOk)('postgres driver', () => {
       expect((await store.get('docs', 'b'))?.value).toBe('b1');
       expect((await store.get('docs', 'c'))?.value).toBe('c2');
       expect(await store.get('docs', 'd')).toBeUndefined();
+      // Puts out of key order: each answer and each error still belongs to its own put.
+      const reversed = await store.batch([
+        { type: 'put', namespace: 'docs', id: 'z', value: 'z1' },
+        { type: 'put', namespace: 'docs', id: 'c', value: 'c3', options: { expectedRevision: 2 } },
+        { type: 'put', namespace: 'docs', id: 'a', value: 'a2' },
+      ]);
+      expect(reversed.results.map((r) => [r.id, r.revision])).toEqual([
+        ['z', 1],
+        ['c', 3],
+        ['a', 2],
+      ]);
+      const lastStale = store.batch([
+        { type: 'put', namespace: 'docs', id: 'y', value: 'y1' },
+        { type: 'put', namespace: 'docs', id: 'x', value: 'x1', options: { expectedRevision: 0 } },
+        { type: 'put', namespace: 'docs', id: 'c', value: 'c4', options: { expectedRevision: 2 } },
+      ]);
+      await expect(lastStale).rejects.toMatchObject({
+        code: 'REVISION_CONFLICT',
+        details: { namespace: 'docs', id: 'c', expectedRevision: 2, actualRevision: 3 },
+      });
+      expect(await store.get('docs', 'y')).toBeUndefined();
+      expect(await store.get('docs', 'x')).toBeUndefined();
       // One document twice, or five puts: a transaction, with the same results as before.
       texts.length = 0;
       const twice = await store.batch([
