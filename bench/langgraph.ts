@@ -11,7 +11,8 @@
  * `BENCH_PASSES=n` sets the number of passes (default 3), `BENCH_BACKENDS=sqlite,postgresql` the pairs (by the start of their name). The "PostgreSQL, async commit"
  * pair runs both sides with synchronous_commit = off. The PostgreSQL rows also measure the floor
  * (./_postgresFloor.ts: one statement per put, nothing else) in each pass: "floor/peer" is the most any
- * saver can reach against PostgresSaver on this server, since both wait for the same WAL flush per put.
+ * saver can reach against PostgresSaver on this server, since both wait for the same WAL flush per put;
+ * "ours/floor" is how near ours comes to it in the same passes.
  */
 
 import { join } from 'node:path';
@@ -270,6 +271,17 @@ export default async function run(): Promise<void> {
               ),
               2,
             )}x`,
+      // How near the floor ours is, pass by pass.
+      'ours/floor':
+        floor.length === 0
+          ? '-'
+          : `${round(
+              percentile(
+                floor.map((f, i) => ours[i]!.putPerSecond / f),
+                50,
+              ),
+              2,
+            )}x`,
       'ours getTuple/s': round(median(ours, (m) => m.getPerSecond)),
       'peer getTuple/s': round(median(peer, (m) => m.getPerSecond)),
       'getTuple ours/peer': `${round(
@@ -287,6 +299,8 @@ export default async function run(): Promise<void> {
             )}x`,
     });
     console.table(rows.slice(-1));
+    const perPass = ours.map((o, i) => round(o.putPerSecond / peer[i]!.putPerSecond, 2));
+    console.log(`${pair.backend}: put ours/peer per pass ${perPass.join(', ')}`);
   }
   await report('langgraph', rows, notes);
 }
