@@ -32,7 +32,8 @@ export const written = (row: Answer['rows'][number] | undefined): Written =>
 
 /**
  * The PostgreSQL driver's `write`. One operation is one statement on the pool; a few puts are one
- * statement too (./oneStatement.ts); other batches are one transaction on one connection. A write resolves after this store's watchers got its events.
+ * statement too (./oneStatement.ts); other batches are one transaction on one connection. A write
+ * resolves after this store's watchers got its events.
  */
 export async function writePostgres(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
   if (ops.length > 1) return writeBatch(w, ops, t);
