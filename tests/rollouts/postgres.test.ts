@@ -332,7 +332,11 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
       gate = undefined;
       open();
     };
-    return { pool, hold, release, sent };
+    // Probes sent from now on answer at once; those held so far stay held until `release()`.
+    const pass = () => {
+      gate = undefined;
+    };
+    return { pool, hold, pass, release, sent };
   }
   const timeoutConfig = (timeoutSeconds: number) => ({
     timeoutSeconds,
@@ -373,6 +377,24 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     expect(sent.sweeps).toBe(1);
     expect((await store.queryAttempts(rollout!.rolloutId)).items.map((a) => a.status)).toEqual(['timeout']);
     await other.close();
+    await store.close();
+    await pool.end();
+  });
+
+  it('does not hold calls for more than a second behind a health check that does not answer', async () => {
+    const { pool, hold, pass, release, sent } = gatedPool();
+    const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
+    const [rollout] = await store.enqueueManyRollouts([{ input: 1 }]);
+    hold();
+    const stuck = store.getRolloutById(rollout!.rolloutId);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    pass();
+    // Made while the stuck check runs: its own check starts after at most a second, and it answers while
+    // the first is still stuck (waiting for the stuck one, it would never answer).
+    expect((await store.getRolloutById(rollout!.rolloutId))?.rolloutId).toBe(rollout!.rolloutId);
+    expect(sent.probes).toBe(2);
+    release();
+    expect((await stuck)?.rolloutId).toBe(rollout!.rolloutId);
     await store.close();
     await pool.end();
   });

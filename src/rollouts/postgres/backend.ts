@@ -85,6 +85,8 @@ const MAX_BATCH = 32;
 const GROUP_COMMITS_IN_FLIGHT = 4;
 // The health-check lease lasts this many intervals.
 const LEASE_INTERVALS = 3;
+// The calls made while a health check runs wait this long at most for it before starting the next one.
+const CHECK_WAIT_MS = 1000;
 
 /** The PostgreSQL rollout backend. */
 export class PostgresRolloutBackend implements AsyncRolloutRepository {
@@ -337,9 +339,25 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
     if (this.#nextCheck === undefined) {
       // It starts after the running check, or after this turn's calls (which all share it) when none runs.
       const start = () => this.#startCheck();
-      this.#nextCheck = (this.#check ?? Promise.resolve()).then(start, start);
+      this.#nextCheck = this.#afterRunningCheck().then(start);
     }
     return this.#nextCheck;
+  }
+
+  // When the running check ends, or CHECK_WAIT_MS at most: a probe stuck on a dead connection (until the
+  // statement timeout, or for ever without one) must not hold every call behind it.
+  #afterRunningCheck(): Promise<void> {
+    const running = this.#check;
+    if (running === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, CHECK_WAIT_MS);
+      timer.unref();
+      const ended = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      running.then(ended, ended);
+    });
   }
 
   #startCheck(): Promise<void> {
