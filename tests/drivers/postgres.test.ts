@@ -124,6 +124,34 @@ describe.skipIf(!pgOk)('postgres driver', () => {
     }
   });
 
+  it('never deadlocks between its own batches, and runs a batch again that lost a deadlock to another client', async () => {
+    const store = open();
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    const puts = (order: string[], value: number) =>
+      order.map((id) => ({ type: 'put' as const, namespace: 'n', id, value }));
+    // Five puts (a transaction, not one statement), half of the batches in the opposite order.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => store.batch(puts(i % 2 ? ids : [...ids].reverse(), i))),
+    );
+    expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
+    // Another client locks e, then waits for a, which the batch holds while it waits for e: a deadlock,
+    // which PostgreSQL breaks by rolling the batch back (the other client waits longer before checking).
+    const other = new pg.Client({ connectionString: POSTGRES_URL });
+    await other.connect();
+    try {
+      await other.query("BEGIN; SET LOCAL deadlock_timeout = '10s'");
+      await other.query(`SELECT 1 FROM "${schema}".documents WHERE namespace = 'n' AND id = 'e' FOR UPDATE`);
+      const batch = store.batch(puts(ids, 100));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await other.query(`SELECT 1 FROM "${schema}".documents WHERE namespace = 'n' AND id = 'a' FOR UPDATE`);
+      await other.query('COMMIT');
+      expect((await batch).results.map((r) => r.revision)).toEqual([13, 13, 13, 13, 13]);
+      for (const id of ids) expect((await store.get('n', id))?.value).toBe(100);
+    } finally {
+      await other.end();
+    }
+  });
+
   it('writes a batch of up to four puts of distinct documents as one statement, all or nothing', async () => {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 3, pipeline: true } as pg.PoolConfig);
     const texts: string[] = [];

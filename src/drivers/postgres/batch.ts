@@ -1,7 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
+import { Backoff, sleep } from '../../shared/backoff.ts';
 import { idKey } from '../../shared/idKey.ts';
 import { checkOut } from '../../shared/postgres/checkout.ts';
 import { writeTogether } from '../../shared/postgres/coalescedWrites.ts';
+import { lostRace, RACE_RETRIES } from '../../shared/postgres/failure.ts';
 import type { WriteOp, Written } from '../kernel/storage.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import { oneStatementBatch } from './oneStatement.ts';
@@ -36,6 +38,20 @@ export const written = (row: Answer['rows'][number] | undefined): Written =>
  * resolves after this store's watchers got its events.
  */
 export async function writePostgres(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
+  // A write that lost a deadlock or serialization race (with another client's transaction: this store's
+  // own batches lock in key order) was rolled back whole, so it runs again, after a jittered pause.
+  const backoff = new Backoff(5, 200);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeOnce(w, ops, t);
+    } catch (error) {
+      if (!lostRace(error) || attempt > RACE_RETRIES) throw error;
+      await sleep(backoff.next());
+    }
+  }
+}
+
+async function writeOnce(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
   if (ops.length > 1) return writeBatch(w, ops, t);
   const op = ops[0]!;
   const seq = w.nextSeq();
@@ -58,7 +74,31 @@ export async function writePostgres(w: PgWriter, ops: readonly WriteOp[], t: num
   return [result];
 }
 
-async function writeBatch(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
+/**
+ * A batch, its operations in key order (operations on one document keep theirs): two batches writing the
+ * same documents then lock their rows in the same order, where in the order given they could deadlock each
+ * other. The results come back in the order given.
+ */
+async function writeBatch(w: PgWriter, given: readonly WriteOp[], t: number): Promise<Written[]> {
+  const order = given.map((_, i) => i).sort((a, b) => compareKeys(given[a]!, given[b]!) || a - b);
+  const sorted = await writeInKeyOrder(
+    w,
+    order.map((i) => given[i]!),
+    t,
+  );
+  const results = new Array<Written>(given.length);
+  for (const [k, i] of order.entries()) results[i] = sorted[k]!;
+  return results;
+}
+
+// Orders operations by namespace, then id (any total order would do; it only has to be the same everywhere).
+function compareKeys(a: WriteOp, b: WriteOp): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  if (a.id === b.id) return 0;
+  return a.id < b.id ? -1 : 1;
+}
+
+async function writeInKeyOrder(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
   const single = await oneStatementBatch(w, ops, t);
   if (single !== undefined) return single;
   const client = await checkOut(w.pool);

@@ -11,12 +11,13 @@ import { liveRevision, putStatement } from './writeOne.ts';
 export const ONE_STATEMENT_MAX_PUTS = 4;
 
 /**
- * A batch of a few puts of distinct documents as one statement on the pool (data-modifying CTEs): a
- * statement is a transaction of its own, so no BEGIN and COMMIT travel, no connection is held across
- * statements, and PostgreSQL parses, plans and answers one statement instead of four. This is the common
- * batch of a LangGraph checkpoint (its new channel values and the checkpoint), where BEGIN and COMMIT were
- * a tenth of a put. Returns undefined, having sent nothing, for any other batch: more puts, a delete,
- * one document twice, or a watcher here waiting for the batch's own events (see oneTrip.ts).
+ * A batch of a few puts of distinct documents, in key order (see batch.ts), as one statement on the pool
+ * (data-modifying CTEs): a statement is a transaction of its own, so no BEGIN and COMMIT travel, no
+ * connection is held across statements, and PostgreSQL parses, plans and answers one statement instead
+ * of four. This is the common batch of a LangGraph checkpoint (its new channel values and the checkpoint),
+ * where BEGIN and COMMIT were a tenth of a put. Returns undefined, having sent nothing, for any other
+ * batch: more puts, a delete, one document twice, or a watcher here waiting for the batch's own events
+ * (see oneTrip.ts).
  */
 export async function oneStatementBatch(
   w: PgWriter,
@@ -24,19 +25,17 @@ export async function oneStatementBatch(
   t: number,
 ): Promise<Written[] | undefined> {
   if (ops.length > ONE_STATEMENT_MAX_PUTS || w.watching()) return undefined;
-  if (ops.some((op) => op.type !== 'put')) return undefined;
-  // In key order, so two batches writing the same documents lock their rows in the same order (in the
-  // order given, two batches of the same puts in opposite orders could deadlock each other).
-  const order = ops.map((_, i) => i).sort((a, b) => compareKeys(ops[a]!, ops[b]!));
   let kinds = '';
-  const params: unknown[] = [];
-  for (let k = 0; k < order.length; k++) {
-    const op = ops[order[k]!] as PutOp;
-    // One statement cannot write a row twice.
-    if (k > 0 && compareKeys(ops[order[k - 1]!]!, op) === 0) return undefined;
+  for (let k = 0; k < ops.length; k++) {
+    const op = ops[k]!;
+    if (op.type !== 'put') return undefined;
+    // One statement cannot write a row twice (the batch comes in key order: a repeat is its neighbour).
+    const before = ops[k - 1];
+    if (before !== undefined && before.namespace === op.namespace && before.id === op.id) return undefined;
     kinds += op.expectedRevision === undefined ? 'u' : op.expectedRevision === 0 ? 'c' : 'U';
   }
-  for (const index of order) params.push(...putStatement(w.sql, ops[index] as PutOp, t, w.nextSeq()).params);
+  const params: unknown[] = [];
+  for (const op of ops as readonly PutOp[]) params.push(...putStatement(w.sql, op, t, w.nextSeq()).params);
   let rows: Array<Answer['rows'][number] & { i: number }>;
   try {
     ({ rows } = await w.pool.query<Answer['rows'][number] & { i: number }>(
@@ -46,20 +45,13 @@ export async function oneStatementBatch(
     const lost = conflictIndex(error);
     if (lost === undefined) throw error;
     // The statement wrote nothing; the error names the put that found another revision.
-    const op = ops[order[lost]!] as PutOp;
+    const op = ops[lost] as PutOp;
     const actual = await liveRevision(w.pool, w, op.namespace, op.id, t);
     throw revisionConflict(op.namespace, op.id, op.expectedRevision ?? 0, actual);
   }
   const results = new Array<Written>(ops.length);
-  for (const row of rows) results[order[Number(row.i)]!] = written(row);
+  for (const row of rows) results[Number(row.i)] = written(row);
   return results;
-}
-
-// Orders puts by namespace, then id (any total order would do; it only has to be the same everywhere).
-function compareKeys(a: WriteOp, b: WriteOp): number {
-  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
-  if (a.id === b.id) return 0;
-  return a.id < b.id ? -1 : 1;
 }
 
 // The position of the put whose compare-and-set failed the statement, from the error's text.

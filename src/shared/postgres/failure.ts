@@ -14,6 +14,18 @@ const UNAVAILABLE_CODES = new Set([
   'EPIPE',
 ]);
 
+/** How often a transaction that lost a race (`lostRace`) is run again before its error surfaces. */
+export const RACE_RETRIES = 8;
+
+/**
+ * A deadlock (40P01) or serialization failure (40001): PostgreSQL rolled the transaction back as the loser
+ * of a race with another one, so running it again from the start is safe and usually succeeds.
+ */
+export function lostRace(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === '40P01' || code === '40001';
+}
+
 // pg's own words when the server went away under a query or a pooled connection (no SQLSTATE then).
 const LOST_CONNECTION = /connection terminated|not queryable|connection error|server closed the connection/i;
 
