@@ -17,6 +17,7 @@ import {
 import { channelFor } from '../../src/shared/postgres/identifiers.ts';
 import { eventually } from '../conformance/documentStore.ts';
 import { ManualClock } from '../support/clock.ts';
+import { spyOnConnections, spyOnPoolQueries } from '../support/pgSpy.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 const pgOk = await postgresAvailable();
@@ -155,17 +156,13 @@ describe.skipIf(!pgOk)('postgres driver', () => {
   it('writes a batch of up to four puts of distinct documents as one statement, all or nothing', async () => {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 3, pipeline: true } as pg.PoolConfig);
     const texts: string[] = [];
-    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
-    pool.query = ((config: unknown, ...rest: unknown[]) => {
-      texts.push(typeof config === 'string' ? config : String((config as { text?: unknown }).text));
-      return query(config, ...rest);
-    }) as typeof pool.query;
-    pool.on('connect', (client) => {
-      const inner = client.query.bind(client) as (...args: unknown[]) => unknown;
-      client.query = ((config: unknown, ...rest: unknown[]) => {
-        if (config === 'BEGIN') texts.push('BEGIN');
-        return inner(config, ...rest);
-      }) as typeof client.query;
+    spyOnPoolQueries(pool, (text, send) => {
+      texts.push(text);
+      return send();
+    });
+    spyOnConnections(pool, (text, send) => {
+      if (text === 'BEGIN') texts.push('BEGIN');
+      return send();
     });
     try {
       const store = open({ pool });

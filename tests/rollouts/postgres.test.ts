@@ -2,6 +2,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CorruptStateError, PostgresRolloutStore } from '../../src/index.ts';
+import { spyOnConnections, spyOnPoolQueries } from '../support/pgSpy.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 const pgOk = await postgresAvailable();
@@ -131,12 +132,9 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     async (_, pipeline) => {
       const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6, pipeline });
       const texts: string[] = [];
-      pool.on('connect', (client) => {
-        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-        client.query = ((config: unknown, ...rest: unknown[]) => {
-          texts.push(typeof config === 'string' ? config : String((config as { text?: unknown }).text));
-          return query(config, ...rest);
-        }) as typeof client.query;
+      spyOnConnections(pool, (text, send) => {
+        texts.push(text);
+        return send();
       });
       const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
       const queued = await store.enqueueManyRollouts(Array.from({ length: 15 }, (_, i) => ({ input: i })));
@@ -164,27 +162,26 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
   it('sends one statement at a time on a pool passed in without pipeline mode, however many calls share a batch', async () => {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6 });
     let mostInFlight = 0;
-    pool.on('connect', (client) => {
-      let inFlight = 0;
-      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
-      client.query = ((...args: unknown[]) => {
-        mostInFlight = Math.max(mostInFlight, ++inFlight);
-        const settled = () => {
-          inFlight--;
+    const inFlight = new Map<unknown, number>();
+    spyOnConnections(pool, (_, send, args, client) => {
+      const now = (inFlight.get(client) ?? 0) + 1;
+      inFlight.set(client, now);
+      mostInFlight = Math.max(mostInFlight, now);
+      const settled = () => {
+        inFlight.set(client, inFlight.get(client)! - 1);
+      };
+      // pg-pool's own reads pass a callback (and get no promise back).
+      const callback = args.at(-1);
+      if (typeof callback === 'function') {
+        args[args.length - 1] = (...answer: unknown[]) => {
+          settled();
+          return (callback as (...a: unknown[]) => unknown)(...answer);
         };
-        // pg-pool's own reads pass a callback (and get no promise back).
-        const callback = args.at(-1);
-        if (typeof callback === 'function') {
-          args[args.length - 1] = (...answer: unknown[]) => {
-            settled();
-            return (callback as (...a: unknown[]) => unknown)(...answer);
-          };
-          return query(...args);
-        }
-        const result = query(...args);
-        result.then(settled, settled);
-        return result;
-      }) as typeof client.query;
+        return send();
+      }
+      const result = send() as Promise<unknown>;
+      result.then(settled, settled);
+      return result;
     });
     const store = new PostgresRolloutStore({ pool, schema: fresh(), healthCheckIntervalMs: 0 });
     await store.enqueueManyRollouts(Array.from({ length: 12 }, (_, i) => ({ input: i })));
@@ -244,20 +241,17 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
       let open = 0;
       let mostOpen = 0;
       let commits = 0;
-      pool.on('connect', (client) => {
-        const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
-        client.query = ((config: unknown, ...rest: unknown[]) => {
-          const result = query(config, ...rest);
-          if (config === 'BEGIN') mostOpen = Math.max(mostOpen, ++open);
-          if (config === 'COMMIT' || config === 'ROLLBACK') {
-            commits++;
-            const closed = () => {
-              open--;
-            };
-            result.then(closed, closed);
-          }
-          return result;
-        }) as typeof client.query;
+      spyOnConnections(pool, (text, send) => {
+        const result = send();
+        if (text === 'BEGIN') mostOpen = Math.max(mostOpen, ++open);
+        if (text === 'COMMIT' || text === 'ROLLBACK') {
+          commits++;
+          const closed = () => {
+            open--;
+          };
+          (result as Promise<unknown>).then(closed, closed);
+        }
+        return result;
       });
       const store = new PostgresRolloutStore({
         pool,
@@ -304,24 +298,18 @@ describe.skipIf(!pgOk)('PostgresRolloutStore', () => {
     let gate: Promise<void> | undefined;
     let open = () => {};
     const sent = { probes: 0, sweeps: 0 };
-    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
-    pool.query = ((config: unknown, ...rest: unknown[]) => {
-      const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text);
-      if (!text.includes('ORDER BY deadline LIMIT 1')) return query(config, ...rest);
+    spyOnPoolQueries(pool, (text, send) => {
+      if (!text.includes('ORDER BY deadline LIMIT 1')) return send();
       sent.probes++;
       const held = gate;
-      return query(config, ...rest).then(async (answer) => {
+      return send().then(async (answer) => {
         await held;
         return answer;
       });
-    }) as typeof pool.query;
-    pool.on('connect', (client) => {
-      const inner = client.query.bind(client) as (...args: unknown[]) => unknown;
-      client.query = ((config: unknown, ...rest: unknown[]) => {
-        const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text);
-        if (text.includes('pg_advisory_xact_lock')) sent.sweeps++;
-        return inner(config, ...rest);
-      }) as typeof client.query;
+    });
+    spyOnConnections(pool, (text, send) => {
+      if (text.includes('pg_advisory_xact_lock')) sent.sweeps++;
+      return send();
     });
     const hold = () => {
       gate = new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@ import { idKey } from '../../shared/idKey.ts';
 import { checkOut } from '../../shared/postgres/checkout.ts';
 import { writeTogether } from '../../shared/postgres/coalescedWrites.ts';
 import { lostRace, RACE_RETRIES } from '../../shared/postgres/failure.ts';
+import { compareIds } from '../kernel/pages.ts';
 import type { WriteOp, Written } from '../kernel/storage.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import { oneStatementBatch } from './oneStatement.ts';
@@ -80,7 +81,14 @@ async function writeOnce(w: PgWriter, ops: readonly WriteOp[], t: number): Promi
  * other. The results come back in the order given.
  */
 async function writeBatch(w: PgWriter, given: readonly WriteOp[], t: number): Promise<Written[]> {
-  const order = given.map((_, i) => i).sort((a, b) => compareKeys(given[a]!, given[b]!) || a - b);
+  const order = given
+    .map((_, i) => i)
+    .sort(
+      (a, b) =>
+        compareIds(given[a]!.namespace, given[b]!.namespace) ||
+        compareIds(given[a]!.id, given[b]!.id) ||
+        a - b,
+    );
   const sorted = await writeInKeyOrder(
     w,
     order.map((i) => given[i]!),
@@ -89,13 +97,6 @@ async function writeBatch(w: PgWriter, given: readonly WriteOp[], t: number): Pr
   const results = new Array<Written>(given.length);
   for (const [k, i] of order.entries()) results[i] = sorted[k]!;
   return results;
-}
-
-// Orders operations by namespace, then id (any total order would do; it only has to be the same everywhere).
-function compareKeys(a: WriteOp, b: WriteOp): number {
-  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
-  if (a.id === b.id) return 0;
-  return a.id < b.id ? -1 : 1;
 }
 
 async function writeInKeyOrder(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {

@@ -362,21 +362,14 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
 
   #startCheck(): Promise<void> {
     this.#nextCheck = undefined;
-    const check = this.#track(this.#probeAndSweep()).catch((error: unknown) => {
-      throw this.#wrap(error);
-    });
+    // It may start after close() began (it waited for the one before it): sweep() then throws CLOSED.
+    const check = this.sweep();
     this.#check = check;
     const done = () => {
       if (this.#check === check) this.#check = undefined;
     };
     check.then(done, done);
     return check;
-  }
-
-  async #probeAndSweep(): Promise<void> {
-    this.#assertOpen();
-    const startedAt = this.#now() / 1000;
-    if ((await this.#earliestDeadline()) < startedAt) await this.#sweepDue(true);
   }
 
   // The earliest deadline of any attempt in seconds (Infinity: none), from one index probe on the pool.
@@ -402,11 +395,7 @@ export class PostgresRolloutBackend implements AsyncRolloutRepository {
    * (before reads, which must see the result); the timer passes false and skips while another process sweeps.
    */
   async #sweep(wait: boolean): Promise<void> {
-    if ((await this.#earliestDeadline()) < this.#now() / 1000) await this.#sweepDue(wait);
-  }
-
-  // The sweep itself, once a probe found an attempt due (see `#sweep` for `wait`).
-  async #sweepDue(wait: boolean): Promise<void> {
+    if ((await this.#earliestDeadline()) >= this.#now() / 1000) return;
     await this.#transactions.run(['healthCheck'], async (open, client) => {
       const tx = open();
       if (wait) await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey + 1]);

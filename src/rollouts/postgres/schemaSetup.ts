@@ -4,10 +4,11 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { CorruptStateError } from '../../errors.ts';
+import { RACE_RETRIES } from '../../shared/postgres/failure.ts';
 import { inTransaction } from '../../shared/postgres/transaction.ts';
 import type { PostgresRolloutRepository } from './repository.ts';
 import { POSTGRES_ROLLOUT_SCHEMA_VERSION, postgresRolloutSchema } from './schema.ts';
-import { isTransient, LOCK_CLASS, MAX_TRANSIENT_RETRIES } from './transient.ts';
+import { isTransient, LOCK_CLASS } from './transient.ts';
 
 /** Creates the schema of one store when missing, once. */
 export class SchemaSetup {
@@ -51,7 +52,7 @@ export class SchemaSetup {
         await this.#runDdl();
         return;
       } catch (error) {
-        if (isTransient(error) && attempt < MAX_TRANSIENT_RETRIES) continue;
+        if (isTransient(error) && attempt < RACE_RETRIES) continue;
         throw error;
       }
     }

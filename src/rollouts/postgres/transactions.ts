@@ -6,12 +6,13 @@
 import type { Pool } from 'pg';
 import { checkOut } from '../../shared/postgres/checkout.ts';
 import { CoalescedWrites, type StatementRunner } from '../../shared/postgres/coalescedWrites.ts';
+import { RACE_RETRIES } from '../../shared/postgres/failure.ts';
 import type { Rollout } from '../types.ts';
 import { QueueTakes } from './queueTakes.ts';
 import { BufferedWrites, type PostgresRolloutRepository } from './repository.ts';
 import { CountedRunner, type RoundTripCounter } from './roundTrips.ts';
 import { RolloutTransaction } from './transaction.ts';
-import { isTransient, MAX_TRANSIENT_RETRIES } from './transient.ts';
+import { isTransient } from './transient.ts';
 
 // NOTIFY payloads must stay under 8000 bytes.
 const NOTIFY_PAYLOAD_BYTES = 7000;
@@ -104,7 +105,7 @@ export class Transactions {
           broken = true;
         });
         release(broken);
-        if (isTransient(error) && attempt < MAX_TRANSIENT_RETRIES) continue;
+        if (isTransient(error) && attempt < RACE_RETRIES) continue;
         throw error;
       }
       release();

@@ -1,8 +1,6 @@
 /** Constants and error classes the PostgreSQL rollout backend's parts share. */
-import { lostRace, RACE_RETRIES } from '../../shared/postgres/failure.ts';
+import { lostRace } from '../../shared/postgres/failure.ts';
 
-// How often a transaction that lost a deadlock or serialization race is re-run before the error surfaces.
-export const MAX_TRANSIENT_RETRIES = RACE_RETRIES;
 // First key of the advisory locks: ASCII "aglr" (rollouts), apart from the document driver's "agst".
 export const LOCK_CLASS = 0x61676c72;
 
