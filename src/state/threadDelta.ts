@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import { part, revisionSuffix } from '../shared/idParts.ts';
+import { type UndoPatch, undoPatch } from './undoPatch.ts';
 
 /**
  * Where one key's value is stored: a whole value written at one revision, or a list stored as chunks of
@@ -62,6 +63,19 @@ function jsonOf(value: JsonValue): string {
     jsonOfFrozen.set(value, text);
   }
   return text;
+}
+
+// Whether a value is kept in the head: its JSON is at most INLINE_CHARS long (a longer string is not
+// encoded to find out, its JSON only being longer).
+function isSmall(value: JsonValue): boolean {
+  if (typeof value === 'string' && value.length > INLINE_CHARS) return false;
+  return jsonOf(value).length <= INLINE_CHARS;
+}
+
+// The length of a value's JSON text; for a string its length plus the quotes, a lower bound that spares
+// encoding it (escapes only lengthen it).
+function charsOf(value: JsonValue): number {
+  return typeof value === 'string' ? value.length + 2 : jsonOf(value).length;
 }
 
 /** The stored form of a head. */
@@ -131,6 +145,11 @@ export interface DeltaPlan {
 export interface ReplacedValues {
   /** Keys the save rewrote or removed, with their encoded value before it. */
   before: Record<string, JsonValue>;
+  /**
+   * Keys the save rewrote where a reverse patch from the new value is at most half the old one's size,
+   * in place of a copy in `before` (records of earlier releases have none).
+   */
+  patches?: Record<string, UndoPatch>;
   /** Keys the save created (absent before it). */
   created: string[];
   /** Lists the save only appended to, with their length before it. */
@@ -171,10 +190,20 @@ export function planDelta(
   // Without a head the base's values are unknown (nothing to undo to): no record of replaced values.
   let replaced: ReplacedValues | undefined =
     base.head === undefined ? undefined : { before: {}, created: [], lengths: {} };
-  const keepOld = (key: string, old: JsonValue | undefined) => {
+  // `value` undefined: the key was removed, its old value is kept whole.
+  const keepOld = (key: string, old: JsonValue | undefined, value?: JsonValue) => {
     if (replaced === undefined) return;
-    if (old === undefined) replaced = undefined;
-    else setOwn(replaced.before, key, old);
+    if (old === undefined) {
+      replaced = undefined;
+      return;
+    }
+    const patch = value === undefined ? undefined : undoPatch(value, old, charsOf(old));
+    if (patch === undefined) {
+      setOwn(replaced.before, key, old);
+      return;
+    }
+    replaced.patches ??= {};
+    setOwn(replaced.patches, key, patch);
   };
   for (const key of Object.keys(extensions)) {
     const value = extensions[key] as JsonValue;
@@ -196,7 +225,7 @@ export function planDelta(
     }
     // Written whole: inline when small, a list starts a new chunk series, anything else is one document.
     let next: KeyLocation;
-    if (jsonOf(value).length <= INLINE_CHARS) next = { v: value };
+    if (isSmall(value)) next = { v: value };
     else if (Array.isArray(value)) next = { chunks: [{ rev, start: 0, length: value.length }] };
     else next = { rev: WHOLE };
     setOwn(keys, key, next);
@@ -204,7 +233,7 @@ export function planDelta(
     if (!('v' in next)) writes.push({ key, rev: 'rev' in next ? WHOLE : rev, value });
     changed.push(key);
     if (location === undefined) replaced?.created.push(key);
-    else keepOld(key, old);
+    else keepOld(key, old, value);
     if (location !== undefined) {
       for (const stale of documentsOf(location)) if (!kept.has(stale)) writes.push({ key, rev: stale });
     }

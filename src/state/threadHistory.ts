@@ -5,6 +5,7 @@
  */
 import type { DocumentStore } from '../drivers/index.ts';
 import { part, revisionSuffix } from '../shared/idParts.ts';
+import type { ReplacedValues } from './threadDelta.ts';
 import type { ThreadRevision } from './threadRepository.ts';
 
 /** Reads done at once while paging. */
@@ -16,6 +17,33 @@ export interface HistoryDoc {
   savedAt: number;
   changed: string[];
   appended: string[];
+  /**
+   * What the save replaced, when that is small (a few reverse patches, old lengths): kept in the record
+   * itself, one document per save. Larger ones, and those of earlier releases, are a document of their
+   * own in the replaced-values namespace (see threadPast.ts).
+   */
+  undo?: ReplacedValues;
+}
+
+/** The id of a save's history record (and of its replaced-values document, in another namespace). */
+export function historyId(threadId: string, documentRevision: number): string {
+  return part(threadId) + revisionSuffix(documentRevision);
+}
+
+/** A stored history record as `history` lists it. */
+export function revisionOf(documentRevision: number, doc: HistoryDoc): ThreadRevision {
+  const { revision, savedAt, changed, appended } = doc;
+  return { documentRevision, revision, savedAt, changed, appended };
+}
+
+/** One save's stored history record in `namespace`, or undefined when it does not exist (any more). */
+export async function readHistoryDoc(
+  documents: DocumentStore,
+  namespace: string,
+  threadId: string,
+  documentRevision: number,
+): Promise<HistoryDoc | undefined> {
+  return (await documents.get<HistoryDoc>(namespace, historyId(threadId, documentRevision)))?.value;
 }
 
 /** One revision's record in `namespace`, or undefined when it does not exist (any more). */
@@ -25,8 +53,8 @@ export async function readRevision(
   threadId: string,
   documentRevision: number,
 ): Promise<ThreadRevision | undefined> {
-  const doc = await documents.get<HistoryDoc>(namespace, part(threadId) + revisionSuffix(documentRevision));
-  return doc === undefined ? undefined : { documentRevision, ...doc.value };
+  const doc = await readHistoryDoc(documents, namespace, threadId, documentRevision);
+  return doc === undefined ? undefined : revisionOf(documentRevision, doc);
 }
 
 /**

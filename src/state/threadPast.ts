@@ -1,17 +1,17 @@
 /**
  * A thread's state at a past save, rebuilt from the current state and the values later saves replaced.
- * Each save with changes keeps what it replaced (`ReplacedValues`, one document per save beside its
- * history record, removed with it by retention): undoing the saves from the head down to a revision gives
+ * Each save with changes keeps what it replaced (`ReplacedValues`: in its history record when small,
+ * else one document beside it, removed with it by retention): undoing the saves from the head down to a revision gives
  * that revision's state. A revision whose later saves are not all undoable (retention removed a record,
  * `compact` dropped the replaced values, a save of an earlier release kept none) is answered as not
  * retained, never with a state that was not there.
  */
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { DocumentStore } from '../drivers/index.ts';
-import { part, revisionSuffix } from '../shared/idParts.ts';
 import type { ReplacedValues } from './threadDelta.ts';
-import { readRevision } from './threadHistory.ts';
+import { historyId, readHistoryDoc, revisionOf } from './threadHistory.ts';
 import type { ThreadRevision } from './threadRepository.ts';
+import { applyUndoPatch, type UndoPatch } from './undoPatch.ts';
 
 /** Saves whose records are read at once while walking back. */
 const CONCURRENCY = 10;
@@ -52,9 +52,7 @@ export interface PastSource {
 }
 
 /** The id of a save's replaced-values document (as its history record's). */
-export function replacedId(threadId: string, documentRevision: number): string {
-  return part(threadId) + revisionSuffix(documentRevision);
-}
+export const replacedId = historyId;
 
 /**
  * The states at `wanted` saves (each at most the head), in the order asked. Reads the history records and
@@ -106,15 +104,19 @@ export async function statesAt(
   );
 }
 
-// A save's history record and what undoing it takes (nothing for a save that changed no key); `undo` is
-// undefined when its replaced values are gone, or not wanted.
+// A save's history record and what undoing it takes (kept in the record when small, in a document of its
+// own otherwise; nothing for a save that changed no key); `undo` is undefined when its replaced values
+// are gone, or not wanted.
 async function readSave(
   source: PastSource,
   save: number,
   wantUndo: boolean,
 ): Promise<{ record: ThreadRevision | undefined; undo: ReplacedValues | undefined }> {
-  const record = await readRevision(source.documents, source.history, source.threadId, save);
-  if (record === undefined || !wantUndo) return { record, undo: undefined };
+  const doc = await readHistoryDoc(source.documents, source.history, source.threadId, save);
+  if (doc === undefined) return { record: undefined, undo: undefined };
+  const record = revisionOf(save, doc);
+  if (!wantUndo) return { record, undo: undefined };
+  if (doc.undo !== undefined) return { record, undo: doc.undo };
   if (record.changed.length === 0 && record.appended.length === 0) {
     return { record, undo: { before: {}, created: [], lengths: {} } };
   }
@@ -126,6 +128,19 @@ async function readSave(
 function applyUndo(state: Record<string, JsonValue>, undo: ReplacedValues): boolean {
   for (const key of undo.created) delete state[key];
   for (const key of Object.keys(undo.before)) setOwn(state, key, undo.before[key] as JsonValue);
+  const patches = undo.patches ?? {};
+  for (const key of Object.keys(patches)) {
+    const now = Object.hasOwn(state, key) ? state[key] : undefined;
+    let before: JsonValue | undefined;
+    try {
+      before = now === undefined ? undefined : applyUndoPatch(now, patches[key] as UndoPatch);
+    } catch {
+      // A record of a shape this release does not know: the save cannot be undone.
+      before = undefined;
+    }
+    if (before === undefined) return false;
+    setOwn(state, key, before);
+  }
   for (const key of Object.keys(undo.lengths)) {
     const list = state[key];
     if (!Array.isArray(list)) return false;

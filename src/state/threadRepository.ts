@@ -18,7 +18,13 @@ import {
   valueId,
   valuesOf,
 } from './threadDelta.ts';
-import { type HistoryDoc, readRevision, readRevisionsBefore } from './threadHistory.ts';
+import {
+  type HistoryDoc,
+  historyId,
+  readRevision,
+  readRevisionsBefore,
+  revisionOf,
+} from './threadHistory.ts';
 import { replacedId, statesAt, type ThreadStateAt } from './threadPast.ts';
 
 /** A thread's saved state as read from storage. */
@@ -79,6 +85,9 @@ export interface ThreadRevision {
   appended: string[];
 }
 
+// What a save replaced is kept in its history record when its JSON is at most this long (one document
+// per save instead of two); larger, it is a document of its own.
+const UNDO_IN_HISTORY_CHARS = 2048;
 // Retention lists history records every RETENTION_EVERY saves, not on each one.
 const RETENTION_EVERY = 16;
 const PAGE = 500;
@@ -231,21 +240,26 @@ export class ThreadStateRepository {
             value: write.value,
           },
     );
-    operations.push({
-      type: 'put',
-      namespace: this.#history,
-      id: part(threadId) + revisionSuffix(rev),
-      value: history,
-    });
     // What the save replaced, for rebuilding past revisions (a save that changed nothing needs none).
-    if (plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0) {
+    const undo =
+      plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0
+        ? plan.replaced
+        : undefined;
+    if (undo !== undefined && JSON.stringify(undo).length <= UNDO_IN_HISTORY_CHARS) history.undo = undo;
+    else if (undo !== undefined) {
       operations.push({
         type: 'put',
         namespace: this.#replaced,
         id: replacedId(threadId, rev),
-        value: plan.replaced as unknown as JsonValue,
+        value: undo as unknown as JsonValue,
       });
     }
+    operations.push({
+      type: 'put',
+      namespace: this.#history,
+      id: historyId(threadId, rev),
+      value: history as unknown as JsonValue,
+    });
     operations.push({
       type: 'put',
       namespace: this.namespace,
@@ -275,7 +289,7 @@ export class ThreadStateRepository {
     const prefix = part(threadId);
     const revisions: ThreadRevision[] = [];
     for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, PAGE)) {
-      revisions.push({ documentRevision: Number(doc.id.slice(prefix.length)), ...doc.value });
+      revisions.push(revisionOf(Number(doc.id.slice(prefix.length)), doc.value));
     }
     return revisions;
   }
@@ -506,7 +520,7 @@ export class ThreadStateRepository {
 
   // Deleting a save's history record and the values it replaced.
   #forget(threadId: string, documentRevision: number): BatchOperation[] {
-    const id = part(threadId) + revisionSuffix(documentRevision);
+    const id = historyId(threadId, documentRevision);
     return [
       { type: 'delete', namespace: this.#history, id },
       { type: 'delete', namespace: this.#replaced, id },

@@ -206,8 +206,9 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         (await fixture.store.list(`${repo.namespace}.replaced`, { prefix: `${threadId.length}:${threadId}` }))
           .items.length;
       let documentRevision = 0;
+      // Values rewritten whole and too large for the history record: each save keeps a document of them.
       for (let i = 1; i <= 20; i++) {
-        const extensions = { n: i, text: `${i}`.repeat(300) };
+        const extensions = { n: i, text: `${i}`.repeat(1500) };
         documentRevision = (
           await repo.save('t', { revision: i, extensions }, { expectedRevision: documentRevision })
         ).documentRevision;
@@ -216,15 +217,72 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(await replacedOf('t')).toBeLessThanOrEqual(5 + 15);
       const [gone, kept] = (await repo.statesAt('t', [11, 12])) ?? [];
       expect(gone).toEqual({ documentRevision: 11, retained: false, oldestRetained: 12 });
-      expect(kept).toMatchObject({ retained: true, extensions: { n: 12, text: '12'.repeat(300) } });
+      expect(kept).toMatchObject({ retained: true, extensions: { n: 12, text: '12'.repeat(1500) } });
       await repo.compact('t');
       expect(await replacedOf('t')).toBe(0);
       expect((await repo.statesAt('t', [20]))?.[0]).toMatchObject({ retained: false, oldestRetained: 21 });
-      const extensions = { n: 22, text: 'x'.repeat(300) };
+      const extensions = { n: 22, text: 'x'.repeat(3000) };
       await repo.save('t', { revision: 22, extensions }, { expectedRevision: 21 });
       expect(await replacedOf('t')).toBe(1);
       expect(await repo.delete('t')).toBe(true);
       expect(await replacedOf('t')).toBe(0);
+    });
+
+    it('keeps a small change of a large value as a reverse patch in the history record, and rebuilds it', async () => {
+      const messages = Array.from({ length: 40 }, (_, i) => ({
+        role: 'user',
+        content: `turn ${i} `.repeat(30),
+      }));
+      const saves: Array<Record<string, JsonValue>> = [
+        { doc: `step 0: ${'x'.repeat(5000)}`, chat: { messages, turns: 40 } },
+        { doc: `step 1: ${'x'.repeat(5000)}`, chat: { messages, turns: 40 } },
+        {
+          doc: `step 1: ${'x'.repeat(5000)}`,
+          chat: { messages: messages.map((m, i) => (i === 7 ? { ...m, content: 'edited' } : m)), turns: 41 },
+        },
+        { doc: `step 3: ${'x'.repeat(5000)}`, chat: { messages, turns: 42, note: 'added' } },
+      ];
+      let documentRevision = 0;
+      for (const [i, extensions] of saves.entries()) {
+        documentRevision = (
+          await repo.save('p', { revision: i + 1, extensions }, { expectedRevision: documentRevision })
+        ).documentRevision;
+      }
+      // No save needed a document of replaced values: each one's patches fit its history record.
+      const replaced = await fixture.store.list(`${repo.namespace}.replaced`, { prefix: '1:p' });
+      expect(replaced.items).toEqual([]);
+      const history = await fixture.store.list(`${repo.namespace}.history`, { prefix: '1:p' });
+      expect(Math.max(...history.items.map((item) => JSON.stringify(item.value).length))).toBeLessThan(700);
+      const states = await repo.statesAt('p', [1, 2, 3, 4]);
+      expect(states?.map((s) => (s.retained ? s.extensions : s))).toEqual(saves);
+      // The records listed by history carry no patches.
+      expect(Object.keys((await repo.history('p'))[1]!).sort()).toEqual(
+        ['appended', 'changed', 'documentRevision', 'revision', 'savedAt'].sort(),
+      );
+    });
+
+    it('answers a revision whose patch does not fit the state as not retained, never a wrong state', async () => {
+      let documentRevision = 0;
+      for (const [i, text] of [`a${'x'.repeat(3000)}`, `b${'x'.repeat(3000)}`].entries()) {
+        documentRevision = (
+          await repo.save(
+            'd',
+            { revision: i + 1, extensions: { text } },
+            { expectedRevision: documentRevision },
+          )
+        ).documentRevision;
+      }
+      // The history record of save 2 now holds a patch for a string longer than the stored value.
+      const records = await fixture.store.list(`${repo.namespace}.history`, { prefix: '1:d' });
+      const second = records.items.at(-1)!;
+      const value = second.value as { undo: { patches: { text: { s: [number, number, string] } } } };
+      expect(value.undo.patches.text.s[0]).toBe(0);
+      value.undo.patches.text.s = [2, 5000, 'z'];
+      await fixture.store.put(`${repo.namespace}.history`, second.id, value as unknown as JsonValue);
+      expect(await repo.statesAt('d', [1, 2])).toEqual([
+        { documentRevision: 1, retained: false, oldestRetained: 2 },
+        expect.objectContaining({ documentRevision: 2, retained: true }),
+      ]);
     });
   },
 );
