@@ -43,6 +43,12 @@ export interface SqliteStoreOptions extends DriverOptions {
   watchPollMs?: number;
   /** How long the change log keeps entries for watchers in other processes (default 5 minutes). */
   changeRetentionMs?: number;
+  /**
+   * How long a watching store's registration lasts without renewal (default 60000; renewed at half of
+   * it while it watches). Other processes log their changes for it only while it is registered; one that
+   * stalls past it is told to start over (`onReset`).
+   */
+  watchLeaseMs?: number;
 }
 
 const SWEEP_CHUNK = 500;
@@ -55,6 +61,7 @@ export const SQLITE_STORE_OPTIONS = {
   busyTimeoutMs: 'wholeNumber',
   watchPollMs: 'positiveWholeNumber',
   changeRetentionMs: 'positiveWholeNumber',
+  watchLeaseMs: 'positiveWholeNumber',
 } as const satisfies OptionSchemaOf<Omit<SqliteStoreOptions, keyof DriverOptions>>;
 
 const SPEC = { name: 'sqlite', label: 'SQLite', options: SQLITE_STORE_OPTIONS };
@@ -92,7 +99,14 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       createSchema(db, table);
       const poll = (error: unknown) =>
         reportError(reportSqliteCorruption(error, path), 'change feed poll', { path });
-      changes = new SqliteChangeLog(db, table, hub, options.watchPollMs ?? 100, poll);
+      changes = new SqliteChangeLog(
+        db,
+        table,
+        hub,
+        options.watchPollMs ?? 100,
+        options.watchLeaseMs ?? 60_000,
+        poll,
+      );
       sql = sqliteStatements(db, table);
     } catch (error) {
       if (owned) db.close();
@@ -102,8 +116,9 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     // `getMany` statements by number of ids (at most GET_MANY_CHUNK, so the cache is bounded).
     const selectMany = new Map<number, Database.Statement<unknown[], SqliteRow>>();
     const changeRetentionMs = options.changeRetentionMs ?? 300_000;
-    const sweepTransaction = db.transaction((t: number) =>
-      sql.sweepDue.all(t, SWEEP_CHUNK).map((row) => {
+    const sweepTransaction = db.transaction((t: number) => {
+      changes.begin();
+      return sql.sweepDue.all(t, SWEEP_CHUNK).map((row) => {
         const event = {
           type: 'expire',
           namespace: row.namespace,
@@ -112,8 +127,8 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
         } as const;
         changes.record(event, t);
         return event;
-      }),
-    );
+      });
+    });
     return {
       where: `SQLite table ${table}`,
       whereDetails: { table },

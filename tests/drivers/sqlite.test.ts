@@ -148,11 +148,87 @@ describe('SQLite driver', () => {
   it('prunes the change log by age', async () => {
     const clock = new ManualClock();
     const s = store({ now: clock.now, changeRetentionMs: 1000 });
+    const sub = await store().watch('*', () => {});
     for (let i = 0; i < 10; i++) await s.put('agents', `a${i}`, i);
     clock.advance(2000);
     await s.put('agents', 'fresh', 1);
     await s.sweepExpired();
     expect(raw().prepare('SELECT count(*) AS n FROM agentstate_documents_changes').get()).toEqual({ n: 1 });
+    await sub.close();
+  });
+
+  it('logs changes only while a store other than the writer watches the file', async () => {
+    const changeRows = () =>
+      (raw().prepare('SELECT count(*) AS n FROM agentstate_documents_changes').get() as { n: number }).n;
+    const writer = store({ watchPollMs: 5 });
+    // Nobody watches: writes, batches and the sweep leave no change rows.
+    await writer.put('agents', 'a', 1);
+    await writer.batch([{ type: 'delete', namespace: 'agents', id: 'a' }]);
+    await writer.put('sessions', 's', 1, { ttlMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await writer.sweepExpired()).toBe(1);
+    expect(changeRows()).toBe(0);
+    // The writer watching itself needs no log either: its own changes are delivered in process.
+    const own: string[] = [];
+    const ownSub = await writer.watch('agents', (e) => own.push(e.id));
+    await writer.put('agents', 'b', 1);
+    expect(own).toEqual(['b']);
+    expect(changeRows()).toBe(0);
+    // Another store watches: from its registration on, every change is logged and delivered to it.
+    const watcher = store({ watchPollMs: 5 });
+    const seen: string[] = [];
+    const sub = await watcher.watch('agents', (e) => seen.push(`${e.type} ${e.id}`));
+    await writer.put('agents', 'c', 1);
+    await writer.delete('agents', 'b');
+    await eventually(() => seen.length >= 2);
+    expect(seen).toEqual(['put c', 'delete b']);
+    expect(changeRows()).toBe(2);
+    // It stops watching: its registration goes, and so does the logging.
+    await sub.close();
+    await writer.put('agents', 'd', 1);
+    expect(changeRows()).toBe(2);
+    await ownSub.close();
+  });
+
+  it('tells a watcher whose registration ran out to start over, and delivers what follows', async () => {
+    const watcher = store({ watchPollMs: 5, watchLeaseMs: 60_000 });
+    const writer = store();
+    const seen: string[] = [];
+    let resets = 0;
+    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    await writer.put('agents', 'before', 1);
+    await eventually(() => seen.length >= 1);
+    // As if its process had stalled past the lease: the registration is gone, writers stop logging.
+    raw().prepare('UPDATE agentstate_documents_watchers SET until = 0').run();
+    await writer.put('agents', 'missed', 1);
+    expect(resets).toBe(0);
+    // Its next renewal (due at half the lease) finds the lapse.
+    const realNow = Date.now;
+    const later = realNow() + 31_000;
+    Date.now = () => later;
+    try {
+      await eventually(() => resets === 1);
+    } finally {
+      Date.now = realNow;
+    }
+    await writer.put('agents', 'after', 1);
+    await eventually(() => seen.includes('after'));
+    expect(seen).toEqual(['before', 'after']);
+    await sub.close();
+  });
+
+  it('forgets the registrations of watchers that ended without leaving', async () => {
+    const watcher = store({ watchPollMs: 5 });
+    await watcher.watch('*', () => {});
+    const rows = () =>
+      (raw().prepare('SELECT count(*) AS n FROM agentstate_documents_watchers').get() as { n: number }).n;
+    expect(rows()).toBe(1);
+    // Its process died: the lease is not renewed, and a sweep elsewhere removes it once it ran out.
+    raw()
+      .prepare('UPDATE agentstate_documents_watchers SET until = ?')
+      .run(Date.now() - 5000);
+    await store().sweepExpired();
+    expect(rows()).toBe(0);
   });
 
   it('a watcher misses no change after the change log was pruned of every old row', async () => {

@@ -17,10 +17,17 @@ const READ_CHUNK = 1000;
 
 /**
  * Lets `watch` see changes committed by other processes (and other connections) on the same file.
- * Every write appends a row to `<table>_changes` in its own transaction; while anyone watches, a timer
- * checks `PRAGMA data_version` (which moves only when another connection commits, so an idle poll is
- * one pragma read) and delivers the new rows that did not come from this store object. This store's own
- * writes are delivered at once after their commit, as in every driver. Old rows are pruned by the sweep.
+ * A store that watches registers in `<table>_watchers` (a lease, renewed while it watches); a write
+ * transaction appends its changes to `<table>_changes` only while some other store's lease is live, so
+ * the writes of a process nobody watches from elsewhere (the common case) pay no change rows. While
+ * anyone watches, a timer checks `PRAGMA data_version` (which moves only when another connection
+ * commits, so an idle poll is one pragma read) and delivers the new rows that did not come from this
+ * store object. This store's own writes are delivered at once after their commit, as in every driver.
+ * Old rows are pruned by the sweep.
+ *
+ * A watcher whose process stalled past its lease may have missed changes (writers stopped logging for
+ * it): its next renewal sees the lapse and tells subscribers to start over (`onReset`), as a PostgreSQL
+ * or Redis watcher does after a reconnect.
  */
 export class SqliteChangeLog {
   /** Marks the rows this store object wrote, so polling does not deliver them a second time. */
@@ -33,19 +40,41 @@ export class SqliteChangeLog {
   readonly #last: Statement<[], { seq: number | null }>;
   readonly #firstKept: Statement<[number], { seq: number }>;
   readonly #prune: Statement<[number], void>;
+  readonly #watchedElsewhere: Statement<[number, string], unknown>;
+  readonly #leaseOf: Statement<[string], { until: number }>;
+  readonly #register: Statement<[string, number], void>;
+  readonly #unregister: Statement<[string], void>;
+  readonly #pruneWatchers: Statement<[number], void>;
+  readonly #registerAndRead: () => { lapsed: boolean; lastSeq: number };
+  readonly #leaseMs: number;
   #timer: NodeJS.Timeout | undefined;
   #lastSeq = 0;
   #lastVersion = 0;
+  #renewAt = 0;
+  // Whether the write transaction under way records its changes (see `begin`).
+  #logging = false;
 
   readonly #report: (error: unknown) => void;
 
-  /** `report` receives a failed poll: nobody awaits the timer, so it goes to the store's `onError`. */
-  constructor(db: Database, table: string, hub: ChangeHub, pollMs: number, report: (error: unknown) => void) {
+  /**
+   * `report` receives a failed poll: nobody awaits the timer, so it goes to the store's `onError`.
+   * `leaseMs`: how long a watcher's registration lasts unless renewed (it is renewed at half of it).
+   */
+  constructor(
+    db: Database,
+    table: string,
+    hub: ChangeHub,
+    pollMs: number,
+    leaseMs: number,
+    report: (error: unknown) => void,
+  ) {
     this.#db = db;
     this.#report = report;
     this.#hub = hub;
     this.#pollMs = pollMs;
+    this.#leaseMs = leaseMs;
     const changes = `${table}_changes`;
+    const watchers = `${table}_watchers`;
     // A plain rowid key, not AUTOINCREMENT (which also rewrites a page of sqlite_sequence in every write
     // transaction): a new row gets the largest seq + 1, and `prune` always keeps the newest row, so seq
     // only grows and a poller's `seq > last` misses nothing. Files made before keep AUTOINCREMENT.
@@ -68,21 +97,49 @@ export class SqliteChangeLog {
     // Rows are appended in time order, so the first row young enough is found by reading only the old ones.
     this.#firstKept = db.prepare(`SELECT seq FROM ${changes} WHERE at >= ? ORDER BY seq LIMIT 1`);
     this.#prune = db.prepare(`DELETE FROM ${changes} WHERE seq < ?`);
+    // Leases are in wall-clock ms (Date.now), never the store's `now` option: they are about whether a
+    // process is alive, and stores with different clocks may share the file.
+    db.exec(`CREATE TABLE IF NOT EXISTS ${watchers} (origin TEXT PRIMARY KEY, until INTEGER NOT NULL)`);
+    this.#watchedElsewhere = db.prepare(`SELECT 1 FROM ${watchers} WHERE until > ? AND origin <> ? LIMIT 1`);
+    this.#leaseOf = db.prepare(`SELECT until FROM ${watchers} WHERE origin = ?`);
+    this.#register = db.prepare(
+      `INSERT INTO ${watchers} (origin, until) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET until = excluded.until`,
+    );
+    this.#unregister = db.prepare(`DELETE FROM ${watchers} WHERE origin = ?`);
+    this.#pruneWatchers = db.prepare(`DELETE FROM ${watchers} WHERE until < ?`);
+    // One write transaction: a writer that commits after it sees the lease and logs; one that committed
+    // before it is before the last seq read here, so nothing falls between the two.
+    this.#registerAndRead = db.transaction(() => {
+      const now = Date.now();
+      const lease = this.#leaseOf.get(this.origin);
+      this.#register.run(this.origin, now + this.#leaseMs);
+      return { lapsed: lease === undefined || lease.until <= now, lastSeq: this.#last.get()?.seq ?? 0 };
+    }).immediate;
   }
 
-  /** Appends a change; call inside the transaction that made it. */
+  /**
+   * Decides whether the write transaction under way records its changes: only while a store other than
+   * this one watches the file. Call first inside every write transaction that calls `record`.
+   */
+  begin(): void {
+    this.#logging = this.#watchedElsewhere.get(Date.now(), this.origin) !== undefined;
+  }
+
+  /** Appends a change if the transaction records them (see `begin`); call inside the transaction that made it. */
   record(event: ChangeEvent, at: number): void {
+    if (!this.#logging) return;
     this.#insert.run(at, this.origin, event.type, event.namespace, idKey(event.id), event.revision);
   }
 
-  /** Starts polling if it is not running (call when a watcher subscribes). */
+  /** Registers this store as a watcher and starts polling, if it is not running (call when a watcher subscribes). */
   start(): void {
     if (this.#timer) return;
-    this.#lastSeq = this.#last.get()?.seq ?? 0;
+    this.#lastSeq = this.#renew().lastSeq;
     this.#lastVersion = this.#dataVersion();
     this.#timer = setInterval(() => {
       // Nobody awaits the timer: a failed poll (a damaged page) is reported instead of crashing.
       try {
+        if (Date.now() >= this.#renewAt && this.#renew().lapsed) this.#hub.reset();
         this.poll();
       } catch (error) {
         this.#report(error);
@@ -91,10 +148,17 @@ export class SqliteChangeLog {
     this.#timer.unref();
   }
 
-  /** Stops polling (call when the last watcher leaves). */
+  /** Stops polling and leaves the watchers (call when the last watcher leaves). */
   stop(): void {
+    if (!this.#timer) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    try {
+      this.#unregister.run(this.origin);
+    } catch (error) {
+      // The lease runs out by itself; until then other processes log a few changes nobody reads.
+      this.#report(error);
+    }
   }
 
   /** Delivers changes committed by other connections since the last poll. */
@@ -119,14 +183,26 @@ export class SqliteChangeLog {
     }
   }
 
-  /** Deletes changes older than `cutoff` (epoch ms), always keeping the newest (see the table's key). */
+  /**
+   * Deletes changes older than `cutoff` (epoch ms), always keeping the newest (see the table's key), and
+   * the registrations whose lease ran out (processes that ended without leaving; one that only stalled
+   * finds its lease lapsed either way when it renews).
+   */
   prune(cutoff: number): void {
+    this.#pruneWatchers.run(Date.now());
     const first = this.#firstKept.get(cutoff);
     if (first) this.#prune.run(first.seq);
     else {
       const last = this.#last.get()?.seq ?? 0;
       if (last > 0) this.#prune.run(last);
     }
+  }
+
+  // Takes or extends this store's lease; `lapsed` when it had run out (or was never taken).
+  #renew(): { lapsed: boolean; lastSeq: number } {
+    const renewed = this.#registerAndRead();
+    this.#renewAt = Date.now() + this.#leaseMs / 2;
+    return renewed;
   }
 
   #dataVersion(): number {

@@ -11,7 +11,7 @@ const NOTHING: Written = { revision: 0, createdAt: 0 };
  * The SQLite driver's `write`: every operation in one `BEGIN IMMEDIATE` transaction, so the write lock is
  * taken before any revision is read and several processes can share the file. Each put is one statement
  * that checks the revision itself; a conflict's actual revision is read under the same lock. Every change
- * is recorded in the change log for watchers in other processes.
+ * is recorded in the change log while another process watches (see changeLog.ts).
  */
 export function sqliteWriter(
   db: Database.Database,
@@ -50,8 +50,9 @@ export function sqliteWriter(
     return current;
   }
 
-  const transaction = db.transaction((ops: readonly WriteOp[], t: number) =>
-    ops.map((op) => (op.type === 'put' ? put(op, t) : remove(op, t))),
-  );
+  const transaction = db.transaction((ops: readonly WriteOp[], t: number) => {
+    changes.begin();
+    return ops.map((op) => (op.type === 'put' ? put(op, t) : remove(op, t)));
+  });
   return (ops, now) => transaction.immediate(ops, now);
 }
