@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { TimeoutError } from '../errors.ts';
+import { InvalidInputError, TimeoutError } from '../errors.ts';
 import { idFromKey, idKey, keyUpperBound } from '../shared/idKey.ts';
 import { loadPackage } from '../shared/optionalPackage.ts';
 import { reportSqliteCorruption } from '../shared/sqliteCorruption.ts';
@@ -44,9 +44,9 @@ export interface SqliteStoreOptions extends DriverOptions {
   /** How long the change log keeps entries for watchers in other processes (default 5 minutes). */
   changeRetentionMs?: number;
   /**
-   * How long a watching store's registration lasts without renewal (default 60000; renewed at half of
-   * it while it watches). Other processes log their changes for it only while it is registered; one that
-   * stalls past it is told to start over (`onReset`).
+   * How long a watching store's lease lasts without renewal (default 60000, at least 4 x `watchPollMs`;
+   * renewed at half of it while it watches). Other processes log their changes for it only while its
+   * lease is live; a watcher whose lease ran out is told to start over (`onReset`).
    */
   watchLeaseMs?: number;
 }
@@ -86,6 +86,15 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
   return createDocumentStore(SPEC, options, ({ hub, reportError }) => {
     const table = options.table ?? 'agentstate_documents';
     checkTableName(table);
+    const watchPollMs = options.watchPollMs ?? 100;
+    const watchLeaseMs = options.watchLeaseMs ?? 60_000;
+    // A lease is renewed from the poll timer at half its length: it needs a few polls to live.
+    if (watchLeaseMs < 4 * watchPollMs) {
+      throw new InvalidInputError(
+        `createSqliteStore: watchLeaseMs (${watchLeaseMs}) must be at least 4 times watchPollMs (${watchPollMs})`,
+        { watchLeaseMs, watchPollMs },
+      );
+    }
     const owned = options.database === undefined;
     const path = options.database?.name ?? options.path ?? DEFAULT_SQLITE_PATH;
     if (owned && path !== ':memory:' && !path.startsWith('file:'))
@@ -99,14 +108,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       createSchema(db, table);
       const poll = (error: unknown) =>
         reportError(reportSqliteCorruption(error, path), 'change feed poll', { path });
-      changes = new SqliteChangeLog(
-        db,
-        table,
-        hub,
-        options.watchPollMs ?? 100,
-        options.watchLeaseMs ?? 60_000,
-        poll,
-      );
+      changes = new SqliteChangeLog(db, table, hub, watchPollMs, watchLeaseMs, poll);
       sql = sqliteStatements(db, table);
     } catch (error) {
       if (owned) db.close();

@@ -136,6 +136,8 @@ export interface DeltaPlan {
    * base does not say (a thread created, or a whole-state head of an earlier release).
    */
   replaced: ReplacedValues | undefined;
+  /** About the length of `replaced`'s JSON text, added up from its parts (0 when undefined). */
+  replacedChars: number;
 }
 
 /**
@@ -147,7 +149,7 @@ export interface ReplacedValues {
   before: Record<string, JsonValue>;
   /**
    * Keys the save rewrote where a reverse patch from the new value is at most half the old one's size,
-   * in place of a copy in `before` (records of earlier releases have none).
+   * in place of a copy in `before`. Only in records kept in a history record (see `wholeReplaced`).
    */
   patches?: Record<string, UndoPatch>;
   /** Keys the save created (absent before it). */
@@ -163,6 +165,18 @@ export interface ReplacedValues {
  */
 export function valuesOf(extensions: Readonly<Record<string, JsonValue>>): ThreadBase['values'] {
   return { get: (key) => (Object.hasOwn(extensions, key) ? extensions[key] : undefined) };
+}
+
+/**
+ * `replaced` with every patch turned back into the old value whole (from `base`): the form of a record
+ * kept in a document of its own, which releases that knew no patches read too (they would undo a save
+ * without its patched keys and answer a wrong state).
+ */
+export function wholeReplaced(replaced: ReplacedValues, base: ThreadBase): ReplacedValues {
+  if (replaced.patches === undefined) return replaced;
+  const before = { ...replaced.before };
+  for (const key of Object.keys(replaced.patches)) setOwn(before, key, base.values.get(key) as JsonValue);
+  return { before, created: replaced.created, lengths: replaced.lengths };
 }
 
 /** The id of a key's value document at a revision. */
@@ -190,6 +204,9 @@ export function planDelta(
   // Without a head the base's values are unknown (nothing to undo to): no record of replaced values.
   let replaced: ReplacedValues | undefined =
     base.head === undefined ? undefined : { before: {}, created: [], lengths: {} };
+  // The record's JSON length, counted as it is built (encoding it whole to find out costs what the values
+  // in it do): each entry's key, quotes and separators, and its value.
+  let replacedChars = 48;
   // `value` undefined: the key was removed, its old value is kept whole.
   const keepOld = (key: string, old: JsonValue | undefined, value?: JsonValue) => {
     if (replaced === undefined) return;
@@ -197,13 +214,15 @@ export function planDelta(
       replaced = undefined;
       return;
     }
-    const patch = value === undefined ? undefined : undoPatch(value, old, charsOf(old));
-    if (patch === undefined) {
+    const oldChars = charsOf(old);
+    const sized = value === undefined ? undefined : undoPatch(value, old, oldChars);
+    replacedChars += key.length + 4 + (sized?.chars ?? oldChars);
+    if (sized === undefined) {
       setOwn(replaced.before, key, old);
       return;
     }
     replaced.patches ??= {};
-    setOwn(replaced.patches, key, patch);
+    setOwn(replaced.patches, key, sized.patch);
   };
   for (const key of Object.keys(extensions)) {
     const value = extensions[key] as JsonValue;
@@ -220,6 +239,7 @@ export function planDelta(
         writes.push(...grown.writes);
         appended.push(key);
         if (replaced !== undefined) setOwn(replaced.lengths, key, (old as JsonValue[]).length);
+        replacedChars += key.length + 20;
         continue;
       }
     }
@@ -232,8 +252,10 @@ export function planDelta(
     const kept = new Set(documentsOf(next));
     if (!('v' in next)) writes.push({ key, rev: 'rev' in next ? WHOLE : rev, value });
     changed.push(key);
-    if (location === undefined) replaced?.created.push(key);
-    else keepOld(key, old, value);
+    if (location === undefined) {
+      replaced?.created.push(key);
+      replacedChars += key.length + 3;
+    } else keepOld(key, old, value);
     if (location !== undefined) {
       for (const stale of documentsOf(location)) if (!kept.has(stale)) writes.push({ key, rev: stale });
     }
@@ -246,7 +268,14 @@ export function planDelta(
   }
   const head: ThreadHead = { format: 'delta', revision, keys };
   if (versions !== undefined && Object.keys(versions).length > 0) head.versions = versions;
-  return { head, writes, changed, appended, replaced };
+  return {
+    head,
+    writes,
+    changed,
+    appended,
+    replaced,
+    replacedChars: replaced === undefined ? 0 : replacedChars,
+  };
 }
 
 // The items appended to `old`, as a chunk plan; undefined when `value` is not `old` plus items at its end.

@@ -1,7 +1,13 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
 import { listAll } from '../drivers/index.ts';
-import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
+import {
+  AgentStateError,
+  CorruptStateError,
+  InvalidInputError,
+  RevisionConflictError,
+  UnsupportedValueError,
+} from '../errors.ts';
 import { part, revisionSuffix } from '../shared/idParts.ts';
 import { SerialQueue } from '../shared/serialQueue.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
@@ -17,6 +23,7 @@ import {
   toStoredHead,
   valueId,
   valuesOf,
+  wholeReplaced,
 } from './threadDelta.ts';
 import {
   type HistoryDoc,
@@ -230,7 +237,7 @@ export class ThreadStateRepository {
       changed: plan.changed,
       appended: plan.appended,
     };
-    const operations: BatchOperation[] = plan.writes.map((write) =>
+    const values: BatchOperation[] = plan.writes.map((write) =>
       write.value === undefined
         ? { type: 'delete', namespace: this.#values, id: valueId(threadId, write.key, write.rev) }
         : {
@@ -240,36 +247,54 @@ export class ThreadStateRepository {
             value: write.value,
           },
     );
-    // What the save replaced, for rebuilding past revisions (a save that changed nothing needs none).
-    const undo =
-      plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0
-        ? plan.replaced
-        : undefined;
-    if (undo !== undefined && JSON.stringify(undo).length <= UNDO_IN_HISTORY_CHARS) history.undo = undo;
-    else if (undo !== undefined) {
-      operations.push({
-        type: 'put',
-        namespace: this.#replaced,
-        id: replacedId(threadId, rev),
-        value: undo as unknown as JsonValue,
-      });
-    }
-    operations.push({
-      type: 'put',
-      namespace: this.#history,
-      id: historyId(threadId, rev),
-      value: history as unknown as JsonValue,
-    });
-    operations.push({
+    const head: BatchOperation = {
       type: 'put',
       namespace: this.namespace,
       id: threadId,
       value: toStoredHead(plan.head),
       options: { expectedRevision: expected, metadata: { stateRevision: state.revision } },
-    });
+    };
+    // What the save replaced, for rebuilding past revisions (a save that changed nothing needs none):
+    // in the history record when small, else a document of its own holding the old values whole.
+    const undo =
+      plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0
+        ? plan.replaced
+        : undefined;
+    const operations = (keepUndo: boolean): BatchOperation[] => {
+      const record: HistoryDoc =
+        keepUndo && undo !== undefined && plan.replacedChars <= UNDO_IN_HISTORY_CHARS
+          ? { ...history, undo }
+          : history;
+      const replaced: BatchOperation[] =
+        keepUndo && undo !== undefined && record === history
+          ? [
+              {
+                type: 'put',
+                namespace: this.#replaced,
+                id: replacedId(threadId, rev),
+                value: wholeReplaced(undo, base) as unknown as JsonValue,
+              },
+            ]
+          : [];
+      const historyOp: BatchOperation = {
+        type: 'put',
+        namespace: this.#history,
+        id: historyId(threadId, rev),
+        value: record as unknown as JsonValue,
+      };
+      return [...values, ...replaced, historyOp, head];
+    };
     let result: BatchResult;
     try {
-      result = await this.documents.batch(operations);
+      try {
+        result = await this.documents.batch(operations(true));
+      } catch (error) {
+        // A value nested almost as deep as values may be is too deep once wrapped in the record of what
+        // the save replaced (the codec refuses the batch, nothing is written): the save goes without it,
+        // and `statesAt` answers the revisions before it as not retained.
+        if (undo === undefined || !tooDeep(error)) throw error;
+        result = await this.documents.batch(operations(false));
+      }
     } catch (error) {
       throw conflictError(error, this.namespace, threadId, expected);
     }
@@ -557,6 +582,11 @@ function isDeltaHead(value: unknown): value is StoredThreadHead {
     ((value as StoredThreadHead).inline === undefined ||
       typeof (value as StoredThreadHead).inline === 'string')
   );
+}
+
+// The codec's refusal of a value nested deeper than values may be (codec/depth.ts).
+function tooDeep(error: unknown): boolean {
+  return error instanceof UnsupportedValueError && error.details.maxDepth !== undefined;
 }
 
 function checkExpected(threadId: string, expected: unknown): number {

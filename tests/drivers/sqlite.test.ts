@@ -217,6 +217,85 @@ describe('SQLite driver', () => {
     await sub.close();
   });
 
+  it('tells a watcher to start over when changes it had not read were pruned', async () => {
+    const watcher = store({ watchPollMs: 5 });
+    const writer = store();
+    const seen: string[] = [];
+    let resets = 0;
+    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    await writer.put('agents', 'read', 1);
+    await eventually(() => seen.includes('read'));
+    // Between two of its polls, two more changes are logged and pruned (as a sweep with a short
+    // changeRetentionMs does while a watcher's process stalls), and a third is logged.
+    const db = raw();
+    db.transaction(() => {
+      for (const id of ['pruned1', 'pruned2', 'kept']) {
+        db.prepare(
+          `INSERT INTO agentstate_documents_changes (at, origin, type, namespace, id_key, revision)
+           VALUES (0, 'elsewhere', 'put', 'agents', ?, 1)`,
+        ).run(Buffer.from(id, 'utf16le').swap16());
+      }
+      db.prepare(
+        'DELETE FROM agentstate_documents_changes WHERE seq < (SELECT max(seq) FROM agentstate_documents_changes)',
+      ).run();
+    })();
+    await eventually(() => seen.includes('kept'));
+    expect(resets).toBe(1);
+    expect(seen).toEqual(['read', 'kept']);
+    await sub.close();
+  });
+
+  it('never stalls a watcher on another connection holding the write lock', async () => {
+    const errors: unknown[] = [];
+    const watcher = store({ watchPollMs: 5, watchLeaseMs: 100, onError: (error) => errors.push(error) });
+    const writer = store();
+    const seen: string[] = [];
+    let resets = 0;
+    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    const holder = raw();
+    holder.exec('BEGIN IMMEDIATE');
+    // Renewals come due while the lock is held: each is skipped, not waited for (the default
+    // busyTimeoutMs would hold the event loop for 5 s each time).
+    const ticks: number[] = [];
+    const started = performance.now();
+    const timer = setInterval(() => ticks.push(performance.now()), 5);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    clearInterval(timer);
+    const gaps = ticks.map((t, i) => t - (i === 0 ? started : ticks[i - 1]!));
+    expect(Math.max(...gaps)).toBeLessThan(1000);
+    holder.exec('COMMIT');
+    // The lease ran out meanwhile: the watcher is told to start over, then gets what follows.
+    await eventually(() => resets >= 1);
+    await writer.put('agents', 'after', 1);
+    await eventually(() => seen.includes('after'));
+    // Leaving while the lock is held does not wait for it either.
+    holder.exec('BEGIN IMMEDIATE');
+    const leaving = performance.now();
+    await sub.close();
+    expect(performance.now() - leaving).toBeLessThan(1000);
+    holder.exec('COMMIT');
+    expect(errors).toEqual([]);
+  });
+
+  it('opens a read-only connection on a file of an earlier release, and refuses watch on it', async () => {
+    await store().put('agents', 'a', 1);
+    raw().exec('DROP TABLE agentstate_documents_watchers');
+    const readOnly = new Database(join(dir, 'state.db'), { readonly: true });
+    open.push(readOnly);
+    const reader = store({ database: readOnly });
+    expect((await reader.get('agents', 'a'))?.value).toBe(1);
+    await expect(reader.watch('*', () => {})).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      details: { table: 'agentstate_documents' },
+    });
+  });
+
+  it('refuses a watch lease shorter than four polls, naming both options', () => {
+    expect(() => createSqliteStore({ path: ':memory:', watchPollMs: 100, watchLeaseMs: 300 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', details: { watchLeaseMs: 300, watchPollMs: 100 } }),
+    );
+  });
+
   it('forgets the registrations of watchers that ended without leaving', async () => {
     const watcher = store({ watchPollMs: 5 });
     await watcher.watch('*', () => {});

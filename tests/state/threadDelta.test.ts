@@ -261,6 +261,50 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       );
     });
 
+    it('keeps a large record of replaced values whole in its own document, readable without patches', async () => {
+      const saves: Array<Record<string, JsonValue>> = [
+        { small: `one ${'s'.repeat(1000)}`, big: 'a'.repeat(3000) },
+        // small: a patch of a few characters; big: rewritten whole (too large for the history record).
+        { small: `two ${'s'.repeat(1000)}`, big: 'b'.repeat(3000) },
+      ];
+      let documentRevision = 0;
+      for (const [i, extensions] of saves.entries()) {
+        documentRevision = (
+          await repo.save('w', { revision: i + 1, extensions }, { expectedRevision: documentRevision })
+        ).documentRevision;
+      }
+      const replaced = await fixture.store.list(`${repo.namespace}.replaced`, { prefix: '1:w' });
+      // Every old value whole: a release that knew no patches reads this document correctly too.
+      expect(replaced.items.map((item) => item.value)).toEqual([
+        { before: { small: saves[0]!.small!, big: saves[0]!.big! }, created: [], lengths: {} },
+      ]);
+      const states = await repo.statesAt('w', [1, 2]);
+      expect(states?.map((s) => (s.retained ? s.extensions : s))).toEqual(saves);
+    });
+
+    it('saves a value nested almost as deep as values may be, without the record of what it replaced', async () => {
+      const chain = (depth: number, leaf: string): JsonValue => {
+        let value: JsonValue = leaf;
+        for (let i = 1; i < depth; i++) value = { c: value };
+        return value;
+      };
+      const big = 'B'.repeat(20_000);
+      let documentRevision = 0;
+      for (const [i, leaf] of ['a', 'b'].entries()) {
+        const extensions = { k: { big, c: chain(511, leaf) } };
+        documentRevision = (
+          await repo.save('deep', { revision: i + 1, extensions }, { expectedRevision: documentRevision })
+        ).documentRevision;
+      }
+      expect((await repo.load('deep'))?.state.extensions).toEqual({ k: { big, c: chain(511, 'b') } });
+      // The save before it can no longer be rebuilt, and says so.
+      expect((await repo.statesAt('deep', [1]))?.[0]).toEqual({
+        documentRevision: 1,
+        retained: false,
+        oldestRetained: 2,
+      });
+    });
+
     it('answers a revision whose patch does not fit the state as not retained, never a wrong state', async () => {
       let documentRevision = 0;
       for (const [i, text] of [`a${'x'.repeat(3000)}`, `b${'x'.repeat(3000)}`].entries()) {

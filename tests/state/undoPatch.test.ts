@@ -5,18 +5,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { JsonValue } from '../../src/codec/index.ts';
-import { applyUndoPatch, undoPatch } from '../../src/state/undoPatch.ts';
+import { applyUndoPatch, type UndoPatch, undoPatch } from '../../src/state/undoPatch.ts';
 
 const chars = (value: JsonValue) => JSON.stringify(value).length;
 
-function roundTrip(value: JsonValue, old: JsonValue) {
-  const patch = undoPatch(value, old, chars(old));
-  if (patch !== undefined) {
-    // Through JSON, as it is stored.
-    const stored = JSON.parse(JSON.stringify(patch));
-    expect(applyUndoPatch(value, stored)).toEqual(old);
-  }
-  return patch;
+function roundTrip(value: JsonValue, old: JsonValue): UndoPatch | undefined {
+  const sized = undoPatch(value, old, chars(old));
+  if (sized === undefined) return undefined;
+  const text = JSON.stringify(sized.patch);
+  expect(sized.chars).toBe(text.length);
+  // Through JSON, as it is stored: the old value back exactly, keys in their order.
+  const rebuilt = applyUndoPatch(value, JSON.parse(text));
+  expect(rebuilt).toEqual(old);
+  expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(old));
+  return sized.patch;
 }
 
 // A small deterministic generator (mulberry32), so a failure names a seed that reproduces it.
@@ -102,13 +104,22 @@ describe('reverse patches', () => {
     const value = { messages: edited, summary: old.summary, turns: 51, added: true };
     const patch = roundTrip(value, old);
     expect(patch).toBeDefined();
-    expect(JSON.stringify(patch).length).toBeLessThan(100);
+    expect(JSON.stringify(patch).length).toBeLessThan(160);
     // Items inserted in the middle of a list: only the old middle is kept.
     const inserted = {
       ...old,
       messages: [...messages.slice(0, 10), { role: 'tool', content: 'x' }, ...messages.slice(10)],
     };
     expect(roundTrip(inserted, old)).toEqual({ o: { messages: { a: [10, 40, []] } } });
+    // A key removed and one added: the old keys come back in their order.
+    const { summary, ...rest } = old;
+    const reordered = { extra: 'x'.repeat(10), ...rest };
+    expect(roundTrip(reordered, { ...old, summary })).toMatchObject({ k: ['messages', 'summary', 'turns'] });
+  });
+
+  it('are refused for equal values', () => {
+    const value = { a: 'x'.repeat(500), b: [1, 2, 3] };
+    expect(undoPatch(value, structuredClone(value), chars(value))).toBeUndefined();
   });
 
   it('keep the old value whole when a patch would not be at most half its size', () => {
@@ -139,7 +150,7 @@ describe('reverse patches', () => {
   it('keep keys named __proto__ as data', () => {
     const old = JSON.parse(`{"__proto__": {"polluted": ${JSON.stringify('p'.repeat(200))}}, "a": 1}`);
     const value = JSON.parse('{"a": 1}');
-    const rebuilt = applyUndoPatch(value, JSON.parse(JSON.stringify(undoPatch(value, old, 10_000))));
+    const rebuilt = applyUndoPatch(value, JSON.parse(JSON.stringify(undoPatch(value, old, 10_000)?.patch)));
     expect(Object.hasOwn(rebuilt as object, '__proto__')).toBe(true);
     expect(rebuilt).toEqual(old);
     expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
@@ -150,6 +161,7 @@ describe('reverse patches', () => {
     expect(applyUndoPatch([1, 2], { a: [1, 2, []] })).toBeUndefined();
     expect(applyUndoPatch([1, 2], { e: [2, { w: 0 }] })).toBeUndefined();
     expect(applyUndoPatch(7, { o: {} })).toBeUndefined();
+    expect(applyUndoPatch({ a: 1 }, { o: {}, k: ['a', 'missing'] })).toBeUndefined();
     expect(applyUndoPatch({}, { o: { gone: { s: [0, 0, 'x'] } } })).toBeUndefined();
     expect(applyUndoPatch('text', { a: [0, 0, []] })).toBeUndefined();
   });

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
+import { InvalidInputError } from '../../errors.ts';
 import { idFromKey, idKey } from '../../shared/idKey.ts';
 import type { ChangeHub } from '../shared/changeHub.ts';
 import type { ChangeEvent } from '../types.ts';
+import { WatcherLeases } from './watcherLeases.ts';
 
 interface ChangeRow {
   seq: number;
@@ -40,12 +42,9 @@ export class SqliteChangeLog {
   readonly #last: Statement<[], { seq: number | null }>;
   readonly #firstKept: Statement<[number], { seq: number }>;
   readonly #prune: Statement<[number], void>;
-  readonly #watchedElsewhere: Statement<[number, string], unknown>;
-  readonly #leaseOf: Statement<[string], { until: number }>;
-  readonly #register: Statement<[string, number], void>;
-  readonly #unregister: Statement<[string], void>;
-  readonly #pruneWatchers: Statement<[number], void>;
-  readonly #registerAndRead: () => { lapsed: boolean; lastSeq: number };
+  // Undefined on a read-only connection, which cannot take a lease (and so cannot watch).
+  readonly #leases: WatcherLeases | undefined;
+  readonly #table: string;
   readonly #leaseMs: number;
   #timer: NodeJS.Timeout | undefined;
   #lastSeq = 0;
@@ -74,7 +73,6 @@ export class SqliteChangeLog {
     this.#pollMs = pollMs;
     this.#leaseMs = leaseMs;
     const changes = `${table}_changes`;
-    const watchers = `${table}_watchers`;
     // A plain rowid key, not AUTOINCREMENT (which also rewrites a page of sqlite_sequence in every write
     // transaction): a new row gets the largest seq + 1, and `prune` always keeps the newest row, so seq
     // only grows and a poller's `seq > last` misses nothing. Files made before keep AUTOINCREMENT.
@@ -97,24 +95,8 @@ export class SqliteChangeLog {
     // Rows are appended in time order, so the first row young enough is found by reading only the old ones.
     this.#firstKept = db.prepare(`SELECT seq FROM ${changes} WHERE at >= ? ORDER BY seq LIMIT 1`);
     this.#prune = db.prepare(`DELETE FROM ${changes} WHERE seq < ?`);
-    // Leases are in wall-clock ms (Date.now), never the store's `now` option: they are about whether a
-    // process is alive, and stores with different clocks may share the file.
-    db.exec(`CREATE TABLE IF NOT EXISTS ${watchers} (origin TEXT PRIMARY KEY, until INTEGER NOT NULL)`);
-    this.#watchedElsewhere = db.prepare(`SELECT 1 FROM ${watchers} WHERE until > ? AND origin <> ? LIMIT 1`);
-    this.#leaseOf = db.prepare(`SELECT until FROM ${watchers} WHERE origin = ?`);
-    this.#register = db.prepare(
-      `INSERT INTO ${watchers} (origin, until) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET until = excluded.until`,
-    );
-    this.#unregister = db.prepare(`DELETE FROM ${watchers} WHERE origin = ?`);
-    this.#pruneWatchers = db.prepare(`DELETE FROM ${watchers} WHERE until < ?`);
-    // One write transaction: a writer that commits after it sees the lease and logs; one that committed
-    // before it is before the last seq read here, so nothing falls between the two.
-    this.#registerAndRead = db.transaction(() => {
-      const now = Date.now();
-      const lease = this.#leaseOf.get(this.origin);
-      this.#register.run(this.origin, now + this.#leaseMs);
-      return { lapsed: lease === undefined || lease.until <= now, lastSeq: this.#last.get()?.seq ?? 0 };
-    }).immediate;
+    this.#table = table;
+    this.#leases = db.readonly ? undefined : new WatcherLeases(db, table, this.origin, leaseMs);
   }
 
   /**
@@ -122,7 +104,7 @@ export class SqliteChangeLog {
    * this one watches the file. Call first inside every write transaction that calls `record`.
    */
   begin(): void {
-    this.#logging = this.#watchedElsewhere.get(Date.now(), this.origin) !== undefined;
+    this.#logging = this.#leases?.watchedElsewhere() ?? false;
   }
 
   /** Appends a change if the transaction records them (see `begin`); call inside the transaction that made it. */
@@ -131,15 +113,35 @@ export class SqliteChangeLog {
     this.#insert.run(at, this.origin, event.type, event.namespace, idKey(event.id), event.revision);
   }
 
-  /** Registers this store as a watcher and starts polling, if it is not running (call when a watcher subscribes). */
+  /**
+   * Takes a lease as a watcher and starts polling, if it is not running (call when a watcher subscribes).
+   * The last change and `data_version` are read in the lease's transaction, so nothing falls between.
+   */
   start(): void {
     if (this.#timer) return;
-    this.#lastSeq = this.#renew().lastSeq;
-    this.#lastVersion = this.#dataVersion();
+    if (this.#leases === undefined) {
+      throw new InvalidInputError(
+        `watch needs a writable SQLite connection: a watcher registers in ${this.#table}_watchers so that other processes log their changes for it`,
+        { table: this.#table },
+      );
+    }
+    const taken = this.#leases.take(() => ({
+      seq: this.#last.get()?.seq ?? 0,
+      version: this.#dataVersion(),
+    }));
+    this.#renewAt = Date.now() + this.#leaseMs / 2;
+    this.#lastSeq = taken.inside.seq;
+    this.#lastVersion = taken.inside.version;
+    const leases = this.#leases;
     this.#timer = setInterval(() => {
-      // Nobody awaits the timer: a failed poll (a damaged page) is reported instead of crashing.
+      // Nobody awaits the timer: a failure (a damaged page) is reported instead of crashing, and a failed
+      // renewal does not hold back the poll.
       try {
-        if (Date.now() >= this.#renewAt && this.#renew().lapsed) this.#hub.reset();
+        if (Date.now() >= this.#renewAt) this.#renew(leases);
+      } catch (error) {
+        this.#report(error);
+      }
+      try {
         this.poll();
       } catch (error) {
         this.#report(error);
@@ -148,13 +150,13 @@ export class SqliteChangeLog {
     this.#timer.unref();
   }
 
-  /** Stops polling and leaves the watchers (call when the last watcher leaves). */
+  /** Stops polling and gives up the lease (call when the last watcher leaves). */
   stop(): void {
     if (!this.#timer) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
     try {
-      this.#unregister.run(this.origin);
+      this.#leases?.leave();
     } catch (error) {
       // The lease runs out by itself; until then other processes log a few changes nobody reads.
       this.#report(error);
@@ -167,8 +169,11 @@ export class SqliteChangeLog {
     const version = this.#dataVersion();
     if (version === this.#lastVersion) return;
     this.#lastVersion = version;
-    for (;;) {
+    for (let first = true; ; first = false) {
       const rows = this.#since.all(this.#lastSeq, READ_CHUNK);
+      // Rows are numbered without gaps and pruned from the oldest: a first row past the next number means
+      // rows this store had not read were pruned (it polled less often than `changeRetentionMs`).
+      if (first && rows.length > 0 && rows[0]!.seq > this.#lastSeq + 1) this.#hub.reset();
       for (const row of rows) {
         this.#lastSeq = row.seq;
         if (row.origin === this.origin) continue;
@@ -189,7 +194,7 @@ export class SqliteChangeLog {
    * finds its lease lapsed either way when it renews).
    */
   prune(cutoff: number): void {
-    this.#pruneWatchers.run(Date.now());
+    this.#leases?.prune();
     const first = this.#firstKept.get(cutoff);
     if (first) this.#prune.run(first.seq);
     else {
@@ -198,11 +203,13 @@ export class SqliteChangeLog {
     }
   }
 
-  // Takes or extends this store's lease; `lapsed` when it had run out (or was never taken).
-  #renew(): { lapsed: boolean; lastSeq: number } {
-    const renewed = this.#registerAndRead();
+  // Extends the lease when the write lock is free (else the next tick tries again); a lease that had run
+  // out means changes may have gone unlogged: subscribers are told to start over.
+  #renew(leases: WatcherLeases): void {
+    const renewed = leases.renew();
+    if (renewed === undefined) return;
     this.#renewAt = Date.now() + this.#leaseMs / 2;
-    return renewed;
+    if (renewed.lapsed) this.#hub.reset();
   }
 
   #dataVersion(): number {
