@@ -137,12 +137,13 @@ export async function generatedServer(options: {
     state.commit(state.batch().update(Notes, 'again').update(Turns, 1));
     await thread.save();
   }
-  // thread-2's first save as an earlier release wrote it: without the values its successor replaced, so
-  // the Threads page must say revision 1's values are not kept.
-  await documents.delete(
-    'agentstate.threads.replaced',
-    `${'thread-2'.length}:thread-2${'2'.padStart(16, '0')}`,
-  );
+  // thread-2's second save as an earlier release wrote it: without the values it replaced, so the
+  // Threads page must say revision 1's values are not kept.
+  const secondSave = `${'thread-2'.length}:thread-2${'2'.padStart(16, '0')}`;
+  const record = await documents.get<Record<string, unknown>>('agentstate.threads.history', secondSave);
+  const { undo: _undo, ...earlier } = record!.value;
+  await documents.put('agentstate.threads.history', secondSave, earlier);
+  await documents.delete('agentstate.threads.replaced', secondSave);
   await documents.put('config', 'typed', {
     limits: new Map([
       ['alpha', 1],
