@@ -44,7 +44,8 @@ export interface SqliteStoreOptions extends DriverOptions {
   /** How long the change log keeps entries for watchers in other processes (default 5 minutes). */
   changeRetentionMs?: number;
   /**
-   * How long a watching store's lease lasts without renewal (default 60000, at least 4 x `watchPollMs`;
+   * How long a watching store's lease lasts without renewal (default 60000, or 4 x `watchPollMs` when
+   * that is more; at least 4 x `watchPollMs`;
    * renewed at half of it while it watches). Other processes log their changes for it only while its
    * lease is live; a watcher whose lease ran out is told to start over (`onReset`).
    */
@@ -87,8 +88,8 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     const table = options.table ?? 'agentstate_documents';
     checkTableName(table);
     const watchPollMs = options.watchPollMs ?? 100;
-    const watchLeaseMs = options.watchLeaseMs ?? 60_000;
     // A lease is renewed from the poll timer at half its length: it needs a few polls to live.
+    const watchLeaseMs = options.watchLeaseMs ?? Math.max(60_000, 4 * watchPollMs);
     if (watchLeaseMs < 4 * watchPollMs) {
       throw new InvalidInputError(
         `createSqliteStore: watchLeaseMs (${watchLeaseMs}) must be at least 4 times watchPollMs (${watchPollMs})`,

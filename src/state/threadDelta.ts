@@ -17,6 +17,8 @@ const INLINE_CHARS = 256;
 // Whole values larger than that are overwritten in place, in one document per key (the batch is atomic,
 // so no revision suffix is needed); only list chunks carry the revision that wrote them.
 const WHOLE = 0;
+// Strings up to this length are encoded to count their JSON text exactly (see charsOf).
+const EXACT_STRING_CHARS = 4096;
 
 /** A run of list items `[start, start + length)` stored in the document of revision `rev`. */
 export interface Chunk {
@@ -72,10 +74,11 @@ function isSmall(value: JsonValue): boolean {
   return jsonOf(value).length <= INLINE_CHARS;
 }
 
-// The length of a value's JSON text; for a string its length plus the quotes, a lower bound that spares
-// encoding it (escapes only lengthen it).
+// The length of a value's JSON text. A long string counts its length plus the quotes, a lower bound that
+// spares encoding it (escapes only lengthen it): it is over every limit this length is compared with.
 function charsOf(value: JsonValue): number {
-  return typeof value === 'string' ? value.length + 2 : jsonOf(value).length;
+  if (typeof value === 'string' && value.length > EXACT_STRING_CHARS) return value.length + 2;
+  return jsonOf(value).length;
 }
 
 /** The stored form of a head. */

@@ -260,13 +260,11 @@ export class ThreadStateRepository {
       plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0
         ? plan.replaced
         : undefined;
-    const operations = (keepUndo: boolean): BatchOperation[] => {
-      const record: HistoryDoc =
-        keepUndo && undo !== undefined && plan.replacedChars <= UNDO_IN_HISTORY_CHARS
-          ? { ...history, undo }
-          : history;
+    // Where the record goes: the history record, a document of its own (old values whole), or nowhere.
+    const operations = (where: 'history' | 'document' | 'none'): BatchOperation[] => {
+      const record: HistoryDoc = where === 'history' ? { ...history, undo } : history;
       const replaced: BatchOperation[] =
-        keepUndo && undo !== undefined && record === history
+        where === 'document' && undo !== undefined
           ? [
               {
                 type: 'put',
@@ -284,17 +282,22 @@ export class ThreadStateRepository {
       };
       return [...values, ...replaced, historyOp, head];
     };
+    // A value nested almost as deep as values may be can be too deep once wrapped in the record of what
+    // the save replaced (the codec refuses the batch, nothing is written): the record is tried in its own
+    // document (two levels above the values), then the save goes without it and `statesAt` answers the
+    // revisions before it as not retained.
+    const places: Array<'history' | 'document' | 'none'> =
+      undo === undefined
+        ? ['none']
+        : plan.replacedChars <= UNDO_IN_HISTORY_CHARS
+          ? ['history', 'document', 'none']
+          : ['document', 'none'];
     let result: BatchResult;
     try {
-      try {
-        result = await this.documents.batch(operations(true));
-      } catch (error) {
-        // A value nested almost as deep as values may be is too deep once wrapped in the record of what
-        // the save replaced (the codec refuses the batch, nothing is written): the save goes without it,
-        // and `statesAt` answers the revisions before it as not retained.
-        if (undo === undefined || !tooDeep(error)) throw error;
-        result = await this.documents.batch(operations(false));
-      }
+      result = await firstNotTooDeep(
+        this.documents,
+        places.map((where) => () => operations(where)),
+      );
     } catch (error) {
       throw conflictError(error, this.namespace, threadId, expected);
     }
@@ -584,9 +587,20 @@ function isDeltaHead(value: unknown): value is StoredThreadHead {
   );
 }
 
-// The codec's refusal of a value nested deeper than values may be (codec/depth.ts).
-function tooDeep(error: unknown): boolean {
-  return error instanceof UnsupportedValueError && error.details.maxDepth !== undefined;
+// Writes the first of `batches` the codec does not refuse as nested too deep (codec/depth.ts); the last
+// one's error otherwise.
+async function firstNotTooDeep(
+  documents: DocumentStore,
+  batches: Array<() => BatchOperation[]>,
+): Promise<BatchResult> {
+  for (let i = 0; ; i += 1) {
+    try {
+      return await documents.batch((batches[i] as () => BatchOperation[])());
+    } catch (error) {
+      const tooDeep = error instanceof UnsupportedValueError && error.details.maxDepth !== undefined;
+      if (i === batches.length - 1 || !tooDeep) throw error;
+    }
+  }
 }
 
 function checkExpected(threadId: string, expected: unknown): number {

@@ -42,8 +42,9 @@ const BLOCK = 256;
 /**
  * A patch that rebuilds `old` from `value`, or undefined when the values are equal or the patch would not
  * be at most half the size of `old` itself (keep the old value whole then). `oldChars` is the length of
- * `old`'s JSON text. Each node of the two values is visited once (a subtree deeper than MAX_NESTING is
- * compared whole).
+ * `old`'s JSON text. Each level compares its items once and follows only the first pair that differs,
+ * so the work is at most MAX_NESTING times the values' size (a subtree deeper than that is compared
+ * whole, its key order not compared).
  */
 export function undoPatch(value: JsonValue, old: JsonValue, oldChars: number): SizedPatch | undefined {
   const patch = diff(value, old, 0, oldChars / 2);
@@ -141,16 +142,11 @@ function diffArrays(value: JsonValue[], old: JsonValue[], nesting: number, room:
     if (first !== null) break;
   }
   if (p === value.length && p === old.length) return null;
+  // The common end, compared whole (no patch is needed of its items) and never reaching back to the
+  // pair at p already compared: every item is visited once at this level, and only the one at p deeper.
+  const end = value.length === old.length && p < most ? most - p - 1 : most - p;
   let q = 0;
-  while (
-    q < most - p &&
-    diff(
-      value[value.length - 1 - q] as JsonValue,
-      old[old.length - 1 - q] as JsonValue,
-      nesting + 1,
-      room,
-    ) === null
-  )
+  while (q < end && same(value[value.length - 1 - q] as JsonValue, old[old.length - 1 - q] as JsonValue))
     q += 1;
   if (value.length === old.length && old.length - p - q === 1 && first !== null && !('w' in first)) {
     return { e: [p, first] };
@@ -180,6 +176,10 @@ function diffObjects(
   const sameKeys = newKeys.length === oldKeys.length && newKeys.every((key, i) => key === oldKeys[i]);
   if (!changed && sameKeys) return null;
   return sameKeys ? { o: patches } : { o: patches, k: oldKeys };
+}
+
+function same(a: JsonValue, b: JsonValue): boolean {
+  return a === b || (typeof a === 'object' && a !== null && isDeepStrictEqual(a, b));
 }
 
 function isObject(value: unknown): value is Record<string, JsonValue> {

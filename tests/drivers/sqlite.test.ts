@@ -245,6 +245,32 @@ describe('SQLite driver', () => {
     await sub.close();
   });
 
+  it('starts no watcher over on a file of an earlier release whose numbered change log was emptied', async () => {
+    // Earlier releases made the change table with AUTOINCREMENT, and their prune could empty it: its next
+    // row is numbered after the largest number ever given, not after the largest row left.
+    const db = raw();
+    db.exec(`CREATE TABLE agentstate_documents_changes (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, origin TEXT NOT NULL, type TEXT NOT NULL,
+      namespace TEXT NOT NULL, id_key BLOB NOT NULL, revision INTEGER NOT NULL)`);
+    const insert = db.prepare(
+      `INSERT INTO agentstate_documents_changes (at, origin, type, namespace, id_key, revision)
+       VALUES (0, 'old', 'put', 'agents', x'0061', 1)`,
+    );
+    for (let i = 0; i < 5; i++) insert.run();
+    db.exec('DELETE FROM agentstate_documents_changes');
+    const watcher = store({ watchPollMs: 5 });
+    const writer = store();
+    const seen: string[] = [];
+    let resets = 0;
+    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    await writer.put('agents', 'a', 1);
+    await writer.put('agents', 'b', 1);
+    await eventually(() => seen.length >= 2);
+    expect(seen).toEqual(['a', 'b']);
+    expect(resets).toBe(0);
+    await sub.close();
+  });
+
   it('never stalls a watcher on another connection holding the write lock', async () => {
     const errors: unknown[] = [];
     const watcher = store({ watchPollMs: 5, watchLeaseMs: 100, onError: (error) => errors.push(error) });
@@ -290,10 +316,12 @@ describe('SQLite driver', () => {
     });
   });
 
-  it('refuses a watch lease shorter than four polls, naming both options', () => {
+  it('refuses a watch lease shorter than four polls, naming both options', async () => {
     expect(() => createSqliteStore({ path: ':memory:', watchPollMs: 100, watchLeaseMs: 300 })).toThrow(
       expect.objectContaining({ code: 'INVALID_INPUT', details: { watchLeaseMs: 300, watchPollMs: 100 } }),
     );
+    // A long poll without a lease given gets a lease long enough for it.
+    await createSqliteStore({ path: ':memory:', watchPollMs: 20_000 }).close();
   });
 
   it('forgets the registrations of watchers that ended without leaving', async () => {

@@ -282,27 +282,37 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
       expect(states?.map((s) => (s.retained ? s.extensions : s))).toEqual(saves);
     });
 
-    it('saves a value nested almost as deep as values may be, without the record of what it replaced', async () => {
+    it('saves a value nested almost as deep as values may be, keeping what it replaced where it fits', async () => {
       const chain = (depth: number, leaf: string): JsonValue => {
         let value: JsonValue = leaf;
         for (let i = 1; i < depth; i++) value = { c: value };
         return value;
       };
       const big = 'B'.repeat(20_000);
-      let documentRevision = 0;
-      for (const [i, leaf] of ['a', 'b'].entries()) {
-        const extensions = { k: { big, c: chain(511, leaf) } };
-        documentRevision = (
-          await repo.save('deep', { revision: i + 1, extensions }, { expectedRevision: documentRevision })
-        ).documentRevision;
+      // 505 deep: the patch is too deep for the history record, the old value whole fits a document of
+      // its own. 511 deep: nothing fits, the save goes without the record.
+      for (const [depth, retained] of [
+        [505, true],
+        [511, false],
+      ] as const) {
+        const threadId = `deep${depth}`;
+        let documentRevision = 0;
+        const saves = ['a', 'b'].map((leaf) => ({ k: { big, c: chain(depth, leaf) } }));
+        for (const [i, extensions] of saves.entries()) {
+          documentRevision = (
+            await repo.save(threadId, { revision: i + 1, extensions }, { expectedRevision: documentRevision })
+          ).documentRevision;
+        }
+        expect((await repo.load(threadId))?.state.extensions).toEqual(saves[1]);
+        const documents = await fixture.store.list(`${repo.namespace}.replaced`, { prefix: `7:${threadId}` });
+        expect(documents.items.length).toBe(retained ? 1 : 0);
+        const [first] = (await repo.statesAt(threadId, [1])) ?? [];
+        expect(first).toEqual(
+          retained
+            ? expect.objectContaining({ retained: true, extensions: saves[0] })
+            : { documentRevision: 1, retained: false, oldestRetained: 2 },
+        );
       }
-      expect((await repo.load('deep'))?.state.extensions).toEqual({ k: { big, c: chain(511, 'b') } });
-      // The save before it can no longer be rebuilt, and says so.
-      expect((await repo.statesAt('deep', [1]))?.[0]).toEqual({
-        documentRevision: 1,
-        retained: false,
-        oldestRetained: 2,
-      });
     });
 
     it('answers a revision whose patch does not fit the state as not retained, never a wrong state', async () => {

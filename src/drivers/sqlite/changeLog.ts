@@ -45,6 +45,8 @@ export class SqliteChangeLog {
   // Undefined on a read-only connection, which cannot take a lease (and so cannot watch).
   readonly #leases: WatcherLeases | undefined;
   readonly #table: string;
+  readonly #changesTable: string;
+  readonly #sequence: Statement<[string], { seq: number }> | undefined;
   readonly #leaseMs: number;
   #timer: NodeJS.Timeout | undefined;
   #lastSeq = 0;
@@ -96,6 +98,12 @@ export class SqliteChangeLog {
     this.#firstKept = db.prepare(`SELECT seq FROM ${changes} WHERE at >= ? ORDER BY seq LIMIT 1`);
     this.#prune = db.prepare(`DELETE FROM ${changes} WHERE seq < ?`);
     this.#table = table;
+    this.#changesTable = changes;
+    const sequenced = db
+      .prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'`)
+      .get();
+    this.#sequence =
+      sequenced === undefined ? undefined : db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?');
     this.#leases = db.readonly ? undefined : new WatcherLeases(db, table, this.origin, leaseMs);
   }
 
@@ -126,7 +134,7 @@ export class SqliteChangeLog {
       );
     }
     const taken = this.#leases.take(() => ({
-      seq: this.#last.get()?.seq ?? 0,
+      seq: this.#lastNumber(),
       version: this.#dataVersion(),
     }));
     this.#renewAt = Date.now() + this.#leaseMs / 2;
@@ -206,10 +214,24 @@ export class SqliteChangeLog {
   // Extends the lease when the write lock is free (else the next tick tries again); a lease that had run
   // out means changes may have gone unlogged: subscribers are told to start over.
   #renew(leases: WatcherLeases): void {
-    const renewed = leases.renew();
+    let renewed: { lapsed: boolean } | undefined;
+    try {
+      renewed = leases.renew();
+    } catch (error) {
+      // Reported once, then tried again after a pause, not on every poll.
+      this.#renewAt = Date.now() + this.#leaseMs / 8;
+      throw error;
+    }
     if (renewed === undefined) return;
     this.#renewAt = Date.now() + this.#leaseMs / 2;
     if (renewed.lapsed) this.#hub.reset();
+  }
+
+  // The number of the last row logged. A table of an earlier release (AUTOINCREMENT) numbers its next row
+  // after the largest number it ever gave, also once its rows were all pruned: read from sqlite_sequence.
+  #lastNumber(): number {
+    const last = this.#last.get()?.seq ?? 0;
+    return Math.max(last, this.#sequence?.get(this.#changesTable)?.seq ?? 0);
   }
 
   #dataVersion(): number {

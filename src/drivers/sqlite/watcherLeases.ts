@@ -78,7 +78,8 @@ export class WatcherLeases {
     try {
       return write();
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return undefined;
+      // SQLITE_BUSY, or SQLITE_BUSY_SNAPSHOT when a read on a shared connection holds an older snapshot.
+      if (String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return undefined;
       throw error;
     } finally {
       this.#db.pragma(`busy_timeout = ${waits}`);
