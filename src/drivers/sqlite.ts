@@ -45,9 +45,9 @@ export interface SqliteStoreOptions extends DriverOptions {
   changeRetentionMs?: number;
   /**
    * How long a watching store's lease lasts without renewal (default 60000, or 4 x `watchPollMs` when
-   * that is more; at least 4 x `watchPollMs`;
-   * renewed at half of it while it watches). Other processes log their changes for it only while its
-   * lease is live; a watcher whose lease ran out is told to start over (`onReset`).
+   * that is more; at least 4 x `watchPollMs`; renewed at half of it while it watches). Other processes
+   * log their changes for it only while its lease is live; a watcher whose lease ran out is told to start
+   * over (`onReset`).
    */
   watchLeaseMs?: number;
 }

@@ -1,10 +1,10 @@
 /**
  * A thread's state at a past save, rebuilt from the current state and the values later saves replaced.
  * Each save with changes keeps what it replaced (`ReplacedValues`: in its history record when small,
- * else one document beside it, removed with it by retention): undoing the saves from the head down to a revision gives
- * that revision's state. A revision whose later saves are not all undoable (retention removed a record,
- * `compact` dropped the replaced values, a save of an earlier release kept none) is answered as not
- * retained, never with a state that was not there.
+ * else one document beside it, removed with it by retention): undoing the saves from the head down to a
+ * revision gives that revision's state. A revision whose later saves are not all undoable (retention
+ * removed a record, `compact` ended the history, a save of an earlier release kept none, a patch does not
+ * fit) is answered as not retained, never with a state that was not there.
  */
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { DocumentStore } from '../drivers/index.ts';
