@@ -28,6 +28,17 @@ describe('SQLite driver', () => {
     open.push(db);
     return db;
   }
+  /** A watcher of `agents` on `watcher`: the ids it saw and how often it was told to start over. */
+  async function watchAgents(watcher: DocumentStore) {
+    const seen: string[] = [];
+    const counts = { resets: 0 };
+    const sub = await watcher.watch('agents', (e) => seen.push(e.id), {
+      onReset: () => {
+        counts.resets += 1;
+      },
+    });
+    return { seen, counts, sub };
+  }
 
   it('creates parent directories and runs in WAL mode with the chosen synchronous level', async () => {
     const path = join(dir, 'nested', 'deeper', 'state.db');
@@ -193,21 +204,19 @@ describe('SQLite driver', () => {
   it('tells a watcher whose registration ran out to start over, and delivers what follows', async () => {
     const watcher = store({ watchPollMs: 5, watchLeaseMs: 60_000 });
     const writer = store();
-    const seen: string[] = [];
-    let resets = 0;
-    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    const { seen, counts, sub } = await watchAgents(watcher);
     await writer.put('agents', 'before', 1);
     await eventually(() => seen.length >= 1);
     // As if its process had stalled past the lease: the registration is gone, writers stop logging.
     raw().prepare('UPDATE agentstate_documents_watchers SET until = 0').run();
     await writer.put('agents', 'missed', 1);
-    expect(resets).toBe(0);
+    expect(counts.resets).toBe(0);
     // Its next renewal (due at half the lease) finds the lapse.
     const realNow = Date.now;
     const later = realNow() + 31_000;
     Date.now = () => later;
     try {
-      await eventually(() => resets === 1);
+      await eventually(() => counts.resets === 1);
     } finally {
       Date.now = realNow;
     }
@@ -220,9 +229,7 @@ describe('SQLite driver', () => {
   it('tells a watcher to start over when changes it had not read were pruned', async () => {
     const watcher = store({ watchPollMs: 5 });
     const writer = store();
-    const seen: string[] = [];
-    let resets = 0;
-    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    const { seen, counts, sub } = await watchAgents(watcher);
     await writer.put('agents', 'read', 1);
     await eventually(() => seen.includes('read'));
     // Between two of its polls, two more changes are logged and pruned (as a sweep with a short
@@ -240,7 +247,7 @@ describe('SQLite driver', () => {
       ).run();
     })();
     await eventually(() => seen.includes('kept'));
-    expect(resets).toBe(1);
+    expect(counts.resets).toBe(1);
     expect(seen).toEqual(['read', 'kept']);
     await sub.close();
   });
@@ -260,14 +267,12 @@ describe('SQLite driver', () => {
     db.exec('DELETE FROM agentstate_documents_changes');
     const watcher = store({ watchPollMs: 5 });
     const writer = store();
-    const seen: string[] = [];
-    let resets = 0;
-    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    const { seen, counts, sub } = await watchAgents(watcher);
     await writer.put('agents', 'a', 1);
     await writer.put('agents', 'b', 1);
     await eventually(() => seen.length >= 2);
     expect(seen).toEqual(['a', 'b']);
-    expect(resets).toBe(0);
+    expect(counts.resets).toBe(0);
     await sub.close();
   });
 
@@ -275,9 +280,7 @@ describe('SQLite driver', () => {
     const errors: unknown[] = [];
     const watcher = store({ watchPollMs: 5, watchLeaseMs: 100, onError: (error) => errors.push(error) });
     const writer = store();
-    const seen: string[] = [];
-    let resets = 0;
-    const sub = await watcher.watch('agents', (e) => seen.push(e.id), { onReset: () => (resets += 1) });
+    const { seen, counts, sub } = await watchAgents(watcher);
     const holder = raw();
     holder.exec('BEGIN IMMEDIATE');
     // Renewals come due while the lock is held: each is skipped, not waited for (the default
@@ -291,7 +294,7 @@ describe('SQLite driver', () => {
     expect(Math.max(...gaps)).toBeLessThan(1000);
     holder.exec('COMMIT');
     // The lease ran out meanwhile: the watcher is told to start over, then gets what follows.
-    await eventually(() => resets >= 1);
+    await eventually(() => counts.resets >= 1);
     await writer.put('agents', 'after', 1);
     await eventually(() => seen.includes('after'));
     // Leaving while the lock is held does not wait for it either.

@@ -51,6 +51,15 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
     afterEach(async () => {
       await fixture?.cleanup();
     });
+    /** Saves each of `saves` in turn as the thread's next state (state revisions 1, 2, ...). */
+    async function saveInTurn(threadId: string, saves: ReadonlyArray<Record<string, JsonValue>>) {
+      let documentRevision = 0;
+      for (const [i, extensions] of saves.entries()) {
+        documentRevision = (
+          await repo.save(threadId, { revision: i + 1, extensions }, { expectedRevision: documentRevision })
+        ).documentRevision;
+      }
+    }
 
     it('writes only changed keys, and only the appended items of a list', async () => {
       const state = new StateStore({ keys: [Log, Commits, Big] });
@@ -172,15 +181,7 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         { a: 3, list: ['x'], c: true }, // list rewritten (now inline), a rewritten
         { a: 3, list: ['x'], c: true }, // nothing changed
       ];
-      let documentRevision = 0;
-      for (const [i, extensions] of saves.entries()) {
-        const saved = await repo.save(
-          't',
-          { revision: i + 1, extensions },
-          { expectedRevision: documentRevision },
-        );
-        documentRevision = saved.documentRevision;
-      }
+      await saveInTurn('t', saves);
       const states = await repo.statesAt('t', [1, 2, 3, 4, 5, 6]);
       expect(states?.map((s) => (s.retained ? s.extensions : s))).toEqual(saves);
       expect(states?.map((s) => (s.retained ? s.revision : 0))).toEqual([1, 2, 3, 4, 5, 6]);
@@ -242,12 +243,7 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         },
         { doc: `step 3: ${'x'.repeat(5000)}`, chat: { messages, turns: 42, note: 'added' } },
       ];
-      let documentRevision = 0;
-      for (const [i, extensions] of saves.entries()) {
-        documentRevision = (
-          await repo.save('p', { revision: i + 1, extensions }, { expectedRevision: documentRevision })
-        ).documentRevision;
-      }
+      await saveInTurn('p', saves);
       // No save needed a document of replaced values: each one's patches fit its history record.
       const replaced = await fixture.store.list(`${repo.namespace}.replaced`, { prefix: '1:p' });
       expect(replaced.items).toEqual([]);
@@ -267,12 +263,7 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         // small: a patch of a few characters; big: rewritten whole (too large for the history record).
         { small: `two ${'s'.repeat(1000)}`, big: 'b'.repeat(3000) },
       ];
-      let documentRevision = 0;
-      for (const [i, extensions] of saves.entries()) {
-        documentRevision = (
-          await repo.save('w', { revision: i + 1, extensions }, { expectedRevision: documentRevision })
-        ).documentRevision;
-      }
+      await saveInTurn('w', saves);
       const replaced = await fixture.store.list(`${repo.namespace}.replaced`, { prefix: '1:w' });
       // Every old value whole: a release that knew no patches reads this document correctly too.
       expect(replaced.items.map((item) => item.value)).toEqual([
@@ -296,13 +287,8 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
         [511, false],
       ] as const) {
         const threadId = `deep${depth}`;
-        let documentRevision = 0;
         const saves = ['a', 'b'].map((leaf) => ({ k: { big, c: chain(depth, leaf) } }));
-        for (const [i, extensions] of saves.entries()) {
-          documentRevision = (
-            await repo.save(threadId, { revision: i + 1, extensions }, { expectedRevision: documentRevision })
-          ).documentRevision;
-        }
+        await saveInTurn(threadId, saves);
         expect((await repo.load(threadId))?.state.extensions).toEqual(saves[1]);
         const documents = await fixture.store.list(`${repo.namespace}.replaced`, { prefix: `7:${threadId}` });
         expect(documents.items.length).toBe(retained ? 1 : 0);
@@ -316,16 +302,7 @@ describe.each(factories.map((f) => [f.name, f] as [string, DriverFactory]))(
     });
 
     it('answers a revision whose patch does not fit the state as not retained, never a wrong state', async () => {
-      let documentRevision = 0;
-      for (const [i, text] of [`a${'x'.repeat(3000)}`, `b${'x'.repeat(3000)}`].entries()) {
-        documentRevision = (
-          await repo.save(
-            'd',
-            { revision: i + 1, extensions: { text } },
-            { expectedRevision: documentRevision },
-          )
-        ).documentRevision;
-      }
+      await saveInTurn('d', [{ text: `a${'x'.repeat(3000)}` }, { text: `b${'x'.repeat(3000)}` }]);
       // The history record of save 2 now holds a patch for a string longer than the stored value.
       const records = await fixture.store.list(`${repo.namespace}.history`, { prefix: '1:d' });
       const second = records.items.at(-1)!;
