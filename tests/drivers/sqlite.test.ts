@@ -276,6 +276,16 @@ describe('SQLite driver', () => {
     await sub.close();
   });
 
+  it('keeps watching for a subscription made while the last other one closes', async () => {
+    const watcher = store({ watchPollMs: 5 });
+    const writer = store();
+    const first = await watcher.watch('agents', () => {});
+    const [, { seen, sub }] = await Promise.all([first.close(), watchAgents(watcher)]);
+    await writer.put('agents', 'x', 1);
+    await eventually(() => seen.includes('x'));
+    await sub.close();
+  });
+
   it('never stalls a watcher on another connection holding the write lock', async () => {
     const errors: unknown[] = [];
     const watcher = store({ watchPollMs: 5, watchLeaseMs: 100, onError: (error) => errors.push(error) });

@@ -158,15 +158,20 @@ export function createDocumentStore<D extends StorageDriver, X extends object = 
     async watch(namespace, listener, watchOptions) {
       open();
       checkWatchNamespace(namespace);
-      await guard(() => driver.startFeed?.(), 'watch', { namespace });
+      // Subscribed before the feed is started: the last other subscription, closing meanwhile, then sees
+      // this one and leaves the feed running (subscribed after, it found none and stopped the feed).
       const subscription = hub.subscribe(namespace, listener, watchOptions);
-      if (!driver.stopFeed) return subscription;
-      return {
-        close: async () => {
-          await subscription.close();
-          if (!hub.active) driver.stopFeed?.();
-        },
+      const leave = async () => {
+        await subscription.close();
+        if (!hub.active) driver.stopFeed?.();
       };
+      try {
+        await guard(() => driver.startFeed?.(), 'watch', { namespace });
+      } catch (error) {
+        await leave();
+        throw error;
+      }
+      return driver.stopFeed ? { close: leave } : subscription;
     },
 
     async sweepExpired() {
