@@ -51,9 +51,6 @@ export interface PastSource {
   };
 }
 
-/** The id of a save's replaced-values document (as its history record's). */
-export const replacedId = historyId;
-
 /**
  * The states at `wanted` saves (each at most the head), in the order asked. Reads the history records and
  * replaced values of the saves after the oldest one wanted, newest first, going no further back than
@@ -120,7 +117,8 @@ async function readSave(
   if (record.changed.length === 0 && record.appended.length === 0) {
     return { record, undo: { before: {}, created: [], lengths: {} } };
   }
-  const id = replacedId(source.threadId, save);
+  // A replaced-values document has its save's history record's id, in its own namespace.
+  const id = historyId(source.threadId, save);
   return { record, undo: (await source.documents.get<ReplacedValues>(source.replaced, id))?.value };
 }
 

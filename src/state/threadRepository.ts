@@ -1,13 +1,7 @@
 import { type JsonValue, setOwn } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore, ListOptions } from '../drivers/index.ts';
 import { listAll } from '../drivers/index.ts';
-import {
-  AgentStateError,
-  CorruptStateError,
-  InvalidInputError,
-  RevisionConflictError,
-  UnsupportedValueError,
-} from '../errors.ts';
+import { AgentStateError, CorruptStateError, InvalidInputError, RevisionConflictError } from '../errors.ts';
 import { part, revisionSuffix } from '../shared/idParts.ts';
 import { SerialQueue } from '../shared/serialQueue.ts';
 import { checkPersistedState, type PersistedState, type RestoreReport } from './persisted.ts';
@@ -23,7 +17,6 @@ import {
   toStoredHead,
   valueId,
   valuesOf,
-  wholeReplaced,
 } from './threadDelta.ts';
 import {
   type HistoryDoc,
@@ -32,7 +25,8 @@ import {
   readRevisionsBefore,
   revisionOf,
 } from './threadHistory.ts';
-import { replacedId, statesAt, type ThreadStateAt } from './threadPast.ts';
+import { statesAt, type ThreadStateAt } from './threadPast.ts';
+import { type ThreadNamespaces, writeSave } from './threadSave.ts';
 
 /** A thread's saved state as read from storage. */
 export interface ThreadRecord {
@@ -92,9 +86,6 @@ export interface ThreadRevision {
   appended: string[];
 }
 
-// What a save replaced is kept in its history record when its JSON is at most this long (one document
-// per save instead of two); larger, it is a document of its own.
-const UNDO_IN_HISTORY_CHARS = 2048;
 // Retention lists history records every RETENTION_EVERY saves, not on each one.
 const RETENTION_EVERY = 16;
 const PAGE = 500;
@@ -120,6 +111,7 @@ export class ThreadStateRepository {
   readonly #values: string;
   readonly #history: string;
   readonly #replaced: string;
+  readonly #namespaces: ThreadNamespaces;
   readonly #keepRevisions: number;
   readonly #olderThanMs: number | undefined;
   readonly #now: () => number;
@@ -133,6 +125,12 @@ export class ThreadStateRepository {
     this.#values = `${this.namespace}.values`;
     this.#history = `${this.namespace}.history`;
     this.#replaced = `${this.namespace}.replaced`;
+    this.#namespaces = {
+      head: this.namespace,
+      values: this.#values,
+      history: this.#history,
+      replaced: this.#replaced,
+    };
     const keep = options.keepRevisions ?? 1000;
     if (!Number.isSafeInteger(keep) || keep < 1) {
       throw new InvalidInputError('keepRevisions must be an integer >= 1', { keepRevisions: keep });
@@ -231,73 +229,18 @@ export class ThreadStateRepository {
     const rev = expected + 1;
     const plan = planDelta(base, state.extensions, state.versions, state.revision, rev);
     const savedAt = this.#now();
-    const history: HistoryDoc = {
-      revision: state.revision,
-      savedAt,
-      changed: plan.changed,
-      appended: plan.appended,
-    };
-    const values: BatchOperation[] = plan.writes.map((write) =>
-      write.value === undefined
-        ? { type: 'delete', namespace: this.#values, id: valueId(threadId, write.key, write.rev) }
-        : {
-            type: 'put',
-            namespace: this.#values,
-            id: valueId(threadId, write.key, write.rev),
-            value: write.value,
-          },
-    );
-    const head: BatchOperation = {
-      type: 'put',
-      namespace: this.namespace,
-      id: threadId,
-      value: toStoredHead(plan.head),
-      options: { expectedRevision: expected, metadata: { stateRevision: state.revision } },
-    };
-    // What the save replaced, for rebuilding past revisions (a save that changed nothing needs none):
-    // in the history record when small, else a document of its own holding the old values whole.
-    const undo =
-      plan.replaced !== undefined && plan.changed.length + plan.appended.length > 0
-        ? plan.replaced
-        : undefined;
-    // Where the record goes: the history record, a document of its own (old values whole), or nowhere.
-    const operations = (where: 'history' | 'document' | 'none'): BatchOperation[] => {
-      const record: HistoryDoc = where === 'history' ? { ...history, undo } : history;
-      const replaced: BatchOperation[] =
-        where === 'document' && undo !== undefined
-          ? [
-              {
-                type: 'put',
-                namespace: this.#replaced,
-                id: replacedId(threadId, rev),
-                value: wholeReplaced(undo, base) as unknown as JsonValue,
-              },
-            ]
-          : [];
-      const historyOp: BatchOperation = {
-        type: 'put',
-        namespace: this.#history,
-        id: historyId(threadId, rev),
-        value: record as unknown as JsonValue,
-      };
-      return [...values, ...replaced, historyOp, head];
-    };
-    // A value nested almost as deep as values may be can be too deep once wrapped in the record of what
-    // the save replaced (the codec refuses the batch, nothing is written): the record is tried in its own
-    // document (two levels above the values), then the save goes without it and `statesAt` answers the
-    // revisions before it as not retained.
-    const places: Array<'history' | 'document' | 'none'> =
-      undo === undefined
-        ? ['none']
-        : plan.replacedChars <= UNDO_IN_HISTORY_CHARS
-          ? ['history', 'document', 'none']
-          : ['document', 'none'];
     let result: BatchResult;
     try {
-      result = await firstNotTooDeep(
-        this.documents,
-        places.map((where) => () => operations(where)),
-      );
+      result = await writeSave(this.documents, {
+        namespaces: this.#namespaces,
+        threadId,
+        expected,
+        rev,
+        state,
+        plan,
+        base,
+        savedAt,
+      });
     } catch (error) {
       throw conflictError(error, this.namespace, threadId, expected);
     }
@@ -585,22 +528,6 @@ function isDeltaHead(value: unknown): value is StoredThreadHead {
     ((value as StoredThreadHead).inline === undefined ||
       typeof (value as StoredThreadHead).inline === 'string')
   );
-}
-
-// Writes the first of `batches` the codec does not refuse as nested too deep (codec/depth.ts); the last
-// one's error otherwise.
-async function firstNotTooDeep(
-  documents: DocumentStore,
-  batches: Array<() => BatchOperation[]>,
-): Promise<BatchResult> {
-  for (let i = 0; ; i += 1) {
-    try {
-      return await documents.batch((batches[i] as () => BatchOperation[])());
-    } catch (error) {
-      const tooDeep = error instanceof UnsupportedValueError && error.details.maxDepth !== undefined;
-      if (i === batches.length - 1 || !tooDeep) throw error;
-    }
-  }
 }
 
 function checkExpected(threadId: string, expected: unknown): number {
