@@ -97,14 +97,11 @@ async function deltaRows(): Promise<BenchRow[]> {
         ours.push(await oursRun(durable));
       }
     }
-    const ratio = (pick: (r: Run) => number) =>
-      percentile(
-        ours.map((o, i) => pick(o) / pick(peer[i]!)),
-        50,
-      );
+    const perPass = (pick: (r: Run) => number) => ours.map((o, i) => pick(o) / pick(peer[i]!));
+    const ratio = (pick: (r: Run) => number) => percentile(perPass(pick), 50);
     // The per-pass ratios too: on a shared machine their spread says how far to trust the median.
-    const perPass = ours.map((o, i) => round(o.perSecond / peer[i]!.perSecond, 2));
-    console.log(`thread save (${durable ? 'SQLite' : 'memory'}): ours/peer per pass ${perPass.join(', ')}`);
+    const rates = perPass((r) => r.perSecond).map((r) => round(r, 2));
+    console.log(`thread save (${durable ? 'SQLite' : 'memory'}): ours/peer per pass ${rates.join(', ')}`);
     rows.push({
       case: `thread save per step, ${STEPS} steps, 50 KB state, 1 key changed (${durable ? 'SQLite' : 'memory'})`,
       'ours ops/s': round(

@@ -246,20 +246,15 @@ export default async function run(): Promise<void> {
       }
     }
     const median = (list: Measured[], pick: (m: Measured) => number) => percentile(list.map(pick), 50);
-    const ratio = (pick: (m: Measured) => number) =>
-      percentile(
-        ours.map((o, i) => pick(o) / pick(peer[i]!)),
-        50,
-      );
+    const perPass = (pick: (m: Measured) => number) => ours.map((o, i) => pick(o) / pick(peer[i]!));
+    const ratio = (pick: (m: Measured) => number) => percentile(perPass(pick), 50);
+    const putRatios = perPass((m) => m.putPerSecond);
     rows.push({
       backend: pair.backend,
       peer: pair.peerName,
       'ours put/s': round(median(ours, (m) => m.putPerSecond)),
       'peer put/s': round(median(peer, (m) => m.putPerSecond)),
-      'put ours/peer': `${round(
-        ratio((m) => m.putPerSecond),
-        2,
-      )}x`,
+      'put ours/peer': `${round(percentile(putRatios, 50), 2)}x`,
       'floor put/s': floor.length === 0 ? '-' : round(percentile(floor, 50)),
       'floor/peer':
         floor.length === 0
@@ -299,8 +294,7 @@ export default async function run(): Promise<void> {
             )}x`,
     });
     console.table(rows.slice(-1));
-    const perPass = ours.map((o, i) => round(o.putPerSecond / peer[i]!.putPerSecond, 2));
-    console.log(`${pair.backend}: put ours/peer per pass ${perPass.join(', ')}`);
+    console.log(`${pair.backend}: put ours/peer per pass ${putRatios.map((r) => round(r, 2)).join(', ')}`);
   }
   await report('langgraph', rows, notes);
 }

@@ -119,8 +119,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
     // `getMany` statements by number of ids (at most GET_MANY_CHUNK, so the cache is bounded).
     const selectMany = new Map<number, Database.Statement<unknown[], SqliteRow>>();
     const changeRetentionMs = options.changeRetentionMs ?? 300_000;
-    const sweepTransaction = db.transaction((t: number) => {
-      changes.begin();
+    const sweepTransaction = changes.transaction((t: number) => {
       return sql.sweepDue.all(t, SWEEP_CHUNK).map((row) => {
         const event = {
           type: 'expire',
@@ -146,7 +145,7 @@ export function createSqliteStore(options: SqliteStoreOptions = {}): DocumentSto
       },
       touch: (namespace, id, expiresAt, now) =>
         sql.touch.run(expiresAt, namespace, idKey(id), now).changes > 0,
-      write: sqliteWriter(db, sql, changes),
+      write: sqliteWriter(sql, changes),
       scan(namespace, { limit, after, prefix: idPrefix }, now) {
         const prefix = idKey(idPrefix);
         const afterKey = after === undefined ? undefined : idKey(after);

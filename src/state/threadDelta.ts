@@ -19,6 +19,8 @@ const INLINE_CHARS = 256;
 const WHOLE = 0;
 // Strings up to this length are encoded to count their JSON text exactly (see charsOf).
 const EXACT_STRING_CHARS = 4096;
+/** What a save replaced is kept in its history record when its JSON is at most this long (threadSave.ts). */
+export const UNDO_IN_HISTORY_CHARS = 2048;
 
 /** A run of list items `[start, start + length)` stored in the document of revision `rev`. */
 export interface Chunk {
@@ -67,17 +69,10 @@ function jsonOf(value: JsonValue): string {
   return text;
 }
 
-// Whether a value is kept in the head: its JSON is at most INLINE_CHARS long (a longer string is not
-// encoded to find out, its JSON only being longer).
-function isSmall(value: JsonValue): boolean {
-  if (typeof value === 'string' && value.length > INLINE_CHARS) return false;
-  return jsonOf(value).length <= INLINE_CHARS;
-}
-
-// The length of a value's JSON text. A long string counts its length plus the quotes, a lower bound that
-// spares encoding it (escapes only lengthen it): it is over every limit this length is compared with.
-function charsOf(value: JsonValue): number {
-  if (typeof value === 'string' && value.length > EXACT_STRING_CHARS) return value.length + 2;
+// The length of a value's JSON text; a string longer than `exactUpTo` counts its length plus the quotes, a
+// lower bound that spares encoding it (escapes only lengthen it).
+function charsOf(value: JsonValue, exactUpTo = EXACT_STRING_CHARS): number {
+  if (typeof value === 'string' && value.length > exactUpTo) return value.length + 2;
   return jsonOf(value).length;
 }
 
@@ -218,7 +213,11 @@ export function planDelta(
       return;
     }
     const oldChars = charsOf(old);
-    const sized = value === undefined ? undefined : undoPatch(value, old, oldChars);
+    // Past the history record's bound the record is kept whole (wholeReplaced): no patch is worth making.
+    const sized =
+      value === undefined || replacedChars > UNDO_IN_HISTORY_CHARS
+        ? undefined
+        : undoPatch(value, old, oldChars);
     replacedChars += key.length + 4 + (sized?.chars ?? oldChars);
     if (sized === undefined) {
       setOwn(replaced.before, key, old);
@@ -248,7 +247,7 @@ export function planDelta(
     }
     // Written whole: inline when small, a list starts a new chunk series, anything else is one document.
     let next: KeyLocation;
-    if (isSmall(value)) next = { v: value };
+    if (charsOf(value, INLINE_CHARS) <= INLINE_CHARS) next = { v: value };
     else if (Array.isArray(value)) next = { chunks: [{ rev, start: 0, length: value.length }] };
     else next = { rev: WHOLE };
     setOwn(keys, key, next);

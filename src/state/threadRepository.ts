@@ -108,9 +108,7 @@ export class ThreadStateRepository {
   readonly documents: DocumentStore;
   /** Namespace of the thread head records. */
   readonly namespace: string;
-  readonly #values: string;
-  readonly #history: string;
-  readonly #replaced: string;
+  // Where heads, values, history records and replaced values live.
   readonly #namespaces: ThreadNamespaces;
   readonly #keepRevisions: number;
   readonly #olderThanMs: number | undefined;
@@ -122,14 +120,11 @@ export class ThreadStateRepository {
   constructor(documents: DocumentStore, options: ThreadStateRepositoryOptions = {}) {
     this.documents = documents;
     this.namespace = options.namespace ?? 'agentstate.threads';
-    this.#values = `${this.namespace}.values`;
-    this.#history = `${this.namespace}.history`;
-    this.#replaced = `${this.namespace}.replaced`;
     this.#namespaces = {
       head: this.namespace,
-      values: this.#values,
-      history: this.#history,
-      replaced: this.#replaced,
+      values: `${this.namespace}.values`,
+      history: `${this.namespace}.history`,
+      replaced: `${this.namespace}.replaced`,
     };
     const keep = options.keepRevisions ?? 1000;
     if (!Number.isSafeInteger(keep) || keep < 1) {
@@ -259,7 +254,7 @@ export class ThreadStateRepository {
   async history(threadId: string): Promise<ThreadRevision[]> {
     const prefix = part(threadId);
     const revisions: ThreadRevision[] = [];
-    for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, PAGE)) {
+    for await (const doc of listAll<HistoryDoc>(this.documents, this.#namespaces.history, prefix, PAGE)) {
       revisions.push(revisionOf(Number(doc.id.slice(prefix.length)), doc.value));
     }
     return revisions;
@@ -270,12 +265,12 @@ export class ThreadStateRepository {
    * (the head's `documentRevision + 1` for the newest), read by id without listing the whole history.
    */
   async historyBefore(threadId: string, before: number, limit: number): Promise<ThreadRevision[]> {
-    return readRevisionsBefore(this.documents, this.#history, threadId, before, limit);
+    return readRevisionsBefore(this.documents, this.#namespaces.history, threadId, before, limit);
   }
 
   /** The history record of one save (by its `documentRevision`), or undefined when retention removed it. */
   async revision(threadId: string, documentRevision: number): Promise<ThreadRevision | undefined> {
-    return readRevision(this.documents, this.#history, threadId, documentRevision);
+    return readRevision(this.documents, this.#namespaces.history, threadId, documentRevision);
   }
 
   /**
@@ -311,8 +306,8 @@ export class ThreadStateRepository {
     };
     const source = {
       documents: this.documents,
-      history: this.#history,
-      replaced: this.#replaced,
+      history: this.#namespaces.history,
+      replaced: this.#namespaces.replaced,
       threadId,
       head,
     };
@@ -340,7 +335,7 @@ export class ThreadStateRepository {
     );
     const operations: BatchOperation[] = plan.writes.map((write) => ({
       type: 'put',
-      namespace: this.#values,
+      namespace: this.#namespaces.values,
       id: valueId(threadId, write.key, write.rev),
       value: write.value as JsonValue,
     }));
@@ -349,7 +344,7 @@ export class ThreadStateRepository {
     for (const [key, location] of Object.entries(base.head?.keys ?? {})) {
       for (const stale of documentsOf(location)) {
         const id = valueId(threadId, key, stale);
-        if (!rewritten.has(id)) operations.push({ type: 'delete', namespace: this.#values, id });
+        if (!rewritten.has(id)) operations.push({ type: 'delete', namespace: this.#namespaces.values, id });
       }
     }
     operations.push({
@@ -369,7 +364,7 @@ export class ThreadStateRepository {
       throw conflictError(error, this.namespace, threadId, base.documentRevision);
     }
     await this.#applyRetention(threadId, rev);
-    await this.#sweepBefore(this.#replaced, threadId, rev + 1);
+    await this.#sweepBefore(this.#namespaces.replaced, threadId, rev + 1);
     return { ...record, documentRevision: result.results.at(-1)?.revision ?? rev, updatedAt: this.#now() };
   }
 
@@ -411,7 +406,7 @@ export class ThreadStateRepository {
     }
     // The head went first: without it the values are unreachable, so a crash here leaves only garbage
     // that the next delete of the same id removes.
-    for (const namespace of [this.#values, this.#history, this.#replaced]) {
+    for (const namespace of [this.#namespaces.values, this.#namespaces.history, this.#namespaces.replaced]) {
       await this.#sweepBefore(namespace, threadId, tombstone);
     }
     return true;
@@ -452,11 +447,13 @@ export class ThreadStateRepository {
   async #readValue(threadId: string, key: string, location: KeyLocation): Promise<JsonValue | undefined> {
     if ('v' in location) return location.v;
     if ('rev' in location) {
-      return (await this.documents.get<JsonValue>(this.#values, valueId(threadId, key, location.rev)))?.value;
+      return (
+        await this.documents.get<JsonValue>(this.#namespaces.values, valueId(threadId, key, location.rev))
+      )?.value;
     }
     const chunks = await Promise.all(
       location.chunks.map((chunk) =>
-        this.documents.get<JsonValue[]>(this.#values, valueId(threadId, key, chunk.rev)),
+        this.documents.get<JsonValue[]>(this.#namespaces.values, valueId(threadId, key, chunk.rev)),
       ),
     );
     const items: JsonValue[] = [];
@@ -493,8 +490,8 @@ export class ThreadStateRepository {
   #forget(threadId: string, documentRevision: number): BatchOperation[] {
     const id = historyId(threadId, documentRevision);
     return [
-      { type: 'delete', namespace: this.#history, id },
-      { type: 'delete', namespace: this.#replaced, id },
+      { type: 'delete', namespace: this.#namespaces.history, id },
+      { type: 'delete', namespace: this.#namespaces.replaced, id },
     ];
   }
 
@@ -502,7 +499,12 @@ export class ThreadStateRepository {
     const prefix = part(threadId);
     const cutoff = this.#olderThanMs === undefined ? undefined : this.#now() - this.#olderThanMs;
     const doomed: BatchOperation[] = [];
-    for await (const doc of listAll<HistoryDoc>(this.documents, this.#history, prefix, RETENTION_EVERY * 2)) {
+    for await (const doc of listAll<HistoryDoc>(
+      this.documents,
+      this.#namespaces.history,
+      prefix,
+      RETENTION_EVERY * 2,
+    )) {
       const documentRevision = Number(doc.id.slice(prefix.length));
       const tooMany = documentRevision <= rev - this.#keepRevisions;
       const tooOld = cutoff !== undefined && doc.value.savedAt < cutoff && documentRevision !== rev;

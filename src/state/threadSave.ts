@@ -7,7 +7,14 @@ import type { JsonValue } from '../codec/index.ts';
 import type { BatchOperation, BatchResult, DocumentStore } from '../drivers/index.ts';
 import { UnsupportedValueError } from '../errors.ts';
 import type { PersistedState } from './persisted.ts';
-import { type DeltaPlan, type ThreadBase, toStoredHead, valueId, wholeReplaced } from './threadDelta.ts';
+import {
+  type DeltaPlan,
+  type ThreadBase,
+  toStoredHead,
+  UNDO_IN_HISTORY_CHARS,
+  valueId,
+  wholeReplaced,
+} from './threadDelta.ts';
 import { type HistoryDoc, historyId } from './threadHistory.ts';
 
 /** Where a repository keeps its threads: heads, values, history records and replaced values. */
@@ -29,10 +36,6 @@ export interface ThreadSave {
   base: ThreadBase;
   savedAt: number;
 }
-
-// What a save replaced is kept in its history record when its JSON is at most this long (one document
-// per save instead of two); larger, it is a document of its own.
-const UNDO_IN_HISTORY_CHARS = 2048;
 
 type UndoPlace = 'history' | 'document' | 'none';
 

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PostgresRolloutStore, type RolloutStore } from '../../src/index.ts';
 import type { RolloutStoreFactory } from '../conformance/rolloutStore.ts';
+import { spyOnConnections } from '../support/pgSpy.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 import { memoryRolloutFactory, sqliteRolloutFactory } from './backends.ts';
 
@@ -83,17 +84,16 @@ describe.skipIf(!(await postgresAvailable()))('dequeue cap: postgres', () => {
     let maxParams = 0;
     let maxText = 0;
     let maxCtes = 0;
-    pool.on('connect', (client) => {
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        const config = args[0] as { text?: string; values?: unknown[] } | string;
-        const text = typeof config === 'string' ? config : (config.text ?? '');
-        const values = typeof config === 'string' ? (args[1] as unknown[] | undefined) : config.values;
-        maxParams = Math.max(maxParams, values?.length ?? 0);
-        maxText = Math.max(maxText, text.length);
-        maxCtes = Math.max(maxCtes, text.match(/\bw\d+ AS \(/g)?.length ?? 0);
-        return query(...args);
-      };
+    spyOnConnections(pool, (text, send, args) => {
+      const config = args[0];
+      const values =
+        typeof config === 'string'
+          ? (args[1] as unknown[] | undefined)
+          : (config as { values?: unknown[] }).values;
+      maxParams = Math.max(maxParams, values?.length ?? 0);
+      maxText = Math.max(maxText, text.length);
+      maxCtes = Math.max(maxCtes, text.match(/\bw\d+ AS \(/g)?.length ?? 0);
+      return send();
     });
     const store = new PostgresRolloutStore({ pool, schema, healthCheckIntervalMs: 0 });
     try {

@@ -3,6 +3,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PostgresRolloutStore } from '../../src/index.ts';
+import { spyOnConnections } from '../support/pgSpy.ts';
 import { dropSchema, POSTGRES_URL, postgresAvailable, uniqueName } from '../support/services.ts';
 
 describe.skipIf(!(await postgresAvailable()))('group commit: postgres rows per transaction', () => {
@@ -13,20 +14,13 @@ describe.skipIf(!(await postgresAvailable()))('group commit: postgres rows per t
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
     // Rows each transaction dequeued, recorded at COMMIT (per connection: one transaction at a time each).
     const perTransaction: number[] = [];
-    pool.on('connect', (client) => {
-      let taken = 0;
-      const query = client.query.bind(client) as (...args: unknown[]) => Promise<{ rowCount: number }>;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = async (
-        ...args: unknown[]
-      ) => {
-        const config = args[0] as { text?: string } | string;
-        const text = typeof config === 'string' ? config : (config.text ?? '');
-        if (text === 'BEGIN') taken = 0;
-        const result = await query(...args);
-        if (text.includes('SKIP LOCKED')) taken += result.rowCount ?? 0;
-        if (text === 'COMMIT') perTransaction.push(taken);
-        return result;
-      };
+    const taken = new Map<unknown, number>();
+    spyOnConnections(pool, async (text, send, _args, client) => {
+      if (text === 'BEGIN') taken.set(client, 0);
+      const result = (await send()) as { rowCount: number | null };
+      if (text.includes('SKIP LOCKED')) taken.set(client, (taken.get(client) ?? 0) + (result.rowCount ?? 0));
+      if (text === 'COMMIT') perTransaction.push(taken.get(client) ?? 0);
+      return result;
     });
     const store = new PostgresRolloutStore({
       pool,

@@ -27,6 +27,7 @@ import {
   LatestConsistencyCheck,
 } from '../../src/operations/index.ts';
 import { createServer } from '../../src/server/createServer.ts';
+import { historyId } from '../../src/state/threadHistory.ts';
 
 /** Tokens of the generated server: the page needs the reader's, the test writes with the writer's. */
 export const READ_TOKEN = 'dashboard-reader-token-0123456789';
@@ -139,7 +140,7 @@ export async function generatedServer(options: {
   }
   // thread-2's second save as an earlier release wrote it: without the values it replaced, so the
   // Threads page must say revision 1's values are not kept.
-  const secondSave = `${'thread-2'.length}:thread-2${'2'.padStart(16, '0')}`;
+  const secondSave = historyId('thread-2', 2);
   const record = await documents.get<Record<string, unknown>>('agentstate.threads.history', secondSave);
   const { undo: _undo, ...earlier } = record!.value;
   await documents.put('agentstate.threads.history', secondSave, earlier);

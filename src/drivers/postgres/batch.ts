@@ -9,7 +9,7 @@ import type { WriteOp, Written } from '../kernel/storage.ts';
 import { revisionConflict } from '../shared/revisionConflict.ts';
 import { oneStatementBatch } from './oneStatement.ts';
 import { oneTripBatch } from './oneTrip.ts';
-import { liveRevision, type PgStatements, putStatement, writeDelete, writePut } from './writeOne.ts';
+import { type PgStatements, putConflict, putStatement, writeDelete, writePut } from './writeOne.ts';
 
 /** What the PostgreSQL write path needs from its store. */
 export interface PgWriter extends PgStatements {
@@ -41,12 +41,13 @@ export const written = (row: Answer['rows'][number] | undefined): Written =>
 export async function writePostgres(w: PgWriter, ops: readonly WriteOp[], t: number): Promise<Written[]> {
   // A write that lost a deadlock or serialization race (with another client's transaction: this store's
   // own batches lock in key order) was rolled back whole, so it runs again, after a jittered pause.
-  const backoff = new Backoff(5, 200);
+  let backoff: Backoff | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await writeOnce(w, ops, t);
     } catch (error) {
       if (!lostRace(error) || attempt > RACE_RETRIES) throw error;
+      backoff ??= new Backoff(5, 200);
       await sleep(backoff.next());
     }
   }
@@ -200,10 +201,7 @@ async function pipelinedWrites(
     const expected = op.expectedRevision;
     const seq = opSeqs[index]!;
     if (op.type === 'put') {
-      if (!row) {
-        const actual = await liveRevision(client, w, op.namespace, op.id, t);
-        throw revisionConflict(op.namespace, op.id, expected ?? 0, actual);
-      }
+      if (!row) throw await putConflict(client, w, op, t);
       seqs.push(seq);
       results.push(written(row));
       continue;

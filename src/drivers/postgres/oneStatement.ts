@@ -1,8 +1,7 @@
 import type { PutOp, WriteOp, Written } from '../kernel/storage.ts';
-import { revisionConflict } from '../shared/revisionConflict.ts';
 import { type Answer, type PgWriter, written } from './batch.ts';
 import { CONFLICT_MARKER } from './statements.ts';
-import { liveRevision, putStatement } from './writeOne.ts';
+import { putConflict, putStatement } from './writeOne.ts';
 
 /**
  * Most puts one statement carries. A bound keeps the statement's size fixed and the set of texts (one per
@@ -45,9 +44,7 @@ export async function oneStatementBatch(
     const lost = conflictIndex(error);
     if (lost === undefined) throw error;
     // The statement wrote nothing; the error names the put that found another revision.
-    const op = ops[lost] as PutOp;
-    const actual = await liveRevision(w.pool, w, op.namespace, op.id, t);
-    throw revisionConflict(op.namespace, op.id, op.expectedRevision ?? 0, actual);
+    throw await putConflict(w.pool, w, ops[lost] as PutOp, t);
   }
   const results = new Array<Written>(ops.length);
   for (const row of rows) results[Number(row.i)] = written(row);

@@ -3,10 +3,9 @@ import { UnavailableError } from '../../errors.ts';
 import { idKey } from '../../shared/idKey.ts';
 import { writeTogether } from '../../shared/postgres/coalescedWrites.ts';
 import type { WriteOp } from '../kernel/storage.ts';
-import { revisionConflict } from '../shared/revisionConflict.ts';
 import { type Answer, type PgWriter, written } from './batch.ts';
 import { CONFLICT_MARKER } from './statements.ts';
-import { liveRevision, putStatement } from './writeOne.ts';
+import { putConflict, putStatement } from './writeOne.ts';
 
 /**
  * A whole batch on a pipelined connection (pg's `pipeline` mode), where a batch whose answers need no
@@ -43,8 +42,7 @@ export async function oneTripBatch(w: PgWriter, client: PoolClient, ops: readonl
     const error = (settled[failed] as PromiseRejectedResult).reason as Error;
     const op = ops[failed - 1];
     if (op?.type === 'put' && String(error.message).includes(CONFLICT_MARKER)) {
-      const actual = await liveRevision(client, w, op.namespace, op.id, t);
-      throw revisionConflict(op.namespace, op.id, op.expectedRevision ?? 0, actual);
+      throw await putConflict(client, w, op, t);
     }
     throw error;
   }

@@ -115,17 +115,21 @@ export function buildStatements(schema: string, channel: string, origin: string)
   const update = `UPDATE ${t} SET id = $3, value = $4, revision = revision + 1, updated_at = $5::bigint, metadata = $6,
          expires_at = $7::bigint, value_bytes = $9, storage = $10
        WHERE ${key} AND revision = $11 AND ${live('$5::bigint')}`;
-  const wrapPut = (sql: string) =>
-    `WITH w AS (${sql} RETURNING namespace, id_key, revision, created_at)
-     SELECT w.revision, w.created_at, ${notify('put', '$8')} FROM w`;
-  // The same write, but a conflict (no row written) is an error: the cast of the marker text to an integer
-  // fails, which aborts the transaction, so a batch can send its COMMIT without waiting for the answers.
+  // The answer row of the put in CTE `cte` (`lead`: columns before it). With `marker`, a put that wrote no
+  // row fails the statement: the cast of the marker text to an integer aborts it (and its transaction), so
+  // a batch can send its COMMIT without waiting for the answers.
+  const putAnswer = (cte: string, seq: string, marker?: string, lead = '') =>
+    marker === undefined
+      ? `SELECT ${lead}w.revision, w.created_at, ${notify('put', seq)} FROM ${cte} AS w`
+      : `SELECT ${lead}w.revision, w.created_at,
+       CAST(CASE WHEN w.revision IS NULL THEN '${marker}' ELSE '0' END AS int) AS written,
+       ${notify('put', seq)}
+     FROM (SELECT 1) AS one LEFT JOIN ${cte} AS w ON true`;
+  const putCte = (name: string, sql: string) =>
+    `${name} AS (${sql} RETURNING namespace, id_key, revision, created_at)`;
+  const wrapPut = (sql: string) => `WITH ${putCte('w', sql)}\n     ${putAnswer('w', '$8')}`;
   const wrapPutOrFail = (sql: string) =>
-    `WITH w AS (${sql} RETURNING namespace, id_key, revision, created_at)
-     SELECT w.revision, w.created_at,
-       CAST(CASE WHEN w.revision IS NULL THEN '${CONFLICT_MARKER}' ELSE '0' END AS int) AS written,
-       ${notify('put', '$8')}
-     FROM (SELECT 1) AS one LEFT JOIN w ON true`;
+    `WITH ${putCte('w', sql)}\n     ${putAnswer('w', '$8', CONFLICT_MARKER)}`;
   const wrapDelete = (sql: string) =>
     `WITH w AS (${sql} RETURNING namespace, id_key, revision) SELECT w.revision, ${notify('delete', '$4')} FROM w`;
   const bodies: Record<string, string> = { u: insert, c: create, U: update };
@@ -140,16 +144,9 @@ export function buildStatements(schema: string, channel: string, origin: string)
       const kind = kinds[i]!;
       const at = offset;
       const shift = (sql: string) => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + at}`);
-      parts.push(`w${i} AS (${shift(bodies[kind]!)} RETURNING namespace, id_key, revision, created_at)`);
-      // A create or update that wrote no row lost its compare-and-set: the failing cast aborts the statement.
-      const check =
-        kind === 'u'
-          ? '0'
-          : `CAST(CASE WHEN w.revision IS NULL THEN '${CONFLICT_MARKER} #${i}' ELSE '0' END AS int)`;
-      const from = kind === 'u' ? `w${i} AS w` : `(SELECT 1) AS one LEFT JOIN w${i} AS w ON true`;
-      rows.push(
-        `SELECT ${i} AS i, w.revision, w.created_at, ${check} AS checked, ${shift(notify('put', '$8'))} AS notified FROM ${from}`,
-      );
+      parts.push(putCte(`w${i}`, shift(bodies[kind]!)));
+      // An upsert always writes its row: only a create or update can trip the check.
+      rows.push(putAnswer(`w${i}`, `$${8 + at}`, `${CONFLICT_MARKER} #${i}`, `${i} AS i, `));
       offset += kind === 'U' ? 11 : 10;
     }
     const text = `WITH ${parts.join(',\n')}\n${rows.join('\nUNION ALL ')}`;

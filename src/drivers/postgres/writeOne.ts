@@ -26,6 +26,12 @@ export async function liveRevision(
   return rows[0] ? Number(rows[0].revision) : 0;
 }
 
+/** The error of a put whose compare-and-set found another revision, with the live one read on `db`. */
+export async function putConflict(db: Queryable, pg: PgStatements, op: PutOp, t: number): Promise<Error> {
+  const actual = await liveRevision(db, pg, op.namespace, op.id, t);
+  return revisionConflict(op.namespace, op.id, op.expectedRevision ?? 0, actual);
+}
+
 /** The statement of one put: an upsert, a create-only insert (expected 0) or a compare-and-set update. */
 export function putStatement(
   sql: Statements,
@@ -45,7 +51,7 @@ export function putStatement(
     op.metadata === undefined ? null : JSON.stringify(op.metadata),
     op.expiresAt ?? null,
     seq,
-    packed.text === undefined ? Buffer.from(packed.bytes) : null,
+    packed.text === undefined ? packed.bytes : null,
     JSON.stringify(packed.storage),
   ];
   const expected = op.expectedRevision;
@@ -66,10 +72,7 @@ export async function writePut(
   const { text, params } = putStatement(pg.sql, op, t, seq);
   const { rows } = await db.query<{ revision: string; created_at: string }>(pg.prepared(text, params));
   const row = rows[0];
-  if (!row) {
-    const actual = await liveRevision(db, pg, op.namespace, op.id, t);
-    throw revisionConflict(op.namespace, op.id, op.expectedRevision ?? 0, actual);
-  }
+  if (!row) throw await putConflict(db, pg, op, t);
   return { revision: Number(row.revision), createdAt: Number(row.created_at) };
 }
 

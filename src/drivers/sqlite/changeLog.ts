@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database, Statement, Transaction } from 'better-sqlite3';
 import { InvalidInputError } from '../../errors.ts';
 import { idFromKey, idKey } from '../../shared/idKey.ts';
 import type { ChangeHub } from '../shared/changeHub.ts';
@@ -52,8 +52,8 @@ export class SqliteChangeLog {
   #lastSeq = 0;
   #lastVersion = 0;
   #renewAt = 0;
-  // Whether the write transaction under way records its changes (see `begin`).
-  #logging = false;
+  // Whether the write transaction under way records its changes (undefined: not decided yet; see `record`).
+  #logging: boolean | undefined;
 
   readonly #report: (error: unknown) => void;
 
@@ -108,15 +108,19 @@ export class SqliteChangeLog {
   }
 
   /**
-   * Decides whether the write transaction under way records its changes: only while a store other than
-   * this one watches the file. Call first inside every write transaction that calls `record`.
+   * `body` as a write transaction whose `record` calls log only while a store other than this one
+   * watches the file (decided at its first `record`, under the transaction's write lock).
    */
-  begin(): void {
-    this.#logging = this.#leases?.watchedElsewhere() ?? false;
+  transaction<A extends unknown[], R>(body: (...args: A) => R): Transaction<(...args: A) => R> {
+    return this.#db.transaction((...args: A) => {
+      this.#logging = undefined;
+      return body(...args);
+    });
   }
 
-  /** Appends a change if the transaction records them (see `begin`); call inside the transaction that made it. */
+  /** Appends a change if the transaction records them; call inside a `transaction` body that made it. */
   record(event: ChangeEvent, at: number): void {
+    this.#logging ??= this.#leases?.watchedElsewhere() ?? false;
     if (!this.#logging) return;
     this.#insert.run(at, this.origin, event.type, event.namespace, idKey(event.id), event.revision);
   }

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { idKey } from '../../shared/idKey.ts';
 import type { DeleteOp, PutOp, WriteOp, Written } from '../kernel/storage.ts';
 import { checkRevision, revisionConflict } from '../shared/revisionConflict.ts';
@@ -14,7 +13,6 @@ const NOTHING: Written = { revision: 0, createdAt: 0 };
  * is recorded in the change log while another process watches (see changeLog.ts).
  */
 export function sqliteWriter(
-  db: Database.Database,
   sql: SqliteStatements,
   changes: SqliteChangeLog,
 ): (ops: readonly WriteOp[], now: number) => Written[] {
@@ -50,9 +48,8 @@ export function sqliteWriter(
     return current;
   }
 
-  const transaction = db.transaction((ops: readonly WriteOp[], t: number) => {
-    changes.begin();
-    return ops.map((op) => (op.type === 'put' ? put(op, t) : remove(op, t)));
-  });
+  const transaction = changes.transaction((ops: readonly WriteOp[], t: number) =>
+    ops.map((op) => (op.type === 'put' ? put(op, t) : remove(op, t))),
+  );
   return (ops, now) => transaction.immediate(ops, now);
 }
