@@ -239,6 +239,7 @@ backends:
     busyTimeoutMs: 250
     watchPollMs: 50
     changeRetentionMs: 60000
+    watchLeaseMs: 30000
     sweepIntervalMs: 5000
   database:
     type: postgres
@@ -258,7 +259,12 @@ backends:
     prefix: "tuned:"
 `;
     const config = await loadPersistenceConfig(await file('tuned.yaml', yaml));
-    expect(config.backends.disk).toMatchObject({ synchronous: 'FULL', busyTimeoutMs: 250, watchPollMs: 50 });
+    expect(config.backends.disk).toMatchObject({
+      synchronous: 'FULL',
+      busyTimeoutMs: 250,
+      watchPollMs: 50,
+      watchLeaseMs: 30000,
+    });
     expect(config.backends.database).toMatchObject({ sweepBatchSize: 200, statementTimeoutMs: 0 });
     // The sqlite backend opens with them (the options reach the driver unchanged).
     const router = await openPersistenceRouter({
@@ -327,6 +333,14 @@ backends:
     expect(poll.message).toMatch(
       /:6: backends\.disk\.watchPollMs: must be a whole number of at least 1, got 0/,
     );
+    const lease = await failure(
+      loadPersistenceConfig(
+        await file('lease.yaml', yaml.replace('synchronous: OFF', "watchLeaseMs: '60s'")),
+      ),
+    );
+    expect(lease.message).toMatch(
+      /:6: backends\.disk\.watchLeaseMs: must be a whole number of at least 1, got "60s"/,
+    );
     const unknown = await failure(
       loadPersistenceConfig(await file('unknown.yaml', yaml.replace('synchronous: OFF', 'journalMode: WAL'))),
     );
@@ -338,6 +352,9 @@ backends:
   it('refuses the same wrong kinds when a driver is created from code', () => {
     expect(() => createSqliteStore({ path: ':memory:', watchPollMs: 0 })).toThrow(
       /watchPollMs must be a whole number of at least 1, got 0/,
+    );
+    expect(() => createSqliteStore({ path: ':memory:', watchLeaseMs: 0 })).toThrow(
+      /watchLeaseMs must be a whole number of at least 1, got 0/,
     );
     expect(() => createSqliteStore({ path: ':memory:', synchronous: 'OFF' as 'FULL' })).toThrow(
       /synchronous must be 'NORMAL' or 'FULL'/,
